@@ -1,0 +1,9 @@
+module vmdap
+
+go 1.26.8
+
+require (
+	github.com/sirupsen/logrus v1.10.2
+	golang.org/x/arch v0.32.0
+	golang.org/x/sys v0.49.0
+)

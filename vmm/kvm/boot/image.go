@@ -1,0 +1,288 @@
+package boot
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Protocol is a boot protocol.
+type Protocol string
+
+const (
+	ProtoAuto      Protocol = "auto"
+	ProtoELF64     Protocol = "elf64"
+	ProtoMultiboot Protocol = "multiboot"
+	ProtoPVH       Protocol = "pvh"
+)
+
+// Segment is one piece of the image to copy into guest-physical memory.
+type Segment struct {
+	Phys    uint64 // destination guest-physical address
+	Virt    uint64 // the ELF virtual address (== Phys unless linked high)
+	Data    []byte // file bytes
+	MemSize uint64 // ≥ len(Data); the rest is zeroed (bss)
+}
+
+// Image is a parsed guest kernel.
+type Image struct {
+	Protocol Protocol
+	Entry    uint64 // physical (32-bit protocols) or virtual (elf64) entry
+	Segments []Segment
+	// Class is 32 or 64 (the ELF class), 0 for a Multiboot a.out-kludge file.
+	Class int
+}
+
+// FormatError says the file is not a kernel vmdap can boot, and why.
+type FormatError struct {
+	Msg string
+}
+
+func (e *FormatError) Error() string { return "guest image: " + e.Msg }
+
+func formatErr(format string, args ...any) error {
+	return &FormatError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse reads a kernel file and picks its boot protocol. want may force a
+// protocol ("" or ProtoAuto to choose).
+func Parse(data []byte, want Protocol) (*Image, error) {
+	if want == "" {
+		want = ProtoAuto
+	}
+	switch want {
+	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoPVH:
+	default:
+		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot or pvh)", want)
+	}
+	if len(data) == 0 {
+		return nil, formatErr("the file is empty")
+	}
+	mbh, mbErr := findMultiboot(data)
+	isELF := len(data) >= 4 && bytes.Equal(data[:4], []byte(elf.ELFMAG))
+
+	if !isELF {
+		// Only a Multiboot a.out-kludge file can be a non-ELF kernel.
+		if mbh != nil && mbh.flags&mbAoutKludge != 0 && (want == ProtoAuto || want == ProtoMultiboot) {
+			return mbh.kludgeImage(data)
+		}
+		if mbErr != nil {
+			return nil, mbErr
+		}
+		return nil, formatErr("not an ELF file (magic %q, want \"\\x7fELF\") and no Multiboot header with load addresses", safePrefix(data))
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, formatErr("malformed or truncated ELF file: %v", err)
+	}
+	class := 64
+	switch {
+	case f.Class == elf.ELFCLASS64 && f.Machine == elf.EM_X86_64:
+	case f.Class == elf.ELFCLASS32 && (f.Machine == elf.EM_386 || f.Machine == elf.EM_X86_64):
+		class = 32
+	default:
+		return nil, formatErr("wrong architecture: %s %s (vmdap boots x86-64 guests: ELF64 x86-64, or a 32-bit ELF with a Multiboot header or PVH note)", f.Class, f.Machine)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return nil, formatErr("ELF type %s is not an executable", f.Type)
+	}
+	segs, err := elfSegments(f, data)
+	if err != nil {
+		return nil, err
+	}
+	pvhEntry, hasPVH, err := findPVHNote(f)
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{Segments: segs, Class: class}
+	switch {
+	case (want == ProtoAuto || want == ProtoPVH) && hasPVH:
+		img.Protocol, img.Entry = ProtoPVH, pvhEntry
+	case (want == ProtoAuto || want == ProtoMultiboot) && mbh != nil:
+		img.Protocol = ProtoMultiboot
+		if mbh.flags&mbAoutKludge != 0 {
+			return mbh.kludgeImage(data)
+		}
+		img.Entry = physEntry(f.Entry, segs)
+	case want == ProtoAuto || want == ProtoELF64:
+		if class != 64 {
+			return nil, formatErr("a 32-bit ELF file needs a Multiboot header or a PVH note to boot (found neither)")
+		}
+		img.Protocol, img.Entry = ProtoELF64, f.Entry
+	case want == ProtoPVH:
+		return nil, formatErr("boot protocol pvh requested but the ELF file has no XEN_ELFNOTE_PHYS32_ENTRY note")
+	case want == ProtoMultiboot:
+		if mbErr != nil {
+			return nil, mbErr
+		}
+		return nil, formatErr("boot protocol multiboot requested but no Multiboot 1 header is in the first 8 KiB")
+	}
+	if img.Protocol != ProtoELF64 && img.Entry >= 1<<32 {
+		return nil, formatErr("%s entry point %#x is above 4 GiB", img.Protocol, img.Entry)
+	}
+	return img, nil
+}
+
+func safePrefix(b []byte) []byte {
+	if len(b) > 4 {
+		return b[:4]
+	}
+	return b
+}
+
+// physEntry converts a virtual entry point to physical using the segment
+// that contains it (for kernels linked high with 32-bit entry protocols).
+func physEntry(entry uint64, segs []Segment) uint64 {
+	for _, s := range segs {
+		if entry >= s.Virt && entry < s.Virt+s.MemSize {
+			return entry - s.Virt + s.Phys
+		}
+	}
+	return entry
+}
+
+func elfSegments(f *elf.File, data []byte) ([]Segment, error) {
+	var segs []Segment
+	for i, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Memsz == 0 {
+			continue
+		}
+		if p.Filesz > p.Memsz {
+			return nil, formatErr("segment %d: file size %#x larger than memory size %#x", i, p.Filesz, p.Memsz)
+		}
+		end := p.Off + p.Filesz
+		if end < p.Off || end > uint64(len(data)) {
+			return nil, formatErr("truncated file: segment %d needs bytes %#x-%#x but the file has %#x", i, p.Off, end, len(data))
+		}
+		if p.Paddr+p.Memsz < p.Paddr {
+			return nil, formatErr("segment %d wraps around the address space", i)
+		}
+		segs = append(segs, Segment{Phys: p.Paddr, Virt: p.Vaddr, Data: data[p.Off:end], MemSize: p.Memsz})
+	}
+	if len(segs) == 0 {
+		return nil, formatErr("no loadable (PT_LOAD) segments")
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].Phys < segs[j].Phys })
+	for i := 1; i < len(segs); i++ {
+		a, b := segs[i-1], segs[i]
+		if a.Phys+a.MemSize > b.Phys {
+			return nil, formatErr("segments overlap: [%#x,%#x) and [%#x,%#x)", a.Phys, a.Phys+a.MemSize, b.Phys, b.Phys+b.MemSize)
+		}
+	}
+	return segs, nil
+}
+
+// XEN_ELFNOTE_PHYS32_ENTRY (xen/include/public/elfnote.h).
+const xenElfnotePhys32Entry = 18
+
+func findPVHNote(f *elf.File) (uint64, bool, error) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		b, err := io.ReadAll(p.Open())
+		if err != nil {
+			return 0, false, formatErr("reading PT_NOTE: %v", err)
+		}
+		for len(b) >= 12 {
+			nameSz := f.ByteOrder.Uint32(b[0:])
+			descSz := f.ByteOrder.Uint32(b[4:])
+			typ := f.ByteOrder.Uint32(b[8:])
+			nameEnd := 12 + align4(nameSz)
+			descEnd := nameEnd + align4(descSz)
+			if uint64(descEnd) > uint64(len(b)) {
+				break
+			}
+			name := string(bytes.TrimRight(b[12:12+nameSz], "\x00"))
+			desc := b[nameEnd : nameEnd+descSz]
+			if name == "Xen" && typ == xenElfnotePhys32Entry {
+				switch len(desc) {
+				case 4:
+					return uint64(f.ByteOrder.Uint32(desc)), true, nil
+				case 8:
+					return f.ByteOrder.Uint64(desc), true, nil
+				}
+				return 0, false, formatErr("PVH entry note has a %d-byte value", len(desc))
+			}
+			b = b[descEnd:]
+		}
+	}
+	return 0, false, nil
+}
+
+func align4(n uint32) uint32 { return (n + 3) &^ 3 }
+
+// Multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1).
+const (
+	mbMagic       = 0x1BADB002
+	mbAoutKludge  = 1 << 16
+	mbSearchLimit = 8192
+	// BootloaderMagic is what a Multiboot kernel finds in EAX.
+	MultibootBootloaderMagic = 0x2BADB002
+)
+
+type mbHeader struct {
+	off                                          int
+	flags                                        uint32
+	headerAddr, loadAddr, loadEnd, bssEnd, entry uint32
+}
+
+func findMultiboot(data []byte) (*mbHeader, error) {
+	limit := len(data)
+	if limit > mbSearchLimit {
+		limit = mbSearchLimit
+	}
+	for off := 0; off+12 <= limit; off += 4 {
+		if binary.LittleEndian.Uint32(data[off:]) != mbMagic {
+			continue
+		}
+		flags := binary.LittleEndian.Uint32(data[off+4:])
+		sum := binary.LittleEndian.Uint32(data[off+8:])
+		if mbMagic+flags+sum != 0 {
+			return nil, formatErr("Multiboot header at offset %#x has a bad checksum", off)
+		}
+		h := &mbHeader{off: off, flags: flags}
+		if flags&mbAoutKludge != 0 {
+			if off+32 > len(data) {
+				return nil, formatErr("truncated Multiboot header at offset %#x", off)
+			}
+			w := func(i int) uint32 { return binary.LittleEndian.Uint32(data[off+12+4*i:]) }
+			h.headerAddr, h.loadAddr, h.loadEnd, h.bssEnd, h.entry = w(0), w(1), w(2), w(3), w(4)
+		}
+		return h, nil
+	}
+	return nil, nil
+}
+
+func (h *mbHeader) kludgeImage(data []byte) (*Image, error) {
+	if h.headerAddr < h.loadAddr {
+		return nil, formatErr("Multiboot header_addr %#x below load_addr %#x", h.headerAddr, h.loadAddr)
+	}
+	start := h.off - int(h.headerAddr-h.loadAddr)
+	if start < 0 {
+		return nil, formatErr("Multiboot load_addr places the file start before offset 0")
+	}
+	end := len(data)
+	if h.loadEnd != 0 {
+		if h.loadEnd < h.loadAddr {
+			return nil, formatErr("Multiboot load_end_addr %#x below load_addr %#x", h.loadEnd, h.loadAddr)
+		}
+		end = start + int(h.loadEnd-h.loadAddr)
+	}
+	if end > len(data) {
+		return nil, formatErr("truncated file: Multiboot header wants %#x bytes, the file has %#x", end, len(data))
+	}
+	mem := uint64(end - start)
+	if h.bssEnd > h.loadAddr && uint64(h.bssEnd-h.loadAddr) > mem {
+		mem = uint64(h.bssEnd - h.loadAddr)
+	}
+	seg := Segment{Phys: uint64(h.loadAddr), Virt: uint64(h.loadAddr), Data: data[start:end], MemSize: mem}
+	return &Image{Protocol: ProtoMultiboot, Entry: uint64(h.entry), Segments: []Segment{seg}}, nil
+}
+
+// ErrNoRAM is wrapped by placement errors about guest RAM bounds.
+var ErrNoRAM = errors.New("does not fit in guest RAM")

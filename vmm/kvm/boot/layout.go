@@ -1,0 +1,351 @@
+package boot
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"vmdap/x86"
+)
+
+// Guest-physical layout of the boot area vmdap writes for every protocol.
+// A kernel's segments must not overlap [BootAreaStart, BootAreaEnd).
+const (
+	BootAreaStart = 0x500
+	BootAreaEnd   = 0x80000
+
+	gdtAddr    = 0x500
+	gdtLimit   = 0x37
+	tssAddr    = 0x600
+	infoAddr   = 0x9000 // multiboot info / hvm_start_info
+	mmapAddr   = 0x9100 // memory map entries
+	cmdAddr    = 0x9400 // kernel command line
+	cmdMax     = 0xb00  // bytes, including the NUL
+	nameAddr   = 0x9f00 // boot loader name
+	tablesAddr = 0x10000
+	tablesEnd  = 0x80000
+
+	// Selectors of the boot GDT.
+	SelCode64 = 0x08
+	SelData   = 0x10
+	SelTSS    = 0x18
+	SelCode32 = 0x28
+
+	// DefaultStackSize is each vCPU's stack region at the top of RAM.
+	DefaultStackSize = 64 << 10
+	// MinRAM and MaxRAM bound the guest RAM size.
+	MinRAM = 4 << 20
+	MaxRAM = 64 << 30
+)
+
+// Config describes the machine an image is placed into.
+type Config struct {
+	VCPUs     int
+	Cmdline   string
+	StackSize uint64 // per vCPU; DefaultStackSize when 0
+}
+
+// CPUState is one vCPU's register state at entry.
+type CPUState struct {
+	Regs  x86.Regs
+	SRegs x86.SRegs
+	// Halted vCPUs wait (application processors under the 32-bit
+	// protocols, which start only the boot processor).
+	Halted bool
+}
+
+// Place copies img into ram (guest-physical memory starting at 0), writes
+// the boot structures of its protocol and returns each vCPU's entry state.
+func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
+	size := uint64(len(ram))
+	if size < MinRAM || size > MaxRAM {
+		return nil, fmt.Errorf("guest RAM of %d MiB is out of range (%d MiB to %d GiB)", size>>20, MinRAM>>20, MaxRAM>>30)
+	}
+	if cfg.VCPUs < 1 {
+		return nil, fmt.Errorf("need at least one vCPU, got %d", cfg.VCPUs)
+	}
+	stack := cfg.StackSize
+	if stack == 0 {
+		stack = DefaultStackSize
+	}
+	stacksStart := size - uint64(cfg.VCPUs)*stack
+	if len(cfg.Cmdline) >= cmdMax {
+		return nil, fmt.Errorf("kernel command line is %d bytes, the limit is %d", len(cfg.Cmdline), cmdMax-1)
+	}
+	for _, s := range img.Segments {
+		end := s.Phys + s.MemSize
+		switch {
+		case end > size:
+			return nil, fmt.Errorf("guest image: segment [%#x,%#x) %w of %d MiB", s.Phys, end, ErrNoRAM, size>>20)
+		case s.Phys < BootAreaEnd && end > BootAreaStart:
+			return nil, fmt.Errorf("guest image: segment [%#x,%#x) overlaps vmdap's boot area [%#x,%#x); link the kernel at 1 MiB or above", s.Phys, end, BootAreaStart, BootAreaEnd)
+		case end > stacksStart:
+			return nil, fmt.Errorf("guest image: segment [%#x,%#x) overlaps the vCPU stacks at [%#x,%#x); give the guest more memory", s.Phys, end, stacksStart, size)
+		}
+	}
+	for i := range ram[:BootAreaEnd] {
+		ram[i] = 0
+	}
+	for _, s := range img.Segments {
+		dst := ram[s.Phys : s.Phys+s.MemSize]
+		n := copy(dst, s.Data)
+		for i := n; i < len(dst); i++ {
+			dst[i] = 0
+		}
+	}
+	writeGDT(ram)
+
+	cpus := make([]CPUState, cfg.VCPUs)
+	for i := range cpus {
+		cpus[i].Regs.RSP = size - uint64(i)*stack - 16
+		cpus[i].Regs.RFLAGS = x86.FlagsFix
+	}
+	switch img.Protocol {
+	case ProtoELF64:
+		cr3, err := buildPageTables(ram, img)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cpus {
+			c := &cpus[i]
+			c.SRegs = longModeSRegs(cr3)
+			c.Regs.RIP = img.Entry
+			c.Regs.RDI = uint64(i)
+			c.Regs.RSI = uint64(cfg.VCPUs)
+		}
+	case ProtoMultiboot, ProtoPVH:
+		var info uint64
+		if img.Protocol == ProtoMultiboot {
+			info = writeMultibootInfo(ram, cfg.Cmdline)
+		} else {
+			info = writeStartInfo(ram, cfg.Cmdline)
+		}
+		for i := range cpus {
+			c := &cpus[i]
+			c.SRegs = protectedModeSRegs()
+			c.Regs.RIP = img.Entry
+			c.Regs.RBX = info
+			if img.Protocol == ProtoMultiboot {
+				c.Regs.RAX = MultibootBootloaderMagic
+			}
+			c.Halted = i > 0
+		}
+	default:
+		return nil, fmt.Errorf("guest image: no boot protocol chosen")
+	}
+	return cpus, nil
+}
+
+func writeGDT(ram []byte) {
+	put := func(off int, v uint64) { binary.LittleEndian.PutUint64(ram[gdtAddr+off:], v) }
+	put(0x00, 0)
+	put(0x08, 0x00af9b000000ffff) // 64-bit code, DPL0
+	put(0x10, 0x00cf93000000ffff) // data, 4 GiB
+	// 0x18: 16-byte 64-bit TSS descriptor, base tssAddr, limit 0x67, type 9.
+	tss := uint64(0x67) | uint64(tssAddr&0xffffff)<<16 | uint64(0x89)<<40 | uint64(tssAddr>>24&0xff)<<56
+	put(0x18, tss)
+	put(0x20, 0)
+	put(0x28, 0x00cf9b000000ffff) // 32-bit code, 4 GiB
+	put(0x30, 0x00009b000000ffff) // 16-bit code
+}
+
+func seg(sel uint16, typ uint8, l, db bool) x86.Segment {
+	return x86.Segment{Base: 0, Limit: 0xffffffff, Selector: sel, Type: typ, Present: true, S: true, L: l, DB: db, G: true}
+}
+
+func commonSRegs() x86.SRegs {
+	var s x86.SRegs
+	data := seg(SelData, 3, false, true)
+	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
+	s.TR = x86.Segment{Base: tssAddr, Limit: 0x67, Selector: SelTSS, Type: 11, Present: true}
+	s.LDT = x86.Segment{Type: 2, Unusable: true}
+	s.GDT = x86.Table{Base: gdtAddr, Limit: gdtLimit}
+	return s
+}
+
+func longModeSRegs(cr3 uint64) x86.SRegs {
+	s := commonSRegs()
+	s.CS = seg(SelCode64, 11, true, false)
+	s.CR0 = x86.CR0PG | x86.CR0WP | x86.CR0NE | x86.CR0ET | x86.CR0MP | x86.CR0PE
+	s.CR3 = cr3
+	s.CR4 = x86.CR4OSXMMEXCPT | x86.CR4OSFXSR | x86.CR4PAE | x86.CR4DE
+	s.EFER = x86.EFERNXE | x86.EFERLMA | x86.EFERLME | x86.EFERSCE
+	return s
+}
+
+func protectedModeSRegs() x86.SRegs {
+	s := commonSRegs()
+	s.CS = seg(SelCode32, 11, false, true)
+	s.CR0 = x86.CR0PE | x86.CR0ET
+	return s
+}
+
+// pageTables allocates 4 KiB tables from the boot area.
+type pageTables struct {
+	ram  []byte
+	next uint64
+}
+
+func (p *pageTables) alloc() (uint64, error) {
+	if p.next+0x1000 > tablesEnd {
+		return 0, fmt.Errorf("guest image: too many page tables for the boot area")
+	}
+	a := p.next
+	p.next += 0x1000
+	return a, nil
+}
+
+func (p *pageTables) entry(table uint64, idx uint64) uint64 {
+	return binary.LittleEndian.Uint64(p.ram[table+idx*8:])
+}
+
+func (p *pageTables) set(table, idx, v uint64) { binary.LittleEndian.PutUint64(p.ram[table+idx*8:], v) }
+
+// child returns the table an entry points to, allocating it if absent.
+func (p *pageTables) child(table, idx uint64) (uint64, error) {
+	e := p.entry(table, idx)
+	if e&1 != 0 {
+		return e & 0x000ffffffffff000, nil
+	}
+	c, err := p.alloc()
+	if err != nil {
+		return 0, err
+	}
+	p.set(table, idx, c|3) // present, writable
+	return c, nil
+}
+
+// map2M maps one 2 MiB page va → pa.
+func (p *pageTables) map2M(pml4, va, pa uint64) error {
+	pdpt, err := p.child(pml4, va>>39&0x1ff)
+	if err != nil {
+		return err
+	}
+	pd, err := p.child(pdpt, va>>30&0x1ff)
+	if err != nil {
+		return err
+	}
+	p.set(pd, va>>21&0x1ff, pa|0x83) // present, writable, 2 MiB
+	return nil
+}
+
+// buildPageTables identity-maps guest RAM with 2 MiB pages and maps each
+// segment linked at a virtual address other than its physical one.
+func buildPageTables(ram []byte, img *Image) (uint64, error) {
+	pt := &pageTables{ram: ram, next: tablesAddr}
+	pml4, err := pt.alloc()
+	if err != nil {
+		return 0, err
+	}
+	size := uint64(len(ram))
+	for a := uint64(0); a < size; a += 2 << 20 {
+		if err := pt.map2M(pml4, a, a); err != nil {
+			return 0, err
+		}
+	}
+	for _, s := range img.Segments {
+		if s.Virt == s.Phys {
+			continue
+		}
+		if (s.Virt-s.Phys)%(2<<20) != 0 {
+			return 0, fmt.Errorf("guest image: segment linked at %#x loads at %#x; the difference must be a multiple of 2 MiB", s.Virt, s.Phys)
+		}
+		if !canonical(s.Virt) || !canonical(s.Virt+s.MemSize-1) {
+			return 0, fmt.Errorf("guest image: segment virtual address %#x is not canonical", s.Virt)
+		}
+		for off := uint64(0); off < s.MemSize+(s.Virt&(2<<20-1)); off += 2 << 20 {
+			va := (s.Virt &^ (2<<20 - 1)) + off
+			if err := pt.map2M(pml4, va, va-s.Virt+s.Phys); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return pml4, nil
+}
+
+func canonical(va uint64) bool {
+	top := va >> 47
+	return top == 0 || top == 0x1ffff
+}
+
+// E820 types used in the memory maps.
+const (
+	e820RAM      = 1
+	e820Reserved = 2
+)
+
+type memRange struct {
+	addr, size uint64
+	typ        uint32
+}
+
+func memoryMap(ram uint64) []memRange {
+	return []memRange{
+		{0, 0x9fc00, e820RAM},
+		{0x9fc00, 0x100000 - 0x9fc00, e820Reserved},
+		{0x100000, ram - 0x100000, e820RAM},
+	}
+}
+
+func writeCmdline(ram []byte, cmd string) {
+	copy(ram[cmdAddr:], cmd)
+	ram[cmdAddr+len(cmd)] = 0
+}
+
+// writeMultibootInfo writes the Multiboot 1 information structure
+// (Multiboot Specification 0.6.96 §3.3) with mem_lower/upper, the command
+// line, a memory map and the boot loader name.
+func writeMultibootInfo(ram []byte, cmd string) uint64 {
+	size := uint64(len(ram))
+	le := binary.LittleEndian
+	mbi := ram[infoAddr:]
+	const (
+		flagMem     = 1 << 0
+		flagCmdline = 1 << 2
+		flagMmap    = 1 << 6
+		flagName    = 1 << 9
+	)
+	le.PutUint32(mbi[0:], flagMem|flagCmdline|flagMmap|flagName)
+	le.PutUint32(mbi[4:], 640)
+	le.PutUint32(mbi[8:], uint32((size-0x100000)>>10))
+	writeCmdline(ram, cmd)
+	le.PutUint32(mbi[16:], cmdAddr)
+	n := 0
+	for _, r := range memoryMap(size) {
+		e := ram[mmapAddr+n*24:]
+		le.PutUint32(e[0:], 20)
+		le.PutUint64(e[4:], r.addr)
+		le.PutUint64(e[12:], r.size)
+		le.PutUint32(e[20:], r.typ)
+		n++
+	}
+	le.PutUint32(mbi[44:], uint32(n*24))
+	le.PutUint32(mbi[48:], mmapAddr)
+	copy(ram[nameAddr:], "vmdap\x00")
+	le.PutUint32(mbi[64:], nameAddr)
+	return infoAddr
+}
+
+// PVH hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h).
+const (
+	PVHStartMagic = 0x336ec578
+)
+
+func writeStartInfo(ram []byte, cmd string) uint64 {
+	size := uint64(len(ram))
+	le := binary.LittleEndian
+	si := ram[infoAddr:]
+	le.PutUint32(si[0:], PVHStartMagic)
+	le.PutUint32(si[4:], 1) // version
+	writeCmdline(ram, cmd)
+	le.PutUint64(si[24:], cmdAddr)
+	mm := memoryMap(size)
+	for i, r := range mm {
+		e := ram[mmapAddr+i*24:]
+		le.PutUint64(e[0:], r.addr)
+		le.PutUint64(e[8:], r.size)
+		le.PutUint32(e[16:], r.typ)
+	}
+	le.PutUint64(si[40:], mmapAddr)
+	le.PutUint32(si[48:], uint32(len(mm)))
+	return infoAddr
+}

@@ -1,0 +1,523 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"fmt"
+	"sync"
+
+	"vmdap/vmm"
+	"vmdap/vmm/kvm/internal/kvmsys"
+	"vmdap/x86"
+	"vmdap/x86/paging"
+)
+
+// swbp is one software breakpoint, keyed by guest-physical address.
+type swbp struct {
+	gpa  uint64
+	gva  uint64
+	orig byte // the guest's byte under our breakpoint
+	refs int
+}
+
+// hwSlot is one of DR0-DR3 as vmdap uses it (not the guest's own DRs).
+type hwSlot struct {
+	used   bool
+	addr   uint64
+	access x86.Access
+	len    int
+	watch  *watchpoint // nil for an execute breakpoint
+}
+
+// watchpoint is one inserted vmm.Watch.
+type watchpoint struct {
+	w      vmm.Watch
+	ranges []physRange // page kind: the guest-physical pieces
+	slots  []int       // debug-register kind: the slots it occupies
+	last   []byte      // debug-register kind: value at the last stop
+}
+
+type physRange struct{ gpa, len uint64 }
+
+// debugState is every debug mechanism vmdap has inserted into a machine.
+// It changes only while the machine is stopped (under Machine.mu); vCPU
+// threads read it while running. mu serialises the byte-level shadow
+// updates that guest writes to protected pages make while running.
+type debugState struct {
+	mu      sync.Mutex
+	sw      map[uint64]*swbp
+	hw      [4]hwSlot
+	watches []*watchpoint
+	traps   map[uint64]byte // temporary plants during one step: gpa → byte
+}
+
+func (d *debugState) init() {
+	d.sw = map[uint64]*swbp{}
+	d.traps = map[uint64]byte{}
+}
+
+// plantByte is the instruction byte a software breakpoint writes.
+func (m *Machine) plantByte() byte {
+	if m.host.SWBreakpoint == swbpHLT {
+		return 0xf4
+	}
+	return 0xcc
+}
+
+// translate maps a guest-virtual address with vCPU v's paging state.
+func (m *Machine) translate(v *vcpu, va uint64) (pa, rem uint64, err error) {
+	pa, rem, err = paging.Translate(m.mem, paging.FromSRegs(v.sregs()), va)
+	if err != nil {
+		return 0, 0, err
+	}
+	if pa >= m.mem.size {
+		return 0, 0, fmt.Errorf("virtual address %#x maps to %#x, outside guest RAM", va, pa)
+	}
+	return pa, rem, nil
+}
+
+// readPhys copies guest-physical memory into p with vmdap's breakpoint
+// bytes replaced by the guest's own.
+func (m *Machine) readPhys(p []byte, gpa uint64) {
+	copy(p, m.mem.ram[gpa:])
+	end := gpa + uint64(len(p))
+	if len(m.dbg.sw)+len(m.dbg.traps) == 0 {
+		return
+	}
+	for a, bp := range m.dbg.sw {
+		if a >= gpa && a < end {
+			p[a-gpa] = bp.orig
+		}
+	}
+	for a, orig := range m.dbg.traps {
+		if a >= gpa && a < end {
+			p[a-gpa] = orig
+		}
+	}
+}
+
+// writePhys stores p into guest-physical memory; bytes that land on one of
+// vmdap's breakpoints update the saved original and leave the breakpoint in
+// place.
+func (m *Machine) writePhys(p []byte, gpa uint64) {
+	d := &m.dbg
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	copy(m.mem.ram[gpa:], p)
+	end := gpa + uint64(len(p))
+	plant := m.plantByte()
+	for a, bp := range d.sw {
+		if a >= gpa && a < end {
+			bp.orig = p[a-gpa]
+			m.mem.ram[a] = plant
+		}
+	}
+	for a := range d.traps {
+		if a >= gpa && a < end {
+			d.traps[a] = p[a-gpa]
+			m.mem.ram[a] = plant
+		}
+	}
+}
+
+// access copies between p and guest-virtual memory of vCPU i.
+func (m *Machine) access(i int, p []byte, addr uint64, write bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, err := m.stoppedVCPU(i)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for n < len(p) {
+		va := addr + uint64(n)
+		pa, rem, err := m.translate(v, va)
+		if err != nil {
+			return n, &vmm.FaultError{Addr: va, Write: write, Reason: err.Error()}
+		}
+		c := uint64(len(p) - n)
+		if c > rem {
+			c = rem
+		}
+		if pa+c > m.mem.size {
+			c = m.mem.size - pa
+		}
+		if write {
+			m.writePhys(p[n:n+int(c)], pa)
+		} else {
+			m.readPhys(p[n:n+int(c)], pa)
+		}
+		n += int(c)
+	}
+	return n, nil
+}
+
+// ReadMemory implements vmm.Target.
+func (m *Machine) ReadMemory(i int, p []byte, addr uint64) (int, error) {
+	return m.access(i, p, addr, false)
+}
+
+// WriteMemory implements vmm.Target.
+func (m *Machine) WriteMemory(i int, p []byte, addr uint64) (int, error) {
+	return m.access(i, p, addr, true)
+}
+
+func (m *Machine) physAccess(p []byte, addr uint64, write bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state == stateRunning {
+		return 0, vmm.ErrNotStopped
+	}
+	if addr >= m.mem.size {
+		return 0, &vmm.FaultError{Addr: addr, Write: write, Reason: "outside guest RAM"}
+	}
+	n := len(p)
+	if addr+uint64(n) > m.mem.size {
+		n = int(m.mem.size - addr)
+	}
+	if write {
+		m.writePhys(p[:n], addr)
+	} else {
+		m.readPhys(p[:n], addr)
+	}
+	if n < len(p) {
+		return n, &vmm.FaultError{Addr: addr + uint64(n), Write: write, Reason: "outside guest RAM"}
+	}
+	return n, nil
+}
+
+// ReadPhysical implements vmm.PhysicalMemory.
+func (m *Machine) ReadPhysical(p []byte, addr uint64) (int, error) {
+	return m.physAccess(p, addr, false)
+}
+
+// WritePhysical implements vmm.PhysicalMemory.
+func (m *Machine) WritePhysical(p []byte, addr uint64) (int, error) {
+	return m.physAccess(p, addr, true)
+}
+
+// ---- software breakpoints ----
+
+func (m *Machine) stoppedForDebug() error {
+	switch m.state {
+	case stateRunning:
+		return vmm.ErrNotStopped
+	case stateClosed:
+		return vmm.ErrClosed
+	}
+	return nil
+}
+
+// InsertBreakpoint implements vmm.Breakpoints. The address is translated
+// with vCPU 0's page tables; the page is write-protected so that guest
+// writes over the breakpoint keep it consistent.
+func (m *Machine) InsertBreakpoint(addr uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.stoppedForDebug(); err != nil {
+		return err
+	}
+	if m.host.SWBreakpoint == swbpNone {
+		return fmt.Errorf("software breakpoints: %w on this host", vmm.ErrUnsupported)
+	}
+	gpa, _, err := m.translate(m.vcpus[0], addr)
+	if err != nil {
+		return &vmm.FaultError{Addr: addr, Write: true, Reason: err.Error()}
+	}
+	d := &m.dbg
+	if bp := d.sw[gpa]; bp != nil {
+		bp.refs++
+		return nil
+	}
+	m.mem.protect(gpa/pageSize, 1, 0)
+	if err := m.mem.apply(); err != nil {
+		m.mem.protect(gpa/pageSize, -1, 0)
+		return err
+	}
+	d.mu.Lock()
+	d.sw[gpa] = &swbp{gpa: gpa, gva: addr, orig: m.mem.ram[gpa], refs: 1}
+	m.mem.ram[gpa] = m.plantByte()
+	d.mu.Unlock()
+	return nil
+}
+
+// RemoveBreakpoint implements vmm.Breakpoints.
+func (m *Machine) RemoveBreakpoint(addr uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.stoppedForDebug(); err != nil {
+		return err
+	}
+	gpa, ok := m.dbg.findSW(m, addr)
+	if !ok {
+		return fmt.Errorf("no software breakpoint at %#x", addr)
+	}
+	d := &m.dbg
+	bp := d.sw[gpa]
+	bp.refs--
+	if bp.refs > 0 {
+		return nil
+	}
+	d.mu.Lock()
+	m.mem.ram[gpa] = bp.orig
+	delete(d.sw, gpa)
+	d.mu.Unlock()
+	m.mem.protect(gpa/pageSize, -1, 0)
+	return m.mem.apply()
+}
+
+// findSW finds a breakpoint by the virtual address it was inserted with,
+// falling back to translating addr now.
+func (d *debugState) findSW(m *Machine, addr uint64) (uint64, bool) {
+	for gpa, bp := range d.sw {
+		if bp.gva == addr {
+			return gpa, true
+		}
+	}
+	if gpa, _, err := m.translate(m.vcpus[0], addr); err == nil && d.sw[gpa] != nil {
+		return gpa, true
+	}
+	return 0, false
+}
+
+func (d *debugState) hasSW(m *Machine, addr uint64) bool {
+	_, ok := d.findSW(m, addr)
+	return ok
+}
+
+// swAt returns our breakpoint at vCPU v's address va, if any.
+func (m *Machine) swAt(v *vcpu, va uint64) *swbp {
+	if len(m.dbg.sw) == 0 {
+		return nil
+	}
+	gpa, _, err := m.translate(v, va)
+	if err != nil {
+		return nil
+	}
+	return m.dbg.sw[gpa]
+}
+
+// ---- hardware breakpoints and debug-register watchpoints ----
+
+// Slots implements vmm.HWBreakpoints.
+func (m *Machine) Slots() int { return 4 }
+
+func (d *debugState) freeSlots() []int {
+	var s []int
+	for i := range d.hw {
+		if !d.hw[i].used {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+// InsertHWBreakpoint implements vmm.HWBreakpoints.
+func (m *Machine) InsertHWBreakpoint(addr uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.stoppedForDebug(); err != nil {
+		return err
+	}
+	if !m.host.HWBreakpoints {
+		return fmt.Errorf("hardware breakpoints: %w on this host", vmm.ErrUnsupported)
+	}
+	free := m.dbg.freeSlots()
+	if len(free) == 0 {
+		return vmm.ErrNoSlots
+	}
+	m.dbg.hw[free[0]] = hwSlot{used: true, addr: addr, access: x86.AccessExec, len: 1}
+	return nil
+}
+
+// RemoveHWBreakpoint implements vmm.HWBreakpoints.
+func (m *Machine) RemoveHWBreakpoint(addr uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.stoppedForDebug(); err != nil {
+		return err
+	}
+	if i := m.dbg.execSlot(addr); i >= 0 {
+		m.dbg.hw[i] = hwSlot{}
+		return nil
+	}
+	return fmt.Errorf("no hardware breakpoint at %#x", addr)
+}
+
+func (d *debugState) execSlot(addr uint64) int {
+	for i, s := range d.hw {
+		if s.used && s.watch == nil && s.addr == addr {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *debugState) hasHW(addr uint64) bool { return d.execSlot(addr) >= 0 }
+
+// guestDebug is the KVM_SET_GUEST_DEBUG state vCPU v needs: breakpoint
+// interception, the debug-register slots (without skipSlot) and, when
+// stepping, SINGLESTEP (with BLOCKIRQ where the host offers it).
+func (d *debugState) guestDebug(v *vcpu, step bool, skipSlot int) kvmsys.GuestDebug {
+	m := v.m
+	var g kvmsys.GuestDebug
+	if (len(d.sw) > 0 || len(d.traps) > 0) && m.host.SWBreakpoint == swbpInt3Exit {
+		g.Control |= kvmsys.KVM_GUESTDBG_USE_SW_BP
+	}
+	var slots [4]x86.Slot
+	for i, s := range d.hw {
+		if s.used && i != skipSlot {
+			slots[i] = x86.Slot{Enabled: true, Addr: s.addr, Access: s.access, Len: s.len}
+			g.DebugReg[i] = s.addr
+		}
+	}
+	if dr7, err := x86.EncodeDR7(slots); err == nil && dr7 != 0 {
+		g.Control |= kvmsys.KVM_GUESTDBG_USE_HW_BP
+		g.DebugReg[7] = dr7
+	}
+	if step {
+		g.Control |= kvmsys.KVM_GUESTDBG_SINGLESTEP
+		if m.host.BlockIRQ {
+			g.Control |= kvmsys.KVM_GUESTDBG_BLOCKIRQ
+		}
+	}
+	g.Control |= v.inject
+	if g.Control != 0 {
+		g.Control |= kvmsys.KVM_GUESTDBG_ENABLE
+	}
+	return g
+}
+
+// ---- classifying stops ----
+
+// classifyDebug turns a KVM_EXIT_DEBUG into a stop. ok=false means the
+// exit was the guest's own (re-injected) or nothing to report.
+func (d *debugState) classifyDebug(v *vcpu, stepping bool) (vmm.Stop, bool) {
+	m := v.m
+	e := v.run.Debug()
+	pc := v.kregs.RIP
+	switch e.Exception {
+	case x86.VecBP:
+		if bp := m.swAt(v, pc); bp != nil {
+			return vmm.Stop{Reason: vmm.ReasonBreakpoint, PC: pc, Addr: pc}, true
+		}
+		// The guest's own int3: hand it back.
+		v.inject |= kvmsys.KVM_GUESTDBG_INJECT_BP
+		return vmm.Stop{}, false
+	case x86.VecDB:
+		dr6 := e.DR6
+		for _, i := range x86.HitSlots(dr6) {
+			s := d.hw[i]
+			if !s.used {
+				continue
+			}
+			if s.watch != nil {
+				return m.drWatchStop(v, s.watch), true
+			}
+			if s.addr == pc {
+				return vmm.Stop{Reason: vmm.ReasonHWBreakpoint, PC: pc, Addr: pc}, true
+			}
+		}
+		if dr6&x86.DR6BS != 0 && stepping {
+			return vmm.Stop{Reason: vmm.ReasonStep, PC: pc}, true
+		}
+		if d.execSlot(pc) >= 0 {
+			return vmm.Stop{Reason: vmm.ReasonHWBreakpoint, PC: pc, Addr: pc}, true
+		}
+		if !stepping {
+			v.inject |= kvmsys.KVM_GUESTDBG_INJECT_DB
+		}
+		return vmm.Stop{}, false
+	}
+	return vmm.Stop{}, false
+}
+
+// emulationBreakpoint recognises our int3 on hosts that report it as an
+// emulation failure: RIP is one of our breakpoints and the byte there is
+// still our 0xCC.
+func (d *debugState) emulationBreakpoint(v *vcpu) (vmm.Stop, bool) {
+	m := v.m
+	if m.host.SWBreakpoint != swbpEmulation || !v.emulationFailureAt() {
+		return vmm.Stop{}, false
+	}
+	pc := v.kregs.RIP
+	bp := m.swAt(v, pc)
+	if bp == nil || m.mem.ram[bp.gpa] != 0xcc {
+		return vmm.Stop{}, false
+	}
+	return vmm.Stop{Reason: vmm.ReasonBreakpoint, PC: pc, Addr: pc}, true
+}
+
+// hltBreakpoint recognises our HLT patch: a HLT exit one byte after one of
+// our breakpoints. RIP is moved back to the breakpoint.
+func (d *debugState) hltBreakpoint(v *vcpu) (vmm.Stop, bool) {
+	m := v.m
+	if m.host.SWBreakpoint != swbpHLT {
+		return vmm.Stop{}, false
+	}
+	pc := v.kregs.RIP - 1
+	bp := m.swAt(v, pc)
+	if bp == nil {
+		return vmm.Stop{}, false
+	}
+	r := v.regs()
+	r.RIP = pc
+	if err := v.setRegs(r); err != nil {
+		return v.failed(err), true
+	}
+	return vmm.Stop{Reason: vmm.ReasonBreakpoint, PC: pc, Addr: pc}, true
+}
+
+// reinjectGuestInt3 hands the guest its own int3 on hosts where it
+// surfaces as an emulation failure: the #BP is injected as a trap after
+// the int3, as the CPU would deliver it.
+func (d *debugState) reinjectGuestInt3(v *vcpu) bool {
+	m := v.m
+	if !v.emulationFailureAt() || !m.host.InjectBP {
+		return false
+	}
+	var b [1]byte
+	pa, _, err := m.translate(v, v.kregs.RIP)
+	if err != nil {
+		return false
+	}
+	m.readPhys(b[:], pa)
+	if b[0] != 0xcc || m.dbg.sw[pa] != nil {
+		return false
+	}
+	r := v.regs()
+	r.RIP++
+	if err := v.setRegs(r); err != nil {
+		return false
+	}
+	v.inject |= kvmsys.KVM_GUESTDBG_INJECT_BP
+	return true
+}
+
+// resumeFromBreakpoint lets vCPU v leave one of our breakpoints at its PC:
+// RF for a debug-register breakpoint on hosts that honour it, otherwise a
+// single step with the breakpoint lifted. done=true means that step itself
+// stopped for a reason worth reporting.
+func (m *Machine) resumeFromBreakpoint(v *vcpu) (vmm.Stop, bool) {
+	pc := v.kregs.RIP
+	atSW := m.swAt(v, pc) != nil
+	slot := m.dbg.execSlot(pc)
+	if !atSW && slot < 0 {
+		return vmm.Stop{}, false
+	}
+	if !atSW && m.host.HWResume == hwResumeRF {
+		r := v.regs()
+		r.RFLAGS |= x86.FlagRF
+		if err := v.setRegs(r); err != nil {
+			return v.failed(err), true
+		}
+		return vmm.Stop{}, false
+	}
+	var s vmm.Stop
+	v.do(func() { s = v.step() })
+	s.VCPU = v.idx
+	if s.Reason == vmm.ReasonStep {
+		return vmm.Stop{}, false
+	}
+	return s, true
+}

@@ -1,0 +1,231 @@
+package kvm
+
+import (
+	"io"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Port numbers of the emulated devices.
+const (
+	portCOM1      = 0x3f8
+	portDebugExit = 0xf4 // QEMU isa-debug-exit: a write of V exits with (V<<1)|1
+	portDebugCon  = 0xe9 // Bochs/QEMU debug console
+)
+
+// uart is a 16550A at COM1 with just enough behaviour for guests that poll:
+// transmit goes to out at once, the line status always says the
+// transmitter is empty, and received bytes come from in.
+type uart struct {
+	mu     sync.Mutex
+	out    io.Writer
+	rx     chan byte
+	ier    byte
+	lcr    byte
+	mcr    byte
+	scr    byte
+	dll    byte
+	dlm    byte
+	peeked int // -1 when no byte is waiting
+}
+
+func newUART(out io.Writer, in io.Reader) *uart {
+	u := &uart{out: out, rx: make(chan byte, 4096), peeked: -1}
+	if in != nil {
+		go func() {
+			buf := make([]byte, 256)
+			for {
+				n, err := in.Read(buf)
+				for _, b := range buf[:n] {
+					u.rx <- b
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return u
+}
+
+// 16550 register offsets and bits.
+const (
+	uartRBR = 0 // receive buffer / transmit holding / DLL
+	uartIER = 1 // interrupt enable / DLM
+	uartIIR = 2
+	uartLCR = 3
+	uartMCR = 4
+	uartLSR = 5
+	uartMSR = 6
+	uartSCR = 7
+
+	lsrDR   = 0x01
+	lsrTHRE = 0x20
+	lsrTEMT = 0x40
+	lcrDLAB = 0x80
+)
+
+func (u *uart) dataReady() bool {
+	if u.peeked >= 0 {
+		return true
+	}
+	select {
+	case b := <-u.rx:
+		u.peeked = int(b)
+		return true
+	default:
+		return false
+	}
+}
+
+func (u *uart) read(off uint16) byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch off {
+	case uartRBR:
+		if u.lcr&lcrDLAB != 0 {
+			return u.dll
+		}
+		if u.dataReady() {
+			b := byte(u.peeked)
+			u.peeked = -1
+			return b
+		}
+		return 0
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			return u.dlm
+		}
+		return u.ier
+	case uartIIR:
+		return 0xc1 // FIFOs enabled, no interrupt pending
+	case uartLCR:
+		return u.lcr
+	case uartMCR:
+		return u.mcr
+	case uartLSR:
+		v := byte(lsrTHRE | lsrTEMT)
+		if u.dataReady() {
+			v |= lsrDR
+		}
+		return v
+	case uartMSR:
+		return 0xb0 // DCD, DSR, CTS
+	case uartSCR:
+		return u.scr
+	}
+	return 0xff
+}
+
+func (u *uart) write(off uint16, v byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch off {
+	case uartRBR:
+		if u.lcr&lcrDLAB != 0 {
+			u.dll = v
+			return
+		}
+		if u.mcr&0x10 != 0 { // loopback
+			select {
+			case u.rx <- v:
+			default:
+			}
+			return
+		}
+		if u.out != nil {
+			_, _ = u.out.Write([]byte{v})
+		}
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			u.dlm = v
+			return
+		}
+		u.ier = v & 0x0f
+	case uartLCR:
+		u.lcr = v
+	case uartMCR:
+		u.mcr = v
+	case uartSCR:
+		u.scr = v
+	}
+}
+
+// ports dispatches port I/O to the devices.
+type ports struct {
+	log    logrus.FieldLogger
+	com1   *uart
+	con    io.Writer
+	mu     sync.Mutex
+	logged map[uint16]bool
+}
+
+// exitRequest is returned by out when the guest asked to end.
+type exitRequest struct{ code int }
+
+// in fills data (size bytes) for a read of port.
+func (p *ports) in(port uint16, data []byte) {
+	switch {
+	case port >= portCOM1 && port < portCOM1+8:
+		data[0] = p.com1.read(port - portCOM1)
+		for i := 1; i < len(data); i++ {
+			data[i] = 0
+		}
+		return
+	case port == portDebugCon:
+		data[0] = portDebugCon // Bochs' "debug console present" answer
+		return
+	}
+	p.unknown(port, "read")
+	for i := range data {
+		data[i] = 0xff
+	}
+}
+
+// out handles a write; it returns an exit request for the debug-exit port.
+func (p *ports) out(port uint16, data []byte) *exitRequest {
+	switch {
+	case port >= portCOM1 && port < portCOM1+8:
+		p.com1.write(port-portCOM1, data[0])
+		return nil
+	case port == portDebugCon:
+		if p.con != nil {
+			_, _ = p.con.Write(data[:1])
+		}
+		return nil
+	case port == portDebugExit:
+		var v uint64
+		for i := len(data) - 1; i >= 0; i-- {
+			v = v<<8 | uint64(data[i])
+		}
+		return &exitRequest{code: int((v<<1)|1) & 0xff}
+	}
+	p.unknown(port, "write")
+	return nil
+}
+
+func (p *ports) unknown(port uint16, what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.logged[port] {
+		return
+	}
+	p.logged[port] = true
+	p.log.WithField("port", port).Infof("guest %s of unemulated I/O port %#x (reads give 0xff, writes are dropped; logged once)", what, port)
+}
+
+func (p *ports) unknownMMIO(addr uint64, write bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := uint16(0xffff)
+	if p.logged[key] {
+		return
+	}
+	p.logged[key] = true
+	what := "read"
+	if write {
+		what = "write"
+	}
+	p.log.WithField("addr", addr).Infof("guest %s of %#x, which is neither RAM nor a device (reads give 0xff; logged once)", what, addr)
+}

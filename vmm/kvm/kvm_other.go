@@ -1,0 +1,30 @@
+//go:build !(linux && amd64)
+
+package kvm
+
+import (
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"vmdap/vmm"
+)
+
+// Machine is unavailable on this platform.
+type Machine struct{ vmm.Target }
+
+// HostInfo is empty on this platform.
+type HostInfo struct{}
+
+// Lines reports that there is no KVM here.
+func (h *HostInfo) Lines() []string { return []string{"KVM: not available on this platform"} }
+
+// New reports that KVM exists only on Linux/amd64.
+func New(cfg Config) (*Machine, error) {
+	return nil, fmt.Errorf("the embedded KVM VMM needs Linux on amd64: %w", vmm.ErrUnsupported)
+}
+
+// Probe reports that KVM exists only on Linux/amd64.
+func Probe(log logrus.FieldLogger) (*HostInfo, error) {
+	return nil, fmt.Errorf("KVM needs Linux on amd64: %w", vmm.ErrUnsupported)
+}

@@ -1,0 +1,60 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"strings"
+	"testing"
+
+	"vmdap/vmm"
+)
+
+func TestBootAndSerial(t *testing.T) {
+	f := newMech(t, 1)
+	if got := f.serial.String(); got != "mech ready\n" {
+		t.Fatalf("serial = %q, want %q", got, "mech ready\n")
+	}
+	f.at(0, "case_print")
+	s := f.cont()
+	if s.Reason != vmm.ReasonHalted {
+		t.Fatalf("got %v", s)
+	}
+	if !strings.HasSuffix(f.serial.String(), "hello from the guest\n") {
+		t.Fatalf("serial = %q", f.serial.String())
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_exit")
+	s := f.cont()
+	if s.Reason != vmm.ReasonExited || s.ExitCode != 0x43 {
+		t.Fatalf("got %v, want exit status 0x43 ((0x21<<1)|1)", s)
+	}
+	if err := f.m.Continue(); err == nil {
+		t.Fatal("Continue after exit succeeded")
+	}
+}
+
+func TestTripleFault(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_triple")
+	s := f.cont()
+	if s.Reason != vmm.ReasonShutdown {
+		t.Fatalf("got %v, want shutdown", s)
+	}
+	// Registers stay readable.
+	if _, err := f.m.Regs(0); err != nil {
+		t.Fatalf("Regs after shutdown: %v", err)
+	}
+	if pc := f.pc(0); pc < f.sym("case_triple") || pc > f.sym("case_triple")+16 {
+		t.Fatalf("pc after shutdown = %#x, want near case_triple", pc)
+	}
+}
+
+func TestStepPlain(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_nops")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_nops_2", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_nops_2", 1)
+}

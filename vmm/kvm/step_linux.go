@@ -1,0 +1,396 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"encoding/binary"
+
+	"vmdap/vmm"
+	"vmdap/vmm/kvm/internal/kvmsys"
+	"vmdap/x86"
+	"vmdap/x86/disasm"
+)
+
+// Single-stepping, and every vendor quirk it must survive, in one place.
+//
+//   - Re-arm (VT-x, AMD-V): KVM hides its TF from the guest and re-adds it
+//     on an RFLAGS write-back only if RIP is still where the last
+//     KVM_SET_GUEST_DEBUG saw it. After a register write, an I/O or MMIO
+//     exit, the next stepped KVM_RUN would run freely; vcpu.rearm forces
+//     a fresh KVM_SET_GUEST_DEBUG first. Plain consecutive steps keep TF
+//     and cost a single KVM_RUN.
+//   - Exits to the VMM (OUT, IN, MMIO): the access is completed with
+//     immediate_exit set, so no further instruction runs. PVM reports RIP
+//     past an OUT and would execute one more instruction on the next entry;
+//     VT-x/AMD-V report RIP at the OUT and trap after the completion.
+//   - An instruction that faults (or int n): the CPU delivers the
+//     exception and the step would end after the handler's first
+//     instruction (PVM) or never (TF is cleared by delivery on VT-x/AMD-V).
+//     For the one stepped instruction, the entry of every IDT vector 0-31
+//     gets a temporary breakpoint, so the step ends exactly at the handler.
+//   - TF leaking into the guest: on AMD a stepped pushf pushes vmdap's TF,
+//     and an exception frame can carry it; both are cleared when the
+//     guest's own TF was clear (the fix-up bhyve does for AMD).
+//   - rep string instructions: PVM stops after each chunk, hardware after
+//     each iteration, both with RIP unchanged; a step completes the whole
+//     instruction. A stop at the same RIP with nothing changed (Bochs'
+//     duplicate #DB) is stepped again, a bounded number of times.
+//   - HLT: a plain step stop on PVM, KVM_EXIT_HLT elsewhere; either way the
+//     vCPU is halted afterwards.
+
+const maxDuplicateStops = 8
+
+// step executes one instruction on v with every other vCPU stopped. It
+// runs on v's thread.
+func (v *vcpu) step() vmm.Stop {
+	m := v.m
+	start := v.regs()
+	pc := start.RIP
+	mode := x86.DecodeMode(v.sregs())
+
+	// Lift our own breakpoint under PC for this one instruction.
+	var lifted *swbp
+	if bp := m.swAt(v, pc); bp != nil {
+		m.dbg.mu.Lock()
+		m.mem.ram[bp.gpa] = bp.orig
+		m.dbg.mu.Unlock()
+		lifted = bp
+	}
+	skip := m.dbg.execSlot(pc)
+
+	var code [disasm.MaxLen]byte
+	n := v.peekCode(code[:], pc)
+	inst, decErr := disasm.Decode(code[:n], mode, pc)
+
+	traps := m.plantTraps(v, pc)
+	s := v.stepLoop(start, inst, decErr == nil, skip)
+	enteredHandler := s.Reason == vmm.ReasonStep && m.isTrapAt(v, traps, s.PC)
+	m.removeTraps(traps)
+
+	if lifted != nil && m.dbg.sw[lifted.gpa] == lifted {
+		m.dbg.mu.Lock()
+		m.mem.ram[lifted.gpa] = m.plantByte()
+		m.dbg.mu.Unlock()
+	}
+	if start.RFLAGS&x86.FlagTF == 0 {
+		if decErr == nil && inst.Pushf && s.Reason == vmm.ReasonStep && !enteredHandler {
+			v.clearPushedTF(v.kregs.RSP, inst.PushSize)
+		}
+		if enteredHandler {
+			v.clearFrameTF(mode, pc, inst)
+		}
+	}
+	return s
+}
+
+// peekCode reads up to len(p) instruction bytes at va (shadowed).
+func (v *vcpu) peekCode(p []byte, va uint64) int {
+	n := 0
+	for n < len(p) {
+		pa, rem, err := v.m.translate(v, va+uint64(n))
+		if err != nil {
+			break
+		}
+		c := uint64(len(p) - n)
+		if c > rem {
+			c = rem
+		}
+		v.m.readPhys(p[n:n+int(c)], pa)
+		n += int(c)
+	}
+	return n
+}
+
+// stepLoop runs stepped entries until the instruction has completed.
+func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int) vmm.Stop {
+	m := v.m
+	pc := start.RIP
+	prev := start
+	dups := 0
+	for {
+		if err := v.setGuestDebug(m.dbg.guestDebug(v, true, skip), v.rearm); err != nil {
+			return v.failed(err)
+		}
+		v.rearm = false
+		reason, err := v.enter()
+		if err == errInterrupted {
+			if v.paused.Load() && m.isClosed() {
+				return vmm.Stop{Reason: vmm.ReasonNone, PC: v.kregs.RIP}
+			}
+			v.rearm = true
+			continue
+		}
+		if err != nil {
+			return v.failed(err)
+		}
+		var s vmm.Stop
+		switch reason {
+		case kvmsys.KVM_EXIT_DEBUG:
+			e := v.run.Debug()
+			if e.Exception == x86.VecBP {
+				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
+					return s2
+				}
+				v.inject |= kvmsys.KVM_GUESTDBG_INJECT_BP
+				continue
+			}
+			got, ok := m.dbg.classifyDebug(v, true)
+			if !ok {
+				continue
+			}
+			if got.Reason == vmm.ReasonWatchpoint {
+				return got
+			}
+			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
+		case kvmsys.KVM_EXIT_IO:
+			if req := v.io(); req != nil {
+				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
+			}
+			if s2, ok := v.completeStep(); !ok {
+				return s2
+			}
+			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
+		case kvmsys.KVM_EXIT_MMIO:
+			hit := m.mmio(v)
+			if s2, ok := v.completeStep(); !ok {
+				return s2
+			}
+			if hit != nil {
+				return m.watchStop(v, hit)
+			}
+			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
+		case kvmsys.KVM_EXIT_HLT:
+			v.rearm = true
+			if m.host.SWBreakpoint == swbpHLT {
+				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP - 1); ok {
+					r := v.regs()
+					r.RIP--
+					if err := v.setRegs(r); err != nil {
+						return v.failed(err)
+					}
+					return s2
+				}
+			}
+			v.halted = true
+			return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
+		case kvmsys.KVM_EXIT_INTERNAL_ERROR:
+			v.rearm = true
+			if v.emulationFailureAt() {
+				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
+					return s2
+				}
+				if m.dbg.reinjectGuestInt3(v) {
+					continue
+				}
+			}
+			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
+		case kvmsys.KVM_EXIT_SHUTDOWN:
+			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)"}
+		case kvmsys.KVM_EXIT_INTR:
+			v.rearm = true
+			continue
+		default:
+			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
+		}
+
+		// A plain step stop. Same RIP: the instruction is not done yet
+		// (rep string chunk, duplicate trap) unless it jumps to itself.
+		now := v.regs()
+		if now.RIP == pc && !(decoded && inst.SelfLoop()) {
+			if decoded && inst.Rep && now != prev {
+				prev = now
+				continue
+			}
+			if now == prev && dups < maxDuplicateStops {
+				dups++
+				continue
+			}
+		}
+		if decoded && inst.Kind == disasm.KindHalt && now.RIP == inst.Next() {
+			v.halted = true
+		}
+		return s
+	}
+}
+
+// completeStep finishes an I/O or MMIO access inside a step; ok=false
+// means the completion itself failed or stopped for another reason.
+func (v *vcpu) completeStep() (vmm.Stop, bool) {
+	reason, err := v.complete()
+	v.rearm = true
+	if err != nil {
+		return v.failed(err), false
+	}
+	if reason == kvmsys.KVM_EXIT_DEBUG {
+		if s, ok := v.m.dbg.classifyDebug(v, true); ok && s.Reason == vmm.ReasonWatchpoint {
+			return s, false
+		}
+	}
+	return vmm.Stop{}, true
+}
+
+// trapOrBreakpoint: the stepped instruction led to one of our breakpoint
+// bytes at va (an exception handler's entry, or a user breakpoint there).
+// The step ends there, before that instruction.
+func (v *vcpu) trapOrBreakpoint(va uint64) (vmm.Stop, bool) {
+	m := v.m
+	pa, _, err := m.translate(v, va)
+	if err != nil {
+		return vmm.Stop{}, false
+	}
+	if _, ok := m.dbg.traps[pa]; ok || m.dbg.sw[pa] != nil {
+		return vmm.Stop{Reason: vmm.ReasonStep, PC: va}, true
+	}
+	return vmm.Stop{}, false
+}
+
+// trap is one temporary breakpoint on an exception handler.
+type trap struct {
+	va, gpa uint64
+}
+
+// plantTraps puts a temporary breakpoint on the handler of each present
+// IDT vector 0-31 (except at pc itself).
+func (m *Machine) plantTraps(v *vcpu, pc uint64) []trap {
+	if m.host.SWBreakpoint == swbpNone {
+		return nil
+	}
+	sr := v.sregs()
+	if sr.CR0&x86.CR0PE == 0 || sr.IDT.Limit == 0 {
+		return nil
+	}
+	long := sr.EFER&x86.EFERLMA != 0
+	gate := 8
+	if long {
+		gate = 16
+	}
+	count := (int(sr.IDT.Limit) + 1) / gate
+	if count > 32 {
+		count = 32
+	}
+	if count == 0 {
+		return nil
+	}
+	buf := make([]byte, count*gate)
+	if n := v.peekCode(buf, sr.IDT.Base); n < len(buf) {
+		count = n / gate
+	}
+	var out []trap
+	plant := m.plantByte()
+	m.dbg.mu.Lock()
+	defer m.dbg.mu.Unlock()
+	for i := 0; i < count; i++ {
+		g := buf[i*gate:]
+		if g[5]&0x80 == 0 || g[5]&0x0f == 5 { // not present, or task gate
+			continue
+		}
+		off := uint64(binary.LittleEndian.Uint16(g[0:])) | uint64(binary.LittleEndian.Uint16(g[6:]))<<16
+		if long {
+			off |= uint64(binary.LittleEndian.Uint32(g[8:])) << 32
+		}
+		if off == pc {
+			continue
+		}
+		pa, _, err := m.translate(v, off)
+		if err != nil {
+			continue
+		}
+		if _, dup := m.dbg.traps[pa]; dup || m.dbg.sw[pa] != nil {
+			continue
+		}
+		m.dbg.traps[pa] = m.mem.ram[pa]
+		m.mem.ram[pa] = plant
+		out = append(out, trap{va: off, gpa: pa})
+	}
+	return out
+}
+
+func (m *Machine) removeTraps(ts []trap) {
+	m.dbg.mu.Lock()
+	defer m.dbg.mu.Unlock()
+	for _, t := range ts {
+		if orig, ok := m.dbg.traps[t.gpa]; ok {
+			m.mem.ram[t.gpa] = orig
+			delete(m.dbg.traps, t.gpa)
+		}
+	}
+}
+
+func (m *Machine) isTrapAt(v *vcpu, ts []trap, va uint64) bool {
+	for _, t := range ts {
+		if t.va == va {
+			return true
+		}
+	}
+	return false
+}
+
+// clearPushedTF clears TF in an RFLAGS image the guest pushed (size bytes
+// at the stack pointer).
+func (v *vcpu) clearPushedTF(sp uint64, size int) {
+	var b [8]byte
+	if size < 2 || size > 8 || v.peekCode(b[:size], sp) < size {
+		return
+	}
+	if b[1]&1 == 0 { // bit 8
+		return
+	}
+	b[1] &^= 1
+	v.pokeData(b[:size], sp)
+}
+
+// clearFrameTF clears TF in the RFLAGS slot of the exception frame the
+// step just created, located by the return address it holds.
+func (v *vcpu) clearFrameTF(mode x86.Mode, pc uint64, inst disasm.Inst) {
+	w := 8
+	if mode != 64 {
+		w = 4
+	}
+	sp := v.kregs.RSP
+	var b [3 * 8]byte
+	if v.peekCode(b[:3*w], sp) < 3*w {
+		return
+	}
+	word := func(i int) uint64 {
+		if w == 8 {
+			return binary.LittleEndian.Uint64(b[i*8:])
+		}
+		return uint64(binary.LittleEndian.Uint32(b[i*4:]))
+	}
+	ret := func(x uint64) bool { return x == pc || (inst.Len > 0 && x == inst.Next()) }
+	var flagsAt uint64
+	switch {
+	case ret(word(0)):
+		flagsAt = sp + uint64(2*w)
+	case ret(word(1)):
+		flagsAt = sp + uint64(3*w) // an error code sits below RIP
+	default:
+		return
+	}
+	v.clearPushedTF(flagsAt, w)
+}
+
+// pokeData writes p at guest-virtual va (through the breakpoint shadow).
+func (v *vcpu) pokeData(p []byte, va uint64) {
+	for n := 0; n < len(p); {
+		pa, rem, err := v.m.translate(v, va+uint64(n))
+		if err != nil {
+			return
+		}
+		c := uint64(len(p) - n)
+		if c > rem {
+			c = rem
+		}
+		v.m.writePhys(p[n:n+int(c)], pa)
+		n += int(c)
+	}
+}
+
+func (m *Machine) isClosed() bool {
+	select {
+	case <-m.closed:
+		return true
+	default:
+		return false
+	}
+}

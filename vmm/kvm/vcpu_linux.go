@@ -1,0 +1,419 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"vmdap/vmm"
+	"vmdap/vmm/kvm/boot"
+	"vmdap/vmm/kvm/internal/kvmsys"
+	"vmdap/x86"
+)
+
+// kickSignal interrupts a vCPU thread inside KVM_RUN. SIGURG is the Go
+// runtime's own preemption signal: always handled, never fatal, so no
+// signal.Notify is needed and a stray one is harmless.
+const kickSignal = unix.SIGURG
+
+// vcpu is one virtual CPU. Its goroutine, locked to one OS thread, is the
+// only one that issues KVM_RUN; the controller issues other ioctls while
+// the vCPU is stopped.
+type vcpu struct {
+	m    *Machine
+	idx  int
+	fd   int
+	run  kvmsys.RunPage
+	tid  atomic.Int32
+	cmds chan func()
+	done chan struct{}
+
+	paused atomic.Bool // a stop was requested
+
+	// State below belongs to the vCPU thread while it runs and to the
+	// controller while it is stopped (the hand-off orders the accesses).
+	kregs  kvmsys.Regs
+	ksregs kvmsys.SRegs
+	gdbg   kvmsys.GuestDebug // last KVM_SET_GUEST_DEBUG
+	gdbgOK bool              // gdbg reflects the kernel state
+	rearm  bool              // single-step must be re-armed (see step_linux.go)
+	inject uint32            // KVM_GUESTDBG_INJECT_* for the next entry
+	halted bool
+}
+
+func newVCPU(m *Machine, idx int, mmapSize int) (*vcpu, error) {
+	fd, err := kvmsys.CreateVCPU(m.vm, idx)
+	if err != nil {
+		return nil, fmt.Errorf("vcpu %d: %w", idx, err)
+	}
+	run, err := unix.Mmap(fd, 0, mmapSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("vcpu %d: mmap kvm_run: %w", idx, err)
+	}
+	v := &vcpu{m: m, idx: idx, fd: fd, run: kvmsys.RunPage(run), cmds: make(chan func(), 1), done: make(chan struct{})}
+	started := make(chan struct{})
+	go v.thread(started)
+	<-started
+	return v, nil
+}
+
+// thread is the vCPU's goroutine. It never unlocks its OS thread, so the
+// thread ends with it.
+func (v *vcpu) thread(started chan<- struct{}) {
+	runtime.LockOSThread()
+	v.tid.Store(int32(unix.Gettid()))
+	close(started)
+	defer close(v.done)
+	for {
+		fn, ok := spinRecv(v.cmds)
+		if !ok {
+			return
+		}
+		fn()
+	}
+}
+
+func (v *vcpu) close() {
+	close(v.cmds)
+	<-v.done
+	if v.run != nil {
+		unix.Munmap(v.run)
+		v.run = nil
+	}
+	unix.Close(v.fd)
+}
+
+// do runs fn on the vCPU thread and waits for it.
+func (v *vcpu) do(fn func()) {
+	done := make(chan struct{}, 1)
+	v.cmds <- func() { fn(); done <- struct{}{} }
+	spinRecv(done)
+}
+
+// start launches a run (or one step) on the vCPU thread; its end is
+// reported on m.events.
+func (v *vcpu) start(step bool) {
+	v.paused.Store(false)
+	v.run.SetImmediateExit(false)
+	v.cmds <- func() {
+		var s vmm.Stop
+		if step {
+			s = v.step()
+		} else {
+			s = v.runUntilStop()
+		}
+		s.VCPU = v.idx
+		v.m.events <- event{vcpu: v.idx, stop: s}
+	}
+}
+
+// kick asks the vCPU to stop: flag, immediate_exit (for the next entry)
+// and a signal (for the current one). KVM_RUN returns EINTR either way.
+func (v *vcpu) kick() {
+	v.paused.Store(true)
+	v.run.SetImmediateExit(true)
+	if tid := v.tid.Load(); tid != 0 {
+		_ = unix.Tgkill(unix.Getpid(), int(tid), kickSignal)
+	}
+}
+
+func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
+	if err := kvmsys.SetCPUID2(v.fd, cpuid); err != nil {
+		return err
+	}
+	var ks kvmsys.SRegs
+	if err := kvmsys.GetSRegs(v.fd, &ks); err != nil {
+		return err
+	}
+	v.ksregs = ks
+	if err := v.setSRegs(st.SRegs); err != nil {
+		return err
+	}
+	if err := v.setRegs(st.Regs); err != nil {
+		return err
+	}
+	v.halted = st.Halted
+	if v.m.host.SyncRegs {
+		v.run.SetValidRegs(kvmsys.KVM_SYNC_X86_REGS | kvmsys.KVM_SYNC_X86_SREGS)
+	}
+	return nil
+}
+
+// refresh copies the registers KVM left in kvm_run (sync regs) after an
+// exit, or reads them with ioctls when the host lacks sync regs.
+func (v *vcpu) refresh() {
+	if v.m.host.SyncRegs {
+		v.kregs = *v.run.SyncRegs()
+		v.ksregs = *v.run.SyncSRegs()
+		return
+	}
+	_ = kvmsys.GetRegs(v.fd, &v.kregs)
+	_ = kvmsys.GetSRegs(v.fd, &v.ksregs)
+}
+
+func (v *vcpu) regs() x86.Regs {
+	k := &v.kregs
+	return x86.Regs{RAX: k.RAX, RBX: k.RBX, RCX: k.RCX, RDX: k.RDX, RSI: k.RSI, RDI: k.RDI, RSP: k.RSP, RBP: k.RBP,
+		R8: k.R8, R9: k.R9, R10: k.R10, R11: k.R11, R12: k.R12, R13: k.R13, R14: k.R14, R15: k.R15,
+		RIP: k.RIP, RFLAGS: k.RFLAGS}
+}
+
+func (v *vcpu) setRegs(r x86.Regs) error {
+	k := kvmsys.Regs{RAX: r.RAX, RBX: r.RBX, RCX: r.RCX, RDX: r.RDX, RSI: r.RSI, RDI: r.RDI, RSP: r.RSP, RBP: r.RBP,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.RIP, RFLAGS: r.RFLAGS | x86.FlagsFix}
+	if err := kvmsys.SetRegs(v.fd, &k); err != nil {
+		return fmt.Errorf("vcpu %d: %w", v.idx, err)
+	}
+	if r.RIP != v.kregs.RIP {
+		v.halted = false
+	}
+	v.kregs = k
+	// Any RFLAGS write-back drops KVM's single-step TF on VT-x/AMD-V.
+	v.rearm = true
+	return nil
+}
+
+func segFromKVM(s kvmsys.Segment) x86.Segment {
+	return x86.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: s.Present != 0,
+		DPL: s.DPL, DB: s.DB != 0, S: s.S != 0, L: s.L != 0, G: s.G != 0, AVL: s.AVL != 0, Unusable: s.Unusable != 0}
+}
+
+func segToKVM(s x86.Segment) kvmsys.Segment {
+	b := func(x bool) uint8 {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	return kvmsys.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
+		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
+}
+
+func (v *vcpu) sregs() x86.SRegs {
+	k := &v.ksregs
+	return x86.SRegs{
+		CS: segFromKVM(k.CS), DS: segFromKVM(k.DS), ES: segFromKVM(k.ES), FS: segFromKVM(k.FS),
+		GS: segFromKVM(k.GS), SS: segFromKVM(k.SS), TR: segFromKVM(k.TR), LDT: segFromKVM(k.LDT),
+		GDT: x86.Table{Base: k.GDT.Base, Limit: k.GDT.Limit}, IDT: x86.Table{Base: k.IDT.Base, Limit: k.IDT.Limit},
+		CR0: k.CR0, CR2: k.CR2, CR3: k.CR3, CR4: k.CR4, CR8: k.CR8, EFER: k.EFER, APICBase: k.APICBase,
+	}
+}
+
+func (v *vcpu) setSRegs(s x86.SRegs) error {
+	k := v.sregsToKVM(s)
+	if err := kvmsys.SetSRegs(v.fd, &k); err != nil {
+		return fmt.Errorf("vcpu %d: %w", v.idx, err)
+	}
+	v.ksregs = k
+	v.rearm = true
+	return nil
+}
+
+// sregsToKVM converts s, keeping the fields vmdap does not model (the
+// pending-interrupt bitmap) from the current copy.
+func (v *vcpu) sregsToKVM(s x86.SRegs) kvmsys.SRegs {
+	k := v.ksregs
+	k.CS, k.DS, k.ES, k.FS = segToKVM(s.CS), segToKVM(s.DS), segToKVM(s.ES), segToKVM(s.FS)
+	k.GS, k.SS, k.TR, k.LDT = segToKVM(s.GS), segToKVM(s.SS), segToKVM(s.TR), segToKVM(s.LDT)
+	k.GDT = kvmsys.DTable{Base: s.GDT.Base, Limit: s.GDT.Limit}
+	k.IDT = kvmsys.DTable{Base: s.IDT.Base, Limit: s.IDT.Limit}
+	k.CR0, k.CR2, k.CR3, k.CR4, k.CR8, k.EFER = s.CR0, s.CR2, s.CR3, s.CR4, s.CR8, s.EFER
+	if s.APICBase != 0 {
+		k.APICBase = s.APICBase
+	}
+	return k
+}
+
+// setGuestDebug issues KVM_SET_GUEST_DEBUG when the wanted state differs
+// from what the kernel has, or when force is set.
+func (v *vcpu) setGuestDebug(d kvmsys.GuestDebug, force bool) error {
+	if !force && v.gdbgOK && d == v.gdbg {
+		return nil
+	}
+	if err := kvmsys.SetGuestDebug(v.fd, &d); err != nil {
+		v.gdbgOK = false
+		return fmt.Errorf("vcpu %d: %w", v.idx, err)
+	}
+	v.gdbg, v.gdbgOK = d, true
+	v.inject = 0
+	return nil
+}
+
+// enter issues one KVM_RUN and refreshes the register copies. It returns
+// the exit reason, or errInterrupted when the run ended with EINTR.
+func (v *vcpu) enter() (uint32, error) {
+	err := kvmsys.Run(v.fd)
+	v.refresh()
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return kvmsys.KVM_EXIT_INTR, errInterrupted
+		}
+		return 0, fmt.Errorf("KVM_RUN vcpu %d: %w", v.idx, err)
+	}
+	return v.run.ExitReason(), nil
+}
+
+var errInterrupted = errors.New("KVM_RUN interrupted")
+
+// complete finishes a pending I/O or MMIO exit without running further:
+// with immediate_exit set, KVM_RUN completes the access (RIP advanced,
+// a read's register loaded) and returns at once. The kernel answers EINTR,
+// or KVM_EXIT_DEBUG on VT-x/AMD-V when single-step traps after the
+// completed instruction; further MMIO exits (a rep string instruction's
+// next element) are served and completed in turn.
+func (v *vcpu) complete() (uint32, error) {
+	for i := 0; i < 1<<16; i++ {
+		v.run.SetImmediateExit(true)
+		reason, err := v.enter()
+		v.run.SetImmediateExit(v.paused.Load())
+		if err != nil {
+			if err == errInterrupted {
+				return kvmsys.KVM_EXIT_INTR, nil
+			}
+			return 0, err
+		}
+		switch reason {
+		case kvmsys.KVM_EXIT_MMIO:
+			if hit := v.m.mmio(v); hit != nil {
+				// A further element hit a watchpoint: finish it and let the
+				// caller report; the first hit is already being reported.
+				continue
+			}
+		case kvmsys.KVM_EXIT_IO:
+			if req := v.io(); req != nil {
+				return reason, nil
+			}
+		default:
+			return reason, nil
+		}
+	}
+	return 0, fmt.Errorf("vcpu %d: I/O completion did not finish", v.idx)
+}
+
+// io serves a port I/O exit; it returns an exit request for the
+// debug-exit port.
+func (v *vcpu) io() *exitRequest {
+	e := v.run.IO()
+	data := v.run.IOData()
+	size := int(e.Size)
+	if size == 0 || len(data) == 0 {
+		return nil
+	}
+	for i := 0; i < int(e.Count); i++ {
+		chunk := data[i*size : (i+1)*size]
+		if e.Direction == kvmsys.KVM_EXIT_IO_OUT {
+			if req := v.m.ports.out(e.Port, chunk); req != nil {
+				return req
+			}
+		} else {
+			v.m.ports.in(e.Port, chunk)
+		}
+	}
+	return nil
+}
+
+// internalError describes a KVM_EXIT_INTERNAL_ERROR.
+func (v *vcpu) internalError() string {
+	ie := v.run.Internal()
+	s := fmt.Sprintf("KVM internal error, suberror %d", ie.Suberror)
+	if ie.Suberror == kvmsys.KVM_INTERNAL_ERROR_EMULATION {
+		s = "KVM could not emulate the instruction (internal error, suberror 1)"
+	}
+	n := int(ie.NData)
+	if n > len(ie.Data) {
+		n = len(ie.Data)
+	}
+	if n > 0 {
+		s += fmt.Sprintf(", data %x", ie.Data[:n])
+	}
+	return s
+}
+
+// emulationFailureAt reports whether the last exit is an emulation
+// failure at RIP (how int3 surfaces on hosts whose KVM emulates the guest).
+func (v *vcpu) emulationFailureAt() bool {
+	return v.run.ExitReason() == kvmsys.KVM_EXIT_INTERNAL_ERROR &&
+		v.run.Internal().Suberror == kvmsys.KVM_INTERNAL_ERROR_EMULATION
+}
+
+// runUntilStop runs the vCPU until something worth reporting happens or a
+// stop is requested (ReasonNone). Device I/O is served inline.
+func (v *vcpu) runUntilStop() vmm.Stop {
+	m := v.m
+	needComplete := false
+	for {
+		if v.paused.Load() {
+			if needComplete {
+				if _, err := v.complete(); err != nil {
+					return v.failed(err)
+				}
+			}
+			return vmm.Stop{Reason: vmm.ReasonNone, PC: v.kregs.RIP}
+		}
+		if err := v.setGuestDebug(m.dbg.guestDebug(v, false, -1), false); err != nil {
+			return v.failed(err)
+		}
+		reason, err := v.enter()
+		needComplete = false
+		if err == errInterrupted {
+			continue // the pause check above decides
+		}
+		if err != nil {
+			return v.failed(err)
+		}
+		switch reason {
+		case kvmsys.KVM_EXIT_IO:
+			if req := v.io(); req != nil {
+				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
+			}
+			needComplete = true
+		case kvmsys.KVM_EXIT_MMIO:
+			if hit := m.mmio(v); hit != nil {
+				if _, err := v.complete(); err != nil {
+					return v.failed(err)
+				}
+				return m.watchStop(v, hit)
+			}
+			needComplete = true
+		case kvmsys.KVM_EXIT_DEBUG:
+			if s, ok := m.dbg.classifyDebug(v, false); ok {
+				return s
+			}
+		case kvmsys.KVM_EXIT_HLT:
+			if s, ok := m.dbg.hltBreakpoint(v); ok {
+				return s
+			}
+			return vmm.Stop{Reason: vmm.ReasonHalted, PC: v.kregs.RIP}
+		case kvmsys.KVM_EXIT_INTERNAL_ERROR:
+			if s, ok := m.dbg.emulationBreakpoint(v); ok {
+				return s
+			}
+			if m.dbg.reinjectGuestInt3(v) {
+				continue
+			}
+			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
+		case kvmsys.KVM_EXIT_SHUTDOWN:
+			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)"}
+		case kvmsys.KVM_EXIT_FAIL_ENTRY:
+			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP,
+				Detail: fmt.Sprintf("VM entry failed, hardware reason %#x (invalid guest state)", v.run.FailEntryReason())}
+		case kvmsys.KVM_EXIT_SYSTEM_EVENT:
+			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest requested a system reset or power-off"}
+		case kvmsys.KVM_EXIT_INTR:
+		default:
+			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: fmt.Sprintf("unexpected KVM exit reason %d", reason)}
+		}
+	}
+}
+
+func (v *vcpu) failed(err error) vmm.Stop {
+	v.m.log.WithError(err).WithField("vcpu", v.idx).Error("vCPU failed")
+	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: err.Error()}
+}

@@ -1,0 +1,168 @@
+package vmm
+
+import (
+	"context"
+
+	"vmdap/x86"
+)
+
+// Target is one debuggable machine.
+type Target interface {
+	// Capabilities describes what this target can do, as probed.
+	Capabilities() Capabilities
+	// VCPUs returns the number of vCPUs; they are numbered from 0.
+	VCPUs() int
+
+	// Regs returns the general registers of a stopped vCPU.
+	Regs(vcpu int) (x86.Regs, error)
+	// SRegs returns segment, descriptor-table and control registers.
+	SRegs(vcpu int) (x86.SRegs, error)
+
+	// ReadMemory reads guest-virtual memory as vcpu sees it. It returns the
+	// number of bytes read; when n < len(p) the error is a *FaultError
+	// naming the first unreadable address.
+	ReadMemory(vcpu int, p []byte, addr uint64) (n int, err error)
+	// WriteMemory writes guest-virtual memory, with the same partial-count
+	// rule. Writes over the target's own breakpoints update the saved
+	// original bytes; the breakpoints stay in place.
+	WriteMemory(vcpu int, p []byte, addr uint64) (n int, err error)
+
+	// Continue resumes all vCPUs. It returns once they run (or a pending
+	// stop is ready); the stop arrives through Wait.
+	Continue() error
+	// Wait blocks until the target is stopped and returns why. It returns
+	// ctx.Err() if the context ends first, and ErrExited once the guest is
+	// gone.
+	Wait(ctx context.Context) (Stop, error)
+	// Pause asks all running vCPUs to stop; Wait then returns a stop with
+	// ReasonPause (or whatever real stop happened first). Pausing a stopped
+	// target does nothing.
+	Pause() error
+	// Close tears the target down, releasing every thread and descriptor.
+	Close() error
+
+	// Optional capabilities.
+	Stepper() (Stepper, bool)
+	SWBreakpoints() (Breakpoints, bool)
+	HWBreakpoints() (HWBreakpoints, bool)
+	Watchpoints() (Watchpoints, bool)
+	RegisterWriter() (RegisterWriter, bool)
+	DebugRegisters() (DebugRegisters, bool)
+	PhysicalMemory() (PhysicalMemory, bool)
+}
+
+// Stepper single-steps one vCPU while the others stay stopped.
+type Stepper interface {
+	// Step executes one instruction on vcpu; Wait returns the stop
+	// (ReasonStep, or whatever the instruction caused: a watchpoint, an
+	// exit, a shutdown).
+	Step(vcpu int) error
+}
+
+// Breakpoints are software breakpoints (an int3 or equivalent in guest
+// memory). Addresses are guest-virtual, translated with vCPU 0's page tables
+// when inserted; the backend keys them by guest-physical address.
+type Breakpoints interface {
+	InsertBreakpoint(addr uint64) error
+	RemoveBreakpoint(addr uint64) error
+}
+
+// HWBreakpoints are execute breakpoints in the debug registers. Slots()
+// reports how many exist in all; the slots are shared with debug-register
+// watchpoints, and inserting into a full set fails with ErrNoSlots.
+type HWBreakpoints interface {
+	Slots() int
+	InsertHWBreakpoint(addr uint64) error
+	RemoveHWBreakpoint(addr uint64) error
+}
+
+// WatchKind selects how a watchpoint is implemented.
+type WatchKind uint8
+
+const (
+	// WatchDebugReg uses a debug-register slot: lengths 1, 2, 4, 8,
+	// naturally aligned; access Write or ReadWrite.
+	WatchDebugReg WatchKind = iota
+	// WatchPage uses page protection: any length, any count, Read too.
+	WatchPage
+	// WatchStub lets a remote stub choose (GDB Z2/Z3/Z4).
+	WatchStub
+)
+
+func (k WatchKind) String() string {
+	switch k {
+	case WatchDebugReg:
+		return "debug register"
+	case WatchPage:
+		return "page protection"
+	case WatchStub:
+		return "stub"
+	}
+	return "unknown"
+}
+
+// Access is what a watchpoint reacts to.
+type Access uint8
+
+const (
+	AccessWrite Access = 1 << iota
+	AccessRead
+	AccessReadWrite = AccessWrite | AccessRead
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessWrite:
+		return "write"
+	case AccessRead:
+		return "read"
+	case AccessReadWrite:
+		return "readWrite"
+	}
+	return "none"
+}
+
+// Watch is one watchpoint request. Addr is guest-virtual (translated with
+// vCPU 0 when inserted).
+type Watch struct {
+	Addr   uint64
+	Len    int
+	Access Access
+	Kind   WatchKind
+}
+
+// Watchpoints are data breakpoints.
+type Watchpoints interface {
+	// WatchKinds reports which kinds this target can place, in the order
+	// it prefers them, with what each supports.
+	WatchKinds() []WatchSupport
+	InsertWatchpoint(w Watch) error
+	RemoveWatchpoint(w Watch) error
+}
+
+// WatchSupport says what one watchpoint kind can do on this target.
+type WatchSupport struct {
+	Kind     WatchKind
+	Accesses []Access
+	MaxLen   int // 0 = any
+	Count    int // 0 = any
+	Aligned  bool
+}
+
+// RegisterWriter changes registers of a stopped vCPU.
+type RegisterWriter interface {
+	SetRegs(vcpu int, r x86.Regs) error
+	SetSRegs(vcpu int, s x86.SRegs) error
+}
+
+// DebugRegisters exposes the guest's view of DR0-DR7.
+type DebugRegisters interface {
+	DebugRegs(vcpu int) (x86.DebugRegs, error)
+	SetDebugRegs(vcpu int, d x86.DebugRegs) error
+}
+
+// PhysicalMemory reads and writes guest-physical memory.
+type PhysicalMemory interface {
+	ReadPhysical(p []byte, addr uint64) (int, error)
+	WritePhysical(p []byte, addr uint64) (int, error)
+}

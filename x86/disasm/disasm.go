@@ -1,0 +1,152 @@
+// Package disasm wraps golang.org/x/arch/x86/x86asm for vmdap: it decodes
+// one instruction at an address in a given mode, classifies it (call, ret,
+// jumps, string instructions with a rep prefix, pushf, hlt, int3 …),
+// computes branch targets, and formats it in Intel syntax with symbol
+// names.
+package disasm
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"vmdap/x86"
+)
+
+// Kind classifies an instruction for run control.
+type Kind uint8
+
+const (
+	KindOther Kind = iota
+	KindCall
+	KindRet
+	KindJump     // unconditional jump
+	KindCondJump // conditional jump, loop, jrcxz
+	KindInt      // int n, int3, into, int1
+	KindIret
+	KindSyscall // syscall, sysenter, sysret, sysexit
+	KindHalt
+)
+
+// Inst is one decoded instruction.
+type Inst struct {
+	PC     uint64
+	Len    int
+	Bytes  []byte
+	Op     x86asm.Op
+	Kind   Kind
+	inst   x86asm.Inst
+	mode   x86.Mode
+	Target uint64 // direct branch target, when HasTarget
+	// HasTarget is true for direct (relative) calls and jumps.
+	HasTarget bool
+	// Rep is true for a string instruction with a rep/repe/repne prefix.
+	Rep bool
+	// Pushf is true for pushf/pushfd/pushfq; PushSize is the bytes pushed.
+	Pushf    bool
+	PushSize int
+}
+
+// Decode decodes the instruction at pc from code (which starts at pc).
+func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
+	in, err := x86asm.Decode(code, int(mode))
+	if err != nil {
+		return Inst{PC: pc}, fmt.Errorf("decoding at %#x: %w", pc, err)
+	}
+	d := Inst{PC: pc, Len: in.Len, Bytes: append([]byte(nil), code[:in.Len]...), Op: in.Op, inst: in, mode: mode}
+	switch in.Op {
+	case x86asm.CALL, x86asm.LCALL:
+		d.Kind = KindCall
+	case x86asm.RET, x86asm.LRET:
+		d.Kind = KindRet
+	case x86asm.JMP, x86asm.LJMP:
+		d.Kind = KindJump
+	case x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JCXZ, x86asm.JE, x86asm.JECXZ, x86asm.JG,
+		x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JNE, x86asm.JNO, x86asm.JNP, x86asm.JNS, x86asm.JO,
+		x86asm.JP, x86asm.JRCXZ, x86asm.JS, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		d.Kind = KindCondJump
+	case x86asm.INT, x86asm.INTO, x86asm.ICEBP:
+		d.Kind = KindInt
+	case x86asm.IRET, x86asm.IRETD, x86asm.IRETQ:
+		d.Kind = KindIret
+	case x86asm.SYSCALL, x86asm.SYSENTER, x86asm.SYSRET, x86asm.SYSEXIT:
+		d.Kind = KindSyscall
+	case x86asm.HLT:
+		d.Kind = KindHalt
+	case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ:
+		d.Pushf = true
+		d.PushSize = in.DataSize / 8
+		if mode == 64 && in.DataSize != 16 {
+			d.PushSize = 8
+		}
+	}
+	if d.Kind == KindCall || d.Kind == KindJump || d.Kind == KindCondJump {
+		if rel, ok := in.Args[0].(x86asm.Rel); ok {
+			d.HasTarget = true
+			d.Target = pc + uint64(in.Len) + uint64(int64(rel))
+			if mode != 64 {
+				d.Target &= 0xffffffff
+				if mode == 16 {
+					d.Target &= 0xffff
+				}
+			}
+		}
+	}
+	if isString(in.Op) {
+		for _, p := range in.Prefix {
+			if p == 0 {
+				break
+			}
+			switch p &^ (x86asm.PrefixImplicit | x86asm.PrefixIgnored | x86asm.PrefixInvalid) {
+			case x86asm.PrefixREP, x86asm.PrefixREPN:
+				d.Rep = true
+			}
+		}
+	}
+	return d, nil
+}
+
+func isString(op x86asm.Op) bool {
+	switch op {
+	case x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ,
+		x86asm.STOSB, x86asm.STOSW, x86asm.STOSD, x86asm.STOSQ,
+		x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ,
+		x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ,
+		x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ,
+		x86asm.INSB, x86asm.INSW, x86asm.INSD, x86asm.OUTSB, x86asm.OUTSW, x86asm.OUTSD:
+		return true
+	}
+	return false
+}
+
+// Next returns the fall-through address.
+func (d Inst) Next() uint64 { return d.PC + uint64(d.Len) }
+
+// SelfLoop reports a jump to itself ("jmp ."), whose step leaves RIP
+// unchanged.
+func (d Inst) SelfLoop() bool { return d.HasTarget && d.Target == d.PC }
+
+// Symbolizer names an address: it returns the symbol containing addr and
+// its start, or ok=false.
+type Symbolizer func(addr uint64) (name string, base uint64, ok bool)
+
+// Text formats the instruction in Intel syntax; sym (may be nil) names
+// branch targets and memory operands.
+func (d Inst) Text(sym Symbolizer) string {
+	var lookup x86asm.SymLookup
+	if sym != nil {
+		lookup = func(a uint64) (string, uint64) {
+			n, b, ok := sym(a)
+			if !ok {
+				return "", 0
+			}
+			return n, b
+		}
+	}
+	s := x86asm.IntelSyntax(d.inst, d.PC, lookup)
+	return strings.TrimSpace(s)
+}
+
+// MaxLen is the longest x86 instruction.
+const MaxLen = 15

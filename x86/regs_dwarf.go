@@ -1,0 +1,38 @@
+package x86
+
+// DWARF register numbers for x86-64 (System V psABI AMD64, Figure 3.36
+// "DWARF Register Number Mapping"). Note the order differs from both KVM's
+// kvm_regs (rax rbx rcx rdx …) and GDB's core set: 1 is rdx, 2 is rcx.
+var dwarfNames = map[int]string{
+	0: "rax", 1: "rdx", 2: "rcx", 3: "rbx", 4: "rsi", 5: "rdi", 6: "rbp", 7: "rsp",
+	8: "r8", 9: "r9", 10: "r10", 11: "r11", 12: "r12", 13: "r13", 14: "r14", 15: "r15",
+	16: "rip", // the return address column
+	49: "rflags", 50: "es", 51: "cs", 52: "ss", 53: "ds", 54: "fs", 55: "gs",
+	58: "fs_base", 59: "gs_base", 62: "tr", 63: "ldtr",
+}
+
+// DWARFRegName returns the register a DWARF register number names.
+func DWARFRegName(n int) (string, bool) {
+	s, ok := dwarfNames[n]
+	return s, ok
+}
+
+// DWARFRegNum returns the DWARF number of a register name.
+func DWARFRegNum(name string) (int, bool) {
+	for n, s := range dwarfNames {
+		if s == name {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// DWARFReg returns the value of DWARF register n from regs (general
+// registers and rip only; others report false).
+func DWARFReg(r *Regs, n int) (uint64, bool) {
+	name, ok := dwarfNames[n]
+	if !ok {
+		return 0, false
+	}
+	return r.Get(name)
+}
