@@ -514,6 +514,7 @@ func (m *Machine) resumeFromBreakpoint(v *vcpu) (vmm.Stop, bool) {
 		return vmm.Stop{}, false
 	}
 	var s vmm.Stop
+	v.arm()
 	v.do(func() { s = v.step() })
 	s.VCPU = v.idx
 	if s.Reason == vmm.ReasonStep {

@@ -37,6 +37,12 @@ import (
 //     duplicate #DB) is stepped again, a bounded number of times.
 //   - HLT: a plain step stop on PVM, KVM_EXIT_HLT elsewhere; either way the
 //     vCPU is halted afterwards.
+//   - iret: an emulating host (PVM) runs one instruction past it, and on
+//     VT-x/AMD-V the popped RFLAGS drops KVM's TF. vmdap does not step an
+//     iret: it runs the vCPU to the return address read from the frame (a
+//     temporary breakpoint, with the exception traps still planted).
+//     After any instruction that replaces RFLAGS (popf, iret, sysret) the
+//     next step re-arms.
 
 const maxDuplicateStops = 8
 
@@ -63,7 +69,17 @@ func (v *vcpu) step() vmm.Stop {
 	inst, decErr := disasm.Decode(code[:n], mode, pc)
 
 	traps := m.plantTraps(v, pc)
-	s := v.stepLoop(start, inst, decErr == nil, skip)
+	single := true
+	if decErr == nil && inst.Kind == disasm.KindIret {
+		if t, ok := m.plantIretTarget(v, mode); ok {
+			traps = append(traps, t)
+			single = false
+		}
+	}
+	s := v.stepLoop(start, inst, decErr == nil, skip, single)
+	if decErr != nil || inst.LoadsFlags {
+		v.rearm = true
+	}
 	enteredHandler := s.Reason == vmm.ReasonStep && m.isTrapAt(v, traps, s.PC)
 	m.removeTraps(traps)
 
@@ -102,19 +118,19 @@ func (v *vcpu) peekCode(p []byte, va uint64) int {
 }
 
 // stepLoop runs stepped entries until the instruction has completed.
-func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int) vmm.Stop {
+func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int, single bool) vmm.Stop {
 	m := v.m
 	pc := start.RIP
 	prev := start
 	dups := 0
 	for {
-		if err := v.setGuestDebug(m.dbg.guestDebug(v, true, skip), v.rearm); err != nil {
+		if err := v.setGuestDebug(m.dbg.guestDebug(v, single, skip), v.rearm); err != nil {
 			return v.failed(err)
 		}
 		v.rearm = false
 		reason, err := v.enter()
 		if err == errInterrupted {
-			if v.paused.Load() && m.isClosed() {
+			if v.paused.Load() {
 				return vmm.Stop{Reason: vmm.ReasonNone, PC: v.kregs.RIP}
 			}
 			v.rearm = true
@@ -303,6 +319,35 @@ func (m *Machine) plantTraps(v *vcpu, pc uint64) []trap {
 		out = append(out, trap{va: off, gpa: pa})
 	}
 	return out
+}
+
+// plantIretTarget puts a temporary breakpoint at the address an iret at
+// RIP returns to (the first slot of its frame).
+func (m *Machine) plantIretTarget(v *vcpu, mode x86.Mode) (trap, bool) {
+	w := 8
+	if mode != 64 {
+		w = 4
+	}
+	var b [8]byte
+	if v.peekCode(b[:w], v.kregs.RSP) < w {
+		return trap{}, false
+	}
+	target := binary.LittleEndian.Uint64(b[:])
+	if w == 4 {
+		target &= 0xffffffff
+	}
+	pa, _, err := m.translate(v, target)
+	if err != nil {
+		return trap{}, false
+	}
+	m.dbg.mu.Lock()
+	defer m.dbg.mu.Unlock()
+	if _, dup := m.dbg.traps[pa]; dup || m.dbg.sw[pa] != nil {
+		return trap{va: target, gpa: pa}, true
+	}
+	m.dbg.traps[pa] = m.mem.ram[pa]
+	m.mem.ram[pa] = m.plantByte()
+	return trap{va: target, gpa: pa}, true
 }
 
 func (m *Machine) removeTraps(ts []trap) {

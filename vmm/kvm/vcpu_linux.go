@@ -99,8 +99,7 @@ func (v *vcpu) do(fn func()) {
 // start launches a run (or one step) on the vCPU thread; its end is
 // reported on m.events.
 func (v *vcpu) start(step bool) {
-	v.paused.Store(false)
-	v.run.SetImmediateExit(false)
+	v.arm()
 	v.cmds <- func() {
 		var s vmm.Stop
 		if step {
@@ -111,6 +110,12 @@ func (v *vcpu) start(step bool) {
 		s.VCPU = v.idx
 		v.m.events <- event{vcpu: v.idx, stop: s}
 	}
+}
+
+// arm clears a previous stop request before the vCPU runs again.
+func (v *vcpu) arm() {
+	v.paused.Store(false)
+	v.run.SetImmediateExit(false)
 }
 
 // kick asks the vCPU to stop: flag, immediate_exit (for the next entry)

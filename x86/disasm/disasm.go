@@ -46,6 +46,9 @@ type Inst struct {
 	// Pushf is true for pushf/pushfd/pushfq; PushSize is the bytes pushed.
 	Pushf    bool
 	PushSize int
+	// LoadsFlags is true for instructions that replace RFLAGS (popf, iret,
+	// sysret, sysexit).
+	LoadsFlags bool
 }
 
 // Decode decodes the instruction at pc from code (which starts at pc).
@@ -70,8 +73,12 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 		d.Kind = KindInt
 	case x86asm.IRET, x86asm.IRETD, x86asm.IRETQ:
 		d.Kind = KindIret
+		d.LoadsFlags = true
+	case x86asm.POPF, x86asm.POPFD, x86asm.POPFQ:
+		d.LoadsFlags = true
 	case x86asm.SYSCALL, x86asm.SYSENTER, x86asm.SYSRET, x86asm.SYSEXIT:
 		d.Kind = KindSyscall
+		d.LoadsFlags = in.Op == x86asm.SYSRET || in.Op == x86asm.SYSEXIT
 	case x86asm.HLT:
 		d.Kind = KindHalt
 	case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ:

@@ -62,6 +62,18 @@ case_pushf_after:
 	mov	%rax, flags_out(%rip)
 	hlt
 
+	.globl case_popf
+case_popf:
+	push	$0x3
+	popfq
+	.globl case_popf_2
+case_popf_2:
+	nop
+	.globl case_popf_3
+case_popf_3:
+	nop
+	hlt
+
 	.globl case_sti
 case_sti:
 	sti

@@ -1,0 +1,192 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"testing"
+
+	"vmdap/vmm"
+	"vmdap/x86"
+)
+
+func TestStepPushfHidesTF(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_pushf")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_pushf_after", 0)
+	r, _ := f.m.Regs(0)
+	pushed := f.u64(r.RSP)
+	if pushed&x86.FlagTF != 0 {
+		t.Fatalf("pushf pushed %#x with vmdap's TF visible to the guest", pushed)
+	}
+	if r.RFLAGS&x86.FlagTF != 0 {
+		t.Fatalf("RFLAGS %#x shows TF", r.RFLAGS)
+	}
+}
+
+func TestStepSTIAndMovSS(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_sti")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_sti_2", 0)
+	if r, _ := f.m.Regs(0); r.RFLAGS&x86.FlagIF == 0 {
+		t.Fatalf("IF not set after sti: %#x", r.RFLAGS)
+	}
+	f.at(0, "case_movss")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_movss_2", 0)
+	// mov ss: hardware defers the trap past the next instruction; an
+	// emulating host stops right after it. Either is a correct step; what
+	// must not happen is a lost step.
+	s := f.step(0)
+	if s.Reason != vmm.ReasonStep || (s.PC != f.sym("case_movss_3") && s.PC != f.sym("case_movss_4")) {
+		t.Fatalf("step over mov ss: %v", s)
+	}
+}
+
+func TestStepRepCompletesInstruction(t *testing.T) {
+	for _, n := range []uint64{4, 5000, 100000} {
+		f := newMech(t, 1)
+		f.setU64(f.sym("rep_count"), n)
+		// fill src with a pattern
+		pat := make([]byte, n)
+		for i := range pat {
+			pat[i] = byte(i*7 + 1)
+		}
+		if _, err := f.m.WriteMemory(0, pat, f.sym("src_buf")); err != nil {
+			t.Fatal(err)
+		}
+		f.at(0, "case_rep")
+		for i := 0; i < 3; i++ {
+			f.step(0)
+		}
+		if pc := f.pc(0); pc != f.sym("case_rep_insn") {
+			t.Fatalf("n=%d: at %#x, want the rep", n, pc)
+		}
+		f.wantStop(f.step(0), vmm.ReasonStep, "case_rep_after", 0)
+		got := make([]byte, n)
+		if _, err := f.m.ReadMemory(0, got, f.sym("dst_buf")); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != pat[i] {
+				t.Fatalf("n=%d: dst[%d] = %#x, want %#x", n, i, got[i], pat[i])
+			}
+		}
+		if r, _ := f.m.Regs(0); r.RCX != 0 {
+			t.Fatalf("rcx = %d after rep", r.RCX)
+		}
+	}
+}
+
+func TestStepOverOUTRunsNoExtraInstruction(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_out")
+	f.step(0)
+	f.step(0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_out_after", 0)
+	if got := f.serial.String(); got[len(got)-1] != 'A' {
+		t.Fatalf("serial = %q, want the OUT's 'A'", got)
+	}
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_out_after2", 0)
+}
+
+func TestStepOverIN(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_in")
+	f.step(0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_in_after", 0)
+	r, _ := f.m.Regs(0)
+	if r.RAX&0xff != 0x60 {
+		t.Fatalf("in from LSR gave %#x, want 0x60", r.RAX&0xff)
+	}
+}
+
+func TestStepHLT(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_hlt")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_hlt_after", 0)
+	// The vCPU is halted now: continuing it finds nothing runnable.
+	if s := f.cont(); s.Reason != vmm.ReasonHalted {
+		t.Fatalf("continue after a stepped hlt: %v", s)
+	}
+}
+
+func TestStepIntoFaultStopsAtHandler(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_ud2")
+	f.wantStop(f.step(0), vmm.ReasonStep, "vec6", 0)
+	r, _ := f.m.Regs(0)
+	// The exception frame: RIP of the ud2, CS, RFLAGS without TF.
+	if rip := f.u64(r.RSP); rip != f.sym("case_ud2") {
+		t.Fatalf("frame rip = %#x, want case_ud2 %#x", rip, f.sym("case_ud2"))
+	}
+	if fl := f.u64(r.RSP + 16); fl&x86.FlagTF != 0 {
+		t.Fatalf("frame rflags %#x carries TF", fl)
+	}
+	// Handler code was not run yet.
+	if v := f.u64(f.sym("last_vec")) & 0xffffffff; v != 0xffffffff {
+		t.Fatalf("last_vec = %d: the handler already ran", v)
+	}
+	f.step(0)
+	if v := f.u64(f.sym("last_vec")) & 0xffffffff; v != 6 {
+		t.Fatalf("last_vec = %d after one handler step, want 6", v)
+	}
+}
+
+func TestGuestInt3ReachesGuest(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_int3")
+	s := f.cont()
+	if s.Reason != vmm.ReasonHalted || s.PC != f.sym("handler_halt")+1 {
+		t.Fatalf("guest int3: %v (handler_halt+1 = %#x)", s, f.sym("handler_halt")+1)
+	}
+	if v := f.u64(f.sym("last_vec")) & 0xffffffff; v != 3 {
+		t.Fatalf("last_vec = %d, want 3", v)
+	}
+	frame := f.u64(f.sym("last_frame"))
+	if rip := f.u64(frame); rip != f.sym("case_int3_after") {
+		t.Fatalf("#BP frame rip = %#x, want after the int3 %#x", rip, f.sym("case_int3_after"))
+	}
+}
+
+func TestStepSelfJumpAndCallAndIret(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_self")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_self", 0)
+	f.at(0, "case_call")
+	f.wantStop(f.step(0), vmm.ReasonStep, "leaf", 0)
+	f.step(0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_call_ret", 0)
+	f.at(0, "case_iret")
+	for f.pc(0) != f.sym("case_iret_insn") {
+		f.step(0)
+	}
+	f.wantStop(f.step(0), vmm.ReasonStep, "iret_target", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "iret_target", 1)
+}
+
+func TestStepPopf(t *testing.T) {
+	f := newMech(t, 1)
+	f.at(0, "case_popf")
+	f.step(0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_popf_2", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_popf_3", 0)
+	if r, _ := f.m.Regs(0); r.RFLAGS&(x86.FlagTF|x86.FlagCF) != x86.FlagCF {
+		t.Fatalf("rflags after popf = %#x, want CF and no TF", r.RFLAGS)
+	}
+}
+
+func TestStepAfterRegisterWrite(t *testing.T) {
+	// On VT-x/AMD-V a register write drops KVM's step TF unless guest debug
+	// is re-armed; the step must still stop after one instruction.
+	f := newMech(t, 1)
+	f.at(0, "case_nops")
+	f.step(0)
+	r, _ := f.m.Regs(0)
+	r.RAX = 0x1234
+	if err := f.m.SetRegs(0, r); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_nops_2", 1)
+	if r, _ := f.m.Regs(0); r.RAX != 0x1234 {
+		t.Fatalf("rax = %#x", r.RAX)
+	}
+}
