@@ -30,7 +30,20 @@ func (a Access) String() string {
 }
 
 // DR7 LEN encodings (SDM Vol. 3A §17.2.5): 00=1, 01=2, 11=4, 10=8 bytes.
-var lenCode = map[int]uint64{1: 0, 2: 1, 4: 3, 8: 2}
+func lenCode(n int) (uint64, bool) {
+	switch n {
+	case 1:
+		return 0, true
+	case 2:
+		return 1, true
+	case 4:
+		return 3, true
+	case 8:
+		return 2, true
+	}
+	return 0, false
+}
+
 var codeLen = [4]int{1, 2, 8, 4}
 
 // Slot is one DR0-DR3 breakpoint as DR7 describes it.
@@ -64,7 +77,7 @@ func EncodeDR7(slots [4]Slot) (uint64, error) {
 		if s.Access == AccessExec {
 			l = 1
 		}
-		code, ok := lenCode[l]
+		code, ok := lenCode(l)
 		if !ok || s.Addr%uint64(l) != 0 {
 			return 0, &ErrSlotAlign{Addr: s.Addr, Len: s.Len}
 		}

@@ -66,7 +66,7 @@ func (m *Machine) plantByte() byte {
 
 // translate maps a guest-virtual address with vCPU v's paging state.
 func (m *Machine) translate(v *vcpu, va uint64) (pa, rem uint64, err error) {
-	pa, rem, err = paging.Translate(m.mem, paging.FromSRegs(v.sregs()), va)
+	pa, rem, err = paging.Translate(m.mem, v.pagingState(), va)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -408,9 +408,7 @@ func (m *Machine) Pause() error {
 		return vmm.ErrClosed
 	case stateRunning:
 		m.pauseRq = true
-		for _, v := range m.vcpus {
-			v.kick()
-		}
+		m.kickBusy()
 	}
 	return nil
 }
@@ -475,6 +473,15 @@ func spinRecvCtx(ctx context.Context, ch <-chan event) (event, bool) {
 	}
 }
 
+// kickBusy asks every vCPU with an outstanding command to stop.
+func (m *Machine) kickBusy() {
+	for _, v := range m.vcpus {
+		if v.busy {
+			v.kick()
+		}
+	}
+}
+
 // collect folds one vCPU event into the all-stop in progress.
 func (m *Machine) collect(ev event) {
 	if m.state == stateClosed {
@@ -482,6 +489,7 @@ func (m *Machine) collect(ev event) {
 	}
 	m.running--
 	v := m.vcpus[ev.vcpu]
+	v.busy = false
 	switch ev.stop.Reason {
 	case vmm.ReasonNone:
 	case vmm.ReasonHalted:
@@ -490,9 +498,7 @@ func (m *Machine) collect(ev event) {
 		if m.first == nil {
 			s := ev.stop
 			m.first = &s
-			for _, o := range m.vcpus {
-				o.kick()
-			}
+			m.kickBusy()
 		} else {
 			m.pending = append(m.pending, ev.stop)
 		}

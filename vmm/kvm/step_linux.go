@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"vmdap/vmm"
@@ -64,11 +65,12 @@ func (v *vcpu) step() vmm.Stop {
 	}
 	skip := m.dbg.execSlot(pc)
 
-	var code [disasm.MaxLen]byte
-	n := v.peekCode(code[:], pc)
-	inst, decErr := disasm.Decode(code[:n], mode, pc)
+	inst, decErr := v.decode(pc, mode)
 
-	traps := m.plantTraps(v, pc)
+	var traps []trap
+	if decErr != nil || inst.MayFault {
+		traps = m.plantTraps(v, pc)
+	}
 	single := true
 	if decErr == nil && inst.Kind == disasm.KindIret {
 		if t, ok := m.plantIretTarget(v, mode); ok {
@@ -97,6 +99,22 @@ func (v *vcpu) step() vmm.Stop {
 		}
 	}
 	return s
+}
+
+// decode decodes the instruction at pc, from a small cache keyed by PC
+// and checked against the current bytes.
+func (v *vcpu) decode(pc uint64, mode x86.Mode) (disasm.Inst, error) {
+	var code [disasm.MaxLen]byte
+	n := v.peekCode(code[:], pc)
+	c := &v.insns[pc%uint64(len(v.insns))]
+	if c.Len > 0 && c.PC == pc && c.Mode() == mode && c.Len <= n && bytes.Equal(c.Bytes, code[:c.Len]) {
+		return *c, nil
+	}
+	inst, err := disasm.Decode(code[:n], mode, pc)
+	if err == nil {
+		*c = inst
+	}
+	return inst, err
 }
 
 // peekCode reads up to len(p) instruction bytes at va (shadowed).
@@ -265,59 +283,85 @@ type trap struct {
 	va, gpa uint64
 }
 
+// trapCache remembers the handler addresses of the last IDT seen, keyed by
+// everything that decides them: the IDT register, the paging state and
+// the IDT's bytes (compared on every use, so a guest that rewrites a gate
+// is noticed). Like the CPU's TLB, it assumes a mapping does not change
+// under an unchanged CR3 between two steps.
+type trapCache struct {
+	key   [6]uint64
+	idt   []byte
+	traps []trap
+}
+
 // plantTraps puts a temporary breakpoint on the handler of each present
 // IDT vector 0-31 (except at pc itself).
 func (m *Machine) plantTraps(v *vcpu, pc uint64) []trap {
 	if m.host.SWBreakpoint == swbpNone {
 		return nil
 	}
-	sr := v.sregs()
-	if sr.CR0&x86.CR0PE == 0 || sr.IDT.Limit == 0 {
+	k := &v.ksregs
+	if k.CR0&x86.CR0PE == 0 || k.IDT.Limit == 0 {
 		return nil
 	}
-	long := sr.EFER&x86.EFERLMA != 0
+	long := k.EFER&x86.EFERLMA != 0
 	gate := 8
 	if long {
 		gate = 16
 	}
-	count := (int(sr.IDT.Limit) + 1) / gate
+	count := (int(k.IDT.Limit) + 1) / gate
 	if count > 32 {
 		count = 32
 	}
 	if count == 0 {
 		return nil
 	}
-	buf := make([]byte, count*gate)
-	if n := v.peekCode(buf, sr.IDT.Base); n < len(buf) {
-		count = n / gate
+	c := &v.traps
+	if cap(c.idt) < count*gate {
+		c.idt = make([]byte, count*gate)
 	}
-	var out []trap
+	var buf [32 * 16]byte
+	idt := buf[:count*gate]
+	if n := v.peekCode(idt, k.IDT.Base); n < len(idt) {
+		idt = idt[:n-n%gate]
+	}
+	key := [6]uint64{k.IDT.Base, uint64(k.IDT.Limit), k.CR0, k.CR3, k.CR4, k.EFER}
+	if key != c.key || !bytes.Equal(idt, c.idt) {
+		c.key = key
+		c.idt = append(c.idt[:0], idt...)
+		c.traps = c.traps[:0]
+		for i := 0; i+gate <= len(idt); i += gate {
+			g := idt[i:]
+			if g[5]&0x80 == 0 || g[5]&0x0f == 5 { // not present, or task gate
+				continue
+			}
+			off := uint64(binary.LittleEndian.Uint16(g[0:])) | uint64(binary.LittleEndian.Uint16(g[6:]))<<16
+			if long {
+				off |= uint64(binary.LittleEndian.Uint32(g[8:])) << 32
+			}
+			pa, _, err := m.translate(v, off)
+			if err != nil {
+				continue
+			}
+			c.traps = append(c.traps, trap{va: off, gpa: pa})
+		}
+	}
+	out := v.trapBuf[:0]
 	plant := m.plantByte()
 	m.dbg.mu.Lock()
 	defer m.dbg.mu.Unlock()
-	for i := 0; i < count; i++ {
-		g := buf[i*gate:]
-		if g[5]&0x80 == 0 || g[5]&0x0f == 5 { // not present, or task gate
+	for _, t := range c.traps {
+		if t.va == pc {
 			continue
 		}
-		off := uint64(binary.LittleEndian.Uint16(g[0:])) | uint64(binary.LittleEndian.Uint16(g[6:]))<<16
-		if long {
-			off |= uint64(binary.LittleEndian.Uint32(g[8:])) << 32
-		}
-		if off == pc {
+		if _, dup := m.dbg.traps[t.gpa]; dup || m.dbg.sw[t.gpa] != nil {
 			continue
 		}
-		pa, _, err := m.translate(v, off)
-		if err != nil {
-			continue
-		}
-		if _, dup := m.dbg.traps[pa]; dup || m.dbg.sw[pa] != nil {
-			continue
-		}
-		m.dbg.traps[pa] = m.mem.ram[pa]
-		m.mem.ram[pa] = plant
-		out = append(out, trap{va: off, gpa: pa})
+		m.dbg.traps[t.gpa] = m.mem.ram[t.gpa]
+		m.mem.ram[t.gpa] = plant
+		out = append(out, t)
 	}
+	v.trapBuf = out
 	return out
 }
 

@@ -14,6 +14,8 @@ import (
 	"vmdap/vmm/kvm/boot"
 	"vmdap/vmm/kvm/internal/kvmsys"
 	"vmdap/x86"
+	"vmdap/x86/disasm"
+	"vmdap/x86/paging"
 )
 
 // kickSignal interrupts a vCPU thread inside KVM_RUN. SIGURG is the Go
@@ -34,6 +36,7 @@ type vcpu struct {
 	done chan struct{}
 
 	paused atomic.Bool // a stop was requested
+	busy   bool        // a run or step command is outstanding (under Machine.mu)
 
 	// State below belongs to the vCPU thread while it runs and to the
 	// controller while it is stopped (the hand-off orders the accesses).
@@ -44,6 +47,12 @@ type vcpu struct {
 	rearm  bool              // single-step must be re-armed (see step_linux.go)
 	inject uint32            // KVM_GUESTDBG_INJECT_* for the next entry
 	halted bool
+
+	traps   trapCache // step_linux.go
+	trapBuf []trap
+	insns   [64]disasm.Inst // decoded-instruction cache by PC
+
+	stepCmd, runCmd func()
 }
 
 func newVCPU(m *Machine, idx int, mmapSize int) (*vcpu, error) {
@@ -57,6 +66,7 @@ func newVCPU(m *Machine, idx int, mmapSize int) (*vcpu, error) {
 		return nil, fmt.Errorf("vcpu %d: mmap kvm_run: %w", idx, err)
 	}
 	v := &vcpu{m: m, idx: idx, fd: fd, run: kvmsys.RunPage(run), cmds: make(chan func(), 1), done: make(chan struct{})}
+	v.makeCmds()
 	started := make(chan struct{})
 	go v.thread(started)
 	<-started
@@ -100,16 +110,22 @@ func (v *vcpu) do(fn func()) {
 // reported on m.events.
 func (v *vcpu) start(step bool) {
 	v.arm()
-	v.cmds <- func() {
-		var s vmm.Stop
-		if step {
-			s = v.step()
-		} else {
-			s = v.runUntilStop()
-		}
+	v.busy = true
+	if step {
+		v.cmds <- v.stepCmd
+	} else {
+		v.cmds <- v.runCmd
+	}
+}
+
+// makeCmds builds the two commands start sends, once per vCPU.
+func (v *vcpu) makeCmds() {
+	report := func(s vmm.Stop) {
 		s.VCPU = v.idx
 		v.m.events <- event{vcpu: v.idx, stop: s}
 	}
+	v.stepCmd = func() { report(v.step()) }
+	v.runCmd = func() { report(v.runUntilStop()) }
 }
 
 // arm clears a previous stop request before the vCPU runs again.
@@ -199,6 +215,12 @@ func segToKVM(s x86.Segment) kvmsys.Segment {
 	}
 	return kvmsys.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
 		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
+}
+
+// pagingState is the part of the sregs a page walk needs.
+func (v *vcpu) pagingState() paging.State {
+	k := &v.ksregs
+	return paging.State{CR0: k.CR0, CR3: k.CR3, CR4: k.CR4, EFER: k.EFER}
 }
 
 func (v *vcpu) sregs() x86.SRegs {

@@ -49,6 +49,12 @@ type Inst struct {
 	// LoadsFlags is true for instructions that replace RFLAGS (popf, iret,
 	// sysret, sysexit).
 	LoadsFlags bool
+	// MayFault is false only for instructions that cannot raise an
+	// exception: integer ALU operations and moves on registers and
+	// immediates, and relative jumps to canonical targets. Everything else
+	// (memory operands, the stack, division, privileged and x87/SSE
+	// instructions) may fault.
+	MayFault bool
 }
 
 // Decode decodes the instruction at pc from code (which starts at pc).
@@ -100,6 +106,7 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 			}
 		}
 	}
+	d.MayFault = mayFault(in, d)
 	if isString(in.Op) {
 		for _, p := range in.Prefix {
 			if p == 0 {
@@ -126,6 +133,9 @@ func isString(op x86asm.Op) bool {
 	}
 	return false
 }
+
+// Mode returns the mode the instruction was decoded in.
+func (d Inst) Mode() x86.Mode { return d.mode }
 
 // Next returns the fall-through address.
 func (d Inst) Next() uint64 { return d.PC + uint64(d.Len) }
@@ -157,3 +167,55 @@ func (d Inst) Text(sym Symbolizer) string {
 
 // MaxLen is the longest x86 instruction.
 const MaxLen = 15
+
+// safeOps never fault when all their operands are registers or immediates
+// (SDM Vol. 2 "Protected Mode Exceptions": only memory operands raise
+// #GP/#SS/#PF for these).
+var safeOps = map[x86asm.Op]bool{
+	x86asm.MOV: true, x86asm.MOVZX: true, x86asm.MOVSX: true, x86asm.MOVSXD: true, x86asm.LEA: true,
+	x86asm.ADD: true, x86asm.ADC: true, x86asm.SUB: true, x86asm.SBB: true, x86asm.AND: true, x86asm.OR: true,
+	x86asm.XOR: true, x86asm.NOT: true, x86asm.NEG: true, x86asm.INC: true, x86asm.DEC: true, x86asm.CMP: true,
+	x86asm.TEST: true, x86asm.SHL: true, x86asm.SHR: true, x86asm.SAR: true, x86asm.ROL: true, x86asm.ROR: true,
+	x86asm.RCL: true, x86asm.RCR: true, x86asm.SHLD: true, x86asm.SHRD: true, x86asm.IMUL: true, x86asm.MUL: true,
+	x86asm.XCHG: true, x86asm.BSWAP: true, x86asm.BT: true, x86asm.BTS: true, x86asm.BTR: true, x86asm.BTC: true,
+	x86asm.BSF: true, x86asm.BSR: true, x86asm.NOP: true, x86asm.CLC: true, x86asm.STC: true, x86asm.CMC: true,
+	x86asm.CLD: true, x86asm.STD: true, x86asm.CBW: true, x86asm.CWDE: true, x86asm.CDQE: true, x86asm.CWD: true,
+	x86asm.CDQ: true, x86asm.CQO: true, x86asm.SAHF: true, x86asm.LAHF: true, x86asm.POPCNT: true,
+	x86asm.CMOVA: true, x86asm.CMOVAE: true, x86asm.CMOVB: true, x86asm.CMOVBE: true, x86asm.CMOVE: true,
+	x86asm.CMOVG: true, x86asm.CMOVGE: true, x86asm.CMOVL: true, x86asm.CMOVLE: true, x86asm.CMOVNE: true,
+	x86asm.CMOVNO: true, x86asm.CMOVNP: true, x86asm.CMOVNS: true, x86asm.CMOVO: true, x86asm.CMOVP: true,
+	x86asm.CMOVS: true, x86asm.SETA: true, x86asm.SETAE: true, x86asm.SETB: true, x86asm.SETBE: true,
+	x86asm.SETE: true, x86asm.SETG: true, x86asm.SETGE: true, x86asm.SETL: true, x86asm.SETLE: true,
+	x86asm.SETNE: true, x86asm.SETNO: true, x86asm.SETNP: true, x86asm.SETNS: true, x86asm.SETO: true,
+	x86asm.SETP: true, x86asm.SETS: true,
+}
+
+func mayFault(in x86asm.Inst, d Inst) bool {
+	if d.Kind == KindJump || d.Kind == KindCondJump {
+		return !d.HasTarget || !canonical(d.Target, d.mode)
+	}
+	if !safeOps[in.Op] {
+		return true
+	}
+	for _, a := range in.Args {
+		switch a := a.(type) {
+		case nil:
+			return false
+		case x86asm.Mem:
+			return true
+		case x86asm.Reg:
+			if a >= x86asm.ES && a <= x86asm.GS || a >= x86asm.CR0 || a >= x86asm.X0 && a <= x86asm.X15 {
+				return true // segment, control, debug, vector registers
+			}
+		}
+	}
+	return false
+}
+
+func canonical(va uint64, mode x86.Mode) bool {
+	if mode != 64 {
+		return true
+	}
+	top := va >> 47
+	return top == 0 || top == 0x1ffff
+}
