@@ -62,13 +62,13 @@ func newMech(t *testing.T, vcpus int) *fixture {
 		t.Fatal(err)
 	}
 	s := f.wait()
-	if s.Reason != vmm.ReasonHalted || s.PC != g.Sym(t, "ready")+1 {
-		t.Fatalf("boot: got %v, want halted after ready (%#x)", s, g.Sym(t, "ready")+1)
+	if s.Reason != vmm.ReasonHalted || s.PC != vmmtest.Sym(t, g, "ready")+1 {
+		t.Fatalf("boot: got %v, want halted after ready (%#x)", s, vmmtest.Sym(t, g, "ready")+1)
 	}
 	return f
 }
 
-func (f *fixture) sym(name string) uint64 { return f.g.Sym(f.t, name) }
+func (f *fixture) sym(name string) uint64 { return vmmtest.Sym(f.t, f.g, name) }
 
 func (f *fixture) wait() vmm.Stop {
 	f.t.Helper()

@@ -28,3 +28,11 @@ func New(cfg Config) (*Machine, error) {
 func Probe(log logrus.FieldLogger) (*HostInfo, error) {
 	return nil, fmt.Errorf("KVM needs Linux on amd64: %w", vmm.ErrUnsupported)
 }
+
+// AccessError explains why /dev/kvm cannot be used.
+type AccessError struct {
+	Err error
+	Fix string
+}
+
+func (e *AccessError) Error() string { return e.Err.Error() }

@@ -1,31 +1,23 @@
 package vmmtest
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"debug/elf"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
 	"testing"
+
+	"vmdap/vmm/vmmtest/guests"
 )
 
 // Guest is a built test guest.
-type Guest struct {
-	Name    string
-	Path    string // the ELF file
-	Data    []byte
-	Symbols map[string]uint64
-	Dir     string // the source folder
-}
+type Guest = guests.Guest
+
+// Variants of guests.Build.
+const (
+	ELF64 = guests.ELF64
+	ELF32 = guests.ELF32
+)
 
 // Sym returns a symbol's address or fails the test.
-func (g *Guest) Sym(t testing.TB, name string) uint64 {
+func Sym(t testing.TB, g *Guest, name string) uint64 {
 	t.Helper()
 	a, ok := g.Symbols[name]
 	if !ok {
@@ -34,149 +26,34 @@ func (g *Guest) Sym(t testing.TB, name string) uint64 {
 	return a
 }
 
-// Variant selects how a guest is linked.
-type Variant string
-
-const (
-	// ELF64 is the default: a 64-bit ELF entered in long mode.
-	ELF64 Variant = ""
-	// ELF32 converts the linked file to ELF32 (objcopy -O elf32-i386), the
-	// form QEMU's Multiboot loader accepts.
-	ELF32 Variant = "elf32"
-)
-
-// CFlags are the flags C guests are compiled with: freestanding, no red
-// zone (interrupt frames), no SSE, full debug information.
-var CFlags = []string{"-O0", "-g", "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone", "-mgeneral-regs-only",
-	"-fno-stack-protector", "-fcf-protection=none", "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-builtin"}
-
-var buildMu sync.Mutex
-
-// RepoRoot returns the module root (the folder holding go.mod).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // BuildGuest builds testdata/guests/<name> (or fails the test).
-func BuildGuest(t testing.TB, name string, variant ...Variant) *Guest {
+func BuildGuest(t testing.TB, name string, variant ...guests.Variant) *Guest {
 	t.Helper()
-	root, err := RepoRoot()
+	root, err := guests.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := ELF64
+	v := guests.ELF64
 	if len(variant) > 0 {
 		v = variant[0]
 	}
-	g, err := Build(filepath.Join(root, "testdata", "guests", name), v)
+	g, err := guests.Build(filepath.Join(root, "testdata", "guests", name), v)
 	if err != nil {
 		t.Fatalf("building guest %s: %v", name, err)
 	}
 	return g
 }
 
-// Build compiles the guest whose sources are in dir: every .S and .c file,
-// linked with dir/link.ld. The result is cached under the user cache
-// folder by the hash of the sources, the flags and gcc's version.
-func Build(dir string, variant Variant) (*Guest, error) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	gcc, err := exec.LookPath("gcc")
+// BuildExample builds examples/<name> (or fails the test).
+func BuildExample(t testing.TB, name string) *Guest {
+	t.Helper()
+	root, err := guests.RepoRoot()
 	if err != nil {
-		return nil, fmt.Errorf("gcc is needed to build test guests: %w", err)
+		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(dir)
+	g, err := guests.Build(filepath.Join(root, "examples", name), guests.ELF64)
 	if err != nil {
-		return nil, err
+		t.Fatalf("building example %s: %v", name, err)
 	}
-	var srcs []string
-	h := sha256.New()
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasSuffix(n, ".S") || strings.HasSuffix(n, ".c") || strings.HasSuffix(n, ".h") || n == "link.ld" {
-			b, err := os.ReadFile(filepath.Join(dir, n))
-			if err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
-			h.Write(b)
-			if !strings.HasSuffix(n, ".h") && n != "link.ld" {
-				srcs = append(srcs, n)
-			}
-		}
-	}
-	if len(srcs) == 0 {
-		return nil, fmt.Errorf("no .S or .c sources in %s", dir)
-	}
-	sort.Strings(srcs)
-	ver, _ := exec.Command(gcc, "--version").Output()
-	h.Write(ver)
-	fmt.Fprintf(h, "%q %s", CFlags, variant)
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	name := filepath.Base(dir)
-	outDir := filepath.Join(cache, "vmdap", "guests", name+"-"+key)
-	out := filepath.Join(outDir, name+".elf")
-	if _, err := os.Stat(out); err != nil {
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return nil, err
-		}
-		tmp := out + ".tmp"
-		args := append([]string{}, CFlags...)
-		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096",
-			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
-		for _, s := range srcs {
-			args = append(args, filepath.Join(dir, s))
-		}
-		cmd := exec.Command(gcc, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("gcc %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		if variant == ELF32 {
-			conv := exec.Command("objcopy", "-O", "elf32-i386", tmp, tmp+".32")
-			if b, err := conv.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("objcopy -O elf32-i386: %v\n%s", err, b)
-			}
-			if err := os.Rename(tmp+".32", tmp); err != nil {
-				return nil, err
-			}
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			return nil, err
-		}
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	g := &Guest{Name: name, Path: out, Data: data, Dir: dir, Symbols: map[string]uint64{}}
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	syms, _ := f.Symbols()
-	for _, s := range syms {
-		if s.Name != "" {
-			g.Symbols[s.Name] = s.Value
-		}
-	}
-	return g, nil
+	return g
 }

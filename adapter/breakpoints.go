@@ -1,0 +1,203 @@
+package adapter
+
+import (
+	"encoding/json"
+	"path/filepath"
+
+	"github.com/google/go-dap"
+
+	"vmdap/session"
+)
+
+func toBreakpoint(b session.BreakpointInfo) breakpointExt {
+	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message, Line: b.Line}}
+	if !b.Verified && b.Reason == "" {
+		bp.Reason = "failed"
+	} else if !b.Verified {
+		bp.Reason = b.Reason
+	}
+	if b.File != "" {
+		bp.Source = &dap.Source{Name: filepath.Base(b.File), Path: b.File}
+	}
+	if b.HasAddr {
+		bp.InstructionReference = memRef(b.Addr)
+	}
+	return bp
+}
+
+func (c *conn) onSetBreakpoints(m *dap.SetBreakpointsRequest, s *session.Session, raw []byte) {
+	var ext setBreakpointsArgsExt
+	_ = json.Unmarshal(raw, &ext)
+	args := m.Arguments
+	path := args.Source.Path
+	req := make([]session.SourceBP, len(args.Breakpoints))
+	for i, b := range args.Breakpoints {
+		req[i] = session.SourceBP{Line: b.Line, Condition: b.Condition, HitCondition: b.HitCondition, LogMessage: b.LogMessage}
+		if i < len(ext.Arguments.Breakpoints) {
+			req[i].Mode = ext.Arguments.Breakpoints[i].Mode
+		}
+	}
+	if len(args.Breakpoints) == 0 && len(args.Lines) > 0 {
+		for _, l := range args.Lines {
+			req = append(req, session.SourceBP{Line: l})
+		}
+	}
+	infos, err := s.SetSourceBreakpoints(path, req)
+	if err != nil {
+		c.fail(&m.Request, errBreakpoints, err)
+		return
+	}
+	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
+	for _, b := range infos {
+		bp := toBreakpoint(b)
+		bp.Source = &dap.Source{Name: filepath.Base(path), Path: path}
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, bp)
+	}
+	c.send(resp)
+}
+
+func (c *conn) onSetFunctionBreakpoints(m *dap.SetFunctionBreakpointsRequest, s *session.Session, raw []byte) {
+	var ext setFunctionBreakpointsArgsExt
+	_ = json.Unmarshal(raw, &ext)
+	var req []session.FunctionBP
+	for i, b := range m.Arguments.Breakpoints {
+		r := session.FunctionBP{Name: b.Name, Condition: b.Condition, HitCondition: b.HitCondition}
+		if i < len(ext.Arguments.Breakpoints) {
+			r.Mode = ext.Arguments.Breakpoints[i].Mode
+		}
+		req = append(req, r)
+	}
+	infos, err := s.SetFunctionBreakpoints(req)
+	if err != nil {
+		c.fail(&m.Request, errBreakpoints, err)
+		return
+	}
+	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
+	resp.Command = m.Command
+	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
+	for _, b := range infos {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+	}
+	c.send(resp)
+}
+
+func (c *conn) onSetInstructionBreakpoints(m *dap.SetInstructionBreakpointsRequest, s *session.Session, raw []byte) {
+	var ext setInstructionBreakpointsArgsExt
+	_ = json.Unmarshal(raw, &ext)
+	var req []session.InstructionBP
+	var bad []int
+	for i, b := range m.Arguments.Breakpoints {
+		base, err := parseMemRef(b.InstructionReference)
+		if err != nil {
+			bad = append(bad, i)
+			req = append(req, session.InstructionBP{})
+			continue
+		}
+		r := session.InstructionBP{Addr: base + uint64(int64(b.Offset)), Condition: b.Condition, HitCondition: b.HitCondition}
+		if i < len(ext.Arguments.Breakpoints) {
+			r.Mode = ext.Arguments.Breakpoints[i].Mode
+		}
+		req = append(req, r)
+	}
+	infos, err := s.SetInstructionBreakpoints(req)
+	if err != nil {
+		c.fail(&m.Request, errBreakpoints, err)
+		return
+	}
+	for _, i := range bad {
+		infos[i].Verified, infos[i].Message = false, "bad instructionReference (want 0x… address)"
+	}
+	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
+	for _, b := range infos {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+	}
+	c.send(resp)
+}
+
+func (c *conn) onSetExceptionBreakpoints(m *dap.SetExceptionBreakpointsRequest, s *session.Session) {
+	filters := append([]string(nil), m.Arguments.Filters...)
+	for _, o := range m.Arguments.FilterOptions {
+		filters = append(filters, o.FilterId)
+	}
+	if err := s.SetExceptionFilters(filters); err != nil {
+		c.fail(&m.Request, errBreakpoints, err)
+		return
+	}
+	resp := &dap.SetExceptionBreakpointsResponse{Response: newResponse(&m.Request)}
+	for range filters {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.Breakpoint{Verified: true})
+	}
+	c.send(resp)
+}
+
+func (c *conn) onDataBreakpointInfo(m *dap.DataBreakpointInfoRequest, s *session.Session, raw []byte) {
+	var ext dataBreakpointInfoArgsExt
+	_ = json.Unmarshal(raw, &ext)
+	a := m.Arguments
+	var info session.DataInfo
+	var err error
+	thread, frame := 1, 0
+	if f, ok := c.handles.frame(a.FrameId); ok {
+		thread, frame = f.thread, f.index
+	}
+	switch {
+	case ext.Arguments.AsAddress:
+		info, err = s.DataInfoForAddress(thread, a.Name, ext.Arguments.Bytes)
+	case a.VariablesReference != 0:
+		var v session.Var
+		if v, err = c.childVar(a.VariablesReference, a.Name); err == nil {
+			info = s.DataInfoForVar(v)
+		}
+	default:
+		info, err = s.DataInfoForExpr(thread, frame, a.Name)
+	}
+	resp := &dap.DataBreakpointInfoResponse{Response: newResponse(&m.Request)}
+	if err != nil {
+		resp.Body = dap.DataBreakpointInfoResponseBody{DataId: nil, Description: err.Error()}
+		c.send(resp)
+		return
+	}
+	resp.Body.Description = info.Description
+	if info.DataID != "" {
+		resp.Body.DataId = info.DataID
+		for _, t := range info.AccessTypes {
+			resp.Body.AccessTypes = append(resp.Body.AccessTypes, dap.DataBreakpointAccessType(t))
+		}
+		resp.Body.CanPersist = info.CanPersist
+	}
+	c.send(resp)
+}
+
+func (c *conn) onSetDataBreakpoints(m *dap.SetDataBreakpointsRequest, s *session.Session) {
+	var req []session.DataBP
+	for _, b := range m.Arguments.Breakpoints {
+		req = append(req, session.DataBP{DataID: b.DataId, Access: string(b.AccessType), Condition: b.Condition, HitCondition: b.HitCondition})
+	}
+	infos, err := s.SetDataBreakpoints(req)
+	if err != nil {
+		c.fail(&m.Request, errDataBreakpoint, err)
+		return
+	}
+	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
+	for _, b := range infos {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+	}
+	c.send(resp)
+}
+
+func (c *conn) onBreakpointLocations(m *dap.BreakpointLocationsRequest, s *session.Session) {
+	a := m.Arguments
+	end := a.EndLine
+	if end == 0 {
+		end = a.Line
+	}
+	resp := &dap.BreakpointLocationsResponse{Response: newResponse(&m.Request)}
+	resp.Body.Breakpoints = []dap.BreakpointLocation{}
+	for _, l := range s.BreakpointLines(a.Source.Path, a.Line, end) {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.BreakpointLocation{Line: l})
+	}
+	c.send(resp)
+}

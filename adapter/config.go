@@ -1,0 +1,182 @@
+package adapter
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+)
+
+// LaunchConfig is the "launch" request's arguments: what extension/
+// package.json declares under configurationAttributes.launch (a test keeps
+// the two equal).
+type LaunchConfig struct {
+	// Program is the guest kernel: an ELF64 x86-64 executable, or a
+	// Multiboot/PVH kernel.
+	Program string `json:"program"`
+	// Symbols is an optional separate file with the DWARF debug
+	// information (objcopy --only-keep-debug).
+	Symbols string `json:"symbols,omitempty"`
+	// VCPUs is the number of vCPUs (default 1).
+	VCPUs int `json:"vcpus,omitempty"`
+	// Memory is guest RAM in MiB (default 128).
+	Memory int `json:"memory,omitempty"`
+	// Args is the kernel command line (Multiboot, PVH).
+	Args string `json:"args,omitempty"`
+	// StopOnEntry stops before the first guest instruction.
+	StopOnEntry bool `json:"stopOnEntry,omitempty"`
+	// Boot forces a boot protocol: auto, elf64, multiboot or pvh.
+	Boot string `json:"boot,omitempty"`
+	// Hypervisor runs the guest on vmdap's own KVM VMM ("kvm", default) or
+	// under QEMU ("qemu") through its GDB stub.
+	Hypervisor string `json:"hypervisor,omitempty"`
+	// QEMUPath is the qemu-system-x86_64 binary (hypervisor "qemu").
+	QEMUPath string `json:"qemuPath,omitempty"`
+	// QEMUArgs are extra QEMU arguments, passed as an argv list.
+	QEMUArgs []string `json:"qemuArgs,omitempty"`
+	// Accel is QEMU's accelerator: tcg (default) or kvm.
+	Accel string `json:"accel,omitempty"`
+}
+
+// AttachConfig is the "attach" request's arguments.
+type AttachConfig struct {
+	// GDBServer is the stub's "host:port" or a Unix socket path.
+	GDBServer string `json:"gdbServer"`
+	// Program is the guest image with symbols (optional).
+	Program string `json:"program,omitempty"`
+	// Symbols is an optional separate debug file.
+	Symbols string `json:"symbols,omitempty"`
+	// Stub names the stub's dialect: auto, qemu or bhyve.
+	Stub string `json:"stub,omitempty"`
+	// StopOnEntry stops at once after attaching (default true: the stub
+	// has already stopped the guest).
+	StopOnEntry *bool `json:"stopOnEntry,omitempty"`
+}
+
+// Defaults.
+var (
+	DefaultVCPUs     = 1
+	DefaultMemoryMiB = 128
+	MaxVCPUs         = 64
+	MaxMemoryMiB     = 64 << 10
+)
+
+// ConfigError is a launch/attach configuration problem, worded for the
+// user.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+func cfgErr(format string, a ...any) error { return &ConfigError{Msg: fmt.Sprintf(format, a...)} }
+
+// properties VS Code (and other clients) add to every configuration.
+var clientProps = map[string]bool{"type": true, "request": true, "name": true, "preLaunchTask": true,
+	"postDebugTask": true, "internalConsoleOptions": true, "debugServer": true, "presentation": true,
+	"noDebug": true, "cwd": true, "env": true, "console": true, "linux": true, "osx": true, "windows": true,
+	"port": true, "trace": true, "suppressMultipleSessionWarning": true, "serverReadyAction": true}
+
+// unknownProps lists properties in raw that cfg's JSON tags do not name
+// (likely typos), for a warning.
+func unknownProps(raw json.RawMessage, cfg any) []string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, k := range jsonFields(cfg) {
+		known[k] = true
+	}
+	var out []string
+	for k := range m {
+		if !known[k] && !clientProps[k] && !strings.HasPrefix(k, "__") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *LaunchConfig) validate() error {
+	if c.Program == "" {
+		return cfgErr(`launch configuration: "program" is required: the path of the guest kernel ELF file`)
+	}
+	if err := fileReadable(c.Program, "program"); err != nil {
+		return err
+	}
+	if c.Symbols != "" {
+		if err := fileReadable(c.Symbols, "symbols"); err != nil {
+			return err
+		}
+	}
+	if c.VCPUs == 0 {
+		c.VCPUs = DefaultVCPUs
+	}
+	if c.VCPUs < 1 || c.VCPUs > MaxVCPUs {
+		return cfgErr(`launch configuration: "vcpus" must be between 1 and %d, got %d`, MaxVCPUs, c.VCPUs)
+	}
+	if c.Memory == 0 {
+		c.Memory = DefaultMemoryMiB
+	}
+	if c.Memory < 4 || c.Memory > MaxMemoryMiB {
+		return cfgErr(`launch configuration: "memory" is in MiB and must be between 4 and %d, got %d`, MaxMemoryMiB, c.Memory)
+	}
+	switch c.Boot {
+	case "", "auto", "elf64", "multiboot", "pvh":
+	default:
+		return cfgErr(`launch configuration: "boot" must be auto, elf64, multiboot or pvh, got %q`, c.Boot)
+	}
+	switch c.Hypervisor {
+	case "", "kvm", "qemu":
+	default:
+		return cfgErr(`launch configuration: "hypervisor" must be "kvm" (vmdap's own VMM) or "qemu", got %q`, c.Hypervisor)
+	}
+	switch c.Accel {
+	case "", "tcg", "kvm":
+	default:
+		return cfgErr(`launch configuration: "accel" must be "tcg" or "kvm", got %q`, c.Accel)
+	}
+	if c.Hypervisor != "qemu" && (c.QEMUPath != "" || len(c.QEMUArgs) > 0 || c.Accel != "") {
+		return cfgErr(`launch configuration: "qemuPath", "qemuArgs" and "accel" need "hypervisor": "qemu"`)
+	}
+	return nil
+}
+
+func (c *AttachConfig) validate() error {
+	if c.GDBServer == "" {
+		return cfgErr(`attach configuration: "gdbServer" is required: "host:port" of the stub (QEMU -gdb, bhyve -G) or a Unix socket path`)
+	}
+	if !strings.Contains(c.GDBServer, "/") {
+		if _, _, err := net.SplitHostPort(c.GDBServer); err != nil {
+			return cfgErr(`attach configuration: "gdbServer" %q is neither host:port nor a socket path`, c.GDBServer)
+		}
+	}
+	if c.Program != "" {
+		if err := fileReadable(c.Program, "program"); err != nil {
+			return err
+		}
+	}
+	if c.Symbols != "" {
+		if err := fileReadable(c.Symbols, "symbols"); err != nil {
+			return err
+		}
+	}
+	switch c.Stub {
+	case "", "auto", "qemu", "bhyve":
+	default:
+		return cfgErr(`attach configuration: "stub" must be auto, qemu or bhyve, got %q`, c.Stub)
+	}
+	return nil
+}
+
+func fileReadable(path, what string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return cfgErr("launch configuration: %q (%s) cannot be read: %v", path, what, err)
+	}
+	if st.IsDir() {
+		return cfgErr("launch configuration: %q (%s) is a directory, not a file", path, what)
+	}
+	return nil
+}

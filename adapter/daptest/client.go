@@ -1,0 +1,212 @@
+// Package daptest is a small DAP client on go-dap's codec for tests and
+// for `vmdap demo`: it sends requests, matches responses by sequence
+// number, and buffers events so none is missed between a request and the
+// wait for its consequence.
+package daptest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/go-dap"
+)
+
+// Client is one DAP client connection.
+type Client struct {
+	w       io.Writer
+	rc      io.Closer
+	mu      sync.Mutex
+	seq     int
+	pending map[int]chan dap.Message
+	events  []dap.Message
+	outputs []*dap.OutputEvent // every output event, never cleared
+	evCond  *sync.Cond
+	err     error
+	// Timeout bounds every wait (default 30 s).
+	Timeout time.Duration
+	// Log receives every message (raw JSON), when set.
+	Log func(dir string, raw []byte)
+}
+
+// New starts a client on a connection.
+func New(rw io.ReadWriteCloser) *Client {
+	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, Timeout: 30 * time.Second}
+	c.evCond = sync.NewCond(&c.mu)
+	go c.read(bufio.NewReader(rw))
+	return c
+}
+
+func (c *Client) read(r *bufio.Reader) {
+	for {
+		raw, err := dap.ReadBaseMessage(r)
+		if err != nil {
+			c.mu.Lock()
+			c.err = fmt.Errorf("connection closed: %w", err)
+			for _, ch := range c.pending {
+				close(ch)
+			}
+			c.pending = map[int]chan dap.Message{}
+			c.evCond.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		if c.Log != nil {
+			c.Log("<-", raw)
+		}
+		m, err := dap.DecodeProtocolMessage(raw)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		switch mm := m.(type) {
+		case dap.ResponseMessage:
+			rs := mm.GetResponse().RequestSeq
+			if ch, ok := c.pending[rs]; ok {
+				ch <- m
+				delete(c.pending, rs)
+			}
+		case dap.EventMessage:
+			if o, ok := m.(*dap.OutputEvent); ok {
+				c.outputs = append(c.outputs, o)
+			}
+			c.events = append(c.events, m)
+			c.evCond.Broadcast()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.rc.Close() }
+
+// Send sends a request and returns its sequence number and a channel for
+// the response.
+func (c *Client) Send(command string, args any) (int, <-chan dap.Message, error) {
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	ch := make(chan dap.Message, 1)
+	c.pending[seq] = ch
+	c.mu.Unlock()
+	req := map[string]any{"seq": seq, "type": "request", "command": command}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.Log != nil {
+		c.Log("->", b)
+	}
+	c.mu.Lock()
+	err = dap.WriteBaseMessage(c.w, b)
+	c.mu.Unlock()
+	return seq, ch, err
+}
+
+// SendRaw writes bytes as one message body (for malformed-input tests).
+func (c *Client) SendRaw(body []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return dap.WriteBaseMessage(c.w, body)
+}
+
+// Request sends a request and waits for its response; a failed response
+// is returned as an *ErrorResponse error.
+func (c *Client) Request(command string, args any) (dap.Message, error) {
+	_, ch, err := c.Send(command, args)
+	if err != nil {
+		return nil, err
+	}
+	return c.wait(command, ch)
+}
+
+func (c *Client) wait(command string, ch <-chan dap.Message) (dap.Message, error) {
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", command, c.connErr())
+		}
+		r := m.(dap.ResponseMessage).GetResponse()
+		if !r.Success {
+			return m, &ErrorResponse{Command: command, Message: r.Message}
+		}
+		return m, nil
+	case <-time.After(c.Timeout):
+		return nil, fmt.Errorf("%s: no response within %s", command, c.Timeout)
+	}
+}
+
+func (c *Client) connErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	return errors.New("connection closed")
+}
+
+// ErrorResponse is a failed response.
+type ErrorResponse struct {
+	Command, Message string
+}
+
+func (e *ErrorResponse) Error() string { return e.Command + " failed: " + e.Message }
+
+// WaitEvent returns the first buffered (or next) event with that name and
+// removes it, and every event before it, from the buffer.
+func (c *Client) WaitEvent(name string) (dap.Message, error) {
+	deadline := time.Now().Add(c.Timeout)
+	timer := time.AfterFunc(c.Timeout, func() {
+		c.mu.Lock()
+		c.evCond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for i, e := range c.events {
+			if e.(dap.EventMessage).GetEvent().Event == name {
+				c.events = c.events[i+1:]
+				return e, nil
+			}
+		}
+		if c.err != nil {
+			return nil, fmt.Errorf("waiting for %s: %w", name, c.err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no %s event within %s", name, c.Timeout)
+		}
+		c.evCond.Wait()
+	}
+}
+
+// Events returns (and clears) the buffered events.
+func (c *Client) Events() []dap.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev := c.events
+	c.events = nil
+	return ev
+}
+
+// Output returns the text of every output event received so far with a
+// category ("" = all).
+func (c *Client) Output(category string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := ""
+	for _, o := range c.outputs {
+		if category == "" || o.Body.Category == category {
+			s += o.Body.Output
+		}
+	}
+	return s
+}

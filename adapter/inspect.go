@@ -1,0 +1,270 @@
+package adapter
+
+import (
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-dap"
+
+	"vmdap/session"
+)
+
+func memRef(a uint64) string { return fmt.Sprintf("0x%x", a) }
+
+func parseMemRef(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty memory reference")
+	}
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad memory reference %q (want a 0x… address)", s)
+	}
+	return v, nil
+}
+
+func (c *conn) onStackTrace(m *dap.StackTraceRequest, s *session.Session) {
+	a := m.Arguments
+	frames, err := s.StackTrace(a.ThreadId)
+	if err != nil {
+		c.fail(&m.Request, errStack, err)
+		return
+	}
+	resp := &dap.StackTraceResponse{Response: newResponse(&m.Request)}
+	resp.Body.TotalFrames = len(frames)
+	start := a.StartFrame
+	if start > len(frames) {
+		start = len(frames)
+	}
+	end := len(frames)
+	if a.Levels > 0 && start+a.Levels < end {
+		end = start + a.Levels
+	}
+	resp.Body.StackFrames = []dap.StackFrame{}
+	for _, f := range frames[start:end] {
+		sf := dap.StackFrame{Id: c.handles.addFrame(frameRef{thread: a.ThreadId, index: f.Index}), Name: f.Name(),
+			Line: f.Line, Column: 1, InstructionPointerReference: memRef(f.PC)}
+		if f.File != "" {
+			sf.Source = &dap.Source{Name: filepath.Base(f.File), Path: f.File}
+			if !fileExists(f.File) {
+				sf.Source.PresentationHint = "deemphasize"
+			}
+		} else {
+			sf.PresentationHint = "subtle"
+			sf.Line = 0
+		}
+		resp.Body.StackFrames = append(resp.Body.StackFrames, sf)
+	}
+	c.send(resp)
+}
+
+func (c *conn) onScopes(m *dap.ScopesRequest, s *session.Session) {
+	f, ok := c.handles.frame(m.Arguments.FrameId)
+	if !ok {
+		c.sendError(m.Seq, m.Command, errStack, fmt.Sprintf("unknown frameId %d (frame ids are valid until the guest runs again)", m.Arguments.FrameId))
+		return
+	}
+	scopes, err := s.Scopes(f.thread, f.index)
+	if err != nil {
+		c.fail(&m.Request, errStack, err)
+		return
+	}
+	resp := &dap.ScopesResponse{Response: newResponse(&m.Request)}
+	resp.Body.Scopes = []dap.Scope{}
+	for _, sc := range scopes {
+		ref := c.handles.addVars(varRef{thread: f.thread, frame: f.index, children: sc.Vars})
+		resp.Body.Scopes = append(resp.Body.Scopes, dap.Scope{Name: sc.Name, PresentationHint: sc.Hint,
+			VariablesReference: ref, NamedVariables: sc.Count, Expensive: sc.Name == session.ScopeGlobals})
+	}
+	c.send(resp)
+}
+
+// children expands a variablesReference (cached for the stop).
+func (c *conn) children(ref int) ([]session.Var, varRef, error) {
+	vr, ok := c.handles.vars1(ref)
+	if !ok {
+		return nil, vr, fmt.Errorf("unknown variablesReference %d (references are valid until the guest runs again)", ref)
+	}
+	if vr.list != nil {
+		return vr.list, vr, nil
+	}
+	list, err := vr.children()
+	if err != nil {
+		return nil, vr, err
+	}
+	c.handles.setList(ref, list)
+	return list, vr, nil
+}
+
+func (c *conn) childVar(ref int, name string) (session.Var, error) {
+	list, _, err := c.children(ref)
+	if err != nil {
+		return session.Var{}, err
+	}
+	for _, v := range list {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	return session.Var{}, fmt.Errorf("no variable %q in reference %d", name, ref)
+}
+
+func (c *conn) toVariable(v session.Var, vr varRef) dap.Variable {
+	dv := dap.Variable{Name: v.Name, Value: v.Value, Type: v.Type, EvaluateName: v.EvaluateName}
+	if v.Children != nil {
+		dv.VariablesReference = c.handles.addVars(varRef{thread: vr.thread, frame: vr.frame, children: v.Children})
+		if strings.HasPrefix(v.Type, "") && strings.HasSuffix(v.Type, "]") {
+			dv.IndexedVariables = v.NumChildren
+		} else {
+			dv.NamedVariables = v.NumChildren
+		}
+	}
+	if v.HasMemRef {
+		dv.MemoryReference = memRef(v.MemRef)
+	}
+	if v.Presentation != "" {
+		dv.PresentationHint = &dap.VariablePresentationHint{Kind: "property"}
+		if v.Presentation == "readOnly" {
+			dv.PresentationHint.Attributes = []string{"readOnly"}
+		}
+	}
+	return dv
+}
+
+func (c *conn) onVariables(m *dap.VariablesRequest, s *session.Session) {
+	list, vr, err := c.children(m.Arguments.VariablesReference)
+	if err != nil {
+		c.fail(&m.Request, errVariables, err)
+		return
+	}
+	a := m.Arguments
+	if a.Start > 0 || a.Count > 0 {
+		start := min(a.Start, len(list))
+		end := len(list)
+		if a.Count > 0 && start+a.Count < end {
+			end = start + a.Count
+		}
+		list = list[start:end]
+	}
+	resp := &dap.VariablesResponse{Response: newResponse(&m.Request)}
+	resp.Body.Variables = []dap.Variable{}
+	for _, v := range list {
+		resp.Body.Variables = append(resp.Body.Variables, c.toVariable(v, vr))
+	}
+	c.send(resp)
+}
+
+func (c *conn) onSetVariable(m *dap.SetVariableRequest, s *session.Session) {
+	v, err := c.childVar(m.Arguments.VariablesReference, m.Arguments.Name)
+	if err != nil {
+		c.fail(&m.Request, errSetVariable, err)
+		return
+	}
+	nv, err := s.SetVar(v, m.Arguments.Value)
+	if err != nil {
+		c.fail(&m.Request, errSetVariable, err)
+		return
+	}
+	vr, _ := c.handles.vars1(m.Arguments.VariablesReference)
+	dv := c.toVariable(nv, vr)
+	resp := &dap.SetVariableResponse{Response: newResponse(&m.Request)}
+	resp.Body = dap.SetVariableResponseBody{Value: dv.Value, Type: dv.Type, VariablesReference: dv.VariablesReference}
+	c.send(resp)
+}
+
+func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
+	a := m.Arguments
+	thread, frame := 0, 0
+	if f, ok := c.handles.frame(a.FrameId); ok {
+		thread, frame = f.thread, f.index
+	}
+	v, err := s.Evaluate(thread, frame, a.Expression)
+	if err != nil {
+		c.fail(&m.Request, errEvaluate, err)
+		return
+	}
+	dv := c.toVariable(v, varRef{thread: max(thread, 1), frame: frame})
+	resp := &dap.EvaluateResponse{Response: newResponse(&m.Request)}
+	resp.Body = dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type, VariablesReference: dv.VariablesReference,
+		NamedVariables: dv.NamedVariables, IndexedVariables: dv.IndexedVariables, MemoryReference: dv.MemoryReference}
+	c.send(resp)
+}
+
+func (c *conn) onReadMemory(m *dap.ReadMemoryRequest, s *session.Session) {
+	base, err := parseMemRef(m.Arguments.MemoryReference)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
+	addr := base + uint64(int64(m.Arguments.Offset))
+	data, unreadable, err := s.ReadMemory(addr, m.Arguments.Count)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
+	resp := &dap.ReadMemoryResponse{Response: newResponse(&m.Request)}
+	resp.Body = dap.ReadMemoryResponseBody{Address: memRef(addr), UnreadableBytes: unreadable}
+	if len(data) > 0 {
+		resp.Body.Data = base64.StdEncoding.EncodeToString(data)
+	}
+	c.send(resp)
+}
+
+func (c *conn) onWriteMemory(m *dap.WriteMemoryRequest, s *session.Session) {
+	base, err := parseMemRef(m.Arguments.MemoryReference)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
+	data, err := base64.StdEncoding.DecodeString(m.Arguments.Data)
+	if err != nil {
+		c.fail(&m.Request, errMemory, fmt.Errorf("data is not base64: %w", err))
+		return
+	}
+	addr := base + uint64(int64(m.Arguments.Offset))
+	n, err := s.WriteMemory(addr, data, m.Arguments.AllowPartial)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
+	resp := &dap.WriteMemoryResponse{Response: newResponse(&m.Request)}
+	resp.Body = dap.WriteMemoryResponseBody{Offset: m.Arguments.Offset, BytesWritten: n}
+	c.send(resp)
+}
+
+func (c *conn) onDisassemble(m *dap.DisassembleRequest, s *session.Session) {
+	a := m.Arguments
+	base, err := parseMemRef(a.MemoryReference)
+	if err != nil {
+		c.fail(&m.Request, errDisassemble, err)
+		return
+	}
+	addr := base + uint64(int64(a.Offset))
+	insns, err := s.Disassemble(addr, a.InstructionOffset, a.InstructionCount)
+	if err != nil {
+		c.fail(&m.Request, errDisassemble, err)
+		return
+	}
+	resp := &disassembleResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Instructions = make([]disassembledInstructionExt, 0, len(insns))
+	lastFile := ""
+	for _, in := range insns {
+		di := disassembledInstructionExt{DisassembledInstruction: dap.DisassembledInstruction{
+			Address: memRef(in.Addr), Instruction: in.Text, Symbol: in.Symbol, Line: in.Line}}
+		if len(in.Bytes) > 0 {
+			di.InstructionBytes = fmt.Sprintf("% x", in.Bytes)
+		}
+		if in.Invalid {
+			di.PresentationHint = "invalid"
+		}
+		if in.File != "" && in.File != lastFile {
+			di.Location = &dap.Source{Name: filepath.Base(in.File), Path: in.File}
+			lastFile = in.File
+		}
+		resp.Body.Instructions = append(resp.Body.Instructions, di)
+	}
+	c.send(resp)
+}

@@ -1,0 +1,265 @@
+// Command vmdap is a Debug Adapter Protocol server for x86-64 virtual
+// machine guests: kernels, hypervisor payloads, bare-metal programs.
+//
+//	vmdap [dap]                  serve DAP on stdin/stdout (how editors start it)
+//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, one client after another
+//	vmdap check                  report what this host's KVM can do
+//	vmdap demo [example]         build the example guest and debug it headlessly
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"vmdap/adapter"
+	"vmdap/adapter/daptest"
+	"vmdap/vmm"
+	"vmdap/vmm/kvm"
+	"vmdap/vmm/kvm/boot"
+	"vmdap/vmm/vmmtest/guests"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("vmdap", flag.ContinueOnError)
+	listen := fs.String("listen", "", "serve DAP on this TCP address (host:port; a missing host means 127.0.0.1)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFile := fs.String("log-file", "", "write logs to this file (default: stderr)")
+	logOutput := fs.String("log-output", "", "comma-separated traffic traces to log at debug level: dap, kvm")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: vmdap [flags] [dap | check | demo [example]]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, closeLog, err := setupLog(*logLevel, *logFile, *logOutput)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap:", err)
+		return 2
+	}
+	defer closeLog()
+	traces := map[string]bool{}
+	for _, t := range strings.Split(*logOutput, ",") {
+		if t != "" {
+			traces[strings.TrimSpace(t)] = true
+		}
+	}
+	if traces["dap"] || traces["kvm"] {
+		log.SetLevel(logrus.DebugLevel)
+	}
+	srv := &adapter.Server{Backends: backends{}, Log: log, Trace: traces["dap"]}
+
+	cmd := fs.Arg(0)
+	switch {
+	case cmd == "check":
+		return check(os.Stdout)
+	case cmd == "demo":
+		return demo(os.Stdout, fs.Arg(1), log)
+	case cmd != "" && cmd != "dap":
+		fmt.Fprintf(os.Stderr, "vmdap: unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	case *listen != "":
+		return serveTCP(srv, *listen, log)
+	}
+	// stdio: nothing but DAP may reach stdout.
+	if err := srv.ServeConn(stdio{}); err != nil {
+		log.WithError(err).Error("DAP session failed")
+		return 1
+	}
+	return 0
+}
+
+func setupLog(level, file, output string) (*logrus.Logger, func(), error) {
+	log := logrus.New()
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	log.SetLevel(lv)
+	log.Out = os.Stderr
+	closeFn := func() {}
+	if file != "" {
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-file: %w", err)
+		}
+		log.Out = f
+		closeFn = func() { f.Close() }
+	}
+	return log, closeFn, nil
+}
+
+// listenAddr keeps a listener on loopback unless a host is named.
+func listenAddr(a string) (string, error) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		if !strings.Contains(a, ":") {
+			return net.JoinHostPort("127.0.0.1", a), nil
+		}
+		return "", fmt.Errorf("--listen %q: want host:port", a)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
+	a, err := listenAddr(addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap:", err)
+		return 2
+	}
+	l, err := net.Listen("tcp", a)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap:", err)
+		return 1
+	}
+	log.Infof("vmdap: serving DAP on %s", l.Addr())
+	fmt.Fprintf(os.Stderr, "vmdap: listening on %s\n", l.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; l.Close() }()
+	if err := srv.Serve(l); err != nil {
+		log.WithError(err).Error("serving")
+		return 1
+	}
+	return 0
+}
+
+type stdio struct{}
+
+func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Close() error                { return nil }
+
+// backends connects the adapter to the concrete VMMs.
+type backends struct{}
+
+func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
+	if cfg.Hypervisor == "qemu" {
+		return launchQEMU(ctx, cfg, serial, log)
+	}
+	img, err := os.ReadFile(cfg.Program)
+	if err != nil {
+		return nil, err
+	}
+	m, err := kvm.New(kvm.Config{
+		Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20, VCPUs: cfg.VCPUs,
+		Cmdline: cfg.Args, Serial: serial, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (backends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
+	return attachGDB(ctx, cfg, log)
+}
+
+func check(w io.Writer) int {
+	fmt.Fprintln(w, "vmdap check: the KVM host")
+	h, err := kvm.Probe(nil)
+	if err != nil {
+		fmt.Fprintln(w, "  /dev/kvm: NOT usable:", err)
+		var ae *kvm.AccessError
+		if errors.As(err, &ae) {
+			fmt.Fprintln(w, "  fix:", ae.Fix)
+		}
+		return 1
+	}
+	fmt.Fprintln(w, "  /dev/kvm: accessible")
+	for _, l := range h.Lines() {
+		fmt.Fprintln(w, "  "+l)
+	}
+	return 0
+}
+
+// demo builds the example guest and debugs it through this very binary
+// over stdio, as an editor would, printing what happens.
+func demo(w io.Writer, name string, log *logrus.Logger) int {
+	if name == "" {
+		name = "kernel"
+	}
+	root, err := guests.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo: run it from the vmdap source tree:", err)
+		return 1
+	}
+	dir := filepath.Join(root, "examples", name)
+	fmt.Fprintf(w, "vmdap demo: building %s with gcc\n", dir)
+	g, err := guests.Build(dir, guests.ELF64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	cmd := exec.Command(self, "--log-level", "warn", "dap")
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	fmt.Fprintf(w, "vmdap demo: started %s dap (pid %d); talking DAP over its stdin/stdout\n\n", filepath.Base(self), cmd.Process.Pid)
+	c := daptest.New(pipeRW{stdout, stdin})
+	d := &daptest.Demo{C: c, Program: g.Path, Source: filepath.Join(dir, "main.c"), Out: w}
+	code, err := d.Run()
+	stdin.Close()
+	werr := cmd.Wait()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo: session failed:", err)
+		return 1
+	}
+	if werr != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo: adapter exited:", werr)
+		return 1
+	}
+	fmt.Fprintf(w, "\nvmdap demo: done; the guest exited with status %d\n", code)
+	if code != 1 {
+		return 1
+	}
+	return 0
+}
+
+type pipeRW struct {
+	io.ReadCloser
+	io.WriteCloser
+}
+
+func (p pipeRW) Close() error {
+	p.WriteCloser.Close()
+	return p.ReadCloser.Close()
+}
+
+// launchQEMU and attachGDB are served by the GDB-remote backend.
+func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
+	return nil, fmt.Errorf(`"hypervisor": "qemu": %w in this build`, vmm.ErrUnsupported)
+}
+
+func attachGDB(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
+	return nil, fmt.Errorf("attach to %s: %w in this build", cfg.GDBServer, vmm.ErrUnsupported)
+}

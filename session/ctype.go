@@ -1,0 +1,201 @@
+package session
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"strings"
+)
+
+type tkind uint8
+
+const (
+	tVoid tkind = iota
+	tInt
+	tBool
+	tChar
+	tFloat
+	tPtr
+	tArray
+	tStruct
+	tEnum
+	tFunc
+)
+
+// ctype is the C type of a value, converted from DWARF (or made up for
+// registers and literals).
+type ctype struct {
+	kind   tkind
+	name   string
+	size   int64
+	signed bool
+	elem   *ctype // pointer target or array element
+	count  int64  // array length (-1 unknown)
+	fields []field
+	enums  []enumVal
+	union  bool
+}
+
+type field struct {
+	name    string
+	off     int64
+	typ     *ctype
+	bitSize int64
+	bitOff  int64 // from the start of the field's storage (DWARF 4 data_bit_offset semantics)
+}
+
+type enumVal struct {
+	name string
+	val  int64
+}
+
+var (
+	typLong  = &ctype{kind: tInt, name: "long", size: 8, signed: true}
+	typULong = &ctype{kind: tInt, name: "unsigned long", size: 8}
+	typInt   = &ctype{kind: tInt, name: "int", size: 4, signed: true}
+	typUInt  = &ctype{kind: tInt, name: "unsigned int", size: 4}
+	typShort = &ctype{kind: tInt, name: "short", size: 2, signed: true}
+	typUShrt = &ctype{kind: tInt, name: "unsigned short", size: 2}
+	typChar  = &ctype{kind: tChar, name: "char", size: 1, signed: true}
+	typUChar = &ctype{kind: tChar, name: "unsigned char", size: 1}
+	typBool  = &ctype{kind: tBool, name: "_Bool", size: 1}
+	typVoid  = &ctype{kind: tVoid, name: "void"}
+	typDbl   = &ctype{kind: tFloat, name: "double", size: 8}
+	typFlt   = &ctype{kind: tFloat, name: "float", size: 4}
+)
+
+func ptrTo(t *ctype) *ctype { return &ctype{kind: tPtr, size: 8, elem: t} }
+
+// String renders the type in C.
+func (t *ctype) String() string {
+	if t == nil {
+		return "void"
+	}
+	switch t.kind {
+	case tPtr:
+		return t.elem.String() + " *"
+	case tArray:
+		if t.count >= 0 {
+			return fmt.Sprintf("%s [%d]", t.elem.String(), t.count)
+		}
+		return t.elem.String() + " []"
+	}
+	return t.name
+}
+
+// fromDWARF converts a DWARF type, caching by the dwarf.Type value.
+func fromDWARF(dt dwarf.Type, cache map[dwarf.Type]*ctype) *ctype {
+	if dt == nil {
+		return typVoid
+	}
+	if c, ok := cache[dt]; ok {
+		return c
+	}
+	c := &ctype{size: dt.Size()}
+	cache[dt] = c
+	switch t := dt.(type) {
+	case *dwarf.IntType:
+		c.kind, c.name, c.signed = tInt, t.Name, true
+	case *dwarf.UintType:
+		c.kind, c.name = tInt, t.Name
+	case *dwarf.CharType:
+		c.kind, c.name, c.signed = tChar, t.Name, true
+	case *dwarf.UcharType:
+		c.kind, c.name = tChar, t.Name
+	case *dwarf.BoolType:
+		c.kind, c.name = tBool, t.Name
+	case *dwarf.FloatType:
+		c.kind, c.name = tFloat, t.Name
+	case *dwarf.AddrType:
+		c.kind, c.name = tInt, t.Name
+	case *dwarf.PtrType:
+		c.kind, c.size = tPtr, 8
+		c.elem = fromDWARF(t.Type, cache)
+	case *dwarf.ArrayType:
+		c.kind = tArray
+		c.elem = fromDWARF(t.Type, cache)
+		c.count = t.Count
+		if c.count >= 0 && c.elem.size > 0 {
+			c.size = c.count * c.elem.size
+		}
+	case *dwarf.StructType:
+		c.kind = tStruct
+		c.union = t.Kind == "union"
+		c.name = t.Kind + " " + t.StructName
+		if t.StructName == "" {
+			c.name = t.Kind + " {...}"
+		}
+		for _, f := range t.Field {
+			fld := field{name: f.Name, off: f.ByteOffset, typ: fromDWARF(f.Type, cache), bitSize: f.BitSize}
+			if f.BitSize > 0 {
+				fld.bitOff = f.DataBitOffset - 8*f.ByteOffset
+				if f.DataBitOffset == 0 && f.BitOffset != 0 && f.ByteSize > 0 {
+					// DWARF 2/3 big-endian-style bit offset.
+					fld.bitOff = f.ByteSize*8 - f.BitOffset - f.BitSize
+				}
+			}
+			c.fields = append(c.fields, fld)
+		}
+	case *dwarf.EnumType:
+		c.kind, c.signed = tEnum, true
+		c.name = "enum " + t.EnumName
+		for _, v := range t.Val {
+			c.enums = append(c.enums, enumVal{v.Name, v.Val})
+		}
+	case *dwarf.TypedefType:
+		u := fromDWARF(t.Type, cache)
+		cp := *u
+		cp.name = t.Name
+		if u.kind == tPtr || u.kind == tArray {
+			// keep the C spelling of derived types under the typedef name
+			cp.name = t.Name
+		}
+		*c = cp
+		c.size = u.size
+	case *dwarf.QualType:
+		u := fromDWARF(t.Type, cache)
+		*c = *u
+		if t.Qual == "const" || t.Qual == "volatile" {
+			c.name = strings.TrimSpace(t.Qual + " " + u.name)
+		}
+	case *dwarf.FuncType:
+		c.kind, c.name, c.size = tFunc, "function", 1
+	case *dwarf.VoidType, *dwarf.UnspecifiedType:
+		c.kind, c.name = tVoid, "void"
+	default:
+		c.kind, c.name = tInt, dt.String()
+	}
+	return c
+}
+
+// typedefName: for display, typedefs of derived types print as the
+// typedef name; String already handles the derived shapes.
+func (t *ctype) display() string {
+	if t.name != "" && (t.kind == tPtr || t.kind == tArray) {
+		return t.name
+	}
+	return t.String()
+}
+
+func (t *ctype) isScalar() bool {
+	switch t.kind {
+	case tInt, tBool, tChar, tFloat, tPtr, tEnum:
+		return true
+	}
+	return false
+}
+
+func (t *ctype) fieldByName(name string) (field, bool) {
+	for _, f := range t.fields {
+		if f.name == name {
+			return f, true
+		}
+		// anonymous struct/union members
+		if f.name == "" && f.typ.kind == tStruct {
+			if sub, ok := f.typ.fieldByName(name); ok {
+				sub.off += f.off
+				return sub, true
+			}
+		}
+	}
+	return field{}, false
+}

@@ -1,0 +1,13 @@
+// Package session turns a debugger user's intentions into the mechanisms
+// of a vmm.Target: it owns the debug state machine (stopped, running,
+// exited), the goroutine that resumes the guest, logical breakpoints
+// (source lines, functions, instructions, data, exception filters) and the
+// physical breakpoints and watchpoints behind them, conditions, hit counts
+// and logpoints, line and instruction stepping (step over and step out by
+// temporary breakpoints, never by stepping through a call), stack
+// unwinding, variables, expression evaluation, memory and disassembly.
+//
+// It knows nothing of DAP: the adapter package translates requests into
+// calls here and the Events sent here into DAP events. Threads are vCPUs,
+// numbered from 1 (vCPU 0 is thread 1). Run control is all-stop.
+package session

@@ -1,0 +1,725 @@
+package session
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// A small C expression evaluator: literals, variables, $registers, unary
+// - + ! ~ * &, casts to C types, [] . ->, the binary operators of C
+// (arithmetic, shifts, comparisons, bitwise, && ||) and ?:. Pointer
+// arithmetic is scaled as in C.
+
+type token struct {
+	kind string // "num", "id", "reg", "op", "char", "eof"
+	text string
+	num  uint64
+}
+
+func lex(s string) ([]token, error) {
+	var toks []token
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			i++
+		case c >= '0' && c <= '9':
+			j := i
+			for j < len(s) && (isAlnum(s[j]) || s[j] == '.') {
+				j++
+			}
+			lit := strings.TrimRight(strings.ToLower(s[i:j]), "ul")
+			n, err := strconv.ParseUint(lit, 0, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad number %q", s[i:j])
+			}
+			toks = append(toks, token{kind: "num", text: s[i:j], num: n})
+			i = j
+		case c == '\'':
+			if i+2 < len(s) && s[i+1] != '\\' && s[i+2] == '\'' {
+				toks = append(toks, token{kind: "char", num: uint64(s[i+1])})
+				i += 3
+			} else if i+3 < len(s) && s[i+1] == '\\' && s[i+3] == '\'' {
+				m := map[byte]uint64{'n': '\n', 't': '\t', '0': 0, 'r': '\r', '\\': '\\', '\'': '\''}
+				v, ok := m[s[i+2]]
+				if !ok {
+					return nil, fmt.Errorf("bad character literal")
+				}
+				toks = append(toks, token{kind: "char", num: v})
+				i += 4
+			} else {
+				return nil, fmt.Errorf("bad character literal")
+			}
+		case c == '$' || isAlpha(c):
+			j := i + 1
+			for j < len(s) && isAlnum(s[j]) {
+				j++
+			}
+			if c == '$' {
+				toks = append(toks, token{kind: "reg", text: s[i+1 : j]})
+			} else {
+				toks = append(toks, token{kind: "id", text: s[i:j]})
+			}
+			i = j
+		default:
+			op := ""
+			for _, o := range []string{"<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "->"} {
+				if strings.HasPrefix(s[i:], o) {
+					op = o
+					break
+				}
+			}
+			if op == "" {
+				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,", rune(c)) {
+					return nil, fmt.Errorf("unexpected character %q", c)
+				}
+				op = string(c)
+			}
+			toks = append(toks, token{kind: "op", text: op})
+			i += len(op)
+		}
+	}
+	return append(toks, token{kind: "eof"}), nil
+}
+
+func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
+func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
+
+type parser struct {
+	toks []token
+	pos  int
+	sc   scope
+}
+
+func (p *parser) peek() token { return p.toks[p.pos] }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) isOp(s string) bool {
+	t := p.peek()
+	return t.kind == "op" && t.text == s
+}
+
+func (p *parser) expect(s string) error {
+	if !p.isOp(s) {
+		return fmt.Errorf("expected %q", s)
+	}
+	p.pos++
+	return nil
+}
+
+// evalExpr evaluates a C expression in a scope.
+func evalExpr(src string, sc scope) (value, error) {
+	toks, err := lex(src)
+	if err != nil {
+		return value{}, err
+	}
+	p := &parser{toks: toks, sc: sc}
+	v, err := p.ternary()
+	if err != nil {
+		return value{}, err
+	}
+	if p.peek().kind != "eof" {
+		return value{}, fmt.Errorf("unexpected %q", p.peek().text)
+	}
+	return v, nil
+}
+
+func (p *parser) ternary() (value, error) {
+	c, err := p.binary(0)
+	if err != nil || !p.isOp("?") {
+		return c, err
+	}
+	p.next()
+	a, err := p.ternary()
+	if err != nil {
+		return value{}, err
+	}
+	if err := p.expect(":"); err != nil {
+		return value{}, err
+	}
+	b, err := p.ternary()
+	if err != nil {
+		return value{}, err
+	}
+	t, err := truthy(c, p.sc)
+	if err != nil {
+		return value{}, err
+	}
+	if t {
+		return a, nil
+	}
+	return b, nil
+}
+
+var precedence = map[string]int{
+	"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
+	"<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+}
+
+func (p *parser) binary(min int) (value, error) {
+	lhs, err := p.unary()
+	if err != nil {
+		return value{}, err
+	}
+	for {
+		t := p.peek()
+		prec, ok := precedence[t.text]
+		if t.kind != "op" || !ok || prec <= min {
+			return lhs, nil
+		}
+		p.next()
+		// short circuit
+		if t.text == "&&" || t.text == "||" {
+			lt, err := truthy(lhs, p.sc)
+			if err != nil {
+				return value{}, err
+			}
+			rhs, err := p.binary(prec)
+			if err != nil {
+				return value{}, err
+			}
+			rt, err := truthy(rhs, p.sc)
+			if err != nil {
+				return value{}, err
+			}
+			r := lt && rt
+			if t.text == "||" {
+				r = lt || rt
+			}
+			lhs = rvalue(typInt, b2u(r))
+			continue
+		}
+		rhs, err := p.binary(prec)
+		if err != nil {
+			return value{}, err
+		}
+		if lhs, err = binop(t.text, lhs, rhs, p.sc); err != nil {
+			return value{}, err
+		}
+	}
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func binop(op string, a, b value, sc scope) (value, error) {
+	if a.typ.kind == tFloat || b.typ.kind == tFloat {
+		x, err := a.f64OrInt(sc)
+		if err != nil {
+			return value{}, err
+		}
+		y, err := b.f64OrInt(sc)
+		if err != nil {
+			return value{}, err
+		}
+		return floatOp(op, x, y)
+	}
+	ap := a.typ.kind == tPtr || a.typ.kind == tArray
+	bp := b.typ.kind == tPtr || b.typ.kind == tArray
+	x, err := a.u64(sc)
+	if err != nil {
+		return value{}, err
+	}
+	y, err := b.u64(sc)
+	if err != nil {
+		return value{}, err
+	}
+	if (op == "+" || op == "-") && (ap || bp) {
+		switch {
+		case ap && bp && op == "-":
+			sz := uint64(elemSize(a.typ))
+			return rvalue(typLong, uint64(int64(x-y)/int64(sz))), nil
+		case ap:
+			t := ptrTo(a.typ.elem)
+			if op == "+" {
+				return rvalue(t, x+y*uint64(elemSize(a.typ))), nil
+			}
+			return rvalue(t, x-y*uint64(elemSize(a.typ))), nil
+		case op == "+":
+			return rvalue(ptrTo(b.typ.elem), y+x*uint64(elemSize(b.typ))), nil
+		}
+	}
+	unsigned := (!a.typ.signed && a.typ.size >= 8) || (!b.typ.signed && b.typ.size >= 8) || ap || bp ||
+		(!a.typ.signed && a.typ.kind == tInt && a.typ.size >= 4 && b.typ.size <= 4) ||
+		(!b.typ.signed && b.typ.kind == tInt && b.typ.size >= 4 && a.typ.size <= 4)
+	rt := typLong
+	if unsigned {
+		rt = typULong
+	}
+	sx, sy := int64(x), int64(y)
+	cmp := func(r bool) (value, error) { return rvalue(typInt, b2u(r)), nil }
+	switch op {
+	case "+":
+		return rvalue(rt, x+y), nil
+	case "-":
+		return rvalue(rt, x-y), nil
+	case "*":
+		return rvalue(rt, x*y), nil
+	case "/", "%":
+		if y == 0 {
+			return value{}, fmt.Errorf("division by zero")
+		}
+		if unsigned {
+			if op == "/" {
+				return rvalue(rt, x/y), nil
+			}
+			return rvalue(rt, x%y), nil
+		}
+		if op == "/" {
+			return rvalue(rt, uint64(sx/sy)), nil
+		}
+		return rvalue(rt, uint64(sx%sy)), nil
+	case "<<":
+		return rvalue(rt, x<<(y&63)), nil
+	case ">>":
+		if unsigned {
+			return rvalue(rt, x>>(y&63)), nil
+		}
+		return rvalue(rt, uint64(sx>>(y&63))), nil
+	case "&":
+		return rvalue(rt, x&y), nil
+	case "|":
+		return rvalue(rt, x|y), nil
+	case "^":
+		return rvalue(rt, x^y), nil
+	case "==":
+		return cmp(x == y)
+	case "!=":
+		return cmp(x != y)
+	case "<":
+		if unsigned {
+			return cmp(x < y)
+		}
+		return cmp(sx < sy)
+	case ">":
+		if unsigned {
+			return cmp(x > y)
+		}
+		return cmp(sx > sy)
+	case "<=":
+		if unsigned {
+			return cmp(x <= y)
+		}
+		return cmp(sx <= sy)
+	case ">=":
+		if unsigned {
+			return cmp(x >= y)
+		}
+		return cmp(sx >= sy)
+	}
+	return value{}, fmt.Errorf("unknown operator %q", op)
+}
+
+func floatOp(op string, x, y float64) (value, error) {
+	f := func(r float64) (value, error) {
+		v := rvalue(typDbl, 0)
+		v.raw = make([]byte, 8)
+		u := mathFloat64bits(r)
+		for i := 0; i < 8; i++ {
+			v.raw[i] = byte(u >> (8 * i))
+		}
+		return v, nil
+	}
+	cmp := func(r bool) (value, error) { return rvalue(typInt, b2u(r)), nil }
+	switch op {
+	case "+":
+		return f(x + y)
+	case "-":
+		return f(x - y)
+	case "*":
+		return f(x * y)
+	case "/":
+		return f(x / y)
+	case "==":
+		return cmp(x == y)
+	case "!=":
+		return cmp(x != y)
+	case "<":
+		return cmp(x < y)
+	case ">":
+		return cmp(x > y)
+	case "<=":
+		return cmp(x <= y)
+	case ">=":
+		return cmp(x >= y)
+	}
+	return value{}, fmt.Errorf("operator %q does not apply to floating point", op)
+}
+
+func elemSize(t *ctype) int64 {
+	if t.elem == nil || t.elem.size <= 0 {
+		return 1 // void * arithmetic, as GNU C
+	}
+	return t.elem.size
+}
+
+func (p *parser) unary() (value, error) {
+	t := p.peek()
+	if t.kind == "op" {
+		switch t.text {
+		case "-", "+", "!", "~":
+			p.next()
+			v, err := p.unary()
+			if err != nil {
+				return value{}, err
+			}
+			if v.typ.kind == tFloat && (t.text == "-" || t.text == "+") {
+				f, err := v.f64(p.sc)
+				if err != nil {
+					return value{}, err
+				}
+				if t.text == "-" {
+					f = -f
+				}
+				return floatOp("+", f, 0)
+			}
+			u, err := v.u64(p.sc)
+			if err != nil {
+				return value{}, err
+			}
+			rt := typLong
+			if !v.typ.signed && v.typ.size >= 8 {
+				rt = typULong
+			}
+			switch t.text {
+			case "-":
+				return rvalue(rt, -u), nil
+			case "+":
+				return rvalue(rt, u), nil
+			case "!":
+				return rvalue(typInt, b2u(u == 0)), nil
+			default:
+				return rvalue(rt, ^u), nil
+			}
+		case "*":
+			p.next()
+			v, err := p.unary()
+			if err != nil {
+				return value{}, err
+			}
+			return deref(v, p.sc)
+		case "&":
+			p.next()
+			v, err := p.unary()
+			if err != nil {
+				return value{}, err
+			}
+			if !v.inMem {
+				return value{}, fmt.Errorf("cannot take the address of a value that is not in memory")
+			}
+			return rvalue(ptrTo(v.typ), v.addr), nil
+		case "(":
+			if ct, ok := p.tryType(); ok {
+				v, err := p.unary()
+				if err != nil {
+					return value{}, err
+				}
+				return cast(v, ct, p.sc)
+			}
+		}
+	}
+	if t.kind == "id" && t.text == "sizeof" {
+		p.next()
+		if err := p.expect("("); err != nil {
+			return value{}, err
+		}
+		if ct, ok := p.typeName(); ok {
+			if err := p.expect(")"); err != nil {
+				return value{}, err
+			}
+			return rvalue(typULong, uint64(ct.size)), nil
+		}
+		v, err := p.ternary()
+		if err != nil {
+			return value{}, err
+		}
+		if err := p.expect(")"); err != nil {
+			return value{}, err
+		}
+		return rvalue(typULong, uint64(v.typ.size)), nil
+	}
+	return p.postfix()
+}
+
+// tryType parses "(type)" when the parenthesis holds a type name.
+func (p *parser) tryType() (*ctype, bool) {
+	save := p.pos
+	p.next() // (
+	if ct, ok := p.typeName(); ok && p.isOp(")") {
+		p.next()
+		return ct, true
+	}
+	p.pos = save
+	return nil, false
+}
+
+var baseTypeWords = map[string]bool{"unsigned": true, "signed": true, "char": true, "short": true, "int": true,
+	"long": true, "void": true, "float": true, "double": true, "_Bool": true, "const": true, "volatile": true,
+	"struct": true, "union": true, "enum": true}
+
+// typeName parses a C type name: base words or a typedef/tag name,
+// followed by '*'s.
+func (p *parser) typeName() (*ctype, bool) {
+	save := p.pos
+	var words []string
+	for p.peek().kind == "id" && baseTypeWords[p.peek().text] {
+		w := p.next().text
+		if w == "struct" || w == "union" || w == "enum" {
+			if p.peek().kind != "id" {
+				p.pos = save
+				return nil, false
+			}
+			words = append(words, w+" "+p.next().text)
+			break
+		}
+		if w != "const" && w != "volatile" {
+			words = append(words, w)
+		}
+	}
+	var ct *ctype
+	if len(words) == 0 {
+		if p.peek().kind != "id" {
+			p.pos = save
+			return nil, false
+		}
+		name := p.peek().text
+		if _, isVar, _ := p.sc.lookupVar(name); isVar {
+			p.pos = save
+			return nil, false
+		}
+		t, ok := p.sc.lookupType(name)
+		if !ok {
+			p.pos = save
+			return nil, false
+		}
+		p.next()
+		ct = t
+	} else {
+		ct = baseType(words, p.sc)
+		if ct == nil {
+			p.pos = save
+			return nil, false
+		}
+	}
+	for p.isOp("*") {
+		p.next()
+		ct = ptrTo(ct)
+	}
+	return ct, true
+}
+
+func baseType(words []string, sc scope) *ctype {
+	joined := strings.Join(words, " ")
+	if strings.HasPrefix(joined, "struct ") || strings.HasPrefix(joined, "union ") || strings.HasPrefix(joined, "enum ") {
+		parts := strings.SplitN(joined, " ", 2)
+		t, ok := sc.lookupType(parts[1])
+		if !ok {
+			return nil
+		}
+		return t
+	}
+	unsigned := false
+	longs, short, char := 0, false, false
+	for _, w := range words {
+		switch w {
+		case "unsigned":
+			unsigned = true
+		case "long":
+			longs++
+		case "short":
+			short = true
+		case "char":
+			char = true
+		case "void":
+			return typVoid
+		case "float":
+			return typFlt
+		case "double":
+			return typDbl
+		case "_Bool":
+			return typBool
+		}
+	}
+	switch {
+	case char && unsigned:
+		return typUChar
+	case char:
+		return typChar
+	case short && unsigned:
+		return typUShrt
+	case short:
+		return typShort
+	case longs > 0 && unsigned:
+		return typULong
+	case longs > 0:
+		return typLong
+	case unsigned:
+		return typUInt
+	}
+	return typInt
+}
+
+func cast(v value, t *ctype, sc scope) (value, error) {
+	if t.kind == tStruct || t.kind == tArray {
+		if !v.inMem {
+			return value{}, fmt.Errorf("cannot cast a value that is not in memory to %s", t)
+		}
+		return value{typ: t, inMem: true, addr: v.addr}, nil
+	}
+	if t.kind == tFloat {
+		f, err := v.f64OrInt(sc)
+		if err != nil {
+			return value{}, err
+		}
+		r, _ := floatOp("+", f, 0)
+		if t.size == 4 {
+			u := mathFloat32bits(float32(f))
+			r = value{typ: typFlt, raw: []byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}}
+		}
+		return r, nil
+	}
+	u, err := v.u64(sc)
+	if err != nil {
+		return value{}, err
+	}
+	u &= mask(t.size)
+	if t.signed && t.size < 8 {
+		u = intFrom(rvalue(t, u).raw, true)
+	}
+	return rvalue(t, u), nil
+}
+
+func deref(v value, sc scope) (value, error) {
+	switch v.typ.kind {
+	case tPtr:
+		if v.typ.elem.kind == tVoid {
+			return value{}, fmt.Errorf("cannot dereference a void pointer: cast it first")
+		}
+		u, err := v.u64(sc)
+		if err != nil {
+			return value{}, err
+		}
+		return value{typ: v.typ.elem, inMem: true, addr: u}, nil
+	case tArray:
+		return index(v, 0), nil
+	}
+	return value{}, fmt.Errorf("cannot dereference a value of type %s", v.typ)
+}
+
+func (p *parser) postfix() (value, error) {
+	v, err := p.primary()
+	if err != nil {
+		return value{}, err
+	}
+	for {
+		switch {
+		case p.isOp("["):
+			p.next()
+			i, err := p.ternary()
+			if err != nil {
+				return value{}, err
+			}
+			if err := p.expect("]"); err != nil {
+				return value{}, err
+			}
+			n, err := i.u64(p.sc)
+			if err != nil {
+				return value{}, err
+			}
+			switch v.typ.kind {
+			case tArray:
+				v = index(v, int64(n))
+			case tPtr:
+				base, err := v.u64(p.sc)
+				if err != nil {
+					return value{}, err
+				}
+				v = value{typ: v.typ.elem, inMem: true, addr: base + n*uint64(elemSize(v.typ))}
+			default:
+				return value{}, fmt.Errorf("cannot index a value of type %s", v.typ)
+			}
+		case p.isOp(".") || p.isOp("->"):
+			arrow := p.next().text == "->"
+			name := p.next()
+			if name.kind != "id" {
+				return value{}, fmt.Errorf("expected a field name")
+			}
+			if arrow {
+				if v, err = deref(v, p.sc); err != nil {
+					return value{}, err
+				}
+			}
+			if v.typ.kind != tStruct {
+				return value{}, fmt.Errorf("%s is not a struct or union", v.typ)
+			}
+			f, ok := v.typ.fieldByName(name.text)
+			if !ok {
+				return value{}, fmt.Errorf("%s has no field %q", v.typ, name.text)
+			}
+			b := []byte(nil)
+			if !v.inMem || f.bitSize > 0 {
+				if b, err = v.bytes(p.sc); err != nil {
+					return value{}, err
+				}
+			}
+			v = fieldValue(v, f, b)
+		default:
+			return v, nil
+		}
+	}
+}
+
+func (p *parser) primary() (value, error) {
+	t := p.next()
+	switch t.kind {
+	case "num":
+		typ := typInt
+		if t.num > 0x7fffffff || strings.ContainsAny(strings.ToLower(t.text), "lx") && t.num > 0x7fffffff {
+			typ = typLong
+		}
+		if t.num > 1<<63-1 {
+			typ = typULong
+		}
+		return rvalue(typ, t.num), nil
+	case "char":
+		return rvalue(typChar, t.num), nil
+	case "reg":
+		name := strings.ToLower(t.text)
+		if name == "pc" {
+			name = "rip"
+		}
+		if _, ok := p.sc.regGet(name); !ok {
+			return value{}, fmt.Errorf("no register $%s", t.text)
+		}
+		return value{typ: regType(name), reg: name, name: "$" + name}, nil
+	case "id":
+		v, ok, err := p.sc.lookupVar(t.text)
+		if err != nil {
+			return value{}, err
+		}
+		if ok {
+			return v, nil
+		}
+		if _, ok := p.sc.regGet(strings.ToLower(t.text)); ok {
+			return value{typ: regType(t.text), reg: strings.ToLower(t.text), name: t.text}, nil
+		}
+		return value{}, fmt.Errorf("no variable, symbol or register named %q here", t.text)
+	case "op":
+		if t.text == "(" {
+			v, err := p.ternary()
+			if err != nil {
+				return value{}, err
+			}
+			return v, p.expect(")")
+		}
+	case "eof":
+		return value{}, fmt.Errorf("unexpected end of expression")
+	}
+	return value{}, fmt.Errorf("unexpected %q", t.text)
+}

@@ -1,0 +1,606 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"vmdap/vmm"
+	"vmdap/x86"
+	"vmdap/x86/disasm"
+)
+
+// StepKind is the DAP step request.
+type StepKind uint8
+
+const (
+	StepOver StepKind = iota // next
+	StepIn
+	StepOut
+)
+
+// result is how a run ends.
+type result struct {
+	stop    vmm.Stop
+	ev      *Stopped // the user-visible stop (nil for a final stop)
+	final   bool
+	reached bool // an internal target (temporary breakpoint) was reached
+	err     error
+}
+
+func userStop(st vmm.Stop, ev *Stopped) result { return result{stop: st, ev: ev} }
+
+// Start is configurationDone: report the entry stop, or run.
+func (s *Session) Start(stopOnEntry bool) error {
+	if stopOnEntry {
+		s.mu.Lock()
+		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
+		s.mu.Unlock()
+		s.emit(Stopped{Reason: StopEntry, Thread: 1, Description: "stopped at the guest's entry point"})
+		return nil
+	}
+	return s.Continue(1)
+}
+
+// Continue resumes every vCPU.
+func (s *Session) Continue(thread int) error {
+	return s.launch(thread, func(v int) result { return s.cont(nil) })
+}
+
+// Step starts a step of a thread; granularity "instruction" steps
+// machine instructions, anything else source lines.
+func (s *Session) Step(thread int, kind StepKind, granularity string) error {
+	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
+	return s.launch(thread, func(v int) result {
+		switch kind {
+		case StepOut:
+			return s.stepOut(v)
+		case StepOver:
+			if insn {
+				return s.nextInsn(v)
+			}
+			return s.stepLine(v, false)
+		}
+		if insn {
+			r, _ := s.stepOnce(v)
+			return r
+		}
+		return s.stepLine(v, true)
+	})
+}
+
+// launch starts a run on its own goroutine; the outcome becomes events.
+func (s *Session) launch(thread int, fn func(v int) result) error {
+	v, err := s.vcpuOf(thread)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case StateRunning:
+		return ErrRunning
+	case StateExited:
+		if s.closed {
+			return ErrExited
+		}
+		s.emit(Terminated{})
+		return nil
+	}
+	s.state = StateRunning
+	s.userPause = false
+	s.frames = map[int][]Frame{}
+	s.excInfo = nil
+	done := make(chan struct{})
+	s.runDone = done
+	go func() {
+		defer close(done)
+		var r result
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Errorf("panic in run: %v\n%s", p, debug.Stack())
+					r = result{err: fmt.Errorf("internal error: %v", p)}
+				}
+			}()
+			r = fn(v)
+		}()
+		s.finish(r)
+	}()
+	return nil
+}
+
+// finish turns a run's result into state and events.
+func (s *Session) finish(r result) {
+	s.mu.Lock()
+	s.frames = map[int][]Frame{}
+	if s.closed {
+		s.state = StateExited
+		s.mu.Unlock()
+		return
+	}
+	var evs []Event
+	switch {
+	case r.err != nil:
+		s.state = StateExited
+		evs = append(evs, Output{Category: "important", Text: "vmdap: the debug session ended: " + r.err.Error() + "\n"},
+			Exited{Code: 255}, Terminated{})
+	case r.final:
+		s.lastStop = r.stop
+		s.curVCPU = r.stop.VCPU
+		s.state = StateExited
+		switch r.stop.Reason {
+		case vmm.ReasonExited:
+			s.exitCode = r.stop.ExitCode
+			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
+		case vmm.ReasonShutdown:
+			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
+			if s.bps.exc.triple {
+				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
+				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
+			} else {
+				evs = append(evs, Output{Category: "important", Text: text + "\n"}, Exited{Code: 255}, Terminated{})
+			}
+		default:
+			text := fmt.Sprintf("%s on vCPU %d at %s: %s", r.stop.Reason, r.stop.VCPU, s.where(r.stop.PC), r.stop.Detail)
+			s.excInfo = &ExceptionInfo{ID: "internal error", Description: text, Details: r.stop.Detail}
+			evs = append(evs, Output{Category: "important", Text: text + "\n"},
+				Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Hypervisor error", Description: text})
+		}
+	default:
+		s.lastStop = r.stop
+		s.curVCPU = r.stop.VCPU
+		s.state = StateStopped
+		s.refreshExceptionBPs()
+		ev := *r.ev
+		ev.Thread = r.stop.VCPU + 1
+		evs = append(evs, ev)
+	}
+	s.mu.Unlock()
+	for _, e := range evs {
+		s.emit(e)
+	}
+}
+
+// cont continues all vCPUs until a user-visible stop, or until want
+// accepts an internal stop.
+func (s *Session) cont(want func(vmm.Stop) bool) result {
+	for {
+		if err := s.t.Continue(); err != nil {
+			if errors.Is(err, vmm.ErrExited) {
+				return result{final: true, stop: vmm.Stop{Reason: vmm.ReasonExited, ExitCode: s.exitCode}}
+			}
+			return result{err: err}
+		}
+		st, err := s.waitInterruptible()
+		if r, done := s.judge(st, err, want); done {
+			return r
+		}
+	}
+}
+
+// judge classifies one stop of the target.
+func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (result, bool) {
+	if err != nil {
+		return result{err: err}, true
+	}
+	if st.Reason.Final() {
+		return result{stop: st, final: true}, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = map[int][]Frame{}
+	switch st.Reason {
+	case vmm.ReasonPause:
+		if s.userPause {
+			return userStop(st, &Stopped{Reason: StopPause, Description: "paused"}), true
+		}
+		return result{}, false
+	case vmm.ReasonHalted:
+		return userStop(st, &Stopped{Reason: StopPause, Description: "every vCPU is halted (hlt) and nothing can wake it"}), true
+	case vmm.ReasonBreakpoint, vmm.ReasonHWBreakpoint:
+		if ev := s.codeBreakpointStop(st); ev != nil {
+			return userStop(st, ev), true
+		}
+		if ev, ok := s.exceptionStopIfOn(st); ok {
+			return userStop(st, ev), true
+		}
+		if s.bps.exc.isLIDTStop(st.PC) {
+			s.refreshExceptionBPs()
+		}
+		if want != nil && want(st) {
+			return result{stop: st, reached: true}, true
+		}
+		return result{}, false
+	case vmm.ReasonWatchpoint:
+		if ev, ok := s.dataStop(st); ok {
+			return userStop(st, ev), true
+		}
+		return result{}, false
+	case vmm.ReasonStep:
+		if want != nil && want(st) {
+			return result{stop: st, reached: true}, true
+		}
+		return userStop(st, &Stopped{Reason: StopStep}), true
+	case vmm.ReasonSignal:
+		return userStop(st, &Stopped{Reason: StopException, Text: fmt.Sprintf("signal %d", st.Signal),
+			Description: fmt.Sprintf("the stub reported signal %d at %s", st.Signal, s.where(st.PC))}), true
+	}
+	return userStop(st, &Stopped{Reason: StopPause, Description: st.String()}), true
+}
+
+func (s *Session) exceptionStopIfOn(st vmm.Stop) (*Stopped, bool) {
+	vecs, ok := s.bps.exc.handlers[st.PC]
+	if !ok {
+		return nil, false
+	}
+	for _, v := range vecs {
+		if s.bps.exc.on[v] {
+			return s.exceptionStop(st)
+		}
+	}
+	return nil, false
+}
+
+// codeBreakpointStop evaluates the user breakpoints at a stop's PC
+// (conditions, hit counts, logpoints). It returns the stop to report, or
+// nil to go on.
+func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
+	var ids []int
+	var reason StopReason
+	for _, l := range s.bps.at(st.PC) {
+		if !s.conditionMet(l, st.VCPU) {
+			continue
+		}
+		if l.logMsg != "" {
+			s.emitLocked(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
+			continue
+		}
+		ids = append(ids, l.id)
+		if reason == "" {
+			switch l.kind {
+			case KindFunction:
+				reason = StopFunctionBreakpoint
+			case KindInstruction:
+				reason = StopInstructionBreakpoint
+			default:
+				reason = StopBreakpoint
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return &Stopped{Reason: reason, HitIDs: ids}
+}
+
+// emitLocked emits while Session.mu is held (the client's sink only
+// queues).
+func (s *Session) emitLocked(e Event) { s.emit(e) }
+
+// conditionMet evaluates a breakpoint's condition and hit condition,
+// counting the hit when the condition holds.
+func (s *Session) conditionMet(l *logical, vcpu int) bool {
+	if strings.TrimSpace(l.cond) != "" {
+		sc, err := s.newScope(vcpu, 0)
+		var ok bool
+		if err == nil {
+			var v value
+			if v, err = evalExpr(l.cond, sc); err == nil {
+				ok, err = truthy(v, sc)
+			}
+		}
+		if err != nil {
+			s.emitLocked(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
+			ok = true
+		}
+		if !ok {
+			return false
+		}
+	}
+	l.hits++
+	return hitCondMet(l.hitCond, l.hits)
+}
+
+// interpolate expands {expression} in a logpoint message.
+func (s *Session) interpolate(msg string, vcpu int) string {
+	var out strings.Builder
+	for {
+		i := strings.IndexByte(msg, '{')
+		if i < 0 {
+			out.WriteString(msg)
+			return out.String()
+		}
+		j := strings.IndexByte(msg[i:], '}')
+		if j < 0 {
+			out.WriteString(msg)
+			return out.String()
+		}
+		out.WriteString(msg[:i])
+		expr := msg[i+1 : i+j]
+		sc, err := s.newScope(vcpu, 0)
+		if err == nil {
+			var v value
+			if v, err = evalExpr(expr, sc); err == nil {
+				out.WriteString(format(v, sc, false))
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(&out, "<%s: %v>", expr, err)
+		}
+		msg = msg[i+j+1:]
+	}
+}
+
+// userBreakpointAt reports a user breakpoint at pc after an internal
+// step landed there (so stepping onto a breakpoint counts as hitting it).
+func (s *Session) userBreakpointAt(st vmm.Stop) *Stopped {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codeBreakpointStop(st)
+}
+
+// stepOnce executes one instruction on v. ok=true means a plain step
+// completed and the caller may go on; otherwise r is the run's outcome.
+func (s *Session) stepOnce(v int) (result, bool) {
+	stp, ok := s.t.Stepper()
+	if !ok {
+		return result{err: errors.New("this target cannot single-step")}, false
+	}
+	if err := stp.Step(v); err != nil {
+		return result{err: err}, false
+	}
+	st, err := s.t.Wait(context.Background())
+	if err != nil {
+		return result{err: err}, false
+	}
+	if st.Reason.Final() {
+		return result{stop: st, final: true}, false
+	}
+	s.mu.Lock()
+	s.frames = map[int][]Frame{}
+	s.mu.Unlock()
+	switch st.Reason {
+	case vmm.ReasonWatchpoint:
+		s.mu.Lock()
+		ev, hit := s.dataStop(st)
+		s.mu.Unlock()
+		if hit {
+			return userStop(st, ev), false
+		}
+	case vmm.ReasonPause:
+		return userStop(st, &Stopped{Reason: StopPause}), false
+	case vmm.ReasonSignal:
+		return userStop(st, &Stopped{Reason: StopException, Text: fmt.Sprintf("signal %d", st.Signal)}), false
+	}
+	st.Reason = vmm.ReasonStep
+	return userStop(st, &Stopped{Reason: StopStep}), true
+}
+
+func (s *Session) regsOf(v int) (x86.Regs, error) { return s.t.Regs(v) }
+
+func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
+	var code [disasm.MaxLen]byte
+	n, _ := s.t.ReadMemory(v, code[:], pc)
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+	}
+	return disasm.Decode(code[:n], mode, pc)
+}
+
+// nextInsn steps one instruction, running over calls.
+func (s *Session) nextInsn(v int) result {
+	r, err := s.regsOf(v)
+	if err != nil {
+		return result{err: err}
+	}
+	in, err := s.decodeAt(v, r.RIP)
+	if err == nil && in.Kind == disasm.KindCall {
+		res, ok := s.runTo(v, in.Next(), r.RSP)
+		if !ok {
+			return res
+		}
+		return userStop(res.stop, &Stopped{Reason: StopStep})
+	}
+	res, _ := s.stepOnce(v)
+	return res
+}
+
+// stepOut runs until the current function returns to its caller.
+func (s *Session) stepOut(v int) result {
+	s.mu.Lock()
+	fs, err := s.framesLocked(v)
+	s.mu.Unlock()
+	if err != nil {
+		return result{err: err}
+	}
+	if len(fs) < 2 || !fs[0].HasCFA {
+		// No unwind information: fall back to the return address on the
+		// stack of a frame-pointer-less leaf.
+		r, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}
+		}
+		ra, err := s.readU64(v, r.RSP)
+		if err != nil {
+			return result{err: fmt.Errorf("cannot find the caller to step out to: %w", err)}
+		}
+		res, ok := s.runTo(v, ra, r.RSP+8)
+		if !ok {
+			return res
+		}
+		return userStop(res.stop, &Stopped{Reason: StopStep})
+	}
+	res, ok := s.runTo(v, fs[1].PC, fs[0].CFA)
+	if !ok {
+		return res
+	}
+	return userStop(res.stop, &Stopped{Reason: StopStep})
+}
+
+func (s *Session) readU64(v int, addr uint64) (uint64, error) {
+	var b [8]byte
+	if _, err := s.t.ReadMemory(v, b[:], addr); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// runTo runs all vCPUs until vCPU v reaches addr with RSP ≥ minSP (the
+// frame that asked, not a deeper recursion), using a temporary breakpoint.
+// ok=false means something else stopped the run first (r says what).
+func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
+	s.mu.Lock()
+	hw, err := s.bps.useHW("")
+	k := physKey{addr, hw}
+	if err == nil {
+		err = s.bps.insert(k)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return s.stepTo(v, addr, minSP)
+	}
+	defer func() {
+		s.mu.Lock()
+		s.bps.remove(k)
+		s.mu.Unlock()
+	}()
+	for {
+		r := s.cont(func(st vmm.Stop) bool {
+			if st.PC != addr || st.VCPU != v {
+				return false
+			}
+			regs, err := s.t.Regs(v)
+			return err == nil && regs.RSP >= minSP
+		})
+		if r.reached {
+			return r, true
+		}
+		return r, false
+	}
+}
+
+// stepTo is runTo without a breakpoint: single steps (slow), for targets
+// whose breakpoints are all taken.
+func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
+	for {
+		if s.pauseRequested() {
+			r, _ := s.regsOf(v)
+			return userStop(vmm.Stop{VCPU: v, PC: r.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause}), false
+		}
+		r, ok := s.stepOnce(v)
+		if !ok {
+			return r, false
+		}
+		regs, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}, false
+		}
+		if regs.RIP == addr && regs.RSP >= minSP {
+			return r, true
+		}
+	}
+}
+
+// stepLine steps one source line: over calls (next) or into them (step
+// in, stopping after the callee's prologue), never by single-stepping
+// through a call.
+func (s *Session) stepLine(v int, into bool) result {
+	regs, err := s.regsOf(v)
+	if err != nil {
+		return result{err: err}
+	}
+	pc := regs.RIP
+	start, hasLine := s.sym.PCToLine(pc)
+	if !hasLine {
+		if into {
+			r, _ := s.stepOnce(v)
+			return r
+		}
+		return s.nextInsn(v)
+	}
+	lo, hi, _ := s.sym.LineRange(pc)
+	moved := false
+	for {
+		if s.pauseRequested() {
+			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
+		}
+		in, derr := s.decodeAt(v, pc)
+		var last result
+		switch {
+		case derr == nil && in.Kind == disasm.KindCall && !into:
+			r, ok := s.runTo(v, in.Next(), regs.RSP)
+			if !ok {
+				return r
+			}
+			last = r
+		case derr == nil && in.Kind == disasm.KindCall && into:
+			r, ok := s.stepOnce(v)
+			if !ok {
+				return r
+			}
+			cr, err := s.regsOf(v)
+			if err != nil {
+				return result{err: err}
+			}
+			if fn := s.sym.FuncAt(cr.RIP); fn != nil && s.sym.HasLines(fn) {
+				target := fn.Low
+				if pe, ok := s.sym.PrologueEnd(fn); ok {
+					target = pe
+				}
+				if cr.RIP != target {
+					r2, ok := s.runTo(v, target, 0)
+					if !ok {
+						return r2
+					}
+					r = r2
+				}
+				return userStop(r.stop, &Stopped{Reason: StopStep})
+			}
+			// No line information in the callee: run it to its return.
+			ra, err := s.readU64(v, cr.RSP)
+			if err != nil {
+				return result{err: err}
+			}
+			r2, ok := s.runTo(v, ra, cr.RSP+8)
+			if !ok {
+				return r2
+			}
+			last = r2
+		default:
+			r, ok := s.stepOnce(v)
+			if !ok {
+				return r
+			}
+			last = r
+		}
+		if regs, err = s.regsOf(v); err != nil {
+			return result{err: err}
+		}
+		pc = regs.RIP
+		last.stop.PC, last.stop.VCPU = pc, v
+		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
+			return userStop(last.stop, ev)
+		}
+		if pc >= lo && pc < hi && !(pc == lo && moved) {
+			moved = true
+			continue
+		}
+		moved = true
+		loc, ok := s.sym.PCToLine(pc)
+		if !ok {
+			return userStop(last.stop, &Stopped{Reason: StopStep})
+		}
+		if s.sym.IsStmtStart(pc) && (loc != start || pc == lo) {
+			return userStop(last.stop, &Stopped{Reason: StopStep})
+		}
+		// Mid-line (back in a caller after a return): keep going to the
+		// start of the next line.
+		start = loc
+		lo, hi, _ = s.sym.LineRange(pc)
+	}
+}

@@ -1,0 +1,263 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"vmdap/session/symbols"
+	"vmdap/vmm"
+	"vmdap/x86"
+)
+
+// State is the session's run state.
+type State uint8
+
+const (
+	StateStopped State = iota
+	StateRunning
+	StateExited
+)
+
+// Errors a client sees as request failures.
+var (
+	ErrRunning = errors.New("the guest is running: pause it first")
+	ErrExited  = errors.New("the guest has exited")
+	ErrNoFrame = errors.New("no such stack frame")
+)
+
+// Config builds a session.
+type Config struct {
+	Target  vmm.Target
+	Symbols *symbols.Table // may be nil (no image symbols)
+	Log     logrus.FieldLogger
+	// Emit receives events; it must not block for long (the adapter
+	// queues them for its writer).
+	Emit func(Event)
+}
+
+// Session is one debugging session over one target.
+type Session struct {
+	t    vmm.Target
+	sym  *symbols.Table
+	log  logrus.FieldLogger
+	emit func(Event)
+	caps vmm.Capabilities
+
+	mu       sync.Mutex
+	state    State
+	bps      *bpTable
+	curVCPU  int // the vCPU the last stop was on
+	lastStop vmm.Stop
+	frames   map[int][]Frame // per-stop cache by vCPU
+	exitCode int
+	excInfo  *ExceptionInfo
+
+	// Requests that must run while the target is halted inside a run.
+	reqs      chan func()
+	kick      chan struct{}
+	runDone   chan struct{}
+	userPause bool
+	closed    bool
+}
+
+// New makes a session over a stopped target.
+func New(c Config) *Session {
+	log := c.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.PanicLevel)
+		log = l
+	}
+	s := &Session{
+		t: c.Target, sym: c.Symbols, log: log.WithField("layer", "session"), emit: c.Emit,
+		caps:   c.Target.Capabilities(),
+		frames: map[int][]Frame{},
+		reqs:   make(chan func(), 16),
+		kick:   make(chan struct{}, 1),
+	}
+	if s.emit == nil {
+		s.emit = func(Event) {}
+	}
+	s.bps = newBPTable(s)
+	return s
+}
+
+// Capabilities returns the target's capabilities.
+func (s *Session) Capabilities() vmm.Capabilities { return s.caps }
+
+// Symbols returns the image symbols (may be nil).
+func (s *Session) Symbols() *symbols.Table { return s.sym }
+
+// State returns the run state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Threads returns the vCPU count (threads are 1..n).
+func (s *Session) Threads() int { return s.t.VCPUs() }
+
+// vcpuOf converts a thread id (1-based) to a vCPU index.
+func (s *Session) vcpuOf(thread int) (int, error) {
+	if thread < 1 || thread > s.t.VCPUs() {
+		return 0, fmt.Errorf("no thread %d (threads are 1..%d, one per vCPU)", thread, s.t.VCPUs())
+	}
+	return thread - 1, nil
+}
+
+// stopped runs fn with the session stopped, or returns an error.
+func (s *Session) stopped(fn func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case StateRunning:
+		return ErrRunning
+	case StateExited:
+		if s.lastStop.Reason != vmm.ReasonShutdown {
+			return ErrExited
+		}
+	}
+	return fn()
+}
+
+// halted runs fn with the target stopped: at once when the session is
+// stopped, else by halting the running guest, running fn and resuming it
+// (invisible to the user).
+func (s *Session) halted(fn func() error) error {
+	s.mu.Lock()
+	if s.state != StateRunning {
+		defer s.mu.Unlock()
+		if s.state == StateExited {
+			return ErrExited
+		}
+		return fn()
+	}
+	s.mu.Unlock()
+	errc := make(chan error, 1)
+	select {
+	case s.reqs <- func() { errc <- fn() }:
+	default:
+		return errors.New("too many requests queued while the guest runs")
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return <-errc
+}
+
+// serveRequests runs queued halted() requests (target stopped).
+func (s *Session) serveRequests() {
+	for {
+		select {
+		case fn := <-s.reqs:
+			s.mu.Lock()
+			fn()
+			s.mu.Unlock()
+		default:
+			return
+		}
+	}
+}
+
+// waitInterruptible waits for the running target to stop, serving halted()
+// requests on the way: it halts the target, serves them, and resumes it
+// when the halt was only for them.
+func (s *Session) waitInterruptible() (vmm.Stop, error) {
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-s.kick:
+				cancel()
+			case <-done:
+			}
+		}()
+		st, err := s.t.Wait(ctx)
+		close(done)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			s.serveRequests()
+			return st, err
+		}
+		if err := s.t.Pause(); err != nil {
+			return vmm.Stop{}, err
+		}
+		st, err = s.t.Wait(context.Background())
+		if err != nil {
+			return st, err
+		}
+		s.serveRequests()
+		if st.Reason == vmm.ReasonPause && !s.pauseRequested() {
+			if err := s.t.Continue(); err != nil {
+				return vmm.Stop{}, err
+			}
+			continue
+		}
+		return st, nil
+	}
+}
+
+func (s *Session) pauseRequested() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userPause
+}
+
+// Pause asks the running guest to stop; a Stopped event with reason pause
+// follows.
+func (s *Session) Pause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != StateRunning {
+		return nil
+	}
+	s.userPause = true
+	return s.t.Pause()
+}
+
+// Close ends the session: the target is closed. It waits for the run
+// goroutine to finish.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	running := s.state == StateRunning
+	done := s.runDone
+	s.mu.Unlock()
+	if running {
+		_ = s.t.Pause()
+	}
+	err := s.t.Close()
+	if done != nil {
+		<-done
+	}
+	return err
+}
+
+// Regs returns the registers of a thread at the current stop.
+func (s *Session) Regs(thread int) (x86.Regs, error) {
+	v, err := s.vcpuOf(thread)
+	if err != nil {
+		return x86.Regs{}, err
+	}
+	var r x86.Regs
+	err = s.stopped(func() (e error) { r, e = s.t.Regs(v); return })
+	return r, err
+}
+
+// LastStop returns the target's last stop.
+func (s *Session) LastStop() vmm.Stop {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastStop
+}

@@ -1,0 +1,512 @@
+package symbols
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"sort"
+)
+
+// Call-frame information (DWARF 5 §6.4; .eh_frame as in the LSB): per
+// address range, rules that recover the caller's registers from the
+// callee's.
+
+type cie struct {
+	codeAlign uint64
+	dataAlign int64
+	raReg     uint64
+	init      []byte
+	ptrEnc    byte
+	aug       bool
+}
+
+type fde struct {
+	start, end uint64
+	cie        *cie
+	insns      []byte
+}
+
+type frameTable struct{ fdes []fde }
+
+type ruleKind uint8
+
+const (
+	ruleUndefined ruleKind = iota
+	ruleSame
+	ruleOffset    // saved at CFA+off
+	ruleValOffset // value is CFA+off
+	ruleRegister  // in another register
+)
+
+type rule struct {
+	kind ruleKind
+	off  int64
+	reg  int
+}
+
+// numRegs covers the DWARF registers unwinding tracks: rax..r15 and the
+// return-address column 16.
+const numRegs = 17
+
+type rowState struct {
+	cfaReg int
+	cfaOff int64
+	regs   [numRegs]rule
+}
+
+func loadFrames(dwf, exe *elf.File) *frameTable {
+	ft := &frameTable{}
+	if s := dwf.Section(".debug_frame"); s != nil {
+		if b, err := s.Data(); err == nil {
+			ft.parse(b, s.Addr, false)
+		}
+	}
+	if len(ft.fdes) == 0 {
+		if s := exe.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {
+			if b, err := s.Data(); err == nil {
+				ft.parse(b, s.Addr, true)
+			}
+		}
+	}
+	sort.Slice(ft.fdes, func(i, j int) bool { return ft.fdes[i].start < ft.fdes[j].start })
+	return ft
+}
+
+func (ft *frameTable) parse(b []byte, secAddr uint64, eh bool) {
+	cies := map[uint64]*cie{}
+	off := uint64(0)
+	for off+4 <= uint64(len(b)) {
+		start := off
+		length := uint64(binary.LittleEndian.Uint32(b[off:]))
+		off += 4
+		if length == 0 {
+			if eh {
+				break
+			}
+			continue
+		}
+		if length == 0xffffffff || off+length > uint64(len(b)) {
+			return // 64-bit DWARF or truncated: give up on the rest
+		}
+		body := b[off : off+length]
+		idPos := off
+		off += length
+		id := uint64(binary.LittleEndian.Uint32(body))
+		isCIE := (!eh && id == 0xffffffff) || (eh && id == 0)
+		if isCIE {
+			if c := parseCIE(body[4:]); c != nil {
+				cies[start] = c
+			}
+			continue
+		}
+		cieOff := id
+		if eh {
+			cieOff = idPos - id
+		}
+		c := cies[cieOff]
+		if c == nil {
+			if c = ft.cieAt(b, cieOff, eh); c == nil {
+				continue
+			}
+			cies[cieOff] = c
+		}
+		rest := body[4:]
+		fieldAddr := secAddr + idPos + 4
+		var pcStart, pcRange uint64
+		var ok bool
+		if eh {
+			pcStart, rest, ok = readEncoded(rest, c.ptrEnc, fieldAddr)
+			if !ok {
+				continue
+			}
+			pcRange, rest, ok = readEncoded(rest, c.ptrEnc&0x0f, 0)
+			if !ok {
+				continue
+			}
+		} else {
+			if len(rest) < 16 {
+				continue
+			}
+			pcStart = binary.LittleEndian.Uint64(rest)
+			pcRange = binary.LittleEndian.Uint64(rest[8:])
+			rest = rest[16:]
+		}
+		if c.aug {
+			n, _ := uleb(&rest)
+			if n > uint64(len(rest)) {
+				continue
+			}
+			rest = rest[n:]
+		}
+		ft.fdes = append(ft.fdes, fde{start: pcStart, end: pcStart + pcRange, cie: c, insns: rest})
+	}
+}
+
+func (ft *frameTable) cieAt(b []byte, off uint64, eh bool) *cie {
+	if off+8 > uint64(len(b)) {
+		return nil
+	}
+	length := uint64(binary.LittleEndian.Uint32(b[off:]))
+	if off+4+length > uint64(len(b)) || length < 4 {
+		return nil
+	}
+	return parseCIE(b[off+8 : off+4+length])
+}
+
+func parseCIE(b []byte) *cie {
+	if len(b) < 2 {
+		return nil
+	}
+	version := b[0]
+	b = b[1:]
+	i := 0
+	for i < len(b) && b[i] != 0 {
+		i++
+	}
+	if i >= len(b) {
+		return nil
+	}
+	augStr := string(b[:i])
+	b = b[i+1:]
+	if version >= 4 {
+		if len(b) < 2 {
+			return nil
+		}
+		b = b[2:]
+	}
+	c := &cie{}
+	c.codeAlign, _ = uleb(&b)
+	c.dataAlign = sleb(&b)
+	if version == 1 {
+		if len(b) < 1 {
+			return nil
+		}
+		c.raReg = uint64(b[0])
+		b = b[1:]
+	} else {
+		c.raReg, _ = uleb(&b)
+	}
+	if len(augStr) > 0 && augStr[0] == 'z' {
+		c.aug = true
+		n, _ := uleb(&b)
+		if n > uint64(len(b)) {
+			return nil
+		}
+		data := b[:n]
+		b = b[n:]
+		for _, ch := range augStr[1:] {
+			switch ch {
+			case 'R':
+				if len(data) > 0 {
+					c.ptrEnc = data[0]
+					data = data[1:]
+				}
+			case 'L':
+				if len(data) > 0 {
+					data = data[1:]
+				}
+			case 'P':
+				if len(data) > 0 {
+					enc := data[0]
+					_, data, _ = readEncoded(data[1:], enc, 0)
+				}
+			}
+		}
+	}
+	c.init = b
+	return c
+}
+
+func readEncoded(b []byte, enc byte, fieldAddr uint64) (uint64, []byte, bool) {
+	var v uint64
+	switch enc & 0x0f {
+	case 0x00, 0x04, 0x0c:
+		if len(b) < 8 {
+			return 0, b, false
+		}
+		v, b = binary.LittleEndian.Uint64(b), b[8:]
+	case 0x03:
+		if len(b) < 4 {
+			return 0, b, false
+		}
+		v, b = uint64(binary.LittleEndian.Uint32(b)), b[4:]
+	case 0x0b:
+		if len(b) < 4 {
+			return 0, b, false
+		}
+		v, b = uint64(int64(int32(binary.LittleEndian.Uint32(b)))), b[4:]
+	case 0x02:
+		if len(b) < 2 {
+			return 0, b, false
+		}
+		v, b = uint64(binary.LittleEndian.Uint16(b)), b[2:]
+	case 0x0a:
+		if len(b) < 2 {
+			return 0, b, false
+		}
+		v, b = uint64(int64(int16(binary.LittleEndian.Uint16(b)))), b[2:]
+	case 0x01:
+		v, _ = uleb(&b)
+	case 0x09:
+		v = uint64(sleb(&b))
+	default:
+		return 0, b, false
+	}
+	if enc&0x70 == 0x10 {
+		v += fieldAddr
+	}
+	return v, b, true
+}
+
+func (ft *frameTable) find(pc uint64) *fde {
+	if ft == nil {
+		return nil
+	}
+	i := sort.Search(len(ft.fdes), func(i int) bool { return ft.fdes[i].start > pc })
+	if i > 0 && pc < ft.fdes[i-1].end {
+		return &ft.fdes[i-1]
+	}
+	return nil
+}
+
+// rowFor runs the CFA program up to pc.
+func (f *fde) rowFor(pc uint64) (rowState, error) {
+	var st rowState
+	var initial rowState
+	run := func(insns []byte, loc uint64, limit bool) error {
+		var stack []rowState
+		b := insns
+		for len(b) > 0 {
+			op := b[0]
+			b = b[1:]
+			hi, lo := op&0xc0, op&0x3f
+			switch hi {
+			case 0x40: // advance_loc
+				loc += uint64(lo) * f.cie.codeAlign
+				if limit && loc > pc {
+					return nil
+				}
+				continue
+			case 0x80: // offset
+				n, _ := uleb(&b)
+				if int(lo) < numRegs {
+					st.regs[lo] = rule{kind: ruleOffset, off: int64(n) * f.cie.dataAlign}
+				}
+				continue
+			case 0xc0: // restore
+				if int(lo) < numRegs {
+					st.regs[lo] = initial.regs[lo]
+				}
+				continue
+			}
+			switch op {
+			case 0x00: // nop
+			case 0x01: // set_loc
+				if len(b) < 8 {
+					return errTrunc
+				}
+				loc = binary.LittleEndian.Uint64(b)
+				b = b[8:]
+				if limit && loc > pc {
+					return nil
+				}
+			case 0x02, 0x03, 0x04: // advance_loc1/2/4
+				var d uint64
+				switch op {
+				case 0x02:
+					if len(b) < 1 {
+						return errTrunc
+					}
+					d, b = uint64(b[0]), b[1:]
+				case 0x03:
+					if len(b) < 2 {
+						return errTrunc
+					}
+					d, b = uint64(binary.LittleEndian.Uint16(b)), b[2:]
+				default:
+					if len(b) < 4 {
+						return errTrunc
+					}
+					d, b = uint64(binary.LittleEndian.Uint32(b)), b[4:]
+				}
+				loc += d * f.cie.codeAlign
+				if limit && loc > pc {
+					return nil
+				}
+			case 0x05: // offset_extended
+				r, _ := uleb(&b)
+				n, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleOffset, off: int64(n) * f.cie.dataAlign}
+				}
+			case 0x06: // restore_extended
+				r, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = initial.regs[r]
+				}
+			case 0x07: // undefined
+				r, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleUndefined}
+				}
+			case 0x08: // same_value
+				r, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleSame}
+				}
+			case 0x09: // register
+				r, _ := uleb(&b)
+				r2, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleRegister, reg: int(r2)}
+				}
+			case 0x0a: // remember_state
+				stack = append(stack, st)
+			case 0x0b: // restore_state
+				if n := len(stack); n > 0 {
+					st = stack[n-1]
+					stack = stack[:n-1]
+				}
+			case 0x0c: // def_cfa
+				r, _ := uleb(&b)
+				n, _ := uleb(&b)
+				st.cfaReg, st.cfaOff = int(r), int64(n)
+			case 0x0d: // def_cfa_register
+				r, _ := uleb(&b)
+				st.cfaReg = int(r)
+			case 0x0e: // def_cfa_offset
+				n, _ := uleb(&b)
+				st.cfaOff = int64(n)
+			case 0x11: // offset_extended_sf
+				r, _ := uleb(&b)
+				n := sleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleOffset, off: n * f.cie.dataAlign}
+				}
+			case 0x12: // def_cfa_sf
+				r, _ := uleb(&b)
+				n := sleb(&b)
+				st.cfaReg, st.cfaOff = int(r), n*f.cie.dataAlign
+			case 0x13: // def_cfa_offset_sf
+				st.cfaOff = sleb(&b) * f.cie.dataAlign
+			case 0x14: // val_offset
+				r, _ := uleb(&b)
+				n, _ := uleb(&b)
+				if r < numRegs {
+					st.regs[r] = rule{kind: ruleValOffset, off: int64(n) * f.cie.dataAlign}
+				}
+			case 0x2e: // GNU_args_size
+				uleb(&b)
+			case 0x0f, 0x10, 0x16: // expressions: not supported
+				return errors.New("CFA expressions are not supported")
+			default:
+				return errors.New("unknown CFA instruction")
+			}
+		}
+		return nil
+	}
+	if err := run(f.cie.init, f.start, false); err != nil {
+		return st, err
+	}
+	initial = st
+	err := run(f.insns, f.start, true)
+	return st, err
+}
+
+// Regs is a register set for unwinding, by DWARF number (0-15 the
+// general registers, 16 the return address = RIP).
+type Regs struct {
+	R     [numRegs]uint64
+	Valid [numRegs]bool
+}
+
+// RegRSP and RegRIP are the DWARF numbers unwinding cares about.
+const (
+	RegRBP = 6
+	RegRSP = 7
+	RegRIP = 16
+)
+
+// Unwind computes the caller's registers from a frame's. inner is true
+// for the innermost frame (its PC is exact; callers' PCs are return
+// addresses, looked up at PC-1). It reports the frame's CFA. It uses CFI
+// when the image has it for that PC, else the frame-pointer chain.
+func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error)) (caller Regs, cfa uint64, usedCFI bool, err error) {
+	pc := r.R[RegRIP]
+	look := pc
+	if !inner && look > 0 {
+		look--
+	}
+	if f := t.frames.find(look); f != nil {
+		if st, e := f.rowFor(look); e == nil && st.cfaReg < numRegs && r.Valid[st.cfaReg] {
+			cfa = r.R[st.cfaReg] + uint64(st.cfaOff)
+			caller = r
+			for i := 0; i < numRegs; i++ {
+				ru := st.regs[i]
+				switch ru.kind {
+				case ruleOffset:
+					v, e := read(cfa + uint64(ru.off))
+					if e != nil {
+						return Regs{}, cfa, true, e
+					}
+					caller.R[i], caller.Valid[i] = v, true
+				case ruleValOffset:
+					caller.R[i], caller.Valid[i] = cfa+uint64(ru.off), true
+				case ruleRegister:
+					if ru.reg < numRegs {
+						caller.R[i], caller.Valid[i] = r.R[ru.reg], r.Valid[ru.reg]
+					}
+				case ruleUndefined:
+					if i == int(f.cie.raReg) {
+						caller.Valid[i] = false
+					}
+				}
+			}
+			if f.cie.raReg != RegRIP && f.cie.raReg < numRegs {
+				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[f.cie.raReg], caller.Valid[f.cie.raReg]
+			}
+			caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+			return caller, cfa, true, nil
+		}
+	}
+	// Frame-pointer chain, aware of where a standard prologue
+	// (push %rbp; mov %rsp,%rbp) stands.
+	caller = r
+	sp, fp := r.R[RegRSP], r.R[RegRBP]
+	fn := t.FuncAt(look)
+	switch {
+	case fn != nil && inner && pc == fn.Low:
+		cfa = sp + 8
+	case fn != nil && inner && pc == fn.Low+1:
+		cfa = sp + 16
+		v, e := read(sp)
+		if e != nil {
+			return Regs{}, 0, false, e
+		}
+		caller.R[RegRBP] = v
+	default:
+		if !r.Valid[RegRBP] || fp == 0 {
+			return Regs{}, 0, false, errors.New("no frame pointer")
+		}
+		cfa = fp + 16
+		v, e := read(fp)
+		if e != nil {
+			return Regs{}, 0, false, e
+		}
+		caller.R[RegRBP] = v
+	}
+	ra, e := read(cfa - 8)
+	if e != nil {
+		return Regs{}, 0, false, e
+	}
+	caller.R[RegRIP], caller.Valid[RegRIP] = ra, true
+	caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+	return caller, cfa, false, nil
+}
+
+// CFA computes the canonical frame address of a frame (used as the
+// DW_OP_call_frame_cfa frame base), without unwinding further.
+func (t *Table) CFA(r Regs, inner bool, read func(addr uint64) (uint64, error)) (uint64, bool) {
+	_, cfa, _, err := t.Unwind(r, inner, read)
+	return cfa, err == nil
+}

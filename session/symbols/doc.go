@@ -1,0 +1,8 @@
+// Package symbols owns what vmdap knows about a guest image from its ELF
+// symbols and DWARF debug information: PC → function, file and line;
+// file:line → breakpoint addresses (moved to the next line with code);
+// where a function's prologue ends; the variables in scope at a PC with
+// their types and DWARF location expressions; and call-frame information
+// (.debug_frame or .eh_frame) for unwinding. It uses only the standard
+// library's debug/elf and debug/dwarf.
+package symbols

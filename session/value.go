@@ -1,0 +1,358 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"vmdap/x86"
+)
+
+// value is a typed value: an lvalue in memory or a register, or an rvalue.
+type value struct {
+	typ   *ctype
+	addr  uint64
+	inMem bool
+	reg   string // register lvalue
+	raw   []byte // rvalue (or register) bytes, little-endian
+	name  string
+}
+
+// scope is what an expression sees: memory and registers of one frame.
+type scope interface {
+	readMem(p []byte, addr uint64) error
+	writeMem(p []byte, addr uint64) error
+	regGet(name string) (uint64, bool)
+	regSet(name string, v uint64) error
+	lookupVar(name string) (value, bool, error)
+	lookupType(name string) (*ctype, bool)
+}
+
+func (v value) bytes(sc scope) ([]byte, error) {
+	switch {
+	case v.inMem:
+		n := v.typ.size
+		if n <= 0 {
+			n = 0
+		}
+		if n > 1<<20 {
+			return nil, fmt.Errorf("value of %d bytes is too large to read", n)
+		}
+		b := make([]byte, n)
+		if err := sc.readMem(b, v.addr); err != nil {
+			return nil, err
+		}
+		return b, nil
+	case v.reg != "":
+		r, ok := sc.regGet(v.reg)
+		if !ok {
+			return nil, fmt.Errorf("register %s unavailable in this frame", v.reg)
+		}
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, r)
+		n := v.typ.size
+		if n > 8 || n <= 0 {
+			n = 8
+		}
+		return b[:n], nil
+	}
+	return v.raw, nil
+}
+
+// u64 reads a scalar as an unsigned integer (sign-extended when signed).
+func (v value) u64(sc scope) (uint64, error) {
+	b, err := v.bytes(sc)
+	if err != nil {
+		return 0, err
+	}
+	if v.typ.kind == tArray {
+		if !v.inMem {
+			return 0, errors.New("array has no address")
+		}
+		return v.addr, nil
+	}
+	if !v.typ.isScalar() {
+		return 0, fmt.Errorf("%s is not a scalar", v.typ)
+	}
+	if v.typ.kind == tFloat {
+		f, err := v.f64(sc)
+		return uint64(int64(f)), err
+	}
+	return intFrom(b, v.typ.signed), nil
+}
+
+func intFrom(b []byte, signed bool) uint64 {
+	var buf [8]byte
+	copy(buf[:], b)
+	u := binary.LittleEndian.Uint64(buf[:])
+	if signed && len(b) > 0 && len(b) < 8 && b[len(b)-1]&0x80 != 0 {
+		u |= ^uint64(0) << (8 * uint(len(b)))
+	}
+	return u
+}
+
+func (v value) f64(sc scope) (float64, error) {
+	b, err := v.bytes(sc)
+	if err != nil {
+		return 0, err
+	}
+	switch len(b) {
+	case 4:
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), nil
+	case 8:
+		return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
+	}
+	return 0, fmt.Errorf("cannot read a %d-byte float", len(b))
+}
+
+func rvalue(t *ctype, u uint64) value {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, u)
+	n := t.size
+	if n <= 0 || n > 8 {
+		n = 8
+	}
+	return value{typ: t, raw: b[:n]}
+}
+
+// bitfield extracts a bit field's value.
+func bitfield(u uint64, f field, signed bool) uint64 {
+	v := (u >> uint(f.bitOff)) & (1<<uint(f.bitSize) - 1)
+	if signed && v&(1<<uint(f.bitSize-1)) != 0 {
+		v |= ^uint64(0) << uint(f.bitSize)
+	}
+	return v
+}
+
+// format renders a value for the variables view and evaluate.
+func format(v value, sc scope, hex bool) string {
+	t := v.typ
+	switch t.kind {
+	case tStruct:
+		b, err := v.bytes(sc)
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		var parts []string
+		for i, f := range t.fields {
+			if i >= 6 {
+				parts = append(parts, "...")
+				break
+			}
+			fv := fieldValue(v, f, b)
+			parts = append(parts, f.name+": "+format(fv, sc, hex))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case tArray:
+		if t.elem.kind == tChar && v.inMem {
+			return formatString(sc, v.addr, int(t.count))
+		}
+		n := t.count
+		var parts []string
+		for i := int64(0); i < n && i < 8; i++ {
+			parts = append(parts, format(index(v, i), sc, hex))
+		}
+		if n > 8 {
+			parts = append(parts, "...")
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case tVoid:
+		return "void"
+	case tFunc:
+		return fmt.Sprintf("{function} %#x", v.addr)
+	}
+	u, err := v.u64(sc)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	switch t.kind {
+	case tBool:
+		if u != 0 {
+			return "true"
+		}
+		return "false"
+	case tFloat:
+		f, _ := v.f64(sc)
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	case tPtr:
+		s := fmt.Sprintf("%#x", u)
+		if t.elem.kind == tChar && u != 0 {
+			s += " " + formatString(sc, u, 256)
+		}
+		return s
+	case tEnum:
+		for _, e := range t.enums {
+			if uint64(e.val) == u || (t.size < 8 && uint64(e.val)&(1<<(8*uint(t.size))-1) == u&(1<<(8*uint(t.size))-1)) {
+				return fmt.Sprintf("%s (%d)", e.name, e.val)
+			}
+		}
+		return fmt.Sprintf("%d", int64(u))
+	case tChar:
+		c := byte(u)
+		if c >= 0x20 && c < 0x7f {
+			return fmt.Sprintf("%d '%c'", int64(intFrom([]byte{c}, t.signed)), c)
+		}
+		return fmt.Sprintf("%d '\\x%02x'", int64(intFrom([]byte{c}, t.signed)), c)
+	}
+	if hex {
+		return fmt.Sprintf("%#x", u&mask(t.size))
+	}
+	if t.signed {
+		return strconv.FormatInt(int64(u), 10)
+	}
+	return strconv.FormatUint(u&mask(t.size), 10)
+}
+
+func mask(size int64) uint64 {
+	if size <= 0 || size >= 8 {
+		return ^uint64(0)
+	}
+	return 1<<(8*uint(size)) - 1
+}
+
+func formatString(sc scope, addr uint64, max int) string {
+	if max <= 0 || max > 256 {
+		max = 256
+	}
+	var sb strings.Builder
+	b := make([]byte, max)
+	n := max
+	if err := sc.readMem(b, addr); err != nil {
+		// read what we can, byte by byte
+		n = 0
+		for n < max && sc.readMem(b[n:n+1], addr+uint64(n)) == nil {
+			n++
+		}
+		if n == 0 {
+			return "<unreadable>"
+		}
+	}
+	sb.WriteByte('"')
+	for _, c := range b[:n] {
+		if c == 0 {
+			break
+		}
+		switch {
+		case c == '"' || c == '\\':
+			sb.WriteByte('\\')
+			sb.WriteByte(c)
+		case c == '\n':
+			sb.WriteString(`\n`)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&sb, `\x%02x`, c)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+func fieldValue(v value, f field, structBytes []byte) value {
+	fv := value{typ: f.typ, name: f.name}
+	if f.bitSize > 0 {
+		var buf [8]byte
+		if int(f.off) < len(structBytes) {
+			copy(buf[:], structBytes[f.off:])
+		}
+		u := bitfield(binary.LittleEndian.Uint64(buf[:]), f, f.typ.signed)
+		return rvalue(f.typ, u)
+	}
+	if v.inMem {
+		fv.inMem, fv.addr = true, v.addr+uint64(f.off)
+		return fv
+	}
+	end := f.off + f.typ.size
+	if int(end) <= len(structBytes) && f.off >= 0 {
+		fv.raw = structBytes[f.off:end]
+	}
+	return fv
+}
+
+func index(v value, i int64) value {
+	el := v.typ.elem
+	if v.inMem {
+		return value{typ: el, inMem: true, addr: v.addr + uint64(i*el.size)}
+	}
+	start := i * el.size
+	if start+el.size <= int64(len(v.raw)) {
+		return value{typ: el, raw: v.raw[start : start+el.size]}
+	}
+	return value{typ: el, raw: make([]byte, el.size)}
+}
+
+// truthy reports a value's truth for conditions.
+func truthy(v value, sc scope) (bool, error) {
+	if v.typ.kind == tFloat {
+		f, err := v.f64(sc)
+		return f != 0, err
+	}
+	u, err := v.u64(sc)
+	return u != 0, err
+}
+
+// assign stores u (or the parsed text) into an lvalue.
+func assign(v value, sc scope, src value) error {
+	if !v.typ.isScalar() {
+		return fmt.Errorf("cannot assign to a value of type %s", v.typ)
+	}
+	var u uint64
+	if v.typ.kind == tFloat {
+		f, err := src.f64OrInt(sc)
+		if err != nil {
+			return err
+		}
+		if v.typ.size == 4 {
+			u = uint64(math.Float32bits(float32(f)))
+		} else {
+			u = math.Float64bits(f)
+		}
+	} else {
+		var err error
+		if u, err = src.u64(sc); err != nil {
+			return err
+		}
+	}
+	switch {
+	case v.inMem:
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, u)
+		return sc.writeMem(b[:v.typ.size], v.addr)
+	case v.reg != "":
+		return sc.regSet(v.reg, u)
+	}
+	return errors.New("this value cannot be changed (it is not in memory or a register)")
+}
+
+func (v value) f64OrInt(sc scope) (float64, error) {
+	if v.typ.kind == tFloat {
+		return v.f64(sc)
+	}
+	u, err := v.u64(sc)
+	if v.typ.signed {
+		return float64(int64(u)), err
+	}
+	return float64(u), err
+}
+
+// regType is the type of a register name.
+func regType(name string) *ctype {
+	var r x86.Regs
+	n := strings.ToLower(name)
+	if _, ok := r.Get(n); ok {
+		switch {
+		case strings.HasPrefix(n, "e") || strings.HasSuffix(n, "d"):
+			return typUInt
+		case strings.HasSuffix(n, "l") || strings.HasSuffix(n, "h") || strings.HasSuffix(n, "b"):
+			return typUChar
+		case len(n) == 2 && n != "r8" && n != "r9":
+			return typUShrt
+		case strings.HasSuffix(n, "w"):
+			return typUShrt
+		}
+	}
+	return typULong
+}

@@ -1,0 +1,368 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+
+	"vmdap/session/symbols"
+	"vmdap/x86"
+)
+
+// Var is a variable, register or evaluation result as the client shows
+// it. Children (when not nil) lists its members; both stay valid only for
+// the current stop.
+type Var struct {
+	Name         string
+	Value        string
+	Type         string
+	EvaluateName string
+	MemRef       uint64
+	HasMemRef    bool
+	Children     func() ([]Var, error)
+	NumChildren  int
+	Presentation string // "register", "readOnly", …
+
+	// What data breakpoints and setVariable need.
+	addr    uint64
+	size    int64
+	inMem   bool
+	typ     *ctype
+	set     func(text string) error
+	refresh func() (Var, error)
+}
+
+// Settable reports whether SetVar can change the variable.
+func (v Var) Settable() bool { return v.set != nil }
+
+// Scope names.
+const (
+	ScopeLocals    = "Locals"
+	ScopeArguments = "Arguments"
+	ScopeGlobals   = "Globals"
+	ScopeRegisters = "Registers"
+)
+
+// ScopeInfo describes one scope of a frame.
+type ScopeInfo struct {
+	Name   string
+	Hint   string // DAP presentationHint
+	Vars   func() ([]Var, error)
+	Count  int
+	Expens bool
+}
+
+// Scopes returns the scopes of a frame: Locals, Arguments, Globals (of the
+// frame's compile unit) and Registers.
+func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
+	v, err := s.vcpuOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	var out []ScopeInfo
+	err = s.stopped(func() error {
+		sc, err := s.newScope(v, frame)
+		if err != nil {
+			return err
+		}
+		if sc.sc != nil {
+			locals, params := sc.sc.Locals, sc.sc.Params
+			out = append(out,
+				ScopeInfo{Name: ScopeLocals, Hint: "locals", Count: len(locals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, locals), nil })},
+				ScopeInfo{Name: ScopeArguments, Hint: "arguments", Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params), nil })})
+		}
+		if s.sym != nil {
+			globals := s.sym.Globals(sc.f.PC)
+			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals), nil })})
+		}
+		out = append(out, ScopeInfo{Name: ScopeRegisters, Hint: "registers", Count: 4, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
+		return nil
+	})
+	return out, err
+}
+
+// locked wraps a lazy child function so it runs with the session locked
+// and stopped.
+func (s *Session) locked(fn func() ([]Var, error)) func() ([]Var, error) {
+	return func() ([]Var, error) {
+		var out []Var
+		err := s.stopped(func() error {
+			var e error
+			out, e = fn()
+			return e
+		})
+		return out, err
+	}
+}
+
+func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
+	var out []Var
+	seen := map[string]bool{}
+	for i := len(vars) - 1; i >= 0; i-- {
+		sv := vars[i]
+		if seen[sv.Name] {
+			continue // shadowed by an inner block
+		}
+		seen[sv.Name] = true
+		val, err := sc.varValue(sv)
+		if err != nil {
+			out = append(out, Var{Name: sv.Name, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
+			continue
+		}
+		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val))
+	}
+	// declaration order
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// makeVar renders a value with lazy children.
+func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
+	v := Var{Name: name, Type: val.typ.display(), EvaluateName: expr, typ: val.typ}
+	v.Value = format(val, sc, false)
+	if val.inMem {
+		v.addr, v.size, v.inMem = val.addr, val.typ.size, true
+		v.MemRef, v.HasMemRef = val.addr, true
+	}
+	t := val.typ
+	switch t.kind {
+	case tPtr:
+		if u, err := val.u64(sc); err == nil && u != 0 && t.elem.kind != tVoid && t.elem.kind != tFunc {
+			v.MemRef, v.HasMemRef = u, true
+			v.NumChildren = 1
+			v.Children = s.locked(func() ([]Var, error) {
+				d, err := deref(val, sc)
+				if err != nil {
+					return nil, err
+				}
+				return []Var{s.makeVar(sc, "*"+name, "*("+expr+")", d)}, nil
+			})
+		}
+	case tStruct:
+		v.NumChildren = len(t.fields)
+		v.Children = s.locked(func() ([]Var, error) {
+			b, err := val.bytes(sc)
+			if err != nil {
+				return nil, err
+			}
+			var kids []Var
+			for _, f := range t.fields {
+				kids = append(kids, s.makeVar(sc, f.name, "("+expr+")."+f.name, fieldValue(val, f, b)))
+			}
+			return kids, nil
+		})
+	case tArray:
+		n := t.count
+		if n > 1000 {
+			n = 1000
+		}
+		v.NumChildren = int(n)
+		v.Children = s.locked(func() ([]Var, error) {
+			var kids []Var
+			for i := int64(0); i < n; i++ {
+				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), fmt.Sprintf("(%s)[%d]", expr, i), index(val, i)))
+			}
+			return kids, nil
+		})
+	}
+	if t.isScalar() && (val.inMem || val.reg != "") {
+		v.set = func(text string) error {
+			src, err := evalExpr(text, sc)
+			if err != nil {
+				return err
+			}
+			return assign(val, sc, src)
+		}
+		v.refresh = func() (Var, error) { return s.makeVar(sc, name, expr, val), nil }
+	}
+	return v
+}
+
+// SetVar changes a variable or register and returns its new rendering.
+func (s *Session) SetVar(v Var, text string) (Var, error) {
+	if v.set == nil {
+		return Var{}, fmt.Errorf("%s cannot be changed", v.Name)
+	}
+	var out Var
+	err := s.stopped(func() error {
+		if err := v.set(text); err != nil {
+			return err
+		}
+		var err error
+		out, err = v.refresh()
+		return err
+	})
+	if err == nil {
+		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
+	}
+	return out, err
+}
+
+// Evaluate evaluates an expression in a frame (frame -1 or thread 0: the
+// current vCPU's innermost frame).
+func (s *Session) Evaluate(thread, frame int, expr string) (Var, error) {
+	if thread <= 0 {
+		s.mu.Lock()
+		thread = s.curVCPU + 1
+		s.mu.Unlock()
+	}
+	if frame < 0 {
+		frame = 0
+	}
+	vc, err := s.vcpuOf(thread)
+	if err != nil {
+		return Var{}, err
+	}
+	var out Var
+	err = s.stopped(func() error {
+		sc, err := s.newScope(vc, frame)
+		if err != nil {
+			return err
+		}
+		val, err := evalExpr(expr, sc)
+		if err != nil {
+			return err
+		}
+		out = s.makeVar(sc, expr, expr, val)
+		return nil
+	})
+	return out, err
+}
+
+// register groups
+
+func (s *Session) registerGroups(sc *frameScope) []Var {
+	mk := func(name string, kids func() []Var) Var {
+		return Var{Name: name, Value: "", NumChildren: 1, Presentation: "register",
+			Children: s.locked(func() ([]Var, error) { return kids(), nil })}
+	}
+	groups := []Var{
+		mk("General", func() []Var { return s.generalRegs(sc) }),
+		mk("Segments", func() []Var { return s.segmentRegs(sc) }),
+		mk("Control", func() []Var { return s.controlRegs(sc) }),
+	}
+	if _, ok := s.t.DebugRegisters(); ok {
+		groups = append(groups, mk("Debug", func() []Var { return s.debugRegVars(sc) }))
+	}
+	groups[0].Value = fmt.Sprintf("rip=%#x rsp=%#x", sc.regs.RIP, sc.regs.RSP)
+	return groups
+}
+
+func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag) Var {
+	val := fmt.Sprintf("%#016x", v)
+	if bits != nil {
+		val = fmt.Sprintf("%#x %s", v, x86.Decode(v, bits))
+	}
+	rv := Var{Name: name, Value: val, Type: "unsigned long", EvaluateName: "$" + name, Presentation: "register", typ: typULong}
+	_, canWrite := s.t.RegisterWriter()
+	if canWrite && sc.f.Index == 0 {
+		n := name
+		rv.set = func(text string) error {
+			src, err := evalExpr(text, sc)
+			if err != nil {
+				return err
+			}
+			u, err := src.u64(sc)
+			if err != nil {
+				return err
+			}
+			return sc.regSet(n, u)
+		}
+		rv.refresh = func() (Var, error) {
+			u, _ := sc.regGet(n)
+			return s.regVar(sc, n, u, bits), nil
+		}
+	}
+	return rv
+}
+
+func (s *Session) generalRegs(sc *frameScope) []Var {
+	var out []Var
+	for _, n := range x86.GeneralNames() {
+		u, _ := sc.regs.Get(n)
+		var bits []x86.Flag
+		if n == "rflags" {
+			bits = x86.RFLAGSBits
+		}
+		v := s.regVar(sc, n, u, bits)
+		if n == "rip" || n == "rsp" || n == "rbp" {
+			v.MemRef, v.HasMemRef = u, true
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (s *Session) segmentRegs(sc *frameScope) []Var {
+	var out []Var
+	for _, n := range x86.SegmentNames() {
+		seg := sc.sregs.SegmentByName(n)
+		sg := *seg
+		out = append(out, Var{Name: n, Presentation: "register", Type: "segment",
+			Value: fmt.Sprintf("%#x (base %#x, limit %#x)", sg.Selector, sg.Base, sg.Limit), NumChildren: 3,
+			EvaluateName: "$" + n,
+			Children: func() ([]Var, error) {
+				return []Var{
+					{Name: "selector", Value: fmt.Sprintf("%#x", sg.Selector)},
+					{Name: "base", Value: fmt.Sprintf("%#x", sg.Base)},
+					{Name: "limit", Value: fmt.Sprintf("%#x", sg.Limit)},
+					{Name: "attributes", Value: segAttrs(sg)},
+				}, nil
+			}})
+	}
+	out = append(out,
+		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Presentation: "register"},
+		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Presentation: "register"})
+	return out
+}
+
+func segAttrs(s x86.Segment) string {
+	var p []string
+	p = append(p, fmt.Sprintf("type=%d", s.Type), fmt.Sprintf("dpl=%d", s.DPL))
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{s.Present, "P"}, {s.S, "S"}, {s.L, "L"}, {s.DB, "D/B"}, {s.G, "G"}, {s.Unusable, "unusable"}} {
+		if f.on {
+			p = append(p, f.name)
+		}
+	}
+	return fmt.Sprintf("%#x [%s]", s.Attributes(), strings.Join(p, " "))
+}
+
+func (s *Session) controlRegs(sc *frameScope) []Var {
+	sr := sc.sregs
+	out := []Var{
+		s.regVar(sc, "cr0", sr.CR0, x86.CR0Bits),
+		s.regVar(sc, "cr2", sr.CR2, nil),
+		s.regVar(sc, "cr3", sr.CR3, nil),
+		s.regVar(sc, "cr4", sr.CR4, x86.CR4Bits),
+		s.regVar(sc, "cr8", sr.CR8, nil),
+		s.regVar(sc, "efer", sr.EFER, x86.EFERBits),
+		s.regVar(sc, "fs_base", sr.FS.Base, nil),
+		s.regVar(sc, "gs_base", sr.GS.Base, nil),
+	}
+	out = append(out, Var{Name: "mode", Value: fmt.Sprintf("%d-bit, CPL %d", x86.DecodeMode(sr), x86.CPL(sr)), Presentation: "readOnly"})
+	return out
+}
+
+func (s *Session) debugRegVars(sc *frameScope) []Var {
+	d := sc.debugRegs()
+	if d == nil {
+		return []Var{{Name: "unavailable", Value: "the target does not expose debug registers"}}
+	}
+	var out []Var
+	for _, n := range x86.DebugNames() {
+		u, _ := d.Get(n)
+		var bits []x86.Flag
+		switch n {
+		case "dr6":
+			bits = x86.DR6Bits
+		case "dr7":
+			bits = x86.DR7Bits
+		}
+		out = append(out, s.regVar(sc, n, u, bits))
+	}
+	return out
+}
