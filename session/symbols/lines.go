@@ -150,7 +150,7 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 // row inside the function at a line other than the function's first row
 // (the rule gdb uses when a compiler does not mark prologue_end).
 func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
-	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr >= fn.Low })
+	i := t.firstRowAt(fn.Low)
 	if i >= len(t.Rows) || t.Rows[i].Addr != fn.Low {
 		return 0, false
 	}
@@ -169,8 +169,19 @@ func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 
 // HasLines reports whether any line row falls inside fn.
 func (t *Table) HasLines(fn *Func) bool {
-	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr >= fn.Low })
+	i := t.firstRowAt(fn.Low)
 	return i < len(t.Rows) && t.Rows[i].Addr < fn.High && !t.Rows[i].End
+}
+
+// firstRowAt returns the index of the first row at or after addr that is
+// not the end of a sequence at addr (one compile unit's sequence may end
+// where the next one's begins).
+func (t *Table) firstRowAt(addr uint64) int {
+	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr >= addr })
+	for i < len(t.Rows) && t.Rows[i].End && t.Rows[i].Addr == addr {
+		i++
+	}
+	return i
 }
 
 // FileLines returns the lines of file that have code (for

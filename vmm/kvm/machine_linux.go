@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -164,17 +165,14 @@ func (m *Machine) Close() error {
 		m.mu.Unlock()
 		return nil
 	}
-	wasRunning := m.running
 	m.state = stateClosed
 	close(m.closed)
 	for _, v := range m.vcpus {
 		v.kick()
 	}
 	m.mu.Unlock()
-	// Drain outstanding run/step commands: each ends with one event.
-	for i := 0; i < wasRunning; i++ {
-		<-m.events
-	}
+	// Each vCPU thread finishes its (kicked) command, reports into the
+	// buffered event channel and exits when its command channel closes.
 	for _, v := range m.vcpus {
 		v.close()
 	}
@@ -435,17 +433,9 @@ func (m *Machine) Wait(ctx context.Context) (vmm.Stop, error) {
 			return vmm.Stop{}, errors.New("target is stopped: nothing to wait for")
 		}
 		m.mu.Unlock()
-		var ev event
-		select {
-		case ev = <-m.events:
-		case <-ctx.Done():
-			return vmm.Stop{}, ctx.Err()
-		default:
-			var ok bool
-			ev, ok = spinRecvCtx(ctx, m.events)
-			if !ok {
-				return vmm.Stop{}, ctx.Err()
-			}
+		ev, err := m.nextEvent(ctx)
+		if err != nil {
+			return vmm.Stop{}, err
 		}
 		m.mu.Lock()
 		m.collect(ev)
@@ -453,23 +443,29 @@ func (m *Machine) Wait(ctx context.Context) (vmm.Stop, error) {
 	}
 }
 
-func spinRecvCtx(ctx context.Context, ch <-chan event) (event, bool) {
-	if ctx.Done() == nil {
-		ev, _ := spinRecv(ch)
-		return ev, true
-	}
+// nextEvent receives the next vCPU event, spinning briefly first; it
+// gives up when ctx ends or the machine is closed.
+func (m *Machine) nextEvent(ctx context.Context) (event, error) {
 	for i := 0; i < spinIters; i++ {
 		select {
-		case ev := <-ch:
-			return ev, true
+		case ev := <-m.events:
+			return ev, nil
 		default:
+		}
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return event{}, err
+			}
+			runtime.Gosched()
 		}
 	}
 	select {
-	case ev := <-ch:
-		return ev, true
+	case ev := <-m.events:
+		return ev, nil
 	case <-ctx.Done():
-		return event{}, false
+		return event{}, ctx.Err()
+	case <-m.closed:
+		return event{}, vmm.ErrClosed
 	}
 }
 

@@ -1,0 +1,177 @@
+package adapter_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-dap"
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"vmdap/adapter"
+	"vmdap/adapter/daptest"
+	"vmdap/vmm"
+	"vmdap/vmm/kvm"
+	"vmdap/vmm/kvm/boot"
+	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
+)
+
+// kvmBackends is main's backend wiring, for in-process sessions.
+type kvmBackends struct{}
+
+func (kvmBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
+	img, err := os.ReadFile(cfg.Program)
+	if err != nil {
+		return nil, err
+	}
+	return kvm.New(kvm.Config{Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20,
+		VCPUs: cfg.VCPUs, Cmdline: cfg.Args, Serial: serial, Log: log})
+}
+
+func (kvmBackends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
+	return nil, vmm.ErrUnsupported
+}
+
+type env struct {
+	t    *testing.T
+	c    *daptest.Client
+	g    *vmmtest.Guest
+	src  string
+	done chan error
+}
+
+// newClient serves one DAP session in-process over a pipe.
+func newClient(t *testing.T) (*daptest.Client, chan error) {
+	t.Helper()
+	l, _ := test.NewNullLogger()
+	srv := &adapter.Server{Backends: kvmBackends{}, Log: l}
+	a, b := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeConn(a); close(done) }()
+	c := daptest.New(b)
+	t.Cleanup(func() {
+		c.Close()
+		<-done
+	})
+	return c, done
+}
+
+// launchExample starts a session on the example guest, stopping at the
+// given source lines (markers found in main.c).
+func launchExample(t *testing.T, cfg map[string]any) *env {
+	t.Helper()
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildExample(t, "kernel")
+	root, _ := guests.RepoRoot()
+	e := &env{t: t, g: g, src: filepath.Join(root, "examples", "kernel", "main.c")}
+	e.c, e.done = newClient(t)
+	if _, err := e.c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{"program": g.Path, "memory": 64}
+	for k, v := range cfg {
+		args[k] = v
+	}
+	if err := e.c.Launch(args); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) line(marker string) int {
+	e.t.Helper()
+	n, err := daptest.LineOf(e.src, marker)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func (e *env) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) stopped(reason string) *dap.StoppedEvent {
+	e.t.Helper()
+	ev, err := e.c.Stopped()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ev.Body.Reason != reason {
+		e.t.Fatalf("stopped with reason %q (%s), want %q", ev.Body.Reason, ev.Body.Description, reason)
+	}
+	return ev
+}
+
+func (e *env) top() dap.StackFrame {
+	e.t.Helper()
+	st, err := e.c.StackTrace(1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Body.StackFrames[0]
+}
+
+func (e *env) at(fn string, line int) dap.StackFrame {
+	e.t.Helper()
+	f := e.top()
+	if f.Name != fn || f.Line != line {
+		e.t.Fatalf("at %s:%d, want %s:%d", f.Name, f.Line, fn, line)
+	}
+	return f
+}
+
+func (e *env) eval(frame int, expr string) string {
+	e.t.Helper()
+	r, err := e.c.Evaluate(frame, expr)
+	if err != nil {
+		e.t.Fatalf("evaluate %q: %v", expr, err)
+	}
+	return r.Body.Result
+}
+
+func (e *env) vars(frame int, scope string) map[string]string {
+	e.t.Helper()
+	vs, err := e.c.ScopeVars(frame, scope)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, v := range vs {
+		m[v.Name] = v.Value
+	}
+	return m
+}
+
+func (e *env) step(cmd string) {
+	e.t.Helper()
+	e.must(e.c.Step(cmd, 1, ""))
+	e.stopped("step")
+}
+
+func (e *env) runToExit() int {
+	e.t.Helper()
+	e.must(e.c.Continue(1))
+	m, err := e.c.WaitEvent("exited")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.c.WaitEvent("terminated"); err != nil {
+		e.t.Fatal(err)
+	}
+	return m.(*dap.ExitedEvent).Body.ExitCode
+}
+
+func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }

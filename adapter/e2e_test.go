@@ -1,0 +1,552 @@
+package adapter_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+)
+
+func TestBreakpointStepAndInspect(t *testing.T) {
+	e := launchExample(t, nil)
+	call := e.line("int total = sum_squares(5);")
+	bps, err := e.c.SetBreakpoints(e.src, daptest.Line(call))
+	e.must(err)
+	if b := bps.Body.Breakpoints[0]; !b.Verified || b.Line != call || b.Id == 0 {
+		t.Fatalf("breakpoint %+v", b)
+	}
+	e.must(e.c.ConfigurationDone())
+	ev := e.stopped("breakpoint")
+	if ev.Body.ThreadId != 1 || len(ev.Body.HitBreakpointIds) != 1 || ev.Body.HitBreakpointIds[0] != bps.Body.Breakpoints[0].Id || !ev.Body.AllThreadsStopped {
+		t.Fatalf("stopped %+v", ev.Body)
+	}
+	f := e.at("kmain", call)
+	if f.InstructionPointerReference == "" || f.Source == nil || filepath.Base(f.Source.Path) != "main.c" {
+		t.Fatalf("frame %+v", f)
+	}
+	// The serial output so far arrived as output events.
+	if !strings.Contains(e.c.Output("stdout"), "hello from the vmdap example guest") {
+		t.Fatalf("stdout = %q", e.c.Output("stdout"))
+	}
+	// Globals and expressions.
+	g := e.vars(f.Id, "Globals")
+	if g["origin"] != "{x: 3, y: 4}" || g["favourite"] != "GREEN (1)" || !strings.Contains(g["greeting"], `"hello from the vmdap example guest"`) {
+		t.Fatalf("globals %v", g)
+	}
+	for expr, want := range map[string]string{
+		"origin.x * 10 + origin.y":          "34",
+		"sizeof(struct point)":              "8",
+		"(origin.y > origin.x) && !counter": "1",
+		"*(unsigned int *)&origin":          "3",
+		"greeting[1]":                       "101 'e'",
+	} {
+		if got := e.eval(f.Id, expr); got != want {
+			t.Errorf("evaluate %q = %q, want %q", expr, got, want)
+		}
+	}
+	if got := e.eval(f.Id, "$rip"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
+	}
+	if _, err := e.c.Evaluate(f.Id, "no_such_thing + 1"); err == nil {
+		t.Error("evaluating an unknown name succeeded")
+	}
+
+	// step in: stops after sum_squares' prologue, at its first statement.
+	e.step("stepIn")
+	f = e.at("sum_squares", e.line("int total = 0;"))
+	if a := e.vars(f.Id, "Arguments"); a["n"] != "5" {
+		t.Fatalf("arguments %v", a)
+	}
+	e.step("next")
+	e.step("next")
+	loop := e.line("squares[i] = square(i);")
+	e.at("sum_squares", loop)
+	// step into square, then out again
+	e.step("stepIn")
+	f = e.at("square", e.line("int result = x * x;"))
+	st, _ := e.c.StackTrace(1)
+	if len(st.Body.StackFrames) < 3 || st.Body.StackFrames[1].Name != "sum_squares" || st.Body.StackFrames[2].Name != "kmain" {
+		t.Fatalf("stack %+v", st.Body.StackFrames)
+	}
+	if l := e.vars(st.Body.StackFrames[1].Id, "Locals"); l["i"] != "0" || l["total"] != "0" {
+		t.Fatalf("caller locals %v", l)
+	}
+	e.step("stepOut")
+	e.at("sum_squares", loop)
+	// setVariable: a local and a register
+	f = e.top()
+	sc, _ := e.c.Scopes(f.Id)
+	var localsRef int
+	for _, s := range sc.Body.Scopes {
+		if s.Name == "Locals" {
+			localsRef = s.VariablesReference
+		}
+	}
+	r, err := e.c.Request("setVariable", map[string]any{"variablesReference": localsRef, "name": "total", "value": "100"})
+	e.must(err)
+	if v := r.(*dap.SetVariableResponse).Body.Value; v != "100" {
+		t.Fatalf("setVariable total = %s", v)
+	}
+	if got := e.eval(f.Id, "total"); got != "100" {
+		t.Fatalf("total after setVariable = %s", got)
+	}
+	e.eval(f.Id, "total") // still fine
+	r, err = e.c.Request("setVariable", map[string]any{"variablesReference": localsRef, "name": "total", "value": "0"})
+	e.must(err)
+
+	// instruction step
+	pc := mustHex(t, e.top().InstructionPointerReference)
+	e.must(e.c.Step("stepIn", 1, "instruction"))
+	e.stopped("step")
+	if npc := mustHex(t, e.top().InstructionPointerReference); npc == pc {
+		t.Fatal("instruction step did not move")
+	}
+	if code := e.runToExit(); code != 1 {
+		t.Fatalf("exit status %d, want 1 (guest wrote 0)", code)
+	}
+	if out := e.c.Output("stdout"); !strings.Contains(out, "sum of squares: 30") {
+		t.Fatalf("stdout %q", out)
+	}
+}
+
+func mustHex(t *testing.T, s string) uint64 {
+	t.Helper()
+	var v uint64
+	if _, err := fmt.Sscanf(s, "0x%x", &v); err != nil {
+		t.Fatalf("bad address %q", s)
+	}
+	return v
+}
+
+func TestRegistersScope(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	sc, err := e.c.Scopes(f.Id)
+	e.must(err)
+	var regRef int
+	for _, s := range sc.Body.Scopes {
+		if s.Name == "Registers" {
+			regRef = s.VariablesReference
+		}
+	}
+	groups, err := e.c.Variables(regRef)
+	e.must(err)
+	byName := map[string]dap.Variable{}
+	for _, g := range groups.Body.Variables {
+		byName[g.Name] = g
+	}
+	for _, n := range []string{"General", "Segments", "Control", "Debug"} {
+		if byName[n].VariablesReference == 0 {
+			t.Fatalf("no %s register group: %+v", n, groups.Body.Variables)
+		}
+	}
+	ctl, err := e.c.Variables(byName["Control"].VariablesReference)
+	e.must(err)
+	found := false
+	for _, v := range ctl.Body.Variables {
+		if v.Name == "cr0" {
+			found = strings.Contains(v.Value, "PE") && strings.Contains(v.Value, "PG")
+		}
+	}
+	if !found {
+		t.Fatalf("cr0 not decoded: %+v", ctl.Body.Variables)
+	}
+	gen, err := e.c.Variables(byName["General"].VariablesReference)
+	e.must(err)
+	var raxRef int
+	for _, v := range gen.Body.Variables {
+		if v.Name == "rip" && mustHex(t, v.Value) != mustHex(t, f.InstructionPointerReference) {
+			t.Fatalf("rip %s vs frame %s", v.Value, f.InstructionPointerReference)
+		}
+	}
+	raxRef = byName["General"].VariablesReference
+	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": raxRef, "name": "rax", "value": "0x1234"})
+	e.must(err)
+	if got := e.eval(f.Id, "$rax"); got != "4660" {
+		t.Fatalf("$rax = %s after setVariable", got)
+	}
+	th, err := e.c.Request("threads", nil)
+	e.must(err)
+	if ts := th.(*dap.ThreadsResponse).Body.Threads; len(ts) != 1 || ts[0].Id != 1 || ts[0].Name != "vCPU 0" {
+		t.Fatalf("threads %+v", ts)
+	}
+}
+
+func TestLineFixupConditionsHitCountsLogpoints(t *testing.T) {
+	e := launchExample(t, nil)
+	blank := e.line("/* the global counter */") // a line with no code
+	loop := e.line("squares[i] = square(i);")
+	total := e.line("total += squares[i];")
+	bps, err := e.c.SetBreakpoints(e.src,
+		map[string]any{"line": blank},
+		map[string]any{"line": loop, "condition": "i == 3"},
+		map[string]any{"line": total, "hitCondition": ">=4"},
+		map[string]any{"line": e.line("counter++;"), "logMessage": "i={i} total={total}"})
+	e.must(err)
+	b := bps.Body.Breakpoints
+	if len(b) != 4 {
+		t.Fatalf("%d breakpoints", len(b))
+	}
+	// A line without code in a declaration region moves to the next line
+	// with code; here that line holds no code until a function: it is
+	// either moved (verified, with the new line) or refused with a reason.
+	if b[0].Verified && b[0].Line <= blank {
+		t.Fatalf("breakpoint on a line without code: %+v", b[0])
+	}
+	for _, x := range b[1:] {
+		if !x.Verified {
+			t.Fatalf("breakpoint %+v", x)
+		}
+	}
+	// Drop the first (it may sit at a function start) to keep the sequence clear.
+	bps, err = e.c.SetBreakpoints(e.src,
+		map[string]any{"line": loop, "condition": "i == 3"},
+		map[string]any{"line": total, "hitCondition": ">=4"},
+		map[string]any{"line": e.line("counter++;"), "logMessage": "i={i} total={total}"})
+	e.must(err)
+	if bps.Body.Breakpoints[0].Id != b[1].Id {
+		t.Fatalf("unchanged breakpoint got a new id: %d vs %d", bps.Body.Breakpoints[0].Id, b[1].Id)
+	}
+	e.must(e.c.ConfigurationDone())
+	ev := e.stopped("breakpoint")
+	f := e.at("sum_squares", loop)
+	if got := e.eval(f.Id, "i"); got != "3" {
+		t.Fatalf("condition i == 3 stopped with i = %s", got)
+	}
+	if ev.Body.HitBreakpointIds[0] != b[1].Id {
+		t.Fatalf("hit ids %v", ev.Body.HitBreakpointIds)
+	}
+	e.must(e.c.Continue(1))
+	e.stopped("breakpoint")
+	f = e.at("sum_squares", total)
+	if got := e.eval(f.Id, "i"); got != "3" { // 4th hit of the total line is i == 3
+		t.Fatalf("hit condition >=4 stopped with i = %s", got)
+	}
+	e.must(e.c.Continue(1))
+	e.stopped("breakpoint")
+	if got := e.eval(e.top().Id, "i"); got != "4" {
+		t.Fatalf("5th hit with i = %s", got)
+	}
+	out := e.c.Output("console")
+	if !strings.Contains(out, "i=0 total=0") || !strings.Contains(out, "i=2 total=5") {
+		t.Fatalf("logpoint output %q", out)
+	}
+	// remove all; run to the end
+	_, err = e.c.SetBreakpoints(e.src)
+	e.must(err)
+	e.runToExit()
+}
+
+func TestFunctionInstructionAndHardwareBreakpoints(t *testing.T) {
+	e := launchExample(t, nil)
+	r, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}, {"name": "nonexistent_fn"}}})
+	e.must(err)
+	fb := r.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
+	if !fb[0].Verified || fb[1].Verified || fb[1].Message == "" {
+		t.Fatalf("function breakpoints %+v", fb)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	f := e.at("square", e.line("int result = x * x;"))
+	// An instruction breakpoint two instructions further, given as the
+	// disassembly view sends it: reference + byte offset.
+	dis, err := e.c.Disassemble(f.InstructionPointerReference, 0, 3)
+	e.must(err)
+	if len(dis.Body.Instructions) != 3 {
+		t.Fatalf("%d instructions", len(dis.Body.Instructions))
+	}
+	target := mustHex(t, dis.Body.Instructions[2].Address)
+	off := int(target - mustHex(t, f.InstructionPointerReference))
+	r, err = e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"instructionReference": f.InstructionPointerReference, "offset": off}}})
+	e.must(err)
+	if ib := r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints; !ib[0].Verified {
+		t.Fatalf("instruction breakpoint %+v", ib)
+	}
+	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{}})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	e.stopped("instruction breakpoint")
+	if pc := mustHex(t, e.top().InstructionPointerReference); pc != target {
+		t.Fatalf("stopped at %#x, want %#x", pc, target)
+	}
+	_, err = e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []any{}})
+	e.must(err)
+	// Hardware mode: four fit, the fifth is refused with a reason.
+	var hw []map[string]any
+	for _, m := range []string{"int total = 0;", "squares[i] = square(i);", "total += squares[i];", "counter++;", "return total;"} {
+		hw = append(hw, map[string]any{"line": e.line(m), "mode": "hardware"})
+	}
+	bps, err := e.c.SetBreakpoints(e.src, hw...)
+	e.must(err)
+	n := 0
+	for _, b := range bps.Body.Breakpoints {
+		if b.Verified {
+			n++
+		} else if !strings.Contains(b.Message, "DR0-DR3") {
+			t.Fatalf("unverified breakpoint without the reason: %+v", b)
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d hardware breakpoints verified, want 4: %+v", n, bps.Body.Breakpoints)
+	}
+	e.must(e.c.Continue(1))
+	e.stopped("breakpoint")
+	if l := e.top().Line; l != e.line("squares[i] = square(i);") && l != e.line("total += squares[i];") && l != e.line("counter++;") {
+		t.Fatalf("hardware breakpoint stop at line %d", l)
+	}
+	_, err = e.c.SetBreakpoints(e.src)
+	e.must(err)
+	e.runToExit()
+}
+
+func TestStepOverLongCallAndPause(t *testing.T) {
+	e := launchExample(t, nil)
+	busy := e.line("unsigned long work = busy_work(")
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(busy))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	e.step("next")
+	f := e.at("kmain", e.line(`puts("busy work: ");`))
+	if got := e.eval(f.Id, "work"); got == "0" {
+		t.Fatal("busy_work did not run")
+	}
+	e.runToExit()
+
+	// Pause a running guest, change breakpoints while it runs.
+	e2 := launchExample(t, nil)
+	_, err = e2.c.Request("setVariable", nil) // before a stop: error, session goes on
+	if err == nil {
+		t.Fatal("setVariable with no stop succeeded")
+	}
+	e2.must(e2.c.ConfigurationDone())
+	// busy_iterations is large enough? Make it so: pause first.
+	e2.must(pauseSoon(e2))
+	ev := e2.stopped("pause")
+	_ = ev
+	f = e2.top()
+	// make the busy loop long, then continue and set a breakpoint while running
+	if g := e2.vars(f.Id, "Globals"); g["busy_iterations"] == "" {
+		t.Fatalf("globals %v", g)
+	}
+	e2.must(e2.c.Continue(1))
+	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(e2.line("puts(\"counter: \");")))
+	e2.must(err)
+	if !bps.Body.Breakpoints[0].Verified {
+		t.Fatalf("breakpoint set while running: %+v", bps.Body.Breakpoints[0])
+	}
+	e2.stopped("breakpoint")
+	e2.at("kmain", e2.line("puts(\"counter: \");"))
+	e2.runToExit()
+}
+
+// pauseSoon pauses the guest right after it starts (it may already have
+// passed some code; any stop location is fine).
+func pauseSoon(e *env) error {
+	_, err := e.c.Request("pause", map[string]any{"threadId": 1})
+	return err
+}
+
+func TestExceptionFilter(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	_, err := e.c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"DE", "GP", "triple"}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	sc, _ := e.c.Scopes(f.Id)
+	var gref int
+	for _, s := range sc.Body.Scopes {
+		if s.Name == "Globals" {
+			gref = s.VariablesReference
+		}
+	}
+	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": gref, "name": "scenario", "value": "1"})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	ev := e.stopped("exception")
+	if ev.Body.Text != "#DE" || !strings.Contains(ev.Body.Description, "divide") {
+		t.Fatalf("exception stop %+v", ev.Body)
+	}
+	r, err := e.c.Request("exceptionInfo", map[string]any{"threadId": 1})
+	e.must(err)
+	info := r.(*dap.ExceptionInfoResponse).Body
+	if info.ExceptionId != "#DE" || !strings.Contains(info.Description, "raised at divide") {
+		t.Fatalf("exceptionInfo %+v", info)
+	}
+	if f := e.top(); !strings.HasPrefix(f.Name, "isr0") {
+		t.Fatalf("stopped in %s, want the #DE handler", f.Name)
+	}
+	if code := e.runToExit(); code != (0x7f<<1|1)&0xff {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestMemoryAndDisassembly(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	addr := e.eval(f.Id, "&origin")
+	mem, err := e.c.ReadMemory(addr, 0, 8)
+	e.must(err)
+	b, _ := base64.StdEncoding.DecodeString(mem.Body.Data)
+	if len(b) != 8 || b[0] != 3 || b[4] != 4 {
+		t.Fatalf("readMemory origin = % x", b)
+	}
+	_, err = e.c.Request("writeMemory", map[string]any{"memoryReference": addr, "data": base64.StdEncoding.EncodeToString([]byte{9, 0, 0, 0})})
+	e.must(err)
+	if _, err := e.c.WaitEvent("invalidated"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.eval(f.Id, "origin.x"); got != "9" {
+		t.Fatalf("origin.x after writeMemory = %s", got)
+	}
+	// Reading past the end of RAM: a readable prefix, then unreadable bytes.
+	top := 64 << 20
+	mem, err = e.c.ReadMemory(fmt.Sprintf("%#x", top-16), 0, 64)
+	e.must(err)
+	b, _ = base64.StdEncoding.DecodeString(mem.Body.Data)
+	if len(b) != 16 || mem.Body.UnreadableBytes != 48 {
+		t.Fatalf("read across the end of RAM: %d bytes, %d unreadable", len(b), mem.Body.UnreadableBytes)
+	}
+	// Disassembly: exactly the count asked for, backward from a sync point.
+	kmain := e.eval(f.Id, "&kmain")
+	_ = kmain
+	pc := f.InstructionPointerReference
+	for _, tc := range []struct{ off, n int }{{0, 10}, {-5, 10}, {-40, 50}, {3, 4}} {
+		dis, err := e.c.Disassemble(pc, tc.off, tc.n)
+		e.must(err)
+		ins := dis.Body.Instructions
+		if len(ins) != tc.n {
+			t.Fatalf("disassemble off %d count %d gave %d", tc.off, tc.n, len(ins))
+		}
+		if tc.off <= 0 && -tc.off < tc.n && ins[-tc.off].Address != pc {
+			t.Fatalf("disassemble off %d: instruction %d is %s, want the pc %s", tc.off, -tc.off, ins[-tc.off].Address, pc)
+		}
+	}
+	e.runToExit()
+}
+
+func TestBadLaunchConfigs(t *testing.T) {
+	vmmtestRequire(t)
+	c, _ := newClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "notelf")
+	os.WriteFile(notELF, []byte("this is not a kernel"), 0o644)
+	trunc := filepath.Join(dir, "trunc.elf")
+	ex := buildExample(t)
+	data, _ := os.ReadFile(ex)
+	os.WriteFile(trunc, data[:len(data)/3], 0o644)
+	for _, tc := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{}, `"program" is required`},
+		{map[string]any{"program": filepath.Join(dir, "missing")}, "cannot be read"},
+		{map[string]any{"program": notELF}, "not an ELF file"},
+		{map[string]any{"program": trunc}, "ELF"},
+		{map[string]any{"program": ex, "vcpus": 1000}, `"vcpus" must be between`},
+		{map[string]any{"program": ex, "memory": 1 << 30}, `"memory" is in MiB`},
+		{map[string]any{"program": ex, "boot": "floppy"}, `"boot" must be`},
+		{map[string]any{"program": ex, "memory": "lots"}, "launch configuration"},
+	} {
+		err := c.Launch(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("launch %v: %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	// After all that, a good launch works.
+	if err := c.Launch(map[string]any{"program": ex, "memory": 64, "prgram": "typo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Output("console"), `unknown launch property "prgram"`) {
+		t.Fatal("no warning about the unknown property")
+	}
+}
+
+func TestMalformedAndUnknownMessages(t *testing.T) {
+	c, _ := newClient(t)
+	// A message that is not JSON, one with an unknown command, one with
+	// wrong argument types: each gets an error response, the session goes on.
+	if err := c.SendRaw([]byte(`{"seq": 1, "type": "request", "command": "initialize", "arguments": `)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request("frobnicate", nil); err == nil || !strings.Contains(err.Error(), "frobnicate") {
+		t.Fatalf("unknown command: %v", err)
+	}
+	if _, err := c.Request("stackTrace", map[string]any{"threadId": "one"}); err == nil {
+		t.Fatal("bad arguments accepted")
+	}
+	if _, err := c.Request("threads", nil); err == nil || !strings.Contains(err.Error(), "launch or attach first") {
+		t.Fatalf("threads before launch: %v", err)
+	}
+	r, err := c.Initialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Body.SupportsDataBreakpoints {
+		t.Fatal("capabilities missing after errors")
+	}
+}
+
+func TestDisconnectLeavesNothingBehind(t *testing.T) {
+	vmmtestRequire(t)
+	ex := buildExample(t)
+	runOne := func() {
+		c, done := newClient(t)
+		c.Initialize()
+		if err := c.Launch(map[string]any{"program": ex, "memory": 64, "vcpus": 2}); err != nil {
+			t.Fatal(err)
+		}
+		c.WaitEvent("initialized")
+		c.ConfigurationDone()
+		c.Request("pause", map[string]any{"threadId": 1})
+		if err := c.Disconnect(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		<-done
+	}
+	runOne() // warm up: probe, caches, the runtime's own threads
+	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
+	for i := 0; i < 3; i++ {
+		runOne()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish; polling, not synchronisation
+	}
+	if g := runtime.NumGoroutine(); g > g0 {
+		buf := make([]byte, 1<<16)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("goroutines: %d before, %d after\n%s", g0, g, buf[:n])
+	}
+	if fd := countFDs(t); fd > fd0 {
+		t.Fatalf("file descriptors: %d before, %d after", fd0, fd)
+	}
+}
+
+func countFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
