@@ -1,6 +1,7 @@
 package adapter_test
 
 import (
+	"encoding/base64"
 	"testing"
 
 	"vmdap/vmm/vmmtest"
@@ -9,3 +10,5 @@ import (
 func vmmtestRequire(t *testing.T) { vmmtest.RequireKVM(t) }
 
 func buildExample(t *testing.T) string { return vmmtest.BuildExample(t, "kernel").Path }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

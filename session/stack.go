@@ -52,15 +52,14 @@ func (s *Session) StackTrace(thread int) ([]Frame, error) {
 	return out, err
 }
 
-func (s *Session) framesLocked(v int) ([]Frame, error) {
-	if fs, ok := s.frames[v]; ok {
-		return fs, nil
-	}
+// unwindStart returns the DWARF register set of a vCPU's innermost frame
+// and a memory reader for unwinding.
+func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error), error) {
+	var cur symbols.Regs
 	r, err := s.t.Regs(v)
 	if err != nil {
-		return nil, err
+		return cur, nil, err
 	}
-	var cur symbols.Regs
 	for n := 0; n < 16; n++ {
 		name, _ := x86.DWARFRegName(n)
 		cur.R[n], _ = r.Get(name)
@@ -73,6 +72,33 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 			return 0, err
 		}
 		return binary.LittleEndian.Uint64(b[:]), nil
+	}
+	return cur, read, nil
+}
+
+// innerFrame describes frame 0 only.
+func (s *Session) innerFrame(v int) (Frame, error) {
+	cur, read, err := s.unwindStart(v)
+	if err != nil {
+		return Frame{}, err
+	}
+	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
+	s.describe(&f)
+	if s.sym != nil {
+		if cfa, ok := s.sym.CFA(cur, true, read); ok {
+			f.CFA, f.HasCFA = cfa, true
+		}
+	}
+	return f, nil
+}
+
+func (s *Session) framesLocked(v int) ([]Frame, error) {
+	if fs, ok := s.frames[v]; ok {
+		return fs, nil
+	}
+	cur, read, err := s.unwindStart(v)
+	if err != nil {
+		return nil, err
 	}
 	var frames []Frame
 	for i := 0; i < maxFrames; i++ {
@@ -193,14 +219,26 @@ type frameScope struct {
 
 // newScope builds the scope of a frame (session locked, target stopped).
 func (s *Session) newScope(v, frame int) (*frameScope, error) {
-	fs, err := s.framesLocked(v)
-	if err != nil {
-		return nil, err
+	var f *Frame
+	if _, cached := s.frames[v]; !cached && frame == 0 {
+		// Conditions and logpoints need only the innermost frame: skip
+		// the full unwind.
+		fr, err := s.innerFrame(v)
+		if err != nil {
+			return nil, err
+		}
+		f = &fr
+	} else {
+		fs, err := s.framesLocked(v)
+		if err != nil {
+			return nil, err
+		}
+		if frame < 0 || frame >= len(fs) {
+			return nil, ErrNoFrame
+		}
+		f = &fs[frame]
 	}
-	if frame < 0 || frame >= len(fs) {
-		return nil, ErrNoFrame
-	}
-	f := &fs[frame]
+	var err error
 	sc := &frameScope{s: s, vcpu: v, f: f, types: map[dwarf.Type]*ctype{}}
 	if sc.regs, err = s.t.Regs(v); err != nil {
 		return nil, err

@@ -95,6 +95,17 @@ func Build(dir string, variant Variant) (*Guest, error) {
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("no .S or .c sources in %s", dir)
 	}
+	// Sources shared by several guests (#include "../common/…").
+	common := filepath.Join(filepath.Dir(dir), "common")
+	if ents, err := os.ReadDir(common); err == nil {
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(common, e.Name()))
+			if err == nil {
+				fmt.Fprintf(h, "common/%s\x00%d\x00", e.Name(), len(b))
+				h.Write(b)
+			}
+		}
+	}
 	sort.Strings(srcs)
 	ver, _ := exec.Command(gcc, "--version").Output()
 	h.Write(ver)

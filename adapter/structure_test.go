@@ -1,0 +1,84 @@
+package adapter
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestErrorIDsUnique(t *testing.T) {
+	seen := map[int]bool{}
+	for _, id := range errorIDs {
+		if seen[id] {
+			t.Fatalf("error id %d used twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+// TestImportRules enforces the dependency direction main → adapter →
+// session → vmm ← backends, with x86 as pure knowledge.
+func TestImportRules(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go command not found")
+	}
+	rules := map[string][]string{
+		"vmdap/adapter":                 {"vmdap/vmm/kvm", "vmdap/vmm/gdbremote"},
+		"vmdap/session":                 {"github.com/google/go-dap", "vmdap/adapter", "vmdap/vmm/kvm", "vmdap/vmm/gdbremote"},
+		"vmdap/session/symbols":         {"vmdap/session", "vmdap/vmm", "vmdap/adapter", "github.com/sirupsen/logrus"},
+		"vmdap/vmm":                     {"vmdap/session", "vmdap/adapter", "golang.org/x/sys/unix"},
+		"vmdap/vmm/kvm":                 {"vmdap/session", "vmdap/adapter", "github.com/google/go-dap"},
+		"vmdap/vmm/kvm/internal/kvmsys": {"vmdap/vmm", "github.com/sirupsen/logrus"},
+		"vmdap/x86":                     {"vmdap/vmm", "vmdap/session", "vmdap/adapter"},
+		"vmdap/x86/paging":              {"vmdap/vmm", "vmdap/session", "vmdap/adapter", "golang.org/x/arch"},
+		"vmdap/x86/disasm":              {"vmdap/vmm", "vmdap/session", "vmdap/adapter"},
+	}
+	for pkg, forbidden := range rules {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, d := range deps {
+			if d == pkg {
+				continue
+			}
+			for _, f := range forbidden {
+				if d == f || (strings.HasPrefix(d, f+"/") && !strings.HasPrefix(pkg, f+"/")) {
+					t.Errorf("%s must not import %s (it does, via its dependencies)", pkg, d)
+				}
+			}
+		}
+	}
+	// Direct imports: the adapter uses no disassembler and no syscalls.
+	direct := map[string][]string{"vmdap/adapter": {"golang.org/x/arch/x86/x86asm", "golang.org/x/sys/unix"}}
+	for pkg, forbidden := range direct {
+		out, err := exec.Command("go", "list", "-f", "{{join .Imports \"\\n\"}}", pkg).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if d == f {
+					t.Errorf("%s imports %s directly", pkg, d)
+				}
+			}
+		}
+	}
+	// Only vmm/kvm (and its kvmsys) may use unsafe among vmdap packages.
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "vmdap/vmm/kvm") {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if imp == "unsafe" {
+				t.Errorf("%s imports unsafe; only vmm/kvm may", f[0])
+			}
+		}
+	}
+}

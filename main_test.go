@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+var vmdapBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmdap-bin")
+	if err != nil {
+		panic(err)
+	}
+	vmdapBin = filepath.Join(dir, "vmdap")
+	if out, err := exec.Command("go", "build", "-o", vmdapBin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type procRW struct {
+	r  *os.File
+	w  *os.File
+	cm *exec.Cmd
+}
+
+// TestStdioCarriesOnlyDAP runs a whole session through the binary on
+// stdio with debug logging on: every byte on stdout must be DAP.
+func TestStdioCarriesOnlyDAP(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildExample(t, "kernel")
+	cmd := exec.Command(vmdapBin, "--log-level", "debug", "--log-output", "dap,kvm", "dap")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := daptest.New(rwc{stdout, stdin})
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "memory": 64}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitEvent("exited"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("vmdap exited: %v\n%s", err, stderr.String())
+	}
+	// The client parsed every message; a stray byte would have broken the
+	// framing and failed the requests above. The logs went to stderr.
+	if !strings.Contains(stderr.String(), "layer=dap") || !strings.Contains(stderr.String(), "KVM host probed") {
+		t.Fatalf("expected debug logs on stderr, got:\n%.2000s", stderr.String())
+	}
+}
+
+type rwc struct {
+	r interface{ Read([]byte) (int, error) }
+	w interface {
+		Write([]byte) (int, error)
+		Close() error
+	}
+}
+
+func (x rwc) Read(p []byte) (int, error)  { return x.r.Read(p) }
+func (x rwc) Write(p []byte) (int, error) { return x.w.Write(p) }
+func (x rwc) Close() error                { return x.w.Close() }
+
+// TestListenLoopbackSeveralClients serves two clients one after another on
+// TCP; an address without a host binds loopback.
+func TestListenLoopbackSeveralClients(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildExample(t, "kernel")
+	cmd := exec.Command(vmdapBin, "--listen", ":0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	addr := ""
+	for sc.Scan() {
+		if i := strings.Index(sc.Text(), "listening on "); i >= 0 {
+			addr = strings.TrimSpace(sc.Text()[i+len("listening on "):])
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("listening on %q, want loopback", addr)
+	}
+	for i := 0; i < 2; i++ {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := daptest.New(conn)
+		if _, err := c.Initialize(); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if err := c.Launch(map[string]any{"program": g.Path, "memory": 64, "stopOnEntry": true}); err != nil {
+			t.Fatal(err)
+		}
+		c.WaitEvent("initialized")
+		c.ConfigurationDone()
+		if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+			t.Fatalf("client %d: %v %v", i, ev, err)
+		}
+		if err := c.Disconnect(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{":4711": "127.0.0.1:4711", "4711": "127.0.0.1:4711",
+		"0.0.0.0:4711": "0.0.0.0:4711", "localhost:1": "localhost:1"} {
+		if got, err := listenAddr(in); err != nil || got != want {
+			t.Errorf("listenAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	out, err := exec.Command(vmdapBin, "check").CombinedOutput()
+	if err != nil {
+		t.Fatalf("vmdap check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"KVM flavour:", "software breakpoints:", "debug-register watchpoints fire:", "single-step:"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("vmdap check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDemo runs the README's main command end to end.
+func TestDemo(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	out, err := exec.Command(vmdapBin, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("vmdap demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"stopped: breakpoint", "in           sum_squares", "data breakpoint", "=> 0x", "| sum of squares: 30", "exited with status 1"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("demo transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
