@@ -124,7 +124,7 @@ func Build(dir string, variant Variant) (*Guest, error) {
 		}
 		tmp := out + ".tmp"
 		args := append([]string{}, CFlags...)
-		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096",
+		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
 		for _, s := range srcs {
 			args = append(args, filepath.Join(dir, s))

@@ -1,0 +1,110 @@
+// The vmdap VS Code extension is thin: it declares the debugger, finds the
+// vmdap binary and starts it (or connects to a running one), fills launch
+// defaults, and can trace DAP traffic. The adapter does the work.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+
+let channel: vscode.LogOutputChannel | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  channel = vscode.window.createOutputChannel('vmdap', { log: true });
+  context.subscriptions.push(
+    channel,
+    vscode.debug.registerDebugAdapterDescriptorFactory('vmdap', new Factory(context)),
+    vscode.debug.registerDebugConfigurationProvider('vmdap', new ConfigProvider()),
+    vscode.debug.registerDebugAdapterTrackerFactory('vmdap', new TrackerFactory()),
+  );
+}
+
+export function deactivate(): void {}
+
+// findBinary looks in the vmdap.path setting, then the binary bundled in
+// the extension's bin/, then PATH.
+export function findBinary(extensionPath: string, setting: string | undefined, envPath: string | undefined): string | undefined {
+  if (setting) {
+    return fs.existsSync(setting) ? setting : undefined;
+  }
+  const bundled = path.join(extensionPath, 'bin', 'vmdap');
+  if (fs.existsSync(bundled)) {
+    return bundled;
+  }
+  for (const dir of (envPath ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, 'vmdap');
+    if (fs.existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+class Factory implements vscode.DebugAdapterDescriptorFactory {
+  constructor(private readonly context: vscode.ExtensionContext) {}
+
+  createDebugAdapterDescriptor(session: vscode.DebugSession): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
+    const cfg = session.configuration;
+    if (typeof cfg.port === 'number') {
+      channel?.info(`connecting to a vmdap already listening on 127.0.0.1:${cfg.port}`);
+      return new vscode.DebugAdapterServer(cfg.port, '127.0.0.1');
+    }
+    const setting = vscode.workspace.getConfiguration('vmdap').get<string>('path');
+    const bin = findBinary(this.context.extensionPath, setting, process.env.PATH);
+    if (!bin) {
+      const msg = setting
+        ? `vmdap: the binary set in "vmdap.path" (${setting}) does not exist.`
+        : 'vmdap: no vmdap binary found: not bundled with the extension and not on PATH. Build it with "go build -o vmdap ." in the vmdap source tree and set "vmdap.path" to it.';
+      void vscode.window.showErrorMessage(msg, 'Open Settings').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vmdap.path');
+      });
+      return undefined;
+    }
+    channel?.info(`starting ${bin} dap`);
+    return new vscode.DebugAdapterExecutable(bin, ['dap']);
+  }
+}
+
+class ConfigProvider implements vscode.DebugConfigurationProvider {
+  resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, cfg: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
+    // F5 with no launch.json: debug the active file if it is an ELF.
+    if (!cfg.type && !cfg.request && !cfg.name) {
+      const doc = vscode.window.activeTextEditor?.document;
+      const file = doc?.uri.fsPath;
+      const program = file && isELF(file) ? file : undefined;
+      if (!program) {
+        void vscode.window.showInformationMessage('vmdap: open a guest kernel ELF file, or add a vmdap configuration to launch.json.');
+        return undefined;
+      }
+      return { type: 'vmdap', request: 'launch', name: 'vmdap: Launch guest kernel on KVM', program, vcpus: 1, memory: 128 };
+    }
+    if (cfg.request === 'launch') {
+      cfg.vcpus ??= 1;
+      cfg.memory ??= 128;
+    }
+    return cfg;
+  }
+}
+
+function isELF(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(4);
+    fs.readSync(fd, b, 0, 4, 0);
+    fs.closeSync(fd);
+    return b.toString('latin1') === '\x7fELF';
+  } catch {
+    return false;
+  }
+}
+
+class TrackerFactory implements vscode.DebugAdapterTrackerFactory {
+  createDebugAdapterTracker(): vscode.ProviderResult<vscode.DebugAdapterTracker> {
+    if (!vscode.workspace.getConfiguration('vmdap').get<boolean>('trace')) {
+      return undefined;
+    }
+    return {
+      onWillReceiveMessage: (m) => channel?.trace(`→ ${JSON.stringify(m)}`),
+      onDidSendMessage: (m) => channel?.trace(`← ${JSON.stringify(m)}`),
+      onError: (e) => channel?.error(`adapter error: ${e.message}`),
+      onExit: (code, signal) => channel?.info(`adapter exited: code ${code} signal ${signal}`),
+    };
+  }
+}
