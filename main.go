@@ -26,6 +26,7 @@ import (
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm"
+	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
 	"vmdap/vmm/vmmtest/guests"
@@ -255,11 +256,43 @@ func (p pipeRW) Close() error {
 	return p.ReadCloser.Close()
 }
 
-// launchQEMU and attachGDB are served by the GDB-remote backend.
+// launchQEMU runs the guest under QEMU and attaches to its GDB stub.
 func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
-	return nil, fmt.Errorf(`"hypervisor": "qemu": %w in this build`, vmm.ErrUnsupported)
+	img, err := os.ReadFile(cfg.Program)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := qemuEntry(img)
+	if err != nil {
+		return nil, err
+	}
+	qc := gdbremote.QEMUConfig{Path: cfg.QEMUPath, Program: cfg.Program, MemoryMiB: cfg.Memory, VCPUs: cfg.VCPUs,
+		Cmdline: cfg.Args, Accel: cfg.Accel, ExtraArgs: cfg.QEMUArgs, Serial: serial, Log: log, Entry: entry}
+	if cfg.Accel == "kvm" {
+		// Where KVM emulates ring 0 (PVM), an int3 kills a QEMU-KVM guest
+		// and debug-register watchpoints never fire: breakpoints use the
+		// debug registers, watchpoints are emulated.
+		if h, err := kvm.Probe(log); err == nil && h.Vendor == "PVM" {
+			qc.NoSWBreakpoints = true
+			qc.NoStubWatchpoints = !h.DRWatch
+		}
+	}
+	return gdbremote.LaunchQEMU(ctx, qc)
 }
 
+// qemuEntry finds where QEMU's -kernel will enter the image.
+func qemuEntry(img []byte) (uint64, error) {
+	im, err := boot.Parse(img, boot.ProtoAuto)
+	if err != nil {
+		return 0, err
+	}
+	if im.Protocol == boot.ProtoELF64 {
+		return 0, fmt.Errorf(`QEMU's -kernel boots Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+	}
+	return im.Entry, nil
+}
+
+// attachGDB attaches to a running hypervisor's GDB stub.
 func attachGDB(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
-	return nil, fmt.Errorf("attach to %s: %w in this build", cfg.GDBServer, vmm.ErrUnsupported)
+	return gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
 }

@@ -87,6 +87,9 @@ const (
 	WatchPage
 	// WatchStub lets a remote stub choose (GDB Z2/Z3/Z4).
 	WatchStub
+	// WatchSoftware single-steps and compares the watched bytes (slow;
+	// for stubs without watchpoints).
+	WatchSoftware
 )
 
 func (k WatchKind) String() string {
@@ -97,6 +100,8 @@ func (k WatchKind) String() string {
 		return "page protection"
 	case WatchStub:
 		return "stub"
+	case WatchSoftware:
+		return "step-and-compare"
 	}
 	return "unknown"
 }

@@ -14,7 +14,10 @@ import (
 type Machine struct{ vmm.Target }
 
 // HostInfo is empty on this platform.
-type HostInfo struct{}
+type HostInfo struct {
+	Vendor  string
+	DRWatch bool
+}
 
 // Lines reports that there is no KVM here.
 func (h *HostInfo) Lines() []string { return []string{"KVM: not available on this platform"} }

@@ -4,7 +4,7 @@ static inline void outb(unsigned short port, unsigned char v)
 	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 
-static void puts(const char *s)
+void puts(const char *s)
 {
 	while (*s)
 		outb(0x3f8, *s++);

@@ -5,6 +5,10 @@ struct mbi {
 	unsigned int mods_count, mods_addr, syms[4], mmap_length, mmap_addr;
 };
 
+volatile unsigned long hits;
+volatile int spin;
+volatile unsigned long spins;
+
 void main64(unsigned int magic, unsigned int info)
 {
 	struct mbi *mbi = (struct mbi *)(unsigned long)info;
@@ -19,5 +23,8 @@ void main64(unsigned int magic, unsigned int info)
 		puts((const char *)(unsigned long)mbi->cmdline);
 	}
 	puts("\n");
+	hits = hits + 1;
+	while (spin)
+		spins++;
 	exit_guest(magic == 0x2badb002 ? 0x10 : 0x11);
 }
