@@ -41,3 +41,37 @@ func TestConformanceQEMUKVM(t *testing.T) {
 	_, pvm := os.Stat("/sys/module/kvm_pvm")
 	vmmtest.Conformance(t, g, qemuTarget("kvm", pvm == nil))
 }
+
+// TestConformanceBhyveDialect runs the scenario against QEMU behind a
+// proxy that answers only bhyve's packets: no G/P (register writes are
+// refused), no vCont, no Z1-Z4 (software breakpoints only; watchpoints
+// emulated by stepping and comparing), no no-ack mode.
+func TestConformanceBhyveDialect(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	vmmtest.Conformance(t, g, func(t *testing.T, g *vmmtest.Guest) vmm.Target {
+		inner := qemuTarget("tcg", false)(t, g).(*Target)
+		// Hand the stub over to the proxy: detach our own connection
+		// without resuming and reconnect through the proxy.
+		addr := inner.cfg.Addr
+		inner.c.Close()
+		px, err := vmmtest.NewBhyveProxy(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(px.Close)
+		l, _ := test.NewNullLogger()
+		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] {
+			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2])
+		}
+		if _, ok := tg.RegisterWriter(); ok {
+			t.Fatal("register writes offered without G or P")
+		}
+		tg.onClose = inner.onClose
+		tg.onExit = inner.onExit
+		return tg
+	})
+}

@@ -1,0 +1,192 @@
+package vmmtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+
+	"vmdap/vmm/gdbremote/rsp"
+	"vmdap/x86"
+)
+
+// BhyveProxy sits between a client and a QEMU GDB stub and answers only
+// bhyve's packet set (usr.sbin/bhyve/gdb.c): qSupported says just
+// "PacketSize=4096;swbreak+"; G, P, vCont, X, Z1-Z4, QStartNoAckMode and
+// qXfer get empty ("unsupported") replies; 'g' replies are cut to GDB's
+// 64bit-core block; stop replies carry swbreak for breakpoints. It proves
+// the gdbremote fallbacks against a real guest.
+type BhyveProxy struct {
+	l        net.Listener
+	upstream string
+	wg       sync.WaitGroup
+	bps      map[string]bool
+}
+
+// NewBhyveProxy listens on loopback and forwards to upstream.
+func NewBhyveProxy(upstream string) (*BhyveProxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &BhyveProxy{l: l, upstream: upstream, bps: map[string]bool{}}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+// Addr is where clients connect.
+func (p *BhyveProxy) Addr() string { return p.l.Addr().String() }
+
+// Close stops the proxy.
+func (p *BhyveProxy) Close() {
+	p.l.Close()
+	p.wg.Wait()
+}
+
+func (p *BhyveProxy) serve() {
+	defer p.wg.Done()
+	c, err := p.l.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	up, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	cr, ur := bufio.NewReader(c), bufio.NewReader(up)
+	replies := make(chan string, 16)
+	go func() { // upstream → client, filtered
+		defer close(replies)
+		for {
+			pkt, err := readPacket(ur, up)
+			if err != nil {
+				return
+			}
+			replies <- pkt
+		}
+	}()
+	// client requests are handled one at a time; asynchronous stop
+	// replies (after c/s) are forwarded as they come.
+	var mu sync.Mutex
+	send := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		c.Write(rsp.Frame([]byte(s)))
+	}
+	lastReq := make(chan string, 1)
+	go func() {
+		for r := range replies {
+			req := ""
+			select {
+			case req = <-lastReq:
+			default:
+			}
+			send(p.filterReply(req, r))
+		}
+		c.Close() // the stub went away: so does the proxy's side
+	}()
+	for {
+		b, err := cr.ReadByte()
+		if err != nil {
+			return
+		}
+		switch b {
+		case 0x03:
+			up.Write([]byte{0x03})
+			continue
+		case '$':
+		default:
+			continue
+		}
+		raw, err := cr.ReadBytes('#')
+		if err != nil {
+			return
+		}
+		cs := make([]byte, 2)
+		io.ReadFull(cr, cs)
+		data, err := rsp.Decode(raw[:len(raw)-1], cs)
+		if err != nil {
+			c.Write([]byte{'-'})
+			continue
+		}
+		c.Write([]byte{'+'})
+		req := string(data)
+		if reply, handled := p.local(req); handled {
+			send(reply)
+			continue
+		}
+		if strings.HasPrefix(req, "Z0,") {
+			p.bps[strings.TrimPrefix(strings.Split(req, ",")[1], "")] = true
+		}
+		select {
+		case lastReq <- req:
+		default:
+		}
+		up.Write(rsp.Frame(data))
+	}
+}
+
+// local answers the packets bhyve does not implement, or implements
+// differently, without asking QEMU.
+func (p *BhyveProxy) local(req string) (string, bool) {
+	switch {
+	case strings.HasPrefix(req, "qSupported"):
+		return "PacketSize=4096;swbreak+", true
+	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"),
+		strings.HasPrefix(req, "G"), strings.HasPrefix(req, "P"), strings.HasPrefix(req, "X"),
+		len(req) > 1 && (req[0] == 'Z' || req[0] == 'z') && req[1] >= '1' && req[1] <= '4':
+		return "", true
+	case req == "?":
+		return "S05", true
+	}
+	return "", false
+}
+
+func (p *BhyveProxy) filterReply(req, r string) string {
+	if req == "g" && len(r) > 0 && r[0] != 'E' {
+		n := 0
+		for _, reg := range x86.GDBCore64 {
+			n += reg.Size * 2
+		}
+		if len(r) > n {
+			return r[:n]
+		}
+	}
+	if len(r) > 0 && r[0] == 'T' && !strings.Contains(r, "watch") && (strings.HasPrefix(req, "c") || req == "s") {
+		if req != "s" {
+			return r + "swbreak:;"
+		}
+	}
+	return r
+}
+
+func readPacket(r *bufio.Reader, w io.Writer) (string, error) {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		if b != '$' {
+			continue
+		}
+		raw, err := r.ReadBytes('#')
+		if err != nil {
+			return "", err
+		}
+		cs := make([]byte, 2)
+		if _, err := io.ReadFull(r, cs); err != nil {
+			return "", err
+		}
+		w.Write([]byte{'+'})
+		data, err := rsp.Decode(raw[:len(raw)-1], cs)
+		if err != nil {
+			return "", fmt.Errorf("bad packet from QEMU: %w", err)
+		}
+		return string(data), nil
+	}
+}
