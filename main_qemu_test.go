@@ -1,0 +1,163 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
+)
+
+func stdioClient(t *testing.T) *daptest.Client {
+	t.Helper()
+	cmd := exec.Command(vmdapBin, "dap")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Error("vmdap did not exit after its client closed stdin")
+		}
+	})
+	return daptest.New(rwc{stdout, stdin})
+}
+
+func mbSource(t *testing.T) string {
+	root, _ := guests.RepoRoot()
+	return filepath.Join(root, "testdata", "guests", "mb", "main.c")
+}
+
+// qemuSession runs the same source-level checks over a QEMU-backed
+// session: a breakpoint by line, locals/globals, a step, the exit status.
+func qemuSession(t *testing.T, c *daptest.Client, src string, wantExit int) {
+	t.Helper()
+	line, err := daptest.LineOf(src, "hits = hits + 1;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bps, err := c.SetBreakpoints(src, daptest.Line(line))
+	if err != nil || !bps.Body.Breakpoints[0].Verified {
+		t.Fatalf("setBreakpoints: %+v %v", bps, err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.Stopped()
+	if err != nil || ev.Body.Reason != "breakpoint" {
+		t.Fatalf("stopped %+v %v", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil || st.Body.StackFrames[0].Name != "main64" || st.Body.StackFrames[0].Line != line {
+		t.Fatalf("stack %+v %v", st.Body.StackFrames, err)
+	}
+	fid := st.Body.StackFrames[0].Id
+	r, err := c.Evaluate(fid, "magic")
+	if err != nil || r.Body.Result != "732803074" { // 0x2badb002
+		t.Fatalf("magic = %v %v", r, err)
+	}
+	if err := c.Step("next", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "step" {
+		t.Fatalf("next: %+v %v", ev, err)
+	}
+	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "1" {
+		t.Fatalf("hits after the step = %v %v", r, err)
+	}
+	c.SetBreakpoints(src)
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitEvent("exited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// wantExit < 0: attached, QEMU's own exit status is not visible.
+	if code := m.(*dap.ExitedEvent).Body.ExitCode; wantExit >= 0 && code != wantExit {
+		t.Fatalf("exit status %d, want %d", code, wantExit)
+	}
+	if wantExit >= 0 && !strings.Contains(c.Output("stdout"), "multiboot magic=0x000000002badb002") {
+		t.Fatalf("guest output %q", c.Output("stdout"))
+	}
+}
+
+func TestLaunchQEMUOverDAP(t *testing.T) {
+	vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("entry: %+v %v", ev, err)
+	}
+	st, _ := c.StackTrace(1)
+	if st.Body.StackFrames[0].Name != "entry32" {
+		t.Fatalf("entry at %s, want entry32", st.Body.StackFrames[0].Name)
+	}
+	qemuSession(t, c, mbSource(t), 0x21)
+	c.Disconnect()
+	// A plain ELF64 kernel cannot boot under QEMU's -kernel: a clear error.
+	ex := vmmtest.BuildExample(t, "kernel")
+	c2 := stdioClient(t)
+	c2.Initialize()
+	if err := c2.Launch(map[string]any{"program": ex.Path, "hypervisor": "qemu"}); err == nil || !strings.Contains(err.Error(), "Multiboot") {
+		t.Fatalf("ELF64 under QEMU: %v", err)
+	}
+}
+
+func TestAttachQEMUOverDAP(t *testing.T) {
+	qemu := vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	q := exec.Command(qemu, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none", "-no-reboot",
+		"-monitor", "none", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-kernel", g.Path, "-S", "-gdb", "tcp:"+addr)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { q.Process.Kill(); q.Wait() }()
+	c := stdioClient(t)
+	c.Initialize()
+	var err error
+	for i := 0; i < 100; i++ {
+		_, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": g.Path})
+		if err == nil || !strings.Contains(err.Error(), "connect") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	qemuSession(t, c, mbSource(t), -1)
+}
