@@ -447,6 +447,11 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 	if v < 0 {
 		v = 0
 	}
+	// By the protocol's convention the thread that reports a stop becomes
+	// the stub's current thread: no Hg needed before reading it.
+	if r.Thread != "" || len(t.threads) == 1 {
+		t.curThread['g'] = t.threads[v]
+	}
 	pc := t.pcOf(v)
 	s := vmm.Stop{VCPU: v, PC: pc}
 	switch {

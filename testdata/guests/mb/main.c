@@ -24,7 +24,9 @@ void main64(unsigned int magic, unsigned int info)
 	}
 	puts("\n");
 	hits = hits + 1;
-	while (spin)
+	while (spin) {
+		__asm__ volatile(".globl spin_loop\nspin_loop:");
 		spins++;
+	}
 	exit_guest(magic == 0x2badb002 ? 0x10 : 0x11);
 }
