@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -160,4 +161,53 @@ func TestAttachQEMUOverDAP(t *testing.T) {
 		t.Fatalf("attach stop: %+v %v", ev, err)
 	}
 	qemuSession(t, c, mbSource(t), -1)
+}
+
+// TestStubDiesMidSession: the hypervisor is killed while the guest runs;
+// the session ends cleanly (exited, terminated) and vmdap stays up.
+func TestStubDiesMidSession(t *testing.T) {
+	qemu := vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	q := exec.Command(qemu, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none", "-no-reboot",
+		"-monitor", "none", "-serial", "null", "-kernel", g.Path, "-S", "-gdb", "tcp:"+addr)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { q.Process.Kill(); q.Wait() }()
+	c := stdioClient(t)
+	c.Initialize()
+	var err error
+	for i := 0; i < 100; i++ {
+		if _, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": g.Path}); err == nil || !strings.Contains(err.Error(), "connect") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	c.Stopped()
+	// Make the guest spin, continue, then kill QEMU.
+	if _, err := c.Request("writeMemory", map[string]any{"memoryReference": fmt.Sprintf("%#x", vmmtest.Sym(t, g, "spin")), "data": "AQAAAA=="}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	q.Process.Kill()
+	if _, err := c.WaitEvent("terminated"); err != nil {
+		t.Fatal(err)
+	}
+	// The adapter still answers.
+	if _, err := c.Request("threads", nil); err == nil {
+		t.Log("threads answered after the stub died")
+	}
+	if err := c.Disconnect(); err != nil {
+		t.Fatalf("disconnect after the stub died: %v", err)
+	}
 }

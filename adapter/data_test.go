@@ -294,3 +294,33 @@ func TestWatchpointOnEveryVCPU(t *testing.T) {
 	e.setData()
 	e.runToExitOrStop(t)
 }
+
+func TestWatchStackPushAndCondition(t *testing.T) {
+	e := launchWatch(t, nil)
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("W:calllocal")))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	_, _ = e.c.SetBreakpoints(e.src)
+	f := e.top()
+	// The call to with_local pushes its return address just below RSP.
+	slot := e.eval(f.Id, "$rsp - 8")
+	d := e.dataInfo(map[string]any{"name": slot, "asAddress": true, "bytes": 8})
+	if d.DataId == nil {
+		t.Fatalf("stack slot: %+v", d)
+	}
+	// ... and a watch on results[2] whose condition is false at first
+	// write: only the matching write stops.
+	r2 := e.dataInfo(map[string]any{"name": "results[2]", "frameId": f.Id})
+	bps := e.setData(map[string]any{"dataId": d.DataId, "accessType": "write"},
+		map[string]any{"dataId": r2.DataId, "accessType": "write", "condition": "results[2] == 999"})
+	e.must(e.c.Continue(1))
+	ev := e.stopped("data breakpoint")
+	if ev.Body.HitBreakpointIds[0] != bps[0].Id || e.top().Name != "with_local" {
+		t.Fatalf("push onto the watched slot: %+v in %s", ev.Body, e.top().Name)
+	}
+	// results[2] = 16 does not satisfy the condition: the guest runs to the
+	// end with no further stop.
+	e.setData(map[string]any{"dataId": r2.DataId, "accessType": "write", "condition": "results[2] == 999"})
+	e.runToExitOrStop(t)
+}
