@@ -47,7 +47,11 @@ func TestTripleFault(t *testing.T) {
 	if _, err := f.m.Regs(0); err != nil {
 		t.Fatalf("Regs after shutdown: %v", err)
 	}
-	if pc := f.pc(0); pc < f.sym("case_triple") || pc > f.sym("case_triple")+16 {
+	// PVM and VMX keep the state of the failed delivery; AMD SVM leaves the
+	// VMCB undefined at a shutdown and KVM resets the vCPU (RIP 0xfff0).
+	pc := f.pc(0)
+	reset := f.m.host.Vendor == "AMD SVM" && pc == 0xfff0
+	if !reset && (pc < f.sym("case_triple") || pc > f.sym("case_triple")+16) {
 		t.Fatalf("pc after shutdown = %#x, want near case_triple", pc)
 	}
 }

@@ -427,7 +427,11 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 			}
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
 		case kvmsys.KVM_EXIT_SHUTDOWN:
-			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)"}
+			d := "the guest triple-faulted (an exception could not be delivered)"
+			if m.host.Vendor == "AMD SVM" {
+				d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
+			}
+			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: d}
 		case kvmsys.KVM_EXIT_FAIL_ENTRY:
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP,
 				Detail: fmt.Sprintf("VM entry failed, hardware reason %#x (invalid guest state)", v.run.FailEntryReason())}

@@ -52,6 +52,9 @@ func (m *Machine) InsertWatchpoint(w vmm.Watch) error {
 		}
 		pieces := x86.SplitRange(w.Addr, w.Len)
 		free := m.dbg.freeSlots()
+		if err := m.translateRanges(wp); err != nil {
+			return err
+		}
 		if len(pieces) > len(free) {
 			return fmt.Errorf("%d bytes at %#x need %d debug-register slots, %d are free: %w", w.Len, w.Addr, len(pieces), len(free), vmm.ErrNoSlots)
 		}
@@ -72,24 +75,34 @@ func (m *Machine) InsertWatchpoint(w vmm.Watch) error {
 	return nil
 }
 
+// translateRanges records the guest-physical pieces of a watchpoint's
+// range (with vCPU 0's page tables).
+func (m *Machine) translateRanges(wp *watchpoint) error {
+	w := wp.w
+	wp.ranges = nil
+	for off := uint64(0); off < uint64(w.Len); {
+		va := w.Addr + off
+		pa, rem, err := m.translate(m.vcpus[0], va)
+		if err != nil {
+			return &vmm.FaultError{Addr: va, Reason: err.Error()}
+		}
+		n := uint64(w.Len) - off
+		if n > rem {
+			n = rem
+		}
+		wp.ranges = append(wp.ranges, physRange{pa, n})
+		off += n
+	}
+	return nil
+}
+
 // protectRange translates a page watchpoint's range (with vCPU 0) and
 // adds (sign 1) or drops (sign -1) the page protections it needs.
 func (m *Machine) protectRange(wp *watchpoint, sign int) error {
 	w := wp.w
 	if sign > 0 {
-		wp.ranges = nil
-		for off := uint64(0); off < uint64(w.Len); {
-			va := w.Addr + off
-			pa, rem, err := m.translate(m.vcpus[0], va)
-			if err != nil {
-				return &vmm.FaultError{Addr: va, Reason: err.Error()}
-			}
-			n := uint64(w.Len) - off
-			if n > rem {
-				n = rem
-			}
-			wp.ranges = append(wp.ranges, physRange{pa, n})
-			off += n
+		if err := m.translateRanges(wp); err != nil {
+			return err
 		}
 	}
 	wr, rd := 0, 0
@@ -201,9 +214,13 @@ func (m *Machine) mmio(v *vcpu) *mmioHit {
 	if write {
 		acc = vmm.AccessWrite
 	}
+	// Every watchpoint is checked against an access vmdap emulates,
+	// debug-register ones included: KVM's instruction emulator does not
+	// apply DR data breakpoints, so a DR-watched variable on a page that is
+	// protected for another watchpoint would otherwise be missed.
 	var hit *mmioHit
 	for _, wp := range m.dbg.watches {
-		if wp.w.Kind != vmm.WatchPage || wp.w.Access&acc == 0 {
+		if wp.w.Access&acc == 0 {
 			continue
 		}
 		for _, r := range wp.ranges {
@@ -226,6 +243,9 @@ func (m *Machine) mmio(v *vcpu) *mmioHit {
 	}
 	if hit != nil {
 		hit.new = m.readRanges(hit.wp)
+		if hit.wp.w.Kind == vmm.WatchDebugReg {
+			hit.wp.last = hit.new
+		}
 	}
 	return hit
 }

@@ -44,8 +44,12 @@ var CFlags = []string{"-O0", "-g", "-ffreestanding", "-fno-pic", "-fno-pie", "-m
 
 var buildMu sync.Mutex
 
-// RepoRoot returns the module root (the folder holding go.mod).
+// RepoRoot returns the module root (the folder holding go.mod), or the
+// folder VMDAP_REPO_ROOT names.
 func RepoRoot() (string, error) {
+	if r := os.Getenv("VMDAP_REPO_ROOT"); r != "" {
+		return r, nil
+	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -68,6 +72,9 @@ func RepoRoot() (string, error) {
 func Build(dir string, variant Variant) (*Guest, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
+	if pre := os.Getenv(PrebuiltEnv); pre != "" {
+		return load(filepath.Join(pre, PrebuiltName(filepath.Base(dir), variant)), dir)
+	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		return nil, fmt.Errorf("gcc is needed to build test guests: %w", err)
@@ -148,6 +155,23 @@ func Build(dir string, variant Variant) (*Guest, error) {
 			return nil, err
 		}
 	}
+	return load(out, dir)
+}
+
+// PrebuiltEnv names a folder of guests built elsewhere (for machines
+// without gcc, such as the nested-KVM lanes' initramfs).
+const PrebuiltEnv = "VMDAP_GUESTS_DIR"
+
+// PrebuiltName is a guest's file name in a prebuilt folder.
+func PrebuiltName(name string, v Variant) string {
+	if v == "" {
+		return name + ".elf"
+	}
+	return name + "-" + string(v) + ".elf"
+}
+
+func load(out, dir string) (*Guest, error) {
+	name := filepath.Base(dir)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		return nil, err
