@@ -190,3 +190,21 @@ func TestStepAfterRegisterWrite(t *testing.T) {
 		t.Fatalf("rax = %#x", r.RAX)
 	}
 }
+
+func TestStepAfterMMIO(t *testing.T) {
+	// A write to a page-protected page (not to the watched bytes) is an
+	// emulated MMIO access; on VT-x/AMD-V it drops KVM's step TF unless
+	// guest debug is re-armed, and the next step would run freely.
+	f := newMech(t, 1)
+	w := vmm.Watch{Addr: f.sym("watched_near"), Len: 8, Access: vmm.AccessWrite, Kind: vmm.WatchPage}
+	if err := f.m.InsertWatchpoint(w); err != nil {
+		t.Fatal(err)
+	}
+	f.at(0, "case_write")
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_after", 0)
+	if v := f.u64(f.sym("watched")); v != 0x1234 {
+		t.Fatalf("emulated write lost: %#x", v)
+	}
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_same", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_same_after", 0)
+}
