@@ -129,9 +129,11 @@ func TestLaunchQEMUOverDAP(t *testing.T) {
 	}
 }
 
-func TestAttachQEMUOverDAP(t *testing.T) {
+// attachToQEMU starts QEMU by hand (stopped, stub on a free loopback
+// port) and attaches a DAP session to it.
+func attachToQEMU(t *testing.T, g *vmmtest.Guest) (*daptest.Client, *exec.Cmd) {
+	t.Helper()
 	qemu := vmmtest.RequireQEMU(t)
-	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
@@ -141,7 +143,7 @@ func TestAttachQEMUOverDAP(t *testing.T) {
 	if err := q.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { q.Process.Kill(); q.Wait() }()
+	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
 	c := stdioClient(t)
 	c.Initialize()
 	var err error
@@ -155,6 +157,12 @@ func TestAttachQEMUOverDAP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, q
+}
+
+func TestAttachQEMUOverDAP(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	c, _ := attachToQEMU(t, g)
 	c.WaitEvent("initialized")
 	c.ConfigurationDone()
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
@@ -166,29 +174,8 @@ func TestAttachQEMUOverDAP(t *testing.T) {
 // TestStubDiesMidSession: the hypervisor is killed while the guest runs;
 // the session ends cleanly (exited, terminated) and vmdap stays up.
 func TestStubDiesMidSession(t *testing.T) {
-	qemu := vmmtest.RequireQEMU(t)
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	q := exec.Command(qemu, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none", "-no-reboot",
-		"-monitor", "none", "-serial", "null", "-kernel", g.Path, "-S", "-gdb", "tcp:"+addr)
-	if err := q.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { q.Process.Kill(); q.Wait() }()
-	c := stdioClient(t)
-	c.Initialize()
-	var err error
-	for i := 0; i < 100; i++ {
-		if _, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": g.Path}); err == nil || !strings.Contains(err.Error(), "connect") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, q := attachToQEMU(t, g)
 	c.WaitEvent("initialized")
 	c.ConfigurationDone()
 	c.Stopped()

@@ -20,31 +20,7 @@ import (
 // A transcript is lines `C "<packet>"` (client) and `S "<packet>"` (stub),
 // each packet a Go-quoted string.
 
-func readPkt(r *bufio.Reader, ack io.Writer) (string, error) {
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			return "", err
-		}
-		if b == 0x03 {
-			return "\x03", nil
-		}
-		if b != '$' {
-			continue
-		}
-		raw, err := r.ReadBytes('#')
-		if err != nil {
-			return "", err
-		}
-		cs := make([]byte, 2)
-		if _, err := io.ReadFull(r, cs); err != nil {
-			return "", err
-		}
-		ack.Write([]byte{'+'})
-		d, err := rsp.Decode(raw[:len(raw)-1], cs)
-		return string(d), err
-	}
-}
+func readPkt(r *bufio.Reader, ack io.Writer) (string, error) { return rsp.ReadPacket(r, ack) }
 
 // recorder is a transparent proxy that writes a transcript.
 func recorder(t *testing.T, upstream string, out io.Writer) string {

@@ -2,7 +2,6 @@ package vmmtest
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -91,31 +90,15 @@ func (p *BhyveProxy) serve() {
 		c.Close() // the stub went away: so does the proxy's side
 	}()
 	for {
-		b, err := cr.ReadByte()
+		req, err := readPacket(cr, c)
 		if err != nil {
 			return
 		}
-		switch b {
-		case 0x03:
+		if req == "\x03" {
 			up.Write([]byte{0x03})
 			continue
-		case '$':
-		default:
-			continue
 		}
-		raw, err := cr.ReadBytes('#')
-		if err != nil {
-			return
-		}
-		cs := make([]byte, 2)
-		io.ReadFull(cr, cs)
-		data, err := rsp.Decode(raw[:len(raw)-1], cs)
-		if err != nil {
-			c.Write([]byte{'-'})
-			continue
-		}
-		c.Write([]byte{'+'})
-		req := string(data)
+		data := []byte(req)
 		if reply, handled := p.local(req); handled {
 			send(reply)
 			continue
@@ -165,28 +148,4 @@ func (p *BhyveProxy) filterReply(req, r string) string {
 	return r
 }
 
-func readPacket(r *bufio.Reader, w io.Writer) (string, error) {
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			return "", err
-		}
-		if b != '$' {
-			continue
-		}
-		raw, err := r.ReadBytes('#')
-		if err != nil {
-			return "", err
-		}
-		cs := make([]byte, 2)
-		if _, err := io.ReadFull(r, cs); err != nil {
-			return "", err
-		}
-		w.Write([]byte{'+'})
-		data, err := rsp.Decode(raw[:len(raw)-1], cs)
-		if err != nil {
-			return "", fmt.Errorf("bad packet from QEMU: %w", err)
-		}
-		return string(data), nil
-	}
-}
+func readPacket(r *bufio.Reader, w io.Writer) (string, error) { return rsp.ReadPacket(r, w) }

@@ -1,10 +1,12 @@
 package rsp
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -136,4 +138,37 @@ func splitOnce(s string, sep byte) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// ReadPacket reads the next packet from r, acking it on ack (for servers,
+// proxies and test stubs): it skips acks and noise, returns "\x03" for a
+// break byte, and the decoded data of a packet.
+func ReadPacket(r *bufio.Reader, ack io.Writer) (string, error) {
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		if b == 0x03 {
+			return "\x03", nil
+		}
+		if b != '$' {
+			continue
+		}
+		raw, err := r.ReadBytes('#')
+		if err != nil {
+			return "", err
+		}
+		cs := make([]byte, 2)
+		if _, err := io.ReadFull(r, cs); err != nil {
+			return "", err
+		}
+		d, err := Decode(raw[:len(raw)-1], cs)
+		if err != nil {
+			ack.Write([]byte{'-'})
+			continue
+		}
+		ack.Write([]byte{'+'})
+		return string(d), nil
+	}
 }
