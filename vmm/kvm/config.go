@@ -27,6 +27,11 @@ type Config struct {
 	Input io.Reader
 	// Log receives the VMM's logs; nil discards them.
 	Log logrus.FieldLogger
+	// IRQChip creates KVM's in-kernel interrupt controllers (local APICs
+	// at 0xfee00000, IOAPIC, PIC), so that interrupts can be delivered
+	// (SignalMSI). A halted vCPU then waits in the kernel for an interrupt
+	// instead of stopping with ReasonHalted.
+	IRQChip bool
 }
 
 // DefaultMemory is the default guest RAM size.

@@ -114,6 +114,11 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if err := kvmsys.SetTSSAddr(vm, 0xfffbd000); err != nil {
 		return err
 	}
+	if cfg.IRQChip {
+		if err := kvmsys.CreateIRQChip(vm); err != nil {
+			return err
+		}
+	}
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
@@ -186,6 +191,13 @@ func (m *Machine) Close() error {
 		m.kvm.Close()
 	}
 	return nil
+}
+
+// SignalMSI delivers a message-signalled interrupt with vector vec to the
+// local APIC of vCPU apicID (needs Config.IRQChip).
+func (m *Machine) SignalMSI(apicID, vec uint8) error {
+	msi := kvmsys.MSI{AddressLo: 0xfee00000 | uint32(apicID)<<12, Data: uint32(vec)}
+	return kvmsys.SignalMSI(m.vm, &msi)
 }
 
 // Capabilities implements vmm.Target.

@@ -5,8 +5,10 @@ package kvm
 import (
 	"os"
 	"testing"
+	"time"
 
 	"vmdap/vmm"
+	"vmdap/vmm/vmmtest"
 	"vmdap/x86"
 )
 
@@ -215,4 +217,57 @@ func TestStepAfterMMIO(t *testing.T) {
 	}
 	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_same", 0)
 	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_same_after", 0)
+}
+
+// TestStepBlocksInterrupts: with an interrupt pending and IF=1, a step
+// executes the next instruction of the interrupted code, not the
+// interrupt handler (KVM_GUESTDBG_BLOCKIRQ); the interrupt is delivered
+// once the guest runs. Without BLOCKIRQ the step lands in the handler
+// (PVM) or the handler runs unstepped (VT-x, AMD-V).
+func TestStepBlocksInterrupts(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "mech")
+	m, err := New(Config{Image: g.Data, Memory: 64 << 20, IRQChip: true, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.host.BlockIRQ {
+		t.Skip("this host's KVM does not offer KVM_GUESTDBG_BLOCKIRQ")
+	}
+	f := &fixture{t: t, m: m, g: g}
+	f.at(0, "case_irq")
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let it reach the loop; not synchronisation
+	m.Pause()
+	if s := f.wait(); s.Reason != vmm.ReasonPause {
+		t.Fatalf("pause: %v", s)
+	}
+	inLoop := func(pc uint64) bool { return pc >= f.sym("irq_loop") && pc < f.sym("irq_loop_end") }
+	if pc := f.pc(0); !inLoop(pc) {
+		t.Fatalf("paused at %#x, not in irq_loop", pc)
+	}
+	if err := m.SignalMSI(0, 0x40); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		s := f.step(0)
+		if s.Reason != vmm.ReasonStep || !inLoop(s.PC) {
+			t.Fatalf("step %d with an interrupt pending went to %v (irq_handler %#x)", i, s, f.sym("irq_handler"))
+		}
+	}
+	if n := f.u64(f.sym("irq_count")); n != 0 {
+		t.Fatalf("irq_count = %d during the steps", n)
+	}
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the interrupt be delivered; not synchronisation
+	m.Pause()
+	f.wait()
+	if n := f.u64(f.sym("irq_count")); n != 1 {
+		t.Fatalf("irq_count = %d after running, want the held interrupt delivered once", n)
+	}
 }

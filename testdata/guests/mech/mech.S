@@ -8,6 +8,24 @@
 	.section .text.entry, "ax"
 	.globl _start
 _start:
+	call	setup_idt
+	/* say hello on COM1 */
+	lea	hello(%rip), %rsi
+	mov	$0x3f8, %dx
+2:	lodsb
+	test	%al, %al
+	jz	3f
+	out	%al, %dx
+	jmp	2b
+3:
+	.globl ready
+ready:
+	hlt
+	jmp	ready
+
+	/* IDT: vectors 0-31 to the exception stubs, 0x40 to irq_handler */
+	.globl setup_idt
+setup_idt:
 	lea	idt(%rip), %rdi
 	lea	vec0(%rip), %rsi
 	xor	%ecx, %ecx
@@ -26,20 +44,43 @@ _start:
 	inc	%ecx
 	cmp	$32, %ecx
 	jb	1b
+	lea	idt+0x40*16(%rip), %rdi
+	lea	irq_handler(%rip), %rax
+	mov	%ax, (%rdi)
+	movw	$0x08, 2(%rdi)
+	movb	$0, 4(%rdi)
+	movb	$0x8e, 5(%rdi)
+	shr	$16, %rax
+	mov	%ax, 6(%rdi)
+	shr	$16, %rax
+	mov	%eax, 8(%rdi)
+	movl	$0, 12(%rdi)
 	lidt	idt_desc(%rip)
-	/* say hello on COM1 */
-	lea	hello(%rip), %rsi
-	mov	$0x3f8, %dx
-2:	lodsb
-	test	%al, %al
-	jz	3f
-	out	%al, %dx
-	jmp	2b
-3:
-	.globl ready
-ready:
-	hlt
-	jmp	ready
+	ret
+
+	/* interrupts: enable the local APIC, sti, spin */
+	.globl case_irq
+case_irq:
+	call	setup_idt
+	mov	$0xfee000f0, %eax	/* spurious-interrupt vector register: enable */
+	movl	$0x1ff, (%rax)
+	sti
+	.globl irq_loop
+irq_loop:
+	nop
+	nop
+	jmp	irq_loop
+	.globl irq_loop_end
+irq_loop_end:
+
+	.globl irq_handler
+irq_handler:
+	push	%rax
+	incq	irq_count(%rip)
+	mov	$0xfee000b0, %eax	/* EOI */
+	movl	$0, (%rax)
+	pop	%rax
+	iretq
 
 	.text
 	.balign 16
@@ -350,13 +391,14 @@ msg:	.asciz "hello from the guest\n"
 
 	.data
 	.balign 8
-	.globl rep_count, loop_count, flags_out, last_vec, last_frame
+	.globl rep_count, loop_count, flags_out, last_vec, last_frame, irq_count
+irq_count:	.quad 0
 rep_count:	.quad 4
 loop_count:	.quad 10
 flags_out:	.quad 0
 last_vec:	.quad -1
 last_frame:	.quad 0
-idt_desc:	.word 32*16-1
+idt_desc:	.word 0x41*16-1
 		.quad idt
 zero_idt:	.word 0
 		.quad 0
@@ -390,7 +432,7 @@ watched_stack_top:
 	.bss
 	.balign 4096
 	.globl idt, src_buf, dst_buf
-idt:	.fill 32*16, 1, 0
+idt:	.fill 256*16, 1, 0
 	.balign 4096
 src_buf:	.fill 131072, 1, 0
 dst_buf:	.fill 131072, 1, 0

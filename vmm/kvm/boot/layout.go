@@ -214,8 +214,15 @@ func (p *pageTables) child(table, idx uint64) (uint64, error) {
 	return c, nil
 }
 
+// LAPICBase is the local APIC's default physical address.
+const LAPICBase = 0xfee00000
+
 // map2M maps one 2 MiB page va → pa.
 func (p *pageTables) map2M(pml4, va, pa uint64) error {
+	return p.map2MFlags(pml4, va, pa, 0x83) // present, writable, 2 MiB
+}
+
+func (p *pageTables) map2MFlags(pml4, va, pa, flags uint64) error {
 	pdpt, err := p.child(pml4, va>>39&0x1ff)
 	if err != nil {
 		return err
@@ -224,7 +231,7 @@ func (p *pageTables) map2M(pml4, va, pa uint64) error {
 	if err != nil {
 		return err
 	}
-	p.set(pd, va>>21&0x1ff, pa|0x83) // present, writable, 2 MiB
+	p.set(pd, va>>21&0x1ff, pa|flags)
 	return nil
 }
 
@@ -241,6 +248,11 @@ func buildPageTables(ram []byte, img *Image) (uint64, error) {
 		if err := pt.map2M(pml4, a, a); err != nil {
 			return 0, err
 		}
+	}
+	// The local APIC's page (identity, uncached), for guests that use
+	// interrupts.
+	if err := pt.map2MFlags(pml4, LAPICBase, LAPICBase, 0x83|0x18); err != nil {
+		return 0, err
 	}
 	for _, s := range img.Segments {
 		if s.Virt == s.Phys {

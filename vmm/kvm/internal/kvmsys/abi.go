@@ -24,6 +24,8 @@ const (
 	KVM_SET_VCPU_EVENTS        = 0x4040aea0
 	KVM_GET_DEBUGREGS          = 0x8080aea1
 	KVM_SET_DEBUGREGS          = 0x4080aea2
+	KVM_CREATE_IRQCHIP         = 0xae60
+	KVM_SIGNAL_MSI             = 0x4020aea5
 )
 
 // KVM_CHECK_EXTENSION capability numbers.
@@ -206,6 +208,12 @@ type DebugExit struct {
 	_         uint32
 	PC        uint64
 	DR6, DR7  uint64
+}
+
+// MSI mirrors struct kvm_msi (32 bytes).
+type MSI struct {
+	AddressLo, AddressHi, Data, Flags, DevID uint32
+	_                                        [12]uint8
 }
 
 // InternalExit is kvm_run.internal.

@@ -10,7 +10,7 @@ func TestStructLayout(t *testing.T) {
 	wantSizes := map[string]uintptr{
 		"kvm_regs": 144, "kvm_sregs": 312, "kvm_segment": 24, "kvm_dtable": 16,
 		"kvm_guest_debug": 72, "kvm_debugregs": 128, "kvm_vcpu_events": 64,
-		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40,
+		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32,
 	}
 	for name, want := range wantSizes {
 		if got := Sizes[name]; got != want {
@@ -53,6 +53,8 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_DEBUGREGS", KVM_SET_DEBUGREGS, ioc(write, 0xa2, Sizes["kvm_debugregs"])},
 		{"KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS, ioc(read, 0x9f, Sizes["kvm_vcpu_events"])},
 		{"KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, ioc(write, 0xa0, Sizes["kvm_vcpu_events"])},
+		{"KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, ioc(none, 0x60, 0)},
+		{"KVM_SIGNAL_MSI", KVM_SIGNAL_MSI, ioc(write, 0xa5, Sizes["kvm_msi"])},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

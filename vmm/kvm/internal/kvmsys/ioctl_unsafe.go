@@ -169,3 +169,16 @@ func SetCPUID2(vcpu int, entries []CPUIDEntry2) error {
 	_, err := ioctl(vcpu, KVM_SET_CPUID2, unsafe.Pointer(c))
 	return wrap("KVM_SET_CPUID2", err)
 }
+
+// CreateIRQChip issues KVM_CREATE_IRQCHIP (in-kernel PIC, IOAPIC and
+// local APICs).
+func CreateIRQChip(vm int) error {
+	_, err := ioctlVal(vm, KVM_CREATE_IRQCHIP, 0)
+	return wrap("KVM_CREATE_IRQCHIP", err)
+}
+
+// SignalMSI issues KVM_SIGNAL_MSI.
+func SignalMSI(vm int, m *MSI) error {
+	_, err := ioctl(vm, KVM_SIGNAL_MSI, unsafe.Pointer(m))
+	return wrap("KVM_SIGNAL_MSI", err)
+}

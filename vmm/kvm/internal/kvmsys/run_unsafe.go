@@ -80,6 +80,7 @@ var Sizes = map[string]uintptr{
 	"kvm_vcpu_events":             unsafe.Sizeof(VCPUEvents{}),
 	"kvm_userspace_memory_region": unsafe.Sizeof(UserspaceMemoryRegion{}),
 	"kvm_cpuid_entry2":            unsafe.Sizeof(CPUIDEntry2{}),
+	"kvm_msi":                     unsafe.Sizeof(MSI{}),
 }
 
 // Offsets of fields the layout test checks.
