@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-dap"
 	"github.com/sirupsen/logrus"
@@ -55,6 +56,11 @@ func newClient(t *testing.T) (*daptest.Client, chan error) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a); close(done) }()
 	c := daptest.New(b)
+	if os.Getenv("VMDAP_LANE") != "" {
+		// Nested emulation on a 2-core host: two L2 vCPUs run inside two
+		// TCG threads; give events time.
+		c.Timeout = 2 * time.Minute
+	}
 	t.Cleanup(func() {
 		c.Close()
 		<-done
