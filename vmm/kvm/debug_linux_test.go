@@ -333,3 +333,29 @@ func TestWatchpointKinds(t *testing.T) {
 		t.Fatal("read-only debug-register watchpoint accepted")
 	}
 }
+
+// TestConcurrentStopBeforeExit: when one vCPU's watched write lets another
+// vCPU end the guest in the same all-stop, the watchpoint is reported
+// first and the exit on the next Continue (found on real AMD-V, where
+// debug-register watchpoints race with the other vCPU).
+func TestConcurrentStopBeforeExit(t *testing.T) {
+	f := newMech(t, 2)
+	m := f.m
+	m.mu.Lock()
+	m.state = stateStopped
+	m.running = 2
+	m.vcpus[0].busy, m.vcpus[1].busy = true, true
+	m.collect(event{vcpu: 0, stop: vmm.Stop{VCPU: 0, Reason: vmm.ReasonExited, ExitCode: 1}})
+	m.collect(event{vcpu: 1, stop: vmm.Stop{VCPU: 1, Reason: vmm.ReasonWatchpoint, PC: 0x1234}})
+	m.mu.Unlock()
+	s := f.wait()
+	if s.Reason != vmm.ReasonWatchpoint || s.VCPU != 1 {
+		t.Fatalf("first stop %v, want vCPU 1's watchpoint", s)
+	}
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.wait(); s.Reason != vmm.ReasonExited || s.ExitCode != 1 {
+		t.Fatalf("second stop %v, want the exit", s)
+	}
+}

@@ -519,6 +519,19 @@ func (m *Machine) collect(ev event) {
 	switch {
 	case m.first != nil:
 		s = *m.first
+		if s.Reason.Final() {
+			// Another vCPU stopped for a reason of its own in the same
+			// all-stop (a watchpoint whose write let this vCPU exit, say):
+			// report that first, the guest's end on the next Continue.
+			for i, p := range m.pending {
+				if !p.Reason.Final() {
+					rest := append(append([]vmm.Stop{}, m.pending[:i]...), m.pending[i+1:]...)
+					m.pending = append([]vmm.Stop{s}, rest...)
+					s = p
+					break
+				}
+			}
+		}
 	case m.pauseRq:
 		s = vmm.Stop{Reason: vmm.ReasonPause, VCPU: 0, PC: m.vcpus[0].regs().RIP}
 	default:
