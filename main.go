@@ -164,7 +164,7 @@ func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.
 	}
 	m, err := kvm.New(kvm.Config{
 		Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20, VCPUs: cfg.VCPUs,
-		Cmdline: cfg.Args, Serial: serial, Log: log,
+		Cmdline: cfg.Args, Serial: serial, Log: log, IRQChip: cfg.IRQChip,
 	})
 	if err != nil {
 		return nil, err

@@ -38,6 +38,11 @@ type LaunchConfig struct {
 	QEMUArgs []string `json:"qemuArgs,omitempty"`
 	// Accel is QEMU's accelerator: tcg (default) or kvm.
 	Accel string `json:"accel,omitempty"`
+	// IRQChip gives vmdap's VMM KVM's in-kernel interrupt controllers
+	// (local APICs with their timers, IOAPIC, PIC) for guests that use
+	// interrupts (hypervisor "kvm"; QEMU always has them). A halted vCPU
+	// then waits for an interrupt instead of ending the run.
+	IRQChip bool `json:"irqchip,omitempty"`
 }
 
 // AttachConfig is the "attach" request's arguments.
@@ -139,6 +144,9 @@ func (c *LaunchConfig) validate() error {
 	}
 	if c.Hypervisor != "qemu" && (c.QEMUPath != "" || len(c.QEMUArgs) > 0 || c.Accel != "") {
 		return cfgErr(`launch configuration: "qemuPath", "qemuArgs" and "accel" need "hypervisor": "qemu"`)
+	}
+	if c.Hypervisor == "qemu" && c.IRQChip {
+		return cfgErr(`launch configuration: "irqchip" is for "hypervisor": "kvm" (QEMU always emulates the interrupt controllers)`)
 	}
 	return nil
 }

@@ -14,10 +14,17 @@ import (
 
 func launchWatch(t *testing.T, cfg map[string]any) *env {
 	t.Helper()
+	return launchGuest(t, "watch", "watch.c", cfg)
+}
+
+// launchGuest starts a session on testdata/guests/<name> (src: its C
+// file with the line markers) with cfg added to the launch arguments.
+func launchGuest(t *testing.T, name, src string, cfg map[string]any) *env {
+	t.Helper()
 	vmmtest.RequireKVM(t)
-	g := vmmtest.BuildGuest(t, "watch")
+	g := vmmtest.BuildGuest(t, name)
 	root, _ := guests.RepoRoot()
-	e := &env{t: t, g: g, src: filepath.Join(root, "testdata", "guests", "watch", "watch.c")}
+	e := &env{t: t, g: g, src: filepath.Join(root, "testdata", "guests", name, src)}
 	e.c, e.done = newClient(t)
 	if _, err := e.c.Initialize(); err != nil {
 		t.Fatal(err)

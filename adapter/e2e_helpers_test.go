@@ -32,7 +32,7 @@ func (kvmBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial 
 		return nil, err
 	}
 	return kvm.New(kvm.Config{Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20,
-		VCPUs: cfg.VCPUs, Cmdline: cfg.Args, Serial: serial, Log: log})
+		VCPUs: cfg.VCPUs, Cmdline: cfg.Args, Serial: serial, Log: log, IRQChip: cfg.IRQChip})
 }
 
 func (kvmBackends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {

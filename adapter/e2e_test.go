@@ -462,6 +462,7 @@ func TestBadLaunchConfigs(t *testing.T) {
 		{map[string]any{"program": ex, "vcpus": 1000}, `"vcpus" must be between`},
 		{map[string]any{"program": ex, "memory": 1 << 30}, `"memory" is in MiB`},
 		{map[string]any{"program": ex, "boot": "floppy"}, `"boot" must be`},
+		{map[string]any{"program": ex, "hypervisor": "qemu", "irqchip": true}, `"irqchip" is for`},
 		{map[string]any{"program": ex, "memory": "lots"}, "launch configuration"},
 	} {
 		err := c.Launch(tc.cfg)

@@ -515,7 +515,7 @@ func (m *Machine) resumeFromBreakpoint(v *vcpu) (vmm.Stop, bool) {
 	}
 	var s vmm.Stop
 	v.arm()
-	v.do(func() { s = v.step() })
+	v.do(func() { s = v.step(false) }) // a HLT here: continue waits in the run
 	s.VCPU = v.idx
 	if s.Reason == vmm.ReasonStep {
 		return vmm.Stop{}, false

@@ -21,7 +21,9 @@
 // tiny guest and picks what works; the choice is logged and reported in
 // vmm.Capabilities. Vendor-specific fix-ups (re-arming single-step after
 // any exit or register write, hiding vmdap's TF from pushf and exception
-// frames) live in step_linux.go.
+// frames) live in step_linux.go; the step of a HLT with an in-kernel
+// irqchip (Config.IRQChip), which must let the awaited interrupt's handler
+// run, in haltstep_linux.go.
 //
 // Concurrency: KVM_RUN for a vCPU is only ever issued from that vCPU's own
 // goroutine, locked to its OS thread (a KVM_RUN from another thread costs a

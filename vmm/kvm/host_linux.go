@@ -152,6 +152,13 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	return c
 }
 
+// SoftwareBreakpoints says whether a machine on this host offers software
+// breakpoints, with or without an in-kernel irqchip (a hlt-patch
+// breakpoint cannot work with one).
+func (h *HostInfo) SoftwareBreakpoints(irqchip bool) bool {
+	return h.SWBreakpoint != swbpNone && !(irqchip && h.SWBreakpoint == swbpHLT)
+}
+
 // Lines renders the host facts for `vmdap check`.
 func (h *HostInfo) Lines() []string {
 	yes := func(b bool) string {

@@ -22,6 +22,9 @@ type HostInfo struct {
 // Lines reports that there is no KVM here.
 func (h *HostInfo) Lines() []string { return []string{"KVM: not available on this platform"} }
 
+// SoftwareBreakpoints is false: there is no KVM here.
+func (h *HostInfo) SoftwareBreakpoints(irqchip bool) bool { return false }
+
 // New reports that KVM exists only on Linux/amd64.
 func New(cfg Config) (*Machine, error) {
 	return nil, fmt.Errorf("the embedded KVM VMM needs Linux on amd64: %w", vmm.ErrUnsupported)

@@ -36,14 +36,15 @@ type event struct {
 
 // Machine is a guest on the embedded KVM VMM. It implements vmm.Target.
 type Machine struct {
-	log   logrus.FieldLogger
-	host  *HostInfo
-	kvm   *os.File
-	vm    int
-	mem   *memory
-	vcpus []*vcpu
-	ports *ports
-	cpuid []kvmsys.CPUIDEntry2
+	log     logrus.FieldLogger
+	host    *HostInfo
+	irqchip bool // KVM's in-kernel interrupt controllers: HLT waits in the kernel
+	kvm     *os.File
+	vm      int
+	mem     *memory
+	vcpus   []*vcpu
+	ports   *ports
+	cpuid   []kvmsys.CPUIDEntry2
 
 	events chan event
 
@@ -82,6 +83,15 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.VCPUs < 1 || cfg.VCPUs > host.MaxVCPUs {
 		return nil, fmt.Errorf("vcpus must be between 1 and %d on this host, got %d", host.MaxVCPUs, cfg.VCPUs)
 	}
+	if !host.SoftwareBreakpoints(cfg.IRQChip) && host.SWBreakpoint != swbpNone {
+		// With an in-kernel irqchip a HLT waits in the kernel for an
+		// interrupt instead of exiting, so the hlt-patch breakpoint cannot
+		// work: this machine uses debug-register breakpoints only.
+		h := *host
+		h.SWBreakpoint = swbpNone
+		host = &h
+		cfg.Log.Warn("software breakpoints are unavailable with an in-kernel irqchip on this host (int3 does not reach the VMM and HLT no longer exits); using debug-register breakpoints")
+	}
 	kvmf, err := openKVM()
 	if err != nil {
 		return nil, err
@@ -118,6 +128,7 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 		if err := kvmsys.CreateIRQChip(vm); err != nil {
 			return err
 		}
+		m.irqchip = true
 	}
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err

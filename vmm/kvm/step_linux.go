@@ -37,7 +37,9 @@ import (
 //     instruction. A stop at the same RIP with nothing changed (Bochs'
 //     duplicate #DB) is stepped again, a bounded number of times.
 //   - HLT: a plain step stop on PVM, KVM_EXIT_HLT elsewhere; either way the
-//     vCPU is halted afterwards.
+//     vCPU is halted afterwards. With an in-kernel irqchip a HLT waits for
+//     an interrupt instead, and a step over it lets the interrupt's handler
+//     run (haltstep_linux.go).
 //   - iret: an emulating host (PVM) runs one instruction past it, and on
 //     VT-x/AMD-V the popped RFLAGS drops KVM's TF. vmdap does not step an
 //     iret: it runs the vCPU to the return address read from the frame (a
@@ -48,8 +50,10 @@ import (
 const maxDuplicateStops = 8
 
 // step executes one instruction on v with every other vCPU stopped. It
-// runs on v's thread.
-func (v *vcpu) step() vmm.Stop {
+// runs on v's thread. overWait makes a step of a halt (with an irqchip)
+// wait for the interrupt and its handler (haltstep_linux.go); resuming
+// from a breakpoint steps the bare instruction.
+func (v *vcpu) step(overWait bool) vmm.Stop {
 	m := v.m
 	start := v.regs()
 	pc := start.RIP
@@ -66,6 +70,25 @@ func (v *vcpu) step() vmm.Stop {
 	skip := m.dbg.execSlot(pc)
 
 	inst, decErr := v.decode(pc, mode)
+	if target, ok := v.haltTarget(pc, inst, decErr == nil); ok && overWait {
+		relift := false
+		if target == pc && lifted != nil {
+			// Halted: woken, the vCPU runs into the breakpoint at pc.
+			v.replant(lifted)
+			relift = true
+		}
+		if s, ok := v.runTo(target); ok {
+			if !relift {
+				v.replant(lifted)
+			}
+			return s
+		}
+		if relift {
+			m.dbg.mu.Lock()
+			m.mem.ram[lifted.gpa] = lifted.orig
+			m.dbg.mu.Unlock()
+		}
+	}
 
 	var traps []trap
 	if decErr != nil || inst.MayFault {
@@ -85,11 +108,7 @@ func (v *vcpu) step() vmm.Stop {
 	enteredHandler := s.Reason == vmm.ReasonStep && m.isTrapAt(v, traps, s.PC)
 	m.removeTraps(traps)
 
-	if lifted != nil && m.dbg.sw[lifted.gpa] == lifted {
-		m.dbg.mu.Lock()
-		m.mem.ram[lifted.gpa] = m.plantByte()
-		m.dbg.mu.Unlock()
-	}
+	v.replant(lifted)
 	if start.RFLAGS&x86.FlagTF == 0 {
 		if decErr == nil && inst.Pushf && s.Reason == vmm.ReasonStep && !enteredHandler {
 			v.clearPushedTF(v.kregs.RSP, inst.PushSize)
@@ -99,6 +118,16 @@ func (v *vcpu) step() vmm.Stop {
 		}
 	}
 	return s
+}
+
+// replant puts back a breakpoint step lifted for its one instruction.
+func (v *vcpu) replant(lifted *swbp) {
+	m := v.m
+	if lifted != nil && m.dbg.sw[lifted.gpa] == lifted {
+		m.dbg.mu.Lock()
+		m.mem.ram[lifted.gpa] = m.plantByte()
+		m.dbg.mu.Unlock()
+	}
 }
 
 // decode decodes the instruction at pc, from a small cache keyed by PC
@@ -240,7 +269,7 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 				continue
 			}
 		}
-		if decoded && inst.Kind == disasm.KindHalt && now.RIP == inst.Next() {
+		if decoded && inst.Kind == disasm.KindHalt && now.RIP == inst.Next() && !m.irqchip {
 			v.halted = true
 		}
 		return s
@@ -380,6 +409,12 @@ func (m *Machine) plantIretTarget(v *vcpu, mode x86.Mode) (trap, bool) {
 	if w == 4 {
 		target &= 0xffffffff
 	}
+	return m.plantTrapAt(v, target)
+}
+
+// plantTrapAt puts a temporary breakpoint at target (unless one of ours is
+// there already).
+func (m *Machine) plantTrapAt(v *vcpu, target uint64) (trap, bool) {
 	pa, _, err := m.translate(v, target)
 	if err != nil {
 		return trap{}, false

@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -219,23 +220,31 @@ func TestStepAfterMMIO(t *testing.T) {
 	f.wantStop(f.step(0), vmm.ReasonStep, "case_write_same_after", 0)
 }
 
-// TestStepBlocksInterrupts: with an interrupt pending and IF=1, a step
-// executes the next instruction of the interrupted code, not the
-// interrupt handler (KVM_GUESTDBG_BLOCKIRQ); the interrupt is delivered
-// once the guest runs. Without BLOCKIRQ the step lands in the handler
-// (PVM) or the handler runs unstepped (VT-x, AMD-V).
-func TestStepBlocksInterrupts(t *testing.T) {
+// newIRQMech creates a machine with an in-kernel irqchip on the mech
+// guest, not yet run (its ready hlt would wait for an interrupt).
+func newIRQMech(t *testing.T) *fixture {
+	t.Helper()
 	vmmtest.RequireKVM(t)
 	g := vmmtest.BuildGuest(t, "mech")
 	m, err := New(Config{Image: g.Data, Memory: 64 << 20, IRQChip: true, Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return &fixture{t: t, m: m, g: g}
+}
+
+// TestStepBlocksInterrupts: with an interrupt pending and IF=1, a step
+// executes the next instruction of the interrupted code, not the
+// interrupt handler (KVM_GUESTDBG_BLOCKIRQ); the interrupt is delivered
+// once the guest runs. Without BLOCKIRQ the step lands in the handler
+// (PVM) or the handler runs unstepped (VT-x, AMD-V).
+func TestStepBlocksInterrupts(t *testing.T) {
+	f := newIRQMech(t)
+	m := f.m
 	if !m.host.BlockIRQ {
 		t.Skip("this host's KVM does not offer KVM_GUESTDBG_BLOCKIRQ")
 	}
-	f := &fixture{t: t, m: m, g: g}
 	f.at(0, "case_irq")
 	if err := m.Continue(); err != nil {
 		t.Fatal(err)
@@ -269,5 +278,139 @@ func TestStepBlocksInterrupts(t *testing.T) {
 	f.wait()
 	if n := f.u64(f.sym("irq_count")); n != 1 {
 		t.Fatalf("irq_count = %d after running, want the held interrupt delivered once", n)
+	}
+}
+
+// TestBreakpointWithIRQChip: with an in-kernel irqchip a HLT no longer
+// exits, so on a host whose software breakpoints are hlt patches the
+// machine must offer none (and the debug-register ones must still work);
+// elsewhere software breakpoints keep working with the irqchip.
+func TestBreakpointWithIRQChip(t *testing.T) {
+	f := newIRQMech(t)
+	m := f.m
+	probed, err := Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sw := m.SWBreakpoints()
+	if want := probed.SWBreakpoint != swbpNone && probed.SWBreakpoint != swbpHLT; sw != want {
+		t.Fatalf("software breakpoints offered = %v with an irqchip on a host probed as %v, want %v", sw, probed.SWBreakpoint, want)
+	}
+	if caps := m.Capabilities(); caps.SWBreakpoints != sw {
+		t.Fatalf("capabilities say software breakpoints = %v, accessor says %v", caps.SWBreakpoints, sw)
+	}
+	handler := f.sym("irq_handler")
+	want := vmm.ReasonBreakpoint
+	switch {
+	case sw:
+		err = m.InsertBreakpoint(handler)
+	case m.host.HWBreakpoints:
+		want = vmm.ReasonHWBreakpoint
+		err = m.InsertHWBreakpoint(handler)
+	default:
+		t.Skip("this host has neither software nor hardware breakpoints with an irqchip")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.at(0, "case_irq")
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let it reach the loop; not synchronisation
+	if err := m.SignalMSI(0, 0x40); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.wait(); s.Reason != want || s.PC != handler {
+		t.Fatalf("got %v, want %v at irq_handler %#x", s, want, handler)
+	}
+}
+
+// TestStepOverHalt: with an irqchip a step of a HLT (or of a vCPU halted
+// in one) waits for an interrupt, lets its handler run and ends at the
+// instruction after the HLT; a breakpoint in the handler stops it there.
+// A bare single step would hold the interrupt off (BLOCKIRQ) and end with
+// the handler never run. Hosts without software breakpoints keep the bare
+// step: the interrupt is then held, and delivered by the next continue.
+func TestStepOverHalt(t *testing.T) {
+	f := newIRQMech(t)
+	m := f.m
+	_, sw := m.SWBreakpoints()
+	hlt, after := f.sym("irq_hlt"), f.sym("irq_hlt_after")
+	count := func() uint64 { return f.u64(f.sym("irq_count")) }
+	f.at(0, "case_irq_hlt")
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let it reach the hlt; not synchronisation
+	m.Pause()
+	if s := f.wait(); s.Reason != vmm.ReasonPause || (s.PC != hlt && s.PC != after) {
+		t.Fatalf("pause: %v, want the vCPU waiting in irq_hlt (%#x)", s, hlt)
+	}
+
+	// stepWithIRQ steps, checks the step waits for an interrupt, sends one.
+	stepWithIRQ := func(what string) vmm.Stop {
+		t.Helper()
+		if err := m.Step(0); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		s, err := m.Wait(ctx)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: the step ended (%v) with no interrupt to end the wait", what, s)
+		}
+		if err := m.SignalMSI(0, 0x40); err != nil {
+			t.Fatal(err)
+		}
+		return f.wait()
+	}
+	if !sw {
+		// The bare step: woken, the vCPU executes one instruction with
+		// the interrupt held; the next continue delivers it.
+		if f.pc(0) == hlt {
+			if s := f.step(0); s.Reason != vmm.ReasonStep || s.PC != after {
+				t.Fatalf("step of the hlt: %v", s)
+			}
+		}
+		if s := stepWithIRQ("halted vCPU"); s.Reason != vmm.ReasonStep || s.PC != hlt || count() != 0 {
+			t.Fatalf("bare step of the halted vCPU: %v, irq_count %d; want a step stop at %#x with the interrupt held", s, count(), hlt)
+		}
+		if err := m.Continue(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // let the interrupt be delivered; not synchronisation
+		m.Pause()
+		f.wait()
+		if count() != 1 {
+			t.Fatalf("irq_count = %d after continuing, want the held interrupt delivered", count())
+		}
+		return
+	}
+	pc := f.pc(0)
+	if pc == after {
+		// Halted: the step is the rest of the wait.
+		if s := stepWithIRQ("halted vCPU"); s.Reason != vmm.ReasonStep || s.PC != after || count() != 1 {
+			t.Fatalf("step of the halted vCPU: %v, irq_count %d; want a step stop at %#x after one interrupt", s, count(), after)
+		}
+		if s := f.step(0); s.Reason != vmm.ReasonStep || s.PC != hlt {
+			t.Fatalf("step of the jmp: %v", s)
+		}
+	}
+	n := count()
+	if s := stepWithIRQ("hlt"); s.Reason != vmm.ReasonStep || s.PC != after || count() != n+1 {
+		t.Fatalf("step of the hlt: %v, irq_count %d; want a step stop at %#x after one more interrupt (%d)", s, count(), after, n+1)
+	}
+
+	// A breakpoint in the handler ends the step there.
+	if s := f.step(0); s.Reason != vmm.ReasonStep || s.PC != hlt {
+		t.Fatalf("step of the jmp: %v", s)
+	}
+	handler := f.sym("irq_handler")
+	if err := m.InsertBreakpoint(handler); err != nil {
+		t.Fatal(err)
+	}
+	if s := stepWithIRQ("hlt with a breakpoint in the handler"); s.Reason != vmm.ReasonBreakpoint || s.PC != handler {
+		t.Fatalf("got %v, want the breakpoint at irq_handler %#x", s, handler)
 	}
 }

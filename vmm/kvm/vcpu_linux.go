@@ -46,7 +46,9 @@ type vcpu struct {
 	gdbgOK bool              // gdbg reflects the kernel state
 	rearm  bool              // single-step must be re-armed (see step_linux.go)
 	inject uint32            // KVM_GUESTDBG_INJECT_* for the next entry
-	halted bool
+	halted bool              // parked: KVM_EXIT_HLT without an irqchip, or an AP never started
+
+	runTarget *trap // a step running to a temporary breakpoint (haltstep_linux.go)
 
 	traps   trapCache // step_linux.go
 	trapBuf []trap
@@ -124,7 +126,7 @@ func (v *vcpu) makeCmds() {
 		s.VCPU = v.idx
 		v.m.events <- event{vcpu: v.idx, stop: s}
 	}
-	v.stepCmd = func() { report(v.step()) }
+	v.stepCmd = func() { report(v.step(true)) }
 	v.runCmd = func() { report(v.runUntilStop()) }
 }
 
@@ -194,6 +196,13 @@ func (v *vcpu) setRegs(r x86.Regs) error {
 	}
 	if r.RIP != v.kregs.RIP {
 		v.halted = false
+		if v.m.irqchip {
+			// A vCPU moved elsewhere by the debugger runs from there
+			// rather than going on waiting in its HLT.
+			if err := kvmsys.SetMPState(v.fd, kvmsys.KVM_MP_STATE_RUNNABLE); err != nil {
+				return fmt.Errorf("vcpu %d: %w", v.idx, err)
+			}
+		}
 	}
 	v.kregs = k
 	// Any RFLAGS write-back drops KVM's single-step TF on VT-x/AMD-V.
@@ -410,6 +419,9 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 			}
 			needComplete = true
 		case kvmsys.KVM_EXIT_DEBUG:
+			if s, ok := v.atRunTarget(); ok {
+				return s
+			}
 			if s, ok := m.dbg.classifyDebug(v, false); ok {
 				return s
 			}
@@ -419,6 +431,9 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 			}
 			return vmm.Stop{Reason: vmm.ReasonHalted, PC: v.kregs.RIP}
 		case kvmsys.KVM_EXIT_INTERNAL_ERROR:
+			if s, ok := v.atRunTarget(); ok {
+				return s
+			}
 			if s, ok := m.dbg.emulationBreakpoint(v); ok {
 				return s
 			}

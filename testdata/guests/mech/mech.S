@@ -73,6 +73,20 @@ irq_loop:
 	.globl irq_loop_end
 irq_loop_end:
 
+	/* interrupts: as case_irq, but the loop halts until an interrupt */
+	.globl case_irq_hlt
+case_irq_hlt:
+	call	setup_idt
+	mov	$0xfee000f0, %eax
+	movl	$0x1ff, (%rax)
+	sti
+	.globl irq_hlt
+irq_hlt:
+	hlt
+	.globl irq_hlt_after
+irq_hlt_after:
+	jmp	irq_hlt
+
 	.globl irq_handler
 irq_handler:
 	push	%rax

@@ -26,6 +26,17 @@ const (
 	KVM_SET_DEBUGREGS          = 0x4080aea2
 	KVM_CREATE_IRQCHIP         = 0xae60
 	KVM_SIGNAL_MSI             = 0x4020aea5
+	KVM_GET_MP_STATE           = 0x8004ae98
+	KVM_SET_MP_STATE           = 0x4004ae99
+)
+
+// Multiprocessing states (struct kvm_mp_state), with an in-kernel irqchip.
+const (
+	KVM_MP_STATE_RUNNABLE      = 0
+	KVM_MP_STATE_UNINITIALIZED = 1
+	KVM_MP_STATE_INIT_RECEIVED = 2
+	KVM_MP_STATE_HALTED        = 3
+	KVM_MP_STATE_SIPI_RECEIVED = 4
 )
 
 // KVM_CHECK_EXTENSION capability numbers.

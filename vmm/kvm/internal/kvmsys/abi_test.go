@@ -55,6 +55,8 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, ioc(write, 0xa0, Sizes["kvm_vcpu_events"])},
 		{"KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, ioc(none, 0x60, 0)},
 		{"KVM_SIGNAL_MSI", KVM_SIGNAL_MSI, ioc(write, 0xa5, Sizes["kvm_msi"])},
+		{"KVM_GET_MP_STATE", KVM_GET_MP_STATE, ioc(read, 0x98, 4)},
+		{"KVM_SET_MP_STATE", KVM_SET_MP_STATE, ioc(write, 0x99, 4)},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

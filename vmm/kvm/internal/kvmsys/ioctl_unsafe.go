@@ -182,3 +182,16 @@ func SignalMSI(vm int, m *MSI) error {
 	_, err := ioctl(vm, KVM_SIGNAL_MSI, unsafe.Pointer(m))
 	return wrap("KVM_SIGNAL_MSI", err)
 }
+
+// GetMPState issues KVM_GET_MP_STATE.
+func GetMPState(vcpu int) (uint32, error) {
+	var st uint32
+	_, err := ioctl(vcpu, KVM_GET_MP_STATE, unsafe.Pointer(&st))
+	return st, wrap("KVM_GET_MP_STATE", err)
+}
+
+// SetMPState issues KVM_SET_MP_STATE.
+func SetMPState(vcpu int, st uint32) error {
+	_, err := ioctl(vcpu, KVM_SET_MP_STATE, unsafe.Pointer(&st))
+	return wrap("KVM_SET_MP_STATE", err)
+}
