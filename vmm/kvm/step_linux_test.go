@@ -222,11 +222,11 @@ func TestStepAfterMMIO(t *testing.T) {
 
 // newIRQMech creates a machine with an in-kernel irqchip on the mech
 // guest, not yet run (its ready hlt would wait for an interrupt).
-func newIRQMech(t *testing.T) *fixture {
+func newIRQMech(t *testing.T, vcpus int) *fixture {
 	t.Helper()
 	vmmtest.RequireKVM(t)
 	g := vmmtest.BuildGuest(t, "mech")
-	m, err := New(Config{Image: g.Data, Memory: 64 << 20, IRQChip: true, Log: testLogger()})
+	m, err := New(Config{Image: g.Data, Memory: 64 << 20, VCPUs: vcpus, IRQChip: true, Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func newIRQMech(t *testing.T) *fixture {
 // once the guest runs. Without BLOCKIRQ the step lands in the handler
 // (PVM) or the handler runs unstepped (VT-x, AMD-V).
 func TestStepBlocksInterrupts(t *testing.T) {
-	f := newIRQMech(t)
+	f := newIRQMech(t, 1)
 	m := f.m
 	if !m.host.BlockIRQ {
 		t.Skip("this host's KVM does not offer KVM_GUESTDBG_BLOCKIRQ")
@@ -286,7 +286,7 @@ func TestStepBlocksInterrupts(t *testing.T) {
 // machine must offer none (and the debug-register ones must still work);
 // elsewhere software breakpoints keep working with the irqchip.
 func TestBreakpointWithIRQChip(t *testing.T) {
-	f := newIRQMech(t)
+	f := newIRQMech(t, 1)
 	m := f.m
 	probed, err := Probe(nil)
 	if err != nil {
@@ -333,7 +333,7 @@ func TestBreakpointWithIRQChip(t *testing.T) {
 // the handler never run. Hosts without software breakpoints keep the bare
 // step: the interrupt is then held, and delivered by the next continue.
 func TestStepOverHalt(t *testing.T) {
-	f := newIRQMech(t)
+	f := newIRQMech(t, 1)
 	m := f.m
 	_, sw := m.SWBreakpoints()
 	hlt, after := f.sym("irq_hlt"), f.sym("irq_hlt_after")
@@ -412,5 +412,33 @@ func TestStepOverHalt(t *testing.T) {
 	}
 	if s := stepWithIRQ("hlt with a breakpoint in the handler"); s.Reason != vmm.ReasonBreakpoint || s.PC != handler {
 		t.Fatalf("got %v, want the breakpoint at irq_handler %#x", s, handler)
+	}
+}
+
+// TestIRQChipEveryVCPURuns: with an in-kernel irqchip KVM starts every
+// vCPU but the first waiting for INIT/SIPI; the 64-bit direct boot enters
+// all of them at once, so vmdap makes them runnable. The watch guest's
+// boot processor waits for the second vCPU before it exits.
+func TestIRQChipEveryVCPURuns(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "watch")
+	m, err := New(Config{Image: g.Data, Memory: 64 << 20, VCPUs: 2, IRQChip: true, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Continue(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := m.Wait(ctx)
+	if err != nil {
+		m.Pause()
+		s, _ = m.Wait(context.Background())
+		t.Fatalf("the guest did not finish (%v); stopped at %v", err, s)
+	}
+	if s.Reason != vmm.ReasonExited || s.ExitCode != 1 {
+		t.Fatalf("got %v, want the guest's exit with status 1", s)
 	}
 }

@@ -162,6 +162,13 @@ func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
 		return err
 	}
 	v.halted = st.Halted
+	if v.m.irqchip && !st.Halted {
+		// With an in-kernel irqchip KVM leaves every vCPU but the first
+		// waiting for INIT/SIPI; this one enters at its entry point.
+		if err := kvmsys.SetMPState(v.fd, kvmsys.KVM_MP_STATE_RUNNABLE); err != nil {
+			return fmt.Errorf("vcpu %d: %w", v.idx, err)
+		}
+	}
 	if v.m.host.SyncRegs {
 		v.run.SetValidRegs(kvmsys.KVM_SYNC_X86_REGS | kvmsys.KVM_SYNC_X86_SREGS)
 	}
