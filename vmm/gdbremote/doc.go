@@ -11,6 +11,8 @@
 // comparing when Z2 is missing (bhyve), register writes refused with a
 // clear error when neither G nor P exists (bhyve). A breakpoint at the
 // current PC is stepped over before resuming (z, s, Z), as stubs do not do
-// it themselves. A stub that closes the connection without a W packet
+// it themselves. A step of a hlt runs to the next instruction instead
+// (halt.go), because stubs hold interrupts off while stepping and the hlt
+// would never see its interrupt. A stub that closes the connection without a W packet
 // (QEMU on isa-debug-exit) ends the target as "exited".
 package gdbremote

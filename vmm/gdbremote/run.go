@@ -308,6 +308,13 @@ func (t *Target) Step(vcpu int) error {
 		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, vcpu)
 	}
 	pc := t.pcOf(vcpu)
+	if len(t.soft) == 0 {
+		if next, ok := t.haltNext(vcpu, pc); ok {
+			if started, err := t.stepOverHalt(vcpu, next); started || err != nil {
+				return err
+			}
+		}
+	}
 	if t.sw[pc] != nil || t.hw[pc] {
 		s, done := t.stepOff(vcpu)
 		if !done {
@@ -454,8 +461,11 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 	}
 	pc := t.pcOf(v)
 	s := vmm.Stop{VCPU: v, PC: pc}
+	// QEMU-KVM can report an execute breakpoint's debug-register hit as a
+	// watch stop at the breakpoint (seen on a PVM host).
+	execHit := r.Watch != "" && r.WatchAt == pc && t.hw[pc] && !t.watchCovers(pc)
 	switch {
-	case r.Watch != "":
+	case r.Watch != "" && !execHit:
 		s.Reason, s.Addr = vmm.ReasonWatchpoint, r.WatchAt
 		acc := map[string]vmm.Access{"watch": vmm.AccessWrite, "rwatch": vmm.AccessRead, "awatch": vmm.AccessReadWrite}[r.Watch]
 		w := vmm.Watch{Addr: r.WatchAt, Len: 1, Access: acc, Kind: vmm.WatchStub}
@@ -466,19 +476,31 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 			}
 		}
 		s.Watch = &vmm.WatchHit{Watch: w, Access: acc, Addr: r.WatchAt}
+	case stepping && t.interrupt && r.Signal != 5:
+		s.Reason = vmm.ReasonPause // the step was interrupted, not completed
 	case stepping:
 		s.Reason = vmm.ReasonStep
 	case t.interrupt:
 		s.Reason = vmm.ReasonPause
 	case t.sw[pc] != nil || r.SWBreak:
 		s.Reason, s.Addr = vmm.ReasonBreakpoint, pc
-	case t.hw[pc] || r.HWBreak:
+	case t.hw[pc] || r.HWBreak || execHit:
 		s.Reason, s.Addr = vmm.ReasonHWBreakpoint, pc
 	default:
 		s.Reason, s.Signal = vmm.ReasonSignal, r.Signal
 		s.Detail = fmt.Sprintf("stopped with signal %d", r.Signal)
 	}
 	return s
+}
+
+// watchCovers says whether one of the stub's watchpoints covers addr.
+func (t *Target) watchCovers(addr uint64) bool {
+	for _, w := range t.watches {
+		if addr >= w.Addr && addr < w.Addr+uint64(w.Len) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver makes s the next stop (session locked).
@@ -531,9 +553,11 @@ func (t *Target) Pause() error {
 		return nil
 	}
 	t.interrupt = true
-	if len(t.soft) > 0 || t.stepping >= 0 {
-		return nil // softRun / the step see the flag
+	if len(t.soft) > 0 {
+		return nil // softRun sees the flag
 	}
+	// A single step can wait for ever too (a stub stepping a hlt with
+	// interrupts held off): interrupt it like a run.
 	return t.c.Interrupt()
 }
 

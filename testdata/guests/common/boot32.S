@@ -48,9 +48,10 @@ entry64:
 	mov	boot_eax, %edi
 	mov	boot_ebx, %esi
 	call	main64
-2:	cli
+	.globl park
+park:	cli
 	hlt
-	jmp	2b
+	jmp	park
 
 	.data
 	.balign 8
