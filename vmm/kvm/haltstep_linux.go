@@ -25,10 +25,11 @@ import (
 // builds carries RFLAGS.RF, so the return to the target does not trap;
 // measured under nested AMD-V.)
 
-// haltTarget says whether this step is a wait, and where it ends.
-func (v *vcpu) haltTarget(pc uint64, inst disasm.Inst, decoded bool) (uint64, bool) {
+// haltTarget says whether this step is a wait, and where it ends (only
+// asked when overWait: not for the bare step off a breakpoint).
+func (v *vcpu) haltTarget(pc uint64, inst disasm.Inst, decoded, overWait bool) (uint64, bool) {
 	m := v.m
-	if !m.irqchip || m.host.SWBreakpoint == swbpNone {
+	if !overWait || !m.irqchip || m.host.SWBreakpoint == swbpNone {
 		return 0, false
 	}
 	if st, err := kvmsys.GetMPState(v.fd); err == nil && st == kvmsys.KVM_MP_STATE_HALTED {

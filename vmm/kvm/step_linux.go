@@ -70,7 +70,7 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 	skip := m.dbg.execSlot(pc)
 
 	inst, decErr := v.decode(pc, mode)
-	if target, ok := v.haltTarget(pc, inst, decErr == nil); ok && overWait {
+	if target, ok := v.haltTarget(pc, inst, decErr == nil, overWait); ok {
 		relift := false
 		if target == pc && lifted != nil {
 			// Halted: woken, the vCPU runs into the breakpoint at pc.
