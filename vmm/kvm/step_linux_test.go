@@ -413,6 +413,27 @@ func TestStepOverHalt(t *testing.T) {
 	if s := stepWithIRQ("hlt with a breakpoint in the handler"); s.Reason != vmm.ReasonBreakpoint || s.PC != handler {
 		t.Fatalf("got %v, want the breakpoint at irq_handler %#x", s, handler)
 	}
+
+	// A hlt with interrupts off waits for ever; a pause ends the step.
+	f.at(0, "ready")
+	r, _ := m.Regs(0)
+	r.RFLAGS &^= x86.FlagIF
+	if err := m.SetRegs(0, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Step(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	s, err := m.Wait(ctx)
+	cancel()
+	if err == nil {
+		t.Fatalf("a step of hlt with interrupts off ended: %v", s)
+	}
+	m.Pause()
+	if s := f.wait(); s.Reason != vmm.ReasonPause {
+		t.Fatalf("pause during the step: %v", s)
+	}
 }
 
 // TestIRQChipEveryVCPURuns: with an in-kernel irqchip KVM starts every
