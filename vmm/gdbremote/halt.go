@@ -43,7 +43,7 @@ type tempBreak struct {
 	owned bool // placed by this step (removed when it ends)
 }
 
-// stepOverHalt starts the run that completes a step of a hlt. ok=false:
+// stepOverHalt starts the run that completes a step of a hlt. false:
 // no breakpoint could be placed; the caller steps plainly.
 func (t *Target) stepOverHalt(vcpu int, next uint64) (bool, error) {
 	tb := tempBreak{vcpu: vcpu, addr: next, z: -1}
