@@ -62,14 +62,7 @@ func (t *Target) stepOverHalt(vcpu int, next uint64) (bool, error) {
 		}
 		tb.owned = true
 	}
-	t.resumed()
-	var err error
-	if t.vCont {
-		err = t.c.Send("vCont;c")
-	} else {
-		err = t.c.Send("c")
-	}
-	if err != nil {
+	if err := t.sendContinue(); err != nil {
 		t.removeTemp(tb)
 		return true, err
 	}

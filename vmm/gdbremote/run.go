@@ -281,20 +281,22 @@ func (t *Target) Continue() error {
 		go t.softRun(t.lastVCPU)
 		return nil
 	}
-	t.resumed()
-	var err error
-	if t.vCont {
-		err = t.c.Send("vCont;c")
-	} else {
-		err = t.c.Send("c")
-	}
-	if err != nil {
+	if err := t.sendContinue(); err != nil {
 		return err
 	}
 	t.state = running
 	t.interrupt = false
 	go t.await(-1)
 	return nil
+}
+
+// sendContinue resumes every vCPU (vCont;c, or c).
+func (t *Target) sendContinue() error {
+	t.resumed()
+	if t.vCont {
+		return t.c.Send("vCont;c")
+	}
+	return t.c.Send("c")
 }
 
 // Step implements vmm.Stepper.

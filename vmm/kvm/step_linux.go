@@ -60,13 +60,8 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 	mode := x86.DecodeMode(v.sregs())
 
 	// Lift our own breakpoint under PC for this one instruction.
-	var lifted *swbp
-	if bp := m.swAt(v, pc); bp != nil {
-		m.dbg.mu.Lock()
-		m.mem.ram[bp.gpa] = bp.orig
-		m.dbg.mu.Unlock()
-		lifted = bp
-	}
+	lifted := m.swAt(v, pc)
+	v.lift(lifted)
 	skip := m.dbg.execSlot(pc)
 
 	inst, decErr := v.decode(pc, mode)
@@ -84,9 +79,7 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 			return s
 		}
 		if relift {
-			m.dbg.mu.Lock()
-			m.mem.ram[lifted.gpa] = lifted.orig
-			m.dbg.mu.Unlock()
+			v.lift(lifted)
 		}
 	}
 
@@ -118,6 +111,17 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 		}
 	}
 	return s
+}
+
+// lift takes our breakpoint bp (if any) out of guest memory.
+func (v *vcpu) lift(bp *swbp) {
+	if bp == nil {
+		return
+	}
+	m := v.m
+	m.dbg.mu.Lock()
+	m.mem.ram[bp.gpa] = bp.orig
+	m.dbg.mu.Unlock()
 }
 
 // replant puts back a breakpoint step lifted for its one instruction.
