@@ -22,8 +22,9 @@ import (
 
 func readPkt(r *bufio.Reader, ack io.Writer) (string, error) { return rsp.ReadPacket(r, ack) }
 
-// recorder is a transparent proxy that writes a transcript.
-func recorder(t *testing.T, upstream string, out io.Writer) string {
+// recorder is a transparent proxy that writes a transcript; done closes
+// when both directions have ended.
+func recorder(t *testing.T, upstream string, out io.Writer) (addr string, done <-chan struct{}) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,9 @@ func recorder(t *testing.T, upstream string, out io.Writer) string {
 		fmt.Fprintf(out, "%s %q\n", dir, p)
 		mu.Unlock()
 	}
+	fin := make(chan struct{})
 	go func() {
+		defer close(fin)
 		c, err := l.Accept()
 		l.Close()
 		if err != nil {
@@ -44,7 +47,10 @@ func recorder(t *testing.T, upstream string, out io.Writer) string {
 		if err != nil {
 			return
 		}
+		stubDone := make(chan struct{})
+		defer func() { <-stubDone }()
 		go func() {
+			defer close(stubDone)
 			r := bufio.NewReader(up)
 			for {
 				p, err := readPkt(r, up)
@@ -67,30 +73,42 @@ func recorder(t *testing.T, upstream string, out io.Writer) string {
 			up.Write(rsp.Frame([]byte(p)))
 		}
 	}()
-	return l.Addr().String()
+	return l.Addr().String(), fin
 }
 
-// TestRecordTranscript refreshes testdata/qemu-attach.rsp from a real
-// QEMU (only with VMDAP_RECORD=1).
+// TestRecordTranscript records a session with a real QEMU and replays the
+// fresh recording; with VMDAP_RECORD=1 it also refreshes
+// testdata/qemu-attach.rsp, the transcript TestReplayQEMUTranscript uses.
 func TestRecordTranscript(t *testing.T) {
-	if os.Getenv("VMDAP_RECORD") == "" {
-		t.Skip("set VMDAP_RECORD=1 to re-record the transcript from QEMU")
-	}
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
 	qt := qemuTarget("tcg", false)(t, g).(*Target)
 	addr := qt.cfg.Addr
 	qt.c.Close()
 	defer qt.onClose()
-	f, err := os.Create(filepath.Join("testdata", "qemu-attach.rsp"))
+	path := filepath.Join(t.TempDir(), "qemu-attach.rsp")
+	if os.Getenv("VMDAP_RECORD") != "" {
+		path = filepath.Join("testdata", "qemu-attach.rsp")
+	}
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	tg, err := Attach(context.Background(), Config{Addr: recorder(t, addr, f)})
+	raddr, recorded := recorder(t, addr, f)
+	tg, err := Attach(context.Background(), Config{Addr: raddr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayScript(t, tg, vmmtest.Sym(t, g, "entry32"), vmmtest.Sym(t, g, "main64"))
+	entry, main64 := vmmtest.Sym(t, g, "entry32"), vmmtest.Sym(t, g, "main64")
+	replayScript(t, tg, entry, main64)
+	<-recorded
+	f.Close()
+
+	// The recording replays: the same packets, in the same order.
+	rt, err := Attach(context.Background(), Config{Addr: replayStub(t, path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayScript(t, rt, entry, main64)
 }
 
 // replayScript is what both the recording and the replay do.
