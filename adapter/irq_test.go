@@ -35,10 +35,11 @@ func (e *env) ticks(frame int) uint64 {
 }
 
 // TestIRQChipTimerInterrupts: a guest driven by its local APIC timer.
-// "next" over `while (ticks < n) hlt;` waits for the tick and lets the
-// handler run (a bare step would hold the interrupt off and the loop
-// would never advance); a breakpoint in the handler stops with the
-// interrupted code on the stack; the guest then runs to its exit.
+// A breakpoint in the handler stops with the interrupted code on the
+// stack (checked while the guest still waits for ticks, so one always
+// comes); "next" over `while (ticks < n) hlt;` waits for the tick and
+// lets the handler run (a bare step would hold the interrupt off and the
+// loop would never advance); the guest then runs to its exit.
 func TestIRQChipTimerInterrupts(t *testing.T) {
 	e := launchTimer(t)
 	wait := e.line("T:wait")
@@ -48,6 +49,46 @@ func TestIRQChipTimerInterrupts(t *testing.T) {
 	e.stopped("breakpoint")
 	e.at("wait_ticks", wait)
 	_, err = e.c.SetBreakpoints(e.src)
+	e.must(err)
+
+	// A breakpoint in the handler, reached from the interrupted code.
+	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "on_tick"}}})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	if ev := e.stopped("function breakpoint"); ev == nil {
+		t.Fatal("no stop")
+	}
+	st, err := e.c.StackTrace(1)
+	e.must(err)
+	var names []string
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if len(names) < 3 || names[0] != "on_tick" || names[1] != "isr_timer" {
+		t.Fatalf("stack in the handler: %v, want on_tick, isr_timer, then the interrupted code", names)
+	}
+	if !strings.Contains(strings.Join(names[2:], " "), "kmain") {
+		t.Fatalf("stack in the handler: %v, does not unwind through the interrupt frame to kmain", names)
+	}
+	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{}})
+	e.must(err)
+	// Back to the interrupted code in the wait loop.
+	back := st.Body.StackFrames[2]
+	if back.Name != "wait_ticks" || back.Line != wait {
+		t.Fatalf("interrupted in %s:%d, want wait_ticks:%d", back.Name, back.Line, wait)
+	}
+	// The interrupted frame's stack pointer is the one the interrupt
+	// frame saved (isr_timer's pushes: 10 words, then RIP, CS, RFLAGS, RSP).
+	if got, want := e.eval(back.Id, "$rsp"), e.eval(st.Body.StackFrames[1].Id, "*(unsigned long *)($rsp + 104)"); got != want {
+		t.Fatalf("rsp of the interrupted frame: %s, the interrupt frame saved %s", got, want)
+	}
+	ibp := map[string]any{"breakpoints": []map[string]any{{"instructionReference": back.InstructionPointerReference}}}
+	_, err = e.c.Request("setInstructionBreakpoints", ibp)
+	e.must(err)
+	e.must(e.c.Continue(1))
+	e.stopped("instruction breakpoint")
+	e.at("wait_ticks", wait)
+	_, err = e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []any{}})
 	e.must(err)
 
 	// Each "next" on the wait line ends after one more tick, until the
@@ -71,28 +112,6 @@ func TestIRQChipTimerInterrupts(t *testing.T) {
 		}
 		last = now
 	}
-
-	// A breakpoint in the handler, reached from the interrupted code.
-	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "on_tick"}}})
-	e.must(err)
-	e.must(e.c.Continue(1))
-	if ev := e.stopped("function breakpoint"); ev == nil {
-		t.Fatal("no stop")
-	}
-	st, err := e.c.StackTrace(1)
-	e.must(err)
-	var names []string
-	for _, f := range st.Body.StackFrames {
-		names = append(names, f.Name)
-	}
-	if len(names) < 3 || names[0] != "on_tick" || names[1] != "isr_timer" {
-		t.Fatalf("stack in the handler: %v, want on_tick, isr_timer, then the interrupted code", names)
-	}
-	if !strings.Contains(strings.Join(names[2:], " "), "kmain") {
-		t.Fatalf("stack in the handler: %v, does not unwind through the interrupt frame to kmain", names)
-	}
-	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{}})
-	e.must(err)
 	if code := e.runToExit(); code != 1 { // isa-debug-exit: (0<<1)|1, the guest saw its three ticks
 		t.Fatalf("exit code %d", code)
 	}

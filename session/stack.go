@@ -131,7 +131,7 @@ func (s *Session) describe(f *Frame) {
 		return
 	}
 	look := f.PC
-	if f.Index > 0 && look > 0 {
+	if f.Index > 0 && !f.regs.Exact && look > 0 {
 		look-- // a return address belongs to the call before it
 	}
 	if fn := s.sym.FuncAt(look); fn != nil {

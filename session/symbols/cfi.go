@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sort"
+	"strings"
 )
 
 // Call-frame information (DWARF 5 §6.4; .eh_frame as in the LSB): per
@@ -18,6 +19,7 @@ type cie struct {
 	init      []byte
 	ptrEnc    byte
 	aug       bool
+	signal    bool // 'S': a signal or interrupt frame; the caller's PC is exact
 }
 
 type fde struct {
@@ -186,6 +188,9 @@ func parseCIE(b []byte) *cie {
 	} else {
 		c.raReg, _ = uleb(&b)
 	}
+	if strings.Contains(augStr, "S") {
+		c.signal = true // also without 'z' (.debug_frame)
+	}
 	if len(augStr) > 0 && augStr[0] == 'z' {
 		c.aug = true
 		n, _ := uleb(&b)
@@ -201,6 +206,8 @@ func parseCIE(b []byte) *cie {
 					c.ptrEnc = data[0]
 					data = data[1:]
 				}
+			case 'S':
+				c.signal = true
 			case 'L':
 				if len(data) > 0 {
 					data = data[1:]
@@ -418,6 +425,9 @@ func (f *fde) rowFor(pc uint64) (rowState, error) {
 type Regs struct {
 	R     [numRegs]uint64
 	Valid [numRegs]bool
+	// Exact: R[RegRIP] is where execution stopped (an interrupted
+	// instruction), not a return address, even in an outer frame.
+	Exact bool
 }
 
 // RegRSP and RegRIP are the DWARF numbers unwinding cares about.
@@ -434,7 +444,7 @@ const (
 func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error)) (caller Regs, cfa uint64, usedCFI bool, err error) {
 	pc := r.R[RegRIP]
 	look := pc
-	if !inner && look > 0 {
+	if !inner && !r.Exact && look > 0 {
 		look--
 	}
 	if f := t.frames.find(look); f != nil {
@@ -465,7 +475,12 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 			if f.cie.raReg != RegRIP && f.cie.raReg < numRegs {
 				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[f.cie.raReg], caller.Valid[f.cie.raReg]
 			}
-			caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+			if st.regs[RegRSP].kind == ruleUndefined || st.regs[RegRSP].kind == ruleSame {
+				// By definition the CFA is the caller's stack pointer,
+				// unless a rule says otherwise (an interrupt frame saves it).
+				caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+			}
+			caller.Exact = f.cie.signal
 			return caller, cfa, true, nil
 		}
 	}
@@ -501,6 +516,7 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	}
 	caller.R[RegRIP], caller.Valid[RegRIP] = ra, true
 	caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+	caller.Exact = false
 	return caller, cfa, false, nil
 }
 

@@ -1,6 +1,8 @@
 /* Entry and the timer interrupt's entry stub, with CFI describing the
    interrupt frame so a debugger unwinds from on_tick into the code the
-   interrupt stopped. */
+   interrupt stopped. The CFI goes to .debug_frame (.eh_frame is not
+   linked). */
+	.cfi_sections .debug_frame
 	.section .text.entry, "ax"
 	.globl _start
 _start:
