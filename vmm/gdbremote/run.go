@@ -523,12 +523,16 @@ func (t *Target) deliver(s vmm.Stop) {
 
 // Wait implements vmm.Target.
 func (t *Target) Wait(ctx context.Context) (vmm.Stop, error) {
+	// deliver sets the state and queues the stop under t.mu: look at both
+	// under it, or a stop delivered between the two looks is missed and
+	// the target reads as "stopped, nothing to wait for".
+	t.mu.Lock()
 	select {
 	case s := <-t.stops:
+		t.mu.Unlock()
 		return s, nil
 	default:
 	}
-	t.mu.Lock()
 	st := t.state
 	t.mu.Unlock()
 	switch st {
