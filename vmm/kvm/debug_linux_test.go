@@ -260,17 +260,7 @@ func TestStepReportsWatchpoint(t *testing.T) {
 func TestPause(t *testing.T) {
 	f := newMech(t, 1)
 	f.at(0, "case_spin")
-	if err := f.m.Continue(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(20 * time.Millisecond) // let it spin; not synchronisation
-	if err := f.m.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	s := f.wait()
-	if s.Reason != vmm.ReasonPause {
-		t.Fatalf("got %v", s)
-	}
+	f.runUntil("spinning", func() bool { return f.u64(f.sym("spin_count")) != 0 }) // each burst ends in a pause stop
 	n := f.u64(f.sym("spin_count"))
 	if n == 0 {
 		t.Fatal("guest did not run")

@@ -154,3 +154,25 @@ func (f *fixture) wantStop(s vmm.Stop, reason vmm.Reason, pcLabel string, off ui
 		f.t.Fatalf("got stop %v, want %s at %s+%d (%#x)", s, reason, pcLabel, off, want)
 	}
 }
+
+// runUntil lets the guest run in short bursts (continue, 20 ms, pause)
+// until done holds while it is paused, for at most 10 s of bursts: a
+// slow or loaded host gets more bursts, not a false failure.
+func (f *fixture) runUntil(what string, done func() bool) {
+	f.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := f.m.Continue(); err != nil {
+			f.t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := f.m.Pause(); err != nil {
+			f.t.Fatal(err)
+		}
+		if s := f.wait(); s.Reason != vmm.ReasonPause {
+			f.t.Fatalf("%s: stopped by %v, not the pause", what, s)
+		}
+		if done() || time.Now().After(deadline) {
+			return
+		}
+	}
+}

@@ -246,15 +246,8 @@ func TestStepBlocksInterrupts(t *testing.T) {
 		t.Skip("this host's KVM does not offer KVM_GUESTDBG_BLOCKIRQ")
 	}
 	f.at(0, "case_irq")
-	if err := m.Continue(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(20 * time.Millisecond) // let it reach the loop; not synchronisation
-	m.Pause()
-	if s := f.wait(); s.Reason != vmm.ReasonPause {
-		t.Fatalf("pause: %v", s)
-	}
 	inLoop := func(pc uint64) bool { return pc >= f.sym("irq_loop") && pc < f.sym("irq_loop_end") }
+	f.runUntil("reaching irq_loop", func() bool { return inLoop(f.pc(0)) })
 	if pc := f.pc(0); !inLoop(pc) {
 		t.Fatalf("paused at %#x, not in irq_loop", pc)
 	}
@@ -270,12 +263,7 @@ func TestStepBlocksInterrupts(t *testing.T) {
 	if n := f.u64(f.sym("irq_count")); n != 0 {
 		t.Fatalf("irq_count = %d during the steps", n)
 	}
-	if err := m.Continue(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(20 * time.Millisecond) // let the interrupt be delivered; not synchronisation
-	m.Pause()
-	f.wait()
+	f.runUntil("delivering the held interrupt", func() bool { return f.u64(f.sym("irq_count")) != 0 })
 	if n := f.u64(f.sym("irq_count")); n != 1 {
 		t.Fatalf("irq_count = %d after running, want the held interrupt delivered once", n)
 	}
@@ -339,13 +327,9 @@ func TestStepOverHalt(t *testing.T) {
 	hlt, after := f.sym("irq_hlt"), f.sym("irq_hlt_after")
 	count := func() uint64 { return f.u64(f.sym("irq_count")) }
 	f.at(0, "case_irq_hlt")
-	if err := m.Continue(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(20 * time.Millisecond) // let it reach the hlt; not synchronisation
-	m.Pause()
-	if s := f.wait(); s.Reason != vmm.ReasonPause || (s.PC != hlt && s.PC != after) {
-		t.Fatalf("pause: %v, want the vCPU waiting in irq_hlt (%#x)", s, hlt)
+	f.runUntil("reaching irq_hlt", func() bool { pc := f.pc(0); return pc == hlt || pc == after })
+	if pc := f.pc(0); pc != hlt && pc != after {
+		t.Fatalf("paused at %#x, want the vCPU waiting in irq_hlt (%#x)", pc, hlt)
 	}
 
 	// stepWithIRQ steps, checks the step waits for an interrupt, sends one.
@@ -376,12 +360,7 @@ func TestStepOverHalt(t *testing.T) {
 		if s := stepWithIRQ("halted vCPU"); s.Reason != vmm.ReasonStep || s.PC != hlt || count() != 0 {
 			t.Fatalf("bare step of the halted vCPU: %v, irq_count %d; want a step stop at %#x with the interrupt held", s, count(), hlt)
 		}
-		if err := m.Continue(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // let the interrupt be delivered; not synchronisation
-		m.Pause()
-		f.wait()
+		f.runUntil("delivering the held interrupt", func() bool { return count() != 0 })
 		if count() != 1 {
 			t.Fatalf("irq_count = %d after continuing, want the held interrupt delivered", count())
 		}
