@@ -82,6 +82,30 @@ func qemuSession(t *testing.T, c *daptest.Client, src string, wantExit int) {
 	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "1" {
 		t.Fatalf("hits after the step = %v %v", r, err)
 	}
+	// Jump to Cursor back to the increment (rip written through the stub)
+	// and run it again.
+	tr, err := c.Request("gotoTargets", map[string]any{"source": map[string]any{"path": src}, "line": line})
+	if err != nil || len(tr.(*dap.GotoTargetsResponse).Body.Targets) != 1 {
+		t.Fatalf("gotoTargets: %+v %v", tr, err)
+	}
+	if _, err := c.Request("goto", map[string]any{"threadId": 1, "targetId": tr.(*dap.GotoTargetsResponse).Body.Targets[0].Id}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "goto" {
+		t.Fatalf("goto: %+v %v", ev, err)
+	}
+	if st, err := c.StackTrace(1); err != nil || st.Body.StackFrames[0].Line != line {
+		t.Fatalf("after the goto: %+v %v", st, err)
+	}
+	if err := c.Step("next", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "step" {
+		t.Fatalf("next: %+v %v", ev, err)
+	}
+	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "2" {
+		t.Fatalf("hits after jumping back and stepping = %v %v", r, err)
+	}
 	c.SetBreakpoints(src)
 	if err := c.Continue(1); err != nil {
 		t.Fatal(err)

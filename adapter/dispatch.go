@@ -88,6 +88,10 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onDisassemble(m, s)
 	case *dap.ExceptionInfoRequest: // Optional (supportsExceptionInfoRequest)
 		c.onExceptionInfo(m, s)
+	case *dap.GotoTargetsRequest: // Optional (supportsGotoTargetsRequest)
+		c.onGotoTargets(m, s)
+	case *dap.GotoRequest: // Optional (supportsGotoTargetsRequest)
+		c.onGoto(m, s)
 	case *dap.SourceRequest: // Required (sources are on disk; no sourceReference)
 		c.sendError(r.Seq, r.Command, errUnsupported, "vmdap serves no sources: they are read from disk by path")
 	default:
@@ -130,6 +134,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsBreakpointLocationsRequest = true
 	d.SupportsSteppingGranularity = true
 	d.SupportsInstructionBreakpoints = true
+	d.SupportsGotoTargetsRequest = true
 	for _, f := range session.ExceptionFilters {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
@@ -150,7 +155,7 @@ func backendCapabilities(vc vmm.Capabilities, wp bool) capabilitiesExt {
 		cp.SupportsDataBreakpointBytes = false
 	}
 	if !vc.RegisterWrite {
-		cp.SupportsSetVariable = true // memory variables stay settable
+		cp.SupportsGotoTargetsRequest = false // a jump writes rip
 	}
 	var modes []breakpointMode
 	for _, m := range cp.BreakpointModes {

@@ -22,8 +22,9 @@ const (
 	errExceptionInfo  = 3010
 	errPause          = 3011
 	errContinue       = 3012
+	errGoto           = 3013
 )
 
 var errorIDs = []int{errMalformed, errUnsupported, errInternal, errNotLaunched, errRunning, errLaunch, errAttach,
 	errBadConfig, errBreakpoints, errStep, errStack, errVariables, errEvaluate, errSetVariable, errMemory,
-	errDisassemble, errDataBreakpoint, errExceptionInfo, errPause, errContinue}
+	errDisassemble, errDataBreakpoint, errExceptionInfo, errPause, errContinue, errGoto}

@@ -91,6 +91,7 @@ type conn struct {
 	memEvents   bool
 	invalEvents bool
 	handles     *handles
+	gotos       []session.GotoTarget // the last gotoTargets answer; a target's id is its index + 1
 	closing     bool
 	seq         int
 	wdone       chan struct{}
