@@ -42,11 +42,21 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 		t.Fatalf("globals %v", g)
 	}
 	for expr, want := range map[string]string{
-		"origin.x * 10 + origin.y":          "34",
-		"sizeof(struct point)":              "8",
-		"(origin.y > origin.x) && !counter": "1",
-		"*(unsigned int *)&origin":          "3",
-		"greeting[1]":                       "101 'e'",
+		"origin.x * 10 + origin.y":                "34",
+		"sizeof(struct point)":                    "8",
+		"(origin.y > origin.x) && !counter":       "1",
+		"*(unsigned int *)&origin":                "3",
+		"greeting[1]":                             "101 'e'",
+		"origin.x * 10 + origin.y,x":              "0x22", // Visual Studio's format suffix
+		"/x origin.y":                             "0x4",  // gdb's print/x
+		"origin, h":                               "{x: 0x3, y: 0x4}",
+		"-origin.x,X":                             "0xfffffffd", // C's int, not widened
+		"sizeof(origin.x + 1)":                    "4",
+		"sizeof(origin.x + 1L)":                   "8",
+		"(unsigned char)200 + (unsigned char)100": "300", // promoted to int
+		"(unsigned int)1 > -1":                    "0",   // -1 converted to unsigned int
+		"(long)1 > -1":                            "1",
+		"1 << 31":                                 "-2147483648",
 	} {
 		if got := e.eval(f.Id, expr); got != want {
 			t.Errorf("evaluate %q = %q, want %q", expr, got, want)
@@ -54,6 +64,14 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	}
 	if got := e.eval(f.Id, "$rip"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
 		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
+	}
+	// A hex struct's members are hex too, and keep plain evaluate names.
+	hx, err := e.c.Evaluate(f.Id, "origin,x")
+	e.must(err)
+	vr, err := e.c.Variables(hx.Body.VariablesReference)
+	e.must(err)
+	if kids := vr.Body.Variables; len(kids) != 2 || kids[0].Value != "0x3" || kids[0].EvaluateName != "(origin).x" {
+		t.Fatalf("members of origin,x: %+v", vr.Body.Variables)
 	}
 	if _, err := e.c.Evaluate(f.Id, "no_such_thing + 1"); err == nil {
 		t.Error("evaluating an unknown name succeeded")

@@ -181,7 +181,7 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	if f, ok := c.handles.frame(a.FrameId); ok {
 		thread, frame = f.thread, f.index
 	}
-	v, err := s.Evaluate(thread, frame, a.Expression)
+	v, err := s.Evaluate(thread, frame, a.Expression, a.Format != nil && a.Format.Hex)
 	if err != nil {
 		c.fail(&m.Request, errEvaluate, err)
 		return

@@ -114,7 +114,7 @@ func (s *Session) DataInfoForVar(v Var) DataInfo {
 // DataInfoForExpr answers dataBreakpointInfo for an expression (an lvalue
 // in memory).
 func (s *Session) DataInfoForExpr(thread, frame int, expr string) (DataInfo, error) {
-	v, err := s.Evaluate(thread, frame, expr)
+	v, err := s.Evaluate(thread, frame, expr, false)
 	if err != nil {
 		return DataInfo{}, err
 	}
@@ -127,7 +127,7 @@ func (s *Session) DataInfoForAddress(thread int, addr string, size int) (DataInf
 	if size <= 0 {
 		size = 1
 	}
-	v, err := s.Evaluate(thread, 0, addr)
+	v, err := s.Evaluate(thread, 0, addr, false)
 	if err != nil {
 		return DataInfo{}, err
 	}

@@ -245,13 +245,15 @@ func binop(op string, a, b value, sc scope) (value, error) {
 			return rvalue(ptrTo(b.typ.elem), y+x*uint64(elemSize(b.typ))), nil
 		}
 	}
-	unsigned := (!a.typ.signed && a.typ.size >= 8) || (!b.typ.signed && b.typ.size >= 8) || ap || bp ||
-		(!a.typ.signed && a.typ.kind == tInt && a.typ.size >= 4 && b.typ.size <= 4) ||
-		(!b.typ.signed && b.typ.kind == tInt && b.typ.size >= 4 && a.typ.size <= 4)
-	rt := typLong
-	if unsigned {
-		rt = typULong
+	rt := arith(a.typ, b.typ)
+	if op == "<<" || op == ">>" {
+		rt = promote(a.typ) // a shift has its left operand's type
 	}
+	x = convInt(x, rt)
+	if op != "<<" && op != ">>" {
+		y = convInt(y, rt)
+	}
+	unsigned := !rt.signed
 	sx, sy := int64(x), int64(y)
 	cmp := func(r bool) (value, error) { return rvalue(typInt, b2u(r)), nil }
 	switch op {
@@ -314,6 +316,75 @@ func binop(op string, a, b value, sc scope) (value, error) {
 		return cmp(sx >= sy)
 	}
 	return value{}, fmt.Errorf("unknown operator %q", op)
+}
+
+// literalType is an integer constant's C type (LP64): the first of int,
+// unsigned int (hex and octal only), long, unsigned long that holds it,
+// skipping what its u and l suffixes rule out.
+func literalType(text string, n uint64) *ctype {
+	low := strings.ToLower(text)
+	digits := strings.TrimRight(low, "ul")
+	suffix := low[len(digits):]
+	u, l := strings.Contains(suffix, "u"), strings.Contains(suffix, "l")
+	decimal := digits == "0" || !strings.HasPrefix(digits, "0")
+	for _, t := range []*ctype{typInt, typUInt, typLong, typULong} {
+		switch {
+		case u && t.signed, l && t.size < 8, decimal && !u && !t.signed && t.size < 8:
+			continue
+		}
+		bits := 8 * uint(t.size)
+		if t.signed && n <= 1<<(bits-1)-1 || !t.signed && (bits >= 64 || n <= 1<<bits-1) {
+			return t
+		}
+	}
+	return typULong
+}
+
+// promote is C's integer promotion (LP64): what is narrower than int,
+// and an enum, becomes int; pointers and arrays count as unsigned long.
+func promote(t *ctype) *ctype {
+	switch {
+	case t.kind == tPtr || t.kind == tArray:
+		return typULong
+	case t.size >= 8:
+		if t.signed {
+			return typLong
+		}
+		return typULong
+	case t.size == 4 && !t.signed && t.kind == tInt:
+		return typUInt
+	}
+	return typInt
+}
+
+// arith is C's usual arithmetic conversions of two integer operands
+// (LP64: long holds every unsigned int).
+func arith(a, b *ctype) *ctype {
+	a, b = promote(a), promote(b)
+	if a.size != b.size {
+		if a.size > b.size {
+			return a
+		}
+		return b
+	}
+	if !a.signed {
+		return a
+	}
+	return b
+}
+
+// convInt converts a 64-bit integer (sign- or zero-extended by its own
+// type) to integer type t, extended back to 64 bits by t's signedness.
+func convInt(u uint64, t *ctype) uint64 {
+	if t.size >= 8 || t.size <= 0 {
+		return u
+	}
+	bits := 8 * uint(t.size)
+	u &= 1<<bits - 1
+	if t.signed && u&(1<<(bits-1)) != 0 {
+		u |= ^uint64(0) << bits
+	}
+	return u
 }
 
 func floatOp(op string, x, y float64) (value, error) {
@@ -383,10 +454,8 @@ func (p *parser) unary() (value, error) {
 			if err != nil {
 				return value{}, err
 			}
-			rt := typLong
-			if !v.typ.signed && v.typ.size >= 8 {
-				rt = typULong
-			}
+			rt := promote(v.typ)
+			u = convInt(u, rt)
 			switch t.text {
 			case "-":
 				return rvalue(rt, -u), nil
@@ -679,14 +748,7 @@ func (p *parser) primary() (value, error) {
 	t := p.next()
 	switch t.kind {
 	case "num":
-		typ := typInt
-		if t.num > 0x7fffffff || strings.ContainsAny(strings.ToLower(t.text), "lx") && t.num > 0x7fffffff {
-			typ = typLong
-		}
-		if t.num > 1<<63-1 {
-			typ = typULong
-		}
-		return rvalue(typ, t.num), nil
+		return rvalue(literalType(t.text, t.num), t.num), nil
 	case "char":
 		return rvalue(typChar, t.num), nil
 	case "reg":

@@ -108,7 +108,7 @@ func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
 			out = append(out, Var{Name: sv.Name, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
 			continue
 		}
-		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val))
+		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val, false))
 	}
 	// declaration order
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -117,10 +117,11 @@ func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
 	return out
 }
 
-// makeVar renders a value with lazy children.
-func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
+// makeVar renders a value with lazy children (integers in hex when hex
+// is set: children inherit it).
+func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool) Var {
 	v := Var{Name: name, Type: val.typ.display(), EvaluateName: expr, typ: val.typ}
-	v.Value = format(val, sc, false)
+	v.Value = format(val, sc, hex)
 	if val.inMem {
 		v.addr, v.size, v.inMem = val.addr, val.typ.size, true
 		v.MemRef, v.HasMemRef = val.addr, true
@@ -136,7 +137,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
 				if err != nil {
 					return nil, err
 				}
-				return []Var{s.makeVar(sc, "*"+name, "*("+expr+")", d)}, nil
+				return []Var{s.makeVar(sc, "*"+name, "*("+expr+")", d, hex)}, nil
 			})
 		}
 	case tStruct:
@@ -148,7 +149,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
 			}
 			var kids []Var
 			for _, f := range t.fields {
-				kids = append(kids, s.makeVar(sc, f.name, "("+expr+")."+f.name, fieldValue(val, f, b)))
+				kids = append(kids, s.makeVar(sc, f.name, "("+expr+")."+f.name, fieldValue(val, f, b), hex))
 			}
 			return kids, nil
 		})
@@ -161,7 +162,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
 		v.Children = s.locked(func() ([]Var, error) {
 			var kids []Var
 			for i := int64(0); i < n; i++ {
-				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), fmt.Sprintf("(%s)[%d]", expr, i), index(val, i)))
+				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), fmt.Sprintf("(%s)[%d]", expr, i), index(val, i), hex))
 			}
 			return kids, nil
 		})
@@ -174,7 +175,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value) Var {
 			}
 			return assign(val, sc, src)
 		}
-		v.refresh = func() (Var, error) { return s.makeVar(sc, name, expr, val), nil }
+		v.refresh = func() (Var, error) { return s.makeVar(sc, name, expr, val, hex), nil }
 	}
 	return v
 }
@@ -200,8 +201,13 @@ func (s *Session) SetVar(v Var, text string) (Var, error) {
 }
 
 // Evaluate evaluates an expression in a frame (frame -1 or thread 0: the
-// current vCPU's innermost frame).
-func (s *Session) Evaluate(thread, frame int, expr string) (Var, error) {
+// current vCPU's innermost frame). A format suffix `,x` (or `,h`), as in
+// Visual Studio's watch window, or gdb's `/x ` prefix shows integers in
+// hex; hex asks for that too (DAP's ValueFormat).
+func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error) {
+	name := expr
+	expr, fmtHex := formatSpec(expr)
+	hex = hex || fmtHex
 	if thread <= 0 {
 		s.mu.Lock()
 		thread = s.curVCPU + 1
@@ -224,7 +230,7 @@ func (s *Session) Evaluate(thread, frame int, expr string) (Var, error) {
 		if err != nil {
 			return err
 		}
-		out = s.makeVar(sc, expr, expr, val)
+		out = s.makeVar(sc, name, expr, val, hex)
 		return nil
 	})
 	return out, err
@@ -365,4 +371,23 @@ func (s *Session) debugRegVars(sc *frameScope) []Var {
 		out = append(out, s.regVar(sc, n, u, bits))
 	}
 	return out
+}
+
+// formatSpec splits a display format off an expression: a trailing ",x",
+// ",X" or ",h" (Visual Studio) or a leading "/x" (gdb's print/x) asks
+// for hex.
+func formatSpec(expr string) (string, bool) {
+	e := strings.TrimSpace(expr)
+	if rest, ok := strings.CutPrefix(e, "/x"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		return strings.TrimSpace(rest), true
+	}
+	if i := strings.LastIndexByte(e, ','); i > 0 {
+		switch strings.TrimSpace(e[i+1:]) {
+		case "x", "X", "h":
+			if base := strings.TrimSpace(e[:i]); base != "" {
+				return base, true
+			}
+		}
+	}
+	return expr, false
 }
