@@ -324,8 +324,9 @@ func (s *Session) interpolate(msg string, vcpu int) string {
 		sc, err := s.newScope(vcpu, 0)
 		if err == nil {
 			var v value
-			if v, err = evalExpr(expr, sc); err == nil {
-				out.WriteString(format(v, sc, false))
+			e, hex := formatSpec(expr)
+			if v, err = evalExpr(e, sc); err == nil {
+				out.WriteString(format(v, sc, hex))
 			}
 		}
 		if err != nil {
