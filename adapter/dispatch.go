@@ -80,6 +80,8 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onSetVariable(m, s)
 	case *dap.EvaluateRequest: // Required
 		c.onEvaluate(m, s)
+	case *dap.SetExpressionRequest: // Optional (supportsSetExpression)
+		c.onSetExpression(m, s)
 	case *dap.ReadMemoryRequest: // Optional (supportsReadMemoryRequest)
 		c.onReadMemory(m, s)
 	case *dap.WriteMemoryRequest: // Optional (supportsWriteMemoryRequest)
@@ -123,6 +125,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsHitConditionalBreakpoints = true
 	d.SupportsEvaluateForHovers = true
 	d.SupportsSetVariable = true
+	d.SupportsSetExpression = true
 	d.SupportsExceptionInfoRequest = true
 	d.SupportTerminateDebuggee = true
 	d.SupportsTerminateRequest = true

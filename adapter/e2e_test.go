@@ -119,6 +119,35 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	e.eval(f.Id, "total") // still fine
 	r, err = e.c.Request("setVariable", map[string]any{"variablesReference": localsRef, "name": "total", "value": "0"})
 	e.must(err)
+	// setExpression: the watch view's Set Value (a member, a local in hex,
+	// a register), read back from the guest; non-lvalues refused.
+	setExpr := func(expr, value string) (string, error) {
+		r, err := e.c.Request("setExpression", map[string]any{"expression": expr, "value": value, "frameId": f.Id})
+		if err != nil {
+			return "", err
+		}
+		return r.(*dap.SetExpressionResponse).Body.Value, nil
+	}
+	for _, c := range []struct{ expr, value, want string }{
+		{"origin.y", "origin.x * 3", "9"}, {"origin.y", "4", "4"},
+		{"total,x", "0x10", "0x10"}, {"total", "0", "0"},
+	} {
+		if got, err := setExpr(c.expr, c.value); err != nil || got != c.want {
+			t.Fatalf("setExpression %s = %s: %q %v, want %q", c.expr, c.value, got, err, c.want)
+		}
+	}
+	rbx := e.eval(f.Id, "$rbx")
+	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x1234" || e.eval(f.Id, "$rbx") != "4660" {
+		t.Fatalf("setExpression $rbx: %q %v", got, err)
+	}
+	if _, err := setExpr("$rbx", rbx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"origin.x + 1", "origin", "no_such_thing"} {
+		if _, err := setExpr(bad, "1"); err == nil {
+			t.Fatalf("setExpression %s succeeded", bad)
+		}
+	}
 
 	// instruction step
 	pc := mustHex(t, e.top().InstructionPointerReference)

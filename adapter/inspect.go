@@ -193,6 +193,24 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	c.send(resp)
 }
 
+func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) {
+	a := m.Arguments
+	thread, frame := 0, 0
+	if f, ok := c.handles.frame(a.FrameId); ok {
+		thread, frame = f.thread, f.index
+	}
+	v, err := s.SetExpression(thread, frame, a.Expression, a.Value, a.Format != nil && a.Format.Hex)
+	if err != nil {
+		c.fail(&m.Request, errSetVariable, err)
+		return
+	}
+	dv := c.toVariable(v, varRef{thread: max(thread, 1), frame: frame})
+	resp := &dap.SetExpressionResponse{Response: newResponse(&m.Request)}
+	resp.Body = dap.SetExpressionResponseBody{Value: dv.Value, Type: dv.Type, VariablesReference: dv.VariablesReference,
+		NamedVariables: dv.NamedVariables, IndexedVariables: dv.IndexedVariables}
+	c.send(resp)
+}
+
 func (c *conn) onReadMemory(m *dap.ReadMemoryRequest, s *session.Session) {
 	base, err := parseMemRef(m.Arguments.MemoryReference)
 	if err != nil {

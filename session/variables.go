@@ -236,6 +236,56 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 	return out, err
 }
 
+// SetExpression assigns the value of valueText to expr, which must name
+// something assignable (a variable, member, element, dereference or
+// register): the watch view's Set Value, and the variables view's edits
+// when the client prefers evaluate names. It returns expr's new rendering.
+func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex bool) (Var, error) {
+	if thread <= 0 {
+		s.mu.Lock()
+		thread = s.curVCPU + 1
+		s.mu.Unlock()
+	}
+	vc, err := s.vcpuOf(thread)
+	if err != nil {
+		return Var{}, err
+	}
+	name := expr
+	expr, fmtHex := formatSpec(expr)
+	hex = hex || fmtHex
+	var out Var
+	err = s.stopped(func() error {
+		sc, err := s.newScope(vc, max(frame, 0))
+		if err != nil {
+			return err
+		}
+		dst, err := evalExpr(expr, sc)
+		if err != nil {
+			return err
+		}
+		if !dst.typ.isScalar() || (!dst.inMem && dst.reg == "") {
+			return fmt.Errorf("%s cannot be assigned: it is not a scalar in memory or a register", expr)
+		}
+		src, err := evalExpr(valueText, sc)
+		if err != nil {
+			return err
+		}
+		if err := assign(dst, sc, src); err != nil {
+			return err
+		}
+		now, err := evalExpr(expr, sc) // read back: what the guest now holds
+		if err != nil {
+			return err
+		}
+		out = s.makeVar(sc, name, expr, now, hex || now.reg != "")
+		return nil
+	})
+	if err == nil {
+		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
+	}
+	return out, err
+}
+
 // register groups
 
 func (s *Session) registerGroups(sc *frameScope) []Var {
