@@ -65,7 +65,13 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 	case *dap.NextRequest: // Required
 		c.onStep(&m.Request, s, m.Arguments.ThreadId, session.StepOver, string(m.Arguments.Granularity))
 	case *dap.StepInRequest: // Required
+		if m.Arguments.TargetId != 0 { // Optional (supportsStepInTargetsRequest)
+			c.onStepInTarget(m, s)
+			break
+		}
 		c.onStep(&m.Request, s, m.Arguments.ThreadId, session.StepIn, string(m.Arguments.Granularity))
+	case *dap.StepInTargetsRequest: // Optional (supportsStepInTargetsRequest)
+		c.onStepInTargets(m, s)
 	case *dap.StepOutRequest: // Required
 		c.onStep(&m.Request, s, m.Arguments.ThreadId, session.StepOut, string(m.Arguments.Granularity))
 	case *dap.PauseRequest: // Required
@@ -138,6 +144,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsSteppingGranularity = true
 	d.SupportsInstructionBreakpoints = true
 	d.SupportsGotoTargetsRequest = true
+	d.SupportsStepInTargetsRequest = true
 	for _, f := range session.ExceptionFilters {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
@@ -323,10 +330,16 @@ func (c *conn) onContinue(m *dap.ContinueRequest, s *session.Session) {
 }
 
 func (c *conn) onStep(r *dap.Request, s *session.Session, thread int, kind session.StepKind, gran string) {
+	c.onRun(r, stepResponse(r), thread, func() error { return s.Step(thread, kind, gran) })
+}
+
+// onRun answers a step request and starts the step; a step that cannot
+// start still ends in a stop, as the client believes the thread runs.
+func (c *conn) onRun(r *dap.Request, resp dap.Message, thread int, start func() error) {
 	c.handles.reset()
 	// Respond first (the spec wants the response before the stopped event).
-	c.send(stepResponse(r))
-	if err := s.Step(thread, kind, gran); err != nil {
+	c.send(resp)
+	if err := start(); err != nil {
 		c.output("stderr", fmt.Sprintf("vmdap: %s: %v\n", r.Command, err))
 		if errors.Is(err, session.ErrRunning) {
 			return

@@ -8,7 +8,8 @@ import (
 	"vmdap/session"
 )
 
-// gotoTargets and goto: VS Code's "Jump to Cursor" (gdb's jump).
+// gotoTargets and goto: VS Code's "Jump to Cursor" (gdb's jump);
+// stepInTargets and stepIn with a target: "Step Into Target".
 
 func (c *conn) onGotoTargets(m *dap.GotoTargetsRequest, s *session.Session) {
 	ts, err := s.GotoTargets(m.Arguments.Source.Path, m.Arguments.Line)
@@ -53,4 +54,44 @@ func (c *conn) onGoto(m *dap.GotoRequest, s *session.Session) {
 	c.send(&dap.GotoResponse{Response: newResponse(&m.Request)})
 	c.onEvent(session.Stopped{Reason: session.StopGoto, Thread: m.Arguments.ThreadId,
 		Description: fmt.Sprintf("jumped to line %d", t.Line)})
+}
+
+func (c *conn) onStepInTargets(m *dap.StepInTargetsRequest, s *session.Session) {
+	thread, frame := 0, 0
+	if f, ok := c.handles.frame(m.Arguments.FrameId); ok {
+		thread, frame = f.thread, f.index
+	} else {
+		c.sendError(m.Seq, m.Command, errStep, fmt.Sprintf("stepInTargets: no frame %d at this stop", m.Arguments.FrameId))
+		return
+	}
+	ts, err := s.StepInTargets(thread, frame)
+	if err != nil {
+		c.fail(&m.Request, errStep, err)
+		return
+	}
+	c.mu.Lock()
+	c.stepIns = ts
+	c.mu.Unlock()
+	resp := &dap.StepInTargetsResponse{Response: newResponse(&m.Request)}
+	resp.Body.Targets = make([]dap.StepInTarget, 0, len(ts))
+	for i, t := range ts {
+		resp.Body.Targets = append(resp.Body.Targets, dap.StepInTarget{Id: i + 1, Label: t.Label, Line: t.Line})
+	}
+	c.send(resp)
+}
+
+func (c *conn) onStepInTarget(m *dap.StepInRequest, s *session.Session) {
+	c.mu.Lock()
+	var t session.StepInTarget
+	id := m.Arguments.TargetId
+	ok := id >= 1 && id <= len(c.stepIns)
+	if ok {
+		t = c.stepIns[id-1]
+	}
+	c.mu.Unlock()
+	if !ok {
+		c.sendError(m.Seq, m.Command, errStep, fmt.Sprintf("stepIn: no target %d (ask stepInTargets first)", id))
+		return
+	}
+	c.onRun(&m.Request, stepResponse(&m.Request), m.Arguments.ThreadId, func() error { return s.StepInto(m.Arguments.ThreadId, t.Call) })
 }

@@ -91,7 +91,8 @@ type conn struct {
 	memEvents   bool
 	invalEvents bool
 	handles     *handles
-	gotos       []session.GotoTarget // the last gotoTargets answer; a target's id is its index + 1
+	gotos       []session.GotoTarget   // the last gotoTargets answer; a target's id is its index + 1
+	stepIns     []session.StepInTarget // the last stepInTargets answer, the same way
 	closing     bool
 	seq         int
 	wdone       chan struct{}

@@ -62,13 +62,13 @@ func (s *Session) Step(thread int, kind StepKind, granularity string) error {
 			if insn {
 				return s.nextInsn(v)
 			}
-			return s.stepLine(v, false)
+			return s.stepLine(v, nil)
 		}
 		if insn {
 			r, _ := s.stepOnce(v)
 			return r
 		}
-		return s.stepLine(v, true)
+		return s.stepLine(v, intoEvery)
 	})
 }
 
@@ -507,10 +507,13 @@ func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
 	}
 }
 
-// stepLine steps one source line: over calls (next) or into them (step
-// in, stopping after the callee's prologue), never by single-stepping
-// through a call.
-func (s *Session) stepLine(v int, into bool) result {
+// intoEvery makes stepLine step into every call (step in).
+func intoEvery(uint64) bool { return true }
+
+// stepLine steps one source line: over calls (next, into == nil) or into
+// the calls into accepts by their address (step in, stopping after the
+// callee's prologue), never by single-stepping through a call.
+func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 	regs, err := s.regsOf(v)
 	if err != nil {
 		return result{err: err}
@@ -518,7 +521,7 @@ func (s *Session) stepLine(v int, into bool) result {
 	pc := regs.RIP
 	start, hasLine := s.sym.PCToLine(pc)
 	if !hasLine {
-		if into {
+		if into != nil {
 			r, _ := s.stepOnce(v)
 			return r
 		}
@@ -533,13 +536,13 @@ func (s *Session) stepLine(v int, into bool) result {
 		in, derr := s.decodeAt(v, pc)
 		var last result
 		switch {
-		case derr == nil && in.Kind == disasm.KindCall && !into:
+		case derr == nil && in.Kind == disasm.KindCall && (into == nil || !into(pc)):
 			r, ok := s.runTo(v, in.Next(), regs.RSP)
 			if !ok {
 				return r
 			}
 			last = r
-		case derr == nil && in.Kind == disasm.KindCall && into:
+		case derr == nil && in.Kind == disasm.KindCall:
 			r, ok := s.stepOnce(v)
 			if !ok {
 				return r

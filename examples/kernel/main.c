@@ -61,6 +61,7 @@ void kmain(void)
 	puts("\n");
 	struct point p = origin;
 	p.x += total;
+	p.y = square(p.y) - divide(9, 1); /* two calls on a line: Step Into Target */
 	unsigned long work = busy_work(busy_iterations);
 	puts("busy work: ");
 	put_dec(work & 0xffff);
