@@ -34,14 +34,8 @@ func (c *conn) onGotoTargets(m *dap.GotoTargetsRequest, s *session.Session) {
 }
 
 func (c *conn) onGoto(m *dap.GotoRequest, s *session.Session) {
-	c.mu.Lock()
-	var t session.GotoTarget
 	id := m.Arguments.TargetId
-	ok := id >= 1 && id <= len(c.gotos)
-	if ok {
-		t = c.gotos[id-1]
-	}
-	c.mu.Unlock()
+	t, ok := pick(c, &c.gotos, id)
 	if !ok {
 		c.sendError(m.Seq, m.Command, errGoto, fmt.Sprintf("goto: no target %d (ask gotoTargets first)", id))
 		return
@@ -81,17 +75,22 @@ func (c *conn) onStepInTargets(m *dap.StepInTargetsRequest, s *session.Session) 
 }
 
 func (c *conn) onStepInTarget(m *dap.StepInRequest, s *session.Session) {
-	c.mu.Lock()
-	var t session.StepInTarget
 	id := m.Arguments.TargetId
-	ok := id >= 1 && id <= len(c.stepIns)
-	if ok {
-		t = c.stepIns[id-1]
-	}
-	c.mu.Unlock()
+	t, ok := pick(c, &c.stepIns, id)
 	if !ok {
 		c.sendError(m.Seq, m.Command, errStep, fmt.Sprintf("stepIn: no target %d (ask stepInTargets first)", id))
 		return
 	}
 	c.onRun(&m.Request, stepResponse(&m.Request), m.Arguments.ThreadId, func() error { return s.StepInto(m.Arguments.ThreadId, t.Call) })
+}
+
+// pick returns the target with a 1-based id from the last answer listed.
+func pick[T any](c *conn, list *[]T, id int) (T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var t T
+	if id < 1 || id > len(*list) {
+		return t, false
+	}
+	return (*list)[id-1], true
 }
