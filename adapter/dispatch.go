@@ -88,6 +88,8 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onEvaluate(m, s)
 	case *dap.SetExpressionRequest: // Optional (supportsSetExpression)
 		c.onSetExpression(m, s)
+	case *dap.CompletionsRequest: // Optional (supportsCompletionsRequest)
+		c.onCompletions(m, s)
 	case *dap.ReadMemoryRequest: // Optional (supportsReadMemoryRequest)
 		c.onReadMemory(m, s)
 	case *dap.WriteMemoryRequest: // Optional (supportsWriteMemoryRequest)
@@ -132,6 +134,8 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsEvaluateForHovers = true
 	d.SupportsSetVariable = true
 	d.SupportsSetExpression = true
+	d.SupportsCompletionsRequest = true
+	d.CompletionTriggerCharacters = []string{".", ">", "$"}
 	d.SupportsExceptionInfoRequest = true
 	d.SupportTerminateDebuggee = true
 	d.SupportsTerminateRequest = true

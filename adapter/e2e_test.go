@@ -73,6 +73,34 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if kids := vr.Body.Variables; len(kids) != 2 || kids[0].Value != "0x3" || kids[0].EvaluateName != "(origin).x" {
 		t.Fatalf("members of origin,x: %+v", vr.Body.Variables)
 	}
+	// Debug-console completions: names in scope, members, registers.
+	complete := func(text string) map[string]dap.CompletionItem {
+		t.Helper()
+		r, err := e.c.Request("completions", map[string]any{"frameId": f.Id, "text": text, "column": len(text) + 1})
+		e.must(err)
+		m := map[string]dap.CompletionItem{}
+		for _, it := range r.(*dap.CompletionsResponse).Body.Targets {
+			m[it.Label] = it
+		}
+		return m
+	}
+	if c := complete("1 + ori"); c["origin"].Start != 5 || c["origin"].Length != 3 || c["origin"].Type != "variable" {
+		t.Fatalf("completions of ori: %+v", c)
+	}
+	if c := complete("sum_sq"); c["sum_squares"].Type != "function" {
+		t.Fatalf("completions of sum_sq: %+v", c)
+	}
+	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil} {
+		c := complete(text)
+		if len(c) != len(want) {
+			t.Fatalf("completions of %q: %+v, want %v", text, c, want)
+		}
+		for _, w := range want {
+			if _, ok := c[w]; !ok {
+				t.Fatalf("completions of %q: %+v, want %v", text, c, want)
+			}
+		}
+	}
 	if _, err := e.c.Evaluate(f.Id, "no_such_thing + 1"); err == nil {
 		t.Error("evaluating an unknown name succeeded")
 	}

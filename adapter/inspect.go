@@ -211,6 +211,54 @@ func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) 
 	c.send(resp)
 }
 
+func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
+	a := m.Arguments
+	thread, frame := 0, 0
+	if f, ok := c.handles.frame(a.FrameId); ok {
+		thread, frame = f.thread, f.index
+	}
+	cursor := byteOffset(a.Text, a.Column-1)
+	items, err := s.Completions(thread, frame, a.Text, cursor)
+	if err != nil {
+		c.fail(&m.Request, errEvaluate, err)
+		return
+	}
+	resp := &dap.CompletionsResponse{Response: newResponse(&m.Request)}
+	resp.Body.Targets = make([]dap.CompletionItem, 0, len(items))
+	for _, it := range items {
+		resp.Body.Targets = append(resp.Body.Targets, dap.CompletionItem{Label: it.Label, Type: dap.CompletionItemType(it.Type),
+			Start: utf16Len(a.Text[:it.Start]) + 1, Length: utf16Len(a.Text[it.Start : it.Start+it.Length])})
+	}
+	c.send(resp)
+}
+
+// byteOffset converts a 0-based offset in UTF-16 code units (DAP's
+// columns) to a byte offset in s.
+func byteOffset(s string, units int) int {
+	for i, r := range s {
+		if units <= 0 {
+			return i
+		}
+		units--
+		if r >= 0x10000 {
+			units--
+		}
+	}
+	return len(s)
+}
+
+// utf16Len is the length of s in UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if r >= 0x10000 {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *conn) onReadMemory(m *dap.ReadMemoryRequest, s *session.Session) {
 	base, err := parseMemRef(m.Arguments.MemoryReference)
 	if err != nil {

@@ -1,0 +1,152 @@
+package session
+
+import (
+	"sort"
+	"strings"
+
+	"vmdap/x86"
+)
+
+// Completion is a debug-console suggestion: Label replaces the Length
+// bytes of the text that start at byte offset Start.
+type Completion struct {
+	Label  string
+	Type   string // DAP CompletionItemType: "variable", "function", "field", "property" (registers)
+	Start  int
+	Length int
+}
+
+// maxCompletions bounds an answer (an image can have thousands of symbols).
+const maxCompletions = 200
+
+// Completions suggests how to finish the word before byte offset cursor
+// of an expression typed in a frame: locals, arguments, globals, symbols,
+// registers after '$', and the members of a struct after '.' or '->'.
+func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Completion, error) {
+	if thread <= 0 {
+		s.mu.Lock()
+		thread = s.curVCPU + 1
+		s.mu.Unlock()
+	}
+	v, err := s.vcpuOf(thread)
+	if err != nil {
+		return nil, err
+	}
+	cursor = min(max(cursor, 0), len(text))
+	start := cursor
+	for start > 0 && isAlnum(text[start-1]) {
+		start--
+	}
+	prefix := text[start:cursor]
+	var out []Completion
+	add := func(label, typ string) {
+		if strings.HasPrefix(label, prefix) && label != prefix {
+			out = append(out, Completion{Label: label, Type: typ, Start: start, Length: len(prefix)})
+		}
+	}
+	err = s.stopped(func() error {
+		switch before := text[:start]; {
+		case strings.HasSuffix(before, "$"):
+			for _, n := range x86.AllRegisterNames() {
+				add(n, "property")
+			}
+		case strings.HasSuffix(before, "."), strings.HasSuffix(before, "->"):
+			sc, err := s.newScope(v, max(frame, 0))
+			if err != nil {
+				return err
+			}
+			for _, f := range s.membersOf(sc, operandBefore(strings.TrimSuffix(strings.TrimSuffix(before, "."), "->"))) {
+				add(f, "field")
+			}
+		default:
+			sc, err := s.newScope(v, max(frame, 0))
+			if err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			named := func(name, typ string) {
+				if !seen[name] {
+					seen[name] = true
+					add(name, typ)
+				}
+			}
+			if sc.sc != nil {
+				for _, l := range sc.sc.Locals {
+					named(l.Name, "variable")
+				}
+				for _, p := range sc.sc.Params {
+					named(p.Name, "variable")
+				}
+			}
+			if s.sym != nil {
+				for _, g := range s.sym.Globals(sc.f.PC) {
+					named(g.Name, "variable")
+				}
+				for _, n := range s.sym.SymbolNames() {
+					typ := "variable"
+					if s.sym.FuncByName(n) != nil {
+						typ = "function"
+					}
+					named(n, typ)
+				}
+			}
+			named("sizeof", "keyword")
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Label < out[j].Label })
+	if len(out) > maxCompletions {
+		out = out[:maxCompletions]
+	}
+	return out, err
+}
+
+// operandBefore returns the postfix expression that ends text (what a
+// '.' or '->' typed after it applies to): identifiers, members, indexes
+// and balanced parentheses, back to the first operator outside them.
+func operandBefore(text string) string {
+	depth := 0
+	i := len(text)
+	for i > 0 {
+		c := text[i-1]
+		switch {
+		case c == ')' || c == ']':
+			depth++
+		case c == '(' || c == '[':
+			if depth == 0 {
+				return strings.TrimSpace(text[i:])
+			}
+			depth--
+		case depth > 0, isAlnum(c), c == '.', c == '$':
+		case c == '>' && i >= 2 && text[i-2] == '-':
+			i--
+		default:
+			return strings.TrimSpace(text[i:])
+		}
+		i--
+	}
+	return strings.TrimSpace(text)
+}
+
+// membersOf lists the member names of a struct expression, or of the
+// struct a pointer expression points to.
+func (s *Session) membersOf(sc *frameScope, expr string) []string {
+	if expr == "" {
+		return nil
+	}
+	val, err := evalExpr(expr, sc)
+	if err != nil {
+		return nil
+	}
+	t := val.typ
+	if t.kind == tPtr && t.elem != nil {
+		t = t.elem
+	}
+	var names []string
+	if t.kind == tStruct {
+		for _, f := range t.fields {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
