@@ -23,12 +23,7 @@ const maxCompletions = 200
 // of an expression typed in a frame: locals, arguments, globals, symbols,
 // registers after '$', and the members of a struct after '.' or '->'.
 func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Completion, error) {
-	if thread <= 0 {
-		s.mu.Lock()
-		thread = s.curVCPU + 1
-		s.mu.Unlock()
-	}
-	v, err := s.vcpuOf(thread)
+	v, err := s.vcpuOrCurrent(thread)
 	if err != nil {
 		return nil, err
 	}

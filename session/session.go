@@ -110,6 +110,17 @@ func (s *Session) vcpuOf(thread int) (int, error) {
 	return thread - 1, nil
 }
 
+// vcpuOrCurrent is vcpuOf, with thread 0 (a request without a frame)
+// meaning the vCPU of the last stop.
+func (s *Session) vcpuOrCurrent(thread int) (int, error) {
+	if thread <= 0 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.curVCPU, nil
+	}
+	return s.vcpuOf(thread)
+}
+
 // stopped runs fn with the session stopped, or returns an error.
 func (s *Session) stopped(fn func() error) error {
 	s.mu.Lock()

@@ -208,15 +208,8 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 	name := expr
 	expr, fmtHex := formatSpec(expr)
 	hex = hex || fmtHex
-	if thread <= 0 {
-		s.mu.Lock()
-		thread = s.curVCPU + 1
-		s.mu.Unlock()
-	}
-	if frame < 0 {
-		frame = 0
-	}
-	vc, err := s.vcpuOf(thread)
+	frame = max(frame, 0)
+	vc, err := s.vcpuOrCurrent(thread)
 	if err != nil {
 		return Var{}, err
 	}
@@ -241,12 +234,7 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 // register): the watch view's Set Value, and the variables view's edits
 // when the client prefers evaluate names. It returns expr's new rendering.
 func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex bool) (Var, error) {
-	if thread <= 0 {
-		s.mu.Lock()
-		thread = s.curVCPU + 1
-		s.mu.Unlock()
-	}
-	vc, err := s.vcpuOf(thread)
+	vc, err := s.vcpuOrCurrent(thread)
 	if err != nil {
 		return Var{}, err
 	}
