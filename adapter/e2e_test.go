@@ -73,6 +73,28 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if kids := vr.Body.Variables; len(kids) != 2 || kids[0].Value != "0x3" || kids[0].EvaluateName != "(origin).x" {
 		t.Fatalf("members of origin,x: %+v", vr.Body.Variables)
 	}
+	// gdb's examine command in the debug console.
+	origin := mustHex(t, e.eval(f.Id, "/x &origin"))
+	rip := mustHex(t, f.InstructionPointerReference)
+	for cmd, want := range map[string]string{
+		"x/4xb &origin":      fmt.Sprintf("%#x <origin>:\t0x03\t0x00\t0x00\t0x00", origin),
+		"x/2dw &origin":      fmt.Sprintf("%#x <origin>:\t3\t4", origin),
+		"x/3uh &origin":      fmt.Sprintf("%#x <origin>:\t3\t0\t4", origin),
+		"x/s greeting":       `"hello from the vmdap example guest"`,
+		"x/2i $rip":          fmt.Sprintf("=> %#x <kmain+", rip),
+		"x/xg 0xdead0000000": "Cannot access memory at address 0xdead0000000",
+	} {
+		if got := e.eval(f.Id, cmd); !strings.Contains(got, want) {
+			t.Errorf("%s:\n%s\nwant it to contain %q", cmd, got, want)
+		}
+	}
+	if got := e.eval(f.Id, "x/2i $rip"); strings.Count(got, "\n") != 1 {
+		t.Errorf("x/2i: %q, want two lines", got)
+	}
+	if _, err := e.c.Evaluate(f.Id, "x/4q &origin"); err == nil || !strings.Contains(err.Error(), "unknown format letter") {
+		t.Errorf("x/4q: %v", err)
+	}
+
 	// Debug-console completions: names in scope, members, registers.
 	complete := func(text string) map[string]dap.CompletionItem {
 		t.Helper()

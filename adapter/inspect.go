@@ -181,6 +181,17 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	if f, ok := c.handles.frame(a.FrameId); ok {
 		thread, frame = f.thread, f.index
 	}
+	if a.Context == "repl" && session.IsExamine(a.Expression) { // gdb's x/NFU in the debug console
+		text, err := s.Examine(thread, frame, a.Expression)
+		if err != nil {
+			c.fail(&m.Request, errEvaluate, err)
+			return
+		}
+		resp := &dap.EvaluateResponse{Response: newResponse(&m.Request)}
+		resp.Body.Result = text
+		c.send(resp)
+		return
+	}
 	v, err := s.Evaluate(thread, frame, a.Expression, a.Format != nil && a.Format.Hex)
 	if err != nil {
 		c.fail(&m.Request, errEvaluate, err)

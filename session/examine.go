@@ -1,0 +1,206 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"vmdap/x86"
+)
+
+// gdb's examine command in the debug console: x/NFU EXPR.
+
+// IsExamine reports whether a debug-console line is an examine command
+// ("x/…"; a bare "x" stays an expression, as a variable may be named x).
+func IsExamine(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "x/") }
+
+// maxExamine bounds one examine (units, or instructions and strings).
+const maxExamine = 4096
+
+type examineFmt struct {
+	count int
+	f     byte // x d u o t c a s i
+	unit  int  // bytes: 1 2 4 8
+}
+
+func parseExamine(line string) (examineFmt, string, error) {
+	e := examineFmt{count: 1, f: 'x', unit: 4}
+	rest := strings.TrimPrefix(strings.TrimSpace(line), "x/")
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i > 0 {
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil || n < 1 || n > maxExamine {
+			return e, "", fmt.Errorf("x: count %q: want 1 to %d", rest[:i], maxExamine)
+		}
+		e.count = n
+	}
+	unitSet := false
+	for ; i < len(rest) && rest[i] != ' ' && rest[i] != '\t'; i++ {
+		switch c := rest[i]; c {
+		case 'x', 'd', 'u', 'o', 't', 'c', 'a', 's', 'i':
+			e.f = c
+		case 'b', 'h', 'w', 'g':
+			e.unit, unitSet = map[byte]int{'b': 1, 'h': 2, 'w': 4, 'g': 8}[c], true
+		default:
+			return e, "", fmt.Errorf("x: unknown format letter %q (formats x d u o t c a s i, units b h w g)", c)
+		}
+	}
+	switch {
+	case e.f == 'c' && !unitSet:
+		e.unit = 1
+	case e.f == 'a':
+		e.unit = 8
+	}
+	expr := strings.TrimSpace(rest[i:])
+	if expr == "" {
+		return e, "", errors.New("x: an address expression is needed, as in x/8xb &counter")
+	}
+	return e, expr, nil
+}
+
+// Examine runs an examine command in a frame and returns its output:
+// count units (b, h, w, g) from the address the expression gives, in a
+// format: x hex, d signed, u unsigned, o octal, t binary, c character,
+// a address with its symbol; s strings; i instructions.
+func (s *Session) Examine(thread, frame int, line string) (string, error) {
+	e, expr, err := parseExamine(line)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.vcpuOrCurrent(thread)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	err = s.stopped(func() error {
+		sc, err := s.newScope(v, max(frame, 0))
+		if err != nil {
+			return err
+		}
+		val, err := evalExpr(expr, sc)
+		if err != nil {
+			return err
+		}
+		addr, err := val.u64(sc)
+		if err != nil {
+			return err
+		}
+		switch e.f {
+		case 'i':
+			s.examineInsns(&out, v, sc.f.PC, addr, e.count)
+		case 's':
+			s.examineStrings(&out, v, addr, e.count)
+		default:
+			s.examineUnits(&out, v, addr, e)
+		}
+		return nil
+	})
+	return strings.TrimSuffix(out.String(), "\n"), err
+}
+
+func (s *Session) label(addr uint64) string {
+	l := fmt.Sprintf("%#x", addr)
+	if s.sym != nil {
+		if _, _, ok := s.sym.Symbol(addr); ok {
+			l += " <" + s.symbolize(addr) + ">"
+		}
+	}
+	return l
+}
+
+func (s *Session) examineUnits(out *strings.Builder, v int, addr uint64, e examineFmt) {
+	buf := make([]byte, e.count*e.unit)
+	n, _ := s.t.ReadMemory(v, buf, addr)
+	perLine := map[int]int{1: 8, 2: 8, 4: 4, 8: 2}[e.unit]
+	for i := 0; i < e.count; i++ {
+		a := addr + uint64(i*e.unit)
+		if (i+1)*e.unit > n {
+			if i%perLine != 0 {
+				out.WriteString("\n")
+			}
+			fmt.Fprintf(out, "Cannot access memory at address %#x\n", a)
+			return
+		}
+		if i%perLine == 0 {
+			out.WriteString(s.label(a) + ":")
+		}
+		var b [8]byte
+		copy(b[:], buf[i*e.unit:(i+1)*e.unit])
+		out.WriteString("\t" + s.unitText(binary.LittleEndian.Uint64(b[:]), e))
+		if i%perLine == perLine-1 || i == e.count-1 {
+			out.WriteString("\n")
+		}
+	}
+}
+
+func (s *Session) unitText(u uint64, e examineFmt) string {
+	bits := 8 * e.unit
+	t := &ctype{kind: tInt, size: int64(e.unit), signed: true}
+	switch e.f {
+	case 'd':
+		return strconv.FormatInt(int64(convInt(u, t)), 10)
+	case 'u':
+		return strconv.FormatUint(u, 10)
+	case 'o':
+		return "0" + strconv.FormatUint(u, 8)
+	case 't':
+		return fmt.Sprintf("%0*b", bits, u)
+	case 'c':
+		c := byte(u)
+		if c >= 0x20 && c < 0x7f {
+			return fmt.Sprintf("%d '%c'", int8(c), c)
+		}
+		return fmt.Sprintf("%d '\\x%02x'", int8(c), c)
+	case 'a':
+		return s.label(u)
+	}
+	return fmt.Sprintf("%#0*x", bits/4, u)
+}
+
+func (s *Session) examineStrings(out *strings.Builder, v int, addr uint64, count int) {
+	for i := 0; i < count; i++ {
+		var buf [256]byte
+		n, _ := s.t.ReadMemory(v, buf[:], addr)
+		if n == 0 {
+			fmt.Fprintf(out, "%s:\t<error: Cannot access memory at address %#x>\n", s.label(addr), addr)
+			return
+		}
+		end := n
+		for j := 0; j < n; j++ {
+			if buf[j] == 0 {
+				end = j
+				break
+			}
+		}
+		text := strconv.Quote(string(buf[:end]))
+		if end == n {
+			text += "..."
+		}
+		fmt.Fprintf(out, "%s:\t%s\n", s.label(addr), text)
+		addr += uint64(end) + 1
+	}
+}
+
+func (s *Session) examineInsns(out *strings.Builder, v int, pc, addr uint64, count int) {
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+	}
+	for i := 0; i < count; i++ {
+		in := s.decodeOne(v, mode, addr)
+		mark := "   "
+		if addr == pc {
+			mark = "=> "
+		}
+		fmt.Fprintf(out, "%s%s:\t%s\n", mark, s.label(addr), in.Text)
+		if in.Invalid && in.Text == "<unreadable memory>" {
+			return
+		}
+		addr += uint64(max(len(in.Bytes), 1))
+	}
+}
