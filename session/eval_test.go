@@ -1,6 +1,9 @@
 package session
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // C's integer typing: literals, promotions, conversions (LP64), the
 // display format suffixes.
@@ -56,5 +59,40 @@ func TestFormatSpec(t *testing.T) {
 		if expr != c.expr || hex != c.hex {
 			t.Errorf("formatSpec(%q) = %q, %v; want %q, %v", c.in, expr, hex, c.expr, c.hex)
 		}
+	}
+}
+
+func TestParseExamine(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		want  examineFmt
+		expr  string
+		error string
+	}{
+		{"x/4xb &c", examineFmt{4, 'x', 1}, "&c", ""},
+		{"x/gx $rsp", examineFmt{1, 'x', 8}, "$rsp", ""},
+		{"x/3c s", examineFmt{3, 'c', 1}, "s", ""},
+		{"x/3ch s", examineFmt{3, 'c', 2}, "s", ""},
+		{"x/2a $rsp", examineFmt{2, 'a', 8}, "$rsp", ""},
+		{"x/i $pc", examineFmt{1, 'i', 4}, "$pc", ""},
+		{"x/d  a + 1", examineFmt{1, 'd', 4}, "a + 1", ""},
+		{"x/0x &c", examineFmt{}, "", "count"},
+		{"x/99999x &c", examineFmt{}, "", "count"},
+		{"x/4q &c", examineFmt{}, "", "unknown format letter"},
+		{"x/4x", examineFmt{}, "", "address expression"},
+	} {
+		got, expr, err := parseExamine(c.in)
+		if c.error != "" {
+			if err == nil || !strings.Contains(err.Error(), c.error) {
+				t.Errorf("%q: %v, want an error about %s", c.in, err, c.error)
+			}
+			continue
+		}
+		if err != nil || got != c.want || expr != c.expr {
+			t.Errorf("%q: %+v %q %v, want %+v %q", c.in, got, expr, err, c.want, c.expr)
+		}
+	}
+	if IsExamine("x + 1") || !IsExamine(" x/4x &c") {
+		t.Error("IsExamine: only x/… is a command")
 	}
 }
