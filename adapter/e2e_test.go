@@ -73,6 +73,24 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if kids := vr.Body.Variables; len(kids) != 2 || kids[0].Value != "0x3" || kids[0].EvaluateName != "(origin).x" {
 		t.Fatalf("members of origin,x: %+v", vr.Body.Variables)
 	}
+	// The extension's hex toggle: variables, watch and hover in hex.
+	_, err = e.c.Request("vmdap.hexDisplay", map[string]any{"hex": true})
+	e.must(err)
+	if _, err := e.c.WaitEvent("invalidated"); err != nil {
+		t.Fatal(err)
+	}
+	if g := e.vars(f.Id, "Globals"); g["origin"] != "{x: 0x3, y: 0x4}" || e.eval(f.Id, "origin.y + 1") != "0x5" {
+		t.Fatalf("hex display: globals %v", g)
+	}
+	_, err = e.c.Request("vmdap.hexDisplay", map[string]any{"hex": false})
+	e.must(err)
+	if e.eval(f.Id, "origin.y + 1") != "5" {
+		t.Fatal("decimal display did not come back")
+	}
+	if _, err := e.c.Request("vmdap.hexDisplay", map[string]any{"hex": "yes"}); err == nil {
+		t.Fatal("a malformed hexDisplay succeeded")
+	}
+
 	// gdb's examine command in the debug console.
 	origin := mustHex(t, e.eval(f.Id, "/x &origin"))
 	rip := mustHex(t, f.InstructionPointerReference)

@@ -170,6 +170,9 @@ func (c *conn) readLoop() error {
 		msg, err := dap.DecodeProtocolMessage(content)
 		if err != nil {
 			var fe *dap.DecodeProtocolMessageFieldError
+			if errors.As(err, &fe) && c.customSafe(fe.Seq, fe.FieldValue, content) {
+				continue
+			}
 			if errors.As(err, &fe) {
 				c.sendError(fe.Seq, fe.FieldValue, errUnsupported, fmt.Sprintf("vmdap does not support %q (%v)", fe.FieldValue, err))
 			} else {

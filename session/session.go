@@ -55,6 +55,7 @@ type Session struct {
 	frames   map[int][]Frame // per-stop cache by vCPU
 	exitCode int
 	excInfo  *ExceptionInfo
+	hex      bool // integers in hex in variables, watch and hover (the IDE's toggle)
 
 	// Requests that must run while the target is halted inside a run.
 	reqs      chan func()
@@ -108,6 +109,16 @@ func (s *Session) vcpuOf(thread int) (int, error) {
 		return 0, fmt.Errorf("no thread %d (threads are 1..%d, one per vCPU)", thread, s.t.VCPUs())
 	}
 	return thread - 1, nil
+}
+
+// SetHexDisplay shows integers in hex (on) or decimal in variables,
+// watch and hover values (registers are always hex), and asks the client
+// to fetch them again.
+func (s *Session) SetHexDisplay(on bool) {
+	s.mu.Lock()
+	s.hex = on
+	s.mu.Unlock()
+	s.emit(Invalidated{Areas: []string{"variables"}})
 }
 
 // vcpuOrCurrent is vcpuOf, with thread 0 (a request without a frame)

@@ -108,7 +108,7 @@ func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
 			out = append(out, Var{Name: sv.Name, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
 			continue
 		}
-		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val, false))
+		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val, s.hex))
 	}
 	// declaration order
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -223,7 +223,7 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 		if err != nil {
 			return err
 		}
-		out = s.makeVar(sc, name, expr, val, hex)
+		out = s.makeVar(sc, name, expr, val, hex || s.hex)
 		return nil
 	})
 	return out, err
@@ -265,7 +265,7 @@ func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex b
 		if err != nil {
 			return err
 		}
-		out = s.makeVar(sc, name, expr, now, hex || now.reg != "")
+		out = s.makeVar(sc, name, expr, now, hex || s.hex || now.reg != "")
 		return nil
 	})
 	if err == nil {

@@ -60,7 +60,13 @@ func (c *Client) read(r *bufio.Reader) {
 		}
 		m, err := dap.DecodeProtocolMessage(raw)
 		if err != nil {
-			continue
+			// A custom request's response (go-dap knows only the
+			// spec's commands): deliver it as a plain response.
+			r := &dap.Response{}
+			if json.Unmarshal(raw, r) != nil || r.Type != "response" {
+				continue
+			}
+			m = r
 		}
 		c.mu.Lock()
 		switch mm := m.(type) {

@@ -14,7 +14,26 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugAdapterDescriptorFactory('vmdap', new Factory(context)),
     vscode.debug.registerDebugConfigurationProvider('vmdap', new ConfigProvider()),
     vscode.debug.registerDebugAdapterTrackerFactory('vmdap', new TrackerFactory()),
+    vscode.commands.registerCommand('vmdap.toggleHex', toggleHex),
+    vscode.debug.onDidTerminateDebugSession((s) => hexSessions.delete(s.id)),
   );
+}
+
+// Sessions showing integers in hex; the adapter re-renders the views
+// (it sends an invalidated event) when told.
+const hexSessions = new Set<string>();
+
+async function toggleHex(): Promise<void> {
+  const session = vscode.debug.activeDebugSession;
+  if (!session || session.type !== 'vmdap') return;
+  const hex = !hexSessions.has(session.id);
+  try {
+    await session.customRequest('vmdap.hexDisplay', { hex });
+    if (hex) hexSessions.add(session.id);
+    else hexSessions.delete(session.id);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`vmdap: ${(e as Error).message}`);
+  }
 }
 
 export function deactivate(): void {}

@@ -136,6 +136,15 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
     await page.getByText(/Paused on step/i).first().waitFor({ timeout: 30000 });
     await row('total, value 30').waitFor({ timeout: 20000 }); // sum_squares(5) ran
     await page.screenshot({ path: path.join(ART, 'after-step.png') });
+    // The extension's context-menu command: integers in hex (30 = 0x1e).
+    await row('total, value 30').click({ button: 'right' });
+    const toggle = page.locator('.context-view .action-label', { hasText: 'Toggle Hexadecimal Display' }).first();
+    await toggle.waitFor({ timeout: 10000 });
+    await toggle.hover();
+    await page.waitForTimeout(300); // a menu ignores a click right after it opens
+    await toggle.click();
+    await row('total, value 0x1e').waitFor({ timeout: 20000 });
+    await page.screenshot({ path: path.join(ART, 'hex.png') });
     await page.keyboard.press('Shift+F5');
     await page.waitForSelector('.debug-toolbar', { state: 'hidden', timeout: 30000 });
   } catch (e) {
