@@ -9,22 +9,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ioctl issues one ioctl with a pointer argument.
+// ioctl issues one ioctl with a pointer argument. A signal (Go's
+// preemption sends them) can interrupt a slow one, such as KVM_CREATE_VM
+// on a nested host, before it did anything: EINTR is retried. KVM_RUN,
+// whose EINTR means something, goes through Run instead.
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) (uintptr, error) {
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
-	if e != 0 {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
+		switch e {
+		case 0:
+			return r, nil
+		case unix.EINTR:
+			continue
+		}
 		return r, e
 	}
-	return r, nil
 }
 
-// ioctlVal issues one ioctl with an integer argument.
+// ioctlVal issues one ioctl with an integer argument (EINTR retried).
 func ioctlVal(fd int, req uintptr, arg uintptr) (uintptr, error) {
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
-	if e != 0 {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+		switch e {
+		case 0:
+			return r, nil
+		case unix.EINTR:
+			continue
+		}
 		return r, e
 	}
-	return r, nil
 }
 
 func wrap(name string, err error) error {
