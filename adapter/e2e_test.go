@@ -130,7 +130,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if c := complete("sum_sq"); c["sum_squares"].Type != "function" {
 		t.Fatalf("completions of sum_sq: %+v", c)
 	}
-	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil} {
+	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil, "counter >": nil} {
 		c := complete(text)
 		if len(c) != len(want) {
 			t.Fatalf("completions of %q: %+v, want %v", text, c, want)

@@ -53,6 +53,8 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			for _, f := range s.membersOf(sc, operandBefore(strings.TrimSuffix(strings.TrimSuffix(before, "."), "->"))) {
 				add(f, "field")
 			}
+		case prefix == "" && strings.HasSuffix(before, ">"):
+			// '>' triggers completion for "->"; after a comparison there is nothing to offer
 		default:
 			sc, err := s.newScope(v, max(frame, 0))
 			if err != nil {

@@ -178,11 +178,13 @@ func (s *Session) examineStrings(out *strings.Builder, v int, addr uint64, count
 			}
 		}
 		text := strconv.Quote(string(buf[:end]))
-		if end == n {
+		next := addr + uint64(end) + 1
+		if end == n { // no NUL within the window: the string goes on from there
 			text += "..."
+			next = addr + uint64(end)
 		}
 		fmt.Fprintf(out, "%s:\t%s\n", s.label(addr), text)
-		addr += uint64(end) + 1
+		addr = next
 	}
 }
 
