@@ -129,7 +129,17 @@ func Build(dir string, variant Variant) (*Guest, error) {
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return nil, err
 		}
-		tmp := out + ".tmp"
+		// A private temporary name: test binaries of several packages
+		// (separate processes, which buildMu does not order) build the
+		// same guest at once on a cold cache; the rename is atomic.
+		f, err := os.CreateTemp(outDir, name+".*.tmp")
+		if err != nil {
+			return nil, err
+		}
+		tmp := f.Name()
+		f.Close()
+		defer os.Remove(tmp)
+		defer os.Remove(tmp + ".32")
 		args := append([]string{}, CFlags...)
 		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
