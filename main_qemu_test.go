@@ -82,6 +82,13 @@ func qemuSession(t *testing.T, c *daptest.Client, src string, wantExit int) {
 	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "1" {
 		t.Fatalf("hits after the step = %v %v", r, err)
 	}
+	// Physical memory is vmdap's VMM's: over a stub, a clear refusal.
+	if _, err := c.Evaluate(0, "xp/4xb 0x1000"); err == nil || !strings.Contains(err.Error(), "guest-physical") {
+		t.Fatalf("xp over a GDB stub: %v", err)
+	}
+	if r, err := c.Evaluate(0, "x/2xb &hits"); err != nil || !strings.Contains(r.Body.Result, "<hits>:\t0x01\t0x00") {
+		t.Fatalf("x over a GDB stub: %+v %v", r, err)
+	}
 	// Jump to Cursor back to the increment (rip written through the stub)
 	// and run it again.
 	tr, err := c.Request("gotoTargets", map[string]any{"source": map[string]any{"path": src}, "line": line})

@@ -106,6 +106,21 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 			t.Errorf("%s:\n%s\nwant it to contain %q", cmd, got, want)
 		}
 	}
+	// QEMU monitor's physical examine and translation (vmdap's VMM reads
+	// guest-physical memory; the example kernel is identity-mapped).
+	gpa := e.eval(f.Id, "gva2gpa &origin")
+	if !strings.HasPrefix(gpa, fmt.Sprintf("gpa: %#x (4-level paging; the page ends at virtual", origin)) {
+		t.Errorf("gva2gpa &origin: %q", gpa)
+	}
+	if got := e.eval(f.Id, "xp/2dw &origin"); got != fmt.Sprintf("%#x:\t3\t4", origin) {
+		t.Errorf("xp/2dw &origin: %q", got)
+	}
+	if _, err := e.c.Evaluate(f.Id, "gva2gpa 0xdead00000000"); err == nil || !strings.Contains(err.Error(), "not mapped") {
+		t.Errorf("gva2gpa of an unmapped address: %v", err)
+	}
+	if _, err := e.c.Evaluate(f.Id, "xp/s 0x1000"); err == nil {
+		t.Error("xp/s succeeded")
+	}
 	if got := e.eval(f.Id, "x/2i $rip"); strings.Count(got, "\n") != 1 {
 		t.Errorf("x/2i: %q, want two lines", got)
 	}

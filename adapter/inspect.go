@@ -181,8 +181,8 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	if f, ok := c.handles.frame(a.FrameId); ok {
 		thread, frame = f.thread, f.index
 	}
-	if a.Context == "repl" && session.IsExamine(a.Expression) { // gdb's x/NFU in the debug console
-		text, err := s.Examine(thread, frame, a.Expression)
+	if a.Context == "repl" && session.IsConsoleCommand(a.Expression) { // x/, xp/, gva2gpa
+		text, err := s.Console(thread, frame, a.Expression)
 		if err != nil {
 			c.fail(&m.Request, errEvaluate, err)
 			return

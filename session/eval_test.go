@@ -69,13 +69,13 @@ func TestParseExamine(t *testing.T) {
 		expr  string
 		error string
 	}{
-		{"x/4xb &c", examineFmt{4, 'x', 1}, "&c", ""},
-		{"x/gx $rsp", examineFmt{1, 'x', 8}, "$rsp", ""},
-		{"x/3c s", examineFmt{3, 'c', 1}, "s", ""},
-		{"x/3ch s", examineFmt{3, 'c', 2}, "s", ""},
-		{"x/2a $rsp", examineFmt{2, 'a', 8}, "$rsp", ""},
-		{"x/i $pc", examineFmt{1, 'i', 4}, "$pc", ""},
-		{"x/d  a + 1", examineFmt{1, 'd', 4}, "a + 1", ""},
+		{"x/4xb &c", examineFmt{count: 4, f: 'x', unit: 1}, "&c", ""},
+		{"x/gx $rsp", examineFmt{count: 1, f: 'x', unit: 8}, "$rsp", ""},
+		{"x/3c s", examineFmt{count: 3, f: 'c', unit: 1}, "s", ""},
+		{"x/3ch s", examineFmt{count: 3, f: 'c', unit: 2}, "s", ""},
+		{"x/2a $rsp", examineFmt{count: 2, f: 'a', unit: 8}, "$rsp", ""},
+		{"x/i $pc", examineFmt{count: 1, f: 'i', unit: 4}, "$pc", ""},
+		{"x/d  a + 1", examineFmt{count: 1, f: 'd', unit: 4}, "a + 1", ""},
 		{"x/0x &c", examineFmt{}, "", "count"},
 		{"x/99999x &c", examineFmt{}, "", "count"},
 		{"x/4q &c", examineFmt{}, "", "unknown format letter"},
@@ -92,7 +92,9 @@ func TestParseExamine(t *testing.T) {
 			t.Errorf("%q: %+v %q %v, want %+v %q", c.in, got, expr, err, c.want, c.expr)
 		}
 	}
-	if IsExamine("x + 1") || !IsExamine(" x/4x &c") {
-		t.Error("IsExamine: only x/… is a command")
+	for line, want := range map[string]bool{"x + 1": false, " x/4x &c": true, "xp/2g 0": true, "xp": false, "gva2gpa $rip": true, "gva2gpa": false} {
+		if IsConsoleCommand(line) != want {
+			t.Errorf("IsConsoleCommand(%q) = %v", line, !want)
+		}
 	}
 }

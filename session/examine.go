@@ -12,10 +12,6 @@ import (
 
 // gdb's examine command in the debug console: x/NFU EXPR.
 
-// IsExamine reports whether a debug-console line is an examine command
-// ("x/…"; a bare "x" stays an expression, as a variable may be named x).
-func IsExamine(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "x/") }
-
 // maxExamine bounds one examine (units, or instructions and strings).
 const maxExamine = 4096
 
@@ -23,6 +19,7 @@ type examineFmt struct {
 	count int
 	f     byte // x d u o t c a s i
 	unit  int  // bytes: 1 2 4 8
+	phys  bool // guest-physical addresses (xp): no symbol labels
 }
 
 func parseExamine(line string) (examineFmt, string, error) {
@@ -63,40 +60,37 @@ func parseExamine(line string) (examineFmt, string, error) {
 	return e, expr, nil
 }
 
-// Examine runs an examine command in a frame and returns its output:
+// examine runs an examine command in a frame and returns its output:
 // count units (b, h, w, g) from the address the expression gives, in a
 // format: x hex, d signed, u unsigned, o octal, t binary, c character,
-// a address with its symbol; s strings; i instructions.
-func (s *Session) Examine(thread, frame int, line string) (string, error) {
+// a address with its symbol; s strings; i instructions. phys: the
+// address is guest-physical (QEMU's xp; unit formats only).
+func (s *Session) examine(thread, frame int, line string, phys bool) (string, error) {
 	e, expr, err := parseExamine(line)
 	if err != nil {
 		return "", err
 	}
-	v, err := s.vcpuOrCurrent(thread)
-	if err != nil {
-		return "", err
+	read := func(v int, p []byte, addr uint64) (int, error) { return s.t.ReadMemory(v, p, addr) }
+	if e.phys = phys; phys {
+		pm, ok := s.t.PhysicalMemory()
+		if !ok {
+			return "", errNoPhysical
+		}
+		if e.f == 's' || e.f == 'i' {
+			return "", fmt.Errorf("xp: format %c reads virtual memory: use x/", e.f)
+		}
+		read = func(_ int, p []byte, addr uint64) (int, error) { return pm.ReadPhysical(p, addr) }
 	}
 	var out strings.Builder
-	err = s.stopped(func() error {
-		sc, err := s.newScope(v, max(frame, 0))
-		if err != nil {
-			return err
-		}
-		val, err := evalExpr(expr, sc)
-		if err != nil {
-			return err
-		}
-		addr, err := val.u64(sc)
-		if err != nil {
-			return err
-		}
+	err = s.atAddress(thread, frame, expr, func(sc *frameScope, addr uint64) error {
+		v := sc.vcpu
 		switch e.f {
 		case 'i':
 			s.examineInsns(&out, v, sc.f.PC, addr, e.count)
 		case 's':
 			s.examineStrings(&out, v, addr, e.count)
 		default:
-			s.examineUnits(&out, v, addr, e)
+			s.examineUnits(&out, v, addr, e, read)
 		}
 		return nil
 	})
@@ -113,9 +107,9 @@ func (s *Session) label(addr uint64) string {
 	return l
 }
 
-func (s *Session) examineUnits(out *strings.Builder, v int, addr uint64, e examineFmt) {
+func (s *Session) examineUnits(out *strings.Builder, v int, addr uint64, e examineFmt, read func(int, []byte, uint64) (int, error)) {
 	buf := make([]byte, e.count*e.unit)
-	n, _ := s.t.ReadMemory(v, buf, addr)
+	n, _ := read(v, buf, addr)
 	perLine := map[int]int{1: 8, 2: 8, 4: 4, 8: 2}[e.unit]
 	for i := 0; i < e.count; i++ {
 		a := addr + uint64(i*e.unit)
@@ -126,7 +120,9 @@ func (s *Session) examineUnits(out *strings.Builder, v int, addr uint64, e exami
 			fmt.Fprintf(out, "Cannot access memory at address %#x\n", a)
 			return
 		}
-		if i%perLine == 0 {
+		if i%perLine == 0 && e.phys {
+			fmt.Fprintf(out, "%#x:", a)
+		} else if i%perLine == 0 {
 			out.WriteString(s.label(a) + ":")
 		}
 		var b [8]byte

@@ -1,0 +1,97 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"vmdap/x86/paging"
+)
+
+// Debug-console commands, for lines that are not expressions: gdb's
+// examine (x/NFU EXPR), QEMU's physical examine (xp/NFU EXPR) and
+// address translation (gva2gpa EXPR).
+
+// IsConsoleCommand reports whether a debug-console line is a command. Only
+// "x/…", "xp/…" and "gva2gpa …" are: a variable named x stays an
+// expression.
+func IsConsoleCommand(line string) bool {
+	l := strings.TrimSpace(line)
+	return strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ")
+}
+
+// Console runs a debug-console command in a frame and returns its output.
+func (s *Session) Console(thread, frame int, line string) (string, error) {
+	l := strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(l, "gva2gpa "):
+		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
+	case strings.HasPrefix(l, "xp/"):
+		return s.examine(thread, frame, "x/"+strings.TrimPrefix(l, "xp/"), true)
+	}
+	return s.examine(thread, frame, l, false)
+}
+
+// physReader reads guest-physical memory for the page walker.
+type physReader struct {
+	pm interface {
+		ReadPhysical([]byte, uint64) (int, error)
+	}
+}
+
+func (r physReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.pm.ReadPhysical(p, uint64(off))
+	if err == nil && n < len(p) {
+		err = fmt.Errorf("guest-physical %#x is outside guest memory", uint64(off)+uint64(n))
+	}
+	return n, err
+}
+
+var errNoPhysical = errors.New("this backend cannot read guest-physical memory (vmdap's own KVM VMM can)")
+
+// gva2gpa translates a guest-virtual address through the vCPU's page
+// tables.
+func (s *Session) gva2gpa(thread, frame int, expr string) (string, error) {
+	if expr == "" {
+		return "", errors.New("gva2gpa: an address expression is needed, as in gva2gpa $rip")
+	}
+	pm, ok := s.t.PhysicalMemory()
+	if !ok {
+		return "", errNoPhysical
+	}
+	var out string
+	err := s.atAddress(thread, frame, expr, func(sc *frameScope, va uint64) error {
+		st := paging.FromSRegs(sc.sregs)
+		pa, remain, err := paging.Translate(physReader{pm}, st, va)
+		if err != nil {
+			return err
+		}
+		out = fmt.Sprintf("gpa: %#x (%s paging; the page ends at virtual %#x)", pa, st.Mode(), va+remain)
+		return nil
+	})
+	return out, err
+}
+
+// atAddress evaluates an address expression in a frame and runs fn with
+// the frame's scope and the address, the session stopped.
+func (s *Session) atAddress(thread, frame int, expr string, fn func(sc *frameScope, addr uint64) error) error {
+	v, err := s.vcpuOrCurrent(thread)
+	if err != nil {
+		return err
+	}
+	return s.stopped(func() error {
+		sc, err := s.newScope(v, max(frame, 0))
+		if err != nil {
+			return err
+		}
+		val, err := evalExpr(expr, sc)
+		if err != nil {
+			return err
+		}
+		addr, err := val.u64(sc)
+		if err != nil {
+			return err
+		}
+		return fn(sc, addr)
+	})
+}
