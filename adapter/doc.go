@@ -3,7 +3,8 @@
 // lacks, in dapext.go), dispatches each request to a handler that calls the
 // session package, writes every response and event through one writer
 // goroutine, maps session events to DAP events, keeps the per-stop handle
-// maps (frames, variables), and owns the launch/attach configuration and
-// its validation. It never imports a concrete backend: main passes in a
+// maps (frames, variables, goto and step-in targets), answers vmdap's
+// custom requests (custom.go: the extension's hex toggle), and owns the
+// launch/attach configuration and its validation. It never imports a concrete backend: main passes in a
 // Backends implementation.
 package adapter

@@ -5,7 +5,9 @@
 // physical breakpoints and watchpoints behind them, conditions, hit counts
 // and logpoints, line and instruction stepping (step over and step out by
 // temporary breakpoints, never by stepping through a call), stack
-// unwinding, variables, expression evaluation, memory and disassembly.
+// unwinding, variables, expression evaluation (C's integer rules, hex
+// display), memory and disassembly, jumps (goto), step-into targets,
+// completions and the debug-console commands (x/, xp/, gva2gpa).
 //
 // It knows nothing of DAP: the adapter package translates requests into
 // calls here and the Events sent here into DAP events. Threads are vCPUs,
