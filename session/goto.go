@@ -71,7 +71,7 @@ func (s *Session) Goto(thread int, addr uint64) error {
 				return fmt.Errorf("%s is in %s, but thread %d is stopped outside any function (%s): a jump there would run it on the wrong stack frame (set rip in the Registers scope to force it)",
 					s.where(addr), to.Name, thread, s.where(r.RIP))
 			case from.Low != to.Low:
-				return fmt.Errorf("%s is in %s, but thread %d is stopped in %s: a jump there would run %s on %s's stack frame, the wrong stack frame (set rip in the Registers scope to force it)",
+				return fmt.Errorf("%s is in %s, but thread %d is stopped in %s: a jump there would run %s on the wrong stack frame (%s's; set rip in the Registers scope to force it)",
 					s.where(addr), to.Name, thread, from.Name, to.Name, from.Name)
 			}
 		}

@@ -14,8 +14,12 @@ type StepInTarget struct {
 	Line  int
 }
 
-// maxStepInTargets bounds the scan of a (pathologically long) line.
-const maxStepInTargets = 64
+// maxStepInTargets and maxLineScan bound the scan of a (pathologically
+// long) line.
+const (
+	maxStepInTargets = 64
+	maxLineScan      = 64 << 10
+)
 
 // StepInTargets lists the calls from a thread's pc to the end of its
 // source line, in code order. Only the innermost frame has targets: an
@@ -40,6 +44,7 @@ func (s *Session) StepInTargets(thread, frame int) ([]StepInTarget, error) {
 		}
 		_, hi, _ := s.sym.LineRange(r.RIP)
 		var sym disasm.Symbolizer = s.sym.Symbol
+		hi = min(hi, r.RIP+maxLineScan) // the last row of a table has no end
 		for pc := r.RIP; pc < hi && len(out) < maxStepInTargets; {
 			in, err := s.decodeAt(v, pc)
 			if err != nil {
