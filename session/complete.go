@@ -79,9 +79,13 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				for _, g := range s.sym.Globals(sc.f.PC) {
 					named(g.Name, "variable")
 				}
+				funcs := map[string]bool{}
+				for _, f := range s.sym.Funcs {
+					funcs[f.Name] = true
+				}
 				for _, n := range s.sym.SymbolNames() {
 					typ := "variable"
-					if s.sym.FuncByName(n) != nil {
+					if funcs[n] {
 						typ = "function"
 					}
 					named(n, typ)
