@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 
 	"github.com/google/go-dap"
@@ -198,6 +199,19 @@ func (c *conn) onBreakpointLocations(m *dap.BreakpointLocationsRequest, s *sessi
 	resp.Body.Breakpoints = []dap.BreakpointLocation{}
 	for _, l := range s.BreakpointLines(a.Source.Path, a.Line, end) {
 		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.BreakpointLocation{Line: l})
+	}
+	c.send(resp)
+}
+
+func (c *conn) onLoadedSources(m *dap.LoadedSourcesRequest, s *session.Session) {
+	resp := &dap.LoadedSourcesResponse{Response: newResponse(&m.Request)}
+	resp.Body.Sources = []dap.Source{}
+	for _, f := range s.Sources() {
+		src := dap.Source{Name: filepath.Base(f), Path: f}
+		if _, err := os.Stat(f); err != nil {
+			src.PresentationHint = "deemphasize" // built elsewhere: not on this disk
+		}
+		resp.Body.Sources = append(resp.Body.Sources, src)
 	}
 	c.send(resp)
 }

@@ -58,6 +58,8 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onSetDataBreakpoints(m, s)
 	case *dap.BreakpointLocationsRequest: // Optional (supportsBreakpointLocationsRequest)
 		c.onBreakpointLocations(m, s)
+	case *dap.LoadedSourcesRequest: // Optional (supportsLoadedSourcesRequest)
+		c.onLoadedSources(m, s)
 	case *dap.ThreadsRequest: // Required
 		c.onThreads(m, s)
 	case *dap.ContinueRequest: // Required
@@ -149,6 +151,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsInstructionBreakpoints = true
 	d.SupportsGotoTargetsRequest = true
 	d.SupportsStepInTargetsRequest = true
+	d.SupportsLoadedSourcesRequest = true
 	for _, f := range session.ExceptionFilters {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})

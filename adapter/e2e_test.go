@@ -32,6 +32,23 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if f.InstructionPointerReference == "" || f.Source == nil || filepath.Base(f.Source.Path) != "main.c" {
 		t.Fatalf("frame %+v", f)
 	}
+	// Loaded Sources: the line table's files, on disk here.
+	ls, err := e.c.Request("loadedSources", map[string]any{})
+	e.must(err)
+	srcs := map[string]dap.Source{}
+	for _, x := range ls.(*dap.LoadedSourcesResponse).Body.Sources {
+		srcs[x.Name] = x
+	}
+	for _, n := range []string{"main.c", "io.c", "start.S"} {
+		x := srcs[n]
+		_, statErr := os.Stat(x.Path)
+		if !strings.HasSuffix(x.Path, "examples/kernel/"+n) || (statErr == nil) != (x.PresentationHint == "") {
+			t.Fatalf("loaded source %s: %+v (on disk: %v)", n, x, statErr == nil)
+		}
+	}
+	if os.Getenv("VMDAP_LANE") == "" && srcs["main.c"].Path != e.src {
+		t.Fatalf("main.c is %s, want this checkout's %s", srcs["main.c"].Path, e.src)
+	}
 	// The serial output so far arrived as output events.
 	if !strings.Contains(e.c.Output("stdout"), "hello from the vmdap example guest") {
 		t.Fatalf("stdout = %q", e.c.Output("stdout"))

@@ -247,6 +247,14 @@ func (s *Session) SetDataBreakpoints(bps []DataBP) ([]BreakpointInfo, error) {
 	return out, err
 }
 
+// Sources lists the source files the image's line table names (sorted).
+func (s *Session) Sources() []string {
+	if s.sym == nil {
+		return nil
+	}
+	return append([]string(nil), s.sym.Files...)
+}
+
 // BreakpointLines lists lines of a file with code in [from, to].
 func (s *Session) BreakpointLines(file string, from, to int) []int {
 	if s.sym == nil {

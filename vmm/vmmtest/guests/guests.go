@@ -116,7 +116,10 @@ func Build(dir string, variant Variant) (*Guest, error) {
 	sort.Strings(srcs)
 	ver, _ := exec.Command(gcc, "--version").Output()
 	h.Write(ver)
-	fmt.Fprintf(h, "%q %s", CFlags, variant)
+	// The folder too: the DWARF names the sources by absolute path, and a
+	// guest built in another checkout would point the debugger there.
+	abs, _ := filepath.Abs(dir)
+	fmt.Fprintf(h, "%q %s %s", CFlags, variant, abs)
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache, err := os.UserCacheDir()
 	if err != nil {
