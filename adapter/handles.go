@@ -56,6 +56,16 @@ func (h *handles) frame(id int) (frameRef, bool) {
 	return f, ok
 }
 
+// threadFrame returns the thread and frame index of a frame id; without
+// one (a console line with no frame), thread 0 (the last stop's vCPU)
+// and its innermost frame.
+func (h *handles) threadFrame(id int) (thread, frame int) {
+	if f, ok := h.frame(id); ok {
+		return f.thread, f.index
+	}
+	return 0, 0
+}
+
 func (h *handles) addVars(v varRef) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

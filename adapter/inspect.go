@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/google/go-dap"
 
@@ -177,10 +178,7 @@ func (c *conn) onSetVariable(m *dap.SetVariableRequest, s *session.Session) {
 
 func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := 0, 0
-	if f, ok := c.handles.frame(a.FrameId); ok {
-		thread, frame = f.thread, f.index
-	}
+	thread, frame := c.handles.threadFrame(a.FrameId)
 	if a.Context == "repl" && session.IsConsoleCommand(a.Expression) { // x/, xp/, gva2gpa
 		text, err := s.Console(thread, frame, a.Expression)
 		if err != nil {
@@ -206,10 +204,7 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 
 func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := 0, 0
-	if f, ok := c.handles.frame(a.FrameId); ok {
-		thread, frame = f.thread, f.index
-	}
+	thread, frame := c.handles.threadFrame(a.FrameId)
 	v, err := s.SetExpression(thread, frame, a.Expression, a.Value, a.Format != nil && a.Format.Hex)
 	if err != nil {
 		c.fail(&m.Request, errSetVariable, err)
@@ -224,10 +219,7 @@ func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) 
 
 func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := 0, 0
-	if f, ok := c.handles.frame(a.FrameId); ok {
-		thread, frame = f.thread, f.index
-	}
+	thread, frame := c.handles.threadFrame(a.FrameId)
 	cursor := byteOffset(a.Text, a.Column-1)
 	items, err := s.Completions(thread, frame, a.Text, cursor)
 	if err != nil {
@@ -250,10 +242,7 @@ func byteOffset(s string, units int) int {
 		if units <= 0 {
 			return i
 		}
-		units--
-		if r >= 0x10000 {
-			units--
-		}
+		units -= utf16.RuneLen(r)
 	}
 	return len(s)
 }
@@ -262,10 +251,7 @@ func byteOffset(s string, units int) int {
 func utf16Len(s string) int {
 	n := 0
 	for _, r := range s {
-		n++
-		if r >= 0x10000 {
-			n++
-		}
+		n += utf16.RuneLen(r)
 	}
 	return n
 }

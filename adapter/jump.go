@@ -17,9 +17,7 @@ func (c *conn) onGotoTargets(m *dap.GotoTargetsRequest, s *session.Session) {
 		c.fail(&m.Request, errGoto, err)
 		return
 	}
-	c.mu.Lock()
-	c.gotos = ts
-	c.mu.Unlock()
+	keep(c, &c.gotos, ts)
 	resp := &dap.GotoTargetsResponse{Response: newResponse(&m.Request)}
 	resp.Body.Targets = make([]dap.GotoTarget, 0, len(ts))
 	for i, t := range ts {
@@ -63,9 +61,7 @@ func (c *conn) onStepInTargets(m *dap.StepInTargetsRequest, s *session.Session) 
 		c.fail(&m.Request, errStep, err)
 		return
 	}
-	c.mu.Lock()
-	c.stepIns = ts
-	c.mu.Unlock()
+	keep(c, &c.stepIns, ts)
 	resp := &dap.StepInTargetsResponse{Response: newResponse(&m.Request)}
 	resp.Body.Targets = make([]dap.StepInTarget, 0, len(ts))
 	for i, t := range ts {
@@ -82,6 +78,14 @@ func (c *conn) onStepInTarget(m *dap.StepInRequest, s *session.Session) {
 		return
 	}
 	c.onRun(&m.Request, stepResponse(&m.Request), m.Arguments.ThreadId, func() error { return s.StepInto(m.Arguments.ThreadId, t.Call) })
+}
+
+// keep records an answer's targets (their ids are index + 1) for the
+// request that names one.
+func keep[T any](c *conn, list *[]T, ts []T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*list = ts
 }
 
 // pick returns the target with a 1-based id from the last answer listed.
