@@ -117,8 +117,24 @@ func (t *Table) buildIndex() {
 	}
 	parts := make([]*indexPart, workers)
 	unitFiles := make([][]string, len(t.units))
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
+	var pmu sync.Mutex
+	total := int64(len(t.sec.info))
+	lastPct := int64(-1)
+	report := func(n int64) {
+		d := done.Add(n)
+		if t.progress == nil || total == 0 {
+			return
+		}
+		pct := d * 100 / total
+		pmu.Lock()
+		if pct > lastPct {
+			lastPct = pct
+			t.progress(d, total)
+		}
+		pmu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
 		p := newPart()
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
@@ -132,6 +148,7 @@ func (t *Table) buildIndex() {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
+				report(int64(t.units[i].end - t.units[i].off))
 			}
 		}()
 	}

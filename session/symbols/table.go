@@ -81,8 +81,10 @@ type Table struct {
 	frameOnce sync.Once
 	frames    *frameTable
 
-	mu    sync.Mutex // guards cache
+	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
+
+	progress func(done, total int64)
 }
 
 type cuRange struct {
@@ -97,7 +99,7 @@ var ErrNoDebugInfo = errors.New("no DWARF debug information")
 // separate file holding the DWARF (as objcopy --only-keep-debug makes).
 // An image without DWARF still loads: ELF symbols give function names.
 // The files are mapped, not read: only what the index needs is touched.
-func Load(path, debugFile string) (*Table, error) {
+func Load(path, debugFile string, opts ...Option) (*Table, error) {
 	img, err := openImage(path)
 	if err != nil {
 		return nil, err
@@ -108,24 +110,37 @@ func Load(path, debugFile string) (*Table, error) {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
-	t := newTable(path, img, dimg)
+	t := newTable(path, img, dimg, opts)
 	return t, nil
+}
+
+// Option configures Load and New.
+type Option func(*Table)
+
+// WithProgress reports the index's progress while it is built: done and
+// total bytes of debug information, from the indexing goroutines (calls
+// are serialised, about one per percent).
+func WithProgress(fn func(done, total int64)) Option {
+	return func(t *Table) { t.progress = fn }
 }
 
 // New reads the symbols of an ELF image from r, as debug/elf's NewFile
 // does (Load is to New what elf.Open is to elf.NewFile). Sections are
 // read from r as they are needed.
-func New(r io.ReaderAt) (*Table, error) {
+func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 	img, err := newImage(r, "image")
 	if err != nil {
 		return nil, err
 	}
-	return newTable("", img, img), nil
+	return newTable("", img, img, opts), nil
 }
 
-func newTable(path string, img, dimg *image) *Table {
+func newTable(path string, img, dimg *image, opts []Option) *Table {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	for _, o := range opts {
+		o(t)
+	}
 	if f.Class == elf.ELFCLASS32 {
 		t.AddrSize = 4
 	}
