@@ -436,7 +436,27 @@ func (s *Session) stepOut(v int) result {
 		}
 		return userStop(res.stop, &Stopped{Reason: StopStep})
 	}
-	res, ok := s.runTo(v, fs[1].PC, fs[0].CFA)
+	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
+		// Out of an inlined call: to where its code ends, in this frame.
+		r, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}
+		}
+		res, ok := s.runTo(v, fs[0].inl.End, r.RSP)
+		if !ok {
+			return res
+		}
+		return userStop(res.stop, &Stopped{Reason: StopStep})
+	}
+	// The caller: the first frame of another machine frame.
+	caller := 1
+	for caller < len(fs) && fs[caller].phys == fs[0].phys {
+		caller++
+	}
+	if caller >= len(fs) {
+		return result{err: fmt.Errorf("cannot find the caller to step out to")}
+	}
+	res, ok := s.runTo(v, fs[caller].PC, fs[0].CFA)
 	if !ok {
 		return res
 	}
