@@ -80,15 +80,6 @@ type logical struct {
 	placed  []physKey
 }
 
-type physKey struct {
-	addr uint64
-	hw   bool
-}
-
-type physical struct {
-	refs int
-}
-
 // bpTable holds every breakpoint. All methods run with Session.mu held and
 // the target stopped.
 type bpTable struct {
@@ -115,79 +106,6 @@ func (b *bpTable) newID() int {
 	return id
 }
 
-// insert adds one reference to a physical breakpoint.
-func (b *bpTable) insert(k physKey) error {
-	if p := b.phys[k]; p != nil {
-		p.refs++
-		return nil
-	}
-	var err error
-	if k.hw {
-		hw, ok := b.s.t.HWBreakpoints()
-		if !ok {
-			return fmt.Errorf("hardware breakpoints: %w", vmm.ErrUnsupported)
-		}
-		err = hw.InsertHWBreakpoint(k.addr)
-	} else {
-		sw, ok := b.s.t.SWBreakpoints()
-		if !ok {
-			return fmt.Errorf("software breakpoints: %w", vmm.ErrUnsupported)
-		}
-		err = sw.InsertBreakpoint(k.addr)
-	}
-	if err != nil {
-		return err
-	}
-	b.phys[k] = &physical{refs: 1}
-	return nil
-}
-
-func (b *bpTable) remove(k physKey) {
-	p := b.phys[k]
-	if p == nil {
-		return
-	}
-	p.refs--
-	if p.refs > 0 {
-		return
-	}
-	delete(b.phys, k)
-	var err error
-	if k.hw {
-		if hw, ok := b.s.t.HWBreakpoints(); ok {
-			err = hw.RemoveHWBreakpoint(k.addr)
-		}
-	} else if sw, ok := b.s.t.SWBreakpoints(); ok {
-		err = sw.RemoveBreakpoint(k.addr)
-	}
-	if err != nil {
-		b.s.log.WithError(err).Warnf("removing breakpoint at %#x", k.addr)
-	}
-}
-
-// useHW decides the mechanism for a mode.
-func (b *bpTable) useHW(mode string) (bool, error) {
-	_, sw := b.s.t.SWBreakpoints()
-	_, hw := b.s.t.HWBreakpoints()
-	switch mode {
-	case "", ModeSoftware:
-		if sw {
-			return false, nil
-		}
-		if hw {
-			return true, nil
-		}
-	case ModeHardware:
-		if hw {
-			return true, nil
-		}
-		return false, errors.New("this target has no hardware breakpoints")
-	default:
-		return false, fmt.Errorf("unknown breakpoint mode %q (use %q or %q)", mode, ModeSoftware, ModeHardware)
-	}
-	return false, errors.New("this target supports no breakpoints")
-}
-
 // place inserts the physical breakpoints of l and fills its info.
 func (b *bpTable) place(l *logical, mode string) {
 	hw, err := b.useHW(mode)
@@ -198,7 +116,7 @@ func (b *bpTable) place(l *logical, mode string) {
 	l.hw = hw
 	for _, a := range l.addrs {
 		k := physKey{a, hw}
-		if err := b.insert(k); err != nil {
+		if err := b.insert(k, breaklet{kind: letUser, owner: l}); err != nil {
 			msg := err.Error()
 			if errors.Is(err, vmm.ErrNoSlots) {
 				msg = "all four hardware breakpoint slots (DR0-DR3) are in use"
@@ -221,7 +139,7 @@ func (b *bpTable) place(l *logical, mode string) {
 
 func (b *bpTable) unplace(l *logical) {
 	for _, k := range l.placed {
-		b.remove(k)
+		b.remove(k, breaklet{kind: letUser, owner: l})
 	}
 	l.placed = nil
 }

@@ -459,7 +459,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
 	if err == nil {
-		err = s.bps.insert(k)
+		err = s.bps.insert(k, runToLet)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -467,7 +467,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	defer func() {
 		s.mu.Lock()
-		s.bps.remove(k)
+		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
 	for {

@@ -43,10 +43,11 @@ const (
 	closed
 )
 
+// swbp is one software breakpoint: the session owns why it exists, the
+// target only places it (Z0, or an int3 written with M) and lifts it.
 type swbp struct {
 	orig  byte
 	viaZ0 bool
-	refs  int
 }
 
 // Target is a vmm.Target over a GDB stub.

@@ -4,6 +4,7 @@ package kvm
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"vmdap/vmm"
@@ -12,12 +13,15 @@ import (
 	"vmdap/x86/paging"
 )
 
-// swbp is one software breakpoint, keyed by guest-physical address.
+// swbp is one software breakpoint, keyed by guest-physical address. The
+// session owns the bookkeeping of why a breakpoint exists; the backend
+// only writes the byte and erases it. Two virtual addresses that alias one
+// physical byte share it: gvas lists the addresses it was inserted at, and
+// the byte goes when the last of them is removed.
 type swbp struct {
 	gpa  uint64
-	gva  uint64
+	gvas []uint64
 	orig byte // the guest's byte under our breakpoint
-	refs int
 }
 
 // hwSlot is one of DR0-DR3 as vmdap uses it (not the guest's own DRs).
@@ -226,7 +230,10 @@ func (m *Machine) InsertBreakpoint(addr uint64) error {
 	}
 	d := &m.dbg
 	if bp := d.sw[gpa]; bp != nil {
-		bp.refs++
+		if slices.Contains(bp.gvas, addr) {
+			return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
+		}
+		bp.gvas = append(bp.gvas, addr) // an alias of a placed byte
 		return nil
 	}
 	m.mem.protect(gpa/pageSize, 1, 0)
@@ -235,54 +242,53 @@ func (m *Machine) InsertBreakpoint(addr uint64) error {
 		return err
 	}
 	d.mu.Lock()
-	d.sw[gpa] = &swbp{gpa: gpa, gva: addr, orig: m.mem.ram[gpa], refs: 1}
+	d.sw[gpa] = &swbp{gpa: gpa, gvas: []uint64{addr}, orig: m.mem.ram[gpa]}
 	m.mem.ram[gpa] = m.plantByte()
 	d.mu.Unlock()
 	return nil
 }
 
-// RemoveBreakpoint implements vmm.Breakpoints.
+// RemoveBreakpoint implements vmm.Breakpoints: it erases the breakpoint
+// inserted at addr.
 func (m *Machine) RemoveBreakpoint(addr uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.stoppedForDebug(); err != nil {
 		return err
 	}
-	gpa, ok := m.dbg.findSW(m, addr)
-	if !ok {
+	d := &m.dbg
+	var bp *swbp
+	i := -1
+	for _, b := range d.sw {
+		if i = slices.Index(b.gvas, addr); i >= 0 {
+			bp = b
+			break
+		}
+	}
+	if bp == nil {
 		return fmt.Errorf("no software breakpoint at %#x", addr)
 	}
-	d := &m.dbg
-	bp := d.sw[gpa]
-	bp.refs--
-	if bp.refs > 0 {
-		return nil
+	if bp.gvas = slices.Delete(bp.gvas, i, i+1); len(bp.gvas) > 0 {
+		return nil // an alias still wants the byte
 	}
 	d.mu.Lock()
-	m.mem.ram[gpa] = bp.orig
-	delete(d.sw, gpa)
+	m.mem.ram[bp.gpa] = bp.orig
+	delete(d.sw, bp.gpa)
 	d.mu.Unlock()
-	m.mem.protect(gpa/pageSize, -1, 0)
+	m.mem.protect(bp.gpa/pageSize, -1, 0)
 	return m.mem.apply()
 }
 
-// findSW finds a breakpoint by the virtual address it was inserted with,
-// falling back to translating addr now.
-func (d *debugState) findSW(m *Machine, addr uint64) (uint64, bool) {
-	for gpa, bp := range d.sw {
-		if bp.gva == addr {
-			return gpa, true
+// hasSW reports a breakpoint inserted at addr, or at an address that
+// aliases it now (a stop reports the address the vCPU ran at).
+func (d *debugState) hasSW(m *Machine, addr uint64) bool {
+	for _, bp := range d.sw {
+		if slices.Contains(bp.gvas, addr) {
+			return true
 		}
 	}
-	if gpa, _, err := m.translate(m.vcpus[0], addr); err == nil && d.sw[gpa] != nil {
-		return gpa, true
-	}
-	return 0, false
-}
-
-func (d *debugState) hasSW(m *Machine, addr uint64) bool {
-	_, ok := d.findSW(m, addr)
-	return ok
+	gpa, _, err := m.translate(m.vcpus[0], addr)
+	return err == nil && d.sw[gpa] != nil
 }
 
 // swAt returns our breakpoint at vCPU v's address va, if any.
@@ -321,6 +327,9 @@ func (m *Machine) InsertHWBreakpoint(addr uint64) error {
 	}
 	if !m.host.HWBreakpoints {
 		return fmt.Errorf("hardware breakpoints: %w on this host", vmm.ErrUnsupported)
+	}
+	if m.dbg.execSlot(addr) >= 0 {
+		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
 	}
 	free := m.dbg.freeSlots()
 	if len(free) == 0 {

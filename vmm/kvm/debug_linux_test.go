@@ -36,6 +36,43 @@ func TestSoftwareBreakpointHitAndResume(t *testing.T) {
 	}
 }
 
+// TestBreakpointInsertedOnce: the backend writes and erases; counting why
+// a breakpoint exists is the session's job, so a second insert at one
+// address is refused, and one remove erases.
+func TestBreakpointInsertedOnce(t *testing.T) {
+	f := newMech(t, 1)
+	addr := f.sym("loop_dec")
+	var orig [1]byte
+	f.m.ReadPhysical(orig[:], addr)
+	if err := f.m.InsertBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.InsertBreakpoint(addr); !errors.Is(err, vmm.ErrBreakpointExists) {
+		t.Fatalf("second insert: %v, want ErrBreakpointExists", err)
+	}
+	if err := f.m.RemoveBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if b := f.m.mem.ram[addr]; b != orig[0] {
+		t.Fatalf("byte after one remove: %#x, want the guest's %#x", b, orig[0])
+	}
+	if err := f.m.RemoveBreakpoint(addr); err == nil {
+		t.Fatal("second remove succeeded")
+	}
+	if !f.m.host.HWBreakpoints {
+		return
+	}
+	if err := f.m.InsertHWBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.InsertHWBreakpoint(addr); !errors.Is(err, vmm.ErrBreakpointExists) {
+		t.Fatalf("second hardware insert: %v, want ErrBreakpointExists", err)
+	}
+	if n := len(f.m.dbg.freeSlots()); n != 3 {
+		t.Fatalf("%d free slots after one hardware breakpoint, want 3", n)
+	}
+}
+
 func TestBreakpointBytesInvisible(t *testing.T) {
 	f := newMech(t, 1)
 	addr := f.sym("loop_top")
