@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -31,7 +30,7 @@ type BreakpointInfo struct {
 	ID       int
 	Verified bool
 	Message  string
-	Reason   string // "pending" or "failed" when not verified
+	Reason   string // when not verified: "pending" (placed as soon as it can be) or "failed"
 	File     string
 	Line     int
 	Addr     uint64
@@ -69,12 +68,13 @@ type logical struct {
 	line    int // requested
 	fn      string
 	addrs   []uint64
-	hw      bool
+	mode    string // as requested: "", ModeSoftware or ModeHardware
+	hw      bool   // the mechanism mode chose (a debug register may stand in for software: see place)
 	cond    string
 	hitCond string
 	logMsg  string
 	hits    int
-	mode    string
+	note    string // the message of a verified breakpoint (a moved line, a bad hit condition)
 	info    BreakpointInfo
 	watch   *dataWatch
 	placed  []physKey
@@ -106,80 +106,55 @@ func (b *bpTable) newID() int {
 	return id
 }
 
-// place inserts the physical breakpoints of l and fills its info.
-func (b *bpTable) place(l *logical, mode string) {
-	hw, err := b.useHW(mode)
-	if err != nil {
-		l.info.Verified, l.info.Message, l.info.Reason = false, err.Error(), "failed"
-		return
-	}
-	l.hw = hw
-	for _, a := range l.addrs {
-		k := physKey{a, hw}
-		if err := b.insert(k, breaklet{kind: letUser, owner: l}); err != nil {
-			msg := err.Error()
-			if errors.Is(err, vmm.ErrNoSlots) {
-				msg = "all four hardware breakpoint slots (DR0-DR3) are in use"
-			}
-			var fe *vmm.FaultError
-			if errors.As(err, &fe) {
-				msg = fmt.Sprintf("address %#x is not mapped in guest memory", a)
-			}
-			b.unplace(l)
-			l.info.Verified, l.info.Message, l.info.Reason = false, msg, "failed"
-			return
-		}
-		l.placed = append(l.placed, k)
-	}
-	l.info.Verified = len(l.placed) > 0
-	if len(l.addrs) > 0 {
-		l.info.Addr, l.info.HasAddr = l.addrs[0], true
-	}
-}
-
-func (b *bpTable) unplace(l *logical) {
-	for _, k := range l.placed {
-		b.remove(k, breaklet{kind: letUser, owner: l})
-	}
-	l.placed = nil
-}
-
-// setSource replaces the breakpoints of one source file.
+// setSource replaces the breakpoints of one source file. A breakpoint
+// asked for again (same line and mode) keeps its id, hit count and state.
 func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 	old := b.source[file]
-	var keep []*logical
-	out := make([]BreakpointInfo, len(req))
+	keep := make([]*logical, len(req))
 	used := map[*logical]bool{}
 	for i, r := range req {
-		var l *logical
 		for _, o := range old {
-			if !used[o] && o.line == r.Line && o.mode == normMode(r.Mode) && o.info.Verified {
-				l = o
+			if !used[o] && o.line == r.Line && normMode(o.mode) == normMode(r.Mode) && o.info.Reason != reasonFailed {
+				keep[i] = o
+				used[o] = true
 				break
 			}
 		}
-		if l == nil {
-			l = &logical{id: b.newID(), kind: KindSource, file: file, line: r.Line, mode: normMode(r.Mode)}
-			l.info = BreakpointInfo{ID: l.id, File: file, Line: r.Line}
-			b.resolveSource(l)
-			if len(l.addrs) > 0 {
-				b.place(l, r.Mode)
-			}
-		}
-		used[l] = true
-		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
-		if err := checkHitCond(r.HitCondition); err != nil {
-			l.info.Message = err.Error()
-		}
-		keep = append(keep, l)
-		out[i] = l.info
 	}
+	// Removed ones go first: the debug registers they free may take new ones.
 	for _, o := range old {
 		if !used[o] {
 			b.unplace(o)
 		}
 	}
+	for i, r := range req {
+		l := keep[i]
+		if l == nil {
+			l = &logical{id: b.newID(), kind: KindSource, file: file, line: r.Line, mode: r.Mode}
+			l.info = BreakpointInfo{ID: l.id, File: file, Line: r.Line}
+			b.resolveSource(l)
+			if len(l.addrs) > 0 {
+				b.place(l)
+			}
+			keep[i] = l
+		} else if l.info.Reason == reasonPending {
+			b.place(l)
+		}
+		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
+		if err := checkHitCond(r.HitCondition); err != nil {
+			l.note = err.Error()
+			if l.info.Verified {
+				b.settle(l, "", "")
+			}
+		}
+		used[l] = true
+	}
 	b.source[file] = keep
+	b.retry(used)
+	out := make([]BreakpointInfo, len(req))
+	for i, l := range keep {
+		out[i] = l.info
+	}
 	return out
 }
 
@@ -209,7 +184,7 @@ func (b *bpTable) resolveSource(l *logical) {
 	l.addrs = addrs
 	l.info.Line = actual
 	if actual != l.line {
-		l.info.Message = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
+		l.note = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
 	}
 }
 
@@ -219,24 +194,25 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		b.unplace(l)
 	}
 	b.funcs = nil
-	out := make([]BreakpointInfo, len(req))
-	for i, r := range req {
-		l := &logical{id: b.newID(), kind: KindFunction, fn: r.Name, cond: r.Condition, hitCond: r.HitCondition}
+	mine := map[*logical]bool{}
+	for _, r := range req {
+		l := &logical{id: b.newID(), kind: KindFunction, fn: r.Name, cond: r.Condition, hitCond: r.HitCondition, mode: r.Mode}
 		l.info.ID = l.id
 		addr, err := b.s.functionAddr(r.Name)
 		if err != nil {
-			l.info.Message, l.info.Reason = err.Error(), "failed"
+			l.info.Message, l.info.Reason = err.Error(), reasonFailed
 		} else {
 			l.addrs = []uint64{addr}
-			b.place(l, r.Mode)
+			b.place(l)
 			if loc, ok := b.s.lineOf(addr); ok {
 				l.info.File, l.info.Line = loc.File, loc.Line
 			}
 		}
 		b.funcs = append(b.funcs, l)
-		out[i] = l.info
+		mine[l] = true
 	}
-	return out
+	b.retry(mine)
+	return infos(b.funcs)
 }
 
 // setInstructions replaces the instruction breakpoints.
@@ -245,15 +221,24 @@ func (b *bpTable) setInstructions(req []InstructionBP) []BreakpointInfo {
 		b.unplace(l)
 	}
 	b.insns = nil
-	out := make([]BreakpointInfo, len(req))
-	for i, r := range req {
-		l := &logical{id: b.newID(), kind: KindInstruction, addrs: []uint64{r.Addr}, cond: r.Condition, hitCond: r.HitCondition}
+	mine := map[*logical]bool{}
+	for _, r := range req {
+		l := &logical{id: b.newID(), kind: KindInstruction, addrs: []uint64{r.Addr}, cond: r.Condition, hitCond: r.HitCondition, mode: r.Mode}
 		l.info.ID = l.id
-		b.place(l, r.Mode)
 		if loc, ok := b.s.lineOf(r.Addr); ok {
 			l.info.File, l.info.Line = loc.File, loc.Line
 		}
+		b.place(l)
 		b.insns = append(b.insns, l)
+		mine[l] = true
+	}
+	b.retry(mine)
+	return infos(b.insns)
+}
+
+func infos(ls []*logical) []BreakpointInfo {
+	out := make([]BreakpointInfo, len(ls))
+	for i, l := range ls {
 		out[i] = l.info
 	}
 	return out

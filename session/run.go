@@ -155,6 +155,7 @@ func (s *Session) finish(r result) {
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
 		s.refreshExceptionBPs()
+		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -193,6 +194,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {

@@ -212,9 +212,43 @@ func (m *Machine) stoppedForDebug() error {
 	return nil
 }
 
+// loadedSegment is one PT_LOAD segment of the image as the loader placed
+// it: linked at virt, copied to guest-physical phys.
+type loadedSegment struct{ virt, phys, size uint64 }
+
+// imagePhys maps a virtual address of the image through its PT_LOAD
+// segments, to where the loader put it. That is how the guest maps its own
+// image once it enables paging: a kernel linked high and loaded low (as
+// Linux's vmlinux) runs at addresses no page table maps at its entry.
+func (m *Machine) imagePhys(va uint64) (uint64, bool) {
+	for _, s := range m.loaded {
+		if va >= s.virt && va-s.virt < s.size {
+			pa := s.phys + (va - s.virt)
+			return pa, pa < m.mem.size
+		}
+	}
+	return 0, false
+}
+
+// breakpointGPA is where a software breakpoint at addr goes: the
+// guest-physical address vCPU 0's page tables give it, else, for an
+// address of the image not mapped yet, the one its PT_LOAD segment gives.
+func (m *Machine) breakpointGPA(addr uint64) (uint64, error) {
+	gpa, _, err := m.translate(m.vcpus[0], addr)
+	if err == nil {
+		return gpa, nil
+	}
+	if pa, ok := m.imagePhys(addr); ok {
+		m.log.WithField("addr", fmt.Sprintf("%#x", addr)).Debugf("breakpoint placed at %#x from the image's PT_LOAD mapping (%v)", pa, err)
+		return pa, nil
+	}
+	return 0, &vmm.FaultError{Addr: addr, Write: true, Reason: err.Error()}
+}
+
 // InsertBreakpoint implements vmm.Breakpoints. The address is translated
-// with vCPU 0's page tables; the page is write-protected so that guest
-// writes over the breakpoint keep it consistent.
+// with vCPU 0's page tables, or, where they do not map it yet, through the
+// image's PT_LOAD segments (breakpointGPA); the page is write-protected so
+// that guest writes over the breakpoint keep it consistent.
 func (m *Machine) InsertBreakpoint(addr uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -224,9 +258,9 @@ func (m *Machine) InsertBreakpoint(addr uint64) error {
 	if m.host.SWBreakpoint == swbpNone {
 		return fmt.Errorf("software breakpoints: %w on this host", vmm.ErrUnsupported)
 	}
-	gpa, _, err := m.translate(m.vcpus[0], addr)
+	gpa, err := m.breakpointGPA(addr)
 	if err != nil {
-		return &vmm.FaultError{Addr: addr, Write: true, Reason: err.Error()}
+		return err
 	}
 	d := &m.dbg
 	if bp := d.sw[gpa]; bp != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmdap/vmm"
+	"vmdap/vmm/vmmtest"
 )
 
 func TestSoftwareBreakpointHitAndResume(t *testing.T) {
@@ -384,5 +385,52 @@ func TestConcurrentStopBeforeExit(t *testing.T) {
 	}
 	if s := f.wait(); s.Reason != vmm.ReasonExited || s.ExitCode != 1 {
 		t.Fatalf("second stop %v, want the exit", s)
+	}
+}
+
+// TestBreakpointByLoadAddress: a kernel linked high is entered with paging
+// off, so its high addresses map nowhere yet. A software breakpoint there
+// goes where the image's PT_LOAD segment put the code, and is hit once the
+// kernel has mapped itself; an alias of that byte shares it; an address no
+// page table and no segment names is a fault.
+func TestBreakpointByLoadAddress(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "higher")
+	out := &syncBuffer{}
+	m, err := New(Config{Image: g.Data, VCPUs: 1, Memory: 64 << 20, Serial: out, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := &fixture{t: t, m: m, g: g, serial: out}
+	const kernelVMA, aliasVMA = 0xffffffff80000000, 0xffffff0000000000
+	sk := f.sym("start_kernel")
+	if _, err := m.ReadMemory(0, make([]byte, 1), sk); err == nil {
+		t.Fatal("start_kernel is readable at the entry: the guest does not test what it should")
+	}
+	if err := m.InsertBreakpoint(sk); err != nil {
+		t.Fatalf("breakpoint on start_kernel before paging: %v", err)
+	}
+	if err := m.InsertBreakpoint(sk - kernelVMA); err != nil { // its physical alias, identity-mapped now
+		t.Fatal(err)
+	}
+	if len(m.dbg.sw) != 1 {
+		t.Fatalf("%d breakpoint bytes for two aliases, want 1", len(m.dbg.sw))
+	}
+	if err := m.RemoveBreakpoint(sk - kernelVMA); err != nil {
+		t.Fatal(err)
+	}
+	var fe *vmm.FaultError
+	if err := m.InsertBreakpoint(f.sym("module_init") - kernelVMA + aliasVMA); !errors.As(err, &fe) {
+		t.Fatalf("breakpoint at an address nothing maps: %v, want a FaultError", err)
+	}
+	if s := f.cont(); s.Reason != vmm.ReasonBreakpoint || s.PC != sk {
+		t.Fatalf("got %v, want the breakpoint at start_kernel %#x", s, sk)
+	}
+	if err := m.RemoveBreakpoint(sk); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x30<<1|1 {
+		t.Fatalf("got %v, want the guest's exit 0x30 (serial %q)", s, out.String())
 	}
 }

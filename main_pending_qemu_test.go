@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// sentBreakpoint is a breakpoint as vmdap sent it (go-dap's type has no
+// reason).
+type sentBreakpoint struct {
+	ID       int    `json:"id"`
+	Verified bool   `json:"verified"`
+	Message  string `json:"message"`
+	Reason   string `json:"reason"`
+}
+
+// breakAtStartKernel sets a function breakpoint on start_kernel before
+// configurationDone (the guest at its reset vector or entry: nothing maps
+// start_kernel yet), continues and expects the stop there.
+func breakAtStartKernel(t *testing.T, c *daptest.Client) {
+	t.Helper()
+	_, raw, err := c.RequestRaw("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Body struct{ Breakpoints []sentBreakpoint } `json:"body"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || len(r.Body.Breakpoints) != 1 {
+		t.Fatalf("setFunctionBreakpoints response %s: %v", raw, err)
+	}
+	if b := r.Body.Breakpoints[0]; !b.Verified {
+		t.Fatalf("start_kernel: %+v, want verified at once (Z0 by virtual address)", b)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("first stop: %+v %v", ev, err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.Stopped()
+	if err != nil || ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped %+v %v, want the function breakpoint", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil || st.Body.StackFrames[0].Name != "start_kernel" {
+		t.Fatalf("stack %+v %v, want start_kernel on top", st, err)
+	}
+}
+
+// TestStartKernelBreakpointQEMU: the higher-half guest under QEMU TCG,
+// attached at reset (qemu -S) and launched (run to its PVH entry): a
+// function breakpoint on its start_kernel, linked high and mapped by the
+// guest itself, is verified at once and stops there; the guest then runs
+// to its end.
+func TestStartKernelBreakpointQEMU(t *testing.T) {
+	vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "higher")
+	t.Run("attach at reset", func(t *testing.T) {
+		c, _ := attachToQEMU(t, g)
+		c.WaitEvent("initialized")
+		breakAtStartKernel(t, c)
+		c.Disconnect()
+	})
+	t.Run("launch", func(t *testing.T) {
+		c := stdioClient(t)
+		if _, err := c.Initialize(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
+			t.Fatal(err)
+		}
+		c.WaitEvent("initialized")
+		breakAtStartKernel(t, c)
+		if err := c.Continue(1); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.WaitEvent("exited")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := m.(*dap.ExitedEvent).Body.ExitCode; code != 0x30<<1|1 {
+			t.Fatalf("exit status %#x, want the guest's 0x30 (serial %q)", code, c.Output("stdout"))
+		}
+		if !strings.Contains(c.Output("stdout"), "module_init") {
+			t.Fatalf("guest output %q", c.Output("stdout"))
+		}
+	})
+}
+
+// TestStartKernelBreakpointLinux: Debian's kernel under QEMU TCG, attached
+// at reset (-kernel vmlinuz, a bzImage QEMU decompresses; symbols from the
+// vmlinux): a function breakpoint on start_kernel set there stops in it.
+// Loading the vmlinux's symbols is slow until session/symbols loads lazily.
+func TestStartKernelBreakpointLinux(t *testing.T) {
+	qemu := vmmtest.RequireQEMU(t)
+	lx := vmmtest.RequireLinux(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	q := exec.Command(qemu, "-accel", "tcg", "-machine", "pc", "-m", "512", "-display", "none", "-no-reboot",
+		"-monitor", "none", "-serial", "null", "-kernel", lx.Vmlinuz, "-append", "console=ttyS0 nokaslr",
+		"-S", "-gdb", "tcp:"+addr)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
+	c := stdioClient(t)
+	c.Timeout = 5 * time.Minute // the vmlinux's symbols, and the boot under TCG
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		_, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": lx.Vmlinux})
+		if err == nil || !strings.Contains(err.Error(), "connect") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	breakAtStartKernel(t, c)
+	c.Disconnect()
+}
