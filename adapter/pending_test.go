@@ -80,7 +80,7 @@ func TestPendingBreakpointsHigherHalf(t *testing.T) {
 	e.must(err)
 
 	fb := setBreakpointsRaw(t, e.c, "setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
-	if !fb[0].Verified || fb[0].Reason != "" {
+	if !fb[0].Verified || fb[0].Reason != "" || fb[0].Message != "" {
 		t.Fatalf("start_kernel at the entry: %+v, want verified at once", fb[0])
 	}
 	const kernelVMA, aliasVMA = 0xffffffff80000000, 0xffffff0000000000
