@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,68 @@ func TestStartKernelBreakpointLinuxKVM(t *testing.T) {
 	}
 	c.WaitEvent("initialized")
 	breakAtStartKernel(t, c)
+	c.Disconnect()
+}
+
+// TestPendingBreakpointOverBhyveStub: a stub that takes Z0 only at mapped
+// addresses and has no debug-register breakpoints (bhyve's dialect, QEMU
+// behind vmmtest.BhyveProxy): start_kernel of the higher-half guest,
+// asked for at reset, is pending and says why. It is placed, with a
+// breakpoint event, at the first stop after the guest has mapped itself,
+// even one the user never sees (a conditional breakpoint whose condition
+// is false, right after the guest turns paging on, at the identity-mapped
+// physical address), and then hit.
+func TestPendingBreakpointOverBhyveStub(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "higher")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "64", "-serial", "null",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", g.Path)
+	px, err := vmmtest.NewBhyveProxy(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	c := attachDAP(t, px.Addr(), map[string]any{"program": g.Path})
+	c.WaitEvent("initialized")
+	_, raw, err := c.RequestRaw("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Body struct{ Breakpoints []sentBreakpoint } `json:"body"`
+	}
+	json.Unmarshal(raw, &r)
+	sk := r.Body.Breakpoints[0]
+	if sk.Verified || sk.Reason != "pending" || !strings.Contains(sk.Message, "cannot be written yet") {
+		t.Fatalf("start_kernel at reset over bhyve's dialect: %+v, want pending with the reason", sk)
+	}
+	pagingOn := vmmtest.Sym(t, g, "paging_on") - 0xffffffff80000000
+	ib, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"instructionReference": fmt.Sprintf("%#x", pagingOn), "condition": "0"}}})
+	if err != nil || !ib.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints[0].Verified {
+		t.Fatalf("instruction breakpoint at the physical paging_on: %+v %v", ib, err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("first stop: %+v %v", ev, err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitEvent("breakpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := m.(*dap.BreakpointEvent).Body; b.Reason != "changed" || b.Breakpoint.Id != sk.ID || !b.Breakpoint.Verified {
+		t.Fatalf("breakpoint event %+v, want %d verified", b, sk.ID)
+	}
+	ev, err := c.Stopped()
+	if err != nil || ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped %+v %v, want the function breakpoint", ev, err)
+	}
+	if st, err := c.StackTrace(1); err != nil || st.Body.StackFrames[0].Name != "start_kernel" {
+		t.Fatalf("stack %+v %v, want start_kernel on top", st, err)
+	}
 	c.Disconnect()
 }
