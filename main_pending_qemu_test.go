@@ -22,12 +22,10 @@ type sentBreakpoint struct {
 	Reason   string `json:"reason"`
 }
 
-// breakAtStartKernel sets a function breakpoint on start_kernel before
-// configurationDone (the guest at its reset vector or entry: nothing maps
-// start_kernel yet), continues and expects the stop there.
-func breakAtStartKernel(t *testing.T, c *daptest.Client) {
+// functionBreakpoint sets one function breakpoint and returns it as sent.
+func functionBreakpoint(t *testing.T, c *daptest.Client, name string) sentBreakpoint {
 	t.Helper()
-	_, raw, err := c.RequestRaw("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
+	_, raw, err := c.RequestRaw("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": name}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +35,13 @@ func breakAtStartKernel(t *testing.T, c *daptest.Client) {
 	if err := json.Unmarshal(raw, &r); err != nil || len(r.Body.Breakpoints) != 1 {
 		t.Fatalf("setFunctionBreakpoints response %s: %v", raw, err)
 	}
-	// Verified at once, as a software breakpoint: not pending, and not in
-	// a debug register for now (either would say so in its message).
-	if b := r.Body.Breakpoints[0]; !b.Verified || b.Message != "" {
-		t.Fatalf("start_kernel: %+v, want verified at once", b)
-	}
+	return r.Body.Breakpoints[0]
+}
+
+// startAndContinue ends the configuration, expects the first (entry) stop
+// and continues.
+func startAndContinue(t *testing.T, c *daptest.Client) {
+	t.Helper()
 	if err := c.ConfigurationDone(); err != nil {
 		t.Fatal(err)
 	}
@@ -51,14 +51,33 @@ func breakAtStartKernel(t *testing.T, c *daptest.Client) {
 	if err := c.Continue(1); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stoppedIn expects the next stop for reason with fn on top of the stack.
+func stoppedIn(t *testing.T, c *daptest.Client, reason, fn string) {
+	t.Helper()
 	ev, err := c.Stopped()
-	if err != nil || ev.Body.Reason != "function breakpoint" {
-		t.Fatalf("stopped %+v %v, want the function breakpoint", ev, err)
+	if err != nil || ev.Body.Reason != reason {
+		t.Fatalf("stopped %+v %v, want a %s", ev, err, reason)
 	}
 	st, err := c.StackTrace(1)
-	if err != nil || st.Body.StackFrames[0].Name != "start_kernel" {
-		t.Fatalf("stack %+v %v, want start_kernel on top", st, err)
+	if err != nil || st.Body.StackFrames[0].Name != fn {
+		t.Fatalf("stack %+v %v, want %s on top", st, err, fn)
 	}
+}
+
+// breakAtStartKernel sets a function breakpoint on start_kernel before
+// configurationDone (the guest at its reset vector or entry: nothing maps
+// start_kernel yet), continues and expects the stop there.
+func breakAtStartKernel(t *testing.T, c *daptest.Client) {
+	t.Helper()
+	// Verified at once, as a software breakpoint: not pending, and not in
+	// a debug register for now (either would say so in its message).
+	if b := functionBreakpoint(t, c, "start_kernel"); !b.Verified || b.Message != "" {
+		t.Fatalf("start_kernel: %+v, want verified at once", b)
+	}
+	startAndContinue(t, c)
+	stoppedIn(t, c, "function breakpoint", "start_kernel")
 }
 
 // TestStartKernelBreakpointQEMU: the higher-half guest under QEMU TCG,
@@ -157,15 +176,7 @@ func TestPendingBreakpointOverBhyveStub(t *testing.T) {
 	t.Cleanup(px.Close)
 	c := attachDAP(t, px.Addr(), map[string]any{"program": g.Path})
 	c.WaitEvent("initialized")
-	_, raw, err := c.RequestRaw("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Body struct{ Breakpoints []sentBreakpoint } `json:"body"`
-	}
-	json.Unmarshal(raw, &r)
-	sk := r.Body.Breakpoints[0]
+	sk := functionBreakpoint(t, c, "start_kernel")
 	if sk.Verified || sk.Reason != "pending" || !strings.Contains(sk.Message, "cannot be written yet") {
 		t.Fatalf("start_kernel at reset over bhyve's dialect: %+v, want pending with the reason", sk)
 	}
@@ -175,15 +186,7 @@ func TestPendingBreakpointOverBhyveStub(t *testing.T) {
 	if err != nil || !ib.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints[0].Verified {
 		t.Fatalf("instruction breakpoint at the physical paging_on: %+v %v", ib, err)
 	}
-	if err := c.ConfigurationDone(); err != nil {
-		t.Fatal(err)
-	}
-	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
-		t.Fatalf("first stop: %+v %v", ev, err)
-	}
-	if err := c.Continue(1); err != nil {
-		t.Fatal(err)
-	}
+	startAndContinue(t, c)
 	m, err := c.WaitEvent("breakpoint")
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +194,6 @@ func TestPendingBreakpointOverBhyveStub(t *testing.T) {
 	if b := m.(*dap.BreakpointEvent).Body; b.Reason != "changed" || b.Breakpoint.Id != sk.ID || !b.Breakpoint.Verified {
 		t.Fatalf("breakpoint event %+v, want %d verified", b, sk.ID)
 	}
-	ev, err := c.Stopped()
-	if err != nil || ev.Body.Reason != "function breakpoint" {
-		t.Fatalf("stopped %+v %v, want the function breakpoint", ev, err)
-	}
-	if st, err := c.StackTrace(1); err != nil || st.Body.StackFrames[0].Name != "start_kernel" {
-		t.Fatalf("stack %+v %v, want start_kernel on top", st, err)
-	}
+	stoppedIn(t, c, "function breakpoint", "start_kernel")
 	c.Disconnect()
 }
