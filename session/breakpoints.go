@@ -74,7 +74,8 @@ type logical struct {
 	hitCond string
 	logMsg  string
 	hits    int
-	note    string // the message of a verified breakpoint (a moved line, a bad hit condition)
+	moved   string // a source breakpoint's line fix-up, said to the user
+	note    string // the message of a verified breakpoint (moved, or a bad hit condition)
 	info    BreakpointInfo
 	watch   *dataWatch
 	placed  []physKey
@@ -141,11 +142,12 @@ func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 			b.place(l)
 		}
 		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
+		l.note = l.moved
 		if err := checkHitCond(r.HitCondition); err != nil {
 			l.note = err.Error()
-			if l.info.Verified {
-				b.settle(l, "", "")
-			}
+		}
+		if l.info.Verified {
+			b.settle(l, "", "")
 		}
 		used[l] = true
 	}
@@ -184,7 +186,7 @@ func (b *bpTable) resolveSource(l *logical) {
 	l.addrs = addrs
 	l.info.Line = actual
 	if actual != l.line {
-		l.note = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
+		l.moved = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
 	}
 }
 

@@ -36,9 +36,11 @@ func userLet(l *logical) breaklet { return breaklet{kind: letUser, owner: l} }
 // pending or failed. Target stopped, Session.mu held.
 func (b *bpTable) place(l *logical) {
 	b.unplace(l)
-	if len(l.addrs) > 0 {
-		l.info.Addr, l.info.HasAddr = l.addrs[0], true
+	if len(l.addrs) == 0 {
+		b.settle(l, reasonFailed, "no code address for this breakpoint")
+		return
 	}
+	l.info.Addr, l.info.HasAddr = l.addrs[0], true
 	hw, err := b.useHW(l.mode)
 	if err != nil {
 		b.settle(l, reasonFailed, err.Error())
