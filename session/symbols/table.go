@@ -62,7 +62,8 @@ type Table struct {
 	units      []*unit
 	ranges     []funcRange // sorted by low
 	funcs      []*Func     // DWARF and ELF functions, sorted by Low
-	byName     map[string]*Func
+	nameOnce   sync.Once
+	byName     map[string]*Func // see names
 	inlineRefs []inlineRef
 	inlineOnce sync.Once
 	inlined    map[string][]nameRef // built from inlineRefs on first use
@@ -202,7 +203,6 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	}
 	t.funcs = make([]*Func, 0, n)
 	t.ranges = make([]funcRange, 0, nr)
-	t.byName = make(map[string]*Func, n)
 	ng := 0
 	for _, p := range parts {
 		ng += len(p.globals)
@@ -429,17 +429,25 @@ func (t *Table) addELFFuncs() {
 		sortRanges(t.ranges)
 	}
 	slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
-	if t.byName == nil {
-		t.byName = make(map[string]*Func, len(t.funcs))
-	}
-	for i := len(t.funcs) - 1; i >= 0; i-- {
-		f := t.funcs[i]
-		if f.Name == "" {
-			continue
+}
+
+// names returns the function-name map, built on first use (a kernel's
+// 150,000 names cost a tenth of its load; breakpoints by name and
+// completions need them later, if at all).
+func (t *Table) names() map[string]*Func {
+	t.nameOnce.Do(func() {
+		m := make(map[string]*Func, len(t.funcs))
+		for i := len(t.funcs) - 1; i >= 0; i-- {
+			f := t.funcs[i]
+			if f.Name == "" {
+				continue
+			}
+			f.nextSame = m[f.Name]
+			m[f.Name] = f
 		}
-		f.nextSame = t.byName[f.Name]
-		t.byName[f.Name] = f
-	}
+		t.byName = m
+	})
+	return t.byName
 }
 
 func sortRanges(r []funcRange) {
@@ -472,7 +480,7 @@ func (t *Table) Funcs() []*Func { return t.funcs }
 // FuncByName finds a function by name (the first of several of the same
 // name: see FuncsByName).
 func (t *Table) FuncByName(name string) *Func {
-	if f := t.byName[name]; f != nil {
+	if f := t.names()[name]; f != nil {
 		return f
 	}
 	return nil
@@ -482,7 +490,7 @@ func (t *Table) FuncByName(name string) *Func {
 // defined in several units has one copy in each.
 func (t *Table) FuncsByName(name string) []*Func {
 	var out []*Func
-	for f := t.byName[name]; f != nil; f = f.nextSame {
+	for f := t.names()[name]; f != nil; f = f.nextSame {
 		out = append(out, f)
 	}
 	return out
@@ -490,7 +498,7 @@ func (t *Table) FuncsByName(name string) []*Func {
 
 // FuncNames calls fn for each distinct function name.
 func (t *Table) FuncNames(fn func(name string)) {
-	for n := range t.byName {
+	for n := range t.names() {
 		fn(n)
 	}
 }
