@@ -155,6 +155,7 @@ func (s *Session) finish(r result) {
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
 		s.refreshExceptionBPs()
+		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -193,6 +194,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {
@@ -479,7 +481,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
 	if err == nil {
-		err = s.bps.insert(k)
+		err = s.bps.insert(k, runToLet)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -487,7 +489,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	defer func() {
 		s.mu.Lock()
-		s.bps.remove(k)
+		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
 	for {
