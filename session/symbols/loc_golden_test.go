@@ -240,6 +240,26 @@ func fmtExpr(b []byte, addrSize int) string {
 			case op == 0x0b:
 				s = fmt.Sprintf("DW_OP_const2s: %d", int16(binary.LittleEndian.Uint16(b)))
 				b = b[2:]
+			case op == 0x0e:
+				s = fmt.Sprintf("DW_OP_const8u: %d", binary.LittleEndian.Uint64(b))
+				b = b[8:]
+			case op == 0x0f:
+				s = fmt.Sprintf("DW_OP_const8s: %d", int64(binary.LittleEndian.Uint64(b)))
+				b = b[8:]
+			case op == 0x15:
+				s = fmt.Sprintf("DW_OP_pick: %d", b[0])
+				b = b[1:]
+			case op == 0x2f || op == 0x28:
+				name := "DW_OP_skip"
+				if op == 0x28 {
+					name = "DW_OP_bra"
+				}
+				s = fmt.Sprintf("%s: %d", name, int16(binary.LittleEndian.Uint16(b)))
+				b = b[2:]
+			case op == 0x9e:
+				n, _ := uleb(&b)
+				s = fmt.Sprintf("DW_OP_implicit_value %d byte block: % x", n, b[:n])
+				b = b[n:]
 			case op == 0x0c:
 				s = fmt.Sprintf("DW_OP_const4u: %d", binary.LittleEndian.Uint32(b))
 				b = b[4:]
