@@ -29,20 +29,20 @@ type indexPart struct {
 	// typeSeen marks the .debug_str offsets of type names already
 	// indexed: a kernel's units repeat the same thousands of types, and a
 	// bit test is cheaper than hashing each name.
-	typeSeen  []uint64
-	typeRefs  []typeRef
-	inlined   []inlineRef // functions known only as abstract instances
-	dirs      map[[2]uint64]string
-	strIDs    map[string]uint64
-	files     map[[2]uint64]string
-	scratch   []scanFrame
-	pending   []pendingName
-	localDef  map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
-	abbrevs   *abbrevTable      // reused for each unit
-	slab      []Func
-	lastDir   string // the directory of the last file interned, and its id
-	lastDirID uint64
-	err       error
+	typeSeen []uint64
+	typeRefs []typeRef
+	inlined  []inlineRef // functions known only as abstract instances
+	dirs     map[[2]uint64]string
+	strIDs   map[string]uint64
+	files    map[[2]uint64]string
+	scratch  []scanFrame
+	pending  []pendingName
+	localDef map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
+	abbrevs  *abbrevTable      // reused for each unit
+	die      dieAttrs          // the DIE being indexed
+	slab     []Func
+	dirIDs   []uint64 // the current line header's directories' ids
+	err      error
 }
 
 type scanFrame struct {
@@ -117,8 +117,24 @@ func (t *Table) buildIndex() {
 	}
 	parts := make([]*indexPart, workers)
 	unitFiles := make([][]string, len(t.units))
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
+	var pmu sync.Mutex
+	total := int64(len(t.sec.info))
+	lastPct := int64(-1)
+	report := func(n int64) {
+		d := done.Add(n)
+		if t.progress == nil || total == 0 {
+			return
+		}
+		pct := d * 100 / total
+		pmu.Lock()
+		if pct > lastPct {
+			lastPct = pct
+			t.progress(d, total)
+		}
+		pmu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
 		p := newPart()
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
@@ -132,6 +148,7 @@ func (t *Table) buildIndex() {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
+				report(int64(t.units[i].end - t.units[i].off))
 			}
 		}()
 	}
@@ -263,16 +280,16 @@ type dieAttrs struct {
 	nameForm           uint32
 	nameOff            uint64
 	hasName            bool
-	low, high, ranges  attrVal
-	spec, origin       attrVal
+	low, high, ranges  cval
+	spec, origin       cval
 	sibling            uint64
 	declaration        bool
 	inline             bool
 	hasLocation, hasCV bool
 }
 
-func (t *Table) readDIE(r *rd, a *abbrev, u *unit) dieAttrs {
-	var d dieAttrs
+func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
+	*d = dieAttrs{}
 	s := &t.sec
 	for i := range a.attrs {
 		sp := &a.attrs[i]
@@ -288,15 +305,15 @@ func (t *Table) readDIE(r *rd, a *abbrev, u *unit) dieAttrs {
 			d.name, d.nameForm, d.nameOff = v.b, v.form, v.u
 			d.hasName = len(v.b) > 0
 		case atLowpc:
-			d.low = s.readAttr(r, *sp, u)
+			d.low = s.readAttr(r, *sp, u).c()
 		case atHighpc:
-			d.high = s.readAttr(r, *sp, u)
+			d.high = s.readAttr(r, *sp, u).c()
 		case atRanges:
-			d.ranges = s.readAttr(r, *sp, u)
+			d.ranges = s.readAttr(r, *sp, u).c()
 		case atSpecification:
-			d.spec = s.readAttr(r, *sp, u)
+			d.spec = s.readAttr(r, *sp, u).c()
 		case atAbstractOrigin:
-			d.origin = s.readAttr(r, *sp, u)
+			d.origin = s.readAttr(r, *sp, u).c()
 		case atSibling:
 			d.sibling = s.readAttr(r, *sp, u).u
 		case atDeclaration:
@@ -322,12 +339,12 @@ func (t *Table) readDIE(r *rd, a *abbrev, u *unit) dieAttrs {
 			}
 		}
 	}
-	return d
 }
 
 // indexDIE records one DIE directly inside a unit or namespace.
 func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *unit, ci int32, off uint64, prefix string, stack *[]scanFrame) {
-	d := t.readDIE(r, a, u)
+	d := &p.die
+	t.readDIE(r, a, u, d)
 	if r.bad {
 		return
 	}
@@ -474,7 +491,8 @@ func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) string {
 	if a == nil {
 		return ""
 	}
-	d := t.readDIE(&r, a, u)
+	var d dieAttrs
+	t.readDIE(&r, a, u, &d)
 	switch {
 	case d.hasName:
 		if d.name == nil {
@@ -521,9 +539,9 @@ func (t *Table) readUnitDIE(r *rd, a *abbrev, u *unit) {
 			u.lowPC = v.u
 			lowForm, lowIdx = v.form, v.s
 		case atHighpc:
-			u.highPC = v
+			u.highPC = v.c()
 		case atRanges:
-			u.rangesAttr = v
+			u.rangesAttr = v.c()
 		case atStrOffsetsBase:
 			u.strOffBase = v.u
 		case atAddrBase, atGNUAddrBase:
@@ -569,27 +587,34 @@ func (n *internNamer) id(s string) uint64 {
 	return v
 }
 
+func (n *internNamer) begin(dir0 string, given bool) {
+	n.dirIDs = n.dirIDs[:0]
+	if given {
+		n.dirIDs = append(n.dirIDs, n.id(dir0))
+	}
+}
+
 func (n *internNamer) dir(compDir string, raw []byte, strOff uint64, isStrp bool) string {
+	var d string
 	if !isStrp {
-		return joinDir(compDir, string(raw))
+		d = joinDir(compDir, string(raw))
+	} else {
+		k := [2]uint64{strOff, n.id(compDir)}
+		var ok bool
+		if d, ok = n.dirs[k]; !ok {
+			d = joinDir(compDir, string(raw))
+			n.dirs[k] = d
+		}
 	}
-	k := [2]uint64{strOff, n.id(compDir)}
-	if d, ok := n.dirs[k]; ok {
-		return d
-	}
-	d := joinDir(compDir, string(raw))
-	n.dirs[k] = d
+	n.dirIDs = append(n.dirIDs, n.id(d))
 	return d
 }
 
-func (n *internNamer) file(dir string, _ int, raw []byte, strOff uint64, isStrp bool) string {
-	if !isStrp {
+func (n *internNamer) file(dir string, dirIdx int, raw []byte, strOff uint64, isStrp bool) string {
+	if !isStrp || dirIdx < 0 || dirIdx >= len(n.dirIDs) {
 		return joinFile(dir, string(raw))
 	}
-	if dir != n.lastDir || n.lastDirID == 0 {
-		n.lastDir, n.lastDirID = dir, n.id(dir)
-	}
-	k := [2]uint64{strOff, n.lastDirID}
+	k := [2]uint64{strOff, n.dirIDs[dirIdx]}
 	if f, ok := n.files[k]; ok {
 		return f
 	}

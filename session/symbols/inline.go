@@ -158,7 +158,7 @@ func (t *Table) scanInlined(ci int32, origins map[uint64]bool, at **abbrevTable)
 				out = append(out, low.u)
 			}
 		case ranges.ok:
-			if rs := t.sec.rangesOf(ranges, u); len(rs) > 0 {
+			if rs := t.sec.rangesOf(ranges.c(), u); len(rs) > 0 {
 				out = append(out, rs[0][0])
 			}
 		}

@@ -62,7 +62,8 @@ type Table struct {
 	units      []*unit
 	ranges     []funcRange // sorted by low
 	funcs      []*Func     // DWARF and ELF functions, sorted by Low
-	byName     map[string]*Func
+	nameOnce   sync.Once
+	byName     map[string]*Func // see names
 	inlineRefs []inlineRef
 	inlineOnce sync.Once
 	inlined    map[string][]nameRef // built from inlineRefs on first use
@@ -81,8 +82,10 @@ type Table struct {
 	frameOnce sync.Once
 	frames    *frameTable
 
-	mu    sync.Mutex // guards cache
+	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
+
+	progress func(done, total int64)
 }
 
 type cuRange struct {
@@ -97,7 +100,7 @@ var ErrNoDebugInfo = errors.New("no DWARF debug information")
 // separate file holding the DWARF (as objcopy --only-keep-debug makes).
 // An image without DWARF still loads: ELF symbols give function names.
 // The files are mapped, not read: only what the index needs is touched.
-func Load(path, debugFile string) (*Table, error) {
+func Load(path, debugFile string, opts ...Option) (*Table, error) {
 	img, err := openImage(path)
 	if err != nil {
 		return nil, err
@@ -108,24 +111,37 @@ func Load(path, debugFile string) (*Table, error) {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
-	t := newTable(path, img, dimg)
+	t := newTable(path, img, dimg, opts)
 	return t, nil
+}
+
+// Option configures Load and New.
+type Option func(*Table)
+
+// WithProgress reports the index's progress while it is built: done and
+// total bytes of debug information, from the indexing goroutines (calls
+// are serialised, about one per percent).
+func WithProgress(fn func(done, total int64)) Option {
+	return func(t *Table) { t.progress = fn }
 }
 
 // New reads the symbols of an ELF image from r, as debug/elf's NewFile
 // does (Load is to New what elf.Open is to elf.NewFile). Sections are
 // read from r as they are needed.
-func New(r io.ReaderAt) (*Table, error) {
+func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 	img, err := newImage(r, "image")
 	if err != nil {
 		return nil, err
 	}
-	return newTable("", img, img), nil
+	return newTable("", img, img, opts), nil
 }
 
-func newTable(path string, img, dimg *image) *Table {
+func newTable(path string, img, dimg *image, opts []Option) *Table {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	for _, o := range opts {
+		o(t)
+	}
 	if f.Class == elf.ELFCLASS32 {
 		t.AddrSize = 4
 	}
@@ -187,7 +203,6 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	}
 	t.funcs = make([]*Func, 0, n)
 	t.ranges = make([]funcRange, 0, nr)
-	t.byName = make(map[string]*Func, n)
 	ng := 0
 	for _, p := range parts {
 		ng += len(p.globals)
@@ -414,17 +429,25 @@ func (t *Table) addELFFuncs() {
 		sortRanges(t.ranges)
 	}
 	slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
-	if t.byName == nil {
-		t.byName = make(map[string]*Func, len(t.funcs))
-	}
-	for i := len(t.funcs) - 1; i >= 0; i-- {
-		f := t.funcs[i]
-		if f.Name == "" {
-			continue
+}
+
+// names returns the function-name map, built on first use (a kernel's
+// 150,000 names cost a tenth of its load; breakpoints by name and
+// completions need them later, if at all).
+func (t *Table) names() map[string]*Func {
+	t.nameOnce.Do(func() {
+		m := make(map[string]*Func, len(t.funcs))
+		for i := len(t.funcs) - 1; i >= 0; i-- {
+			f := t.funcs[i]
+			if f.Name == "" {
+				continue
+			}
+			f.nextSame = m[f.Name]
+			m[f.Name] = f
 		}
-		f.nextSame = t.byName[f.Name]
-		t.byName[f.Name] = f
-	}
+		t.byName = m
+	})
+	return t.byName
 }
 
 func sortRanges(r []funcRange) {
@@ -457,7 +480,7 @@ func (t *Table) Funcs() []*Func { return t.funcs }
 // FuncByName finds a function by name (the first of several of the same
 // name: see FuncsByName).
 func (t *Table) FuncByName(name string) *Func {
-	if f := t.byName[name]; f != nil {
+	if f := t.names()[name]; f != nil {
 		return f
 	}
 	return nil
@@ -467,7 +490,7 @@ func (t *Table) FuncByName(name string) *Func {
 // defined in several units has one copy in each.
 func (t *Table) FuncsByName(name string) []*Func {
 	var out []*Func
-	for f := t.byName[name]; f != nil; f = f.nextSame {
+	for f := t.names()[name]; f != nil; f = f.nextSame {
 		out = append(out, f)
 	}
 	return out
@@ -475,7 +498,7 @@ func (t *Table) FuncsByName(name string) []*Func {
 
 // FuncNames calls fn for each distinct function name.
 func (t *Table) FuncNames(fn func(name string)) {
-	for n := range t.byName {
+	for n := range t.names() {
 		fn(n)
 	}
 }
