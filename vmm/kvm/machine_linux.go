@@ -57,6 +57,8 @@ type Machine struct {
 	final   *vmm.Stop
 	pauseRq bool
 	closed  chan struct{}
+	// nudgeStop ends the periodic nudges of a run (accessed_linux.go).
+	nudgeStop chan struct{}
 
 	dbg debugState // breakpoints and watchpoints (debug_linux.go)
 }
@@ -183,6 +185,7 @@ func (m *Machine) Close() error {
 	}
 	m.state = stateClosed
 	close(m.closed)
+	m.stopNudger()
 	for _, v := range m.vcpus {
 		v.kick()
 	}
@@ -359,6 +362,7 @@ func (m *Machine) Continue() error {
 		m.running++
 		v.start(false)
 	}
+	m.startNudger()
 	if m.running == 0 {
 		m.state = stateStopped
 		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].regs().RIP, Detail: "every vCPU is halted and nothing can wake it"})
@@ -381,6 +385,7 @@ func (m *Machine) Step(i int) error {
 	m.state = stateRunning
 	m.running++
 	v.start(true)
+	m.startNudger()
 	return nil
 }
 
@@ -525,6 +530,7 @@ func (m *Machine) collect(ev event) {
 	if m.running > 0 {
 		return
 	}
+	m.stopNudger()
 	m.state = stateStopped
 	var s vmm.Stop
 	switch {

@@ -1,0 +1,99 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"vmdap/vmm"
+	"vmdap/vmm/vmmtest"
+)
+
+// newStub loads testdata/guests/lmjump (a Multiboot 32-bit stub that
+// enables paging and far-jumps into long mode through a GDT in its own
+// code page), stopped at its entry.
+func newStub(t *testing.T) *fixture {
+	t.Helper()
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "lmjump")
+	out := &syncBuffer{}
+	m, err := New(Config{Image: g.Data, Memory: 16 << 20, Serial: out, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &fixture{t: t, m: m, g: g, serial: out}
+}
+
+// A software breakpoint write-protects its page. When that page holds the
+// GDT (as in most Multiboot stubs), the far jump's write of the code
+// descriptor's accessed bit must still complete: KVM's emulator cannot
+// write it to a read-only memslot and used to retry the ljmp for ever.
+func TestLongModeJumpWithSoftwareBreakpoint(t *testing.T) {
+	f := newStub(t)
+	if err := f.m.InsertBreakpoint(f.sym("in_long_mode")); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStop(f.cont(), vmm.ReasonBreakpoint, "in_long_mode", 0)
+	s, _ := f.m.SRegs(0)
+	if !s.CS.L || s.CS.Selector != 8 {
+		t.Fatalf("CS after the far jump: %+v, want the 64-bit code segment", s.CS)
+	}
+	// The guest sees what the CPU would have written: both descriptors it
+	// loaded are marked accessed.
+	for _, sel := range []uint64{8, 16} {
+		d := f.u64(f.sym("gdt") + sel)
+		if d>>40&1 == 0 {
+			t.Fatalf("descriptor %#x = %#x: accessed bit clear after it was loaded", sel, d)
+		}
+	}
+	if err := f.m.RemoveBreakpoint(f.sym("in_long_mode")); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x31 {
+		t.Fatalf("run to the end: %v", s)
+	}
+}
+
+// Stepping the far jump (and resuming from a breakpoint on it) with the
+// page write-protected moves into long mode.
+func TestLongModeJumpStep(t *testing.T) {
+	f := newStub(t)
+	if err := f.m.InsertBreakpoint(f.sym("far_jump")); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStop(f.cont(), vmm.ReasonBreakpoint, "far_jump", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "entry64", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "load_ds", 0)
+	f.wantStop(f.step(0), vmm.ReasonStep, "load_ds", 2) // mov %ax,%ds loads the data descriptor
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x31 {
+		t.Fatalf("run to the end: %v", s)
+	}
+	// Resume from a breakpoint on the ljmp itself (step off it, then run).
+	f = newStub(t)
+	if err := f.m.InsertBreakpoint(f.sym("far_jump")); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStop(f.cont(), vmm.ReasonBreakpoint, "far_jump", 0)
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x31 {
+		t.Fatalf("continue from the ljmp: %v", s)
+	}
+}
+
+// A page watchpoint on the GDT's page (write-protected the same way) sees
+// the guest's write after the jump, and nothing before.
+func TestLongModeJumpWithWatchOnGDTPage(t *testing.T) {
+	f := newStub(t)
+	w := vmm.Watch{Addr: f.sym("marker"), Len: 4, Access: vmm.AccessWrite, Kind: vmm.WatchPage}
+	if err := f.m.InsertWatchpoint(w); err != nil {
+		t.Fatal(err)
+	}
+	s := f.cont()
+	if s.Reason != vmm.ReasonWatchpoint || s.Watch == nil || s.Watch.Addr != f.sym("marker") {
+		t.Fatalf("got %v, want the write to marker", s)
+	}
+	if got := binary.LittleEndian.Uint32(s.Watch.New); got != 0x600df00d {
+		t.Fatalf("new value %#x", got)
+	}
+}
