@@ -4,6 +4,7 @@ package kvm
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"vmdap/vmm"
@@ -95,5 +96,49 @@ func TestLongModeJumpWithWatchOnGDTPage(t *testing.T) {
 	}
 	if got := binary.LittleEndian.Uint32(s.Watch.New); got != 0x600df00d {
 		t.Fatalf("new value %#x", got)
+	}
+}
+
+// The 32-bit xv6's entry (testdata/guests/paging32): CR4.PSE, a page
+// directory of 4 MiB pages, CR0.PG without long mode. It boots where the
+// probe says the host runs 32-bit paging; elsewhere (PVM runs only 64-bit
+// paging) it triple-faults on the CR0 write and the stop says why.
+func TestPaging32(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "paging32", vmmtest.ELF32)
+	m, err := New(Config{Image: g.Data, Memory: 16 << 20, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := &fixture{t: t, m: m, g: g}
+	h := m.Host()
+	if !h.LegacyPagingProbed {
+		t.Fatal("the host probe did not try paging outside long mode")
+	}
+	s := f.cont()
+	if h.Paging32 {
+		if s.Reason != vmm.ReasonExited || s.ExitCode != 0x41 {
+			t.Fatalf("host runs 32-bit paging, but the guest stopped with %v", s)
+		}
+		return
+	}
+	t.Logf("%s: %s", h.Vendor, h.legacyPagingNote())
+	// Paging is off: the PC is the physical address of the label (linked
+	// at 0x80000000 + physical).
+	if at := f.sym("enable_paging") - 0x80000000; s.Reason != vmm.ReasonShutdown || s.PC != at {
+		t.Fatalf("got %v, want a triple fault at enable_paging (%#x)", s, at)
+	}
+	for _, want := range []string{"32-bit paging with 4 MiB pages", "outside long mode", h.Vendor, "vmdap check", `hypervisor "qemu"`} {
+		if !strings.Contains(s.Detail, want) {
+			t.Fatalf("stop detail %q does not say %q", s.Detail, want)
+		}
+	}
+	found := false
+	for _, l := range h.Lines() {
+		found = found || strings.Contains(l, "32-bit paging (4 MiB pages) NO")
+	}
+	if !found {
+		t.Fatalf("vmdap check lines do not state it: %q", h.Lines())
 	}
 }

@@ -253,7 +253,7 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 			}
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
 		case kvmsys.KVM_EXIT_SHUTDOWN:
-			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)"}
+			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)" + v.legacyPagingFault()}
 		case kvmsys.KVM_EXIT_INTR:
 			v.rearm = true
 			continue

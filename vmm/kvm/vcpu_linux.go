@@ -452,7 +452,7 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 			}
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
 		case kvmsys.KVM_EXIT_SHUTDOWN:
-			d := "the guest triple-faulted (an exception could not be delivered)"
+			d := "the guest triple-faulted (an exception could not be delivered)" + v.legacyPagingFault()
 			if m.host.Vendor == "AMD SVM" {
 				d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
 			}

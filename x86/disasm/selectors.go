@@ -211,3 +211,18 @@ func regValue(reg x86asm.Reg, r x86.Regs) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// ControlWrite decodes a move to a control register ("mov %eax,%cr0"): it
+// returns the register's number and the value written with registers r.
+func (d Inst) ControlWrite(r x86.Regs) (cr int, value uint64, ok bool) {
+	if d.Op != x86asm.MOV {
+		return 0, 0, false
+	}
+	dst, ok1 := d.inst.Args[0].(x86asm.Reg)
+	src, ok2 := d.inst.Args[1].(x86asm.Reg)
+	if !ok1 || !ok2 || dst < x86asm.CR0 || dst > x86asm.CR15 {
+		return 0, 0, false
+	}
+	v, ok := regValue(src, r)
+	return int(dst - x86asm.CR0), v, ok
+}
