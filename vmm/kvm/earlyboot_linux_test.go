@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"vmdap/vmm"
+	"vmdap/vmm/kvm/boot"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -140,5 +141,45 @@ func TestPaging32(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("vmdap check lines do not state it: %q", h.Lines())
+	}
+}
+
+// A Multiboot 2 kernel (testdata/guests/mb2: only a Multiboot 2 header)
+// boots with boot "auto": EAX holds the Multiboot 2 magic, EBX the
+// information structure, whose tags it reads back on COM1.
+func TestBootMultiboot2(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "mb2")
+	out := &syncBuffer{}
+	m, err := New(Config{Image: g.Data, Memory: 64 << 20, Cmdline: "console=ttyS0 mb2=yes", Serial: out, Log: testLogger(),
+		Modules: []boot.Module{{Data: []byte("INITRD-0123456789"), Cmdline: "initrd.img rw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := &fixture{t: t, m: m, g: g}
+	// Entered in 32-bit protected mode without paging, as the spec says.
+	s, _ := m.SRegs(0)
+	r, _ := m.Regs(0)
+	if s.CR0&1 == 0 || s.CR0&(1<<31) != 0 || s.CS.L || !s.CS.DB || r.RIP != f.sym("entry32") || r.RAX != 0x36d76289 || r.RFLAGS&(1<<9) != 0 {
+		t.Fatalf("entry state: rip %#x eax %#x eflags %#x cr0 %#x cs %+v", r.RIP, r.RAX, r.RFLAGS, s.CR0, s.CS)
+	}
+	st := f.cont()
+	if st.Reason != vmm.ReasonExited || st.ExitCode != 0x12<<1|1 {
+		t.Fatalf("%v, output %q", st, out.String())
+	}
+	o := out.String()
+	t.Logf("guest output:\n%s", o)
+	for _, want := range []string{
+		"mb2 magic=0x0000000036d76289",
+		"cmdline=console=ttyS0 mb2=yes\n",
+		"loader=vmdap\n",
+		"mem_lower=640 mem_upper=64512\n",
+		"mmap entries=3 ram=65151K\n", // 0x9fc00 + 63 MiB
+		"len=17 string=initrd.img rw data=INITRD-0\n",
+	} {
+		if !strings.Contains(o, want) {
+			t.Errorf("output lacks %q:\n%s", want, o)
+		}
 	}
 }

@@ -120,7 +120,7 @@ type HostInfo struct {
 	LegacyPagingProbed bool
 	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
 	PAE32              bool // PAE paging with EFER.LME clear
-	ProbeDurationUS int64
+	ProbeDurationUS    int64
 }
 
 func (h *HostInfo) capabilities() vmm.Capabilities {

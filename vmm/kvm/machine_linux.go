@@ -135,7 +135,7 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
-	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline})
+	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Modules: cfg.Modules})
 	if err != nil {
 		return err
 	}
