@@ -77,12 +77,15 @@ type Target struct {
 	watches   []vmm.Watch
 	soft      []*softWatch
 	stops     chan vmm.Stop
-	stepping  int // vCPU being stepped, or -1
+	closed    chan struct{} // closed by Close: ends a Wait whose stop will never come
+	stepping  int           // vCPU being stepped, or -1
 	interrupt bool
-	lastVCPU  int
-	exitCode  int
-	onExit    func() (int, bool) // exit status of a launched hypervisor
-	onClose   func()
+	// softStepping: softRun has a step in flight (a Pause interrupts it).
+	softStepping bool
+	lastVCPU     int
+	exitCode     int
+	onExit       func() (int, bool) // exit status of a launched hypervisor
+	onClose      func()
 }
 
 var _ vmm.Target = (*Target)(nil)
@@ -110,7 +113,7 @@ func attachConn(c *rsp.Conn, cfg Config) (*Target, error) {
 		log = l
 	}
 	t := &Target{c: c, log: log.WithField("layer", "gdbremote"), cfg: cfg, curThread: map[byte]string{},
-		cache: map[int]*regBlock{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{}, stops: make(chan vmm.Stop, 4), stepping: -1}
+		cache: map[int]*regBlock{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{}, stops: make(chan vmm.Stop, 4), closed: make(chan struct{}), stepping: -1}
 	if cfg.Serial != nil {
 		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
 	}
