@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"vmdap/adapter/daptest"
@@ -32,5 +33,37 @@ func TestStepOutQEMU(t *testing.T) {
 	}
 	if err := daptest.StepOutScenario(c, func(n string) uint64 { return vmmtest.Sym(t, g, n) }, false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResetVectorFrameQEMU: attached to QEMU at its reset vector (-S),
+// the frame's instruction pointer and the disassembly are at CS.base + IP
+// (0xfffffff0, the BIOS's far jump), not at IP (0xfff0, zeros).
+func TestResetVectorFrameQEMU(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	c, _ := attachToQEMU(t, g)
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := st.Body.StackFrames[0]
+	if f.InstructionPointerReference != "0xfffffff0" {
+		t.Fatalf("frame at the reset vector: %+v, want instructionPointerReference 0xfffffff0", f)
+	}
+	d, err := c.Disassemble(f.InstructionPointerReference, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := d.Body.Instructions[0]; in.Address != "0xfffffff0" || !strings.HasPrefix(in.InstructionBytes, "ea") || !strings.Contains(in.Instruction, "jmp") {
+		t.Fatalf("disassembly at the reset vector: %+v, want the BIOS's far jmp", in)
+	}
+	// $rip stays the register: IP.
+	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "65520" {
+		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
 	}
 }

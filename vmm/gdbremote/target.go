@@ -62,13 +62,14 @@ type Target struct {
 	cache     map[int]*regBlock
 
 	// probed quirks
-	vCont    bool
-	gWrite   bool
-	pWrite   bool
-	z        [5]bool
-	pktSize  int
-	noAck    bool
-	stubName string
+	vCont     bool
+	gWrite    bool
+	pWrite    bool
+	z         [5]bool
+	pktSize   int
+	noAck     bool
+	stubName  string
+	noMonitor bool // the stub has no monitor command (qRcmd)
 
 	mu        sync.Mutex
 	state     runState
@@ -341,6 +342,20 @@ func (t *Target) SRegs(vcpu int) (x86.SRegs, error) {
 		return x86.SRegs{}, err
 	}
 	_, s := t.decode(b)
+	if s.CR0&x86.CR0PE == 0 && t.desc != nil {
+		// Real mode: the caches the monitor reports (a reset's CS base is
+		// not the selector's), once per stop.
+		if b.segs == nil {
+			m := s
+			if !t.monitorSegments(vcpu, &m) {
+				m = s
+			}
+			b.segs = &m
+		}
+		m := b.segs
+		s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = m.CS, m.DS, m.ES, m.FS, m.GS, m.SS
+		s.TR, s.LDT, s.GDT, s.IDT = m.TR, m.LDT, m.GDT, m.IDT
+	}
 	return s, nil
 }
 
