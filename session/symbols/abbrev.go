@@ -135,6 +135,15 @@ type abbrev struct {
 type abbrevTable struct {
 	dense  []*abbrev
 	sparse map[uint64]*abbrev
+	// Backing arrays, reused when a table is parsed into this one again.
+	specs []attrSpec
+	abbrs []abbrev
+	spans []abbrevSpan
+}
+
+type abbrevSpan struct {
+	code       uint64
+	start, end int
 }
 
 func (t *abbrevTable) get(code uint64) *abbrev {
@@ -181,51 +190,66 @@ func (u unitFormat) formSize(form uint32) int {
 	return -1
 }
 
-// parseAbbrevs reads the abbreviation table at off.
-func parseAbbrevs(sec []byte, off uint64, u unitFormat) (*abbrevTable, error) {
+// parseAbbrevs reads the abbreviation table at off into t (reusing its
+// arrays; nil: a new table). Abbreviations and their attribute specs
+// live in two arrays per table.
+func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrevTable, error) {
 	if off >= uint64(len(sec)) {
 		return nil, formatError("abbrev", off, "offset out of range")
 	}
+	if t == nil {
+		t = &abbrevTable{}
+	}
 	r := rd{b: sec, pos: int(off)}
-	t := &abbrevTable{}
+	specs, abbrs, spans := t.specs[:0], t.abbrs[:0], t.spans[:0]
 	for !r.eof() {
 		code := r.uleb()
 		if code == 0 {
 			break
 		}
-		a := &abbrev{tag: uint32(r.uleb()), children: r.u8() != 0}
-		a.fixedSize = 0
+		a := abbrev{tag: uint32(r.uleb()), children: r.u8() != 0}
+		start := len(specs)
 		for !r.eof() {
 			at, form := r.uleb(), r.uleb()
 			if at == 0 && form == 0 {
 				break
 			}
-			s := attrSpec{at: uint32(at), form: uint32(form)}
+			sp := attrSpec{at: uint32(at), form: uint32(form)}
 			if form == formImplicitConst {
-				s.imm = r.sleb()
+				sp.imm = r.sleb()
 			}
-			s.fixed = int8(u.formSize(s.form))
-			if s.fixed < 0 {
+			sp.fixed = int8(u.formSize(sp.form))
+			if sp.fixed < 0 {
 				a.fixedSize = -1
 			} else if a.fixedSize >= 0 {
-				a.fixedSize += int(s.fixed)
+				a.fixedSize += int(sp.fixed)
 			}
-			a.attrs = append(a.attrs, s)
+			specs = append(specs, sp)
 		}
-		if code < 1<<16 {
-			for uint64(len(t.dense)) <= code {
-				t.dense = append(t.dense, nil)
+		abbrs = append(abbrs, a)
+		spans = append(spans, abbrevSpan{code, start, len(specs)})
+	}
+	if r.bad {
+		return nil, formatError("abbrev", off, "truncated table")
+	}
+	t.specs, t.abbrs, t.spans = specs, abbrs, spans
+	clear(t.dense)
+	t.dense = t.dense[:0]
+	t.sparse = nil
+	for i, sp := range spans {
+		a := &abbrs[i]
+		a.attrs = specs[sp.start:sp.end:sp.end]
+		if sp.code < 1<<16 {
+			if uint64(len(t.dense)) <= sp.code {
+				t.dense = append(t.dense, make([]*abbrev, int(sp.code)+1-len(t.dense))...)
 			}
-			t.dense[code] = a
+			t.dense[sp.code] = a
 		} else {
 			if t.sparse == nil {
 				t.sparse = map[uint64]*abbrev{}
 			}
-			t.sparse[code] = a
+			t.sparse[sp.code] = a
 		}
-	}
-	if r.bad {
-		return nil, formatError("abbrev", off, "truncated table")
 	}
 	return t, nil
 }

@@ -164,7 +164,7 @@ func (s *secs) addrx(i uint64, u *unit) uint64 {
 
 // highPC turns DW_AT_high_pc into an address: a constant form is an
 // offset from low.
-func highPC(v attrVal, low uint64) uint64 {
+func highPC(v cval, low uint64) uint64 {
 	switch v.form {
 	case formAddr, formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
 		return v.u

@@ -22,17 +22,26 @@ type nameRef struct {
 
 // indexPart is what one worker found.
 type indexPart struct {
-	funcs    []*Func
-	ranges   []funcRange
-	globals  map[string]nameRef
-	types    map[string]nameRef
-	inlined  map[string][]nameRef // functions known only as abstract instances
+	funcs   []*Func
+	ranges  []funcRange
+	globals []namedRef
+	types   map[string]nameRef
+	// typeSeen marks the .debug_str offsets of type names already
+	// indexed: a kernel's units repeat the same thousands of types, and a
+	// bit test is cheaper than hashing each name.
+	typeSeen []uint64
+	typeRefs []typeRef
+	inlined  []inlineRef // functions known only as abstract instances
 	dirs     map[[2]uint64]string
 	strIDs   map[string]uint64
 	files    map[[2]uint64]string
 	scratch  []scanFrame
 	pending  []pendingName
-	localDef map[uint64]string // this unit's DIE offset → qualified name
+	localDef map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
+	abbrevs  *abbrevTable      // reused for each unit
+	die      dieAttrs          // the DIE being indexed
+	slab     []Func
+	dirIDs   []uint64 // the current line header's directories' ids
 	err      error
 }
 
@@ -46,6 +55,29 @@ const (
 	kindSkip              // a subtree nothing is indexed in
 )
 
+// namedRef is a DIE and its name.
+type namedRef struct {
+	name string
+	ref  nameRef
+}
+
+// inlineRef is an abstract instance (an inline function's DIE), named by
+// its name attribute's string offset or bytes: thousands of headers'
+// inline functions repeat in every unit, so the names are made strings
+// only when first looked up.
+type inlineRef struct {
+	form   uint32
+	strOff uint64
+	name   []byte // DW_FORM_string or strx: the bytes
+	ref    nameRef
+}
+
+// typeRef is a type named by a .debug_str offset.
+type typeRef struct {
+	strOff uint64
+	ref    nameRef
+}
+
 // pendingName is a function whose name comes from the DIE it refers to
 // (DW_AT_specification or DW_AT_abstract_origin).
 type pendingName struct {
@@ -53,11 +85,20 @@ type pendingName struct {
 	ref uint64
 }
 
+// newFunc allocates a Func from the part's slab (one allocation per
+// thousand functions).
+func (p *indexPart) newFunc() *Func {
+	if len(p.slab) == 0 {
+		p.slab = make([]Func, 1024)
+	}
+	f := &p.slab[0]
+	p.slab = p.slab[1:]
+	return f
+}
+
 func newPart() *indexPart {
 	return &indexPart{
-		globals:  map[string]nameRef{},
-		types:    map[string]nameRef{},
-		inlined:  map[string][]nameRef{},
+		types:    make(map[string]nameRef, 1<<15),
 		dirs:     map[[2]uint64]string{},
 		strIDs:   map[string]uint64{},
 		files:    map[[2]uint64]string{},
@@ -76,10 +117,27 @@ func (t *Table) buildIndex() {
 	}
 	parts := make([]*indexPart, workers)
 	unitFiles := make([][]string, len(t.units))
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
+	var pmu sync.Mutex
+	total := int64(len(t.sec.info))
+	lastPct := int64(-1)
+	report := func(n int64) {
+		d := done.Add(n)
+		if t.progress == nil || total == 0 {
+			return
+		}
+		pct := d * 100 / total
+		pmu.Lock()
+		if pct > lastPct {
+			lastPct = pct
+			t.progress(d, total)
+		}
+		pmu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
 		p := newPart()
+		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
 		parts[w] = p
 		wg.Add(1)
 		go func() {
@@ -90,6 +148,7 @@ func (t *Table) buildIndex() {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
+				report(int64(t.units[i].end - t.units[i].off))
 			}
 		}()
 	}
@@ -107,10 +166,11 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			release(t.img.m, s.infoOff+int(u.off), int(u.end-u.off))
 		}
 	}()
-	at, err := t.abbrevs(u)
+	at, err := t.abbrevs(p.abbrevs, u)
 	if err != nil {
 		return nil
 	}
+	p.abbrevs = at
 	r := rd{b: s.info[:u.end], pos: int(u.dieOff)}
 	// The unit's own DIE.
 	code := r.uleb()
@@ -150,7 +210,7 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			t.skipDIE(&r, a, u, off, &stack)
 			continue
 		}
-		t.indexDIE(p, &r, a, u, ci, off, parent.prefix, &stack)
+		t.indexDIE(p, &r, a, at, u, ci, off, parent.prefix, &stack)
 	}
 	p.scratch = stack[:0]
 	for _, pn := range p.pending {
@@ -217,32 +277,43 @@ func (t *Table) skipDIE(r *rd, a *abbrev, u *unit, off uint64, stack *[]scanFram
 // dieAttrs are the attributes the index reads.
 type dieAttrs struct {
 	name               []byte
-	low, high, ranges  attrVal
-	spec, origin       attrVal
+	nameForm           uint32
+	nameOff            uint64
+	hasName            bool
+	low, high, ranges  cval
+	spec, origin       cval
 	sibling            uint64
 	declaration        bool
 	inline             bool
 	hasLocation, hasCV bool
 }
 
-func (t *Table) readDIE(r *rd, a *abbrev, u *unit) dieAttrs {
-	var d dieAttrs
+func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
+	*d = dieAttrs{}
 	s := &t.sec
 	for i := range a.attrs {
 		sp := &a.attrs[i]
 		switch sp.at {
 		case atName:
-			d.name = s.readAttr(r, *sp, u).b
+			if sp.form == formStrp {
+				// The bytes are looked up only if needed (a type seen
+				// before is known by its offset).
+				d.nameForm, d.nameOff, d.hasName = formStrp, r.uN(u.format.offSize), true
+				continue
+			}
+			v := s.readAttr(r, *sp, u)
+			d.name, d.nameForm, d.nameOff = v.b, v.form, v.u
+			d.hasName = len(v.b) > 0
 		case atLowpc:
-			d.low = s.readAttr(r, *sp, u)
+			d.low = s.readAttr(r, *sp, u).c()
 		case atHighpc:
-			d.high = s.readAttr(r, *sp, u)
+			d.high = s.readAttr(r, *sp, u).c()
 		case atRanges:
-			d.ranges = s.readAttr(r, *sp, u)
+			d.ranges = s.readAttr(r, *sp, u).c()
 		case atSpecification:
-			d.spec = s.readAttr(r, *sp, u)
+			d.spec = s.readAttr(r, *sp, u).c()
 		case atAbstractOrigin:
-			d.origin = s.readAttr(r, *sp, u)
+			d.origin = s.readAttr(r, *sp, u).c()
 		case atSibling:
 			d.sibling = s.readAttr(r, *sp, u).u
 		case atDeclaration:
@@ -268,14 +339,29 @@ func (t *Table) readDIE(r *rd, a *abbrev, u *unit) dieAttrs {
 			}
 		}
 	}
-	return d
 }
 
 // indexDIE records one DIE directly inside a unit or namespace.
-func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, u *unit, ci int32, off uint64, prefix string, stack *[]scanFrame) {
-	d := t.readDIE(r, a, u)
+func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *unit, ci int32, off uint64, prefix string, stack *[]scanFrame) {
+	d := &p.die
+	t.readDIE(r, a, u, d)
 	if r.bad {
 		return
+	}
+	if d.hasName && d.name == nil {
+		// Types and abstract instances of inline functions (both repeat
+		// in every unit) are known by their name's offset until needed.
+		lazy := false
+		switch a.tag {
+		case tagNamespace, tagModule, tagVariable:
+		case tagSubprogram:
+			lazy = d.inline && !d.low.ok && !d.ranges.ok
+		default:
+			lazy = true
+		}
+		if !lazy || prefix != "" {
+			d.name = cstrAt(t.sec.str, d.nameOff)
+		}
 	}
 	qualify := func(n []byte) string {
 		if prefix == "" {
@@ -298,14 +384,17 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, u *unit, ci int32, off 
 		return
 	case tagSubprogram:
 		name := ""
-		if len(d.name) > 0 {
+		if d.hasName && !(d.inline && !d.low.ok && !d.ranges.ok && prefix == "") {
 			name = qualify(d.name)
-			p.localDef[off] = name
+			if prefix != "" {
+				p.localDef[off] = name
+			}
 		}
 		switch {
 		case d.declaration:
 		case d.low.ok || d.ranges.ok:
-			fn := &Func{Name: name, die: off, cu: ci}
+			fn := p.newFunc()
+			fn.Name, fn.die, fn.cu = name, off, ci
 			if d.low.ok {
 				fn.Low = d.low.u
 				fn.High = fn.Low
@@ -337,29 +426,41 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, u *unit, ci int32, off 
 				}
 			}
 			p.funcs = append(p.funcs, fn)
-		case d.inline && name != "":
-			p.inlined[name] = append(p.inlined[name], nameRef{off, ci})
+		case d.inline && d.hasName:
+			ir := inlineRef{form: d.nameForm, strOff: d.nameOff, ref: nameRef{off, ci}}
+			if prefix != "" {
+				ir.name = []byte(name)
+				ir.form = formString
+			} else if d.nameForm != formStrp && d.nameForm != formLineStrp {
+				ir.name = d.name
+			}
+			p.inlined = append(p.inlined, ir)
 		}
 	case tagVariable:
 		name := ""
 		if len(d.name) > 0 {
 			name = qualify(d.name)
-			p.localDef[off] = name
+			if prefix != "" {
+				p.localDef[off] = name
+			}
 		} else if d.spec.ok {
 			name = p.localDef[d.spec.u]
 			if name == "" {
-				at, _ := t.abbrevs(u)
 				name = t.nameAt(d.spec.u, u, at, 4)
 			}
 		}
 		if name != "" && !d.declaration && (d.hasLocation || d.hasCV) {
-			if _, dup := p.globals[name]; !dup {
-				p.globals[name] = nameRef{off, ci}
-			}
+			p.globals = append(p.globals, namedRef{name, nameRef{off, ci}})
 		}
 	default: // types
-		if len(d.name) > 0 && !d.declaration {
-			if prefix == "" {
+		if d.hasName && !d.declaration {
+			if prefix == "" && d.nameForm == formStrp && d.nameOff < uint64(len(p.typeSeen))*64 {
+				w, bit := d.nameOff/64, uint64(1)<<(d.nameOff%64)
+				if p.typeSeen[w]&bit == 0 {
+					p.typeSeen[w] |= bit
+					p.typeRefs = append(p.typeRefs, typeRef{d.nameOff, nameRef{off, ci}})
+				}
+			} else if prefix == "" {
 				// A map lookup by a converted []byte does not allocate:
 				// most of a kernel's types repeat in every unit.
 				if _, seen := p.types[string(d.name)]; !seen {
@@ -390,9 +491,13 @@ func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) string {
 	if a == nil {
 		return ""
 	}
-	d := t.readDIE(&r, a, u)
+	var d dieAttrs
+	t.readDIE(&r, a, u, &d)
 	switch {
-	case len(d.name) > 0:
+	case d.hasName:
+		if d.name == nil {
+			return string(cstrAt(t.sec.str, d.nameOff))
+		}
 		return string(d.name)
 	case d.origin.ok:
 		return t.nameAt(d.origin.u, u, at, hops-1)
@@ -434,9 +539,9 @@ func (t *Table) readUnitDIE(r *rd, a *abbrev, u *unit) {
 			u.lowPC = v.u
 			lowForm, lowIdx = v.form, v.s
 		case atHighpc:
-			u.highPC = v
+			u.highPC = v.c()
 		case atRanges:
-			u.rangesAttr = v
+			u.rangesAttr = v.c()
 		case atStrOffsetsBase:
 			u.strOffBase = v.u
 		case atAddrBase, atGNUAddrBase:
@@ -482,24 +587,34 @@ func (n *internNamer) id(s string) uint64 {
 	return v
 }
 
+func (n *internNamer) begin(dir0 string, given bool) {
+	n.dirIDs = n.dirIDs[:0]
+	if given {
+		n.dirIDs = append(n.dirIDs, n.id(dir0))
+	}
+}
+
 func (n *internNamer) dir(compDir string, raw []byte, strOff uint64, isStrp bool) string {
+	var d string
 	if !isStrp {
-		return joinDir(compDir, string(raw))
+		d = joinDir(compDir, string(raw))
+	} else {
+		k := [2]uint64{strOff, n.id(compDir)}
+		var ok bool
+		if d, ok = n.dirs[k]; !ok {
+			d = joinDir(compDir, string(raw))
+			n.dirs[k] = d
+		}
 	}
-	k := [2]uint64{strOff, n.id(compDir)}
-	if d, ok := n.dirs[k]; ok {
-		return d
-	}
-	d := joinDir(compDir, string(raw))
-	n.dirs[k] = d
+	n.dirIDs = append(n.dirIDs, n.id(d))
 	return d
 }
 
-func (n *internNamer) file(dir string, _ int, raw []byte, strOff uint64, isStrp bool) string {
-	if !isStrp {
+func (n *internNamer) file(dir string, dirIdx int, raw []byte, strOff uint64, isStrp bool) string {
+	if !isStrp || dirIdx < 0 || dirIdx >= len(n.dirIDs) {
 		return joinFile(dir, string(raw))
 	}
-	k := [2]uint64{strOff, n.id(dir)}
+	k := [2]uint64{strOff, n.dirIDs[dirIdx]}
 	if f, ok := n.files[k]; ok {
 		return f
 	}

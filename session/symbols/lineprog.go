@@ -31,12 +31,16 @@ type lineHeader struct {
 // fileNamer turns a line table's directory and file entries into paths;
 // the index passes one that interns them.
 type fileNamer interface {
+	// begin starts a header whose directory 0 is dir0 when given.
+	begin(dir0 string, given bool)
 	dir(compDir string, raw []byte, strOff uint64, isStrp bool) string
 	file(dir string, dirIdx int, raw []byte, strOff uint64, isStrp bool) string
 }
 
 // plainNamer builds paths without interning.
 type plainNamer struct{}
+
+func (plainNamer) begin(string, bool) {}
 
 func (plainNamer) dir(compDir string, raw []byte, _ uint64, _ bool) string {
 	return joinDir(compDir, string(raw))
@@ -114,6 +118,7 @@ func (s *secs) parseLineHeader(off uint64, u *unit, nm fileNamer) (*lineHeader, 
 	h.stdLens = r.bytes(uint64(h.opcodeBase - 1))
 	if h.version < 5 {
 		h.dirs = append(h.dirs, u.compDir)
+		nm.begin(u.compDir, true)
 		for !r.eof() {
 			d := r.cstr()
 			if len(d) == 0 {
@@ -137,6 +142,7 @@ func (s *secs) parseLineHeader(off uint64, u *unit, nm fileNamer) (*lineHeader, 
 			h.files = append(h.files, nm.file(dir, di, f, 0, false))
 		}
 	} else {
+		nm.begin("", false)
 		if err := s.readEntries(&r, h, u, nm, true); err != nil {
 			return nil, formatError("line", off, err.Error())
 		}

@@ -220,7 +220,12 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 // table marks prologue_end, else the first row inside the function at a
 // line other than the function's first row (the rule gdb uses when a
 // compiler does not mark prologue_end).
+// An assembly routine (a function without a DWARF description) has no
+// prologue to skip: it stops at its first instruction, as gdb does.
 func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
+	if fn.die == 0 {
+		return 0, false
+	}
 	rows := t.unitRowsAt(fn.Low)
 	i := firstRowAt(rows, fn.Low)
 	if i >= len(rows) || rows[i].addr != fn.Low {

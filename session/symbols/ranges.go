@@ -9,7 +9,7 @@ package symbols
 const maxListEntries = 1 << 16
 
 // rangesOf decodes a DW_AT_ranges value of unit u into [low, high) pairs.
-func (s *secs) rangesOf(v attrVal, u *unit) [][2]uint64 {
+func (s *secs) rangesOf(v cval, u *unit) [][2]uint64 {
 	if u.format.version < 5 && v.form != formRnglistx {
 		return s.oldRanges(v.u, u)
 	}
@@ -87,7 +87,7 @@ func (s *secs) oldRanges(off uint64, u *unit) [][2]uint64 {
 
 // listOffset turns a DW_FORM_sec_offset or DW_FORM_rnglistx/loclistx
 // value into an offset in its list section.
-func (s *secs) listOffset(v attrVal, base uint64, sec []byte, u *unit) (uint64, bool) {
+func (s *secs) listOffset(v cval, base uint64, sec []byte, u *unit) (uint64, bool) {
 	if v.form == formRnglistx || v.form == formLoclistx {
 		if base == 0 {
 			base = 12 // the first table, after its header
@@ -115,7 +115,7 @@ type locEntry struct {
 
 // locList decodes a location list (DW_AT_location or DW_AT_frame_base of
 // a list class) of unit u.
-func (s *secs) locList(v attrVal, u *unit) []locEntry {
+func (s *secs) locList(v cval, u *unit) []locEntry {
 	if u.format.version < 5 && v.form != formLoclistx {
 		return s.oldLocList(v.u, u)
 	}

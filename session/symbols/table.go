@@ -1,12 +1,14 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ type elfSym struct {
 	name        string
 	value, size uint64
 	typ         elf.SymType
+	idx         int32
 }
 
 // Table is the symbol information of one guest image. It opens the file
@@ -56,27 +59,33 @@ type Table struct {
 	dimg *image // where the DWARF is (img, or a separate debug file)
 	sec  secs
 
-	units    []*unit
-	ranges   []funcRange // sorted by low
-	funcs    []*Func     // DWARF and ELF functions, sorted by Low
-	byName   map[string]*Func
-	inlined  map[string][]nameRef
-	globals  map[string]nameRef
-	types    map[string]nameRef
-	cuRanges []cuRange // sorted by low
+	units      []*unit
+	ranges     []funcRange // sorted by low
+	funcs      []*Func     // DWARF and ELF functions, sorted by Low
+	nameOnce   sync.Once
+	byName     map[string]*Func // see names
+	inlineRefs []inlineRef
+	inlineOnce sync.Once
+	inlined    map[string][]nameRef // built from inlineRefs on first use
+	globals    map[string]nameRef
+	types      map[string]nameRef
+	cuRanges   []cuRange // sorted by low
 
 	files     []string           // file id → path; id 0 is ""
 	fileUnits [][]int32          // file id → units whose line tables name it
 	byBase    map[string][]int32 // base name → file ids
 
 	syms      []elfSym // sorted by value
+	symOnce   sync.Once
 	symByName map[string]int32
 
 	frameOnce sync.Once
 	frames    *frameTable
 
-	mu    sync.Mutex // guards cache
+	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
+
+	progress func(done, total int64)
 }
 
 type cuRange struct {
@@ -91,7 +100,7 @@ var ErrNoDebugInfo = errors.New("no DWARF debug information")
 // separate file holding the DWARF (as objcopy --only-keep-debug makes).
 // An image without DWARF still loads: ELF symbols give function names.
 // The files are mapped, not read: only what the index needs is touched.
-func Load(path, debugFile string) (*Table, error) {
+func Load(path, debugFile string, opts ...Option) (*Table, error) {
 	img, err := openImage(path)
 	if err != nil {
 		return nil, err
@@ -102,24 +111,37 @@ func Load(path, debugFile string) (*Table, error) {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
-	t := newTable(path, img, dimg)
+	t := newTable(path, img, dimg, opts)
 	return t, nil
+}
+
+// Option configures Load and New.
+type Option func(*Table)
+
+// WithProgress reports the index's progress while it is built: done and
+// total bytes of debug information, from the indexing goroutines (calls
+// are serialised, about one per percent).
+func WithProgress(fn func(done, total int64)) Option {
+	return func(t *Table) { t.progress = fn }
 }
 
 // New reads the symbols of an ELF image from r, as debug/elf's NewFile
 // does (Load is to New what elf.Open is to elf.NewFile). Sections are
 // read from r as they are needed.
-func New(r io.ReaderAt) (*Table, error) {
+func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 	img, err := newImage(r, "image")
 	if err != nil {
 		return nil, err
 	}
-	return newTable("", img, img), nil
+	return newTable("", img, img, opts), nil
 }
 
-func newTable(path string, img, dimg *image) *Table {
+func newTable(path string, img, dimg *image, opts []Option) *Table {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	for _, o := range opts {
+		o(t)
+	}
 	if f.Class == elf.ELFCLASS32 {
 		t.AddrSize = 4
 	}
@@ -181,16 +203,18 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	}
 	t.funcs = make([]*Func, 0, n)
 	t.ranges = make([]funcRange, 0, nr)
-	t.byName = make(map[string]*Func, n)
-	t.globals = map[string]nameRef{}
+	ng := 0
+	for _, p := range parts {
+		ng += len(p.globals)
+	}
+	t.globals = make(map[string]nameRef, ng)
 	t.types = map[string]nameRef{}
-	t.inlined = map[string][]nameRef{}
 	for _, p := range parts {
 		t.funcs = append(t.funcs, p.funcs...)
 		t.ranges = append(t.ranges, p.ranges...)
-		for k, v := range p.globals {
-			if old, ok := t.globals[k]; !ok || v.cu < old.cu {
-				t.globals[k] = v
+		for _, g := range p.globals {
+			if old, ok := t.globals[g.name]; !ok || g.ref.cu < old.cu {
+				t.globals[g.name] = g.ref
 			}
 		}
 		for k, v := range p.types {
@@ -198,9 +222,13 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 				t.types[k] = v
 			}
 		}
-		for k, v := range p.inlined {
-			t.inlined[k] = append(t.inlined[k], v...)
+		for _, tr := range p.typeRefs {
+			k := string(cstrAt(t.sec.str, tr.strOff))
+			if old, ok := t.types[k]; !ok || tr.ref.cu < old.cu {
+				t.types[k] = tr.ref
+			}
 		}
+		t.inlineRefs = append(t.inlineRefs, p.inlined...)
 	}
 	// Files: one id per distinct path, and the units naming each.
 	ids := map[string]int32{}
@@ -282,7 +310,7 @@ func (t *Table) buildUnitRanges() {
 			}
 		}
 	}
-	sort.Slice(t.cuRanges, func(i, j int) bool { return t.cuRanges[i].low < t.cuRanges[j].low })
+	slices.SortFunc(t.cuRanges, func(a, b cuRange) int { return cmp.Compare(a.low, b.low) })
 }
 
 func map64(is64 bool) int {
@@ -336,19 +364,48 @@ func (t *Table) loadELFSymbols(f *elf.File) {
 		}
 		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].value < out[j].value })
-	t.syms = out
-	t.symByName = make(map[string]int32, len(out))
-	for i := len(out) - 1; i >= 0; i-- {
-		t.symByName[out[i].name] = int32(i)
+	// By value, then symbol-table order (a stable sort, by its index).
+	for i := range out {
+		out[i].idx = int32(i)
 	}
+	slices.SortFunc(out, func(a, b elfSym) int {
+		if c := cmp.Compare(a.value, b.value); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	t.syms = out
+}
+
+// symIndex returns the index of the named ELF symbol (the name map is
+// built on first use).
+func (t *Table) symIndex(name string) (int32, bool) {
+	t.symOnce.Do(func() {
+		t.symByName = make(map[string]int32, len(t.syms))
+		for i := len(t.syms) - 1; i >= 0; i-- {
+			t.symByName[t.syms[i].name] = int32(i)
+		}
+	})
+	i, ok := t.symByName[name]
+	return i, ok
 }
 
 // addELFFuncs adds ELF function symbols that DWARF does not describe
 // (assembly routines), then sorts functions and names them.
 func (t *Table) addELFFuncs() {
-	sort.Slice(t.ranges, func(i, j int) bool { return t.ranges[i].low < t.ranges[j].low })
+	sortRanges(t.ranges)
 	var extra []funcRange
+	// next[i]: the first symbol value above syms[i]'s (0: none), for
+	// sizing symbols without a size (thousands share one address in a
+	// kernel, so a forward scan from each would be quadratic).
+	next := make([]uint64, len(t.syms))
+	for i := len(t.syms) - 2; i >= 0; i-- {
+		if t.syms[i+1].value > t.syms[i].value {
+			next[i] = t.syms[i+1].value
+		} else {
+			next[i] = next[i+1]
+		}
+	}
 	for i, s := range t.syms {
 		if s.typ != elf.STT_FUNC && s.typ != elf.STT_NOTYPE {
 			continue
@@ -357,14 +414,8 @@ func (t *Table) addELFFuncs() {
 			continue
 		}
 		size := s.size
-		if size == 0 {
-			// Up to the next symbol.
-			for j := i + 1; j < len(t.syms); j++ {
-				if t.syms[j].value > s.value {
-					size = t.syms[j].value - s.value
-					break
-				}
-			}
+		if size == 0 && next[i] > s.value {
+			size = next[i] - s.value // up to the next symbol
 		}
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue
@@ -375,20 +426,32 @@ func (t *Table) addELFFuncs() {
 	}
 	if len(extra) > 0 {
 		t.ranges = append(t.ranges, extra...)
-		sort.Slice(t.ranges, func(i, j int) bool { return t.ranges[i].low < t.ranges[j].low })
+		sortRanges(t.ranges)
 	}
-	sort.Slice(t.funcs, func(i, j int) bool { return t.funcs[i].Low < t.funcs[j].Low })
-	if t.byName == nil {
-		t.byName = make(map[string]*Func, len(t.funcs))
-	}
-	for i := len(t.funcs) - 1; i >= 0; i-- {
-		f := t.funcs[i]
-		if f.Name == "" {
-			continue
+	slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
+}
+
+// names returns the function-name map, built on first use (a kernel's
+// 150,000 names cost a tenth of its load; breakpoints by name and
+// completions need them later, if at all).
+func (t *Table) names() map[string]*Func {
+	t.nameOnce.Do(func() {
+		m := make(map[string]*Func, len(t.funcs))
+		for i := len(t.funcs) - 1; i >= 0; i-- {
+			f := t.funcs[i]
+			if f.Name == "" {
+				continue
+			}
+			f.nextSame = m[f.Name]
+			m[f.Name] = f
 		}
-		f.nextSame = t.byName[f.Name]
-		t.byName[f.Name] = f
-	}
+		t.byName = m
+	})
+	return t.byName
+}
+
+func sortRanges(r []funcRange) {
+	slices.SortFunc(r, func(a, b funcRange) int { return cmp.Compare(a.low, b.low) })
 }
 
 // dwarfFuncAt is FuncAt before ELF functions are added.
@@ -417,7 +480,7 @@ func (t *Table) Funcs() []*Func { return t.funcs }
 // FuncByName finds a function by name (the first of several of the same
 // name: see FuncsByName).
 func (t *Table) FuncByName(name string) *Func {
-	if f := t.byName[name]; f != nil {
+	if f := t.names()[name]; f != nil {
 		return f
 	}
 	return nil
@@ -427,7 +490,7 @@ func (t *Table) FuncByName(name string) *Func {
 // defined in several units has one copy in each.
 func (t *Table) FuncsByName(name string) []*Func {
 	var out []*Func
-	for f := t.byName[name]; f != nil; f = f.nextSame {
+	for f := t.names()[name]; f != nil; f = f.nextSame {
 		out = append(out, f)
 	}
 	return out
@@ -435,7 +498,7 @@ func (t *Table) FuncsByName(name string) []*Func {
 
 // FuncNames calls fn for each distinct function name.
 func (t *Table) FuncNames(fn func(name string)) {
-	for n := range t.byName {
+	for n := range t.names() {
 		fn(n)
 	}
 }
@@ -458,7 +521,7 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 
 // SymbolAddr returns the address of a named ELF symbol.
 func (t *Table) SymbolAddr(name string) (uint64, bool) {
-	if i, ok := t.symByName[name]; ok {
+	if i, ok := t.symIndex(name); ok {
 		return t.syms[i].value, true
 	}
 	return 0, false

@@ -148,8 +148,8 @@ func (t *Table) rowsOf(ci int32) []row {
 	return t.unitRows(t.cache.get(ci))
 }
 
-// abbrevs returns a unit's abbreviation table (parsed again each time:
-// the index parses it once per unit; lazy readers use debug/dwarf).
-func (t *Table) abbrevs(u *unit) (*abbrevTable, error) {
-	return parseAbbrevs(t.sec.abbrev, u.abbrevOff, u.format)
+// abbrevs parses a unit's abbreviation table into into (may be nil).
+// The index parses each once; lazy readers use debug/dwarf.
+func (t *Table) abbrevs(into *abbrevTable, u *unit) (*abbrevTable, error) {
+	return parseAbbrevs(into, t.sec.abbrev, u.abbrevOff, u.format)
 }

@@ -19,11 +19,21 @@ type unit struct {
 	addrBase    uint64
 	rngBase     uint64
 	locBase     uint64
-	rangesAttr  attrVal // the unit DIE's DW_AT_ranges, if any
-	highPC      attrVal
+	rangesAttr  cval // the unit DIE's DW_AT_ranges, if any
+	highPC      cval
 
 	files []int32 // line-table file number → file id (0: none)
 }
+
+// cval is an attribute value that is a number: an address, constant,
+// offset or reference, with its form.
+type cval struct {
+	u    uint64
+	form uint32
+	ok   bool
+}
+
+func (v attrVal) c() cval { return cval{v.u, v.form, v.ok} }
 
 // attrVal is one decoded attribute value.
 type attrVal struct {

@@ -94,7 +94,7 @@ func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
 		b, _ = f.Val.([]byte)
 	case dwarf.ClassLocListPtr, dwarf.ClassLocList:
 		off, _ := f.Val.(int64)
-		v := attrVal{form: formSecOffset, u: uint64(off), ok: true}
+		v := cval{form: formSecOffset, u: uint64(off), ok: true}
 		if f.Class == dwarf.ClassLocList && u.format.version >= 5 {
 			v.form = formLoclistx
 		}
