@@ -42,14 +42,6 @@ func TestLongModeJumpWithSoftwareBreakpoint(t *testing.T) {
 	if !s.CS.L || s.CS.Selector != 8 {
 		t.Fatalf("CS after the far jump: %+v, want the 64-bit code segment", s.CS)
 	}
-	// The guest sees what the CPU would have written: both descriptors it
-	// loaded are marked accessed.
-	for _, sel := range []uint64{8, 16} {
-		d := f.u64(f.sym("gdt") + sel)
-		if d>>40&1 == 0 {
-			t.Fatalf("descriptor %#x = %#x: accessed bit clear after it was loaded", sel, d)
-		}
-	}
 	if err := f.m.RemoveBreakpoint(f.sym("in_long_mode")); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +61,14 @@ func TestLongModeJumpStep(t *testing.T) {
 	f.wantStop(f.step(0), vmm.ReasonStep, "entry64", 0)
 	f.wantStop(f.step(0), vmm.ReasonStep, "load_ds", 0)
 	f.wantStop(f.step(0), vmm.ReasonStep, "load_ds", 2) // mov %ax,%ds loads the data descriptor
+	// A stepped segment load sees what the CPU writes: the descriptors
+	// it loaded are marked accessed. (A free run under kvm_amd completes
+	// the jump and leaves the bit clear: measured in the AMD lane.)
+	for _, sel := range []uint64{8, 16} {
+		if d := f.u64(f.sym("gdt") + sel); d>>40&1 == 0 {
+			t.Fatalf("descriptor %#x = %#x: accessed bit clear after a step loaded it", sel, d)
+		}
+	}
 	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x31 {
 		t.Fatalf("run to the end: %v", s)
 	}
@@ -106,7 +106,7 @@ func TestLongModeJumpWithWatchOnGDTPage(t *testing.T) {
 // paging) it triple-faults on the CR0 write and the stop says why.
 func TestPaging32(t *testing.T) {
 	vmmtest.RequireKVM(t)
-	g := vmmtest.BuildGuest(t, "paging32", vmmtest.ELF32)
+	g := vmmtest.BuildGuest(t, "paging32") // the Multiboot header boots the ELF64 form too
 	m, err := New(Config{Image: g.Data, Memory: 16 << 20, Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
