@@ -34,14 +34,12 @@ type Frame struct {
 	regs symbols.Regs
 }
 
-// Name is the frame's display name: function, or function+offset, or the
-// address.
+// Name is the frame's display name: its function, as gdb names frames
+// (the offset into it is the instruction pointer's business), or the
+// address when no symbol covers it.
 func (f Frame) Name() string {
-	switch {
-	case f.Func != "" && f.Line > 0:
+	if f.Func != "" {
 		return f.Func
-	case f.Func != "":
-		return fmt.Sprintf("%s+%#x", f.Func, f.PC-f.FuncLow)
 	}
 	return fmt.Sprintf("%#x", f.PC)
 }

@@ -442,7 +442,7 @@ func (t *Table) addELFFuncs() {
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue
 		}
-		fn := &Func{Name: s.name, Low: s.value, High: s.value + size, cu: -1}
+		fn := &Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
 		t.funcs = append(t.funcs, fn)
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
@@ -535,7 +535,7 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 	for j := i - 1; j >= 0 && j >= i-4; j-- {
 		s := t.syms[j]
 		if addr >= s.value && (addr < s.value+s.size || (s.size == 0 && addr == s.value)) {
-			return s.name, s.value, true
+			return Demangle(s.name), s.value, true
 		}
 	}
 	return "", 0, false

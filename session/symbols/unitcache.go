@@ -18,7 +18,7 @@ type unitState struct {
 	globals []*Var
 	globOK  bool
 	calls   map[uint64][]CallSite // by function DIE
-	cost    int // rows + a fixed weight: what the LRU bounds
+	cost    int                   // rows + a fixed weight: what the LRU bounds
 	prev    *unitState
 	next    *unitState
 }
