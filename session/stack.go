@@ -1,7 +1,6 @@
 package session
 
 import (
-	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -420,7 +419,7 @@ type frameScope struct {
 	regs  x86.Regs
 	sregs x86.SRegs
 	dregs *x86.DebugRegs
-	types map[dwarf.Type]*ctype
+	types *typeCache
 	err   error
 }
 
@@ -446,7 +445,7 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		f = &fs[frame]
 	}
 	var err error
-	sc := &frameScope{s: s, vcpu: v, f: f, types: map[dwarf.Type]*ctype{}}
+	sc := &frameScope{s: s, vcpu: v, f: f, types: newTypeCache(s.sym)}
 	if sc.regs, err = s.t.Regs(v); err != nil {
 		return nil, err
 	}
@@ -587,7 +586,9 @@ func (sc *frameScope) CFA() (uint64, bool) { return sc.f.CFA, sc.f.HasCFA }
 func (sc *frameScope) ReadMemory(p []byte, addr uint64) error { return sc.readMem(p, addr) }
 
 func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
+	sc.types.rust = v.Rust
 	t := fromDWARF(v.Type, sc.types)
+	sc.types.rust = false
 	var fb []byte
 	if sc.sc != nil {
 		fb = sc.sc.FrameBase
