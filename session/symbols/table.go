@@ -165,6 +165,11 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 		}
 	}()
 	t.loadDWARF()
+	if len(t.units) > 0 {
+		// The code's own address size: a 64-bit kernel repacked as
+		// elf32-i386 (QEMU's -kernel form) still has 8-byte DWARF.
+		t.AddrSize = t.units[0].format.addrSize
+	}
 	wg.Wait()
 	t.addELFFuncs()
 	// The name maps (functions, inline functions, ELF symbols) are built
