@@ -1,0 +1,262 @@
+package gdbremote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"vmdap/vmm"
+	"vmdap/vmm/gdbremote/rsp"
+)
+
+// What a stub may send during the handshake. Beyond these it is not a
+// stub vmdap can debug with, and attaching fails with the reason rather
+// than growing without end (a qXfer answered "m…" for ever, an endless
+// qfThreadInfo).
+const (
+	// DefaultHandshakeTimeout bounds Attach from connect to a probed target.
+	DefaultHandshakeTimeout = 20 * time.Second
+	// maxDescBytes bounds a target description with all its includes
+	// (QEMU's x86-64 one is 8 KiB).
+	maxDescBytes = 1 << 20
+	// maxDescDocs bounds the documents of a target description.
+	maxDescDocs = 32
+	// maxThreads bounds the vCPUs of a stub (QEMU's x86 maximum is 1024).
+	maxThreads = 4096
+	// maxPacketSize bounds the PacketSize vmdap asks replies to fit.
+	maxPacketSize = 16 << 10
+)
+
+// errHandshake is the cause of an attach that ran out of time.
+var errHandshake = errors.New("the GDB stub did not complete the attach handshake in time")
+
+// Attach connects to a stub, probes what it can do and leaves the guest
+// stopped. The whole handshake is bounded by cfg.HandshakeTimeout.
+func Attach(ctx context.Context, cfg Config) (*Target, error) {
+	d := cfg.HandshakeTimeout
+	if d <= 0 {
+		d = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", errHandshake, d))
+	defer cancel()
+	c, err := rsp.Dial(ctx, cfg.Addr, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	t, err := attachConn(ctx, c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("attaching to the GDB stub at %s: %w", cfg.Addr, err)
+	}
+	return t, nil
+}
+
+func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
+	log := cfg.Log
+	if log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		log = l
+	}
+	t := &Target{c: c, log: log.WithField("layer", "gdbremote"), cfg: cfg, curThread: map[byte]string{},
+		cache: map[int]*regBlock{}, mem: map[memLine][]byte{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{},
+		stops: make(chan vmm.Stop, 4), stepping: -1, opCtx: ctx, ended: make(chan struct{}), closing: make(chan struct{})}
+	if cfg.Serial != nil {
+		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
+	}
+	r, err := t.x("qSupported", "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386")
+	if err != nil {
+		return nil, fmt.Errorf("the stub did not answer qSupported: %w", err)
+	}
+	t.feat = rsp.ParseFeatures(r)
+	t.pktSize = min(t.feat.PacketSize(), maxPacketSize)
+	if t.noAck, err = c.StartNoAck(ctx); err != nil {
+		return nil, err
+	}
+	if t.feat.Has("qXfer:features:read") {
+		d, err := t.readTargetDesc()
+		switch {
+		case err == nil:
+			t.desc = d
+		case c.Err() != nil || ctx.Err() != nil:
+			return nil, err
+		default:
+			t.log.WithError(err).Warn("target description unusable; using the x86-64 core layout")
+		}
+	}
+	if _, err := t.x("initial stop", "?"); err != nil {
+		return nil, err
+	}
+	if err := t.listThreads(); err != nil {
+		return nil, err
+	}
+	if err := t.probe(); err != nil {
+		return nil, err
+	}
+	t.opCtx = context.Background()
+	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
+		"Z0": t.z[0], "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4], "noack": t.noAck}).Info("attached to GDB stub")
+	go t.lifeline()
+	return t, nil
+}
+
+// x exchanges one packet, bounded by the handshake while attaching.
+func (t *Target) x(ctxName, pkt string) (string, error) {
+	return t.c.ExchangeContext(t.opCtx, ctxName, pkt)
+}
+
+func (t *Target) readTargetDesc() (*rsp.TargetDesc, error) {
+	total, docs := 0, 0
+	fetch := func(name string) ([]byte, error) {
+		if docs++; docs > maxDescDocs {
+			return nil, fmt.Errorf("the target description has more than %d documents", maxDescDocs)
+		}
+		if name == "" || len(name) > 128 || strings.ContainsAny(name, ":,#$*}") {
+			return nil, fmt.Errorf("the target description names a document %q that cannot be asked for", name)
+		}
+		var out []byte
+		for off := 0; ; {
+			r, err := t.x("reading the target description", fmt.Sprintf("qXfer:features:read:%s:%x,%x", name, off, t.pktSize-16))
+			if err != nil {
+				return nil, err
+			}
+			if r[0] != 'm' && r[0] != 'l' {
+				return nil, fmt.Errorf("bad qXfer reply %q", trunc(r))
+			}
+			data := r[1:]
+			if r[0] == 'm' && len(data) == 0 {
+				return nil, fmt.Errorf("the stub answered qXfer for %s at offset %#x with more to come but no data", name, off)
+			}
+			if total += len(data); total > maxDescBytes {
+				return nil, fmt.Errorf("the target description is larger than %d bytes", maxDescBytes)
+			}
+			out = append(out, data...)
+			off += len(data)
+			if r[0] == 'l' {
+				return out, nil
+			}
+		}
+	}
+	doc, err := fetch("target.xml")
+	if err != nil {
+		return nil, err
+	}
+	return rsp.ParseTargetDesc(doc, fetch)
+}
+
+func trunc(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+func (t *Target) listThreads() error {
+	t.threads = nil
+	seen := map[string]bool{}
+	r, err := t.x("listing threads", "qfThreadInfo")
+	for replies := 1; err == nil; replies++ {
+		ids, more, perr := rsp.ParseThreadList(r)
+		if perr != nil {
+			return perr
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				t.threads = append(t.threads, id)
+			}
+		}
+		if len(t.threads) > maxThreads || replies > maxThreads {
+			return fmt.Errorf("the stub lists more than %d threads (vCPUs)", maxThreads)
+		}
+		if !more {
+			break
+		}
+		r, err = t.x("listing threads", "qsThreadInfo")
+	}
+	if err != nil && !rsp.Unsupported(err) {
+		return err
+	}
+	if len(t.threads) == 0 {
+		t.threads = []string{"1"}
+	}
+	return nil
+}
+
+// probe finds out which packets the stub really implements, with trial
+// packets that leave the guest as it was.
+func (t *Target) probe() error {
+	stub := t.cfg.Stub
+	if stub == "" || stub == "auto" {
+		stub = "gdb"
+		if t.desc != nil && strings.Contains(t.desc.Arch, "i386") && t.feat.Has("vContSupported") {
+			stub = "qemu"
+		} else if !t.feat.Has("vContSupported") && t.feat.Has("swbreak") {
+			stub = "bhyve"
+		}
+	}
+	t.stubName = stub
+	// QEMU reads its input in order and answers each packet before it
+	// looks at the next, so a breakpoint change and the resume after it
+	// can share a write (one round trip less per breakpoint hit).
+	t.pipeline = stub == "qemu"
+	alive := func(err error) error {
+		if err != nil && (t.c.Err() != nil || t.opCtx.Err() != nil) {
+			return err
+		}
+		return nil
+	}
+	r, err := t.x("probing vCont", "vCont?")
+	if err == nil && strings.Contains(r, ";s") && strings.Contains(r, ";c") {
+		t.vCont = true
+	}
+	if err := alive(err); err != nil {
+		return err
+	}
+	b, err := t.readBlock(0)
+	if err := alive(err); err != nil {
+		return err
+	}
+	// Register writes: P for just the registers that change (writing a
+	// whole G block makes QEMU reload segment registers from their
+	// selectors, which corrupts hidden state, e.g. CS at the reset
+	// vector). Probe P by writing RIP's own value back; G is then only a
+	// fallback, found out on first use. bhyve has neither.
+	if pcReg, ok := t.regNamed("rip"); ok && b != nil {
+		_, err := t.x("probing P", fmt.Sprintf("P%x=%s", pcReg.Num, hexLE(t.pcOf(0), pcReg.Bits/8)))
+		t.pWrite = err == nil
+		if err := alive(err); err != nil {
+			return err
+		}
+	}
+	t.gWrite = !t.pWrite && stub != "bhyve"
+	pc := t.pcOf(0)
+	var sp uint64
+	if b != nil {
+		r, _ := t.decode(b)
+		sp = r.RSP
+	}
+	for typ := 0; typ <= 4; typ++ {
+		if (typ == 0 && t.cfg.NoSWBreakpoints) || (typ >= 2 && t.cfg.NoStubWatchpoints) {
+			continue
+		}
+		addr, kind := pc, 1
+		if typ >= 2 {
+			addr, kind = sp&^7, 8
+		}
+		_, err := t.x("probing breakpoints", fmt.Sprintf("Z%d,%x,%d", typ, addr, kind))
+		if err == nil {
+			t.z[typ] = true
+			_, err = t.x("probing breakpoints", fmt.Sprintf("z%d,%x,%d", typ, addr, kind))
+		}
+		if err := alive(err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
