@@ -17,11 +17,20 @@ import (
 // A run costs as few round trips as the stub allows. A step is its vCont
 // (or Hc and s) and the stop reply, nothing else: the stop's PC is read
 // only if the reply carries it (QEMU's carries no registers) and is
-// otherwise left to Regs (Stop.PCUnknown). A breakpoint at the pc is
-// lifted for one step first (stubs do not step off their own
-// breakpoints); for QEMU, which reads its input in order, the lift and
-// the step go out in one write, and so do putting it back and the
-// continue.
+// otherwise left to Regs (Stop.PCUnknown).
+//
+// A continue from a breakpoint must step off it first: a stub re-stops at
+// once on a breakpoint at the pc. Whether the stub's step executes the
+// instruction under its own breakpoint is found out at run time, on the
+// first step off one, per kind (Z0, Z1): the step is tried without
+// lifting it, and the pc says whether it moved (QEMU TCG: yes, its
+// single step overrides breakpoints; QEMU-KVM: no, the debug register
+// fires first). Where it does, a step needs nothing else, and a continue
+// from a breakpoint is a step and a continue; where it does not, the
+// breakpoint is lifted for the step and put back for the continue, and
+// for QEMU, which reads its input in order, the lift goes out with the
+// step and the plant with the continue, in one write each. An int3
+// vmdap wrote itself (no Z0) is always lifted.
 
 // errPending: a final stop waits for Wait; Continue and Step start nothing.
 var errPending = errors.New("a final stop is pending")
@@ -51,11 +60,13 @@ func (t *Target) resumed() {
 	clear(t.curThread)
 }
 
-// offBP is our breakpoint at a vCPU's pc, lifted for one step.
+// offBP is our breakpoint at a vCPU's pc, to step off.
 type offBP struct {
-	addr uint64
-	sw   *swbp // a software breakpoint there, or nil
-	hw   bool  // a hardware breakpoint there
+	addr   uint64
+	sw     *swbp // a software breakpoint there, or nil
+	hw     bool  // a hardware breakpoint there
+	lifted bool  // taken out for the step (the stub does not step over it)
+	probe  bool  // the first step off one of its kinds: try without lifting
 }
 
 // plan is a run: a step of vcpu, or a continue of every vCPU, with or
@@ -66,17 +77,93 @@ type plan struct {
 	off  *offBP
 }
 
-// offAt returns our breakpoint at vcpu's pc. The pc is read only when
-// there are breakpoints at all.
-func (t *Target) offAt(vcpu int) *offBP {
-	if len(t.sw) == 0 && len(t.hw) == 0 {
+// Whether the stub's step executes the instruction under its own
+// breakpoint, per kind (stepsOver index 0: Z0, 1: Z1).
+const (
+	overUnknown uint8 = iota
+	overYes
+	overNo
+)
+
+// overOf says how a step treats the breakpoints at o: overYes when all of
+// them are stepped over, overNo when one is not (or is an int3 vmdap
+// wrote), else overUnknown.
+func (t *Target) overOf(o *offBP) uint8 {
+	var kinds []uint8
+	if o.sw != nil {
+		if !o.sw.viaZ0 {
+			return overNo
+		}
+		kinds = append(kinds, t.stepsOver[0])
+	}
+	if o.hw {
+		kinds = append(kinds, t.stepsOver[1])
+	}
+	res := overYes
+	for _, k := range kinds {
+		switch k {
+		case overNo:
+			return overNo
+		case overUnknown:
+			res = overUnknown
+		}
+	}
+	return res
+}
+
+// learnOver records what the probing step off o showed.
+func (t *Target) learnOver(o *offBP, moved bool) {
+	v := overNo
+	if moved {
+		v = overYes
+	}
+	if o.sw != nil {
+		t.stepsOver[0] = v
+	}
+	if o.hw {
+		t.stepsOver[1] = v
+	}
+	t.log.Debugf("the stub's step %s its own breakpoint", map[bool]string{true: "executes the instruction under", false: "stops at"}[moved])
+}
+
+// stepsOverAll says whether a step executes the instruction under every
+// breakpoint placed (no pc to read before a step).
+func (t *Target) stepsOverAll() bool {
+	if len(t.hw) > 0 && t.stepsOver[1] != overYes {
+		return false
+	}
+	for _, bp := range t.sw {
+		if !bp.viaZ0 || t.stepsOver[0] != overYes {
+			return false
+		}
+	}
+	return true
+}
+
+// offAt returns our breakpoint at vcpu's pc, to step off before a run
+// (forStep: before a step, where one the stub steps over needs nothing).
+// The pc is read only when there are breakpoints that need it.
+func (t *Target) offAt(vcpu int, forStep bool) *offBP {
+	if len(t.sw) == 0 && len(t.hw) == 0 || forStep && t.stepsOverAll() {
 		return nil
 	}
 	pc := t.pcOf(vcpu)
-	if bp, hw := t.sw[pc], t.hw[pc]; bp != nil || hw {
-		return &offBP{addr: pc, sw: bp, hw: hw}
+	bp, hw := t.sw[pc], t.hw[pc]
+	if bp == nil && !hw {
+		return nil
 	}
-	return nil
+	o := &offBP{addr: pc, sw: bp, hw: hw}
+	switch t.overOf(o) {
+	case overYes:
+		if forStep {
+			return nil
+		}
+	case overUnknown:
+		o.probe = true
+	default:
+		o.lifted = true
+	}
+	return o
 }
 
 func (o *offBP) lift() []string {
@@ -93,6 +180,9 @@ func (o *offBP) lift() []string {
 // plant puts back what lift took out and is still wanted.
 func (t *Target) plant(o *offBP) []string {
 	var p []string
+	if !o.lifted {
+		return nil
+	}
 	if o.sw != nil && t.sw[o.addr] == o.sw {
 		p = append(p, plantPacket(o.addr, o.sw))
 	}
@@ -151,7 +241,7 @@ func (t *Target) Continue() error {
 		}
 		return err
 	}
-	t.start(plan{vcpu: t.lastVCPU, off: t.offAt(t.lastVCPU)})
+	t.start(plan{vcpu: t.lastVCPU, off: t.offAt(t.lastVCPU, false)})
 	return nil
 }
 
@@ -170,7 +260,7 @@ func (t *Target) Step(vcpu int) error {
 	if vcpu < 0 || vcpu >= len(t.threads) {
 		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, vcpu)
 	}
-	t.start(plan{vcpu: vcpu, step: true, off: t.offAt(vcpu)})
+	t.start(plan{vcpu: vcpu, step: true, off: t.offAt(vcpu, true)})
 	return nil
 }
 
@@ -182,9 +272,12 @@ func (t *Target) start(p plan) {
 	t.state = running
 	t.delivered = make(chan struct{})
 	switch {
-	case p.off != nil:
+	case p.off != nil && p.off.lifted:
 		reqs, resume := t.stepPackets(p.vcpu)
 		t.batch("stepping off a breakpoint", append(p.off.lift(), reqs...), resume)
+	case p.off != nil:
+		reqs, resume := t.stepPackets(p.vcpu)
+		t.batch("stepping off a breakpoint", reqs, resume)
 	case p.step:
 		reqs, resume := t.stepPackets(p.vcpu)
 		t.batch("stepping", reqs, resume)
@@ -219,6 +312,20 @@ func (t *Target) await(p plan) {
 		return
 	}
 	s := t.classify(reply, p.vcpu, p.step || p.off != nil)
+	if p.off != nil && p.off.probe && s.Reason == vmm.ReasonStep && !t.interrupt {
+		p.off.probe = false
+		pc := t.pcOf(p.vcpu)
+		t.learnOver(p.off, pc != p.off.addr)
+		if pc == p.off.addr {
+			// The stub stopped at its breakpoint: lift it and step again.
+			p.off.lifted = true
+			reqs, resume := t.stepPackets(p.vcpu)
+			t.batch("stepping off a breakpoint", append(p.off.lift(), reqs...), resume)
+			go t.await(p)
+			return
+		}
+		s.PC, s.PCUnknown = pc, false
+	}
 	if p.off != nil {
 		plant := t.plant(p.off)
 		if s.Reason == vmm.ReasonStep && !p.step && !t.interrupt && len(t.soft) == 0 {

@@ -103,6 +103,7 @@ type Target struct {
 	mem         map[memLine][]byte // memory lines read at this stop
 	sw          map[uint64]*swbp
 	hw          map[uint64]bool
+	stepsOver   [2]uint8 // overUnknown/overYes/overNo for Z0 and Z1 (see run.go)
 	watches     []vmm.Watch
 	soft        []*softWatch
 	stops       chan vmm.Stop
