@@ -84,7 +84,31 @@ func run(args []string) int {
 		log.WithError(err).Error("DAP session failed")
 		return 1
 	}
+	waitReleasedQEMU(log)
 	return 0
+}
+
+// waitReleasedQEMU keeps vmdap alive while a QEMU it launched and the
+// session let go (disconnect with terminateDebuggee: false) runs: it is
+// vmdap's child and would die with it. An editor stops its adapter with
+// SIGTERM at the end of a session; that is logged and waited out.
+func waitReleasedQEMU(log logrus.FieldLogger) {
+	pids := gdbremote.Released()
+	if len(pids) == 0 {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	log.Infof("vmdap: QEMU %v runs on after the session (terminateDebuggee: false); vmdap waits for it, as its parent", pids)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for s := range sig {
+			log.Infof("vmdap: %v: still waiting for QEMU %v, let go by the session (kill vmdap to end it too)", s, gdbremote.Released())
+		}
+	}()
+	gdbremote.WaitReleased(ctx)
 }
 
 func setupLog(level, file, output string) (*logrus.Logger, func(), error) {

@@ -19,6 +19,14 @@ import (
 
 func stdioClient(t *testing.T) *daptest.Client {
 	t.Helper()
+	c, _ := stdioVmdap(t)
+	return c
+}
+
+// stdioVmdap starts the vmdap binary as an editor does (DAP on stdio) and
+// returns a client on it and its process.
+func stdioVmdap(t *testing.T) (*daptest.Client, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(vmdapBin, "dap")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -37,7 +45,7 @@ func stdioClient(t *testing.T) *daptest.Client {
 			t.Error("vmdap did not exit after its client closed stdin")
 		}
 	})
-	return daptest.New(rwc{stdout, stdin})
+	return daptest.New(rwc{stdout, stdin}), cmd
 }
 
 func mbSource(t *testing.T) string {

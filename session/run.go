@@ -173,6 +173,14 @@ func (s *Session) finish(r result) {
 // accepts an internal stop.
 func (s *Session) cont(want func(vmm.Stop) bool) result {
 	for {
+		if s.pauseRequested() {
+			// A pause that came before the target ran (while a step was
+			// still deciding how to go) would find nothing to interrupt.
+			s.mu.Lock()
+			v := s.curVCPU
+			s.mu.Unlock()
+			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
+		}
 		if err := s.t.Continue(); err != nil {
 			if errors.Is(err, vmm.ErrExited) {
 				return result{final: true, stop: vmm.Stop{Reason: vmm.ReasonExited, ExitCode: s.exitCode}}

@@ -70,6 +70,13 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
 	}
 	r, err := t.x("qSupported", "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386")
+	// QEMU stops a running guest when a debugger connects and says so
+	// unasked ("T02thread:01;", before any reply): that is not the answer.
+	for n := 0; err == nil && isStopReply(r) && n < 4; n++ {
+		rctx, cancel := context.WithTimeout(ctx, c.Timeout)
+		r, err = c.Recv(rctx)
+		cancel()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the stub did not answer qSupported: %w", err)
 	}
@@ -103,6 +110,13 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		"Z0": t.z[0], "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4], "noack": t.noAck}).Info("attached to GDB stub")
 	go t.lifeline()
 	return t, nil
+}
+
+// isStopReply says whether a packet is a stop reply (no qSupported reply
+// looks like one: feature names are not a letter and two hex digits).
+func isStopReply(p string) bool {
+	_, err := rsp.ParseStopReply(p)
+	return err == nil && (p[0] == 'T' || p[0] == 'S') && (len(p) == 3 || p[0] == 'T')
 }
 
 // x exchanges one packet, bounded by the handshake while attaching.

@@ -116,8 +116,8 @@ func (t *Target) Close() error {
 // Detach implements vmm.Detacher: breakpoints and watchpoints are taken
 // out and the stub is left with the guest running ('D'), or stopped
 // (suspend: the connection just closes, which QEMU takes as leaving the
-// guest as it is). A launched QEMU keeps running; it is vmdap's child and
-// ends when vmdap does.
+// guest as it is). A launched QEMU keeps running (Released); it is still
+// vmdap's child, and ends if vmdap is killed.
 func (t *Target) Detach(suspend bool) error {
 	if suspend {
 		return t.end(endSuspend)
@@ -166,8 +166,11 @@ func (t *Target) end(how ending) error {
 	}
 	t.mu.Unlock()
 	t.c.Close()
-	if how == endKill && t.onClose != nil {
+	switch {
+	case how == endKill && t.onClose != nil:
 		t.onClose()
+	case how != endKill && t.onRelease != nil:
+		t.onRelease()
 	}
 	<-t.ended
 	return err

@@ -232,6 +232,7 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 		}
 	}
 	t.onClose = kill
+	t.onRelease = func() { release(cmd.Process.Pid, waitDone) }
 	if c.Entry != 0 {
 		if err := t.runTo(ctx, c.Entry); err != nil {
 			t.Close()
@@ -251,6 +252,62 @@ func qemuFailed(e exitInfo) error {
 		return fmt.Errorf("QEMU exited %s before its GDB stub answered (it printed nothing on stderr)", how)
 	}
 	return fmt.Errorf("QEMU exited %s before its GDB stub answered: %s", how, e.stderr)
+}
+
+// QEMUs that a detach let go (terminateDebuggee: false): they run on, and
+// they are still vmdap's children, which die with it (Pdeathsig, so that
+// vmdap killed or crashed leaves no QEMU behind). A vmdap that ends its
+// session waits for them (WaitReleased).
+var released struct {
+	mu   sync.Mutex // guards pids
+	pids map[int]bool
+	gone chan struct{} // closed and renewed when one exits
+}
+
+func release(pid int, exited <-chan struct{}) {
+	released.mu.Lock()
+	if released.pids == nil {
+		released.pids = map[int]bool{}
+		released.gone = make(chan struct{})
+	}
+	released.pids[pid] = true
+	released.mu.Unlock()
+	go func() {
+		<-exited
+		released.mu.Lock()
+		delete(released.pids, pid)
+		close(released.gone)
+		released.gone = make(chan struct{})
+		released.mu.Unlock()
+	}()
+}
+
+// Released returns the pids of the QEMUs let go that still run.
+func Released() []int {
+	released.mu.Lock()
+	defer released.mu.Unlock()
+	var out []int
+	for p := range released.pids {
+		out = append(out, p)
+	}
+	return out
+}
+
+// WaitReleased waits until every QEMU let go has exited, or ctx ends.
+func WaitReleased(ctx context.Context) error {
+	for {
+		released.mu.Lock()
+		n, gone := len(released.pids), released.gone
+		released.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // QEMUAccel names the accelerator.

@@ -77,19 +77,20 @@ type Target struct {
 	desc *rsp.TargetDesc
 
 	// Set while attaching, read-only afterwards.
-	threads  []string
-	vCont    bool
-	pWrite   bool
-	z        [5]bool
-	pktSize  int
-	noAck    bool
-	stubName string
-	pipeline bool            // the stub reads packets in order: a change and a resume share a write
-	opCtx    context.Context // bounds exchanges: the handshake while attaching, then none
-	onExit   func() exitInfo // the launched hypervisor's end (nil when attached)
-	onClose  func()          // stops a launched hypervisor
-	ended    chan struct{}   // closed by lifeline once the connection has ended
-	closing  chan struct{}   // closed by end: a Wait in progress returns
+	threads   []string
+	vCont     bool
+	pWrite    bool
+	z         [5]bool
+	pktSize   int
+	noAck     bool
+	stubName  string
+	pipeline  bool            // the stub reads packets in order: a change and a resume share a write
+	opCtx     context.Context // bounds exchanges: the handshake while attaching, then none
+	onExit    func() exitInfo // the launched hypervisor's end (nil when attached)
+	onClose   func()          // stops a launched hypervisor
+	onRelease func()          // a launched hypervisor let go by a detach
+	ended     chan struct{}   // closed by lifeline once the connection has ended
+	closing   chan struct{}   // closed by end: a Wait in progress returns
 
 	// mu guards the run state and everything learnt at the current stop
 	// (registers, memory lines, selected threads), the breakpoint and
