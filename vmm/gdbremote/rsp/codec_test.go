@@ -123,4 +123,3 @@ func FuzzExpandRoundTrip(f *testing.F) {
 		}
 	})
 }
-
