@@ -118,6 +118,7 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	c.mu.Lock()
 	c.memEvents = ext.Arguments.SupportsMemoryEvent
 	c.invalEvents = ext.Arguments.SupportsInvalidatedEvent
+	c.progressOn = m.Arguments.SupportsProgressReporting
 	c.mu.Unlock()
 	resp := &initializeResponseExt{Response: newResponse(&m.Request)}
 	resp.Body = initialCapabilities()
@@ -206,7 +207,7 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 	for _, p := range unknownProps(m.Arguments, cfg) {
 		c.output("console", fmt.Sprintf("vmdap: ignoring unknown launch property %q\n", p))
 	}
-	sym, err := loadSymbols(cfg.Program, cfg.Symbols)
+	sym, err := c.loadSymbols(m.Seq, cfg.Program, cfg.Symbols, cfg.SourceMap)
 	if err != nil {
 		c.sendError(m.Seq, m.Command, errLaunch, err.Error())
 		return
@@ -220,17 +221,6 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 	c.start(t, sym, cfg.StopOnEntry)
 	c.send(&dap.LaunchResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
-}
-
-func loadSymbols(program, debugFile string) (*symbols.Table, error) {
-	if program == "" {
-		return nil, nil
-	}
-	sym, err := symbols.Load(program, debugFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
-	}
-	return sym, nil
 }
 
 func (c *conn) onAttach(m *dap.AttachRequest) {
@@ -250,7 +240,7 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 	for _, p := range unknownProps(m.Arguments, cfg) {
 		c.output("console", fmt.Sprintf("vmdap: ignoring unknown attach property %q\n", p))
 	}
-	sym, err := loadSymbols(cfg.Program, cfg.Symbols)
+	sym, err := c.loadSymbols(m.Seq, cfg.Program, cfg.Symbols, cfg.SourceMap)
 	if err != nil {
 		c.sendError(m.Seq, m.Command, errAttach, err.Error())
 		return

@@ -305,13 +305,13 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 	for i, r := range req {
 		l := &logical{id: b.newID(), kind: KindFunction, fn: r.Name, cond: r.Condition, hitCond: r.HitCondition}
 		l.info.ID = l.id
-		addr, err := b.s.functionAddr(r.Name)
+		addrs, err := b.s.functionAddrs(r.Name)
 		if err != nil {
 			l.info.Message, l.info.Reason = err.Error(), "failed"
 		} else {
-			l.addrs = []uint64{addr}
+			l.addrs = addrs
 			b.place(l, r.Mode)
-			if loc, ok := b.s.lineOf(addr); ok {
+			if loc, ok := b.s.lineOf(addrs[0]); ok {
 				l.info.File, l.info.Line = loc.File, loc.Line
 			}
 		}

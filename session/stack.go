@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"vmdap/session/symbols"
@@ -178,30 +179,42 @@ func baseName(p string) string {
 	return p
 }
 
-// functionAddr resolves a function breakpoint name: a DWARF function stops
-// after its prologue; an ELF symbol at its address; "*0x…" is an address.
-func (s *Session) functionAddr(name string) (uint64, error) {
+// functionAddrs resolves a function breakpoint name to every place it
+// binds, as gdb's break does: each copy of the function (a static
+// function defined in several units has one in each) after its
+// prologue, each inlined copy where it begins, else an ELF symbol at its
+// address; "*0x…" is an address.
+func (s *Session) functionAddrs(name string) ([]uint64, error) {
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "*") {
 		var a uint64
 		if _, err := fmt.Sscanf(strings.TrimSpace(name[1:]), "0x%x", &a); err != nil {
-			return 0, fmt.Errorf("bad address %q", name)
+			return nil, fmt.Errorf("bad address %q", name)
 		}
-		return a, nil
+		return []uint64{a}, nil
 	}
 	if s.sym == nil {
-		return 0, fmt.Errorf("no symbols are loaded")
+		return nil, fmt.Errorf("no symbols are loaded")
 	}
-	if fn := s.sym.FuncByName(name); fn != nil {
+	var out []uint64
+	for _, fn := range s.sym.FuncsByName(name) {
 		if pe, ok := s.sym.PrologueEnd(fn); ok {
-			return pe, nil
+			out = append(out, pe)
+		} else {
+			out = append(out, fn.Low)
 		}
-		return fn.Low, nil
 	}
-	if a, ok := s.sym.SymbolAddr(name); ok {
-		return a, nil
+	out = append(out, s.sym.InlinedSites(name)...)
+	if len(out) == 0 {
+		if a, ok := s.sym.SymbolAddr(name); ok {
+			out = append(out, a)
+		}
 	}
-	return 0, fmt.Errorf("no function named %q in the guest image", name)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no function named %q in the guest image", name)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // frameScope is the scope an expression sees in one frame.
