@@ -59,9 +59,9 @@ func qemuChild(t *testing.T, vmdap *exec.Cmd) (pid int, gdbAddr string) {
 	return 0, ""
 }
 
-// startQEMU starts QEMU stopped with its stub on a free loopback port and
+// startStoppedQEMU starts QEMU stopped with its stub on a free loopback port and
 // waits until the stub listens.
-func startQEMU(t *testing.T, g *vmmtest.Guest, extra ...string) (*exec.Cmd, string, *strings.Builder) {
+func startStoppedQEMU(t *testing.T, g *vmmtest.Guest, extra ...string) (*exec.Cmd, string, *strings.Builder) {
 	t.Helper()
 	qemu := vmmtest.RequireQEMU(t)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -112,7 +112,7 @@ func newQemuDAP(t *testing.T, how string, cfg map[string]any) *qemuDAP {
 		t.Fatal(err)
 	}
 	if how == "attach" {
-		d.q, d.addr, _ = startQEMU(t, g)
+		d.q, d.addr, _ = startStoppedQEMU(t, g)
 		d.qpid = d.q.Process.Pid
 		args := map[string]any{"gdbServer": d.addr, "program": g.Path}
 		for k, v := range cfg {
@@ -296,7 +296,7 @@ func TestQEMUStartFailureOverDAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	drive := func(id string) string { return "file=" + img + ",format=raw,if=ide,id=" + id }
-	startQEMU(t, g, "-drive", drive("d0")) // holds the image's write lock
+	startStoppedQEMU(t, g, "-drive", drive("d0")) // holds the image's write lock
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
