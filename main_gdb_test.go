@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 
 	"vmdap/adapter/daptest"
 	"vmdap/vmm/gdbremote"
+	"vmdap/vmm/gdbremote/rsp"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -466,4 +470,126 @@ func TestDisconnectHonoursTerminateDebuggee(t *testing.T) {
 			t.Fatalf("after terminateDebuggee: false: pc %#x spins %d: the guest did not run on", pc, spins)
 		}
 	})
+}
+
+// packetProxy forwards a GDB connection and counts the client's packets
+// by name.
+type packetProxy struct {
+	addr string
+	mu   sync.Mutex // guards sent
+	sent map[string]int
+}
+
+func newPacketProxy(t *testing.T, upstream string) *packetProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &packetProxy{addr: l.Addr().String(), sent: map[string]int{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		l.Close()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		up, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go io.Copy(c, up)
+		r := bufio.NewReader(c)
+		for {
+			b, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			out := []byte{b}
+			if b == '$' {
+				pkt, err := r.ReadBytes('#')
+				if err != nil {
+					return
+				}
+				cs := make([]byte, 2)
+				io.ReadFull(r, cs)
+				p.mu.Lock()
+				p.sent[rsp.Name(string(pkt[:len(pkt)-1]))]++
+				p.mu.Unlock()
+				out = append(append(out, pkt...), cs...)
+			}
+			if _, err := up.Write(out); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return p
+}
+
+func (p *packetProxy) take() (map[string]int, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, n := p.sent, 0
+	for _, v := range m {
+		n += v
+	}
+	p.sent = map[string]int{}
+	return m, n
+}
+
+// TestDAPStepPackets logs what a DAP step costs end to end over QEMU's
+// stub: the step request, and the stackTrace/scopes/variables a client
+// asks for at the stop, as VS Code does after each one.
+func TestDAPStepPackets(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	_, addr, _ := startStoppedQEMU(t, g)
+	px := newPacketProxy(t, addr)
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request("attach", map[string]any{"gdbServer": px.addr, "program": g.Path}); err != nil {
+		t.Fatal(err)
+	}
+	d := &qemuDAP{t: t, c: c, g: g}
+	c.WaitEvent("initialized")
+	d.must(c.ConfigurationDone())
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	d.toMain64(true)
+	d.pc()
+	const n = 20
+	var step, stop int
+	for i := 0; i < n; i++ {
+		px.take()
+		d.must(c.Step("stepIn", 1, "instruction"))
+		if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "step" {
+			t.Fatalf("step: %+v %v", ev, err)
+		}
+		m, k := px.take()
+		step += k
+		if i == n-1 {
+			t.Logf("the last step: %v", m)
+		}
+		st, err := c.StackTrace(1)
+		d.must(err)
+		sc, err := c.Scopes(st.Body.StackFrames[0].Id)
+		d.must(err)
+		for _, s := range sc.Body.Scopes {
+			if !s.Expensive {
+				c.Variables(s.VariablesReference)
+			}
+		}
+		m, k = px.take()
+		stop += k
+		if i == n-1 {
+			t.Logf("its stackTrace, scopes and variables: %v", m)
+		}
+	}
+	t.Logf("per DAP step: %.1f packets for the step, %.1f for the views at the stop", float64(step)/n, float64(stop)/n)
 }
