@@ -232,6 +232,9 @@ func (d *qemuDAP) ended(wantCode int, wantWhy ...string) {
 	if err := d.c.Continue(1); err == nil || !strings.Contains(err.Error(), wantWhy[0]) {
 		d.t.Errorf("continue after the end: %v", err)
 	}
+	if err := d.c.Step("next", 1, ""); err == nil || !strings.Contains(err.Error(), wantWhy[0]) {
+		d.t.Errorf("next after the end: %v", err)
+	}
 	d.must(d.c.Disconnect())
 	for _, e := range d.c.Events() {
 		if n := e.(dap.EventMessage).GetEvent().Event; n == "exited" || n == "terminated" {

@@ -357,6 +357,10 @@ func (c *conn) onContinue(m *dap.ContinueRequest, s *session.Session) {
 }
 
 func (c *conn) onStep(r *dap.Request, s *session.Session, thread int, kind session.StepKind, gran string) {
+	if err := s.Ended(); err != nil {
+		c.fail(r, errStep, err) // the guest is gone (say why), no step to pretend
+		return
+	}
 	c.onRun(r, stepResponse(r), thread, func() error { return s.Step(thread, kind, gran) })
 }
 

@@ -124,6 +124,16 @@ func (s *Session) watchEnd(ended <-chan struct{}) {
 	s.finish(result{stop: st, final: true})
 }
 
+// Ended returns why the guest cannot run any more, or nil while it can.
+func (s *Session) Ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != StateExited {
+		return nil
+	}
+	return s.exitedErr()
+}
+
 // exitedErr is the error for a request that needs a guest that is gone
 // (s.mu held).
 func (s *Session) exitedErr() error {
