@@ -215,17 +215,27 @@ func (t *Target) probe() error {
 		}
 	}
 	t.stubName = stub
-	// QEMU reads its input in order and answers each packet before it
-	// looks at the next, so a breakpoint change and the resume after it
-	// can share a write (one round trip less per breakpoint hit).
-	t.pipeline = stub == "qemu"
 	alive := func(err error) error {
 		if err != nil && (t.c.Err() != nil || t.opCtx.Err() != nil) {
 			return err
 		}
 		return nil
 	}
-	r, err := t.x("probing vCont", "vCont?")
+	// QEMU's stub (it alone answers qqemu.sstepbits) reads its input in
+	// order and answers each packet before it looks at the next, so a
+	// breakpoint change and the resume after it can share a write (one
+	// round trip less per breakpoint hit); and in system mode it never
+	// waits for an ack (its next request ends the wait), so vmdap sends
+	// none (a write here and a wakeup of its main loop there, per packet).
+	r, err := t.x("probing for QEMU", "qqemu.sstepbits")
+	if err == nil && strings.HasPrefix(r, "ENABLE=") {
+		t.pipeline = true
+		t.c.SkipAcks()
+	}
+	if err := alive(err); err != nil {
+		return err
+	}
+	r, err = t.x("probing vCont", "vCont?")
 	if err == nil && strings.Contains(r, ";s") && strings.Contains(r, ";c") {
 		t.vCont = true
 	}

@@ -473,6 +473,11 @@ func (c *Conn) reply(ctx context.Context, ctxName, pkt string) (string, error) {
 	return r, nil
 }
 
+// SkipAcks stops acking the stub's packets, for a stub that never waits
+// for an ack and takes its next request as one (QEMU's system-mode stub:
+// an ack costs a write here and a wakeup of its main loop there).
+func (c *Conn) SkipAcks() { c.noAck.Store(true) }
+
 // StartNoAck asks for no-ack mode; stubs without it (QEMU, bhyve) keep
 // acks.
 func (c *Conn) StartNoAck(ctx context.Context) (bool, error) {
