@@ -294,8 +294,12 @@ func (c *Conn) read() {
 		}
 		select {
 		case c.pkts <- s:
-		case <-time.After(time.Minute):
-			c.log.Warn("dropping a packet nobody waits for")
+		default:
+			select {
+			case c.pkts <- s:
+			case <-time.After(time.Minute):
+				c.log.Warn("dropping a packet nobody waits for")
+			}
 		}
 	}
 }
