@@ -107,7 +107,8 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 	}
 	t.opCtx = context.Background()
 	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
-		"Z0": t.z[0], "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4], "noack": t.noAck}).Info("attached to GDB stub")
+		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
+		"noack": t.noAck}).Info("attached to GDB stub")
 	go t.lifeline()
 	return t, nil
 }
@@ -276,11 +277,55 @@ func (t *Target) probe() error {
 		_, err := t.x("probing breakpoints", fmt.Sprintf("Z%d,%x,%d", typ, addr, kind))
 		if err == nil {
 			t.z[typ] = true
+			if typ == 0 {
+				t.z0Patches = t.probeZ0Patches(pc)
+			}
 			_, err = t.x("probing breakpoints", fmt.Sprintf("z%d,%x,%d", typ, addr, kind))
 		}
 		if err := alive(err); err != nil {
 			return err
 		}
 	}
-	return nil
+	if t.z[0] {
+		t.z0Unmapped = t.probeZ0Unmapped()
+	}
+	return alive(t.c.Err())
+}
+
+// probeZ0Patches says, with the probe's Z0 at pc in place, whether guest
+// memory now holds an int3 there. Unknown (pc unreadable, or an int3 there
+// already) counts as yes: the guest's byte is then shadowed, as for an
+// int3 written with M.
+func (t *Target) probeZ0Patches(pc uint64) bool {
+	var b [1]byte
+	if n, err := t.readMem(b[:], pc); err != nil || n != 1 || b[0] == 0xcc {
+		return true
+	}
+	return false
+}
+
+// unmappedProbes are canonical addresses no small guest maps and a Linux
+// guest leaves unmapped (the top page; the bottom of the kernel half;
+// high in the user half): Z0 is tried at the first one the stub cannot
+// read.
+var unmappedProbes = []uint64{0xfffffffffffff000, 0xffff800000000000, 0x00007ffffffff000}
+
+// probeZ0Unmapped finds out whether the stub accepts Z0 at a virtual
+// address it cannot read (not mapped now), as QEMU TCG does: a breakpoint
+// on a kernel's high addresses can then be placed at reset, before the
+// kernel maps itself. Stubs that write an int3 (QEMU-KVM) or translate at
+// once (bhyve) refuse it.
+func (t *Target) probeZ0Unmapped() bool {
+	for _, a := range unmappedProbes {
+		var b [1]byte
+		if _, err := t.readMem(b[:], a); err == nil {
+			continue // mapped here: not a probe
+		}
+		if _, err := t.x("probing breakpoints", fmt.Sprintf("Z0,%x,1", a)); err != nil {
+			return false
+		}
+		t.x("probing breakpoints", fmt.Sprintf("z0,%x,1", a))
+		return true
+	}
+	return false
 }

@@ -39,7 +39,7 @@ func (t *Target) ReadMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	}
 	// Hide our own breakpoint bytes.
 	for a, bp := range t.sw {
-		if a >= addr && a < addr+uint64(n) {
+		if bp.shadow && a >= addr && a < addr+uint64(n) {
 			p[a-addr] = bp.orig
 		}
 	}
@@ -121,7 +121,8 @@ func (t *Target) readMem(p []byte, addr uint64) (int, error) {
 }
 
 // WriteMemory implements vmm.Target. Bytes over our own software
-// breakpoints update the saved originals.
+// breakpoints that are in guest memory update the saved originals, and
+// the int3 stays.
 func (t *Target) WriteMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -133,11 +134,9 @@ func (t *Target) WriteMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	}
 	data := append([]byte(nil), p...)
 	for a, bp := range t.sw {
-		if a >= addr && a < addr+uint64(len(p)) {
+		if bp.shadow && a >= addr && a < addr+uint64(len(p)) {
 			bp.orig = p[a-addr]
-			if !bp.viaZ0 {
-				data[a-addr] = 0xcc
-			}
+			data[a-addr] = 0xcc
 		}
 	}
 	return t.writeMem(data, addr)

@@ -54,10 +54,15 @@ const (
 	closed
 )
 
+// swbp is one software breakpoint: the session owns why it exists, the
+// target only places it (Z0, or an int3 written with M) and lifts it.
+// shadow: guest memory holds our int3 and orig the guest's byte (reads
+// show orig); false for a Z0 the stub keeps out of memory (QEMU TCG), or
+// one placed at an address not mapped yet.
 type swbp struct {
-	orig  byte
-	viaZ0 bool
-	refs  int
+	orig   byte
+	viaZ0  bool
+	shadow bool
 }
 
 // memLine is a 64-byte aligned line of guest memory as a vCPU sees it.
@@ -77,20 +82,24 @@ type Target struct {
 	desc *rsp.TargetDesc
 
 	// Set while attaching, read-only afterwards.
-	threads   []string
-	vCont     bool
-	pWrite    bool
-	z         [5]bool
-	pktSize   int
-	noAck     bool
-	stubName  string
-	pipeline  bool            // the stub reads packets in order: a change and a resume share a write
-	opCtx     context.Context // bounds exchanges: the handshake while attaching, then none
-	onExit    func() exitInfo // the launched hypervisor's end (nil when attached)
-	onClose   func()          // stops a launched hypervisor
-	onRelease func()          // a launched hypervisor let go by a detach
-	ended     chan struct{}   // closed by lifeline once the connection has ended
-	closing   chan struct{}   // closed by end: a Wait in progress returns
+	threads  []string
+	vCont    bool
+	pWrite   bool
+	z        [5]bool
+	pktSize  int
+	noAck    bool
+	stubName string
+	pipeline bool // the stub reads packets in order: a change and a resume share a write
+	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
+	// checks breakpoints by address at translation time); z0Patches: Z0
+	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
+	z0Unmapped, z0Patches bool
+	opCtx                 context.Context // bounds exchanges: the handshake while attaching, then none
+	onExit                func() exitInfo // the launched hypervisor's end (nil when attached)
+	onClose               func()          // stops a launched hypervisor
+	onRelease             func()          // a launched hypervisor let go by a detach
+	ended                 chan struct{}   // closed by lifeline once the connection has ended
+	closing               chan struct{}   // closed by end: a Wait in progress returns
 
 	// mu guards the run state and everything learnt at the current stop
 	// (registers, memory lines, selected threads), the breakpoint and
@@ -167,6 +176,9 @@ func (t *Target) Capabilities() vmm.Capabilities {
 	}
 	if t.z[0] {
 		c.SWBreakpointMethod = "Z0"
+		if t.z0Unmapped {
+			c.SWBreakpointMethod = "Z0, also at addresses not mapped yet"
+		}
 	}
 	if t.cfg.NoSWBreakpoints {
 		c.SWBreakpoints = false
