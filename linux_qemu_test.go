@@ -18,7 +18,7 @@ import (
 // startQEMU starts qemu-system-x86_64 stopped with its GDB stub on a free
 // loopback port, with args after the common ones, and returns the stub's
 // address.
-func startQEMU(t *testing.T, args ...string) (string, *exec.Cmd) {
+func startQEMU(t testing.TB, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	qemu := vmmtest.RequireQEMU(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -246,4 +246,3 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	}
 	must(c.Disconnect())
 }
-

@@ -109,6 +109,9 @@ func fromDWARF(dt dwarf.Type, cache map[dwarf.Type]*ctype) *ctype {
 		c.kind, c.name = tInt, t.Name
 	case *dwarf.PtrType:
 		c.kind, c.size = tPtr, 8
+		if t.ByteSize == 4 {
+			c.size = 4 // a 32-bit image's pointer
+		}
 		c.elem = fromDWARF(t.Type, cache)
 	case *dwarf.ArrayType:
 		c.kind = tArray

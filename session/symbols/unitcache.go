@@ -17,6 +17,7 @@ type unitState struct {
 	rowsOK  bool
 	globals []*Var
 	globOK  bool
+	calls   map[uint64][]CallSite // by function DIE
 	cost    int // rows + a fixed weight: what the LRU bounds
 	prev    *unitState
 	next    *unitState

@@ -82,14 +82,15 @@ type Target struct {
 	desc *rsp.TargetDesc
 
 	// Set while attaching, read-only afterwards.
-	threads  []string
-	vCont    bool
-	pWrite   bool
-	z        [5]bool
-	pktSize  int
-	noAck    bool
-	stubName string
-	pipeline bool // the stub reads packets in order: a change and a resume share a write
+	threads   []string
+	vCont     bool
+	pWrite    bool
+	z         [5]bool
+	pktSize   int
+	noAck     bool
+	stubName  string
+	noMonitor bool // the stub has no monitor command (qRcmd): found at its first refusal (t.mu)
+	pipeline  bool // the stub reads packets in order: a change and a resume share a write
 	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
 	// checks breakpoints by address at translation time); z0Patches: Z0
 	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
@@ -246,6 +247,20 @@ func (t *Target) SRegs(vcpu int) (x86.SRegs, error) {
 		return x86.SRegs{}, err
 	}
 	_, s := t.decode(b)
+	if s.CR0&x86.CR0PE == 0 && t.desc != nil {
+		// Real mode: the caches the monitor reports (a reset's CS base is
+		// not the selector's), once per stop.
+		if b.segs == nil {
+			m := s
+			if !t.monitorSegments(vcpu, &m) {
+				m = s
+			}
+			b.segs = &m
+		}
+		m := b.segs
+		s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = m.CS, m.DS, m.ES, m.FS, m.GS, m.SS
+		s.TR, s.LDT, s.GDT, s.IDT = m.TR, m.LDT, m.GDT, m.IDT
+	}
 	return s, nil
 }
 

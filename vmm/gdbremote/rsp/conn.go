@@ -3,6 +3,7 @@ package rsp
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,9 @@ type Conn struct {
 	MaxPacket int
 	// Output receives 'O' console-output packets (decoded), when set.
 	Output func(string)
+
+	capMu   sync.Mutex       // guards capture
+	capture *strings.Builder // a Monitor command's output, while one runs
 }
 
 // Stats counts the traffic of a connection: packets sent by name (the
@@ -287,9 +291,20 @@ func (c *Conn) read() {
 		s := string(data)
 		c.log.Debugf("← %s", trunc(s))
 		if len(s) > 1 && s[0] == 'O' && s != "OK" {
-			if out, err := HexBytes(s[1:]); err == nil && c.Output != nil {
-				c.Output(string(out))
-				continue
+			if out, err := HexBytes(s[1:]); err == nil {
+				c.capMu.Lock()
+				capture := c.capture
+				if capture != nil {
+					capture.Write(out)
+				}
+				c.capMu.Unlock()
+				if capture != nil {
+					continue
+				}
+				if c.Output != nil {
+					c.Output(string(out))
+					continue
+				}
 			}
 		}
 		select {
@@ -493,4 +508,43 @@ func (c *Conn) StartNoAck(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return c.noAck.Load(), nil
+}
+
+// Monitor runs a monitor command (qRcmd, gdb's "monitor") and returns its
+// output, which the stub sends as 'O' packets before "OK" (or, with some
+// stubs, hex-encoded in the reply itself).
+func (c *Conn) Monitor(cmd string) (string, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	var buf strings.Builder
+	c.capMu.Lock()
+	c.capture = &buf
+	c.capMu.Unlock()
+	defer func() {
+		c.capMu.Lock()
+		c.capture = nil
+		c.capMu.Unlock()
+	}()
+	pkt := "qRcmd," + hex.EncodeToString([]byte(cmd))
+	if err := c.send(pkt); err != nil {
+		return "", err
+	}
+	// A reply that does not come ends the connection, as for any request.
+	r, err := c.reply(context.Background(), "monitor command "+cmd, pkt)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case r != "OK":
+		out, err := HexBytes(r)
+		if err != nil {
+			return "", fmt.Errorf("monitor command %q: unexpected reply %q", cmd, trunc(r))
+		}
+		c.capMu.Lock()
+		buf.Write(out)
+		c.capMu.Unlock()
+	}
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	return buf.String(), nil
 }
