@@ -169,8 +169,37 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	// A step over the line stays in start_kernel on a later line.
 	must(c.Step("next", 1, ""))
 	stopped("step")
+	t.Logf("after next: %+v; inlined site %x calls %+v", top()[0], sites0(sym), sym.InlinedAt(sites0(sym)))
 	if f := top()[0]; f.Name != "start_kernel" || f.Line == target {
 		t.Fatalf("after next: %s:%d", f.Name, f.Line)
+	}
+
+	// A function that exists only inlined binds where it was inlined, and
+	// stops there with a frame of its own above its caller's, as in gdb.
+	sites := sym.InlinedSites("setup_command_line")
+	if len(sites) == 0 || len(sym.FuncsByName("setup_command_line")) != 0 {
+		t.Fatalf("setup_command_line: inlined sites %x, copies %d", sites, len(sym.FuncsByName("setup_command_line")))
+	}
+	calls := sym.InlinedAt(sites[0])
+	if len(calls) == 0 {
+		t.Fatalf("no inlined call at %#x", sites[0])
+	}
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "setup_command_line", "mode": "hardware"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; !b[0].Verified {
+		t.Fatalf("function breakpoint on the inlined setup_command_line: %+v", b)
+	}
+	must(c.Continue(1))
+	stopped("function breakpoint")
+	frames = top()
+	if len(frames) < 2 || frames[0].Name != "setup_command_line" || frames[1].Name != "start_kernel" ||
+		frames[1].Line != calls[len(calls)-1].CallLine || frames[0].InstructionPointerReference != frames[1].InstructionPointerReference {
+		t.Fatalf("frames at the inlined setup_command_line: %+v", frames[:min(2, len(frames))])
+	}
+	// Its own variables (the inlined copy's), and its caller's.
+	if _, err := c.ScopeVars(frames[0].Id, "Locals"); err != nil {
+		t.Fatal(err)
 	}
 
 	// Arguments of a kernel function.
@@ -216,4 +245,12 @@ func TestLinuxUnderQEMU(t *testing.T) {
 		t.Fatalf("completions of init_ta: %+v", cr.(*dap.CompletionsResponse).Body.Targets)
 	}
 	must(c.Disconnect())
+}
+
+func sites0(sym *symbols.Table) uint64 {
+	s := sym.InlinedSites("setup_command_line")
+	if len(s) == 0 {
+		return 0
+	}
+	return s[0]
 }

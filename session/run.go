@@ -180,6 +180,7 @@ func (s *Session) finish(r result) {
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
 		s.refreshExceptionBPs()
+		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -218,6 +219,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {
@@ -464,6 +466,10 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 	if sr, err := s.t.SRegs(v); err == nil {
 		mode = x86.DecodeMode(sr)
 	}
+	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
+		// Out of an inlined call: to where its code ends, in this frame.
+		return outPlan{addr: fs[0].inl.End, minSP: r.RSP}, nil
+	}
 	where := s.where(fs[0].PC)
 	switch {
 	case mode == 64 && s.sym != nil:
@@ -487,7 +493,14 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 			return outPlan{}, fmt.Errorf("cannot step out of %s: its unwind information marks it as the outermost frame, with no caller to return to", where)
 		}
 	case mode == 32 && len(fs) >= 2 && fs[0].HasCFA:
-		return outPlan{addr: fs[1].PC, minSP: fs[0].CFA}, nil
+		// The first frame of another machine frame (frames32).
+		caller := 1
+		for caller < len(fs) && fs[caller].phys == fs[0].phys {
+			caller++
+		}
+		if caller < len(fs) {
+			return outPlan{addr: fs[caller].PC, minSP: fs[0].CFA}, nil
+		}
 	}
 	if mode != 16 {
 		w := uint64(8)
@@ -576,7 +589,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
 	if err == nil {
-		err = s.bps.insert(k)
+		err = s.bps.insert(k, runToLet)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -584,7 +597,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	defer func() {
 		s.mu.Lock()
-		s.bps.remove(k)
+		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
 	for {

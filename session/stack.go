@@ -22,6 +22,11 @@ type Frame struct {
 	FuncLow uint64
 	File    string
 	Line    int
+	// Inlined: the frame is a call that was inlined into its caller; it
+	// shares the caller's registers and CFA (gdb shows such frames too).
+	Inlined bool
+	phys    int                  // the index of the machine frame it belongs to
+	inl     *symbols.InlinedCall // the inlined call, when Inlined
 	regs    symbols.Regs
 }
 
@@ -107,13 +112,16 @@ func (s *Session) innerFrame(v int) (Frame, error) {
 		return Frame{}, err
 	}
 	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
-	s.describe(&f)
-	if s.sym != nil && mode == 64 {
+	if s.sym == nil {
+		s.describe(&f)
+		return f, nil
+	}
+	if mode == 64 {
 		if cfa, ok := s.sym.CFA(cur, true, read); ok {
 			f.CFA, f.HasCFA = cfa, true
 		}
 	}
-	return f, nil
+	return s.withInlined(f)[0], nil
 }
 
 func (s *Session) framesLocked(v int) ([]Frame, error) {
@@ -134,10 +142,10 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		s.describe(&f)
 		frames = []Frame{f}
 	}
-	for i := 0; mode == 64 && i < maxFrames; i++ {
-		f := Frame{Index: i, PC: cur.R[symbols.RegRIP], regs: cur}
-		s.describe(&f)
+	for i := 0; mode == 64 && i < maxFrames && len(frames) < maxFrames; i++ {
+		f := Frame{Index: len(frames), phys: i, PC: cur.R[symbols.RegRIP], regs: cur}
 		if s.sym == nil {
+			s.describe(&f)
 			frames = append(frames, f)
 			break
 		}
@@ -145,7 +153,7 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		if err == nil {
 			f.CFA, f.HasCFA = cfa, true
 		}
-		frames = append(frames, f)
+		frames = append(frames, s.withInlined(f)...)
 		if err != nil || !caller.Valid[symbols.RegRIP] {
 			break
 		}
@@ -185,7 +193,7 @@ func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
 		}
 		f.CFA, f.HasCFA = sp+4*(f.PC-fn.Low)+4, true
 		frames[0] = f
-		next := Frame{Index: 1, PC: ra, CFA: 0}
+		next := Frame{Index: 1, phys: 1, PC: ra}
 		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = f.CFA, fp
 		s.describe(&next)
 		frames = append(frames, next)
@@ -199,7 +207,7 @@ func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
 		}
 		last := &frames[len(frames)-1]
 		last.CFA, last.HasCFA = fp+8, true
-		next := Frame{Index: len(frames), PC: ra}
+		next := Frame{Index: len(frames), phys: len(frames), PC: ra}
 		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = fp+8, saved
 		s.describe(&next)
 		frames = append(frames, next)
@@ -238,14 +246,49 @@ func (s *Session) returnsTo(v int, mode x86.Mode, addr uint64) bool {
 	return false
 }
 
+// withInlined describes a machine frame, preceded by a frame for each
+// inlined call executing at its PC (innermost first). Each frame's line
+// is where it is: the innermost at the PC, the others at the call site
+// of the frame inside them.
+func (s *Session) withInlined(f Frame) []Frame {
+	s.describe(&f)
+	calls := s.sym.InlinedAt(f.look())
+	if len(calls) == 0 {
+		return []Frame{f}
+	}
+	out := make([]Frame, 0, len(calls)+1)
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		g := f
+		g.Inlined, g.inl = true, &calls[i]
+		g.Func = c.Name
+		if i < len(calls)-1 {
+			g.File, g.Line = calls[i+1].CallFile, calls[i+1].CallLine
+		}
+		out = append(out, g)
+	}
+	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
+	out = append(out, f)
+	for i := range out {
+		out[i].Index = f.Index + i
+	}
+	return out
+}
+
+// look is the PC a frame's symbols are looked up at: a return address
+// belongs to the call before it.
+func (f *Frame) look() uint64 {
+	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
+		return f.PC - 1
+	}
+	return f.PC
+}
+
 func (s *Session) describe(f *Frame) {
 	if s.sym == nil {
 		return
 	}
-	look := f.PC
-	if f.Index > 0 && !f.regs.Exact && look > 0 {
-		look-- // a return address belongs to the call before it
-	}
+	look := f.look()
 	if fn := s.sym.FuncAt(look); fn != nil {
 		f.Func, f.FuncLow = fn.Name, fn.Low
 	}
@@ -370,7 +413,7 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 	if sc.sregs, err = s.t.SRegs(v); err != nil {
 		return nil, err
 	}
-	if frame > 0 {
+	if f.phys > 0 {
 		// A caller frame: RIP, RSP and the registers CFI recovered.
 		for n := 0; n < 17; n++ {
 			if !f.regs.Valid[n] {
@@ -384,11 +427,11 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		}
 	}
 	if s.sym != nil {
-		look := f.PC
-		if frame > 0 {
-			look--
+		if f.inl != nil {
+			sc.sc, _ = s.sym.ScopeOfInlined(f.look(), *f.inl)
+		} else {
+			sc.sc, _ = s.sym.ScopeAt(f.look())
 		}
-		sc.sc, _ = s.sym.ScopeAt(look)
 	}
 	return sc, nil
 }
@@ -440,7 +483,7 @@ func (sc *frameScope) regGet(name string) (uint64, bool) {
 }
 
 func (sc *frameScope) regSet(name string, v uint64) error {
-	if sc.f.Index != 0 {
+	if sc.f.phys != 0 {
 		return fmt.Errorf("registers can only be changed in the innermost frame")
 	}
 	w, ok := sc.s.t.RegisterWriter()

@@ -36,6 +36,7 @@ type Scope struct {
 	Locals    []*Var
 	FrameBase []byte // DW_AT_frame_base expression at the PC
 	AddrSize  int
+	Inlined   string // the inlined function this scope is of, if any
 }
 
 // unitFor returns the unit state for a DIE, with t.mu held by the caller.
