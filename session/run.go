@@ -462,13 +462,13 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 	if err != nil {
 		return outPlan{}, err
 	}
-	mode := x86.Mode(64)
-	if sr, err := s.t.SRegs(v); err == nil {
-		mode = x86.DecodeMode(sr)
-	}
 	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
 		// Out of an inlined call: to where its code ends, in this frame.
 		return outPlan{addr: fs[0].inl.End, minSP: r.RSP}, nil
+	}
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
 	}
 	where := s.where(fs[0].PC)
 	switch {
@@ -492,14 +492,12 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 		if err == nil && usedCFI && !caller.Valid[symbols.RegRIP] {
 			return outPlan{}, fmt.Errorf("cannot step out of %s: its unwind information marks it as the outermost frame, with no caller to return to", where)
 		}
-	case mode == 32 && len(fs) >= 2 && fs[0].HasCFA:
-		// The first frame of another machine frame (frames32).
-		caller := 1
-		for caller < len(fs) && fs[caller].phys == fs[0].phys {
-			caller++
-		}
-		if caller < len(fs) {
-			return outPlan{addr: fs[caller].PC, minSP: fs[0].CFA}, nil
+	case mode == 32 && fs[0].HasCFA:
+		// The caller: the first frame of another machine frame.
+		for _, f := range fs[1:] {
+			if f.phys != fs[0].phys {
+				return outPlan{addr: f.PC, minSP: fs[0].CFA}, nil
+			}
 		}
 	}
 	if mode != 16 {

@@ -112,14 +112,12 @@ func (s *Session) innerFrame(v int) (Frame, error) {
 		return Frame{}, err
 	}
 	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
-	if s.sym == nil {
+	if s.sym == nil || mode != 64 {
 		s.describe(&f)
 		return f, nil
 	}
-	if mode == 64 {
-		if cfa, ok := s.sym.CFA(cur, true, read); ok {
-			f.CFA, f.HasCFA = cfa, true
-		}
+	if cfa, ok := s.sym.CFA(cur, true, read); ok {
+		f.CFA, f.HasCFA = cfa, true
 	}
 	return s.withInlined(f)[0], nil
 }
@@ -167,6 +165,44 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 	return frames, nil
 }
 
+// withInlined describes a machine frame, preceded by a frame for each
+// inlined call executing at its PC (innermost first). Each frame's line
+// is where it is: the innermost at the PC, the others at the call site
+// of the frame inside them.
+func (s *Session) withInlined(f Frame) []Frame {
+	s.describe(&f)
+	calls := s.sym.InlinedAt(f.look())
+	if len(calls) == 0 {
+		return []Frame{f}
+	}
+	out := make([]Frame, 0, len(calls)+1)
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		g := f
+		g.Inlined, g.inl = true, &calls[i]
+		g.Func = c.Name
+		if i < len(calls)-1 {
+			g.File, g.Line = calls[i+1].CallFile, calls[i+1].CallLine
+		}
+		out = append(out, g)
+	}
+	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
+	out = append(out, f)
+	for i := range out {
+		out[i].Index = f.Index + i
+	}
+	return out
+}
+
+// look is the PC a frame's symbols are looked up at: a return address
+// belongs to the call before it.
+func (f *Frame) look() uint64 {
+	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
+		return f.PC - 1
+	}
+	return f.PC
+}
+
 // frames32 walks 32-bit code's frame-pointer chain (push %ebp; mov
 // %esp,%ebp: the caller's EBP at [EBP], the return address at [EBP+4]).
 // The unwinder and its CFI are 64-bit; 32-bit kernels are built with frame
@@ -193,7 +229,7 @@ func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
 		}
 		f.CFA, f.HasCFA = sp+4*(f.PC-fn.Low)+4, true
 		frames[0] = f
-		next := Frame{Index: 1, phys: 1, PC: ra}
+		next := Frame{Index: 1, phys: 1, PC: ra, CFA: 0}
 		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = f.CFA, fp
 		s.describe(&next)
 		frames = append(frames, next)
@@ -244,44 +280,6 @@ func (s *Session) returnsTo(v int, mode x86.Mode, addr uint64) bool {
 		}
 	}
 	return false
-}
-
-// withInlined describes a machine frame, preceded by a frame for each
-// inlined call executing at its PC (innermost first). Each frame's line
-// is where it is: the innermost at the PC, the others at the call site
-// of the frame inside them.
-func (s *Session) withInlined(f Frame) []Frame {
-	s.describe(&f)
-	calls := s.sym.InlinedAt(f.look())
-	if len(calls) == 0 {
-		return []Frame{f}
-	}
-	out := make([]Frame, 0, len(calls)+1)
-	for i := len(calls) - 1; i >= 0; i-- {
-		c := calls[i]
-		g := f
-		g.Inlined, g.inl = true, &calls[i]
-		g.Func = c.Name
-		if i < len(calls)-1 {
-			g.File, g.Line = calls[i+1].CallFile, calls[i+1].CallLine
-		}
-		out = append(out, g)
-	}
-	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
-	out = append(out, f)
-	for i := range out {
-		out[i].Index = f.Index + i
-	}
-	return out
-}
-
-// look is the PC a frame's symbols are looked up at: a return address
-// belongs to the call before it.
-func (f *Frame) look() uint64 {
-	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
-		return f.PC - 1
-	}
-	return f.PC
 }
 
 func (s *Session) describe(f *Frame) {
