@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -46,6 +47,9 @@ type LaunchConfig struct {
 	// SourceMap maps source path prefixes in the image's debug
 	// information to local folders ("/build/linux-6.12": "${workspaceFolder}").
 	SourceMap map[string]string `json:"sourceMap,omitempty"`
+	// KernelOffset forces the KASLR slide of a relocated kernel ("0x1e000000");
+	// without it vmdap finds the slide at stops.
+	KernelOffset string `json:"kernelOffset,omitempty"`
 }
 
 // AttachConfig is the "attach" request's arguments.
@@ -64,6 +68,8 @@ type AttachConfig struct {
 	// SourceMap maps source path prefixes in the image's debug
 	// information to local folders.
 	SourceMap map[string]string `json:"sourceMap,omitempty"`
+	// KernelOffset forces the KASLR slide of a relocated kernel.
+	KernelOffset string `json:"kernelOffset,omitempty"`
 }
 
 // Defaults.
@@ -109,7 +115,22 @@ func unknownProps(raw json.RawMessage, cfg any) []string {
 	return out
 }
 
+// kernelOffset parses a kernelOffset setting (nil: not set).
+func kernelOffset(s string) (*uint64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 0, 64)
+	if err != nil || v%4096 != 0 {
+		return nil, cfgErr(`"kernelOffset" must be a page-aligned number such as "0x1e000000" (the KASLR slide), not %q`, s)
+	}
+	return &v, nil
+}
+
 func (c *LaunchConfig) validate() error {
+	if _, err := kernelOffset(c.KernelOffset); err != nil {
+		return err
+	}
 	if c.Program == "" {
 		return cfgErr(`launch configuration: "program" is required: the path of the guest kernel ELF file`)
 	}
@@ -158,6 +179,9 @@ func (c *LaunchConfig) validate() error {
 }
 
 func (c *AttachConfig) validate() error {
+	if _, err := kernelOffset(c.KernelOffset); err != nil {
+		return err
+	}
 	if c.GDBServer == "" {
 		return cfgErr(`attach configuration: "gdbServer" is required: "host:port" of the stub (QEMU -gdb, bhyve -G) or a Unix socket path`)
 	}

@@ -218,7 +218,8 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 		c.sendError(m.Seq, m.Command, errLaunch, "cannot start the guest: "+err.Error())
 		return
 	}
-	c.start(t, sym, cfg.StopOnEntry)
+	off, _ := kernelOffset(cfg.KernelOffset)
+	c.start(t, sym, cfg.StopOnEntry, off)
 	c.send(&dap.LaunchResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
 }
@@ -251,7 +252,8 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 		return
 	}
 	stop := cfg.StopOnEntry == nil || *cfg.StopOnEntry
-	c.start(t, sym, stop)
+	off, _ := kernelOffset(cfg.KernelOffset)
+	c.start(t, sym, stop, off)
 	c.mu.Lock()
 	c.attached = true
 	c.mu.Unlock()
@@ -261,8 +263,8 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 
 // start makes the session over a fresh target and tells the client what
 // the backend really offers.
-func (c *conn) start(t vmm.Target, sym *symbols.Table, stopOnEntry bool) {
-	s := session.New(session.Config{Target: t, Symbols: sym, Log: c.srv.Log, Emit: c.onEvent})
+func (c *conn) start(t vmm.Target, sym *symbols.Table, stopOnEntry bool, kernelOffset *uint64) {
+	s := session.New(session.Config{Target: t, Symbols: sym, Log: c.srv.Log, Emit: c.onEvent, KernelOffset: kernelOffset})
 	c.mu.Lock()
 	c.sess = s
 	c.stopOnEntry = stopOnEntry

@@ -183,6 +183,7 @@ func (s *Session) finish(r result) {
 		s.lastStop = r.stop
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
+		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
 		s.bps.retry(nil)
 		ev := *r.ev

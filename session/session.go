@@ -38,6 +38,9 @@ type Config struct {
 	// Emit receives events; it must not block for long (the adapter
 	// queues them for its writer).
 	Emit func(Event)
+	// KernelOffset, when set, is the slide a relocated (KASLR) kernel
+	// runs at; otherwise vmdap finds it at stops.
+	KernelOffset *uint64
 }
 
 // Session is one debugging session over one target.
@@ -57,6 +60,7 @@ type Session struct {
 	exitCode int
 	excInfo  *ExceptionInfo
 	hex      bool // integers in hex in variables, watch and hover (the IDE's toggle)
+	kaslr    kaslrState
 
 	// Requests that must run while the target is halted inside a run.
 	reqs      chan func()
@@ -87,6 +91,9 @@ func New(c Config) *Session {
 		s.emit = func(Event) {}
 	}
 	s.bps = newBPTable(s)
+	if c.KernelOffset != nil {
+		s.forceSlide(*c.KernelOffset)
+	}
 	s.quit = make(chan struct{})
 	if e, ok := c.Target.(vmm.Ender); ok {
 		go s.watchEnd(e.Ended())

@@ -86,6 +86,7 @@ type Table struct {
 	cache unitCache
 
 	progress func(done, total int64)
+	slide    uint64 // see SetSlide
 }
 
 type cuRange struct {
