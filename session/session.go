@@ -63,13 +63,18 @@ type Session struct {
 	kaslr    kaslrState
 
 	// Requests that must run while the target is halted inside a run.
-	reqs      chan func()
-	kick      chan struct{}
-	runDone   chan struct{}
-	userPause bool
-	closed    bool
-	endDetail string        // how the target ended, when not by the guest's own exit
-	quit      chan struct{} // closed by Close: stops watchEnd
+	reqs chan func()
+	// waitMu guards waitCancel (the cancel of the target Wait in
+	// progress, nil when none) and kicked (a request is queued: the next
+	// or current Wait must end so it is served).
+	waitMu     sync.Mutex
+	waitCancel context.CancelFunc
+	kicked     bool
+	runDone    chan struct{}
+	userPause  bool
+	closed     bool
+	endDetail  string        // how the target ended, when not by the guest's own exit
+	quit       chan struct{} // closed by Close: stops watchEnd
 }
 
 // New makes a session over a stopped target.
@@ -85,7 +90,6 @@ func New(c Config) *Session {
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan func(), 16),
-		kick:   make(chan struct{}, 1),
 	}
 	if s.emit == nil {
 		s.emit = func(Event) {}
@@ -229,11 +233,19 @@ func (s *Session) halted(fn func() error) error {
 	default:
 		return errors.New("too many requests queued while the guest runs")
 	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.kickWait()
 	return <-errc
+}
+
+// kickWait interrupts the Wait in progress (or the next one: a kick is
+// remembered until a Wait takes it), so that queued requests are served.
+func (s *Session) kickWait() {
+	s.waitMu.Lock()
+	s.kicked = true
+	if s.waitCancel != nil {
+		s.waitCancel()
+	}
+	s.waitMu.Unlock()
 }
 
 // serveRequests runs queued halted() requests (target stopped).
@@ -256,16 +268,19 @@ func (s *Session) serveRequests() {
 func (s *Session) waitInterruptible() (vmm.Stop, error) {
 	for {
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-s.kick:
-				cancel()
-			case <-done:
-			}
-		}()
+		s.waitMu.Lock()
+		if s.kicked {
+			cancel() // a kick before this Wait began
+		}
+		s.waitCancel = cancel
+		s.waitMu.Unlock()
 		st, err := s.t.Wait(ctx)
-		close(done)
+		s.waitMu.Lock()
+		s.waitCancel = nil
+		if errors.Is(err, context.Canceled) {
+			s.kicked = false
+		}
+		s.waitMu.Unlock()
 		cancel()
 		if !errors.Is(err, context.Canceled) {
 			s.serveRequests()
