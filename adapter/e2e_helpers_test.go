@@ -47,15 +47,18 @@ type env struct {
 	done chan error
 }
 
-// newClient serves one DAP session in-process over a pipe.
-func newClient(t *testing.T) (*daptest.Client, chan error) {
+// newClient serves one DAP session in-process over a pipe. Every message
+// the adapter sends is checked against the DAP schema: an invalid one
+// fails the test.
+func newClient(t testing.TB) (*daptest.Client, chan error) {
 	t.Helper()
 	l, _ := test.NewNullLogger()
 	srv := &adapter.Server{Backends: kvmBackends{}, Log: l}
 	a, b := net.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a); close(done) }()
-	c := daptest.New(b)
+	chk := newSchemaCheck(t)
+	c := daptest.NewLogged(b, chk.log)
 	if os.Getenv("VMDAP_LANE") != "" {
 		// Nested emulation on a 2-core host: two L2 vCPUs run inside two
 		// TCG threads; give events time.

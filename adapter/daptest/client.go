@@ -34,8 +34,12 @@ type Client struct {
 }
 
 // New starts a client on a connection.
-func New(rw io.ReadWriteCloser) *Client {
-	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, Timeout: 30 * time.Second}
+func New(rw io.ReadWriteCloser) *Client { return NewLogged(rw, nil) }
+
+// NewLogged starts a client whose Log is set from the start (so no
+// message escapes it).
+func NewLogged(rw io.ReadWriteCloser, log func(dir string, raw []byte)) *Client {
+	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, Timeout: 30 * time.Second, Log: log}
 	c.evCond = sync.NewCond(&c.mu)
 	go c.read(bufio.NewReader(rw))
 	return c
