@@ -277,7 +277,11 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 			qc.NoStubWatchpoints = !h.DRWatch
 		}
 	}
-	return gdbremote.LaunchQEMU(ctx, qc)
+	t, err := gdbremote.LaunchQEMU(ctx, qc)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }
 
 // qemuEntry finds where QEMU's -kernel will enter the image.
@@ -294,5 +298,9 @@ func qemuEntry(img []byte) (uint64, error) {
 
 // attachGDB attaches to a running hypervisor's GDB stub.
 func attachGDB(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
-	return gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	t, err := gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }

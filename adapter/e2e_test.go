@@ -79,8 +79,11 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 			t.Errorf("evaluate %q = %q, want %q", expr, got, want)
 		}
 	}
-	if got := e.eval(f.Id, "$rip"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+	if got := e.eval(f.Id, "$rip"); mustHex(t, got) != mustHex(t, f.InstructionPointerReference) {
 		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
+	}
+	if got := e.eval(f.Id, "$rip + 0"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+		t.Errorf("$rip + 0 = %s (an expression, in decimal), frame pc %s", got, f.InstructionPointerReference)
 	}
 	// A hex struct's members are hex too, and keep plain evaluate names.
 	hx, err := e.c.Evaluate(f.Id, "origin,x")
@@ -237,7 +240,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 		}
 	}
 	rbx := e.eval(f.Id, "$rbx")
-	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x1234" || e.eval(f.Id, "$rbx") != "4660" {
+	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x0000000000001234" || e.eval(f.Id, "$rbx + 0") != "4660" {
 		t.Fatalf("setExpression $rbx: %q %v", got, err)
 	}
 	if _, err := setExpr("$rbx", rbx); err != nil {
@@ -319,7 +322,7 @@ func TestRegistersScope(t *testing.T) {
 	raxRef = byName["General"].VariablesReference
 	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": raxRef, "name": "rax", "value": "0x1234"})
 	e.must(err)
-	if got := e.eval(f.Id, "$rax"); got != "4660" {
+	if got := e.eval(f.Id, "$rax"); got != "0x0000000000001234" {
 		t.Fatalf("$rax = %s after setVariable", got)
 	}
 	th, err := e.c.Request("threads", nil)

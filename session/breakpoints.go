@@ -250,9 +250,7 @@ func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 		}
 		used[l] = true
 		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
-		if err := checkHitCond(r.HitCondition); err != nil {
-			l.info.Message = err.Error()
-		}
+		b.vetPlaced(l)
 		keep = append(keep, l)
 		out[i] = l.info
 	}
@@ -311,6 +309,7 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		} else {
 			l.addrs = []uint64{addr}
 			b.place(l, r.Mode)
+			b.vetPlaced(l)
 			if loc, ok := b.s.lineOf(addr); ok {
 				l.info.File, l.info.Line = loc.File, loc.Line
 			}
@@ -332,6 +331,7 @@ func (b *bpTable) setInstructions(req []InstructionBP) []BreakpointInfo {
 		l := &logical{id: b.newID(), kind: KindInstruction, addrs: []uint64{r.Addr}, cond: r.Condition, hitCond: r.HitCondition}
 		l.info.ID = l.id
 		b.place(l, r.Mode)
+		b.vetPlaced(l)
 		if loc, ok := b.s.lineOf(r.Addr); ok {
 			l.info.File, l.info.Line = loc.File, loc.Line
 		}

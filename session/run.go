@@ -13,13 +13,21 @@ import (
 	"vmdap/x86/disasm"
 )
 
-// StepKind is the DAP step request.
+// StepKind is what a step does with calls.
 type StepKind uint8
 
 const (
-	StepOver StepKind = iota // next
-	StepIn
-	StepOut
+	StepOver StepKind = iota // next: over calls
+	StepIn                   // into calls
+	StepOut                  // to the caller
+)
+
+// Granularity is the unit of a step.
+type Granularity uint8
+
+const (
+	GranularityLine        Granularity = iota // a source line (a machine instruction where no line is known)
+	GranularityInstruction                    // one machine instruction
 )
 
 // result is how a run ends.
@@ -45,15 +53,28 @@ func (s *Session) Start(stopOnEntry bool) error {
 	return s.Continue(1)
 }
 
-// Continue resumes every vCPU.
+// Continue resumes every vCPU. After a stop the guest cannot go on from
+// (a triple fault, a hypervisor error) it ends the session instead.
 func (s *Session) Continue(thread int) error {
+	if _, err := s.vcpuOf(thread); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.state == StateExited && s.fatalStop {
+		s.fatalStop = false
+		s.mu.Unlock()
+		s.emit(Exited{Code: 255})
+		s.emit(Terminated{})
+		return nil
+	}
+	s.mu.Unlock()
 	return s.launch(thread, func(v int) result { return s.cont(nil) })
 }
 
-// Step starts a step of a thread; granularity "instruction" steps
-// machine instructions, anything else source lines.
-func (s *Session) Step(thread int, kind StepKind, granularity string) error {
-	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
+// Step starts a step of a thread, by source lines or machine
+// instructions (always instructions when the image has no line table).
+func (s *Session) Step(thread int, kind StepKind, g Granularity) error {
+	insn := g == GranularityInstruction || s.sym == nil || !s.sym.HasDWARF()
 	return s.launch(thread, func(v int) result {
 		switch kind {
 		case StepOut:
@@ -73,6 +94,8 @@ func (s *Session) Step(thread int, kind StepKind, granularity string) error {
 }
 
 // launch starts a run on its own goroutine; the outcome becomes events.
+// It fails, and nothing runs, for a thread that does not exist, while
+// the guest runs, and once it has exited.
 func (s *Session) launch(thread int, fn func(v int) result) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
@@ -84,11 +107,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		if s.closed {
-			return ErrExited
-		}
-		s.emit(Terminated{})
-		return nil
+		return ErrExited
 	}
 	s.state = StateRunning
 	s.userPause = false
@@ -139,6 +158,7 @@ func (s *Session) finish(r result) {
 		case vmm.ReasonShutdown:
 			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
 			if s.bps.exc.triple {
+				s.fatalStop = true
 				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
 				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
 			} else {
@@ -146,6 +166,7 @@ func (s *Session) finish(r result) {
 			}
 		default:
 			text := fmt.Sprintf("%s on vCPU %d at %s: %s", r.stop.Reason, r.stop.VCPU, s.where(r.stop.PC), r.stop.Detail)
+			s.fatalStop = true
 			s.excInfo = &ExceptionInfo{ID: "internal error", Description: text, Details: r.stop.Detail}
 			evs = append(evs, Output{Category: "important", Text: text + "\n"},
 				Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Hypervisor error", Description: text})
@@ -260,7 +281,7 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 			continue
 		}
 		ids = append(ids, l.id)
-		if reason == "" {
+		if reason == 0 {
 			switch l.kind {
 			case KindFunction:
 				reason = StopFunctionBreakpoint

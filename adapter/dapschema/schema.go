@@ -408,6 +408,7 @@ var formatRange = map[string][2]*big.Int{
 	"int32":  {big.NewInt(-1 << 31), big.NewInt(1<<31 - 1)},
 	"uint32": {big.NewInt(0), big.NewInt(1<<32 - 1)},
 	"uint64": {big.NewInt(0), new(big.Int).SetUint64(1<<64 - 1)},
+	"int64":  {big.NewInt(-1 << 63), big.NewInt(1<<63 - 1)},
 }
 
 func checkRange(n *node, num json.Number, path string) *Error {
