@@ -473,35 +473,52 @@ func TestStepOverLongCallAndPause(t *testing.T) {
 	}
 	e.runToExit()
 
-	// Pause a running guest, change breakpoints while it runs.
-	e2 := launchExample(t, nil)
-	_, err = e2.c.Request("setVariable", nil) // before a stop: error, session goes on
+	// Pause a running guest, change breakpoints while it runs. The busy
+	// loop is made endless first, so the guest cannot get past it (or
+	// exit) whatever the host's speed; where the pause lands in it does
+	// not matter.
+	e2 := launchExample(t, map[string]any{"stopOnEntry": true})
+	_, err = e2.c.Request("setVariable", map[string]any{"variablesReference": 1, "name": "x", "value": "1"}) // no stop yet
 	if err == nil {
 		t.Fatal("setVariable with no stop succeeded")
 	}
 	e2.must(e2.c.ConfigurationDone())
-	// busy_iterations is large enough? Make it so: pause first.
-	e2.must(pauseSoon(e2))
-	ev := e2.stopped("pause")
-	_ = ev
-	f = e2.top()
-	// make the busy loop long, then continue and set a breakpoint while running
-	if g := e2.vars(f.Id, "Globals"); g["busy_iterations"] == "" {
-		t.Fatalf("globals %v", g)
+	e2.stopped("entry")
+	setGlobal := func(name, value string) {
+		t.Helper()
+		_, err := e2.c.Request("setExpression", map[string]any{"expression": name, "value": value})
+		e2.must(err)
 	}
+	setGlobal("busy_iterations", "0x7fffffffffffffff")
 	e2.must(e2.c.Continue(1))
-	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(e2.line("puts(\"counter: \");")))
+	after := e2.line(`puts("busy work: ");`)
+	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(after)) // while running
 	e2.must(err)
 	if !bps.Body.Breakpoints[0].Verified {
 		t.Fatalf("breakpoint set while running: %+v", bps.Body.Breakpoints[0])
 	}
+	e2.must(pauseSoon(e2))
+	e2.stopped("pause")
+	// End the loop: the global if busy_work has not started, its
+	// argument if it has.
+	setGlobal("busy_iterations", "1")
+	st, err := e2.c.StackTrace(1)
+	e2.must(err)
+	for _, f := range st.Body.StackFrames {
+		if f.Name == "busy_work" {
+			_, err := e2.c.Request("setExpression", map[string]any{"expression": "iterations", "value": "0", "frameId": f.Id})
+			e2.must(err)
+		}
+	}
+	e2.must(e2.c.Continue(1))
 	e2.stopped("breakpoint")
-	e2.at("kmain", e2.line("puts(\"counter: \");"))
+	e2.at("kmain", after)
+	_, err = e2.c.SetBreakpoints(e2.src)
+	e2.must(err)
 	e2.runToExit()
 }
 
-// pauseSoon pauses the guest right after it starts (it may already have
-// passed some code; any stop location is fine).
+// pauseSoon pauses the running guest (wherever it is).
 func pauseSoon(e *env) error {
 	_, err := e.c.Request("pause", map[string]any{"threadId": 1})
 	return err
