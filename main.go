@@ -2,7 +2,7 @@
 // machine guests: kernels, hypervisor payloads, bare-metal programs.
 //
 //	vmdap [dap]                  serve DAP on stdin/stdout (how editors start it)
-//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, one client after another
+//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, each client in its own session
 //	vmdap check                  report what this host's KVM can do
 //	vmdap demo [example]         build the example guest and debug it headlessly
 package main
@@ -135,6 +135,10 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 	}
 	log.Infof("vmdap: serving DAP on %s", l.Addr())
 	fmt.Fprintf(os.Stderr, "vmdap: listening on %s\n", l.Addr())
+	if w := exposureWarning(l.Addr()); w != "" {
+		log.Warn(w)
+		fmt.Fprintln(os.Stderr, "vmdap: warning:", w)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; l.Close() }()
@@ -143,6 +147,20 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 		return 1
 	}
 	return 0
+}
+
+// exposureWarning says what binding a non-loopback address exposes, or
+// "" for loopback.
+func exposureWarning(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() {
+		return ""
+	}
+	where := "every network interface"
+	if !ta.IP.IsUnspecified() {
+		where = ta.IP.String()
+	}
+	return fmt.Sprintf("DAP is served on %s with no authentication: anyone who reaches port %d can run programs (qemuPath), read files (program, symbols) and start guests as this user; bind 127.0.0.1 unless you mean it", where, ta.Port)
 }
 
 type stdio struct{}
