@@ -63,7 +63,10 @@ func (sc *memScope) regGet(name string) (uint64, bool) { v, ok := sc.regs[name];
 
 func (sc *memScope) regSet(name string, v uint64) error { sc.regs[name] = v; return nil }
 
-func (sc *memScope) lookupVar(name string) (value, bool, error) { v, ok := sc.vars[name]; return v, ok, nil }
+func (sc *memScope) lookupVar(name string) (value, bool, error) {
+	v, ok := sc.vars[name]
+	return v, ok, nil
+}
 
 func (sc *memScope) lookupType(name string) (*ctype, bool) {
 	switch name {
