@@ -37,6 +37,7 @@ type conn struct {
 	configured   bool
 	memEvents    bool // the client takes memory events
 	invalEvents  bool // the client takes invalidated events
+	progressOn   bool // the client announced supportsProgressReporting
 	lines1       bool // the client counts lines from 1
 	cols1        bool // the client counts columns from 1
 	ending       bool // the session is over: nothing new starts

@@ -23,6 +23,7 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	c.mu.Lock()
 	c.memEvents = a.SupportsMemoryEvent
 	c.invalEvents = a.SupportsInvalidatedEvent
+	c.progressOn = m.Arguments.SupportsProgressReporting
 	c.lines1 = a.LinesStartAt1 == nil || *a.LinesStartAt1
 	c.cols1 = a.ColumnsStartAt1 == nil || *a.ColumnsStartAt1
 	c.mu.Unlock()
@@ -139,6 +140,7 @@ type beginArgs struct {
 	validate    func() error
 	errID       int
 	program     func() (program, symbols string)
+	sourceMap   func() map[string]string
 	stopOnEntry func() bool
 	open        func(ctx context.Context, serial io.Writer) (vmm.Target, error)
 	openFailed  string
@@ -186,9 +188,7 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	go func() {
 		var o opened
 		prog, syms := a.program()
-		if prog != "" {
-			o.img, o.err = session.LoadImage(prog, syms)
-		}
+		o.img, o.err = c.loadImage(r.Seq, prog, syms, a.sourceMap())
 		if o.err == nil {
 			var w io.Writer
 			if serial != nil {

@@ -54,13 +54,15 @@ func (b *bpTable) vet(l *logical) error {
 	return nil
 }
 
-// vetPlaced vets a placed breakpoint; a malformed one is unplaced and
-// marked failed with the reason.
-func (b *bpTable) vetPlaced(l *logical) {
+// vetPlaced vets a breakpoint just placed (or pending); a malformed one
+// is unplaced and failed with the reason. It reports whether l passed.
+func (b *bpTable) vetPlaced(l *logical) bool {
 	if err := b.vet(l); err != nil {
 		b.unplace(l)
-		l.info.Verified, l.info.Message, l.info.Reason = false, err.Error(), "failed"
+		b.settle(l, reasonFailed, err.Error())
+		return false
 	}
+	return true
 }
 
 func clipText(s string, n int) string {

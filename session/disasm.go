@@ -172,12 +172,15 @@ func (s *Session) decodeWith(rd *codeBuf, pc uint64) Insn {
 func (s *Session) decodeBackward(ctx context.Context, rd *codeBuf, addr uint64, n int) ([]Insn, error) {
 	var starts []uint64
 	if s.sym != nil {
-		for _, f := range s.sym.Funcs {
-			if f.Low < addr && addr-f.Low < 1<<20 {
-				starts = append(starts, f.Low)
+		// Function starts below addr within 1 MiB, nearest first (the
+		// table is sorted by Low).
+		fs := s.sym.Funcs()
+		i := sort.Search(len(fs), func(i int) bool { return fs[i].Low >= addr })
+		for j := i - 1; j >= 0 && addr-fs[j].Low < 1<<20; j-- {
+			if len(starts) == 0 || starts[len(starts)-1] != fs[j].Low {
+				starts = append(starts, fs[j].Low)
 			}
 		}
-		sort.Slice(starts, func(i, j int) bool { return starts[i] > starts[j] })
 	}
 	budget := maxBackBytes
 	// decode decodes [from, to); ok when it lands on to exactly.
@@ -197,8 +200,8 @@ func (s *Session) decodeBackward(ctx context.Context, rd *codeBuf, addr uint64, 
 	}
 	var list []Insn // ends exactly at addr and starts at from
 	from := addr
-	for i, st := range starts {
-		if st >= from || (i > 0 && st == starts[i-1]) {
+	for _, st := range starts {
+		if st >= from {
 			continue
 		}
 		seg, ok, err := decode(st, from)

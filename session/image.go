@@ -20,12 +20,22 @@ type Image struct {
 // read.
 const MaxImageBytes = 4 << 30
 
+// ImageOptions tune LoadImage.
+type ImageOptions struct {
+	// SourceMap maps source path prefixes of the debug information to
+	// local folders.
+	SourceMap map[string]string
+	// Progress, when set, hears how far indexing is (done and total bytes
+	// of debug information).
+	Progress func(done, total int64)
+}
+
 // LoadImage reads a guest image's symbols: program's own, or those of a
 // separate debug file (objcopy --only-keep-debug). Only regular files are
 // read (a FIFO or a device would block or never end), and an error never
 // quotes the file's bytes: a path the user did not mean to show stays
 // unshown.
-func LoadImage(program, debugFile string) (*Image, error) {
+func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 	if err := CheckImageFile(program, "program"); err != nil {
 		return nil, err
 	}
@@ -34,7 +44,11 @@ func LoadImage(program, debugFile string) (*Image, error) {
 			return nil, err
 		}
 	}
-	t, err := symbols.Load(program, debugFile)
+	var opts []symbols.Option
+	if o.Progress != nil {
+		opts = append(opts, symbols.WithProgress(o.Progress))
+	}
+	t, err := symbols.Load(program, debugFile, opts...)
 	if err != nil {
 		var fe *elf.FormatError
 		if errors.As(err, &fe) {
@@ -43,7 +57,13 @@ func LoadImage(program, debugFile string) (*Image, error) {
 		}
 		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
 	}
+	t.MapSources(o.SourceMap)
 	return &Image{t: t}, nil
+}
+
+// Summary describes the image's size ("12 compile units, 340 functions").
+func (im *Image) Summary() string {
+	return fmt.Sprintf("%d compile units, %d functions", im.t.Units(), len(im.t.Funcs()))
 }
 
 func describeFiles(program, debugFile string) string {

@@ -93,7 +93,7 @@ func (s *Session) SetInstructionBreakpoints(bps []InstructionBP) ([]BreakpointIn
 // SetDataBreakpoints replaces the data breakpoints.
 func (s *Session) SetDataBreakpoints(bps []DataBP) ([]BreakpointInfo, error) {
 	var out []BreakpointInfo
-	err := s.halted(func() error { out = s.bps.setData(bps); return nil })
+	err := s.halted(func() error { out = s.bps.setData(bps); s.bps.retry(nil); return nil })
 	return out, err
 }
 
@@ -102,7 +102,7 @@ func (s *Session) Sources() []string {
 	if s.sym == nil {
 		return nil
 	}
-	return append([]string(nil), s.sym.Files...)
+	return s.sym.Files()
 }
 
 // BreakpointLines lists lines of a file with code in [from, to].
