@@ -107,6 +107,7 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 	c.begin(j, &m.Request, &dap.LaunchResponse{Response: newResponse(&m.Request)}, beginArgs{
 		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
+		sourceMap:   func() map[string]string { return cfg.SourceMap },
 		stopOnEntry: func() bool { return cfg.StopOnEntry },
 		open: func(ctx context.Context, serial io.Writer) (vmm.Target, error) {
 			return c.srv.Backends.Launch(ctx, cfg, serial, c.srv.Log)
@@ -124,6 +125,7 @@ func (c *conn) onAttach(j *job, m *dap.AttachRequest) {
 	c.begin(j, &m.Request, &dap.AttachResponse{Response: newResponse(&m.Request)}, beginArgs{
 		kind: "attach", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errAttach,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
+		sourceMap:   func() map[string]string { return cfg.SourceMap },
 		stopOnEntry: func() bool { return cfg.StopOnEntry == nil || *cfg.StopOnEntry },
 		open: func(ctx context.Context, _ io.Writer) (vmm.Target, error) {
 			return c.srv.Backends.Attach(ctx, cfg, c.srv.Log)
