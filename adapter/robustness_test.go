@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
 )
 
 // Inputs that could kill, wedge or bloat the adapter.
@@ -182,5 +184,51 @@ func TestListenServesClientsConcurrently(t *testing.T) {
 	var one [1]byte
 	if _, err := silent.Read(one[:]); err == nil {
 		t.Fatal("the silent client's connection stayed open")
+	}
+}
+
+// TestCloseWhileRunningOverStub: a client that goes away while the guest
+// runs behind a GDB stub ends the session at once (the session's wait
+// for the guest ends with it, whether or not the backend's own Wait
+// notices its Close).
+func TestCloseWhileRunningOverStub(t *testing.T) {
+	qemu := vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	q := exec.Command(qemu, "-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "null",
+		"-m", "64", "-kernel", g.Path, "-S", "-gdb", "tcp:"+addr)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
+	c, done := newClient(t)
+	_, err = c.Initialize()
+	must(t, err)
+	for i := 0; ; i++ {
+		_, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": g.Path})
+		if err == nil || !strings.Contains(err.Error(), "connect") || i == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	must(t, err)
+	_, err = c.WaitEvent("initialized")
+	must(t, err)
+	must(t, c.ConfigurationDone())
+	_, err = c.Stopped()
+	must(t, err)
+	_, err = c.Request("setExpression", map[string]any{"expression": "spin", "value": "1"})
+	must(t, err)
+	must(t, c.Continue(1))
+	c.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session did not end after its client went away while the guest ran")
 	}
 }

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -377,7 +376,7 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if err := stp.Step(v); err != nil {
 		return result{err: err}, false
 	}
-	st, err := s.t.Wait(context.Background())
+	st, err := s.t.Wait(s.life)
 	if err != nil {
 		return result{err: err}, false
 	}

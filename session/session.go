@@ -67,11 +67,17 @@ type Session struct {
 	userPause bool
 	closed    bool
 
+	interrupt context.CancelFunc // ends the run goroutine's current Wait (nil when it is not waiting)
+
 	// Requests that must run while the target is halted inside a run:
-	// halted() queues them on reqs and kicks the run goroutine, which
-	// serves them with mu held. Channels need no lock.
+	// halted() queues them on reqs and interrupts the run goroutine's
+	// wait; it serves them with mu held.
 	reqs chan haltedReq
-	kick chan struct{}
+
+	// life ends when the session closes: every wait for the guest ends
+	// with it.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New makes a session over a stopped target.
@@ -91,8 +97,8 @@ func New(c Config) *Session {
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
-		kick:   make(chan struct{}, 1),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.emit == nil {
 		s.emit = func(Event) {}
 	}
@@ -185,10 +191,11 @@ func (s *Session) halted(fn func() error) error {
 		default:
 			return errors.New("too many requests queued while the guest runs")
 		}
-		select {
-		case s.kick <- struct{}{}:
-		default:
+		s.mu.Lock()
+		if s.interrupt != nil {
+			s.interrupt() // the run goroutine halts the guest and serves the queue
 		}
+		s.mu.Unlock()
 		select {
 		case err := <-r.errc:
 			return err
@@ -241,29 +248,30 @@ func (s *Session) serveRequestsLocked() {
 
 // waitInterruptible waits for the running target to stop, serving halted()
 // requests on the way: it halts the target, serves them, and resumes it
-// when the halt was only for them.
+// when the halt was only for them. Every wait ends when the session
+// closes, whether or not the backend's Wait notices its own Close.
 func (s *Session) waitInterruptible() (vmm.Stop, error) {
 	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-s.kick:
-				cancel()
-			case <-done:
-			}
-		}()
+		ctx, cancel := context.WithCancel(s.life)
+		s.mu.Lock()
+		s.interrupt = cancel
+		if len(s.reqs) > 0 {
+			cancel() // queued before the interrupt was in place
+		}
+		s.mu.Unlock()
 		st, err := s.t.Wait(ctx)
-		close(done)
+		s.mu.Lock()
+		s.interrupt = nil
+		s.mu.Unlock()
 		cancel()
-		if !errors.Is(err, context.Canceled) {
+		if !errors.Is(err, context.Canceled) || s.life.Err() != nil {
 			s.serveRequests()
 			return st, err
 		}
 		if err := s.t.Pause(); err != nil {
 			return vmm.Stop{}, err
 		}
-		st, err = s.t.Wait(context.Background())
+		st, err = s.t.Wait(s.life)
 		if err != nil {
 			return st, err
 		}
@@ -311,6 +319,7 @@ func (s *Session) Close() error {
 	if running {
 		_ = s.t.Pause()
 	}
+	s.endLife()
 	err := s.t.Close()
 	if done != nil {
 		<-done
