@@ -308,8 +308,11 @@ func qemuEntry(img []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if im.Protocol == boot.ProtoELF64 {
+	switch im.Protocol {
+	case boot.ProtoELF64:
 		return 0, fmt.Errorf(`QEMU's -kernel boots Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+	case boot.ProtoMultiboot2:
+		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
 	}
 	return im.Entry, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"vmdap/session/symbols"
 	"vmdap/x86"
+	"vmdap/x86/disasm"
 )
 
 // Frame is one stack frame of a vCPU at the current stop.
@@ -59,19 +60,26 @@ func (s *Session) StackTrace(thread int) ([]Frame, error) {
 }
 
 // unwindStart returns the DWARF register set of a vCPU's innermost frame
-// and a memory reader for unwinding.
-func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error), error) {
+// (its PC the linear address of the next instruction, see codeAddr), a
+// memory reader for unwinding and the vCPU's code width.
+func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error), x86.Mode, error) {
 	var cur symbols.Regs
 	r, err := s.t.Regs(v)
 	if err != nil {
-		return cur, nil, err
+		return cur, nil, 64, err
+	}
+	mode := x86.Mode(64)
+	pc := r.RIP
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+		pc = codeAddr(r, sr)
 	}
 	for n := 0; n < 16; n++ {
 		name, _ := x86.DWARFRegName(n)
 		cur.R[n], _ = r.Get(name)
 		cur.Valid[n] = true
 	}
-	cur.R[symbols.RegRIP], cur.Valid[symbols.RegRIP] = r.RIP, true
+	cur.R[symbols.RegRIP], cur.Valid[symbols.RegRIP] = pc, true
 	read := func(addr uint64) (uint64, error) {
 		var b [8]byte
 		if _, err := s.t.ReadMemory(v, b[:], addr); err != nil {
@@ -79,17 +87,32 @@ func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error)
 		}
 		return binary.LittleEndian.Uint64(b[:]), nil
 	}
-	return cur, read, nil
+	return cur, read, mode, nil
+}
+
+// codeAddr is the linear address of a vCPU's next instruction: RIP in
+// 64-bit mode, where CS has no base; elsewhere CS.base + IP (real mode's
+// selector<<4, the reset vector's 0xffff0000 + 0xfff0, a based code
+// segment in protected mode), which is what memory and the disassembly
+// are read at.
+func codeAddr(r x86.Regs, sr x86.SRegs) uint64 {
+	switch x86.DecodeMode(sr) {
+	case 64:
+		return r.RIP
+	case 16:
+		return (sr.CS.Base + r.RIP&0xffff) & 0xffffffff
+	}
+	return (sr.CS.Base + r.RIP&0xffffffff) & 0xffffffff
 }
 
 // innerFrame describes frame 0 only.
 func (s *Session) innerFrame(v int) (Frame, error) {
-	cur, read, err := s.unwindStart(v)
+	cur, read, mode, err := s.unwindStart(v)
 	if err != nil {
 		return Frame{}, err
 	}
 	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
-	if s.sym == nil {
+	if s.sym == nil || mode != 64 {
 		s.describe(&f)
 		return f, nil
 	}
@@ -103,12 +126,21 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 	if fs, ok := s.frames[v]; ok {
 		return fs, nil
 	}
-	cur, read, err := s.unwindStart(v)
+	cur, read, mode, err := s.unwindStart(v)
 	if err != nil {
 		return nil, err
 	}
 	var frames []Frame
-	for i := 0; i < maxFrames && len(frames) < maxFrames; i++ {
+	switch {
+	case mode == 32 && s.sym != nil:
+		frames = s.frames32(v, cur)
+	case mode != 64:
+		// Real mode and 16-bit code: no unwinder applies.
+		f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
+		s.describe(&f)
+		frames = []Frame{f}
+	}
+	for i := 0; mode == 64 && i < maxFrames && len(frames) < maxFrames; i++ {
 		f := Frame{Index: len(frames), phys: i, PC: cur.R[symbols.RegRIP], regs: cur}
 		if s.sym == nil {
 			s.describe(&f)
@@ -169,6 +201,85 @@ func (f *Frame) look() uint64 {
 		return f.PC - 1
 	}
 	return f.PC
+}
+
+// frames32 walks 32-bit code's frame-pointer chain (push %ebp; mov
+// %esp,%ebp: the caller's EBP at [EBP], the return address at [EBP+4]).
+// The unwinder and its CFI are 64-bit; 32-bit kernels are built with frame
+// pointers. A caller frame is kept only where its return address follows
+// a call instruction inside a known function.
+func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
+	u32 := func(addr uint64) (uint64, bool) {
+		var b [4]byte
+		if n, _ := s.t.ReadMemory(v, b[:], addr); n < 4 {
+			return 0, false
+		}
+		return uint64(binary.LittleEndian.Uint32(b[:])), true
+	}
+	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
+	s.describe(&f)
+	frames := []Frame{f}
+	sp := cur.R[symbols.RegRSP] & 0xffffffff
+	fp := cur.R[symbols.RegRBP] & 0xffffffff
+	if fn := s.sym.FuncAt(f.PC); fn != nil && (f.PC == fn.Low || f.PC == fn.Low+1) {
+		// At the entry (or after push %ebp): the frame is not set up yet.
+		ra, ok := u32(sp + 4*(f.PC-fn.Low))
+		if !ok || !s.returnsTo(v, 32, ra) {
+			return frames
+		}
+		f.CFA, f.HasCFA = sp+4*(f.PC-fn.Low)+4, true
+		frames[0] = f
+		next := Frame{Index: 1, phys: 1, PC: ra, CFA: 0}
+		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = f.CFA, fp
+		s.describe(&next)
+		frames = append(frames, next)
+		sp = f.CFA
+	}
+	for len(frames) < maxFrames && fp > sp && fp != 0 {
+		saved, ok1 := u32(fp)
+		ra, ok2 := u32(fp + 4)
+		if !ok1 || !ok2 || !s.returnsTo(v, 32, ra) {
+			break
+		}
+		last := &frames[len(frames)-1]
+		last.CFA, last.HasCFA = fp+8, true
+		next := Frame{Index: len(frames), phys: len(frames), PC: ra}
+		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = fp+8, saved
+		s.describe(&next)
+		frames = append(frames, next)
+		sp, fp = fp+8, saved
+	}
+	return frames
+}
+
+// returnsTo reports whether addr is a plausible return address in code of
+// the given width: it follows a call instruction, inside a known function
+// when there are symbols.
+func (s *Session) returnsTo(v int, mode x86.Mode, addr uint64) bool {
+	if addr < 2 {
+		return false
+	}
+	if s.sym != nil && len(s.sym.Funcs()) > 0 && s.sym.FuncAt(addr-1) == nil {
+		if _, _, ok := s.sym.Symbol(addr - 1); !ok {
+			return false
+		}
+	}
+	var code [16]byte
+	start := addr - 8
+	if addr < 8 {
+		start = 0
+	}
+	n, _ := s.t.ReadMemory(v, code[:addr-start], start)
+	if uint64(n) < addr-start {
+		return false
+	}
+	for k := uint64(2); k <= addr-start; k++ {
+		in, err := disasm.Decode(code[addr-start-k:addr-start], mode, addr-k)
+		if err == nil && uint64(in.Len) == k && in.Kind == disasm.KindCall {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) describe(f *Frame) {

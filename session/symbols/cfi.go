@@ -511,15 +511,26 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 			return caller, cfa, true, nil
 		}
 	}
-	// Frame-pointer chain, aware of where a standard prologue
-	// (push %rbp; mov %rsp,%rbp) stands.
+	// Frame-pointer chain. In the innermost frame, what the routine's
+	// first instructions did by now decides: before push %rbp (or in a
+	// routine that never pushes it: frameless assembly) the return
+	// address is at the stack pointer; between the push and mov
+	// %rsp,%rbp it is above the pushed %rbp.
 	caller = r
 	sp, fp := r.R[RegRSP], r.R[RegRBP]
 	fn := t.FuncAt(look)
+	// Unreadable code: assume the standard prologue.
+	push, body, std := 0, 4, true
+	if fn != nil && inner {
+		if code, err := read(fn.Low); err == nil {
+			push, body, std = stdPrologue(code)
+		}
+	}
+	off := int64(pc - fn.lowOr(pc))
 	switch {
-	case fn != nil && inner && pc == fn.Low:
+	case fn != nil && inner && (!std || off <= int64(push)):
 		cfa = sp + 8
-	case fn != nil && inner && pc == fn.Low+1:
+	case fn != nil && inner && off < int64(body):
 		cfa = sp + 16
 		v, e := read(sp)
 		if e != nil {
@@ -545,6 +556,36 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
 	caller.Exact = false
 	return caller, cfa, false, nil
+}
+
+// stdPrologue reads a function's first 8 bytes: whether it begins with
+// the standard frame setup, push %rbp (0x55) then mov %rsp,%rbp (48 89 e5
+// or 48 8b ec), after an optional endbr64 (f3 0f 1e fa); the offset of
+// the push, and the offset from which %rbp is the frame pointer. A
+// function that begins otherwise saves no frame pointer (std false).
+func stdPrologue(code uint64) (push, body int, std bool) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], code)
+	i := 0
+	if b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa {
+		i = 4
+	}
+	if b[i] != 0x55 {
+		return 0, 0, false
+	}
+	if i+4 <= len(b) && b[i+1] == 0x48 && (b[i+2] == 0x89 && b[i+3] == 0xe5 || b[i+2] == 0x8b && b[i+3] == 0xec) {
+		return i, i + 4, true
+	}
+	// push %rbp without the mov: only right after the push is it known
+	// where the return address is.
+	return i, i + 2, true
+}
+
+func (f *Func) lowOr(pc uint64) uint64 {
+	if f == nil {
+		return pc
+	}
+	return f.Low
 }
 
 // CFA computes the canonical frame address of a frame (used as the

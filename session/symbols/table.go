@@ -158,6 +158,19 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 	t.loadDWARF()
 	wg.Wait()
 	t.addELFFuncs()
+	// The name maps (functions, inline functions, ELF symbols) are built
+	// behind the open's back: a lookup by name before they are done
+	// waits for them.
+	build := func() {
+		t.names()
+		t.inlinedByName("")
+		t.symIndex("")
+	}
+	if len(t.sec.info) < 1<<22 {
+		build() // a small image: at once
+	} else {
+		go build()
+	}
 	return t
 }
 

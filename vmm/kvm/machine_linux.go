@@ -58,6 +58,8 @@ type Machine struct {
 	final   *vmm.Stop
 	pauseRq bool
 	closed  chan struct{}
+	// nudgeStop ends the periodic nudges of a run (accessed_linux.go).
+	nudgeStop chan struct{}
 
 	dbg debugState // breakpoints and watchpoints (debug_linux.go)
 }
@@ -137,7 +139,7 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
-	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline})
+	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Modules: cfg.Modules})
 	if err != nil {
 		return err
 	}
@@ -187,6 +189,7 @@ func (m *Machine) Close() error {
 	}
 	m.state = stateClosed
 	close(m.closed)
+	m.stopNudger()
 	for _, v := range m.vcpus {
 		v.kick()
 	}
@@ -363,6 +366,7 @@ func (m *Machine) Continue() error {
 		m.running++
 		v.start(false)
 	}
+	m.startNudger()
 	if m.running == 0 {
 		m.state = stateStopped
 		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].regs().RIP, Detail: "every vCPU is halted and nothing can wake it"})
@@ -385,6 +389,7 @@ func (m *Machine) Step(i int) error {
 	m.state = stateRunning
 	m.running++
 	v.start(true)
+	m.startNudger()
 	return nil
 }
 
@@ -529,6 +534,7 @@ func (m *Machine) collect(ev event) {
 	if m.running > 0 {
 		return
 	}
+	m.stopNudger()
 	m.state = stateStopped
 	var s vmm.Stop
 	switch {
