@@ -30,22 +30,20 @@ type conn struct {
 
 	// mu guards the session's state below. It is never held while
 	// calling into the session or waiting on a channel.
-	mu           sync.Mutex
-	sess         *session.Session
-	serial       *serialSink
-	stopOnEntry  bool
-	configured   bool
-	memEvents    bool // the client takes memory events
-	invalEvents  bool // the client takes invalidated events
-	progressOn   bool // the client announced supportsProgressReporting
-	lines1       bool // the client counts lines from 1
-	cols1        bool // the client counts columns from 1
-	ending       bool // the session is over: nothing new starts
-	launching    context.CancelFunc
-	sentExited   bool
-	sentTerm     bool
-	exitCode     int
-	lastExitCode bool
+	mu          sync.Mutex
+	sess        *session.Session
+	serial      *serialSink
+	stopOnEntry bool
+	configured  bool
+	memEvents   bool               // the client takes memory events
+	invalEvents bool               // the client takes invalidated events
+	progressOn  bool               // the client announced supportsProgressReporting
+	lines1      bool               // the client counts lines from 1
+	cols1       bool               // the client counts columns from 1
+	ending      bool               // the session is over: nothing new starts
+	launching   context.CancelFunc // cancels a launch or attach under way
+	sentExited  bool               // the exited event went out
+	sentTerm    bool               // the terminated event went out
 
 	// sendMu guards what send decides: which responses may still go out
 	// (answered), whether events are held back (hold/held) and whether
@@ -132,13 +130,13 @@ func (c *conn) enqueue(j *job) {
 		return
 	}
 	j.ctx, j.cancel = context.WithCancel(context.Background())
+	c.sendMu.Lock() // before the worker can see it (and answer)
+	c.answered[j.seq] = false
+	c.sendMu.Unlock()
 	c.queue = append(c.queue, j)
 	c.qbytes += len(j.raw)
 	c.qcond.Signal()
 	c.qmu.Unlock()
-	c.sendMu.Lock()
-	c.answered[j.seq] = false
-	c.sendMu.Unlock()
 }
 
 // work carries out queued requests in order until the queue closes.
