@@ -41,6 +41,7 @@ type conn struct {
 	lines1      bool               // the client counts lines from 1
 	cols1       bool               // the client counts columns from 1
 	ending      bool               // the session is over: nothing new starts
+	attached    bool               // the session attached to a running hypervisor (else launched it)
 	launching   context.CancelFunc // cancels a launch or attach under way
 	sentExited  bool               // the exited event went out
 	sentTerm    bool               // the terminated event went out
@@ -332,10 +333,18 @@ func (c *conn) end() {
 	<-c.wdone
 }
 
-// shutdown releases the session (client gone, disconnect or terminate).
-// A launch still under way is cancelled; its guest is torn down when it
-// arrives (start sees ending).
+// shutdown releases the session (the client went away) with the
+// target's default ending.
 func (c *conn) shutdown() {
+	if err := c.letGo(session.EndDefault); err != nil {
+		c.log.WithError(err).Debug("closing the target")
+	}
+}
+
+// letGo releases the session, letting the guest go as how says. A launch
+// still under way is cancelled; its guest is torn down when it arrives
+// (start sees ending).
+func (c *conn) letGo(how session.Ending) error {
 	c.mu.Lock()
 	s := c.sess
 	c.sess = nil
@@ -346,14 +355,14 @@ func (c *conn) shutdown() {
 	if cancel != nil {
 		cancel()
 	}
+	var err error
 	if s != nil {
-		if err := s.Close(); err != nil {
-			c.log.WithError(err).Debug("closing the target")
-		}
+		err = s.End(how)
 	}
 	if serial != nil {
 		serial.close()
 	}
+	return err
 }
 
 func (c *conn) session() *session.Session {

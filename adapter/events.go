@@ -47,7 +47,7 @@ func (c *conn) onEvent(e session.Event) {
 	case session.Exited:
 		c.exited(ev.Code)
 	case session.Terminated:
-		c.terminated()
+		c.terminated(true)
 	case session.Invalidated:
 		if invalEvents {
 			m := &dap.InvalidatedEvent{Event: newEvent("invalidated")}

@@ -48,6 +48,7 @@ func initialCapabilities() capabilitiesExt {
 	d.CompletionTriggerCharacters = []string{".", ">", "$"}
 	d.SupportsExceptionInfoRequest = true
 	d.SupportTerminateDebuggee = true
+	d.SupportSuspendDebuggee = true
 	d.SupportsTerminateRequest = true
 	d.SupportsCancelRequest = true
 	d.SupportsLogPoints = true
@@ -221,6 +222,11 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	if o.err == nil {
 		o.err = c.start(o.t, o.img, a.stopOnEntry())
 	}
+	if o.err == nil && a.kind == "attach" {
+		c.mu.Lock()
+		c.attached = true
+		c.mu.Unlock()
+	}
 	if o.err != nil {
 		if serial != nil {
 			serial.close()
@@ -279,23 +285,56 @@ func (c *conn) onConfigurationDone(m *dap.ConfigurationDoneRequest, s *session.S
 	}
 }
 
-// onDisconnect (on the reader) ends the session: the guest is torn down,
-// requests still queued are answered "cancelled", and the response is
-// the last message.
-func (c *conn) onDisconnect(m *dap.DisconnectRequest) {
+// onDisconnect (on the reader) ends the session as the client asks:
+// terminateDebuggee (default: true after launch, false after attach) and
+// suspendDebuggee (default false: a guest let go runs on). Requests still
+// queued are answered "cancelled"; a guest that ended is reported with
+// exited and terminated, one let go with terminated alone; the response
+// is the last message.
+func (c *conn) onDisconnect(m *dap.DisconnectRequest, raw []byte) {
+	var args struct {
+		Arguments struct {
+			TerminateDebuggee *bool `json:"terminateDebuggee"`
+			SuspendDebuggee   bool  `json:"suspendDebuggee"`
+		} `json:"arguments"`
+	}
+	_ = json.Unmarshal(raw, &args)
+	a := args.Arguments
 	c.closeQueue(true)
+	c.mu.Lock()
+	attached := c.attached
+	c.mu.Unlock()
+	how := session.EndDefault
+	switch terminate := a.TerminateDebuggee; {
+	case terminate != nil && *terminate:
+		how = session.EndTerminate
+	case terminate != nil || attached:
+		how = session.EndDetach
+		if a.SuspendDebuggee {
+			how = session.EndSuspend
+		}
+	}
 	launched := c.session() != nil
-	c.shutdown()
+	if err := c.letGo(how); err != nil {
+		c.output("important", "vmdap: "+err.Error()+"\n")
+	}
 	if launched {
-		c.ended(0)
+		if how == session.EndDetach || how == session.EndSuspend {
+			c.terminated(false) // the guest lives on: no exit to report
+		} else {
+			c.ended(0)
+		}
 	}
 	c.finish(&dap.DisconnectResponse{Response: newResponse(&m.Request)})
 }
 
-// onTerminate ends the guest; the session stays for disconnect.
+// onTerminate ends the guest (attached or launched); the session stays
+// for disconnect.
 func (c *conn) onTerminate(m *dap.TerminateRequest) {
 	launched := c.session() != nil
-	c.shutdown()
+	if err := c.letGo(session.EndTerminate); err != nil {
+		c.output("important", "vmdap: "+err.Error()+"\n")
+	}
 	c.send(&dap.TerminateResponse{Response: newResponse(&m.Request)})
 	if launched {
 		c.ended(0)
@@ -306,7 +345,7 @@ func (c *conn) onTerminate(m *dap.TerminateRequest) {
 // its own) and terminated have not gone out yet.
 func (c *conn) ended(code int) {
 	c.exited(code)
-	c.terminated()
+	c.terminated(true)
 }
 
 // exited sends the exited event, once.
@@ -327,9 +366,12 @@ func (c *conn) exited(code int) {
 	c.send(m)
 }
 
-// terminated sends the terminated event, once, after an exited event.
-func (c *conn) terminated() {
-	c.exited(255) // a session that ends without the guest's word ended abnormally
+// terminated sends the terminated event, once; after an exited event
+// unless the guest outlives the session (exit false).
+func (c *conn) terminated(exit bool) {
+	if exit {
+		c.exited(255) // a session that ends without the guest's word ended abnormally
+	}
 	c.mu.Lock()
 	if c.sentTerm {
 		c.mu.Unlock()

@@ -166,7 +166,7 @@ func (c *conn) accept(body []byte) bool {
 		c.onCancel(m)
 		return false
 	case *dap.DisconnectRequest: // Required
-		c.onDisconnect(m)
+		c.onDisconnect(m, body)
 		return true
 	}
 	c.enqueue(&job{seq: head.Seq, cmd: head.Command, req: req, raw: body})

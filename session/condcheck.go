@@ -78,12 +78,12 @@ type staticScope struct {
 	s       *Session
 	names   map[string]dwarf.Type // locals and parameters at the breakpoint
 	lenient bool                  // any name is accepted (a data breakpoint stops anywhere)
-	types   map[dwarf.Type]*ctype
+	types   *typeCache
 }
 
 // checkScope is the static scope of a breakpoint's code (session locked).
 func (s *Session) checkScope(l *logical) *staticScope {
-	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: l.kind == KindData, types: map[dwarf.Type]*ctype{}}
+	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: l.kind == KindData, types: newTypeCache(s.sym)}
 	if s.sym == nil {
 		return sc
 	}

@@ -131,7 +131,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		return ErrExited
+		return s.exitedErr()
 	}
 	s.state = StateRunning
 	s.userPause = false
@@ -178,6 +178,10 @@ func (s *Session) finish(r result) {
 		switch r.stop.Reason {
 		case vmm.ReasonExited:
 			s.exitCode = r.stop.ExitCode
+			if r.stop.Detail != "" {
+				s.endDetail = r.stop.Detail
+				evs = append(evs, Output{Category: "important", Text: "vmdap: " + r.stop.Detail + "\n"})
+			}
 			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
 		case vmm.ReasonShutdown:
 			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
@@ -215,6 +219,14 @@ func (s *Session) finish(r result) {
 // accepts an internal stop.
 func (s *Session) cont(want func(vmm.Stop) bool) result {
 	for {
+		if s.pauseRequested() {
+			// A pause that came before the target ran (while a step was
+			// still deciding how to go) would find nothing to interrupt.
+			s.mu.Lock()
+			v := s.curVCPU
+			s.mu.Unlock()
+			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
+		}
 		if err := s.t.Continue(); err != nil {
 			if errors.Is(err, vmm.ErrExited) {
 				return result{final: true, stop: vmm.Stop{Reason: vmm.ReasonExited, ExitCode: s.exitCode}}
@@ -398,6 +410,11 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if !ok {
 		return result{err: errors.New("this target cannot single-step")}, false
 	}
+	if s.caps.StepHoldsInterrupts {
+		if r, ok, done := s.stepHalt(v); done {
+			return r, ok
+		}
+	}
 	if err := stp.Step(v); err != nil {
 		return result{err: err}, false
 	}
@@ -426,6 +443,35 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	}
 	st.Reason = vmm.ReasonStep
 	return userStop(st, &Stopped{Reason: StopStep}), true
+}
+
+// stepHalt steps a hlt on a target whose steps hold interrupts off (a GDB
+// stub's: QEMU's NOIRQ|NOTIMER, bhyve's MASK_HWINTR), where a stepped hlt
+// would never wake, or on QEMU TCG run on with its interrupt still
+// pending, so that a line step over `while (!ticks) hlt();` never
+// advances. It runs to the instruction after the hlt instead, as a step
+// over a call does: the interrupt ends the wait and its handler runs (a
+// breakpoint in it stops there), and a pause ends a wait that lasts for
+// ever (cli; hlt). done=false: not a hlt, step plainly.
+func (s *Session) stepHalt(v int) (r result, ok, done bool) {
+	regs, err := s.regsOf(v)
+	if err != nil {
+		return result{}, false, false
+	}
+	in, err := s.decodeAt(v, regs.RIP)
+	if err != nil || in.Kind != disasm.KindHalt {
+		return result{}, false, false
+	}
+	res, reached, placed := s.runToBP(v, in.Next(), 0)
+	if !placed {
+		return result{}, false, false
+	}
+	if !reached {
+		return res, false, true
+	}
+	st := res.stop
+	st.Reason = vmm.ReasonStep
+	return userStop(st, &Stopped{Reason: StopStep}), true, true
 }
 
 func (s *Session) regsOf(v int) (x86.Regs, error) { return s.t.Regs(v) }
@@ -603,6 +649,16 @@ func (s *Session) readU64(v int, addr uint64) (uint64, error) {
 // frame that asked, not a deeper recursion), using a temporary breakpoint.
 // ok=false means something else stopped the run first (r says what).
 func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
+	r, ok, placed := s.runToBP(v, addr, minSP)
+	if !placed {
+		return s.stepTo(v, addr, minSP)
+	}
+	return r, ok
+}
+
+// runToBP is runTo with a temporary breakpoint only; placed=false: none
+// could be placed and nothing ran.
+func (s *Session) runToBP(v int, addr, minSP uint64) (r result, ok, placed bool) {
 	s.mu.Lock()
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
@@ -611,26 +667,21 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return s.stepTo(v, addr, minSP)
+		return result{}, false, false
 	}
 	defer func() {
 		s.mu.Lock()
 		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
-	for {
-		r := s.cont(func(st vmm.Stop) bool {
-			if st.PC != addr || st.VCPU != v {
-				return false
-			}
-			regs, err := s.t.Regs(v)
-			return err == nil && regs.RSP >= minSP
-		})
-		if r.reached {
-			return r, true
+	r = s.cont(func(st vmm.Stop) bool {
+		if st.PC != addr || st.VCPU != v {
+			return false
 		}
-		return r, false
-	}
+		regs, err := s.t.Regs(v)
+		return err == nil && regs.RSP >= minSP
+	})
+	return r, r.reached, true
 }
 
 // stepTo is runTo without a breakpoint: single steps (slow), for targets

@@ -185,3 +185,20 @@ type PhysicalMemory interface {
 	ReadPhysical(p []byte, addr uint64) (int, error)
 	WritePhysical(p []byte, addr uint64) (int, error)
 }
+
+// Ender is a target that can end on its own while its guest is stopped (a
+// remote stub, or its hypervisor, that dies). Ended is closed when that
+// happens; Wait then returns the final stop at once.
+type Ender interface {
+	Ended() <-chan struct{}
+}
+
+// Detacher is a target whose guest can outlive the debugging session, or
+// be ended on request (a hypervisor's GDB stub). Both release the target
+// as Close does; Close keeps the target's default ending.
+type Detacher interface {
+	// Detach lets the guest go: running, or left stopped (suspend).
+	Detach(suspend bool) error
+	// Terminate ends the guest and its hypervisor.
+	Terminate() error
+}

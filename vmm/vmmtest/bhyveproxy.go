@@ -169,7 +169,7 @@ func (p *BhyveProxy) local(req string) (string, bool) {
 	switch {
 	case strings.HasPrefix(req, "qSupported"):
 		return "PacketSize=4096;swbreak+", true
-	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"),
+	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"), strings.HasPrefix(req, "qqemu."),
 		strings.HasPrefix(req, "G"), strings.HasPrefix(req, "P"), strings.HasPrefix(req, "X"),
 		len(req) > 1 && (req[0] == 'Z' || req[0] == 'z') && req[1] >= '1' && req[1] <= '4':
 		return "", true
