@@ -28,6 +28,9 @@ func (c *conn) checkArgs(body []byte) error {
 	if !ok {
 		return errors.New("a request must be a JSON object")
 	}
+	if a, present := m["arguments"]; present && a == nil {
+		delete(m, "arguments") // "arguments": null reads as none (required ones are then missing)
+	}
 	err = s.ValidateAs(s.Definition(m), m)
 	var se *dapschema.Error
 	if errors.As(err, &se) {

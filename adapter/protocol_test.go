@@ -95,6 +95,11 @@ func TestBadHeadersAnsweredAndResynced(t *testing.T) {
 	}
 	_, err := c.Request("stackTrace", map[string]any{"threadId": "one"})
 	refused(t, "stackTrace with a string threadId", err, "threadId")
+	// "arguments": null is no arguments: fine where none are required.
+	_, err = c.Request("threads", map[string]any(nil))
+	refused(t, "threads with null arguments", err, "launch or attach first")
+	_, err = c.Request("continue", map[string]any(nil))
+	refused(t, "continue with null arguments", err, "arguments is required")
 }
 
 // TestRequestsThatCannotRunFail: requests naming threads that do not
