@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"vmdap/session"
 )
 
 // LaunchConfig is the "launch" request's arguments: what extension/
@@ -208,13 +209,12 @@ func (c *AttachConfig) validate() error {
 	return nil
 }
 
+// fileReadable refuses an image path that is missing, a directory, not
+// a regular file (a FIFO would block the launch, a device never ends) or
+// too large; it never opens the file.
 func fileReadable(path, what string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return cfgErr("launch configuration: %q (%s) cannot be read: %v", path, what, err)
-	}
-	if st.IsDir() {
-		return cfgErr("launch configuration: %q (%s) is a directory, not a file", path, what)
+	if err := session.CheckImageFile(path, what); err != nil {
+		return cfgErr("configuration: %v", err)
 	}
 	return nil
 }
