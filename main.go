@@ -250,8 +250,15 @@ func check(w io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(w, "  /dev/kvm: accessible")
+	said := map[string]bool{}
 	for _, l := range h.Lines() {
 		fmt.Fprintln(w, "  "+l)
+		said[l] = true
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !said[n] {
+			fmt.Fprintln(w, "  note: "+n)
+		}
 	}
 	return 0
 }

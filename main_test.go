@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vmdap/adapter/daptest"
+	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -157,6 +158,16 @@ func TestCheckCommand(t *testing.T) {
 	for _, want := range []string{"KVM flavour:", "software breakpoints:", "debug-register watchpoints fire:", "single-step:"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("vmdap check output lacks %q:\n%s", want, out)
+		}
+	}
+	// The host's notes, as a session's console shows them.
+	h, err := kvm.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !strings.Contains(string(out), n) {
+			t.Errorf("vmdap check output lacks the note %q:\n%s", n, out)
 		}
 	}
 }

@@ -411,7 +411,7 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if !ok {
 		return result{err: errors.New("this target cannot single-step")}, false
 	}
-	if s.caps.StepHoldsInterrupts {
+	if !stp.StepsHalt() {
 		if r, ok, done := s.stepHalt(v); done {
 			return r, ok
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +106,7 @@ func New(c Config) *Session {
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
 	}
+	s.log.Info("target: " + strings.Join(vmm.Describe(c.Target), "; "))
 	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.emit == nil {
 		s.emit = func(Event) {}
@@ -168,9 +170,6 @@ func (s *Session) exitedErr() error {
 	}
 	return ErrExited
 }
-
-// Capabilities returns the target's capabilities.
-func (s *Session) Capabilities() vmm.Capabilities { return s.caps }
 
 // Symbols returns the image symbols (may be nil).
 func (s *Session) Symbols() *symbols.Table { return s.sym }

@@ -160,20 +160,17 @@ func (t *Target) pcOf(vcpu int) uint64 {
 	return r.RIP
 }
 
-// Capabilities implements vmm.Target.
+// Capabilities implements vmm.Target: the packets behind each mechanism,
+// and what the stub lacks.
 func (t *Target) Capabilities() vmm.Capabilities {
-	t.mu.Lock()
-	gWrite := t.gWrite
-	t.mu.Unlock()
+	_, regs := t.RegisterWriter()
 	host := t.cfg.Host
 	if host == "" {
 		host = t.stubName + " GDB stub at " + t.cfg.Addr
 	}
 	c := vmm.Capabilities{
 		Backend: "gdbremote", Host: host,
-		SWBreakpoints: true, SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z",
-		SingleStep: true, StepMethod: "s", RegisterWrite: gWrite || t.pWrite, Pause: true,
-		StepHoldsInterrupts: true,
+		SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z", StepMethod: "s",
 	}
 	if t.z[0] {
 		c.SWBreakpointMethod = "Z0"
@@ -182,21 +179,15 @@ func (t *Target) Capabilities() vmm.Capabilities {
 		}
 	}
 	if t.cfg.NoSWBreakpoints {
-		c.SWBreakpoints = false
 		c.SWBreakpointMethod = "none (int3 is fatal under this hypervisor)"
-	}
-	if t.z[1] {
-		c.HWBreakpointSlots = 4
 	}
 	if t.vCont {
 		c.StepMethod = "vCont;s"
 	}
-	c.StubWatchpoints = t.z[2] || t.z[4]
-	c.ReadWatchpoints = t.z[3]
-	if !c.StubWatchpoints {
+	if kinds := t.WatchKinds(); kinds[0].Kind == vmm.WatchSoftware {
 		c.Notes = append(c.Notes, "the stub has no watchpoints: vmdap emulates write watchpoints by single-stepping and comparing (slow)")
 	}
-	if !c.RegisterWrite {
+	if !regs {
 		c.Notes = append(c.Notes, "the stub cannot write registers (no G or P packet)")
 	}
 	return c

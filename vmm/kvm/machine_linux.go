@@ -219,7 +219,7 @@ func (m *Machine) SignalMSI(apicID, vec uint8) error {
 }
 
 // Capabilities implements vmm.Target.
-func (m *Machine) Capabilities() vmm.Capabilities { return m.host.capabilities() }
+func (m *Machine) Capabilities() vmm.Capabilities { return m.host.Capabilities() }
 
 // Host returns what the probe found about this host.
 func (m *Machine) Host() HostInfo { return *m.host }
