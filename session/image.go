@@ -126,12 +126,12 @@ type Features struct {
 	Notes         []string // what the host cannot do, for the user
 	VCPUs         int
 
-	SWBreakpoints  bool // software breakpoints (breakpoint mode "software")
-	HWBreakpoints  int  // debug-register execute breakpoints (mode "hardware")
-	Step           bool // single steps (instruction granularity)
-	Watchpoints    bool // data breakpoints
-	RegisterWrite  bool // registers can change (setVariable on them, goto)
-	LineInfo       bool // the image has source lines
+	SWBreakpoints bool // software breakpoints (breakpoint mode "software")
+	HWBreakpoints int  // debug-register execute breakpoints (mode "hardware")
+	Step          bool // single steps (instruction granularity)
+	Watchpoints   bool // data breakpoints
+	RegisterWrite bool // registers can change (setVariable on them, goto)
+	LineInfo      bool // the image has source lines
 }
 
 // Breakpoints says whether any breakpoint can be placed (software or in a
