@@ -44,15 +44,19 @@ type watchpoint struct {
 type physRange struct{ gpa, len uint64 }
 
 // debugState is every debug mechanism vmdap has inserted into a machine.
-// It changes only while the machine is stopped (under Machine.mu); vCPU
-// threads read it while running. mu serialises the byte-level shadow
-// updates that guest writes to protected pages make while running.
+// The tables sw, hw and watches change only while the machine is stopped,
+// under Machine.mu; vCPU threads read them while running.
 type debugState struct {
+	// mu guards the bytes vmdap plants in guest RAM (at sw's and traps'
+	// addresses) with the originals saved for them, and the traps map:
+	// vCPU threads plant and lift temporary traps while they step, and
+	// guest writes to protected pages, emulated on the vCPU threads,
+	// update the saved originals while the machine runs.
 	mu      sync.Mutex
 	sw      map[uint64]*swbp
 	hw      [4]hwSlot
 	watches []*watchpoint
-	traps   map[uint64]byte // temporary plants during one step: gpa → byte
+	traps   map[uint64]byte // temporary plants during one step: gpa → byte (under mu)
 }
 
 func (d *debugState) init() {
