@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"vmdap/adapter/daptest"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 var vmdapBin string
@@ -183,6 +185,30 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("demo transcript lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestDemoBuildsAsTheMakefile: `vmdap demo` builds the example with the
+// flags of its Makefile (what editors' users build it with), which are
+// those the tests build it with.
+func TestDemoBuildsAsTheMakefile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("examples", "kernel", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string][]string{}
+	for _, l := range strings.Split(strings.ReplaceAll(string(b), "\\\n", " "), "\n") {
+		if name, val, ok := strings.Cut(l, "="); ok && !strings.ContainsAny(name, ":\t") {
+			vars[strings.TrimSpace(name)] = strings.Fields(val)
+		}
+	}
+	for name, want := range map[string][]string{"CFLAGS": exampleCFlags, "LDFLAGS": exampleLDFlags} {
+		if got := vars[name]; !slices.Equal(got, want) {
+			t.Errorf("the Makefile's %s = %q, the demo's %q", name, got, want)
+		}
+	}
+	if !slices.Equal(guests.CFlags, exampleCFlags) {
+		t.Errorf("the tests build guests with %q, the demo the example with %q", guests.CFlags, exampleCFlags)
 	}
 }
 

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-dap"
+)
+
+// `vmdap demo`: build the example guest from its sources and debug it
+// through this very binary over stdio, as an editor would, printing what
+// happens. It needs Go's toolchain only to be run with `go run`; the
+// binary needs gcc and binutils to build the guest.
+
+// exampleCFlags and exampleLDFlags build an example guest as its Makefile
+// does (TestDemoBuildsAsTheMakefile holds them equal): freestanding, no
+// red zone (interrupt frames), no SSE, full debug information, linked by
+// the folder's link.ld.
+var (
+	exampleCFlags = []string{"-O0", "-g", "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone", "-mgeneral-regs-only",
+		"-fno-stack-protector", "-fcf-protection=none", "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-builtin"}
+	exampleLDFlags = []string{"-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack", "-Wl,-T,link.ld"}
+)
+
+func demo(w io.Writer, name string) int {
+	if name == "" {
+		name = "kernel"
+	}
+	dir, err := exampleDir(name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "vmdap-demo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Fprintf(w, "vmdap demo: building %s with gcc\n", dir)
+	program, err := buildExample(dir, filepath.Join(tmp, name+".elf"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	cmd := exec.Command(self, "--log-level", "warn", "dap")
+	cmd.Stderr = os.Stderr
+	stdin, err1 := cmd.StdinPipe()
+	stdout, err2 := cmd.StdoutPipe()
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
+		return 1
+	}
+	fmt.Fprintf(w, "vmdap demo: started %s dap (pid %d); talking DAP over its stdin/stdout\n\n", filepath.Base(self), cmd.Process.Pid)
+	d := &demoScript{c: newDemoClient(stdout, stdin), program: program, source: filepath.Join(dir, "main.c"), out: w}
+	code, err := d.run()
+	stdin.Close()
+	if err != nil {
+		cmd.Process.Kill() // it may hang on a request the script gave up on
+	}
+	werr := cmd.Wait()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo: session failed:", err)
+		return 1
+	}
+	if werr != nil {
+		fmt.Fprintln(os.Stderr, "vmdap demo: adapter exited:", werr)
+		return 1
+	}
+	fmt.Fprintf(w, "\nvmdap demo: done; the guest exited with status %d\n", code)
+	if code != 1 {
+		return 1
+	}
+	return 0
+}
+
+// exampleDir finds examples/<name> in the vmdap source tree around the
+// working directory.
+func exampleDir(name string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		ex := filepath.Join(dir, "examples", name)
+		if _, err := os.Stat(filepath.Join(ex, "link.ld")); err == nil {
+			return ex, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("run it from the vmdap source tree: no examples/%s/link.ld above the working directory", name)
+		}
+		dir = up
+	}
+}
+
+// buildExample compiles and links the .S and .c files of dir into out.
+func buildExample(dir, out string) (string, error) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return "", fmt.Errorf("gcc (and binutils) build the example guest: %w", err)
+	}
+	args := append(append(append([]string{}, exampleCFlags...), exampleLDFlags...), "-I.", "-o", out)
+	for _, pat := range []string{"*.S", "*.c"} {
+		srcs, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, s := range srcs {
+			args = append(args, filepath.Base(s))
+		}
+	}
+	c := exec.Command(gcc, args...)
+	c.Dir = dir // the DWARF names the sources in place, for the session to show
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("gcc %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// demoScript is the session `vmdap demo` runs on the example guest: a
+// breakpoint at a source line, step in, step over, step out, a step over a
+// long call, locals and registers, a data breakpoint, disassembly, memory,
+// the guest's output and its exit status, printed as a transcript.
+type demoScript struct {
+	c       *demoClient
+	program string // the guest ELF
+	source  string // examples/kernel/main.c
+	out     io.Writer
+}
+
+func (d *demoScript) say(format string, a ...any) { fmt.Fprintf(d.out, format+"\n", a...) }
+
+// lineOf returns the 1-based line of the first line of the source that
+// contains s.
+func (d *demoScript) lineOf(s string) (int, error) {
+	b, err := os.ReadFile(d.source)
+	if err != nil {
+		return 0, err
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			return i + 1, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no line contains %q", d.source, s)
+}
+
+// top returns thread 1's innermost frame.
+func (d *demoScript) top() (dap.StackFrame, error) {
+	m, err := d.c.call("stackTrace", map[string]any{"threadId": 1, "startFrame": 0, "levels": 1})
+	if err != nil {
+		return dap.StackFrame{}, err
+	}
+	fs := m.(*dap.StackTraceResponse).Body.StackFrames
+	if len(fs) == 0 {
+		return dap.StackFrame{}, errors.New("no stack frames")
+	}
+	return fs[0], nil
+}
+
+// where prints the top frame and returns its id.
+func (d *demoScript) where(label string) (int, error) {
+	f, err := d.top()
+	if err != nil {
+		return 0, err
+	}
+	src := "?"
+	if f.Source != nil {
+		src = f.Source.Name
+	}
+	d.say("   %-12s %s at %s:%d (pc %s)", label, f.Name, src, f.Line, f.InstructionPointerReference)
+	return f.Id, nil
+}
+
+// stopped waits for the next stop.
+func (d *demoScript) stopped() (*dap.StoppedEvent, error) {
+	m, err := d.c.event("stopped")
+	if err != nil {
+		return nil, err
+	}
+	return m.(*dap.StoppedEvent), nil
+}
+
+// resume sends a continue or a step and waits for the stop.
+func (d *demoScript) resume(cmd string) (*dap.StoppedEvent, error) {
+	if _, err := d.c.call(cmd, map[string]any{"threadId": 1}); err != nil {
+		return nil, err
+	}
+	return d.stopped()
+}
+
+// evaluate returns an expression's value in a frame ("" when it fails).
+func (d *demoScript) evaluate(frame int, expr string) string {
+	m, err := d.c.call("evaluate", map[string]any{"expression": expr, "frameId": frame, "context": "repl"})
+	if err != nil {
+		return ""
+	}
+	return m.(*dap.EvaluateResponse).Body.Result
+}
+
+// variables returns the children of a variables reference.
+func (d *demoScript) variables(ref int) ([]dap.Variable, error) {
+	m, err := d.c.call("variables", map[string]any{"variablesReference": ref})
+	if err != nil {
+		return nil, err
+	}
+	return m.(*dap.VariablesResponse).Body.Variables, nil
+}
+
+// scope returns the variables of a frame's scope by name.
+func (d *demoScript) scope(frame int, name string) ([]dap.Variable, error) {
+	m, err := d.c.call("scopes", map[string]any{"frameId": frame})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range m.(*dap.ScopesResponse).Body.Scopes {
+		if s.Name == name {
+			return d.variables(s.VariablesReference)
+		}
+	}
+	return nil, fmt.Errorf("no scope %q", name)
+}
+
+// run performs the session; it returns the guest's exit status.
+func (d *demoScript) run() (int, error) {
+	steps := []func() error{d.start, d.stepAround, d.stepOverLongCall, d.watchCounter, d.disassembleAndRead}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return 0, err
+		}
+	}
+	return d.finish()
+}
+
+// start initializes, launches, sets a breakpoint and runs to it.
+func (d *demoScript) start() error {
+	d.say("→ initialize")
+	m, err := d.c.call("initialize", map[string]any{"clientID": "vmdap-demo", "adapterID": "vmdap",
+		"linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"})
+	if err != nil {
+		return err
+	}
+	init := m.(*dap.InitializeResponse).Body
+	d.say("← capabilities: data breakpoints %v, instruction breakpoints %v, disassemble %v, stepping granularity %v",
+		init.SupportsDataBreakpoints, init.SupportsInstructionBreakpoints, init.SupportsDisassembleRequest, init.SupportsSteppingGranularity)
+	d.say("→ launch %s", filepath.Base(d.program))
+	if _, err := d.c.call("launch", map[string]any{"program": d.program, "vcpus": 1, "memory": 64}); err != nil {
+		return err
+	}
+	if _, err := d.c.event("initialized"); err != nil {
+		return err
+	}
+	bpLine, err := d.lineOf("int total = sum_squares(5);")
+	if err != nil {
+		return err
+	}
+	d.say("→ setBreakpoints %s:%d", filepath.Base(d.source), bpLine)
+	m, err = d.c.call("setBreakpoints", map[string]any{"source": map[string]any{"path": d.source},
+		"breakpoints": []map[string]any{{"line": bpLine}}})
+	if err != nil {
+		return err
+	}
+	bp := m.(*dap.SetBreakpointsResponse).Body.Breakpoints[0]
+	d.say("← verified=%v line=%d", bp.Verified, bp.Line)
+	d.say("→ configurationDone (the guest runs)")
+	if _, err := d.c.call("configurationDone", nil); err != nil {
+		return err
+	}
+	ev, err := d.stopped()
+	if err != nil {
+		return err
+	}
+	d.say("← stopped: %s on thread %d", ev.Body.Reason, ev.Body.ThreadId)
+	fid, err := d.where("at")
+	if err != nil {
+		return err
+	}
+	if err := d.printScope(fid, "Locals"); err != nil {
+		return err
+	}
+	return d.printRegisters(fid)
+}
+
+// stepAround steps into sum_squares, over two lines and out again.
+func (d *demoScript) stepAround() error {
+	d.say("→ stepIn")
+	if _, err := d.resume("stepIn"); err != nil {
+		return err
+	}
+	fid, err := d.where("in")
+	if err != nil {
+		return err
+	}
+	if err := d.printScope(fid, "Arguments"); err != nil {
+		return err
+	}
+	for i := 0; i < 2; i++ {
+		d.say("→ next")
+		if _, err := d.resume("next"); err != nil {
+			return err
+		}
+		if _, err := d.where("at"); err != nil {
+			return err
+		}
+	}
+	d.say("→ stepOut")
+	if _, err := d.resume("stepOut"); err != nil {
+		return err
+	}
+	_, err = d.where("back in")
+	return err
+}
+
+// stepOverLongCall steps to the busy_work call and over it.
+func (d *demoScript) stepOverLongCall() error {
+	busyLine, err := d.lineOf("unsigned long work = busy_work(")
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 20; i++ {
+		f, err := d.top()
+		if err != nil {
+			return err
+		}
+		if f.Line == busyLine {
+			break
+		}
+		if _, err := d.resume("next"); err != nil {
+			return err
+		}
+	}
+	if _, err := d.where("at"); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	d.say("→ next (over busy_work: about a million guest instructions, by a temporary breakpoint)")
+	if _, err := d.resume("next"); err != nil {
+		return err
+	}
+	d.say("← stopped after %v", time.Since(t0).Round(time.Millisecond))
+	fid, err := d.where("at")
+	if err != nil {
+		return err
+	}
+	for _, e := range []string{"work", "origin.x * 10 + origin.y"} {
+		if v := d.evaluate(fid, e); v != "" {
+			d.say("   evaluate %s = %s", e, v)
+		}
+	}
+	return nil
+}
+
+// watchCounter puts a data breakpoint on the global counter, which the
+// guest reads next to print it, and runs to it.
+func (d *demoScript) watchCounter() error {
+	f, err := d.top()
+	if err != nil {
+		return err
+	}
+	m, err := d.c.call("dataBreakpointInfo", map[string]any{"name": "counter", "frameId": f.Id})
+	if err != nil {
+		return nil // not every host watches reads; the demo goes on
+	}
+	info := m.(*dap.DataBreakpointInfoResponse).Body
+	d.say("→ dataBreakpointInfo counter: %q access types %v", info.Description, info.AccessTypes)
+	id, ok := info.DataId.(string)
+	if !ok {
+		return nil
+	}
+	acc := "readWrite"
+	for _, a := range info.AccessTypes {
+		if a == "read" {
+			acc = "read"
+		}
+	}
+	if _, err := d.c.call("setDataBreakpoints", map[string]any{"breakpoints": []map[string]any{{"dataId": id, "accessType": acc}}}); err != nil {
+		return nil
+	}
+	d.say("→ setDataBreakpoints counter (%s); continue", acc)
+	ev, err := d.resume("continue")
+	if err != nil {
+		return err
+	}
+	d.say("← stopped: %s: %s", ev.Body.Reason, ev.Body.Description)
+	if _, err := d.where("at"); err != nil {
+		return err
+	}
+	_, err = d.c.call("setDataBreakpoints", map[string]any{"breakpoints": []any{}})
+	return err
+}
+
+// disassembleAndRead disassembles around the PC and reads the counter.
+func (d *demoScript) disassembleAndRead() error {
+	f, err := d.top()
+	if err != nil {
+		return err
+	}
+	pc := f.InstructionPointerReference
+	m, err := d.c.call("disassemble", map[string]any{"memoryReference": pc, "instructionOffset": -2,
+		"instructionCount": 5, "resolveSymbols": true})
+	if err != nil {
+		return err
+	}
+	d.say("→ disassemble around %s", pc)
+	for _, in := range m.(*dap.DisassembleResponse).Body.Instructions {
+		mark := "  "
+		if in.Address == pc {
+			mark = "=>"
+		}
+		d.say("   %s %s  %-30s %s", mark, in.Address, in.Instruction, in.Symbol)
+	}
+	addr := d.evaluate(f.Id, "&counter")
+	if addr == "" {
+		return nil
+	}
+	m, err = d.c.call("readMemory", map[string]any{"memoryReference": addr, "offset": 0, "count": 8})
+	if err != nil {
+		return nil
+	}
+	mem := m.(*dap.ReadMemoryResponse).Body
+	if b, _ := base64.StdEncoding.DecodeString(mem.Data); len(b) == 8 {
+		d.say("→ readMemory %s (counter): % x = %d", mem.Address, b, binary.LittleEndian.Uint64(b))
+	}
+	return nil
+}
+
+// finish runs the guest to its end and disconnects.
+func (d *demoScript) finish() (int, error) {
+	d.say("→ continue")
+	if _, err := d.c.call("continue", map[string]any{"threadId": 1}); err != nil {
+		return 0, err
+	}
+	ex, err := d.c.event("exited")
+	if err != nil {
+		return 0, err
+	}
+	code := ex.(*dap.ExitedEvent).Body.ExitCode
+	if _, err := d.c.event("terminated"); err != nil {
+		return 0, err
+	}
+	d.say("← guest output:")
+	for _, l := range strings.Split(strings.TrimRight(d.c.stdout.String(), "\n"), "\n") {
+		d.say("   | %s", l)
+	}
+	d.say("← exited with status %d (the guest wrote %d to the debug-exit port)", code, code>>1)
+	d.say("→ disconnect")
+	if _, err := d.c.call("disconnect", map[string]any{"terminateDebuggee": true}); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+func (d *demoScript) printScope(frame int, scope string) error {
+	vars, err := d.scope(frame, scope)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, v := range vars {
+		parts = append(parts, v.Name+" = "+v.Value)
+	}
+	d.say("   %s: %s", strings.ToLower(scope), strings.Join(parts, ", "))
+	return nil
+}
+
+func (d *demoScript) printRegisters(frame int) error {
+	groups, err := d.scope(frame, "Registers")
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if g.Name != "General" {
+			continue
+		}
+		regs, err := d.variables(g.VariablesReference)
+		if err != nil {
+			return err
+		}
+		var parts []string
+		for _, r := range regs {
+			switch r.Name {
+			case "rip", "rsp", "rbp", "rflags":
+				parts = append(parts, r.Name+"="+r.Value)
+			}
+		}
+		d.say("   registers: %s", strings.Join(parts, " "))
+	}
+	return nil
+}
