@@ -194,7 +194,7 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	go func() {
 		var o opened
 		prog, syms := a.program()
-		o.img, o.err = c.loadImage(r.Seq, prog, syms, a.sourceMap())
+		o.img, o.err = c.loadImage(ctx, r.Seq, prog, syms, a.sourceMap())
 		if o.err == nil {
 			var w io.Writer
 			if serial != nil {

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -97,7 +98,7 @@ func (p *progress) end(msg string) {
 
 // loadImage reads the guest image's symbols (none without a program),
 // maps its source paths, and shows progress when it takes a while.
-func (c *conn) loadImage(reqSeq int, program, debugFile string, sourceMap map[string]string) (*session.Image, error) {
+func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile string, sourceMap map[string]string) (*session.Image, error) {
 	if program == "" {
 		return nil, nil
 	}
@@ -107,7 +108,7 @@ func (c *conn) loadImage(reqSeq int, program, debugFile string, sourceMap map[st
 	}
 	p := c.newProgress(reqSeq, "Loading symbols", name)
 	start := time.Now()
-	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update})
+	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx})
 	if err != nil {
 		p.end("failed")
 		return nil, err

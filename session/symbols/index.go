@@ -147,7 +147,7 @@ func (t *Table) buildIndex() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(t.units) {
+				if i >= len(t.units) || t.ctxErr() != nil {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
