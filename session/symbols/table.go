@@ -87,6 +87,8 @@ type Table struct {
 	cache unitCache
 
 	progress func(done, total int64)
+	debugNames []byte // .debug_names, when the index pass uses it
+	usedNames  bool
 	ctx      context.Context // see WithContext; nil: none
 	slide    uint64          // see SetSlide
 }
@@ -234,6 +236,7 @@ func (t *Table) loadDWARF() {
 	}
 	units, _ := walkUnits(s.info)
 	t.units = units
+	t.debugNames, _ = d.section(".debug_names")
 	t.buildIndex()
 	t.buildUnitRanges()
 }
