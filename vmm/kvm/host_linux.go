@@ -116,6 +116,12 @@ type HostInfo struct {
 	StepWorks       bool
 	IOExitAtInsn    bool // an OUT exit reports RIP at the OUT (VT-x, AMD-V) rather than after it
 	StepKeptOnWrite bool // single-step survives a KVM_SET_REGS (PVM); vmdap re-arms anyway
+	// CPUIDHidden lists the supported CPUID features whose instructions
+	// failed at ring 0 in the probe guest: the guest is not offered them.
+	CPUIDHidden []HiddenFeature
+	CPUIDProbed int // instructions tried
+	// Ring0Gaps lists baseline instructions (no CPUID bit) that failed.
+	Ring0Gaps       []Ring0Gap
 	ProbeDurationUS int64
 }
 
@@ -149,6 +155,12 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	if !h.DRWatch {
 		c.Notes = append(c.Notes, "debug-register data watchpoints do not fire on this host; watchpoints use page protection")
 	}
+	for _, f := range h.CPUIDHidden {
+		c.Notes = append(c.Notes, "the guest's CPUID hides "+f.String())
+	}
+	for _, g := range h.Ring0Gaps {
+		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 (%s): %s", g.Insn, g.Why, g.Note))
+	}
 	return c
 }
 
@@ -179,8 +191,19 @@ func (h *HostInfo) Lines() []string {
 		"single-step: " + yes(h.StepWorks),
 		"OUT exit reports RIP: " + pick(h.IOExitAtInsn, "at the instruction", "after the instruction") + " (vmdap completes I/O with immediate_exit either way)",
 		"single-step survives a register write: " + yes(h.StepKeptOnWrite) + " (vmdap re-arms after every write either way)",
-		fmt.Sprintf("probe took %d µs", h.ProbeDurationUS),
 	}
+	if len(h.CPUIDHidden) == 0 {
+		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID as is (%d ring-0 instructions of its features probed, all run)", h.CPUIDProbed))
+	} else {
+		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID minus %d feature(s) whose instructions this host cannot run at ring 0 (%d probed):", len(h.CPUIDHidden), h.CPUIDProbed))
+		for _, f := range h.CPUIDHidden {
+			l = append(l, "  hides "+f.String()+"; "+f.Bit)
+		}
+	}
+	for _, g := range h.Ring0Gaps {
+		l = append(l, fmt.Sprintf("ring-0 instruction %s fails (%s) and has no CPUID bit to hide: %s", g.Insn, g.Why, g.Note))
+	}
+	l = append(l, fmt.Sprintf("probe took %d µs", h.ProbeDurationUS))
 	return l
 }
 

@@ -211,7 +211,7 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
 		case kvmsys.KVM_EXIT_IO:
 			if req := v.io(); req != nil {
-				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
+				return req.stop(v.kregs.RIP)
 			}
 			if s2, ok := v.completeStep(); !ok {
 				return s2
@@ -248,6 +248,9 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 				}
 				if m.dbg.reinjectGuestInt3(v) {
 					continue
+				}
+				if v.completeUnemulated() {
+					return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
 				}
 			}
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}

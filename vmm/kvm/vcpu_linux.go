@@ -162,10 +162,17 @@ func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
 		return err
 	}
 	v.halted = st.Halted
-	if v.m.irqchip && !st.Halted {
+	if v.m.irqchip {
 		// With an in-kernel irqchip KVM leaves every vCPU but the first
-		// waiting for INIT/SIPI; this one enters at its entry point.
-		if err := kvmsys.SetMPState(v.fd, kvmsys.KVM_MP_STATE_RUNNABLE); err != nil {
+		// waiting for INIT/SIPI. A vCPU the protocol starts enters at its
+		// entry point; one it does not start goes on waiting, inside
+		// KVM_RUN, until the guest's INIT and startup IPIs reach it.
+		st := uint32(kvmsys.KVM_MP_STATE_RUNNABLE)
+		if v.halted {
+			st = kvmsys.KVM_MP_STATE_UNINITIALIZED
+			v.halted = false
+		}
+		if err := kvmsys.SetMPState(v.fd, st); err != nil {
 			return fmt.Errorf("vcpu %d: %w", v.idx, err)
 		}
 	}
@@ -414,7 +421,7 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 		switch reason {
 		case kvmsys.KVM_EXIT_IO:
 			if req := v.io(); req != nil {
-				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
+				return req.stop(v.kregs.RIP)
 			}
 			needComplete = true
 		case kvmsys.KVM_EXIT_MMIO:
@@ -444,7 +451,7 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 			if s, ok := m.dbg.emulationBreakpoint(v); ok {
 				return s
 			}
-			if m.dbg.reinjectGuestInt3(v) {
+			if m.dbg.reinjectGuestInt3(v) || v.completeUnemulated() {
 				continue
 			}
 			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}

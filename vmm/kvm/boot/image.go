@@ -18,6 +18,8 @@ const (
 	ProtoELF64     Protocol = "elf64"
 	ProtoMultiboot Protocol = "multiboot"
 	ProtoPVH       Protocol = "pvh"
+	// ProtoLinux is the Linux/x86 boot protocol of a bzImage (linux.go).
+	ProtoLinux Protocol = "linux"
 )
 
 // Segment is one piece of the image to copy into guest-physical memory.
@@ -35,7 +37,16 @@ type Image struct {
 	Segments []Segment
 	// Class is 32 or 64 (the ELF class), 0 for a Multiboot a.out-kludge file.
 	Class int
+	// Linux describes a bzImage (ProtoLinux).
+	Linux *LinuxKernel
+	// GuestOS is the ELF file's XEN_ELFNOTE_GUEST_OS ("linux" for a
+	// vmlinux), "" when absent.
+	GuestOS string
 }
+
+// IsLinux reports whether the image is a Linux kernel: a bzImage, or an ELF
+// whose Xen note names Linux.
+func (img *Image) IsLinux() bool { return img.Linux != nil || img.GuestOS == "linux" }
 
 // FormatError says the file is not a kernel vmdap can boot, and why.
 type FormatError struct {
@@ -55,15 +66,21 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 		want = ProtoAuto
 	}
 	switch want {
-	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoPVH:
+	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoPVH, ProtoLinux:
 	default:
-		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot or pvh)", want)
+		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot, pvh or linux)", want)
 	}
 	if len(data) == 0 {
 		return nil, formatErr("the file is empty")
 	}
-	mbh, mbErr := findMultiboot(data)
 	isELF := len(data) >= 4 && bytes.Equal(data[:4], []byte(elf.ELFMAG))
+	if want == ProtoLinux || (want == ProtoAuto && !isELF && isBzImage(data)) {
+		if isELF {
+			return nil, formatErr(`boot protocol linux requested but the file is an ELF file, not a bzImage (no "HdrS" at 0x202): boot a vmlinux with "pvh"`)
+		}
+		return parseBzImage(data)
+	}
+	mbh, mbErr := findMultiboot(data)
 
 	if !isELF {
 		// Only a Multiboot a.out-kludge file can be a non-ELF kernel.
@@ -73,7 +90,10 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 		if mbErr != nil {
 			return nil, mbErr
 		}
-		return nil, formatErr("not an ELF file (magic %q, want \"\\x7fELF\") and no Multiboot header with load addresses", safePrefix(data))
+		if isBzImage(data) {
+			return nil, formatErr("boot protocol %s requested but the file is a Linux bzImage: boot it with \"linux\" (or \"auto\")", want)
+		}
+		return nil, formatErr("not a kernel vmdap can boot: looked for an ELF file (magic %q, want \"\\x7fELF\"), a Linux bzImage (0xaa55 at 0x1fe, \"HdrS\" at 0x202) and a Multiboot header with load addresses in the first 8 KiB; found none", safePrefix(data))
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -98,7 +118,7 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Segments: segs, Class: class}
+	img := &Image{Segments: segs, Class: class, GuestOS: xenGuestOS(f)}
 	switch {
 	case (want == ProtoAuto || want == ProtoPVH) && hasPVH:
 		img.Protocol, img.Entry = ProtoPVH, pvhEntry
@@ -180,13 +200,60 @@ func elfSegments(f *elf.File, data []byte) ([]Segment, error) {
 const xenElfnotePhys32Entry = 18
 
 func findPVHNote(f *elf.File) (uint64, bool, error) {
+	var (
+		entry uint64
+		found bool
+		bad   error
+	)
+	err := xenNotes(f, func(typ uint32, desc []byte) bool {
+		if typ != xenElfnotePhys32Entry {
+			return true
+		}
+		switch len(desc) {
+		case 4:
+			entry, found = uint64(f.ByteOrder.Uint32(desc)), true
+		case 8:
+			entry, found = f.ByteOrder.Uint64(desc), true
+		default:
+			bad = formatErr("PVH entry note has a %d-byte value", len(desc))
+		}
+		return false
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return entry, found, bad
+}
+
+func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
+
+// XEN_ELFNOTE_GUEST_OS (xen/include/public/elfnote.h).
+const xenElfnoteGuestOS = 6
+
+// xenGuestOS returns the XEN_ELFNOTE_GUEST_OS string, "" when absent.
+func xenGuestOS(f *elf.File) string {
+	var os string
+	_ = xenNotes(f, func(typ uint32, desc []byte) bool {
+		if typ == xenElfnoteGuestOS {
+			os = string(bytes.TrimRight(desc, "\x00"))
+			return false
+		}
+		return true
+	})
+	return os
+}
+
+// xenNotes calls fn with the type and descriptor of each "Xen" ELF note in
+// the PT_NOTE segments, until fn returns false. A note that runs past its
+// segment ends the walk of that segment.
+func xenNotes(f *elf.File, fn func(typ uint32, desc []byte) bool) error {
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_NOTE {
 			continue
 		}
 		b, err := io.ReadAll(p.Open())
 		if err != nil {
-			return 0, false, formatErr("reading PT_NOTE: %v", err)
+			return formatErr("reading PT_NOTE: %v", err)
 		}
 		for len(b) >= 12 {
 			nameSz := f.ByteOrder.Uint32(b[0:])
@@ -194,27 +261,18 @@ func findPVHNote(f *elf.File) (uint64, bool, error) {
 			typ := f.ByteOrder.Uint32(b[8:])
 			nameEnd := 12 + align4(nameSz)
 			descEnd := nameEnd + align4(descSz)
-			if uint64(descEnd) > uint64(len(b)) {
+			if descEnd > uint64(len(b)) {
 				break
 			}
-			name := string(bytes.TrimRight(b[12:12+nameSz], "\x00"))
-			desc := b[nameEnd : nameEnd+descSz]
-			if name == "Xen" && typ == xenElfnotePhys32Entry {
-				switch len(desc) {
-				case 4:
-					return uint64(f.ByteOrder.Uint32(desc)), true, nil
-				case 8:
-					return f.ByteOrder.Uint64(desc), true, nil
-				}
-				return 0, false, formatErr("PVH entry note has a %d-byte value", len(desc))
+			name := string(bytes.TrimRight(b[12:12+uint64(nameSz)], "\x00"))
+			if name == "Xen" && !fn(typ, b[nameEnd:nameEnd+uint64(descSz)]) {
+				return nil
 			}
 			b = b[descEnd:]
 		}
 	}
-	return 0, false, nil
+	return nil
 }
-
-func align4(n uint32) uint32 { return (n + 3) &^ 3 }
 
 // Multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1).
 const (
