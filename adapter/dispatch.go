@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/google/go-dap"
@@ -217,6 +218,9 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 		return
 	}
 	c.start(t, sym, cfg.StopOnEntry)
+	if sym == nil {
+		c.output("console", "vmdap: the program is not an ELF file and no \"symbols\" file is named: no symbols (name the kernel's vmlinux in \"symbols\")\n")
+	}
 	c.send(&dap.LaunchResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
 }
@@ -224,6 +228,15 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 func loadSymbols(program, debugFile string) (*symbols.Table, error) {
 	if program == "" {
 		return nil, nil
+	}
+	if !isELF(program) {
+		// A bzImage (or another non-ELF kernel) has no symbols of its own:
+		// they come from the symbols file (the vmlinux), if one is named;
+		// the backend says whether it can boot the program.
+		if debugFile == "" {
+			return nil, nil
+		}
+		program, debugFile = debugFile, ""
 	}
 	sym, err := symbols.Load(program, debugFile)
 	if err != nil {
@@ -390,4 +403,16 @@ func (c *conn) onExceptionInfo(m *dap.ExceptionInfoRequest, s *session.Session) 
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// isELF reports whether the file starts with the ELF magic.
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // let the loader report the error
+	}
+	defer f.Close()
+	var m [4]byte
+	_, err = io.ReadFull(f, m[:])
+	return err != nil || string(m[:]) == "\x7fELF"
 }

@@ -152,9 +152,6 @@ func (f HiddenFeature) String() string {
 	if len(f.Also) > 0 {
 		s += ", with " + strings.Join(f.Also, " ")
 	}
-	if len(f.Visible) > 0 {
-		s += "; CPUID shows it whatever KVM_SET_CPUID2 says, so a Linux guest gets clearcpuid="
-	}
 	return s
 }
 
@@ -175,7 +172,7 @@ var ring0Baseline = []struct {
 	{"fxsave/fxrstor", "a kernel saves FPU state with it when XSAVE is absent", cat(pcMovRDIData, []byte{0x0f, 0xae, 0x07, 0x0f, 0xae, 0x0f})},
 	{"pxor", "SSE2 at ring 0 (kernel_fpu_begin users: crypto, RAID, checksums)", []byte{0x66, 0x0f, 0xef, 0xc0}},
 	{"ldmxcsr", "kernel_fpu_begin loads MXCSR with it", cat(pcMovRDIData, []byte{0xc7, 0x07, 0x80, 0x1f, 0, 0, 0x0f, 0xae, 0x17})},
-	{"fwait", "x87 at ring 0", []byte{0x9b}},
+	{"fwait", "Linux runs it in fpu__drop; vmdap completes it itself when no x87 exception is pending", []byte{0x9b}},
 }
 
 // cpuidView is the guest's view of CPUID: the values the CPUID
@@ -263,6 +260,16 @@ func hideCPUID(supported []kvmsys.CPUIDEntry2, hidden []HiddenFeature) []kvmsys.
 		}
 	}
 	return out
+}
+
+// hiddenNames lists the hidden features, dependents included.
+func (h *HostInfo) hiddenNames() []string {
+	var names []string
+	for _, f := range h.CPUIDHidden {
+		names = append(names, f.Name)
+		names = append(names, f.Also...)
+	}
+	return names
 }
 
 // LinuxClearCPUID lists the hidden features a guest still sees in CPUID,

@@ -155,11 +155,14 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	if !h.DRWatch {
 		c.Notes = append(c.Notes, "debug-register data watchpoints do not fire on this host; watchpoints use page protection")
 	}
-	for _, f := range h.CPUIDHidden {
-		c.Notes = append(c.Notes, "the guest's CPUID hides "+f.String())
+	if len(h.CPUIDHidden) > 0 {
+		c.Notes = append(c.Notes, "the guest's CPUID hides what this host cannot run at ring 0 (vmdap check says why): "+strings.Join(h.hiddenNames(), " "))
+	}
+	if cl := h.LinuxClearCPUID(); len(cl) > 0 {
+		c.Notes = append(c.Notes, "this host's CPUID shows some of those whatever KVM_SET_CPUID2 says: a Linux guest gets clearcpuid="+strings.Join(cl, ","))
 	}
 	for _, g := range h.Ring0Gaps {
-		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 (%s): %s", g.Insn, g.Why, g.Note))
+		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 and it has no CPUID bit: %s", g.Insn, g.Note))
 	}
 	return c
 }
@@ -198,6 +201,9 @@ func (h *HostInfo) Lines() []string {
 		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID minus %d feature(s) whose instructions this host cannot run at ring 0 (%d probed):", len(h.CPUIDHidden), h.CPUIDProbed))
 		for _, f := range h.CPUIDHidden {
 			l = append(l, "  hides "+f.String()+"; "+f.Bit)
+		}
+		if cl := h.LinuxClearCPUID(); len(cl) > 0 {
+			l = append(l, "  the guest's CPUID still shows "+strings.Join(cl, " ")+" whatever KVM_SET_CPUID2 says: vmdap adds clearcpuid="+strings.Join(cl, ",")+" to a Linux kernel's command line")
 		}
 	}
 	for _, g := range h.Ring0Gaps {

@@ -42,6 +42,9 @@ func Probe(log logrus.FieldLogger) (*HostInfo, error) {
 			for _, f := range probed.CPUIDHidden {
 				log.WithField("layer", "kvm").WithField("bit", f.Bit).Info("guest CPUID hides " + f.String())
 			}
+			for _, g := range probed.Ring0Gaps {
+				log.WithField("layer", "kvm").Infof("this host cannot run %s at ring 0 (%s) and it has no CPUID bit: %s", g.Insn, g.Why, g.Note)
+			}
 		}
 	})
 	return probed, probeErr

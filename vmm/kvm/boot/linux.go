@@ -48,6 +48,11 @@ const (
 	xlfKernel64  = 0x01 // xloadflags: the kernel has the 64-bit entry at 0x200
 	xlfInitrdHi  = 0x02 // xloadflags: the initrd may sit above 4 GiB
 	linuxEntry64 = 0x200
+
+	// LinuxCode32Start is where a loader that runs the real-mode setup code
+	// (QEMU's -kernel) places the protected-mode kernel and where the setup
+	// code enters it (code32_start of every bzImage).
+	LinuxCode32Start = 0x100000
 )
 
 // LinuxKernel is what a bzImage's setup header says about loading it.

@@ -250,3 +250,112 @@ func FuzzParse(f *testing.F) {
 		_, _ = Place(img, ram, Config{VCPUs: 2, Cmdline: "console=ttyS0", Initrd: []byte("initrd"), APIC: true})
 	})
 }
+
+func sum8(b []byte) byte {
+	var s byte
+	for _, c := range b {
+		s += c
+	}
+	return s
+}
+
+func TestFirmwareTables(t *testing.T) {
+	le := binary.LittleEndian
+	img, _ := Parse(elf64(0x100000, [][4]uint64{{0x100000, 0x100000, 16, 32}}, pvhNote(0x100004)), "")
+	ram := make([]byte, 8<<20)
+	if _, err := Place(img, ram, Config{VCPUs: 3, APIC: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := ram[rsdpAddr : rsdpAddr+36]
+	if string(r[:8]) != "RSD PTR " || sum8(r[:20]) != 0 || sum8(r) != 0 || r[15] != 2 {
+		t.Fatalf("RSDP % x", r)
+	}
+	table := func(addr uint64, sig string) []byte {
+		t.Helper()
+		h := ram[addr:]
+		n := le.Uint32(h[4:])
+		if string(h[:4]) != sig || n < 36 || sum8(h[:n]) != 0 {
+			t.Fatalf("table at %#x: signature %q length %d checksum %#x, want %s", addr, h[:4], n, sum8(h[:n]), sig)
+		}
+		return h[:n]
+	}
+	xsdt := table(le.Uint64(r[24:]), "XSDT")
+	rsdt := table(uint64(le.Uint32(r[16:])), "RSDT")
+	found := map[string][]byte{}
+	for i := 36; i < len(xsdt); i += 8 {
+		a := le.Uint64(xsdt[i:])
+		if uint64(le.Uint32(rsdt[36+(i-36)/2:])) != a {
+			t.Fatalf("RSDT and XSDT differ at entry %d", (i-36)/8)
+		}
+		found[string(ram[a:a+4])] = table(a, string(ram[a:a+4]))
+	}
+	fadt, madt := found["FACP"], found["APIC"]
+	if fadt == nil || madt == nil || len(found) != 2 {
+		t.Fatalf("XSDT lists %v", found)
+	}
+	if le.Uint32(fadt[112:])&fadtHWReduced == 0 || fadt[244] != 1 || le.Uint64(fadt[248:]) != SleepControlPort {
+		t.Fatalf("FADT flags %#x, sleep control % x", le.Uint32(fadt[112:]), fadt[244:256])
+	}
+	dsdt := table(le.Uint64(fadt[140:]), "DSDT")
+	if !bytes.Contains(dsdt, []byte("_S5_\x12")) {
+		t.Fatalf("DSDT has no \\_S5: % x", dsdt[36:])
+	}
+	var lapics, ioapics int
+	for e := madt[44:]; len(e) >= 2 && int(e[1]) <= len(e) && e[1] > 0; e = e[e[1]:] {
+		switch e[0] {
+		case 0:
+			if e[3] != byte(lapics) || e[4]&1 == 0 {
+				t.Fatalf("local APIC entry % x", e[:8])
+			}
+			lapics++
+		case 1:
+			if le.Uint32(e[4:]) != IOAPICBase {
+				t.Fatalf("IOAPIC entry % x", e[:12])
+			}
+			ioapics++
+		}
+	}
+	if lapics != 3 || ioapics != 1 || le.Uint32(madt[36:]) != LAPICBase {
+		t.Fatalf("MADT: %d local APICs, %d IOAPICs", lapics, ioapics)
+	}
+	// MP table: floating pointer and configuration table, both summing to 0.
+	fp := ram[mpAddr : mpAddr+16]
+	if string(fp[:4]) != "_MP_" || sum8(fp) != 0 {
+		t.Fatalf("MP floating pointer % x", fp)
+	}
+	cfg := ram[le.Uint32(fp[4:]):]
+	n := le.Uint16(cfg[4:])
+	if string(cfg[:4]) != "PCMP" || sum8(cfg[:n]) != 0 {
+		t.Fatalf("MP config table % x", cfg[:44])
+	}
+	cpus := 0
+	for e := cfg[44:n]; len(e) > 0; {
+		if e[0] == 0 {
+			cpus++
+			e = e[20:]
+		} else {
+			e = e[8:]
+		}
+	}
+	if cpus != 3 {
+		t.Fatalf("MP table lists %d processors", cpus)
+	}
+
+	// Without local APICs: no MADT, no MP table.
+	ram = make([]byte, 8<<20)
+	if _, err := Place(img, ram, Config{VCPUs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if xsdt := ram[le.Uint64(ram[rsdpAddr+24:]):]; le.Uint32(xsdt[4:]) != 36+8 || string(ram[mpAddr:mpAddr+4]) == "_MP_" {
+		t.Fatal("tables describe APICs the machine does not have")
+	}
+	// A kernel whose segments cover the BIOS area keeps it: no tables.
+	low, _ := Parse(elf64(0xe0000, [][4]uint64{{0xe0000, 0xe0000, 16, 0x30000}}, pvhNote(0xe0000)), "")
+	ram = make([]byte, 8<<20)
+	if _, err := Place(low, ram, Config{VCPUs: 1, APIC: true}); err != nil {
+		t.Fatal(err)
+	}
+	if string(ram[rsdpAddr:rsdpAddr+8]) == "RSD PTR " || le.Uint64(ram[infoAddr+32:]) != 0 {
+		t.Fatal("firmware tables written over the kernel")
+	}
+}
