@@ -114,11 +114,11 @@ func TestGuestCPUIDRuns(t *testing.T) {
 	}
 }
 
-// codeELF is a minimal ELF64 executable whose one segment, at 1 MiB, is
-// code (entered in long mode by the 64-bit direct entry).
-func codeELF(code []byte) []byte {
+// codeELF is a minimal ELF64 executable whose one segment, image, loads
+// at 1 MiB and is entered there in long mode (the 64-bit direct entry).
+func codeELF(image []byte) []byte {
 	const base = 0x100000
-	b := make([]byte, 0x1000+len(code))
+	b := make([]byte, 0x1000+len(image))
 	le := func(off int, v uint64, n int) {
 		for i := 0; i < n; i++ {
 			b[off+i] = byte(v >> (8 * i))
@@ -128,20 +128,48 @@ func codeELF(code []byte) []byte {
 	le(16, 2, 2)    // ET_EXEC
 	le(18, 0x3e, 2) // EM_X86_64
 	le(20, 1, 4)
-	le(24, base, 8)   // entry
-	le(32, 64, 8)     // phoff
-	le(52, 64, 2)     // ehsize
-	le(54, 56, 2)     // phentsize
-	le(56, 1, 2)      // phnum
-	le(64, 1, 4)      // PT_LOAD
-	le(68, 7, 4)      // RWX
-	le(72, 0x1000, 8) // offset
-	le(80, base, 8)   // vaddr
-	le(88, base, 8)   // paddr
-	le(96, uint64(len(code)), 8)
-	le(104, uint64(len(code)), 8)
-	copy(b[0x1000:], code)
+	le(24, base, 8) // entry
+	le(32, 64, 8)   // phoff
+	le(52, 64, 2)   // ehsize
+	le(54, 56, 2)   // phentsize
+	le(56, 1, 2)    // phnum
+	le(64, 1, 4)    // PT_LOAD
+	le(68, 7, 4)    // RWX
+	le(72, 0x1000, 8)
+	le(80, base, 8) // vaddr
+	le(88, base, 8) // paddr
+	le(96, uint64(len(image)), 8)
+	le(104, uint64(len(image)), 8)
+	copy(b[0x1000:], image)
 	return b
+}
+
+// TestGuestInt3sInARow: a kernel that patches itself with int3 (Linux's
+// text_poke_bp) can take two int3s with nothing in between but its own
+// handler. Where int3 surfaces as an emulation failure (PVM), vmdap
+// injects #BP for each: the second injection must not be lost because
+// the debug state looks unchanged.
+func TestGuestInt3sInARow(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	img := make([]byte, 0x3000)
+	// 0x100000: lidt 0x102000; int3; int3; mov 0x102010,%al; out %al,$0xf4; hlt
+	copy(img, []byte{0x0f, 0x01, 0x1c, 0x25, 0x00, 0x20, 0x10, 0x00, 0xcc, 0xcc,
+		0x8a, 0x04, 0x25, 0x10, 0x20, 0x10, 0x00, 0xe6, 0xf4, 0xf4})
+	// 0x100100, the #BP handler: incl 0x102010; iretq
+	copy(img[0x100:], []byte{0xff, 0x04, 0x25, 0x10, 0x20, 0x10, 0x00, 0x48, 0xcf})
+	// 0x101000: the IDT; vector 3 is a 64-bit interrupt gate to 0x100100.
+	copy(img[0x1000+3*16:], []byte{0x00, 0x01, 0x08, 0x00, 0x00, 0x8e, 0x10, 0x00})
+	// 0x102000: the IDT register: limit, base.
+	copy(img[0x2000:], []byte{0xff, 0x0f, 0x00, 0x10, 0x10, 0x00, 0, 0, 0, 0})
+	m, err := New(Config{Image: codeELF(img), Memory: 16 << 20, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := &fixture{t: t, m: m}
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 2<<1|1 {
+		t.Fatalf("%v; want exit %d (the handler ran twice)", s, 2<<1|1)
+	}
 }
 
 // TestFwaitRuns: Linux runs fwait at ring 0 in fpu__drop. Where KVM cannot

@@ -282,9 +282,12 @@ func (v *vcpu) sregsToKVM(s x86.SRegs) kvmsys.SRegs {
 }
 
 // setGuestDebug issues KVM_SET_GUEST_DEBUG when the wanted state differs
-// from what the kernel has, or when force is set.
+// from what the kernel has, when force is set, or when it injects an
+// exception: KVM_GUESTDBG_INJECT_* acts once, at the ioctl, so two guest
+// int3s in a row with no other change between them need two ioctls.
 func (v *vcpu) setGuestDebug(d kvmsys.GuestDebug, force bool) error {
-	if !force && v.gdbgOK && d == v.gdbg {
+	inject := d.Control&(kvmsys.KVM_GUESTDBG_INJECT_BP|kvmsys.KVM_GUESTDBG_INJECT_DB) != 0
+	if !force && !inject && v.gdbgOK && d == v.gdbg {
 		return nil
 	}
 	if err := kvmsys.SetGuestDebug(v.fd, &d); err != nil {
