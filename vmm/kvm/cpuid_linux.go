@@ -179,7 +179,12 @@ var ring0Baseline = []struct {
 // instruction returns at ring 0, by leaf and subleaf.
 type cpuidView map[[2]uint32][4]uint32
 
+// has reports whether software that honours the maximum leaves (leaf 0
+// and 0x80000000 EAX) sees the feature.
 func (v cpuidView) has(b cpuidBit) bool {
+	if b.leaf < 0x40000000 && b.leaf > v[[2]uint32{0, 0}][0] {
+		return false
+	}
 	r, ok := v[[2]uint32{b.leaf, b.sub}]
 	if !ok {
 		return false
@@ -187,24 +192,28 @@ func (v cpuidView) has(b cpuidBit) bool {
 	return r[b.reg-'a']&(1<<b.bit) != 0
 }
 
-// cpuidRead runs CPUID at ring 0 in the probe guest for every leaf the
-// probes look at.
+// cpuidRead runs CPUID at ring 0 in the probe guest for leaf 0 and every
+// leaf the probes look at.
 func (p *prober) cpuidRead() cpuidView {
 	v := cpuidView{}
-	for _, b := range cpuidBits {
-		key := [2]uint32{b.leaf, b.sub}
+	read := func(leaf, sub uint32) {
+		key := [2]uint32{leaf, sub}
 		if _, done := v[key]; done {
-			continue
+			return
 		}
 		// mov $leaf,%eax; mov $sub,%ecx; cpuid
 		code := []byte{0xb8, 0, 0, 0, 0, 0xb9, 0, 0, 0, 0, 0x0f, 0xa2, 0xe6, pPort, 0xf4}
-		binary.LittleEndian.PutUint32(code[1:], b.leaf)
-		binary.LittleEndian.PutUint32(code[6:], b.sub)
+		binary.LittleEndian.PutUint32(code[1:], leaf)
+		binary.LittleEndian.PutUint32(code[6:], sub)
 		_ = kvmsys.SetSRegs(p.vcpu, &p.sregs0)
 		p.load(pCode+0x800, code)
 		if reason, r := p.enter(); reason == kvmsys.KVM_EXIT_IO {
 			v[key] = [4]uint32{uint32(r.RAX), uint32(r.RBX), uint32(r.RCX), uint32(r.RDX)}
 		}
+	}
+	read(0, 0)
+	for _, b := range cpuidBits {
+		read(b.leaf, b.sub)
 	}
 	return v
 }
@@ -233,11 +242,18 @@ func cpuidReg(e *kvmsys.CPUIDEntry2, reg byte) *uint32 {
 
 // guestCPUID returns the supported CPUID minus the hidden features.
 func (h *HostInfo) guestCPUID(supported []kvmsys.CPUIDEntry2) []kvmsys.CPUIDEntry2 {
-	return hideCPUID(supported, h.CPUIDHidden)
+	return hideCPUID(supported, h.CPUIDHidden, h.MaxBasicLeaf)
 }
 
-func hideCPUID(supported []kvmsys.CPUIDEntry2, hidden []HiddenFeature) []kvmsys.CPUIDEntry2 {
+// hideCPUID clears the hidden features' bits and, when maxBasic is not 0,
+// lowers the maximum basic leaf (leaf 0 EAX) to it.
+func hideCPUID(supported []kvmsys.CPUIDEntry2, hidden []HiddenFeature, maxBasic uint32) []kvmsys.CPUIDEntry2 {
 	out := append([]kvmsys.CPUIDEntry2(nil), supported...)
+	for i := range out {
+		if out[i].Function == 0 && maxBasic != 0 && out[i].EAX > maxBasic {
+			out[i].EAX = maxBasic
+		}
+	}
 	for _, f := range hidden {
 		for _, name := range append([]string{f.Name}, f.Also...) {
 			b, ok := cpuidBits[name]
@@ -346,11 +362,25 @@ func (h *HostInfo) probeCPUID(p *prober, supported []kvmsys.CPUIDEntry2, entry x
 	if len(h.CPUIDHidden) == 0 {
 		return
 	}
-	// What does a guest given the reduced CPUID see?
-	if err := p.addVCPU(1, hideCPUID(supported, h.CPUIDHidden), entry); err != nil {
-		return
+	// What does a guest given the reduced CPUID see? Where the host shows
+	// its own bits of leaf 7 whatever KVM is told, the leaf itself goes:
+	// the maximum basic leaf drops to 6, as on a CPU that predates leaf
+	// 7, so that code which checks it (the bzImage's decompressor, whose
+	// zstd picks BMI2 from leaf 7, as well as the kernel) sees none of them.
+	after := h.cpuidAfter(p, supported, entry, 1)
+	for _, f := range h.CPUIDHidden {
+		for _, name := range append([]string{f.Name}, f.Also...) {
+			if b := cpuidBits[name]; b.leaf >= 7 && b.leaf < 0x40000000 && after.has(b) {
+				h.MaxBasicLeaf = 6
+			}
+		}
 	}
-	after := p.cpuidRead()
+	if h.MaxBasicLeaf != 0 {
+		if after = h.cpuidAfter(p, supported, entry, 2); after[[2]uint32{0, 0}][0] != h.MaxBasicLeaf {
+			h.MaxBasicLeaf = 0 // the host ignores it too: nothing gained
+			after = h.cpuidAfter(p, supported, entry, 3)
+		}
+	}
 	for i := range h.CPUIDHidden {
 		f := &h.CPUIDHidden[i]
 		for _, name := range append([]string{f.Name}, f.Also...) {
@@ -359,6 +389,15 @@ func (h *HostInfo) probeCPUID(p *prober, supported []kvmsys.CPUIDEntry2, entry x
 			}
 		}
 	}
+}
+
+// cpuidAfter reads, on a new probe vCPU with the given id, what a guest
+// given the reduced CPUID sees.
+func (h *HostInfo) cpuidAfter(p *prober, supported []kvmsys.CPUIDEntry2, entry x86.SRegs, id int) cpuidView {
+	if err := p.addVCPU(id, hideCPUID(supported, h.CPUIDHidden, h.MaxBasicLeaf), entry); err != nil {
+		return cpuidView{}
+	}
+	return p.cpuidRead()
 }
 
 // isAMDVendor reports whether CPUID leaf 0 names AMD or Hygon (whose KVM

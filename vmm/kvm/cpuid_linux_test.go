@@ -24,7 +24,7 @@ func TestHideCPUID(t *testing.T) {
 		{Name: "cx16"},
 		{Name: "xsave", Also: []string{"avx", "avx2", "xsaveopt"}},
 	}
-	out := hideCPUID(supported, hidden)
+	out := hideCPUID(supported, hidden, 0)
 	if out[0].ECX != 1<<31 || out[0].EDX != 1<<19 {
 		t.Fatalf("leaf 1: ecx %#x edx %#x", out[0].ECX, out[0].EDX)
 	}
@@ -36,6 +36,13 @@ func TestHideCPUID(t *testing.T) {
 	}
 	if supported[0].ECX&(1<<13) == 0 {
 		t.Fatal("the input was modified")
+	}
+	leaf0 := []kvmsys.CPUIDEntry2{{Function: 0, EAX: 0x1c}, {Function: 7, EBX: 1 << 8}}
+	if out := hideCPUID(leaf0, nil, 6); out[0].EAX != 6 || out[1].EBX != 1<<8 {
+		t.Fatalf("max basic leaf: %+v", out)
+	}
+	if out := hideCPUID(leaf0, nil, 0); out[0].EAX != 0x1c {
+		t.Fatalf("max basic leaf changed without a cap: %+v", out)
 	}
 }
 
@@ -97,6 +104,13 @@ func TestGuestCPUIDRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	if h.MaxBasicLeaf != 0 {
+		for _, e := range m.cpuid {
+			if e.Function == 0 && e.EAX != h.MaxBasicLeaf {
+				t.Errorf("leaf 0 EAX = %d, want the lowered maximum %d", e.EAX, h.MaxBasicLeaf)
+			}
+		}
+	}
 	visible := map[string]bool{}
 	for _, n := range h.LinuxClearCPUID() {
 		visible[n] = true

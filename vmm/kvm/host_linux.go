@@ -120,6 +120,9 @@ type HostInfo struct {
 	// failed at ring 0 in the probe guest: the guest is not offered them.
 	CPUIDHidden []HiddenFeature
 	CPUIDProbed int // instructions tried
+	// MaxBasicLeaf, when not 0, is the lowered maximum basic CPUID leaf:
+	// the host showed hidden leaf-7 features whatever KVM was told.
+	MaxBasicLeaf uint32
 	// Ring0Gaps lists baseline instructions (no CPUID bit) that failed.
 	Ring0Gaps       []Ring0Gap
 	ProbeDurationUS int64
@@ -157,6 +160,9 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	}
 	if len(h.CPUIDHidden) > 0 {
 		c.Notes = append(c.Notes, "the guest's CPUID hides what this host cannot run at ring 0 (vmdap check says why): "+strings.Join(h.hiddenNames(), " "))
+	}
+	if h.MaxBasicLeaf != 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("this host's CPUID shows its own leaf-7 features whatever KVM_SET_CPUID2 says: the guest's maximum basic CPUID leaf is %d", h.MaxBasicLeaf))
 	}
 	if cl := h.LinuxClearCPUID(); len(cl) > 0 {
 		c.Notes = append(c.Notes, "this host's CPUID shows some of those whatever KVM_SET_CPUID2 says: a Linux guest gets clearcpuid="+strings.Join(cl, ","))
@@ -201,6 +207,9 @@ func (h *HostInfo) Lines() []string {
 		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID minus %d feature(s) whose instructions this host cannot run at ring 0 (%d probed):", len(h.CPUIDHidden), h.CPUIDProbed))
 		for _, f := range h.CPUIDHidden {
 			l = append(l, "  hides "+f.String()+"; "+f.Bit)
+		}
+		if h.MaxBasicLeaf != 0 {
+			l = append(l, fmt.Sprintf("  the host's CPUID shows its own leaf-7 features whatever KVM_SET_CPUID2 says: the guest's maximum basic leaf is lowered to %d, so leaf 7 and above are gone", h.MaxBasicLeaf))
 		}
 		if cl := h.LinuxClearCPUID(); len(cl) > 0 {
 			l = append(l, "  the guest's CPUID still shows "+strings.Join(cl, " ")+" whatever KVM_SET_CPUID2 says: vmdap adds clearcpuid="+strings.Join(cl, ",")+" to a Linux kernel's command line")
