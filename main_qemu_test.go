@@ -19,7 +19,12 @@ import (
 
 func stdioClient(t *testing.T) *daptest.Client {
 	t.Helper()
-	cmd := exec.Command(vmdapBin, "dap")
+	args := []string{"dap"}
+	if lvl := os.Getenv("VMDAP_TEST_LOG"); lvl != "" {
+		// VMDAP_TEST_LOG=debug shows the adapter's logs (on stderr).
+		args = []string{"--log-level", lvl, "dap"}
+	}
+	cmd := exec.Command(vmdapBin, args...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

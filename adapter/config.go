@@ -46,6 +46,9 @@ type LaunchConfig struct {
 	// interrupts (hypervisor "kvm"; QEMU always has them). A halted vCPU
 	// then waits for an interrupt instead of ending the run.
 	IRQChip bool `json:"irqchip,omitempty"`
+	// SourceMap maps source path prefixes in the image's debug
+	// information to local folders ("/build/linux-6.12": "${workspaceFolder}").
+	SourceMap map[string]string `json:"sourceMap,omitempty"`
 }
 
 // AttachConfig is the "attach" request's arguments.
@@ -61,6 +64,9 @@ type AttachConfig struct {
 	// StopOnEntry stops at once after attaching (default true: the stub
 	// has already stopped the guest).
 	StopOnEntry *bool `json:"stopOnEntry,omitempty"`
+	// SourceMap maps source path prefixes in the image's debug
+	// information to local folders.
+	SourceMap map[string]string `json:"sourceMap,omitempty"`
 }
 
 // Defaults.

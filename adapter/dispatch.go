@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/google/go-dap"
@@ -119,6 +118,7 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	c.mu.Lock()
 	c.memEvents = ext.Arguments.SupportsMemoryEvent
 	c.invalEvents = ext.Arguments.SupportsInvalidatedEvent
+	c.progressOn = m.Arguments.SupportsProgressReporting
 	c.mu.Unlock()
 	resp := &initializeResponseExt{Response: newResponse(&m.Request)}
 	resp.Body = initialCapabilities()
@@ -206,7 +206,7 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 	for _, p := range unknownProps(m.Arguments, cfg) {
 		c.output("console", fmt.Sprintf("vmdap: ignoring unknown launch property %q\n", p))
 	}
-	sym, err := loadSymbols(cfg.Program, cfg.Symbols)
+	sym, err := c.loadSymbols(m.Seq, cfg.Program, cfg.Symbols, cfg.SourceMap)
 	if err != nil {
 		c.sendError(m.Seq, m.Command, errLaunch, err.Error())
 		return
@@ -223,26 +223,6 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 	}
 	c.send(&dap.LaunchResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
-}
-
-func loadSymbols(program, debugFile string) (*symbols.Table, error) {
-	if program == "" {
-		return nil, nil
-	}
-	if !isELF(program) {
-		// A bzImage (or another non-ELF kernel) has no symbols of its own:
-		// they come from the symbols file (the vmlinux), if one is named;
-		// the backend says whether it can boot the program.
-		if debugFile == "" {
-			return nil, nil
-		}
-		program, debugFile = debugFile, ""
-	}
-	sym, err := symbols.Load(program, debugFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
-	}
-	return sym, nil
 }
 
 func (c *conn) onAttach(m *dap.AttachRequest) {
@@ -262,7 +242,7 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 	for _, p := range unknownProps(m.Arguments, cfg) {
 		c.output("console", fmt.Sprintf("vmdap: ignoring unknown attach property %q\n", p))
 	}
-	sym, err := loadSymbols(cfg.Program, cfg.Symbols)
+	sym, err := c.loadSymbols(m.Seq, cfg.Program, cfg.Symbols, cfg.SourceMap)
 	if err != nil {
 		c.sendError(m.Seq, m.Command, errAttach, err.Error())
 		return
@@ -405,14 +385,3 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// isELF reports whether the file starts with the ELF magic.
-func isELF(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return true // let the loader report the error
-	}
-	defer f.Close()
-	var m [4]byte
-	_, err = io.ReadFull(f, m[:])
-	return err != nil || string(m[:]) == "\x7fELF"
-}

@@ -90,6 +90,7 @@ type conn struct {
 	configured  bool
 	memEvents   bool
 	invalEvents bool
+	progressOn  bool // the client announced supportsProgressReporting
 	handles     *handles
 	gotos       []session.GotoTarget   // the last gotoTargets answer; a target's id is its index + 1
 	stepIns     []session.StepInTarget // the last stepInTargets answer, the same way

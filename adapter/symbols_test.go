@@ -11,7 +11,7 @@ import (
 // A Linux bzImage is not an ELF file: its symbols come from the file named
 // in "symbols" (the vmlinux), and without one the launch goes on without
 // symbols instead of failing.
-func TestLoadSymbolsOfNonELFProgram(t *testing.T) {
+func TestSymbolFilesOfNonELFProgram(t *testing.T) {
 	ex := vmmtest.BuildExample(t, "kernel").Path
 	bz := filepath.Join(t.TempDir(), "vmlinuz")
 	hdr := make([]byte, 0x400)
@@ -19,16 +19,16 @@ func TestLoadSymbolsOfNonELFProgram(t *testing.T) {
 	if err := os.WriteFile(bz, hdr, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sym, err := loadSymbols(bz, ex)
-	if err != nil || sym == nil || sym.Path != ex || !sym.HasDWARF() {
-		t.Fatalf("bzImage + symbols: %+v %v", sym, err)
-	}
-	if sym, err := loadSymbols(bz, ""); sym != nil || err != nil {
-		t.Fatalf("bzImage alone: %+v %v, want no symbols and no error", sym, err)
-	}
-	// An ELF program still reads its own symbols (and a separate debug
-	// file when given).
-	if sym, err := loadSymbols(ex, ""); err != nil || sym == nil || sym.Path != ex {
-		t.Fatalf("ELF program: %+v %v", sym, err)
+	for _, tc := range []struct{ program, debug, wantProgram, wantDebug string }{
+		{bz, ex, ex, ""}, // bzImage + vmlinux: the vmlinux alone
+		{bz, "", "", ""}, // bzImage alone: no symbols
+		{ex, "", ex, ""}, // an ELF reads its own
+		{ex, bz, ex, bz}, // and a debug file given with it (the loader judges it)
+		{"", "", "", ""}, // no program
+	} {
+		p, d := symbolFiles(tc.program, tc.debug)
+		if p != tc.wantProgram || d != tc.wantDebug {
+			t.Errorf("symbolFiles(%q, %q) = %q, %q; want %q, %q", tc.program, tc.debug, p, d, tc.wantProgram, tc.wantDebug)
+		}
 	}
 }

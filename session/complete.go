@@ -79,17 +79,21 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				for _, g := range s.sym.Globals(sc.f.PC) {
 					named(g.Name, "variable")
 				}
-				funcs := map[string]bool{}
-				for _, f := range s.sym.Funcs {
-					funcs[f.Name] = true
-				}
-				for _, n := range s.sym.SymbolNames() {
-					typ := "variable"
-					if funcs[n] {
-						typ = "function"
+				s.sym.FuncNames(func(n string) {
+					if strings.HasPrefix(n, prefix) {
+						named(n, "function")
 					}
-					named(n, typ)
-				}
+				})
+				s.sym.GlobalNames(func(n string) {
+					if strings.HasPrefix(n, prefix) {
+						named(n, "variable")
+					}
+				})
+				s.sym.SymbolNames(func(n string) {
+					if strings.HasPrefix(n, prefix) {
+						named(n, "variable")
+					}
+				})
 			}
 			named("sizeof", "keyword")
 		}

@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -125,7 +126,7 @@ func (s *Session) refreshExceptionBPs() {
 		return
 	}
 	for _, k := range e.placed {
-		s.bps.remove(k)
+		s.bps.remove(k, exceptionLet)
 	}
 	e.placed = nil
 	for a := range want {
@@ -134,12 +135,15 @@ func (s *Session) refreshExceptionBPs() {
 			continue
 		}
 		k := physKey{a, hw}
-		if err := s.bps.insert(k); err == nil {
+		if err := s.bps.insert(k, exceptionLet); err == nil {
 			e.placed = append(e.placed, k)
 		}
 	}
 	e.handlers = want
 }
+
+// maxLIDTScan bounds how much code scanLIDT reads in full.
+const maxLIDTScan = 1 << 20
 
 // scanLIDT puts internal breakpoints after every lidt instruction in the
 // image's functions, so handlers are found as soon as the guest loads its
@@ -154,9 +158,20 @@ func (s *Session) scanLIDT() {
 	if sr, err := s.t.SRegs(0); err == nil {
 		mode = x86.DecodeMode(sr)
 	}
-	for _, fn := range s.sym.Funcs {
+	funcs := s.sym.Funcs()
+	var total uint64
+	for _, fn := range funcs {
+		total += fn.High - fn.Low
+	}
+	for _, fn := range funcs {
 		size := fn.High - fn.Low
 		if size == 0 || size > 1<<20 {
+			continue
+		}
+		// A large image (a Linux kernel: 20 MB of text, read through a
+		// GDB stub at a few MB/s) is scanned only where IDTs are loaded
+		// by name; handlers are also found from IDTR at every stop.
+		if total > maxLIDTScan && !strings.Contains(strings.ToLower(fn.Name), "idt") {
 			continue
 		}
 		code := make([]byte, size)
@@ -172,7 +187,7 @@ func (s *Session) scanLIDT() {
 				hw, err := s.bps.useHW("")
 				if err == nil {
 					k := physKey{in.Next(), hw}
-					if s.bps.insert(k) == nil {
+					if s.bps.insert(k, lidtLet) == nil {
 						e.lidt = append(e.lidt, k)
 					}
 				}

@@ -169,12 +169,17 @@ func (s *Session) decodeBackward(v int, mode x86.Mode, addr uint64, n int) []Ins
 	// nearest first, then a byte-wise heuristic.
 	var starts []uint64
 	if s.sym != nil {
-		for _, f := range s.sym.Funcs {
-			if f.Low <= addr && addr-f.Low < 1<<20 {
-				starts = append(starts, f.Low)
+		// The nearest function starts below addr (sorted by Low), a few.
+		fs := s.sym.Funcs()
+		i := sort.Search(len(fs), func(i int) bool { return fs[i].Low > addr })
+		for j := i - 1; j >= 0 && len(starts) < 8; j-- {
+			if addr-fs[j].Low >= 1<<20 {
+				break
+			}
+			if len(starts) == 0 || starts[len(starts)-1] != fs[j].Low {
+				starts = append(starts, fs[j].Low)
 			}
 		}
-		sort.Slice(starts, func(i, j int) bool { return starts[i] > starts[j] })
 	}
 	var best []Insn
 	try := func(start uint64) bool {
@@ -243,7 +248,7 @@ func (s *Session) SetInstructionBreakpoints(bps []InstructionBP) ([]BreakpointIn
 // SetDataBreakpoints replaces the data breakpoints.
 func (s *Session) SetDataBreakpoints(bps []DataBP) ([]BreakpointInfo, error) {
 	var out []BreakpointInfo
-	err := s.halted(func() error { out = s.bps.setData(bps); return nil })
+	err := s.halted(func() error { out = s.bps.setData(bps); s.bps.retry(nil); return nil })
 	return out, err
 }
 
@@ -252,7 +257,7 @@ func (s *Session) Sources() []string {
 	if s.sym == nil {
 		return nil
 	}
-	return append([]string(nil), s.sym.Files...)
+	return s.sym.Files()
 }
 
 // BreakpointLines lists lines of a file with code in [from, to].

@@ -155,6 +155,7 @@ func (s *Session) finish(r result) {
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
 		s.refreshExceptionBPs()
+		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -193,6 +194,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {
@@ -436,7 +438,27 @@ func (s *Session) stepOut(v int) result {
 		}
 		return userStop(res.stop, &Stopped{Reason: StopStep})
 	}
-	res, ok := s.runTo(v, fs[1].PC, fs[0].CFA)
+	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
+		// Out of an inlined call: to where its code ends, in this frame.
+		r, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}
+		}
+		res, ok := s.runTo(v, fs[0].inl.End, r.RSP)
+		if !ok {
+			return res
+		}
+		return userStop(res.stop, &Stopped{Reason: StopStep})
+	}
+	// The caller: the first frame of another machine frame.
+	caller := 1
+	for caller < len(fs) && fs[caller].phys == fs[0].phys {
+		caller++
+	}
+	if caller >= len(fs) {
+		return result{err: fmt.Errorf("cannot find the caller to step out to")}
+	}
+	res, ok := s.runTo(v, fs[caller].PC, fs[0].CFA)
 	if !ok {
 		return res
 	}
@@ -459,7 +481,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
 	if err == nil {
-		err = s.bps.insert(k)
+		err = s.bps.insert(k, runToLet)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -467,7 +489,7 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	defer func() {
 		s.mu.Lock()
-		s.bps.remove(k)
+		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
 	for {

@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"vmdap/session/symbols"
@@ -20,6 +21,11 @@ type Frame struct {
 	FuncLow uint64
 	File    string
 	Line    int
+	// Inlined: the frame is a call that was inlined into its caller; it
+	// shares the caller's registers and CFA (gdb shows such frames too).
+	Inlined bool
+	phys    int                  // the index of the machine frame it belongs to
+	inl     *symbols.InlinedCall // the inlined call, when Inlined
 	regs    symbols.Regs
 }
 
@@ -83,13 +89,14 @@ func (s *Session) innerFrame(v int) (Frame, error) {
 		return Frame{}, err
 	}
 	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
-	s.describe(&f)
-	if s.sym != nil {
-		if cfa, ok := s.sym.CFA(cur, true, read); ok {
-			f.CFA, f.HasCFA = cfa, true
-		}
+	if s.sym == nil {
+		s.describe(&f)
+		return f, nil
 	}
-	return f, nil
+	if cfa, ok := s.sym.CFA(cur, true, read); ok {
+		f.CFA, f.HasCFA = cfa, true
+	}
+	return s.withInlined(f)[0], nil
 }
 
 func (s *Session) framesLocked(v int) ([]Frame, error) {
@@ -101,10 +108,10 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		return nil, err
 	}
 	var frames []Frame
-	for i := 0; i < maxFrames; i++ {
-		f := Frame{Index: i, PC: cur.R[symbols.RegRIP], regs: cur}
-		s.describe(&f)
+	for i := 0; i < maxFrames && len(frames) < maxFrames; i++ {
+		f := Frame{Index: len(frames), phys: i, PC: cur.R[symbols.RegRIP], regs: cur}
 		if s.sym == nil {
+			s.describe(&f)
 			frames = append(frames, f)
 			break
 		}
@@ -112,7 +119,7 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		if err == nil {
 			f.CFA, f.HasCFA = cfa, true
 		}
-		frames = append(frames, f)
+		frames = append(frames, s.withInlined(f)...)
 		if err != nil || !caller.Valid[symbols.RegRIP] {
 			break
 		}
@@ -126,14 +133,49 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 	return frames, nil
 }
 
+// withInlined describes a machine frame, preceded by a frame for each
+// inlined call executing at its PC (innermost first). Each frame's line
+// is where it is: the innermost at the PC, the others at the call site
+// of the frame inside them.
+func (s *Session) withInlined(f Frame) []Frame {
+	s.describe(&f)
+	calls := s.sym.InlinedAt(f.look())
+	if len(calls) == 0 {
+		return []Frame{f}
+	}
+	out := make([]Frame, 0, len(calls)+1)
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		g := f
+		g.Inlined, g.inl = true, &calls[i]
+		g.Func = c.Name
+		if i < len(calls)-1 {
+			g.File, g.Line = calls[i+1].CallFile, calls[i+1].CallLine
+		}
+		out = append(out, g)
+	}
+	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
+	out = append(out, f)
+	for i := range out {
+		out[i].Index = f.Index + i
+	}
+	return out
+}
+
+// look is the PC a frame's symbols are looked up at: a return address
+// belongs to the call before it.
+func (f *Frame) look() uint64 {
+	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
+		return f.PC - 1
+	}
+	return f.PC
+}
+
 func (s *Session) describe(f *Frame) {
 	if s.sym == nil {
 		return
 	}
-	look := f.PC
-	if f.Index > 0 && !f.regs.Exact && look > 0 {
-		look-- // a return address belongs to the call before it
-	}
+	look := f.look()
 	if fn := s.sym.FuncAt(look); fn != nil {
 		f.Func, f.FuncLow = fn.Name, fn.Low
 	}
@@ -178,30 +220,42 @@ func baseName(p string) string {
 	return p
 }
 
-// functionAddr resolves a function breakpoint name: a DWARF function stops
-// after its prologue; an ELF symbol at its address; "*0x…" is an address.
-func (s *Session) functionAddr(name string) (uint64, error) {
+// functionAddrs resolves a function breakpoint name to every place it
+// binds, as gdb's break does: each copy of the function (a static
+// function defined in several units has one in each) after its
+// prologue, each inlined copy where it begins, else an ELF symbol at its
+// address; "*0x…" is an address.
+func (s *Session) functionAddrs(name string) ([]uint64, error) {
 	name = strings.TrimSpace(name)
 	if strings.HasPrefix(name, "*") {
 		var a uint64
 		if _, err := fmt.Sscanf(strings.TrimSpace(name[1:]), "0x%x", &a); err != nil {
-			return 0, fmt.Errorf("bad address %q", name)
+			return nil, fmt.Errorf("bad address %q", name)
 		}
-		return a, nil
+		return []uint64{a}, nil
 	}
 	if s.sym == nil {
-		return 0, fmt.Errorf("no symbols are loaded")
+		return nil, fmt.Errorf("no symbols are loaded")
 	}
-	if fn := s.sym.FuncByName(name); fn != nil {
+	var out []uint64
+	for _, fn := range s.sym.FuncsByName(name) {
 		if pe, ok := s.sym.PrologueEnd(fn); ok {
-			return pe, nil
+			out = append(out, pe)
+		} else {
+			out = append(out, fn.Low)
 		}
-		return fn.Low, nil
 	}
-	if a, ok := s.sym.SymbolAddr(name); ok {
-		return a, nil
+	out = append(out, s.sym.InlinedSites(name)...)
+	if len(out) == 0 {
+		if a, ok := s.sym.SymbolAddr(name); ok {
+			out = append(out, a)
+		}
 	}
-	return 0, fmt.Errorf("no function named %q in the guest image", name)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no function named %q in the guest image", name)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // frameScope is the scope an expression sees in one frame.
@@ -246,7 +300,7 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 	if sc.sregs, err = s.t.SRegs(v); err != nil {
 		return nil, err
 	}
-	if frame > 0 {
+	if f.phys > 0 {
 		// A caller frame: RIP, RSP and the registers CFI recovered.
 		for n := 0; n < 17; n++ {
 			if !f.regs.Valid[n] {
@@ -260,11 +314,11 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		}
 	}
 	if s.sym != nil {
-		look := f.PC
-		if frame > 0 {
-			look--
+		if f.inl != nil {
+			sc.sc, _ = s.sym.ScopeOfInlined(f.look(), *f.inl)
+		} else {
+			sc.sc, _ = s.sym.ScopeAt(f.look())
 		}
-		sc.sc, _ = s.sym.ScopeAt(look)
 	}
 	return sc, nil
 }
@@ -316,7 +370,7 @@ func (sc *frameScope) regGet(name string) (uint64, bool) {
 }
 
 func (sc *frameScope) regSet(name string, v uint64) error {
-	if sc.f.Index != 0 {
+	if sc.f.phys != 0 {
 		return fmt.Errorf("registers can only be changed in the innermost frame")
 	}
 	w, ok := sc.s.t.RegisterWriter()

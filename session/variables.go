@@ -300,7 +300,7 @@ func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag)
 	}
 	rv := Var{Name: name, Value: val, Type: "unsigned long", EvaluateName: "$" + name, Presentation: "register", typ: typULong}
 	_, canWrite := s.t.RegisterWriter()
-	if canWrite && sc.f.Index == 0 {
+	if canWrite && sc.f.phys == 0 {
 		n := name
 		rv.set = func(text string) error {
 			src, err := evalExpr(text, sc)

@@ -20,6 +20,7 @@ type cie struct {
 	ptrEnc    byte
 	aug       bool
 	signal    bool // 'S': a signal or interrupt frame; the caller's PC is exact
+	addrSize  int
 }
 
 type fde struct {
@@ -28,7 +29,10 @@ type fde struct {
 	insns      []byte
 }
 
-type frameTable struct{ fdes []fde }
+type frameTable struct {
+	fdes     []fde
+	addrSize int
+}
 
 type ruleKind uint8
 
@@ -56,22 +60,26 @@ type rowState struct {
 	regs   [numRegs]rule
 }
 
-func loadFrames(dwf, exe *elf.File) *frameTable {
-	ft := &frameTable{}
-	if s := dwf.Section(".debug_frame"); s != nil {
-		if b, err := s.Data(); err == nil {
-			ft.parse(b, s.Addr, false)
+// frameTab returns the call-frame table, parsed on first use: the FDE
+// headers of .debug_frame (else the program's .eh_frame), their
+// instructions left in place until a PC needs them.
+func (t *Table) frameTab() *frameTable {
+	t.frameOnce.Do(func() {
+		ft := &frameTable{addrSize: t.AddrSize}
+		if len(t.sec.frame) > 0 {
+			ft.parse(t.sec.frame, 0, false)
 		}
-	}
-	if len(ft.fdes) == 0 {
-		if s := exe.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {
-			if b, err := s.Data(); err == nil {
-				ft.parse(b, s.Addr, true)
+		if len(ft.fdes) == 0 {
+			if s := t.img.f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {
+				if b, _ := t.img.section(".eh_frame"); b != nil {
+					ft.parse(b, s.Addr, true)
+				}
 			}
 		}
-	}
-	sort.Slice(ft.fdes, func(i, j int) bool { return ft.fdes[i].start < ft.fdes[j].start })
-	return ft
+		sort.Slice(ft.fdes, func(i, j int) bool { return ft.fdes[i].start < ft.fdes[j].start })
+		t.frames = ft
+	})
+	return t.frames
 }
 
 func (ft *frameTable) parse(b []byte, secAddr uint64, eh bool) {
@@ -93,10 +101,14 @@ func (ft *frameTable) parse(b []byte, secAddr uint64, eh bool) {
 		body := b[off : off+length]
 		idPos := off
 		off += length
+		if len(body) < 4 {
+			continue
+		}
 		id := uint64(binary.LittleEndian.Uint32(body))
 		isCIE := (!eh && id == 0xffffffff) || (eh && id == 0)
 		if isCIE {
 			if c := parseCIE(body[4:]); c != nil {
+				c.addrSize = ft.addrSize
 				cies[start] = c
 			}
 			continue
@@ -110,6 +122,7 @@ func (ft *frameTable) parse(b []byte, secAddr uint64, eh bool) {
 			if c = ft.cieAt(b, cieOff, eh); c == nil {
 				continue
 			}
+			c.addrSize = ft.addrSize
 			cies[cieOff] = c
 		}
 		rest := body[4:]
@@ -126,12 +139,18 @@ func (ft *frameTable) parse(b []byte, secAddr uint64, eh bool) {
 				continue
 			}
 		} else {
-			if len(rest) < 16 {
+			as := ft.addrSize
+			if len(rest) < 2*as {
 				continue
 			}
-			pcStart = binary.LittleEndian.Uint64(rest)
-			pcRange = binary.LittleEndian.Uint64(rest[8:])
-			rest = rest[16:]
+			if as == 4 {
+				pcStart = uint64(binary.LittleEndian.Uint32(rest))
+				pcRange = uint64(binary.LittleEndian.Uint32(rest[4:]))
+			} else {
+				pcStart = binary.LittleEndian.Uint64(rest)
+				pcRange = binary.LittleEndian.Uint64(rest[8:])
+			}
+			rest = rest[2*as:]
 		}
 		if c.aug {
 			n, _ := uleb(&rest)
@@ -309,11 +328,19 @@ func (f *fde) rowFor(pc uint64) (rowState, error) {
 			switch op {
 			case 0x00: // nop
 			case 0x01: // set_loc
-				if len(b) < 8 {
+				as := f.cie.addrSize
+				if as != 4 {
+					as = 8
+				}
+				if len(b) < as {
 					return errTrunc
 				}
-				loc = binary.LittleEndian.Uint64(b)
-				b = b[8:]
+				if as == 4 {
+					loc = uint64(binary.LittleEndian.Uint32(b))
+				} else {
+					loc = binary.LittleEndian.Uint64(b)
+				}
+				b = b[as:]
 				if limit && loc > pc {
 					return nil
 				}
@@ -447,7 +474,7 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	if !inner && !r.Exact && look > 0 {
 		look--
 	}
-	if f := t.frames.find(look); f != nil {
+	if f := t.frameTab().find(look); f != nil {
 		if st, e := f.rowFor(look); e == nil && st.cfaReg < numRegs && r.Valid[st.cfaReg] {
 			cfa = r.R[st.cfaReg] + uint64(st.cfaOff)
 			caller = r

@@ -12,90 +12,155 @@ type Location struct {
 	Line int
 }
 
-// rowAt returns the index of the line row covering pc, or -1.
-func (t *Table) rowAt(pc uint64) int {
-	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr > pc })
-	for j := i - 1; j >= 0; j-- {
-		if t.Rows[j].End {
-			return -1
+// unitRowsAt returns the rows of the unit whose code holds pc.
+func (t *Table) unitRowsAt(pc uint64) []row {
+	ci := t.unitForPC(pc)
+	if ci < 0 {
+		if fn := t.FuncAt(pc); fn != nil && fn.cu >= 0 {
+			ci = fn.cu
+		} else {
+			return nil
 		}
-		return j
 	}
-	return -1
+	return t.rowsOf(ci)
+}
+
+// rowIndex returns the index of the row covering pc in rows, or -1.
+func rowIndex(rows []row, pc uint64) int {
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr > pc })
+	if i == 0 || rows[i-1].flags&rowEnd != 0 {
+		return -1
+	}
+	return i - 1
 }
 
 // PCToLine returns the source position of pc.
 func (t *Table) PCToLine(pc uint64) (Location, bool) {
-	i := t.rowAt(pc)
-	if i < 0 || t.Rows[i].Line == 0 {
+	rows := t.unitRowsAt(pc)
+	i := rowIndex(rows, pc)
+	if i < 0 || rows[i].line == 0 {
 		return Location{}, false
 	}
-	return Location{File: t.Rows[i].File, Line: t.Rows[i].Line}, true
+	return Location{File: t.fileName(rows[i].file), Line: int(rows[i].line)}, true
+}
+
+func (t *Table) fileName(id int32) string {
+	if id <= 0 || int(id) >= len(t.files) {
+		return ""
+	}
+	return t.files[id]
 }
 
 // LineRange returns the address range [start, end) of the line block that
 // contains pc: consecutive rows with the same file and line.
 func (t *Table) LineRange(pc uint64) (start, end uint64, ok bool) {
-	i := t.rowAt(pc)
+	rows := t.unitRowsAt(pc)
+	i := rowIndex(rows, pc)
 	if i < 0 {
 		return 0, 0, false
 	}
-	r := t.Rows[i]
+	r := rows[i]
 	s := i
-	for s > 0 && !t.Rows[s-1].End && t.Rows[s-1].File == r.File && t.Rows[s-1].Line == r.Line {
+	for s > 0 && rows[s-1].flags&rowEnd == 0 && rows[s-1].file == r.file && rows[s-1].line == r.line {
 		s--
 	}
 	e := i + 1
-	for e < len(t.Rows) && !t.Rows[e].End && t.Rows[e].File == r.File && t.Rows[e].Line == r.Line {
+	for e < len(rows) && rows[e].flags&rowEnd == 0 && rows[e].file == r.file && rows[e].line == r.line {
 		e++
 	}
-	if e >= len(t.Rows) {
-		return t.Rows[s].Addr, ^uint64(0), true
+	if e >= len(rows) {
+		return rows[s].addr, ^uint64(0), true
 	}
-	return t.Rows[s].Addr, t.Rows[e].Addr, true
+	return rows[s].addr, rows[e].addr, true
 }
 
-// IsStmtStart reports whether pc begins a line-table statement row whose
-// line differs from the row before it (a place a line step may stop).
+// IsStmtStart reports whether pc begins a line-table statement row (a
+// place a line step may stop).
 func (t *Table) IsStmtStart(pc uint64) bool {
-	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr >= pc })
-	for ; i < len(t.Rows) && t.Rows[i].Addr == pc; i++ {
-		if !t.Rows[i].End && t.Rows[i].IsStmt && t.Rows[i].Line != 0 {
+	rows := t.unitRowsAt(pc)
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr >= pc })
+	for ; i < len(rows) && rows[i].addr == pc; i++ {
+		if rows[i].flags&(rowEnd|rowStmt) == rowStmt && rows[i].line != 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// MatchFile returns the line-table file name that path names: the same
-// cleaned path, else the longest common path suffix, else the same base
-// name (when unambiguous).
-func (t *Table) MatchFile(path string) (string, bool) {
-	path = filepath.Clean(path)
-	for _, f := range t.Files {
-		if f == path {
-			return f, true
+// Files returns the source files the line tables name, sorted.
+func (t *Table) Files() []string {
+	out := make([]string, 0, len(t.files))
+	for _, f := range t.files[min(1, len(t.files)):] {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// matchFiles returns the ids of the line-table files path names: the same
+// cleaned path; else the files with the longest common path suffix (at
+// least the base name), when that is unambiguous or longer than the base
+// name alone.
+func (t *Table) matchFiles(path string) []int32 {
+	path = filepath.ToSlash(filepath.Clean(path))
+	base := path[strings.LastIndexByte(path, '/')+1:]
+	cands := t.byBase[base]
+	for _, id := range cands {
+		if t.files[id] == path {
+			return []int32{id}
 		}
 	}
-	best, bestScore, ties := "", 0, 0
-	pp := strings.Split(filepath.ToSlash(path), "/")
-	for _, f := range t.Files {
-		fp := strings.Split(filepath.ToSlash(f), "/")
+	pp := strings.Split(path, "/")
+	var best []int32
+	bestScore := 0
+	for _, id := range cands {
+		fp := strings.Split(t.files[id], "/")
 		n := 0
 		for n < len(pp) && n < len(fp) && pp[len(pp)-1-n] == fp[len(fp)-1-n] {
 			n++
 		}
 		switch {
 		case n > bestScore:
-			best, bestScore, ties = f, n, 1
+			best, bestScore = []int32{id}, n
 		case n == bestScore && n > 0:
-			ties++
+			best = append(best, id)
 		}
 	}
-	if bestScore == 0 || ties > 1 && bestScore == 1 {
+	if bestScore == 0 || len(best) > 1 && bestScore == 1 {
+		return nil
+	}
+	return best
+}
+
+// MatchFile returns the line-table file name that path names.
+func (t *Table) MatchFile(path string) (string, bool) {
+	ids := t.matchFiles(path)
+	if len(ids) == 0 {
 		return "", false
 	}
-	return best, true
+	return t.files[ids[0]], true
+}
+
+// eachRowOf calls fn with the rows of every unit naming one of ids.
+func (t *Table) eachRowOf(ids []int32, fn func(rows []row)) {
+	seen := map[int32]bool{}
+	for _, id := range ids {
+		for _, ci := range t.fileUnits[id] {
+			if !seen[ci] {
+				seen[ci] = true
+				fn(t.rowsOf(ci))
+			}
+		}
+	}
+}
+
+func hasID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
 }
 
 // LineAddrs resolves file:line to breakpoint addresses. A line without
@@ -103,42 +168,47 @@ func (t *Table) MatchFile(path string) (string, bool) {
 // returned line says where. A function's opening line resolves to the end
 // of its prologue, as gdb and Delve do.
 func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok bool) {
-	f, ok := t.MatchFile(file)
-	if !ok {
+	ids := t.matchFiles(file)
+	if len(ids) == 0 {
 		return nil, 0, false
 	}
 	best := 0
-	for _, r := range t.Rows {
-		if r.File == f && !r.End && r.IsStmt && r.Line >= line && (best == 0 || r.Line < best) {
-			best = r.Line
+	t.eachRowOf(ids, func(rows []row) {
+		for _, r := range rows {
+			if r.flags&(rowEnd|rowStmt) == rowStmt && int(r.line) >= line && (best == 0 || int(r.line) < best) && hasID(ids, r.file) {
+				best = int(r.line)
+			}
 		}
-	}
+	})
 	if best == 0 {
 		return nil, 0, false
 	}
 	// Lowest address of that line in each function (or sequence).
 	perFunc := map[uint64]uint64{}
-	for i, r := range t.Rows {
-		if r.File != f || r.End || r.Line != best || !r.IsStmt {
-			continue
-		}
-		// Skip rows continuing the same line block.
-		if i > 0 && !t.Rows[i-1].End && t.Rows[i-1].File == f && t.Rows[i-1].Line == best {
-			continue
-		}
-		key := r.Addr
-		if fn := t.FuncAt(r.Addr); fn != nil {
-			key = fn.Low
-			if r.Addr == fn.Low {
-				if pe, ok := t.PrologueEnd(fn); ok {
-					r.Addr = pe
+	t.eachRowOf(ids, func(rows []row) {
+		for i, r := range rows {
+			if int(r.line) != best || r.flags&(rowEnd|rowStmt) != rowStmt || !hasID(ids, r.file) {
+				continue
+			}
+			// Skip rows continuing the same line block.
+			if i > 0 && rows[i-1].flags&rowEnd == 0 && rows[i-1].file == r.file && int(rows[i-1].line) == best {
+				continue
+			}
+			addr := r.addr
+			key := addr
+			if fn := t.FuncAt(addr); fn != nil {
+				key = fn.Low
+				if addr == fn.Low {
+					if pe, ok := t.PrologueEnd(fn); ok {
+						addr = pe
+					}
 				}
 			}
+			if cur, ok := perFunc[key]; !ok || addr < cur {
+				perFunc[key] = addr
+			}
 		}
-		if cur, ok := perFunc[key]; !ok || r.Addr < cur {
-			perFunc[key] = r.Addr
-		}
-	}
+	})
 	for _, a := range perFunc {
 		addrs = append(addrs, a)
 	}
@@ -146,22 +216,34 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 	return addrs, best, len(addrs) > 0
 }
 
-// PrologueEnd returns the address after fn's prologue: the first line-table
-// row inside the function at a line other than the function's first row
-// (the rule gdb uses when a compiler does not mark prologue_end).
+// PrologueEnd returns the address after fn's prologue: where the line
+// table marks prologue_end, else the first row inside the function at a
+// line other than the function's first row (the rule gdb uses when a
+// compiler does not mark prologue_end).
+// An assembly routine (a function without a DWARF description) has no
+// prologue to skip: it stops at its first instruction, as gdb does.
 func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
-	i := t.firstRowAt(fn.Low)
-	if i >= len(t.Rows) || t.Rows[i].Addr != fn.Low {
+	if fn.die == 0 {
 		return 0, false
 	}
-	first := t.Rows[i].Line
-	for j := i + 1; j < len(t.Rows) && t.Rows[j].Addr < fn.High; j++ {
-		r := t.Rows[j]
-		if r.End {
+	rows := t.unitRowsAt(fn.Low)
+	i := firstRowAt(rows, fn.Low)
+	if i >= len(rows) || rows[i].addr != fn.Low {
+		return 0, false
+	}
+	for j := i; j < len(rows) && rows[j].addr < fn.High && rows[j].flags&rowEnd == 0; j++ {
+		if rows[j].flags&rowPrologueEnd != 0 && rows[j].addr > fn.Low {
+			return rows[j].addr, true
+		}
+	}
+	first := rows[i].line
+	for j := i + 1; j < len(rows) && rows[j].addr < fn.High; j++ {
+		r := rows[j]
+		if r.flags&rowEnd != 0 {
 			break
 		}
-		if r.Line != first && r.Line != 0 && r.Addr > fn.Low {
-			return r.Addr, true
+		if r.line != first && r.line != 0 && r.addr > fn.Low {
+			return r.addr, true
 		}
 	}
 	return 0, false
@@ -169,16 +251,17 @@ func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 
 // HasLines reports whether any line row falls inside fn.
 func (t *Table) HasLines(fn *Func) bool {
-	i := t.firstRowAt(fn.Low)
-	return i < len(t.Rows) && t.Rows[i].Addr < fn.High && !t.Rows[i].End
+	rows := t.unitRowsAt(fn.Low)
+	i := firstRowAt(rows, fn.Low)
+	return i < len(rows) && rows[i].addr < fn.High && rows[i].flags&rowEnd == 0
 }
 
 // firstRowAt returns the index of the first row at or after addr that is
-// not the end of a sequence at addr (one compile unit's sequence may end
-// where the next one's begins).
-func (t *Table) firstRowAt(addr uint64) int {
-	i := sort.Search(len(t.Rows), func(i int) bool { return t.Rows[i].Addr >= addr })
-	for i < len(t.Rows) && t.Rows[i].End && t.Rows[i].Addr == addr {
+// not the end of a sequence at addr (one sequence may end where the next
+// one begins).
+func firstRowAt(rows []row, addr uint64) int {
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr >= addr })
+	for i < len(rows) && rows[i].flags&rowEnd != 0 && rows[i].addr == addr {
 		i++
 	}
 	return i
@@ -187,18 +270,21 @@ func (t *Table) firstRowAt(addr uint64) int {
 // FileLines returns the lines of file that have code (for
 // breakpointLocations).
 func (t *Table) FileLines(file string, from, to int) []int {
-	f, ok := t.MatchFile(file)
-	if !ok {
+	ids := t.matchFiles(file)
+	if len(ids) == 0 {
 		return nil
 	}
 	seen := map[int]bool{}
 	var out []int
-	for _, r := range t.Rows {
-		if r.File == f && !r.End && r.IsStmt && r.Line >= from && (to == 0 || r.Line <= to) && !seen[r.Line] {
-			seen[r.Line] = true
-			out = append(out, r.Line)
+	t.eachRowOf(ids, func(rows []row) {
+		for _, r := range rows {
+			l := int(r.line)
+			if r.flags&(rowEnd|rowStmt) == rowStmt && hasID(ids, r.file) && l >= from && (to == 0 || l <= to) && !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
 		}
-	}
+	})
 	sort.Ints(out)
 	return out
 }

@@ -1,101 +1,372 @@
 package symbols
 
 import (
-	"bytes"
-	"debug/dwarf"
+	"cmp"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
-// Func is one function.
+// Func is one function: a DWARF subprogram with code, or an ELF function
+// symbol DWARF does not describe (assembly).
 type Func struct {
-	Name     string
-	Low      uint64
-	High     uint64 // exclusive
-	File     string
-	Line     int
-	entry    dwarf.Offset
-	hasEntry bool
-	cu       *dwarf.Entry
+	Name string
+	Low  uint64
+	High uint64 // exclusive
+	// Inline: the function exists only as inlined copies; Low and High
+	// are zero and InlinedSites finds where.
+	Inline   bool
+	die      uint64 // absolute .debug_info offset of its DIE; 0 for ELF symbols
+	cu       int32  // unit index; -1 for ELF symbols
+	nextSame *Func  // the next function of the same name
 }
 
 // Contains reports whether pc is inside the function.
 func (f *Func) Contains(pc uint64) bool { return pc >= f.Low && pc < f.High }
 
-// Row is one line-table row.
-type Row struct {
-	Addr   uint64
-	File   string
-	Line   int
-	IsStmt bool
-	End    bool // end of a sequence: no code at Addr
+// funcRange is one address range of a function (a function split into
+// hot and cold parts has several).
+type funcRange struct {
+	low, high uint64
+	fn        *Func
 }
 
-// Table is the symbol information of one guest image.
+type elfSym struct {
+	name        string
+	value, size uint64
+	typ         elf.SymType
+	idx         int32
+}
+
+// Table is the symbol information of one guest image. It opens the file
+// through a read-only mapping (or any io.ReaderAt), builds an index at
+// open, and decodes everything else per compile unit on first use, in a
+// bounded cache. Its methods are safe for concurrent use.
 type Table struct {
-	Path    string
-	Entry   uint64
-	Funcs   []*Func // sorted by Low
-	Rows    []Row   // sorted by Addr
-	Files   []string
-	data    *dwarf.Data
-	elfSyms []elf.Symbol // functions and objects, sorted by Value
-	frames  *frameTable
-	globals []*Var
-	cus     []*dwarf.Entry
+	Path     string
+	Entry    uint64
+	Machine  elf.Machine
+	AddrSize int // 4 or 8
+
+	img  *image // the program
+	dimg *image // where the DWARF is (img, or a separate debug file)
+	sec  secs
+
+	units      []*unit
+	ranges     []funcRange // sorted by low
+	funcs      []*Func     // DWARF and ELF functions, sorted by Low
+	nameOnce   sync.Once
+	byName     map[string]*Func // see names
+	inlineRefs []inlineRef
+	inlineOnce sync.Once
+	inlined    map[string][]nameRef // built from inlineRefs on first use
+	globals    map[string]nameRef
+	types      map[string]nameRef
+	cuRanges   []cuRange // sorted by low
+
+	files     []string           // file id → path; id 0 is ""
+	fileUnits [][]int32          // file id → units whose line tables name it
+	byBase    map[string][]int32 // base name → file ids
+
+	syms      []elfSym // sorted by value
+	symOnce   sync.Once
+	symByName map[string]int32
+
+	frameOnce sync.Once
+	frames    *frameTable
+
+	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
+	cache unitCache
+
+	progress func(done, total int64)
+}
+
+type cuRange struct {
+	low, high uint64
+	cu        int32
 }
 
 // ErrNoDebugInfo is returned (wrapped) when an image has no DWARF.
 var ErrNoDebugInfo = errors.New("no DWARF debug information")
 
-// Load reads the symbols of an ELF file; debugFile, when not empty, is a
+// Load opens the symbols of an ELF file; debugFile, when not empty, is a
 // separate file holding the DWARF (as objcopy --only-keep-debug makes).
 // An image without DWARF still loads: ELF symbols give function names.
-func Load(path, debugFile string) (*Table, error) {
-	data, err := os.ReadFile(path)
+// The files are mapped, not read: only what the index needs is touched.
+func Load(path, debugFile string, opts ...Option) (*Table, error) {
+	img, err := openImage(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not an ELF file: %w", path, err)
-	}
-	t := &Table{Path: path, Entry: f.Entry}
-	t.loadELFSymbols(f)
-	dwf := f
+	dimg := img
 	if debugFile != "" {
-		dd, err := os.ReadFile(debugFile)
-		if err != nil {
+		if dimg, err = openImage(debugFile); err != nil {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
-		if dwf, err = elf.NewFile(bytes.NewReader(dd)); err != nil {
-			return nil, fmt.Errorf("symbols file %s: not an ELF file: %w", debugFile, err)
-		}
-		if len(t.elfSyms) == 0 {
-			t.loadELFSymbols(dwf)
-		}
 	}
-	if d, err := dwf.DWARF(); err == nil {
-		t.data = d
-		if err := t.loadDWARF(); err != nil {
-			return nil, fmt.Errorf("%s: reading DWARF: %w", path, err)
-		}
-	}
-	t.frames = loadFrames(dwf, f)
-	t.addELFFuncs()
+	t := newTable(path, img, dimg, opts)
 	return t, nil
 }
 
+// Option configures Load and New.
+type Option func(*Table)
+
+// WithProgress reports the index's progress while it is built: done and
+// total bytes of debug information, from the indexing goroutines (calls
+// are serialised, about one per percent).
+func WithProgress(fn func(done, total int64)) Option {
+	return func(t *Table) { t.progress = fn }
+}
+
+// New reads the symbols of an ELF image from r, as debug/elf's NewFile
+// does (Load is to New what elf.Open is to elf.NewFile). Sections are
+// read from r as they are needed.
+func New(r io.ReaderAt, opts ...Option) (*Table, error) {
+	img, err := newImage(r, "image")
+	if err != nil {
+		return nil, err
+	}
+	return newTable("", img, img, opts), nil
+}
+
+func newTable(path string, img, dimg *image, opts []Option) *Table {
+	f := img.f
+	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	for _, o := range opts {
+		o(t)
+	}
+	if f.Class == elf.ELFCLASS32 {
+		t.AddrSize = 4
+	}
+	t.cache.init()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.loadELFSymbols(img.f)
+		if len(t.syms) == 0 && dimg != img {
+			t.loadELFSymbols(dimg.f)
+		}
+	}()
+	t.loadDWARF()
+	wg.Wait()
+	t.addELFFuncs()
+	// The name maps (functions, inline functions, ELF symbols) are built
+	// behind the open's back: a lookup by name before they are done
+	// waits for them.
+	build := func() {
+		t.names()
+		t.inlinedByName("")
+		t.symIndex("")
+	}
+	if len(t.sec.info) < 1<<22 {
+		build() // a small image: at once
+	} else {
+		go build()
+	}
+	return t
+}
+
+// loadDWARF finds the debug sections and builds the index.
+func (t *Table) loadDWARF() {
+	d := t.dimg
+	t.sec = secs{infoOff: -1}
+	s := &t.sec
+	for _, x := range []struct {
+		name string
+		dst  *[]byte
+	}{
+		{".debug_abbrev", &s.abbrev}, {".debug_str", &s.str}, {".debug_line_str", &s.lineStr},
+		{".debug_line", &s.line}, {".debug_addr", &s.addr}, {".debug_str_offsets", &s.strOffsets},
+		{".debug_ranges", &s.ranges}, {".debug_rnglists", &s.rnglists}, {".debug_loc", &s.loc},
+		{".debug_loclists", &s.loclists}, {".debug_aranges", &s.aranges}, {".debug_frame", &s.frame},
+	} {
+		*x.dst, _ = d.section(x.name)
+	}
+	var infoOff int
+	s.info, infoOff = d.section(".debug_info")
+	if len(s.info) == 0 || len(s.abbrev) == 0 {
+		return
+	}
+	if d.m != nil && infoOff >= 0 {
+		s.infoOff = infoOff
+	}
+	units, _ := walkUnits(s.info)
+	t.units = units
+	t.buildIndex()
+	t.buildUnitRanges()
+}
+
 // HasDWARF reports whether source-level information is available.
-func (t *Table) HasDWARF() bool { return t.data != nil && len(t.Rows) > 0 }
+func (t *Table) HasDWARF() bool { return len(t.units) > 0 && len(t.files) > 1 }
+
+// mergeIndex joins what the workers found.
+func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
+	n, nr := 0, 0
+	for _, p := range parts {
+		n += len(p.funcs)
+		nr += len(p.ranges)
+	}
+	t.funcs = make([]*Func, 0, n)
+	t.ranges = make([]funcRange, 0, nr)
+	ng := 0
+	for _, p := range parts {
+		ng += len(p.globals)
+	}
+	t.globals = make(map[string]nameRef, ng)
+	t.types = map[string]nameRef{}
+	for _, p := range parts {
+		t.funcs = append(t.funcs, p.funcs...)
+		t.ranges = append(t.ranges, p.ranges...)
+		for _, g := range p.globals {
+			if old, ok := t.globals[g.name]; !ok || g.ref.cu < old.cu {
+				t.globals[g.name] = g.ref
+			}
+		}
+		for k, v := range p.types {
+			if old, ok := t.types[k]; !ok || v.cu < old.cu {
+				t.types[k] = v
+			}
+		}
+		for _, tr := range p.typeRefs {
+			k := string(cstrAt(t.sec.str, tr.strOff))
+			if old, ok := t.types[k]; !ok || tr.ref.cu < old.cu {
+				t.types[k] = tr.ref
+			}
+		}
+		t.inlineRefs = append(t.inlineRefs, p.inlined...)
+	}
+	// Files: one id per distinct path, and the units naming each.
+	ids := map[string]int32{}
+	t.files = []string{""}
+	t.byBase = map[string][]int32{}
+	for ui, fs := range unitFiles {
+		m := make([]int32, len(fs))
+		for i, f := range fs {
+			if f == "" {
+				continue
+			}
+			id, ok := ids[f]
+			if !ok {
+				id = int32(len(t.files))
+				ids[f] = id
+				t.files = append(t.files, f)
+				t.fileUnits = append(t.fileUnits, nil)
+				b := f[strings.LastIndexByte(f, '/')+1:]
+				t.byBase[b] = append(t.byBase[b], id)
+			}
+			m[i] = id
+			if us := t.fileUnits[id-1]; len(us) == 0 || us[len(us)-1] != int32(ui) {
+				t.fileUnits[id-1] = append(us, int32(ui))
+			}
+		}
+		t.units[ui].files = m
+	}
+	t.fileUnits = append([][]int32{nil}, t.fileUnits...)
+}
+
+// buildUnitRanges maps addresses to units: .debug_aranges where present,
+// else each unit's own ranges.
+func (t *Table) buildUnitRanges() {
+	covered := make([]bool, len(t.units))
+	r := rd{b: t.sec.aranges}
+	for !r.eof() {
+		start := r.pos
+		n, is64 := r.unitLength()
+		end := r.pos + int(n)
+		if r.bad || n == 0 || end > len(r.b) || end < r.pos {
+			break
+		}
+		r.u16() // version
+		off := r.uN(map64(is64))
+		as := int(r.u8())
+		r.u8() // segment selector size
+		ci := t.unitAt(off)
+		if as != 4 && as != 8 || ci < 0 {
+			r.pos = end
+			continue
+		}
+		// Tuples are aligned to twice the address size.
+		if rem := (r.pos - start) % (2 * as); rem != 0 {
+			r.skip(uint64(2*as - rem))
+		}
+		for r.pos+2*as <= end {
+			a, l := r.uN(as), r.uN(as)
+			if a == 0 && l == 0 {
+				break
+			}
+			if l > 0 {
+				t.cuRanges = append(t.cuRanges, cuRange{a, a + l, int32(ci)})
+				covered[ci] = true
+			}
+		}
+		r.pos = end
+	}
+	for i, u := range t.units {
+		if covered[i] {
+			continue
+		}
+		if u.rangesAttr.ok {
+			for _, rg := range t.sec.rangesOf(u.rangesAttr, u) {
+				t.cuRanges = append(t.cuRanges, cuRange{rg[0], rg[1], int32(i)})
+			}
+		} else if u.highPC.ok {
+			if hi := highPC(u.highPC, u.lowPC); hi > u.lowPC {
+				t.cuRanges = append(t.cuRanges, cuRange{u.lowPC, hi, int32(i)})
+			}
+		}
+	}
+	slices.SortFunc(t.cuRanges, func(a, b cuRange) int { return cmp.Compare(a.low, b.low) })
+}
+
+func map64(is64 bool) int {
+	if is64 {
+		return 8
+	}
+	return 4
+}
+
+// unitAt returns the index of the unit whose header is at off, or -1.
+func (t *Table) unitAt(off uint64) int {
+	i := sort.Search(len(t.units), func(i int) bool { return t.units[i].off >= off })
+	if i < len(t.units) && t.units[i].off == off {
+		return i
+	}
+	return -1
+}
+
+// unitOf returns the index of the unit holding the DIE at off, or -1.
+func (t *Table) unitOf(off uint64) int {
+	i := sort.Search(len(t.units), func(i int) bool { return t.units[i].end > off })
+	if i < len(t.units) && off >= t.units[i].off {
+		return i
+	}
+	return -1
+}
+
+// unitForPC returns the unit whose code holds pc, or -1.
+func (t *Table) unitForPC(pc uint64) int32 {
+	i := sort.Search(len(t.cuRanges), func(i int) bool { return t.cuRanges[i].low > pc })
+	// Ranges of different units do not overlap; a few may nest (a unit
+	// range around another's), so look back a little.
+	for j := i - 1; j >= 0 && j >= i-4; j-- {
+		if r := t.cuRanges[j]; pc >= r.low && pc < r.high {
+			return r.cu
+		}
+	}
+	return -1
+}
 
 func (t *Table) loadELFSymbols(f *elf.File) {
 	syms, _ := f.Symbols()
+	out := make([]elfSym, 0, len(syms))
 	for _, s := range syms {
 		typ := elf.ST_TYPE(s.Info)
 		if s.Name == "" || s.Section == elf.SHN_UNDEF || (typ != elf.STT_FUNC && typ != elf.STT_OBJECT && typ != elf.STT_NOTYPE) {
@@ -104,172 +375,145 @@ func (t *Table) loadELFSymbols(f *elf.File) {
 		if typ == elf.STT_NOTYPE && (strings.HasPrefix(s.Name, ".") || strings.HasPrefix(s.Name, "$")) {
 			continue
 		}
-		t.elfSyms = append(t.elfSyms, s)
+		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ})
 	}
-	sort.SliceStable(t.elfSyms, func(i, j int) bool { return t.elfSyms[i].Value < t.elfSyms[j].Value })
-}
-
-func (t *Table) loadDWARF() error {
-	r := t.data.Reader()
-	files := map[string]bool{}
-	for {
-		cu, err := r.Next()
-		if err != nil {
-			return err
-		}
-		if cu == nil {
-			break
-		}
-		if cu.Tag != dwarf.TagCompileUnit {
-			r.SkipChildren()
-			continue
-		}
-		t.cus = append(t.cus, cu)
-		lr, err := t.data.LineReader(cu)
-		if err == nil && lr != nil {
-			var e dwarf.LineEntry
-			for lr.Next(&e) == nil {
-				name := ""
-				if e.File != nil {
-					name = filepath.Clean(e.File.Name)
-				}
-				t.Rows = append(t.Rows, Row{Addr: e.Address, File: name, Line: e.Line, IsStmt: e.IsStmt, End: e.EndSequence})
-				if name != "" {
-					files[name] = true
-				}
-			}
-		}
-		if err := t.loadCU(r, cu); err != nil {
-			return err
-		}
+	// By value, then symbol-table order (a stable sort, by its index).
+	for i := range out {
+		out[i].idx = int32(i)
 	}
-	sort.SliceStable(t.Rows, func(i, j int) bool {
-		if t.Rows[i].Addr != t.Rows[j].Addr {
-			return t.Rows[i].Addr < t.Rows[j].Addr
+	slices.SortFunc(out, func(a, b elfSym) int {
+		if c := cmp.Compare(a.value, b.value); c != 0 {
+			return c
 		}
-		return t.Rows[i].End && !t.Rows[j].End // an end row before a start at the same address
+		return cmp.Compare(a.idx, b.idx)
 	})
-	for f := range files {
-		t.Files = append(t.Files, f)
-	}
-	sort.Strings(t.Files)
-	sort.Slice(t.Funcs, func(i, j int) bool { return t.Funcs[i].Low < t.Funcs[j].Low })
-	return nil
+	t.syms = out
 }
 
-// loadCU records the functions and globals of one compile unit.
-func (t *Table) loadCU(r *dwarf.Reader, cu *dwarf.Entry) error {
-	if !cu.Children {
-		return nil
-	}
-	lr, _ := t.data.LineReader(cu)
-	var files []*dwarf.LineFile
-	if lr != nil {
-		files = lr.Files()
-	}
-	for {
-		e, err := r.Next()
-		if err != nil {
-			return err
+// symIndex returns the index of the named ELF symbol (the name map is
+// built on first use).
+func (t *Table) symIndex(name string) (int32, bool) {
+	t.symOnce.Do(func() {
+		t.symByName = make(map[string]int32, len(t.syms))
+		for i := len(t.syms) - 1; i >= 0; i-- {
+			t.symByName[t.syms[i].name] = int32(i)
 		}
-		if e == nil || e.Tag == 0 {
-			return nil
-		}
-		switch e.Tag {
-		case dwarf.TagSubprogram:
-			if fn := t.funcFromEntry(e, cu, files); fn != nil {
-				t.Funcs = append(t.Funcs, fn)
-			}
-		case dwarf.TagVariable:
-			if v := t.varFromEntry(e, cu, KindGlobal); v != nil && v.Loc != nil {
-				t.globals = append(t.globals, v)
-			}
-		}
-		if e.Children {
-			r.SkipChildren()
-		}
-	}
-}
-
-func (t *Table) funcFromEntry(e *dwarf.Entry, cu *dwarf.Entry, files []*dwarf.LineFile) *Func {
-	name, _ := e.Val(dwarf.AttrName).(string)
-	low, ok := e.Val(dwarf.AttrLowpc).(uint64)
-	if !ok || name == "" {
-		return nil
-	}
-	high := low
-	switch h := e.Val(dwarf.AttrHighpc).(type) {
-	case uint64:
-		high = h
-	case int64:
-		high = low + uint64(h)
-	}
-	if e.AttrField(dwarf.AttrHighpc) != nil && e.AttrField(dwarf.AttrHighpc).Class == dwarf.ClassConstant {
-		if h, ok := e.Val(dwarf.AttrHighpc).(int64); ok {
-			high = low + uint64(h)
-		}
-	}
-	fn := &Func{Name: name, Low: low, High: high, entry: e.Offset, hasEntry: true, cu: cu}
-	if line, ok := e.Val(dwarf.AttrDeclLine).(int64); ok {
-		fn.Line = int(line)
-	}
-	if fi, ok := e.Val(dwarf.AttrDeclFile).(int64); ok && int(fi) < len(files) && files[fi] != nil {
-		fn.File = filepath.Clean(files[fi].Name)
-	}
-	return fn
+	})
+	i, ok := t.symByName[name]
+	return i, ok
 }
 
 // addELFFuncs adds ELF function symbols that DWARF does not describe
-// (assembly routines).
+// (assembly routines), then sorts functions and names them.
 func (t *Table) addELFFuncs() {
-	var extra []*Func
-	for i, s := range t.elfSyms {
-		if elf.ST_TYPE(s.Info) != elf.STT_FUNC && elf.ST_TYPE(s.Info) != elf.STT_NOTYPE {
-			continue
+	sortRanges(t.ranges)
+	var extra []funcRange
+	// next[i]: the first symbol value above syms[i]'s (0: none), for
+	// sizing symbols without a size (thousands share one address in a
+	// kernel, so a forward scan from each would be quadratic).
+	next := make([]uint64, len(t.syms))
+	for i := len(t.syms) - 2; i >= 0; i-- {
+		if t.syms[i+1].value > t.syms[i].value {
+			next[i] = t.syms[i+1].value
+		} else {
+			next[i] = next[i+1]
 		}
-		if t.FuncAt(s.Value) != nil {
-			continue
-		}
-		size := s.Size
-		if size == 0 {
-			// Up to the next symbol.
-			for j := i + 1; j < len(t.elfSyms); j++ {
-				if t.elfSyms[j].Value > s.Value {
-					size = t.elfSyms[j].Value - s.Value
-					break
-				}
-			}
-		}
-		if size == 0 || elf.ST_TYPE(s.Info) == elf.STT_NOTYPE && size > 1<<16 {
-			continue
-		}
-		extra = append(extra, &Func{Name: s.Name, Low: s.Value, High: s.Value + size})
 	}
-	t.Funcs = append(t.Funcs, extra...)
-	sort.SliceStable(t.Funcs, func(i, j int) bool { return t.Funcs[i].Low < t.Funcs[j].Low })
+	for i, s := range t.syms {
+		if s.typ != elf.STT_FUNC && s.typ != elf.STT_NOTYPE {
+			continue
+		}
+		if t.dwarfFuncAt(s.value) != nil {
+			continue
+		}
+		size := s.size
+		if size == 0 && next[i] > s.value {
+			size = next[i] - s.value // up to the next symbol
+		}
+		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
+			continue
+		}
+		fn := &Func{Name: s.name, Low: s.value, High: s.value + size, cu: -1}
+		t.funcs = append(t.funcs, fn)
+		extra = append(extra, funcRange{fn.Low, fn.High, fn})
+	}
+	if len(extra) > 0 {
+		t.ranges = append(t.ranges, extra...)
+		sortRanges(t.ranges)
+	}
+	slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
+}
+
+// names returns the function-name map, built on first use (a kernel's
+// 150,000 names cost a tenth of its load; breakpoints by name and
+// completions need them later, if at all).
+func (t *Table) names() map[string]*Func {
+	t.nameOnce.Do(func() {
+		m := make(map[string]*Func, len(t.funcs))
+		for i := len(t.funcs) - 1; i >= 0; i-- {
+			f := t.funcs[i]
+			if f.Name == "" {
+				continue
+			}
+			f.nextSame = m[f.Name]
+			m[f.Name] = f
+		}
+		t.byName = m
+	})
+	return t.byName
+}
+
+func sortRanges(r []funcRange) {
+	slices.SortFunc(r, func(a, b funcRange) int { return cmp.Compare(a.low, b.low) })
+}
+
+// dwarfFuncAt is FuncAt before ELF functions are added.
+func (t *Table) dwarfFuncAt(pc uint64) *Func {
+	i := sort.Search(len(t.ranges), func(i int) bool { return t.ranges[i].low > pc })
+	var best *funcRange
+	for j := i - 1; j >= 0 && j >= i-8; j-- {
+		r := &t.ranges[j]
+		if pc >= r.low && pc < r.high && (best == nil || r.high-r.low < best.high-best.low) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.fn
 }
 
 // FuncAt returns the function containing pc (the innermost, smallest one).
-func (t *Table) FuncAt(pc uint64) *Func {
-	i := sort.Search(len(t.Funcs), func(i int) bool { return t.Funcs[i].Low > pc })
-	var best *Func
-	for j := i - 1; j >= 0 && j >= i-8; j-- {
-		f := t.Funcs[j]
-		if f.Contains(pc) && (best == nil || f.High-f.Low < best.High-best.Low) {
-			best = f
-		}
-	}
-	return best
-}
+func (t *Table) FuncAt(pc uint64) *Func { return t.dwarfFuncAt(pc) }
 
-// FuncByName finds a function by name.
+// Funcs returns every function, sorted by Low. The slice is shared: do
+// not modify it.
+func (t *Table) Funcs() []*Func { return t.funcs }
+
+// FuncByName finds a function by name (the first of several of the same
+// name: see FuncsByName).
 func (t *Table) FuncByName(name string) *Func {
-	for _, f := range t.Funcs {
-		if f.Name == name {
-			return f
-		}
+	if f := t.names()[name]; f != nil {
+		return f
 	}
 	return nil
+}
+
+// FuncsByName returns every function of that name: a static function
+// defined in several units has one copy in each.
+func (t *Table) FuncsByName(name string) []*Func {
+	var out []*Func
+	for f := t.names()[name]; f != nil; f = f.nextSame {
+		out = append(out, f)
+	}
+	return out
+}
+
+// FuncNames calls fn for each distinct function name.
+func (t *Table) FuncNames(fn func(name string)) {
+	for n := range t.names() {
+		fn(n)
+	}
 }
 
 // Symbol names the symbol (function or object) containing addr, for
@@ -278,11 +522,11 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 	if f := t.FuncAt(addr); f != nil {
 		return f.Name, f.Low, true
 	}
-	i := sort.Search(len(t.elfSyms), func(i int) bool { return t.elfSyms[i].Value > addr })
+	i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].value > addr })
 	for j := i - 1; j >= 0 && j >= i-4; j-- {
-		s := t.elfSyms[j]
-		if addr >= s.Value && (addr < s.Value+s.Size || (s.Size == 0 && addr == s.Value)) {
-			return s.Name, s.Value, true
+		s := t.syms[j]
+		if addr >= s.value && (addr < s.value+s.size || (s.size == 0 && addr == s.value)) {
+			return s.name, s.value, true
 		}
 	}
 	return "", 0, false
@@ -290,19 +534,135 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 
 // SymbolAddr returns the address of a named ELF symbol.
 func (t *Table) SymbolAddr(name string) (uint64, bool) {
-	for _, s := range t.elfSyms {
-		if s.Name == name {
-			return s.Value, true
-		}
+	if i, ok := t.symIndex(name); ok {
+		return t.syms[i].value, true
 	}
 	return 0, false
 }
 
-// SymbolNames lists function and object symbol names (for completion).
-func (t *Table) SymbolNames() []string {
-	var n []string
-	for _, s := range t.elfSyms {
-		n = append(n, s.Name)
+// SymbolNames calls fn for each function and object symbol name.
+func (t *Table) SymbolNames(fn func(name string)) {
+	for _, s := range t.syms {
+		fn(s.name)
 	}
-	return n
+}
+
+// Units returns the number of compile units.
+func (t *Table) Units() int { return len(t.units) }
+
+// image is an opened ELF file: its sections are slices of a read-only
+// mapping of the file when it could be mapped, else read through the
+// io.ReaderAt on demand.
+type image struct {
+	f *elf.File
+	m []byte // the mapping, or nil
+}
+
+// maxImage bounds what is read of an image that is not mapped.
+const maxImage = 4 << 30
+
+func openImage(path string) (*image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	if m, ok := mapFile(f, st.Size()); ok {
+		img, err := newImage(readerAt(m), path)
+		if err != nil {
+			unmapFile(m)
+			return nil, err
+		}
+		img.m = m
+		runtime.AddCleanup(img, unmapFile, m)
+		return img, nil
+	}
+	// Not mappable: read sections through the file, which stays open
+	// for as long as the image is used.
+	g, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := newImage(g, path)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	runtime.AddCleanup(img, func(g *os.File) { g.Close() }, g)
+	return img, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
+}
+
+// readerAt reads a mapping.
+type readerAt []byte
+
+func (b readerAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func newImage(r io.ReaderAt, name string) (*image, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		// Never echo the file's bytes (debug/elf's magic-number error
+		// quotes them).
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s: not an ELF file", name)
+		}
+		return nil, fmt.Errorf("%s: not an ELF file: %w", name, err)
+	}
+	if f.Machine != elf.EM_X86_64 && f.Machine != elf.EM_386 {
+		return nil, fmt.Errorf("%s: an ELF file for %s, not x86", name, f.Machine)
+	}
+	return &image{f: f}, nil
+}
+
+// section returns a section's contents and its file offset (-1 when the
+// bytes are a decompressed or read copy).
+func (im *image) section(name string) ([]byte, int) {
+	s := im.f.Section(name)
+	if s == nil || s.Type == elf.SHT_NOBITS {
+		return nil, -1
+	}
+	if im.m != nil && s.Flags&elf.SHF_COMPRESSED == 0 {
+		if s.Offset > uint64(len(im.m)) || s.Size > uint64(len(im.m))-s.Offset {
+			return nil, -1
+		}
+		return im.m[s.Offset : s.Offset+s.Size : s.Offset+s.Size], int(s.Offset)
+	}
+	if s.Size > maxImage {
+		return nil, -1
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, -1
+	}
+	return b, -1
 }

@@ -19,37 +19,14 @@ type Var struct {
 	Name     string
 	Kind     VarKind
 	Type     dwarf.Type
-	Loc      []byte // DWARF location expression; nil when optimised away
+	Loc      []byte // DWARF location expression at the scope's PC; nil when optimised away
 	DeclLine int
 	CU       string
-	scopeLow uint64 // for locals in lexical blocks: the block's range
-	scopeHi  uint64
-}
-
-func (t *Table) varFromEntry(e *dwarf.Entry, cu *dwarf.Entry, kind VarKind) *Var {
-	name, _ := e.Val(dwarf.AttrName).(string)
-	if name == "" {
-		return nil
-	}
-	v := &Var{Name: name, Kind: kind}
-	if cun, ok := cu.Val(dwarf.AttrName).(string); ok {
-		v.CU = cun
-	}
-	if off, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
-		if typ, err := t.data.Type(off); err == nil {
-			v.Type = typ
-		}
-	}
-	if loc, ok := e.Val(dwarf.AttrLocation).([]byte); ok {
-		v.Loc = loc
-	}
-	if l, ok := e.Val(dwarf.AttrDeclLine).(int64); ok {
-		v.DeclLine = int(l)
-	}
-	if v.Type == nil {
-		return nil
-	}
-	return v
+	AddrSize int
+	// Const is set when the variable has no location but a known value
+	// (DW_AT_const_value).
+	Const    []byte
+	HasConst bool
 }
 
 // Scope describes what is visible in a function at a PC.
@@ -57,36 +34,81 @@ type Scope struct {
 	Func      *Func
 	Params    []*Var
 	Locals    []*Var
-	FrameBase []byte // DW_AT_frame_base expression
+	FrameBase []byte // DW_AT_frame_base expression at the PC
+	AddrSize  int
+	Inlined   string // the inlined function this scope is of, if any
+}
+
+// unitFor returns the unit state for a DIE, with t.mu held by the caller.
+func (t *Table) entryAt(ci int32, die uint64) (*dwarf.Data, *dwarf.Reader, *dwarf.Entry, *unit) {
+	if ci < 0 || int(ci) >= len(t.units) {
+		return nil, nil, nil, nil
+	}
+	u := t.units[ci]
+	d, err := t.unitData(t.cache.get(ci))
+	if err != nil || die < u.off || die >= u.end {
+		return nil, nil, nil, nil
+	}
+	r := d.Reader()
+	r.Seek(dwarf.Offset(die - u.off))
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil, nil, nil, nil
+	}
+	return d, r, e, u
 }
 
 // ScopeAt returns the parameters and locals visible at pc, innermost
 // lexical block first for locals.
 func (t *Table) ScopeAt(pc uint64) (*Scope, bool) {
 	fn := t.FuncAt(pc)
-	if fn == nil || !fn.hasEntry || t.data == nil {
+	if fn == nil || fn.cu < 0 {
 		return nil, false
 	}
-	r := t.data.Reader()
-	r.Seek(fn.entry)
-	e, err := r.Next()
-	if err != nil || e == nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	if e == nil {
 		return nil, false
 	}
-	s := &Scope{Func: fn}
-	if fb, ok := e.Val(dwarf.AttrFrameBase).([]byte); ok {
-		s.FrameBase = fb
-	}
+	s := &Scope{Func: fn, AddrSize: u.format.addrSize}
+	s.FrameBase = t.locAt(e, dwarf.AttrFrameBase, u, pc)
 	if !e.Children {
 		return s, true
 	}
-	t.collect(r, fn.cu, pc, s, 0)
+	t.collect(d, r, u, pc, s, 0)
 	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }
 
+// locAt returns the location expression of attribute a at pc: the
+// expression itself, or the entry of a location list that covers pc. The
+// bytes are a copy.
+func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
+	f := e.AttrField(a)
+	if f == nil {
+		return nil
+	}
+	var b []byte
+	switch f.Class {
+	case dwarf.ClassExprLoc, dwarf.ClassBlock:
+		b, _ = f.Val.([]byte)
+	case dwarf.ClassLocListPtr, dwarf.ClassLocList:
+		off, _ := f.Val.(int64)
+		v := cval{form: formSecOffset, u: uint64(off), ok: true}
+		if f.Class == dwarf.ClassLocList && u.format.version >= 5 {
+			v.form = formLoclistx
+		}
+		b = exprAt(t.sec.locList(v, u), pc)
+	}
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
 // collect walks a subprogram's or block's children.
-func (t *Table) collect(r *dwarf.Reader, cu *dwarf.Entry, pc uint64, s *Scope, depth int) {
+func (t *Table) collect(d *dwarf.Data, r *dwarf.Reader, u *unit, pc uint64, s *Scope, depth int) {
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil || e.Tag == 0 {
@@ -95,17 +117,17 @@ func (t *Table) collect(r *dwarf.Reader, cu *dwarf.Entry, pc uint64, s *Scope, d
 		switch e.Tag {
 		case dwarf.TagFormalParameter:
 			if depth == 0 {
-				if v := t.varFromEntry(e, cu, KindParam); v != nil {
+				if v := t.varFromEntry(d, e, u, KindParam, pc); v != nil {
 					s.Params = append(s.Params, v)
 				}
 			}
 		case dwarf.TagVariable:
-			if v := t.varFromEntry(e, cu, KindLocal); v != nil {
+			if v := t.varFromEntry(d, e, u, KindLocal, pc); v != nil {
 				s.Locals = append(s.Locals, v)
 			}
 		case dwarf.TagLexDwarfBlock:
-			if t.blockContains(e, pc) && e.Children {
-				t.collect(r, cu, pc, s, depth+1)
+			if blockContains(d, e, pc) && e.Children {
+				t.collect(d, r, u, pc, s, depth+1)
 				continue
 			}
 		}
@@ -115,8 +137,8 @@ func (t *Table) collect(r *dwarf.Reader, cu *dwarf.Entry, pc uint64, s *Scope, d
 	}
 }
 
-func (t *Table) blockContains(e *dwarf.Entry, pc uint64) bool {
-	ranges, err := t.data.Ranges(e)
+func blockContains(d *dwarf.Data, e *dwarf.Entry, pc uint64) bool {
+	ranges, err := d.Ranges(e)
 	if err != nil || len(ranges) == 0 {
 		return true
 	}
@@ -128,52 +150,183 @@ func (t *Table) blockContains(e *dwarf.Entry, pc uint64) bool {
 	return false
 }
 
-// Globals returns the global variables of the compile unit containing pc
-// (all globals when pc is in no unit), sorted by name.
-func (t *Table) Globals(pc uint64) []*Var {
-	cuName := ""
-	if fn := t.FuncAt(pc); fn != nil && fn.cu != nil {
-		cuName, _ = fn.cu.Val(dwarf.AttrName).(string)
-	}
-	var out []*Var
-	for _, v := range t.globals {
-		if cuName == "" || v.CU == cuName {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// GlobalByName finds a global variable.
-func (t *Table) GlobalByName(name string) *Var {
-	for _, v := range t.globals {
-		if v.Name == name {
-			return v
+// origin returns the DIE an entry's DW_AT_abstract_origin or
+// DW_AT_specification names (in the same unit), or nil.
+func origin(d *dwarf.Data, e *dwarf.Entry) *dwarf.Entry {
+	for _, a := range []dwarf.Attr{dwarf.AttrAbstractOrigin, dwarf.AttrSpecification} {
+		if off, ok := e.Val(a).(dwarf.Offset); ok {
+			r := d.Reader()
+			r.Seek(off)
+			if o, err := r.Next(); err == nil && o != nil {
+				return o
+			}
 		}
 	}
 	return nil
 }
 
-// TypeByName finds a named type (struct tag, typedef or base type) for
-// casts in expressions.
-func (t *Table) TypeByName(name string) (dwarf.Type, bool) {
-	if t.data == nil {
-		return nil, false
-	}
-	r := t.data.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil || e == nil {
-			return nil, false
+// varFromEntry describes a variable DIE; its name, type and declaration
+// line may come from the DIE it refers to (a definition after an extern
+// declaration, or a concrete instance of an inlined function's
+// variable).
+func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKind, pc uint64) *Var {
+	v := &Var{Kind: kind, AddrSize: u.format.addrSize, CU: u.name}
+	cur := e
+	for hop := 0; hop < 4 && cur != nil; hop++ {
+		if v.Name == "" {
+			v.Name, _ = cur.Val(dwarf.AttrName).(string)
 		}
-		switch e.Tag {
-		case dwarf.TagBaseType, dwarf.TagTypedef, dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagEnumerationType:
-			if n, _ := e.Val(dwarf.AttrName).(string); n == name {
-				if typ, err := t.data.Type(e.Offset); err == nil {
-					return typ, true
+		if v.Type == nil {
+			if off, ok := cur.Val(dwarf.AttrType).(dwarf.Offset); ok {
+				if typ, err := d.Type(off); err == nil {
+					v.Type = typ
 				}
 			}
 		}
+		if v.DeclLine == 0 {
+			if l, ok := cur.Val(dwarf.AttrDeclLine).(int64); ok {
+				v.DeclLine = int(l)
+			}
+		}
+		if !v.HasConst {
+			if f := cur.AttrField(dwarf.AttrConstValue); f != nil {
+				v.HasConst = true
+				switch c := f.Val.(type) {
+				case int64:
+					v.Const = le64(uint64(c))
+				case []byte:
+					v.Const = append([]byte(nil), c...)
+				}
+			}
+		}
+		if v.Name != "" && v.Type != nil {
+			break
+		}
+		cur = origin(d, cur)
 	}
+	v.Loc = t.locAt(e, dwarf.AttrLocation, u, pc)
+	if v.Name == "" || v.Type == nil {
+		return nil
+	}
+	return v
+}
+
+func le64(x uint64) []byte {
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = byte(x >> (8 * i))
+	}
+	return b
+}
+
+// maxUnitsForAllGlobals: when pc is in no unit, an image of at most
+// this many units shows all its globals (a large one none).
+const maxUnitsForAllGlobals = 16
+
+// Globals returns the global variables of the compile unit containing pc
+// (all globals of a small image when pc is in no unit), sorted by name.
+func (t *Table) Globals(pc uint64) []*Var {
+	// The unit of the DWARF function at pc: code without a DWARF
+	// function (assembly) sees every global of a small image.
+	ci := int32(-1)
+	if fn := t.FuncAt(pc); fn != nil {
+		ci = fn.cu
+	}
+	if ci < 0 {
+		if len(t.units) > maxUnitsForAllGlobals {
+			return nil
+		}
+		var all []*Var
+		for i := range t.units {
+			all = append(all, t.unitGlobals(int32(i))...)
+		}
+		sort.SliceStable(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+		return all
+	}
+	return t.unitGlobals(ci)
+}
+
+// unitGlobals returns the globals unit ci defines, sorted by name.
+func (t *Table) unitGlobals(ci int32) []*Var {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.cache.get(ci)
+	if st.globOK {
+		return st.globals
+	}
+	st.globOK = true
+	d, err := t.unitData(st)
+	if err != nil {
+		return nil
+	}
+	u := t.units[ci]
+	r := d.Reader()
+	cu, err := r.Next()
+	if err != nil || cu == nil || !cu.Children {
+		return nil
+	}
+	var out []*Var
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			break
+		}
+		if e.Tag == dwarf.TagVariable && e.Val(dwarf.AttrDeclaration) == nil {
+			if v := t.varFromEntry(d, e, u, KindGlobal, 0); v != nil && v.Loc != nil {
+				out = append(out, v)
+			}
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	st.globals = out
+	return out
+}
+
+// GlobalByName finds a global variable.
+func (t *Table) GlobalByName(name string) *Var {
+	ref, ok := t.globals[name]
+	if !ok {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, _, e, u := t.entryAt(ref.cu, ref.die)
+	if e == nil {
+		return nil
+	}
+	v := t.varFromEntry(d, e, u, KindGlobal, 0)
+	if v == nil || v.Loc == nil && !v.HasConst {
+		return nil
+	}
+	return v
+}
+
+// GlobalNames calls fn for each global variable's name.
+func (t *Table) GlobalNames(fn func(name string)) {
+	for n := range t.globals {
+		fn(n)
+	}
+}
+
+// TypeByName finds a named type (struct tag, typedef or base type) for
+// casts in expressions.
+func (t *Table) TypeByName(name string) (dwarf.Type, bool) {
+	ref, ok := t.types[name]
+	if !ok {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, _, e, u := t.entryAt(ref.cu, ref.die)
+	if e == nil {
+		return nil, false
+	}
+	typ, err := d.Type(dwarf.Offset(ref.die - u.off))
+	if err != nil {
+		return nil, false
+	}
+	return typ, true
 }

@@ -17,27 +17,33 @@ type softWatch struct {
 }
 
 // InsertBreakpoint implements vmm.Breakpoints: Z0 where the stub has it,
-// else an int3 written with M (the original byte kept for reads).
+// else an int3 written with M (the original byte kept for reads). An
+// address the stub cannot read takes a Z0 where the stub accepts one
+// there (QEMU TCG: probed at attach), and is a *vmm.FaultError otherwise.
 func (t *Target) InsertBreakpoint(addr uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.stoppedLocked(); err != nil {
 		return err
 	}
-	if bp := t.sw[addr]; bp != nil {
-		bp.refs++
-		return nil
+	if t.sw[addr] != nil {
+		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
 	}
 	var orig [1]byte
-	if _, err := t.readMem(orig[:], addr); err != nil {
-		return err
+	_, rerr := t.readMem(orig[:], addr)
+	if rerr != nil && !(t.z[0] && t.z0Unmapped) {
+		return rerr
 	}
-	bp := &swbp{orig: orig[0], refs: 1}
+	bp := &swbp{orig: orig[0], shadow: rerr == nil}
 	if t.z[0] {
 		if _, err := t.c.Exchange("inserting a breakpoint", fmt.Sprintf("Z0,%x,1", addr)); err != nil {
+			if rerr != nil {
+				return rerr
+			}
 			return err
 		}
 		bp.viaZ0 = true
+		bp.shadow = bp.shadow && t.z0Patches
 	} else if _, err := t.writeMem([]byte{0xcc}, addr); err != nil {
 		return err
 	}
@@ -55,9 +61,6 @@ func (t *Target) RemoveBreakpoint(addr uint64) error {
 	bp := t.sw[addr]
 	if bp == nil {
 		return fmt.Errorf("no software breakpoint at %#x", addr)
-	}
-	if bp.refs--; bp.refs > 0 {
-		return nil
 	}
 	delete(t.sw, addr)
 	return t.liftSW(addr, bp)
@@ -90,6 +93,9 @@ func (t *Target) InsertHWBreakpoint(addr uint64) error {
 	}
 	if !t.z[1] {
 		return fmt.Errorf("hardware breakpoints: %w by the %s stub", vmm.ErrUnsupported, t.stubName)
+	}
+	if t.hw[addr] {
+		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
 	}
 	if _, err := t.c.Exchange("inserting a hardware breakpoint", fmt.Sprintf("Z1,%x,1", addr)); err != nil {
 		var pe *rsp.ProtocolError

@@ -43,10 +43,15 @@ const (
 	closed
 )
 
+// swbp is one software breakpoint: the session owns why it exists, the
+// target only places it (Z0, or an int3 written with M) and lifts it.
+// shadow: guest memory holds our int3 and orig the guest's byte (reads
+// show orig); false for a Z0 the stub keeps out of memory (QEMU TCG), or
+// one placed at an address not mapped yet.
 type swbp struct {
-	orig  byte
-	viaZ0 bool
-	refs  int
+	orig   byte
+	viaZ0  bool
+	shadow bool
 }
 
 // Target is a vmm.Target over a GDB stub.
@@ -69,6 +74,11 @@ type Target struct {
 	pktSize  int
 	noAck    bool
 	stubName string
+
+	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
+	// checks breakpoints by address at translation time); z0Patches: Z0
+	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
+	z0Unmapped, z0Patches bool
 
 	mu        sync.Mutex
 	state     runState
@@ -136,7 +146,8 @@ func attachConn(c *rsp.Conn, cfg Config) (*Target, error) {
 	}
 	t.probe()
 	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
-		"Z0": t.z[0], "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4], "noack": t.noAck}).Info("attached to GDB stub")
+		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
+		"noack": t.noAck}).Info("attached to GDB stub")
 	return t, nil
 }
 
@@ -232,9 +243,53 @@ func (t *Target) probe() {
 		}
 		if _, err := t.c.Exchange("probing breakpoints", fmt.Sprintf("Z%d,%x,%d", typ, addr, kind)); err == nil {
 			t.z[typ] = true
+			if typ == 0 {
+				t.z0Patches = t.probeZ0Patches(pc)
+			}
 			t.c.Exchange("probing breakpoints", fmt.Sprintf("z%d,%x,%d", typ, addr, kind))
 		}
 	}
+	if t.z[0] {
+		t.z0Unmapped = t.probeZ0Unmapped()
+	}
+}
+
+// probeZ0Patches says, with the probe's Z0 at pc in place, whether guest
+// memory now holds an int3 there. Unknown (pc unreadable, or an int3 there
+// already) counts as yes: the guest's byte is then shadowed, as for an
+// int3 written with M.
+func (t *Target) probeZ0Patches(pc uint64) bool {
+	var b [1]byte
+	if n, err := t.readMem(b[:], pc); err != nil || n != 1 || b[0] == 0xcc {
+		return true
+	}
+	return false
+}
+
+// unmappedProbes are canonical addresses no small guest maps and a Linux
+// guest leaves unmapped (the top page; the bottom of the kernel half;
+// high in the user half): Z0 is tried at the first one the stub cannot
+// read.
+var unmappedProbes = []uint64{0xfffffffffffff000, 0xffff800000000000, 0x00007ffffffff000}
+
+// probeZ0Unmapped finds out whether the stub accepts Z0 at a virtual
+// address it cannot read (not mapped now), as QEMU TCG does: a breakpoint
+// on a kernel's high addresses can then be placed at reset, before the
+// kernel maps itself. Stubs that write an int3 (QEMU-KVM) or translate at
+// once (bhyve) refuse it.
+func (t *Target) probeZ0Unmapped() bool {
+	for _, a := range unmappedProbes {
+		var b [1]byte
+		if _, err := t.readMem(b[:], a); err == nil {
+			continue // mapped here: not a probe
+		}
+		if _, err := t.c.Exchange("probing breakpoints", fmt.Sprintf("Z0,%x,1", a)); err != nil {
+			return false
+		}
+		t.c.Exchange("probing breakpoints", fmt.Sprintf("z0,%x,1", a))
+		return true
+	}
+	return false
 }
 
 func hexLE(v uint64, n int) string {
@@ -276,6 +331,9 @@ func (t *Target) Capabilities() vmm.Capabilities {
 	}
 	if t.z[0] {
 		c.SWBreakpointMethod = "Z0"
+		if t.z0Unmapped {
+			c.SWBreakpointMethod = "Z0, also at addresses not mapped yet"
+		}
 	}
 	if t.cfg.NoSWBreakpoints {
 		c.SWBreakpoints = false
@@ -415,7 +473,7 @@ func (t *Target) ReadMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	n, err := t.readMem(p, addr)
 	// Hide our own breakpoint bytes.
 	for a, bp := range t.sw {
-		if a >= addr && a < addr+uint64(n) {
+		if bp.shadow && a >= addr && a < addr+uint64(n) {
 			p[a-addr] = bp.orig
 		}
 	}
@@ -464,7 +522,8 @@ func (t *Target) readMem(p []byte, addr uint64) (int, error) {
 }
 
 // WriteMemory implements vmm.Target. Bytes over our own software
-// breakpoints update the saved originals.
+// breakpoints that are in guest memory update the saved originals, and
+// the int3 stays.
 func (t *Target) WriteMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -476,11 +535,9 @@ func (t *Target) WriteMemory(vcpu int, p []byte, addr uint64) (int, error) {
 	}
 	data := append([]byte(nil), p...)
 	for a, bp := range t.sw {
-		if a >= addr && a < addr+uint64(len(p)) {
+		if bp.shadow && a >= addr && a < addr+uint64(len(p)) {
 			bp.orig = p[a-addr]
-			if !bp.viaZ0 {
-				data[a-addr] = 0xcc
-			}
+			data[a-addr] = 0xcc
 		}
 	}
 	return t.writeMem(data, addr)

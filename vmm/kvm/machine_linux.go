@@ -46,6 +46,7 @@ type Machine struct {
 	vcpus   []*vcpu
 	ports   *ports
 	cpuid   []kvmsys.CPUIDEntry2
+	loaded  []loadedSegment // where the image's PT_LOAD segments went
 
 	events chan event
 
@@ -119,6 +120,9 @@ func New(cfg Config) (*Machine, error) {
 	if err := m.create(img, cfg); err != nil {
 		m.Close()
 		return nil, err
+	}
+	for _, sg := range img.Segments {
+		m.loaded = append(m.loaded, loadedSegment{virt: sg.Virt, phys: sg.Phys, size: sg.MemSize})
 	}
 	f := logrus.Fields{"protocol": img.Protocol, "entry": fmt.Sprintf("%#x", img.Entry),
 		"memory_mib": cfg.Memory >> 20, "vcpus": cfg.VCPUs}

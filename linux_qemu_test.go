@@ -1,0 +1,249 @@
+package main
+
+import (
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/session/symbols"
+	"vmdap/vmm/vmmtest"
+)
+
+// startQEMU starts qemu-system-x86_64 stopped with its GDB stub on a free
+// loopback port, with args after the common ones, and returns the stub's
+// address.
+func startQEMU(t testing.TB, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	qemu := vmmtest.RequireQEMU(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	all := append([]string{"-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"}, args...)
+	all = append(all, "-S", "-gdb", "tcp:"+addr)
+	q := exec.Command(qemu, all...)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
+	return addr, q
+}
+
+// attachDAP attaches a stdio session of the real binary to a stub.
+func attachDAP(t *testing.T, addr string, cfg map[string]any) *daptest.Client {
+	t.Helper()
+	c := stdioClient(t)
+	c.Timeout = 2 * time.Minute
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{"gdbServer": addr}
+	for k, v := range cfg {
+		args[k] = v
+	}
+	var err error
+	for i := 0; i < 200; i++ {
+		_, err = c.Request("attach", args)
+		if err == nil || !strings.Contains(err.Error(), "connect") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestLinuxUnderQEMU debugs Debian's cloud kernel booting under QEMU TCG
+// through the GDB stub, as a kernel developer would: a function
+// breakpoint on start_kernel set at reset, the stack through the boot
+// path, locals, a line breakpoint in init/main.c, a step, arguments of a
+// kernel function, struct fields (also through a pointer), disassembly
+// and completions.
+func TestLinuxUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
+		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := func(reason string) {
+		t.Helper()
+		ev, err := c.Stopped()
+		must(err)
+		if ev.Body.Reason != reason {
+			t.Fatalf("stopped for %q (%s), want %q", ev.Body.Reason, ev.Body.Description, reason)
+		}
+	}
+	top := func() []dap.StackFrame {
+		t.Helper()
+		st, err := c.StackTrace(1)
+		must(err)
+		if len(st.Body.StackFrames) == 0 {
+			t.Fatal("no frames")
+		}
+		return st.Body.StackFrames
+	}
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "start_kernel", "mode": "hardware"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || !b[0].Verified {
+		t.Fatalf("function breakpoint on start_kernel: %+v", b)
+	}
+	must(c.ConfigurationDone())
+	stopped("entry")
+	must(c.Continue(1))
+	stopped("function breakpoint")
+
+	// The boot path's frames, with source.
+	frames := top()
+	var names []string
+	for _, f := range frames {
+		names = append(names, f.Name)
+	}
+	if frames[0].Name != "start_kernel" || frames[0].Source == nil || !strings.HasSuffix(frames[0].Source.Path, "init/main.c") {
+		t.Fatalf("top frame %+v", frames[0])
+	}
+	if len(frames) < 3 || !strings.Contains(strings.Join(names, " "), "x86_64_start_kernel") {
+		t.Fatalf("frames %v: want the boot path through x86_64_start_kernel", names)
+	}
+	fid := frames[0].Id
+	locals, err := c.ScopeVars(fid, "Locals")
+	must(err)
+	if len(locals) == 0 {
+		t.Fatalf("no locals in start_kernel")
+	}
+	// Struct fields, directly and through a pointer.
+	r, err := c.Evaluate(fid, "init_task.comm")
+	must(err)
+	if !strings.Contains(r.Body.Result, "swapper") {
+		t.Fatalf("init_task.comm = %q", r.Body.Result)
+	}
+	r, err = c.Evaluate(fid, "(&init_task)->pid")
+	must(err)
+	if r.Body.Result != "0" {
+		t.Fatalf("(&init_task)->pid = %q", r.Body.Result)
+	}
+	r, err = c.Evaluate(fid, "init_task.tasks.next != 0")
+	must(err)
+	if r.Body.Result != "1" {
+		t.Fatalf("init_task.tasks.next != 0 = %q", r.Body.Result)
+	}
+
+	// A line breakpoint a few lines further in start_kernel, picked from
+	// the line table.
+	sym, err := symbols.Load(k.Vmlinux, "")
+	must(err)
+	fn := sym.FuncByName("start_kernel")
+	first, _ := sym.PCToLine(fn.Low)
+	lines := sym.FileLines("init/main.c", first.Line+5, first.Line+60)
+	if len(lines) == 0 {
+		t.Fatal("no lines with code in start_kernel")
+	}
+	target := lines[0]
+	bps, err := c.SetBreakpoints(filepath.Join("linux", "init", "main.c"), daptest.Line(target))
+	must(err)
+	if b := bps.Body.Breakpoints[0]; !b.Verified || b.Line != target {
+		t.Fatalf("line breakpoint at init/main.c:%d: %+v", target, b)
+	}
+	must(c.Continue(1))
+	stopped("breakpoint")
+	if f := top()[0]; f.Name != "start_kernel" || f.Line != target {
+		t.Fatalf("at %s:%d, want start_kernel:%d", f.Name, f.Line, target)
+	}
+	// A step over the line stays in start_kernel on a later line.
+	must(c.Step("next", 1, ""))
+	stopped("step")
+	if f := top()[0]; f.Name != "start_kernel" || f.Line == target {
+		t.Fatalf("after next: %s:%d", f.Name, f.Line)
+	}
+
+	// Arguments of a kernel function.
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "setup_arch", "mode": "hardware"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; !b[0].Verified {
+		t.Fatalf("function breakpoint on setup_arch: %+v", b)
+	}
+	must(c.Continue(1))
+	stopped("function breakpoint")
+	frames = top()
+	if frames[0].Name != "setup_arch" || len(frames) < 2 || frames[1].Name != "start_kernel" {
+		t.Fatalf("frames at setup_arch: %+v", frames[:min(2, len(frames))])
+	}
+	args, err := c.ScopeVars(frames[0].Id, "Arguments")
+	must(err)
+	if len(args) != 1 || args[0].Name != "cmdline_p" || !strings.HasPrefix(args[0].Value, "0x") {
+		t.Fatalf("setup_arch's arguments: %+v", args)
+	}
+	// The caller's locals are there too.
+	if _, err := c.ScopeVars(frames[1].Id, "Locals"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A function that exists only inlined binds where it was inlined, and
+	// stops there with a frame of its own above its caller's, as in gdb.
+	sites := sym.InlinedSites("setup_command_line")
+	if len(sites) == 0 || len(sym.FuncsByName("setup_command_line")) != 0 {
+		t.Fatalf("setup_command_line: inlined sites %x, copies %d", sites, len(sym.FuncsByName("setup_command_line")))
+	}
+	calls := sym.InlinedAt(sites[0])
+	if len(calls) == 0 {
+		t.Fatalf("no inlined call at %#x", sites[0])
+	}
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "setup_command_line", "mode": "hardware"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; !b[0].Verified {
+		t.Fatalf("function breakpoint on the inlined setup_command_line: %+v", b)
+	}
+	must(c.Continue(1))
+	stopped("function breakpoint")
+	frames = top()
+	if len(frames) < 2 || frames[0].Name != "setup_command_line" || frames[1].Name != "start_kernel" ||
+		frames[1].Line != calls[len(calls)-1].CallLine || frames[0].InstructionPointerReference != frames[1].InstructionPointerReference {
+		t.Fatalf("frames at the inlined setup_command_line: %+v", frames[:min(2, len(frames))])
+	}
+	// Its own variables (the inlined copy's), and its caller's.
+	if _, err := c.ScopeVars(frames[0].Id, "Locals"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Disassembly at the pc, with its source line.
+	dis, err := c.Disassemble(frames[0].InstructionPointerReference, 0, 8)
+	must(err)
+	want, _ := sym.PCToLine(sites[0])
+	if in := dis.Body.Instructions; len(in) != 8 || in[0].Instruction == "" || in[0].Location == nil ||
+		in[0].Location.Path != want.File || in[0].Line != want.Line {
+		t.Fatalf("disassembly: %+v", dis.Body.Instructions[:1])
+	}
+	// Completions from the kernel's globals and functions.
+	cr, err := c.Request("completions", map[string]any{"frameId": frames[0].Id, "text": "init_ta", "column": 8})
+	must(err)
+	found := false
+	for _, it := range cr.(*dap.CompletionsResponse).Body.Targets {
+		if it.Label == "init_task" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("completions of init_ta: %+v", cr.(*dap.CompletionsResponse).Body.Targets)
+	}
+	must(c.Disconnect())
+}
+

@@ -1,0 +1,632 @@
+package symbols
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// The index: one pass over .debug_info at open, by as many workers as
+// there are cores, that reads only the DIEs a name lookup or a PC lookup
+// needs — each unit's own DIE, and the functions, variables and types
+// directly inside a unit or a namespace — and jumps over everything
+// else by DW_AT_sibling where the producer gave one. Per unit it also
+// reads the line program's header for the unit's file names. Everything
+// else is decoded per unit on first use (unitcache.go).
+
+// nameRef points at a DIE that defines a name.
+type nameRef struct {
+	die uint64 // absolute .debug_info offset
+	cu  int32  // index into Table.units
+}
+
+// indexPart is what one worker found.
+type indexPart struct {
+	funcs   []*Func
+	ranges  []funcRange
+	globals []namedRef
+	types   map[string]nameRef
+	// typeSeen marks the .debug_str offsets of type names already
+	// indexed: a kernel's units repeat the same thousands of types, and a
+	// bit test is cheaper than hashing each name.
+	typeSeen []uint64
+	typeRefs []typeRef
+	inlined  []inlineRef // functions known only as abstract instances
+	dirs     map[[2]uint64]string
+	strIDs   map[string]uint64
+	files    map[[2]uint64]string
+	scratch  []scanFrame
+	pending  []pendingName
+	localDef map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
+	abbrevs  *abbrevTable      // reused for each unit
+	die      dieAttrs          // the DIE being indexed
+	slab     []Func
+	dirIDs   []uint64 // the current line header's directories' ids
+	err      error
+}
+
+type scanFrame struct {
+	kind   uint8
+	prefix string
+}
+
+const (
+	kindTop  uint8 = iota // a unit or namespace: its children are indexed
+	kindSkip              // a subtree nothing is indexed in
+)
+
+// namedRef is a DIE and its name.
+type namedRef struct {
+	name string
+	ref  nameRef
+}
+
+// inlineRef is an abstract instance (an inline function's DIE), named by
+// its name attribute's string offset or bytes: thousands of headers'
+// inline functions repeat in every unit, so the names are made strings
+// only when first looked up.
+type inlineRef struct {
+	form   uint32
+	strOff uint64
+	name   []byte // DW_FORM_string or strx: the bytes
+	ref    nameRef
+}
+
+// typeRef is a type named by a .debug_str offset.
+type typeRef struct {
+	strOff uint64
+	ref    nameRef
+}
+
+// pendingName is a function whose name comes from the DIE it refers to
+// (DW_AT_specification or DW_AT_abstract_origin).
+type pendingName struct {
+	fn  *Func
+	ref uint64
+}
+
+// newFunc allocates a Func from the part's slab (one allocation per
+// thousand functions).
+func (p *indexPart) newFunc() *Func {
+	if len(p.slab) == 0 {
+		p.slab = make([]Func, 1024)
+	}
+	f := &p.slab[0]
+	p.slab = p.slab[1:]
+	return f
+}
+
+func newPart(infoSize int) *indexPart {
+	return &indexPart{
+		types:    make(map[string]nameRef, min(1<<15, infoSize>>12)), // sized to the image: a kernel has ~10⁵ type names
+		dirs:     map[[2]uint64]string{},
+		strIDs:   map[string]uint64{},
+		files:    map[[2]uint64]string{},
+		localDef: map[uint64]string{},
+	}
+}
+
+// buildIndex scans all units with up to GOMAXPROCS workers.
+func (t *Table) buildIndex() {
+	workers := runtime.GOMAXPROCS(0)
+	if len(t.sec.info) < 1<<22 {
+		workers = 1 // a small image: not worth a goroutine
+	}
+	if workers > len(t.units) {
+		workers = len(t.units)
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	parts := make([]*indexPart, workers)
+	unitFiles := make([][]string, len(t.units))
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	var pmu sync.Mutex
+	total := int64(len(t.sec.info))
+	lastPct := int64(-1)
+	report := func(n int64) {
+		d := done.Add(n)
+		if t.progress == nil || total == 0 {
+			return
+		}
+		pct := d * 100 / total
+		pmu.Lock()
+		if pct > lastPct {
+			lastPct = pct
+			t.progress(d, total)
+		}
+		pmu.Unlock()
+	}
+	for w := 0; w < workers; w++ {
+		p := newPart(len(t.sec.info))
+		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
+		parts[w] = p
+		wg.Add(1)
+		work := func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(t.units) {
+					return
+				}
+				unitFiles[i] = t.scanUnit(p, int32(i))
+				report(int64(t.units[i].end - t.units[i].off))
+			}
+		}
+		if workers == 1 {
+			work()
+		} else {
+			go work()
+		}
+	}
+	wg.Wait()
+	t.mergeIndex(parts, unitFiles)
+}
+
+// scanUnit indexes one unit and returns its line table's file names.
+func (t *Table) scanUnit(p *indexPart, ci int32) []string {
+	u := t.units[ci]
+	s := &t.sec
+	defer func() {
+		// Done with these bytes: let the pages leave the resident set.
+		if s.infoOff >= 0 {
+			release(t.img.m, s.infoOff+int(u.off), int(u.end-u.off))
+		}
+	}()
+	at, err := t.abbrevs(p.abbrevs, u)
+	if err != nil {
+		return nil
+	}
+	p.abbrevs = at
+	r := rd{b: s.info[:u.end], pos: int(u.dieOff)}
+	// The unit's own DIE.
+	code := r.uleb()
+	a := at.get(code)
+	if a == nil || (a.tag != tagCompileUnit && a.tag != tagPartialUnit) {
+		return nil
+	}
+	t.readUnitDIE(&r, a, u)
+	if r.bad {
+		return nil
+	}
+	var files []string
+	if u.hasStmtList {
+		if h, err := s.parseLineHeader(u.stmtList, u, (*internNamer)(p)); err == nil {
+			files = h.files
+		}
+	}
+	if !a.children {
+		return files
+	}
+	clear(p.localDef)
+	p.pending = p.pending[:0]
+	stack := append(p.scratch[:0], scanFrame{kind: kindTop})
+	for len(stack) > 0 && !r.eof() {
+		off := uint64(r.pos)
+		code := r.uleb()
+		if code == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		a := at.get(code)
+		if a == nil {
+			break // a corrupt unit: keep what was found
+		}
+		parent := stack[len(stack)-1]
+		if parent.kind != kindTop || !indexedTag(a.tag) {
+			t.skipDIE(&r, a, u, off, &stack)
+			continue
+		}
+		t.indexDIE(p, &r, a, at, u, ci, off, parent.prefix, &stack)
+	}
+	p.scratch = stack[:0]
+	for _, pn := range p.pending {
+		name, ok := p.localDef[pn.ref]
+		if !ok {
+			name = t.nameAt(pn.ref, u, at, 4)
+		}
+		pn.fn.Name = name
+	}
+	return files
+}
+
+func indexedTag(tag uint32) bool {
+	switch tag {
+	case tagSubprogram, tagVariable, tagNamespace, tagModule,
+		tagBaseType, tagStructureType, tagUnionType, tagEnumerationType, tagTypedef, tagClassType:
+		return true
+	}
+	return false
+}
+
+// skipDIE passes over a DIE's attributes, and over its children by
+// DW_AT_sibling when it has one; otherwise the children are walked as a
+// skipped subtree.
+func (t *Table) skipDIE(r *rd, a *abbrev, u *unit, off uint64, stack *[]scanFrame) {
+	if !a.children {
+		if a.fixedSize >= 0 {
+			r.skip(uint64(a.fixedSize))
+			return
+		}
+		for i := range a.attrs {
+			sp := &a.attrs[i]
+			if sp.fixed >= 0 {
+				r.skip(uint64(sp.fixed))
+			} else if !r.skipForm(sp.form, u.format) {
+				r.bad = true
+				return
+			}
+		}
+		return
+	}
+	var sib uint64
+	for i := range a.attrs {
+		sp := &a.attrs[i]
+		if sp.at == atSibling {
+			v := t.sec.readAttr(r, *sp, u)
+			sib = v.u
+			continue
+		}
+		if sp.fixed >= 0 {
+			r.skip(uint64(sp.fixed))
+		} else if !r.skipForm(sp.form, u.format) {
+			r.bad = true
+			return
+		}
+	}
+	if sib > off && sib <= u.end && sib >= uint64(r.pos) {
+		r.pos = int(sib)
+		return
+	}
+	*stack = append(*stack, scanFrame{kind: kindSkip})
+}
+
+// dieAttrs are the attributes the index reads.
+type dieAttrs struct {
+	name               []byte
+	nameForm           uint32
+	nameOff            uint64
+	hasName            bool
+	low, high, ranges  cval
+	spec, origin       cval
+	sibling            uint64
+	declaration        bool
+	inline             bool
+	hasLocation, hasCV bool
+}
+
+func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
+	*d = dieAttrs{}
+	s := &t.sec
+	for i := range a.attrs {
+		sp := &a.attrs[i]
+		switch sp.at {
+		case atName:
+			if sp.form == formStrp {
+				// The bytes are looked up only if needed (a type seen
+				// before is known by its offset).
+				d.nameForm, d.nameOff, d.hasName = formStrp, r.uN(u.format.offSize), true
+				continue
+			}
+			v := s.readAttr(r, *sp, u)
+			d.name, d.nameForm, d.nameOff = v.b, v.form, v.u
+			d.hasName = len(v.b) > 0
+		case atLowpc:
+			d.low = s.readAttr(r, *sp, u).c()
+		case atHighpc:
+			d.high = s.readAttr(r, *sp, u).c()
+		case atRanges:
+			d.ranges = s.readAttr(r, *sp, u).c()
+		case atSpecification:
+			d.spec = s.readAttr(r, *sp, u).c()
+		case atAbstractOrigin:
+			d.origin = s.readAttr(r, *sp, u).c()
+		case atSibling:
+			d.sibling = s.readAttr(r, *sp, u).u
+		case atDeclaration:
+			d.declaration = s.readAttr(r, *sp, u).u != 0
+		case atInline:
+			v := s.readAttr(r, *sp, u)
+			d.inline = v.u == 1 || v.u == 3 // DW_INL_inlined, DW_INL_declared_inlined
+		case atLocation:
+			d.hasLocation = true
+			if sp.fixed >= 0 {
+				r.skip(uint64(sp.fixed))
+			} else {
+				r.skipForm(sp.form, u.format)
+			}
+		case atConstValue:
+			d.hasCV = true
+			r.skipForm(sp.form, u.format)
+		default:
+			if sp.fixed >= 0 {
+				r.skip(uint64(sp.fixed))
+			} else if !r.skipForm(sp.form, u.format) {
+				r.bad = true
+			}
+		}
+	}
+}
+
+// indexDIE records one DIE directly inside a unit or namespace.
+func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *unit, ci int32, off uint64, prefix string, stack *[]scanFrame) {
+	d := &p.die
+	t.readDIE(r, a, u, d)
+	if r.bad {
+		return
+	}
+	if d.hasName && d.name == nil {
+		// Types and abstract instances of inline functions (both repeat
+		// in every unit) are known by their name's offset until needed.
+		lazy := false
+		switch a.tag {
+		case tagNamespace, tagModule, tagVariable:
+		case tagSubprogram:
+			lazy = d.inline && !d.low.ok && !d.ranges.ok
+		default:
+			lazy = true
+		}
+		if !lazy || prefix != "" {
+			d.name = cstrAt(t.sec.str, d.nameOff)
+		}
+	}
+	qualify := func(n []byte) string {
+		if prefix == "" {
+			return string(n)
+		}
+		return prefix + "::" + string(n)
+	}
+	switch a.tag {
+	case tagNamespace, tagModule:
+		name := "{anonymous}"
+		if len(d.name) > 0 {
+			name = string(d.name)
+		}
+		if prefix != "" {
+			name = prefix + "::" + name
+		}
+		if a.children {
+			*stack = append(*stack, scanFrame{kind: kindTop, prefix: name})
+		}
+		return
+	case tagSubprogram:
+		name := ""
+		if d.hasName && !(d.inline && !d.low.ok && !d.ranges.ok && prefix == "") {
+			name = qualify(d.name)
+			if prefix != "" {
+				p.localDef[off] = name
+			}
+		}
+		switch {
+		case d.declaration:
+		case d.low.ok || d.ranges.ok:
+			fn := p.newFunc()
+			fn.Name, fn.die, fn.cu = name, off, ci
+			if d.low.ok {
+				fn.Low = d.low.u
+				fn.High = fn.Low
+				if d.high.ok {
+					fn.High = highPC(d.high, fn.Low)
+				}
+			}
+			if d.ranges.ok {
+				rs := t.sec.rangesOf(d.ranges, u)
+				for _, rg := range rs {
+					p.ranges = append(p.ranges, funcRange{rg[0], rg[1], fn})
+				}
+				if len(rs) > 0 {
+					fn.Low, fn.High = rs[0][0], rs[0][1]
+					for _, rg := range rs {
+						fn.Low, fn.High = min(fn.Low, rg[0]), max(fn.High, rg[1])
+					}
+				}
+			} else if fn.High > fn.Low {
+				p.ranges = append(p.ranges, funcRange{fn.Low, fn.High, fn})
+			}
+			if name == "" {
+				ref := d.origin
+				if !ref.ok {
+					ref = d.spec
+				}
+				if ref.ok {
+					p.pending = append(p.pending, pendingName{fn, ref.u})
+				}
+			}
+			p.funcs = append(p.funcs, fn)
+		case d.inline && d.hasName:
+			ir := inlineRef{form: d.nameForm, strOff: d.nameOff, ref: nameRef{off, ci}}
+			if prefix != "" {
+				ir.name = []byte(name)
+				ir.form = formString
+			} else if d.nameForm != formStrp && d.nameForm != formLineStrp {
+				ir.name = d.name
+			}
+			p.inlined = append(p.inlined, ir)
+		}
+	case tagVariable:
+		name := ""
+		if len(d.name) > 0 {
+			name = qualify(d.name)
+			if prefix != "" {
+				p.localDef[off] = name
+			}
+		} else if d.spec.ok {
+			name = p.localDef[d.spec.u]
+			if name == "" {
+				name = t.nameAt(d.spec.u, u, at, 4)
+			}
+		}
+		if name != "" && !d.declaration && (d.hasLocation || d.hasCV) {
+			p.globals = append(p.globals, namedRef{name, nameRef{off, ci}})
+		}
+	default: // types
+		if d.hasName && !d.declaration {
+			if prefix == "" && d.nameForm == formStrp && d.nameOff < uint64(len(p.typeSeen))*64 {
+				w, bit := d.nameOff/64, uint64(1)<<(d.nameOff%64)
+				if p.typeSeen[w]&bit == 0 {
+					p.typeSeen[w] |= bit
+					p.typeRefs = append(p.typeRefs, typeRef{d.nameOff, nameRef{off, ci}})
+				}
+			} else if prefix == "" {
+				// A map lookup by a converted []byte does not allocate:
+				// most of a kernel's types repeat in every unit.
+				if _, seen := p.types[string(d.name)]; !seen {
+					p.types[string(d.name)] = nameRef{off, ci}
+				}
+			} else if name := qualify(d.name); p.types[name] == (nameRef{}) {
+				p.types[name] = nameRef{off, ci}
+			}
+		}
+	}
+	if a.children {
+		if d.sibling > off && d.sibling <= u.end && d.sibling >= uint64(r.pos) {
+			r.pos = int(d.sibling)
+		} else {
+			*stack = append(*stack, scanFrame{kind: kindSkip})
+		}
+	}
+}
+
+// nameAt reads the name of the DIE at off in unit u, following
+// DW_AT_specification and DW_AT_abstract_origin up to hops times.
+func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) string {
+	if at == nil || off < u.dieOff || off >= u.end || hops <= 0 {
+		return ""
+	}
+	r := rd{b: t.sec.info[:u.end], pos: int(off)}
+	a := at.get(r.uleb())
+	if a == nil {
+		return ""
+	}
+	var d dieAttrs
+	t.readDIE(&r, a, u, &d)
+	switch {
+	case d.hasName:
+		if d.name == nil {
+			return string(cstrAt(t.sec.str, d.nameOff))
+		}
+		return string(d.name)
+	case d.origin.ok:
+		return t.nameAt(d.origin.u, u, at, hops-1)
+	case d.spec.ok:
+		return t.nameAt(d.spec.u, u, at, hops-1)
+	}
+	return ""
+}
+
+// readUnitDIE reads the attributes of a unit's own DIE into u.
+func (t *Table) readUnitDIE(r *rd, a *abbrev, u *unit) {
+	s := &t.sec
+	var strxName, strxDir attrVal
+	var lowForm uint32
+	var lowIdx int64
+	for i := range a.attrs {
+		sp := &a.attrs[i]
+		// The bases come first in practice, but a strx or addrx form may
+		// precede its base: read those again below.
+		v := s.readAttr(r, *sp, u)
+		switch sp.at {
+		case atName:
+			u.name = string(v.b)
+			if isStrx(v.form) {
+				strxName = v
+			}
+		case atCompDir:
+			u.compDir = string(v.b)
+			if isStrx(v.form) {
+				strxDir = v
+			}
+		case atProducer:
+			u.producer = string(v.b)
+		case atLanguage:
+			u.lang = v.u
+		case atStmtList:
+			u.stmtList, u.hasStmtList = v.u, true
+		case atLowpc:
+			u.lowPC = v.u
+			lowForm, lowIdx = v.form, v.s
+		case atHighpc:
+			u.highPC = v.c()
+		case atRanges:
+			u.rangesAttr = v.c()
+		case atStrOffsetsBase:
+			u.strOffBase = v.u
+		case atAddrBase, atGNUAddrBase:
+			u.addrBase = v.u
+		case atRnglistsBase, atGNURangesBase:
+			u.rngBase = v.u
+		case atLoclistsBase:
+			u.locBase = v.u
+		}
+	}
+	// Indexed strings and addresses read before their base: again.
+	if strxName.ok {
+		u.name = string(s.strx(strxName.u, u))
+	}
+	if strxDir.ok {
+		u.compDir = string(s.strx(strxDir.u, u))
+	}
+	if isAddrx(lowForm) {
+		u.lowPC = s.addrx(uint64(lowIdx), u)
+	}
+}
+
+func isAddrx(form uint32) bool {
+	return form == formAddrx || (form >= formAddrx1 && form <= formAddrx4) || form == formGNUAddrIndex
+}
+
+func isStrx(form uint32) bool {
+	return form == formStrx || (form >= formStrx1 && form <= formStrx4) || form == formGNUStrIndex
+}
+
+// internNamer shares directory and file-name strings among the units one
+// worker reads: a kernel's 2,400 units name 400,000 files, most of them
+// the same few thousand headers. Entries named by string-section offset
+// are keyed by that offset and the directory they are relative to.
+type internNamer indexPart
+
+func (n *internNamer) id(s string) uint64 {
+	if v, ok := n.strIDs[s]; ok {
+		return v
+	}
+	v := uint64(len(n.strIDs) + 1)
+	n.strIDs[s] = v
+	return v
+}
+
+func (n *internNamer) begin(dir0 string, given bool) {
+	n.dirIDs = n.dirIDs[:0]
+	if given {
+		n.dirIDs = append(n.dirIDs, n.id(dir0))
+	}
+}
+
+func (n *internNamer) dir(compDir string, raw []byte, strOff uint64, isStrp bool) string {
+	var d string
+	if !isStrp {
+		d = joinDir(compDir, string(raw))
+	} else {
+		k := [2]uint64{strOff, n.id(compDir)}
+		var ok bool
+		if d, ok = n.dirs[k]; !ok {
+			d = joinDir(compDir, string(raw))
+			n.dirs[k] = d
+		}
+	}
+	n.dirIDs = append(n.dirIDs, n.id(d))
+	return d
+}
+
+func (n *internNamer) file(dir string, dirIdx int, raw []byte, strOff uint64, isStrp bool) string {
+	if !isStrp || dirIdx < 0 || dirIdx >= len(n.dirIDs) {
+		return joinFile(dir, string(raw))
+	}
+	k := [2]uint64{strOff, n.dirIDs[dirIdx]}
+	if f, ok := n.files[k]; ok {
+		return f
+	}
+	f := joinFile(dir, string(raw))
+	n.files[k] = f
+	return f
+}

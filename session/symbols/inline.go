@@ -1,0 +1,283 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// Inlined copies of functions: where a function that was inlined begins
+// in each of its callers (for function breakpoints on it), found by
+// scanning the units that hold its abstract instance.
+
+// inlinedByName returns the abstract instances of inline functions of
+// that name (the map is built on first use).
+func (t *Table) inlinedByName(name string) []nameRef {
+	t.inlineOnce.Do(func() {
+		m := map[string][]nameRef{}
+		for _, ir := range t.inlineRefs {
+			var b []byte
+			switch {
+			case ir.name != nil:
+				b = ir.name
+			case ir.form == formLineStrp:
+				b = cstrAt(t.sec.lineStr, ir.strOff)
+			default:
+				b = cstrAt(t.sec.str, ir.strOff)
+			}
+			if len(b) > 0 {
+				m[string(b)] = append(m[string(b)], ir.ref)
+			}
+		}
+		t.inlined = m
+		t.inlineRefs = nil
+	})
+	return t.inlined[name]
+}
+
+// maxInlineSites bounds the sites one breakpoint binds.
+const maxInlineSites = 4096
+
+// InlinedSites returns the addresses where inlined copies of the named
+// function begin, sorted.
+func (t *Table) InlinedSites(name string) []uint64 {
+	refs := t.inlinedByName(name)
+	if len(refs) == 0 {
+		return nil
+	}
+	byUnit := map[int32]map[uint64]bool{}
+	for _, r := range refs {
+		if byUnit[r.cu] == nil {
+			byUnit[r.cu] = map[uint64]bool{}
+		}
+		byUnit[r.cu][r.die] = true
+	}
+	cus := make([]int32, 0, len(byUnit))
+	for ci := range byUnit {
+		cus = append(cus, ci)
+	}
+	var (
+		mu   sync.Mutex
+		out  []uint64
+		next int
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(cus)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var at *abbrevTable
+			for {
+				mu.Lock()
+				if next >= len(cus) || len(out) >= maxInlineSites {
+					mu.Unlock()
+					return
+				}
+				ci := cus[next]
+				next++
+				mu.Unlock()
+				sites := t.scanInlined(ci, byUnit[ci], &at)
+				mu.Lock()
+				out = append(out, sites...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	if len(out) > maxInlineSites {
+		out = out[:maxInlineSites]
+	}
+	return out
+}
+
+// scanInlined walks every DIE of unit ci for inlined subroutines whose
+// abstract origin is in origins, and returns their entry addresses.
+func (t *Table) scanInlined(ci int32, origins map[uint64]bool, at **abbrevTable) []uint64 {
+	u := t.units[ci]
+	tab, err := t.abbrevs(*at, u)
+	if err != nil {
+		return nil
+	}
+	*at = tab
+	defer func() {
+		if t.sec.infoOff >= 0 {
+			release(t.dimg.m, t.sec.infoOff+int(u.off), int(u.end-u.off))
+		}
+	}()
+	var out []uint64
+	r := rd{b: t.sec.info[:u.end], pos: int(u.dieOff)}
+	for !r.eof() {
+		code := r.uleb()
+		if code == 0 {
+			continue
+		}
+		a := tab.get(code)
+		if a == nil {
+			break
+		}
+		if a.tag != tagInlinedSub {
+			for i := range a.attrs {
+				sp := &a.attrs[i]
+				if sp.fixed >= 0 {
+					r.skip(uint64(sp.fixed))
+				} else if !r.skipForm(sp.form, u.format) {
+					return out
+				}
+			}
+			continue
+		}
+		var orig, low, entry, ranges attrVal
+		for i := range a.attrs {
+			sp := &a.attrs[i]
+			switch sp.at {
+			case atAbstractOrigin:
+				orig = t.sec.readAttr(&r, *sp, u)
+			case atLowpc:
+				low = t.sec.readAttr(&r, *sp, u)
+			case atEntryPC:
+				entry = t.sec.readAttr(&r, *sp, u)
+			case atRanges:
+				ranges = t.sec.readAttr(&r, *sp, u)
+			default:
+				if !r.skipForm(sp.form, u.format) {
+					return out
+				}
+			}
+		}
+		if !orig.ok || !origins[orig.u] {
+			continue
+		}
+		switch {
+		case entry.ok && isAddrForm(entry.form):
+			out = append(out, entry.u)
+		case low.ok:
+			if entry.ok { // DWARF 5: entry_pc as an offset from low_pc
+				out = append(out, low.u+entry.u)
+			} else {
+				out = append(out, low.u)
+			}
+		case ranges.ok:
+			if rs := t.sec.rangesOf(ranges.c(), u); len(rs) > 0 {
+				out = append(out, rs[0][0])
+			}
+		}
+	}
+	return out
+}
+
+func isAddrForm(form uint32) bool { return form == formAddr || isAddrx(form) }
+
+// InlinedCall is one inlined call that is executing at a PC: the inlined
+// function, and where in its caller the call is.
+type InlinedCall struct {
+	Name     string
+	CallFile string
+	CallLine int
+	// End is where the inlined code that holds the PC ends (a step out
+	// of the call runs to it).
+	End uint64
+	cu  int32
+	die uint64 // the DW_TAG_inlined_subroutine, absolute
+}
+
+// InlinedAt returns the inlined calls executing at pc, outermost first:
+// the stack of frames that pc is in within its function, as gdb shows
+// them.
+func (t *Table) InlinedAt(pc uint64) []InlinedCall {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu < 0 || fn.die == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	if e == nil || !e.Children {
+		return nil
+	}
+	var out []InlinedCall
+	t.inlineWalk(d, r, u, fn.cu, pc, &out, 0)
+	return out
+}
+
+// inlineWalk descends the children at r toward pc: into the one inlined
+// subroutine or lexical block that contains pc, recording inlined calls.
+func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc uint64, out *[]InlinedCall, depth int) {
+	if depth > 64 {
+		return
+	}
+	for {
+		c, err := r.Next()
+		if err != nil || c == nil || c.Tag == 0 {
+			return
+		}
+		if c.Tag != dwarf.TagInlinedSubroutine && c.Tag != dwarf.TagLexDwarfBlock {
+			if c.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		if end, ok := rangeEnd(d, c, pc); ok {
+			if c.Tag == dwarf.TagInlinedSubroutine {
+				ic := InlinedCall{cu: ci, die: u.off + uint64(c.Offset), End: end}
+				if o := origin(d, c); o != nil {
+					ic.Name, _ = o.Val(dwarf.AttrName).(string)
+				}
+				if l, ok := c.Val(dwarf.AttrCallLine).(int64); ok {
+					ic.CallLine = int(l)
+				}
+				if fi, ok := c.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(u.files) {
+					ic.CallFile = t.fileName(u.files[fi])
+				}
+				*out = append(*out, ic)
+			}
+			if c.Children {
+				t.inlineWalk(d, r, u, ci, pc, out, depth+1)
+			}
+			return
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// rangeEnd returns the end of the entry's address range that holds pc
+// (an entry without ranges holds nothing).
+func rangeEnd(d *dwarf.Data, e *dwarf.Entry, pc uint64) (uint64, bool) {
+	rs, err := d.Ranges(e)
+	if err != nil {
+		return 0, false
+	}
+	for _, rg := range rs {
+		if pc >= rg[0] && pc < rg[1] {
+			return rg[1], true
+		}
+	}
+	return 0, false
+}
+
+// ScopeOfInlined returns what is visible at pc in an inlined call: the
+// inlined function's parameters and locals. The frame base is the
+// containing function's.
+func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu != call.cu {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _, fe, u := t.entryAt(fn.cu, fn.die)
+	d, r, e, _ := t.entryAt(call.cu, call.die)
+	if e == nil || fe == nil {
+		return nil, false
+	}
+	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
+	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
+	if e.Children {
+		t.collect(d, r, u, pc, s, 0)
+		sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
+	}
+	return s, true
+}

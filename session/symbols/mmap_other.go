@@ -1,0 +1,9 @@
+//go:build !unix
+
+package symbols
+
+import "os"
+
+func mapFile(f *os.File, size int64) ([]byte, bool) { return nil, false }
+
+func unmapFile(b []byte) {}

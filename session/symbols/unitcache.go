@@ -1,0 +1,155 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"sort"
+)
+
+// unitState is what has been decoded of one unit: its own debug/dwarf
+// view (entries and types, with the unit's bytes alone as .debug_info,
+// so offsets in it are relative to the unit's header), its line rows,
+// and its globals. A bounded LRU cache keeps the most recently used.
+type unitState struct {
+	ci      int32
+	data    *dwarf.Data
+	dataErr error
+	rows    []row // sorted by address
+	rowsOK  bool
+	globals []*Var
+	globOK  bool
+	cost    int // rows + a fixed weight: what the LRU bounds
+	prev    *unitState
+	next    *unitState
+}
+
+// Cache bounds: about 64 MB of rows, and at most maxUnits units (each
+// holds a debug/dwarf view with its own type cache).
+const (
+	maxCachedCost  = 2 << 20
+	maxCachedUnits = 256
+	unitWeight     = 4096
+)
+
+type unitCache struct {
+	m          map[int32]*unitState
+	head, tail *unitState // most recent first
+	cost       int
+}
+
+func (c *unitCache) init() { c.m = map[int32]*unitState{} }
+
+// get returns the state of unit ci, created and made most recent.
+// Caller holds Table.mu.
+func (c *unitCache) get(ci int32) *unitState {
+	if st, ok := c.m[ci]; ok {
+		c.unlink(st)
+		c.pushFront(st)
+		return st
+	}
+	st := &unitState{ci: ci, cost: unitWeight}
+	c.m[ci] = st
+	c.cost += st.cost
+	c.pushFront(st)
+	c.evict(st)
+	return st
+}
+
+// grew records that st holds more (rows decoded) and evicts others.
+func (c *unitCache) grew(st *unitState, by int) {
+	st.cost += by
+	c.cost += by
+	c.evict(st)
+}
+
+func (c *unitCache) evict(keep *unitState) {
+	for (c.cost > maxCachedCost || len(c.m) > maxCachedUnits) && c.tail != nil && c.tail != keep {
+		old := c.tail
+		c.unlink(old)
+		delete(c.m, old.ci)
+		c.cost -= old.cost
+	}
+}
+
+func (c *unitCache) unlink(st *unitState) {
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else {
+		c.head = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	} else {
+		c.tail = st.prev
+	}
+	st.prev, st.next = nil, nil
+}
+
+func (c *unitCache) pushFront(st *unitState) {
+	st.next = c.head
+	if c.head != nil {
+		c.head.prev = st
+	}
+	c.head = st
+	if c.tail == nil {
+		c.tail = st
+	}
+}
+
+// unitData returns unit ci's debug/dwarf view. Caller holds t.mu.
+func (t *Table) unitData(st *unitState) (*dwarf.Data, error) {
+	if st.data != nil || st.dataErr != nil {
+		return st.data, st.dataErr
+	}
+	u := t.units[st.ci]
+	s := &t.sec
+	d, err := dwarf.New(s.abbrev, nil, nil, s.info[u.off:u.end:u.end], s.line, nil, s.ranges, s.str)
+	if err == nil {
+		d.AddSection(".debug_addr", s.addr)
+		d.AddSection(".debug_line_str", s.lineStr)
+		d.AddSection(".debug_str_offsets", s.strOffsets)
+		d.AddSection(".debug_rnglists", s.rnglists)
+	}
+	st.data, st.dataErr = d, err
+	return d, err
+}
+
+// unitRows returns unit ci's line rows, decoding them on first use.
+// Caller holds t.mu.
+func (t *Table) unitRows(st *unitState) []row {
+	if st.rowsOK {
+		return st.rows
+	}
+	st.rowsOK = true
+	u := t.units[st.ci]
+	if !u.hasStmtList {
+		return nil
+	}
+	h, err := t.sec.parseLineHeader(u.stmtList, u, plainNamer{})
+	if err != nil {
+		return nil
+	}
+	rows := t.sec.decodeRows(h, u.files)
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].addr != rows[j].addr {
+			return rows[i].addr < rows[j].addr
+		}
+		// An end row before a start at the same address.
+		return rows[i].flags&rowEnd != 0 && rows[j].flags&rowEnd == 0
+	})
+	st.rows = rows
+	t.cache.grew(st, len(rows))
+	return rows
+}
+
+// rowsOf returns unit ci's rows (locking).
+func (t *Table) rowsOf(ci int32) []row {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unitRows(t.cache.get(ci))
+}
+
+// abbrevs parses a unit's abbreviation table into into (may be nil).
+// The index parses each once; lazy readers use debug/dwarf.
+func (t *Table) abbrevs(into *abbrevTable, u *unit) (*abbrevTable, error) {
+	return parseAbbrevs(into, t.sec.abbrev, u.abbrevOff, u.format)
+}

@@ -1,0 +1,99 @@
+package symbols
+
+// unit is one compile unit of .debug_info, as the index found it.
+type unit struct {
+	off       uint64 // of the unit header
+	dieOff    uint64 // of the unit's DIE
+	end       uint64 // one past the unit
+	format    unitFormat
+	abbrevOff uint64
+	name      string
+	compDir   string
+	lang      uint64
+	producer  string
+
+	stmtList    uint64
+	hasStmtList bool
+	lowPC       uint64
+	strOffBase  uint64
+	addrBase    uint64
+	rngBase     uint64
+	locBase     uint64
+	rangesAttr  cval // the unit DIE's DW_AT_ranges, if any
+	highPC      cval
+
+	files []int32 // line-table file number → file id (0: none)
+}
+
+// cval is an attribute value that is a number: an address, constant,
+// offset or reference, with its form.
+type cval struct {
+	u    uint64
+	form uint32
+	ok   bool
+}
+
+func (v attrVal) c() cval { return cval{v.u, v.form, v.ok} }
+
+// attrVal is one decoded attribute value.
+type attrVal struct {
+	form uint32
+	u    uint64 // constants, addresses, offsets, references (absolute)
+	s    int64  // DW_FORM_sdata, implicit_const
+	b    []byte // blocks, exprloc, strings
+	ok   bool
+}
+
+// walkUnits lists the units of .debug_info from their headers alone.
+func walkUnits(info []byte) ([]*unit, error) {
+	var out []*unit
+	r := rd{b: info}
+	for r.pos < len(info) {
+		start := r.pos
+		n, is64 := r.unitLength()
+		if r.bad {
+			return out, formatError("info", uint64(start), "truncated unit header")
+		}
+		end := uint64(r.pos) + n
+		if n == 0 || end > uint64(len(info)) {
+			return out, formatError("info", uint64(start), "unit length out of range")
+		}
+		u := &unit{off: uint64(start), end: end}
+		u.format.offSize = 4
+		if is64 {
+			u.format.offSize = 8
+		}
+		ver := int(r.u16())
+		u.format.version = ver
+		var abbrevOff uint64
+		skipUnit := false
+		switch {
+		case ver >= 2 && ver <= 4:
+			abbrevOff = r.uN(u.format.offSize)
+			u.format.addrSize = int(r.u8())
+		case ver == 5:
+			ut := r.u8()
+			u.format.addrSize = int(r.u8())
+			abbrevOff = r.uN(u.format.offSize)
+			switch ut {
+			case 1, 3: // compile, partial
+			case 4, 5: // skeleton, split_compile
+				r.u64()
+			default: // type units and the rest: not indexed
+				skipUnit = true
+			}
+		default:
+			skipUnit = true
+		}
+		if u.format.addrSize != 4 && u.format.addrSize != 8 && !skipUnit {
+			return out, formatError("info", uint64(start), "unsupported address size")
+		}
+		u.dieOff = uint64(r.pos)
+		u.abbrevOff = abbrevOff
+		if !skipUnit && !r.bad {
+			out = append(out, u)
+		}
+		r.pos = int(end)
+	}
+	return out, nil
+}
