@@ -5,7 +5,9 @@ package kvm
 import (
 	"context"
 	"debug/elf"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,9 +66,20 @@ func startLinux(t *testing.T, proto boot.Protocol, vcpus int) *linuxGuest {
 		cmd += " nosmp"
 	}
 	out := &syncBuffer{}
+	var serial io.Writer = out
+	if dir := os.Getenv("VMDAP_LINUX_CONSOLE"); dir != "" {
+		// Follow a slow boot as it happens: the console also goes to
+		// $VMDAP_LINUX_CONSOLE/<test>.log.
+		f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		serial = io.MultiWriter(out, f)
+	}
 	g := &linuxGuest{t: t, serial: out, vmlin: l.Vmlinux, start: time.Now(), cpu0: cpuTime()}
 	g.m, err = New(Config{Image: img, Protocol: proto, Memory: 256 << 20, VCPUs: vcpus, Cmdline: cmd,
-		Initrd: initrd, Serial: out, Log: testLogger(), IRQChip: true})
+		Initrd: initrd, Serial: serial, Log: testLogger(), IRQChip: true})
 	if err != nil {
 		t.Fatal(err)
 	}
