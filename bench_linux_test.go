@@ -58,13 +58,13 @@ func BenchmarkLinuxSymbols(b *testing.B) {
 		}
 	}
 	n := time.Duration(b.N)
-	b.ReportMetric(float64((ready/n).Milliseconds()), "vmdap-ready-ms")
-	b.ReportMetric(float64((gdbReady/n).Milliseconds()), "gdb-ready-ms")
+	b.ReportMetric(float64((ready / n).Milliseconds()), "vmdap-ready-ms")
+	b.ReportMetric(float64((gdbReady / n).Milliseconds()), "gdb-ready-ms")
 	b.ReportMetric(float64(gdbReady)/float64(ready), "gdb/vmdap")
 	b.ReportMetric(float64(rss>>20), "vmdap-rss-MB")
 	b.ReportMetric(float64(gdbRSS>>20), "gdb-rss-MB")
 	if haveDrgn {
-		b.ReportMetric(float64((drgnReady/n).Milliseconds()), "drgn-ready-ms")
+		b.ReportMetric(float64((drgnReady / n).Milliseconds()), "drgn-ready-ms")
 		b.ReportMetric(float64(drgnReady)/float64(ready), "drgn/vmdap")
 		b.ReportMetric(float64(drgnRSS>>20), "drgn-rss-MB")
 	}

@@ -246,4 +246,3 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	}
 	must(c.Disconnect())
 }
-

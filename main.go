@@ -295,6 +295,8 @@ func qemuEntry(img []byte) (uint64, error) {
 	switch im.Protocol {
 	case boot.ProtoELF64:
 		return 0, fmt.Errorf(`QEMU's -kernel boots Linux bzImages, Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+	case boot.ProtoMultiboot2:
+		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Linux bzImages, Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
 	case boot.ProtoLinux:
 		// QEMU's option ROM runs the real-mode setup code, which enters
 		// the protected-mode kernel at its 32-bit entry, code32_start

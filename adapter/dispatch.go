@@ -330,7 +330,13 @@ func (c *conn) onContinue(m *dap.ContinueRequest, s *session.Session) {
 }
 
 func (c *conn) onStep(r *dap.Request, s *session.Session, thread int, kind session.StepKind, gran string) {
-	c.onRun(r, stepResponse(r), thread, func() error { return s.Step(thread, kind, gran) })
+	start, err := s.PrepareStep(thread, kind, gran)
+	if err != nil {
+		// Refused before anything ran (a stepOut of the outermost frame).
+		c.fail(r, errStep, err)
+		return
+	}
+	c.onRun(r, stepResponse(r), thread, start)
 }
 
 // onRun answers a step request and starts the step; a step that cannot

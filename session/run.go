@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/vmm"
 	"vmdap/x86"
 	"vmdap/x86/disasm"
@@ -53,11 +54,35 @@ func (s *Session) Continue(thread int) error {
 // Step starts a step of a thread; granularity "instruction" steps
 // machine instructions, anything else source lines.
 func (s *Session) Step(thread int, kind StepKind, granularity string) error {
+	start, err := s.PrepareStep(thread, kind, granularity)
+	if err != nil {
+		return err
+	}
+	return start()
+}
+
+// PrepareStep checks that a step can be made and returns what starts it.
+// A stepOut is planned here, so one that cannot work (the outermost
+// frame) is refused before anything runs.
+func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (start func() error, err error) {
+	if kind == StepOut {
+		v, err := s.vcpuOf(thread)
+		if err != nil {
+			return nil, err
+		}
+		var plan outPlan
+		if err := s.stopped(func() (e error) { plan, e = s.planStepOut(v); return }); err != nil {
+			return nil, err
+		}
+		return func() error { return s.launch(thread, func(v int) result { return s.stepOut(v, plan) }) }, nil
+	}
+	return func() error { return s.step(thread, kind, granularity) }, nil
+}
+
+func (s *Session) step(thread int, kind StepKind, granularity string) error {
 	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
 	return s.launch(thread, func(v int) result {
 		switch kind {
-		case StepOut:
-			return s.stepOut(v)
 		case StepOver:
 			if insn {
 				return s.nextInsn(v)
@@ -413,56 +438,137 @@ func (s *Session) nextInsn(v int) result {
 	return res
 }
 
-// stepOut runs until the current function returns to its caller.
-func (s *Session) stepOut(v int) result {
-	s.mu.Lock()
+// outPlan is how a stepOut ends: at a known return address (runTo), or
+// at the next return instruction of this frame (toReturn).
+type outPlan struct {
+	addr, minSP uint64
+	toReturn    bool
+	why         string
+}
+
+// planStepOut finds where a stepOut of vCPU v goes, like gdb's finish: the
+// caller's return address from the unwind (CFI, the frame-pointer chain),
+// else a return address on top of the stack (a frame-pointer-less leaf at
+// its entry), each accepted only where it follows a call instruction. When
+// there is none, the step runs to the next return instruction of this
+// frame. It refuses only the outermost frame, which has nothing to return
+// to. Session locked, target stopped.
+func (s *Session) planStepOut(v int) (outPlan, error) {
 	fs, err := s.framesLocked(v)
-	s.mu.Unlock()
 	if err != nil {
-		return result{err: err}
+		return outPlan{}, err
 	}
-	if len(fs) < 2 || !fs[0].HasCFA {
-		// No unwind information: fall back to the return address on the
-		// stack of a frame-pointer-less leaf.
-		r, err := s.regsOf(v)
-		if err != nil {
-			return result{err: err}
-		}
-		ra, err := s.readU64(v, r.RSP)
-		if err != nil {
-			return result{err: fmt.Errorf("cannot find the caller to step out to: %w", err)}
-		}
-		res, ok := s.runTo(v, ra, r.RSP+8)
-		if !ok {
-			return res
-		}
-		return userStop(res.stop, &Stopped{Reason: StopStep})
+	r, err := s.t.Regs(v)
+	if err != nil {
+		return outPlan{}, err
 	}
 	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
 		// Out of an inlined call: to where its code ends, in this frame.
-		r, err := s.regsOf(v)
+		return outPlan{addr: fs[0].inl.End, minSP: r.RSP}, nil
+	}
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+	}
+	where := s.where(fs[0].PC)
+	switch {
+	case mode == 64 && s.sym != nil:
+		// The unwinder on frame 0 itself: frames stop at callers without
+		// debug information (assembly), a return address does not.
+		cur, read, _, err := s.unwindStart(v)
 		if err != nil {
-			return result{err: err}
+			return outPlan{}, err
 		}
-		res, ok := s.runTo(v, fs[0].inl.End, r.RSP)
-		if !ok {
-			return res
+		caller, cfa, usedCFI, err := s.sym.Unwind(cur, true, read)
+		// Without CFI the unwinder follows the frame-pointer chain, which
+		// only a function with debug information is known to keep: in
+		// assembly RBP may still be a caller's, one level too far.
+		known := usedCFI || s.sym.FuncAt(fs[0].PC) != nil
+		if err == nil && known && caller.Valid[symbols.RegRIP] {
+			if ra := caller.R[symbols.RegRIP]; caller.Exact || s.returnsTo(v, mode, ra) {
+				return outPlan{addr: ra, minSP: cfa}, nil
+			}
 		}
-		return userStop(res.stop, &Stopped{Reason: StopStep})
+		if err == nil && usedCFI && !caller.Valid[symbols.RegRIP] {
+			return outPlan{}, fmt.Errorf("cannot step out of %s: its unwind information marks it as the outermost frame, with no caller to return to", where)
+		}
+	case mode == 32 && fs[0].HasCFA:
+		// The caller: the first frame of another machine frame.
+		for _, f := range fs[1:] {
+			if f.phys != fs[0].phys {
+				return outPlan{addr: f.PC, minSP: fs[0].CFA}, nil
+			}
+		}
 	}
-	// The caller: the first frame of another machine frame.
-	caller := 1
-	for caller < len(fs) && fs[caller].phys == fs[0].phys {
-		caller++
+	if mode != 16 {
+		w := uint64(8)
+		sp := r.RSP
+		if mode == 32 {
+			w, sp = 4, sp&0xffffffff
+		}
+		var b [8]byte
+		if n, _ := s.t.ReadMemory(v, b[:w], sp); uint64(n) == w {
+			ra := binary.LittleEndian.Uint64(b[:])
+			if s.returnsTo(v, mode, ra) {
+				return outPlan{addr: ra, minSP: sp + w}, nil
+			}
+		}
 	}
-	if caller >= len(fs) {
-		return result{err: fmt.Errorf("cannot find the caller to step out to")}
+	return outPlan{toReturn: true, why: fmt.Sprintf("no return address is known for %s (no unwind information, and the top of the stack is not one)", where)}, nil
+}
+
+// stepOut runs until the current function returns to its caller.
+func (s *Session) stepOut(v int, p outPlan) result {
+	if p.toReturn {
+		s.emit(Output{Category: "console", Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
+		return s.stepToReturn(v)
 	}
-	res, ok := s.runTo(v, fs[caller].PC, fs[0].CFA)
+	res, ok := s.runTo(v, p.addr, p.minSP)
 	if !ok {
 		return res
 	}
 	return userStop(res.stop, &Stopped{Reason: StopStep})
+}
+
+// stepToReturn single-steps vCPU v, running over calls, until it executes
+// a return instruction (ret, lret, iret) of the current frame, a user
+// breakpoint is reached or a pause is asked for.
+func (s *Session) stepToReturn(v int) result {
+	for {
+		regs, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}
+		}
+		pc := regs.RIP
+		if sr, err := s.t.SRegs(v); err == nil {
+			pc = codeAddr(regs, sr)
+		}
+		if s.pauseRequested() {
+			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
+		}
+		in, derr := s.decodeAt(v, pc)
+		var last result
+		switch {
+		case derr == nil && in.Kind == disasm.KindCall:
+			r, ok := s.runTo(v, in.Next(), regs.RSP)
+			if !ok {
+				return r
+			}
+			last = r
+		default:
+			r, ok := s.stepOnce(v)
+			if !ok {
+				return r
+			}
+			if derr == nil && (in.Kind == disasm.KindRet || in.Kind == disasm.KindIret) {
+				return userStop(r.stop, &Stopped{Reason: StopStep})
+			}
+			last = r
+		}
+		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: last.stop.PC, Reason: vmm.ReasonBreakpoint}); ev != nil {
+			return userStop(last.stop, ev)
+		}
+	}
 }
 
 func (s *Session) readU64(v int, addr uint64) (uint64, error) {

@@ -141,6 +141,10 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			})
 		}
 	case tStruct:
+		if kids, n, ok := s.rustChildren(sc, name, expr, val, hex); ok {
+			v.NumChildren, v.Children = n, kids
+			break
+		}
 		v.NumChildren = len(t.fields)
 		v.Children = s.locked(func() ([]Var, error) {
 			b, err := val.bytes(sc)

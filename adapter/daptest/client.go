@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,7 +183,12 @@ func (e *ErrorResponse) Error() string { return e.Command + " failed: " + e.Mess
 
 // WaitEvent returns the first buffered (or next) event with that name and
 // removes it, and every event before it, from the buffer.
-func (c *Client) WaitEvent(name string) (dap.Message, error) {
+func (c *Client) WaitEvent(name string) (dap.Message, error) { return c.WaitAnyEvent(name) }
+
+// WaitAnyEvent is WaitEvent for the first event with one of the names
+// (a stop or the guest's exit).
+func (c *Client) WaitAnyEvent(names ...string) (dap.Message, error) {
+	name := strings.Join(names, " or ")
 	deadline := time.Now().Add(c.Timeout)
 	timer := time.AfterFunc(c.Timeout, func() {
 		c.mu.Lock()
@@ -193,7 +200,7 @@ func (c *Client) WaitEvent(name string) (dap.Message, error) {
 	defer c.mu.Unlock()
 	for {
 		for i, e := range c.events {
-			if e.(dap.EventMessage).GetEvent().Event == name {
+			if slices.Contains(names, e.(dap.EventMessage).GetEvent().Event) {
 				c.events = c.events[i+1:]
 				return e, nil
 			}

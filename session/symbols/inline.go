@@ -149,19 +149,17 @@ func (t *Table) scanInlined(ci int32, origins map[uint64]bool, at **abbrevTable)
 		if !orig.ok || !origins[orig.u] {
 			continue
 		}
+		// Where gdb stops: the start of the copy's first range (its
+		// DW_AT_entry_pc may lie after code hoisted above it).
 		switch {
-		case entry.ok && isAddrForm(entry.form):
-			out = append(out, entry.u)
 		case low.ok:
-			if entry.ok { // DWARF 5: entry_pc as an offset from low_pc
-				out = append(out, low.u+entry.u)
-			} else {
-				out = append(out, low.u)
-			}
+			out = append(out, low.u)
 		case ranges.ok:
 			if rs := t.sec.rangesOf(ranges.c(), u); len(rs) > 0 {
 				out = append(out, rs[0][0])
 			}
+		case entry.ok && isAddrForm(entry.form):
+			out = append(out, entry.u)
 		}
 	}
 	return out
@@ -280,4 +278,51 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 		sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	}
 	return s, true
+}
+
+// blockAt returns the DIE offset of the innermost lexical block or
+// inlined call that holds pc, else of its function (0: none): gdb binds
+// a line breakpoint once per such block.
+func (t *Table) blockAt(pc uint64) uint64 {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu < 0 || fn.die == 0 {
+		if fn != nil {
+			return fn.Low
+		}
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	if e == nil || !e.Children {
+		return fn.die
+	}
+	key := fn.die
+	for depth := 0; depth < 64; depth++ {
+		found := false
+		for {
+			c, err := r.Next()
+			if err != nil || c == nil || c.Tag == 0 {
+				break
+			}
+			if c.Tag != dwarf.TagInlinedSubroutine && c.Tag != dwarf.TagLexDwarfBlock {
+				if c.Children {
+					r.SkipChildren()
+				}
+				continue
+			}
+			if _, ok := rangeEnd(d, c, pc); ok {
+				key = u.off + uint64(c.Offset)
+				found = c.Children
+				break
+			}
+			if c.Children {
+				r.SkipChildren()
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	return key
 }

@@ -139,6 +139,13 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 func newTable(path string, img, dimg *image, opts []Option) *Table {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	if dimg != img {
+		// A separate symbols file describes the code: a 64-bit kernel
+		// repacked as elf32-i386 for QEMU's -kernel has its addresses,
+		// CFI and symbols right only in the ELF64 it came from.
+		f = dimg.f
+		t.Machine = f.Machine
+	}
 	for _, o := range opts {
 		o(t)
 	}
@@ -150,9 +157,11 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t.loadELFSymbols(img.f)
+		// The symbols file's symbols first (full-width values), else the
+		// program's.
+		t.loadELFSymbols(dimg.f)
 		if len(t.syms) == 0 && dimg != img {
-			t.loadELFSymbols(dimg.f)
+			t.loadELFSymbols(img.f)
 		}
 	}()
 	t.loadDWARF()
@@ -433,7 +442,7 @@ func (t *Table) addELFFuncs() {
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue
 		}
-		fn := &Func{Name: s.name, Low: s.value, High: s.value + size, cu: -1}
+		fn := &Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
 		t.funcs = append(t.funcs, fn)
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
@@ -526,7 +535,7 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 	for j := i - 1; j >= 0 && j >= i-4; j-- {
 		s := t.syms[j]
 		if addr >= s.value && (addr < s.value+s.size || (s.size == 0 && addr == s.value)) {
-			return s.name, s.value, true
+			return Demangle(s.name), s.value, true
 		}
 	}
 	return "", 0, false

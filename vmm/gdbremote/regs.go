@@ -28,6 +28,9 @@ func (t *Target) layout() []rsp.Reg {
 // regBlock is one thread's 'g' data at the current stop.
 type regBlock struct {
 	raw []byte
+	// segs: the segment caches of a real-mode stop (segments.go), read
+	// once per stop.
+	segs *x86.SRegs
 }
 
 func (t *Target) readBlock(vcpu int) (*regBlock, error) {
@@ -97,7 +100,10 @@ func (t *Target) decode(b *regBlock) (x86.Regs, x86.SRegs) {
 		x86.GDBSet(strings.ToLower(reg.Name), v, &r, &s)
 	}
 	// Stubs give selectors, not descriptor caches: infer what the decoding
-	// mode needs from CR0/EFER.
+	// mode needs from CR0/EFER, and real mode's bases from the selectors.
+	if s.CR0&x86.CR0PE == 0 && t.desc != nil {
+		realModeSegments(&s)
+	}
 	if s.CR0&x86.CR0PE != 0 || t.desc == nil {
 		if s.EFER&x86.EFERLMA != 0 || t.desc == nil {
 			s.CS.L = true

@@ -227,19 +227,22 @@ func (t *Target) resumed() {
 
 // stepRaw steps one vCPU and waits for the stub's reply (session locked).
 func (t *Target) stepRaw(vcpu int) (string, error) {
-	t.resumed()
-	var err error
-	if t.vCont {
-		err = t.c.Send(fmt.Sprintf("vCont;s:%s", t.threads[vcpu]))
-	} else {
-		if err = t.selectThread('c', vcpu); err == nil {
-			err = t.c.Send("s")
-		}
-	}
-	if err != nil {
+	if err := t.sendStep(vcpu); err != nil {
 		return "", err
 	}
 	return t.c.Recv(context.Background())
+}
+
+// sendStep sends the step of one vCPU (vCont;s, or Hc and s).
+func (t *Target) sendStep(vcpu int) error {
+	t.resumed()
+	if t.vCont {
+		return t.c.Send(fmt.Sprintf("vCont;s:%s", t.threads[vcpu]))
+	}
+	if err := t.selectThread('c', vcpu); err != nil {
+		return err
+	}
+	return t.c.Send("s")
 }
 
 // stepOff executes the instruction under our breakpoint at vCPU's PC (z,
@@ -369,7 +372,9 @@ func (t *Target) await(stepping int) {
 
 // softRun emulates write watchpoints: single steps, comparing the watched
 // bytes after each, until one changes, a breakpoint is reached or a pause
-// is asked for.
+// is asked for. The lock is not held while a step is in flight: a step
+// can wait for ever (a stub stepping a hlt with interrupts held off), and
+// Pause and Close must still get through (Pause interrupts it).
 func (t *Target) softRun(vcpu int) {
 	for {
 		t.mu.Lock()
@@ -383,7 +388,19 @@ func (t *Target) softRun(vcpu int) {
 			t.mu.Unlock()
 			return
 		}
-		reply, err := t.stepRaw(vcpu)
+		err := t.sendStep(vcpu)
+		t.softStepping = err == nil
+		t.mu.Unlock()
+		reply := ""
+		if err == nil {
+			reply, err = t.c.Recv(context.Background())
+		}
+		t.mu.Lock()
+		t.softStepping = false
+		if t.state == closed {
+			t.mu.Unlock()
+			return
+		}
 		s := t.classify(reply, err, vcpu, true)
 		if s.Reason == vmm.ReasonStep {
 			s = t.checkSoft(s)
@@ -554,6 +571,10 @@ func (t *Target) Wait(ctx context.Context) (vmm.Stop, error) {
 		return s, nil
 	case <-ctx.Done():
 		return vmm.Stop{}, ctx.Err()
+	case <-t.closed:
+		// Closed while a run or step was in flight (a disconnect during a
+		// long step): its stop is never delivered.
+		return vmm.Stop{}, vmm.ErrClosed
 	}
 }
 
@@ -565,8 +586,8 @@ func (t *Target) Pause() error {
 		return nil
 	}
 	t.interrupt = true
-	if len(t.soft) > 0 {
-		return nil // softRun sees the flag
+	if len(t.soft) > 0 && !t.softStepping {
+		return nil // softRun sees the flag before its next step
 	}
 	// A single step can wait for ever too (a stub stepping a hlt with
 	// interrupts held off): interrupt it like a run.
@@ -596,6 +617,7 @@ func (t *Target) Close() error {
 		t.c.Send("D")
 	}
 	t.state = closed
+	close(t.closed)
 	t.mu.Unlock()
 	_ = wasRunning
 	err := t.c.Close()

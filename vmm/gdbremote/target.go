@@ -67,13 +67,14 @@ type Target struct {
 	cache     map[int]*regBlock
 
 	// probed quirks
-	vCont    bool
-	gWrite   bool
-	pWrite   bool
-	z        [5]bool
-	pktSize  int
-	noAck    bool
-	stubName string
+	vCont     bool
+	gWrite    bool
+	pWrite    bool
+	z         [5]bool
+	pktSize   int
+	noAck     bool
+	stubName  string
+	noMonitor bool // the stub has no monitor command (qRcmd)
 
 	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
 	// checks breakpoints by address at translation time); z0Patches: Z0
@@ -87,12 +88,15 @@ type Target struct {
 	watches   []vmm.Watch
 	soft      []*softWatch
 	stops     chan vmm.Stop
-	stepping  int // vCPU being stepped, or -1
+	closed    chan struct{} // closed by Close: ends a Wait whose stop will never come
+	stepping  int           // vCPU being stepped, or -1
 	interrupt bool
-	lastVCPU  int
-	exitCode  int
-	onExit    func() (int, bool) // exit status of a launched hypervisor
-	onClose   func()
+	// softStepping: softRun has a step in flight (a Pause interrupts it).
+	softStepping bool
+	lastVCPU     int
+	exitCode     int
+	onExit       func() (int, bool) // exit status of a launched hypervisor
+	onClose      func()
 }
 
 var _ vmm.Target = (*Target)(nil)
@@ -120,7 +124,7 @@ func attachConn(c *rsp.Conn, cfg Config) (*Target, error) {
 		log = l
 	}
 	t := &Target{c: c, log: log.WithField("layer", "gdbremote"), cfg: cfg, curThread: map[byte]string{},
-		cache: map[int]*regBlock{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{}, stops: make(chan vmm.Stop, 4), stepping: -1}
+		cache: map[int]*regBlock{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{}, stops: make(chan vmm.Stop, 4), closed: make(chan struct{}), stepping: -1}
 	if cfg.Serial != nil {
 		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
 	}
@@ -396,6 +400,20 @@ func (t *Target) SRegs(vcpu int) (x86.SRegs, error) {
 		return x86.SRegs{}, err
 	}
 	_, s := t.decode(b)
+	if s.CR0&x86.CR0PE == 0 && t.desc != nil {
+		// Real mode: the caches the monitor reports (a reset's CS base is
+		// not the selector's), once per stop.
+		if b.segs == nil {
+			m := s
+			if !t.monitorSegments(vcpu, &m) {
+				m = s
+			}
+			b.segs = &m
+		}
+		m := b.segs
+		s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = m.CS, m.DS, m.ES, m.FS, m.GS, m.SS
+		s.TR, s.LDT, s.GDT, s.IDT = m.TR, m.LDT, m.GDT, m.IDT
+	}
 	return s, nil
 }
 

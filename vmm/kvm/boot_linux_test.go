@@ -74,7 +74,7 @@ func TestBadImages(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, 0, 0, "empty"},
-		{"not ELF", []byte("#!/bin/sh\necho hi\n"), 0, 0, "looked for an ELF file"},
+		{"not ELF", []byte("#!/bin/sh\necho hi\n"), 0, 0, "not an ELF file"},
 		{"truncated", g.Data[:len(g.Data)/2], 0, 0, "truncated"},
 		{"stacks over the image", g.Data, 4 << 20, 48, "vCPU stacks"},
 		{"RAM too small", g.Data, 1 << 20, 0, "out of range"},

@@ -22,8 +22,11 @@ type Config struct {
 	// Cmdline is the kernel command line (Linux, Multiboot, PVH).
 	Cmdline string
 	// Initrd is an initial RAM disk: boot_params' ramdisk for a bzImage,
-	// a module for PVH and Multiboot.
+	// a module for PVH, the first module for Multiboot 1 and 2.
 	Initrd []byte
+	// Modules are loaded after the kernel and described to Multiboot 1
+	// and 2 kernels (an initrd, say).
+	Modules []boot.Module
 	// Serial receives what the guest writes to COM1 and to port 0xe9.
 	Serial io.Writer
 	// Input feeds COM1's receiver.

@@ -324,6 +324,9 @@ func linuxCmdline(cmdline string, clear []string) string {
 // host cannot run; then it checks, on a second vCPU given the reduced
 // CPUID, which of those the guest still sees.
 func (h *HostInfo) probeCPUID(p *prober, supported []kvmsys.CPUIDEntry2, entry x86.SRegs) {
+	// The probes after this one go on with the first vCPU.
+	vcpu, run, sregs := p.vcpu, p.run, p.sregs0
+	defer func() { p.vcpu, p.run, p.sregs0 = vcpu, run, sregs }()
 	seen := p.cpuidRead()
 	hidden := map[string]bool{}
 	amd := isAMDVendor(supported)

@@ -92,7 +92,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 	case kvmsys.KVM_EXIT_INTERNAL_ERROR:
 		return v.internalErrorExit(stepping)
 	case kvmsys.KVM_EXIT_SHUTDOWN:
-		d := "the guest triple-faulted (an exception could not be delivered)"
+		d := "the guest triple-faulted (an exception could not be delivered)" + v.legacyPagingFault()
 		if m.host.Vendor == "AMD SVM" {
 			d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
 		}

@@ -124,8 +124,12 @@ type HostInfo struct {
 	// the host showed hidden leaf-7 features whatever KVM was told.
 	MaxBasicLeaf uint32
 	// Ring0Gaps lists baseline instructions (no CPUID bit) that failed.
-	Ring0Gaps       []Ring0Gap
-	ProbeDurationUS int64
+	Ring0Gaps []Ring0Gap
+	// Paging turned on outside long mode (probe_paging_linux.go).
+	LegacyPagingProbed bool
+	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
+	PAE32              bool // PAE paging with EFER.LME clear
+	ProbeDurationUS    int64
 }
 
 func (h *HostInfo) capabilities() vmm.Capabilities {
@@ -169,6 +173,9 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	}
 	for _, g := range h.Ring0Gaps {
 		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 and it has no CPUID bit: %s", g.Insn, g.Note))
+	}
+	if h.LegacyPagingProbed && (!h.Paging32 || !h.PAE32) {
+		c.Notes = append(c.Notes, h.legacyPagingNote())
 	}
 	return c
 }
@@ -217,6 +224,9 @@ func (h *HostInfo) Lines() []string {
 	}
 	for _, g := range h.Ring0Gaps {
 		l = append(l, fmt.Sprintf("ring-0 instruction %s fails (%s) and has no CPUID bit to hide: %s", g.Insn, g.Why, g.Note))
+	}
+	if n := h.legacyPagingNote(); n != "" {
+		l = append(l, n)
 	}
 	l = append(l, fmt.Sprintf("probe took %d µs", h.ProbeDurationUS))
 	return l

@@ -59,6 +59,8 @@ type Machine struct {
 	final   *vmm.Stop
 	pauseRq bool
 	closed  chan struct{}
+	// nudgeStop ends the periodic nudges of a run (accessed_linux.go).
+	nudgeStop chan struct{}
 
 	dbg debugState // breakpoints and watchpoints (debug_linux.go)
 
@@ -157,7 +159,7 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
-	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Initrd: cfg.Initrd, APIC: cfg.IRQChip})
+	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Initrd: cfg.Initrd, Modules: cfg.Modules, APIC: cfg.IRQChip})
 	if err != nil {
 		return err
 	}
@@ -208,6 +210,7 @@ func (m *Machine) Close() error {
 	}
 	m.state = stateClosed
 	close(m.closed)
+	m.stopNudger()
 	for _, v := range m.vcpus {
 		v.kick()
 	}
@@ -384,6 +387,7 @@ func (m *Machine) Continue() error {
 		m.running++
 		v.start(false)
 	}
+	m.startNudger()
 	if m.running == 0 {
 		m.state = stateStopped
 		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].regs().RIP, Detail: "every vCPU is halted and nothing can wake it"})
@@ -406,6 +410,7 @@ func (m *Machine) Step(i int) error {
 	m.state = stateRunning
 	m.running++
 	v.start(true)
+	m.startNudger()
 	return nil
 }
 
@@ -550,6 +555,7 @@ func (m *Machine) collect(ev event) {
 	if m.running > 0 {
 		return
 	}
+	m.stopNudger()
 	m.state = stateStopped
 	var s vmm.Stop
 	switch {

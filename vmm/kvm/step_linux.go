@@ -83,6 +83,7 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 		}
 	}
 
+	v.markLoadedDescriptors()
 	var traps []trap
 	if decErr != nil || inst.MayFault {
 		traps = m.plantTraps(v, pc)

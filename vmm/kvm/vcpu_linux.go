@@ -407,6 +407,7 @@ func (v *vcpu) emulationFailureAt() bool {
 func (v *vcpu) runUntilStop() vmm.Stop {
 	m := v.m
 	needComplete := false
+	v.markLoadedDescriptors()
 	for {
 		if v.paused.Load() {
 			if needComplete {
@@ -422,7 +423,9 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 		reason, err := v.enter()
 		needComplete = false
 		if err == errInterrupted {
-			continue // the pause check above decides
+			// A pause (checked above), a nudge or a stray signal.
+			v.markLoadedDescriptors()
+			continue
 		}
 		if err != nil {
 			return v.failed(err)

@@ -1,6 +1,7 @@
 package vmmtest
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -54,6 +55,50 @@ func BuildExample(t testing.TB, name string) *Guest {
 	g, err := guests.Build(filepath.Join(root, "examples", name), guests.ELF64)
 	if err != nil {
 		t.Fatalf("building example %s: %v", name, err)
+	}
+	return g
+}
+
+// BuildCorpus builds testdata/guests/corpus the way its tag says (see
+// guests.Corpus), as an ELF64 file or, for QEMU's Multiboot loader, ELF32.
+func BuildCorpus(t testing.TB, tag string, variant ...guests.Variant) *Guest {
+	t.Helper()
+	o, ok := guests.CorpusOptions(tag)
+	if !ok {
+		t.Fatalf("no corpus build %q", tag)
+	}
+	if len(variant) > 0 {
+		o.Variant = variant[0]
+	}
+	root, err := guests.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guests.BuildWith(filepath.Join(root, "testdata", "guests", "corpus"), o)
+	if err != nil {
+		t.Fatalf("building corpus %s: %v", tag, err)
+	}
+	return g
+}
+
+// BuildRustGuest builds testdata/guests/rust, or skips the test when
+// rustc is missing.
+func BuildRustGuest(t testing.TB, variant ...guests.Variant) *Guest {
+	t.Helper()
+	root, err := guests.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := guests.ELF64
+	if len(variant) > 0 {
+		v = variant[0]
+	}
+	g, err := guests.BuildRust(filepath.Join(root, "testdata", "guests", "rust"), v)
+	if errors.Is(err, guests.ErrNoRustc) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatalf("building the Rust guest: %v", err)
 	}
 	return g
 }

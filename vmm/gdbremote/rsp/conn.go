@@ -3,6 +3,7 @@ package rsp
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type Conn struct {
 	Timeout time.Duration
 	// Output receives 'O' console-output packets (decoded), when set.
 	Output func(string)
+
+	capMu   sync.Mutex       // guards capture
+	capture *strings.Builder // a Monitor command's output, while one runs
 }
 
 // Dial connects to "host:port" or a Unix socket path.
@@ -139,9 +143,20 @@ func (c *Conn) read() {
 		s := string(data)
 		c.log.Debugf("← %s", trunc(s))
 		if len(s) > 1 && s[0] == 'O' && s != "OK" {
-			if out, err := HexBytes(s[1:]); err == nil && c.Output != nil {
-				c.Output(string(out))
-				continue
+			if out, err := HexBytes(s[1:]); err == nil {
+				c.capMu.Lock()
+				capture := c.capture
+				if capture != nil {
+					capture.Write(out)
+				}
+				c.capMu.Unlock()
+				if capture != nil {
+					continue
+				}
+				if c.Output != nil {
+					c.Output(string(out))
+					continue
+				}
 			}
 		}
 		select {
@@ -225,4 +240,51 @@ func (c *Conn) StartNoAck() bool {
 		c.noAck = true
 	}
 	return c.noAck
+}
+
+// Monitor runs a monitor command (qRcmd, gdb's "monitor") and returns its
+// output, which the stub sends as 'O' packets before "OK" (or, with some
+// stubs, hex-encoded in the reply itself).
+func (c *Conn) Monitor(cmd string) (string, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	var buf strings.Builder
+	c.capMu.Lock()
+	c.capture = &buf
+	c.capMu.Unlock()
+	defer func() {
+		c.capMu.Lock()
+		c.capture = nil
+		c.capMu.Unlock()
+	}()
+	pkt := "qRcmd," + hex.EncodeToString([]byte(cmd))
+	if err := c.Send(pkt); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	r, err := c.Recv(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "", fmt.Errorf("monitor command %q: no reply within %s", cmd, c.Timeout)
+		}
+		return "", err
+	}
+	switch {
+	case r == "":
+		return "", &ProtocolError{Context: "monitor command " + cmd, Packet: trunc(pkt)}
+	case len(r) == 3 && r[0] == 'E':
+		return "", &ProtocolError{Context: "monitor command " + cmd, Packet: trunc(pkt), Code: r[1:]}
+	case r != "OK":
+		out, err := HexBytes(r)
+		if err != nil {
+			return "", fmt.Errorf("monitor command %q: unexpected reply %q", cmd, trunc(r))
+		}
+		c.capMu.Lock()
+		buf.Write(out)
+		c.capMu.Unlock()
+	}
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	return buf.String(), nil
 }

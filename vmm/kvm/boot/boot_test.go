@@ -91,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "empty"},
-		{"text", []byte("hello world"), "looked for an ELF file"},
+		{"text", []byte("hello world"), "not an ELF file"},
 		{"truncated segment", good[:len(good)-10], "truncated"},
 		{"overlap", elf64(0x100000, [][4]uint64{{0x100000, 0x100000, 16, 0x100}, {0x100080, 0x100080, 16, 16}}, nil), "overlap"},
 		{"filesz > memsz", elf64(0x100000, [][4]uint64{{0x100000, 0x100000, 32, 16}}, nil), "larger than memory size"},

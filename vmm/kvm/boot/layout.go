@@ -23,10 +23,15 @@ const (
 	nameAddr   = 0x9f00 // boot loader name
 	tablesAddr = 0x10000
 	tablesEnd  = 0x80000
+	// The 32-bit protocols build no page tables: their variable-size
+	// boot information (Multiboot 2's tags, Multiboot 1's module list)
+	// goes there instead.
+	mb2InfoAddr = tablesAddr
+	mb2InfoEnd  = tablesEnd
 
 	zeroPageAddr = 0x7000 // Linux boot_params
 	linuxGDTAddr = 0x8000 // Linux's boot GDT: __BOOT_CS 0x10, __BOOT_DS 0x18
-	modlistAddr  = 0x9080 // PVH module list / Multiboot module entries
+	modlistAddr  = 0x9080 // PVH module list (the initrd)
 
 	// Selectors of the boot GDT.
 	SelCode64 = 0x08
@@ -46,9 +51,13 @@ type Config struct {
 	VCPUs     int
 	Cmdline   string
 	StackSize uint64 // per vCPU; DefaultStackSize when 0
-	// Initrd is an initial RAM disk (Linux, PVH as a module, Multiboot as
-	// a module). It is placed as high in RAM as the kernel allows.
+	// Initrd is an initial RAM disk: a Linux kernel's (boot_params), a
+	// PVH module placed as high in RAM as the kernel allows, or the first
+	// Multiboot module.
 	Initrd []byte
+	// Modules are loaded after the image, page-aligned, and described to
+	// Multiboot 1 and 2 kernels.
+	Modules []Module
 	// APIC says the machine has local APICs and an IOAPIC (KVM's in-kernel
 	// irqchip): the firmware tables then describe them (ACPI MADT, MP
 	// table), so a kernel finds every vCPU.
@@ -91,7 +100,10 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 		return nil, fmt.Errorf("kernel command line is %d bytes, this kernel takes at most %d (cmdline_size)", len(cfg.Cmdline), img.Linux.CmdlineMax)
 	}
 	if len(cfg.Initrd) > 0 && img.Protocol == ProtoELF64 {
-		return nil, fmt.Errorf("an initrd needs a boot protocol that passes one (linux, pvh or multiboot); the 64-bit direct entry (elf64) has none")
+		return nil, fmt.Errorf("an initrd needs a boot protocol that passes one (linux, pvh, multiboot or multiboot2); the 64-bit direct entry (elf64) has none")
+	}
+	if len(cfg.Modules) > 0 && (img.Protocol == ProtoELF64 || img.Protocol == ProtoLinux) {
+		return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through %s", img.Protocol)
 	}
 	for _, s := range img.Segments {
 		end := s.Phys + s.MemSize
@@ -118,9 +130,12 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 	}
 	writeGDT(ram)
 	rsdp := writeFirmwareTables(ram, img, cfg)
-	initrd, err := placeInitrd(ram, img, cfg.Initrd, stacksStart)
-	if err != nil {
-		return nil, err
+	var initrd memRegion
+	if img.Protocol == ProtoLinux || img.Protocol == ProtoPVH {
+		var err error
+		if initrd, err = placeInitrd(ram, img, cfg.Initrd, stacksStart); err != nil {
+			return nil, err
+		}
 	}
 
 	cpus := make([]CPUState, cfg.VCPUs)
@@ -155,11 +170,35 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			c.Regs.RSI = zp
 			c.Halted = i > 0
 		}
-	case ProtoMultiboot, ProtoPVH:
+	case ProtoMultiboot, ProtoMultiboot2, ProtoPVH:
 		var info uint64
-		if img.Protocol == ProtoMultiboot {
-			info = writeMultibootInfo(ram, cfg.Cmdline, initrd)
-		} else {
+		var placed [][2]uint64
+		mods := cfg.Modules
+		if len(cfg.Initrd) > 0 && img.Protocol != ProtoPVH {
+			mods = append([]Module{{Data: cfg.Initrd, Cmdline: "initrd"}}, mods...)
+		}
+		if len(mods) > 0 {
+			if img.Protocol == ProtoPVH {
+				return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through PVH (which takes an initrd)")
+			}
+			var err error
+			if placed, err = placeModules(ram, img, mods, stacksStart); err != nil {
+				return nil, err
+			}
+		}
+		magic := uint64(0)
+		switch img.Protocol {
+		case ProtoMultiboot:
+			info = writeMultibootInfo(ram, cfg.Cmdline)
+			writeMultibootModules(ram, mods, placed)
+			magic = MultibootBootloaderMagic
+		case ProtoMultiboot2:
+			var err error
+			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, mods, placed); err != nil {
+				return nil, err
+			}
+			magic = Multiboot2BootloaderMagic
+		default:
 			info = writeStartInfo(ram, cfg.Cmdline, initrd, rsdp)
 		}
 		for i := range cpus {
@@ -167,9 +206,7 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			c.SRegs = protectedModeSRegs()
 			c.Regs.RIP = img.Entry
 			c.Regs.RBX = info
-			if img.Protocol == ProtoMultiboot {
-				c.Regs.RAX = MultibootBootloaderMagic
-			}
+			c.Regs.RAX = magic
 			c.Halted = i > 0
 		}
 	default:
@@ -384,7 +421,7 @@ func writeCmdline(ram []byte, cmd string) {
 // writeMultibootInfo writes the Multiboot 1 information structure
 // (Multiboot Specification 0.6.96 §3.3) with mem_lower/upper, the command
 // line, a memory map and the boot loader name.
-func writeMultibootInfo(ram []byte, cmd string, initrd memRegion) uint64 {
+func writeMultibootInfo(ram []byte, cmd string) uint64 {
 	size := uint64(len(ram))
 	le := binary.LittleEndian
 	mbi := ram[infoAddr:]
@@ -394,20 +431,7 @@ func writeMultibootInfo(ram []byte, cmd string, initrd memRegion) uint64 {
 		flagMmap    = 1 << 6
 		flagName    = 1 << 9
 	)
-	flags := uint32(flagMem | flagCmdline | flagMmap | flagName)
-	if initrd.size > 0 {
-		// One module, the initrd (§3.3: mods_count, mods_addr; each entry
-		// mod_start, mod_end, string, reserved).
-		const flagMods = 1 << 3
-		flags |= flagMods
-		le.PutUint32(mbi[20:], 1)
-		le.PutUint32(mbi[24:], modlistAddr)
-		le.PutUint32(ram[modlistAddr:], uint32(initrd.addr))
-		le.PutUint32(ram[modlistAddr+4:], uint32(initrd.addr+initrd.size))
-		le.PutUint32(ram[modlistAddr+8:], nameAddr+8) // "initrd"
-		copy(ram[nameAddr+8:], "initrd\x00")
-	}
-	le.PutUint32(mbi[0:], flags)
+	le.PutUint32(mbi[0:], flagMem|flagCmdline|flagMmap|flagName)
 	le.PutUint32(mbi[4:], 640)
 	le.PutUint32(mbi[8:], uint32((size-0x100000)>>10))
 	writeCmdline(ram, cmd)
@@ -426,6 +450,33 @@ func writeMultibootInfo(ram []byte, cmd string, initrd memRegion) uint64 {
 	copy(ram[nameAddr:], "vmdap\x00")
 	le.PutUint32(mbi[64:], nameAddr)
 	return infoAddr
+}
+
+// writeMultibootModules adds the module list to a Multiboot 1
+// information structure (flags bit 3, mods_count, mods_addr): 16-byte
+// entries (mod_start, mod_end, string, reserved) and their strings, in the
+// boot area.
+func writeMultibootModules(ram []byte, mods []Module, placed [][2]uint64) {
+	if len(mods) == 0 {
+		return
+	}
+	le := binary.LittleEndian
+	mbi := ram[infoAddr:]
+	list := uint64(mb2InfoAddr)
+	str := list + uint64(16*len(mods))
+	for i, m := range mods {
+		e := ram[list+uint64(16*i):]
+		le.PutUint32(e[0:], uint32(placed[i][0]))
+		le.PutUint32(e[4:], uint32(placed[i][1]))
+		le.PutUint32(e[8:], uint32(str))
+		le.PutUint32(e[12:], 0)
+		n := copy(ram[str:mb2InfoEnd-1], m.Cmdline)
+		ram[str+uint64(n)] = 0
+		str += uint64(n) + 1
+	}
+	le.PutUint32(mbi[0:], le.Uint32(mbi[0:])|1<<3)
+	le.PutUint32(mbi[20:], uint32(len(mods)))
+	le.PutUint32(mbi[24:], uint32(list))
 }
 
 // PVH hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h).

@@ -208,13 +208,19 @@ func TestInitrdModules(t *testing.T) {
 	if _, err := Place(img, ram, Config{VCPUs: 1, Initrd: initrd}); err != nil {
 		t.Fatal(err)
 	}
+	// Multiboot: the initrd is the first module (mods_count, mods_addr).
 	mbi := ram[infoAddr:]
-	if le.Uint32(mbi[0:])&(1<<3) == 0 || le.Uint32(mbi[20:]) != 1 || le.Uint32(mbi[24:]) != modlistAddr {
-		t.Fatalf("multiboot flags %#x mods %d at %#x", le.Uint32(mbi[0:]), le.Uint32(mbi[20:]), le.Uint32(mbi[24:]))
+	list := le.Uint32(mbi[24:])
+	if le.Uint32(mbi[0:])&(1<<3) == 0 || le.Uint32(mbi[20:]) != 1 {
+		t.Fatalf("multiboot flags %#x mods %d at %#x", le.Uint32(mbi[0:]), le.Uint32(mbi[20:]), list)
 	}
-	start, end := le.Uint32(ram[modlistAddr:]), le.Uint32(ram[modlistAddr+4:])
+	start, end := le.Uint32(ram[list:]), le.Uint32(ram[list+4:])
 	if string(ram[start:end]) != string(initrd) {
 		t.Fatalf("module [%#x,%#x)", start, end)
+	}
+	str := le.Uint32(ram[list+8:])
+	if string(ram[str:str+7]) != "initrd\x00" {
+		t.Fatalf("module string %q", ram[str:str+7])
 	}
 	// The 64-bit direct entry has no way to pass one.
 	img, _ = Parse(elf64(0x100000, [][4]uint64{{0x100000, 0x100000, 16, 32}}, nil), "")

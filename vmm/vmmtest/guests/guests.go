@@ -66,15 +66,38 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// Options say how to build a guest beyond its folder's sources, so that
+// one folder builds several ways (optimisation levels, DWARF versions,
+// -m32) without changing the defaults the other guests use.
+type Options struct {
+	Variant Variant
+	// Flags are added after CFlags: a later -O, -g or -m option wins over
+	// CFlags' own.
+	Flags []string
+	// Tag names the build beside the folder's name: the guest's Name, its
+	// cache entry and its prebuilt file are "<folder>-<tag>".
+	Tag string
+}
+
 // Build compiles the guest whose sources are in dir: every .S and .c file,
 // linked with dir/link.ld, with CFlags and the flags in dir/cflags (if
 // any). The result is cached under the user cache folder by the hash of
 // the sources, the flags and gcc's version.
 func Build(dir string, variant Variant) (*Guest, error) {
+	return BuildWith(dir, Options{Variant: variant})
+}
+
+// BuildWith is Build with options.
+func BuildWith(dir string, o Options) (*Guest, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
+	variant := o.Variant
+	name := filepath.Base(dir)
+	if o.Tag != "" {
+		name += "-" + o.Tag
+	}
 	if pre := os.Getenv(PrebuiltEnv); pre != "" {
-		return load(filepath.Join(pre, PrebuiltName(filepath.Base(dir), variant)), dir)
+		return load(filepath.Join(pre, PrebuiltName(name, variant)), dir, name)
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -123,12 +146,14 @@ func Build(dir string, variant Variant) (*Guest, error) {
 	// guest built in another checkout would point the debugger there.
 	abs, _ := filepath.Abs(dir)
 	fmt.Fprintf(h, "%q %s %s", CFlags, variant, abs)
+	if len(o.Flags) > 0 {
+		fmt.Fprintf(h, " %q", o.Flags)
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	name := filepath.Base(dir)
 	outDir := filepath.Join(cache, "vmdap", "guests", name+"-"+key)
 	out := filepath.Join(outDir, name+".elf")
 	if _, err := os.Stat(out); err != nil {
@@ -147,6 +172,7 @@ func Build(dir string, variant Variant) (*Guest, error) {
 		defer os.Remove(tmp)
 		defer os.Remove(tmp + ".32")
 		args := append(append([]string{}, CFlags...), extra...)
+		args = append(args, o.Flags...)
 		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
 		for _, s := range srcs {
@@ -171,7 +197,7 @@ func Build(dir string, variant Variant) (*Guest, error) {
 			return nil, err
 		}
 	}
-	return load(out, dir)
+	return load(out, dir, name)
 }
 
 // PrebuiltEnv names a folder of guests built elsewhere (for machines
@@ -186,8 +212,7 @@ func PrebuiltName(name string, v Variant) string {
 	return name + "-" + string(v) + ".elf"
 }
 
-func load(out, dir string) (*Guest, error) {
-	name := filepath.Base(dir)
+func load(out, dir, name string) (*Guest, error) {
 	data, err := os.ReadFile(out)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,146 @@
+package symbols
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"testing"
+
+	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
+)
+
+// The fuzz targets start from the corpus guest as the test helper builds
+// it (no committed binaries): its ELF file whole (FuzzNew), and each of
+// its debug sections rewritten in place (FuzzDebugSections), so that
+// most mutations reach the DWARF readers rather than debug/elf's header
+// checks. Crashers the fuzzer finds are kept under testdata/fuzz.
+
+// seedELFs returns small guests' ELF files: the corpus at -O0 (DWARF 5),
+// DWARF 2 with location lists, and -m32.
+func seedELFs(f *testing.F) [][]byte {
+	f.Helper()
+	var out [][]byte
+	for _, tag := range []string{"O0", "dwarf2", "m32"} {
+		if _, ok := guests.CorpusOptions(tag); !ok {
+			f.Fatalf("no corpus build %s", tag)
+		}
+		b, err := os.ReadFile(vmmtest.BuildCorpus(f, tag).Path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// exercise calls every lookup a session makes on an image, on the
+// addresses, names and files the image itself mentions. None may panic
+// or run for long.
+func exercise(t *Table) {
+	n := 0
+	for _, fn := range t.Funcs() {
+		if n++; n > 64 {
+			break
+		}
+		for _, pc := range []uint64{fn.Low, fn.Low + 1, fn.High - 1} {
+			t.FuncAt(pc)
+			t.PCToLine(pc)
+			t.LineRange(pc)
+			t.IsStmtStart(pc)
+			t.Symbol(pc)
+			t.Globals(pc)
+			if sc, ok := t.ScopeAt(pc); ok {
+				for _, v := range append(append([]*Var{}, sc.Params...), sc.Locals...) {
+					Evaluate(v.Loc, sc.FrameBase, v.AddrSize, exprFrame{})
+				}
+			}
+			var r Regs
+			r.R[RegRIP], r.R[RegRSP], r.R[RegRBP] = pc, 0x9000, 0x9100
+			r.Valid[RegRIP], r.Valid[RegRSP], r.Valid[RegRBP] = true, true, true
+			mem := func(a uint64) (uint64, error) { return a + 8, nil }
+			t.Unwind(r, true, mem)
+			t.Unwind(r, false, mem)
+		}
+		t.PrologueEnd(fn)
+		t.HasLines(fn)
+		if fn.Name != "" {
+			t.FuncsByName(fn.Name)
+			t.InlinedSites(fn.Name)
+		}
+	}
+	for i, file := range t.Files() {
+		if i > 16 {
+			break
+		}
+		for _, l := range []int{1, 50, 100} {
+			t.LineAddrs(file, l)
+		}
+		t.FileLines(file, 0, 0)
+		t.MatchFile(file)
+	}
+	n = 0
+	t.GlobalNames(func(name string) {
+		if n++; n <= 64 {
+			t.GlobalByName(name)
+		}
+	})
+	for _, name := range []string{"task", "atomic_t", "int", "list_head", "ticks_t"} {
+		t.TypeByName(name)
+	}
+	t.InlinedSites("square")
+	t.InlinedSites("account")
+}
+
+// FuzzNew reads mutated ELF files with New and looks everything up: bad
+// input gets an error or empty answers, never a panic or a hang.
+func FuzzNew(f *testing.F) {
+	for _, b := range seedELFs(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tb, err := New(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		exercise(tb)
+	})
+}
+
+// FuzzDebugSections rewrites one debug section of a seed (chosen by the
+// first input byte, the rest of the input laid over the section's bytes
+// from an offset the second byte chooses) and looks everything up.
+func FuzzDebugSections(f *testing.F) {
+	seeds := seedELFs(f)
+	type sec struct {
+		seed     int
+		off, len int
+	}
+	var secs []sec
+	for i, b := range seeds {
+		ef, err := elf.NewFile(bytes.NewReader(b))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, s := range ef.Sections {
+			if s.Type == elf.SHT_PROGBITS && s.Size > 0 && (len(s.Name) > 7 && s.Name[:7] == ".debug_" || s.Name == ".eh_frame") {
+				secs = append(secs, sec{i, int(s.Offset), int(s.Size)})
+			}
+		}
+	}
+	for i := range secs {
+		s := secs[i]
+		f.Add(byte(i), byte(0), append([]byte(nil), seeds[s.seed][s.off:s.off+min(s.len, 256)]...))
+	}
+	f.Fuzz(func(t *testing.T, which, at byte, data []byte) {
+		s := secs[int(which)%len(secs)]
+		b := append([]byte(nil), seeds[s.seed]...)
+		start := s.off + int(at)*s.len/256
+		copy(b[start:s.off+s.len], data)
+		tb, err := New(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		exercise(tb)
+	})
+}

@@ -1,0 +1,152 @@
+package vmmtest
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The gdb oracle: what gdb shows at each stop of a guest booted under
+// QEMU (TCG, stopped at reset, its GDB stub on a loopback port), for
+// tests that compare vmdap's view of the same stops with gdb's, so that
+// the expected values are not written by hand.
+
+// Oracle says what to run and where to stop.
+type Oracle struct {
+	// QEMU is the emulator (qemu-system-x86_64, or qemu-system-i386 for a
+	// 32-bit guest, whose stub then describes 32-bit registers).
+	QEMU string
+	// Kernel is the file QEMU's -kernel boots (a Multiboot ELF32).
+	Kernel string
+	// Symbols is the ELF file gdb reads.
+	Symbols string
+	// Breaks are gdb locations ("file:line", "function"), in any order.
+	Breaks []string
+	// Globals are expressions printed at every stop.
+	Globals []string
+	// MaxStops bounds the stops (default 64).
+	MaxStops int
+	// Frames bounds the frames described per stop (default 12).
+	Frames int
+}
+
+// OracleStop is one stop as gdb saw it.
+type OracleStop struct {
+	PC      uint64        `json:"pc"`
+	Hit     []int         `json:"hit"` // indices into Oracle.Breaks
+	Frames  []OracleFrame `json:"frames"`
+	Globals []OracleVar   `json:"globals"`
+	Error   string        `json:"error"`
+}
+
+// OracleFrame is one frame of gdb's backtrace.
+type OracleFrame struct {
+	Name   string      `json:"name"`
+	File   string      `json:"file"`
+	Line   int         `json:"line"`
+	PC     uint64      `json:"pc"`
+	Inline bool        `json:"inline"` // a frame of an inlined call (gdb's INLINE_FRAME)
+	Args   []OracleVar `json:"args"`
+	Locals []OracleVar `json:"locals"`
+}
+
+// OracleVar is a variable (or expression) and its value: gdb's text, and
+// its scalar leaves by path ("t.flags.level", "comm[2]"): integers in
+// decimal, pointers in hex, "<optimized out>".
+type OracleVar struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"`
+	Text   string            `json:"text"`
+	Leaves map[string]string `json:"leaves"`
+}
+
+//go:embed gdboracle.py
+var oracleScript string
+
+// RequireGDB returns gdb's path or skips the test.
+func RequireGDB(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("gdb")
+	if err != nil {
+		t.Skip("skipping: gdb is not installed (the expected values come from it)")
+	}
+	return p
+}
+
+// RunOracle boots the guest under QEMU stopped at reset, attaches gdb,
+// sets the breakpoints and continues from stop to stop until the guest
+// exits (or MaxStops), describing each stop.
+func RunOracle(t testing.TB, o Oracle) []OracleStop {
+	t.Helper()
+	gdb := RequireGDB(t)
+	if o.MaxStops == 0 {
+		o.MaxStops = 64
+	}
+	if o.Frames == 0 {
+		o.Frames = 12
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	q := exec.CommandContext(ctx, o.QEMU, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none",
+		"-no-reboot", "-monitor", "none", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-kernel", o.Kernel, "-S", "-gdb", "tcp:"+addr)
+	var qerr bytes.Buffer
+	q.Stderr = &qerr
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { q.Process.Kill(); q.Wait() }()
+	cfg, _ := json.Marshal(map[string]any{"breaks": o.Breaks, "globals": o.Globals, "max_stops": o.MaxStops,
+		"frames": o.Frames, "remote": addr})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "oracle.py")
+	if err := os.WriteFile(script, []byte(oracleScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "oracle.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+		"-ex", "file "+o.Symbols, "-ex", "python ORACLE_CONFIG = "+fmt.Sprintf("%q", cfgFile), "-x", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s\n%s", err, stderr.String(), out)
+	}
+	var stops []OracleStop
+	for _, line := range strings.Split(string(out), "\n") {
+		j, ok := strings.CutPrefix(line, "@@")
+		if !ok {
+			continue
+		}
+		var s OracleStop
+		if err := json.Unmarshal([]byte(j), &s); err != nil {
+			t.Fatalf("gdb oracle: %v: %s", err, j)
+		}
+		if s.Error != "" {
+			t.Fatalf("gdb oracle: %s\n%s", s.Error, stderr.String())
+		}
+		stops = append(stops, s)
+	}
+	if len(stops) == 0 {
+		t.Fatalf("gdb oracle stopped nowhere:\n%s\n%s", out, stderr.String())
+	}
+	return stops
+}

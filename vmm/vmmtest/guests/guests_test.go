@@ -1,0 +1,129 @@
+package guests
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// dwarfVersions returns the versions of the units in .debug_info.
+func dwarfVersions(t *testing.T, f *elf.File) map[int]int {
+	t.Helper()
+	s := f.Section(".debug_info")
+	if s == nil {
+		t.Fatal("no .debug_info")
+	}
+	b, err := s.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]int{}
+	for len(b) >= 6 {
+		n := binary.LittleEndian.Uint32(b)
+		if n >= 0xfffffff0 || int(n)+4 > len(b) {
+			t.Fatalf("unexpected unit length %#x", n)
+		}
+		out[int(binary.LittleEndian.Uint16(b[4:]))]++
+		b = b[4+n:]
+	}
+	return out
+}
+
+func corpusDir(t *testing.T) string {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "testdata", "guests", "corpus")
+}
+
+// TestCorpusBuildFlags checks that each corpus build's flags reach the
+// compiler: the ELF class, the DWARF version of every unit, the name.
+func TestCorpusBuildFlags(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed")
+	}
+	want := map[string]struct {
+		class   elf.Class
+		version int
+	}{
+		"O0": {elf.ELFCLASS64, 5}, "O2": {elf.ELFCLASS64, 5}, "dwarf2": {elf.ELFCLASS64, 2},
+		"dwarf4": {elf.ELFCLASS64, 4}, "m32": {elf.ELFCLASS32, 5},
+	}
+	for _, o := range Corpus {
+		g, err := BuildWith(corpusDir(t), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := elf.Open(g.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[o.Tag]
+		if f.Class != w.class {
+			t.Errorf("%s: class %s, want %s", o.Tag, f.Class, w.class)
+		}
+		vs := dwarfVersions(t, f)
+		if len(vs) != 1 || vs[w.version] == 0 {
+			t.Errorf("%s: DWARF versions %v, want only %d", o.Tag, vs, w.version)
+		}
+		if g.Name != "corpus-"+o.Tag {
+			t.Errorf("name %q", g.Name)
+		}
+		f.Close()
+	}
+	// The default build of another guest is unchanged by the option.
+	g1, err := Build(corpusDir(t), ELF64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := BuildWith(corpusDir(t), Options{Flags: []string{"-O2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g1.Path == g2.Path {
+		t.Errorf("a build with extra flags shares the default build's cache entry %s", g1.Path)
+	}
+}
+
+func TestRustGuestBuild(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := BuildRust(filepath.Join(root, "testdata", "guests", "rust"), ELF64)
+	if errors.Is(err, ErrNoRustc) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The three crates' mangling schemes: kernel (DWARF, legacy), drivers
+	// (v0), hal (legacy); kmain unmangled.
+	var v0, legacy bool
+	for name := range g.Symbols {
+		if matched, _ := filepath.Match("_RNvNtCs*_7drivers4uart6report", name); matched {
+			v0 = true
+		}
+		if matched, _ := filepath.Match("_ZN3hal4port6notify17h*E", name); matched {
+			legacy = true
+		}
+	}
+	if !v0 || !legacy {
+		t.Errorf("want a v0 drivers::uart::report and a legacy hal::port::notify symbol (v0 %v, legacy %v)", v0, legacy)
+	}
+	if _, ok := g.Symbols["kmain"]; !ok {
+		t.Error("no kmain")
+	}
+	f, err := elf.Open(g.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Section(".eh_frame") == nil {
+		t.Error("no .eh_frame (the Rust crates' CFI)")
+	}
+}
