@@ -226,6 +226,9 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 		off, _ := kernelOffset(a.kernelOff()) // validated above
 		o.err = c.start(o.t, o.img, a.stopOnEntry(), off)
 	}
+	if o.err == nil && o.img == nil && a.kind == "launch" {
+		c.output("console", "vmdap: the program is not an ELF file and no \"symbols\" file is named: no symbols (name the kernel's vmlinux in \"symbols\")\n")
+	}
 	if o.err == nil && a.kind == "attach" {
 		c.mu.Lock()
 		c.attached = true
