@@ -220,9 +220,15 @@ func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.
 	if err != nil {
 		return nil, err
 	}
+	var initrd []byte
+	if cfg.Initrd != "" {
+		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+			return nil, err
+		}
+	}
 	m, err := kvm.New(kvm.Config{
 		Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20, VCPUs: cfg.VCPUs,
-		Cmdline: cfg.Args, Serial: serial, Log: log, IRQChip: cfg.IRQChip,
+		Cmdline: cfg.Args, Initrd: initrd, Serial: serial, Log: log, IRQChip: cfg.IRQChip,
 	})
 	if err != nil {
 		return nil, err
@@ -269,7 +275,7 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 	if err != nil {
 		return nil, err
 	}
-	qc := gdbremote.QEMUConfig{Path: cfg.QEMUPath, Program: cfg.Program, MemoryMiB: cfg.Memory, VCPUs: cfg.VCPUs,
+	qc := gdbremote.QEMUConfig{Path: cfg.QEMUPath, Program: cfg.Program, Initrd: cfg.Initrd, MemoryMiB: cfg.Memory, VCPUs: cfg.VCPUs,
 		Cmdline: cfg.Args, Accel: cfg.Accel, ExtraArgs: cfg.QEMUArgs, Serial: serial, Log: log, Entry: entry}
 	if cfg.Accel == "kvm" {
 		// Where KVM emulates ring 0 (PVM), an int3 kills a QEMU-KVM guest
@@ -295,9 +301,14 @@ func qemuEntry(img []byte) (uint64, error) {
 	}
 	switch im.Protocol {
 	case boot.ProtoELF64:
-		return 0, fmt.Errorf(`QEMU's -kernel boots Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+		return 0, fmt.Errorf(`QEMU's -kernel boots Linux bzImages, Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
 	case boot.ProtoMultiboot2:
-		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
+		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Linux bzImages, Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
+	case boot.ProtoLinux:
+		// QEMU's option ROM runs the real-mode setup code, which enters
+		// the protected-mode kernel at its 32-bit entry, code32_start
+		// (where QEMU loads it, 0x100000).
+		return boot.LinuxCode32Start, nil
 	}
 	return im.Entry, nil
 }

@@ -231,7 +231,7 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	go func() {
 		var o opened
 		prog, syms := a.program()
-		o.img, o.err = c.loadImage(r.Seq, prog, syms, a.sourceMap())
+		o.img, o.err = c.loadImage(ctx, r.Seq, prog, syms, a.sourceMap())
 		if o.err == nil {
 			var w io.Writer
 			if serial != nil {
@@ -262,6 +262,9 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	if o.err == nil {
 		off, _ := kernelOffset(a.kernelOff()) // validated above
 		o.err = c.start(o.t, o.img, a.stopOnEntry(), off)
+	}
+	if o.err == nil && o.img == nil && a.kind == "launch" {
+		c.output("console", "vmdap: the program is not an ELF file and no \"symbols\" file is named: no symbols (name the kernel's vmlinux in \"symbols\")\n")
 	}
 	if o.err == nil && a.kind == "attach" {
 		c.mu.Lock()

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type ImageOptions struct {
 	// Progress, when set, hears how far indexing is (done and total bytes
 	// of debug information).
 	Progress func(done, total int64)
+	// Context, when set, stops the load early when it is done.
+	Context context.Context
 }
 
 // LoadImage reads a guest image's symbols: program's own, or those of a
@@ -45,6 +48,9 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 		}
 	}
 	var opts []symbols.Option
+	if o.Context != nil {
+		opts = append(opts, symbols.WithContext(o.Context))
+	}
 	if o.Progress != nil {
 		opts = append(opts, symbols.WithProgress(o.Progress))
 	}
