@@ -124,6 +124,14 @@ func fileKind(m os.FileMode) string {
 // HasLineInfo reports whether the image has source lines (DWARF).
 func (im *Image) HasLineInfo() bool { return im != nil && im.t.HasDWARF() }
 
+// Sources lists the source files the image's line table names (sorted).
+func (s *Session) Sources() []string {
+	if s.sym == nil {
+		return nil
+	}
+	return s.sym.Files()
+}
+
 // Features is what a session can do: what the target's accessors offer,
 // as the client should be told, and what the image provides. The target's
 // names and notes come with it for the user.
