@@ -121,9 +121,6 @@ func fileKind(m os.FileMode) string {
 	return "special file"
 }
 
-// HasLineInfo reports whether the image has source lines (DWARF).
-func (im *Image) HasLineInfo() bool { return im != nil && im.t.HasDWARF() }
-
 // Sources lists the source files the image's line table names (sorted).
 func (s *Session) Sources() []string {
 	if s.sym == nil {
