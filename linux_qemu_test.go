@@ -18,7 +18,7 @@ import (
 // startQEMU starts qemu-system-x86_64 stopped with its GDB stub on a free
 // loopback port, with args after the common ones, and returns the stub's
 // address.
-func startQEMU(t *testing.T, args ...string) (string, *exec.Cmd) {
+func startQEMU(t testing.TB, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	qemu := vmmtest.RequireQEMU(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -196,11 +196,40 @@ func TestLinuxUnderQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Disassembly at the pc, with the function's name.
+	// A function that exists only inlined binds where it was inlined, and
+	// stops there with a frame of its own above its caller's, as in gdb.
+	sites := sym.InlinedSites("setup_command_line")
+	if len(sites) == 0 || len(sym.FuncsByName("setup_command_line")) != 0 {
+		t.Fatalf("setup_command_line: inlined sites %x, copies %d", sites, len(sym.FuncsByName("setup_command_line")))
+	}
+	calls := sym.InlinedAt(sites[0])
+	if len(calls) == 0 {
+		t.Fatalf("no inlined call at %#x", sites[0])
+	}
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "setup_command_line", "mode": "hardware"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; !b[0].Verified {
+		t.Fatalf("function breakpoint on the inlined setup_command_line: %+v", b)
+	}
+	must(c.Continue(1))
+	stopped("function breakpoint")
+	frames = top()
+	if len(frames) < 2 || frames[0].Name != "setup_command_line" || frames[1].Name != "start_kernel" ||
+		frames[1].Line != calls[len(calls)-1].CallLine || frames[0].InstructionPointerReference != frames[1].InstructionPointerReference {
+		t.Fatalf("frames at the inlined setup_command_line: %+v", frames[:min(2, len(frames))])
+	}
+	// Its own variables (the inlined copy's), and its caller's.
+	if _, err := c.ScopeVars(frames[0].Id, "Locals"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Disassembly at the pc, with its source line.
 	dis, err := c.Disassemble(frames[0].InstructionPointerReference, 0, 8)
 	must(err)
+	want, _ := sym.PCToLine(sites[0])
 	if in := dis.Body.Instructions; len(in) != 8 || in[0].Instruction == "" || in[0].Location == nil ||
-		!strings.HasSuffix(in[0].Location.Path, "arch/x86/kernel/setup.c") || in[0].Line == 0 {
+		in[0].Location.Path != want.File || in[0].Line != want.Line {
 		t.Fatalf("disassembly: %+v", dis.Body.Instructions[:1])
 	}
 	// Completions from the kernel's globals and functions.

@@ -80,11 +80,55 @@ func run(args []string) int {
 		return serveTCP(srv, *listen, log)
 	}
 	// stdio: nothing but DAP may reach stdout.
+	stopReleased := keepReleasedQEMU(log)
+	defer stopReleased()
 	if err := srv.ServeConn(stdio{}); err != nil {
 		log.WithError(err).Error("DAP session failed")
 		return 1
 	}
+	waitReleasedQEMU(log)
 	return 0
+}
+
+// keepReleasedQEMU makes SIGTERM and SIGINT spare a QEMU the session let
+// go (disconnect with terminateDebuggee: false): it is vmdap's child and
+// would die with it, so vmdap logs the signal and stays (an editor stops
+// its adapter with SIGTERM at the end of a session). Without one, the
+// signal ends vmdap as it always did. The returned func undoes it.
+func keepReleasedQEMU(log logrus.FieldLogger) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sig:
+				if pids := gdbremote.Released(); len(pids) > 0 {
+					log.Infof("vmdap: %v: staying up for QEMU %v, which the session let go (kill vmdap to end it too)", s, pids)
+					continue
+				}
+				signal.Stop(sig)
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					p.Signal(s) // the default action, as without this handler
+				}
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// waitReleasedQEMU keeps vmdap alive while a QEMU it launched and the
+// session let go runs: it is vmdap's child and would die with it.
+func waitReleasedQEMU(log logrus.FieldLogger) {
+	pids := gdbremote.Released()
+	if len(pids) == 0 {
+		return
+	}
+	log.Infof("vmdap: QEMU %v runs on after the session (terminateDebuggee: false); vmdap waits for it, as its parent", pids)
+	gdbremote.WaitReleased(context.Background())
 }
 
 func setupLog(level, file, output string) (*logrus.Logger, func(), error) {
@@ -286,8 +330,11 @@ func qemuEntry(img []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if im.Protocol == boot.ProtoELF64 {
+	switch im.Protocol {
+	case boot.ProtoELF64:
 		return 0, fmt.Errorf(`QEMU's -kernel boots Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+	case boot.ProtoMultiboot2:
+		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
 	}
 	return im.Entry, nil
 }

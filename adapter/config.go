@@ -27,7 +27,7 @@ type LaunchConfig struct {
 	Args string `json:"args,omitempty"`
 	// StopOnEntry stops before the first guest instruction.
 	StopOnEntry bool `json:"stopOnEntry,omitempty"`
-	// Boot forces a boot protocol: auto, elf64, multiboot or pvh.
+	// Boot forces a boot protocol: auto, elf64, multiboot, multiboot2 or pvh.
 	Boot string `json:"boot,omitempty"`
 	// Hypervisor runs the guest on vmdap's own KVM VMM ("kvm", default) or
 	// under QEMU ("qemu") through its GDB stub.
@@ -134,9 +134,9 @@ func (c *LaunchConfig) validate() error {
 		return cfgErr(`launch configuration: "memory" is in MiB and must be between 4 and %d, got %d`, MaxMemoryMiB, c.Memory)
 	}
 	switch c.Boot {
-	case "", "auto", "elf64", "multiboot", "pvh":
+	case "", "auto", "elf64", "multiboot", "multiboot2", "pvh":
 	default:
-		return cfgErr(`launch configuration: "boot" must be auto, elf64, multiboot or pvh, got %q`, c.Boot)
+		return cfgErr(`launch configuration: "boot" must be auto, elf64, multiboot, multiboot2 or pvh, got %q`, c.Boot)
 	}
 	switch c.Hypervisor {
 	case "", "kvm", "qemu":

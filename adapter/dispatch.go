@@ -30,7 +30,7 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onAttach(m)
 		return false
 	case *dap.DisconnectRequest: // Required
-		c.onDisconnect(m)
+		c.onDisconnect(m, raw)
 		return true
 	case *dap.TerminateRequest: // Optional (supportsTerminateRequest)
 		c.onTerminate(m)
@@ -141,6 +141,7 @@ func initialCapabilities() capabilitiesExt {
 	d.CompletionTriggerCharacters = []string{".", ">", "$"}
 	d.SupportsExceptionInfoRequest = true
 	d.SupportTerminateDebuggee = true
+	d.SupportSuspendDebuggee = true
 	d.SupportsTerminateRequest = true
 	d.SupportsLogPoints = true
 	d.SupportsDataBreakpoints = true
@@ -251,6 +252,9 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 	}
 	stop := cfg.StopOnEntry == nil || *cfg.StopOnEntry
 	c.start(t, sym, stop)
+	c.mu.Lock()
+	c.attached = true
+	c.mu.Unlock()
 	c.send(&dap.AttachResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
 }
@@ -293,8 +297,34 @@ func (c *conn) onConfigurationDone(m *dap.ConfigurationDoneRequest, s *session.S
 	}
 }
 
-func (c *conn) onDisconnect(m *dap.DisconnectRequest) {
-	c.shutdown()
+// onDisconnect ends the session as the client asks: terminateDebuggee
+// (default: true after launch, false after attach) and suspendDebuggee
+// (default false: a guest let go runs on).
+func (c *conn) onDisconnect(m *dap.DisconnectRequest, raw []byte) {
+	var args struct {
+		Arguments struct {
+			TerminateDebuggee *bool `json:"terminateDebuggee"`
+			SuspendDebuggee   bool  `json:"suspendDebuggee"`
+		} `json:"arguments"`
+	}
+	_ = json.Unmarshal(raw, &args)
+	c.mu.Lock()
+	attached := c.attached
+	c.mu.Unlock()
+	a := args.Arguments
+	how := session.EndDefault
+	switch terminate := a.TerminateDebuggee; {
+	case terminate != nil && *terminate:
+		how = session.EndTerminate
+	case terminate != nil || attached:
+		how = session.EndDetach
+		if a.SuspendDebuggee {
+			how = session.EndSuspend
+		}
+	}
+	if err := c.end(how); err != nil {
+		c.output("important", "vmdap: "+err.Error()+"\n")
+	}
 	c.send(&dap.DisconnectResponse{Response: newResponse(&m.Request)})
 }
 
@@ -327,7 +357,17 @@ func (c *conn) onContinue(m *dap.ContinueRequest, s *session.Session) {
 }
 
 func (c *conn) onStep(r *dap.Request, s *session.Session, thread int, kind session.StepKind, gran string) {
-	c.onRun(r, stepResponse(r), thread, func() error { return s.Step(thread, kind, gran) })
+	if err := s.Ended(); err != nil {
+		c.fail(r, errStep, err) // the guest is gone (say why), no step to pretend
+		return
+	}
+	start, err := s.PrepareStep(thread, kind, gran)
+	if err != nil {
+		// Refused before anything ran (a stepOut of the outermost frame).
+		c.fail(r, errStep, err)
+		return
+	}
+	c.onRun(r, stepResponse(r), thread, start)
 }
 
 // onRun answers a step request and starts the step; a step that cannot

@@ -87,6 +87,7 @@ type conn struct {
 	serial      *serialSink
 	stopOnEntry bool
 	launched    bool
+	attached    bool // the session attached to a running hypervisor (else launched it)
 	configured  bool
 	memEvents   bool
 	invalEvents bool
@@ -240,21 +241,29 @@ func (c *conn) dispatchSafe(req dap.RequestMessage, raw []byte) (done bool) {
 	return c.dispatch(req, raw)
 }
 
-// shutdown releases the session (client gone or disconnected).
+// shutdown releases the session (client gone or disconnected) with the
+// target's default ending.
 func (c *conn) shutdown() {
+	if err := c.end(session.EndDefault); err != nil {
+		c.log.WithError(err).Debug("closing the target")
+	}
+}
+
+// end releases the session, letting the guest go as how says.
+func (c *conn) end(how session.Ending) error {
 	c.mu.Lock()
 	s := c.sess
 	c.sess = nil
 	c.closing = true
 	c.mu.Unlock()
+	var err error
 	if s != nil {
-		if err := s.Close(); err != nil {
-			c.log.WithError(err).Debug("closing the target")
-		}
+		err = s.End(how)
 	}
 	if c.serial != nil {
 		c.serial.close()
 	}
+	return err
 }
 
 func (c *conn) session() *session.Session {

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -31,7 +30,7 @@ type BreakpointInfo struct {
 	ID       int
 	Verified bool
 	Message  string
-	Reason   string // "pending" or "failed" when not verified
+	Reason   string // when not verified: "pending" (placed as soon as it can be) or "failed"
 	File     string
 	Line     int
 	Addr     uint64
@@ -69,24 +68,17 @@ type logical struct {
 	line    int // requested
 	fn      string
 	addrs   []uint64
-	hw      bool
+	mode    string // as requested: "", ModeSoftware or ModeHardware
+	hw      bool   // the mechanism mode chose (a debug register may stand in for software: see place)
 	cond    string
 	hitCond string
 	logMsg  string
 	hits    int
-	mode    string
+	moved   string // a source breakpoint's line fix-up, said to the user
+	note    string // the message of a verified breakpoint (moved, or a bad hit condition)
 	info    BreakpointInfo
 	watch   *dataWatch
 	placed  []physKey
-}
-
-type physKey struct {
-	addr uint64
-	hw   bool
-}
-
-type physical struct {
-	refs int
 }
 
 // bpTable holds every breakpoint. All methods run with Session.mu held and
@@ -115,153 +107,56 @@ func (b *bpTable) newID() int {
 	return id
 }
 
-// insert adds one reference to a physical breakpoint.
-func (b *bpTable) insert(k physKey) error {
-	if p := b.phys[k]; p != nil {
-		p.refs++
-		return nil
-	}
-	var err error
-	if k.hw {
-		hw, ok := b.s.t.HWBreakpoints()
-		if !ok {
-			return fmt.Errorf("hardware breakpoints: %w", vmm.ErrUnsupported)
-		}
-		err = hw.InsertHWBreakpoint(k.addr)
-	} else {
-		sw, ok := b.s.t.SWBreakpoints()
-		if !ok {
-			return fmt.Errorf("software breakpoints: %w", vmm.ErrUnsupported)
-		}
-		err = sw.InsertBreakpoint(k.addr)
-	}
-	if err != nil {
-		return err
-	}
-	b.phys[k] = &physical{refs: 1}
-	return nil
-}
-
-func (b *bpTable) remove(k physKey) {
-	p := b.phys[k]
-	if p == nil {
-		return
-	}
-	p.refs--
-	if p.refs > 0 {
-		return
-	}
-	delete(b.phys, k)
-	var err error
-	if k.hw {
-		if hw, ok := b.s.t.HWBreakpoints(); ok {
-			err = hw.RemoveHWBreakpoint(k.addr)
-		}
-	} else if sw, ok := b.s.t.SWBreakpoints(); ok {
-		err = sw.RemoveBreakpoint(k.addr)
-	}
-	if err != nil {
-		b.s.log.WithError(err).Warnf("removing breakpoint at %#x", k.addr)
-	}
-}
-
-// useHW decides the mechanism for a mode.
-func (b *bpTable) useHW(mode string) (bool, error) {
-	_, sw := b.s.t.SWBreakpoints()
-	_, hw := b.s.t.HWBreakpoints()
-	switch mode {
-	case "", ModeSoftware:
-		if sw {
-			return false, nil
-		}
-		if hw {
-			return true, nil
-		}
-	case ModeHardware:
-		if hw {
-			return true, nil
-		}
-		return false, errors.New("this target has no hardware breakpoints")
-	default:
-		return false, fmt.Errorf("unknown breakpoint mode %q (use %q or %q)", mode, ModeSoftware, ModeHardware)
-	}
-	return false, errors.New("this target supports no breakpoints")
-}
-
-// place inserts the physical breakpoints of l and fills its info.
-func (b *bpTable) place(l *logical, mode string) {
-	hw, err := b.useHW(mode)
-	if err != nil {
-		l.info.Verified, l.info.Message, l.info.Reason = false, err.Error(), "failed"
-		return
-	}
-	l.hw = hw
-	for _, a := range l.addrs {
-		k := physKey{a, hw}
-		if err := b.insert(k); err != nil {
-			msg := err.Error()
-			if errors.Is(err, vmm.ErrNoSlots) {
-				msg = "all four hardware breakpoint slots (DR0-DR3) are in use"
-			}
-			var fe *vmm.FaultError
-			if errors.As(err, &fe) {
-				msg = fmt.Sprintf("address %#x is not mapped in guest memory", a)
-			}
-			b.unplace(l)
-			l.info.Verified, l.info.Message, l.info.Reason = false, msg, "failed"
-			return
-		}
-		l.placed = append(l.placed, k)
-	}
-	l.info.Verified = len(l.placed) > 0
-	if len(l.addrs) > 0 {
-		l.info.Addr, l.info.HasAddr = l.addrs[0], true
-	}
-}
-
-func (b *bpTable) unplace(l *logical) {
-	for _, k := range l.placed {
-		b.remove(k)
-	}
-	l.placed = nil
-}
-
-// setSource replaces the breakpoints of one source file.
+// setSource replaces the breakpoints of one source file. A breakpoint
+// asked for again (same line and mode) keeps its id, hit count and state.
 func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 	old := b.source[file]
-	var keep []*logical
-	out := make([]BreakpointInfo, len(req))
+	keep := make([]*logical, len(req))
 	used := map[*logical]bool{}
 	for i, r := range req {
-		var l *logical
 		for _, o := range old {
-			if !used[o] && o.line == r.Line && o.mode == normMode(r.Mode) && o.info.Verified {
-				l = o
+			if !used[o] && o.line == r.Line && normMode(o.mode) == normMode(r.Mode) && o.info.Reason != reasonFailed {
+				keep[i] = o
+				used[o] = true
 				break
 			}
 		}
-		if l == nil {
-			l = &logical{id: b.newID(), kind: KindSource, file: file, line: r.Line, mode: normMode(r.Mode)}
-			l.info = BreakpointInfo{ID: l.id, File: file, Line: r.Line}
-			b.resolveSource(l)
-			if len(l.addrs) > 0 {
-				b.place(l, r.Mode)
-			}
-		}
-		used[l] = true
-		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
-		if err := checkHitCond(r.HitCondition); err != nil {
-			l.info.Message = err.Error()
-		}
-		keep = append(keep, l)
-		out[i] = l.info
 	}
+	// Removed ones go first: the debug registers they free may take new ones.
 	for _, o := range old {
 		if !used[o] {
 			b.unplace(o)
 		}
 	}
+	for i, r := range req {
+		l := keep[i]
+		if l == nil {
+			l = &logical{id: b.newID(), kind: KindSource, file: file, line: r.Line, mode: r.Mode}
+			l.info = BreakpointInfo{ID: l.id, File: file, Line: r.Line}
+			b.resolveSource(l)
+			if len(l.addrs) > 0 {
+				b.place(l)
+			}
+			keep[i] = l
+		} else if l.info.Reason == reasonPending {
+			b.place(l)
+		}
+		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
+		l.note = l.moved
+		if err := checkHitCond(r.HitCondition); err != nil {
+			l.note = err.Error()
+		}
+		if l.info.Verified {
+			b.settle(l, "", "")
+		}
+		used[l] = true
+	}
 	b.source[file] = keep
+	b.retry(used)
+	out := make([]BreakpointInfo, len(req))
+	for i, l := range keep {
+		out[i] = l.info
+	}
 	return out
 }
 
@@ -291,7 +186,7 @@ func (b *bpTable) resolveSource(l *logical) {
 	l.addrs = addrs
 	l.info.Line = actual
 	if actual != l.line {
-		l.info.Message = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
+		l.moved = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
 	}
 }
 
@@ -301,24 +196,25 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		b.unplace(l)
 	}
 	b.funcs = nil
-	out := make([]BreakpointInfo, len(req))
-	for i, r := range req {
-		l := &logical{id: b.newID(), kind: KindFunction, fn: r.Name, cond: r.Condition, hitCond: r.HitCondition}
+	mine := map[*logical]bool{}
+	for _, r := range req {
+		l := &logical{id: b.newID(), kind: KindFunction, fn: r.Name, cond: r.Condition, hitCond: r.HitCondition, mode: r.Mode}
 		l.info.ID = l.id
 		addrs, err := b.s.functionAddrs(r.Name)
 		if err != nil {
-			l.info.Message, l.info.Reason = err.Error(), "failed"
+			l.info.Message, l.info.Reason = err.Error(), reasonFailed
 		} else {
 			l.addrs = addrs
-			b.place(l, r.Mode)
+			b.place(l)
 			if loc, ok := b.s.lineOf(addrs[0]); ok {
 				l.info.File, l.info.Line = loc.File, loc.Line
 			}
 		}
 		b.funcs = append(b.funcs, l)
-		out[i] = l.info
+		mine[l] = true
 	}
-	return out
+	b.retry(mine)
+	return infos(b.funcs)
 }
 
 // setInstructions replaces the instruction breakpoints.
@@ -327,15 +223,24 @@ func (b *bpTable) setInstructions(req []InstructionBP) []BreakpointInfo {
 		b.unplace(l)
 	}
 	b.insns = nil
-	out := make([]BreakpointInfo, len(req))
-	for i, r := range req {
-		l := &logical{id: b.newID(), kind: KindInstruction, addrs: []uint64{r.Addr}, cond: r.Condition, hitCond: r.HitCondition}
+	mine := map[*logical]bool{}
+	for _, r := range req {
+		l := &logical{id: b.newID(), kind: KindInstruction, addrs: []uint64{r.Addr}, cond: r.Condition, hitCond: r.HitCondition, mode: r.Mode}
 		l.info.ID = l.id
-		b.place(l, r.Mode)
 		if loc, ok := b.s.lineOf(r.Addr); ok {
 			l.info.File, l.info.Line = loc.File, loc.Line
 		}
+		b.place(l)
 		b.insns = append(b.insns, l)
+		mine[l] = true
+	}
+	b.retry(mine)
+	return infos(b.insns)
+}
+
+func infos(ls []*logical) []BreakpointInfo {
+	out := make([]BreakpointInfo, len(ls))
+	for i, l := range ls {
 		out[i] = l.info
 	}
 	return out

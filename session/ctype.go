@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"strings"
+
+	"vmdap/session/symbols"
 )
 
 type tkind uint8
@@ -33,6 +35,25 @@ type ctype struct {
 	fields []field
 	enums  []enumVal
 	union  bool
+	// rust: what a Rust struct or enum is beyond its C shape (its path,
+	// its variants); rstr/rslice: a &str or &[T] (data_ptr, length).
+	rust     *symbols.RustType
+	variants []rustVariant // rust.Enum's, with their data's types
+	rstr     bool
+	rslice   bool
+	rustLang bool // a Rust type: arrays print as [a, b]
+}
+
+// typeCache converts DWARF types for one scope: by the dwarf.Type value,
+// with the image's symbols for what is beyond C (Rust).
+type typeCache struct {
+	m    map[dwarf.Type]*ctype
+	sym  *symbols.Table
+	rust bool // converting a Rust variable's type (a Rust unit's types are its own)
+}
+
+func newTypeCache(sym *symbols.Table) *typeCache {
+	return &typeCache{m: map[dwarf.Type]*ctype{}, sym: sym}
 }
 
 type field struct {
@@ -83,15 +104,15 @@ func (t *ctype) String() string {
 }
 
 // fromDWARF converts a DWARF type, caching by the dwarf.Type value.
-func fromDWARF(dt dwarf.Type, cache map[dwarf.Type]*ctype) *ctype {
+func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	if dt == nil {
 		return typVoid
 	}
-	if c, ok := cache[dt]; ok {
+	if c, ok := cache.m[dt]; ok {
 		return c
 	}
-	c := &ctype{size: dt.Size()}
-	cache[dt] = c
+	c := &ctype{size: dt.Size(), rustLang: cache.rust}
+	cache.m[dt] = c
 	switch t := dt.(type) {
 	case *dwarf.IntType:
 		c.kind, c.name, c.signed = tInt, t.Name, true
@@ -109,6 +130,9 @@ func fromDWARF(dt dwarf.Type, cache map[dwarf.Type]*ctype) *ctype {
 		c.kind, c.name = tInt, t.Name
 	case *dwarf.PtrType:
 		c.kind, c.size = tPtr, 8
+		if t.ByteSize == 4 {
+			c.size = 4 // a 32-bit image's pointer
+		}
 		c.elem = fromDWARF(t.Type, cache)
 	case *dwarf.ArrayType:
 		c.kind = tArray
@@ -134,6 +158,23 @@ func fromDWARF(dt dwarf.Type, cache map[dwarf.Type]*ctype) *ctype {
 				}
 			}
 			c.fields = append(c.fields, fld)
+		}
+		if cache.sym != nil {
+			if rt, ok := cache.sym.RustType(t); ok {
+				c.rust = rt
+				c.name = rt.Path
+				if rt.Enum != nil {
+					for _, v := range rt.Enum.Variants {
+						c.variants = append(c.variants, rustVariant{name: v.Name, path: v.Path, value: v.Value,
+							hasValue: v.HasValue, off: v.Off, typ: fromDWARF(v.Type, cache)})
+					}
+				}
+			}
+			if str, slice := symbols.IsRustSlice(t.StructName); (str || slice) && len(c.fields) == 2 &&
+				c.fields[0].name == "data_ptr" && c.fields[1].name == "length" {
+				c.rstr, c.rslice = str, slice
+				c.name = t.StructName
+			}
 		}
 	case *dwarf.EnumType:
 		c.kind, c.signed = tEnum, true

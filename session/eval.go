@@ -57,6 +57,11 @@ func lex(s string) ([]token, error) {
 			j := i + 1
 			for j < len(s) && isAlnum(s[j]) {
 				j++
+				// A path (Rust's crate::module::STATIC, C++'s ns::name):
+				// one identifier.
+				if c != '$' && j+2 < len(s) && s[j] == ':' && s[j+1] == ':' && isAlpha(s[j+2]) {
+					j += 2
+				}
 			}
 			if c == '$' {
 				toks = append(toks, token{kind: "reg", text: s[i+1 : j]})

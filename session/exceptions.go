@@ -126,7 +126,7 @@ func (s *Session) refreshExceptionBPs() {
 		return
 	}
 	for _, k := range e.placed {
-		s.bps.remove(k)
+		s.bps.remove(k, exceptionLet)
 	}
 	e.placed = nil
 	for a := range want {
@@ -135,7 +135,7 @@ func (s *Session) refreshExceptionBPs() {
 			continue
 		}
 		k := physKey{a, hw}
-		if err := s.bps.insert(k); err == nil {
+		if err := s.bps.insert(k, exceptionLet); err == nil {
 			e.placed = append(e.placed, k)
 		}
 	}
@@ -187,7 +187,7 @@ func (s *Session) scanLIDT() {
 				hw, err := s.bps.useHW("")
 				if err == nil {
 					k := physKey{in.Next(), hw}
-					if s.bps.insert(k) == nil {
+					if s.bps.insert(k, lidtLet) == nil {
 						e.lidt = append(e.lidt, k)
 					}
 				}

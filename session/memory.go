@@ -248,7 +248,7 @@ func (s *Session) SetInstructionBreakpoints(bps []InstructionBP) ([]BreakpointIn
 // SetDataBreakpoints replaces the data breakpoints.
 func (s *Session) SetDataBreakpoints(bps []DataBP) ([]BreakpointInfo, error) {
 	var out []BreakpointInfo
-	err := s.halted(func() error { out = s.bps.setData(bps); return nil })
+	err := s.halted(func() error { out = s.bps.setData(bps); s.bps.retry(nil); return nil })
 	return out, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/vmm"
 	"vmdap/x86"
 	"vmdap/x86/disasm"
@@ -53,11 +54,35 @@ func (s *Session) Continue(thread int) error {
 // Step starts a step of a thread; granularity "instruction" steps
 // machine instructions, anything else source lines.
 func (s *Session) Step(thread int, kind StepKind, granularity string) error {
+	start, err := s.PrepareStep(thread, kind, granularity)
+	if err != nil {
+		return err
+	}
+	return start()
+}
+
+// PrepareStep checks that a step can be made and returns what starts it.
+// A stepOut is planned here, so one that cannot work (the outermost
+// frame) is refused before anything runs.
+func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (start func() error, err error) {
+	if kind == StepOut {
+		v, err := s.vcpuOf(thread)
+		if err != nil {
+			return nil, err
+		}
+		var plan outPlan
+		if err := s.stopped(func() (e error) { plan, e = s.planStepOut(v); return }); err != nil {
+			return nil, err
+		}
+		return func() error { return s.launch(thread, func(v int) result { return s.stepOut(v, plan) }) }, nil
+	}
+	return func() error { return s.step(thread, kind, granularity) }, nil
+}
+
+func (s *Session) step(thread int, kind StepKind, granularity string) error {
 	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
 	return s.launch(thread, func(v int) result {
 		switch kind {
-		case StepOut:
-			return s.stepOut(v)
 		case StepOver:
 			if insn {
 				return s.nextInsn(v)
@@ -84,8 +109,8 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		if s.closed {
-			return ErrExited
+		if s.closed || s.endDetail != "" {
+			return s.exitedErr()
 		}
 		s.emit(Terminated{})
 		return nil
@@ -135,6 +160,10 @@ func (s *Session) finish(r result) {
 		switch r.stop.Reason {
 		case vmm.ReasonExited:
 			s.exitCode = r.stop.ExitCode
+			if r.stop.Detail != "" {
+				s.endDetail = r.stop.Detail
+				evs = append(evs, Output{Category: "important", Text: "vmdap: " + r.stop.Detail + "\n"})
+			}
 			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
 		case vmm.ReasonShutdown:
 			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
@@ -155,6 +184,7 @@ func (s *Session) finish(r result) {
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
 		s.refreshExceptionBPs()
+		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -169,6 +199,14 @@ func (s *Session) finish(r result) {
 // accepts an internal stop.
 func (s *Session) cont(want func(vmm.Stop) bool) result {
 	for {
+		if s.pauseRequested() {
+			// A pause that came before the target ran (while a step was
+			// still deciding how to go) would find nothing to interrupt.
+			s.mu.Lock()
+			v := s.curVCPU
+			s.mu.Unlock()
+			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
+		}
 		if err := s.t.Continue(); err != nil {
 			if errors.Is(err, vmm.ErrExited) {
 				return result{final: true, stop: vmm.Stop{Reason: vmm.ReasonExited, ExitCode: s.exitCode}}
@@ -193,6 +231,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {
@@ -351,6 +390,11 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if !ok {
 		return result{err: errors.New("this target cannot single-step")}, false
 	}
+	if s.caps.StepHoldsInterrupts {
+		if r, ok, done := s.stepHalt(v); done {
+			return r, ok
+		}
+	}
 	if err := stp.Step(v); err != nil {
 		return result{err: err}, false
 	}
@@ -379,6 +423,35 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	}
 	st.Reason = vmm.ReasonStep
 	return userStop(st, &Stopped{Reason: StopStep}), true
+}
+
+// stepHalt steps a hlt on a target whose steps hold interrupts off (a GDB
+// stub's: QEMU's NOIRQ|NOTIMER, bhyve's MASK_HWINTR), where a stepped hlt
+// would never wake, or on QEMU TCG run on with its interrupt still
+// pending, so that a line step over `while (!ticks) hlt();` never
+// advances. It runs to the instruction after the hlt instead, as a step
+// over a call does: the interrupt ends the wait and its handler runs (a
+// breakpoint in it stops there), and a pause ends a wait that lasts for
+// ever (cli; hlt). done=false: not a hlt, step plainly.
+func (s *Session) stepHalt(v int) (r result, ok, done bool) {
+	regs, err := s.regsOf(v)
+	if err != nil {
+		return result{}, false, false
+	}
+	in, err := s.decodeAt(v, regs.RIP)
+	if err != nil || in.Kind != disasm.KindHalt {
+		return result{}, false, false
+	}
+	res, reached, placed := s.runToBP(v, in.Next(), 0)
+	if !placed {
+		return result{}, false, false
+	}
+	if !reached {
+		return res, false, true
+	}
+	st := res.stop
+	st.Reason = vmm.ReasonStep
+	return userStop(st, &Stopped{Reason: StopStep}), true, true
 }
 
 func (s *Session) regsOf(v int) (x86.Regs, error) { return s.t.Regs(v) }
@@ -411,36 +484,137 @@ func (s *Session) nextInsn(v int) result {
 	return res
 }
 
-// stepOut runs until the current function returns to its caller.
-func (s *Session) stepOut(v int) result {
-	s.mu.Lock()
+// outPlan is how a stepOut ends: at a known return address (runTo), or
+// at the next return instruction of this frame (toReturn).
+type outPlan struct {
+	addr, minSP uint64
+	toReturn    bool
+	why         string
+}
+
+// planStepOut finds where a stepOut of vCPU v goes, like gdb's finish: the
+// caller's return address from the unwind (CFI, the frame-pointer chain),
+// else a return address on top of the stack (a frame-pointer-less leaf at
+// its entry), each accepted only where it follows a call instruction. When
+// there is none, the step runs to the next return instruction of this
+// frame. It refuses only the outermost frame, which has nothing to return
+// to. Session locked, target stopped.
+func (s *Session) planStepOut(v int) (outPlan, error) {
 	fs, err := s.framesLocked(v)
-	s.mu.Unlock()
 	if err != nil {
-		return result{err: err}
+		return outPlan{}, err
 	}
-	if len(fs) < 2 || !fs[0].HasCFA {
-		// No unwind information: fall back to the return address on the
-		// stack of a frame-pointer-less leaf.
-		r, err := s.regsOf(v)
-		if err != nil {
-			return result{err: err}
-		}
-		ra, err := s.readU64(v, r.RSP)
-		if err != nil {
-			return result{err: fmt.Errorf("cannot find the caller to step out to: %w", err)}
-		}
-		res, ok := s.runTo(v, ra, r.RSP+8)
-		if !ok {
-			return res
-		}
-		return userStop(res.stop, &Stopped{Reason: StopStep})
+	r, err := s.t.Regs(v)
+	if err != nil {
+		return outPlan{}, err
 	}
-	res, ok := s.runTo(v, fs[1].PC, fs[0].CFA)
+	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
+		// Out of an inlined call: to where its code ends, in this frame.
+		return outPlan{addr: fs[0].inl.End, minSP: r.RSP}, nil
+	}
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+	}
+	where := s.where(fs[0].PC)
+	switch {
+	case mode == 64 && s.sym != nil:
+		// The unwinder on frame 0 itself: frames stop at callers without
+		// debug information (assembly), a return address does not.
+		cur, read, _, err := s.unwindStart(v)
+		if err != nil {
+			return outPlan{}, err
+		}
+		caller, cfa, usedCFI, err := s.sym.Unwind(cur, true, read)
+		// Without CFI the unwinder follows the frame-pointer chain, which
+		// only a function with debug information is known to keep: in
+		// assembly RBP may still be a caller's, one level too far.
+		known := usedCFI || s.sym.FuncAt(fs[0].PC) != nil
+		if err == nil && known && caller.Valid[symbols.RegRIP] {
+			if ra := caller.R[symbols.RegRIP]; caller.Exact || s.returnsTo(v, mode, ra) {
+				return outPlan{addr: ra, minSP: cfa}, nil
+			}
+		}
+		if err == nil && usedCFI && !caller.Valid[symbols.RegRIP] {
+			return outPlan{}, fmt.Errorf("cannot step out of %s: its unwind information marks it as the outermost frame, with no caller to return to", where)
+		}
+	case mode == 32 && fs[0].HasCFA:
+		// The caller: the first frame of another machine frame.
+		for _, f := range fs[1:] {
+			if f.phys != fs[0].phys {
+				return outPlan{addr: f.PC, minSP: fs[0].CFA}, nil
+			}
+		}
+	}
+	if mode != 16 {
+		w := uint64(8)
+		sp := r.RSP
+		if mode == 32 {
+			w, sp = 4, sp&0xffffffff
+		}
+		var b [8]byte
+		if n, _ := s.t.ReadMemory(v, b[:w], sp); uint64(n) == w {
+			ra := binary.LittleEndian.Uint64(b[:])
+			if s.returnsTo(v, mode, ra) {
+				return outPlan{addr: ra, minSP: sp + w}, nil
+			}
+		}
+	}
+	return outPlan{toReturn: true, why: fmt.Sprintf("no return address is known for %s (no unwind information, and the top of the stack is not one)", where)}, nil
+}
+
+// stepOut runs until the current function returns to its caller.
+func (s *Session) stepOut(v int, p outPlan) result {
+	if p.toReturn {
+		s.emit(Output{Category: "console", Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
+		return s.stepToReturn(v)
+	}
+	res, ok := s.runTo(v, p.addr, p.minSP)
 	if !ok {
 		return res
 	}
 	return userStop(res.stop, &Stopped{Reason: StopStep})
+}
+
+// stepToReturn single-steps vCPU v, running over calls, until it executes
+// a return instruction (ret, lret, iret) of the current frame, a user
+// breakpoint is reached or a pause is asked for.
+func (s *Session) stepToReturn(v int) result {
+	for {
+		regs, err := s.regsOf(v)
+		if err != nil {
+			return result{err: err}
+		}
+		pc := regs.RIP
+		if sr, err := s.t.SRegs(v); err == nil {
+			pc = codeAddr(regs, sr)
+		}
+		if s.pauseRequested() {
+			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
+		}
+		in, derr := s.decodeAt(v, pc)
+		var last result
+		switch {
+		case derr == nil && in.Kind == disasm.KindCall:
+			r, ok := s.runTo(v, in.Next(), regs.RSP)
+			if !ok {
+				return r
+			}
+			last = r
+		default:
+			r, ok := s.stepOnce(v)
+			if !ok {
+				return r
+			}
+			if derr == nil && (in.Kind == disasm.KindRet || in.Kind == disasm.KindIret) {
+				return userStop(r.stop, &Stopped{Reason: StopStep})
+			}
+			last = r
+		}
+		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: last.stop.PC, Reason: vmm.ReasonBreakpoint}); ev != nil {
+			return userStop(last.stop, ev)
+		}
+	}
 }
 
 func (s *Session) readU64(v int, addr uint64) (uint64, error) {
@@ -455,34 +629,39 @@ func (s *Session) readU64(v int, addr uint64) (uint64, error) {
 // frame that asked, not a deeper recursion), using a temporary breakpoint.
 // ok=false means something else stopped the run first (r says what).
 func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
+	r, ok, placed := s.runToBP(v, addr, minSP)
+	if !placed {
+		return s.stepTo(v, addr, minSP)
+	}
+	return r, ok
+}
+
+// runToBP is runTo with a temporary breakpoint only; placed=false: none
+// could be placed and nothing ran.
+func (s *Session) runToBP(v int, addr, minSP uint64) (r result, ok, placed bool) {
 	s.mu.Lock()
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
 	if err == nil {
-		err = s.bps.insert(k)
+		err = s.bps.insert(k, runToLet)
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return s.stepTo(v, addr, minSP)
+		return result{}, false, false
 	}
 	defer func() {
 		s.mu.Lock()
-		s.bps.remove(k)
+		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
-	for {
-		r := s.cont(func(st vmm.Stop) bool {
-			if st.PC != addr || st.VCPU != v {
-				return false
-			}
-			regs, err := s.t.Regs(v)
-			return err == nil && regs.RSP >= minSP
-		})
-		if r.reached {
-			return r, true
+	r = s.cont(func(st vmm.Stop) bool {
+		if st.PC != addr || st.VCPU != v {
+			return false
 		}
-		return r, false
-	}
+		regs, err := s.t.Regs(v)
+		return err == nil && regs.RSP >= minSP
+	})
+	return r, r.reached, true
 }
 
 // stepTo is runTo without a breakpoint: single steps (slow), for targets

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -63,6 +64,8 @@ type Session struct {
 	runDone   chan struct{}
 	userPause bool
 	closed    bool
+	endDetail string        // how the target ended, when not by the guest's own exit
+	quit      chan struct{} // closed by Close: stops watchEnd
 }
 
 // New makes a session over a stopped target.
@@ -84,7 +87,60 @@ func New(c Config) *Session {
 		s.emit = func(Event) {}
 	}
 	s.bps = newBPTable(s)
+	s.quit = make(chan struct{})
+	if e, ok := c.Target.(vmm.Ender); ok {
+		go s.watchEnd(e.Ended())
+	}
 	return s
+}
+
+// watchEnd reports a target that ends while the session is stopped (a
+// GDB stub or its hypervisor that dies): at once, with the target's
+// reason, rather than at the next request. A target that ends while it
+// runs reports it as the run's stop.
+func (s *Session) watchEnd(ended <-chan struct{}) {
+	select {
+	case <-ended:
+	case <-s.quit:
+		return
+	}
+	s.mu.Lock()
+	if s.state != StateStopped || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the final stop is queued already: take it, do not wait
+	st, err := s.t.Wait(ctx)
+	s.state = StateRunning // finish takes it from here, as a run's end
+	s.mu.Unlock()
+	if err == nil && !st.Reason.Final() {
+		err = fmt.Errorf("unexpected stop %v", st)
+	}
+	if err != nil {
+		s.finish(result{err: fmt.Errorf("the target ended: %w", err)})
+		return
+	}
+	s.finish(result{stop: st, final: true})
+}
+
+// Ended returns why the guest cannot run any more, or nil while it can.
+func (s *Session) Ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != StateExited {
+		return nil
+	}
+	return s.exitedErr()
+}
+
+// exitedErr is the error for a request that needs a guest that is gone
+// (s.mu held).
+func (s *Session) exitedErr() error {
+	if s.endDetail != "" {
+		return fmt.Errorf("%w: %s", ErrExited, s.endDetail)
+	}
+	return ErrExited
 }
 
 // Capabilities returns the target's capabilities.
@@ -141,7 +197,7 @@ func (s *Session) stopped(fn func() error) error {
 		return ErrRunning
 	case StateExited:
 		if s.lastStop.Reason != vmm.ReasonShutdown {
-			return ErrExited
+			return s.exitedErr()
 		}
 	}
 	return fn()
@@ -155,7 +211,7 @@ func (s *Session) halted(fn func() error) error {
 	if s.state != StateRunning {
 		defer s.mu.Unlock()
 		if s.state == StateExited {
-			return ErrExited
+			return s.exitedErr()
 		}
 		return fn()
 	}
@@ -244,22 +300,71 @@ func (s *Session) Pause() error {
 	return s.t.Pause()
 }
 
-// Close ends the session: the target is closed. It waits for the run
-// goroutine to finish.
-func (s *Session) Close() error {
+// Ending says what becomes of the guest when the session ends (DAP's
+// terminateDebuggee and suspendDebuggee).
+type Ending uint8
+
+const (
+	// EndDefault: the target's own ending (a launched guest ends, an
+	// attached one runs on).
+	EndDefault Ending = iota
+	// EndTerminate: the guest ends, attached or not.
+	EndTerminate
+	// EndDetach: the guest runs on, without vmdap's breakpoints.
+	EndDetach
+	// EndSuspend: the guest stays stopped, without vmdap's breakpoints.
+	EndSuspend
+)
+
+// endWait bounds the wait for a running guest to stop before the session
+// lets it go (the target's own pause timeout ends it sooner).
+const endWait = 15 * time.Second
+
+// Close ends the session with the target's default ending.
+func (s *Session) Close() error { return s.End(EndDefault) }
+
+// End ends the session: a running guest is stopped first (its breakpoints
+// must come out), then the target is let go as how says, where it can be
+// (a GDB stub's guest can outlive the session; vmdap's own VMM's cannot).
+// It waits for the run goroutine to finish. The error says what could
+// not be done as asked.
+func (s *Session) End(how Ending) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
 	running := s.state == StateRunning
+	if running {
+		s.userPause = true // the pause's stop ends the run, not resumed
+	}
 	done := s.runDone
 	s.mu.Unlock()
 	if running {
 		_ = s.t.Pause()
+		if done != nil {
+			select {
+			case <-done:
+			case <-time.After(endWait):
+				s.log.Warn("the guest did not stop for the end of the session")
+			}
+		}
 	}
-	err := s.t.Close()
+	d, detacher := s.t.(vmm.Detacher)
+	var err error
+	switch {
+	case detacher && how == EndTerminate:
+		err = d.Terminate()
+	case detacher && (how == EndDetach || how == EndSuspend):
+		err = d.Detach(how == EndSuspend)
+	default:
+		err = s.t.Close()
+		if how == EndDetach || how == EndSuspend {
+			err = errors.Join(err, errors.New("the guest runs inside vmdap's own VMM: it ends with the session"))
+		}
+	}
 	if done != nil {
 		<-done
 	}

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -9,6 +8,7 @@ import (
 
 	"vmdap/session/symbols"
 	"vmdap/x86"
+	"vmdap/x86/disasm"
 )
 
 // Frame is one stack frame of a vCPU at the current stop.
@@ -21,17 +21,24 @@ type Frame struct {
 	FuncLow uint64
 	File    string
 	Line    int
-	regs    symbols.Regs
+	// Inlined: the frame is a call that was inlined into its caller; it
+	// shares the caller's registers and CFA (gdb shows such frames too).
+	Inlined bool
+	// Tail: the frame of a function that tail-called the one below it
+	// (found from call-site information, as gdb shows such frames); it
+	// sees the registers of the frame below it, as in gdb.
+	Tail bool
+	phys int                  // the index of the machine frame it belongs to
+	inl  *symbols.InlinedCall // the inlined call, when Inlined
+	regs symbols.Regs
 }
 
-// Name is the frame's display name: function, or function+offset, or the
-// address.
+// Name is the frame's display name: its function, as gdb names frames
+// (the offset into it is the instruction pointer's business), or the
+// address when no symbol covers it.
 func (f Frame) Name() string {
-	switch {
-	case f.Func != "" && f.Line > 0:
+	if f.Func != "" {
 		return f.Func
-	case f.Func != "":
-		return fmt.Sprintf("%s+%#x", f.Func, f.PC-f.FuncLow)
 	}
 	return fmt.Sprintf("%#x", f.PC)
 }
@@ -54,19 +61,26 @@ func (s *Session) StackTrace(thread int) ([]Frame, error) {
 }
 
 // unwindStart returns the DWARF register set of a vCPU's innermost frame
-// and a memory reader for unwinding.
-func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error), error) {
+// (its PC the linear address of the next instruction, see codeAddr), a
+// memory reader for unwinding and the vCPU's code width.
+func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error), x86.Mode, error) {
 	var cur symbols.Regs
 	r, err := s.t.Regs(v)
 	if err != nil {
-		return cur, nil, err
+		return cur, nil, 64, err
+	}
+	mode := x86.Mode(64)
+	pc := r.RIP
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+		pc = codeAddr(r, sr)
 	}
 	for n := 0; n < 16; n++ {
 		name, _ := x86.DWARFRegName(n)
 		cur.R[n], _ = r.Get(name)
 		cur.Valid[n] = true
 	}
-	cur.R[symbols.RegRIP], cur.Valid[symbols.RegRIP] = r.RIP, true
+	cur.R[symbols.RegRIP], cur.Valid[symbols.RegRIP] = pc, true
 	read := func(addr uint64) (uint64, error) {
 		var b [8]byte
 		if _, err := s.t.ReadMemory(v, b[:], addr); err != nil {
@@ -74,38 +88,68 @@ func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error)
 		}
 		return binary.LittleEndian.Uint64(b[:]), nil
 	}
-	return cur, read, nil
+	return cur, read, mode, nil
+}
+
+// codeAddr is the linear address of a vCPU's next instruction: RIP in
+// 64-bit mode, where CS has no base; elsewhere CS.base + IP (real mode's
+// selector<<4, the reset vector's 0xffff0000 + 0xfff0, a based code
+// segment in protected mode), which is what memory and the disassembly
+// are read at.
+func codeAddr(r x86.Regs, sr x86.SRegs) uint64 {
+	switch x86.DecodeMode(sr) {
+	case 64:
+		return r.RIP
+	case 16:
+		return (sr.CS.Base + r.RIP&0xffff) & 0xffffffff
+	}
+	return (sr.CS.Base + r.RIP&0xffffffff) & 0xffffffff
 }
 
 // innerFrame describes frame 0 only.
 func (s *Session) innerFrame(v int) (Frame, error) {
-	cur, read, err := s.unwindStart(v)
+	cur, read, mode, err := s.unwindStart(v)
 	if err != nil {
 		return Frame{}, err
 	}
 	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
-	s.describe(&f)
-	if s.sym != nil {
-		if cfa, ok := s.sym.CFA(cur, true, read); ok {
-			f.CFA, f.HasCFA = cfa, true
-		}
+	if s.sym == nil || mode != 64 && !(mode == 32 && s.sym.AddrSize == 4) {
+		s.describe(&f)
+		return f, nil
 	}
-	return f, nil
+	if cfa, ok := s.sym.CFA(cur, true, read); ok {
+		f.CFA, f.HasCFA = cfa, true
+	}
+	return s.withInlined(f)[0], nil
 }
 
 func (s *Session) framesLocked(v int) ([]Frame, error) {
 	if fs, ok := s.frames[v]; ok {
 		return fs, nil
 	}
-	cur, read, err := s.unwindStart(v)
+	cur, read, mode, err := s.unwindStart(v)
 	if err != nil {
 		return nil, err
 	}
 	var frames []Frame
-	for i := 0; i < maxFrames; i++ {
-		f := Frame{Index: i, PC: cur.R[symbols.RegRIP], regs: cur}
+	// A 32-bit image's code unwinds by its CFI (in i386 numbering) like
+	// 64-bit code; 32-bit code in a 64-bit image (a boot stub) by the
+	// frame-pointer chain.
+	unwind := mode == 64 || mode == 32 && s.sym != nil && s.sym.AddrSize == 4
+	switch {
+	case unwind:
+	case mode == 32 && s.sym != nil:
+		frames = s.frames32(v, cur)
+	case mode != 64:
+		// Real mode and 16-bit code: no unwinder applies.
+		f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
 		s.describe(&f)
+		frames = []Frame{f}
+	}
+	for i := 0; unwind && i < maxFrames && len(frames) < maxFrames; i++ {
+		f := Frame{Index: len(frames), phys: i, PC: cur.R[symbols.RegRIP], regs: cur}
 		if s.sym == nil {
+			s.describe(&f)
 			frames = append(frames, f)
 			break
 		}
@@ -113,7 +157,7 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		if err == nil {
 			f.CFA, f.HasCFA = cfa, true
 		}
-		frames = append(frames, f)
+		frames = append(frames, s.withInlined(f)...)
 		if err != nil || !caller.Valid[symbols.RegRIP] {
 			break
 		}
@@ -121,20 +165,169 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		if ra == 0 || s.sym.FuncAt(ra) == nil || caller.R[symbols.RegRSP] <= cur.R[symbols.RegRSP] {
 			break
 		}
+		frames = append(frames, s.tailFrames(f, ra, len(frames))...)
 		cur = caller
 	}
 	s.frames[v] = frames
 	return frames, nil
 }
 
+// withInlined describes a machine frame, preceded by a frame for each
+// inlined call executing at its PC (innermost first). Each frame's line
+// is where it is: the innermost at the PC, the others at the call site
+// of the frame inside them.
+func (s *Session) withInlined(f Frame) []Frame {
+	s.describe(&f)
+	calls := s.sym.InlinedAt(f.look())
+	if len(calls) == 0 {
+		return []Frame{f}
+	}
+	out := make([]Frame, 0, len(calls)+1)
+	for i := len(calls) - 1; i >= 0; i-- {
+		c := calls[i]
+		g := f
+		g.Inlined, g.inl = true, &calls[i]
+		g.Func = c.Name
+		if i < len(calls)-1 {
+			g.File, g.Line = calls[i+1].CallFile, calls[i+1].CallLine
+		}
+		out = append(out, g)
+	}
+	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
+	out = append(out, f)
+	for i := range out {
+		out[i].Index = f.Index + i
+	}
+	return out
+}
+
+// tailFrames returns frames for the functions that tail-called their way
+// from the call at return address ra down to f's function, as gdb shows
+// them: found from call-site information when the chain is unique.
+func (s *Session) tailFrames(f Frame, ra uint64, index int) []Frame {
+	callee := s.sym.FuncAt(f.look())
+	site, ok := s.sym.CallSiteAt(s.sym.FuncAt(ra-1), ra)
+	if !ok || callee == nil || site.Target == nil || site.Target == callee {
+		return nil
+	}
+	chain := s.sym.TailCallsFrom(site.Target, callee)
+	var out []Frame
+	for j := len(chain) - 1; j >= 0; j-- {
+		next := callee
+		if j+1 < len(chain) {
+			next = chain[j+1]
+		}
+		pc := s.sym.TailCallPC(chain[j], next)
+		if pc == 0 {
+			return nil
+		}
+		tf := Frame{Index: index + len(out), phys: f.phys, PC: pc, Tail: true, CFA: f.CFA, HasCFA: f.HasCFA, regs: f.regs}
+		tf.regs.Exact = true
+		s.describe(&tf)
+		out = append(out, tf)
+	}
+	return out
+}
+
+// look is the PC a frame's symbols are looked up at: a return address
+// belongs to the call before it.
+func (f *Frame) look() uint64 {
+	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
+		return f.PC - 1
+	}
+	return f.PC
+}
+
+// frames32 walks 32-bit code's frame-pointer chain (push %ebp; mov
+// %esp,%ebp: the caller's EBP at [EBP], the return address at [EBP+4]).
+// The unwinder and its CFI are 64-bit; 32-bit kernels are built with frame
+// pointers. A caller frame is kept only where its return address follows
+// a call instruction inside a known function.
+func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
+	u32 := func(addr uint64) (uint64, bool) {
+		var b [4]byte
+		if n, _ := s.t.ReadMemory(v, b[:], addr); n < 4 {
+			return 0, false
+		}
+		return uint64(binary.LittleEndian.Uint32(b[:])), true
+	}
+	f := Frame{PC: cur.R[symbols.RegRIP], regs: cur}
+	s.describe(&f)
+	frames := []Frame{f}
+	sp := cur.R[symbols.RegRSP] & 0xffffffff
+	fp := cur.R[symbols.RegRBP] & 0xffffffff
+	if fn := s.sym.FuncAt(f.PC); fn != nil && (f.PC == fn.Low || f.PC == fn.Low+1) {
+		// At the entry (or after push %ebp): the frame is not set up yet.
+		ra, ok := u32(sp + 4*(f.PC-fn.Low))
+		if !ok || !s.returnsTo(v, 32, ra) {
+			return frames
+		}
+		f.CFA, f.HasCFA = sp+4*(f.PC-fn.Low)+4, true
+		frames[0] = f
+		next := Frame{Index: 1, phys: 1, PC: ra, CFA: 0}
+		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = f.CFA, fp
+		s.describe(&next)
+		frames = append(frames, next)
+		sp = f.CFA
+	}
+	for len(frames) < maxFrames && fp > sp && fp != 0 {
+		saved, ok1 := u32(fp)
+		ra, ok2 := u32(fp + 4)
+		if !ok1 || !ok2 || !s.returnsTo(v, 32, ra) {
+			break
+		}
+		last := &frames[len(frames)-1]
+		last.CFA, last.HasCFA = fp+8, true
+		next := Frame{Index: len(frames), phys: len(frames), PC: ra}
+		next.regs.R[symbols.RegRSP], next.regs.R[symbols.RegRBP] = fp+8, saved
+		s.describe(&next)
+		frames = append(frames, next)
+		sp, fp = fp+8, saved
+	}
+	// Inlined calls as frames of their own, as in 64-bit code.
+	var out []Frame
+	for _, f := range frames {
+		f.Index = len(out)
+		out = append(out, s.withInlined(f)...)
+	}
+	return out
+}
+
+// returnsTo reports whether addr is a plausible return address in code of
+// the given width: it follows a call instruction, inside a known function
+// when there are symbols.
+func (s *Session) returnsTo(v int, mode x86.Mode, addr uint64) bool {
+	if addr < 2 {
+		return false
+	}
+	if s.sym != nil && len(s.sym.Funcs()) > 0 && s.sym.FuncAt(addr-1) == nil {
+		if _, _, ok := s.sym.Symbol(addr - 1); !ok {
+			return false
+		}
+	}
+	var code [16]byte
+	start := addr - 8
+	if addr < 8 {
+		start = 0
+	}
+	n, _ := s.t.ReadMemory(v, code[:addr-start], start)
+	if uint64(n) < addr-start {
+		return false
+	}
+	for k := uint64(2); k <= addr-start; k++ {
+		in, err := disasm.Decode(code[addr-start-k:addr-start], mode, addr-k)
+		if err == nil && uint64(in.Len) == k && in.Kind == disasm.KindCall {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Session) describe(f *Frame) {
 	if s.sym == nil {
 		return
 	}
-	look := f.PC
-	if f.Index > 0 && !f.regs.Exact && look > 0 {
-		look-- // a return address belongs to the call before it
-	}
+	look := f.look()
 	if fn := s.sym.FuncAt(look); fn != nil {
 		f.Func, f.FuncLow = fn.Name, fn.Low
 	}
@@ -226,7 +419,7 @@ type frameScope struct {
 	regs  x86.Regs
 	sregs x86.SRegs
 	dregs *x86.DebugRegs
-	types map[dwarf.Type]*ctype
+	types *typeCache
 	err   error
 }
 
@@ -252,14 +445,14 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		f = &fs[frame]
 	}
 	var err error
-	sc := &frameScope{s: s, vcpu: v, f: f, types: map[dwarf.Type]*ctype{}}
+	sc := &frameScope{s: s, vcpu: v, f: f, types: newTypeCache(s.sym)}
 	if sc.regs, err = s.t.Regs(v); err != nil {
 		return nil, err
 	}
 	if sc.sregs, err = s.t.SRegs(v); err != nil {
 		return nil, err
 	}
-	if frame > 0 {
+	if f.phys > 0 {
 		// A caller frame: RIP, RSP and the registers CFI recovered.
 		for n := 0; n < 17; n++ {
 			if !f.regs.Valid[n] {
@@ -273,11 +466,11 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		}
 	}
 	if s.sym != nil {
-		look := f.PC
-		if frame > 0 {
-			look--
+		if f.inl != nil {
+			sc.sc, _ = s.sym.ScopeOfInlined(f.look(), *f.inl)
+		} else {
+			sc.sc, _ = s.sym.ScopeAt(f.look())
 		}
-		sc.sc, _ = s.sym.ScopeAt(look)
 	}
 	return sc, nil
 }
@@ -329,7 +522,7 @@ func (sc *frameScope) regGet(name string) (uint64, bool) {
 }
 
 func (sc *frameScope) regSet(name string, v uint64) error {
-	if sc.f.Index != 0 {
+	if sc.f.phys != 0 {
 		return fmt.Errorf("registers can only be changed in the innermost frame")
 	}
 	w, ok := sc.s.t.RegisterWriter()
@@ -369,14 +562,23 @@ func (sc *frameScope) regSet(name string, v uint64) error {
 
 // Reg, CFA and ReadMemory implement symbols.Context.
 func (sc *frameScope) Reg(n int) (uint64, bool) {
-	if n == symbols.RegRIP {
-		return sc.f.PC, true
-	}
-	name, ok := x86.DWARFRegName(n)
+	name, ok := sc.regName(n)
 	if !ok {
 		return 0, false
 	}
+	if name == "rip" || name == "eip" {
+		return sc.f.PC, true
+	}
 	return sc.regs.Get(name)
+}
+
+// regName names DWARF register n of the frame's code: i386 numbering in
+// a 32-bit unit, x86-64's otherwise.
+func (sc *frameScope) regName(n int) (string, bool) {
+	if sc.sc != nil && sc.sc.AddrSize == 4 {
+		return x86.DWARF32RegName(n)
+	}
+	return x86.DWARFRegName(n)
 }
 
 func (sc *frameScope) CFA() (uint64, bool) { return sc.f.CFA, sc.f.HasCFA }
@@ -384,26 +586,170 @@ func (sc *frameScope) CFA() (uint64, bool) { return sc.f.CFA, sc.f.HasCFA }
 func (sc *frameScope) ReadMemory(p []byte, addr uint64) error { return sc.readMem(p, addr) }
 
 func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
+	sc.types.rust = v.Rust
 	t := fromDWARF(v.Type, sc.types)
+	sc.types.rust = false
 	var fb []byte
 	if sc.sc != nil {
 		fb = sc.sc.FrameBase
 	}
-	pl, err := symbols.EvalLocation(v.Loc, fb, sc)
+	if v.Loc == nil && v.HasConst {
+		return value{typ: t, raw: padTo(v.Const, int(t.size)), name: v.Name}, nil
+	}
+	as := v.AddrSize
+	if as == 0 {
+		as = 8
+	}
+	pl, err := symbols.Evaluate(v.Loc, fb, as, sc)
 	if err != nil {
 		return value{typ: t, name: v.Name}, err
 	}
 	switch {
+	case pl.Pieces:
+		b, err := sc.pieces(pl.Parts)
+		if err != nil {
+			return value{typ: t, name: v.Name}, err
+		}
+		return value{typ: t, raw: padTo(b, int(t.size)), name: v.Name}, nil
+	case pl.Implicit != nil:
+		return value{typ: t, raw: padTo(pl.Implicit, int(t.size)), name: v.Name}, nil
 	case pl.IsVal:
 		return rvalue(t, pl.Value), nil
 	case pl.InReg:
-		name, ok := x86.DWARFRegName(pl.Reg)
+		name, ok := sc.regName(pl.Reg)
 		if !ok {
 			return value{typ: t, name: v.Name}, fmt.Errorf("variable in DWARF register %d", pl.Reg)
 		}
 		return value{typ: t, reg: name, name: v.Name}, nil
 	}
 	return value{typ: t, inMem: true, addr: pl.Addr, name: v.Name}, nil
+}
+
+// pieces assembles a composite location's bytes (DW_OP_piece,
+// DW_OP_bit_piece); a missing piece makes the whole value optimized out,
+// as gdb shows it.
+func (sc *frameScope) pieces(parts []symbols.Piece) ([]byte, error) {
+	var bits []byte // one byte per bit: simple, and values are small
+	for _, p := range parts {
+		if p.Empty {
+			return nil, symbols.ErrOptimizedOut
+		}
+		n := (p.BitOffset + p.Bits + 7) / 8
+		if p.Bits <= 0 || n > 64 {
+			return nil, fmt.Errorf("a composite location piece of %d bits", p.Bits)
+		}
+		src := make([]byte, n)
+		switch {
+		case p.Implicit != nil:
+			copy(src, p.Implicit)
+		case p.IsVal:
+			binary.LittleEndian.PutUint64(src[:min(8, n)], p.Value)
+		case p.InReg:
+			name, ok := sc.regName(p.Reg)
+			if !ok {
+				return nil, fmt.Errorf("a piece in DWARF register %d", p.Reg)
+			}
+			v, ok := sc.regGet(name)
+			if !ok {
+				return nil, fmt.Errorf("register %s unavailable", name)
+			}
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], v)
+			copy(src, b[:])
+		default:
+			if err := sc.readMem(src, p.Addr); err != nil {
+				return nil, err
+			}
+		}
+		for i := 0; i < p.Bits; i++ {
+			bit := p.BitOffset + i
+			bits = append(bits, (src[bit/8]>>(bit%8))&1)
+		}
+	}
+	out := make([]byte, (len(bits)+7)/8)
+	for i, b := range bits {
+		out[i/8] |= b << (i % 8)
+	}
+	return out, nil
+}
+
+// padTo returns b as n bytes (zero-extended or cut).
+func padTo(b []byte, n int) []byte {
+	if n <= 0 {
+		return b
+	}
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}
+
+// EntryValue implements symbols.EntryValuer: what a register held when
+// the frame's function was entered, from the call site in its caller
+// (DW_TAG_call_site_parameter's DW_AT_call_value, evaluated in the
+// caller's frame), as gdb resolves DW_OP_entry_value.
+func (sc *frameScope) EntryValue(expr []byte) (uint64, error) {
+	fs, ok := sc.s.frames[sc.vcpu]
+	if !ok {
+		var err error
+		if fs, err = sc.s.framesLocked(sc.vcpu); err != nil {
+			return 0, err
+		}
+	}
+	// The caller: the frame of the next machine frame (past inlined and
+	// tail-call frames of this one, which have no call site of their own).
+	ci := -1
+	for i, f := range fs {
+		if f.phys == sc.f.phys+1 && !f.Inlined && !f.Tail {
+			ci = i
+			break
+		}
+		if f.phys == sc.f.phys+1 && f.Tail {
+			return 0, fmt.Errorf("entry value through a tail call")
+		}
+	}
+	if ci < 0 || sc.s.sym == nil {
+		return 0, symbols.ErrOptimizedOut
+	}
+	caller := fs[ci]
+	fn := sc.s.sym.FuncAt(caller.look())
+	site, ok := sc.s.sym.CallSiteAt(fn, caller.PC)
+	if !ok {
+		return 0, symbols.ErrOptimizedOut
+	}
+	for _, p := range site.Params {
+		if string(p.Loc) != string(expr) {
+			continue
+		}
+		csc, err := sc.s.newScope(sc.vcpu, ci)
+		if err != nil {
+			return 0, err
+		}
+		var fb []byte
+		as := 8
+		if csc.sc != nil {
+			fb, as = csc.sc.FrameBase, csc.sc.AddrSize
+		}
+		pl, err := symbols.Evaluate(p.Value, fb, as, csc)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case pl.IsVal:
+			return pl.Value, nil
+		case pl.InReg:
+			name, ok := csc.regName(pl.Reg)
+			if !ok {
+				return 0, symbols.ErrOptimizedOut
+			}
+			v, ok := csc.regGet(name)
+			if !ok {
+				return 0, symbols.ErrOptimizedOut
+			}
+			return v, nil
+		}
+		return pl.Addr, nil // a DWARF expression's result is the value
+	}
+	return 0, symbols.ErrOptimizedOut
 }
 
 func (sc *frameScope) lookupVar(name string) (value, bool, error) {

@@ -130,6 +130,11 @@ func bitfield(u uint64, f field, signed bool) uint64 {
 // format renders a value for the variables view and evaluate.
 func format(v value, sc scope, hex bool) string {
 	t := v.typ
+	if t.kind == tStruct {
+		if s, ok := formatRust(v, sc, hex); ok {
+			return s
+		}
+	}
 	switch t.kind {
 	case tStruct:
 		b, err := v.bytes(sc)
@@ -157,6 +162,9 @@ func format(v value, sc scope, hex bool) string {
 		}
 		if n > 8 {
 			parts = append(parts, "...")
+		}
+		if t.rustLang {
+			return "[" + strings.Join(parts, ", ") + "]"
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case tVoid:

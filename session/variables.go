@@ -141,6 +141,10 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			})
 		}
 	case tStruct:
+		if kids, n, ok := s.rustChildren(sc, name, expr, val, hex); ok {
+			v.NumChildren, v.Children = n, kids
+			break
+		}
 		v.NumChildren = len(t.fields)
 		v.Children = s.locked(func() ([]Var, error) {
 			b, err := val.bytes(sc)
@@ -300,7 +304,7 @@ func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag)
 	}
 	rv := Var{Name: name, Value: val, Type: "unsigned long", EvaluateName: "$" + name, Presentation: "register", typ: typULong}
 	_, canWrite := s.t.RegisterWriter()
-	if canWrite && sc.f.Index == 0 {
+	if canWrite && sc.f.phys == 0 {
 		n := name
 		rv.set = func(text string) error {
 			src, err := evalExpr(text, sc)

@@ -17,15 +17,19 @@ type Capabilities struct {
 	HWResumeMethod     string
 	SingleStep         bool
 	StepMethod         string
-	DRWatchpoints      bool // debug-register watchpoints fire on this host
-	PageWatchpoints    bool
-	ReadWatchpoints    bool // read-only watchpoints possible (page or stub)
-	StubWatchpoints    bool
-	RegisterWrite      bool
-	SegmentWrite       bool
-	DebugRegisters     bool
-	PhysicalMemory     bool
-	Pause              bool
+	// StepHoldsInterrupts: a Step holds interrupts off (a GDB stub's
+	// step), so a stepped hlt never wakes; step one by running to the
+	// instruction after it.
+	StepHoldsInterrupts bool
+	DRWatchpoints       bool // debug-register watchpoints fire on this host
+	PageWatchpoints     bool
+	ReadWatchpoints     bool // read-only watchpoints possible (page or stub)
+	StubWatchpoints     bool
+	RegisterWrite       bool
+	SegmentWrite        bool
+	DebugRegisters      bool
+	PhysicalMemory      bool
+	Pause               bool
 	// Notes carries host facts worth telling a user (e.g. "CPL3 code is
 	// invisible to debugging on this host").
 	Notes []string

@@ -14,6 +14,9 @@ var (
 	ErrRunning = errors.New("target is already running")
 	// ErrExited: the guest has ended; nothing can run any more.
 	ErrExited = errors.New("guest has exited")
+	// ErrBreakpointExists: a breakpoint is already at that address (the
+	// session inserts each address once; see Breakpoints).
+	ErrBreakpointExists = errors.New("a breakpoint is already there")
 	// ErrNoSlots: all debug-register slots are in use.
 	ErrNoSlots = errors.New("all four debug-register slots (DR0-DR3) are in use")
 	// ErrClosed: the target was closed.

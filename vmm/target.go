@@ -60,16 +60,30 @@ type Stepper interface {
 }
 
 // Breakpoints are software breakpoints (an int3 or equivalent in guest
-// memory). Addresses are guest-virtual, translated with vCPU 0's page tables
-// when inserted; the backend keys them by guest-physical address.
+// memory). Addresses are guest-virtual.
+//
+// A backend only writes a breakpoint at an address and erases it. Why a
+// breakpoint exists, and how many reasons share an address (a user
+// breakpoint, a step's temporary one, an exception handler), is the
+// session's bookkeeping, not the backend's: each address is inserted once
+// and removed once, and inserting an address that already holds one fails
+// with ErrBreakpointExists.
+//
+// An address that cannot be written (not mapped now) fails with a
+// *FaultError, unless the backend can place the breakpoint all the same:
+// vmdap's VMM by the guest-physical address the image's PT_LOAD segments
+// give it, a GDB stub whose Z0 takes unmapped virtual addresses. A
+// breakpoint placed so is hit once the guest maps the address there.
 type Breakpoints interface {
 	InsertBreakpoint(addr uint64) error
 	RemoveBreakpoint(addr uint64) error
 }
 
-// HWBreakpoints are execute breakpoints in the debug registers. Slots()
-// reports how many exist in all; the slots are shared with debug-register
-// watchpoints, and inserting into a full set fails with ErrNoSlots.
+// HWBreakpoints are execute breakpoints in the debug registers, by linear
+// address (no translation: they can be set before the guest maps the
+// address). Slots() reports how many exist in all; the slots are shared
+// with debug-register watchpoints, and inserting into a full set fails
+// with ErrNoSlots. As for Breakpoints, each address is inserted once.
 type HWBreakpoints interface {
 	Slots() int
 	InsertHWBreakpoint(addr uint64) error
@@ -170,4 +184,21 @@ type DebugRegisters interface {
 type PhysicalMemory interface {
 	ReadPhysical(p []byte, addr uint64) (int, error)
 	WritePhysical(p []byte, addr uint64) (int, error)
+}
+
+// Ender is a target that can end on its own while its guest is stopped (a
+// remote stub, or its hypervisor, that dies). Ended is closed when that
+// happens; Wait then returns the final stop at once.
+type Ender interface {
+	Ended() <-chan struct{}
+}
+
+// Detacher is a target whose guest can outlive the debugging session, or
+// be ended on request (a hypervisor's GDB stub). Both release the target
+// as Close does; Close keeps the target's default ending.
+type Detacher interface {
+	// Detach lets the guest go: running, or left stopped (suspend).
+	Detach(suspend bool) error
+	// Terminate ends the guest and its hypervisor.
+	Terminate() error
 }

@@ -36,3 +36,17 @@ func DWARFReg(r *Regs, n int) (uint64, bool) {
 	}
 	return r.Get(name)
 }
+
+// DWARF register numbers for i386 (System V psABI i386, Table 2.14
+// "DWARF Register Number Mapping"): 1 is ecx and 2 edx, unlike x86-64's
+// rdx and rcx; 8 is the return address (eip).
+var dwarf32Names = map[int]string{
+	0: "eax", 1: "ecx", 2: "edx", 3: "ebx", 4: "esp", 5: "ebp", 6: "esi", 7: "edi",
+	8: "eip", 9: "eflags", 40: "es", 41: "cs", 42: "ss", 43: "ds", 44: "fs", 45: "gs",
+}
+
+// DWARF32RegName returns the register an i386 DWARF register number names.
+func DWARF32RegName(n int) (string, bool) {
+	s, ok := dwarf32Names[n]
+	return s, ok
+}

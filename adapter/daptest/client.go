@@ -25,6 +25,7 @@ type Client struct {
 	mu      sync.Mutex
 	seq     int
 	pending map[int]chan dap.Message
+	raw     map[int][]byte // response bodies as sent, by request seq (RequestRaw)
 	events  []dap.Message
 	outputs []*dap.OutputEvent // every output event, never cleared
 	evCond  *sync.Cond
@@ -37,7 +38,7 @@ type Client struct {
 
 // New starts a client on a connection.
 func New(rw io.ReadWriteCloser) *Client {
-	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, Timeout: 30 * time.Second}
+	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, raw: map[int][]byte{}, Timeout: 30 * time.Second}
 	c.evCond = sync.NewCond(&c.mu)
 	go c.read(bufio.NewReader(rw))
 	return c
@@ -75,6 +76,7 @@ func (c *Client) read(r *bufio.Reader) {
 		case dap.ResponseMessage:
 			rs := mm.GetResponse().RequestSeq
 			if ch, ok := c.pending[rs]; ok {
+				c.raw[rs] = raw
 				ch <- m
 				delete(c.pending, rs)
 			}
@@ -128,11 +130,23 @@ func (c *Client) SendRaw(body []byte) error {
 // Request sends a request and waits for its response; a failed response
 // is returned as an *ErrorResponse error.
 func (c *Client) Request(command string, args any) (dap.Message, error) {
-	_, ch, err := c.Send(command, args)
+	m, _, err := c.RequestRaw(command, args)
+	return m, err
+}
+
+// RequestRaw is Request that also returns the response's JSON as sent (for
+// fields go-dap's types do not have).
+func (c *Client) RequestRaw(command string, args any) (dap.Message, []byte, error) {
+	seq, ch, err := c.Send(command, args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.wait(command, ch)
+	m, err := c.wait(command, ch)
+	c.mu.Lock()
+	raw := c.raw[seq]
+	delete(c.raw, seq)
+	c.mu.Unlock()
+	return m, raw, err
 }
 
 func (c *Client) wait(command string, ch <-chan dap.Message) (dap.Message, error) {

@@ -474,35 +474,58 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	if !inner && !r.Exact && look > 0 {
 		look--
 	}
+	// A 32-bit image's CFI numbers registers the i386 way and its words
+	// are 4 bytes; Regs is always indexed the x86-64 way.
+	slot := func(n int) int { return n }
+	readCode := read
+	mask := ^uint64(0)
+	word := uint64(8)
+	if t.AddrSize == 4 {
+		slot = i386Slot
+		mask, word = 0xffffffff, 4
+		inner32 := read
+		read = func(addr uint64) (uint64, error) {
+			v, err := inner32(addr & mask)
+			return v & mask, err
+		}
+	}
 	if f := t.frameTab().find(look); f != nil {
-		if st, e := f.rowFor(look); e == nil && st.cfaReg < numRegs && r.Valid[st.cfaReg] {
-			cfa = r.R[st.cfaReg] + uint64(st.cfaOff)
+		if st, e := f.rowFor(look); e == nil && slot(st.cfaReg) >= 0 && slot(st.cfaReg) < numRegs && r.Valid[slot(st.cfaReg)] {
+			cfa = (r.R[slot(st.cfaReg)] + uint64(st.cfaOff)) & mask
 			caller = r
 			for i := 0; i < numRegs; i++ {
 				ru := st.regs[i]
+				k := slot(i)
+				if k < 0 || k >= numRegs {
+					continue
+				}
 				switch ru.kind {
 				case ruleOffset:
-					v, e := read(cfa + uint64(ru.off))
+					v, e := read((cfa + uint64(ru.off)) & mask)
 					if e != nil {
 						return Regs{}, cfa, true, e
 					}
-					caller.R[i], caller.Valid[i] = v, true
+					caller.R[k], caller.Valid[k] = v, true
 				case ruleValOffset:
-					caller.R[i], caller.Valid[i] = cfa+uint64(ru.off), true
+					caller.R[k], caller.Valid[k] = (cfa+uint64(ru.off))&mask, true
 				case ruleRegister:
-					if ru.reg < numRegs {
-						caller.R[i], caller.Valid[i] = r.R[ru.reg], r.Valid[ru.reg]
+					if rk := slot(ru.reg); rk >= 0 && rk < numRegs {
+						caller.R[k], caller.Valid[k] = r.R[rk], r.Valid[rk]
 					}
 				case ruleUndefined:
 					if i == int(f.cie.raReg) {
-						caller.Valid[i] = false
+						caller.Valid[k] = false
 					}
 				}
 			}
-			if f.cie.raReg != RegRIP && f.cie.raReg < numRegs {
-				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[f.cie.raReg], caller.Valid[f.cie.raReg]
+			if ra := slot(int(f.cie.raReg)); ra != RegRIP && ra >= 0 && ra < numRegs {
+				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[ra], caller.Valid[ra]
 			}
-			if st.regs[RegRSP].kind == ruleUndefined || st.regs[RegRSP].kind == ruleSame {
+			sp := RegRSP
+			if t.AddrSize == 4 {
+				sp = 4 // esp's i386 number, for the rule table
+			}
+			if st.regs[sp].kind == ruleUndefined || st.regs[sp].kind == ruleSame {
 				// By definition the CFA is the caller's stack pointer,
 				// unless a rule says otherwise (an interrupt frame saves it).
 				caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
@@ -522,16 +545,16 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	// Unreadable code: assume the standard prologue.
 	push, body, std := 0, 4, true
 	if fn != nil && inner {
-		if code, err := read(fn.Low); err == nil {
+		if code, err := readCode(fn.Low); err == nil {
 			push, body, std = stdPrologue(code)
 		}
 	}
 	off := int64(pc - fn.lowOr(pc))
 	switch {
 	case fn != nil && inner && (!std || off <= int64(push)):
-		cfa = sp + 8
+		cfa = sp + word
 	case fn != nil && inner && off < int64(body):
-		cfa = sp + 16
+		cfa = sp + 2*word
 		v, e := read(sp)
 		if e != nil {
 			return Regs{}, 0, false, e
@@ -541,14 +564,14 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 		if !r.Valid[RegRBP] || fp == 0 {
 			return Regs{}, 0, false, errors.New("no frame pointer")
 		}
-		cfa = fp + 16
+		cfa = fp + 2*word
 		v, e := read(fp)
 		if e != nil {
 			return Regs{}, 0, false, e
 		}
 		caller.R[RegRBP] = v
 	}
-	ra, e := read(cfa - 8)
+	ra, e := read(cfa - word)
 	if e != nil {
 		return Regs{}, 0, false, e
 	}
@@ -593,4 +616,31 @@ func (f *Func) lowOr(pc uint64) uint64 {
 func (t *Table) CFA(r Regs, inner bool, read func(addr uint64) (uint64, error)) (uint64, bool) {
 	_, cfa, _, err := t.Unwind(r, inner, read)
 	return cfa, err == nil
+}
+
+// i386Slot maps an i386 DWARF register number to its Regs slot (the
+// x86-64 number of the same register): eax ecx edx ebx esp ebp esi edi
+// eip are 0-8 on i386, 0 2 1 3 7 6 4 5 16 on x86-64. -1: not tracked.
+func i386Slot(n int) int {
+	switch n {
+	case 0:
+		return 0
+	case 1:
+		return 2
+	case 2:
+		return 1
+	case 3:
+		return 3
+	case 4:
+		return RegRSP
+	case 5:
+		return RegRBP
+	case 6:
+		return 4
+	case 7:
+		return 5
+	case 8:
+		return RegRIP
+	}
+	return -1
 }

@@ -96,9 +96,9 @@ func (p *indexPart) newFunc() *Func {
 	return f
 }
 
-func newPart() *indexPart {
+func newPart(infoSize int) *indexPart {
 	return &indexPart{
-		types:    make(map[string]nameRef, 1<<15),
+		types:    make(map[string]nameRef, min(1<<15, infoSize>>12)), // sized to the image: a kernel has ~10⁵ type names
 		dirs:     map[[2]uint64]string{},
 		strIDs:   map[string]uint64{},
 		files:    map[[2]uint64]string{},
@@ -109,6 +109,9 @@ func newPart() *indexPart {
 // buildIndex scans all units with up to GOMAXPROCS workers.
 func (t *Table) buildIndex() {
 	workers := runtime.GOMAXPROCS(0)
+	if len(t.sec.info) < 1<<22 {
+		workers = 1 // a small image: not worth a goroutine
+	}
 	if workers > len(t.units) {
 		workers = len(t.units)
 	}
@@ -136,11 +139,11 @@ func (t *Table) buildIndex() {
 		pmu.Unlock()
 	}
 	for w := 0; w < workers; w++ {
-		p := newPart()
+		p := newPart(len(t.sec.info))
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
 		parts[w] = p
 		wg.Add(1)
-		go func() {
+		work := func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
@@ -150,7 +153,12 @@ func (t *Table) buildIndex() {
 				unitFiles[i] = t.scanUnit(p, int32(i))
 				report(int64(t.units[i].end - t.units[i].off))
 			}
-		}()
+		}
+		if workers == 1 {
+			work()
+		} else {
+			go work()
+		}
 	}
 	wg.Wait()
 	t.mergeIndex(parts, unitFiles)

@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"debug/dwarf"
 	"runtime"
 	"sort"
 	"sync"
@@ -148,22 +149,180 @@ func (t *Table) scanInlined(ci int32, origins map[uint64]bool, at **abbrevTable)
 		if !orig.ok || !origins[orig.u] {
 			continue
 		}
+		// Where gdb stops: the start of the copy's first range (its
+		// DW_AT_entry_pc may lie after code hoisted above it).
 		switch {
-		case entry.ok && isAddrForm(entry.form):
-			out = append(out, entry.u)
 		case low.ok:
-			if entry.ok { // DWARF 5: entry_pc as an offset from low_pc
-				out = append(out, low.u+entry.u)
-			} else {
-				out = append(out, low.u)
-			}
+			out = append(out, low.u)
 		case ranges.ok:
 			if rs := t.sec.rangesOf(ranges.c(), u); len(rs) > 0 {
 				out = append(out, rs[0][0])
 			}
+		case entry.ok && isAddrForm(entry.form):
+			out = append(out, entry.u)
 		}
 	}
 	return out
 }
 
 func isAddrForm(form uint32) bool { return form == formAddr || isAddrx(form) }
+
+// InlinedCall is one inlined call that is executing at a PC: the inlined
+// function, and where in its caller the call is.
+type InlinedCall struct {
+	Name     string
+	CallFile string
+	CallLine int
+	// End is where the inlined code that holds the PC ends (a step out
+	// of the call runs to it).
+	End uint64
+	cu  int32
+	die uint64 // the DW_TAG_inlined_subroutine, absolute
+}
+
+// InlinedAt returns the inlined calls executing at pc, outermost first:
+// the stack of frames that pc is in within its function, as gdb shows
+// them.
+func (t *Table) InlinedAt(pc uint64) []InlinedCall {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu < 0 || fn.die == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	if e == nil || !e.Children {
+		return nil
+	}
+	var out []InlinedCall
+	t.inlineWalk(d, r, u, fn.cu, pc, &out, 0)
+	return out
+}
+
+// inlineWalk descends the children at r toward pc: into the one inlined
+// subroutine or lexical block that contains pc, recording inlined calls.
+func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc uint64, out *[]InlinedCall, depth int) {
+	if depth > 64 {
+		return
+	}
+	for {
+		c, err := r.Next()
+		if err != nil || c == nil || c.Tag == 0 {
+			return
+		}
+		if c.Tag != dwarf.TagInlinedSubroutine && c.Tag != dwarf.TagLexDwarfBlock {
+			if c.Children {
+				r.SkipChildren()
+			}
+			continue
+		}
+		if end, ok := rangeEnd(d, c, pc); ok {
+			if c.Tag == dwarf.TagInlinedSubroutine {
+				ic := InlinedCall{cu: ci, die: u.off + uint64(c.Offset), End: end}
+				if o := origin(d, c); o != nil {
+					ic.Name, _ = o.Val(dwarf.AttrName).(string)
+				}
+				if l, ok := c.Val(dwarf.AttrCallLine).(int64); ok {
+					ic.CallLine = int(l)
+				}
+				if fi, ok := c.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(u.files) {
+					ic.CallFile = t.fileName(u.files[fi])
+				}
+				*out = append(*out, ic)
+			}
+			if c.Children {
+				t.inlineWalk(d, r, u, ci, pc, out, depth+1)
+			}
+			return
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// rangeEnd returns the end of the entry's address range that holds pc
+// (an entry without ranges holds nothing).
+func rangeEnd(d *dwarf.Data, e *dwarf.Entry, pc uint64) (uint64, bool) {
+	rs, err := d.Ranges(e)
+	if err != nil {
+		return 0, false
+	}
+	for _, rg := range rs {
+		if pc >= rg[0] && pc < rg[1] {
+			return rg[1], true
+		}
+	}
+	return 0, false
+}
+
+// ScopeOfInlined returns what is visible at pc in an inlined call: the
+// inlined function's parameters and locals. The frame base is the
+// containing function's.
+func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu != call.cu {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _, fe, u := t.entryAt(fn.cu, fn.die)
+	d, r, e, _ := t.entryAt(call.cu, call.die)
+	if e == nil || fe == nil {
+		return nil, false
+	}
+	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
+	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
+	if e.Children {
+		t.collect(d, r, u, pc, s, 0)
+		sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
+	}
+	return s, true
+}
+
+// blockAt returns the DIE offset of the innermost lexical block or
+// inlined call that holds pc, else of its function (0: none): gdb binds
+// a line breakpoint once per such block.
+func (t *Table) blockAt(pc uint64) uint64 {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu < 0 || fn.die == 0 {
+		if fn != nil {
+			return fn.Low
+		}
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	if e == nil || !e.Children {
+		return fn.die
+	}
+	key := fn.die
+	for depth := 0; depth < 64; depth++ {
+		found := false
+		for {
+			c, err := r.Next()
+			if err != nil || c == nil || c.Tag == 0 {
+				break
+			}
+			if c.Tag != dwarf.TagInlinedSubroutine && c.Tag != dwarf.TagLexDwarfBlock {
+				if c.Children {
+					r.SkipChildren()
+				}
+				continue
+			}
+			if _, ok := rangeEnd(d, c, pc); ok {
+				key = u.off + uint64(c.Offset)
+				found = c.Children
+				break
+			}
+			if c.Children {
+				r.SkipChildren()
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	return key
+}

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -26,13 +27,30 @@ func (t *Table) unitRowsAt(pc uint64) []row {
 }
 
 // rowIndex returns the index of the row covering pc in rows, or -1.
+// Several rows may share an address (location views): the last
+// statement row among them describes it, as gdb reads it.
+// A row of line 0 that is not a statement (compilers emit them for code
+// of no particular line) does not begin a line: the line before it goes
+// on, as gdb reads the table.
 func rowIndex(rows []row, pc uint64) int {
 	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr > pc })
 	if i == 0 || rows[i-1].flags&rowEnd != 0 {
 		return -1
 	}
-	return i - 1
+	j := i - 1
+	for j > 0 && transparent(rows[j]) && rows[j-1].flags&rowEnd == 0 {
+		j--
+	}
+	for k := j; k >= 0 && rows[k].addr == rows[j].addr && rows[k].flags&rowEnd == 0; k-- {
+		if rows[k].flags&rowStmt != 0 && rows[k].line != 0 {
+			return k
+		}
+	}
+	return j
 }
+
+// transparent reports a row that does not begin a line (see rowIndex).
+func transparent(r row) bool { return r.line == 0 && r.flags&(rowStmt|rowEnd) == 0 }
 
 // PCToLine returns the source position of pc.
 func (t *Table) PCToLine(pc uint64) (Location, bool) {
@@ -60,12 +78,15 @@ func (t *Table) LineRange(pc uint64) (start, end uint64, ok bool) {
 		return 0, 0, false
 	}
 	r := rows[i]
+	same := func(x row) bool {
+		return x.flags&rowEnd == 0 && (transparent(x) || x.file == r.file && x.line == r.line)
+	}
 	s := i
-	for s > 0 && rows[s-1].flags&rowEnd == 0 && rows[s-1].file == r.file && rows[s-1].line == r.line {
+	for s > 0 && same(rows[s-1]) {
 		s--
 	}
 	e := i + 1
-	for e < len(rows) && rows[e].flags&rowEnd == 0 && rows[e].file == r.file && rows[e].line == r.line {
+	for e < len(rows) && same(rows[e]) {
 		e++
 	}
 	if e >= len(rows) {
@@ -183,8 +204,10 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 	if best == 0 {
 		return nil, 0, false
 	}
-	// Lowest address of that line in each function (or sequence).
-	perFunc := map[uint64]uint64{}
+	// Lowest address of that line in each block (function, lexical block
+	// or inlined copy), as gdb binds it.
+	perBlock := map[uint64]uint64{}
+	moved := false
 	t.eachRowOf(ids, func(rows []row) {
 		for i, r := range rows {
 			if int(r.line) != best || r.flags&(rowEnd|rowStmt) != rowStmt || !hasID(ids, r.file) {
@@ -195,25 +218,45 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 				continue
 			}
 			addr := r.addr
-			key := addr
-			if fn := t.FuncAt(addr); fn != nil {
-				key = fn.Low
-				if addr == fn.Low {
-					if pe, ok := t.PrologueEnd(fn); ok {
-						addr = pe
-					}
+			if fn := t.FuncAt(addr); fn != nil && addr == fn.Low {
+				if pe, ok := t.PrologueEnd(fn); ok && pe != addr {
+					addr, moved = pe, true
 				}
 			}
-			if cur, ok := perFunc[key]; !ok || addr < cur {
-				perFunc[key] = addr
+			key := t.blockAt(addr)
+			if key == 0 {
+				key = addr
+			}
+			if cur, ok := perBlock[key]; !ok || addr < cur {
+				perBlock[key] = addr
 			}
 		}
 	})
-	for _, a := range perFunc {
+	for _, a := range perBlock {
 		addrs = append(addrs, a)
 	}
 	sort.Slice(addrs, func(i, j int) bool { return addrs[i] < addrs[j] })
-	return addrs, best, len(addrs) > 0
+	addrs = slices.Compact(addrs)
+	if len(addrs) == 0 {
+		return nil, 0, false
+	}
+	// After a prologue it stops on the body's first line, and says so,
+	// as gdb does.
+	if moved {
+		if loc, ok := t.PCToLine(addrs[0]); ok && hasFileName(t, ids, loc.File) {
+			best = loc.Line
+		}
+	}
+	return addrs, best, true
+}
+
+func hasFileName(t *Table, ids []int32, name string) bool {
+	for _, id := range ids {
+		if t.files[id] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // PrologueEnd returns the address after fn's prologue: where the line
@@ -222,9 +265,18 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 // compiler does not mark prologue_end).
 // An assembly routine (a function without a DWARF description) has no
 // prologue to skip: it stops at its first instruction, as gdb does.
+//
+// Optimised code (a unit GCC or clang compiled with -O1 and above) has no
+// prologue to skip either: its variables' locations are valid from the
+// entry on, and gdb stops there.
 func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
-	if fn.die == 0 {
+	if fn.die == 0 || fn.cu < 0 || t.units[fn.cu].lang == langMipsAssembler {
+		// Assembly (also gas's DW_TAG_subprogram for a .type @function
+		// routine): no prologue to skip.
 		return 0, false
+	}
+	if t.units[fn.cu].optimized() {
+		return fn.Low, true
 	}
 	rows := t.unitRowsAt(fn.Low)
 	i := firstRowAt(rows, fn.Low)
@@ -242,12 +294,17 @@ func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 		if r.flags&rowEnd != 0 {
 			break
 		}
-		if r.line != first && r.line != 0 && r.addr > fn.Low {
+		if r.line != first && r.line != 0 {
+			// At the entry itself when the body's first line shares it
+			// (GCC at -O2: an empty prologue, a second view).
 			return r.addr, true
 		}
 	}
 	return 0, false
 }
+
+// langMipsAssembler is DW_LANG_Mips_Assembler, what gas writes.
+const langMipsAssembler = 0x8001
 
 // HasLines reports whether any line row falls inside fn.
 func (t *Table) HasLines(fn *Func) bool {

@@ -7,5 +7,3 @@ import "os"
 func mapFile(f *os.File, size int64) ([]byte, bool) { return nil, false }
 
 func unmapFile(b []byte) {}
-
-func release(m []byte, off, n int) {}

@@ -139,6 +139,13 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 func newTable(path string, img, dimg *image, opts []Option) *Table {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
+	if dimg != img {
+		// A separate symbols file describes the code: a 64-bit kernel
+		// repacked as elf32-i386 for QEMU's -kernel has its addresses,
+		// CFI and symbols right only in the ELF64 it came from.
+		f = dimg.f
+		t.Machine = f.Machine
+	}
 	for _, o := range opts {
 		o(t)
 	}
@@ -150,14 +157,34 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t.loadELFSymbols(img.f)
+		// The symbols file's symbols first (full-width values), else the
+		// program's.
+		t.loadELFSymbols(dimg.f)
 		if len(t.syms) == 0 && dimg != img {
-			t.loadELFSymbols(dimg.f)
+			t.loadELFSymbols(img.f)
 		}
 	}()
 	t.loadDWARF()
+	if len(t.units) > 0 {
+		// The code's own address size: a 64-bit kernel repacked as
+		// elf32-i386 (QEMU's -kernel form) still has 8-byte DWARF.
+		t.AddrSize = t.units[0].format.addrSize
+	}
 	wg.Wait()
 	t.addELFFuncs()
+	// The name maps (functions, inline functions, ELF symbols) are built
+	// behind the open's back: a lookup by name before they are done
+	// waits for them.
+	build := func() {
+		t.names()
+		t.inlinedByName("")
+		t.symIndex("")
+	}
+	if len(t.sec.info) < 1<<22 {
+		build() // a small image: at once
+	} else {
+		go build()
+	}
 	return t
 }
 
@@ -420,7 +447,7 @@ func (t *Table) addELFFuncs() {
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue
 		}
-		fn := &Func{Name: s.name, Low: s.value, High: s.value + size, cu: -1}
+		fn := &Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
 		t.funcs = append(t.funcs, fn)
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
@@ -513,7 +540,7 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 	for j := i - 1; j >= 0 && j >= i-4; j-- {
 		s := t.syms[j]
 		if addr >= s.value && (addr < s.value+s.size || (s.size == 0 && addr == s.value)) {
-			return s.name, s.value, true
+			return Demangle(s.name), s.value, true
 		}
 	}
 	return "", 0, false

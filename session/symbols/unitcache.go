@@ -17,9 +17,13 @@ type unitState struct {
 	rowsOK  bool
 	globals []*Var
 	globOK  bool
-	cost    int // rows + a fixed weight: what the LRU bounds
-	prev    *unitState
-	next    *unitState
+	calls   map[uint64][]CallSite // by function DIE
+	// Rust units: structure types by name, and what was found per type.
+	rustIdx   rustIndex
+	rustTypes map[dwarf.Type]*RustType
+	cost      int // rows + a fixed weight: what the LRU bounds
+	prev      *unitState
+	next      *unitState
 }
 
 // Cache bounds: about 64 MB of rows, and at most maxUnits units (each

@@ -1,5 +1,7 @@
 package symbols
 
+import "strings"
+
 // unit is one compile unit of .debug_info, as the index found it.
 type unit struct {
 	off       uint64 // of the unit header
@@ -96,4 +98,19 @@ func walkUnits(info []byte) ([]*unit, error) {
 		r.pos = int(end)
 	}
 	return out, nil
+}
+
+// optimized reports a unit compiled with optimisation, from the flags GCC
+// and clang record in DW_AT_producer (the last -O wins; -O0 is none).
+func (u *unit) optimized() bool {
+	p := u.producer
+	opt := false
+	for {
+		i := strings.Index(p, " -O")
+		if i < 0 {
+			return opt
+		}
+		p = p[i+3:]
+		opt = !strings.HasPrefix(p, "0")
+	}
 }

@@ -27,6 +27,7 @@ type Var struct {
 	// (DW_AT_const_value).
 	Const    []byte
 	HasConst bool
+	Rust     bool // declared in a Rust unit
 }
 
 // Scope describes what is visible in a function at a PC.
@@ -36,6 +37,7 @@ type Scope struct {
 	Locals    []*Var
 	FrameBase []byte // DW_AT_frame_base expression at the PC
 	AddrSize  int
+	Inlined   string // the inlined function this scope is of, if any
 }
 
 // unitFor returns the unit state for a DIE, with t.mu held by the caller.
@@ -169,7 +171,7 @@ func origin(d *dwarf.Data, e *dwarf.Entry) *dwarf.Entry {
 // declaration, or a concrete instance of an inlined function's
 // variable).
 func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKind, pc uint64) *Var {
-	v := &Var{Kind: kind, AddrSize: u.format.addrSize, CU: u.name}
+	v := &Var{Kind: kind, AddrSize: u.format.addrSize, CU: u.name, Rust: u.lang == langRust}
 	cur := e
 	for hop := 0; hop < 4 && cur != nil; hop++ {
 		if v.Name == "" {

@@ -64,8 +64,8 @@ func TestConformanceBhyveDialect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] {
-			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2])
+		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] || tg.pipeline {
+			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v QEMU's pipelining %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2], tg.pipeline)
 		}
 		if _, ok := tg.RegisterWriter(); ok {
 			t.Fatal("register writes offered without G or P")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"vmdap/vmm"
 	"vmdap/vmm/gdbremote/rsp"
 	"vmdap/x86"
 )
@@ -28,6 +29,9 @@ func (t *Target) layout() []rsp.Reg {
 // regBlock is one thread's 'g' data at the current stop.
 type regBlock struct {
 	raw []byte
+	// segs: the segment caches of a real-mode stop (segments.go), read
+	// once per stop.
+	segs *x86.SRegs
 }
 
 func (t *Target) readBlock(vcpu int) (*regBlock, error) {
@@ -37,7 +41,7 @@ func (t *Target) readBlock(vcpu int) (*regBlock, error) {
 	if err := t.selectThread('g', vcpu); err != nil {
 		return nil, err
 	}
-	r, err := t.c.Exchange("reading registers", "g")
+	r, err := t.x("reading registers", "g")
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +56,12 @@ func (t *Target) readBlock(vcpu int) (*regBlock, error) {
 
 func (t *Target) selectThread(op byte, vcpu int) error {
 	if vcpu < 0 || vcpu >= len(t.threads) {
-		return fmt.Errorf("no vCPU %d", vcpu)
+		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, vcpu)
 	}
 	if t.curThread[op] == t.threads[vcpu] {
 		return nil
 	}
-	if _, err := t.c.Exchange("selecting a thread", fmt.Sprintf("H%c%s", op, t.threads[vcpu])); err != nil {
+	if _, err := t.x("selecting a thread", fmt.Sprintf("H%c%s", op, t.threads[vcpu])); err != nil {
 		return err
 	}
 	t.curThread[op] = t.threads[vcpu]
@@ -97,7 +101,10 @@ func (t *Target) decode(b *regBlock) (x86.Regs, x86.SRegs) {
 		x86.GDBSet(strings.ToLower(reg.Name), v, &r, &s)
 	}
 	// Stubs give selectors, not descriptor caches: infer what the decoding
-	// mode needs from CR0/EFER.
+	// mode needs from CR0/EFER, and real mode's bases from the selectors.
+	if s.CR0&x86.CR0PE == 0 && t.desc != nil {
+		realModeSegments(&s)
+	}
 	if s.CR0&x86.CR0PE != 0 || t.desc == nil {
 		if s.EFER&x86.EFERLMA != 0 || t.desc == nil {
 			s.CS.L = true

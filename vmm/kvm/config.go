@@ -21,6 +21,9 @@ type Config struct {
 	VCPUs int
 	// Cmdline is the kernel command line (Multiboot, PVH).
 	Cmdline string
+	// Modules are loaded after the kernel and described to Multiboot 1
+	// and 2 kernels (an initrd, say).
+	Modules []boot.Module
 	// Serial receives what the guest writes to COM1 and to port 0xe9.
 	Serial io.Writer
 	// Input feeds COM1's receiver.

@@ -4,6 +4,7 @@ package kvm
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"vmdap/vmm"
@@ -12,12 +13,15 @@ import (
 	"vmdap/x86/paging"
 )
 
-// swbp is one software breakpoint, keyed by guest-physical address.
+// swbp is one software breakpoint, keyed by guest-physical address. The
+// session owns the bookkeeping of why a breakpoint exists; the backend
+// only writes the byte and erases it. Two virtual addresses that alias one
+// physical byte share it: gvas lists the addresses it was inserted at, and
+// the byte goes when the last of them is removed.
 type swbp struct {
 	gpa  uint64
-	gva  uint64
+	gvas []uint64
 	orig byte // the guest's byte under our breakpoint
-	refs int
 }
 
 // hwSlot is one of DR0-DR3 as vmdap uses it (not the guest's own DRs).
@@ -208,9 +212,43 @@ func (m *Machine) stoppedForDebug() error {
 	return nil
 }
 
+// loadedSegment is one PT_LOAD segment of the image as the loader placed
+// it: linked at virt, copied to guest-physical phys.
+type loadedSegment struct{ virt, phys, size uint64 }
+
+// imagePhys maps a virtual address of the image through its PT_LOAD
+// segments, to where the loader put it. That is how the guest maps its own
+// image once it enables paging: a kernel linked high and loaded low (as
+// Linux's vmlinux) runs at addresses no page table maps at its entry.
+func (m *Machine) imagePhys(va uint64) (uint64, bool) {
+	for _, s := range m.loaded {
+		if va >= s.virt && va-s.virt < s.size {
+			pa := s.phys + (va - s.virt)
+			return pa, pa < m.mem.size
+		}
+	}
+	return 0, false
+}
+
+// breakpointGPA is where a software breakpoint at addr goes: the
+// guest-physical address vCPU 0's page tables give it, else, for an
+// address of the image not mapped yet, the one its PT_LOAD segment gives.
+func (m *Machine) breakpointGPA(addr uint64) (uint64, error) {
+	gpa, _, err := m.translate(m.vcpus[0], addr)
+	if err == nil {
+		return gpa, nil
+	}
+	if pa, ok := m.imagePhys(addr); ok {
+		m.log.WithField("addr", fmt.Sprintf("%#x", addr)).Debugf("breakpoint placed at %#x from the image's PT_LOAD mapping (%v)", pa, err)
+		return pa, nil
+	}
+	return 0, &vmm.FaultError{Addr: addr, Write: true, Reason: err.Error()}
+}
+
 // InsertBreakpoint implements vmm.Breakpoints. The address is translated
-// with vCPU 0's page tables; the page is write-protected so that guest
-// writes over the breakpoint keep it consistent.
+// with vCPU 0's page tables, or, where they do not map it yet, through the
+// image's PT_LOAD segments (breakpointGPA); the page is write-protected so
+// that guest writes over the breakpoint keep it consistent.
 func (m *Machine) InsertBreakpoint(addr uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -220,13 +258,16 @@ func (m *Machine) InsertBreakpoint(addr uint64) error {
 	if m.host.SWBreakpoint == swbpNone {
 		return fmt.Errorf("software breakpoints: %w on this host", vmm.ErrUnsupported)
 	}
-	gpa, _, err := m.translate(m.vcpus[0], addr)
+	gpa, err := m.breakpointGPA(addr)
 	if err != nil {
-		return &vmm.FaultError{Addr: addr, Write: true, Reason: err.Error()}
+		return err
 	}
 	d := &m.dbg
 	if bp := d.sw[gpa]; bp != nil {
-		bp.refs++
+		if slices.Contains(bp.gvas, addr) {
+			return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
+		}
+		bp.gvas = append(bp.gvas, addr) // an alias of a placed byte
 		return nil
 	}
 	m.mem.protect(gpa/pageSize, 1, 0)
@@ -235,54 +276,53 @@ func (m *Machine) InsertBreakpoint(addr uint64) error {
 		return err
 	}
 	d.mu.Lock()
-	d.sw[gpa] = &swbp{gpa: gpa, gva: addr, orig: m.mem.ram[gpa], refs: 1}
+	d.sw[gpa] = &swbp{gpa: gpa, gvas: []uint64{addr}, orig: m.mem.ram[gpa]}
 	m.mem.ram[gpa] = m.plantByte()
 	d.mu.Unlock()
 	return nil
 }
 
-// RemoveBreakpoint implements vmm.Breakpoints.
+// RemoveBreakpoint implements vmm.Breakpoints: it erases the breakpoint
+// inserted at addr.
 func (m *Machine) RemoveBreakpoint(addr uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.stoppedForDebug(); err != nil {
 		return err
 	}
-	gpa, ok := m.dbg.findSW(m, addr)
-	if !ok {
+	d := &m.dbg
+	var bp *swbp
+	i := -1
+	for _, b := range d.sw {
+		if i = slices.Index(b.gvas, addr); i >= 0 {
+			bp = b
+			break
+		}
+	}
+	if bp == nil {
 		return fmt.Errorf("no software breakpoint at %#x", addr)
 	}
-	d := &m.dbg
-	bp := d.sw[gpa]
-	bp.refs--
-	if bp.refs > 0 {
-		return nil
+	if bp.gvas = slices.Delete(bp.gvas, i, i+1); len(bp.gvas) > 0 {
+		return nil // an alias still wants the byte
 	}
 	d.mu.Lock()
-	m.mem.ram[gpa] = bp.orig
-	delete(d.sw, gpa)
+	m.mem.ram[bp.gpa] = bp.orig
+	delete(d.sw, bp.gpa)
 	d.mu.Unlock()
-	m.mem.protect(gpa/pageSize, -1, 0)
+	m.mem.protect(bp.gpa/pageSize, -1, 0)
 	return m.mem.apply()
 }
 
-// findSW finds a breakpoint by the virtual address it was inserted with,
-// falling back to translating addr now.
-func (d *debugState) findSW(m *Machine, addr uint64) (uint64, bool) {
-	for gpa, bp := range d.sw {
-		if bp.gva == addr {
-			return gpa, true
+// hasSW reports a breakpoint inserted at addr, or at an address that
+// aliases it now (a stop reports the address the vCPU ran at).
+func (d *debugState) hasSW(m *Machine, addr uint64) bool {
+	for _, bp := range d.sw {
+		if slices.Contains(bp.gvas, addr) {
+			return true
 		}
 	}
-	if gpa, _, err := m.translate(m.vcpus[0], addr); err == nil && d.sw[gpa] != nil {
-		return gpa, true
-	}
-	return 0, false
-}
-
-func (d *debugState) hasSW(m *Machine, addr uint64) bool {
-	_, ok := d.findSW(m, addr)
-	return ok
+	gpa, _, err := m.translate(m.vcpus[0], addr)
+	return err == nil && d.sw[gpa] != nil
 }
 
 // swAt returns our breakpoint at vCPU v's address va, if any.
@@ -321,6 +361,9 @@ func (m *Machine) InsertHWBreakpoint(addr uint64) error {
 	}
 	if !m.host.HWBreakpoints {
 		return fmt.Errorf("hardware breakpoints: %w on this host", vmm.ErrUnsupported)
+	}
+	if m.dbg.execSlot(addr) >= 0 {
+		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
 	}
 	free := m.dbg.freeSlots()
 	if len(free) == 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmdap/vmm"
+	"vmdap/vmm/vmmtest"
 )
 
 func TestSoftwareBreakpointHitAndResume(t *testing.T) {
@@ -33,6 +34,43 @@ func TestSoftwareBreakpointHitAndResume(t *testing.T) {
 	}
 	if err := f.m.RemoveBreakpoint(bp); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBreakpointInsertedOnce: the backend writes and erases; counting why
+// a breakpoint exists is the session's job, so a second insert at one
+// address is refused, and one remove erases.
+func TestBreakpointInsertedOnce(t *testing.T) {
+	f := newMech(t, 1)
+	addr := f.sym("loop_dec")
+	var orig [1]byte
+	f.m.ReadPhysical(orig[:], addr)
+	if err := f.m.InsertBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.InsertBreakpoint(addr); !errors.Is(err, vmm.ErrBreakpointExists) {
+		t.Fatalf("second insert: %v, want ErrBreakpointExists", err)
+	}
+	if err := f.m.RemoveBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if b := f.m.mem.ram[addr]; b != orig[0] {
+		t.Fatalf("byte after one remove: %#x, want the guest's %#x", b, orig[0])
+	}
+	if err := f.m.RemoveBreakpoint(addr); err == nil {
+		t.Fatal("second remove succeeded")
+	}
+	if !f.m.host.HWBreakpoints {
+		return
+	}
+	if err := f.m.InsertHWBreakpoint(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.InsertHWBreakpoint(addr); !errors.Is(err, vmm.ErrBreakpointExists) {
+		t.Fatalf("second hardware insert: %v, want ErrBreakpointExists", err)
+	}
+	if n := len(f.m.dbg.freeSlots()); n != 3 {
+		t.Fatalf("%d free slots after one hardware breakpoint, want 3", n)
 	}
 }
 
@@ -347,5 +385,52 @@ func TestConcurrentStopBeforeExit(t *testing.T) {
 	}
 	if s := f.wait(); s.Reason != vmm.ReasonExited || s.ExitCode != 1 {
 		t.Fatalf("second stop %v, want the exit", s)
+	}
+}
+
+// TestBreakpointByLoadAddress: a kernel linked high is entered with paging
+// off, so its high addresses map nowhere yet. A software breakpoint there
+// goes where the image's PT_LOAD segment put the code, and is hit once the
+// kernel has mapped itself; an alias of that byte shares it; an address no
+// page table and no segment names is a fault.
+func TestBreakpointByLoadAddress(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "higher")
+	out := &syncBuffer{}
+	m, err := New(Config{Image: g.Data, VCPUs: 1, Memory: 64 << 20, Serial: out, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := &fixture{t: t, m: m, g: g, serial: out}
+	const kernelVMA, aliasVMA = 0xffffffff80000000, 0xffffff0000000000
+	sk := f.sym("start_kernel")
+	if _, err := m.ReadMemory(0, make([]byte, 1), sk); err == nil {
+		t.Fatal("start_kernel is readable at the entry: the guest does not test what it should")
+	}
+	if err := m.InsertBreakpoint(sk); err != nil {
+		t.Fatalf("breakpoint on start_kernel before paging: %v", err)
+	}
+	if err := m.InsertBreakpoint(sk - kernelVMA); err != nil { // its physical alias, identity-mapped now
+		t.Fatal(err)
+	}
+	if len(m.dbg.sw) != 1 {
+		t.Fatalf("%d breakpoint bytes for two aliases, want 1", len(m.dbg.sw))
+	}
+	if err := m.RemoveBreakpoint(sk - kernelVMA); err != nil {
+		t.Fatal(err)
+	}
+	var fe *vmm.FaultError
+	if err := m.InsertBreakpoint(f.sym("module_init") - kernelVMA + aliasVMA); !errors.As(err, &fe) {
+		t.Fatalf("breakpoint at an address nothing maps: %v, want a FaultError", err)
+	}
+	if s := f.cont(); s.Reason != vmm.ReasonBreakpoint || s.PC != sk {
+		t.Fatalf("got %v, want the breakpoint at start_kernel %#x", s, sk)
+	}
+	if err := m.RemoveBreakpoint(sk); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x30<<1|1 {
+		t.Fatalf("got %v, want the guest's exit 0x30 (serial %q)", s, out.String())
 	}
 }

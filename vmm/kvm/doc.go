@@ -23,7 +23,9 @@
 // any exit or register write, hiding vmdap's TF from pushf and exception
 // frames) live in step_linux.go; the step of a HLT with an in-kernel
 // irqchip (Config.IRQChip), which must let the awaited interrupt's handler
-// run, in haltstep_linux.go.
+// run, in haltstep_linux.go. Segment loads whose descriptor sits on a
+// write-protected page (KVM's emulator cannot set its accessed bit there)
+// are handled in accessed_linux.go.
 //
 // Concurrency: KVM_RUN for a vCPU is only ever issued from that vCPU's own
 // goroutine, locked to its OS thread (a KVM_RUN from another thread costs a

@@ -116,7 +116,11 @@ type HostInfo struct {
 	StepWorks       bool
 	IOExitAtInsn    bool // an OUT exit reports RIP at the OUT (VT-x, AMD-V) rather than after it
 	StepKeptOnWrite bool // single-step survives a KVM_SET_REGS (PVM); vmdap re-arms anyway
-	ProbeDurationUS int64
+	// Paging turned on outside long mode (probe_paging_linux.go).
+	LegacyPagingProbed bool
+	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
+	PAE32              bool // PAE paging with EFER.LME clear
+	ProbeDurationUS    int64
 }
 
 func (h *HostInfo) capabilities() vmm.Capabilities {
@@ -149,6 +153,9 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	if !h.DRWatch {
 		c.Notes = append(c.Notes, "debug-register data watchpoints do not fire on this host; watchpoints use page protection")
 	}
+	if h.LegacyPagingProbed && (!h.Paging32 || !h.PAE32) {
+		c.Notes = append(c.Notes, h.legacyPagingNote())
+	}
 	return c
 }
 
@@ -179,8 +186,11 @@ func (h *HostInfo) Lines() []string {
 		"single-step: " + yes(h.StepWorks),
 		"OUT exit reports RIP: " + pick(h.IOExitAtInsn, "at the instruction", "after the instruction") + " (vmdap completes I/O with immediate_exit either way)",
 		"single-step survives a register write: " + yes(h.StepKeptOnWrite) + " (vmdap re-arms after every write either way)",
-		fmt.Sprintf("probe took %d µs", h.ProbeDurationUS),
 	}
+	if n := h.legacyPagingNote(); n != "" {
+		l = append(l, n)
+	}
+	l = append(l, fmt.Sprintf("probe took %d µs", h.ProbeDurationUS))
 	return l
 }
 

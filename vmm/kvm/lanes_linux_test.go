@@ -28,26 +28,28 @@ func TestHostStrategies(t *testing.T) {
 		swbp    swbpMethod
 		resume  hwResume
 		drWatch bool
+		paging  bool // protected-mode paging without long mode
 	}
 	var w want
 	switch lane := os.Getenv("VMDAP_LANE"); {
 	case lane == "svm-tcg":
 		// kvm_amd under QEMU TCG: TCG delivers int3 as INTn, never as the
 		// #BP intercept, so the probe must fall back to the hlt patch.
-		w = want{"AMD SVM", swbpHLT, hwResumeRF, true}
+		w = want{"AMD SVM", swbpHLT, hwResumeRF, true, true}
 	case lane == "vmx-bochs":
-		w = want{"Intel VMX", swbpInt3Exit, hwResumeRF, true}
+		w = want{"Intel VMX", swbpInt3Exit, hwResumeRF, true, true}
 	case h.Vendor == "PVM":
-		w = want{"PVM", swbpEmulation, hwResumeStep, false}
+		w = want{"PVM", swbpEmulation, hwResumeStep, false, false}
 	default:
 		t.Skipf("no expectations for host %q outside a lane", h.Vendor)
 	}
 	// Where an OUT exit leaves RIP depends on more than the vendor (kvm_amd
 	// without NRIP-save emulates the OUT first); vmdap handles both, so it
 	// is logged above, not asserted.
-	if h.Vendor != w.vendor || h.SWBreakpoint != w.swbp || h.HWResume != w.resume || h.DRWatch != w.drWatch {
-		t.Fatalf("probe: vendor %q swbp %s resume %s drWatch %v; want %+v",
-			h.Vendor, h.SWBreakpoint, h.HWResume, h.DRWatch, w)
+	paging := h.Paging32 && h.PAE32
+	if h.Vendor != w.vendor || h.SWBreakpoint != w.swbp || h.HWResume != w.resume || h.DRWatch != w.drWatch || paging != w.paging {
+		t.Fatalf("probe: vendor %q swbp %s resume %s drWatch %v paging %v/%v; want %+v",
+			h.Vendor, h.SWBreakpoint, h.HWResume, h.DRWatch, h.Paging32, h.PAE32, w)
 	}
 	if !h.StepWorks || !h.HWBreakpoints {
 		t.Fatalf("step %v, hardware breakpoints %v", h.StepWorks, h.HWBreakpoints)

@@ -45,6 +45,7 @@ type Machine struct {
 	vcpus   []*vcpu
 	ports   *ports
 	cpuid   []kvmsys.CPUIDEntry2
+	loaded  []loadedSegment // where the image's PT_LOAD segments went
 
 	events chan event
 
@@ -57,6 +58,8 @@ type Machine struct {
 	final   *vmm.Stop
 	pauseRq bool
 	closed  chan struct{}
+	// nudgeStop ends the periodic nudges of a run (accessed_linux.go).
+	nudgeStop chan struct{}
 
 	dbg debugState // breakpoints and watchpoints (debug_linux.go)
 }
@@ -110,6 +113,9 @@ func New(cfg Config) (*Machine, error) {
 		m.Close()
 		return nil, err
 	}
+	for _, sg := range img.Segments {
+		m.loaded = append(m.loaded, loadedSegment{virt: sg.Virt, phys: sg.Phys, size: sg.MemSize})
+	}
 	m.log.WithFields(logrus.Fields{"protocol": img.Protocol, "entry": fmt.Sprintf("%#x", img.Entry),
 		"memory_mib": cfg.Memory >> 20, "vcpus": cfg.VCPUs}).Info("guest loaded")
 	return m, nil
@@ -133,7 +139,7 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
-	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline})
+	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Modules: cfg.Modules})
 	if err != nil {
 		return err
 	}
@@ -183,6 +189,7 @@ func (m *Machine) Close() error {
 	}
 	m.state = stateClosed
 	close(m.closed)
+	m.stopNudger()
 	for _, v := range m.vcpus {
 		v.kick()
 	}
@@ -359,6 +366,7 @@ func (m *Machine) Continue() error {
 		m.running++
 		v.start(false)
 	}
+	m.startNudger()
 	if m.running == 0 {
 		m.state = stateStopped
 		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].regs().RIP, Detail: "every vCPU is halted and nothing can wake it"})
@@ -381,6 +389,7 @@ func (m *Machine) Step(i int) error {
 	m.state = stateRunning
 	m.running++
 	v.start(true)
+	m.startNudger()
 	return nil
 }
 
@@ -525,6 +534,7 @@ func (m *Machine) collect(ev event) {
 	if m.running > 0 {
 		return
 	}
+	m.stopNudger()
 	m.state = stateStopped
 	var s vmm.Stop
 	switch {

@@ -157,6 +157,7 @@ func (h *HostInfo) runProbe(kvm int) error {
 	h.probeHW(p)
 	h.probeWatch(p)
 	h.probeStep(p)
+	h.probeLegacyPaging(p) // last: leaves the vCPU in 32-bit mode
 	return nil
 }
 

@@ -83,6 +83,7 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 		}
 	}
 
+	v.markLoadedDescriptors()
 	var traps []trap
 	if decErr != nil || inst.MayFault {
 		traps = m.plantTraps(v, pc)
@@ -190,74 +191,12 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 		if err != nil {
 			return v.failed(err)
 		}
-		var s vmm.Stop
-		switch reason {
-		case kvmsys.KVM_EXIT_DEBUG:
-			e := v.run.Debug()
-			if e.Exception == x86.VecBP {
-				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
-					return s2
-				}
-				v.inject |= kvmsys.KVM_GUESTDBG_INJECT_BP
-				continue
-			}
-			got, ok := m.dbg.classifyDebug(v, true)
-			if !ok {
-				continue
-			}
-			if got.Reason == vmm.ReasonWatchpoint {
-				return got
-			}
-			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
-		case kvmsys.KVM_EXIT_IO:
-			if req := v.io(); req != nil {
-				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
-			}
-			if s2, ok := v.completeStep(); !ok {
-				return s2
-			}
-			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
-		case kvmsys.KVM_EXIT_MMIO:
-			hit := m.mmio(v)
-			if s2, ok := v.completeStep(); !ok {
-				return s2
-			}
-			if hit != nil {
-				return m.watchStop(v, hit)
-			}
-			s = vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
-		case kvmsys.KVM_EXIT_HLT:
-			v.rearm = true
-			if m.host.SWBreakpoint == swbpHLT {
-				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP - 1); ok {
-					r := v.regs()
-					r.RIP--
-					if err := v.setRegs(r); err != nil {
-						return v.failed(err)
-					}
-					return s2
-				}
-			}
-			v.halted = true
-			return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}
-		case kvmsys.KVM_EXIT_INTERNAL_ERROR:
-			v.rearm = true
-			if v.emulationFailureAt() {
-				if s2, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
-					return s2
-				}
-				if m.dbg.reinjectGuestInt3(v) {
-					continue
-				}
-			}
-			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
-		case kvmsys.KVM_EXIT_SHUTDOWN:
-			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest triple-faulted (an exception could not be delivered)"}
-		case kvmsys.KVM_EXIT_INTR:
-			v.rearm = true
+		s, out := v.classifyExit(reason, true)
+		switch out {
+		case outStop:
+			return s
+		case outAgain:
 			continue
-		default:
-			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
 		}
 
 		// A plain step stop. Same RIP: the instruction is not done yet

@@ -55,6 +55,10 @@ type vcpu struct {
 	insns   [64]disasm.Inst // decoded-instruction cache by PC
 
 	stepCmd, runCmd func()
+
+	// kvmRun is KVM_RUN (kvmsys.Run). Tests replace it to deliver exits no
+	// host produces on demand (a failed VM entry, a system event).
+	kvmRun func(fd int) error
 }
 
 func newVCPU(m *Machine, idx int, mmapSize int) (*vcpu, error) {
@@ -67,7 +71,8 @@ func newVCPU(m *Machine, idx int, mmapSize int) (*vcpu, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("vcpu %d: mmap kvm_run: %w", idx, err)
 	}
-	v := &vcpu{m: m, idx: idx, fd: fd, run: kvmsys.RunPage(run), cmds: make(chan func(), 1), done: make(chan struct{})}
+	v := &vcpu{m: m, idx: idx, fd: fd, run: kvmsys.RunPage(run), cmds: make(chan func(), 1), done: make(chan struct{}),
+		kvmRun: kvmsys.Run}
 	v.makeCmds()
 	started := make(chan struct{})
 	go v.thread(started)
@@ -292,7 +297,7 @@ func (v *vcpu) setGuestDebug(d kvmsys.GuestDebug, force bool) error {
 // enter issues one KVM_RUN and refreshes the register copies. It returns
 // the exit reason, or errInterrupted when the run ended with EINTR.
 func (v *vcpu) enter() (uint32, error) {
-	err := kvmsys.Run(v.fd)
+	err := v.kvmRun(v.fd)
 	v.refresh()
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
@@ -387,10 +392,12 @@ func (v *vcpu) emulationFailureAt() bool {
 }
 
 // runUntilStop runs the vCPU until something worth reporting happens or a
-// stop is requested (ReasonNone). Device I/O is served inline.
+// stop is requested (ReasonNone). Device I/O is served inline; exits are
+// classified by classifyExit (exit_linux.go).
 func (v *vcpu) runUntilStop() vmm.Stop {
 	m := v.m
 	needComplete := false
+	v.markLoadedDescriptors()
 	for {
 		if v.paused.Load() {
 			if needComplete {
@@ -406,62 +413,19 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 		reason, err := v.enter()
 		needComplete = false
 		if err == errInterrupted {
-			continue // the pause check above decides
+			// A pause (checked above), a nudge or a stray signal.
+			v.markLoadedDescriptors()
+			continue
 		}
 		if err != nil {
 			return v.failed(err)
 		}
-		switch reason {
-		case kvmsys.KVM_EXIT_IO:
-			if req := v.io(); req != nil {
-				return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}
-			}
+		s, out := v.classifyExit(reason, false)
+		switch out {
+		case outStop:
+			return s
+		case outServed:
 			needComplete = true
-		case kvmsys.KVM_EXIT_MMIO:
-			if hit := m.mmio(v); hit != nil {
-				if _, err := v.complete(); err != nil {
-					return v.failed(err)
-				}
-				return m.watchStop(v, hit)
-			}
-			needComplete = true
-		case kvmsys.KVM_EXIT_DEBUG:
-			if s, ok := v.atRunTarget(); ok {
-				return s
-			}
-			if s, ok := m.dbg.classifyDebug(v, false); ok {
-				return s
-			}
-		case kvmsys.KVM_EXIT_HLT:
-			if s, ok := m.dbg.hltBreakpoint(v); ok {
-				return s
-			}
-			return vmm.Stop{Reason: vmm.ReasonHalted, PC: v.kregs.RIP}
-		case kvmsys.KVM_EXIT_INTERNAL_ERROR:
-			if s, ok := v.atRunTarget(); ok {
-				return s
-			}
-			if s, ok := m.dbg.emulationBreakpoint(v); ok {
-				return s
-			}
-			if m.dbg.reinjectGuestInt3(v) {
-				continue
-			}
-			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}
-		case kvmsys.KVM_EXIT_SHUTDOWN:
-			d := "the guest triple-faulted (an exception could not be delivered)"
-			if m.host.Vendor == "AMD SVM" {
-				d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
-			}
-			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: d}
-		case kvmsys.KVM_EXIT_FAIL_ENTRY:
-			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP,
-				Detail: fmt.Sprintf("VM entry failed, hardware reason %#x (invalid guest state)", v.run.FailEntryReason())}
-		case kvmsys.KVM_EXIT_SYSTEM_EVENT:
-			return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest requested a system reset or power-off"}
-		case kvmsys.KVM_EXIT_INTR:
-		default:
-			return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: fmt.Sprintf("unexpected KVM exit reason %d", reason)}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"vmdap/vmm/gdbremote/rsp"
 	"vmdap/x86"
@@ -15,13 +16,18 @@ import (
 // bhyve's packet set (usr.sbin/bhyve/gdb.c): qSupported says just
 // "PacketSize=4096;swbreak+"; G, P, vCont, X, Z1-Z4, QStartNoAckMode and
 // qXfer get empty ("unsupported") replies; 'g' replies are cut to GDB's
-// 64bit-core block; stop replies carry swbreak for breakpoints. It proves
-// the gdbremote fallbacks against a real guest.
+// 64bit-core block; stop replies carry swbreak for breakpoints; a Z0 at an
+// address the guest does not map is refused, as bhyve translates it at
+// once. It proves the gdbremote fallbacks against a real guest.
 type BhyveProxy struct {
 	l        net.Listener
 	upstream string
 	wg       sync.WaitGroup
 	bps      map[string]bool
+
+	mu      sync.Mutex
+	tap     chan string // takes the next upstream reply (the proxy's own request)
+	stubEOF bool        // the stub went away
 }
 
 // NewBhyveProxy listens on loopback and forwards to upstream.
@@ -52,7 +58,13 @@ func (p *BhyveProxy) serve() {
 		return
 	}
 	defer c.Close()
-	up, err := net.Dial("tcp", p.upstream)
+	var up net.Conn
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if up, err = net.Dial("tcp", p.upstream); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
+	}
 	if err != nil {
 		return
 	}
@@ -80,6 +92,14 @@ func (p *BhyveProxy) serve() {
 	lastReq := make(chan string, 1)
 	go func() {
 		for r := range replies {
+			p.mu.Lock()
+			tap := p.tap
+			p.tap = nil
+			p.mu.Unlock()
+			if tap != nil {
+				tap <- r
+				continue
+			}
 			req := ""
 			select {
 			case req = <-lastReq:
@@ -87,6 +107,13 @@ func (p *BhyveProxy) serve() {
 			}
 			send(p.filterReply(req, r))
 		}
+		p.mu.Lock()
+		p.stubEOF = true
+		if p.tap != nil {
+			close(p.tap)
+			p.tap = nil
+		}
+		p.mu.Unlock()
 		c.Close() // the stub went away: so does the proxy's side
 	}()
 	for {
@@ -104,7 +131,14 @@ func (p *BhyveProxy) serve() {
 			continue
 		}
 		if strings.HasPrefix(req, "Z0,") {
-			p.bps[strings.TrimPrefix(strings.Split(req, ",")[1], "")] = true
+			addr := strings.Split(req, ",")[1]
+			// bhyve translates the address at once (gdb.c,
+			// update_sw_breakpoint) and answers EFAULT when it cannot.
+			if r := p.ask(up, "m"+addr+",1"); r == "" || r[0] == 'E' {
+				send("E0e")
+				continue
+			}
+			p.bps[addr] = true
 		}
 		select {
 		case lastReq <- req:
@@ -114,13 +148,28 @@ func (p *BhyveProxy) serve() {
 	}
 }
 
+// ask sends a request of the proxy's own upstream and returns the reply
+// (the target is stopped: no stop reply can come in between).
+func (p *BhyveProxy) ask(up net.Conn, req string) string {
+	tap := make(chan string, 1)
+	p.mu.Lock()
+	if p.stubEOF {
+		p.mu.Unlock()
+		return ""
+	}
+	p.tap = tap
+	p.mu.Unlock()
+	up.Write(rsp.Frame([]byte(req)))
+	return <-tap // "" when closed
+}
+
 // local answers the packets bhyve does not implement, or implements
 // differently, without asking QEMU.
 func (p *BhyveProxy) local(req string) (string, bool) {
 	switch {
 	case strings.HasPrefix(req, "qSupported"):
 		return "PacketSize=4096;swbreak+", true
-	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"),
+	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"), strings.HasPrefix(req, "qqemu."),
 		strings.HasPrefix(req, "G"), strings.HasPrefix(req, "P"), strings.HasPrefix(req, "X"),
 		len(req) > 1 && (req[0] == 'Z' || req[0] == 'z') && req[1] >= '1' && req[1] <= '4':
 		return "", true

@@ -1,15 +1,17 @@
 // Package boot turns a guest kernel file into the initial state of a
 // machine: which bytes go where in guest-physical memory, the boot
 // structures a protocol promises (page tables and GDT for the 64-bit direct
-// entry, the Multiboot 1 information block, the PVH hvm_start_info), and
-// each vCPU's registers at entry.
+// entry, the Multiboot 1 and Multiboot 2 information structures, the PVH
+// hvm_start_info), modules, and each vCPU's registers at entry.
 //
-// It knows three protocols, chosen in this order when the caller asks for
+// It knows four protocols, chosen in this order when the caller asks for
 // "auto": PVH when the ELF file carries a XEN_ELFNOTE_PHYS32_ENTRY note,
-// Multiboot 1 when a valid header sits in the first 8 KiB, otherwise the
-// 64-bit direct entry for ELF64 x86-64 executables. The same kernel file
-// therefore boots here and under QEMU -kernel, Firecracker or
-// cloud-hypervisor.
+// Multiboot 1 when a valid header sits in the first 8 KiB, Multiboot 2 when
+// one sits in the first 32 KiB, otherwise the 64-bit direct entry for ELF64
+// x86-64 executables. A Multiboot header vmdap cannot honour is an error,
+// not a fall-back to the 64-bit entry, and every "cannot boot" error says
+// what was looked for. The same kernel file therefore boots here and under
+// QEMU -kernel, GRUB, Firecracker or cloud-hypervisor.
 //
 // The package is pure: it writes into a []byte that stands for guest RAM and
 // is tested without KVM.

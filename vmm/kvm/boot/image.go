@@ -14,10 +14,18 @@ import (
 type Protocol string
 
 const (
-	ProtoAuto      Protocol = "auto"
-	ProtoELF64     Protocol = "elf64"
-	ProtoMultiboot Protocol = "multiboot"
-	ProtoPVH       Protocol = "pvh"
+	ProtoAuto       Protocol = "auto"
+	ProtoELF64      Protocol = "elf64"
+	ProtoMultiboot  Protocol = "multiboot"
+	ProtoMultiboot2 Protocol = "multiboot2"
+	ProtoPVH        Protocol = "pvh"
+)
+
+// What Parse looks for, for its errors.
+const (
+	lookedForPVH = "a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in a PT_NOTE segment"
+	lookedForMB1 = "a Multiboot 1 header (magic 0x1badb002, 4-byte aligned) in the first 8 KiB"
+	lookedForMB2 = "a Multiboot 2 header (magic 0xe85250d6, 8-byte aligned) in the first 32 KiB"
 )
 
 // Segment is one piece of the image to copy into guest-physical memory.
@@ -55,25 +63,33 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 		want = ProtoAuto
 	}
 	switch want {
-	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoPVH:
+	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoMultiboot2, ProtoPVH:
 	default:
-		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot or pvh)", want)
+		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot, multiboot2 or pvh)", want)
 	}
 	if len(data) == 0 {
 		return nil, formatErr("the file is empty")
 	}
 	mbh, mbErr := findMultiboot(data)
+	mb2, mb2Err := findMultiboot2(data)
 	isELF := len(data) >= 4 && bytes.Equal(data[:4], []byte(elf.ELFMAG))
 
 	if !isELF {
-		// Only a Multiboot a.out-kludge file can be a non-ELF kernel.
+		// Only a Multiboot file with load addresses (Multiboot 1's a.out
+		// kludge, Multiboot 2's address tag) can be a non-ELF kernel.
 		if mbh != nil && mbh.flags&mbAoutKludge != 0 && (want == ProtoAuto || want == ProtoMultiboot) {
 			return mbh.kludgeImage(data)
 		}
-		if mbErr != nil {
-			return nil, mbErr
+		if mb2 != nil && mb2.hasAddr && (want == ProtoAuto || want == ProtoMultiboot2) {
+			return mb2.addressImage(data)
 		}
-		return nil, formatErr("not an ELF file (magic %q, want \"\\x7fELF\") and no Multiboot header with load addresses", safePrefix(data))
+		for _, err := range []error{mbErr, mb2Err} {
+			if err != nil {
+				return nil, err
+			}
+		}
+		return nil, formatErr("not an ELF file (it starts with %q, not \"\\x7fELF\"), and no Multiboot header with load addresses: looked for an ELF header, %s with the a.out-kludge flag and %s with an address tag; found none",
+			safePrefix(data), lookedForMB1, lookedForMB2)
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -108,18 +124,40 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 			return mbh.kludgeImage(data)
 		}
 		img.Entry = physEntry(f.Entry, segs)
+	case (want == ProtoAuto || want == ProtoMultiboot2) && mb2 != nil:
+		if mb2.hasAddr {
+			return mb2.addressImage(data)
+		}
+		img.Protocol = ProtoMultiboot2
+		img.Entry = physEntry(f.Entry, segs)
+		if mb2.hasEntry {
+			img.Entry = uint64(mb2.entry)
+		}
+	case want == ProtoAuto && (mbErr != nil || mb2Err != nil):
+		// A kernel that carries a header vmdap cannot honour would start
+		// at the wrong entry, in the wrong mode, as a plain ELF64.
+		if mbErr != nil {
+			return nil, mbErr
+		}
+		return nil, mb2Err
 	case want == ProtoAuto || want == ProtoELF64:
 		if class != 64 {
-			return nil, formatErr("a 32-bit ELF file needs a Multiboot header or a PVH note to boot (found neither)")
+			return nil, formatErr("a 32-bit ELF file boots through PVH, Multiboot 1 or Multiboot 2: looked for %s, %s and %s; found none",
+				lookedForPVH, lookedForMB1, lookedForMB2)
 		}
 		img.Protocol, img.Entry = ProtoELF64, f.Entry
 	case want == ProtoPVH:
-		return nil, formatErr("boot protocol pvh requested but the ELF file has no XEN_ELFNOTE_PHYS32_ENTRY note")
+		return nil, formatErr("boot protocol pvh requested, but the ELF file has no PVH entry note: looked for %s", lookedForPVH)
 	case want == ProtoMultiboot:
 		if mbErr != nil {
 			return nil, mbErr
 		}
-		return nil, formatErr("boot protocol multiboot requested but no Multiboot 1 header is in the first 8 KiB")
+		return nil, formatErr("boot protocol multiboot requested, but there is no Multiboot 1 header: looked for %s", lookedForMB1)
+	case want == ProtoMultiboot2:
+		if mb2Err != nil {
+			return nil, mb2Err
+		}
+		return nil, formatErr("boot protocol multiboot2 requested, but there is no Multiboot 2 header: looked for %s", lookedForMB2)
 	}
 	if img.Protocol != ProtoELF64 && img.Entry >= 1<<32 {
 		return nil, formatErr("%s entry point %#x is above 4 GiB", img.Protocol, img.Entry)

@@ -23,6 +23,11 @@ const (
 	nameAddr   = 0x9f00 // boot loader name
 	tablesAddr = 0x10000
 	tablesEnd  = 0x80000
+	// The 32-bit protocols build no page tables: their variable-size
+	// boot information (Multiboot 2's tags, Multiboot 1's module list)
+	// goes there instead.
+	mb2InfoAddr = tablesAddr
+	mb2InfoEnd  = tablesEnd
 
 	// Selectors of the boot GDT.
 	SelCode64 = 0x08
@@ -42,6 +47,9 @@ type Config struct {
 	VCPUs     int
 	Cmdline   string
 	StackSize uint64 // per vCPU; DefaultStackSize when 0
+	// Modules are loaded after the image, page-aligned, and described to
+	// Multiboot 1 and 2 kernels.
+	Modules []Module
 }
 
 // CPUState is one vCPU's register state at entry.
@@ -112,11 +120,31 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			c.Regs.RDI = uint64(i)
 			c.Regs.RSI = uint64(cfg.VCPUs)
 		}
-	case ProtoMultiboot, ProtoPVH:
+	case ProtoMultiboot, ProtoMultiboot2, ProtoPVH:
 		var info uint64
-		if img.Protocol == ProtoMultiboot {
+		var placed [][2]uint64
+		if len(cfg.Modules) > 0 {
+			if img.Protocol == ProtoPVH {
+				return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through PVH")
+			}
+			var err error
+			if placed, err = placeModules(ram, img, cfg.Modules, stacksStart); err != nil {
+				return nil, err
+			}
+		}
+		magic := uint64(0)
+		switch img.Protocol {
+		case ProtoMultiboot:
 			info = writeMultibootInfo(ram, cfg.Cmdline)
-		} else {
+			writeMultibootModules(ram, cfg.Modules, placed)
+			magic = MultibootBootloaderMagic
+		case ProtoMultiboot2:
+			var err error
+			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, cfg.Modules, placed); err != nil {
+				return nil, err
+			}
+			magic = Multiboot2BootloaderMagic
+		default:
 			info = writeStartInfo(ram, cfg.Cmdline)
 		}
 		for i := range cpus {
@@ -124,9 +152,7 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			c.SRegs = protectedModeSRegs()
 			c.Regs.RIP = img.Entry
 			c.Regs.RBX = info
-			if img.Protocol == ProtoMultiboot {
-				c.Regs.RAX = MultibootBootloaderMagic
-			}
+			c.Regs.RAX = magic
 			c.Halted = i > 0
 		}
 	default:
@@ -335,6 +361,33 @@ func writeMultibootInfo(ram []byte, cmd string) uint64 {
 	copy(ram[nameAddr:], "vmdap\x00")
 	le.PutUint32(mbi[64:], nameAddr)
 	return infoAddr
+}
+
+// writeMultibootModules adds the module list to a Multiboot 1
+// information structure (flags bit 3, mods_count, mods_addr): 16-byte
+// entries (mod_start, mod_end, string, reserved) and their strings, in the
+// boot area.
+func writeMultibootModules(ram []byte, mods []Module, placed [][2]uint64) {
+	if len(mods) == 0 {
+		return
+	}
+	le := binary.LittleEndian
+	mbi := ram[infoAddr:]
+	list := uint64(mb2InfoAddr)
+	str := list + uint64(16*len(mods))
+	for i, m := range mods {
+		e := ram[list+uint64(16*i):]
+		le.PutUint32(e[0:], uint32(placed[i][0]))
+		le.PutUint32(e[4:], uint32(placed[i][1]))
+		le.PutUint32(e[8:], uint32(str))
+		le.PutUint32(e[12:], 0)
+		n := copy(ram[str:mb2InfoEnd-1], m.Cmdline)
+		ram[str+uint64(n)] = 0
+		str += uint64(n) + 1
+	}
+	le.PutUint32(mbi[0:], le.Uint32(mbi[0:])|1<<3)
+	le.PutUint32(mbi[20:], uint32(len(mods)))
+	le.PutUint32(mbi[24:], uint32(list))
 }
 
 // PVH hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h).

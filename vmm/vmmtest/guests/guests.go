@@ -80,8 +80,9 @@ type Options struct {
 }
 
 // Build compiles the guest whose sources are in dir: every .S and .c file,
-// linked with dir/link.ld. The result is cached under the user cache
-// folder by the hash of the sources, the flags and gcc's version.
+// linked with dir/link.ld, with CFlags and the flags in dir/cflags (if
+// any). The result is cached under the user cache folder by the hash of
+// the sources, the flags and gcc's version.
 func Build(dir string, variant Variant) (*Guest, error) {
 	return BuildWith(dir, Options{Variant: variant})
 }
@@ -106,18 +107,20 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var srcs []string
+	var srcs, extra []string // extra: the guest's own compiler flags (its cflags file)
 	h := sha256.New()
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasSuffix(n, ".S") || strings.HasSuffix(n, ".c") || strings.HasSuffix(n, ".h") || n == "link.ld" {
+		if strings.HasSuffix(n, ".S") || strings.HasSuffix(n, ".c") || strings.HasSuffix(n, ".h") || n == "link.ld" || n == "cflags" {
 			b, err := os.ReadFile(filepath.Join(dir, n))
 			if err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
 			h.Write(b)
-			if !strings.HasSuffix(n, ".h") && n != "link.ld" {
+			if n == "cflags" {
+				extra = strings.Fields(string(b))
+			} else if !strings.HasSuffix(n, ".h") && n != "link.ld" {
 				srcs = append(srcs, n)
 			}
 		}
@@ -168,7 +171,7 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 		f.Close()
 		defer os.Remove(tmp)
 		defer os.Remove(tmp + ".32")
-		args := append([]string{}, CFlags...)
+		args := append(append([]string{}, CFlags...), extra...)
 		args = append(args, o.Flags...)
 		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)

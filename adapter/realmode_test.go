@@ -1,0 +1,98 @@
+package adapter_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"vmdap/adapter"
+	"vmdap/adapter/daptest"
+	"vmdap/vmm"
+	"vmdap/vmm/vmmtest"
+	"vmdap/x86"
+)
+
+// realModeBackends launches a guest on vmdap's VMM and puts vCPU 0 in
+// real mode at f000:fff0 (linear 0xffff0), where it writes a far jump.
+type realModeBackends struct{ kvmBackends }
+
+func (b realModeBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
+	tg, err := b.kvmBackends.Launch(ctx, cfg, serial, log)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (vmm.Target, error) { tg.Close(); return nil, err }
+	pm, ok1 := tg.PhysicalMemory()
+	w, ok2 := tg.RegisterWriter()
+	if !ok1 || !ok2 {
+		return fail(vmm.ErrUnsupported)
+	}
+	if _, err := pm.WritePhysical([]byte{0xea, 0x5b, 0xe0, 0x00, 0xf0}, 0xffff0); err != nil { // ljmp $0xf000,$0xe05b
+		return fail(err)
+	}
+	s, err := tg.SRegs(0)
+	if err != nil {
+		return fail(err)
+	}
+	data := x86.Segment{Limit: 0xffff, Type: 3, Present: true, S: true}
+	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
+	s.CS = x86.Segment{Selector: 0xf000, Base: 0xf0000, Limit: 0xffff, Type: 11, Present: true, S: true}
+	s.CR0, s.CR3, s.CR4, s.EFER = x86.CR0ET, 0, 0, 0
+	if err := w.SetSRegs(0, s); err != nil {
+		return fail(err)
+	}
+	r, _ := tg.Regs(0)
+	r.RIP, r.RFLAGS = 0xfff0, 2
+	if err := w.SetRegs(0, r); err != nil {
+		return fail(err)
+	}
+	return tg, nil
+}
+
+// TestRealModeFrame (vmdap's VMM): a vCPU in real mode shows its frame at
+// CS.base + IP, and the disassembly there is the code the CPU runs next.
+func TestRealModeFrame(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "mb")
+	l, _ := test.NewNullLogger()
+	srv := &adapter.Server{Backends: realModeBackends{}, Log: l}
+	a, b := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeConn(a) }()
+	c := daptest.New(b)
+	defer func() { c.Close(); <-done }()
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "memory": 16, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := st.Body.StackFrames[0]
+	if f.InstructionPointerReference != "0xffff0" || len(st.Body.StackFrames) != 1 {
+		t.Fatalf("frames %+v, want one at 0xffff0 (f000:fff0)", st.Body.StackFrames)
+	}
+	d, err := c.Disassemble(f.InstructionPointerReference, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := d.Body.Instructions[0]; in.Address != "0xffff0" || in.InstructionBytes != "ea 5b e0 00 f0" || !strings.Contains(in.Instruction, "jmp") {
+		t.Fatalf("disassembly at f000:fff0: %+v", in)
+	}
+	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "65520" {
+		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
+	}
+}

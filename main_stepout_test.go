@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// TestStepOutQEMU runs daptest.StepOutScenario over QEMU TCG's GDB stub:
+// stepOut out of assembly without a return address ends after the next
+// return, the outermost frame is refused, and a pause or a disconnect
+// ends a stepOut that never would.
+func TestStepOutQEMU(t *testing.T) {
+	vmmtest.RequireQEMU(t)
+	// QEMU's -kernel takes the ELF32 repack; its CFI keeps the ELF64's
+	// format, which symbols do not read from an ELF32 (the outermost-frame
+	// refusal, which needs it, is checked on vmdap's VMM).
+	g := vmmtest.BuildGuest(t, "stepout", vmmtest.ELF32)
+	g64 := vmmtest.BuildGuest(t, "stepout")
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "symbols": g64.Path, "hypervisor": "qemu", "memory": 16, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("entry: %+v %v", ev, err)
+	}
+	if err := daptest.StepOutScenario(c, func(n string) uint64 { return vmmtest.Sym(t, g, n) }, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResetVectorFrameQEMU: attached to QEMU at its reset vector (-S),
+// the frame's instruction pointer and the disassembly are at CS.base + IP
+// (0xfffffff0, the BIOS's far jump), not at IP (0xfff0, zeros).
+func TestResetVectorFrameQEMU(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	c, _ := attachToQEMU(t, g)
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := st.Body.StackFrames[0]
+	if f.InstructionPointerReference != "0xfffffff0" {
+		t.Fatalf("frame at the reset vector: %+v, want instructionPointerReference 0xfffffff0", f)
+	}
+	d, err := c.Disassemble(f.InstructionPointerReference, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := d.Body.Instructions[0]; in.Address != "0xfffffff0" || !strings.HasPrefix(in.InstructionBytes, "ea") || !strings.Contains(in.Instruction, "jmp") {
+		t.Fatalf("disassembly at the reset vector: %+v, want the BIOS's far jmp", in)
+	}
+	// $rip stays the register: IP.
+	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "65520" {
+		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
+	}
+}

@@ -1,0 +1,149 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"vmdap/vmm"
+)
+
+// Physical breakpoints: what is written into the target, and why.
+//
+// The session is the one owner of breakpoint bookkeeping. Several reasons
+// can want a breakpoint at one address at once (a user breakpoint where a
+// step over a call also waits, an exception handler that is also a
+// function breakpoint), as Delve stacks Breaklets on one Breakpoint: each
+// reason is a breaklet, the address is written into the target once, when
+// its first breaklet arrives, and erased when its last one goes. Backends
+// only write and erase at an address (vmm.Breakpoints).
+
+// physKey names one physical breakpoint: an address (guest-virtual) and
+// its mechanism, software (int3 or the backend's equivalent) or a debug
+// register.
+type physKey struct {
+	addr uint64
+	hw   bool
+}
+
+// breakletKind is why a physical breakpoint is in the target.
+type breakletKind uint8
+
+const (
+	// letUser: a source, function or instruction breakpoint (its owner).
+	letUser breakletKind = iota
+	// letRunTo: the temporary breakpoint of a step: over a call, out of a
+	// function, into a callee's prologue.
+	letRunTo
+	// letException: the handler of an enabled exception filter.
+	letException
+	// letLIDT: the instruction after an lidt, to find exception handlers
+	// as soon as the guest loads its IDT.
+	letLIDT
+)
+
+// breaklet is one reason for a physical breakpoint.
+type breaklet struct {
+	kind  breakletKind
+	owner *logical // letUser only
+}
+
+var (
+	runToLet     = breaklet{kind: letRunTo}
+	exceptionLet = breaklet{kind: letException}
+	lidtLet      = breaklet{kind: letLIDT}
+)
+
+// physical is one breakpoint written into the target, with the breaklets
+// that keep it there (never empty while it is in the table).
+type physical struct {
+	lets []breaklet
+}
+
+// insert adds breaklet why to the physical breakpoint k, writing it into
+// the target when it is the first.
+func (b *bpTable) insert(k physKey, why breaklet) error {
+	if p := b.phys[k]; p != nil {
+		p.lets = append(p.lets, why)
+		return nil
+	}
+	if err := b.write(k); err != nil {
+		return err
+	}
+	b.phys[k] = &physical{lets: []breaklet{why}}
+	return nil
+}
+
+// remove takes breaklet why off the physical breakpoint k, erasing it
+// from the target when it was the last.
+func (b *bpTable) remove(k physKey, why breaklet) {
+	p := b.phys[k]
+	if p == nil {
+		return
+	}
+	for i, l := range p.lets {
+		if l == why {
+			p.lets = append(p.lets[:i], p.lets[i+1:]...)
+			break
+		}
+	}
+	if len(p.lets) > 0 {
+		return
+	}
+	delete(b.phys, k)
+	if err := b.erase(k); err != nil {
+		b.s.log.WithError(err).Warnf("removing breakpoint at %#x", k.addr)
+	}
+}
+
+// write places k in the target.
+func (b *bpTable) write(k physKey) error {
+	if k.hw {
+		hw, ok := b.s.t.HWBreakpoints()
+		if !ok {
+			return fmt.Errorf("hardware breakpoints: %w", vmm.ErrUnsupported)
+		}
+		return hw.InsertHWBreakpoint(k.addr)
+	}
+	sw, ok := b.s.t.SWBreakpoints()
+	if !ok {
+		return fmt.Errorf("software breakpoints: %w", vmm.ErrUnsupported)
+	}
+	return sw.InsertBreakpoint(k.addr)
+}
+
+// erase takes k out of the target.
+func (b *bpTable) erase(k physKey) error {
+	if k.hw {
+		if hw, ok := b.s.t.HWBreakpoints(); ok {
+			return hw.RemoveHWBreakpoint(k.addr)
+		}
+		return nil
+	}
+	if sw, ok := b.s.t.SWBreakpoints(); ok {
+		return sw.RemoveBreakpoint(k.addr)
+	}
+	return nil
+}
+
+// useHW decides the mechanism for a mode.
+func (b *bpTable) useHW(mode string) (bool, error) {
+	_, sw := b.s.t.SWBreakpoints()
+	_, hw := b.s.t.HWBreakpoints()
+	switch mode {
+	case "", ModeSoftware:
+		if sw {
+			return false, nil
+		}
+		if hw {
+			return true, nil
+		}
+	case ModeHardware:
+		if hw {
+			return true, nil
+		}
+		return false, errors.New("this target has no hardware breakpoints")
+	default:
+		return false, fmt.Errorf("unknown breakpoint mode %q (use %q or %q)", mode, ModeSoftware, ModeHardware)
+	}
+	return false, errors.New("this target supports no breakpoints")
+}

@@ -1,0 +1,244 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"sort"
+)
+
+// Call sites (DWARF 5 §3.4; GCC's DW_TAG_GNU_call_site before it): where
+// a function calls, what it calls, whether as a tail call, and what its
+// arguments were. They give what gdb shows beyond the unwinder: frames
+// for tail calls between a caller and its callee, and the values of
+// DW_OP_entry_value (an argument's value at entry, recovered in the
+// caller).
+
+// CallSite is one call in a function.
+type CallSite struct {
+	ReturnPC uint64 // the address after the call (or the jump, for a tail call)
+	PC       uint64 // the call instruction itself, where known
+	Tail     bool   // a tail call (a jump): no return to this function
+	Target   *Func  // the function called, when the call is direct
+	Params   []CallParam
+}
+
+// CallParam is what one argument register held at a call.
+type CallParam struct {
+	Loc   []byte // where the callee finds it: usually one DW_OP_regN
+	Value []byte // DW_AT_call_value: an expression in the caller's frame
+}
+
+// Additional DWARF 5 attributes and tags of call sites.
+var (
+	attrCallOrigin   = dwarf.Attr(0x7f)
+	attrCallTailCall = dwarf.Attr(0x82)
+	attrCallTarget   = dwarf.Attr(0x83)
+	attrGNUTailCall  = dwarf.Attr(0x2115)
+	attrGNUCallValue = dwarf.Attr(0x2111)
+	tagGNUCallSiteT  = dwarf.Tag(0x4109)
+	tagGNUCallParamT = dwarf.Tag(0x410a)
+)
+
+// CallSites returns the call sites of fn (within its inlined copies and
+// blocks too), sorted by ReturnPC.
+func (t *Table) CallSites(fn *Func) []CallSite {
+	if fn == nil || fn.cu < 0 || fn.die == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	st := t.cache.get(fn.cu)
+	if cs, ok := st.calls[fn.die]; ok {
+		t.mu.Unlock()
+		return cs
+	}
+	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	var raw []rawCallSite
+	if e != nil && e.Children {
+		collectCalls(d, r, u, &raw, 0)
+	}
+	t.mu.Unlock()
+	// Resolve targets by name (outside the lock: name lookups may wait
+	// for the name maps).
+	out := make([]CallSite, 0, len(raw))
+	for _, rc := range raw {
+		cs := rc.CallSite
+		if rc.targetName != "" {
+			cs.Target = t.pickFunc(rc.targetName, fn.cu, rc.targetLow)
+		}
+		out = append(out, cs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ReturnPC < out[j].ReturnPC })
+	t.mu.Lock()
+	if st.calls == nil {
+		st.calls = map[uint64][]CallSite{}
+	}
+	st.calls[fn.die] = out
+	t.mu.Unlock()
+	return out
+}
+
+// pickFunc finds the function a call site names: the copy at low when
+// known, else the one in the caller's unit (a static function), else the
+// first of that name.
+func (t *Table) pickFunc(name string, cu int32, low uint64) *Func {
+	fs := t.FuncsByName(name)
+	for _, f := range fs {
+		if low != 0 && f.Low == low {
+			return f
+		}
+	}
+	for _, f := range fs {
+		if f.cu == cu {
+			return f
+		}
+	}
+	if len(fs) > 0 {
+		return fs[0]
+	}
+	return nil
+}
+
+// CallSiteAt returns the call site in fn whose return address is ra.
+func (t *Table) CallSiteAt(fn *Func, ra uint64) (CallSite, bool) {
+	cs := t.CallSites(fn)
+	i := sort.Search(len(cs), func(i int) bool { return cs[i].ReturnPC >= ra })
+	if i < len(cs) && cs[i].ReturnPC == ra && !cs[i].Tail {
+		return cs[i], true
+	}
+	return CallSite{}, false
+}
+
+type rawCallSite struct {
+	CallSite
+	targetName string
+	targetLow  uint64
+}
+
+// collectCalls walks a function's children for call sites.
+func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, depth int) {
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			return
+		}
+		switch {
+		case e.Tag == dwarf.TagCallSite || e.Tag == tagGNUCallSiteT:
+			*out = append(*out, callSiteOf(d, r, e))
+			continue // callSiteOf consumed the children
+		case (e.Tag == dwarf.TagLexDwarfBlock || e.Tag == dwarf.TagInlinedSubroutine) && e.Children && depth < 64:
+			collectCalls(d, r, u, out, depth+1)
+			continue
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry) rawCallSite {
+	var rc rawCallSite
+	if v, ok := e.Val(dwarf.AttrCallReturnPC).(uint64); ok {
+		rc.ReturnPC = v
+	} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+		rc.ReturnPC = v // GNU call sites: low_pc is the return address
+	}
+	if v, ok := e.Val(dwarf.AttrCallPC).(uint64); ok {
+		rc.PC = v
+	}
+	rc.Tail = e.Val(attrCallTailCall) != nil || e.Val(attrGNUTailCall) != nil
+	for _, a := range []dwarf.Attr{attrCallOrigin, dwarf.AttrAbstractOrigin} {
+		if off, ok := e.Val(a).(dwarf.Offset); ok {
+			rr := d.Reader()
+			rr.Seek(off)
+			if te, err := rr.Next(); err == nil && te != nil {
+				rc.targetLow, _ = te.Val(dwarf.AttrLowpc).(uint64)
+				name, _ := te.Val(dwarf.AttrName).(string)
+				for hop := 0; name == "" && hop < 4; hop++ {
+					if te = origin(d, te); te == nil {
+						break
+					}
+					name, _ = te.Val(dwarf.AttrName).(string)
+				}
+				rc.targetName = name
+			}
+			break
+		}
+	}
+	if !e.Children {
+		return rc
+	}
+	for {
+		c, err := r.Next()
+		if err != nil || c == nil || c.Tag == 0 {
+			return rc
+		}
+		if c.Tag == dwarf.TagCallSiteParameter || c.Tag == tagGNUCallParamT {
+			var p CallParam
+			p.Loc, _ = c.Val(dwarf.AttrLocation).([]byte)
+			if p.Value, _ = c.Val(dwarf.AttrCallValue).([]byte); p.Value == nil {
+				p.Value, _ = c.Val(attrGNUCallValue).([]byte)
+			}
+			if p.Loc != nil && p.Value != nil {
+				p.Loc = append([]byte(nil), p.Loc...)
+				p.Value = append([]byte(nil), p.Value...)
+				rc.Params = append(rc.Params, p)
+			}
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// TailCallsFrom returns the unique chain of functions by which from
+// reaches to through tail calls alone (from first, to excluded), as gdb
+// shows tail-call frames; nil when there is none or more than one.
+func (t *Table) TailCallsFrom(from, to *Func) []*Func {
+	if from == nil || to == nil || from == to {
+		return nil
+	}
+	type node struct {
+		fn   *Func
+		path []*Func
+	}
+	var found []*Func
+	paths := 0
+	seen := map[*Func]bool{from: true}
+	queue := []node{{from, []*Func{from}}}
+	for steps := 0; len(queue) > 0 && steps < 256; steps++ {
+		n := queue[0]
+		queue = queue[1:]
+		for _, cs := range t.CallSites(n.fn) {
+			if !cs.Tail || cs.Target == nil {
+				continue
+			}
+			if cs.Target == to {
+				paths++
+				found = n.path
+				continue
+			}
+			if !seen[cs.Target] && len(n.path) < 8 {
+				seen[cs.Target] = true
+				queue = append(queue, node{cs.Target, append(append([]*Func(nil), n.path...), cs.Target)})
+			}
+		}
+	}
+	if paths != 1 {
+		return nil
+	}
+	return found
+}
+
+// TailCallPC returns where fn tail-calls to (the jump), or 0.
+func (t *Table) TailCallPC(fn, to *Func) uint64 {
+	for _, cs := range t.CallSites(fn) {
+		if cs.Tail && cs.Target == to {
+			if cs.PC != 0 {
+				return cs.PC
+			}
+			if cs.ReturnPC != 0 {
+				return cs.ReturnPC - 1 // inside the jump
+			}
+		}
+	}
+	return 0
+}
