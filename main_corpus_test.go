@@ -513,6 +513,20 @@ func checkAgainstGDB(t *testing.T, r corpusRun) {
 		got := vmdapStops(t, r, func(c *daptest.Client) { attachCorpus(t, c, qemu, r) })
 		reportDiffs(t, r, compareStops(want, got, r.rust))
 	})
+	// And launched by vmdap itself on QEMU: the ELF32 file as the program,
+	// the ELF file with its DWARF as the symbols.
+	t.Run("qemu-launch", func(t *testing.T) {
+		if r.qemuArgs != nil {
+			t.Skip("this guest's QEMU machine is given by hand (attach)")
+		}
+		got := vmdapStops(t, r, func(c *daptest.Client) {
+			if err := c.Launch(map[string]any{"program": r.kernel, "symbols": r.symbols, "hypervisor": "qemu",
+				"qemuPath": qemu, "memory": 64}); err != nil {
+				t.Fatalf("launch: %v", err)
+			}
+		})
+		reportDiffs(t, r, compareStops(want, got, r.rust))
+	})
 }
 
 // attachCorpus starts QEMU stopped at reset with its stub on a free
