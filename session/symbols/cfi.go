@@ -489,8 +489,8 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 			return v & mask, err
 		}
 	}
-	if f := t.frameTab().find(look); f != nil {
-		if st, e := f.rowFor(look); e == nil && slot(st.cfaReg) >= 0 && slot(st.cfaReg) < numRegs && r.Valid[slot(st.cfaReg)] {
+	if f := t.frameTab().find(look - t.slide); f != nil {
+		if st, e := f.rowFor(look - t.slide); e == nil && slot(st.cfaReg) >= 0 && slot(st.cfaReg) < numRegs && r.Valid[slot(st.cfaReg)] {
 			cfa = (r.R[slot(st.cfaReg)] + uint64(st.cfaOff)) & mask
 			caller = r
 			for i := 0; i < numRegs; i++ {

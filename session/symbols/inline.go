@@ -85,6 +85,10 @@ func (t *Table) InlinedSites(name string) []uint64 {
 		}()
 	}
 	wg.Wait()
+	slide := t.Slide()
+	for i := range out {
+		out[i] += slide
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	if len(out) > maxInlineSites {
 		out = out[:maxInlineSites]
@@ -195,7 +199,10 @@ func (t *Table) InlinedAt(pc uint64) []InlinedCall {
 		return nil
 	}
 	var out []InlinedCall
-	t.inlineWalk(d, r, u, fn.cu, pc, &out, 0)
+	t.inlineWalk(d, r, u, fn.cu, t.link(pc), &out, 0)
+	for i := range out {
+		out[i].End += t.slide
+	}
 	return out
 }
 
@@ -271,6 +278,7 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	if e == nil || fe == nil {
 		return nil, false
 	}
+	pc = t.link(pc)
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
 	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
 	if e.Children {
@@ -297,6 +305,7 @@ func (t *Table) blockAt(pc uint64) uint64 {
 	if e == nil || !e.Children {
 		return fn.die
 	}
+	pc = t.link(pc)
 	key := fn.die
 	for depth := 0; depth < 64; depth++ {
 		found := false

@@ -88,8 +88,9 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 				return nil, err
 			}
 		}
-		return nil, formatErr("not an ELF file (it starts with %q, not \"\\x7fELF\"), and no Multiboot header with load addresses: looked for an ELF header, %s with the a.out-kludge flag and %s with an address tag; found none",
-			safePrefix(data), lookedForMB1, lookedForMB2)
+		// Never quote the file's bytes: it may be any file the user can read.
+		return nil, formatErr("not an ELF file (no \"\\x7fELF\" magic), and no Multiboot header with load addresses: looked for an ELF header, %s with the a.out-kludge flag and %s with an address tag; found none",
+			lookedForMB1, lookedForMB2)
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -165,13 +166,6 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	return img, nil
 }
 
-func safePrefix(b []byte) []byte {
-	if len(b) > 4 {
-		return b[:4]
-	}
-	return b
-}
-
 // physEntry converts a virtual entry point to physical using the segment
 // that contains it (for kernels linked high with 32-bit entry protocols).
 func physEntry(entry uint64, segs []Segment) uint64 {
@@ -227,13 +221,13 @@ func findPVHNote(f *elf.File) (uint64, bool, error) {
 			return 0, false, formatErr("reading PT_NOTE: %v", err)
 		}
 		for len(b) >= 12 {
-			nameSz := f.ByteOrder.Uint32(b[0:])
-			descSz := f.ByteOrder.Uint32(b[4:])
+			nameSz := uint64(f.ByteOrder.Uint32(b[0:]))
+			descSz := uint64(f.ByteOrder.Uint32(b[4:]))
 			typ := f.ByteOrder.Uint32(b[8:])
-			nameEnd := 12 + align4(nameSz)
+			nameEnd := 12 + align4(nameSz) // in 64 bits: sizes near 4 GiB must not wrap
 			descEnd := nameEnd + align4(descSz)
-			if uint64(descEnd) > uint64(len(b)) {
-				break
+			if descEnd > uint64(len(b)) {
+				return 0, false, formatErr("PT_NOTE: a note of %d name and %d description bytes overruns its segment (%d bytes)", nameSz, descSz, len(b))
 			}
 			name := string(bytes.TrimRight(b[12:12+nameSz], "\x00"))
 			desc := b[nameEnd : nameEnd+descSz]
@@ -252,7 +246,7 @@ func findPVHNote(f *elf.File) (uint64, bool, error) {
 	return 0, false, nil
 }
 
-func align4(n uint32) uint32 { return (n + 3) &^ 3 }
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
 // Multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1).
 const (
