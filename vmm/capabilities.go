@@ -35,7 +35,7 @@ func Describe(t Target) []string {
 		case how == "":
 			return "yes"
 		}
-		return "yes (" + how + ")"
+		return "yes, by " + how
 	}
 	_, sw := t.SWBreakpoints()
 	hw := "none"
