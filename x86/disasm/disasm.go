@@ -28,6 +28,7 @@ const (
 	KindSyscall // syscall, sysenter, sysret, sysexit
 	KindHalt
 	KindLIDT // lidt: the interrupt handlers move (exception breakpoints follow them)
+	KindNop  // nop, of any length (a patch site: ftrace's, a kernel's alternatives)
 )
 
 // Inst is one decoded instruction.
@@ -94,6 +95,8 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 		d.Kind = KindHalt
 	case x86asm.LIDT:
 		d.Kind = KindLIDT
+	case x86asm.NOP:
+		d.Kind = KindNop
 	case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ:
 		d.Pushf = true
 		d.PushSize = in.DataSize / 8
