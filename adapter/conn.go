@@ -175,7 +175,10 @@ func (c *conn) work() {
 // "cancelled" at once and its work stopped (the work's own answer, when
 // it comes, is dropped).
 func (c *conn) onCancel(m *dap.CancelRequest) {
-	id := m.Arguments.RequestId
+	id := 0
+	if m.Arguments != nil { // its arguments are optional
+		id = m.Arguments.RequestId
+	}
 	if id != 0 {
 		c.qmu.Lock()
 		var hit *job
