@@ -73,8 +73,13 @@ func startLinux(t *testing.T, proto boot.Protocol, vcpus int) *linuxGuest {
 	}
 	out := &syncBuffer{}
 	var serial io.Writer = out
-	if dir := os.Getenv("VMDAP_LINUX_CONSOLE"); dir != "" {
-		// Follow a slow boot as it happens: the console also goes to
+	switch dir := os.Getenv("VMDAP_LINUX_CONSOLE"); dir {
+	case "":
+	case "-":
+		// Follow a slow boot as it happens, on stderr (the lanes).
+		serial = io.MultiWriter(out, os.Stderr)
+	default:
+		// Follow a slow boot as it happens, in
 		// $VMDAP_LINUX_CONSOLE/<test>.log.
 		f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log"))
 		if err != nil {
