@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -243,6 +244,85 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("completions of init_ta: %+v", cr.(*dap.CompletionsResponse).Body.Targets)
+	}
+	must(c.Disconnect())
+}
+
+// TestLinuxKASLRUnderQEMU: Debian's kernel booted with KASLR on (no
+// nokaslr) runs away from its link addresses. Paused once it has booted
+// (to its panic: there is no root file system), vmdap finds the slide,
+// says so, and shows correct frames; a function breakpoint set then binds
+// at the relocated address and hits.
+func TestLinuxKASLRUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 panic=0")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+	// The kernel has booted when it reports it cannot mount a root.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(serial)
+		if strings.Contains(string(b), "Kernel panic") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel did not reach its panic in 3 minutes; serial:\n%s", b)
+		}
+		time.Sleep(200 * time.Millisecond) // waiting for the guest's own output (a file QEMU writes)
+	}
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
+		t.Fatalf("pause: %+v %v", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	must(err)
+	var names []string
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	out := c.Output("console")
+	t.Logf("frames %v; console %q", names, out)
+	if !strings.Contains(out, "relocated (KASLR)") {
+		t.Errorf("no KASLR slide reported; console: %q", out)
+	}
+	if len(st.Body.StackFrames) < 2 || strings.HasPrefix(names[0], "0x") || !strings.Contains(strings.Join(names, " "), "panic") {
+		t.Fatalf("frames after the slide: %v (want named frames through panic)", names)
+	}
+	// A breakpoint on what panic's loop calls binds at the relocated address.
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "__const_udelay"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || !b[0].Verified {
+		t.Fatalf("function breakpoint on __const_udelay: %+v", b)
+	}
+	must(c.Continue(1))
+	ev, err := c.Stopped()
+	must(err)
+	if ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped for %q, want the function breakpoint", ev.Body.Reason)
+	}
+	st, err = c.StackTrace(1)
+	must(err)
+	names = names[:0]
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if names[0] != "__const_udelay" || !strings.Contains(strings.Join(names, " "), "panic") {
+		t.Fatalf("frames at __const_udelay: %v", names)
 	}
 	must(c.Disconnect())
 }

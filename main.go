@@ -2,7 +2,7 @@
 // machine guests: kernels, hypervisor payloads, bare-metal programs.
 //
 //	vmdap [dap]                  serve DAP on stdin/stdout (how editors start it)
-//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, one client after another
+//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, each client in its own session
 //	vmdap check                  report what this host's KVM can do
 //	vmdap demo [example]         build the example guest and debug it headlessly
 package main
@@ -15,21 +15,17 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
 
 	"vmdap/adapter"
-	"vmdap/adapter/daptest"
 	"vmdap/vmm"
 	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
-	"vmdap/vmm/vmmtest/guests"
 )
 
 func main() {
@@ -71,7 +67,7 @@ func run(args []string) int {
 	case cmd == "check":
 		return check(os.Stdout)
 	case cmd == "demo":
-		return demo(os.Stdout, fs.Arg(1), log)
+		return demo(os.Stdout, fs.Arg(1))
 	case cmd != "" && cmd != "dap":
 		fmt.Fprintf(os.Stderr, "vmdap: unknown command %q\n", cmd)
 		fs.Usage()
@@ -80,11 +76,55 @@ func run(args []string) int {
 		return serveTCP(srv, *listen, log)
 	}
 	// stdio: nothing but DAP may reach stdout.
+	stopReleased := keepReleasedQEMU(log)
+	defer stopReleased()
 	if err := srv.ServeConn(stdio{}); err != nil {
 		log.WithError(err).Error("DAP session failed")
 		return 1
 	}
+	waitReleasedQEMU(log)
 	return 0
+}
+
+// keepReleasedQEMU makes SIGTERM and SIGINT spare a QEMU the session let
+// go (disconnect with terminateDebuggee: false): it is vmdap's child and
+// would die with it, so vmdap logs the signal and stays (an editor stops
+// its adapter with SIGTERM at the end of a session). Without one, the
+// signal ends vmdap as it always did. The returned func undoes it.
+func keepReleasedQEMU(log logrus.FieldLogger) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sig:
+				if pids := gdbremote.Released(); len(pids) > 0 {
+					log.Infof("vmdap: %v: staying up for QEMU %v, which the session let go (kill vmdap to end it too)", s, pids)
+					continue
+				}
+				signal.Stop(sig)
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					p.Signal(s) // the default action, as without this handler
+				}
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// waitReleasedQEMU keeps vmdap alive while a QEMU it launched and the
+// session let go runs: it is vmdap's child and would die with it.
+func waitReleasedQEMU(log logrus.FieldLogger) {
+	pids := gdbremote.Released()
+	if len(pids) == 0 {
+		return
+	}
+	log.Infof("vmdap: QEMU %v runs on after the session (terminateDebuggee: false); vmdap waits for it, as its parent", pids)
+	gdbremote.WaitReleased(context.Background())
 }
 
 func setupLog(level, file, output string) (*logrus.Logger, func(), error) {
@@ -135,6 +175,10 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 	}
 	log.Infof("vmdap: serving DAP on %s", l.Addr())
 	fmt.Fprintf(os.Stderr, "vmdap: listening on %s\n", l.Addr())
+	if w := exposureWarning(l.Addr()); w != "" {
+		log.Warn(w)
+		fmt.Fprintln(os.Stderr, "vmdap: warning:", w)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; l.Close() }()
@@ -143,6 +187,20 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 		return 1
 	}
 	return 0
+}
+
+// exposureWarning says what binding a non-loopback address exposes, or
+// "" for loopback.
+func exposureWarning(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() {
+		return ""
+	}
+	where := "every network interface"
+	if !ta.IP.IsUnspecified() {
+		where = ta.IP.String()
+	}
+	return fmt.Sprintf("DAP is served on %s with no authentication: anyone who reaches port %d can run programs (qemuPath), read files (program, symbols) and start guests as this user; bind 127.0.0.1 unless you mean it", where, ta.Port)
 }
 
 type stdio struct{}
@@ -194,72 +252,17 @@ func check(w io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(w, "  /dev/kvm: accessible")
+	said := map[string]bool{}
 	for _, l := range h.Lines() {
 		fmt.Fprintln(w, "  "+l)
+		said[l] = true
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !said[n] {
+			fmt.Fprintln(w, "  note: "+n)
+		}
 	}
 	return 0
-}
-
-// demo builds the example guest and debugs it through this very binary
-// over stdio, as an editor would, printing what happens.
-func demo(w io.Writer, name string, log *logrus.Logger) int {
-	if name == "" {
-		name = "kernel"
-	}
-	root, err := guests.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: run it from the vmdap source tree:", err)
-		return 1
-	}
-	dir := filepath.Join(root, "examples", name)
-	fmt.Fprintf(w, "vmdap demo: building %s with gcc\n", dir)
-	g, err := guests.Build(dir, guests.ELF64)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	cmd := exec.Command(self, "--log-level", "warn", "dap")
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	fmt.Fprintf(w, "vmdap demo: started %s dap (pid %d); talking DAP over its stdin/stdout\n\n", filepath.Base(self), cmd.Process.Pid)
-	c := daptest.New(pipeRW{stdout, stdin})
-	d := &daptest.Demo{C: c, Program: g.Path, Source: filepath.Join(dir, "main.c"), Out: w}
-	code, err := d.Run()
-	stdin.Close()
-	werr := cmd.Wait()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: session failed:", err)
-		return 1
-	}
-	if werr != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: adapter exited:", werr)
-		return 1
-	}
-	fmt.Fprintf(w, "\nvmdap demo: done; the guest exited with status %d\n", code)
-	if code != 1 {
-		return 1
-	}
-	return 0
-}
-
-type pipeRW struct {
-	io.ReadCloser
-	io.WriteCloser
-}
-
-func (p pipeRW) Close() error {
-	p.WriteCloser.Close()
-	return p.ReadCloser.Close()
 }
 
 // launchQEMU runs the guest under QEMU and attaches to its GDB stub.
@@ -283,7 +286,11 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 			qc.NoStubWatchpoints = !h.DRWatch
 		}
 	}
-	return gdbremote.LaunchQEMU(ctx, qc)
+	t, err := gdbremote.LaunchQEMU(ctx, qc)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }
 
 // qemuEntry finds where QEMU's -kernel will enter the image.
@@ -308,5 +315,9 @@ func qemuEntry(img []byte) (uint64, error) {
 
 // attachGDB attaches to a running hypervisor's GDB stub.
 func attachGDB(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
-	return gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	t, err := gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }

@@ -19,6 +19,14 @@ import (
 
 func stdioClient(t *testing.T) *daptest.Client {
 	t.Helper()
+	c, _ := stdioVmdap(t)
+	return c
+}
+
+// stdioVmdap starts the vmdap binary as an editor does (DAP on stdio) and
+// returns a client on it and its process.
+func stdioVmdap(t *testing.T) (*daptest.Client, *exec.Cmd) {
+	t.Helper()
 	args := []string{"dap"}
 	if lvl := os.Getenv("VMDAP_TEST_LOG"); lvl != "" {
 		// VMDAP_TEST_LOG=debug shows the adapter's logs (on stderr).
@@ -42,7 +50,7 @@ func stdioClient(t *testing.T) *daptest.Client {
 			t.Error("vmdap did not exit after its client closed stdin")
 		}
 	})
-	return daptest.New(rwc{stdout, stdin})
+	return daptest.New(rwc{stdout, stdin}), cmd
 }
 
 func mbSource(t *testing.T) string {

@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"vmdap/adapter/daptest"
+	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 var vmdapBin string
@@ -159,6 +162,16 @@ func TestCheckCommand(t *testing.T) {
 			t.Fatalf("vmdap check output lacks %q:\n%s", want, out)
 		}
 	}
+	// The host's notes, as a session's console shows them.
+	h, err := kvm.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !strings.Contains(string(out), n) {
+			t.Errorf("vmdap check output lacks the note %q:\n%s", n, out)
+		}
+	}
 }
 
 // TestDemo runs the README's main command end to end.
@@ -173,4 +186,59 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo transcript lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// TestDemoBuildsAsTheMakefile: `vmdap demo` builds the example with the
+// flags of its Makefile (what editors' users build it with), which are
+// those the tests build it with.
+func TestDemoBuildsAsTheMakefile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("examples", "kernel", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string][]string{}
+	for _, l := range strings.Split(strings.ReplaceAll(string(b), "\\\n", " "), "\n") {
+		if name, val, ok := strings.Cut(l, "="); ok && !strings.ContainsAny(name, ":\t") {
+			vars[strings.TrimSpace(name)] = strings.Fields(val)
+		}
+	}
+	for name, want := range map[string][]string{"CFLAGS": exampleCFlags, "LDFLAGS": exampleLDFlags} {
+		if got := vars[name]; !slices.Equal(got, want) {
+			t.Errorf("the Makefile's %s = %q, the demo's %q", name, got, want)
+		}
+	}
+	if !slices.Equal(guests.CFlags, exampleCFlags) {
+		t.Errorf("the tests build guests with %q, the demo the example with %q", guests.CFlags, exampleCFlags)
+	}
+}
+
+// TestListenWarnsOffLoopback: binding every interface (or any address but
+// loopback) serves DAP to anyone who can reach the port; vmdap says so.
+func TestListenWarnsOffLoopback(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:4711", "[::1]:4711"} {
+		ta, _ := net.ResolveTCPAddr("tcp", a)
+		if w := exposureWarning(ta); w != "" {
+			t.Errorf("%s: warned %q", a, w)
+		}
+	}
+	cmd := exec.Command(vmdapBin, "--listen", "0.0.0.0:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "warning:") {
+			if !strings.Contains(sc.Text(), "every network interface") || !strings.Contains(sc.Text(), "no authentication") {
+				t.Fatalf("warning %q", sc.Text())
+			}
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return
+		}
+	}
+	t.Fatal("no warning for --listen 0.0.0.0:0")
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"sort"
+	"strconv"
 	"strings"
+
+	"vmdap/session"
 )
 
 // LaunchConfig is the "launch" request's arguments: what extension/
@@ -50,6 +52,9 @@ type LaunchConfig struct {
 	// SourceMap maps source path prefixes in the image's debug
 	// information to local folders ("/build/linux-6.12": "${workspaceFolder}").
 	SourceMap map[string]string `json:"sourceMap,omitempty"`
+	// KernelOffset forces the KASLR slide of a relocated kernel ("0x1e000000");
+	// without it vmdap finds the slide at stops.
+	KernelOffset string `json:"kernelOffset,omitempty"`
 }
 
 // AttachConfig is the "attach" request's arguments.
@@ -68,6 +73,8 @@ type AttachConfig struct {
 	// SourceMap maps source path prefixes in the image's debug
 	// information to local folders.
 	SourceMap map[string]string `json:"sourceMap,omitempty"`
+	// KernelOffset forces the KASLR slide of a relocated kernel.
+	KernelOffset string `json:"kernelOffset,omitempty"`
 }
 
 // Defaults.
@@ -113,7 +120,22 @@ func unknownProps(raw json.RawMessage, cfg any) []string {
 	return out
 }
 
+// kernelOffset parses a kernelOffset setting (nil: not set).
+func kernelOffset(s string) (*uint64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 0, 64)
+	if err != nil || v%4096 != 0 {
+		return nil, cfgErr(`"kernelOffset" must be a page-aligned number such as "0x1e000000" (the KASLR slide), not %q`, s)
+	}
+	return &v, nil
+}
+
 func (c *LaunchConfig) validate() error {
+	if _, err := kernelOffset(c.KernelOffset); err != nil {
+		return err
+	}
 	if c.Program == "" {
 		return cfgErr(`launch configuration: "program" is required: the path of the guest kernel ELF file`)
 	}
@@ -167,6 +189,9 @@ func (c *LaunchConfig) validate() error {
 }
 
 func (c *AttachConfig) validate() error {
+	if _, err := kernelOffset(c.KernelOffset); err != nil {
+		return err
+	}
 	if c.GDBServer == "" {
 		return cfgErr(`attach configuration: "gdbServer" is required: "host:port" of the stub (QEMU -gdb, bhyve -G) or a Unix socket path`)
 	}
@@ -193,13 +218,12 @@ func (c *AttachConfig) validate() error {
 	return nil
 }
 
+// fileReadable refuses an image path that is missing, a directory, not
+// a regular file (a FIFO would block the launch, a device never ends) or
+// too large; it never opens the file.
 func fileReadable(path, what string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return cfgErr("launch configuration: %q (%s) cannot be read: %v", path, what, err)
-	}
-	if st.IsDir() {
-		return cfgErr("launch configuration: %q (%s) is a directory, not a file", path, what)
+	if err := session.CheckImageFile(path, what); err != nil {
+		return cfgErr("configuration: %v", err)
 	}
 	return nil
 }

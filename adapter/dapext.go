@@ -24,10 +24,12 @@ type initializeResponseExt struct {
 	Body capabilitiesExt `json:"body"`
 }
 
+// capabilitiesEventExt carries what changed since initialize, withdrawn
+// capabilities as an explicit false or [] (see capabilitiesChange).
 type capabilitiesEventExt struct {
 	dap.Event
 	Body struct {
-		Capabilities capabilitiesExt `json:"capabilities"`
+		Capabilities map[string]any `json:"capabilities"`
 	} `json:"body"`
 }
 
@@ -86,7 +88,9 @@ type setInstructionBreakpointsArgsExt setBreakpointsArgsExt
 
 type initializeArgsExt struct {
 	Arguments struct {
-		SupportsMemoryEvent      bool `json:"supportsMemoryEvent"`
-		SupportsInvalidatedEvent bool `json:"supportsInvalidatedEvent"`
+		SupportsMemoryEvent      bool  `json:"supportsMemoryEvent"`
+		SupportsInvalidatedEvent bool  `json:"supportsInvalidatedEvent"`
+		LinesStartAt1            *bool `json:"linesStartAt1"` // absent means true
+		ColumnsStartAt1          *bool `json:"columnsStartAt1"`
 	} `json:"arguments"`
 }

@@ -79,8 +79,11 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 			t.Errorf("evaluate %q = %q, want %q", expr, got, want)
 		}
 	}
-	if got := e.eval(f.Id, "$rip"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+	if got := e.eval(f.Id, "$rip"); mustHex(t, got) != mustHex(t, f.InstructionPointerReference) {
 		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
+	}
+	if got := e.eval(f.Id, "$rip + 0"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+		t.Errorf("$rip + 0 = %s (an expression, in decimal), frame pc %s", got, f.InstructionPointerReference)
 	}
 	// A hex struct's members are hex too, and keep plain evaluate names.
 	hx, err := e.c.Evaluate(f.Id, "origin,x")
@@ -178,18 +181,16 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	}
 
 	// step in: stops after sum_squares' prologue, at its first statement.
-	e.step("stepIn")
-	f = e.at("sum_squares", e.line("int total = 0;"))
+	f = e.seq(seqStep{"stepIn", "sum_squares", "int total = 0;", 0})
 	if a := e.vars(f.Id, "Arguments"); a["n"] != "5" {
 		t.Fatalf("arguments %v", a)
 	}
-	e.step("next")
-	e.step("next")
-	loop := e.line("squares[i] = square(i);")
-	e.at("sum_squares", loop)
-	// step into square, then out again
-	e.step("stepIn")
-	f = e.at("square", e.line("int result = x * x;"))
+	const loop = "squares[i] = square(i);"
+	// over two lines, into square, then out again (TestStepSequences
+	// has more such tables)
+	e.seq(seqStep{"next", "sum_squares", "for (int i = 0; i < n; i++) {", 0},
+		seqStep{"next", "sum_squares", loop, 0},
+		seqStep{"stepIn", "square", "int result = x * x;", 0})
 	st, _ := e.c.StackTrace(1)
 	if len(st.Body.StackFrames) < 3 || st.Body.StackFrames[1].Name != "sum_squares" || st.Body.StackFrames[2].Name != "kmain" {
 		t.Fatalf("stack %+v", st.Body.StackFrames)
@@ -197,8 +198,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if l := e.vars(st.Body.StackFrames[1].Id, "Locals"); l["i"] != "0" || l["total"] != "0" {
 		t.Fatalf("caller locals %v", l)
 	}
-	e.step("stepOut")
-	e.at("sum_squares", loop)
+	e.seq(seqStep{"stepOut", "sum_squares", loop, 0})
 	// setVariable: a local and a register
 	f = e.top()
 	sc, _ := e.c.Scopes(f.Id)
@@ -237,7 +237,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 		}
 	}
 	rbx := e.eval(f.Id, "$rbx")
-	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x1234" || e.eval(f.Id, "$rbx") != "4660" {
+	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x0000000000001234" || e.eval(f.Id, "$rbx + 0") != "4660" {
 		t.Fatalf("setExpression $rbx: %q %v", got, err)
 	}
 	if _, err := setExpr("$rbx", rbx); err != nil {
@@ -319,7 +319,7 @@ func TestRegistersScope(t *testing.T) {
 	raxRef = byName["General"].VariablesReference
 	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": raxRef, "name": "rax", "value": "0x1234"})
 	e.must(err)
-	if got := e.eval(f.Id, "$rax"); got != "4660" {
+	if got := e.eval(f.Id, "$rax"); got != "0x0000000000001234" {
 		t.Fatalf("$rax = %s after setVariable", got)
 	}
 	th, err := e.c.Request("threads", nil)
@@ -463,42 +463,58 @@ func TestStepOverLongCallAndPause(t *testing.T) {
 	e.must(err)
 	e.must(e.c.ConfigurationDone())
 	e.stopped("breakpoint")
-	e.step("next")
-	f := e.at("kmain", e.line(`puts("busy work: ");`))
+	f := e.seq(seqStep{"next", "kmain", `puts("busy work: ");`, 0})
 	if got := e.eval(f.Id, "work"); got == "0" {
 		t.Fatal("busy_work did not run")
 	}
 	e.runToExit()
 
-	// Pause a running guest, change breakpoints while it runs.
-	e2 := launchExample(t, nil)
-	_, err = e2.c.Request("setVariable", nil) // before a stop: error, session goes on
+	// Pause a running guest, change breakpoints while it runs. The busy
+	// loop is made endless first, so the guest cannot get past it (or
+	// exit) whatever the host's speed; where the pause lands in it does
+	// not matter.
+	e2 := launchExample(t, map[string]any{"stopOnEntry": true})
+	_, err = e2.c.Request("setVariable", map[string]any{"variablesReference": 1, "name": "x", "value": "1"}) // no stop yet
 	if err == nil {
 		t.Fatal("setVariable with no stop succeeded")
 	}
 	e2.must(e2.c.ConfigurationDone())
-	// busy_iterations is large enough? Make it so: pause first.
-	e2.must(pauseSoon(e2))
-	ev := e2.stopped("pause")
-	_ = ev
-	f = e2.top()
-	// make the busy loop long, then continue and set a breakpoint while running
-	if g := e2.vars(f.Id, "Globals"); g["busy_iterations"] == "" {
-		t.Fatalf("globals %v", g)
+	e2.stopped("entry")
+	setGlobal := func(name, value string) {
+		t.Helper()
+		_, err := e2.c.Request("setExpression", map[string]any{"expression": name, "value": value})
+		e2.must(err)
 	}
+	setGlobal("busy_iterations", "0x7fffffffffffffff")
 	e2.must(e2.c.Continue(1))
-	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(e2.line("puts(\"counter: \");")))
+	after := e2.line(`puts("busy work: ");`)
+	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(after)) // while running
 	e2.must(err)
 	if !bps.Body.Breakpoints[0].Verified {
 		t.Fatalf("breakpoint set while running: %+v", bps.Body.Breakpoints[0])
 	}
+	e2.must(pauseSoon(e2))
+	e2.stopped("pause")
+	// End the loop: the global if busy_work has not started, its
+	// argument if it has.
+	setGlobal("busy_iterations", "1")
+	st, err := e2.c.StackTrace(1)
+	e2.must(err)
+	for _, f := range st.Body.StackFrames {
+		if f.Name == "busy_work" {
+			_, err := e2.c.Request("setExpression", map[string]any{"expression": "iterations", "value": "0", "frameId": f.Id})
+			e2.must(err)
+		}
+	}
+	e2.must(e2.c.Continue(1))
 	e2.stopped("breakpoint")
-	e2.at("kmain", e2.line("puts(\"counter: \");"))
+	e2.at("kmain", after)
+	_, err = e2.c.SetBreakpoints(e2.src)
+	e2.must(err)
 	e2.runToExit()
 }
 
-// pauseSoon pauses the guest right after it starts (it may already have
-// passed some code; any stop location is fine).
+// pauseSoon pauses the running guest (wherever it is).
 func pauseSoon(e *env) error {
 	_, err := e.c.Request("pause", map[string]any{"threadId": 1})
 	return err

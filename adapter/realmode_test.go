@@ -13,7 +13,6 @@ import (
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm"
-	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
 	"vmdap/x86"
 )
@@ -27,12 +26,16 @@ func (b realModeBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, 
 	if err != nil {
 		return nil, err
 	}
-	m := tg.(*kvm.Machine)
-	fail := func(err error) (vmm.Target, error) { m.Close(); return nil, err }
-	if _, err := m.WritePhysical([]byte{0xea, 0x5b, 0xe0, 0x00, 0xf0}, 0xffff0); err != nil { // ljmp $0xf000,$0xe05b
+	fail := func(err error) (vmm.Target, error) { tg.Close(); return nil, err }
+	pm, ok1 := tg.PhysicalMemory()
+	w, ok2 := tg.RegisterWriter()
+	if !ok1 || !ok2 {
+		return fail(vmm.ErrUnsupported)
+	}
+	if _, err := pm.WritePhysical([]byte{0xea, 0x5b, 0xe0, 0x00, 0xf0}, 0xffff0); err != nil { // ljmp $0xf000,$0xe05b
 		return fail(err)
 	}
-	s, err := m.SRegs(0)
+	s, err := tg.SRegs(0)
 	if err != nil {
 		return fail(err)
 	}
@@ -40,15 +43,15 @@ func (b realModeBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, 
 	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
 	s.CS = x86.Segment{Selector: 0xf000, Base: 0xf0000, Limit: 0xffff, Type: 11, Present: true, S: true}
 	s.CR0, s.CR3, s.CR4, s.EFER = x86.CR0ET, 0, 0, 0
-	if err := m.SetSRegs(0, s); err != nil {
+	if err := w.SetSRegs(0, s); err != nil {
 		return fail(err)
 	}
-	r, _ := m.Regs(0)
+	r, _ := tg.Regs(0)
 	r.RIP, r.RFLAGS = 0xfff0, 2
-	if err := m.SetRegs(0, r); err != nil {
+	if err := w.SetRegs(0, r); err != nil {
 		return fail(err)
 	}
-	return m, nil
+	return tg, nil
 }
 
 // TestRealModeFrame (vmdap's VMM): a vCPU in real mode shows its frame at
@@ -89,7 +92,7 @@ func TestRealModeFrame(t *testing.T) {
 	if in := d.Body.Instructions[0]; in.Address != "0xffff0" || in.InstructionBytes != "ea 5b e0 00 f0" || !strings.Contains(in.Instruction, "jmp") {
 		t.Fatalf("disassembly at f000:fff0: %+v", in)
 	}
-	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "65520" {
+	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "0x000000000000fff0" { // as the Registers view shows it
 		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
 	}
 }

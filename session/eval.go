@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -94,10 +95,19 @@ func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
 func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
 
 type parser struct {
-	toks []token
-	pos  int
-	sc   scope
+	toks  []token
+	pos   int
+	sc    scope
+	depth int // nesting of unary() calls, bounded by maxExprDepth
 }
+
+// Bounds on one expression (and so on conditions, logpoint
+// interpolations and console commands): the parser recurses once per
+// nesting level, and a client may send anything.
+const (
+	maxExprLen   = 4096
+	maxExprDepth = 200
+)
 
 func (p *parser) peek() token { return p.toks[p.pos] }
 func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
@@ -116,6 +126,9 @@ func (p *parser) expect(s string) error {
 
 // evalExpr evaluates a C expression in a scope.
 func evalExpr(src string, sc scope) (value, error) {
+	if len(src) > maxExprLen {
+		return value{}, fmt.Errorf("expression too long (%d bytes; at most %d)", len(src), maxExprLen)
+	}
 	toks, err := lex(src)
 	if err != nil {
 		return value{}, err
@@ -269,6 +282,9 @@ func binop(op string, a, b value, sc scope) (value, error) {
 	case "*":
 		return rvalue(rt, x*y), nil
 	case "/", "%":
+		if _, static := sc.(*staticScope); static && y == 0 {
+			return rvalue(rt, 0), nil // a condition being checked: every value reads 0
+		}
 		if y == 0 {
 			return value{}, fmt.Errorf("division by zero")
 		}
@@ -396,7 +412,7 @@ func floatOp(op string, x, y float64) (value, error) {
 	f := func(r float64) (value, error) {
 		v := rvalue(typDbl, 0)
 		v.raw = make([]byte, 8)
-		u := mathFloat64bits(r)
+		u := math.Float64bits(r)
 		for i := 0; i < 8; i++ {
 			v.raw[i] = byte(u >> (8 * i))
 		}
@@ -436,6 +452,10 @@ func elemSize(t *ctype) int64 {
 }
 
 func (p *parser) unary() (value, error) {
+	if p.depth++; p.depth > maxExprDepth {
+		return value{}, fmt.Errorf("expression too deeply nested (more than %d levels)", maxExprDepth)
+	}
+	defer func() { p.depth-- }()
 	t := p.peek()
 	if t.kind == "op" {
 		switch t.text {
@@ -653,7 +673,7 @@ func cast(v value, t *ctype, sc scope) (value, error) {
 		}
 		r, _ := floatOp("+", f, 0)
 		if t.size == 4 {
-			u := mathFloat32bits(float32(f))
+			u := math.Float32bits(float32(f))
 			r = value{typ: typFlt, raw: []byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}}
 		}
 		return r, nil

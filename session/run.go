@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,13 +13,21 @@ import (
 	"vmdap/x86/disasm"
 )
 
-// StepKind is the DAP step request.
+// StepKind is what a step does with calls.
 type StepKind uint8
 
 const (
-	StepOver StepKind = iota // next
-	StepIn
-	StepOut
+	StepOver StepKind = iota // next: over calls
+	StepIn                   // into calls
+	StepOut                  // to the caller
+)
+
+// Granularity is the unit of a step.
+type Granularity uint8
+
+const (
+	GranularityLine        Granularity = iota // a source line (a machine instruction where no line is known)
+	GranularityInstruction                    // one machine instruction
 )
 
 // result is how a run ends.
@@ -46,14 +53,27 @@ func (s *Session) Start(stopOnEntry bool) error {
 	return s.Continue(1)
 }
 
-// Continue resumes every vCPU.
+// Continue resumes every vCPU. After a stop the guest cannot go on from
+// (a triple fault, a hypervisor error) it ends the session instead.
 func (s *Session) Continue(thread int) error {
+	if _, err := s.vcpuOf(thread); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.state == StateExited && s.fatalStop {
+		s.fatalStop = false
+		s.mu.Unlock()
+		s.emit(Exited{Code: 255})
+		s.emit(Terminated{})
+		return nil
+	}
+	s.mu.Unlock()
 	return s.launch(thread, func(v int) result { return s.cont(nil) })
 }
 
-// Step starts a step of a thread; granularity "instruction" steps
-// machine instructions, anything else source lines.
-func (s *Session) Step(thread int, kind StepKind, granularity string) error {
+// Step starts a step of a thread, by source lines or machine
+// instructions (always instructions when the image has no line table).
+func (s *Session) Step(thread int, kind StepKind, granularity Granularity) error {
 	start, err := s.PrepareStep(thread, kind, granularity)
 	if err != nil {
 		return err
@@ -64,7 +84,7 @@ func (s *Session) Step(thread int, kind StepKind, granularity string) error {
 // PrepareStep checks that a step can be made and returns what starts it.
 // A stepOut is planned here, so one that cannot work (the outermost
 // frame) is refused before anything runs.
-func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (start func() error, err error) {
+func (s *Session) PrepareStep(thread int, kind StepKind, granularity Granularity) (start func() error, err error) {
 	if kind == StepOut {
 		v, err := s.vcpuOf(thread)
 		if err != nil {
@@ -79,8 +99,8 @@ func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (st
 	return func() error { return s.step(thread, kind, granularity) }, nil
 }
 
-func (s *Session) step(thread int, kind StepKind, granularity string) error {
-	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
+func (s *Session) step(thread int, kind StepKind, granularity Granularity) error {
+	insn := granularity == GranularityInstruction || s.sym == nil || !s.sym.HasDWARF()
 	return s.launch(thread, func(v int) result {
 		switch kind {
 		case StepOver:
@@ -98,6 +118,8 @@ func (s *Session) step(thread int, kind StepKind, granularity string) error {
 }
 
 // launch starts a run on its own goroutine; the outcome becomes events.
+// It fails, and nothing runs, for a thread that does not exist, while
+// the guest runs, and once it has exited.
 func (s *Session) launch(thread int, fn func(v int) result) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
@@ -109,11 +131,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		if s.closed {
-			return ErrExited
-		}
-		s.emit(Terminated{})
-		return nil
+		return s.exitedErr()
 	}
 	s.state = StateRunning
 	s.userPause = false
@@ -160,10 +178,15 @@ func (s *Session) finish(r result) {
 		switch r.stop.Reason {
 		case vmm.ReasonExited:
 			s.exitCode = r.stop.ExitCode
+			if r.stop.Detail != "" {
+				s.endDetail = r.stop.Detail
+				evs = append(evs, Output{Category: "important", Text: "vmdap: " + r.stop.Detail + "\n"})
+			}
 			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
 		case vmm.ReasonShutdown:
 			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
 			if s.bps.exc.triple {
+				s.fatalStop = true
 				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
 				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
 			} else {
@@ -171,6 +194,7 @@ func (s *Session) finish(r result) {
 			}
 		default:
 			text := fmt.Sprintf("%s on vCPU %d at %s: %s", r.stop.Reason, r.stop.VCPU, s.where(r.stop.PC), r.stop.Detail)
+			s.fatalStop = true
 			s.excInfo = &ExceptionInfo{ID: "internal error", Description: text, Details: r.stop.Detail}
 			evs = append(evs, Output{Category: "important", Text: text + "\n"},
 				Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Hypervisor error", Description: text})
@@ -179,6 +203,7 @@ func (s *Session) finish(r result) {
 		s.lastStop = r.stop
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
+		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
 		s.bps.retry(nil)
 		ev := *r.ev
@@ -195,6 +220,14 @@ func (s *Session) finish(r result) {
 // accepts an internal stop.
 func (s *Session) cont(want func(vmm.Stop) bool) result {
 	for {
+		if s.pauseRequested() {
+			// A pause that came before the target ran (while a step was
+			// still deciding how to go) would find nothing to interrupt.
+			s.mu.Lock()
+			v := s.curVCPU
+			s.mu.Unlock()
+			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
+		}
 		if err := s.t.Continue(); err != nil {
 			if errors.Is(err, vmm.ErrExited) {
 				return result{final: true, stop: vmm.Stop{Reason: vmm.ReasonExited, ExitCode: s.exitCode}}
@@ -283,11 +316,11 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 			continue
 		}
 		if l.logMsg != "" {
-			s.emitLocked(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
+			s.emit(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
 			continue
 		}
 		ids = append(ids, l.id)
-		if reason == "" {
+		if reason == 0 {
 			switch l.kind {
 			case KindFunction:
 				reason = StopFunctionBreakpoint
@@ -304,10 +337,6 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 	return &Stopped{Reason: reason, HitIDs: ids}
 }
 
-// emitLocked emits while Session.mu is held (the client's sink only
-// queues).
-func (s *Session) emitLocked(e Event) { s.emit(e) }
-
 // conditionMet evaluates a breakpoint's condition and hit condition,
 // counting the hit when the condition holds.
 func (s *Session) conditionMet(l *logical, vcpu int) bool {
@@ -321,7 +350,7 @@ func (s *Session) conditionMet(l *logical, vcpu int) bool {
 			}
 		}
 		if err != nil {
-			s.emitLocked(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
+			s.emit(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
 			ok = true
 		}
 		if !ok {
@@ -378,10 +407,15 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if !ok {
 		return result{err: errors.New("this target cannot single-step")}, false
 	}
+	if !stp.StepsHalt() {
+		if r, ok, done := s.stepHalt(v); done {
+			return r, ok
+		}
+	}
 	if err := stp.Step(v); err != nil {
 		return result{err: err}, false
 	}
-	st, err := s.t.Wait(context.Background())
+	st, err := s.t.Wait(s.life)
 	if err != nil {
 		return result{err: err}, false
 	}
@@ -408,7 +442,34 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	return userStop(st, &Stopped{Reason: StopStep}), true
 }
 
-func (s *Session) regsOf(v int) (x86.Regs, error) { return s.t.Regs(v) }
+// stepHalt steps a hlt on a target whose steps hold interrupts off (a GDB
+// stub's: QEMU's NOIRQ|NOTIMER, bhyve's MASK_HWINTR), where a stepped hlt
+// would never wake, or on QEMU TCG run on with its interrupt still
+// pending, so that a line step over `while (!ticks) hlt();` never
+// advances. It runs to the instruction after the hlt instead, as a step
+// over a call does: the interrupt ends the wait and its handler runs (a
+// breakpoint in it stops there), and a pause ends a wait that lasts for
+// ever (cli; hlt). done=false: not a hlt, step plainly.
+func (s *Session) stepHalt(v int) (r result, ok, done bool) {
+	regs, err := s.t.Regs(v)
+	if err != nil {
+		return result{}, false, false
+	}
+	in, err := s.decodeAt(v, regs.RIP)
+	if err != nil || in.Kind != disasm.KindHalt {
+		return result{}, false, false
+	}
+	res, reached, placed := s.runToBP(v, in.Next(), 0)
+	if !placed {
+		return result{}, false, false
+	}
+	if !reached {
+		return res, false, true
+	}
+	st := res.stop
+	st.Reason = vmm.ReasonStep
+	return userStop(st, &Stopped{Reason: StopStep}), true, true
+}
 
 func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 	var code [disasm.MaxLen]byte
@@ -422,7 +483,7 @@ func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 
 // nextInsn steps one instruction, running over calls.
 func (s *Session) nextInsn(v int) result {
-	r, err := s.regsOf(v)
+	r, err := s.t.Regs(v)
 	if err != nil {
 		return result{err: err}
 	}
@@ -535,7 +596,7 @@ func (s *Session) stepOut(v int, p outPlan) result {
 // breakpoint is reached or a pause is asked for.
 func (s *Session) stepToReturn(v int) result {
 	for {
-		regs, err := s.regsOf(v)
+		regs, err := s.t.Regs(v)
 		if err != nil {
 			return result{err: err}
 		}
@@ -583,6 +644,16 @@ func (s *Session) readU64(v int, addr uint64) (uint64, error) {
 // frame that asked, not a deeper recursion), using a temporary breakpoint.
 // ok=false means something else stopped the run first (r says what).
 func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
+	r, ok, placed := s.runToBP(v, addr, minSP)
+	if !placed {
+		return s.stepTo(v, addr, minSP)
+	}
+	return r, ok
+}
+
+// runToBP is runTo with a temporary breakpoint only; placed=false: none
+// could be placed and nothing ran.
+func (s *Session) runToBP(v int, addr, minSP uint64) (r result, ok, placed bool) {
 	s.mu.Lock()
 	hw, err := s.bps.useHW("")
 	k := physKey{addr, hw}
@@ -591,26 +662,21 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return s.stepTo(v, addr, minSP)
+		return result{}, false, false
 	}
 	defer func() {
 		s.mu.Lock()
 		s.bps.remove(k, runToLet)
 		s.mu.Unlock()
 	}()
-	for {
-		r := s.cont(func(st vmm.Stop) bool {
-			if st.PC != addr || st.VCPU != v {
-				return false
-			}
-			regs, err := s.t.Regs(v)
-			return err == nil && regs.RSP >= minSP
-		})
-		if r.reached {
-			return r, true
+	r = s.cont(func(st vmm.Stop) bool {
+		if st.PC != addr || st.VCPU != v {
+			return false
 		}
-		return r, false
-	}
+		regs, err := s.t.Regs(v)
+		return err == nil && regs.RSP >= minSP
+	})
+	return r, r.reached, true
 }
 
 // stepTo is runTo without a breakpoint: single steps (slow), for targets
@@ -618,14 +684,14 @@ func (s *Session) runTo(v int, addr, minSP uint64) (result, bool) {
 func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
 	for {
 		if s.pauseRequested() {
-			r, _ := s.regsOf(v)
+			r, _ := s.t.Regs(v)
 			return userStop(vmm.Stop{VCPU: v, PC: r.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause}), false
 		}
 		r, ok := s.stepOnce(v)
 		if !ok {
 			return r, false
 		}
-		regs, err := s.regsOf(v)
+		regs, err := s.t.Regs(v)
 		if err != nil {
 			return result{err: err}, false
 		}
@@ -642,7 +708,7 @@ func intoEvery(uint64) bool { return true }
 // the calls into accepts by their address (step in, stopping after the
 // callee's prologue), never by single-stepping through a call.
 func (s *Session) stepLine(v int, into func(call uint64) bool) result {
-	regs, err := s.regsOf(v)
+	regs, err := s.t.Regs(v)
 	if err != nil {
 		return result{err: err}
 	}
@@ -675,7 +741,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			if !ok {
 				return r
 			}
-			cr, err := s.regsOf(v)
+			cr, err := s.t.Regs(v)
 			if err != nil {
 				return result{err: err}
 			}
@@ -710,7 +776,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			}
 			last = r
 		}
-		if regs, err = s.regsOf(v); err != nil {
+		if regs, err = s.t.Regs(v); err != nil {
 			return result{err: err}
 		}
 		pc = regs.RIP

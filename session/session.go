@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -31,12 +33,15 @@ var (
 
 // Config builds a session.
 type Config struct {
-	Target  vmm.Target
-	Symbols *symbols.Table // may be nil (no image symbols)
-	Log     logrus.FieldLogger
+	Target vmm.Target
+	Image  *Image // may be nil (no image symbols)
+	Log    logrus.FieldLogger
 	// Emit receives events; it must not block for long (the adapter
 	// queues them for its writer).
 	Emit func(Event)
+	// KernelOffset, when set, is the slide a relocated (KASLR) kernel
+	// runs at; otherwise vmdap finds it at stops.
+	KernelOffset *uint64
 }
 
 // Session is one debugging session over one target.
@@ -47,22 +52,40 @@ type Session struct {
 	emit func(Event)
 	caps vmm.Capabilities
 
-	mu       sync.Mutex
-	state    State
-	bps      *bpTable
-	curVCPU  int // the vCPU the last stop was on
-	lastStop vmm.Stop
-	frames   map[int][]Frame // per-stop cache by vCPU
-	exitCode int
-	excInfo  *ExceptionInfo
-	hex      bool // integers in hex in variables, watch and hover (the IDE's toggle)
-
-	// Requests that must run while the target is halted inside a run.
-	reqs      chan func()
-	kick      chan struct{}
-	runDone   chan struct{}
+	// mu guards the session's state and every use of the target while
+	// it is stopped: the fields below, the breakpoint tables (bps) and
+	// the per-stop caches. The run goroutine takes it between target
+	// operations, never while waiting for the guest; the emit callback
+	// may be called with it held (it only queues).
+	mu        sync.Mutex
+	state     State
+	bps       *bpTable
+	curVCPU   int // the vCPU the last stop was on
+	lastStop  vmm.Stop
+	frames    map[int][]Frame // per-stop cache by vCPU
+	exitCode  int
+	excInfo   *ExceptionInfo
+	hex       bool            // integers in hex in variables, watch and hover (the IDE's toggle)
+	kaslr     kaslrState      // the search for a relocated kernel's slide
+	fatalStop bool            // the last stop ended the guest (triple fault, hypervisor error) but was shown as a stop
+	written   []MemoryChanged // guest memory written by expressions since the last take
+	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
 	userPause bool
 	closed    bool
+	endDetail string        // how the target ended, when not by the guest's own exit
+	quit      chan struct{} // closed by End: stops watchEnd
+
+	interrupt context.CancelFunc // ends the run goroutine's current Wait (nil when it is not waiting)
+
+	// Requests that must run while the target is halted inside a run:
+	// halted() queues them on reqs and interrupts the run goroutine's
+	// wait; it serves them with mu held.
+	reqs chan haltedReq
+
+	// life ends when the session ends: every wait for the guest ends
+	// with it.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New makes a session over a stopped target.
@@ -73,22 +96,80 @@ func New(c Config) *Session {
 		l.SetLevel(logrus.PanicLevel)
 		log = l
 	}
+	var sym *symbols.Table
+	if c.Image != nil {
+		sym = c.Image.t
+	}
 	s := &Session{
-		t: c.Target, sym: c.Symbols, log: log.WithField("layer", "session"), emit: c.Emit,
+		t: c.Target, sym: sym, log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
-		reqs:   make(chan func(), 16),
-		kick:   make(chan struct{}, 1),
+		reqs:   make(chan haltedReq, 16),
 	}
+	s.log.Info("target: " + strings.Join(vmm.Describe(c.Target), "; "))
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if s.emit == nil {
 		s.emit = func(Event) {}
 	}
 	s.bps = newBPTable(s)
+	if c.KernelOffset != nil {
+		s.forceSlide(*c.KernelOffset)
+	}
+	s.quit = make(chan struct{})
+	if e, ok := c.Target.(vmm.Ender); ok {
+		go s.watchEnd(e.Ended())
+	}
 	return s
 }
 
-// Capabilities returns the target's capabilities.
-func (s *Session) Capabilities() vmm.Capabilities { return s.caps }
+// watchEnd reports a target that ends while the session is stopped (a
+// GDB stub or its hypervisor that dies): at once, with the target's
+// reason, rather than at the next request. A target that ends while it
+// runs reports it as the run's stop.
+func (s *Session) watchEnd(ended <-chan struct{}) {
+	select {
+	case <-ended:
+	case <-s.quit:
+		return
+	}
+	s.mu.Lock()
+	if s.state != StateStopped || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the final stop is queued already: take it, do not wait
+	st, err := s.t.Wait(ctx)
+	s.state = StateRunning // finish takes it from here, as a run's end
+	s.mu.Unlock()
+	if err == nil && !st.Reason.Final() {
+		err = fmt.Errorf("unexpected stop %v", st)
+	}
+	if err != nil {
+		s.finish(result{err: fmt.Errorf("the target ended: %w", err)})
+		return
+	}
+	s.finish(result{stop: st, final: true})
+}
+
+// Ended returns why the guest cannot run any more, or nil while it can.
+func (s *Session) Ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != StateExited {
+		return nil
+	}
+	return s.exitedErr()
+}
+
+// exitedErr is the error for a request that needs a guest that is gone
+// (s.mu held).
+func (s *Session) exitedErr() error {
+	if s.endDetail != "" {
+		return fmt.Errorf("%w: %s", ErrExited, s.endDetail)
+	}
+	return ErrExited
+}
 
 // Symbols returns the image symbols (may be nil).
 func (s *Session) Symbols() *symbols.Table { return s.sym }
@@ -102,6 +183,12 @@ func (s *Session) State() State {
 
 // Threads returns the vCPU count (threads are 1..n).
 func (s *Session) Threads() int { return s.t.VCPUs() }
+
+// CheckThread fails for a thread id that names no vCPU.
+func (s *Session) CheckThread(thread int) error {
+	_, err := s.vcpuOf(thread)
+	return err
+}
 
 // vcpuOf converts a thread id (1-based) to a vCPU index.
 func (s *Session) vcpuOf(thread int) (int, error) {
@@ -141,7 +228,7 @@ func (s *Session) stopped(fn func() error) error {
 		return ErrRunning
 	case StateExited:
 		if s.lastStop.Reason != vmm.ReasonShutdown {
-			return ErrExited
+			return s.exitedErr()
 		}
 	}
 	return fn()
@@ -149,38 +236,78 @@ func (s *Session) stopped(fn func() error) error {
 
 // halted runs fn with the target stopped: at once when the session is
 // stopped, else by halting the running guest, running fn and resuming it
-// (invisible to the user).
+// (invisible to the user). A run that ends without serving fn (a step,
+// which does not serve requests, or a target that went away) leaves it
+// to be served here, the guest then stopped; a guest that has exited
+// fails it.
 func (s *Session) halted(fn func() error) error {
-	s.mu.Lock()
-	if s.state != StateRunning {
-		defer s.mu.Unlock()
-		if s.state == StateExited {
-			return ErrExited
+	r := haltedReq{fn: fn, errc: make(chan error, 1)}
+	for {
+		s.mu.Lock()
+		switch s.state {
+		case StateExited:
+			defer s.mu.Unlock()
+			return s.exitedErr()
+		case StateStopped:
+			defer s.mu.Unlock()
+			return fn()
 		}
-		return fn()
+		done := s.runDone
+		s.mu.Unlock()
+		select {
+		case s.reqs <- r:
+		default:
+			return errors.New("too many requests queued while the guest runs")
+		}
+		s.mu.Lock()
+		if s.interrupt != nil {
+			s.interrupt() // the run goroutine halts the guest and serves the queue
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-r.errc:
+			return err
+		case <-done:
+		}
+		// The run ended: serve what it left queued (ours among them,
+		// unless it was served on the way out).
+		s.mu.Lock()
+		if s.state != StateRunning {
+			s.serveRequestsLocked()
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-r.errc:
+			return err
+		default: // a new run took the guest: queue again
+		}
 	}
-	s.mu.Unlock()
-	errc := make(chan error, 1)
-	select {
-	case s.reqs <- func() { errc <- fn() }:
-	default:
-		return errors.New("too many requests queued while the guest runs")
-	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-	return <-errc
+}
+
+// haltedReq is one request queued by halted.
+type haltedReq struct {
+	fn   func() error
+	errc chan error // buffered: serving never blocks
 }
 
 // serveRequests runs queued halted() requests (target stopped).
 func (s *Session) serveRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serveRequestsLocked()
+}
+
+// serveRequestsLocked runs the queued requests, or fails them once the
+// guest has exited (mu held).
+func (s *Session) serveRequestsLocked() {
 	for {
 		select {
-		case fn := <-s.reqs:
-			s.mu.Lock()
-			fn()
-			s.mu.Unlock()
+		case r := <-s.reqs:
+			if s.state == StateExited && s.lastStop.Reason != vmm.ReasonShutdown {
+				r.errc <- s.exitedErr()
+				continue
+			}
+			r.errc <- r.fn()
 		default:
 			return
 		}
@@ -189,29 +316,30 @@ func (s *Session) serveRequests() {
 
 // waitInterruptible waits for the running target to stop, serving halted()
 // requests on the way: it halts the target, serves them, and resumes it
-// when the halt was only for them.
+// when the halt was only for them. Every wait ends when the session
+// closes, whether or not the backend's Wait notices its own Close.
 func (s *Session) waitInterruptible() (vmm.Stop, error) {
 	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-s.kick:
-				cancel()
-			case <-done:
-			}
-		}()
+		ctx, cancel := context.WithCancel(s.life)
+		s.mu.Lock()
+		s.interrupt = cancel
+		if len(s.reqs) > 0 {
+			cancel() // queued before the interrupt was in place
+		}
+		s.mu.Unlock()
 		st, err := s.t.Wait(ctx)
-		close(done)
+		s.mu.Lock()
+		s.interrupt = nil
+		s.mu.Unlock()
 		cancel()
-		if !errors.Is(err, context.Canceled) {
+		if !errors.Is(err, context.Canceled) || s.life.Err() != nil {
 			s.serveRequests()
 			return st, err
 		}
 		if err := s.t.Pause(); err != nil {
 			return vmm.Stop{}, err
 		}
-		st, err = s.t.Wait(context.Background())
+		st, err = s.t.Wait(s.life)
 		if err != nil {
 			return st, err
 		}
@@ -244,22 +372,72 @@ func (s *Session) Pause() error {
 	return s.t.Pause()
 }
 
-// Close ends the session: the target is closed. It waits for the run
-// goroutine to finish.
-func (s *Session) Close() error {
+// Ending says what becomes of the guest when the session ends (DAP's
+// terminateDebuggee and suspendDebuggee).
+type Ending uint8
+
+const (
+	// EndDefault: the target's own ending (a launched guest ends, an
+	// attached one runs on).
+	EndDefault Ending = iota
+	// EndTerminate: the guest ends, attached or not.
+	EndTerminate
+	// EndDetach: the guest runs on, without vmdap's breakpoints.
+	EndDetach
+	// EndSuspend: the guest stays stopped, without vmdap's breakpoints.
+	EndSuspend
+)
+
+// endWait bounds the wait for a running guest to stop before the session
+// lets it go (the target's own pause timeout ends it sooner).
+const endWait = 15 * time.Second
+
+// Close ends the session with the target's default ending.
+func (s *Session) Close() error { return s.End(EndDefault) }
+
+// End ends the session: a running guest is stopped first (its breakpoints
+// must come out), then the target is let go as how says, where it can be
+// (a GDB stub's guest can outlive the session; vmdap's own VMM's cannot).
+// It waits for the run goroutine to finish. The error says what could
+// not be done as asked.
+func (s *Session) End(how Ending) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
 	running := s.state == StateRunning
+	if running {
+		s.userPause = true // the pause's stop ends the run, not resumed
+	}
 	done := s.runDone
 	s.mu.Unlock()
 	if running {
 		_ = s.t.Pause()
+		if done != nil {
+			select {
+			case <-done:
+			case <-time.After(endWait):
+				s.log.Warn("the guest did not stop for the end of the session")
+			}
+		}
 	}
-	err := s.t.Close()
+	s.endLife() // a wait still going (a pause never answered) ends now
+	d, detacher := s.t.(vmm.Detacher)
+	var err error
+	switch {
+	case detacher && how == EndTerminate:
+		err = d.Terminate()
+	case detacher && (how == EndDetach || how == EndSuspend):
+		err = d.Detach(how == EndSuspend)
+	default:
+		err = s.t.Close()
+		if how == EndDetach || how == EndSuspend {
+			err = errors.Join(err, errors.New("the guest runs inside vmdap's own VMM: it ends with the session"))
+		}
+	}
 	if done != nil {
 		<-done
 	}

@@ -51,22 +51,34 @@ func (r Reason) Final() bool {
 type Stop struct {
 	VCPU   int
 	Reason Reason
-	PC     uint64
+	// PC is where the vCPU stopped, except on a step stop with PCUnknown
+	// set: a remote stub whose stop reply carries no registers (QEMU's)
+	// would need a round trip to read it, so Regs reads it when someone
+	// asks.
+	PC        uint64
+	PCUnknown bool
 	// Addr is the breakpoint address for breakpoint stops.
 	Addr uint64
 	// Watch describes a watchpoint hit.
 	Watch *WatchHit
-	// ExitCode is the guest's exit status for ReasonExited.
+	// ExitCode is the guest's exit status for ReasonExited: the
+	// hypervisor's own status when the guest's is not visible, -1 when
+	// neither is known (a remote stub's connection lost, as lldb says).
 	ExitCode int
 	// Signal is the stub's signal number for ReasonSignal.
 	Signal int
-	// Detail is a human-readable explanation (internal errors, shutdowns).
+	// Detail is a human-readable explanation (internal errors, shutdowns;
+	// for ReasonExited, how an ending that was not the guest's own came:
+	// a hypervisor killed, a stub that stopped answering).
 	Detail string
 }
 
 func (s Stop) String() string {
 	switch s.Reason {
 	case ReasonExited:
+		if s.Detail != "" {
+			return fmt.Sprintf("exited with status %d: %s", s.ExitCode, s.Detail)
+		}
 		return fmt.Sprintf("exited with status %d", s.ExitCode)
 	case ReasonWatchpoint:
 		if s.Watch != nil {
@@ -74,6 +86,9 @@ func (s Stop) String() string {
 		}
 	case ReasonInternalError, ReasonShutdown:
 		return fmt.Sprintf("vCPU %d: %s at pc %#x: %s", s.VCPU, s.Reason, s.PC, s.Detail)
+	}
+	if s.PCUnknown {
+		return fmt.Sprintf("vCPU %d: %s", s.VCPU, s.Reason)
 	}
 	return fmt.Sprintf("vCPU %d: %s at pc %#x", s.VCPU, s.Reason, s.PC)
 }

@@ -59,8 +59,15 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 	// Resolve targets by name (outside the lock: name lookups may wait
 	// for the name maps).
 	out := make([]CallSite, 0, len(raw))
+	slide := t.Slide()
 	for _, rc := range raw {
 		cs := rc.CallSite
+		if cs.ReturnPC != 0 {
+			cs.ReturnPC += slide
+		}
+		if cs.PC != 0 {
+			cs.PC += slide
+		}
 		if rc.targetName != "" {
 			cs.Target = t.pickFunc(rc.targetName, fn.cu, rc.targetLow)
 		}

@@ -15,19 +15,30 @@ import (
 // that name (the map is built on first use).
 func (t *Table) inlinedByName(name string) []nameRef {
 	t.inlineOnce.Do(func() {
+		// Grouped by the name's string offset first (the same inline
+		// function repeats in thousands of a kernel's units: an integer
+		// key is cheaper than hashing its name each time), then named.
+		byOff := map[uint64][]nameRef{}
 		m := map[string][]nameRef{}
 		for _, ir := range t.inlineRefs {
-			var b []byte
 			switch {
 			case ir.name != nil:
-				b = ir.name
+				m[string(ir.name)] = append(m[string(ir.name)], ir.ref)
 			case ir.form == formLineStrp:
-				b = cstrAt(t.sec.lineStr, ir.strOff)
+				byOff[ir.strOff|1<<63] = append(byOff[ir.strOff|1<<63], ir.ref)
 			default:
-				b = cstrAt(t.sec.str, ir.strOff)
+				byOff[ir.strOff] = append(byOff[ir.strOff], ir.ref)
+			}
+		}
+		for off, refs := range byOff {
+			var b []byte
+			if off&(1<<63) != 0 {
+				b = cstrAt(t.sec.lineStr, off&^(1<<63))
+			} else {
+				b = cstrAt(t.sec.str, off)
 			}
 			if len(b) > 0 {
-				m[string(b)] = append(m[string(b)], ir.ref)
+				m[string(b)] = append(m[string(b)], refs...)
 			}
 		}
 		t.inlined = m
@@ -85,6 +96,10 @@ func (t *Table) InlinedSites(name string) []uint64 {
 		}()
 	}
 	wg.Wait()
+	slide := t.Slide()
+	for i := range out {
+		out[i] += slide
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	if len(out) > maxInlineSites {
 		out = out[:maxInlineSites]
@@ -195,7 +210,10 @@ func (t *Table) InlinedAt(pc uint64) []InlinedCall {
 		return nil
 	}
 	var out []InlinedCall
-	t.inlineWalk(d, r, u, fn.cu, pc, &out, 0)
+	t.inlineWalk(d, r, u, fn.cu, t.link(pc), &out, 0)
+	for i := range out {
+		out[i].End += t.slide
+	}
 	return out
 }
 
@@ -271,6 +289,7 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	if e == nil || fe == nil {
 		return nil, false
 	}
+	pc = t.link(pc)
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
 	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
 	if e.Children {
@@ -297,6 +316,7 @@ func (t *Table) blockAt(pc uint64) uint64 {
 	if e == nil || !e.Children {
 		return fn.die
 	}
+	pc = t.link(pc)
 	key := fn.die
 	for depth := 0; depth < 64; depth++ {
 		found := false

@@ -1,7 +1,9 @@
 package symbols
 
 import (
+	"runtime/debug"
 	"cmp"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -86,6 +88,10 @@ type Table struct {
 	cache unitCache
 
 	progress func(done, total int64)
+	debugNames []byte // .debug_names, when the index pass uses it
+	usedNames  bool
+	ctx      context.Context // see WithContext; nil: none
+	slide    uint64          // see SetSlide
 }
 
 type cuRange struct {
@@ -111,12 +117,17 @@ func Load(path, debugFile string, opts ...Option) (*Table, error) {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
-	t := newTable(path, img, dimg, opts)
-	return t, nil
+	return newTable(path, img, dimg, opts)
 }
 
 // Option configures Load and New.
 type Option func(*Table)
+
+// WithContext makes the open stop early, with ctx's error, when ctx is
+// done (a launch the client cancelled, a client that went away).
+func WithContext(ctx context.Context) Option {
+	return func(t *Table) { t.ctx = ctx }
+}
 
 // WithProgress reports the index's progress while it is built: done and
 // total bytes of debug information, from the indexing goroutines (calls
@@ -133,10 +144,17 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTable("", img, img, opts), nil
+	return newTable("", img, img, opts)
 }
 
-func newTable(path string, img, dimg *image, opts []Option) *Table {
+func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
+	if fi := dimg.size(); fi > 64<<20 {
+		// A large image's index allocates a few hundred thousand small
+		// objects that all stay live: collecting while it is built only
+		// costs time (a tenth of a kernel's open). The garbage collector
+		// runs less often meanwhile, as the Go compiler has it do.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
 	if dimg != img {
@@ -165,6 +183,15 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 		}
 	}()
 	t.loadDWARF()
+	if err := t.ctxErr(); err != nil {
+		wg.Wait()
+		return nil, err
+	}
+	if len(t.units) > 0 {
+		// The code's own address size: a 64-bit kernel repacked as
+		// elf32-i386 (QEMU's -kernel form) still has 8-byte DWARF.
+		t.AddrSize = t.units[0].format.addrSize
+	}
 	wg.Wait()
 	t.addELFFuncs()
 	// The name maps (functions, inline functions, ELF symbols) are built
@@ -180,7 +207,15 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 	} else {
 		go build()
 	}
-	return t
+	return t, nil
+}
+
+// ctxErr reports the open's context's error (nil without one).
+func (t *Table) ctxErr() error {
+	if t.ctx == nil {
+		return nil
+	}
+	return t.ctx.Err()
 }
 
 // loadDWARF finds the debug sections and builds the index.
@@ -209,6 +244,7 @@ func (t *Table) loadDWARF() {
 	}
 	units, _ := walkUnits(s.info)
 	t.units = units
+	t.debugNames, _ = d.section(".debug_names")
 	t.buildIndex()
 	t.buildUnitRanges()
 }
@@ -652,6 +688,9 @@ func newImage(r io.ReaderAt, name string) (*image, error) {
 	}
 	return &image{f: f}, nil
 }
+
+// size is the image file's size (0 when it is not mapped).
+func (im *image) size() int { return len(im.m) }
 
 // section returns a section's contents and its file offset (-1 when the
 // bytes are a decompressed or read copy).

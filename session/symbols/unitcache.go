@@ -133,6 +133,11 @@ func (t *Table) unitRows(st *unitState) []row {
 		return nil
 	}
 	rows := t.sec.decodeRows(h, u.files)
+	if t.slide != 0 {
+		for i := range rows {
+			rows[i].addr += t.slide
+		}
+	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		if rows[i].addr != rows[j].addr {
 			return rows[i].addr < rows[j].addr

@@ -72,6 +72,7 @@ func (t *Table) ScopeAt(pc uint64) (*Scope, bool) {
 	if e == nil {
 		return nil, false
 	}
+	pc = t.link(pc)
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize}
 	s.FrameBase = t.locAt(e, dwarf.AttrFrameBase, u, pc)
 	if !e.Children {
@@ -205,7 +206,7 @@ func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKin
 		}
 		cur = origin(d, cur)
 	}
-	v.Loc = t.locAt(e, dwarf.AttrLocation, u, pc)
+	v.Loc = t.slideAddrOp(t.locAt(e, dwarf.AttrLocation, u, pc), u.format.addrSize)
 	if v.Name == "" || v.Type == nil {
 		return nil
 	}

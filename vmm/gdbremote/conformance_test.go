@@ -60,18 +60,17 @@ func TestConformanceBhyveDialect(t *testing.T) {
 		}
 		t.Cleanup(px.Close)
 		l, _ := test.NewNullLogger()
-		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l})
+		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l,
+			launched: &launched{exit: inner.onExit, stop: inner.onClose}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] {
-			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2])
+		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] || tg.pipeline {
+			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v QEMU's pipelining %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2], tg.pipeline)
 		}
 		if _, ok := tg.RegisterWriter(); ok {
 			t.Fatal("register writes offered without G or P")
 		}
-		tg.onClose = inner.onClose
-		tg.onExit = inner.onExit
 		return tg
 	})
 }

@@ -1,6 +1,7 @@
 package gdbremote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,8 +34,9 @@ type QEMUConfig struct {
 	// Entry, when not 0, is where the guest is run to before the target is
 	// handed over (QEMU starts at the reset vector).
 	Entry uint64
-	// NoSWBreakpoints, NoStubWatchpoints: see Config.
+	// NoSWBreakpoints, NoStubWatchpoints, InterruptTimeout: see Config.
 	NoSWBreakpoints, NoStubWatchpoints bool
+	InterruptTimeout                   time.Duration
 }
 
 // QEMUArgs returns the argv vmdap gives QEMU (without the binary).
@@ -64,16 +67,72 @@ func freeLoopbackAddr() (string, error) {
 	return addr, nil
 }
 
-type logWriter struct{ log logrus.FieldLogger }
+// stderrTail logs QEMU's stderr line by line and keeps its last lines
+// for the errors a user sees ("Failed to get "write" lock", "KVM internal
+// error").
+type stderrTail struct {
+	log logrus.FieldLogger
 
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Info("qemu: " + string(p))
+	mu    sync.Mutex // guards lines and part
+	lines []string
+	part  []byte
+}
+
+const (
+	tailLines   = 8
+	tailLineLen = 400
+)
+
+func (w *stderrTail) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.part = append(w.part, p...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			break
+		}
+		w.add(string(w.part[:i]))
+		w.part = w.part[i+1:]
+	}
+	if len(w.part) > tailLineLen {
+		w.add(string(w.part))
+		w.part = w.part[:0]
+	}
 	return len(p), nil
+}
+
+// add keeps one line (w.mu held).
+func (w *stderrTail) add(l string) {
+	l = strings.TrimSpace(l)
+	if l == "" {
+		return
+	}
+	w.log.Info("qemu: " + l)
+	if len(l) > tailLineLen {
+		l = l[:tailLineLen] + "…"
+	}
+	w.lines = append(w.lines, l)
+	if len(w.lines) > tailLines {
+		w.lines = w.lines[len(w.lines)-tailLines:]
+	}
+}
+
+// String returns the kept lines, joined.
+func (w *stderrTail) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := w.lines
+	if len(w.part) > 0 {
+		lines = append(lines[:len(lines):len(lines)], strings.TrimSpace(string(w.part)))
+	}
+	return strings.Join(lines, "; ")
 }
 
 // LaunchQEMU starts QEMU stopped (-S) with its GDB stub on a free loopback
 // port, attaches, and runs the guest to its entry point. Closing the
-// target stops QEMU and reaps it.
+// target stops QEMU and reaps it. When QEMU fails to start, the error
+// carries what it printed on stderr.
 func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 	if c.Path == "" {
 		p, err := exec.LookPath("qemu-system-x86_64")
@@ -103,7 +162,8 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 	if cmd.Stdout == nil {
 		cmd.Stdout = io.Discard
 	}
-	cmd.Stderr = logWriter{log.WithField("layer", "qemu")}
+	tail := &stderrTail{log: log.WithField("layer", "qemu")}
+	cmd.Stderr = tail
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting QEMU: %w", err)
@@ -111,14 +171,20 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 	var (
 		once     sync.Once
 		waitDone = make(chan struct{})
-		status   int
+		exit     exitInfo
 	)
 	go func() {
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			status = ee.ExitCode()
+		err := cmd.Wait() // returns once stderr is read to its end
+		if st := cmd.ProcessState; st != nil {
+			exit.status = st.ExitCode()
+			if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				exit.signal = fmt.Sprintf("%d (%v)", int(ws.Signal()), ws.Signal())
+			}
+		} else if err != nil {
+			exit.status = -1
 		}
+		exit.ended = true
+		exit.stderr = tail.String()
 		close(waitDone)
 	}()
 	kill := func() {
@@ -134,33 +200,46 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 			}
 		})
 	}
+	hooks := &launched{
+		exit: func() exitInfo {
+			select {
+			case <-waitDone:
+				return exit
+			case <-time.After(5 * time.Second):
+				return exitInfo{stderr: tail.String()}
+			}
+		},
+		stop:    kill,
+		release: func() { release(cmd.Process.Pid, waitDone) },
+	}
 	var t *Target
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		t, err = Attach(ctx, Config{Addr: addr, Stub: "qemu", Log: log, Host: "QEMU (" + QEMUAccel(c) + ")", NoSWBreakpoints: c.NoSWBreakpoints, NoStubWatchpoints: c.NoStubWatchpoints})
+		t, err = Attach(ctx, Config{Addr: addr, Stub: "qemu", Log: log, Host: "QEMU (" + QEMUAccel(c) + ")",
+			NoSWBreakpoints: c.NoSWBreakpoints, NoStubWatchpoints: c.NoStubWatchpoints, InterruptTimeout: c.InterruptTimeout,
+			launched: hooks})
 		if err == nil {
 			break
 		}
 		select {
 		case <-waitDone:
-			return nil, fmt.Errorf("QEMU exited with status %d before its GDB stub answered (see the log for its message)", status)
+			return nil, qemuFailed(exit)
 		default:
 		}
 		if time.Now().After(deadline) {
 			kill()
-			return nil, fmt.Errorf("QEMU's GDB stub did not answer: %w", err)
+			msg := fmt.Sprintf("QEMU's GDB stub did not answer: %v", err)
+			if s := tail.String(); s != "" {
+				msg += "; QEMU said: " + s
+			}
+			return nil, errors.New(msg)
 		}
-		time.Sleep(50 * time.Millisecond) // QEMU is starting; polling its socket
-	}
-	t.onExit = func() (int, bool) {
 		select {
-		case <-waitDone:
-			return status, true
-		case <-time.After(5 * time.Second):
-			return 0, false
+		case <-waitDone: // QEMU gave up: say why
+			return nil, qemuFailed(exit)
+		case <-time.After(50 * time.Millisecond): // QEMU is starting; polling its socket
 		}
 	}
-	t.onClose = kill
 	if c.Entry != 0 {
 		if err := t.runTo(ctx, c.Entry); err != nil {
 			t.Close()
@@ -168,6 +247,74 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 		}
 	}
 	return t, nil
+}
+
+// qemuFailed is the error of a QEMU that exited before its stub answered.
+func qemuFailed(e exitInfo) error {
+	how := fmt.Sprintf("with status %d", e.status)
+	if e.signal != "" {
+		how = "killed by signal " + e.signal
+	}
+	if e.stderr == "" {
+		return fmt.Errorf("QEMU exited %s before its GDB stub answered (it printed nothing on stderr)", how)
+	}
+	return fmt.Errorf("QEMU exited %s before its GDB stub answered: %s", how, e.stderr)
+}
+
+// QEMUs that a detach let go (terminateDebuggee: false): they run on, and
+// they are still vmdap's children, which die with it (Pdeathsig, so that
+// vmdap killed or crashed leaves no QEMU behind). A vmdap that ends its
+// session waits for them (WaitReleased).
+var released struct {
+	mu   sync.Mutex // guards pids and gone
+	pids map[int]bool
+	gone chan struct{} // closed and renewed when one exits
+}
+
+func release(pid int, exited <-chan struct{}) {
+	released.mu.Lock()
+	if released.pids == nil {
+		released.pids = map[int]bool{}
+		released.gone = make(chan struct{})
+	}
+	released.pids[pid] = true
+	released.mu.Unlock()
+	go func() {
+		<-exited
+		released.mu.Lock()
+		delete(released.pids, pid)
+		close(released.gone)
+		released.gone = make(chan struct{})
+		released.mu.Unlock()
+	}()
+}
+
+// Released returns the pids of the QEMUs let go that still run.
+func Released() []int {
+	released.mu.Lock()
+	defer released.mu.Unlock()
+	var out []int
+	for p := range released.pids {
+		out = append(out, p)
+	}
+	return out
+}
+
+// WaitReleased waits until every QEMU let go has exited, or ctx ends.
+func WaitReleased(ctx context.Context) error {
+	for {
+		released.mu.Lock()
+		n, gone := len(released.pids), released.gone
+		released.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // QEMUAccel names the accelerator.

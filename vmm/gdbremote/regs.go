@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"vmdap/vmm"
 	"vmdap/vmm/gdbremote/rsp"
 	"vmdap/x86"
 )
@@ -40,7 +41,7 @@ func (t *Target) readBlock(vcpu int) (*regBlock, error) {
 	if err := t.selectThread('g', vcpu); err != nil {
 		return nil, err
 	}
-	r, err := t.c.Exchange("reading registers", "g")
+	r, err := t.x("reading registers", "g")
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +56,12 @@ func (t *Target) readBlock(vcpu int) (*regBlock, error) {
 
 func (t *Target) selectThread(op byte, vcpu int) error {
 	if vcpu < 0 || vcpu >= len(t.threads) {
-		return fmt.Errorf("no vCPU %d", vcpu)
+		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, vcpu)
 	}
 	if t.curThread[op] == t.threads[vcpu] {
 		return nil
 	}
-	if _, err := t.c.Exchange("selecting a thread", fmt.Sprintf("H%c%s", op, t.threads[vcpu])); err != nil {
+	if _, err := t.x("selecting a thread", fmt.Sprintf("H%c%s", op, t.threads[vcpu])); err != nil {
 		return err
 	}
 	t.curThread[op] = t.threads[vcpu]

@@ -3,215 +3,49 @@ package gdbremote
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"vmdap/vmm"
 	"vmdap/vmm/gdbremote/rsp"
 )
 
-// softWatch is a write watchpoint emulated by stepping and comparing.
-type softWatch struct {
-	w    vmm.Watch
-	last []byte
-}
+// Runs: Continue and Step.
+//
+// A run costs as few round trips as the stub allows. A step is its vCont
+// (or Hc and s) and the stop reply, nothing else: the stop's PC is read
+// only if the reply carries it (QEMU's carries no registers) and is
+// otherwise left to Regs (Stop.PCUnknown).
+//
+// A continue from a breakpoint must step off it first: a stub re-stops at
+// once on a breakpoint at the pc. Whether the stub's step executes the
+// instruction under its own breakpoint is found out at run time, on the
+// first step off one, per kind (Z0, Z1): the step is tried without
+// lifting it, and the pc says whether it moved (QEMU TCG: yes, its
+// single step overrides breakpoints; QEMU-KVM: no, the debug register
+// fires first). Where it does, a step needs nothing else, and a continue
+// from a breakpoint is a step and a continue; where it does not, the
+// breakpoint is lifted for the step and put back for the continue, and
+// for QEMU, which reads its input in order, the lift goes out with the
+// step and the plant with the continue, in one write each. An int3
+// vmdap wrote itself (no Z0) is always lifted.
 
-// InsertBreakpoint implements vmm.Breakpoints: Z0 where the stub has it,
-// else an int3 written with M (the original byte kept for reads). An
-// address the stub cannot read takes a Z0 where the stub accepts one
-// there (QEMU TCG: probed at attach), and is a *vmm.FaultError otherwise.
-func (t *Target) InsertBreakpoint(addr uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	if t.sw[addr] != nil {
-		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
-	}
-	var orig [1]byte
-	_, rerr := t.readMem(orig[:], addr)
-	if rerr != nil && !(t.z[0] && t.z0Unmapped) {
-		return rerr
-	}
-	bp := &swbp{orig: orig[0], shadow: rerr == nil}
-	if t.z[0] {
-		if _, err := t.c.Exchange("inserting a breakpoint", fmt.Sprintf("Z0,%x,1", addr)); err != nil {
-			if rerr != nil {
-				return rerr
-			}
-			return err
-		}
-		bp.viaZ0 = true
-		bp.shadow = bp.shadow && t.z0Patches
-	} else if _, err := t.writeMem([]byte{0xcc}, addr); err != nil {
-		return err
-	}
-	t.sw[addr] = bp
-	return nil
-}
-
-// RemoveBreakpoint implements vmm.Breakpoints.
-func (t *Target) RemoveBreakpoint(addr uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	bp := t.sw[addr]
-	if bp == nil {
-		return fmt.Errorf("no software breakpoint at %#x", addr)
-	}
-	delete(t.sw, addr)
-	return t.liftSW(addr, bp)
-}
-
-func (t *Target) liftSW(addr uint64, bp *swbp) error {
-	if bp.viaZ0 {
-		_, err := t.c.Exchange("removing a breakpoint", fmt.Sprintf("z0,%x,1", addr))
-		return err
-	}
-	_, err := t.writeMem([]byte{bp.orig}, addr)
-	return err
-}
-
-func (t *Target) plantSW(addr uint64, bp *swbp) error {
-	if bp.viaZ0 {
-		_, err := t.c.Exchange("inserting a breakpoint", fmt.Sprintf("Z0,%x,1", addr))
-		return err
-	}
-	_, err := t.writeMem([]byte{0xcc}, addr)
-	return err
-}
-
-// InsertHWBreakpoint implements vmm.HWBreakpoints (Z1).
-func (t *Target) InsertHWBreakpoint(addr uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	if !t.z[1] {
-		return fmt.Errorf("hardware breakpoints: %w by the %s stub", vmm.ErrUnsupported, t.stubName)
-	}
-	if t.hw[addr] {
-		return fmt.Errorf("%w at %#x", vmm.ErrBreakpointExists, addr)
-	}
-	if _, err := t.c.Exchange("inserting a hardware breakpoint", fmt.Sprintf("Z1,%x,1", addr)); err != nil {
-		var pe *rsp.ProtocolError
-		if errors.As(err, &pe) && pe.Code != "" {
-			return vmm.ErrNoSlots // QEMU-KVM answers ENOSPC/ENOBUFS when DR0-DR3 are full
-		}
-		return err
-	}
-	t.hw[addr] = true
-	return nil
-}
-
-// RemoveHWBreakpoint implements vmm.HWBreakpoints.
-func (t *Target) RemoveHWBreakpoint(addr uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	delete(t.hw, addr)
-	_, err := t.c.Exchange("removing a hardware breakpoint", fmt.Sprintf("z1,%x,1", addr))
-	return err
-}
-
-// WatchKinds implements vmm.Watchpoints.
-func (t *Target) WatchKinds() []vmm.WatchSupport {
-	var acc []vmm.Access
-	if t.z[2] {
-		acc = append(acc, vmm.AccessWrite)
-	}
-	if t.z[3] {
-		acc = append(acc, vmm.AccessRead)
-	}
-	if t.z[4] {
-		acc = append(acc, vmm.AccessReadWrite)
-	}
-	if len(acc) > 0 {
-		return []vmm.WatchSupport{{Kind: vmm.WatchStub, Accesses: acc}}
-	}
-	return []vmm.WatchSupport{{Kind: vmm.WatchSoftware, Accesses: []vmm.Access{vmm.AccessWrite}, MaxLen: 4096}}
-}
-
-func zType(a vmm.Access) int {
-	switch a {
-	case vmm.AccessWrite:
-		return 2
-	case vmm.AccessRead:
-		return 3
-	}
-	return 4
-}
-
-// InsertWatchpoint implements vmm.Watchpoints.
-func (t *Target) InsertWatchpoint(w vmm.Watch) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	switch w.Kind {
-	case vmm.WatchStub:
-		z := zType(w.Access)
-		if !t.z[z] {
-			return fmt.Errorf("%s watchpoints: %w by the %s stub", w.Access, vmm.ErrUnsupported, t.stubName)
-		}
-		if _, err := t.c.Exchange("inserting a watchpoint", fmt.Sprintf("Z%d,%x,%x", z, w.Addr, w.Len)); err != nil {
-			var pe *rsp.ProtocolError
-			if errors.As(err, &pe) && pe.Code != "" {
-				return fmt.Errorf("%w (the stub answered E%s)", vmm.ErrNoSlots, pe.Code)
-			}
-			return err
-		}
-		t.watches = append(t.watches, w)
-	case vmm.WatchSoftware:
-		if w.Access != vmm.AccessWrite {
-			return fmt.Errorf("emulated watchpoints can only watch writes: %w", vmm.ErrUnsupported)
-		}
-		b := make([]byte, w.Len)
-		if _, err := t.readMem(b, w.Addr); err != nil {
-			return err
-		}
-		t.soft = append(t.soft, &softWatch{w: w, last: b})
-	default:
-		return fmt.Errorf("%s watchpoints: %w over a GDB stub", w.Kind, vmm.ErrUnsupported)
-	}
-	return nil
-}
-
-// RemoveWatchpoint implements vmm.Watchpoints.
-func (t *Target) RemoveWatchpoint(w vmm.Watch) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return err
-	}
-	for i, x := range t.watches {
-		if x == w {
-			t.watches = append(t.watches[:i], t.watches[i+1:]...)
-			_, err := t.c.Exchange("removing a watchpoint", fmt.Sprintf("z%d,%x,%x", zType(w.Access), w.Addr, w.Len))
-			return err
-		}
-	}
-	for i, x := range t.soft {
-		if x.w == w {
-			t.soft = append(t.soft[:i], t.soft[i+1:]...)
-			return nil
-		}
-	}
-	return fmt.Errorf("no such watchpoint")
-}
+// errPending: a final stop waits for Wait; Continue and Step start nothing.
+var errPending = errors.New("a final stop is pending")
 
 func (t *Target) canRun() error {
 	switch t.state {
 	case running:
 		return vmm.ErrRunning
 	case exited:
+		if len(t.stops) > 0 {
+			return errPending
+		}
+		if err := t.c.Err(); err != nil {
+			return fmt.Errorf("%w: %w", vmm.ErrExited, err)
+		}
 		return vmm.ErrExited
 	case closed:
 		return vmm.ErrClosed
@@ -219,59 +53,182 @@ func (t *Target) canRun() error {
 	return nil
 }
 
-// resumed forgets per-stop state.
+// resumed forgets what was learnt at the stop.
 func (t *Target) resumed() {
-	t.cache = map[int]*regBlock{}
-	t.curThread = map[byte]string{}
+	clear(t.cache)
+	clear(t.mem)
+	clear(t.curThread)
 }
 
-// stepRaw steps one vCPU and waits for the stub's reply (session locked).
-func (t *Target) stepRaw(vcpu int) (string, error) {
-	if err := t.sendStep(vcpu); err != nil {
-		return "", err
-	}
-	return t.c.Recv(context.Background())
+// offBP is our breakpoint at a vCPU's pc, to step off.
+type offBP struct {
+	addr   uint64
+	sw     *swbp // a software breakpoint there, or nil
+	hw     bool  // a hardware breakpoint there
+	lifted bool  // taken out for the step (the stub does not step over it)
+	probe  bool  // the first step off one of its kinds: try without lifting
 }
 
-// sendStep sends the step of one vCPU (vCont;s, or Hc and s).
-func (t *Target) sendStep(vcpu int) error {
-	t.resumed()
-	if t.vCont {
-		return t.c.Send(fmt.Sprintf("vCont;s:%s", t.threads[vcpu]))
-	}
-	if err := t.selectThread('c', vcpu); err != nil {
-		return err
-	}
-	return t.c.Send("s")
+// plan is a run: a step of vcpu, or a continue of every vCPU, with or
+// without a step off a breakpoint first.
+type plan struct {
+	vcpu int
+	step bool
+	off  *offBP
 }
 
-// stepOff executes the instruction under our breakpoint at vCPU's PC (z,
-// s, Z). done reports a stop that is not a plain step.
-func (t *Target) stepOff(vcpu int) (vmm.Stop, bool) {
+// Whether the stub's step executes the instruction under its own
+// breakpoint, per kind (stepsOver index 0: Z0, 1: Z1).
+const (
+	overUnknown uint8 = iota
+	overYes
+	overNo
+)
+
+// overOf says how a step treats the breakpoints at o: overYes when all of
+// them are stepped over, overNo when one is not (or is an int3 vmdap
+// wrote), else overUnknown.
+func (t *Target) overOf(o *offBP) uint8 {
+	var kinds []uint8
+	if o.sw != nil {
+		if !o.sw.viaZ0 {
+			return overNo
+		}
+		kinds = append(kinds, t.stepsOver[0])
+	}
+	if o.hw {
+		kinds = append(kinds, t.stepsOver[1])
+	}
+	res := overYes
+	for _, k := range kinds {
+		switch k {
+		case overNo:
+			return overNo
+		case overUnknown:
+			res = overUnknown
+		}
+	}
+	return res
+}
+
+// learnOver records what the probing step off o showed.
+func (t *Target) learnOver(o *offBP, moved bool) {
+	v := overNo
+	if moved {
+		v = overYes
+	}
+	if o.sw != nil {
+		t.stepsOver[0] = v
+	}
+	if o.hw {
+		t.stepsOver[1] = v
+	}
+	t.log.Debugf("the stub's step %s its own breakpoint", map[bool]string{true: "executes the instruction under", false: "stops at"}[moved])
+}
+
+// stepsOverAll says whether a step executes the instruction under every
+// breakpoint placed (no pc to read before a step).
+func (t *Target) stepsOverAll() bool {
+	if len(t.hw) > 0 && t.stepsOver[1] != overYes {
+		return false
+	}
+	for _, bp := range t.sw {
+		if !bp.viaZ0 || t.stepsOver[0] != overYes {
+			return false
+		}
+	}
+	return true
+}
+
+// offAt returns our breakpoint at vcpu's pc, to step off before a run
+// (forStep: before a step, where one the stub steps over needs nothing).
+// The pc is read only when there are breakpoints that need it.
+func (t *Target) offAt(vcpu int, forStep bool) *offBP {
+	if len(t.sw) == 0 && len(t.hw) == 0 || forStep && t.stepsOverAll() {
+		return nil
+	}
 	pc := t.pcOf(vcpu)
-	bp := t.sw[pc]
-	hw := t.hw[pc]
+	bp, hw := t.sw[pc], t.hw[pc]
 	if bp == nil && !hw {
-		return vmm.Stop{}, false
+		return nil
 	}
-	if bp != nil {
-		t.liftSW(pc, bp)
+	o := &offBP{addr: pc, sw: bp, hw: hw}
+	switch t.overOf(o) {
+	case overYes:
+		if forStep {
+			return nil
+		}
+	case overUnknown:
+		o.probe = true
+	default:
+		o.lifted = true
 	}
-	if hw {
-		t.c.Exchange("stepping off a breakpoint", fmt.Sprintf("z1,%x,1", pc))
+	return o
+}
+
+func (o *offBP) lift() []string {
+	var p []string
+	if o.sw != nil {
+		p = append(p, liftPacket(o.addr, o.sw))
 	}
-	reply, err := t.stepRaw(vcpu)
-	if bp != nil && t.sw[pc] == bp {
-		t.plantSW(pc, bp)
+	if o.hw {
+		p = append(p, fmt.Sprintf("z1,%x,1", o.addr))
 	}
-	if hw {
-		t.c.Exchange("stepping off a breakpoint", fmt.Sprintf("Z1,%x,1", pc))
+	return p
+}
+
+// plant puts back what lift took out and is still wanted.
+func (t *Target) plant(o *offBP) []string {
+	var p []string
+	if !o.lifted {
+		return nil
 	}
-	s := t.classify(reply, err, vcpu, true)
-	if s.Reason == vmm.ReasonStep {
-		return vmm.Stop{}, false
+	if o.sw != nil && t.sw[o.addr] == o.sw {
+		p = append(p, plantPacket(o.addr, o.sw))
 	}
-	return s, true
+	if o.hw && t.hw[o.addr] {
+		p = append(p, fmt.Sprintf("Z1,%x,1", o.addr))
+	}
+	return p
+}
+
+// stepPackets are the requests and the resume that step vcpu.
+func (t *Target) stepPackets(vcpu int) ([]string, string) {
+	if t.vCont {
+		return nil, "vCont;s:" + t.threads[vcpu]
+	}
+	return []string{"Hc" + t.threads[vcpu]}, "s"
+}
+
+func (t *Target) continuePacket() string {
+	if t.vCont {
+		return "vCont;c"
+	}
+	return "c"
+}
+
+// batch sends the requests reqs (breakpoint changes, thread selection)
+// and then resume: in one write where the stub allows it, else one by
+// one. A refused request is logged (the run goes on without it); a broken
+// connection shows in the run's stop.
+func (t *Target) batch(ctxName string, reqs []string, resume string) {
+	clear(t.mem)
+	var err error
+	if t.pipeline && len(reqs) > 0 {
+		err = t.c.ExchangeThen(ctxName, reqs, resume)
+	} else {
+		for _, r := range reqs {
+			if _, e := t.x(ctxName, r); e != nil && err == nil {
+				err = e
+			}
+		}
+		if e := t.c.Send(resume); e != nil {
+			err = e
+		}
+	}
+	if err != nil && t.c.Err() == nil {
+		t.log.WithError(err).Warn(ctxName)
+	}
 }
 
 // Continue implements vmm.Target.
@@ -279,145 +236,187 @@ func (t *Target) Continue() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.canRun(); err != nil {
+		if errors.Is(err, errPending) {
+			return nil
+		}
 		return err
 	}
-	if s, done := t.stepOff(t.lastVCPU); done {
-		t.deliver(s)
-		return nil
-	}
-	if len(t.soft) > 0 {
-		t.state = running
-		go t.softRun(t.lastVCPU)
-		return nil
-	}
-	if err := t.sendContinue(); err != nil {
-		return err
-	}
-	t.state = running
-	t.interrupt = false
-	go t.await(-1)
+	t.start(plan{vcpu: t.lastVCPU, off: t.offAt(t.lastVCPU, false)})
 	return nil
 }
 
-// sendContinue resumes every vCPU (vCont;c, or c).
-func (t *Target) sendContinue() error {
-	t.resumed()
-	if t.vCont {
-		return t.c.Send("vCont;c")
-	}
-	return t.c.Send("c")
-}
-
-// Step implements vmm.Stepper.
+// Step implements vmm.Stepper. The stub holds interrupts off while it
+// steps (see StepsHalt): a stepped hlt waits for ever, or until a Pause.
 func (t *Target) Step(vcpu int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.canRun(); err != nil {
+		if errors.Is(err, errPending) {
+			return nil
+		}
 		return err
 	}
 	if vcpu < 0 || vcpu >= len(t.threads) {
 		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, vcpu)
 	}
-	pc := t.pcOf(vcpu)
-	if len(t.soft) == 0 {
-		if next, ok := t.haltNext(vcpu, pc); ok {
-			if started, err := t.stepOverHalt(vcpu, next); started || err != nil {
-				return err
-			}
-		}
-	}
-	if t.sw[pc] != nil || t.hw[pc] {
-		s, done := t.stepOff(vcpu)
-		if !done {
-			r, _ := t.regsNoLock(vcpu)
-			s = vmm.Stop{VCPU: vcpu, Reason: vmm.ReasonStep, PC: r}
-		}
-		s = t.checkSoft(s)
-		t.deliver(s)
-		return nil
-	}
-	t.resumed()
-	var err error
-	if t.vCont {
-		err = t.c.Send(fmt.Sprintf("vCont;s:%s", t.threads[vcpu]))
-	} else if err = t.selectThread('c', vcpu); err == nil {
-		err = t.c.Send("s")
-	}
-	if err != nil {
-		return err
-	}
-	t.state = running
-	t.stepping = vcpu
-	go t.await(vcpu)
+	t.start(plan{vcpu: vcpu, step: true, off: t.offAt(vcpu, true)})
 	return nil
 }
 
-func (t *Target) regsNoLock(vcpu int) (uint64, error) { return t.pcOf(vcpu), nil }
+// StepsHalt implements vmm.Stepper: no, a stub holds interrupts off while
+// it steps (QEMU's sstep NOIRQ|NOTIMER, bhyve's MASK_HWINTR), so a stepped
+// hlt never wakes (QEMU TCG runs on past it with the interrupt still
+// pending).
+func (t *Target) StepsHalt() bool { return false }
 
-// await receives the stop reply of a run and reports it.
-func (t *Target) await(stepping int) {
+// start sends a run's first packets and hands the rest to a goroutine
+// (t.mu held).
+func (t *Target) start(p plan) {
+	t.resumed()
+	t.interrupt = false
+	t.state = running
+	t.delivered = make(chan struct{})
+	switch {
+	case p.off != nil && p.off.lifted:
+		reqs, resume := t.stepPackets(p.vcpu)
+		t.batch("stepping off a breakpoint", append(p.off.lift(), reqs...), resume)
+	case p.off != nil:
+		reqs, resume := t.stepPackets(p.vcpu)
+		t.batch("stepping off a breakpoint", reqs, resume)
+	case p.step:
+		reqs, resume := t.stepPackets(p.vcpu)
+		t.batch("stepping", reqs, resume)
+	case len(t.soft) > 0:
+		go t.softRun(p.vcpu)
+		return
+	default:
+		t.batch("continuing", nil, t.continuePacket())
+	}
+	if p.step || p.off != nil {
+		t.stepping = p.vcpu
+	}
+	go t.await(p)
+}
+
+// await receives a run's stop reply and reports the stop; after the step
+// off a breakpoint of a continue it puts the breakpoint back and goes on.
+func (t *Target) await(p plan) {
 	reply, err := t.c.Recv(context.Background())
+	var lost *vmm.Stop
+	if err != nil {
+		s := t.lostStop(err, false)
+		lost = &s
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state == closed {
+	if t.state != running {
+		return // Close took over
+	}
+	if lost != nil {
+		t.deliver(*lost)
 		return
 	}
-	s := t.classify(reply, err, stepping, stepping >= 0)
-	if stepping >= 0 {
+	s := t.classify(reply, p.vcpu, p.step || p.off != nil)
+	if p.off != nil && p.off.probe && s.Reason == vmm.ReasonStep && !t.interrupt {
+		p.off.probe = false
+		pc := t.pcOf(p.vcpu)
+		t.learnOver(p.off, pc != p.off.addr)
+		if pc == p.off.addr {
+			// The stub stopped at its breakpoint: lift it and step again.
+			p.off.lifted = true
+			reqs, resume := t.stepPackets(p.vcpu)
+			t.batch("stepping off a breakpoint", append(p.off.lift(), reqs...), resume)
+			go t.await(p)
+			return
+		}
+		s.PC, s.PCUnknown = pc, false
+	}
+	if p.off != nil {
+		plant := t.plant(p.off)
+		if s.Reason == vmm.ReasonStep && !p.step && !t.interrupt && len(t.soft) == 0 {
+			// Stepped off: the breakpoint back in, and on.
+			t.stepping = -1
+			t.batch("putting a breakpoint back", plant, t.continuePacket())
+			go t.await(plan{vcpu: p.vcpu})
+			return
+		}
+		if len(plant) > 0 && !s.Reason.Final() {
+			for _, pk := range plant {
+				if _, err := t.x("putting a breakpoint back", pk); err != nil && t.c.Err() == nil {
+					t.log.WithError(err).Warn("putting a breakpoint back")
+				}
+			}
+		}
+		if !p.step && !s.Reason.Final() {
+			if len(t.soft) > 0 && s.Reason == vmm.ReasonStep && !t.interrupt {
+				go t.softRun(p.vcpu)
+				return
+			}
+			if s.Reason == vmm.ReasonStep {
+				// A pause came while stepping off: the continue ends here.
+				s = vmm.Stop{VCPU: p.vcpu, Reason: vmm.ReasonPause, PC: t.pcOf(p.vcpu)}
+			}
+		}
+	}
+	if p.step {
 		s = t.checkSoft(s)
 	}
-	t.stepping = -1
 	t.deliver(s)
 }
 
 // softRun emulates write watchpoints: single steps, comparing the watched
 // bytes after each, until one changes, a breakpoint is reached or a pause
-// is asked for. The lock is not held while a step is in flight: a step
-// can wait for ever (a stub stepping a hlt with interrupts held off), and
-// Pause and Close must still get through (Pause interrupts it).
+// is asked for.
 func (t *Target) softRun(vcpu int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.softRunning = true
 	for {
-		t.mu.Lock()
-		if t.state == closed {
-			t.mu.Unlock()
+		if t.state != running {
 			return
 		}
 		if t.interrupt {
-			pc := t.pcOf(vcpu)
-			t.deliver(vmm.Stop{VCPU: vcpu, Reason: vmm.ReasonPause, PC: pc})
-			t.mu.Unlock()
+			t.deliver(vmm.Stop{VCPU: vcpu, Reason: vmm.ReasonPause, PC: t.pcOf(vcpu)})
 			return
 		}
-		err := t.sendStep(vcpu)
-		t.softStepping = err == nil
+		t.resumed()
+		reqs, resume := t.stepPackets(vcpu)
+		t.batch("stepping", reqs, resume)
 		t.mu.Unlock()
-		reply := ""
-		if err == nil {
-			reply, err = t.c.Recv(context.Background())
+		reply, err := t.c.Recv(context.Background())
+		var lost *vmm.Stop
+		if err != nil {
+			s := t.lostStop(err, false)
+			lost = &s
 		}
 		t.mu.Lock()
-		t.softStepping = false
-		if t.state == closed {
-			t.mu.Unlock()
+		if t.state != running {
 			return
 		}
-		s := t.classify(reply, err, vcpu, true)
+		if lost != nil {
+			t.deliver(*lost)
+			return
+		}
+		s := t.classify(reply, vcpu, true)
 		if s.Reason == vmm.ReasonStep {
 			s = t.checkSoft(s)
-			if s.Reason == vmm.ReasonStep {
-				pc := s.PC
-				if t.sw[pc] != nil {
-					s.Reason, s.Addr = vmm.ReasonBreakpoint, pc
-				} else if t.hw[pc] {
-					s.Reason, s.Addr = vmm.ReasonHWBreakpoint, pc
-				} else {
-					t.mu.Unlock()
-					continue
-				}
+		}
+		if s.Reason == vmm.ReasonStep {
+			if t.interrupt {
+				continue // a pause: reported at the top
+			}
+			pc := t.pcOf(vcpu)
+			s.PC, s.PCUnknown = pc, false
+			switch {
+			case t.sw[pc] != nil:
+				s.Reason, s.Addr = vmm.ReasonBreakpoint, pc
+			case t.hw[pc]:
+				s.Reason, s.Addr = vmm.ReasonHWBreakpoint, pc
+			default:
+				continue
 			}
 		}
 		t.deliver(s)
-		t.mu.Unlock()
 		return
 	}
 }
@@ -425,7 +424,7 @@ func (t *Target) softRun(vcpu int) {
 // checkSoft turns a step into a watchpoint stop when emulated watched
 // bytes changed.
 func (t *Target) checkSoft(s vmm.Stop) vmm.Stop {
-	if s.Reason != vmm.ReasonStep {
+	if s.Reason != vmm.ReasonStep || len(t.soft) == 0 {
 		return s
 	}
 	for _, sw := range t.soft {
@@ -436,6 +435,9 @@ func (t *Target) checkSoft(s vmm.Stop) vmm.Stop {
 		if !bytes.Equal(cur, sw.last) {
 			old := sw.last
 			sw.last = cur
+			if s.PCUnknown {
+				s.PC, s.PCUnknown = t.pcOf(s.VCPU), false
+			}
 			return vmm.Stop{VCPU: s.VCPU, Reason: vmm.ReasonWatchpoint, PC: s.PC, Addr: sw.w.Addr,
 				Watch: &vmm.WatchHit{Watch: sw.w, Access: vmm.AccessWrite, Addr: sw.w.Addr, Old: old, New: cur}}
 		}
@@ -443,28 +445,19 @@ func (t *Target) checkSoft(s vmm.Stop) vmm.Stop {
 	return s
 }
 
-// classify turns a stop reply into a Stop (session locked).
-func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.Stop {
+// classify turns a stop reply into a Stop (t.mu held). vcpu is the vCPU
+// stepped (stepping), or the one to blame when the reply names none.
+func (t *Target) classify(reply string, vcpu int, stepping bool) vmm.Stop {
 	t.resumed()
-	if err != nil {
-		if errors.Is(err, rsp.ErrClosed) {
-			code := 0
-			if t.onExit != nil {
-				code, _ = t.onExit()
-			}
-			return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: code, Detail: "the stub closed the connection"}
-		}
-		return vmm.Stop{Reason: vmm.ReasonInternalError, Detail: err.Error()}
-	}
 	r, perr := rsp.ParseStopReply(reply)
 	if perr != nil {
-		return vmm.Stop{Reason: vmm.ReasonInternalError, Detail: fmt.Sprintf("unexpected stop reply %q", reply)}
+		return vmm.Stop{VCPU: max(vcpu, 0), Reason: vmm.ReasonInternalError, Detail: fmt.Sprintf("unexpected stop reply %q", trunc(reply))}
 	}
 	switch r.Kind {
 	case 'W':
 		return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: r.Signal}
 	case 'X':
-		return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: 128 + r.Signal, Detail: fmt.Sprintf("terminated by signal %d", r.Signal)}
+		return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: 128 + r.Signal, Detail: fmt.Sprintf("the guest was terminated by signal %d", r.Signal)}
 	}
 	v := vcpu
 	if r.Thread != "" {
@@ -484,7 +477,14 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 	if r.Thread != "" || len(t.threads) == 1 {
 		t.curThread['g'] = t.threads[v]
 	}
-	pc := t.pcOf(v)
+	pc, pcKnown := t.expeditedPC(r)
+	if stepping && r.Watch == "" && !(t.interrupt && r.Signal != 5) {
+		// A plain step: nothing more to learn, nothing read.
+		return vmm.Stop{VCPU: v, Reason: vmm.ReasonStep, PC: pc, PCUnknown: !pcKnown}
+	}
+	if !pcKnown {
+		pc = t.pcOf(v)
+	}
 	s := vmm.Stop{VCPU: v, PC: pc}
 	// QEMU-KVM can report an execute breakpoint's debug-register hit as a
 	// watch stop at the breakpoint (seen on a PVM host).
@@ -503,8 +503,6 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 		s.Watch = &vmm.WatchHit{Watch: w, Access: acc, Addr: r.WatchAt}
 	case stepping && t.interrupt && r.Signal != 5:
 		s.Reason = vmm.ReasonPause // the step was interrupted, not completed
-	case stepping:
-		s.Reason = vmm.ReasonStep
 	case t.interrupt:
 		s.Reason = vmm.ReasonPause
 	case t.sw[pc] != nil || r.SWBreak:
@@ -518,6 +516,31 @@ func (t *Target) classify(reply string, err error, vcpu int, stepping bool) vmm.
 	return s
 }
 
+// expeditedPC returns the pc when the stop reply carries it (an
+// "NN:value" pair for the layout's rip).
+func (t *Target) expeditedPC(r rsp.StopReply) (uint64, bool) {
+	if len(r.Regs) == 0 {
+		return 0, false
+	}
+	reg, ok := t.regNamed("rip")
+	if !ok {
+		return 0, false
+	}
+	h, ok := r.Regs[reg.Num]
+	if !ok || len(h) != reg.Bits/4 || reg.Bits > 64 {
+		return 0, false
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return 0, false
+	}
+	var v uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v, true
+}
+
 // watchCovers says whether one of the stub's watchpoints covers addr.
 func (t *Target) watchCovers(addr uint64) bool {
 	for _, w := range t.watches {
@@ -528,9 +551,15 @@ func (t *Target) watchCovers(addr uint64) bool {
 	return false
 }
 
-// deliver makes s the next stop (session locked).
+// deliver makes s the next stop (t.mu held).
 func (t *Target) deliver(s vmm.Stop) {
 	t.interrupt = false
+	t.stepping = -1
+	t.softRunning = false
+	if t.intTimer != nil {
+		t.intTimer.Stop()
+		t.intTimer = nil
+	}
 	if s.Reason.Final() {
 		t.state = exited
 		t.exitCode = s.ExitCode
@@ -541,6 +570,11 @@ func (t *Target) deliver(s vmm.Stop) {
 	select {
 	case t.stops <- s:
 	default:
+		t.log.WithField("stop", s.String()).Error("a stop nobody collected was dropped")
+	}
+	if t.delivered != nil {
+		close(t.delivered)
+		t.delivered = nil
 	}
 }
 
@@ -569,16 +603,16 @@ func (t *Target) Wait(ctx context.Context) (vmm.Stop, error) {
 	select {
 	case s := <-t.stops:
 		return s, nil
+	case <-t.closing:
+		return vmm.Stop{}, vmm.ErrClosed
 	case <-ctx.Done():
 		return vmm.Stop{}, ctx.Err()
-	case <-t.closed:
-		// Closed while a run or step was in flight (a disconnect during a
-		// long step): its stop is never delivered.
-		return vmm.Stop{}, vmm.ErrClosed
 	}
 }
 
-// Pause implements vmm.Target: the 0x03 break.
+// Pause implements vmm.Target: the 0x03 break. A stub that does not
+// answer it within the interrupt timeout is given up: the target ends
+// with a final stop that says so.
 func (t *Target) Pause() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -586,43 +620,32 @@ func (t *Target) Pause() error {
 		return nil
 	}
 	t.interrupt = true
-	if len(t.soft) > 0 && !t.softStepping {
-		return nil // softRun sees the flag before its next step
+	if t.intTimer == nil {
+		d := t.interruptTimeout()
+		t.intTimer = time.AfterFunc(d, func() { t.interruptUnanswered(d) })
 	}
 	// A single step can wait for ever too (a stub stepping a hlt with
-	// interrupts held off): interrupt it like a run.
+	// interrupts held off): interrupt it like a run. (softRun also sees
+	// the flag between its steps.)
 	return t.c.Interrupt()
 }
 
-// Close implements vmm.Target: breakpoints removed, the stub detached
-// (the guest resumes) and the connection closed.
-func (t *Target) Close() error {
+func (t *Target) interruptTimeout() time.Duration {
+	if t.cfg.InterruptTimeout > 0 {
+		return t.cfg.InterruptTimeout
+	}
+	return DefaultInterruptTimeout
+}
+
+// interruptUnanswered gives up on a stub that did not stop after ^C: the
+// connection is closed, and the run's goroutine reports the end.
+func (t *Target) interruptUnanswered(d time.Duration) {
 	t.mu.Lock()
-	if t.state == closed {
-		t.mu.Unlock()
-		return nil
-	}
-	wasRunning := t.state == running
-	if t.state == stopped {
-		for a, bp := range t.sw {
-			t.liftSW(a, bp)
-		}
-		for a := range t.hw {
-			t.c.Exchange("removing a hardware breakpoint", fmt.Sprintf("z1,%x,1", a))
-		}
-		for _, w := range t.watches {
-			t.c.Exchange("removing a watchpoint", fmt.Sprintf("z%d,%x,%x", zType(w.Access), w.Addr, w.Len))
-		}
-		// bhyve's D does not resume the guest; closing the socket does.
-		t.c.Send("D")
-	}
-	t.state = closed
-	close(t.closed)
+	waiting := t.state == running && t.interrupt
 	t.mu.Unlock()
-	_ = wasRunning
-	err := t.c.Close()
-	if t.onClose != nil {
-		t.onClose()
+	if !waiting {
+		return
 	}
-	return err
+	t.log.Warnf("the GDB stub did not answer ^C within %s; giving up on it", d)
+	t.c.Fail(fmt.Errorf("the stub did not answer the interrupt (^C) within %s", d))
 }

@@ -3,11 +3,10 @@ package gdbremote
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -32,14 +31,37 @@ type Config struct {
 	// debug-register watchpoints are accepted but never fire); write
 	// watchpoints are then emulated by stepping.
 	NoStubWatchpoints bool
+	// HandshakeTimeout bounds Attach (DefaultHandshakeTimeout when 0).
+	HandshakeTimeout time.Duration
+	// InterruptTimeout bounds the wait for the stop a Pause asks for
+	// (DefaultInterruptTimeout when 0). A stub that does not answer its
+	// ^C in time is given up: the target ends (ReasonExited, with the
+	// reason in Detail).
+	InterruptTimeout time.Duration
+
+	launched *launched // set by LaunchQEMU: the hypervisor vmdap started
 }
+
+// launched ties a target to the hypervisor vmdap started for it (qemu.go).
+// It is in place before the target watches its connection, which may end
+// at once.
+type launched struct {
+	exit    func() exitInfo // the hypervisor's end
+	stop    func()          // stops it
+	release func()          // lets it run on after a detach
+}
+
+// DefaultInterruptTimeout is how long a Pause waits for the stub's stop.
+// QEMU answers a ^C in milliseconds; one that has not answered in this
+// long is wedged (QEMU once stayed silent after a Linux panic).
+const DefaultInterruptTimeout = 5 * time.Second
 
 type runState uint8
 
 const (
 	stopped runState = iota
 	running
-	exited
+	exited // the final stop is delivered, or waits in stops for Wait
 	closed
 )
 
@@ -54,6 +76,14 @@ type swbp struct {
 	shadow bool
 }
 
+// memLine is a 64-byte aligned line of guest memory as a vCPU sees it.
+type memLine struct {
+	vcpu int
+	addr uint64
+}
+
+const lineSize = 64
+
 // Target is a vmm.Target over a GDB stub.
 type Target struct {
 	c    *rsp.Conn
@@ -62,239 +92,56 @@ type Target struct {
 	feat rsp.Features
 	desc *rsp.TargetDesc
 
-	threads   []string
-	curThread map[byte]string
-	cache     map[int]*regBlock
-
-	// probed quirks
-	vCont     bool
-	gWrite    bool
-	pWrite    bool
-	z         [5]bool
-	pktSize   int
-	noAck     bool
-	stubName  string
-	noMonitor bool // the stub has no monitor command (qRcmd)
-
+	// Set while attaching, read-only afterwards: no lock.
+	threads  []string
+	vCont    bool
+	pWrite   bool
+	z        [5]bool
+	pktSize  int
+	noAck    bool
+	stubName string
+	pipeline bool // the stub reads packets in order: a change and a resume share a write
 	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
 	// checks breakpoints by address at translation time); z0Patches: Z0
 	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
 	z0Unmapped, z0Patches bool
+	opCtx                 context.Context // bounds exchanges: the handshake while attaching, then none
+	onExit                func() exitInfo // the launched hypervisor's end (nil when attached: Config.launched)
+	onClose               func()          // stops a launched hypervisor
+	onRelease             func()          // a launched hypervisor let go by a detach
+	ended                 chan struct{}   // closed by lifeline once the connection has ended
+	closing               chan struct{}   // closed by end: a Wait in progress returns
 
-	mu        sync.Mutex
-	state     runState
-	sw        map[uint64]*swbp
-	hw        map[uint64]bool
-	watches   []vmm.Watch
-	soft      []*softWatch
-	stops     chan vmm.Stop
-	closed    chan struct{} // closed by Close: ends a Wait whose stop will never come
-	stepping  int           // vCPU being stepped, or -1
-	interrupt bool
-	// softStepping: softRun has a step in flight (a Pause interrupts it).
-	softStepping bool
-	lastVCPU     int
-	exitCode     int
-	onExit       func() (int, bool) // exit status of a launched hypervisor
-	onClose      func()
+	// mu guards the run state and everything learnt at the current stop
+	// (registers, memory lines, selected threads), the breakpoint and
+	// watchpoint tables, what the stub turned out to refuse (gWrite,
+	// noMonitor), and the order of packets on the connection: a
+	// request/reply exchange and a resume never interleave. Wait releases
+	// it while it waits for the stop; the goroutine that carries a run
+	// takes it to deliver the stop.
+	mu          sync.Mutex
+	state       runState
+	gWrite      bool // G works (turned off when the stub refuses it)
+	noMonitor   bool // the stub has no monitor command (qRcmd): found at its first refusal
+	curThread   map[byte]string
+	cache       map[int]*regBlock  // 'g' blocks read at this stop, by vCPU
+	mem         map[memLine][]byte // memory lines read at this stop
+	sw          map[uint64]*swbp
+	hw          map[uint64]bool
+	stepsOver   [2]uint8 // overUnknown/overYes/overNo for Z0 and Z1 (see run.go)
+	watches     []vmm.Watch
+	soft        []*softWatch
+	stops       chan vmm.Stop
+	stepping    int  // vCPU being stepped, or -1
+	softRunning bool // softRun steps the run (emulated watchpoints)
+	interrupt   bool
+	intTimer    *time.Timer   // gives up on an unanswered ^C
+	delivered   chan struct{} // closed when the run's stop is delivered
+	lastVCPU    int
+	exitCode    int
 }
 
 var _ vmm.Target = (*Target)(nil)
-
-// Attach connects to a stub, probes what it can do and leaves the guest
-// stopped.
-func Attach(ctx context.Context, cfg Config) (*Target, error) {
-	c, err := rsp.Dial(ctx, cfg.Addr, cfg.Log)
-	if err != nil {
-		return nil, err
-	}
-	t, err := attachConn(c, cfg)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return t, nil
-}
-
-func attachConn(c *rsp.Conn, cfg Config) (*Target, error) {
-	log := cfg.Log
-	if log == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		log = l
-	}
-	t := &Target{c: c, log: log.WithField("layer", "gdbremote"), cfg: cfg, curThread: map[byte]string{},
-		cache: map[int]*regBlock{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{}, stops: make(chan vmm.Stop, 4), closed: make(chan struct{}), stepping: -1}
-	if cfg.Serial != nil {
-		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
-	}
-	r, err := c.Exchange("qSupported", "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386")
-	if err != nil {
-		return nil, fmt.Errorf("the GDB stub did not answer qSupported: %w", err)
-	}
-	t.feat = rsp.ParseFeatures(r)
-	t.pktSize = t.feat.PacketSize()
-	t.noAck = c.StartNoAck()
-	if t.feat.Has("qXfer:features:read") {
-		if d, err := t.readTargetDesc(); err == nil {
-			t.desc = d
-		} else {
-			t.log.WithError(err).Warn("target description unusable; using the x86-64 core layout")
-		}
-	}
-	if _, err := c.Exchange("initial stop", "?"); err != nil {
-		return nil, err
-	}
-	if err := t.listThreads(); err != nil {
-		return nil, err
-	}
-	t.probe()
-	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
-		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
-		"noack": t.noAck}).Info("attached to GDB stub")
-	return t, nil
-}
-
-func (t *Target) readTargetDesc() (*rsp.TargetDesc, error) {
-	fetch := func(name string) ([]byte, error) {
-		var out []byte
-		for off := 0; ; {
-			r, err := t.c.Exchange("reading the target description", fmt.Sprintf("qXfer:features:read:%s:%x,%x", name, off, t.pktSize-16))
-			if err != nil {
-				return nil, err
-			}
-			if r == "" || (r[0] != 'm' && r[0] != 'l') {
-				return nil, fmt.Errorf("bad qXfer reply %q", r)
-			}
-			out = append(out, r[1:]...)
-			off += len(r) - 1
-			if r[0] == 'l' {
-				return out, nil
-			}
-		}
-	}
-	doc, err := fetch("target.xml")
-	if err != nil {
-		return nil, err
-	}
-	return rsp.ParseTargetDesc(doc, fetch)
-}
-
-func (t *Target) listThreads() error {
-	t.threads = nil
-	r, err := t.c.Exchange("listing threads", "qfThreadInfo")
-	for err == nil {
-		ids, more, perr := rsp.ParseThreadList(r)
-		if perr != nil {
-			return perr
-		}
-		t.threads = append(t.threads, ids...)
-		if !more {
-			break
-		}
-		r, err = t.c.Exchange("listing threads", "qsThreadInfo")
-	}
-	if err != nil && !rsp.Unsupported(err) {
-		return err
-	}
-	if len(t.threads) == 0 {
-		t.threads = []string{"1"}
-	}
-	return nil
-}
-
-// probe finds out which packets the stub really implements, with trial
-// packets that leave the guest as it was.
-func (t *Target) probe() {
-	stub := t.cfg.Stub
-	if stub == "" || stub == "auto" {
-		stub = "gdb"
-		if t.desc != nil && strings.Contains(t.desc.Arch, "i386") && t.feat.Has("vContSupported") {
-			stub = "qemu"
-		} else if !t.feat.Has("vContSupported") && t.feat.Has("swbreak") {
-			stub = "bhyve"
-		}
-	}
-	t.stubName = stub
-	if r, err := t.c.Exchange("probing vCont", "vCont?"); err == nil && strings.Contains(r, ";s") && strings.Contains(r, ";c") {
-		t.vCont = true
-	}
-	b, _ := t.readBlock(0)
-	// Register writes: P for just the registers that change (writing a
-	// whole G block makes QEMU reload segment registers from their
-	// selectors, which corrupts hidden state, e.g. CS at the reset
-	// vector). Probe P by writing RIP's own value back; G is then only a
-	// fallback, found out on first use. bhyve has neither.
-	if pcReg, ok := t.regNamed("rip"); ok {
-		if _, err := t.c.Exchange("probing P", fmt.Sprintf("P%x=%s", pcReg.Num, hexLE(t.pcOf(0), pcReg.Bits/8))); err == nil {
-			t.pWrite = true
-		}
-	}
-	t.gWrite = !t.pWrite && stub != "bhyve"
-	pc := t.pcOf(0)
-	var sp uint64
-	if b != nil {
-		r, _ := t.decode(b)
-		sp = r.RSP
-	}
-	for typ := 0; typ <= 4; typ++ {
-		if (typ == 0 && t.cfg.NoSWBreakpoints) || (typ >= 2 && t.cfg.NoStubWatchpoints) {
-			continue
-		}
-		addr, kind := pc, 1
-		if typ >= 2 {
-			addr, kind = sp&^7, 8
-		}
-		if _, err := t.c.Exchange("probing breakpoints", fmt.Sprintf("Z%d,%x,%d", typ, addr, kind)); err == nil {
-			t.z[typ] = true
-			if typ == 0 {
-				t.z0Patches = t.probeZ0Patches(pc)
-			}
-			t.c.Exchange("probing breakpoints", fmt.Sprintf("z%d,%x,%d", typ, addr, kind))
-		}
-	}
-	if t.z[0] {
-		t.z0Unmapped = t.probeZ0Unmapped()
-	}
-}
-
-// probeZ0Patches says, with the probe's Z0 at pc in place, whether guest
-// memory now holds an int3 there. Unknown (pc unreadable, or an int3 there
-// already) counts as yes: the guest's byte is then shadowed, as for an
-// int3 written with M.
-func (t *Target) probeZ0Patches(pc uint64) bool {
-	var b [1]byte
-	if n, err := t.readMem(b[:], pc); err != nil || n != 1 || b[0] == 0xcc {
-		return true
-	}
-	return false
-}
-
-// unmappedProbes are canonical addresses no small guest maps and a Linux
-// guest leaves unmapped (the top page; the bottom of the kernel half;
-// high in the user half): Z0 is tried at the first one the stub cannot
-// read.
-var unmappedProbes = []uint64{0xfffffffffffff000, 0xffff800000000000, 0x00007ffffffff000}
-
-// probeZ0Unmapped finds out whether the stub accepts Z0 at a virtual
-// address it cannot read (not mapped now), as QEMU TCG does: a breakpoint
-// on a kernel's high addresses can then be placed at reset, before the
-// kernel maps itself. Stubs that write an int3 (QEMU-KVM) or translate at
-// once (bhyve) refuse it.
-func (t *Target) probeZ0Unmapped() bool {
-	for _, a := range unmappedProbes {
-		var b [1]byte
-		if _, err := t.readMem(b[:], a); err == nil {
-			continue // mapped here: not a probe
-		}
-		if _, err := t.c.Exchange("probing breakpoints", fmt.Sprintf("Z0,%x,1", a)); err != nil {
-			return false
-		}
-		t.c.Exchange("probing breakpoints", fmt.Sprintf("z0,%x,1", a))
-		return true
-	}
-	return false
-}
 
 func hexLE(v uint64, n int) string {
 	b := make([]byte, n)
@@ -318,20 +165,26 @@ func (t *Target) pcOf(vcpu int) uint64 {
 	if err != nil {
 		return 0
 	}
+	if reg, ok := t.regNamed("rip"); ok {
+		if v, ok := b.get(reg); ok {
+			return v
+		}
+	}
 	r, _ := t.decode(b)
 	return r.RIP
 }
 
-// Capabilities implements vmm.Target.
+// Capabilities implements vmm.Target: the packets behind each mechanism,
+// and what the stub lacks.
 func (t *Target) Capabilities() vmm.Capabilities {
+	_, regs := t.RegisterWriter()
 	host := t.cfg.Host
 	if host == "" {
 		host = t.stubName + " GDB stub at " + t.cfg.Addr
 	}
 	c := vmm.Capabilities{
 		Backend: "gdbremote", Host: host,
-		SWBreakpoints: true, SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z",
-		SingleStep: true, StepMethod: "s", RegisterWrite: t.gWrite || t.pWrite, Pause: true,
+		SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z", StepMethod: "s",
 	}
 	if t.z[0] {
 		c.SWBreakpointMethod = "Z0"
@@ -340,21 +193,15 @@ func (t *Target) Capabilities() vmm.Capabilities {
 		}
 	}
 	if t.cfg.NoSWBreakpoints {
-		c.SWBreakpoints = false
 		c.SWBreakpointMethod = "none (int3 is fatal under this hypervisor)"
-	}
-	if t.z[1] {
-		c.HWBreakpointSlots = 4
 	}
 	if t.vCont {
 		c.StepMethod = "vCont;s"
 	}
-	c.StubWatchpoints = t.z[2] || t.z[4]
-	c.ReadWatchpoints = t.z[3]
-	if !c.StubWatchpoints {
+	if kinds := t.WatchKinds(); kinds[0].Kind == vmm.WatchSoftware {
 		c.Notes = append(c.Notes, "the stub has no watchpoints: vmdap emulates write watchpoints by single-stepping and comparing (slow)")
 	}
-	if !c.RegisterWrite {
+	if !regs {
 		c.Notes = append(c.Notes, "the stub cannot write registers (no G or P packet)")
 	}
 	return c
@@ -363,12 +210,17 @@ func (t *Target) Capabilities() vmm.Capabilities {
 // VCPUs implements vmm.Target.
 func (t *Target) VCPUs() int { return len(t.threads) }
 
+// stoppedLocked says whether the guest's state can be read or changed.
 func (t *Target) stoppedLocked() error {
 	switch t.state {
 	case running:
 		return vmm.ErrNotStopped
 	case closed:
 		return vmm.ErrClosed
+	case exited:
+		if err := t.c.Err(); err != nil {
+			return fmt.Errorf("%w: %w", vmm.ErrExited, err)
+		}
 	}
 	return nil
 }
@@ -459,12 +311,12 @@ func (t *Target) writeRegs(vcpu int, r *x86.Regs, s *x86.SRegs) error {
 			if !ok || ov == nv {
 				continue
 			}
-			if _, err := t.c.Exchange("writing a register", fmt.Sprintf("P%x=%s", reg.Num, hexLE(nv, reg.Bits/8))); err != nil {
+			if _, err := t.x("writing a register", fmt.Sprintf("P%x=%s", reg.Num, hexLE(nv, reg.Bits/8))); err != nil {
 				return err
 			}
 		}
 	case t.gWrite:
-		if _, err := t.c.Exchange("writing registers", "G"+hex.EncodeToString(nb.raw)); err != nil {
+		if _, err := t.x("writing registers", "G"+hex.EncodeToString(nb.raw)); err != nil {
 			if rsp.Unsupported(err) {
 				t.gWrite = false
 				return fmt.Errorf("the %s stub cannot write registers (it has neither G nor P): %w", t.stubName, vmm.ErrUnsupported)
@@ -478,106 +330,6 @@ func (t *Target) writeRegs(vcpu int, r *x86.Regs, s *x86.SRegs) error {
 	return nil
 }
 
-// ReadMemory implements vmm.Target.
-func (t *Target) ReadMemory(vcpu int, p []byte, addr uint64) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return 0, err
-	}
-	if err := t.selectThread('g', vcpu); err != nil {
-		return 0, err
-	}
-	n, err := t.readMem(p, addr)
-	// Hide our own breakpoint bytes.
-	for a, bp := range t.sw {
-		if bp.shadow && a >= addr && a < addr+uint64(n) {
-			p[a-addr] = bp.orig
-		}
-	}
-	return n, err
-}
-
-func (t *Target) chunk() int {
-	c := (t.pktSize - 32) / 2
-	if c > 2048 {
-		c = 2048
-	}
-	if c < 16 {
-		c = 16
-	}
-	return c
-}
-
-func (t *Target) readMem(p []byte, addr uint64) (int, error) {
-	n := 0
-	for n < len(p) {
-		c := min(len(p)-n, t.chunk())
-		// do not cross a page in one request: a fault ends at a page
-		if pg := 4096 - int((addr+uint64(n))&4095); c > pg {
-			c = pg
-		}
-		a := addr + uint64(n)
-		r, err := t.c.Exchange("reading memory", fmt.Sprintf("m%x,%x", a, c))
-		if err != nil {
-			var pe *rsp.ProtocolError
-			if errors.As(err, &pe) {
-				return n, &vmm.FaultError{Addr: a, Reason: "the stub cannot read it (" + pe.Error() + ")"}
-			}
-			return n, err
-		}
-		b, err := rsp.HexBytes(r)
-		if err != nil {
-			return n, err
-		}
-		copy(p[n:], b)
-		n += len(b)
-		if len(b) < c {
-			return n, &vmm.FaultError{Addr: addr + uint64(n), Reason: "the stub returned fewer bytes"}
-		}
-	}
-	return n, nil
-}
-
-// WriteMemory implements vmm.Target. Bytes over our own software
-// breakpoints that are in guest memory update the saved originals, and
-// the int3 stays.
-func (t *Target) WriteMemory(vcpu int, p []byte, addr uint64) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.stoppedLocked(); err != nil {
-		return 0, err
-	}
-	if err := t.selectThread('g', vcpu); err != nil {
-		return 0, err
-	}
-	data := append([]byte(nil), p...)
-	for a, bp := range t.sw {
-		if bp.shadow && a >= addr && a < addr+uint64(len(p)) {
-			bp.orig = p[a-addr]
-			data[a-addr] = 0xcc
-		}
-	}
-	return t.writeMem(data, addr)
-}
-
-func (t *Target) writeMem(p []byte, addr uint64) (int, error) {
-	n := 0
-	for n < len(p) {
-		c := min(len(p)-n, t.chunk())
-		a := addr + uint64(n)
-		if _, err := t.c.Exchange("writing memory", fmt.Sprintf("M%x,%x:%s", a, c, hex.EncodeToString(p[n:n+c]))); err != nil {
-			var pe *rsp.ProtocolError
-			if errors.As(err, &pe) {
-				return n, &vmm.FaultError{Addr: a, Write: true, Reason: pe.Error()}
-			}
-			return n, err
-		}
-		n += c
-	}
-	return n, nil
-}
-
 // Optional capabilities.
 
 func (t *Target) Stepper() (vmm.Stepper, bool)             { return t, true }
@@ -585,6 +337,8 @@ func (t *Target) SWBreakpoints() (vmm.Breakpoints, bool)   { return t, !t.cfg.No
 func (t *Target) HWBreakpoints() (vmm.HWBreakpoints, bool) { return t, t.z[1] }
 func (t *Target) Watchpoints() (vmm.Watchpoints, bool)     { return t, true }
 func (t *Target) RegisterWriter() (vmm.RegisterWriter, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t, t.gWrite || t.pWrite
 }
 func (t *Target) DebugRegisters() (vmm.DebugRegisters, bool) { return nil, false }

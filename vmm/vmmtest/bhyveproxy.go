@@ -23,9 +23,9 @@ type BhyveProxy struct {
 	l        net.Listener
 	upstream string
 	wg       sync.WaitGroup
-	bps      map[string]bool
+	bps      map[string]bool // Z0 addresses the client placed (the client's goroutine only)
 
-	mu      sync.Mutex
+	mu      sync.Mutex  // guards tap and stubEOF (the upstream reader and the client's goroutine)
 	tap     chan string // takes the next upstream reply (the proxy's own request)
 	stubEOF bool        // the stub went away
 }
@@ -83,7 +83,7 @@ func (p *BhyveProxy) serve() {
 	}()
 	// client requests are handled one at a time; asynchronous stop
 	// replies (after c/s) are forwarded as they come.
-	var mu sync.Mutex
+	var mu sync.Mutex // orders frames to the client (replies and asynchronous stops)
 	send := func(s string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -169,7 +169,7 @@ func (p *BhyveProxy) local(req string) (string, bool) {
 	switch {
 	case strings.HasPrefix(req, "qSupported"):
 		return "PacketSize=4096;swbreak+", true
-	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"),
+	case req == "QStartNoAckMode", strings.HasPrefix(req, "qXfer:"), strings.HasPrefix(req, "vCont"), strings.HasPrefix(req, "qqemu."),
 		strings.HasPrefix(req, "G"), strings.HasPrefix(req, "P"), strings.HasPrefix(req, "X"),
 		len(req) > 1 && (req[0] == 'Z' || req[0] == 'z') && req[1] >= '1' && req[1] <= '4':
 		return "", true

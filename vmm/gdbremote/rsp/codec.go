@@ -155,15 +155,11 @@ func ReadPacket(r *bufio.Reader, ack io.Writer) (string, error) {
 		if b != '$' {
 			continue
 		}
-		raw, err := r.ReadBytes('#')
+		raw, cs, err := readFrame(r, DefaultMaxPacket)
 		if err != nil {
 			return "", err
 		}
-		cs := make([]byte, 2)
-		if _, err := io.ReadFull(r, cs); err != nil {
-			return "", err
-		}
-		d, err := Decode(raw[:len(raw)-1], cs)
+		d, err := Decode(raw, cs)
 		if err != nil {
 			ack.Write([]byte{'-'})
 			continue

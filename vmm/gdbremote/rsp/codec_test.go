@@ -123,24 +123,3 @@ func FuzzExpandRoundTrip(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParsers(f *testing.F) {
-	for _, s := range []string{"T05thread:p01.01;watch:100100;", "W00", "S05", "mp01.01,2", "l",
-		"PacketSize=1000;swbreak+", "T0506:0000000000000000;07:00e0ff0000000000;"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ParseStopReply(s)
-		ParseThreadList(s)
-		ParseFeatures(s).PacketSize()
-		ThreadNum(s)
-		HexBytes(s)
-	})
-}
-
-func FuzzTargetDesc(f *testing.F) {
-	f.Add([]byte(`<target><feature name="x"><reg name="rax" bitsize="64"/></feature></target>`))
-	f.Fuzz(func(t *testing.T, doc []byte) {
-		ParseTargetDesc(doc, func(string) ([]byte, error) { return doc, nil })
-	})
-}

@@ -11,6 +11,11 @@
 // lists. Errors name the packet they answer (ProtocolError); an empty
 // reply means "unsupported".
 //
+// What a stub sends is bounded: a packet (MaxPacket on the wire, four
+// times that expanded), the registers of a target description; a reply
+// that does not come within Timeout ends the connection. Fuzz tests cover
+// the framing and every parser (fuzz_test.go, corpora in testdata/fuzz).
+//
 // The stubs' gaps, which the gdbremote package works around:
 //   - QEMU: no no-ack mode; no swbreak/hwbreak stop reasons; closes the
 //     socket without a W packet when the guest exits; under KVM, 'p'

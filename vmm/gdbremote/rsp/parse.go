@@ -193,6 +193,13 @@ type xmlReg struct {
 	Type    string `xml:"type,attr"`
 }
 
+// Bounds of a target description (x86-64 with AVX-512 has under 200
+// registers; the widest, an AMX tile row set, is 8192 bits).
+const (
+	maxRegs    = 4096
+	maxRegBits = 1 << 16
+)
+
 // ParseTargetDesc parses a target description, fetching included
 // documents (xi:include href) through fetch. Comments are ignored, as XML
 // says (QEMU keeps unused register names inside comments).
@@ -203,8 +210,11 @@ func ParseTargetDesc(doc []byte, fetch func(name string) ([]byte, error)) (*Targ
 	addFeature = func(f xmlFeature) error {
 		for _, r := range f.Regs {
 			bits, err := strconv.Atoi(r.Bitsize)
-			if err != nil || bits <= 0 || bits%8 != 0 {
+			if err != nil || bits <= 0 || bits%8 != 0 || bits > maxRegBits {
 				return fmt.Errorf("%w: register %q bitsize %q", ErrMalformed, r.Name, r.Bitsize)
+			}
+			if len(d.Regs) >= maxRegs {
+				return fmt.Errorf("%w: more than %d registers", ErrMalformed, maxRegs)
 			}
 			if r.Regnum != "" {
 				if n, err := strconv.Atoi(r.Regnum); err == nil {

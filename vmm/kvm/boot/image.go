@@ -109,8 +109,9 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 		if isBzImage(data) {
 			return nil, formatErr("boot protocol %s requested but the file is a Linux bzImage: boot it with \"linux\" (or \"auto\")", want)
 		}
-		return nil, formatErr("not an ELF file (it starts with %q, not \"\\x7fELF\"), and no kernel vmdap can boot without one: looked for an ELF header, %s, %s with the a.out-kludge flag and %s with an address tag; found none",
-			safePrefix(data), lookedForLinux, lookedForMB1, lookedForMB2)
+		// Never quote the file's bytes: it may be any file the user can read.
+		return nil, formatErr("not an ELF file (no \"\\x7fELF\" magic), and no kernel vmdap can boot without one: looked for an ELF header, %s, %s with the a.out-kludge flag and %s with an address tag; found none",
+			lookedForLinux, lookedForMB1, lookedForMB2)
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -186,13 +187,6 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	return img, nil
 }
 
-func safePrefix(b []byte) []byte {
-	if len(b) > 4 {
-		return b[:4]
-	}
-	return b
-}
-
 // physEntry converts a virtual entry point to physical using the segment
 // that contains it (for kernels linked high with 32-bit entry protocols).
 func physEntry(entry uint64, segs []Segment) uint64 {
@@ -264,7 +258,6 @@ func findPVHNote(f *elf.File) (uint64, bool, error) {
 	return entry, found, bad
 }
 
-func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
 
 // XEN_ELFNOTE_GUEST_OS (xen/include/public/elfnote.h).
 const xenElfnoteGuestOS = 6
@@ -295,13 +288,13 @@ func xenNotes(f *elf.File, fn func(typ uint32, desc []byte) bool) error {
 			return formatErr("reading PT_NOTE: %v", err)
 		}
 		for len(b) >= 12 {
-			nameSz := f.ByteOrder.Uint32(b[0:])
-			descSz := f.ByteOrder.Uint32(b[4:])
+			nameSz := uint64(f.ByteOrder.Uint32(b[0:]))
+			descSz := uint64(f.ByteOrder.Uint32(b[4:]))
 			typ := f.ByteOrder.Uint32(b[8:])
-			nameEnd := 12 + align4(nameSz)
+			nameEnd := 12 + align4(nameSz) // in 64 bits: sizes near 4 GiB must not wrap
 			descEnd := nameEnd + align4(descSz)
 			if descEnd > uint64(len(b)) {
-				break
+				return formatErr("PT_NOTE: a note of %d name and %d description bytes overruns its segment (%d bytes)", nameSz, descSz, len(b))
 			}
 			name := string(bytes.TrimRight(b[12:12+uint64(nameSz)], "\x00"))
 			if name == "Xen" && !fn(typ, b[nameEnd:nameEnd+uint64(descSz)]) {
@@ -312,6 +305,8 @@ func xenNotes(f *elf.File, fn func(typ uint32, desc []byte) bool) error {
 	}
 	return nil
 }
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
 // Multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1).
 const (

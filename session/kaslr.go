@@ -1,0 +1,119 @@
+package session
+
+import (
+	"bytes"
+	"fmt"
+
+	"vmdap/x86"
+)
+
+// KASLR: a Linux kernel that relocated itself at boot runs at its link
+// addresses plus a slide (a multiple of 2 MiB, below 1 GiB on x86-64).
+// At user-visible stops in the kernel's half of the address space, until
+// it is known, vmdap compares the guest's memory with the image's
+// linux_banner at each candidate slide; the one that matches moves the
+// symbols, re-places the breakpoints resolved from them, and is said in
+// the debug console. A kernelOffset setting forces a value instead.
+
+const (
+	kaslrAlign    = 2 << 20
+	kaslrMax      = 1 << 30
+	kaslrMaxTries = 32 // stops at which the search may run before giving up
+	bannerProbe   = 48 // bytes of linux_banner compared
+)
+
+type kaslrState struct {
+	done  bool // the slide is known (or forced, or not a relocatable kernel)
+	tries int
+}
+
+// forceSlide applies a kernelOffset setting.
+func (s *Session) forceSlide(off uint64) {
+	s.kaslr.done = true
+	if s.sym == nil || off == s.sym.Slide() {
+		return
+	}
+	s.sym.SetSlide(off)
+	s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: symbols moved by kernelOffset %#x\n", off)})
+}
+
+// checkSlide looks for a KASLR slide at a stop of vCPU v. Target stopped,
+// Session.mu held.
+func (s *Session) checkSlide(v int) {
+	if s.sym == nil || s.kaslr.done || s.kaslr.tries >= kaslrMaxTries {
+		return
+	}
+	banner, ok := s.sym.LinkSymbol("linux_banner")
+	if !ok || banner < 0xffff800000000000 {
+		s.kaslr.done = true // not a relocatable x86-64 kernel
+		return
+	}
+	want, ok := s.sym.ImageBytes(banner, bannerProbe)
+	if !ok {
+		s.kaslr.done = true
+		return
+	}
+	// Only where the kernel's mapping can exist: long mode with paging,
+	// running in the upper half.
+	r, err := s.t.Regs(v)
+	sr, err2 := s.t.SRegs(v)
+	if err != nil || err2 != nil || x86.DecodeMode(sr) != 64 || r.RIP < 0xffff800000000000 {
+		return
+	}
+	s.kaslr.tries++
+	at := func(addr uint64) bool {
+		got := make([]byte, bannerProbe)
+		n, err := s.t.ReadMemory(v, got, addr)
+		return err == nil && n == bannerProbe && bytes.Equal(got, want)
+	}
+	cur := s.sym.Slide()
+	if at(banner + cur) {
+		s.kaslr.done = true
+		return
+	}
+	for off := uint64(0); off < kaslrMax; off += kaslrAlign {
+		if off == cur || !at(banner+off) {
+			continue
+		}
+		s.kaslr.done = true
+		s.sym.SetSlide(off)
+		s.frames = map[int][]Frame{}
+		s.bps.reresolve()
+		s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: the kernel runs relocated (KASLR) by %#x from its link addresses "+
+			"(linux_banner found at %#x): symbols, breakpoints and frames follow it; set kernelOffset to force a value\n", off, banner+off)})
+		return
+	}
+	if s.kaslr.tries == kaslrMaxTries {
+		s.emit(Output{Category: "important", Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
+			"symbols may be wrong (is the image the running kernel? set kernelOffset if it was relocated)\n"})
+	}
+}
+
+// reresolve resolves the source and function breakpoints from the
+// symbols again (after they moved) and places them, reporting each.
+func (b *bpTable) reresolve() {
+	for _, ls := range b.source {
+		for _, l := range ls {
+			b.unplace(l)
+			l.addrs = nil
+			l.info.Reason, l.info.Message = "", ""
+			b.resolveSource(l)
+			if len(l.addrs) > 0 {
+				b.place(l)
+			}
+			b.s.emit(BreakpointChanged{BP: l.info})
+		}
+	}
+	for _, l := range b.funcs {
+		b.unplace(l)
+		addrs, err := b.s.functionAddrs(l.fn)
+		if err != nil {
+			l.addrs = nil
+			b.settle(l, reasonFailed, err.Error())
+		} else {
+			l.addrs = addrs
+			b.place(l)
+		}
+		b.s.emit(BreakpointChanged{BP: l.info})
+	}
+}
