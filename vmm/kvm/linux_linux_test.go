@@ -268,6 +268,9 @@ func TestLinuxBzImage2(t *testing.T) { t.Parallel(); testLinuxBoot(t, boot.Proto
 // decompresses itself, which takes more than 8 CPU-minutes where ring 0
 // is emulated, so there it runs only with VMDAP_LINUX_BOOT=1.
 func linuxStartKernel(t *testing.T, proto boot.Protocol) {
+	if testing.Short() {
+		t.Skip("skipping: a Linux boot (340 MB of vmlinux read for its symbols) in -short mode")
+	}
 	if proto == boot.ProtoLinux {
 		skipWhereRing0Emulated(t, "a bzImage decompresses itself for more than 8 CPU-minutes")
 	}
