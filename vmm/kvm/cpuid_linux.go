@@ -240,9 +240,19 @@ func cpuidReg(e *kvmsys.CPUIDEntry2, reg byte) *uint32 {
 	return &e.EDX
 }
 
-// guestCPUID returns the supported CPUID minus the hidden features.
+// guestCPUID returns the supported CPUID minus the hidden features, with
+// the hypervisor-present bit (CPUID.1:ECX[31]) set: KVM leaves it to the
+// VMM, and without it a guest never looks at KVM's leaves at 0x40000000
+// (Linux then has no kvmclock, cannot calibrate its TSC without a PIT,
+// and its clocks stand still).
 func (h *HostInfo) guestCPUID(supported []kvmsys.CPUIDEntry2) []kvmsys.CPUIDEntry2 {
-	return hideCPUID(supported, h.CPUIDHidden, h.MaxBasicLeaf)
+	out := hideCPUID(supported, h.CPUIDHidden, h.MaxBasicLeaf)
+	for i := range out {
+		if out[i].Function == 1 {
+			out[i].ECX |= 1 << 31
+		}
+	}
+	return out
 }
 
 // hideCPUID clears the hidden features' bits and, when maxBasic is not 0,

@@ -104,6 +104,9 @@ func TestGuestCPUIDRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	if !hasBit(m.cpuid, cpuidBit{1, 0, 'c', 31}) {
+		t.Error("the hypervisor-present bit CPUID.1:ECX[31] is clear: a guest would not look for KVM's leaves")
+	}
 	if h.MaxBasicLeaf != 0 {
 		for _, e := range m.cpuid {
 			if e.Function == 0 && e.EAX != h.MaxBasicLeaf {

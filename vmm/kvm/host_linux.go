@@ -125,6 +125,10 @@ type HostInfo struct {
 	MaxBasicLeaf uint32
 	// Ring0Gaps lists baseline instructions (no CPUID bit) that failed.
 	Ring0Gaps []Ring0Gap
+	// SYSCALL from guest ring 3 (probe_syscall_linux.go): does it reach
+	// ring 0? SyscallWhy says what happened when it does not.
+	SyscallProbed, SyscallWorks bool
+	SyscallWhy                  string
 	// Paging turned on outside long mode (probe_paging_linux.go).
 	LegacyPagingProbed bool
 	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
@@ -163,6 +167,9 @@ func (h *HostInfo) Capabilities() vmm.Capabilities {
 	}
 	for _, g := range h.Ring0Gaps {
 		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 and it has no CPUID bit: %s", g.Insn, g.Note))
+	}
+	if h.SyscallProbed && !h.SyscallWorks {
+		c.Notes = append(c.Notes, "a system call from guest ring 3 does not reach ring 0 on this host ("+h.SyscallWhy+"): "+syscallNote)
 	}
 	if h.LegacyPagingProbed && (!h.Paging32 || !h.PAE32) {
 		c.Notes = append(c.Notes, h.legacyPagingNote())
@@ -215,12 +222,18 @@ func (h *HostInfo) Lines() []string {
 	for _, g := range h.Ring0Gaps {
 		l = append(l, fmt.Sprintf("ring-0 instruction %s fails (%s) and has no CPUID bit to hide: %s", g.Insn, g.Why, g.Note))
 	}
+	if h.SyscallProbed {
+		l = append(l, "syscall from guest ring 3 reaches ring 0: "+pick(h.SyscallWorks, "yes", "NO ("+h.SyscallWhy+"): "+syscallNote))
+	}
 	if n := h.legacyPagingNote(); n != "" {
 		l = append(l, n)
 	}
 	l = append(l, fmt.Sprintf("probe took %d µs", h.ProbeDurationUS))
 	return l
 }
+
+// syscallNote says what a broken ring-3 SYSCALL means for a guest.
+const syscallNote = "a kernel's user space cannot make system calls here (Linux's /init dies at entry_SYSCALL_64); its kernel boots up to there"
 
 func orNone(s string) string {
 	if s == "" {

@@ -182,6 +182,7 @@ func (h *HostInfo) runProbe(kvm int) error {
 	h.probeWatch(p)
 	h.probeStep(p)
 	h.probeCPUID(p, cpuid, st.SRegs)
+	h.probeSyscall(p)
 	h.probeLegacyPaging(p) // last: leaves the vCPU in 32-bit mode
 	return nil
 }

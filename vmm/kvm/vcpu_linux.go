@@ -305,12 +305,16 @@ func (v *vcpu) setGuestDebug(d kvmsys.GuestDebug, force bool) error {
 }
 
 // enter issues one KVM_RUN and refreshes the register copies. It returns
-// the exit reason, or errInterrupted when the run ended with EINTR.
+// the exit reason, or errInterrupted when the run ended with EINTR, or
+// with EAGAIN: a vCPU waiting for INIT/SIPI (with the in-kernel irqchip)
+// returns EAGAIN when an event woke it and it is to be entered again
+// (arch/x86/kvm/x86.c, the KVM_MP_STATE_UNINITIALIZED case of KVM_RUN;
+// QEMU loops on it too).
 func (v *vcpu) enter() (uint32, error) {
 	err := v.kvmRun(v.fd)
 	v.refresh()
 	if err != nil {
-		if errors.Is(err, unix.EINTR) {
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 			return kvmsys.KVM_EXIT_INTR, errInterrupted
 		}
 		return 0, fmt.Errorf("KVM_RUN vcpu %d: %w", v.idx, err)

@@ -11,7 +11,10 @@ import (
 
 // InitMarker is what the /init of Initramfs prints on the console once
 // userspace runs, followed by the number of online CPUs ("cpus=N") and the
-// kernel's uptime.
+// kernel's uptime. It goes through the kernel log (/dev/kmsg, at a level
+// quiet does not hide), which the console driver writes out at once: a
+// tty write could still sit in the UART driver's buffer when /init powers
+// the machine off.
 const InitMarker = "VMDAP-LINUX-INIT"
 
 // Initramfs builds a tiny initial RAM disk (an uncompressed newc cpio, so
@@ -26,7 +29,7 @@ func Initramfs(t testing.TB, extra string) []byte {
 	script := "#!/bin/busybox sh\n" +
 		"B=/bin/busybox\n" +
 		"$B mount -t proc proc /proc\n" +
-		"echo \"" + InitMarker + " cpus=$($B grep -c ^processor /proc/cpuinfo) uptime=$($B cut -d' ' -f1 /proc/uptime)\"\n" +
+		"echo \"<2>" + InitMarker + " cpus=$($B grep -c ^processor /proc/cpuinfo) uptime=$($B cut -d' ' -f1 /proc/uptime)\" >/dev/kmsg\n" +
 		extra + "\n" +
 		"$B poweroff -f\n"
 	var w cpioWriter
@@ -37,6 +40,7 @@ func Initramfs(t testing.TB, extra string) []byte {
 	w.dir("tmp")
 	w.node("dev/console", 0o020600, 5, 1) // the console init's stdio opens
 	w.node("dev/null", 0o020666, 1, 3)
+	w.node("dev/kmsg", 0o020644, 1, 11)
 	w.file("bin/busybox", 0o100755, bb)
 	w.file("bin/sh", 0o120777, []byte("busybox"))
 	w.file("init", 0o100755, []byte(script))
