@@ -98,6 +98,8 @@ func (c *conn) dispatch(req dap.RequestMessage, raw []byte) bool {
 		c.onWriteMemory(m, s)
 	case *dap.DisassembleRequest: // Optional (supportsDisassembleRequest)
 		c.onDisassemble(m, s)
+	case *dap.ModulesRequest: // Optional (supportsModulesRequest)
+		c.onModules(m, s)
 	case *dap.ExceptionInfoRequest: // Optional (supportsExceptionInfoRequest)
 		c.onExceptionInfo(m, s)
 	case *dap.GotoTargetsRequest: // Optional (supportsGotoTargetsRequest)
@@ -154,6 +156,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsGotoTargetsRequest = true
 	d.SupportsStepInTargetsRequest = true
 	d.SupportsLoadedSourcesRequest = true
+	d.SupportsModulesRequest = true
 	for _, f := range session.ExceptionFilters {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
@@ -220,6 +223,7 @@ func (c *conn) onLaunch(m *dap.LaunchRequest) {
 	}
 	off, _ := kernelOffset(cfg.KernelOffset)
 	c.start(t, sym, cfg.StopOnEntry, off)
+	c.session().SetLinuxOptions(cfg.options())
 	c.send(&dap.LaunchResponse{Response: newResponse(&m.Request)})
 	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
 }
@@ -254,6 +258,7 @@ func (c *conn) onAttach(m *dap.AttachRequest) {
 	stop := cfg.StopOnEntry == nil || *cfg.StopOnEntry
 	off, _ := kernelOffset(cfg.KernelOffset)
 	c.start(t, sym, stop, off)
+	c.session().SetLinuxOptions(cfg.options())
 	c.mu.Lock()
 	c.attached = true
 	c.mu.Unlock()

@@ -179,7 +179,7 @@ func (c *conn) onSetVariable(m *dap.SetVariableRequest, s *session.Session) {
 func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	a := m.Arguments
 	thread, frame := c.handles.threadFrame(a.FrameId)
-	if a.Context == "repl" && session.IsConsoleCommand(a.Expression) { // x/, xp/, gva2gpa
+	if a.Context == "repl" && s.IsCommand(a.Expression) { // x/, xp/, gva2gpa, Linux's dmesg, tasks, lsmod
 		text, err := s.Console(thread, frame, a.Expression)
 		if err != nil {
 			c.fail(&m.Request, errEvaluate, err)

@@ -39,6 +39,7 @@ func (s *Session) Start(stopOnEntry bool) error {
 	if stopOnEntry {
 		s.mu.Lock()
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
+		s.linuxAtStop(s.curVCPU)
 		s.mu.Unlock()
 		s.emit(Stopped{Reason: StopEntry, Thread: 1, Description: "stopped at the guest's entry point"})
 		return nil
@@ -185,6 +186,7 @@ func (s *Session) finish(r result) {
 		s.state = StateStopped
 		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
+		s.linuxAtStop(r.stop.VCPU)
 		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
@@ -242,6 +244,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	case vmm.ReasonHalted:
 		return userStop(st, &Stopped{Reason: StopPause, Description: "every vCPU is halted (hlt) and nothing can wake it"}), true
 	case vmm.ReasonBreakpoint, vmm.ReasonHWBreakpoint:
+		s.linuxHook(st)
 		if ev := s.codeBreakpointStop(st); ev != nil {
 			return userStop(st, ev), true
 		}

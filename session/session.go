@@ -46,7 +46,7 @@ type Config struct {
 // Session is one debugging session over one target.
 type Session struct {
 	t    vmm.Target
-	sym  *symbols.Table
+	sym  *symbols.Set // the image's symbols with the modules' (nil: none)
 	log  logrus.FieldLogger
 	emit func(Event)
 	caps vmm.Capabilities
@@ -61,6 +61,7 @@ type Session struct {
 	excInfo  *ExceptionInfo
 	hex      bool // integers in hex in variables, watch and hover (the IDE's toggle)
 	kaslr    kaslrState
+	linux    linuxState // Linux awareness (linux.go)
 
 	// Requests that must run while the target is halted inside a run.
 	reqs      chan func()
@@ -81,7 +82,7 @@ func New(c Config) *Session {
 		log = l
 	}
 	s := &Session{
-		t: c.Target, sym: c.Symbols, log: log.WithField("layer", "session"), emit: c.Emit,
+		t: c.Target, log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan func(), 16),
@@ -89,6 +90,9 @@ func New(c Config) *Session {
 	}
 	if s.emit == nil {
 		s.emit = func(Event) {}
+	}
+	if c.Symbols != nil {
+		s.sym = symbols.NewSet(c.Symbols)
 	}
 	s.bps = newBPTable(s)
 	if c.KernelOffset != nil {
@@ -153,8 +157,9 @@ func (s *Session) exitedErr() error {
 // Capabilities returns the target's capabilities.
 func (s *Session) Capabilities() vmm.Capabilities { return s.caps }
 
-// Symbols returns the image symbols (may be nil).
-func (s *Session) Symbols() *symbols.Table { return s.sym }
+// Symbols returns the image symbols with those of the guest's loaded
+// modules (may be nil).
+func (s *Session) Symbols() *symbols.Set { return s.sym }
 
 // State returns the run state.
 func (s *Session) State() State {

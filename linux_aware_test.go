@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// awareMarker is what the test's /init prints once the module is loaded.
+const awareMarker = "VMDAP-AWARE-MODULE-LOADED"
+
+// awareInitramfs builds an initramfs (an uncompressed newc cpio) with
+// Debian's static busybox, the module ko at /mod.ko and an /init that
+// loads it with insmod, says so on the console and sleeps: the kernel has
+// a user process (init, pid 1) to list, and stays up to be inspected.
+func awareInitramfs(t *testing.T, ko string) string {
+	t.Helper()
+	bb := "/bin/busybox"
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Skipf("skipping: %s is missing (apt-get install busybox-static)", bb)
+	}
+	if f, err := elf.NewFile(bytes.NewReader(data)); err != nil || f.Progs == nil {
+		t.Skipf("skipping: %s is not an ELF program", bb)
+	} else {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Skipf("skipping: %s is dynamically linked; the initramfs needs busybox-static", bb)
+			}
+		}
+	}
+	mod, err := os.ReadFile(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/busybox sh\n" +
+		"B=/bin/busybox\n" +
+		"$B mount -t proc proc /proc\n" +
+		"$B insmod /mod.ko && echo " + awareMarker + "\n" +
+		"while :; do $B sleep 3600; done\n"
+	var c cpio
+	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp"} {
+		c.add(d, 0o040755, 0, 0, nil)
+	}
+	c.add("dev/console", 0o020600, 5, 1, nil)
+	c.add("dev/null", 0o020666, 1, 3, nil)
+	c.add("bin/busybox", 0o100755, 0, 0, data)
+	c.add("bin/sh", 0o120777, 0, 0, []byte("busybox"))
+	c.add("mod.ko", 0o100644, 0, 0, mod)
+	c.add("init", 0o100755, 0, 0, []byte(script))
+	c.add("TRAILER!!!", 0, 0, 0, nil)
+	p := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := os.WriteFile(p, c.b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cpio writes the newc format the kernel unpacks an initramfs from
+// (Documentation/driver-api/early-userspace/buffer-format.rst).
+type cpio struct {
+	b   bytes.Buffer
+	ino int
+}
+
+func (c *cpio) add(name string, mode uint32, major, minor int, data []byte) {
+	c.ino++
+	nlink := 1
+	if mode&0o170000 == 0o040000 {
+		nlink = 2
+	}
+	fmt.Fprintf(&c.b, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
+		c.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, major, minor, len(name)+1, 0)
+	c.b.WriteString(name)
+	c.b.WriteByte(0)
+	c.pad()
+	c.b.Write(data)
+	c.pad()
+}
+
+func (c *cpio) pad() {
+	for c.b.Len()%4 != 0 {
+		c.b.WriteByte(0)
+	}
+}
+
+// waitSerial waits until the guest's serial log (a file QEMU writes)
+// holds want.
+func waitSerial(t *testing.T, path, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on the guest's console in %v; it says:\n%s", want, d, b)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a file QEMU writes
+	}
+}
+
+// TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with an
+// initramfs whose /init loads a module shipped with the kernel
+// (nls_ascii) and sleeps. Attached with the modules folder of the -dbg
+// package: a function breakpoint on the module's init function, set
+// before the kernel even boots, is pending, binds when the module loads
+// (a module event says so) and hits, with the module's source and the
+// kernel's frames below; lsmod lists the module, dmesg holds the
+// banner, per-CPU data and current evaluate, the modules view shows the
+// module with its symbols; paused once /init sleeps, tasks lists init
+// (pid 1) and swapper.
+func TestLinuxAwareUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	initrd := awareInitramfs(t, mod.KO)
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir})
+	c.Timeout = 40 * time.Second
+	defer func() {
+		if t.Failed() {
+			t.Logf("console:\n%s", c.Output("console"))
+		}
+	}()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(frame int, expr string) string {
+		t.Helper()
+		r, err := c.Evaluate(frame, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.Body.Result
+	}
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
+	must(err)
+	bp := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
+	if len(bp) != 1 || bp[0].Verified || !strings.Contains(bp[0].Message, "module") {
+		t.Fatalf("breakpoint on the module's init before it loads: %+v (want unverified, pending on a module)", bp)
+	}
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+
+	// The module loads: a module event, the breakpoint binds, then hits.
+	m, err := c.WaitEvent("module")
+	must(err)
+	me := m.(*dap.ModuleEvent).Body
+	if me.Reason != "new" || me.Module.Name != mod.Name || !strings.Contains(me.Module.SymbolStatus, "loaded") || me.Module.AddressRange == "" {
+		t.Fatalf("module event %+v", me)
+	}
+	b, err := c.WaitEvent("breakpoint")
+	must(err)
+	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; !bb.Verified || bb.Id != bp[0].Id {
+		t.Fatalf("breakpoint event %+v, want breakpoint %d verified", bb, bp[0].Id)
+	}
+	ev, err := c.Stopped()
+	must(err)
+	if ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped for %q (%s), want the function breakpoint", ev.Body.Reason, ev.Body.Description)
+	}
+	st, err := c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	var names []string
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	top := st.Body.StackFrames[0]
+	if top.Name != "init_nls_ascii" || top.Source == nil || !strings.HasSuffix(top.Source.Path, "fs/nls/nls_ascii.c") {
+		t.Fatalf("top frame %+v (frames %v)", top, names)
+	}
+	if !strings.Contains(strings.Join(names, " "), "do_init_module") {
+		t.Fatalf("frames %v: want the kernel's do_init_module below the module's init", names)
+	}
+	fid := top.Id
+
+	// The module's own global, from its DWARF.
+	if r := eval(fid, "table.charset"); !strings.Contains(r, "ascii") {
+		t.Errorf("table.charset = %s", r)
+	}
+	// lsmod, the modules view.
+	if out := eval(fid, "lsmod"); !strings.Contains(out, mod.Name) {
+		t.Fatalf("lsmod:\n%s", out)
+	}
+	mr, err := c.Request("modules", map[string]any{})
+	must(err)
+	var found *dap.Module
+	for i, m := range mr.(*dap.ModulesResponse).Body.Modules {
+		if m.Name == mod.Name {
+			found = &mr.(*dap.ModulesResponse).Body.Modules[i]
+		}
+	}
+	if found == nil || !strings.HasSuffix(found.Path, "nls_ascii.ko") {
+		t.Fatalf("modules: %+v", mr.(*dap.ModulesResponse).Body.Modules)
+	}
+	// The kernel log.
+	if out := eval(fid, "dmesg"); !strings.Contains(out, "Linux version "+strings.SplitN(k.Version, "+", 2)[0]) {
+		t.Fatalf("dmesg has no banner:\n%.2000s", out)
+	}
+	if out := eval(fid, "dmesg 3"); strings.Count(out, "\n") < 3 || strings.Contains(out, "Linux version") {
+		t.Errorf("dmesg 3:\n%s", out)
+	}
+	// Per-CPU data and current.
+	n := eval(fid, "per_cpu(runqueues, 0).nr_running")
+	if _, err := strconv.ParseUint(n, 10, 32); err != nil {
+		t.Errorf("per_cpu(runqueues, 0).nr_running = %q", n)
+	}
+	if r := eval(fid, "per_cpu(runqueues, 1).cpu"); r != "1" {
+		t.Errorf("per_cpu(runqueues, 1).cpu = %q", r)
+	}
+	cpu := ev.Body.ThreadId - 1
+	if r := eval(fid, "this_cpu(runqueues).cpu"); r != strconv.Itoa(cpu) {
+		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, cpu)
+	}
+	pid := eval(fid, "current->pid")
+	if p, err := strconv.Atoi(pid); err != nil || p <= 1 {
+		t.Errorf("current->pid = %q: want the insmod process", pid)
+	}
+	if r := eval(fid, "container_of(current->tasks.next, struct task_struct, tasks)->pid"); r == "" {
+		t.Errorf("container_of: %q", r)
+	}
+	if r := eval(fid, "container_of(&init_task.tasks, struct task_struct, tasks) == &init_task"); r != "1" {
+		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
+	}
+
+	// On to /init's sleep: the tasks.
+	must(c.Continue(1))
+	waitSerial(t, serial, awareMarker, 3*time.Minute)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
+		t.Fatalf("pause: %+v %v", ev, err)
+	}
+	out := eval(0, "tasks")
+	if !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
+		t.Fatalf("tasks: no init (pid 1):\n%s", out)
+	}
+	if !strings.Contains(out, "[swapper/0]") || !strings.Contains(out, "[swapper/1]") {
+		t.Fatalf("tasks: no swapper/0 and swapper/1:\n%s", out)
+	}
+	t.Logf("tasks:\n%s", out)
+	must(c.Disconnect())
+}
