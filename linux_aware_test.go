@@ -17,14 +17,18 @@ import (
 	"vmdap/vmm/vmmtest"
 )
 
-// awareMarker is what the test's /init prints once the module is loaded.
-const awareMarker = "VMDAP-AWARE-MODULE-LOADED"
+// What the test's /init prints once the module is loaded, and unloaded.
+const (
+	awareLoaded  = "VMDAP-AWARE-MODULE-LOADED"
+	awareRemoved = "VMDAP-AWARE-MODULE-REMOVED"
+)
 
 // awareInitramfs builds an initramfs (an uncompressed newc cpio) with
 // Debian's static busybox, the module ko at /mod.ko and an /init that
-// loads it with insmod, says so on the console and sleeps: the kernel has
-// a user process (init, pid 1) to list, and stays up to be inspected.
-func awareInitramfs(t *testing.T, ko string) string {
+// loads it with insmod, unloads it with rmmod a second later, says so on
+// the console each time and sleeps: the kernel has a user process (init,
+// pid 1) to list, and stays up to be inspected.
+func awareInitramfs(t *testing.T, ko, name string) string {
 	t.Helper()
 	bb := "/bin/busybox"
 	data, err := os.ReadFile(bb)
@@ -47,7 +51,9 @@ func awareInitramfs(t *testing.T, ko string) string {
 	script := "#!/bin/busybox sh\n" +
 		"B=/bin/busybox\n" +
 		"$B mount -t proc proc /proc\n" +
-		"$B insmod /mod.ko && echo " + awareMarker + "\n" +
+		"$B insmod /mod.ko && echo " + awareLoaded + "\n" +
+		"$B sleep 1\n" +
+		"$B rmmod " + name + " && echo " + awareRemoved + "\n" +
 		"while :; do $B sleep 3600; done\n"
 	var c cpio
 	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp"} {
@@ -114,22 +120,26 @@ func waitSerial(t *testing.T, path, want string, d time.Duration) {
 
 // TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with an
 // initramfs whose /init loads a module shipped with the kernel
-// (nls_ascii) and sleeps. Attached with the modules folder of the -dbg
-// package: a function breakpoint on the module's init function, set
+// (nls_ascii), then unloads it, and sleeps. Attached with the modules
+// folder of the -dbg package, the kernel log at stops and tasks as
+// threads: a function breakpoint on the module's init function, set
 // before the kernel even boots, is pending, binds when the module loads
 // (a module event says so) and hits, with the module's source and the
 // kernel's frames below; lsmod lists the module, dmesg holds the
-// banner, per-CPU data and current evaluate, the modules view shows the
-// module with its symbols; paused once /init sleeps, tasks lists init
-// (pid 1) and swapper.
+// banner, per-CPU data, current and container_of evaluate, the modules
+// view shows the module with its symbols; a breakpoint on its exit
+// function hits at rmmod, and the unload is a module event that leaves
+// the breakpoint pending; paused once /init sleeps, tasks lists init
+// (pid 1) and swapper, and the tasks are threads whose stacks unwind
+// from where they were switched out.
 func TestLinuxAwareUnderQEMU(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
-	initrd := awareInitramfs(t, mod.KO)
+	initrd := awareInitramfs(t, mod.KO, mod.Name)
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir})
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
 	c.Timeout = 40 * time.Second
 	defer func() {
 		if t.Failed() {
@@ -195,6 +205,10 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 		t.Fatalf("frames %v: want the kernel's do_init_module below the module's init", names)
 	}
 	fid := top.Id
+	// kernelLog: the log so far came out at the stop.
+	if out := c.Output("console"); !strings.Contains(out, "] Linux version ") {
+		t.Errorf("no kernel log in the console at the stop (kernelLog): %.3000s", out)
+	}
 
 	// The module's own global, from its DWARF.
 	if r := eval(fid, "table.charset"); !strings.Contains(r, "ascii") {
@@ -245,13 +259,54 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
 	}
 
-	// On to /init's sleep: the tasks.
+	// The module's exit function: a breakpoint set while the module is
+	// loaded binds at once. The module's init code is freed meanwhile
+	// (do_free_init): its breakpoint goes back to pending.
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}, {"name": "exit_nls_ascii"}}})
+	must(err)
+	bp = fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
+	if len(bp) != 2 || !bp[0].Verified || !bp[1].Verified {
+		t.Fatalf("breakpoints on the module's init and exit: %+v", bp)
+	}
 	must(c.Continue(1))
-	waitSerial(t, serial, awareMarker, 3*time.Minute)
+	b, err = c.WaitEvent("breakpoint")
+	must(err)
+	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Verified || bb.Id != bp[0].Id {
+		t.Fatalf("breakpoint event %+v, want breakpoint %d (init_nls_ascii) pending once the init code is freed", bb, bp[0].Id)
+	}
+	ev, err = c.Stopped()
+	must(err)
+	st, err = c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	names = names[:0]
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if ev.Body.Reason != "function breakpoint" || names[0] != "exit_nls_ascii" || !strings.Contains(strings.Join(names, " "), "delete_module") {
+		t.Fatalf("stopped for %q in %v, want exit_nls_ascii called by delete_module", ev.Body.Reason, names)
+	}
+	// Unloaded: a module event, and its breakpoint is pending again.
+	must(c.Continue(1))
+	m, err = c.WaitEvent("module")
+	must(err)
+	if me := m.(*dap.ModuleEvent).Body; me.Reason != "removed" || me.Module.Name != mod.Name {
+		t.Fatalf("module event %+v, want %s removed", me, mod.Name)
+	}
+	b, err = c.WaitEvent("breakpoint")
+	must(err)
+	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Verified || bb.Id != bp[1].Id {
+		t.Fatalf("breakpoint event %+v, want breakpoint %d (exit_nls_ascii) pending", bb, bp[1].Id)
+	}
+
+	// On to /init's sleep: the tasks.
+	waitSerial(t, serial, awareRemoved, 3*time.Minute)
 	_, err = c.Request("pause", map[string]any{"threadId": 1})
 	must(err)
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
+	}
+	if out := eval(0, "lsmod"); !strings.Contains(out, "no modules") {
+		t.Errorf("lsmod after rmmod:\n%s", out)
 	}
 	out := eval(0, "tasks")
 	if !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
@@ -261,5 +316,40 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 		t.Fatalf("tasks: no swapper/0 and swapper/1:\n%s", out)
 	}
 	t.Logf("tasks:\n%s", out)
+
+	// taskThreads: the tasks are threads; a sleeping one's stack is
+	// unwound from where it was switched out.
+	th, err := c.Request("threads", nil)
+	must(err)
+	var kthreadd, initID int
+	var all []string
+	for _, x := range th.(*dap.ThreadsResponse).Body.Threads {
+		all = append(all, fmt.Sprintf("%d %s", x.Id, x.Name))
+		switch {
+		case strings.HasPrefix(x.Name, "pid 2: [kthreadd]"):
+			kthreadd = x.Id
+		case strings.HasPrefix(x.Name, "pid 1: init "):
+			initID = x.Id
+		}
+	}
+	if kthreadd == 0 || initID == 0 || !strings.HasPrefix(all[0], "1 vCPU 0") {
+		t.Fatalf("threads: %v", all)
+	}
+	st, err = c.StackTrace(kthreadd)
+	must(err)
+	names = names[:0]
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if j := strings.Join(names, " "); len(names) < 3 || !strings.Contains(j, "schedule") || !strings.Contains(j, "kthreadd") {
+		t.Fatalf("kthreadd's stack: %v", names)
+	}
+	t.Logf("kthreadd: %v", names)
+	if r := eval(st.Body.StackFrames[0].Id, "$rsp != 0"); r != "1" {
+		t.Errorf("$rsp in kthreadd's frame: %s", r)
+	}
+	if _, err := c.Request("next", map[string]any{"threadId": kthreadd}); err == nil || !strings.Contains(err.Error(), "cannot be stepped") {
+		t.Errorf("next on a sleeping task: %v", err)
+	}
 	must(c.Disconnect())
 }

@@ -346,8 +346,8 @@ func (c *conn) onTerminate(m *dap.TerminateRequest) {
 
 func (c *conn) onThreads(m *dap.ThreadsRequest, s *session.Session) {
 	resp := &dap.ThreadsResponse{Response: newResponse(&m.Request)}
-	for i := 0; i < s.Threads(); i++ {
-		resp.Body.Threads = append(resp.Body.Threads, dap.Thread{Id: i + 1, Name: fmt.Sprintf("vCPU %d", i)})
+	for _, th := range s.ThreadList() { // vCPUs, then Linux tasks with taskThreads
+		resp.Body.Threads = append(resp.Body.Threads, dap.Thread{Id: th.ID, Name: th.Name})
 	}
 	c.send(resp)
 }

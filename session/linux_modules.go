@@ -442,8 +442,8 @@ func (m *moduleState) refresh(k *kview) {
 				if km.table != nil {
 					m.s.sym.SetRanges(mi.name, mi.ranges())
 				}
-				m.s.bps.rebind()
 				m.s.emit(ModuleChanged{Reason: "changed", Module: km.describe()})
+				m.s.bps.rebind()
 			}
 		default:
 			if km != nil {
@@ -527,11 +527,11 @@ func (m *moduleState) drop(name, reason string) {
 		return
 	}
 	delete(m.known, name)
+	m.s.emit(ModuleChanged{Reason: reason, Module: km.describe()})
 	if km.table != nil {
 		m.s.sym.Remove(name)
 		m.s.bps.rebind()
 	}
-	m.s.emit(ModuleChanged{Reason: reason, Module: km.describe()})
 }
 
 // describe is the module as the modules view shows it.

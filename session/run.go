@@ -66,6 +66,9 @@ func (s *Session) Step(thread int, kind StepKind, granularity string) error {
 // A stepOut is planned here, so one that cannot work (the outermost
 // frame) is refused before anything runs.
 func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (start func() error, err error) {
+	if err := s.steppable(thread); err != nil {
+		return nil, err
+	}
 	if kind == StepOut {
 		v, err := s.vcpuOf(thread)
 		if err != nil {

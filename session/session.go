@@ -82,12 +82,13 @@ func New(c Config) *Session {
 		log = l
 	}
 	s := &Session{
-		t: c.Target, log: log.WithField("layer", "session"), emit: c.Emit,
+		log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan func(), 16),
 		kick:   make(chan struct{}, 1),
 	}
+	s.t = &taskTarget{Target: c.Target, s: s} // the tasks as threads (linux_threads.go)
 	if s.emit == nil {
 		s.emit = func(Event) {}
 	}
@@ -173,6 +174,9 @@ func (s *Session) Threads() int { return s.t.VCPUs() }
 
 // vcpuOf converts a thread id (1-based) to a vCPU index.
 func (s *Session) vcpuOf(thread int) (int, error) {
+	if isTaskThread(thread) {
+		return s.taskThreadVCPU(thread) // linux_threads.go
+	}
 	if thread < 1 || thread > s.t.VCPUs() {
 		return 0, fmt.Errorf("no thread %d (threads are 1..%d, one per vCPU)", thread, s.t.VCPUs())
 	}
@@ -364,7 +368,7 @@ func (s *Session) End(how Ending) error {
 			}
 		}
 	}
-	d, detacher := s.t.(vmm.Detacher)
+	d, detacher := s.t.(*taskTarget).unwrap().(vmm.Detacher)
 	var err error
 	switch {
 	case detacher && how == EndTerminate:
