@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,7 @@ func BenchmarkLinuxSymbols(b *testing.B) {
 	var ready, gdbReady, drgnReady, slowest time.Duration
 	var rss, gdbRSS, drgnRSS int64
 	slowOp := ""
+	ops := map[string]time.Duration{}
 	haveDrgn := exec.Command("/usr/bin/python3", "-c", "import drgn").Run() == nil
 	for i := 0; i < b.N; i++ {
 		d, r := gdbLoad(b, k.Vmlinux)
@@ -55,6 +57,7 @@ func BenchmarkLinuxSymbols(b *testing.B) {
 			if d > slowest {
 				slowest, slowOp = d, op
 			}
+			ops[op] = max(ops[op], d)
 		}
 	}
 	n := time.Duration(b.N)
@@ -70,6 +73,14 @@ func BenchmarkLinuxSymbols(b *testing.B) {
 	}
 	b.ReportMetric(float64(slowest.Microseconds())/1000, "slowest-request-ms")
 	b.Logf("slowest request at a stop: %s (%v)", slowOp, slowest)
+	names := make([]string, 0, len(ops))
+	for op := range ops {
+		names = append(names, op)
+	}
+	slices.Sort(names)
+	for _, op := range names {
+		b.Logf("%-45s %8.2f ms (slowest of %d runs)", op, float64(ops[op].Microseconds())/1000, b.N)
+	}
 }
 
 // gdbLoad times gdb reading the vmlinux's symbols and one line lookup.

@@ -2,7 +2,7 @@
 // machine guests: kernels, hypervisor payloads, bare-metal programs.
 //
 //	vmdap [dap]                  serve DAP on stdin/stdout (how editors start it)
-//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, one client after another
+//	vmdap --listen 127.0.0.1:4711 serve DAP on TCP, each client in its own session
 //	vmdap check                  report what this host's KVM can do
 //	vmdap demo [example]         build the example guest and debug it headlessly
 package main
@@ -179,6 +179,10 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 	}
 	log.Infof("vmdap: serving DAP on %s", l.Addr())
 	fmt.Fprintf(os.Stderr, "vmdap: listening on %s\n", l.Addr())
+	if w := exposureWarning(l.Addr()); w != "" {
+		log.Warn(w)
+		fmt.Fprintln(os.Stderr, "vmdap: warning:", w)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; l.Close() }()
@@ -187,6 +191,20 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 		return 1
 	}
 	return 0
+}
+
+// exposureWarning says what binding a non-loopback address exposes, or
+// "" for loopback.
+func exposureWarning(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() {
+		return ""
+	}
+	where := "every network interface"
+	if !ta.IP.IsUnspecified() {
+		where = ta.IP.String()
+	}
+	return fmt.Sprintf("DAP is served on %s with no authentication: anyone who reaches port %d can run programs (qemuPath), read files (program, symbols) and start guests as this user; bind 127.0.0.1 unless you mean it", where, ta.Port)
 }
 
 type stdio struct{}
@@ -206,9 +224,15 @@ func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.
 	if err != nil {
 		return nil, err
 	}
+	var initrd []byte
+	if cfg.Initrd != "" {
+		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+			return nil, err
+		}
+	}
 	m, err := kvm.New(kvm.Config{
 		Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20, VCPUs: cfg.VCPUs,
-		Cmdline: cfg.Args, Serial: serial, Log: log, IRQChip: cfg.IRQChip,
+		Cmdline: cfg.Args, Initrd: initrd, Serial: serial, Log: log, IRQChip: cfg.IRQChip,
 	})
 	if err != nil {
 		return nil, err
@@ -310,7 +334,7 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 	if err != nil {
 		return nil, err
 	}
-	qc := gdbremote.QEMUConfig{Path: cfg.QEMUPath, Program: cfg.Program, MemoryMiB: cfg.Memory, VCPUs: cfg.VCPUs,
+	qc := gdbremote.QEMUConfig{Path: cfg.QEMUPath, Program: cfg.Program, Initrd: cfg.Initrd, MemoryMiB: cfg.Memory, VCPUs: cfg.VCPUs,
 		Cmdline: cfg.Args, Accel: cfg.Accel, ExtraArgs: cfg.QEMUArgs, Serial: serial, Log: log, Entry: entry}
 	if cfg.Accel == "kvm" {
 		// Where KVM emulates ring 0 (PVM), an int3 kills a QEMU-KVM guest
@@ -321,7 +345,11 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 			qc.NoStubWatchpoints = !h.DRWatch
 		}
 	}
-	return gdbremote.LaunchQEMU(ctx, qc)
+	t, err := gdbremote.LaunchQEMU(ctx, qc)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }
 
 // qemuEntry finds where QEMU's -kernel will enter the image.
@@ -332,14 +360,23 @@ func qemuEntry(img []byte) (uint64, error) {
 	}
 	switch im.Protocol {
 	case boot.ProtoELF64:
-		return 0, fmt.Errorf(`QEMU's -kernel boots Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
+		return 0, fmt.Errorf(`QEMU's -kernel boots Linux bzImages, Multiboot (ELF32) and PVH kernels; this is a plain ELF64 kernel: add a Multiboot header or a PVH note, or use "hypervisor": "kvm"`)
 	case boot.ProtoMultiboot2:
-		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
+		return 0, fmt.Errorf(`QEMU's -kernel does not boot Multiboot 2 kernels (it takes Linux bzImages, Multiboot 1 and PVH); use "hypervisor": "kvm", which boots Multiboot 2`)
+	case boot.ProtoLinux:
+		// QEMU's option ROM runs the real-mode setup code, which enters
+		// the protected-mode kernel at its 32-bit entry, code32_start
+		// (where QEMU loads it, 0x100000).
+		return boot.LinuxCode32Start, nil
 	}
 	return im.Entry, nil
 }
 
 // attachGDB attaches to a running hypervisor's GDB stub.
 func attachGDB(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
-	return gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	t, err := gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return t, nil
 }

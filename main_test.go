@@ -174,3 +174,34 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestListenWarnsOffLoopback: binding every interface (or any address but
+// loopback) serves DAP to anyone who can reach the port; vmdap says so.
+func TestListenWarnsOffLoopback(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:4711", "[::1]:4711"} {
+		ta, _ := net.ResolveTCPAddr("tcp", a)
+		if w := exposureWarning(ta); w != "" {
+			t.Errorf("%s: warned %q", a, w)
+		}
+	}
+	cmd := exec.Command(vmdapBin, "--listen", "0.0.0.0:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "warning:") {
+			if !strings.Contains(sc.Text(), "every network interface") || !strings.Contains(sc.Text(), "no authentication") {
+				t.Fatalf("warning %q", sc.Text())
+			}
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return
+		}
+	}
+	t.Fatal("no warning for --listen 0.0.0.0:0")
+}

@@ -10,8 +10,8 @@ import (
 	"vmdap/session"
 )
 
-func toBreakpoint(b session.BreakpointInfo) breakpointExt {
-	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message, Line: b.Line}}
+func (c *conn) toBreakpoint(b session.BreakpointInfo) breakpointExt {
+	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message, Line: c.lineOut(b.Line)}}
 	if !b.Verified && b.Reason == "" {
 		bp.Reason = "failed"
 	} else if !b.Verified {
@@ -31,16 +31,20 @@ func (c *conn) onSetBreakpoints(m *dap.SetBreakpointsRequest, s *session.Session
 	_ = json.Unmarshal(raw, &ext)
 	args := m.Arguments
 	path := args.Source.Path
+	if path == "" {
+		c.sendError(m.Seq, m.Command, errBreakpoints, "setBreakpoints: source.path is required (vmdap reads sources from disk by path; it has no sourceReference sources)")
+		return
+	}
 	req := make([]session.SourceBP, len(args.Breakpoints))
 	for i, b := range args.Breakpoints {
-		req[i] = session.SourceBP{Line: b.Line, Condition: b.Condition, HitCondition: b.HitCondition, LogMessage: b.LogMessage}
+		req[i] = session.SourceBP{Line: c.lineIn(b.Line), Condition: b.Condition, HitCondition: b.HitCondition, LogMessage: b.LogMessage}
 		if i < len(ext.Arguments.Breakpoints) {
 			req[i].Mode = ext.Arguments.Breakpoints[i].Mode
 		}
 	}
 	if len(args.Breakpoints) == 0 && len(args.Lines) > 0 {
 		for _, l := range args.Lines {
-			req = append(req, session.SourceBP{Line: l})
+			req = append(req, session.SourceBP{Line: c.lineIn(l)})
 		}
 	}
 	infos, err := s.SetSourceBreakpoints(path, req)
@@ -51,7 +55,7 @@ func (c *conn) onSetBreakpoints(m *dap.SetBreakpointsRequest, s *session.Session
 	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
 	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
 	for _, b := range infos {
-		bp := toBreakpoint(b)
+		bp := c.toBreakpoint(b)
 		bp.Source = &dap.Source{Name: filepath.Base(path), Path: path}
 		resp.Body.Breakpoints = append(resp.Body.Breakpoints, bp)
 	}
@@ -78,7 +82,7 @@ func (c *conn) onSetFunctionBreakpoints(m *dap.SetFunctionBreakpointsRequest, s 
 	resp.Command = m.Command
 	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
 	for _, b := range infos {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, c.toBreakpoint(b))
 	}
 	c.send(resp)
 }
@@ -112,7 +116,7 @@ func (c *conn) onSetInstructionBreakpoints(m *dap.SetInstructionBreakpointsReque
 	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
 	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
 	for _, b := range infos {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, c.toBreakpoint(b))
 	}
 	c.send(resp)
 }
@@ -122,13 +126,19 @@ func (c *conn) onSetExceptionBreakpoints(m *dap.SetExceptionBreakpointsRequest, 
 	for _, o := range m.Arguments.FilterOptions {
 		filters = append(filters, o.FilterId)
 	}
-	if err := s.SetExceptionFilters(filters); err != nil {
+	res, err := s.SetExceptionFilters(filters)
+	if err != nil {
 		c.fail(&m.Request, errBreakpoints, err)
 		return
 	}
 	resp := &dap.SetExceptionBreakpointsResponse{Response: newResponse(&m.Request)}
-	for range filters {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.Breakpoint{Verified: true})
+	resp.Body.Breakpoints = []dap.Breakpoint{}
+	for _, e := range res {
+		b := dap.Breakpoint{Verified: e == nil}
+		if e != nil {
+			b.Message = e.Error()
+		}
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, b)
 	}
 	c.send(resp)
 }
@@ -138,10 +148,10 @@ func (c *conn) onDataBreakpointInfo(m *dap.DataBreakpointInfoRequest, s *session
 	_ = json.Unmarshal(raw, &ext)
 	a := m.Arguments
 	var info session.DataInfo
-	var err error
-	thread, frame := 1, 0
-	if f, ok := c.handles.frame(a.FrameId); ok {
-		thread, frame = f.thread, f.index
+	thread, frame, err := c.frameArg(a.FrameId)
+	if err != nil {
+		c.fail(&m.Request, errDataBreakpoint, err)
+		return
 	}
 	switch {
 	case ext.Arguments.AsAddress:
@@ -184,21 +194,22 @@ func (c *conn) onSetDataBreakpoints(m *dap.SetDataBreakpointsRequest, s *session
 	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
 	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
 	for _, b := range infos {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, toBreakpoint(b))
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, c.toBreakpoint(b))
 	}
 	c.send(resp)
 }
 
 func (c *conn) onBreakpointLocations(m *dap.BreakpointLocationsRequest, s *session.Session) {
 	a := m.Arguments
-	end := a.EndLine
-	if end == 0 {
-		end = a.Line
+	line := c.lineIn(a.Line)
+	end := line
+	if a.EndLine != 0 {
+		end = c.lineIn(a.EndLine)
 	}
 	resp := &dap.BreakpointLocationsResponse{Response: newResponse(&m.Request)}
 	resp.Body.Breakpoints = []dap.BreakpointLocation{}
-	for _, l := range s.BreakpointLines(a.Source.Path, a.Line, end) {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.BreakpointLocation{Line: l})
+	for _, l := range s.BreakpointLines(a.Source.Path, line, end) {
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.BreakpointLocation{Line: c.lineOut(l)})
 	}
 	c.send(resp)
 }

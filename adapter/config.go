@@ -4,19 +4,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"vmdap/session"
 )
 
 // LaunchConfig is the "launch" request's arguments: what extension/
 // package.json declares under configurationAttributes.launch (a test keeps
 // the two equal).
 type LaunchConfig struct {
-	// Program is the guest kernel: an ELF64 x86-64 executable, or a
-	// Multiboot/PVH kernel.
+	// Program is the guest kernel: an ELF64 x86-64 executable, a
+	// Multiboot/PVH kernel, or a Linux bzImage (whose vmlinux is Symbols).
 	Program string `json:"program"`
+	// Initrd is an initial RAM disk: a bzImage's initrd, a PVH or
+	// Multiboot module; QEMU's -initrd.
+	Initrd string `json:"initrd,omitempty"`
 	// Symbols is an optional separate file with the DWARF debug
 	// information (objcopy --only-keep-debug).
 	Symbols string `json:"symbols,omitempty"`
@@ -24,11 +28,12 @@ type LaunchConfig struct {
 	VCPUs int `json:"vcpus,omitempty"`
 	// Memory is guest RAM in MiB (default 128).
 	Memory int `json:"memory,omitempty"`
-	// Args is the kernel command line (Multiboot, PVH).
+	// Args is the kernel command line (Linux, Multiboot, PVH).
 	Args string `json:"args,omitempty"`
 	// StopOnEntry stops before the first guest instruction.
 	StopOnEntry bool `json:"stopOnEntry,omitempty"`
-	// Boot forces a boot protocol: auto, elf64, multiboot, multiboot2 or pvh.
+	// Boot forces a boot protocol: auto, elf64, multiboot, multiboot2, pvh
+	// or linux.
 	Boot string `json:"boot,omitempty"`
 	// Hypervisor runs the guest on vmdap's own KVM VMM ("kvm", default) or
 	// under QEMU ("qemu") through its GDB stub.
@@ -147,6 +152,11 @@ func (c *LaunchConfig) validate() error {
 			return err
 		}
 	}
+	if c.Initrd != "" {
+		if err := fileReadable(c.Initrd, "initrd"); err != nil {
+			return err
+		}
+	}
 	if c.VCPUs == 0 {
 		c.VCPUs = DefaultVCPUs
 	}
@@ -160,9 +170,9 @@ func (c *LaunchConfig) validate() error {
 		return cfgErr(`launch configuration: "memory" is in MiB and must be between 4 and %d, got %d`, MaxMemoryMiB, c.Memory)
 	}
 	switch c.Boot {
-	case "", "auto", "elf64", "multiboot", "multiboot2", "pvh":
+	case "", "auto", "elf64", "multiboot", "multiboot2", "pvh", "linux":
 	default:
-		return cfgErr(`launch configuration: "boot" must be auto, elf64, multiboot, multiboot2 or pvh, got %q`, c.Boot)
+		return cfgErr(`launch configuration: "boot" must be auto, elf64, multiboot, multiboot2, pvh or linux, got %q`, c.Boot)
 	}
 	switch c.Hypervisor {
 	case "", "kvm", "qemu":
@@ -216,13 +226,12 @@ func (c *AttachConfig) validate() error {
 	return nil
 }
 
+// fileReadable refuses an image path that is missing, a directory, not
+// a regular file (a FIFO would block the launch, a device never ends) or
+// too large; it never opens the file.
 func fileReadable(path, what string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return cfgErr("launch configuration: %q (%s) cannot be read: %v", path, what, err)
-	}
-	if st.IsDir() {
-		return cfgErr("launch configuration: %q (%s) is a directory, not a file", path, what)
+	if err := session.CheckImageFile(path, what); err != nil {
+		return cfgErr("configuration: %v", err)
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package adapter
 
 import (
 	"encoding/json"
-	"fmt"
-	"runtime/debug"
 
 	"github.com/google/go-dap"
 )
@@ -16,34 +14,26 @@ import (
 // Hexadecimal Display" sends it.
 const cmdHexDisplay = "vmdap.hexDisplay"
 
-// customSafe handles a custom request; false: not one of vmdap's.
-func (c *conn) customSafe(seq int, command string, raw []byte) (handled bool) {
-	if command != cmdHexDisplay {
-		return false
-	}
-	req := &dap.Request{ProtocolMessage: dap.ProtocolMessage{Seq: seq, Type: "request"}, Command: command}
-	defer func() {
-		if p := recover(); p != nil {
-			c.log.Errorf("panic handling %s: %v\n%s", command, p, debug.Stack())
-			c.sendError(seq, command, errInternal, fmt.Sprintf("internal error in vmdap while handling %s: %v", command, p))
-		}
-	}()
+// onCustom carries out one of vmdap's custom requests.
+func (c *conn) onCustom(j *job) {
 	var m struct {
 		Arguments struct {
 			Hex *bool `json:"hex"`
 		} `json:"arguments"`
 	}
-	if err := json.Unmarshal(raw, &m); err != nil || m.Arguments.Hex == nil {
-		c.sendError(seq, command, errMalformed, command+`: arguments must be {"hex": true|false}`)
-		return true
+	if err := json.Unmarshal(j.raw, &m); err != nil || m.Arguments.Hex == nil {
+		c.sendError(j.seq, j.cmd, errBadArguments, j.cmd+`: arguments must be {"hex": true|false}`)
+		return
 	}
 	s := c.session()
 	if s == nil {
-		c.sendError(seq, command, errNotLaunched, command+": no guest yet: send launch or attach first")
-		return true
+		c.sendError(j.seq, j.cmd, errNotLaunched, j.cmd+": no guest yet: send launch or attach first")
+		return
 	}
+	req := &dap.Request{ProtocolMessage: dap.ProtocolMessage{Seq: j.seq, Type: "request"}, Command: j.cmd}
 	resp := newResponse(req)
+	c.hold() // the invalidated event follows the response
+	defer c.release()
 	c.send(&resp)
-	s.SetHexDisplay(*m.Arguments.Hex) // before the next request is read; its invalidated event follows the response
-	return true
+	s.SetHexDisplay(*m.Arguments.Hex)
 }

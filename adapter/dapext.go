@@ -86,7 +86,9 @@ type setInstructionBreakpointsArgsExt setBreakpointsArgsExt
 
 type initializeArgsExt struct {
 	Arguments struct {
-		SupportsMemoryEvent      bool `json:"supportsMemoryEvent"`
-		SupportsInvalidatedEvent bool `json:"supportsInvalidatedEvent"`
+		SupportsMemoryEvent      bool  `json:"supportsMemoryEvent"`
+		SupportsInvalidatedEvent bool  `json:"supportsInvalidatedEvent"`
+		LinesStartAt1            *bool `json:"linesStartAt1"` // absent means true
+		ColumnsStartAt1          *bool `json:"columnsStartAt1"`
 	} `json:"arguments"`
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm"
+	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
 	"vmdap/vmm/vmmtest"
@@ -36,7 +38,11 @@ func (kvmBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial 
 }
 
 func (kvmBackends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
-	return nil, vmm.ErrUnsupported
+	t, err := gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 type env struct {
@@ -47,15 +53,18 @@ type env struct {
 	done chan error
 }
 
-// newClient serves one DAP session in-process over a pipe.
-func newClient(t *testing.T) (*daptest.Client, chan error) {
+// newClient serves one DAP session in-process over a pipe. Every message
+// the adapter sends is checked against the DAP schema: an invalid one
+// fails the test.
+func newClient(t testing.TB) (*daptest.Client, chan error) {
 	t.Helper()
 	l, _ := test.NewNullLogger()
 	srv := &adapter.Server{Backends: kvmBackends{}, Log: l}
 	a, b := net.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a); close(done) }()
-	c := daptest.New(b)
+	chk := newSchemaCheck(t)
+	c := daptest.NewLogged(b, chk.log)
 	if os.Getenv("VMDAP_LANE") != "" {
 		// Nested emulation on a 2-core host: two L2 vCPUs run inside two
 		// TCG threads; give events time.
@@ -73,14 +82,20 @@ func newClient(t *testing.T) (*daptest.Client, chan error) {
 func launchExample(t *testing.T, cfg map[string]any) *env {
 	t.Helper()
 	vmmtest.RequireKVM(t)
-	g := vmmtest.BuildExample(t, "kernel")
-	root, _ := guests.RepoRoot()
-	e := &env{t: t, g: g, src: filepath.Join(root, "examples", "kernel", "main.c")}
+	return launchProgram(t, vmmtest.BuildExample(t, "kernel").Path, cfg)
+}
+
+// launchProgram starts a session on a guest image whose source is the
+// example's main.c.
+func launchProgram(t *testing.T, program string, cfg map[string]any) *env {
+	t.Helper()
+	vmmtest.RequireKVM(t)
+	e := &env{t: t, src: exampleSource(t)}
 	e.c, e.done = newClient(t)
 	if _, err := e.c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	args := map[string]any{"program": g.Path, "memory": 64}
+	args := map[string]any{"program": program, "memory": 64}
 	for k, v := range cfg {
 		args[k] = v
 	}
@@ -91,6 +106,25 @@ func launchExample(t *testing.T, cfg map[string]any) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+func exampleSource(t *testing.T) string {
+	root, err := guests.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "examples", "kernel", "main.c")
+}
+
+// strippedExample is the example guest without its debug information
+// (objcopy --strip-debug): ELF symbols only.
+func strippedExample(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "stripped.elf")
+	if b, err := exec.Command("objcopy", "--strip-debug", buildExample(t), out).CombinedOutput(); err != nil {
+		t.Skipf("objcopy: %v: %s", err, b)
+	}
+	return out
 }
 
 func (e *env) line(marker string) int {

@@ -79,8 +79,11 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 			t.Errorf("evaluate %q = %q, want %q", expr, got, want)
 		}
 	}
-	if got := e.eval(f.Id, "$rip"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+	if got := e.eval(f.Id, "$rip"); mustHex(t, got) != mustHex(t, f.InstructionPointerReference) {
 		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
+	}
+	if got := e.eval(f.Id, "$rip + 0"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+		t.Errorf("$rip + 0 = %s (an expression, in decimal), frame pc %s", got, f.InstructionPointerReference)
 	}
 	// A hex struct's members are hex too, and keep plain evaluate names.
 	hx, err := e.c.Evaluate(f.Id, "origin,x")
@@ -237,7 +240,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 		}
 	}
 	rbx := e.eval(f.Id, "$rbx")
-	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x1234" || e.eval(f.Id, "$rbx") != "4660" {
+	if got, err := setExpr("$rbx", "0x1234"); err != nil || got != "0x0000000000001234" || e.eval(f.Id, "$rbx + 0") != "4660" {
 		t.Fatalf("setExpression $rbx: %q %v", got, err)
 	}
 	if _, err := setExpr("$rbx", rbx); err != nil {
@@ -319,7 +322,7 @@ func TestRegistersScope(t *testing.T) {
 	raxRef = byName["General"].VariablesReference
 	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": raxRef, "name": "rax", "value": "0x1234"})
 	e.must(err)
-	if got := e.eval(f.Id, "$rax"); got != "4660" {
+	if got := e.eval(f.Id, "$rax"); got != "0x0000000000001234" {
 		t.Fatalf("$rax = %s after setVariable", got)
 	}
 	th, err := e.c.Request("threads", nil)
@@ -470,35 +473,52 @@ func TestStepOverLongCallAndPause(t *testing.T) {
 	}
 	e.runToExit()
 
-	// Pause a running guest, change breakpoints while it runs.
-	e2 := launchExample(t, nil)
-	_, err = e2.c.Request("setVariable", nil) // before a stop: error, session goes on
+	// Pause a running guest, change breakpoints while it runs. The busy
+	// loop is made endless first, so the guest cannot get past it (or
+	// exit) whatever the host's speed; where the pause lands in it does
+	// not matter.
+	e2 := launchExample(t, map[string]any{"stopOnEntry": true})
+	_, err = e2.c.Request("setVariable", map[string]any{"variablesReference": 1, "name": "x", "value": "1"}) // no stop yet
 	if err == nil {
 		t.Fatal("setVariable with no stop succeeded")
 	}
 	e2.must(e2.c.ConfigurationDone())
-	// busy_iterations is large enough? Make it so: pause first.
-	e2.must(pauseSoon(e2))
-	ev := e2.stopped("pause")
-	_ = ev
-	f = e2.top()
-	// make the busy loop long, then continue and set a breakpoint while running
-	if g := e2.vars(f.Id, "Globals"); g["busy_iterations"] == "" {
-		t.Fatalf("globals %v", g)
+	e2.stopped("entry")
+	setGlobal := func(name, value string) {
+		t.Helper()
+		_, err := e2.c.Request("setExpression", map[string]any{"expression": name, "value": value})
+		e2.must(err)
 	}
+	setGlobal("busy_iterations", "0x7fffffffffffffff")
 	e2.must(e2.c.Continue(1))
-	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(e2.line("puts(\"counter: \");")))
+	after := e2.line(`puts("busy work: ");`)
+	bps, err := e2.c.SetBreakpoints(e2.src, daptest.Line(after)) // while running
 	e2.must(err)
 	if !bps.Body.Breakpoints[0].Verified {
 		t.Fatalf("breakpoint set while running: %+v", bps.Body.Breakpoints[0])
 	}
+	e2.must(pauseSoon(e2))
+	e2.stopped("pause")
+	// End the loop: the global if busy_work has not started, its
+	// argument if it has.
+	setGlobal("busy_iterations", "1")
+	st, err := e2.c.StackTrace(1)
+	e2.must(err)
+	for _, f := range st.Body.StackFrames {
+		if f.Name == "busy_work" {
+			_, err := e2.c.Request("setExpression", map[string]any{"expression": "iterations", "value": "0", "frameId": f.Id})
+			e2.must(err)
+		}
+	}
+	e2.must(e2.c.Continue(1))
 	e2.stopped("breakpoint")
-	e2.at("kmain", e2.line("puts(\"counter: \");"))
+	e2.at("kmain", after)
+	_, err = e2.c.SetBreakpoints(e2.src)
+	e2.must(err)
 	e2.runToExit()
 }
 
-// pauseSoon pauses the guest right after it starts (it may already have
-// passed some code; any stop location is fine).
+// pauseSoon pauses the running guest (wherever it is).
 func pauseSoon(e *env) error {
 	_, err := e.c.Request("pause", map[string]any{"threadId": 1})
 	return err
@@ -605,6 +625,7 @@ func TestBadLaunchConfigs(t *testing.T) {
 		{map[string]any{}, `"program" is required`},
 		{map[string]any{"program": filepath.Join(dir, "missing")}, "cannot be read"},
 		{map[string]any{"program": notELF}, "not an ELF file"},
+		{map[string]any{"program": ex, "initrd": filepath.Join(dir, "missing")}, `(initrd) cannot be read`},
 		{map[string]any{"program": trunc}, "ELF"},
 		{map[string]any{"program": ex, "vcpus": 1000}, `"vcpus" must be between`},
 		{map[string]any{"program": ex, "memory": 1 << 30}, `"memory" is in MiB`},

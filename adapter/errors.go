@@ -23,8 +23,13 @@ const (
 	errPause          = 3011
 	errContinue       = 3012
 	errGoto           = 3013
+	errBadArguments   = 1006
+	errBusy           = 1007
+	errCancelled      = 1008
+	errExited         = 1009
 )
 
 var errorIDs = []int{errMalformed, errUnsupported, errInternal, errNotLaunched, errRunning, errLaunch, errAttach,
 	errBadConfig, errBreakpoints, errStep, errStack, errVariables, errEvaluate, errSetVariable, errMemory,
-	errDisassemble, errDataBreakpoint, errExceptionInfo, errPause, errContinue, errGoto}
+	errDisassemble, errDataBreakpoint, errExceptionInfo, errPause, errContinue, errGoto, errBadArguments, errBusy,
+	errCancelled, errExited}

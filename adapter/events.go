@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -9,17 +10,31 @@ import (
 	"vmdap/session"
 )
 
+// stopReasons are the DAP words for the session's stop reasons.
+var stopReasons = map[session.StopReason]string{
+	session.StopStep: "step", session.StopBreakpoint: "breakpoint", session.StopFunctionBreakpoint: "function breakpoint",
+	session.StopInstructionBreakpoint: "instruction breakpoint", session.StopDataBreakpoint: "data breakpoint",
+	session.StopException: "exception", session.StopPause: "pause", session.StopEntry: "entry", session.StopGoto: "goto",
+}
+
 // onEvent translates a session event into DAP (called from session
-// goroutines; it only queues).
+// goroutines, and from the worker inside session calls; it only queues).
 func (c *conn) onEvent(e session.Event) {
+	c.mu.Lock()
+	serial, memEvents, invalEvents := c.serial, c.memEvents, c.invalEvents
+	c.mu.Unlock()
 	switch ev := e.(type) {
 	case session.Stopped:
 		c.handles.reset()
-		if c.serial != nil {
-			c.serial.flush()
+		if serial != nil {
+			serial.flush()
+		}
+		reason, ok := stopReasons[ev.Reason]
+		if !ok {
+			reason = "pause"
 		}
 		m := &dap.StoppedEvent{Event: newEvent("stopped")}
-		m.Body = dap.StoppedEventBody{Reason: string(ev.Reason), ThreadId: ev.Thread, Description: ev.Description,
+		m.Body = dap.StoppedEventBody{Reason: reason, ThreadId: ev.Thread, Description: ev.Description,
 			Text: ev.Text, AllThreadsStopped: true, HitBreakpointIds: ev.HitIDs}
 		c.send(m)
 	case session.Continued:
@@ -30,16 +45,11 @@ func (c *conn) onEvent(e session.Event) {
 	case session.Output:
 		c.output(ev.Category, ev.Text)
 	case session.Exited:
-		if c.serial != nil {
-			c.serial.flush()
-		}
-		m := &dap.ExitedEvent{Event: newEvent("exited")}
-		m.Body.ExitCode = ev.Code
-		c.send(m)
+		c.exited(ev.Code)
 	case session.Terminated:
-		c.send(&dap.TerminatedEvent{Event: newEvent("terminated")})
+		c.terminated(true)
 	case session.Invalidated:
-		if c.invalEvents {
+		if invalEvents {
 			m := &dap.InvalidatedEvent{Event: newEvent("invalidated")}
 			for _, a := range ev.Areas {
 				m.Body.Areas = append(m.Body.Areas, dap.InvalidatedAreas(a))
@@ -47,7 +57,7 @@ func (c *conn) onEvent(e session.Event) {
 			c.send(m)
 		}
 	case session.MemoryChanged:
-		if c.memEvents {
+		if memEvents {
 			m := &dap.MemoryEvent{Event: newEvent("memory")}
 			m.Body = dap.MemoryEventBody{MemoryReference: memRef(ev.Addr), Offset: 0, Count: ev.Count}
 			c.send(m)
@@ -57,7 +67,7 @@ func (c *conn) onEvent(e session.Event) {
 	case session.BreakpointChanged:
 		m := &breakpointEventExt{Event: newEvent("breakpoint")}
 		m.Body.Reason = "changed"
-		m.Body.Breakpoint = toBreakpoint(ev.BP)
+		m.Body.Breakpoint = c.toBreakpoint(ev.BP)
 		c.send(m)
 	}
 }
@@ -71,7 +81,7 @@ func (c *conn) output(category, text string) {
 // serialSink forwards guest console output as output events, a line at a
 // time or after a short quiet period, so partial lines still appear.
 type serialSink struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // guards buf, timer and done (written by vCPU threads, flushed by a timer and the adapter)
 	c     *conn
 	buf   []byte
 	timer *time.Timer
@@ -89,7 +99,7 @@ func (s *serialSink) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	s.buf = append(s.buf, p...)
-	if i := lastNewline(s.buf); i >= 0 {
+	if i := bytes.LastIndexByte(s.buf, '\n'); i >= 0 {
 		s.c.output("stdout", string(s.buf[:i+1]))
 		s.buf = append(s.buf[:0], s.buf[i+1:]...)
 	}
@@ -97,15 +107,6 @@ func (s *serialSink) Write(p []byte) (int, error) {
 		s.timer = time.AfterFunc(serialFlushDelay, s.flush)
 	}
 	return len(p), nil
-}
-
-func lastNewline(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 func (s *serialSink) flush() {

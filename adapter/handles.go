@@ -1,18 +1,24 @@
 package adapter
 
 import (
+	"math"
 	"sync"
 
 	"vmdap/session"
 )
 
-// handles maps DAP frame ids and variablesReferences to session objects.
-// They are valid for one stop: reset() at every stop and resume.
+// handles maps the ids the adapter hands out (frame ids,
+// variablesReferences, goto and step-in target ids) to session objects.
+// Each is valid until the guest runs again (reset), and no id is ever
+// given twice in a session: a stale id is refused, never taken for
+// another frame.
 type handles struct {
-	mu     sync.Mutex
-	next   int
-	frames map[int]frameRef
-	vars   map[int]varRef
+	mu      sync.Mutex // guards everything below
+	next    int
+	frames  map[int]frameRef
+	vars    map[int]varRef
+	gotos   map[int]session.GotoTarget
+	stepIns map[int]session.StepInTarget
 }
 
 type frameRef struct {
@@ -28,25 +34,37 @@ type varRef struct {
 const firstHandle = 1000
 
 func newHandles() *handles {
-	h := &handles{}
+	h := &handles{next: firstHandle}
 	h.reset()
 	return h
 }
 
+// reset forgets every id (the guest runs again); ids keep counting.
 func (h *handles) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.next = firstHandle
 	h.frames = map[int]frameRef{}
 	h.vars = map[int]varRef{}
+	h.gotos = map[int]session.GotoTarget{}
+	h.stepIns = map[int]session.StepInTarget{}
+}
+
+// id returns a fresh id (mu held). After 2^31 of them (years of
+// stepping) the count starts again.
+func (h *handles) id() int {
+	if h.next >= math.MaxInt32 {
+		h.next = firstHandle
+	}
+	h.next++
+	return h.next
 }
 
 func (h *handles) addFrame(f frameRef) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.next++
-	h.frames[h.next] = f
-	return h.next
+	id := h.id()
+	h.frames[id] = f
+	return id
 }
 
 func (h *handles) frame(id int) (frameRef, bool) {
@@ -56,22 +74,12 @@ func (h *handles) frame(id int) (frameRef, bool) {
 	return f, ok
 }
 
-// threadFrame returns the thread and frame index of a frame id; without
-// one (a console line with no frame), thread 0 (the last stop's vCPU)
-// and its innermost frame.
-func (h *handles) threadFrame(id int) (thread, frame int) {
-	if f, ok := h.frame(id); ok {
-		return f.thread, f.index
-	}
-	return 0, 0
-}
-
 func (h *handles) addVars(v varRef) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.next++
-	h.vars[h.next] = v
-	return h.next
+	id := h.id()
+	h.vars[id] = v
+	return id
 }
 
 func (h *handles) vars1(id int) (varRef, bool) {
@@ -88,4 +96,34 @@ func (h *handles) setList(id int, l []session.Var) {
 		v.list = l
 		h.vars[id] = v
 	}
+}
+
+func (h *handles) addGoto(t session.GotoTarget) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.id()
+	h.gotos[id] = t
+	return id
+}
+
+func (h *handles) gotoTarget(id int) (session.GotoTarget, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.gotos[id]
+	return t, ok
+}
+
+func (h *handles) addStepIn(t session.StepInTarget) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.id()
+	h.stepIns[id] = t
+	return id
+}
+
+func (h *handles) stepInTarget(id int) (session.StepInTarget, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.stepIns[id]
+	return t, ok
 }

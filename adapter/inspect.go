@@ -3,6 +3,7 @@ package adapter
 import (
 	"encoding/base64"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +28,59 @@ func parseMemRef(s string) (uint64, error) {
 	return v, nil
 }
 
+// Lines and columns as the client counts them (initialize's
+// linesStartAt1 and columnsStartAt1; vmdap counts from 1).
+
+func (c *conn) lineIn(l int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lines1 {
+		return l
+	}
+	return l + 1
+}
+
+func (c *conn) lineOut(l int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lines1 || l == 0 {
+		return l
+	}
+	return l - 1
+}
+
+func (c *conn) colIn(col int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cols1 {
+		return col
+	}
+	return col + 1
+}
+
+func (c *conn) colOut(col int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cols1 {
+		return col
+	}
+	return col - 1
+}
+
+// frameArg resolves an optional frameId: none (0) is the global scope
+// (the spec's rule for evaluate), an id not handed out at this stop is
+// refused.
+func (c *conn) frameArg(id int) (thread, frame int, err error) {
+	if id == 0 {
+		return 0, session.NoFrame, nil
+	}
+	f, ok := c.handles.frame(id)
+	if !ok {
+		return 0, 0, fmt.Errorf("unknown frameId %d (frame ids are valid until the guest runs again)", id)
+	}
+	return f.thread, f.index, nil
+}
+
 func (c *conn) onStackTrace(m *dap.StackTraceRequest, s *session.Session) {
 	a := m.Arguments
 	frames, err := s.StackTrace(a.ThreadId)
@@ -36,30 +90,33 @@ func (c *conn) onStackTrace(m *dap.StackTraceRequest, s *session.Session) {
 	}
 	resp := &dap.StackTraceResponse{Response: newResponse(&m.Request)}
 	resp.Body.TotalFrames = len(frames)
-	start := a.StartFrame
-	if start > len(frames) {
-		start = len(frames)
-	}
+	start := min(max(a.StartFrame, 0), len(frames))
 	end := len(frames)
-	if a.Levels > 0 && start+a.Levels < end {
+	if a.Levels > 0 && a.Levels < end-start {
 		end = start + a.Levels
 	}
 	resp.Body.StackFrames = []dap.StackFrame{}
 	for _, f := range frames[start:end] {
 		sf := dap.StackFrame{Id: c.handles.addFrame(frameRef{thread: a.ThreadId, index: f.Index}), Name: f.Name(),
-			Line: f.Line, Column: 1, InstructionPointerReference: memRef(f.PC)}
-		if f.File != "" {
+			InstructionPointerReference: memRef(f.PC)}
+		if f.File != "" && f.Line > 0 {
 			sf.Source = &dap.Source{Name: filepath.Base(f.File), Path: f.File}
 			if !fileExists(f.File) {
 				sf.Source.PresentationHint = "deemphasize"
 			}
+			sf.Line, sf.Column = c.lineOut(f.Line), c.colOut(1)
 		} else {
-			sf.PresentationHint = "subtle"
-			sf.Line = 0
+			sf.PresentationHint = "subtle" // no source: line and column 0, to be ignored
 		}
 		resp.Body.StackFrames = append(resp.Body.StackFrames, sf)
 	}
 	c.send(resp)
+}
+
+// fileExists is used to decide whether a frame's source can be shown.
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 func (c *conn) onScopes(m *dap.ScopesRequest, s *session.Session) {
@@ -113,11 +170,15 @@ func (c *conn) childVar(ref int, name string) (session.Var, error) {
 	return session.Var{}, fmt.Errorf("no variable %q in reference %d", name, ref)
 }
 
+// indexed reports whether a variable's children are indexed (an
+// array's elements) rather than named (members, scopes, registers).
+func indexed(v session.Var) bool { return strings.HasSuffix(v.Type, "]") }
+
 func (c *conn) toVariable(v session.Var, vr varRef) dap.Variable {
 	dv := dap.Variable{Name: v.Name, Value: v.Value, Type: v.Type, EvaluateName: v.EvaluateName}
 	if v.Children != nil {
 		dv.VariablesReference = c.handles.addVars(varRef{thread: vr.thread, frame: vr.frame, children: v.Children})
-		if strings.HasPrefix(v.Type, "") && strings.HasSuffix(v.Type, "]") {
+		if indexed(v) {
 			dv.IndexedVariables = v.NumChildren
 		} else {
 			dv.NamedVariables = v.NumChildren
@@ -142,10 +203,18 @@ func (c *conn) onVariables(m *dap.VariablesRequest, s *session.Session) {
 		return
 	}
 	a := m.Arguments
+	if a.Filter != "" {
+		// A reference's children are all of one kind: an array's
+		// elements are indexed, everything else is named.
+		idx := len(list) > 0 && strings.HasPrefix(list[0].Name, "[")
+		if (a.Filter == "indexed") != idx {
+			list = nil
+		}
+	}
 	if a.Start > 0 || a.Count > 0 {
-		start := min(a.Start, len(list))
+		start := min(max(a.Start, 0), len(list))
 		end := len(list)
-		if a.Count > 0 && start+a.Count < end {
+		if a.Count > 0 && a.Count < end-start {
 			end = start + a.Count
 		}
 		list = list[start:end]
@@ -178,7 +247,11 @@ func (c *conn) onSetVariable(m *dap.SetVariableRequest, s *session.Session) {
 
 func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := c.handles.threadFrame(a.FrameId)
+	thread, frame, err := c.frameArg(a.FrameId)
+	if err != nil {
+		c.fail(&m.Request, errEvaluate, err)
+		return
+	}
 	if a.Context == "repl" && s.IsCommand(a.Expression) { // x/, xp/, gva2gpa, Linux's dmesg, tasks, lsmod
 		text, err := s.Console(thread, frame, a.Expression)
 		if err != nil {
@@ -195,7 +268,7 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 		c.fail(&m.Request, errEvaluate, err)
 		return
 	}
-	dv := c.toVariable(v, varRef{thread: max(thread, 1), frame: frame})
+	dv := c.toVariable(v, varRef{thread: thread, frame: frame})
 	resp := &dap.EvaluateResponse{Response: newResponse(&m.Request)}
 	resp.Body = dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type, VariablesReference: dv.VariablesReference,
 		NamedVariables: dv.NamedVariables, IndexedVariables: dv.IndexedVariables, MemoryReference: dv.MemoryReference}
@@ -204,13 +277,17 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 
 func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := c.handles.threadFrame(a.FrameId)
+	thread, frame, err := c.frameArg(a.FrameId)
+	if err != nil {
+		c.fail(&m.Request, errSetVariable, err)
+		return
+	}
 	v, err := s.SetExpression(thread, frame, a.Expression, a.Value, a.Format != nil && a.Format.Hex)
 	if err != nil {
 		c.fail(&m.Request, errSetVariable, err)
 		return
 	}
-	dv := c.toVariable(v, varRef{thread: max(thread, 1), frame: frame})
+	dv := c.toVariable(v, varRef{thread: thread, frame: frame})
 	resp := &dap.SetExpressionResponse{Response: newResponse(&m.Request)}
 	resp.Body = dap.SetExpressionResponseBody{Value: dv.Value, Type: dv.Type, VariablesReference: dv.VariablesReference,
 		NamedVariables: dv.NamedVariables, IndexedVariables: dv.IndexedVariables}
@@ -219,8 +296,12 @@ func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) 
 
 func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	a := m.Arguments
-	thread, frame := c.handles.threadFrame(a.FrameId)
-	cursor := byteOffset(a.Text, a.Column-1)
+	thread, frame, err := c.frameArg(a.FrameId)
+	if err != nil {
+		c.fail(&m.Request, errEvaluate, err)
+		return
+	}
+	cursor := byteOffset(a.Text, c.colIn(a.Column)-1)
 	items, err := s.Completions(thread, frame, a.Text, cursor)
 	if err != nil {
 		c.fail(&m.Request, errEvaluate, err)
@@ -230,7 +311,7 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	resp.Body.Targets = make([]dap.CompletionItem, 0, len(items))
 	for _, it := range items {
 		resp.Body.Targets = append(resp.Body.Targets, dap.CompletionItem{Label: it.Label, Type: dap.CompletionItemType(it.Type),
-			Start: utf16Len(a.Text[:it.Start]) + 1, Length: utf16Len(a.Text[it.Start : it.Start+it.Length])})
+			Start: c.colOut(utf16Len(a.Text[:it.Start]) + 1), Length: utf16Len(a.Text[it.Start : it.Start+it.Length])})
 	}
 	c.send(resp)
 }
@@ -298,7 +379,7 @@ func (c *conn) onWriteMemory(m *dap.WriteMemoryRequest, s *session.Session) {
 	c.send(resp)
 }
 
-func (c *conn) onDisassemble(m *dap.DisassembleRequest, s *session.Session) {
+func (c *conn) onDisassemble(j *job, m *dap.DisassembleRequest, s *session.Session) {
 	a := m.Arguments
 	base, err := parseMemRef(a.MemoryReference)
 	if err != nil {
@@ -306,7 +387,7 @@ func (c *conn) onDisassemble(m *dap.DisassembleRequest, s *session.Session) {
 		return
 	}
 	addr := base + uint64(int64(a.Offset))
-	insns, err := s.Disassemble(addr, a.InstructionOffset, a.InstructionCount)
+	insns, err := s.Disassemble(j.ctx, addr, a.InstructionOffset, a.InstructionCount)
 	if err != nil {
 		c.fail(&m.Request, errDisassemble, err)
 		return
@@ -316,7 +397,7 @@ func (c *conn) onDisassemble(m *dap.DisassembleRequest, s *session.Session) {
 	lastFile := ""
 	for _, in := range insns {
 		di := disassembledInstructionExt{DisassembledInstruction: dap.DisassembledInstruction{
-			Address: memRef(in.Addr), Instruction: in.Text, Symbol: in.Symbol, Line: in.Line}}
+			Address: memRef(in.Addr), Instruction: in.Text, Symbol: in.Symbol, Line: c.lineOut(in.Line)}}
 		if len(in.Bytes) > 0 {
 			di.InstructionBytes = fmt.Sprintf("% x", in.Bytes)
 		}

@@ -1,14 +1,17 @@
 package adapter
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/google/go-dap"
 
-	"vmdap/session/symbols"
+	"vmdap/session"
 )
 
 // progressAfter is how long work runs before the client is shown a
@@ -95,9 +98,10 @@ func (p *progress) end(msg string) {
 	}
 }
 
-// loadSymbols reads the guest image's symbols (none without a program),
+// loadImage reads the guest image's symbols (none without a program),
 // maps its source paths, and shows progress when it takes a while.
-func (c *conn) loadSymbols(reqSeq int, program, debugFile string, sourceMap map[string]string) (*symbols.Table, error) {
+func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile string, sourceMap map[string]string) (*session.Image, error) {
+	program, debugFile = symbolFiles(program, debugFile)
 	if program == "" {
 		return nil, nil
 	}
@@ -107,13 +111,35 @@ func (c *conn) loadSymbols(reqSeq int, program, debugFile string, sourceMap map[
 	}
 	p := c.newProgress(reqSeq, "Loading symbols", name)
 	start := time.Now()
-	sym, err := symbols.Load(program, debugFile, symbols.WithProgress(p.update))
+	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx})
 	if err != nil {
 		p.end("failed")
-		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
+		return nil, err
 	}
-	sym.MapSources(sourceMap)
-	p.end(fmt.Sprintf("%d compile units, %d functions in %v", sym.Units(), len(sym.Funcs()), time.Since(start).Round(time.Millisecond)))
+	p.end(fmt.Sprintf("%s in %v", img.Summary(), time.Since(start).Round(time.Millisecond)))
 	c.log.WithField("ms", time.Since(start).Milliseconds()).Debugf("symbols of %s loaded", name)
-	return sym, nil
+	return img, nil
+}
+
+// symbolFiles says which files hold the guest's symbols: the program and
+// its debug file, or, for a program that is not an ELF file (a Linux
+// bzImage), the debug file alone (its vmlinux), or none ("").
+func symbolFiles(program, debugFile string) (string, string) {
+	if program == "" || isELF(program) {
+		return program, debugFile
+	}
+	return debugFile, ""
+}
+
+// isELF reports whether the file starts with the ELF magic (a file that
+// cannot be read counts as one: the loader reports the error).
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var m [4]byte
+	_, err = io.ReadFull(f, m[:])
+	return err != nil || string(m[:]) == "\x7fELF"
 }

@@ -92,7 +92,7 @@ func TestRealModeFrame(t *testing.T) {
 	if in := d.Body.Instructions[0]; in.Address != "0xffff0" || in.InstructionBytes != "ea 5b e0 00 f0" || !strings.Contains(in.Instruction, "jmp") {
 		t.Fatalf("disassembly at f000:fff0: %+v", in)
 	}
-	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "65520" {
+	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "0x000000000000fff0" { // as the Registers view shows it
 		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
 	}
 }

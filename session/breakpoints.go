@@ -143,10 +143,7 @@ func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 		}
 		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
 		l.note = l.moved
-		if err := checkHitCond(r.HitCondition); err != nil {
-			l.note = err.Error()
-		}
-		if l.info.Verified {
+		if b.vetPlaced(l) && l.info.Verified {
 			b.settle(l, "", "")
 		}
 		used[l] = true
@@ -205,6 +202,7 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		} else {
 			l.addrs = addrs
 			b.place(l)
+			b.vetPlaced(l)
 			if loc, ok := b.s.lineOf(addrs[0]); ok {
 				l.info.File, l.info.Line = loc.File, loc.Line
 			}
@@ -230,6 +228,7 @@ func (b *bpTable) setInstructions(req []InstructionBP) []BreakpointInfo {
 			l.info.File, l.info.Line = loc.File, loc.Line
 		}
 		b.place(l)
+		b.vetPlaced(l)
 		b.insns = append(b.insns, l)
 		mine[l] = true
 	}

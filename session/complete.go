@@ -46,7 +46,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				add(n, "property")
 			}
 		case strings.HasSuffix(before, "."), strings.HasSuffix(before, "->"):
-			sc, err := s.newScope(v, max(frame, 0))
+			sc, err := s.scopeOf(v, frame)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 		case prefix == "" && strings.HasSuffix(before, ">"):
 			// '>' triggers completion for "->"; after a comparison there is nothing to offer
 		default:
-			sc, err := s.newScope(v, max(frame, 0))
+			sc, err := s.scopeOf(v, frame)
 			if err != nil {
 				return err
 			}

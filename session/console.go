@@ -82,7 +82,7 @@ func (s *Session) atAddress(thread, frame int, expr string, fn func(sc *frameSco
 		return err
 	}
 	return s.stopped(func() error {
-		sc, err := s.newScope(v, max(frame, 0))
+		sc, err := s.scopeOf(v, frame)
 		if err != nil {
 			return err
 		}

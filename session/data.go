@@ -220,7 +220,9 @@ func (b *bpTable) setData(req []DataBP) []BreakpointInfo {
 			var acc vmm.Access
 			if acc, err = parseAccess(r.Access); err == nil {
 				l.watch = &dataWatch{target: t, access: acc}
-				err = b.placeData(l)
+				if err = b.vet(l); err == nil {
+					err = b.placeData(l)
+				}
 			}
 		}
 		if err != nil {

@@ -94,10 +94,19 @@ func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
 func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
 
 type parser struct {
-	toks []token
-	pos  int
-	sc   scope
+	toks  []token
+	pos   int
+	sc    scope
+	depth int // nesting of unary() calls, bounded by maxExprDepth
 }
+
+// Bounds on one expression (and so on conditions, logpoint
+// interpolations and console commands): the parser recurses once per
+// nesting level, and a client may send anything.
+const (
+	maxExprLen   = 4096
+	maxExprDepth = 200
+)
 
 func (p *parser) peek() token { return p.toks[p.pos] }
 func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
@@ -116,6 +125,9 @@ func (p *parser) expect(s string) error {
 
 // evalExpr evaluates a C expression in a scope.
 func evalExpr(src string, sc scope) (value, error) {
+	if len(src) > maxExprLen {
+		return value{}, fmt.Errorf("expression too long (%d bytes; at most %d)", len(src), maxExprLen)
+	}
 	toks, err := lex(src)
 	if err != nil {
 		return value{}, err
@@ -269,6 +281,9 @@ func binop(op string, a, b value, sc scope) (value, error) {
 	case "*":
 		return rvalue(rt, x*y), nil
 	case "/", "%":
+		if _, static := sc.(*staticScope); static && y == 0 {
+			return rvalue(rt, 0), nil // a condition being checked: every value reads 0
+		}
 		if y == 0 {
 			return value{}, fmt.Errorf("division by zero")
 		}
@@ -436,6 +451,10 @@ func elemSize(t *ctype) int64 {
 }
 
 func (p *parser) unary() (value, error) {
+	if p.depth++; p.depth > maxExprDepth {
+		return value{}, fmt.Errorf("expression too deeply nested (more than %d levels)", maxExprDepth)
+	}
+	defer func() { p.depth-- }()
 	t := p.peek()
 	if t.kind == "op" {
 		switch t.text {

@@ -3,20 +3,31 @@ package session
 // Event is something the session tells its client.
 type Event interface{ event() }
 
-// StopReason is why the session stopped, in DAP's words.
-type StopReason string
+// StopReason is why the guest stopped, as the user should be told.
+type StopReason uint8
 
 const (
-	StopStep                  StopReason = "step"
-	StopBreakpoint            StopReason = "breakpoint"
-	StopFunctionBreakpoint    StopReason = "function breakpoint"
-	StopInstructionBreakpoint StopReason = "instruction breakpoint"
-	StopDataBreakpoint        StopReason = "data breakpoint"
-	StopException             StopReason = "exception"
-	StopPause                 StopReason = "pause"
-	StopEntry                 StopReason = "entry"
-	StopGoto                  StopReason = "goto"
+	StopStep                  StopReason = iota + 1 // a step ended
+	StopBreakpoint                                  // a source-line breakpoint
+	StopFunctionBreakpoint                          // a function breakpoint
+	StopInstructionBreakpoint                       // an instruction breakpoint
+	StopDataBreakpoint                              // a watchpoint
+	StopException                                   // a guest exception, a triple fault, a hypervisor error
+	StopPause                                       // a pause, or the guest cannot go on (all vCPUs halted)
+	StopEntry                                       // before the first instruction
+	StopGoto                                        // a jump moved the vCPU
 )
+
+var stopReasonNames = [...]string{StopStep: "step", StopBreakpoint: "breakpoint", StopFunctionBreakpoint: "function breakpoint",
+	StopInstructionBreakpoint: "instruction breakpoint", StopDataBreakpoint: "data breakpoint", StopException: "exception",
+	StopPause: "pause", StopEntry: "entry", StopGoto: "goto"}
+
+func (r StopReason) String() string {
+	if int(r) < len(stopReasonNames) && stopReasonNames[r] != "" {
+		return stopReasonNames[r]
+	}
+	return "unknown"
+}
 
 // Stopped says the guest stopped (all vCPUs).
 type Stopped struct {

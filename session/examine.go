@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"vmdap/x86"
 )
 
 // gdb's examine command in the debug console: x/NFU EXPR.
@@ -185,12 +183,9 @@ func (s *Session) examineStrings(out *strings.Builder, v int, addr uint64, count
 }
 
 func (s *Session) examineInsns(out *strings.Builder, v int, pc, addr uint64, count int) {
-	mode := x86.Mode(64)
-	if sr, err := s.t.SRegs(v); err == nil {
-		mode = x86.DecodeMode(sr)
-	}
+	rd := s.codeReader(v)
 	for i := 0; i < count; i++ {
-		in := s.decodeOne(v, mode, addr)
+		in := s.decodeWith(rd, addr)
 		mark := "   "
 		if addr == pc {
 			mark = "=> "

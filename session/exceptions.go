@@ -53,26 +53,27 @@ type ExceptionInfo struct {
 	Details     string
 }
 
-// SetExceptionFilters enables exception filters by id.
-func (s *Session) SetExceptionFilters(ids []string) error {
-	return s.halted(func() error {
+// SetExceptionFilters enables exactly the exception filters named by ids
+// (the rest are turned off). It answers per id: nil when the filter is
+// on, else why not (an unknown id); the known ones are set either way.
+func (s *Session) SetExceptionFilters(ids []string) ([]error, error) {
+	res := make([]error, len(ids))
+	err := s.halted(func() error {
 		e := s.bps.exc
 		e.on = map[int]bool{}
 		e.triple = false
-		for _, id := range ids {
-			found := false
+		for i, id := range ids {
+			res[i] = fmt.Errorf("unknown exception filter %q", id)
 			for _, f := range ExceptionFilters {
-				if f.ID == id {
-					found = true
-					if f.Vector < 0 {
-						e.triple = true
-					} else {
-						e.on[f.Vector] = true
-					}
+				if f.ID != id {
+					continue
 				}
-			}
-			if !found {
-				return fmt.Errorf("unknown exception filter %q", id)
+				res[i] = nil
+				if f.Vector < 0 {
+					e.triple = true
+				} else {
+					e.on[f.Vector] = true
+				}
 			}
 		}
 		if len(e.on) > 0 && !e.scanned {
@@ -81,6 +82,7 @@ func (s *Session) SetExceptionFilters(ids []string) error {
 		s.refreshExceptionBPs()
 		return nil
 	})
+	return res, err
 }
 
 // refreshExceptionBPs (re)places breakpoints on the handlers of the

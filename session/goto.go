@@ -43,9 +43,20 @@ func (s *Session) GotoTargets(file string, line int) ([]GotoTarget, error) {
 // Goto moves a stopped thread's vCPU to addr, which must lie in the
 // function the vCPU is stopped in: a jump into another function would
 // run it on this one's stack frame (set rip in the Registers scope to do
-// that on purpose). The caller reports the move as a stop with reason
-// goto once it has answered the request.
+// that on purpose). The move is reported as a stop with reason goto.
 func (s *Session) Goto(thread int, addr uint64) error {
+	if err := s.jump(thread, addr); err != nil {
+		return err
+	}
+	desc := fmt.Sprintf("jumped to %s", s.where(addr))
+	if loc, ok := s.lineOf(addr); ok {
+		desc = fmt.Sprintf("jumped to line %d", loc.Line)
+	}
+	s.emit(Stopped{Reason: StopGoto, Thread: thread, Description: desc})
+	return nil
+}
+
+func (s *Session) jump(thread int, addr uint64) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
 		return err

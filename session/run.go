@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,13 +13,21 @@ import (
 	"vmdap/x86/disasm"
 )
 
-// StepKind is the DAP step request.
+// StepKind is what a step does with calls.
 type StepKind uint8
 
 const (
-	StepOver StepKind = iota // next
-	StepIn
-	StepOut
+	StepOver StepKind = iota // next: over calls
+	StepIn                   // into calls
+	StepOut                  // to the caller
+)
+
+// Granularity is the unit of a step.
+type Granularity uint8
+
+const (
+	GranularityLine        Granularity = iota // a source line (a machine instruction where no line is known)
+	GranularityInstruction                    // one machine instruction
 )
 
 // result is how a run ends.
@@ -47,14 +54,27 @@ func (s *Session) Start(stopOnEntry bool) error {
 	return s.Continue(1)
 }
 
-// Continue resumes every vCPU.
+// Continue resumes every vCPU. After a stop the guest cannot go on from
+// (a triple fault, a hypervisor error) it ends the session instead.
 func (s *Session) Continue(thread int) error {
+	if _, err := s.vcpuOf(thread); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.state == StateExited && s.fatalStop {
+		s.fatalStop = false
+		s.mu.Unlock()
+		s.emit(Exited{Code: 255})
+		s.emit(Terminated{})
+		return nil
+	}
+	s.mu.Unlock()
 	return s.launch(thread, func(v int) result { return s.cont(nil) })
 }
 
-// Step starts a step of a thread; granularity "instruction" steps
-// machine instructions, anything else source lines.
-func (s *Session) Step(thread int, kind StepKind, granularity string) error {
+// Step starts a step of a thread, by source lines or machine
+// instructions (always instructions when the image has no line table).
+func (s *Session) Step(thread int, kind StepKind, granularity Granularity) error {
 	start, err := s.PrepareStep(thread, kind, granularity)
 	if err != nil {
 		return err
@@ -65,7 +85,7 @@ func (s *Session) Step(thread int, kind StepKind, granularity string) error {
 // PrepareStep checks that a step can be made and returns what starts it.
 // A stepOut is planned here, so one that cannot work (the outermost
 // frame) is refused before anything runs.
-func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (start func() error, err error) {
+func (s *Session) PrepareStep(thread int, kind StepKind, granularity Granularity) (start func() error, err error) {
 	if err := s.steppable(thread); err != nil {
 		return nil, err
 	}
@@ -83,8 +103,8 @@ func (s *Session) PrepareStep(thread int, kind StepKind, granularity string) (st
 	return func() error { return s.step(thread, kind, granularity) }, nil
 }
 
-func (s *Session) step(thread int, kind StepKind, granularity string) error {
-	insn := granularity == "instruction" || s.sym == nil || !s.sym.HasDWARF()
+func (s *Session) step(thread int, kind StepKind, granularity Granularity) error {
+	insn := granularity == GranularityInstruction || s.sym == nil || !s.sym.HasDWARF()
 	return s.launch(thread, func(v int) result {
 		switch kind {
 		case StepOver:
@@ -102,6 +122,8 @@ func (s *Session) step(thread int, kind StepKind, granularity string) error {
 }
 
 // launch starts a run on its own goroutine; the outcome becomes events.
+// It fails, and nothing runs, for a thread that does not exist, while
+// the guest runs, and once it has exited.
 func (s *Session) launch(thread int, fn func(v int) result) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
@@ -113,11 +135,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		if s.closed || s.endDetail != "" {
-			return s.exitedErr()
-		}
-		s.emit(Terminated{})
-		return nil
+		return s.exitedErr()
 	}
 	s.state = StateRunning
 	s.userPause = false
@@ -172,6 +190,7 @@ func (s *Session) finish(r result) {
 		case vmm.ReasonShutdown:
 			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
 			if s.bps.exc.triple {
+				s.fatalStop = true
 				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
 				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
 			} else {
@@ -179,6 +198,7 @@ func (s *Session) finish(r result) {
 			}
 		default:
 			text := fmt.Sprintf("%s on vCPU %d at %s: %s", r.stop.Reason, r.stop.VCPU, s.where(r.stop.PC), r.stop.Detail)
+			s.fatalStop = true
 			s.excInfo = &ExceptionInfo{ID: "internal error", Description: text, Details: r.stop.Detail}
 			evs = append(evs, Output{Category: "important", Text: text + "\n"},
 				Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Hypervisor error", Description: text})
@@ -306,7 +326,7 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 			continue
 		}
 		ids = append(ids, l.id)
-		if reason == "" {
+		if reason == 0 {
 			switch l.kind {
 			case KindFunction:
 				reason = StopFunctionBreakpoint
@@ -405,7 +425,7 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if err := stp.Step(v); err != nil {
 		return result{err: err}, false
 	}
-	st, err := s.t.Wait(context.Background())
+	st, err := s.t.Wait(s.life)
 	if err != nil {
 		return result{err: err}, false
 	}

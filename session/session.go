@@ -32,9 +32,9 @@ var (
 
 // Config builds a session.
 type Config struct {
-	Target  vmm.Target
-	Symbols *symbols.Table // may be nil (no image symbols)
-	Log     logrus.FieldLogger
+	Target vmm.Target
+	Image  *Image // may be nil (no image symbols)
+	Log    logrus.FieldLogger
 	// Emit receives events; it must not block for long (the adapter
 	// queues them for its writer).
 	Emit func(Event)
@@ -51,26 +51,41 @@ type Session struct {
 	emit func(Event)
 	caps vmm.Capabilities
 
-	mu       sync.Mutex
-	state    State
-	bps      *bpTable
-	curVCPU  int // the vCPU the last stop was on
-	lastStop vmm.Stop
-	frames   map[int][]Frame // per-stop cache by vCPU
-	exitCode int
-	excInfo  *ExceptionInfo
-	hex      bool // integers in hex in variables, watch and hover (the IDE's toggle)
-	kaslr    kaslrState
-	linux    linuxState // Linux awareness (linux.go)
-
-	// Requests that must run while the target is halted inside a run.
-	reqs      chan func()
-	kick      chan struct{}
-	runDone   chan struct{}
+	// mu guards the session's state and every use of the target while
+	// it is stopped: the fields below, the breakpoint tables (bps) and
+	// the per-stop caches. The run goroutine takes it between target
+	// operations, never while waiting for the guest; the emit callback
+	// may be called with it held (it only queues).
+	mu        sync.Mutex
+	state     State
+	bps       *bpTable
+	curVCPU   int // the vCPU the last stop was on
+	lastStop  vmm.Stop
+	frames    map[int][]Frame // per-stop cache by vCPU
+	exitCode  int
+	excInfo   *ExceptionInfo
+	hex       bool            // integers in hex in variables, watch and hover (the IDE's toggle)
+	kaslr     kaslrState      // the search for a relocated kernel's slide
+	linux     linuxState      // Linux awareness (linux.go)
+	fatalStop bool            // the last stop ended the guest (triple fault, hypervisor error) but was shown as a stop
+	written   []MemoryChanged // guest memory written by expressions since the last take
+	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
 	userPause bool
 	closed    bool
 	endDetail string        // how the target ended, when not by the guest's own exit
-	quit      chan struct{} // closed by Close: stops watchEnd
+	quit      chan struct{} // closed by End: stops watchEnd
+
+	interrupt context.CancelFunc // ends the run goroutine's current Wait (nil when it is not waiting)
+
+	// Requests that must run while the target is halted inside a run:
+	// halted() queues them on reqs and interrupts the run goroutine's
+	// wait; it serves them with mu held.
+	reqs chan haltedReq
+
+	// life ends when the session ends: every wait for the guest ends
+	// with it.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New makes a session over a stopped target.
@@ -81,19 +96,23 @@ func New(c Config) *Session {
 		l.SetLevel(logrus.PanicLevel)
 		log = l
 	}
+	var sym *symbols.Table
+	if c.Image != nil {
+		sym = c.Image.t
+	}
 	s := &Session{
 		log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
-		reqs:   make(chan func(), 16),
-		kick:   make(chan struct{}, 1),
+		reqs:   make(chan haltedReq, 16),
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.t = &taskTarget{Target: c.Target, s: s} // the tasks as threads (linux_threads.go)
 	if s.emit == nil {
 		s.emit = func(Event) {}
 	}
-	if c.Symbols != nil {
-		s.sym = symbols.NewSet(c.Symbols)
+	if sym != nil {
+		s.sym = symbols.NewSet(sym)
 	}
 	s.bps = newBPTable(s)
 	if c.KernelOffset != nil {
@@ -172,6 +191,12 @@ func (s *Session) State() State {
 // Threads returns the vCPU count (threads are 1..n).
 func (s *Session) Threads() int { return s.t.VCPUs() }
 
+// CheckThread fails for a thread id that names no vCPU.
+func (s *Session) CheckThread(thread int) error {
+	_, err := s.vcpuOf(thread)
+	return err
+}
+
 // vcpuOf converts a thread id (1-based) to a vCPU index.
 func (s *Session) vcpuOf(thread int) (int, error) {
 	if isTaskThread(thread) {
@@ -221,38 +246,78 @@ func (s *Session) stopped(fn func() error) error {
 
 // halted runs fn with the target stopped: at once when the session is
 // stopped, else by halting the running guest, running fn and resuming it
-// (invisible to the user).
+// (invisible to the user). A run that ends without serving fn (a step,
+// which does not serve requests, or a target that went away) leaves it
+// to be served here, the guest then stopped; a guest that has exited
+// fails it.
 func (s *Session) halted(fn func() error) error {
-	s.mu.Lock()
-	if s.state != StateRunning {
-		defer s.mu.Unlock()
-		if s.state == StateExited {
+	r := haltedReq{fn: fn, errc: make(chan error, 1)}
+	for {
+		s.mu.Lock()
+		switch s.state {
+		case StateExited:
+			defer s.mu.Unlock()
 			return s.exitedErr()
+		case StateStopped:
+			defer s.mu.Unlock()
+			return fn()
 		}
-		return fn()
+		done := s.runDone
+		s.mu.Unlock()
+		select {
+		case s.reqs <- r:
+		default:
+			return errors.New("too many requests queued while the guest runs")
+		}
+		s.mu.Lock()
+		if s.interrupt != nil {
+			s.interrupt() // the run goroutine halts the guest and serves the queue
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-r.errc:
+			return err
+		case <-done:
+		}
+		// The run ended: serve what it left queued (ours among them,
+		// unless it was served on the way out).
+		s.mu.Lock()
+		if s.state != StateRunning {
+			s.serveRequestsLocked()
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-r.errc:
+			return err
+		default: // a new run took the guest: queue again
+		}
 	}
-	s.mu.Unlock()
-	errc := make(chan error, 1)
-	select {
-	case s.reqs <- func() { errc <- fn() }:
-	default:
-		return errors.New("too many requests queued while the guest runs")
-	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-	return <-errc
+}
+
+// haltedReq is one request queued by halted.
+type haltedReq struct {
+	fn   func() error
+	errc chan error // buffered: serving never blocks
 }
 
 // serveRequests runs queued halted() requests (target stopped).
 func (s *Session) serveRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serveRequestsLocked()
+}
+
+// serveRequestsLocked runs the queued requests, or fails them once the
+// guest has exited (mu held).
+func (s *Session) serveRequestsLocked() {
 	for {
 		select {
-		case fn := <-s.reqs:
-			s.mu.Lock()
-			fn()
-			s.mu.Unlock()
+		case r := <-s.reqs:
+			if s.state == StateExited && s.lastStop.Reason != vmm.ReasonShutdown {
+				r.errc <- s.exitedErr()
+				continue
+			}
+			r.errc <- r.fn()
 		default:
 			return
 		}
@@ -261,29 +326,30 @@ func (s *Session) serveRequests() {
 
 // waitInterruptible waits for the running target to stop, serving halted()
 // requests on the way: it halts the target, serves them, and resumes it
-// when the halt was only for them.
+// when the halt was only for them. Every wait ends when the session
+// closes, whether or not the backend's Wait notices its own Close.
 func (s *Session) waitInterruptible() (vmm.Stop, error) {
 	for {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-s.kick:
-				cancel()
-			case <-done:
-			}
-		}()
+		ctx, cancel := context.WithCancel(s.life)
+		s.mu.Lock()
+		s.interrupt = cancel
+		if len(s.reqs) > 0 {
+			cancel() // queued before the interrupt was in place
+		}
+		s.mu.Unlock()
 		st, err := s.t.Wait(ctx)
-		close(done)
+		s.mu.Lock()
+		s.interrupt = nil
+		s.mu.Unlock()
 		cancel()
-		if !errors.Is(err, context.Canceled) {
+		if !errors.Is(err, context.Canceled) || s.life.Err() != nil {
 			s.serveRequests()
 			return st, err
 		}
 		if err := s.t.Pause(); err != nil {
 			return vmm.Stop{}, err
 		}
-		st, err = s.t.Wait(context.Background())
+		st, err = s.t.Wait(s.life)
 		if err != nil {
 			return st, err
 		}
@@ -368,6 +434,7 @@ func (s *Session) End(how Ending) error {
 			}
 		}
 	}
+	s.endLife() // a wait still going (a pause never answered) ends now
 	d, detacher := s.t.(*taskTarget).unwrap().(vmm.Detacher)
 	var err error
 	switch {

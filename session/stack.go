@@ -423,6 +423,23 @@ type frameScope struct {
 	err   error
 }
 
+// NoFrame, as a frame index, asks for the global scope: globals, symbols
+// and the registers of the thread's vCPU, no locals.
+const NoFrame = -1
+
+// scopeOf is newScope, or the global scope for NoFrame.
+func (s *Session) scopeOf(v, frame int) (*frameScope, error) {
+	if frame != NoFrame {
+		return s.newScope(v, frame)
+	}
+	sc, err := s.newScope(v, 0)
+	if err != nil {
+		return nil, err
+	}
+	sc.sc = nil
+	return sc, nil
+}
+
 // newScope builds the scope of a frame (session locked, target stopped).
 func (s *Session) newScope(v, frame int) (*frameScope, error) {
 	var f *Frame
@@ -488,6 +505,9 @@ func (sc *frameScope) readMem(p []byte, addr uint64) error {
 
 func (sc *frameScope) writeMem(p []byte, addr uint64) error {
 	n, err := sc.s.t.WriteMemory(sc.vcpu, p, addr)
+	if n > 0 {
+		sc.s.written = append(sc.s.written, MemoryChanged{Addr: addr, Count: n})
+	}
 	if n < len(p) && err == nil {
 		err = fmt.Errorf("short write at %#x", addr)
 	}
@@ -779,7 +799,11 @@ func (sc *frameScope) lookupVar(name string) (value, bool, error) {
 	return value{}, false, nil
 }
 
-func (sc *frameScope) lookupType(name string) (*ctype, bool) {
+func (sc *frameScope) lookupType(name string) (*ctype, bool) { return sc.s.typeNamed(name, sc.types) }
+
+// typeNamed resolves a type name: the fixed-width integer names, else a
+// typedef or tag of the image.
+func (s *Session) typeNamed(name string, cache *typeCache) (*ctype, bool) {
 	switch name {
 	case "uint8_t":
 		return typUChar, true
@@ -798,12 +822,12 @@ func (sc *frameScope) lookupType(name string) (*ctype, bool) {
 	case "int64_t", "ssize_t", "intptr_t":
 		return typLong, true
 	}
-	if sc.s.sym == nil {
+	if s.sym == nil {
 		return nil, false
 	}
-	dt, ok := sc.s.sym.TypeByName(name)
+	dt, ok := s.sym.TypeByName(name)
 	if !ok {
 		return nil, false
 	}
-	return fromDWARF(dt, sc.types), true
+	return fromDWARF(dt, cache), true
 }

@@ -198,28 +198,40 @@ func (s *Session) SetVar(v Var, text string) (Var, error) {
 		out, err = v.refresh()
 		return err
 	})
-	if err == nil {
-		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
-	}
+	s.emitWritten(err == nil)
 	return out, err
 }
 
-// Evaluate evaluates an expression in a frame (frame -1 or thread 0: the
-// current vCPU's innermost frame). A format suffix `,x` (or `,h`), as in
+// emitWritten announces the guest memory expressions wrote (a memory
+// event each) and, after a change, asks the client to refetch.
+func (s *Session) emitWritten(changed bool) {
+	s.mu.Lock()
+	w := s.written
+	s.written = nil
+	s.mu.Unlock()
+	for _, m := range w {
+		s.emit(m)
+	}
+	if changed || len(w) > 0 {
+		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
+	}
+}
+
+// Evaluate evaluates an expression in a frame, or with frame NoFrame in
+// the global scope (thread 0: the vCPU of the last stop). A format suffix `,x` (or `,h`), as in
 // Visual Studio's watch window, or gdb's `/x ` prefix shows integers in
 // hex; hex asks for that too (DAP's ValueFormat).
 func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error) {
 	name := expr
 	expr, fmtHex := formatSpec(expr)
 	hex = hex || fmtHex
-	frame = max(frame, 0)
 	vc, err := s.vcpuOrCurrent(thread)
 	if err != nil {
 		return Var{}, err
 	}
 	var out Var
 	err = s.stopped(func() error {
-		sc, err := s.newScope(vc, frame)
+		sc, err := s.scopeOf(vc, frame)
 		if err != nil {
 			return err
 		}
@@ -227,10 +239,27 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 		if err != nil {
 			return err
 		}
+		if rv, ok := s.bareRegister(sc, expr, val); ok {
+			out = rv
+			return nil
+		}
 		out = s.makeVar(sc, name, expr, val, hex || s.hex)
 		return nil
 	})
 	return out, err
+}
+
+// bareRegister renders an expression that is just a register ($rax,
+// $cs, rax) as the Registers view shows it, so the two agree.
+func (s *Session) bareRegister(sc *frameScope, expr string, val value) (Var, bool) {
+	if val.reg == "" {
+		return Var{}, false
+	}
+	e := strings.ToLower(strings.TrimSpace(expr))
+	if e != "$"+val.reg && !(e == "$pc" && val.reg == "rip") && !(e == val.reg && val.name == strings.TrimSpace(expr)) {
+		return Var{}, false
+	}
+	return s.registerVar(sc, val.reg)
 }
 
 // SetExpression assigns the value of valueText to expr, which must name
@@ -247,7 +276,7 @@ func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex b
 	hex = hex || fmtHex
 	var out Var
 	err = s.stopped(func() error {
-		sc, err := s.newScope(vc, max(frame, 0))
+		sc, err := s.scopeOf(vc, frame)
 		if err != nil {
 			return err
 		}
@@ -269,32 +298,65 @@ func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex b
 		if err != nil {
 			return err
 		}
+		if rv, ok := s.bareRegister(sc, expr, now); ok {
+			out = rv
+			return nil
+		}
 		out = s.makeVar(sc, name, expr, now, hex || s.hex || now.reg != "")
 		return nil
 	})
-	if err == nil {
-		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
-	}
+	s.emitWritten(err == nil)
 	return out, err
 }
 
 // register groups
 
+// regBits are the registers the Registers view decodes bit by bit.
+var regBits = map[string][]x86.Flag{"rflags": x86.RFLAGSBits, "cr0": x86.CR0Bits, "cr4": x86.CR4Bits,
+	"efer": x86.EFERBits, "dr6": x86.DR6Bits, "dr7": x86.DR7Bits}
+
 func (s *Session) registerGroups(sc *frameScope) []Var {
-	mk := func(name string, kids func() []Var) Var {
-		return Var{Name: name, Value: "", NumChildren: 1, Presentation: "register",
+	mk := func(name, summary string, kids func() []Var) Var {
+		return Var{Name: name, Value: summary, Type: "registers", NumChildren: 1, Presentation: "register",
 			Children: s.locked(func() ([]Var, error) { return kids(), nil })}
 	}
+	sr := sc.sregs
 	groups := []Var{
-		mk("General", func() []Var { return s.generalRegs(sc) }),
-		mk("Segments", func() []Var { return s.segmentRegs(sc) }),
-		mk("Control", func() []Var { return s.controlRegs(sc) }),
+		mk("General", fmt.Sprintf("rip=%#x rsp=%#x", sc.regs.RIP, sc.regs.RSP), func() []Var { return s.generalRegs(sc) }),
+		mk("Segments", fmt.Sprintf("cs=%#x ds=%#x es=%#x fs=%#x gs=%#x ss=%#x", sr.CS.Selector, sr.DS.Selector, sr.ES.Selector,
+			sr.FS.Selector, sr.GS.Selector, sr.SS.Selector), func() []Var { return s.segmentRegs(sc) }),
+		mk("Control", fmt.Sprintf("cr0=%#x cr3=%#x cr4=%#x efer=%#x", sr.CR0, sr.CR3, sr.CR4, sr.EFER), func() []Var { return s.controlRegs(sc) }),
 	}
 	if _, ok := s.t.DebugRegisters(); ok {
-		groups = append(groups, mk("Debug", func() []Var { return s.debugRegVars(sc) }))
+		summary := "unavailable"
+		if d := sc.debugRegs(); d != nil {
+			summary = fmt.Sprintf("dr6=%#x dr7=%#x", d.DR6, d.DR7)
+		}
+		groups = append(groups, mk("Debug", summary, func() []Var { return s.debugRegVars(sc) }))
 	}
-	groups[0].Value = fmt.Sprintf("rip=%#x rsp=%#x", sc.regs.RIP, sc.regs.RSP)
 	return groups
+}
+
+// registerVar renders a register as the Registers view shows it (a
+// segment register with its parts); false for a name that is no
+// register.
+func (s *Session) registerVar(sc *frameScope, name string) (Var, bool) {
+	n := strings.ToLower(name)
+	if seg := sc.sregs.SegmentByName(n); seg != nil {
+		return s.segmentVar(n, *seg), true
+	}
+	u, ok := sc.regGet(n)
+	if !ok {
+		return Var{}, false
+	}
+	v := s.regVar(sc, n, u, regBits[n])
+	if n == "rip" || n == "rsp" || n == "rbp" {
+		v.MemRef, v.HasMemRef = u, true
+	}
+	if t := regType(n); t.size < 8 { // a narrower view (eax, ax, al): its own width
+		v.Value, v.Type, v.typ = fmt.Sprintf("%#0*x", 2+2*t.size, u&mask(t.size)), t.String(), t
+	}
+	return v, true
 }
 
 func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag) Var {
@@ -318,8 +380,8 @@ func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag)
 			return sc.regSet(n, u)
 		}
 		rv.refresh = func() (Var, error) {
-			u, _ := sc.regGet(n)
-			return s.regVar(sc, n, u, bits), nil
+			r, _ := s.registerVar(sc, n)
+			return r, nil
 		}
 	}
 	return rv
@@ -328,15 +390,7 @@ func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag)
 func (s *Session) generalRegs(sc *frameScope) []Var {
 	var out []Var
 	for _, n := range x86.GeneralNames() {
-		u, _ := sc.regs.Get(n)
-		var bits []x86.Flag
-		if n == "rflags" {
-			bits = x86.RFLAGSBits
-		}
-		v := s.regVar(sc, n, u, bits)
-		if n == "rip" || n == "rsp" || n == "rbp" {
-			v.MemRef, v.HasMemRef = u, true
-		}
+		v, _ := s.registerVar(sc, n)
 		out = append(out, v)
 	}
 	return out
@@ -345,24 +399,28 @@ func (s *Session) generalRegs(sc *frameScope) []Var {
 func (s *Session) segmentRegs(sc *frameScope) []Var {
 	var out []Var
 	for _, n := range x86.SegmentNames() {
-		seg := sc.sregs.SegmentByName(n)
-		sg := *seg
-		out = append(out, Var{Name: n, Presentation: "register", Type: "segment",
-			Value: fmt.Sprintf("%#x (base %#x, limit %#x)", sg.Selector, sg.Base, sg.Limit), NumChildren: 3,
-			EvaluateName: "$" + n,
-			Children: func() ([]Var, error) {
-				return []Var{
-					{Name: "selector", Value: fmt.Sprintf("%#x", sg.Selector)},
-					{Name: "base", Value: fmt.Sprintf("%#x", sg.Base)},
-					{Name: "limit", Value: fmt.Sprintf("%#x", sg.Limit)},
-					{Name: "attributes", Value: segAttrs(sg)},
-				}, nil
-			}})
+		out = append(out, s.segmentVar(n, *sc.sregs.SegmentByName(n)))
 	}
 	out = append(out,
-		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Presentation: "register"},
-		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Presentation: "register"})
+		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Type: "descriptor table", Presentation: "register"},
+		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Type: "descriptor table", Presentation: "register"})
 	return out
+}
+
+// segmentVar is a segment register: its selector, base and limit, with
+// the parts (and the attributes) as children.
+func (s *Session) segmentVar(n string, sg x86.Segment) Var {
+	return Var{Name: n, Presentation: "register", Type: "segment",
+		Value: fmt.Sprintf("%#x (base %#x, limit %#x)", sg.Selector, sg.Base, sg.Limit), NumChildren: 4,
+		EvaluateName: "$" + n,
+		Children: func() ([]Var, error) {
+			return []Var{
+				{Name: "selector", Value: fmt.Sprintf("%#x", sg.Selector), Type: "unsigned short"},
+				{Name: "base", Value: fmt.Sprintf("%#x", sg.Base), Type: "unsigned long"},
+				{Name: "limit", Value: fmt.Sprintf("%#x", sg.Limit), Type: "unsigned int"},
+				{Name: "attributes", Value: segAttrs(sg), Type: "segment attributes"},
+			}, nil
+		}}
 }
 
 func segAttrs(s x86.Segment) string {
@@ -381,15 +439,10 @@ func segAttrs(s x86.Segment) string {
 
 func (s *Session) controlRegs(sc *frameScope) []Var {
 	sr := sc.sregs
-	out := []Var{
-		s.regVar(sc, "cr0", sr.CR0, x86.CR0Bits),
-		s.regVar(sc, "cr2", sr.CR2, nil),
-		s.regVar(sc, "cr3", sr.CR3, nil),
-		s.regVar(sc, "cr4", sr.CR4, x86.CR4Bits),
-		s.regVar(sc, "cr8", sr.CR8, nil),
-		s.regVar(sc, "efer", sr.EFER, x86.EFERBits),
-		s.regVar(sc, "fs_base", sr.FS.Base, nil),
-		s.regVar(sc, "gs_base", sr.GS.Base, nil),
+	var out []Var
+	for _, n := range x86.ControlNames() {
+		v, _ := s.registerVar(sc, n)
+		out = append(out, v)
 	}
 	out = append(out, Var{Name: "mode", Value: fmt.Sprintf("%d-bit, CPL %d", x86.DecodeMode(sr), x86.CPL(sr)), Presentation: "readOnly"})
 	return out
@@ -402,15 +455,8 @@ func (s *Session) debugRegVars(sc *frameScope) []Var {
 	}
 	var out []Var
 	for _, n := range x86.DebugNames() {
-		u, _ := d.Get(n)
-		var bits []x86.Flag
-		switch n {
-		case "dr6":
-			bits = x86.DR6Bits
-		case "dr7":
-			bits = x86.DR7Bits
-		}
-		out = append(out, s.regVar(sc, n, u, bits))
+		v, _ := s.registerVar(sc, n)
+		out = append(out, v)
 	}
 	return out
 }

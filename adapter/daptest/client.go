@@ -22,7 +22,8 @@ import (
 type Client struct {
 	w       io.Writer
 	rc      io.Closer
-	mu      sync.Mutex
+	wmu     sync.Mutex // serialises writes to w (not held while reading)
+	mu      sync.Mutex // guards the fields below
 	seq     int
 	pending map[int]chan dap.Message
 	raw     map[int][]byte // response bodies as sent, by request seq (RequestRaw)
@@ -37,8 +38,12 @@ type Client struct {
 }
 
 // New starts a client on a connection.
-func New(rw io.ReadWriteCloser) *Client {
-	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, raw: map[int][]byte{}, Timeout: 30 * time.Second}
+func New(rw io.ReadWriteCloser) *Client { return NewLogged(rw, nil) }
+
+// NewLogged starts a client whose Log is set from the start (so no
+// message escapes it).
+func NewLogged(rw io.ReadWriteCloser, log func(dir string, raw []byte)) *Client {
+	c := &Client{w: rw, rc: rw, pending: map[int]chan dap.Message{}, raw: map[int][]byte{}, Timeout: 30 * time.Second, Log: log}
 	c.evCond = sync.NewCond(&c.mu)
 	go c.read(bufio.NewReader(rw))
 	return c
@@ -114,17 +119,31 @@ func (c *Client) Send(command string, args any) (int, <-chan dap.Message, error)
 	if c.Log != nil {
 		c.Log("->", b)
 	}
-	c.mu.Lock()
+	c.wmu.Lock()
 	err = dap.WriteBaseMessage(c.w, b)
-	c.mu.Unlock()
+	c.wmu.Unlock()
 	return seq, ch, err
 }
 
 // SendRaw writes bytes as one message body (for malformed-input tests).
 func (c *Client) SendRaw(body []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	return dap.WriteBaseMessage(c.w, body)
+}
+
+// WriteRaw writes bytes to the connection as they are (for tests of
+// malformed base-protocol headers).
+func (c *Client) WriteRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.w.Write(b)
+	return err
+}
+
+// Wait waits for the response to a request sent with Send.
+func (c *Client) Wait(command string, ch <-chan dap.Message) (dap.Message, error) {
+	return c.wait(command, ch)
 }
 
 // Request sends a request and waits for its response; a failed response

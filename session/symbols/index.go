@@ -147,7 +147,7 @@ func (t *Table) buildIndex() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(t.units) {
+				if i >= len(t.units) || t.ctxErr() != nil {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
@@ -161,6 +161,19 @@ func (t *Table) buildIndex() {
 		}
 	}
 	wg.Wait()
+	if t.debugNames != nil {
+		p := newPart(len(t.sec.info))
+		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
+		if !t.indexFromNames(p) {
+			// Unusable: walk the units after all.
+			t.debugNames = nil
+			next.Store(0)
+			t.buildIndex()
+			return
+		}
+		parts = append(parts, p)
+		t.usedNames = true
+	}
 	t.mergeIndex(parts, unitFiles)
 }
 
@@ -196,8 +209,8 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			files = h.files
 		}
 	}
-	if !a.children {
-		return files
+	if !a.children || t.debugNames != nil {
+		return files // (with .debug_names, the names come from there)
 	}
 	clear(p.localDef)
 	p.pending = p.pending[:0]

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"cmp"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -86,7 +87,10 @@ type Table struct {
 	cache unitCache
 
 	progress func(done, total int64)
-	slide    uint64 // see SetSlide
+	debugNames []byte // .debug_names, when the index pass uses it
+	usedNames  bool
+	ctx      context.Context // see WithContext; nil: none
+	slide    uint64          // see SetSlide
 }
 
 type cuRange struct {
@@ -112,12 +116,17 @@ func Load(path, debugFile string, opts ...Option) (*Table, error) {
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
-	t := newTable(path, img, dimg, opts)
-	return t, nil
+	return newTable(path, img, dimg, opts)
 }
 
 // Option configures Load and New.
 type Option func(*Table)
+
+// WithContext makes the open stop early, with ctx's error, when ctx is
+// done (a launch the client cancelled, a client that went away).
+func WithContext(ctx context.Context) Option {
+	return func(t *Table) { t.ctx = ctx }
+}
 
 // WithProgress reports the index's progress while it is built: done and
 // total bytes of debug information, from the indexing goroutines (calls
@@ -134,10 +143,10 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTable("", img, img, opts), nil
+	return newTable("", img, img, opts)
 }
 
-func newTable(path string, img, dimg *image, opts []Option) *Table {
+func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
 	if dimg != img {
@@ -166,6 +175,10 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 		}
 	}()
 	t.loadDWARF()
+	if err := t.ctxErr(); err != nil {
+		wg.Wait()
+		return nil, err
+	}
 	if len(t.units) > 0 {
 		// The code's own address size: a 64-bit kernel repacked as
 		// elf32-i386 (QEMU's -kernel form) still has 8-byte DWARF.
@@ -186,7 +199,15 @@ func newTable(path string, img, dimg *image, opts []Option) *Table {
 	} else {
 		go build()
 	}
-	return t
+	return t, nil
+}
+
+// ctxErr reports the open's context's error (nil without one).
+func (t *Table) ctxErr() error {
+	if t.ctx == nil {
+		return nil
+	}
+	return t.ctx.Err()
 }
 
 // loadDWARF finds the debug sections and builds the index.
@@ -215,6 +236,7 @@ func (t *Table) loadDWARF() {
 	}
 	units, _ := walkUnits(s.info)
 	t.units = units
+	t.debugNames, _ = d.section(".debug_names")
 	t.buildIndex()
 	t.buildUnitRanges()
 }

@@ -22,7 +22,8 @@ import (
 // QEMUConfig describes a guest for vmdap to run under QEMU.
 type QEMUConfig struct {
 	Path      string // qemu-system-x86_64 (default: from PATH)
-	Program   string // the kernel (Multiboot ELF32, or an ELF with a PVH note)
+	Program   string // the kernel (Multiboot ELF32, an ELF with a PVH note, or a Linux bzImage)
+	Initrd    string // -initrd: an initial RAM disk (Linux) or module
 	MemoryMiB int
 	VCPUs     int
 	Cmdline   string
@@ -47,6 +48,9 @@ func QEMUArgs(c QEMUConfig, gdbAddr string) []string {
 	args := []string{"-accel", accel, "-machine", "pc", "-m", strconv.Itoa(c.MemoryMiB), "-smp", strconv.Itoa(c.VCPUs),
 		"-display", "none", "-no-reboot", "-monitor", "none", "-serial", "stdio",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", c.Program, "-S", "-gdb", "tcp:" + gdbAddr}
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
+	}
 	if c.Cmdline != "" {
 		args = append(args, "-append", c.Cmdline)
 	}

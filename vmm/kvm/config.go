@@ -19,8 +19,11 @@ type Config struct {
 	Memory uint64
 	// VCPUs is the number of vCPUs (default 1).
 	VCPUs int
-	// Cmdline is the kernel command line (Multiboot, PVH).
+	// Cmdline is the kernel command line (Linux, Multiboot, PVH).
 	Cmdline string
+	// Initrd is an initial RAM disk: boot_params' ramdisk for a bzImage,
+	// a module for PVH, the first module for Multiboot 1 and 2.
+	Initrd []byte
 	// Modules are loaded after the kernel and described to Multiboot 1
 	// and 2 kernels (an initrd, say).
 	Modules []boot.Module
@@ -33,7 +36,10 @@ type Config struct {
 	// IRQChip creates KVM's in-kernel interrupt controllers (local APICs
 	// at 0xfee00000, IOAPIC, PIC), so that interrupts can be delivered
 	// (SignalMSI). A halted vCPU then waits in the kernel for an interrupt
-	// instead of stopping with ReasonHalted.
+	// instead of stopping with ReasonHalted, the firmware tables describe
+	// the APICs (ACPI MADT, MP table), and the application processors of
+	// the protocols that start only the boot processor (Linux, PVH,
+	// Multiboot) wait for the guest's INIT and startup IPIs.
 	IRQChip bool
 }
 

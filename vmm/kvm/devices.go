@@ -5,6 +5,9 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
+
+	"vmdap/vmm"
+	"vmdap/vmm/kvm/boot"
 )
 
 // Port numbers of the emulated devices.
@@ -161,8 +164,22 @@ type ports struct {
 	logged map[uint16]bool
 }
 
-// exitRequest is returned by out when the guest asked to end.
-type exitRequest struct{ code int }
+// exitRequest is returned by out when the guest asked to end: through the
+// debug-exit port (code), by powering off through ACPI (code 0), or by
+// asking for a reset through ACPI (reset).
+type exitRequest struct {
+	code   int
+	reset  bool
+	detail string
+}
+
+// stop is the vCPU stop the request ends the run with.
+func (r *exitRequest) stop(pc uint64) vmm.Stop {
+	if r.reset {
+		return vmm.Stop{Reason: vmm.ReasonShutdown, PC: pc, Detail: r.detail}
+	}
+	return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: r.code, PC: pc, Detail: r.detail}
+}
 
 // in fills data (size bytes) for a read of port.
 func (p *ports) in(port uint16, data []byte) {
@@ -175,6 +192,9 @@ func (p *ports) in(port uint16, data []byte) {
 		return
 	case port == portDebugCon:
 		data[0] = portDebugCon // Bochs' "debug console present" answer
+		return
+	case port == boot.SleepControlPort || port == boot.SleepStatusPort || port == boot.ResetPort:
+		clear(data) // not sleeping, no wake status
 		return
 	}
 	p.unknown(port, "read")
@@ -200,6 +220,21 @@ func (p *ports) out(port uint16, data []byte) *exitRequest {
 			v = v<<8 | uint64(data[i])
 		}
 		return &exitRequest{code: int((v<<1)|1) & 0xff}
+	case port == boot.SleepControlPort:
+		// ACPI hardware-reduced sleep control (FADT SLEEP_CONTROL_REG):
+		// SLP_EN with SLP_TYP 5 (\_S5) is soft off.
+		v := data[0]
+		if v&boot.SleepEnable != 0 && v>>2&7 == boot.SleepTypeS5 {
+			return &exitRequest{code: 0, detail: "the guest powered off (ACPI S5)"}
+		}
+		return nil
+	case port == boot.SleepStatusPort:
+		return nil
+	case port == boot.ResetPort:
+		if data[0] == boot.ResetValue {
+			return &exitRequest{reset: true, detail: "the guest asked for a reset (ACPI reset register); vmdap does not restart guests"}
+		}
+		return nil
 	}
 	p.unknown(port, "write")
 	return nil

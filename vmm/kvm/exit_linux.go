@@ -40,7 +40,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 	switch reason {
 	case kvmsys.KVM_EXIT_IO:
 		if req := v.io(); req != nil {
-			return vmm.Stop{Reason: vmm.ReasonExited, ExitCode: req.code, PC: v.kregs.RIP}, outStop
+			return req.stop(v.kregs.RIP), outStop
 		}
 		if !stepping {
 			return vmm.Stop{}, outServed
@@ -161,6 +161,12 @@ func (v *vcpu) internalErrorExit(stepping bool) (vmm.Stop, outcome) {
 		}
 	}
 	if m.dbg.reinjectGuestInt3(v) {
+		return vmm.Stop{}, outAgain
+	}
+	if v.completeUnemulated() {
+		if stepping {
+			return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStepped
+		}
 		return vmm.Stop{}, outAgain
 	}
 	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}, outStop

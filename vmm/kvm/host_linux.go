@@ -116,6 +116,15 @@ type HostInfo struct {
 	StepWorks       bool
 	IOExitAtInsn    bool // an OUT exit reports RIP at the OUT (VT-x, AMD-V) rather than after it
 	StepKeptOnWrite bool // single-step survives a KVM_SET_REGS (PVM); vmdap re-arms anyway
+	// CPUIDHidden lists the supported CPUID features whose instructions
+	// failed at ring 0 in the probe guest: the guest is not offered them.
+	CPUIDHidden []HiddenFeature
+	CPUIDProbed int // instructions tried
+	// MaxBasicLeaf, when not 0, is the lowered maximum basic CPUID leaf:
+	// the host showed hidden leaf-7 features whatever KVM was told.
+	MaxBasicLeaf uint32
+	// Ring0Gaps lists baseline instructions (no CPUID bit) that failed.
+	Ring0Gaps []Ring0Gap
 	// Paging turned on outside long mode (probe_paging_linux.go).
 	LegacyPagingProbed bool
 	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
@@ -153,6 +162,18 @@ func (h *HostInfo) capabilities() vmm.Capabilities {
 	if !h.DRWatch {
 		c.Notes = append(c.Notes, "debug-register data watchpoints do not fire on this host; watchpoints use page protection")
 	}
+	if len(h.CPUIDHidden) > 0 {
+		c.Notes = append(c.Notes, "the guest's CPUID hides what this host cannot run at ring 0 (vmdap check says why): "+strings.Join(h.hiddenNames(), " "))
+	}
+	if h.MaxBasicLeaf != 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("this host's CPUID shows its own leaf-7 features whatever KVM_SET_CPUID2 says: the guest's maximum basic CPUID leaf is %d", h.MaxBasicLeaf))
+	}
+	if cl := h.LinuxClearCPUID(); len(cl) > 0 {
+		c.Notes = append(c.Notes, "this host's CPUID shows some of those whatever KVM_SET_CPUID2 says: a Linux guest gets clearcpuid="+strings.Join(cl, ","))
+	}
+	for _, g := range h.Ring0Gaps {
+		c.Notes = append(c.Notes, fmt.Sprintf("this host cannot run %s at ring 0 and it has no CPUID bit: %s", g.Insn, g.Note))
+	}
 	if h.LegacyPagingProbed && (!h.Paging32 || !h.PAE32) {
 		c.Notes = append(c.Notes, h.legacyPagingNote())
 	}
@@ -186,6 +207,23 @@ func (h *HostInfo) Lines() []string {
 		"single-step: " + yes(h.StepWorks),
 		"OUT exit reports RIP: " + pick(h.IOExitAtInsn, "at the instruction", "after the instruction") + " (vmdap completes I/O with immediate_exit either way)",
 		"single-step survives a register write: " + yes(h.StepKeptOnWrite) + " (vmdap re-arms after every write either way)",
+	}
+	if len(h.CPUIDHidden) == 0 {
+		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID as is (%d ring-0 instructions of its features probed, all run)", h.CPUIDProbed))
+	} else {
+		l = append(l, fmt.Sprintf("guest CPUID: KVM_GET_SUPPORTED_CPUID minus %d feature(s) whose instructions this host cannot run at ring 0 (%d probed):", len(h.CPUIDHidden), h.CPUIDProbed))
+		for _, f := range h.CPUIDHidden {
+			l = append(l, "  hides "+f.String()+"; "+f.Bit)
+		}
+		if h.MaxBasicLeaf != 0 {
+			l = append(l, fmt.Sprintf("  the host's CPUID shows its own leaf-7 features whatever KVM_SET_CPUID2 says: the guest's maximum basic leaf is lowered to %d, so leaf 7 and above are gone", h.MaxBasicLeaf))
+		}
+		if cl := h.LinuxClearCPUID(); len(cl) > 0 {
+			l = append(l, "  the guest's CPUID still shows "+strings.Join(cl, " ")+" whatever KVM_SET_CPUID2 says: vmdap adds clearcpuid="+strings.Join(cl, ",")+" to a Linux kernel's command line")
+		}
+	}
+	for _, g := range h.Ring0Gaps {
+		l = append(l, fmt.Sprintf("ring-0 instruction %s fails (%s) and has no CPUID bit to hide: %s", g.Insn, g.Why, g.Note))
 	}
 	if n := h.legacyPagingNote(); n != "" {
 		l = append(l, n)

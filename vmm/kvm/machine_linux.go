@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -62,6 +63,9 @@ type Machine struct {
 	nudgeStop chan struct{}
 
 	dbg debugState // breakpoints and watchpoints (debug_linux.go)
+
+	onceMu     sync.Mutex      // guards onceLogged
+	onceLogged map[string]bool // messages logOnce has logged
 }
 
 var _ vmm.Target = (*Machine)(nil)
@@ -95,6 +99,12 @@ func New(cfg Config) (*Machine, error) {
 		host = &h
 		cfg.Log.Warn("software breakpoints are unavailable with an in-kernel irqchip on this host (int3 does not reach the VMM and HLT no longer exits); using debug-register breakpoints")
 	}
+	if img.IsLinux() {
+		if c := linuxCmdline(cfg.Cmdline, host.LinuxClearCPUID()); c != cfg.Cmdline {
+			cfg.Log.WithField("layer", "kvm").Infof("kernel command line: added clearcpuid=%s (features this host cannot run at ring 0 and its CPUID shows regardless)", strings.Join(host.LinuxClearCPUID(), ","))
+			cfg.Cmdline = c
+		}
+	}
 	kvmf, err := openKVM()
 	if err != nil {
 		return nil, err
@@ -116,8 +126,18 @@ func New(cfg Config) (*Machine, error) {
 	for _, sg := range img.Segments {
 		m.loaded = append(m.loaded, loadedSegment{virt: sg.Virt, phys: sg.Phys, size: sg.MemSize})
 	}
-	m.log.WithFields(logrus.Fields{"protocol": img.Protocol, "entry": fmt.Sprintf("%#x", img.Entry),
-		"memory_mib": cfg.Memory >> 20, "vcpus": cfg.VCPUs}).Info("guest loaded")
+	f := logrus.Fields{"protocol": img.Protocol, "entry": fmt.Sprintf("%#x", img.Entry),
+		"memory_mib": cfg.Memory >> 20, "vcpus": cfg.VCPUs}
+	if img.Linux != nil {
+		f["kernel"] = img.Linux.String()
+	}
+	if len(cfg.Initrd) > 0 {
+		f["initrd_kib"] = len(cfg.Initrd) >> 10
+	}
+	m.log.WithFields(f).Info("guest loaded")
+	if img.Protocol == boot.ProtoLinux && !cfg.IRQChip {
+		m.log.Warn("a Linux kernel needs local APICs and an IOAPIC: launch it with \"irqchip\": true")
+	}
 	return m, nil
 }
 
@@ -139,14 +159,15 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err
 	}
-	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Modules: cfg.Modules})
+	states, err := boot.Place(img, m.mem.ram, boot.Config{VCPUs: cfg.VCPUs, Cmdline: cfg.Cmdline, Initrd: cfg.Initrd, Modules: cfg.Modules, APIC: cfg.IRQChip})
 	if err != nil {
 		return err
 	}
-	m.cpuid, err = kvmsys.SupportedCPUID(int(m.kvm.Fd()))
+	supported, err := kvmsys.SupportedCPUID(int(m.kvm.Fd()))
 	if err != nil {
 		return err
 	}
+	m.cpuid = m.host.guestCPUID(supported)
 	mmapSize, err := kvmsys.VCPUMmapSize(int(m.kvm.Fd()))
 	if err != nil {
 		return err

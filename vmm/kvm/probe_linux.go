@@ -27,7 +27,9 @@ var (
 // the capabilities and runs a tiny guest that tries each debug mechanism
 // (int3, a debug-register execute breakpoint and its resume with RF, a
 // debug-register write watchpoint, single-stepping over OUT and after a
-// register write). The result picks every strategy the VMM uses.
+// register write), and each instruction whose CPUID feature KVM offers and
+// a kernel runs at ring 0 (cpuid_linux.go). The result picks every strategy
+// the VMM uses and the guest's CPUID.
 func Probe(log logrus.FieldLogger) (*HostInfo, error) {
 	probeOnce.Do(func() {
 		probed, probeErr = probe()
@@ -35,8 +37,14 @@ func Probe(log logrus.FieldLogger) (*HostInfo, error) {
 			log.WithField("layer", "kvm").WithFields(logrus.Fields{
 				"vendor": probed.Vendor, "swbp": probed.SWBreakpoint.String(), "hw_resume": probed.HWResume.String(),
 				"dr_watch": probed.DRWatch, "step": probed.StepWorks, "io_exit_at_insn": probed.IOExitAtInsn,
-				"blockirq": probed.BlockIRQ, "probe_us": probed.ProbeDurationUS,
+				"blockirq": probed.BlockIRQ, "cpuid_probed": probed.CPUIDProbed, "probe_us": probed.ProbeDurationUS,
 			}).Info("KVM host probed")
+			for _, f := range probed.CPUIDHidden {
+				log.WithField("layer", "kvm").WithField("bit", f.Bit).Info("guest CPUID hides " + f.String())
+			}
+			for _, g := range probed.Ring0Gaps {
+				log.WithField("layer", "kvm").Infof("this host cannot run %s at ring 0 (%s) and it has no CPUID bit: %s", g.Insn, g.Why, g.Note)
+			}
 		}
 	})
 	return probed, probeErr
@@ -54,9 +62,43 @@ const (
 
 type prober struct {
 	vm, vcpu int
+	msz      int // kvm_run mapping size
 	ram      []byte
 	run      kvmsys.RunPage
 	regs0    kvmsys.Regs
+	sregs0   kvmsys.SRegs
+	extra    []probeVCPU // vCPUs made by addVCPU, closed with the prober
+}
+
+type probeVCPU struct {
+	fd  int
+	run kvmsys.RunPage
+}
+
+// addVCPU creates vCPU id with the given CPUID and entry sregs and makes it
+// the one the probes run on.
+func (p *prober) addVCPU(id int, cpuid []kvmsys.CPUIDEntry2, sregs x86.SRegs) error {
+	fd, err := kvmsys.CreateVCPU(p.vm, id)
+	if err != nil {
+		return err
+	}
+	run, err := unix.Mmap(fd, 0, p.msz, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	p.extra = append(p.extra, probeVCPU{fd, kvmsys.RunPage(run)})
+	p.vcpu, p.run = fd, kvmsys.RunPage(run)
+	if err := kvmsys.SetCPUID2(fd, cpuid); err != nil {
+		return err
+	}
+	var ks kvmsys.SRegs
+	if err := kvmsys.GetSRegs(fd, &ks); err != nil {
+		return err
+	}
+	tmp := &vcpu{ksregs: ks}
+	p.sregs0 = tmp.sregsToKVM(sregs)
+	return kvmsys.SetSRegs(fd, &p.sregs0)
 }
 
 func probe() (*HostInfo, error) {
@@ -121,34 +163,16 @@ func (h *HostInfo) runProbe(kvm int) error {
 		g[4], g[5] = 0, 0x8e
 		g[6], g[7] = byte(hnd>>16), byte(hnd>>24)
 	}
-	if p.vcpu, err = kvmsys.CreateVCPU(p.vm, 0); err != nil {
+	if p.msz, err = kvmsys.VCPUMmapSize(kvm); err != nil {
 		return err
 	}
-	msz, err := kvmsys.VCPUMmapSize(kvm)
-	if err != nil {
-		return err
-	}
-	run, err := unix.Mmap(p.vcpu, 0, msz, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return err
-	}
-	p.run = kvmsys.RunPage(run)
 	cpuid, err := kvmsys.SupportedCPUID(kvm)
 	if err != nil {
 		return err
 	}
-	if err := kvmsys.SetCPUID2(p.vcpu, cpuid); err != nil {
-		return err
-	}
-	var ks kvmsys.SRegs
-	if err := kvmsys.GetSRegs(p.vcpu, &ks); err != nil {
-		return err
-	}
 	st := states[0]
-	tmp := &vcpu{ksregs: ks}
 	st.SRegs.IDT = x86.Table{Base: pIDT, Limit: 32*16 - 1}
-	k := tmp.sregsToKVM(st.SRegs)
-	if err := kvmsys.SetSRegs(p.vcpu, &k); err != nil {
+	if err := p.addVCPU(0, cpuid, st.SRegs); err != nil {
 		return err
 	}
 	p.regs0 = kvmsys.Regs{RSP: st.Regs.RSP, RFLAGS: 2}
@@ -157,16 +181,15 @@ func (h *HostInfo) runProbe(kvm int) error {
 	h.probeHW(p)
 	h.probeWatch(p)
 	h.probeStep(p)
+	h.probeCPUID(p, cpuid, st.SRegs)
 	h.probeLegacyPaging(p) // last: leaves the vCPU in 32-bit mode
 	return nil
 }
 
 func (p *prober) close() {
-	if p.run != nil {
-		unix.Munmap(p.run)
-	}
-	if p.vcpu >= 0 {
-		unix.Close(p.vcpu)
+	for _, v := range p.extra {
+		unix.Munmap(v.run)
+		unix.Close(v.fd)
 	}
 	if p.ram != nil {
 		unix.Munmap(p.ram)
@@ -190,9 +213,12 @@ func (p *prober) debug(ctl uint32, dr [8]uint64) {
 }
 
 // enter runs once, bounded by a watchdog in case the guest spins.
-func (p *prober) enter() (uint32, kvmsys.Regs) {
+func (p *prober) enter() (uint32, kvmsys.Regs) { return p.enterFor(2 * time.Second) }
+
+// enterFor runs once for at most d.
+func (p *prober) enterFor(d time.Duration) (uint32, kvmsys.Regs) {
 	tid := unix.Gettid()
-	t := time.AfterFunc(2*time.Second, func() {
+	t := time.AfterFunc(d, func() {
 		p.run.SetImmediateExit(true)
 		_ = unix.Tgkill(unix.Getpid(), tid, kickSignal)
 	})

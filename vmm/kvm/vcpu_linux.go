@@ -167,10 +167,17 @@ func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
 		return err
 	}
 	v.halted = st.Halted
-	if v.m.irqchip && !st.Halted {
+	if v.m.irqchip {
 		// With an in-kernel irqchip KVM leaves every vCPU but the first
-		// waiting for INIT/SIPI; this one enters at its entry point.
-		if err := kvmsys.SetMPState(v.fd, kvmsys.KVM_MP_STATE_RUNNABLE); err != nil {
+		// waiting for INIT/SIPI. A vCPU the protocol starts enters at its
+		// entry point; one it does not start goes on waiting, inside
+		// KVM_RUN, until the guest's INIT and startup IPIs reach it.
+		st := uint32(kvmsys.KVM_MP_STATE_RUNNABLE)
+		if v.halted {
+			st = kvmsys.KVM_MP_STATE_UNINITIALIZED
+			v.halted = false
+		}
+		if err := kvmsys.SetMPState(v.fd, st); err != nil {
 			return fmt.Errorf("vcpu %d: %w", v.idx, err)
 		}
 	}
@@ -280,9 +287,12 @@ func (v *vcpu) sregsToKVM(s x86.SRegs) kvmsys.SRegs {
 }
 
 // setGuestDebug issues KVM_SET_GUEST_DEBUG when the wanted state differs
-// from what the kernel has, or when force is set.
+// from what the kernel has, when force is set, or when it injects an
+// exception: KVM_GUESTDBG_INJECT_* acts once, at the ioctl, so two guest
+// int3s in a row with no other change between them need two ioctls.
 func (v *vcpu) setGuestDebug(d kvmsys.GuestDebug, force bool) error {
-	if !force && v.gdbgOK && d == v.gdbg {
+	inject := d.Control&(kvmsys.KVM_GUESTDBG_INJECT_BP|kvmsys.KVM_GUESTDBG_INJECT_DB) != 0
+	if !force && !inject && v.gdbgOK && d == v.gdbg {
 		return nil
 	}
 	if err := kvmsys.SetGuestDebug(v.fd, &d); err != nil {

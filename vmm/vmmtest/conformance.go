@@ -15,177 +15,242 @@ import (
 type Factory func(t *testing.T, g *Guest) vmm.Target
 
 // Conformance runs one scenario against a backend, with the same guest
-// (testdata/guests/mb, a Multiboot kernel that also boots under QEMU):
-// entry state, a hardware (or software) breakpoint, memory that matches
-// the image, a step, register writes, a software breakpoint hit and
-// resume, a write watchpoint, pause, and the exit status.
+// (testdata/guests/mb, a Multiboot kernel that also boots under QEMU), as
+// steps on one target, each its own subtest (a step that fails ends the
+// scenario): entry state, a hardware (or software) breakpoint, memory that
+// matches the image, a step, register writes, a software breakpoint hit
+// and resume, a write watchpoint, pause, and the exit status.
 func Conformance(t *testing.T, g *Guest, newTarget Factory) {
 	t.Helper()
 	tg := newTarget(t, g)
 	defer tg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	wait := func(what string) vmm.Stop {
-		t.Helper()
-		s, err := tg.Wait(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return s
-	}
-	run := func(what string) vmm.Stop {
-		t.Helper()
-		if err := tg.Continue(); err != nil {
-			t.Fatalf("%s: continue: %v", what, err)
-		}
-		return wait(what)
-	}
-	sym := func(n string) uint64 { return Sym(t, g, n) }
-
-	r, err := tg.Regs(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.RIP != sym("entry32") {
-		t.Fatalf("entry: rip %#x, want entry32 %#x", r.RIP, sym("entry32"))
-	}
-
-	// A breakpoint on main64: hardware where the backend has it.
-	main64 := sym("main64")
-	if hw, ok := tg.HWBreakpoints(); ok {
-		if err := hw.InsertHWBreakpoint(main64); err != nil {
-			t.Fatal(err)
-		}
-		s := run("hardware breakpoint")
-		if s.PC != main64 || (s.Reason != vmm.ReasonHWBreakpoint && s.Reason != vmm.ReasonBreakpoint) {
-			t.Fatalf("hardware breakpoint: %v", s)
-		}
-		hw.RemoveHWBreakpoint(main64)
-	} else {
-		sw, _ := tg.SWBreakpoints()
-		sw.InsertBreakpoint(main64)
-		if s := run("software breakpoint"); s.PC != main64 {
-			t.Fatalf("software breakpoint: %v", s)
-		}
-		sw.RemoveBreakpoint(main64)
-	}
-	// Memory at main64 equals the image's bytes.
 	f, err := elf.NewFile(bytes.NewReader(g.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := make([]byte, 16)
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && main64 >= p.Vaddr && main64+16 <= p.Vaddr+p.Filesz {
-			p.ReadAt(want, int64(main64-p.Vaddr))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := &conformance{tg: tg, g: g, img: f, ctx: ctx}
+	for _, s := range []struct {
+		name string
+		run  func(c *conformance, t *testing.T)
+	}{
+		{"entry", (*conformance).entry},
+		{"breakpoint", (*conformance).breakpoint},
+		{"memory", (*conformance).memory},
+		{"step", (*conformance).step},
+		{"registers", (*conformance).registers},
+		{"software breakpoint", (*conformance).softwareBreakpoint},
+		{"watchpoint", (*conformance).watchpoint},
+		{"pause", (*conformance).pause},
+		{"exit", (*conformance).exit},
+	} {
+		if !t.Run(s.name, func(t *testing.T) { s.run(c, t) }) {
+			return
 		}
 	}
+}
+
+// conformance is the scenario's state, shared by its steps.
+type conformance struct {
+	tg  vmm.Target
+	g   *Guest
+	img *elf.File
+	ctx context.Context
+}
+
+func (c *conformance) sym(t *testing.T, n string) uint64 { return Sym(t, c.g, n) }
+
+func (c *conformance) wait(t *testing.T, what string) vmm.Stop {
+	t.Helper()
+	s, err := c.tg.Wait(c.ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return s
+}
+
+func (c *conformance) run(t *testing.T, what string) vmm.Stop {
+	t.Helper()
+	if err := c.tg.Continue(); err != nil {
+		t.Fatalf("%s: continue: %v", what, err)
+	}
+	return c.wait(t, what)
+}
+
+// imageBytes reads the image's bytes at a loaded address.
+func (c *conformance) imageBytes(p []byte, addr uint64) {
+	for _, ph := range c.img.Progs {
+		if ph.Type == elf.PT_LOAD && addr >= ph.Vaddr && addr+uint64(len(p)) <= ph.Vaddr+ph.Filesz {
+			ph.ReadAt(p, int64(addr-ph.Vaddr))
+		}
+	}
+}
+
+func (c *conformance) entry(t *testing.T) {
+	r, err := c.tg.Regs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RIP != c.sym(t, "entry32") {
+		t.Fatalf("entry: rip %#x, want entry32 %#x", r.RIP, c.sym(t, "entry32"))
+	}
+}
+
+// breakpoint: on main64, hardware where the backend has it.
+func (c *conformance) breakpoint(t *testing.T) {
+	main64 := c.sym(t, "main64")
+	if hw, ok := c.tg.HWBreakpoints(); ok {
+		if err := hw.InsertHWBreakpoint(main64); err != nil {
+			t.Fatal(err)
+		}
+		s := c.run(t, "hardware breakpoint")
+		if s.PC != main64 || (s.Reason != vmm.ReasonHWBreakpoint && s.Reason != vmm.ReasonBreakpoint) {
+			t.Fatalf("hardware breakpoint: %v", s)
+		}
+		hw.RemoveHWBreakpoint(main64)
+		return
+	}
+	sw, _ := c.tg.SWBreakpoints()
+	sw.InsertBreakpoint(main64)
+	if s := c.run(t, "software breakpoint"); s.PC != main64 {
+		t.Fatalf("software breakpoint: %v", s)
+	}
+	sw.RemoveBreakpoint(main64)
+}
+
+// memory at main64 equals the image's bytes.
+func (c *conformance) memory(t *testing.T) {
+	main64 := c.sym(t, "main64")
+	want := make([]byte, 16)
+	c.imageBytes(want, main64)
 	got := make([]byte, 16)
-	if n, err := tg.ReadMemory(0, got, main64); err != nil || n != 16 || !bytes.Equal(got, want) {
+	if n, err := c.tg.ReadMemory(0, got, main64); err != nil || n != 16 || !bytes.Equal(got, want) {
 		t.Fatalf("memory at main64: % x (%v), image has % x", got[:n], err, want)
 	}
-	// A step moves the PC.
-	st, ok := tg.Stepper()
+}
+
+// step: a step moves the PC.
+func (c *conformance) step(t *testing.T) {
+	st, ok := c.tg.Stepper()
 	if !ok {
 		t.Fatal("no single-step")
 	}
 	if err := st.Step(0); err != nil {
 		t.Fatal(err)
 	}
-	if s := wait("step"); s.Reason != vmm.ReasonStep || s.PC == main64 {
+	main64 := c.sym(t, "main64")
+	if s := c.wait(t, "step"); s.Reason != vmm.ReasonStep || s.PC == main64 {
 		if s.Reason != vmm.ReasonStep || !s.PCUnknown {
 			t.Fatalf("step: %v", s)
 		}
 		// The stop did not carry the pc (a stub's reply without registers).
-		if r, err := tg.Regs(0); err != nil || r.RIP == main64 {
+		if r, err := c.tg.Regs(0); err != nil || r.RIP == main64 {
 			t.Fatalf("step: %v; rip %#x (%v)", s, r.RIP, err)
 		}
 	}
-	// Registers: write and read back where the backend can.
-	if w, ok := tg.RegisterWriter(); ok {
-		r, _ := tg.Regs(0)
-		saved := r.R12
-		r.R12 = 0x1234abcd
-		if err := w.SetRegs(0, r); err != nil {
-			t.Fatal(err)
-		}
-		if r2, _ := tg.Regs(0); r2.R12 != 0x1234abcd {
-			t.Fatalf("r12 = %#x after writing it", r2.R12)
-		}
-		r.R12 = saved
-		w.SetRegs(0, r)
+}
+
+// registers: write and read back where the backend can.
+func (c *conformance) registers(t *testing.T) {
+	w, ok := c.tg.RegisterWriter()
+	if !ok {
+		t.Skip("this backend cannot write registers")
 	}
-	// Software breakpoint: hit, resume from it, hit again.
-	if sw, ok := tg.SWBreakpoints(); ok {
-		puts := sym("puts")
-		if err := sw.InsertBreakpoint(puts); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 2; i++ {
-			if s := run("software breakpoint"); s.Reason != vmm.ReasonBreakpoint || s.PC != puts {
-				t.Fatalf("software breakpoint hit %d: %v", i, s)
-			}
-		}
-		// The breakpoint's byte is invisible.
-		b := make([]byte, 1)
-		tg.ReadMemory(0, b, puts)
-		var orig [1]byte
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_LOAD && puts >= p.Vaddr && puts < p.Vaddr+p.Filesz {
-				p.ReadAt(orig[:], int64(puts-p.Vaddr))
-			}
-		}
-		if b[0] != orig[0] {
-			t.Fatalf("reading memory shows %#x at a breakpoint, the image has %#x", b[0], orig[0])
-		}
-		sw.RemoveBreakpoint(puts)
+	r, _ := c.tg.Regs(0)
+	saved := r.R12
+	r.R12 = 0x1234abcd
+	if err := w.SetRegs(0, r); err != nil {
+		t.Fatal(err)
 	}
-	// A write watchpoint on `hits`, with the first kind that can watch it.
-	wp, _ := tg.Watchpoints()
-	hits := sym("hits")
+	if r2, _ := c.tg.Regs(0); r2.R12 != 0x1234abcd {
+		t.Fatalf("r12 = %#x after writing it", r2.R12)
+	}
+	r.R12 = saved
+	w.SetRegs(0, r)
+}
+
+// softwareBreakpoint: hit, resume from it, hit again; its byte is
+// invisible in memory.
+func (c *conformance) softwareBreakpoint(t *testing.T) {
+	sw, ok := c.tg.SWBreakpoints()
+	if !ok {
+		t.Skip("this backend has no software breakpoints")
+	}
+	puts := c.sym(t, "puts")
+	if err := sw.InsertBreakpoint(puts); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if s := c.run(t, "software breakpoint"); s.Reason != vmm.ReasonBreakpoint || s.PC != puts {
+			t.Fatalf("software breakpoint hit %d: %v", i, s)
+		}
+	}
+	b := make([]byte, 1)
+	c.tg.ReadMemory(0, b, puts)
+	var orig [1]byte
+	c.imageBytes(orig[:], puts)
+	if b[0] != orig[0] {
+		t.Fatalf("reading memory shows %#x at a breakpoint, the image has %#x", b[0], orig[0])
+	}
+	sw.RemoveBreakpoint(puts)
+}
+
+// watchpoint: a write watchpoint on `hits`, with the first kind that can
+// watch it.
+func (c *conformance) watchpoint(t *testing.T) {
+	wp, _ := c.tg.Watchpoints()
+	hits := c.sym(t, "hits")
 	var w vmm.Watch
+	placed := false
 	for _, k := range wp.WatchKinds() {
 		for _, a := range k.Accesses {
-			if a == vmm.AccessWrite {
+			if a == vmm.AccessWrite && !placed {
 				w = vmm.Watch{Addr: hits, Len: 8, Access: vmm.AccessWrite, Kind: k.Kind}
-				if err := wp.InsertWatchpoint(w); err == nil {
-					goto placed
-				}
+				placed = wp.InsertWatchpoint(w) == nil
 			}
 		}
 	}
-	t.Fatal("no watchpoint kind could watch 8 bytes for writes")
-placed:
-	s := run("watchpoint")
+	if !placed {
+		t.Fatal("no watchpoint kind could watch 8 bytes for writes")
+	}
+	s := c.run(t, "watchpoint")
 	if s.Reason != vmm.ReasonWatchpoint || s.Watch == nil || s.Watch.Watch.Addr != hits {
 		t.Fatalf("watchpoint: %v", s)
 	}
 	if err := wp.RemoveWatchpoint(w); err != nil {
 		t.Fatal(err)
 	}
-	// Pause a spinning guest.
-	if _, err := tg.WriteMemory(0, []byte{1, 0, 0, 0}, sym("spin")); err != nil {
+}
+
+// pause: a spinning guest stops.
+func (c *conformance) pause(t *testing.T) {
+	spin := c.sym(t, "spin")
+	if _, err := c.tg.WriteMemory(0, []byte{1, 0, 0, 0}, spin); err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.Continue(); err != nil {
+	if err := c.tg.Continue(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let it spin; not synchronisation
-	if err := tg.Pause(); err != nil {
+	if err := c.tg.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	if s := wait("pause"); s.Reason != vmm.ReasonPause {
+	if s := c.wait(t, "pause"); s.Reason != vmm.ReasonPause {
 		t.Fatalf("pause: %v", s)
 	}
-	if _, err := tg.WriteMemory(0, []byte{0, 0, 0, 0}, sym("spin")); err != nil {
+	if _, err := c.tg.WriteMemory(0, []byte{0, 0, 0, 0}, spin); err != nil {
 		t.Fatal(err)
 	}
-	// Run to the end: exit status (0x10 << 1) | 1.
-	s = run("exit")
+}
+
+// exit: run to the end: exit status (0x10 << 1) | 1, and nothing after.
+func (c *conformance) exit(t *testing.T) {
+	s := c.run(t, "exit")
 	if s.Reason != vmm.ReasonExited || s.ExitCode != 0x21 {
 		t.Fatalf("exit: %v", s)
 	}
-	if err := tg.Continue(); !errors.Is(err, vmm.ErrExited) {
+	if err := c.tg.Continue(); !errors.Is(err, vmm.ErrExited) {
 		t.Fatalf("continue after exit: %v", err)
 	}
 }

@@ -100,6 +100,16 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
+	// A note whose name size wraps the 32-bit offsets: refused, no panic.
+	huge := pvhNote(0x100004)
+	binary.LittleEndian.PutUint32(huge[0:], 0xfffffff8)
+	if _, err := Parse(elf64(0x100000, [][4]uint64{{0x100000, 0x100000, 16, 32}}, huge), ""); err == nil || !strings.Contains(err.Error(), "note") {
+		t.Errorf("a note with namesz 0xfffffff8: %v", err)
+	}
+	// An error never quotes the file's bytes (it may be any file).
+	if _, err := Parse([]byte("root:secret"), ""); err == nil || strings.Contains(err.Error(), "root") {
+		t.Errorf("a text file: %v", err)
+	}
 	bad := append([]byte(nil), good...)
 	bad[18] = byte(elf.EM_ARM)
 	if _, err := Parse(bad, ""); err == nil || !strings.Contains(err.Error(), "wrong architecture") {

@@ -19,13 +19,16 @@ const (
 	ProtoMultiboot  Protocol = "multiboot"
 	ProtoMultiboot2 Protocol = "multiboot2"
 	ProtoPVH        Protocol = "pvh"
+	// ProtoLinux is the Linux/x86 boot protocol of a bzImage (linux.go).
+	ProtoLinux Protocol = "linux"
 )
 
 // What Parse looks for, for its errors.
 const (
-	lookedForPVH = "a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in a PT_NOTE segment"
-	lookedForMB1 = "a Multiboot 1 header (magic 0x1badb002, 4-byte aligned) in the first 8 KiB"
-	lookedForMB2 = "a Multiboot 2 header (magic 0xe85250d6, 8-byte aligned) in the first 32 KiB"
+	lookedForPVH   = "a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in a PT_NOTE segment"
+	lookedForMB1   = "a Multiboot 1 header (magic 0x1badb002, 4-byte aligned) in the first 8 KiB"
+	lookedForMB2   = "a Multiboot 2 header (magic 0xe85250d6, 8-byte aligned) in the first 32 KiB"
+	lookedForLinux = "a Linux bzImage setup header (0xaa55 at 0x1fe, \"HdrS\" at 0x202)"
 )
 
 // Segment is one piece of the image to copy into guest-physical memory.
@@ -43,7 +46,16 @@ type Image struct {
 	Segments []Segment
 	// Class is 32 or 64 (the ELF class), 0 for a Multiboot a.out-kludge file.
 	Class int
+	// Linux describes a bzImage (ProtoLinux).
+	Linux *LinuxKernel
+	// GuestOS is the ELF file's XEN_ELFNOTE_GUEST_OS ("linux" for a
+	// vmlinux), "" when absent.
+	GuestOS string
 }
+
+// IsLinux reports whether the image is a Linux kernel: a bzImage, or an ELF
+// whose Xen note names Linux.
+func (img *Image) IsLinux() bool { return img.Linux != nil || img.GuestOS == "linux" }
 
 // FormatError says the file is not a kernel vmdap can boot, and why.
 type FormatError struct {
@@ -63,16 +75,22 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 		want = ProtoAuto
 	}
 	switch want {
-	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoMultiboot2, ProtoPVH:
+	case ProtoAuto, ProtoELF64, ProtoMultiboot, ProtoMultiboot2, ProtoPVH, ProtoLinux:
 	default:
-		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot, multiboot2 or pvh)", want)
+		return nil, formatErr("unknown boot protocol %q (want auto, elf64, multiboot, multiboot2, pvh or linux)", want)
 	}
 	if len(data) == 0 {
 		return nil, formatErr("the file is empty")
 	}
+	isELF := len(data) >= 4 && bytes.Equal(data[:4], []byte(elf.ELFMAG))
+	if want == ProtoLinux || (want == ProtoAuto && !isELF && isBzImage(data)) {
+		if isELF {
+			return nil, formatErr(`boot protocol linux requested but the file is an ELF file, not a bzImage (no "HdrS" at 0x202): boot a vmlinux with "pvh"`)
+		}
+		return parseBzImage(data)
+	}
 	mbh, mbErr := findMultiboot(data)
 	mb2, mb2Err := findMultiboot2(data)
-	isELF := len(data) >= 4 && bytes.Equal(data[:4], []byte(elf.ELFMAG))
 
 	if !isELF {
 		// Only a Multiboot file with load addresses (Multiboot 1's a.out
@@ -88,8 +106,12 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 				return nil, err
 			}
 		}
-		return nil, formatErr("not an ELF file (it starts with %q, not \"\\x7fELF\"), and no Multiboot header with load addresses: looked for an ELF header, %s with the a.out-kludge flag and %s with an address tag; found none",
-			safePrefix(data), lookedForMB1, lookedForMB2)
+		if isBzImage(data) {
+			return nil, formatErr("boot protocol %s requested but the file is a Linux bzImage: boot it with \"linux\" (or \"auto\")", want)
+		}
+		// Never quote the file's bytes: it may be any file the user can read.
+		return nil, formatErr("not an ELF file (no \"\\x7fELF\" magic), and no kernel vmdap can boot without one: looked for an ELF header, %s, %s with the a.out-kludge flag and %s with an address tag; found none",
+			lookedForLinux, lookedForMB1, lookedForMB2)
 	}
 	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
@@ -114,7 +136,7 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Segments: segs, Class: class}
+	img := &Image{Segments: segs, Class: class, GuestOS: xenGuestOS(f)}
 	switch {
 	case (want == ProtoAuto || want == ProtoPVH) && hasPVH:
 		img.Protocol, img.Entry = ProtoPVH, pvhEntry
@@ -165,13 +187,6 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	return img, nil
 }
 
-func safePrefix(b []byte) []byte {
-	if len(b) > 4 {
-		return b[:4]
-	}
-	return b
-}
-
 // physEntry converts a virtual entry point to physical using the segment
 // that contains it (for kernels linked high with 32-bit entry protocols).
 func physEntry(entry uint64, segs []Segment) uint64 {
@@ -218,41 +233,80 @@ func elfSegments(f *elf.File, data []byte) ([]Segment, error) {
 const xenElfnotePhys32Entry = 18
 
 func findPVHNote(f *elf.File) (uint64, bool, error) {
+	var (
+		entry uint64
+		found bool
+		bad   error
+	)
+	err := xenNotes(f, func(typ uint32, desc []byte) bool {
+		if typ != xenElfnotePhys32Entry {
+			return true
+		}
+		switch len(desc) {
+		case 4:
+			entry, found = uint64(f.ByteOrder.Uint32(desc)), true
+		case 8:
+			entry, found = f.ByteOrder.Uint64(desc), true
+		default:
+			bad = formatErr("PVH entry note has a %d-byte value", len(desc))
+		}
+		return false
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return entry, found, bad
+}
+
+
+// XEN_ELFNOTE_GUEST_OS (xen/include/public/elfnote.h).
+const xenElfnoteGuestOS = 6
+
+// xenGuestOS returns the XEN_ELFNOTE_GUEST_OS string, "" when absent.
+func xenGuestOS(f *elf.File) string {
+	var os string
+	_ = xenNotes(f, func(typ uint32, desc []byte) bool {
+		if typ == xenElfnoteGuestOS {
+			os = string(bytes.TrimRight(desc, "\x00"))
+			return false
+		}
+		return true
+	})
+	return os
+}
+
+// xenNotes calls fn with the type and descriptor of each "Xen" ELF note in
+// the PT_NOTE segments, until fn returns false. A note that runs past its
+// segment ends the walk of that segment.
+func xenNotes(f *elf.File, fn func(typ uint32, desc []byte) bool) error {
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_NOTE {
 			continue
 		}
 		b, err := io.ReadAll(p.Open())
 		if err != nil {
-			return 0, false, formatErr("reading PT_NOTE: %v", err)
+			return formatErr("reading PT_NOTE: %v", err)
 		}
 		for len(b) >= 12 {
-			nameSz := f.ByteOrder.Uint32(b[0:])
-			descSz := f.ByteOrder.Uint32(b[4:])
+			nameSz := uint64(f.ByteOrder.Uint32(b[0:]))
+			descSz := uint64(f.ByteOrder.Uint32(b[4:]))
 			typ := f.ByteOrder.Uint32(b[8:])
-			nameEnd := 12 + align4(nameSz)
+			nameEnd := 12 + align4(nameSz) // in 64 bits: sizes near 4 GiB must not wrap
 			descEnd := nameEnd + align4(descSz)
-			if uint64(descEnd) > uint64(len(b)) {
-				break
+			if descEnd > uint64(len(b)) {
+				return formatErr("PT_NOTE: a note of %d name and %d description bytes overruns its segment (%d bytes)", nameSz, descSz, len(b))
 			}
-			name := string(bytes.TrimRight(b[12:12+nameSz], "\x00"))
-			desc := b[nameEnd : nameEnd+descSz]
-			if name == "Xen" && typ == xenElfnotePhys32Entry {
-				switch len(desc) {
-				case 4:
-					return uint64(f.ByteOrder.Uint32(desc)), true, nil
-				case 8:
-					return f.ByteOrder.Uint64(desc), true, nil
-				}
-				return 0, false, formatErr("PVH entry note has a %d-byte value", len(desc))
+			name := string(bytes.TrimRight(b[12:12+uint64(nameSz)], "\x00"))
+			if name == "Xen" && !fn(typ, b[nameEnd:nameEnd+uint64(descSz)]) {
+				return nil
 			}
 			b = b[descEnd:]
 		}
 	}
-	return 0, false, nil
+	return nil
 }
 
-func align4(n uint32) uint32 { return (n + 3) &^ 3 }
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
 // Multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1).
 const (

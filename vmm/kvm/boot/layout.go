@@ -29,6 +29,10 @@ const (
 	mb2InfoAddr = tablesAddr
 	mb2InfoEnd  = tablesEnd
 
+	zeroPageAddr = 0x7000 // Linux boot_params
+	linuxGDTAddr = 0x8000 // Linux's boot GDT: __BOOT_CS 0x10, __BOOT_DS 0x18
+	modlistAddr  = 0x9080 // PVH module list (the initrd)
+
 	// Selectors of the boot GDT.
 	SelCode64 = 0x08
 	SelData   = 0x10
@@ -47,22 +51,32 @@ type Config struct {
 	VCPUs     int
 	Cmdline   string
 	StackSize uint64 // per vCPU; DefaultStackSize when 0
+	// Initrd is an initial RAM disk: a Linux kernel's (boot_params), a
+	// PVH module placed as high in RAM as the kernel allows, or the first
+	// Multiboot module.
+	Initrd []byte
 	// Modules are loaded after the image, page-aligned, and described to
 	// Multiboot 1 and 2 kernels.
 	Modules []Module
+	// APIC says the machine has local APICs and an IOAPIC (KVM's in-kernel
+	// irqchip): the firmware tables then describe them (ACPI MADT, MP
+	// table), so a kernel finds every vCPU.
+	APIC bool
 }
 
 // CPUState is one vCPU's register state at entry.
 type CPUState struct {
 	Regs  x86.Regs
 	SRegs x86.SRegs
-	// Halted vCPUs wait (application processors under the 32-bit
-	// protocols, which start only the boot processor).
+	// Halted vCPUs wait (application processors under the protocols that
+	// start only the boot processor): with local APICs, for the INIT and
+	// startup IPIs the guest sends them.
 	Halted bool
 }
 
 // Place copies img into ram (guest-physical memory starting at 0), writes
-// the boot structures of its protocol and returns each vCPU's entry state.
+// the boot structures of its protocol and the firmware tables (ACPI, MP),
+// places the initrd, and returns each vCPU's entry state.
 func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 	size := uint64(len(ram))
 	if size < MinRAM || size > MaxRAM {
@@ -75,19 +89,35 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 	if stack == 0 {
 		stack = DefaultStackSize
 	}
+	if uint64(cfg.VCPUs)*stack >= size {
+		return nil, fmt.Errorf("%d vCPU stacks of %d KiB do not fit in %d MiB of guest RAM", cfg.VCPUs, stack>>10, size>>20)
+	}
 	stacksStart := size - uint64(cfg.VCPUs)*stack
 	if len(cfg.Cmdline) >= cmdMax {
 		return nil, fmt.Errorf("kernel command line is %d bytes, the limit is %d", len(cfg.Cmdline), cmdMax-1)
 	}
+	if img.Linux != nil && uint64(len(cfg.Cmdline)) > uint64(img.Linux.CmdlineMax) {
+		return nil, fmt.Errorf("kernel command line is %d bytes, this kernel takes at most %d (cmdline_size)", len(cfg.Cmdline), img.Linux.CmdlineMax)
+	}
+	if len(cfg.Initrd) > 0 && img.Protocol == ProtoELF64 {
+		return nil, fmt.Errorf("an initrd needs a boot protocol that passes one (linux, pvh, multiboot or multiboot2); the 64-bit direct entry (elf64) has none")
+	}
+	if len(cfg.Modules) > 0 && (img.Protocol == ProtoELF64 || img.Protocol == ProtoLinux) {
+		return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through %s", img.Protocol)
+	}
 	for _, s := range img.Segments {
 		end := s.Phys + s.MemSize
+		what := "segment"
+		if img.Linux != nil {
+			what = "kernel (pref_address + init_size)"
+		}
 		switch {
 		case end > size:
-			return nil, fmt.Errorf("guest image: segment [%#x,%#x) %w of %d MiB", s.Phys, end, ErrNoRAM, size>>20)
+			return nil, fmt.Errorf("guest image: %s [%#x,%#x) %w of %d MiB", what, s.Phys, end, ErrNoRAM, size>>20)
 		case s.Phys < BootAreaEnd && end > BootAreaStart:
-			return nil, fmt.Errorf("guest image: segment [%#x,%#x) overlaps vmdap's boot area [%#x,%#x); link the kernel at 1 MiB or above", s.Phys, end, BootAreaStart, BootAreaEnd)
+			return nil, fmt.Errorf("guest image: %s [%#x,%#x) overlaps vmdap's boot area [%#x,%#x); link the kernel at 1 MiB or above", what, s.Phys, end, BootAreaStart, BootAreaEnd)
 		case end > stacksStart:
-			return nil, fmt.Errorf("guest image: segment [%#x,%#x) overlaps the vCPU stacks at [%#x,%#x); give the guest more memory", s.Phys, end, stacksStart, size)
+			return nil, fmt.Errorf("guest image: %s [%#x,%#x) overlaps the vCPU stacks at [%#x,%#x); give the guest more memory", what, s.Phys, end, stacksStart, size)
 		}
 	}
 	for i := range ram[:BootAreaEnd] {
@@ -96,11 +126,17 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 	for _, s := range img.Segments {
 		dst := ram[s.Phys : s.Phys+s.MemSize]
 		n := copy(dst, s.Data)
-		for i := n; i < len(dst); i++ {
-			dst[i] = 0
-		}
+		clear(dst[n:])
 	}
 	writeGDT(ram)
+	rsdp := writeFirmwareTables(ram, img, cfg)
+	var initrd memRegion
+	if img.Protocol == ProtoLinux || img.Protocol == ProtoPVH {
+		var err error
+		if initrd, err = placeInitrd(ram, img, cfg.Initrd, stacksStart); err != nil {
+			return nil, err
+		}
+	}
 
 	cpus := make([]CPUState, cfg.VCPUs)
 	for i := range cpus {
@@ -120,15 +156,33 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			c.Regs.RDI = uint64(i)
 			c.Regs.RSI = uint64(cfg.VCPUs)
 		}
+	case ProtoLinux:
+		cr3, err := buildPageTables(ram, img)
+		if err != nil {
+			return nil, err
+		}
+		zp := writeZeroPage(ram, img.Linux, cfg.Cmdline, initrd, rsdp)
+		writeLinuxGDT(ram)
+		for i := range cpus {
+			c := &cpus[i]
+			c.SRegs = linuxSRegs(cr3)
+			c.Regs.RIP = img.Entry
+			c.Regs.RSI = zp
+			c.Halted = i > 0
+		}
 	case ProtoMultiboot, ProtoMultiboot2, ProtoPVH:
 		var info uint64
 		var placed [][2]uint64
-		if len(cfg.Modules) > 0 {
+		mods := cfg.Modules
+		if len(cfg.Initrd) > 0 && img.Protocol != ProtoPVH {
+			mods = append([]Module{{Data: cfg.Initrd, Cmdline: "initrd"}}, mods...)
+		}
+		if len(mods) > 0 {
 			if img.Protocol == ProtoPVH {
-				return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through PVH")
+				return nil, fmt.Errorf("modules are given to Multiboot kernels only; this one boots through PVH (which takes an initrd)")
 			}
 			var err error
-			if placed, err = placeModules(ram, img, cfg.Modules, stacksStart); err != nil {
+			if placed, err = placeModules(ram, img, mods, stacksStart); err != nil {
 				return nil, err
 			}
 		}
@@ -136,16 +190,16 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 		switch img.Protocol {
 		case ProtoMultiboot:
 			info = writeMultibootInfo(ram, cfg.Cmdline)
-			writeMultibootModules(ram, cfg.Modules, placed)
+			writeMultibootModules(ram, mods, placed)
 			magic = MultibootBootloaderMagic
 		case ProtoMultiboot2:
 			var err error
-			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, cfg.Modules, placed); err != nil {
+			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, mods, placed); err != nil {
 				return nil, err
 			}
 			magic = Multiboot2BootloaderMagic
 		default:
-			info = writeStartInfo(ram, cfg.Cmdline)
+			info = writeStartInfo(ram, cfg.Cmdline, initrd, rsdp)
 		}
 		for i := range cpus {
 			c := &cpus[i]
@@ -161,17 +215,52 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 	return cpus, nil
 }
 
+// memRegion is a placed blob: its guest-physical address and size.
+type memRegion struct{ addr, size uint64 }
+
+// placeInitrd copies the initrd page-aligned as high as the kernel allows:
+// below the vCPU stacks, below 4 GiB (or the bzImage's initrd_addr_max),
+// above the kernel's segments.
+func placeInitrd(ram []byte, img *Image, initrd []byte, top uint64) (memRegion, error) {
+	if len(initrd) == 0 {
+		return memRegion{}, nil
+	}
+	if top > 1<<32 {
+		top = 1 << 32
+	}
+	if k := img.Linux; k != nil && k.XLoadFlags&xlfInitrdHi == 0 && k.InitrdMax > 0 && k.InitrdMax+1 < top {
+		top = k.InitrdMax + 1
+	}
+	var low uint64 = 0x100000
+	for _, s := range img.Segments {
+		if e := s.Phys + s.MemSize; e > low {
+			low = e
+		}
+	}
+	n := uint64(len(initrd))
+	if n > top || (top-n)&^0xfff < low {
+		return memRegion{}, fmt.Errorf("the initrd of %d KiB does not fit in guest RAM between the kernel's end %#x and %#x: give the guest more memory", n>>10, low, top)
+	}
+	addr := (top - n) &^ 0xfff
+	copy(ram[addr:], initrd)
+	return memRegion{addr, n}, nil
+}
+
 func writeGDT(ram []byte) {
 	put := func(off int, v uint64) { binary.LittleEndian.PutUint64(ram[gdtAddr+off:], v) }
 	put(0x00, 0)
 	put(0x08, 0x00af9b000000ffff) // 64-bit code, DPL0
 	put(0x10, 0x00cf93000000ffff) // data, 4 GiB
-	// 0x18: 16-byte 64-bit TSS descriptor, base tssAddr, limit 0x67, type 9.
-	tss := uint64(0x67) | uint64(tssAddr&0xffffff)<<16 | uint64(0x89)<<40 | uint64(tssAddr>>24&0xff)<<56
-	put(0x18, tss)
+	put(0x18, tssDescriptor())
 	put(0x20, 0)
 	put(0x28, 0x00cf9b000000ffff) // 32-bit code, 4 GiB
 	put(0x30, 0x00009b000000ffff) // 16-bit code
+}
+
+// tssDescriptor is the low half of the 16-byte 64-bit TSS descriptor: base
+// tssAddr, limit 0x67, type 9 (available), present.
+func tssDescriptor() uint64 {
+	return uint64(0x67) | uint64(tssAddr&0xffffff)<<16 | uint64(0x89)<<40 | uint64(tssAddr>>24&0xff)<<56
 }
 
 func seg(sel uint16, typ uint8, l, db bool) x86.Segment {
@@ -395,12 +484,21 @@ const (
 	PVHStartMagic = 0x336ec578
 )
 
-func writeStartInfo(ram []byte, cmd string) uint64 {
+func writeStartInfo(ram []byte, cmd string, initrd memRegion, rsdp uint64) uint64 {
 	size := uint64(len(ram))
 	le := binary.LittleEndian
 	si := ram[infoAddr:]
 	le.PutUint32(si[0:], PVHStartMagic)
 	le.PutUint32(si[4:], 1) // version
+	if initrd.size > 0 {
+		// nr_modules, modlist_paddr; one hvm_modlist_entry {paddr, size,
+		// cmdline_paddr, reserved}.
+		le.PutUint32(si[12:], 1)
+		le.PutUint64(si[16:], modlistAddr)
+		le.PutUint64(ram[modlistAddr:], initrd.addr)
+		le.PutUint64(ram[modlistAddr+8:], initrd.size)
+	}
+	le.PutUint64(si[32:], rsdp)
 	writeCmdline(ram, cmd)
 	le.PutUint64(si[24:], cmdAddr)
 	mm := memoryMap(size)

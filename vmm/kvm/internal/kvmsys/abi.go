@@ -28,6 +28,7 @@ const (
 	KVM_SIGNAL_MSI             = 0x4020aea5
 	KVM_GET_MP_STATE           = 0x8004ae98
 	KVM_SET_MP_STATE           = 0x4004ae99
+	KVM_GET_FPU                = 0x81a0ae8c
 )
 
 // Multiprocessing states (struct kvm_mp_state), with an in-kernel irqchip.
@@ -177,6 +178,20 @@ type UserspaceMemoryRegion struct {
 	GuestPhysAddr uint64
 	MemorySize    uint64
 	UserspaceAddr uint64
+}
+
+// FPU mirrors struct kvm_fpu (416 bytes): the x87 and SSE state.
+type FPU struct {
+	FPR        [8][16]uint8
+	FCW, FSW   uint16
+	FTWX       uint8
+	_          uint8
+	LastOpcode uint16
+	LastIP     uint64
+	LastDP     uint64
+	XMM        [16][16]uint8
+	MXCSR      uint32
+	_          uint32
 }
 
 // CPUIDEntry2 mirrors struct kvm_cpuid_entry2 (40 bytes).

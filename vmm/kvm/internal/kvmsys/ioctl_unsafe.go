@@ -208,3 +208,9 @@ func SetMPState(vcpu int, st uint32) error {
 	_, err := ioctl(vcpu, KVM_SET_MP_STATE, unsafe.Pointer(&st))
 	return wrap("KVM_SET_MP_STATE", err)
 }
+
+// GetFPU issues KVM_GET_FPU.
+func GetFPU(vcpu int, f *FPU) error {
+	_, err := ioctl(vcpu, KVM_GET_FPU, unsafe.Pointer(f))
+	return wrap("KVM_GET_FPU", err)
+}

@@ -1,0 +1,394 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/google/go-dap"
+
+	"vmdap/session"
+	"vmdap/vmm"
+)
+
+// A session's life: initialize, launch or attach, configurationDone,
+// then exited and terminated (each exactly once, in that order) however
+// it ends, and disconnect.
+
+func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
+	var ext initializeArgsExt
+	_ = json.Unmarshal(raw, &ext)
+	a := ext.Arguments
+	c.mu.Lock()
+	c.memEvents = a.SupportsMemoryEvent
+	c.invalEvents = a.SupportsInvalidatedEvent
+	c.progressOn = m.Arguments.SupportsProgressReporting
+	c.lines1 = a.LinesStartAt1 == nil || *a.LinesStartAt1
+	c.cols1 = a.ColumnsStartAt1 == nil || *a.ColumnsStartAt1
+	c.mu.Unlock()
+	resp := &initializeResponseExt{Response: newResponse(&m.Request)}
+	resp.Body = initialCapabilities()
+	c.send(resp)
+}
+
+// initialCapabilities is the superset vmdap can offer; the capabilities
+// event after launch/attach narrows it to what the backend has.
+func initialCapabilities() capabilitiesExt {
+	var cp capabilitiesExt
+	d := &cp.Capabilities
+	d.SupportsConfigurationDoneRequest = true
+	d.SupportsFunctionBreakpoints = true
+	d.SupportsConditionalBreakpoints = true
+	d.SupportsHitConditionalBreakpoints = true
+	d.SupportsEvaluateForHovers = true
+	d.SupportsSetVariable = true
+	d.SupportsSetExpression = true
+	d.SupportsCompletionsRequest = true
+	d.CompletionTriggerCharacters = []string{".", ">", "$"}
+	d.SupportsExceptionInfoRequest = true
+	d.SupportTerminateDebuggee = true
+	d.SupportSuspendDebuggee = true
+	d.SupportsTerminateRequest = true
+	d.SupportsCancelRequest = true
+	d.SupportsLogPoints = true
+	d.SupportsDataBreakpoints = true
+	d.SupportsReadMemoryRequest = true
+	d.SupportsWriteMemoryRequest = true
+	d.SupportsDisassembleRequest = true
+	d.SupportsBreakpointLocationsRequest = true
+	d.SupportsSteppingGranularity = true
+	d.SupportsInstructionBreakpoints = true
+	d.SupportsGotoTargetsRequest = true
+	d.SupportsStepInTargetsRequest = true
+	d.SupportsLoadedSourcesRequest = true
+	d.SupportsModulesRequest = true
+	for _, f := range session.ExceptionFilters {
+		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
+			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
+	}
+	cp.SupportsDataBreakpointBytes = true
+	cp.BreakpointModes = []breakpointMode{
+		{Mode: session.ModeSoftware, Label: "Software", Description: "int3 in guest memory (unlimited)", AppliesTo: []string{"source", "instruction"}},
+		{Mode: session.ModeHardware, Label: "Hardware", Description: "debug registers DR0-DR3 (four at most, shared with data breakpoints)", AppliesTo: []string{"source", "instruction"}},
+	}
+	return cp
+}
+
+// backendCapabilities narrows the capabilities to what the session can
+// really do.
+func backendCapabilities(f session.Features) capabilitiesExt {
+	cp := initialCapabilities()
+	if !f.Watchpoints {
+		cp.SupportsDataBreakpoints = false
+		cp.SupportsDataBreakpointBytes = false
+	}
+	if !f.RegisterWrite {
+		cp.SupportsGotoTargetsRequest = false // a jump writes rip
+	}
+	var modes []breakpointMode
+	for _, m := range cp.BreakpointModes {
+		if m.Mode == session.ModeHardware && f.HWBreakpoints == 0 {
+			continue
+		}
+		if m.Mode == session.ModeSoftware && !f.SWBreakpoints {
+			continue
+		}
+		modes = append(modes, m)
+	}
+	cp.BreakpointModes = modes
+	return cp
+}
+
+func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
+	var cfg LaunchConfig
+	if err := json.Unmarshal(m.Arguments, &cfg); err != nil {
+		c.sendError(m.Seq, m.Command, errBadConfig, "launch configuration: "+err.Error())
+		return
+	}
+	c.begin(j, &m.Request, &dap.LaunchResponse{Response: newResponse(&m.Request)}, beginArgs{
+		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
+		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
+		sourceMap:   func() map[string]string { return cfg.SourceMap },
+		kernelOff:   func() string { return cfg.KernelOffset },
+		stopOnEntry: func() bool { return cfg.StopOnEntry },
+		open: func(ctx context.Context, serial io.Writer) (vmm.Target, error) {
+			return c.srv.Backends.Launch(ctx, cfg, serial, c.srv.Log)
+		},
+		openFailed: "cannot start the guest",
+	})
+}
+
+func (c *conn) onAttach(j *job, m *dap.AttachRequest) {
+	var cfg AttachConfig
+	if err := json.Unmarshal(m.Arguments, &cfg); err != nil {
+		c.sendError(m.Seq, m.Command, errBadConfig, "attach configuration: "+err.Error())
+		return
+	}
+	c.begin(j, &m.Request, &dap.AttachResponse{Response: newResponse(&m.Request)}, beginArgs{
+		kind: "attach", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errAttach,
+		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
+		sourceMap:   func() map[string]string { return cfg.SourceMap },
+		kernelOff:   func() string { return cfg.KernelOffset },
+		stopOnEntry: func() bool { return cfg.StopOnEntry == nil || *cfg.StopOnEntry },
+		open: func(ctx context.Context, _ io.Writer) (vmm.Target, error) {
+			return c.srv.Backends.Attach(ctx, cfg, c.srv.Log)
+		},
+		openFailed: "cannot attach",
+	})
+}
+
+// beginArgs is what differs between launch and attach.
+type beginArgs struct {
+	kind        string // "launch" or "attach"
+	raw         json.RawMessage
+	cfg         any
+	validate    func() error
+	errID       int
+	program     func() (program, symbols string)
+	sourceMap   func() map[string]string
+	kernelOff   func() string // the kernelOffset setting
+	stopOnEntry func() bool
+	open        func(ctx context.Context, serial io.Writer) (vmm.Target, error)
+	openFailed  string
+}
+
+// begin is launch and attach: validate the configuration, load the
+// image's symbols, open the target, start the session. Loading and
+// opening run on their own goroutine so that a cancel (or the client
+// leaving) answers at once; what they produce after that is torn down.
+func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
+	c.mu.Lock()
+	busy := c.sess != nil || c.launching != nil
+	ended := c.ending || c.sentTerm
+	c.mu.Unlock()
+	switch {
+	case busy:
+		c.sendError(r.Seq, r.Command, a.errID, "a guest is already being debugged in this session")
+		return
+	case ended:
+		c.sendError(r.Seq, r.Command, a.errID, "this debug session has ended: start a new one")
+		return
+	}
+	if err := a.validate(); err != nil {
+		c.sendError(r.Seq, r.Command, errBadConfig, err.Error())
+		return
+	}
+	for _, p := range unknownProps(a.raw, a.cfg) {
+		c.output("console", fmt.Sprintf("vmdap: ignoring unknown %s property %q\n", a.kind, p))
+	}
+	var serial *serialSink
+	if a.kind == "launch" {
+		serial = newSerialSink(c)
+	}
+	ctx, cancel := context.WithCancel(j.ctx)
+	c.mu.Lock()
+	c.launching = cancel
+	c.serial = serial
+	c.mu.Unlock()
+	type opened struct {
+		img *session.Image
+		t   vmm.Target
+		err error
+	}
+	res := make(chan opened, 1)
+	go func() {
+		var o opened
+		prog, syms := a.program()
+		o.img, o.err = c.loadImage(ctx, r.Seq, prog, syms, a.sourceMap())
+		if o.err == nil {
+			var w io.Writer
+			if serial != nil {
+				w = serial
+			}
+			if o.t, o.err = a.open(ctx, w); o.err != nil {
+				o.t = nil // a backend may return a typed nil with its error
+				o.err = fmt.Errorf("%s: %w", a.openFailed, o.err)
+			}
+		}
+		res <- o
+	}()
+	var o opened
+	select {
+	case o = <-res:
+	case <-ctx.Done():
+		go func() { // abandoned: tear down what arrives
+			if o := <-res; o.t != nil {
+				o.t.Close()
+			}
+		}()
+		o.err = fmt.Errorf("%s: cancelled", a.kind)
+	}
+	cancel()
+	c.mu.Lock()
+	c.launching = nil
+	c.mu.Unlock()
+	if o.err == nil {
+		off, _ := kernelOffset(a.kernelOff()) // validated above
+		o.err = c.start(o.t, o.img, a.stopOnEntry(), off)
+		if lc, ok := a.cfg.(interface{ options() session.LinuxOptions }); ok && o.err == nil {
+			c.session().SetLinuxOptions(lc.options()) // modules, kernelLog, taskThreads (linux.go)
+		}
+	}
+	if o.err == nil && o.img == nil && a.kind == "launch" {
+		c.output("console", "vmdap: the program is not an ELF file and no \"symbols\" file is named: no symbols (name the kernel's vmlinux in \"symbols\")\n")
+	}
+	if o.err == nil && a.kind == "attach" {
+		c.mu.Lock()
+		c.attached = true
+		c.mu.Unlock()
+	}
+	if o.err != nil {
+		if serial != nil {
+			serial.close()
+			c.mu.Lock()
+			c.serial = nil
+			c.mu.Unlock()
+		}
+		c.sendError(r.Seq, r.Command, a.errID, o.err.Error())
+		return
+	}
+	c.send(resp)
+	c.send(&dap.InitializedEvent{Event: newEvent("initialized")})
+}
+
+// start makes the session over a fresh target and tells the client what
+// it really offers. A session that ended meanwhile tears the target down.
+func (c *conn) start(t vmm.Target, img *session.Image, stopOnEntry bool, kernelOffset *uint64) error {
+	s := session.New(session.Config{Target: t, Image: img, Log: c.srv.Log, Emit: c.onEvent, KernelOffset: kernelOffset})
+	c.mu.Lock()
+	if c.ending {
+		c.mu.Unlock()
+		s.Close()
+		return fmt.Errorf("the client went away")
+	}
+	c.sess = s
+	c.stopOnEntry = stopOnEntry
+	c.mu.Unlock()
+	f := s.Features()
+	ev := &capabilitiesEventExt{Event: newEvent("capabilities")}
+	ev.Body.Capabilities = backendCapabilities(f)
+	c.send(ev)
+	c.output("console", fmt.Sprintf("vmdap: %s backend on %s; %d vCPU(s)\n", f.Backend, f.Host, f.VCPUs))
+	for _, n := range f.Notes {
+		c.output("console", "vmdap: note: "+n+"\n")
+	}
+	if img != nil && !img.HasLineInfo() {
+		c.output("important", "vmdap: the guest image has no DWARF line information: source breakpoints and variables are unavailable (build with -g)\n")
+	}
+	return nil
+}
+
+func (c *conn) onConfigurationDone(m *dap.ConfigurationDoneRequest, s *session.Session) {
+	c.mu.Lock()
+	already := c.configured
+	c.configured = true
+	entry := c.stopOnEntry
+	c.mu.Unlock()
+	c.hold()
+	defer c.release()
+	c.send(&dap.ConfigurationDoneResponse{Response: newResponse(&m.Request)})
+	if already {
+		return
+	}
+	if err := s.Start(entry); err != nil {
+		c.output("stderr", "vmdap: cannot start the guest: "+err.Error()+"\n")
+	}
+}
+
+// onDisconnect (on the reader) ends the session as the client asks:
+// terminateDebuggee (default: true after launch, false after attach) and
+// suspendDebuggee (default false: a guest let go runs on). Requests still
+// queued are answered "cancelled"; a guest that ended is reported with
+// exited and terminated, one let go with terminated alone; the response
+// is the last message.
+func (c *conn) onDisconnect(m *dap.DisconnectRequest, raw []byte) {
+	var args struct {
+		Arguments struct {
+			TerminateDebuggee *bool `json:"terminateDebuggee"`
+			SuspendDebuggee   bool  `json:"suspendDebuggee"`
+		} `json:"arguments"`
+	}
+	_ = json.Unmarshal(raw, &args)
+	a := args.Arguments
+	c.closeQueue(true)
+	c.mu.Lock()
+	attached := c.attached
+	c.mu.Unlock()
+	how := session.EndDefault
+	switch terminate := a.TerminateDebuggee; {
+	case terminate != nil && *terminate:
+		how = session.EndTerminate
+	case terminate != nil || attached:
+		how = session.EndDetach
+		if a.SuspendDebuggee {
+			how = session.EndSuspend
+		}
+	}
+	launched := c.session() != nil
+	if err := c.letGo(how); err != nil {
+		c.output("important", "vmdap: "+err.Error()+"\n")
+	}
+	if launched {
+		if how == session.EndDetach || how == session.EndSuspend {
+			c.terminated(false) // the guest lives on: no exit to report
+		} else {
+			c.ended(0)
+		}
+	}
+	c.finish(&dap.DisconnectResponse{Response: newResponse(&m.Request)})
+}
+
+// onTerminate ends the guest (attached or launched); the session stays
+// for disconnect.
+func (c *conn) onTerminate(m *dap.TerminateRequest) {
+	launched := c.session() != nil
+	if err := c.letGo(session.EndTerminate); err != nil {
+		c.output("important", "vmdap: "+err.Error()+"\n")
+	}
+	c.send(&dap.TerminateResponse{Response: newResponse(&m.Request)})
+	if launched {
+		c.ended(0)
+	}
+}
+
+// ended sends whichever of exited (with code, unless the guest reported
+// its own) and terminated have not gone out yet.
+func (c *conn) ended(code int) {
+	c.exited(code)
+	c.terminated(true)
+}
+
+// exited sends the exited event, once.
+func (c *conn) exited(code int) {
+	c.mu.Lock()
+	if c.sentExited {
+		c.mu.Unlock()
+		return
+	}
+	c.sentExited = true
+	serial := c.serial
+	c.mu.Unlock()
+	if serial != nil {
+		serial.flush()
+	}
+	m := &dap.ExitedEvent{Event: newEvent("exited")}
+	m.Body.ExitCode = code
+	c.send(m)
+}
+
+// terminated sends the terminated event, once; after an exited event
+// unless the guest outlives the session (exit false).
+func (c *conn) terminated(exit bool) {
+	if exit {
+		c.exited(255) // a session that ends without the guest's word ended abnormally
+	}
+	c.mu.Lock()
+	if c.sentTerm {
+		c.mu.Unlock()
+		return
+	}
+	c.sentTerm = true
+	c.mu.Unlock()
+	c.send(&dap.TerminatedEvent{Event: newEvent("terminated")})
+}

@@ -1,0 +1,560 @@
+package adapter_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+)
+
+// Protocol conformance: what the adapter answers to requests that cannot
+// be carried out, to malformed input, and the events on every path.
+// Every message it sends is also checked against the DAP schema
+// (newClient).
+
+// refused asserts that a request failed with a message containing want.
+func refused(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	var er *daptest.ErrorResponse
+	if !errors.As(err, &er) || !strings.Contains(er.Message, want) {
+		t.Fatalf("%s: %v, want a refusal saying %q", what, err, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outputs returns the text of the buffered output events of a category.
+func outputs(evs []dap.Message, category string) string {
+	s := ""
+	for _, e := range evs {
+		if o, ok := e.(*dap.OutputEvent); ok && o.Body.Category == category {
+			s += o.Body.Output
+		}
+	}
+	return s
+}
+
+// count counts buffered events by name.
+func count(evs []dap.Message, name string) int {
+	n := 0
+	for _, e := range evs {
+		if e.(dap.EventMessage).GetEvent().Event == name {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBadHeadersAnsweredAndResynced: a base-protocol header that cannot be
+// read gets an "important" output event (never a response with the
+// schema-invalid request_seq 0), and the session reads on: a length
+// beyond int64, a header line that never ends (answered before its end
+// arrives, so it cannot grow), a header with no Content-Length.
+func TestBadHeadersAnsweredAndResynced(t *testing.T) {
+	c, _ := newClient(t)
+	c.Timeout = 10 * time.Second
+	for _, bad := range []string{
+		"Content-Length: 99999999999999999999999\r\n\r\n{}",
+		"Content-Length: twelve\r\n\r\n",
+		"Content-Type: application/json\r\n\r\n",
+		strings.Repeat("A", 64<<10), // no CR: answered before any more bytes come
+	} {
+		if err := c.WriteRaw([]byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.WaitEvent("output")
+		if err != nil {
+			t.Fatalf("after %.40q: %v", bad, err)
+		}
+		if o := m.(*dap.OutputEvent); o.Body.Category != "important" || !strings.Contains(o.Body.Output, "header") {
+			t.Fatalf("after %.40q: output %+v, want an important message about the header", bad, o.Body)
+		}
+		// The next well-formed request is read and answered.
+		_, err = c.Request("threads", nil)
+		refused(t, "threads after a bad header", err, "launch or attach first")
+	}
+	// A body that is not JSON, or has no seq: nothing to answer, so an
+	// output event; a request with a seq and bad arguments: its error.
+	for _, body := range []string{`{"seq": 1, "type": "request", "command": "initialize", "arguments": `, `{"type":"request","command":"threads"}`} {
+		if err := c.SendRaw([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WaitEvent("output"); err != nil {
+			t.Fatalf("after body %q: %v", body, err)
+		}
+	}
+	_, err := c.Request("stackTrace", map[string]any{"threadId": "one"})
+	refused(t, "stackTrace with a string threadId", err, "threadId")
+	// "arguments": null is no arguments: fine where none are required.
+	_, err = c.Request("threads", map[string]any(nil))
+	refused(t, "threads with null arguments", err, "launch or attach first")
+	_, err = c.Request("continue", map[string]any(nil))
+	refused(t, "continue with null arguments", err, "arguments is required")
+}
+
+// TestRequestsThatCannotRunFail: requests naming threads that do not
+// exist, missing required arguments, or run-control while the guest runs
+// fail; no made-up stop follows.
+func TestRequestsThatCannotRunFail(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	for _, r := range []struct {
+		cmd  string
+		args map[string]any
+		want string
+	}{
+		{"next", map[string]any{"threadId": 5}, "no thread 5"},
+		{"stepIn", map[string]any{"threadId": 0}, "no thread 0"},
+		{"stepOut", map[string]any{"threadId": 99}, "no thread 99"},
+		{"continue", map[string]any{"threadId": -3}, "no thread -3"},
+		{"pause", map[string]any{"threadId": 7}, "no thread 7"},
+		{"stackTrace", map[string]any{"threadId": 2}, "no thread 2"},
+		{"exceptionInfo", map[string]any{"threadId": 3}, "no thread 3"},
+		{"goto", map[string]any{"threadId": 4, "targetId": 1}, "no thread 4"},
+	} {
+		_, err := e.c.Request(r.cmd, r.args)
+		refused(t, fmt.Sprintf("%s %v", r.cmd, r.args), err, r.want)
+	}
+	// Each request the spec gives required arguments, sent without them.
+	for _, cmd := range []string{"continue", "next", "stepIn", "stepOut", "pause", "stackTrace", "scopes", "variables",
+		"setVariable", "evaluate", "setExpression", "stepInTargets", "gotoTargets", "goto", "completions", "exceptionInfo",
+		"readMemory", "writeMemory", "disassemble", "setBreakpoints", "setFunctionBreakpoints", "setInstructionBreakpoints",
+		"setExceptionBreakpoints", "dataBreakpointInfo", "setDataBreakpoints", "breakpointLocations"} {
+		_, err := e.c.Request(cmd, map[string]any{})
+		refused(t, cmd+" without its arguments", err, "is required")
+	}
+	if n := count(e.c.Events(), "stopped"); n != 0 {
+		t.Fatalf("%d stopped events after refused requests", n)
+	}
+	// A step: the response comes before the stop, which names thread 1.
+	seq, ch, err := e.c.Send("next", map[string]any{"threadId": 1})
+	e.must(err)
+	resp, err := e.c.Wait("next", ch)
+	e.must(err)
+	ev := e.stopped("step")
+	if ev.Body.ThreadId != 1 || ev.Seq < resp.(*dap.NextResponse).Seq {
+		t.Fatalf("stop %+v (seq %d) for next (request %d, response seq %d)", ev.Body, ev.Seq, seq, resp.(*dap.NextResponse).Seq)
+	}
+	// While the guest runs, a step fails and no stop is invented.
+	e.must(e.c.Continue(1))
+	_, err = e.c.Request("next", map[string]any{"threadId": 1})
+	refused(t, "next while running", err, "running")
+	_, err = e.c.Request("pause", map[string]any{"threadId": 1})
+	e.must(err)
+	ev = e.stopped("pause")
+	if ev.Body.ThreadId != 1 {
+		t.Fatalf("pause stop %+v", ev.Body)
+	}
+}
+
+// TestExitedThenTerminatedOnce: every way a session ends sends exactly
+// one exited, then one terminated.
+func TestExitedThenTerminatedOnce(t *testing.T) {
+	once := func(t *testing.T, c *daptest.Client) {
+		t.Helper()
+		if _, err := c.WaitEvent("terminated"); err != nil {
+			t.Fatal(err)
+		}
+		// Requests after the end fail and send nothing more.
+		_, err := c.Request("continue", map[string]any{"threadId": 1})
+		if err == nil {
+			t.Fatal("continue after the guest exited succeeded")
+		}
+		_, err = c.Request("next", map[string]any{"threadId": 1})
+		if err == nil {
+			t.Fatal("next after the guest exited succeeded")
+		}
+		must(t, c.Disconnect())
+		evs := c.Events()
+		if n := count(evs, "terminated") + count(evs, "exited"); n != 0 {
+			t.Fatalf("%d more exited/terminated events after the first terminated", n)
+		}
+	}
+	t.Run("guest exits", func(t *testing.T) {
+		e := launchExample(t, nil)
+		e.must(e.c.ConfigurationDone())
+		if _, err := e.c.WaitEvent("exited"); err != nil {
+			t.Fatal(err)
+		}
+		once(t, e.c)
+	})
+	t.Run("terminate request", func(t *testing.T) {
+		e := launchExample(t, map[string]any{"stopOnEntry": true})
+		e.must(e.c.ConfigurationDone())
+		e.stopped("entry")
+		_, err := e.c.Request("terminate", nil)
+		e.must(err)
+		if _, err := e.c.WaitEvent("exited"); err != nil {
+			t.Fatalf("terminate: %v", err)
+		}
+		once(t, e.c)
+	})
+	t.Run("triple fault, filter off", func(t *testing.T) {
+		vmmtestRequire(t)
+		g := vmmtestGuest(t, "mech")
+		c, _ := newClient(t)
+		_, err := c.Initialize()
+		must(t, err)
+		must(t, c.Launch(map[string]any{"program": g, "memory": 64}))
+		_, err = c.WaitEvent("initialized")
+		must(t, err)
+		_, err = c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{}})
+		must(t, err)
+		must(t, c.ConfigurationDone())
+		if _, err := c.Stopped(); err != nil { // halted at "ready"
+			t.Fatal(err)
+		}
+		st, err := c.StackTrace(1)
+		must(t, err)
+		_, err = c.Request("setExpression", map[string]any{"expression": "$rip", "value": "&case_triple", "frameId": st.Body.StackFrames[0].Id})
+		must(t, err)
+		must(t, c.Continue(1))
+		if _, err := c.WaitEvent("exited"); err != nil {
+			t.Fatalf("triple fault: %v", err)
+		}
+		once(t, c)
+	})
+}
+
+// TestExceptionFiltersAnsweredPerFilter: an unknown filter is answered
+// unverified with a reason; the valid ones stay set.
+func TestExceptionFiltersAnsweredPerFilter(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	r, err := e.c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"DE", "bogus"}})
+	e.must(err)
+	bs := r.(*dap.SetExceptionBreakpointsResponse).Body.Breakpoints
+	if len(bs) != 2 || !bs[0].Verified || bs[1].Verified || !strings.Contains(bs[1].Message, "bogus") {
+		t.Fatalf("answer %+v, want DE verified and bogus refused with a reason", bs)
+	}
+	e.must(e.c.ConfigurationDone())
+	f := e.stopped("entry")
+	_ = f
+	_, err = e.c.Request("setExpression", map[string]any{"expression": "scenario", "value": "1", "frameId": e.top().Id})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	if ev := e.stopped("exception"); ev.Body.Text != "#DE" {
+		t.Fatalf("stop %+v, want #DE", ev.Body)
+	}
+}
+
+// TestZeroBasedLinesAndColumns: a client that counts lines and columns
+// from 0 gets them so everywhere.
+func TestZeroBasedLinesAndColumns(t *testing.T) {
+	vmmtestRequire(t)
+	e := &env{t: t}
+	e.c, e.done = newClient(t)
+	e.src = exampleSource(t)
+	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
+	e.must(err)
+	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	call := e.line("int total = sum_squares(5);") // 1-based
+	bps, err := e.c.SetBreakpoints(e.src, daptest.Line(call-1))
+	e.must(err)
+	if b := bps.Body.Breakpoints[0]; !b.Verified || b.Line != call-1 {
+		t.Fatalf("breakpoint %+v, want verified at 0-based line %d", b, call-1)
+	}
+	r, err := e.c.Request("breakpointLocations", map[string]any{"source": map[string]any{"path": e.src}, "line": call - 1})
+	e.must(err)
+	if l := r.(*dap.BreakpointLocationsResponse).Body.Breakpoints; len(l) != 1 || l[0].Line != call-1 {
+		t.Fatalf("breakpointLocations %+v, want line %d", l, call-1)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	f := e.top()
+	if f.Line != call-1 || f.Column != 0 {
+		t.Fatalf("frame at %d:%d, want %d:0", f.Line, f.Column, call-1)
+	}
+	r, err = e.c.Request("gotoTargets", map[string]any{"source": map[string]any{"path": e.src}, "line": call - 1})
+	e.must(err)
+	if g := r.(*dap.GotoTargetsResponse).Body.Targets; len(g) != 1 || g[0].Line != call-1 {
+		t.Fatalf("gotoTargets %+v, want line %d", g, call-1)
+	}
+	r, err = e.c.Request("completions", map[string]any{"frameId": f.Id, "text": "1 + ori", "column": 7})
+	e.must(err)
+	found := false
+	for _, it := range r.(*dap.CompletionsResponse).Body.Targets {
+		if it.Label == "origin" {
+			found = it.Start == 4 && it.Length == 3
+		}
+	}
+	if !found {
+		t.Fatalf("completions %+v, want origin at 0-based column 4", r.(*dap.CompletionsResponse).Body.Targets)
+	}
+	r, err = e.c.Request("stepInTargets", map[string]any{"frameId": f.Id})
+	e.must(err)
+	if ts := r.(*dap.StepInTargetsResponse).Body.Targets; len(ts) != 1 || ts[0].Line != call-1 {
+		t.Fatalf("stepInTargets %+v, want line %d", ts, call-1)
+	}
+	dis, err := e.c.Disassemble(f.InstructionPointerReference, 0, 1)
+	e.must(err)
+	if in := dis.Body.Instructions[0]; in.Line != call-1 {
+		t.Fatalf("disassembly line %d, want %d", in.Line, call-1)
+	}
+}
+
+// TestFrameIdsRefusedAndUnique: an unknown frame id is refused (it never
+// means the top frame); with no frame id, evaluate sees the global scope;
+// frame and target ids are never reused in a session.
+func TestFrameIdsRefusedAndUnique(t *testing.T) {
+	e := launchExample(t, nil)
+	loop := e.line("squares[i] = square(i);")
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(loop))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	st1, err := e.c.StackTrace(1)
+	e.must(err)
+	f1 := st1.Body.StackFrames[0]
+	for _, r := range []struct {
+		cmd  string
+		args map[string]any
+	}{
+		{"evaluate", map[string]any{"expression": "i", "frameId": 999999}},
+		{"setExpression", map[string]any{"expression": "i", "value": "1", "frameId": 999999}},
+		{"completions", map[string]any{"text": "i", "column": 2, "frameId": 999999}},
+		{"scopes", map[string]any{"frameId": 999999}},
+		{"stepInTargets", map[string]any{"frameId": 999999}},
+		{"dataBreakpointInfo", map[string]any{"name": "i", "frameId": 999999}},
+	} {
+		_, err := e.c.Request(r.cmd, r.args)
+		refused(t, r.cmd+" with an unknown frame", err, "frame")
+	}
+	// No frame: globals yes, the locals of the stop no.
+	r, err := e.c.Request("evaluate", map[string]any{"expression": "origin.x", "context": "watch"})
+	e.must(err)
+	if v := r.(*dap.EvaluateResponse).Body.Result; v != "3" {
+		t.Fatalf("origin.x without a frame = %s", v)
+	}
+	_, err = e.c.Request("evaluate", map[string]any{"expression": "i", "context": "watch"})
+	refused(t, "a local without a frame", err, "no variable")
+	// The next stop: fresh ids; the old ones are refused.
+	e.must(e.c.Continue(1))
+	e.stopped("breakpoint")
+	st2, err := e.c.StackTrace(1)
+	e.must(err)
+	old := map[int]bool{}
+	for _, f := range st1.Body.StackFrames {
+		old[f.Id] = true
+	}
+	for _, f := range st2.Body.StackFrames {
+		if old[f.Id] {
+			t.Fatalf("frame id %d reused at the next stop", f.Id)
+		}
+	}
+	_, err = e.c.Request("setExpression", map[string]any{"expression": "total", "value": "77", "frameId": f1.Id})
+	refused(t, "setExpression with a stale frame", err, "frame")
+	if got := e.eval(st2.Body.StackFrames[0].Id, "total"); got == "77" {
+		t.Fatal("a stale frame id wrote a local")
+	}
+	// Goto target ids: unique across answers.
+	g := func() int {
+		r, err := e.c.Request("gotoTargets", map[string]any{"source": map[string]any{"path": e.src}, "line": loop})
+		e.must(err)
+		return r.(*dap.GotoTargetsResponse).Body.Targets[0].Id
+	}
+	if a, b := g(), g(); a == b {
+		t.Fatalf("goto target id %d given twice", a)
+	}
+}
+
+// TestVariablesFilterAndSourcelessFrames: variables honours filter; a
+// frame without a source has column 0; setBreakpoints without a source
+// path fails.
+func TestVariablesFilterAndSourcelessFrames(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	get := func(expr, filter string) []dap.Variable {
+		t.Helper()
+		r, err := e.c.Evaluate(f.Id, expr)
+		e.must(err)
+		args := map[string]any{"variablesReference": r.Body.VariablesReference}
+		if filter != "" {
+			args["filter"] = filter
+		}
+		v, err := e.c.Request("variables", args)
+		e.must(err)
+		return v.(*dap.VariablesResponse).Body.Variables
+	}
+	if n := len(get("squares", "")); n != 8 {
+		t.Fatalf("squares has %d elements", n)
+	}
+	if n := len(get("squares", "named")); n != 0 {
+		t.Fatalf("named children of an array: %d", n)
+	}
+	if n := len(get("origin", "indexed")); n != 0 {
+		t.Fatalf("indexed children of a struct: %d", n)
+	}
+	if n := len(get("origin", "named")); n != 2 {
+		t.Fatalf("named children of origin: %d", n)
+	}
+	_, err := e.c.Request("setBreakpoints", map[string]any{"source": map[string]any{}, "breakpoints": []any{map[string]any{"line": 3}}})
+	refused(t, "setBreakpoints without a path", err, "path")
+	// A guest without line information: frames have no source, column 0.
+	e2 := launchProgram(t, strippedExample(t), map[string]any{"stopOnEntry": true})
+	e2.must(e2.c.ConfigurationDone())
+	e2.stopped("entry")
+	if f := e2.top(); f.Source != nil || f.Column != 0 || f.Line != 0 {
+		t.Fatalf("frame without a source: %+v", f)
+	}
+}
+
+// TestSetVariableSendsMemoryEvent: a value written to guest memory by
+// setVariable or setExpression is announced with a memory event, as
+// writeMemory does.
+func TestSetVariableSendsMemoryEvent(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	addr := mustHex(t, e.eval(f.Id, "/x &origin.y"))
+	var gref int
+	sc, err := e.c.Scopes(f.Id)
+	e.must(err)
+	for _, s := range sc.Body.Scopes {
+		if s.Name == "Globals" {
+			gref = s.VariablesReference
+		}
+	}
+	e.c.Events()
+	_, err = e.c.Request("setVariable", map[string]any{"variablesReference": gref, "name": "counter", "value": "5"})
+	e.must(err)
+	m, err := e.c.WaitEvent("memory")
+	e.must(err)
+	if b := m.(*dap.MemoryEvent).Body; mustHex(t, b.MemoryReference) != mustHex(t, e.eval(f.Id, "/x &counter"))+uint64(b.Offset) || b.Count != 8 {
+		t.Fatalf("memory event %+v after setVariable counter", b)
+	}
+	_, err = e.c.Request("setExpression", map[string]any{"expression": "origin.y", "value": "9", "frameId": f.Id})
+	e.must(err)
+	m, err = e.c.WaitEvent("memory")
+	e.must(err)
+	if b := m.(*dap.MemoryEvent).Body; mustHex(t, b.MemoryReference)+uint64(b.Offset) != addr || b.Count != 4 {
+		t.Fatalf("memory event %+v after setExpression origin.y (at %#x)", b, addr)
+	}
+}
+
+// TestRegistersAgreeWithEvaluate: register group rows carry a value and
+// a type; evaluating a register shows what the Registers view shows ($cs
+// a segment with its parts, $rax the same hex text).
+func TestRegistersAgreeWithEvaluate(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	regs, err := e.c.ScopeVars(f.Id, "Registers")
+	e.must(err)
+	view := map[string]dap.Variable{}
+	for _, g := range regs {
+		if g.Value == "" || g.Type == "" {
+			t.Errorf("register group %s: value %q, type %q", g.Name, g.Value, g.Type)
+		}
+		kids, err := e.c.Variables(g.VariablesReference)
+		e.must(err)
+		for _, k := range kids.Body.Variables {
+			view[k.Name] = k
+		}
+	}
+	for _, r := range []string{"rax", "rip", "rflags", "cs", "cr0"} {
+		ev, err := e.c.Evaluate(f.Id, "$"+r)
+		e.must(err)
+		v := view[r]
+		if ev.Body.Result != v.Value || ev.Body.Type != v.Type || (ev.Body.VariablesReference == 0) != (v.VariablesReference == 0) {
+			t.Errorf("$%s evaluates to %q (%s, children %v); the Registers view shows %q (%s, children %v)", r,
+				ev.Body.Result, ev.Body.Type, ev.Body.VariablesReference != 0, v.Value, v.Type, v.VariablesReference != 0)
+		}
+	}
+	// Arithmetic on a register is an expression, in the display base.
+	if got := e.eval(f.Id, "$cs & 3"); got != "0" {
+		t.Errorf("$cs & 3 = %s", got)
+	}
+}
+
+// TestHugeExpressionsRefused: expressions nested or long enough to
+// exhaust the stack are refused, in evaluate, setExpression, conditions
+// and console commands.
+func TestHugeExpressionsRefused(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	deep := strings.Repeat("(", 200000) + "1" + strings.Repeat(")", 200000)
+	minus := strings.Repeat("-", 4000000) + "1"
+	bps, err := e.c.SetBreakpoints(e.src, map[string]any{"line": e.line("int total = 0;"), "condition": deep})
+	e.must(err)
+	if b := bps.Body.Breakpoints[0]; b.Verified {
+		t.Fatalf("a breakpoint with a 200,000-deep condition verified: %+v", b)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.top()
+	for _, x := range []string{deep, minus, "x/4x " + deep} {
+		_, err := e.c.Evaluate(f.Id, x)
+		refused(t, fmt.Sprintf("evaluate of %d bytes", len(x)), err, "too")
+	}
+	_, err = e.c.Request("setExpression", map[string]any{"expression": "origin.x", "value": minus, "frameId": f.Id})
+	refused(t, "setExpression of a 4,000,000-deep value", err, "too")
+	if got := e.eval(f.Id, "((((1))))+-(-2)"); got != "3" {
+		t.Fatalf("a plain expression after the refusals: %s", got)
+	}
+}
+
+// TestNegativeStartsRefused: stackTrace's startFrame and variables' start
+// are unsigned; a negative one is refused, not a crash.
+func TestNegativeStartsRefused(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	_, err := e.c.Request("stackTrace", map[string]any{"threadId": 1, "startFrame": -1})
+	refused(t, "startFrame -1", err, "startFrame")
+	r, err := e.c.Evaluate(e.top().Id, "squares")
+	e.must(err)
+	_, err = e.c.Request("variables", map[string]any{"variablesReference": r.Body.VariablesReference, "start": -1})
+	refused(t, "start -1", err, "start")
+	_, err = e.c.Request("variables", map[string]any{"variablesReference": r.Body.VariablesReference, "count": -2})
+	refused(t, "count -2", err, "count")
+}
+
+// TestConditionsCheckedWhenSet: a malformed condition or hit condition
+// leaves its breakpoint unverified, with the reason, when it is set (not
+// at the first hit).
+func TestConditionsCheckedWhenSet(t *testing.T) {
+	e := launchExample(t, nil)
+	loop := e.line("squares[i] = square(i);")
+	total := e.line("total += squares[i];")
+	bps, err := e.c.SetBreakpoints(e.src,
+		map[string]any{"line": loop, "hitCondition": "% 0"},
+		map[string]any{"line": total, "condition": "i =="},
+		map[string]any{"line": e.line("counter++;"), "condition": "no_such_variable > 2"},
+		map[string]any{"line": e.line("return total;"), "condition": "total > 0 && n == 5"})
+	e.must(err)
+	b := bps.Body.Breakpoints
+	for i, want := range []string{"hit condition", "condition", "no_such_variable", ""} {
+		switch {
+		case want == "" && (!b[i].Verified || b[i].Message != ""):
+			t.Errorf("breakpoint %d: %+v, want verified", i, b[i])
+		case want != "" && (b[i].Verified || !strings.Contains(b[i].Message, want)):
+			t.Errorf("breakpoint %d: %+v, want unverified saying %q", i, b[i], want)
+		}
+	}
+	r, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{map[string]any{"name": "square", "condition": "x +"}}})
+	e.must(err)
+	if fb := r.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints[0]; fb.Verified {
+		t.Fatalf("function breakpoint with a malformed condition verified: %+v", fb)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	if f := e.top(); f.Line != e.line("return total;") {
+		t.Fatalf("stopped at line %d, want only the valid breakpoint", f.Line)
+	}
+}

@@ -1,0 +1,147 @@
+package session
+
+import (
+	"debug/dwarf"
+	"errors"
+	"fmt"
+	"strings"
+
+	"vmdap/session/symbols"
+	"vmdap/x86"
+)
+
+// Conditions, hit conditions and logpoint messages are checked when a
+// breakpoint is set, as gdb checks a condition when it is given: a
+// malformed one leaves the breakpoint unverified with the reason, instead
+// of being found out at the first hit. The check parses the condition
+// against the names the breakpoint's code sees (its locals and
+// parameters, globals, symbols, registers) without reading the guest:
+// every value reads as zero, and a division by that zero is not an error.
+
+// maxLogMessage bounds a logpoint message (each {expression} in it is
+// evaluated at every hit).
+const maxLogMessage = 4096
+
+// vet checks l's condition, hit condition and log message.
+func (b *bpTable) vet(l *logical) error {
+	if err := checkHitCond(l.hitCond); err != nil {
+		return err
+	}
+	if len(l.logMsg) > maxLogMessage {
+		return fmt.Errorf("log message too long (%d bytes; at most %d)", len(l.logMsg), maxLogMessage)
+	}
+	sc := b.s.checkScope(l)
+	if strings.TrimSpace(l.cond) != "" {
+		if _, err := evalExpr(l.cond, sc); err != nil {
+			return fmt.Errorf("condition %q: %w", clipText(l.cond, 60), err)
+		}
+	}
+	for msg := l.logMsg; ; {
+		i := strings.IndexByte(msg, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(msg[i:], '}')
+		if j < 0 {
+			break
+		}
+		e, _ := formatSpec(msg[i+1 : i+j])
+		if _, err := evalExpr(e, sc); err != nil {
+			return fmt.Errorf("log message: {%s}: %w", clipText(e, 60), err)
+		}
+		msg = msg[i+j+1:]
+	}
+	return nil
+}
+
+// vetPlaced vets a breakpoint just placed (or pending); a malformed one
+// is unplaced and failed with the reason. It reports whether l passed.
+func (b *bpTable) vetPlaced(l *logical) bool {
+	if err := b.vet(l); err != nil {
+		b.unplace(l)
+		b.settle(l, reasonFailed, err.Error())
+		return false
+	}
+	return true
+}
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// staticScope is the scope a condition is checked in: names, types and
+// registers, no guest state.
+type staticScope struct {
+	s       *Session
+	names   map[string]dwarf.Type // locals and parameters at the breakpoint
+	lenient bool                  // any name is accepted (a data breakpoint stops anywhere)
+	types   *typeCache
+}
+
+// checkScope is the static scope of a breakpoint's code (session locked).
+func (s *Session) checkScope(l *logical) *staticScope {
+	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: l.kind == KindData, types: newTypeCache(s.sym)}
+	if s.sym == nil {
+		return sc
+	}
+	for _, a := range l.addrs {
+		if fs, ok := s.sym.ScopeAt(a); ok {
+			for _, v := range append(append([]*symbols.Var(nil), fs.Params...), fs.Locals...) {
+				sc.names[v.Name] = v.Type
+			}
+		}
+	}
+	return sc
+}
+
+var errStatic = errors.New("not while checking a condition")
+
+func (sc *staticScope) readMem(p []byte, addr uint64) error {
+	clear(p)
+	return nil
+}
+
+func (sc *staticScope) writeMem(p []byte, addr uint64) error { return errStatic }
+
+func (sc *staticScope) regGet(name string) (uint64, bool) {
+	var r x86.Regs
+	var sr x86.SRegs
+	var d x86.DebugRegs
+	if _, ok := r.Get(name); ok {
+		return 0, true
+	}
+	if _, ok := sr.Get(name); ok {
+		return 0, true
+	}
+	_, ok := d.Get(name)
+	return 0, ok
+}
+
+func (sc *staticScope) regSet(name string, v uint64) error { return errStatic }
+
+func (sc *staticScope) lookupVar(name string) (value, bool, error) {
+	if t, ok := sc.names[name]; ok {
+		return value{typ: fromDWARF(t, sc.types), inMem: true, name: name}, true, nil
+	}
+	if sym := sc.s.sym; sym != nil {
+		if g := sym.GlobalByName(name); g != nil {
+			return value{typ: fromDWARF(g.Type, sc.types), inMem: true, name: name}, true, nil
+		}
+		if _, ok := sym.SymbolAddr(name); ok {
+			return value{typ: typULong, inMem: true, name: name}, true, nil
+		}
+	}
+	if sc.lenient {
+		if _, isReg := sc.regGet(strings.ToLower(name)); !isReg {
+			return value{typ: typLong, inMem: true, name: name}, true, nil
+		}
+	}
+	return value{}, false, nil
+}
+
+func (sc *staticScope) lookupType(name string) (*ctype, bool) {
+	return sc.s.typeNamed(name, sc.types)
+}

@@ -1,0 +1,155 @@
+package session
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+
+	"vmdap/session/symbols"
+)
+
+// Image is a guest image's symbols (functions, line table, variables,
+// unwind tables), loaded before the target starts so that a bad file
+// fails a launch before a guest exists.
+type Image struct {
+	t *symbols.Table
+}
+
+// MaxImageBytes bounds the program and symbols files: the whole file is
+// read.
+const MaxImageBytes = 4 << 30
+
+// ImageOptions tune LoadImage.
+type ImageOptions struct {
+	// SourceMap maps source path prefixes of the debug information to
+	// local folders.
+	SourceMap map[string]string
+	// Progress, when set, hears how far indexing is (done and total bytes
+	// of debug information).
+	Progress func(done, total int64)
+	// Context, when set, stops the load early when it is done.
+	Context context.Context
+}
+
+// LoadImage reads a guest image's symbols: program's own, or those of a
+// separate debug file (objcopy --only-keep-debug). Only regular files are
+// read (a FIFO or a device would block or never end), and an error never
+// quotes the file's bytes: a path the user did not mean to show stays
+// unshown.
+func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
+	if err := CheckImageFile(program, "program"); err != nil {
+		return nil, err
+	}
+	if debugFile != "" {
+		if err := CheckImageFile(debugFile, "symbols"); err != nil {
+			return nil, err
+		}
+	}
+	var opts []symbols.Option
+	if o.Context != nil {
+		opts = append(opts, symbols.WithContext(o.Context))
+	}
+	if o.Progress != nil {
+		opts = append(opts, symbols.WithProgress(o.Progress))
+	}
+	t, err := symbols.Load(program, debugFile, opts...)
+	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			// elf.FormatError quotes the bytes it did not like.
+			return nil, fmt.Errorf("reading the guest's symbols: %s is not an ELF file vmdap can read (no ELF header, or a damaged one)", describeFiles(program, debugFile))
+		}
+		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
+	}
+	t.MapSources(o.SourceMap)
+	return &Image{t: t}, nil
+}
+
+// Summary describes the image's size ("12 compile units, 340 functions").
+func (im *Image) Summary() string {
+	return fmt.Sprintf("%d compile units, %d functions", im.t.Units(), len(im.t.Funcs()))
+}
+
+func describeFiles(program, debugFile string) string {
+	if debugFile == "" {
+		return fmt.Sprintf("%q", program)
+	}
+	return fmt.Sprintf("%q or its symbols file %q", program, debugFile)
+}
+
+// CheckImageFile refuses what cannot be an image file: something missing,
+// a directory, anything but a regular file (FIFO, device, socket) and a
+// file over MaxImageBytes. what names the setting ("program").
+func CheckImageFile(path, what string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q (%s) cannot be read: %w", path, what, unwrapPath(err))
+	case st.IsDir():
+		return fmt.Errorf("%q (%s) is a directory, not a file", path, what)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%q (%s) is not a regular file (it is a %s): vmdap reads images from regular files only", path, what, fileKind(st.Mode()))
+	case st.Size() > MaxImageBytes:
+		return fmt.Errorf("%q (%s) is %d bytes, more than vmdap reads (%d)", path, what, st.Size(), int64(MaxImageBytes))
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "special file"
+}
+
+// HasLineInfo reports whether the image has source lines (DWARF).
+func (im *Image) HasLineInfo() bool { return im != nil && im.t.HasDWARF() }
+
+// Features is what a session can do: what the target offers, as the
+// client should be told, and what the image provides.
+type Features struct {
+	Backend, Host string   // "kvm", "gdbremote"; the hypervisor
+	Notes         []string // what the host cannot do, for the user
+	VCPUs         int
+
+	SWBreakpoints  bool // software breakpoints (breakpoint mode "software")
+	HWBreakpoints  int  // debug-register execute breakpoints (mode "hardware")
+	Watchpoints    bool // data breakpoints
+	RegisterWrite  bool // registers can change (setVariable on them, goto)
+	PhysicalMemory bool // xp/ and gva2gpa
+	LineInfo       bool // the image has source lines
+}
+
+// Features reports what this session can do, from the capabilities the
+// target really offers.
+func (s *Session) Features() Features {
+	f := Features{Backend: s.caps.Backend, Host: s.caps.Host, Notes: s.caps.Notes, VCPUs: s.t.VCPUs()}
+	_, f.SWBreakpoints = s.t.SWBreakpoints()
+	if hw, ok := s.t.HWBreakpoints(); ok {
+		f.HWBreakpoints = hw.Slots()
+	}
+	_, f.Watchpoints = s.t.Watchpoints()
+	_, f.RegisterWrite = s.t.RegisterWriter()
+	_, f.PhysicalMemory = s.t.PhysicalMemory()
+	f.LineInfo = s.sym != nil && s.sym.HasDWARF()
+	return f
+}
