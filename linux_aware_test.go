@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/google/go-dap"
 
+	"vmdap/adapter/daptest"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -23,115 +22,46 @@ const (
 	awareRemoved = "VMDAP-AWARE-MODULE-REMOVED"
 )
 
-// awareInitramfs builds an initramfs (an uncompressed newc cpio) with
-// Debian's static busybox, the module ko at /mod.ko and an /init that
-// loads it with insmod, unloads it with rmmod a second later, says so on
-// the console each time and sleeps: the kernel has a user process (init,
-// pid 1) to list, and stays up to be inspected.
+// awareInitramfs builds vmmtest's initramfs with the module ko at /mod.ko
+// and an /init that loads it with insmod, unloads it with rmmod a second
+// later, says so on the console each time and sleeps: the kernel has a
+// user process (init, pid 1) to list, and stays up to be inspected.
 func awareInitramfs(t *testing.T, ko, name string) string {
 	t.Helper()
-	bb := "/bin/busybox"
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		t.Skipf("skipping: %s is missing (apt-get install busybox-static)", bb)
-	}
-	if f, err := elf.NewFile(bytes.NewReader(data)); err != nil || f.Progs == nil {
-		t.Skipf("skipping: %s is not an ELF program", bb)
-	} else {
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				t.Skipf("skipping: %s is dynamically linked; the initramfs needs busybox-static", bb)
-			}
-		}
-	}
 	mod, err := os.ReadFile(ko)
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := "#!/bin/busybox sh\n" +
-		"B=/bin/busybox\n" +
-		"$B mount -t proc proc /proc\n" +
-		"$B insmod /mod.ko && echo " + awareLoaded + "\n" +
+	extra := "$B insmod /mod.ko && echo " + awareLoaded + "\n" +
 		"$B sleep 1\n" +
 		"$B rmmod " + name + " && echo " + awareRemoved + "\n" +
-		"while :; do $B sleep 3600; done\n"
-	var c cpio
-	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp"} {
-		c.add(d, 0o040755, 0, 0, nil)
-	}
-	c.add("dev/console", 0o020600, 5, 1, nil)
-	c.add("dev/null", 0o020666, 1, 3, nil)
-	c.add("bin/busybox", 0o100755, 0, 0, data)
-	c.add("bin/sh", 0o120777, 0, 0, []byte("busybox"))
-	c.add("mod.ko", 0o100644, 0, 0, mod)
-	c.add("init", 0o100755, 0, 0, []byte(script))
-	c.add("TRAILER!!!", 0, 0, 0, nil)
+		"while :; do $B sleep 3600; done"
 	p := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := os.WriteFile(p, c.b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, vmmtest.InitramfsWith(t, extra, map[string][]byte{"mod.ko": mod}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// cpio writes the newc format the kernel unpacks an initramfs from
-// (Documentation/driver-api/early-userspace/buffer-format.rst).
-type cpio struct {
-	b   bytes.Buffer
-	ino int
-}
-
-func (c *cpio) add(name string, mode uint32, major, minor int, data []byte) {
-	c.ino++
-	nlink := 1
-	if mode&0o170000 == 0o040000 {
-		nlink = 2
-	}
-	fmt.Fprintf(&c.b, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		c.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, major, minor, len(name)+1, 0)
-	c.b.WriteString(name)
-	c.b.WriteByte(0)
-	c.pad()
-	c.b.Write(data)
-	c.pad()
-}
-
-func (c *cpio) pad() {
-	for c.b.Len()%4 != 0 {
-		c.b.WriteByte(0)
-	}
-}
-
-// waitSerial waits until the guest's serial log (a file QEMU writes)
-// holds want.
-func waitSerial(t *testing.T, path, want string, d time.Duration) {
+// waitConsole waits until the guest's console holds want.
+func waitConsole(t *testing.T, console func() string, want string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), want) {
+		out := console()
+		if strings.Contains(out, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q on the guest's console in %v; it says:\n%s", want, d, b)
+			t.Fatalf("no %q on the guest's console in %v; it says:\n%s", want, d, out)
 		}
-		time.Sleep(100 * time.Millisecond) // polling a file QEMU writes
+		time.Sleep(100 * time.Millisecond) // polling output the guest writes
 	}
 }
 
-// TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with an
-// initramfs whose /init loads a module shipped with the kernel
-// (nls_ascii), then unloads it, and sleeps. Attached with the modules
-// folder of the -dbg package, the kernel log at stops and tasks as
-// threads: a function breakpoint on the module's init function, set
-// before the kernel even boots, is pending, binds when the module loads
-// (a module event says so) and hits, with the module's source and the
-// kernel's frames below; lsmod lists the module, dmesg holds the
-// banner, per-CPU data, current and container_of evaluate, the modules
-// view shows the module with its symbols; a breakpoint on its exit
-// function hits at rmmod, and the unload is a module event that leaves
-// the breakpoint pending; paused once /init sleeps, tasks lists init
-// (pid 1) and swapper, and the tasks are threads whose stacks unwind
-// from where they were switched out.
+// TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with two
+// CPUs and the test's initramfs, attached at reset (linuxAware says what
+// is checked).
 func TestLinuxAwareUnderQEMU(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
@@ -140,10 +70,61 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
 	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
-	c.Timeout = 40 * time.Second
+	linuxAware(t, c, k, mod, 2, 40*time.Second, func() string {
+		b, _ := os.ReadFile(serial)
+		return string(b)
+	})
+}
+
+// TestLinuxAwareOnKVM is linuxAware on vmdap's own VMM: Debian's vmlinux
+// launched through PVH with the initrd, one vCPU and KVM's irqchip. Where
+// KVM emulates ring 0 (PVM) the boot takes minutes.
+func TestLinuxAwareOnKVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots Linux on vmdap's VMM (minutes where ring 0 is emulated): not with -short")
+	}
+	vmmtest.RequireKVM(t)
+	k := vmmtest.RequireLinux(t)
+	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	initrd := awareInitramfs(t, mod.KO, mod.Name)
+	c := stdioClient(t)
+	c.Timeout = time.Minute
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	// The command line of vmm/kvm's Linux tests: the cheapest that boots
+	// to /init where ring 0 is emulated.
+	err := c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "initrd": initrd, "irqchip": true, "memory": 256, "vcpus": 1,
+		"args": "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
+		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	linuxAware(t, c, k, mod, 1, 25*time.Minute, func() string { return c.Output("stdout") })
+	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
+}
+
+// linuxAware is the Linux-awareness scenario on a session started (at the
+// kernel's entry, stopped) with the modules folder of the -dbg package,
+// the kernel log at stops and tasks as threads, over a kernel whose /init
+// loads a module shipped with the kernel (nls_ascii), unloads it, and
+// sleeps: a function breakpoint on the module's init function, set
+// before the kernel even boots, is pending, binds when the module loads
+// (a module event says so) and hits, with the module's source and the
+// kernel's frames below; lsmod lists the module, dmesg holds the banner,
+// per-CPU data, current and container_of evaluate, the modules view
+// shows the module with its symbols; a breakpoint on its exit function
+// hits at rmmod, and the unload is a module event that leaves the
+// breakpoint pending; paused once /init sleeps, tasks lists init (pid 1)
+// and swapper, and the tasks are threads whose stacks unwind from where
+// they were switched out. console returns the guest's console output so
+// far; wait bounds each wait for an event.
+func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.LinuxModule, vcpus int, wait time.Duration, console func() string) {
+	c.Timeout = wait
 	defer func() {
 		if t.Failed() {
-			t.Logf("console:\n%s", c.Output("console"))
+			t.Logf("debug console:\n%s", c.Output("console"))
 		}
 	}()
 	must := func(err error) {
@@ -241,8 +222,8 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 	if _, err := strconv.ParseUint(n, 10, 32); err != nil {
 		t.Errorf("per_cpu(runqueues, 0).nr_running = %q", n)
 	}
-	if r := eval(fid, "per_cpu(runqueues, 1).cpu"); r != "1" {
-		t.Errorf("per_cpu(runqueues, 1).cpu = %q", r)
+	if r := eval(fid, fmt.Sprintf("per_cpu(runqueues, %d).cpu", vcpus-1)); r != strconv.Itoa(vcpus-1) {
+		t.Errorf("per_cpu(runqueues, %d).cpu = %q", vcpus-1, r)
 	}
 	cpu := ev.Body.ThreadId - 1
 	if r := eval(fid, "this_cpu(runqueues).cpu"); r != strconv.Itoa(cpu) {
@@ -299,7 +280,7 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 	}
 
 	// On to /init's sleep: the tasks.
-	waitSerial(t, serial, awareRemoved, 3*time.Minute)
+	waitConsole(t, console, awareRemoved, 3*wait)
 	_, err = c.Request("pause", map[string]any{"threadId": 1})
 	must(err)
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
@@ -312,8 +293,10 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
 		t.Fatalf("tasks: no init (pid 1):\n%s", out)
 	}
-	if !strings.Contains(out, "[swapper/0]") || !strings.Contains(out, "[swapper/1]") {
-		t.Fatalf("tasks: no swapper/0 and swapper/1:\n%s", out)
+	for cpu := 0; cpu < vcpus; cpu++ {
+		if !strings.Contains(out, fmt.Sprintf("[swapper/%d]", cpu)) {
+			t.Fatalf("tasks: no swapper/%d:\n%s", cpu, out)
+		}
 	}
 	t.Logf("tasks:\n%s", out)
 
