@@ -46,7 +46,13 @@ func (s *Session) SetLinuxOptions(o LinuxOptions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.linux.opts = o
-	if s.isLinux() && o.Modules != "" {
+	if !s.isLinux() {
+		if o != (LinuxOptions{}) {
+			s.emit(Output{Category: "important", Text: "vmdap: \"modules\", \"kernelLog\" and \"taskThreads\" are for a Linux kernel's vmlinux (with linux_banner and struct task_struct in its symbols), and this image is not one: ignored\n"})
+		}
+		return
+	}
+	if o.Modules != "" {
 		s.mods().init(s)
 		if s.state == StateStopped {
 			s.mods().placeHooks()
