@@ -336,3 +336,67 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	}
 	must(c.Disconnect())
 }
+
+// TestLinuxAwareKASLRUnderQEMU: with KASLR the kernel's symbols move by
+// the slide found at the first stop, but its per-CPU variables (offsets
+// into each CPU's area) do not: per_cpu, this_cpu and current still find
+// them, and tasks and dmesg read through the moved symbols.
+func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := os.WriteFile(initrd, vmmtest.Initramfs(t, "while :; do $B sleep 3600; done"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	c.Timeout = time.Minute
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		r, err := c.Evaluate(0, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.Body.Result
+	}
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+	waitConsole(t, func() string { b, _ := os.ReadFile(serial); return string(b) }, vmmtest.InitMarker, 3*time.Minute)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
+	ev, err := c.Stopped()
+	must(err)
+	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR)") {
+		t.Fatalf("no KASLR slide found; console: %q", out)
+	}
+	for cpu := 0; cpu < 2; cpu++ {
+		if r := eval(fmt.Sprintf("per_cpu(runqueues, %d).cpu", cpu)); r != strconv.Itoa(cpu) {
+			t.Errorf("per_cpu(runqueues, %d).cpu = %q", cpu, r)
+		}
+	}
+	if r := eval("this_cpu(runqueues).cpu"); r != strconv.Itoa(ev.Body.ThreadId-1) {
+		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, ev.Body.ThreadId-1)
+	}
+	if r := eval("current->thread_info.cpu == this_cpu(runqueues).cpu"); r != "1" {
+		t.Errorf("current's CPU is not this CPU: %q", r)
+	}
+	if out := eval("tasks"); !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
+		t.Errorf("tasks: no init (pid 1):\n%s", out)
+	}
+	if out := eval("dmesg"); !strings.Contains(out, "Linux version") {
+		t.Errorf("dmesg has no banner:\n%.2000s", out)
+	}
+	must(c.Disconnect())
+}
