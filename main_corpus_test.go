@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-dap"
 
 	"vmdap/adapter/daptest"
+	"vmdap/session/symbols"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -39,6 +40,13 @@ type corpusRun struct {
 	// rust: values are also compared as text (vmdap shows Rust values as
 	// gdb does: enums with data, Option, slices, &str).
 	rust bool
+	// For a guest that does not exit by itself: the machine's QEMU
+	// arguments (else the corpus guests' defaults), the stops to make,
+	// and the breakpoint mode ("hardware" where a software breakpoint set
+	// at reset would be overwritten by the kernel's own loading).
+	qemuArgs []string
+	maxStops int
+	mode     string
 }
 
 // lineSpec is "file:marker" → "file:line".
@@ -78,7 +86,11 @@ func vmdapStops(t *testing.T, r corpusRun, start func(c *daptest.Client)) []vmmt
 		if byFile[l[:i]] == nil {
 			files = append(files, l[:i])
 		}
-		byFile[l[:i]] = append(byFile[l[:i]], daptest.Line(n))
+		bp := daptest.Line(n)
+		if r.mode != "" {
+			bp["mode"] = r.mode
+		}
+		byFile[l[:i]] = append(byFile[l[:i]], bp)
 	}
 	for _, f := range files {
 		bps, err := c.SetBreakpoints(f, byFile[f]...)
@@ -94,7 +106,11 @@ func vmdapStops(t *testing.T, r corpusRun, start func(c *daptest.Client)) []vmmt
 	if len(r.funcs) > 0 {
 		var fbs []map[string]any
 		for _, f := range r.funcs {
-			fbs = append(fbs, map[string]any{"name": f})
+			fb := map[string]any{"name": f}
+			if r.mode != "" {
+				fb["mode"] = r.mode
+			}
+			fbs = append(fbs, fb)
 		}
 		m, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": fbs})
 		if err != nil {
@@ -109,8 +125,12 @@ func vmdapStops(t *testing.T, r corpusRun, start func(c *daptest.Client)) []vmmt
 	if err := c.ConfigurationDone(); err != nil {
 		t.Fatal(err)
 	}
+	max := r.maxStops
+	if max == 0 {
+		max = 64
+	}
 	var stops []vmmtest.OracleStop
-	for len(stops) < 64 {
+	for len(stops) < max {
 		ev, err := c.WaitAnyEvent("stopped", "exited", "terminated")
 		if err != nil {
 			t.Fatalf("after %d stops: %v", len(stops), err)
@@ -129,11 +149,19 @@ func vmdapStops(t *testing.T, r corpusRun, start func(c *daptest.Client)) []vmmt
 			t.Fatalf("stop %d: reason %q (%s %s)", len(stops), st.Body.Reason, st.Body.Description, st.Body.Text)
 		}
 		stops = append(stops, describeStop(t, c, r.globals))
+		if len(stops) == max {
+			break
+		}
 		if err := c.Continue(1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.Disconnect()
+	var names []string
+	for i := range stops {
+		names = append(names, stopName(&stops[i]))
+	}
+	t.Logf("vmdap stopped at %v", names)
 	return stops
 }
 
@@ -460,9 +488,17 @@ func checkAgainstGDB(t *testing.T, r corpusRun) {
 	if err != nil {
 		t.Skipf("skipping: %s is not installed", r.qemu)
 	}
-	want := vmmtest.RunOracle(t, vmmtest.Oracle{QEMU: qemu, Kernel: r.kernel, Symbols: r.symbols,
-		Breaks: r.breaks(), Globals: r.globals})
+	want := vmmtest.RunOracle(t, vmmtest.Oracle{QEMU: qemu, Kernel: r.kernel, QEMUArgs: r.qemuArgs, Symbols: r.symbols,
+		Breaks: r.breaks(), Globals: r.globals, MaxStops: r.maxStops})
+	var names []string
+	for i := range want {
+		names = append(names, stopName(&want[i]))
+	}
+	t.Logf("gdb stopped at %v", names)
 	t.Run("kvm", func(t *testing.T) {
+		if r.kvm == "" {
+			t.Skip("this guest is compared on QEMU only (it boots differently on vmdap's VMM)")
+		}
 		vmmtest.RequireKVM(t)
 		got := vmdapStops(t, r, func(c *daptest.Client) {
 			if err := c.Launch(map[string]any{"program": r.kvm, "memory": 64}); err != nil {
@@ -477,6 +513,20 @@ func checkAgainstGDB(t *testing.T, r corpusRun) {
 		got := vmdapStops(t, r, func(c *daptest.Client) { attachCorpus(t, c, qemu, r) })
 		reportDiffs(t, r, compareStops(want, got, r.rust))
 	})
+	// And launched by vmdap itself on QEMU: the ELF32 file as the program,
+	// the ELF file with its DWARF as the symbols.
+	t.Run("qemu-launch", func(t *testing.T) {
+		if r.qemuArgs != nil {
+			t.Skip("this guest's QEMU machine is given by hand (attach)")
+		}
+		got := vmdapStops(t, r, func(c *daptest.Client) {
+			if err := c.Launch(map[string]any{"program": r.kernel, "symbols": r.symbols, "hypervisor": "qemu",
+				"qemuPath": qemu, "memory": 64}); err != nil {
+				t.Fatalf("launch: %v", err)
+			}
+		})
+		reportDiffs(t, r, compareStops(want, got, r.rust))
+	})
 }
 
 // attachCorpus starts QEMU stopped at reset with its stub on a free
@@ -489,13 +539,18 @@ func attachCorpus(t *testing.T, c *daptest.Client, qemu string, r corpusRun) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	q := exec.Command(qemu, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none", "-no-reboot",
-		"-monitor", "none", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-		"-kernel", r.kernel, "-S", "-gdb", "tcp:"+addr)
+	args := r.qemuArgs
+	if args == nil {
+		args = []string{"-machine", "pc", "-m", "64", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+			"-kernel", r.kernel}
+	}
+	args = append([]string{"-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"}, args...)
+	q := exec.Command(qemu, append(args, "-S", "-gdb", "tcp:"+addr)...)
 	if err := q.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
+	c.Timeout = 2 * time.Minute
 	for i := 0; ; i++ {
 		_, err = c.Request("attach", map[string]any{"gdbServer": addr, "program": r.symbols})
 		if err == nil {
@@ -525,5 +580,45 @@ func TestRustGuestMatchesGDB(t *testing.T) {
 		funcs: []string{"kernel::sched::account"},
 		globals: []string{"kernel::BANNER", "kernel::PRIMES", "kernel::MAYBE", "kernel::sched::TICKS",
 			"kernel::sched::IDLE_NAME", "kernel::SINK"}}
+	checkAgainstGDB(t, r)
+}
+
+// TestLinuxMatchesGDB: Debian's cloud kernel booting under QEMU TCG,
+// stopped by vmdap and by gdb at the same kernel functions and lines
+// (start_kernel and setup_arch, and a line of each from the line table;
+// hardware breakpoints, set at reset): the same frames through the boot
+// path, arguments, locals and globals (init_task's fields,
+// boot_command_line, system_state, nr_cpu_ids).
+func TestLinuxMatchesGDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots Linux under QEMU: not with -short")
+	}
+	k := vmmtest.RequireLinux(t)
+	vmmtest.RequireGDB(t)
+	sym, err := symbols.Load(k.Vmlinux, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A line a few lines into start_kernel and one into setup_arch,
+	// from the line table.
+	lineIn := func(name string, skip int) string {
+		fn := sym.FuncByName(name)
+		if fn == nil {
+			t.Fatalf("no %s", name)
+		}
+		first, _ := sym.PCToLine(fn.Low)
+		lines := sym.FileLines(first.File, first.Line+skip, first.Line+80)
+		if len(lines) == 0 {
+			t.Fatalf("no lines with code in %s", name)
+		}
+		return fmt.Sprintf("%s:%d", first.File, lines[0])
+	}
+	r := corpusRun{name: "linux", symbols: k.Vmlinux, qemu: "qemu-system-x86_64",
+		qemuArgs: []string{"-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
+			"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr"},
+		lines:    []string{lineIn("start_kernel", 5), lineIn("setup_arch", 8)},
+		funcs:    []string{"start_kernel", "setup_arch"},
+		globals:  []string{"init_task.comm", "init_task.prio", "boot_command_line", "system_state", "nr_cpu_ids"},
+		maxStops: 4, mode: "hardware"}
 	checkAgainstGDB(t, r)
 }

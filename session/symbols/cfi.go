@@ -543,12 +543,24 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	sp, fp := r.R[RegRSP], r.R[RegRBP]
 	fn := t.FuncAt(look)
 	// Unreadable code: assume the standard prologue.
-	push, body, std := 0, 4, true
-	if fn != nil && inner {
-		if code, err := readCode(fn.Low); err == nil {
-			push, body, std = stdPrologue(code)
+	pro := prologue{push: 0, body: 4, std: true} // unreadable code: assume the standard prologue
+	if fn != nil {
+		var b [16]byte
+		c0, err0 := readCode(fn.Low)
+		c1, err1 := readCode(fn.Low + 8)
+		if err0 == nil {
+			binary.LittleEndian.PutUint64(b[:], c0)
+			n := 8
+			if err1 == nil {
+				binary.LittleEndian.PutUint64(b[8:], c1)
+				n = 16
+			}
+			if p := stdPrologue(b[:n], word); inner || p.std {
+				pro = p
+			}
 		}
 	}
+	push, body, std := pro.push, pro.body, pro.std
 	off := int64(pc - fn.lowOr(pc))
 	switch {
 	case fn != nil && inner && (!std || off <= int64(push)):
@@ -570,6 +582,18 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 			return Regs{}, 0, false, e
 		}
 		caller.R[RegRBP] = v
+		// The registers the prologue pushed after the frame pointer, once
+		// pushed (a caller frame's have been).
+		if fn != nil && std {
+			for k, sv := range pro.saves {
+				if inner && off < int64(sv.done) {
+					break
+				}
+				if v, e := read(fp - word*uint64(k+1)); e == nil {
+					caller.R[sv.slot], caller.Valid[sv.slot] = v, true
+				}
+			}
+		}
 	}
 	ra, e := read(cfa - word)
 	if e != nil {
@@ -581,27 +605,65 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	return caller, cfa, false, nil
 }
 
-// stdPrologue reads a function's first 8 bytes: whether it begins with
-// the standard frame setup, push %rbp (0x55) then mov %rsp,%rbp (48 89 e5
-// or 48 8b ec), after an optional endbr64 (f3 0f 1e fa); the offset of
-// the push, and the offset from which %rbp is the frame pointer. A
-// function that begins otherwise saves no frame pointer (std false).
-func stdPrologue(code uint64) (push, body int, std bool) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], code)
+// prologue is what a function's first instructions do to the stack:
+// whether it begins with the standard frame setup, push %rbp (0x55) then
+// mov %rsp,%rbp (48 89 e5 or 48 8b ec; 89 e5 or 8b ec in 32-bit code),
+// after an optional endbr (f3 0f 1e fa/fb); the offset of the push and
+// the offset from which %rbp is the frame pointer; then the callee-saved
+// registers it pushes (push %rbx, %rsi, %rdi, %r12–%r15), which are saved
+// at the frame pointer minus one word, two words… A function that begins
+// otherwise saves no frame pointer (std false).
+type prologue struct {
+	push, body int
+	std        bool
+	saves      []savedReg
+}
+
+type savedReg struct {
+	slot int // Regs slot
+	done int // offset from which the push has executed
+}
+
+func stdPrologue(b []byte, word uint64) prologue {
 	i := 0
-	if b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa {
+	if len(b) >= 4 && b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && (b[3] == 0xfa || b[3] == 0xfb) {
 		i = 4
 	}
-	if b[i] != 0x55 {
-		return 0, 0, false
+	if i >= len(b) || b[i] != 0x55 {
+		return prologue{}
 	}
-	if i+4 <= len(b) && b[i+1] == 0x48 && (b[i+2] == 0x89 && b[i+3] == 0xe5 || b[i+2] == 0x8b && b[i+3] == 0xec) {
-		return i, i + 4, true
+	p := prologue{push: i, body: i + 2, std: true}
+	j := i + 1
+	if word == 8 && j < len(b) && b[j] == 0x48 {
+		j++
 	}
-	// push %rbp without the mov: only right after the push is it known
-	// where the return address is.
-	return i, i + 2, true
+	if j+2 <= len(b) && (b[j] == 0x89 && b[j+1] == 0xe5 || b[j] == 0x8b && b[j+1] == 0xec) {
+		p.body = j + 2
+	} else {
+		// push %rbp without the mov: only right after the push is it
+		// known where the return address is.
+		return p
+	}
+	// The callee-saved registers pushed next.
+	for k := p.body; k < len(b); {
+		switch {
+		case b[k] == 0x53:
+			p.saves = append(p.saves, savedReg{3, k + 1})
+			k++
+		case b[k] == 0x56:
+			p.saves = append(p.saves, savedReg{4, k + 1})
+			k++
+		case b[k] == 0x57:
+			p.saves = append(p.saves, savedReg{5, k + 1})
+			k++
+		case word == 8 && k+1 < len(b) && b[k] == 0x41 && b[k+1] >= 0x54 && b[k+1] <= 0x57:
+			p.saves = append(p.saves, savedReg{12 + int(b[k+1]-0x54), k + 2})
+			k += 2
+		default:
+			return p
+		}
+	}
+	return p
 }
 
 func (f *Func) lowOr(pc uint64) uint64 {

@@ -9,7 +9,6 @@ package symbols
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,41 +117,4 @@ func gdbPython(t *testing.T, elfPath, script string) []string {
 		t.Fatalf("gdb printed nothing from the script:\n%s\n%s", out, stderr.String())
 	}
 	return lines
-}
-
-// gaps collects differences from the oracle that are known and being
-// fixed outside this package's test files (each is in the report that
-// came with these tests). A test whose only differences are known ones
-// skips with "TODO(lead): …" naming them; any other difference fails it.
-type gaps struct {
-	t       *testing.T
-	reasons []string
-	seen    map[string][]string // reason → examples
-}
-
-func newGaps(t *testing.T) *gaps { return &gaps{t: t, seen: map[string][]string{}} }
-
-func (g *gaps) add(reason, example string) {
-	if _, ok := g.seen[reason]; !ok {
-		g.reasons = append(g.reasons, reason)
-	}
-	if len(g.seen[reason]) < 3 {
-		g.seen[reason] = append(g.seen[reason], example)
-	}
-}
-
-// done skips the test when it found only known differences.
-func (g *gaps) done() {
-	g.t.Helper()
-	if len(g.reasons) == 0 || g.t.Failed() {
-		for _, r := range g.reasons {
-			g.t.Logf("also known: %s (e.g. %s)", r, strings.Join(g.seen[r], "; "))
-		}
-		return
-	}
-	var b strings.Builder
-	for _, r := range g.reasons {
-		fmt.Fprintf(&b, "TODO(lead): %s (e.g. %s). ", r, strings.Join(g.seen[r], "; "))
-	}
-	g.t.Skip(strings.TrimSpace(b.String()))
 }

@@ -371,54 +371,6 @@ func gdbBreaks(t *testing.T, elfPath string, specs []string) map[string]gdbBreak
 	return out
 }
 
-// lineGap names a known difference between vmdap's and gdb's addresses
-// for a line breakpoint (lines.go: the lead's), or "".
-func lineGap(tb *Table, got, want []uint64) string {
-	if slices.Equal(got, want) {
-		return "LineAddrs reports the first line with code at or after the requested one; gdb reports the line " +
-			"of the address it chose (after the prologue: a breakpoint on a function's opening brace is shown " +
-			"where it stops)"
-	}
-	sameFunc := func(a, b uint64) bool {
-		f := tb.FuncAt(a)
-		return f != nil && f.Contains(b)
-	}
-	if len(got) == len(want) {
-		entry := true
-		for i := range got {
-			f := tb.FuncAt(want[i])
-			if got[i] != want[i] && (f == nil || f.Low != want[i] || got[i] < want[i] || !sameFunc(want[i], got[i])) {
-				entry = false
-			}
-		}
-		if entry {
-			return "the prologue is skipped for a line whose first address is a function's entry even when " +
-				"gdb stops at the entry: at -O2 GCC puts the body's first line at the entry address (view 1), so " +
-				"the breakpoint lands after that line's code (io_exit.c:7 on the ret after the out); and gas " +
-				"describes .type @function routines with DW_TAG_subprogram (DW_LANG_Mips_Assembler), whose " +
-				"first instruction gdb stops at"
-		}
-	}
-	if len(got) < len(want) {
-		sub := true
-		for _, g := range got {
-			if !slices.Contains(want, g) {
-				sub = false
-			}
-		}
-		for _, w := range want {
-			if !slices.Contains(got, w) && !slices.ContainsFunc(got, func(g uint64) bool { return sameFunc(g, w) }) {
-				sub = false
-			}
-		}
-		if sub {
-			return "one location per function; gdb makes one per lexical block (a Rust for loop's line " +
-				"has two in one function)"
-		}
-	}
-	return ""
-}
-
 // TestGoldenLineToPCs: a line breakpoint on every line of every source
 // file lands where gdb's would: the same addresses (one per function or
 // inlined copy, after the prologue on a function's opening line) and the
@@ -439,7 +391,6 @@ func TestGoldenLineToPCs(t *testing.T) {
 				}
 			}
 			want := gdbBreaks(t, img.path, specs)
-			known := newGaps(t)
 			// Runs of requested lines with the same difference are
 			// reported once.
 			type diff struct{ file, got, want string }
@@ -472,11 +423,6 @@ func TestGoldenLineToPCs(t *testing.T) {
 				if slices.Equal(addrs, wa) && (len(wa) == 0 || actual == wl) {
 					continue
 				}
-				ex := fmt.Sprintf("%s:%d: vmdap line %d at %#x, gdb line %d at %#x", path.Base(spec[:i]), line, actual, addrs, wl, wa)
-				if reason := lineGap(tb, addrs, wa); reason != "" {
-					known.add(reason, ex)
-					continue
-				}
 				bad++
 				d := diff{path.Base(spec[:i]), fmt.Sprintf("line %d at %#x", actual, addrs), fmt.Sprintf("line %d at %#x", wl, wa)}
 				if d == last && line == to+1 {
@@ -490,7 +436,6 @@ func TestGoldenLineToPCs(t *testing.T) {
 			if groups > 25 {
 				t.Errorf("%d of %d lines differ (%d groups)", bad, len(specs), groups)
 			}
-			known.done()
 		})
 	}
 }

@@ -330,7 +330,6 @@ func TestGoldenLocations(t *testing.T) {
 			tb := loadGolden(t, img)
 			dies := readelfDIEs(runTool(t, "readelf", "--debug-dump=info", img.path))
 			lists := readelfLocLists(runTool(t, "readelf", "--debug-dump=loc", img.path))
-			known := newGaps(t)
 			checked, bad, skipped := 0, 0, 0
 			fail := func(format string, a ...any) {
 				bad++
@@ -398,12 +397,7 @@ func TestGoldenLocations(t *testing.T) {
 									continue
 								}
 								if got := fmtExpr(v.Loc, v.AddrSize); got != want {
-									ex := fmt.Sprintf("%s %#x: %s: vmdap %q, readelf %q", fn.name(dies), pc, name, got, want)
-									if strings.Contains(got, "truncated DW_OP_addr") {
-										known.add("a static local's DW_OP_addr in a 32-bit image", ex)
-										continue
-									}
-									fail("%s", ex)
+									fail("%s %#x: %s: vmdap %q, readelf %q", fn.name(dies), pc, name, got, want)
 								}
 							}
 						}
@@ -418,7 +412,6 @@ func TestGoldenLocations(t *testing.T) {
 			if bad > 15 {
 				t.Errorf("%d of %d locations differ", bad, checked)
 			}
-			known.done()
 		})
 	}
 }

@@ -27,6 +27,9 @@ type Oracle struct {
 	QEMU string
 	// Kernel is the file QEMU's -kernel boots (a Multiboot ELF32).
 	Kernel string
+	// QEMUArgs, when set, replace the machine arguments (memory, serial,
+	// devices, -kernel …); -accel tcg, -S and -gdb are always given.
+	QEMUArgs []string
 	// Symbols is the ELF file gdb reads.
 	Symbols string
 	// Breaks are gdb locations ("file:line", "function"), in any order.
@@ -102,9 +105,13 @@ func RunOracle(t testing.TB, o Oracle) []OracleStop {
 	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	q := exec.CommandContext(ctx, o.QEMU, "-accel", "tcg", "-machine", "pc", "-m", "64", "-display", "none",
-		"-no-reboot", "-monitor", "none", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-		"-kernel", o.Kernel, "-S", "-gdb", "tcp:"+addr)
+	args := o.QEMUArgs
+	if args == nil {
+		args = []string{"-machine", "pc", "-m", "64", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+			"-kernel", o.Kernel}
+	}
+	args = append([]string{"-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"}, args...)
+	q := exec.CommandContext(ctx, o.QEMU, append(args, "-S", "-gdb", "tcp:"+addr)...)
 	var qerr bytes.Buffer
 	q.Stderr = &qerr
 	if err := q.Start(); err != nil {

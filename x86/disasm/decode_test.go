@@ -60,15 +60,7 @@ func readDecodeTxt(t *testing.T) []decodeLine {
 // knownWrong lists lines vmdap decodes or prints wrongly today (in
 // x86asm, or in how this package uses it; reported, not fixed here), by
 // line bytes and mode.
-var knownWrong = map[string]string{
-	"c5f877/64": "x86asm does not decode VEX: vzeroupper's length depends on the bytes after it (4 when " +
-		"0f 0b follows, 'truncated' when 90 does), so a step over it or the disassembly after it is off",
-	"e8f0ffffff/32": "a 16- or 32-bit branch target is printed as the 64-bit sum, not wrapped like Inst.Target",
-	"e8f0ff/16":     "a 16- or 32-bit branch target is printed as the 64-bit sum, not wrapped like Inst.Target",
-	"0f01160000/16": "a memory operand with only a zero displacement prints as \"[]\"",
-	"ff2425f8ffffff/64": "a 64-bit absolute disp32 is printed unsigned, not sign-extended (a kernel's " +
-		"[0xffffffff8xxxxxxx] globals show as [0x8xxxxxxx])",
-}
+var knownWrong = map[string]string{}
 
 // TestDecodeGolden decodes every line of testdata/decode.txt (with bytes
 // after it that must not be read) and checks its length, text and
@@ -203,7 +195,9 @@ func TestDecodeMatchesObjdump(t *testing.T) {
 		if n != d.Len {
 			t.Errorf("line %d: % x: vmdap %d bytes, objdump %d (%q)", l.n, l.code, d.Len, n, text)
 		}
-		if a, b := mnemonic(d.Text(nil)), mnemonic(text); a != b {
+		// A VEX instruction vmdap does not name (x86asm decodes no AVX)
+		// must still have objdump's length.
+		if a, b := mnemonic(d.Text(nil)), mnemonic(text); a != b && !strings.HasPrefix(d.Text(nil), "(vex)") {
 			t.Errorf("line %d: % x (%d-bit): vmdap %q, objdump %q", l.n, l.code, l.mode, d.Text(nil), text)
 		}
 		if d.HasTarget {

@@ -38,6 +38,7 @@ type Inst struct {
 	Kind   Kind
 	inst   x86asm.Inst
 	mode   x86.Mode
+	vex    string // the text of a VEX instruction (x86asm decodes none)
 	Target uint64 // direct branch target, when HasTarget
 	// HasTarget is true for direct (relative) calls and jumps.
 	HasTarget bool
@@ -59,6 +60,9 @@ type Inst struct {
 
 // Decode decodes the instruction at pc from code (which starts at pc).
 func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
+	if d, ok := decodeVEX(code, mode, pc); ok {
+		return d, nil
+	}
 	in, err := x86asm.Decode(code, int(mode))
 	if err != nil {
 		return Inst{PC: pc}, fmt.Errorf("decoding at %#x: %w", pc, err)
@@ -151,6 +155,9 @@ type Symbolizer func(addr uint64) (name string, base uint64, ok bool)
 // Text formats the instruction in Intel syntax; sym (may be nil) names
 // branch targets and memory operands.
 func (d Inst) Text(sym Symbolizer) string {
+	if d.vex != "" {
+		return d.vex
+	}
 	var lookup x86asm.SymLookup
 	if sym != nil {
 		lookup = func(a uint64) (string, uint64) {
@@ -161,8 +168,36 @@ func (d Inst) Text(sym Symbolizer) string {
 			return n, b
 		}
 	}
-	s := x86asm.IntelSyntax(d.inst, d.PC, lookup)
-	return strings.TrimSpace(s)
+	pc := d.PC
+	width := uint64(1)<<(uint(d.mode)) - 1
+	if d.mode == 64 {
+		width = ^uint64(0)
+	}
+	if d.HasTarget && d.mode != 64 && pc != 0 {
+		// x86asm prints pc+len+rel in 64 bits: give it the pc that makes
+		// that sum the target as the CPU computes it, wrapped to the mode.
+		for _, a := range d.inst.Args {
+			if rel, ok := a.(x86asm.Rel); ok {
+				pc = (d.Target&width - uint64(d.inst.Len) - uint64(int64(rel)))
+			}
+		}
+	}
+	s := strings.TrimSpace(x86asm.IntelSyntax(d.inst, pc, lookup))
+	// A memory operand that is a displacement alone: x86asm prints zero
+	// as "[]", and a 64-bit code's disp32 unsigned where the CPU
+	// sign-extends it (a kernel's globals at -2 GiB).
+	s = strings.ReplaceAll(s, "[]", "[0x0]")
+	if d.mode == 64 {
+		for _, a := range d.inst.Args {
+			if m, ok := a.(x86asm.Mem); ok && m.Base == 0 && m.Index == 0 && m.Segment == 0 {
+				u := uint64(m.Disp) & 0xffffffff
+				if u >= 0x80000000 {
+					s = strings.ReplaceAll(s, fmt.Sprintf("[%#x]", u), fmt.Sprintf("[%#x]", u|0xffffffff00000000))
+				}
+			}
+		}
+	}
+	return s
 }
 
 // MaxLen is the longest x86 instruction.
