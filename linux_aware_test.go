@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-dap"
 
 	"vmdap/adapter/daptest"
+	"vmdap/session/symbols"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -109,14 +110,15 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 // kernel's entry, stopped) with the modules folder of the -dbg package,
 // the kernel log at stops and tasks as threads, over a kernel whose /init
 // loads a module shipped with the kernel (nls_ascii), unloads it, and
-// sleeps: a function breakpoint on the module's init function, set
-// before the kernel even boots, is pending, binds when the module loads
-// (a module event says so) and hits, with the module's source and the
-// kernel's frames below; lsmod lists the module, dmesg holds the banner,
-// per-CPU data, current and container_of evaluate, the modules view
-// shows the module with its symbols; a breakpoint on its exit function
-// hits at rmmod, and the unload is a module event that leaves the
-// breakpoint pending; paused once /init sleeps, tasks lists init (pid 1)
+// sleeps: a function breakpoint on the module's init function and a line
+// breakpoint in its exit function, set before the kernel even boots, are
+// pending, bind when the module loads (a module event says so), and the
+// first hits, with the module's source and the kernel's frames below;
+// lsmod lists the module, dmesg holds the banner, per-CPU data, current
+// and container_of evaluate, the modules view shows the module with its
+// symbols; the init breakpoint is pending again once the init code is
+// freed; the line breakpoint hits at rmmod, and the unload is a module
+// event that leaves it pending; paused once /init sleeps, tasks lists init (pid 1)
 // and swapper, and the tasks are threads whose stacks unwind from where
 // they were switched out. console returns the guest's console output so
 // far; wait bounds each wait for an event.
@@ -141,13 +143,50 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 		}
 		return r.Body.Result
 	}
-	_, err := c.WaitEvent("initialized")
+	// waitBP waits for the breakpoint event of breakpoint id.
+	waitBP := func(id int, verified bool, what string) dap.Breakpoint {
+		t.Helper()
+		for {
+			b, err := c.WaitEvent("breakpoint")
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Id == id {
+				if bb.Verified != verified {
+					t.Fatalf("%s: breakpoint event %+v, want verified %v", what, bb, verified)
+				}
+				return bb
+			}
+		}
+	}
+	// The line of the module's exit function's body, from its debug file.
+	dbg, err := symbols.LoadRelocated(filepath.Join(mod.DebugDir, "kernel", "fs", "nls", "nls_ascii.ko"), map[string]uint64{".exit.text": 0x10000})
 	must(err)
+	exitFn := dbg.FuncByName("exit_nls_ascii")
+	if exitFn == nil {
+		t.Fatal("no exit_nls_ascii in the module's debug file")
+	}
+	pe, _ := dbg.PrologueEnd(exitFn)
+	exitLoc, ok := dbg.PCToLine(pe)
+	if !ok {
+		t.Fatal("no line for exit_nls_ascii")
+	}
+
+	_, err = c.WaitEvent("initialized")
+	must(err)
+	// Before the module loads: a function breakpoint on its init and a
+	// line breakpoint in its exit function, both pending.
 	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
 	must(err)
 	bp := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
 	if len(bp) != 1 || bp[0].Verified || !strings.Contains(bp[0].Message, "module") {
 		t.Fatalf("breakpoint on the module's init before it loads: %+v (want unverified, pending on a module)", bp)
+	}
+	lb, err := c.SetBreakpoints(filepath.Join("linux", "fs", "nls", "nls_ascii.c"), daptest.Line(exitLoc.Line))
+	must(err)
+	exitBP := lb.Body.Breakpoints[0]
+	if exitBP.Verified || !strings.Contains(exitBP.Message, "module") {
+		t.Fatalf("line breakpoint in the module's exit before it loads: %+v (want unverified, pending on a module)", exitBP)
 	}
 	must(c.ConfigurationDone())
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
@@ -162,11 +201,10 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if me.Reason != "new" || me.Module.Name != mod.Name || !strings.Contains(me.Module.SymbolStatus, "loaded") || me.Module.AddressRange == "" {
 		t.Fatalf("module event %+v", me)
 	}
-	b, err := c.WaitEvent("breakpoint")
-	must(err)
-	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; !bb.Verified || bb.Id != bp[0].Id {
-		t.Fatalf("breakpoint event %+v, want breakpoint %d verified", bb, bp[0].Id)
+	if bb := waitBP(exitBP.Id, true, "the exit line breakpoint when the module loads"); bb.Line != exitLoc.Line {
+		t.Errorf("the exit line breakpoint bound at line %d, want %d", bb.Line, exitLoc.Line)
 	}
+	waitBP(bp[0].Id, true, "the init function breakpoint when the module loads")
 	ev, err := c.Stopped()
 	must(err)
 	if ev.Body.Reason != "function breakpoint" {
@@ -240,21 +278,11 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
 	}
 
-	// The module's exit function: a breakpoint set while the module is
-	// loaded binds at once. The module's init code is freed meanwhile
-	// (do_free_init): its breakpoint goes back to pending.
-	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}, {"name": "exit_nls_ascii"}}})
-	must(err)
-	bp = fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
-	if len(bp) != 2 || !bp[0].Verified || !bp[1].Verified {
-		t.Fatalf("breakpoints on the module's init and exit: %+v", bp)
-	}
+	// The module's init code is freed (do_free_init): its breakpoint goes
+	// back to pending. rmmod runs its exit function: the line breakpoint
+	// there hits.
 	must(c.Continue(1))
-	b, err = c.WaitEvent("breakpoint")
-	must(err)
-	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Verified || bb.Id != bp[0].Id {
-		t.Fatalf("breakpoint event %+v, want breakpoint %d (init_nls_ascii) pending once the init code is freed", bb, bp[0].Id)
-	}
+	waitBP(bp[0].Id, false, "the init function breakpoint once the init code is freed")
 	ev, err = c.Stopped()
 	must(err)
 	st, err = c.StackTrace(ev.Body.ThreadId)
@@ -263,8 +291,9 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	for _, f := range st.Body.StackFrames {
 		names = append(names, f.Name)
 	}
-	if ev.Body.Reason != "function breakpoint" || names[0] != "exit_nls_ascii" || !strings.Contains(strings.Join(names, " "), "delete_module") {
-		t.Fatalf("stopped for %q in %v, want exit_nls_ascii called by delete_module", ev.Body.Reason, names)
+	if ev.Body.Reason != "breakpoint" || names[0] != "exit_nls_ascii" || st.Body.StackFrames[0].Line != exitLoc.Line ||
+		!strings.Contains(strings.Join(names, " "), "delete_module") {
+		t.Fatalf("stopped for %q in %v (line %d), want exit_nls_ascii:%d called by delete_module", ev.Body.Reason, names, st.Body.StackFrames[0].Line, exitLoc.Line)
 	}
 	// Unloaded: a module event, and its breakpoint is pending again.
 	must(c.Continue(1))
@@ -273,11 +302,7 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if me := m.(*dap.ModuleEvent).Body; me.Reason != "removed" || me.Module.Name != mod.Name {
 		t.Fatalf("module event %+v, want %s removed", me, mod.Name)
 	}
-	b, err = c.WaitEvent("breakpoint")
-	must(err)
-	if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Verified || bb.Id != bp[1].Id {
-		t.Fatalf("breakpoint event %+v, want breakpoint %d (exit_nls_ascii) pending", bb, bp[1].Id)
-	}
+	waitBP(exitBP.Id, false, "the exit line breakpoint once the module is unloaded")
 
 	// On to /init's sleep: the tasks.
 	waitConsole(t, console, awareRemoved, 3*wait)
