@@ -20,7 +20,7 @@ type Set struct {
 
 	kernel *Table
 
-	mu      sync.RWMutex // guards mods, funcs, srcMap
+	mu      sync.RWMutex // guards mods, funcs, srcMap, mapped and version
 	mods    []*Module
 	funcs   []*Func // merged, sorted by Low; nil: to build
 	srcMap  map[string]string
