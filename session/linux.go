@@ -349,24 +349,36 @@ func (k *kview) enumVal(typ, name string) (int64, error) {
 }
 
 // perCPUOffset returns __per_cpu_offset[cpu].
+// A kernel built without SMP has one CPU and its per-CPU variables are
+// plain ones (offset 0).
 func (k *kview) perCPUOffset(cpu int) (uint64, error) {
-	base, err := k.sym("__per_cpu_offset")
-	if err != nil {
-		return 0, err
-	}
-	if n, err := k.nrCPUs(); err == nil && cpu >= n {
+	n, err := k.nrCPUs()
+	if err == nil && cpu >= n || cpu < 0 {
 		return 0, fmt.Errorf("CPU %d does not exist (nr_cpu_ids is %d)", cpu, n)
 	}
-	if cpu < 0 {
-		return 0, fmt.Errorf("CPU %d does not exist", cpu)
+	base, err := k.sym("__per_cpu_offset")
+	if err != nil {
+		if !k.smp() {
+			return 0, nil
+		}
+		return 0, err
 	}
 	return k.u64(base + 8*uint64(cpu))
 }
 
-// nrCPUs returns nr_cpu_ids.
+// smp reports whether the kernel was built for several CPUs.
+func (k *kview) smp() bool {
+	_, ok := k.s.sym.Kernel().SymbolAddr("__per_cpu_offset")
+	return ok
+}
+
+// nrCPUs returns nr_cpu_ids (1 without SMP).
 func (k *kview) nrCPUs() (int, error) {
 	a, err := k.sym("nr_cpu_ids")
 	if err != nil {
+		if !k.smp() {
+			return 1, nil
+		}
 		return 0, err
 	}
 	b, err := k.read(a, 4)
@@ -398,6 +410,9 @@ func (k *kview) perCPUAddr(a uint64) uint64 {
 // per-CPU area its GS base points at (kernel mode), else the vCPU's own
 // index (in user mode GS holds the user's base).
 func (k *kview) cpuOf(v int) (int, error) {
+	if !k.smp() {
+		return 0, nil
+	}
 	n, err := k.nrCPUs()
 	if err != nil {
 		return 0, err
