@@ -126,7 +126,8 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	c.Timeout = wait
 	defer func() {
 		if t.Failed() {
-			t.Logf("debug console:\n%s", c.Output("console"))
+			out := console()
+			t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
 		}
 	}()
 	must := func(err error) {

@@ -1,13 +1,17 @@
 package session
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/arch/x86/x86asm"
+
 	"vmdap/session/symbols"
 	"vmdap/vmm"
+	"vmdap/x86/disasm"
 )
 
 // Loaded kernel modules. The kernel lists them on `modules` (struct
@@ -93,7 +97,7 @@ func (m *moduleState) placeHooks() {
 		if err != nil {
 			continue
 		}
-		k := physKey{fns[0].Low, hw}
+		k := physKey{m.hookAddr(fns[0]), hw}
 		if err := b.insert(k, linuxLet); err != nil {
 			left = append(left, name)
 			continue
@@ -102,6 +106,37 @@ func (m *moduleState) placeHooks() {
 	}
 	m.want = left
 }
+
+// hookAddr is where a hook in fn goes: its first instruction the kernel
+// never patches. A breakpoint written into guest memory (vmdap's VMM
+// writes int3 there) must not sit where the kernel rewrites its own code
+// and checks what it finds first: ftrace's __fentry__ call at the entry
+// (turned into a NOP at boot), jump labels and static calls (NOPs, jumps
+// and calls). Read from the image as linked, before any of that.
+func (m *moduleState) hookAddr(fn *symbols.Func) uint64 {
+	slide := m.s.sym.Slide()
+	code, ok := m.s.sym.Kernel().ImageBytes(fn.Low-slide, 64)
+	if !ok {
+		return fn.Low
+	}
+	for off := 0; off+disasm.MaxLen <= len(code) && fn.Low+uint64(off) < fn.High; {
+		if bytes.HasPrefix(code[off:], endbr64) {
+			off += len(endbr64)
+			continue
+		}
+		in, err := disasm.Decode(code[off:], 64, fn.Low+uint64(off))
+		if err != nil {
+			break
+		}
+		if patchable := in.Kind == disasm.KindCall || in.Kind == disasm.KindJump || in.Op == x86asm.NOP; !patchable {
+			return in.PC
+		}
+		off += in.Len
+	}
+	return fn.Low
+}
+
+var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 
 // unplaceHooks takes the hooks out (before the kernel's symbols move).
 func (m *moduleState) unplaceHooks() {
@@ -140,11 +175,11 @@ func (s *Session) linuxHook(st vmm.Stop) {
 	case hookLoad, hookFreeInit:
 		m.refresh(k)
 	case hookFree:
-		r, err := s.t.Regs(st.VCPU)
+		mod, err := s.hookArg(st.VCPU, "mod") // free_module(struct module *mod)
 		if err != nil {
+			s.log.WithError(err).Debug("free_module's argument")
 			return
 		}
-		mod := r.RDI // free_module(struct module *mod)
 		for name, km := range m.known {
 			if km.info.addr == mod {
 				m.freeing[mod] = true
@@ -307,4 +342,18 @@ func (m *moduleState) drop(name, reason string) {
 		m.s.sym.Remove(name)
 		m.s.bps.rebind()
 	}
+}
+
+// hookArg reads a parameter of the function a hook stopped in, through
+// its DWARF location (the hook is past the entry: the register that
+// carried it may have moved), else the first argument register.
+func (s *Session) hookArg(v int, name string) (uint64, error) {
+	sc, err := s.newScope(v, 0)
+	if err != nil {
+		return 0, err
+	}
+	if val, ok, err := sc.lookupVar(name); ok && err == nil {
+		return val.u64(sc)
+	}
+	return sc.regs.RDI, nil
 }
