@@ -101,6 +101,29 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A boot that stalls (hung tasks, RCU stalls: seen where the host is
+	// loaded and ring 0 is emulated) does not recover: end the session
+	// then rather than waiting out the timeouts.
+	done, exited := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-exited }()
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Second): // polling the guest's console
+			}
+			out := c.Output("stdout")
+			for _, stall := range []string{"rcu_preempt detected stalls", "blocked for more than"} {
+				if i := strings.Index(out, stall); i >= 0 {
+					t.Errorf("the guest's boot stalled (%q on its console): vmdap's VMM did not boot it to /init", stall)
+					c.Close()
+					return
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	linuxAware(t, c, k, mod, 1, 25*time.Minute, func() string { return c.Output("stdout") })
 	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
