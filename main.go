@@ -15,21 +15,17 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
 
 	"vmdap/adapter"
-	"vmdap/adapter/daptest"
 	"vmdap/vmm"
 	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
-	"vmdap/vmm/vmmtest/guests"
 )
 
 func main() {
@@ -71,7 +67,7 @@ func run(args []string) int {
 	case cmd == "check":
 		return check(os.Stdout)
 	case cmd == "demo":
-		return demo(os.Stdout, fs.Arg(1), log)
+		return demo(os.Stdout, fs.Arg(1))
 	case cmd != "" && cmd != "dap":
 		fmt.Fprintf(os.Stderr, "vmdap: unknown command %q\n", cmd)
 		fs.Usage()
@@ -256,72 +252,17 @@ func check(w io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(w, "  /dev/kvm: accessible")
+	said := map[string]bool{}
 	for _, l := range h.Lines() {
 		fmt.Fprintln(w, "  "+l)
+		said[l] = true
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !said[n] {
+			fmt.Fprintln(w, "  note: "+n)
+		}
 	}
 	return 0
-}
-
-// demo builds the example guest and debugs it through this very binary
-// over stdio, as an editor would, printing what happens.
-func demo(w io.Writer, name string, log *logrus.Logger) int {
-	if name == "" {
-		name = "kernel"
-	}
-	root, err := guests.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: run it from the vmdap source tree:", err)
-		return 1
-	}
-	dir := filepath.Join(root, "examples", name)
-	fmt.Fprintf(w, "vmdap demo: building %s with gcc\n", dir)
-	g, err := guests.Build(dir, guests.ELF64)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	cmd := exec.Command(self, "--log-level", "warn", "dap")
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo:", err)
-		return 1
-	}
-	fmt.Fprintf(w, "vmdap demo: started %s dap (pid %d); talking DAP over its stdin/stdout\n\n", filepath.Base(self), cmd.Process.Pid)
-	c := daptest.New(pipeRW{stdout, stdin})
-	d := &daptest.Demo{C: c, Program: g.Path, Source: filepath.Join(dir, "main.c"), Out: w}
-	code, err := d.Run()
-	stdin.Close()
-	werr := cmd.Wait()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: session failed:", err)
-		return 1
-	}
-	if werr != nil {
-		fmt.Fprintln(os.Stderr, "vmdap demo: adapter exited:", werr)
-		return 1
-	}
-	fmt.Fprintf(w, "\nvmdap demo: done; the guest exited with status %d\n", code)
-	if code != 1 {
-		return 1
-	}
-	return 0
-}
-
-type pipeRW struct {
-	io.ReadCloser
-	io.WriteCloser
-}
-
-func (p pipeRW) Close() error {
-	p.WriteCloser.Close()
-	return p.ReadCloser.Close()
 }
 
 // launchQEMU runs the guest under QEMU and attaches to its GDB stub.

@@ -112,6 +112,7 @@ func newQemuDAP(t *testing.T, how string, cfg map[string]any) *qemuDAP {
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
 	d := &qemuDAP{t: t, g: g}
 	d.c, d.vmdap = stdioVmdap(t)
+	d.c.Timeout = 2 * time.Minute // a QEMU starting on a loaded machine (QEMU-KVM here emulates ring 0)
 	if _, err := d.c.Initialize(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"vmdap/adapter/daptest"
+	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 var vmdapBin string
@@ -159,6 +162,16 @@ func TestCheckCommand(t *testing.T) {
 			t.Fatalf("vmdap check output lacks %q:\n%s", want, out)
 		}
 	}
+	// The host's notes, as a session's console shows them.
+	h, err := kvm.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range h.Capabilities().Notes {
+		if !strings.Contains(string(out), n) {
+			t.Errorf("vmdap check output lacks the note %q:\n%s", n, out)
+		}
+	}
 }
 
 // TestDemo runs the README's main command end to end.
@@ -172,6 +185,30 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("demo transcript lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestDemoBuildsAsTheMakefile: `vmdap demo` builds the example with the
+// flags of its Makefile (what editors' users build it with), which are
+// those the tests build it with.
+func TestDemoBuildsAsTheMakefile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("examples", "kernel", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string][]string{}
+	for _, l := range strings.Split(strings.ReplaceAll(string(b), "\\\n", " "), "\n") {
+		if name, val, ok := strings.Cut(l, "="); ok && !strings.ContainsAny(name, ":\t") {
+			vars[strings.TrimSpace(name)] = strings.Fields(val)
+		}
+	}
+	for name, want := range map[string][]string{"CFLAGS": exampleCFlags, "LDFLAGS": exampleLDFlags} {
+		if got := vars[name]; !slices.Equal(got, want) {
+			t.Errorf("the Makefile's %s = %q, the demo's %q", name, got, want)
+		}
+	}
+	if !slices.Equal(guests.CFlags, exampleCFlags) {
+		t.Errorf("the tests build guests with %q, the demo the example with %q", guests.CFlags, exampleCFlags)
 	}
 }
 

@@ -24,10 +24,12 @@ type initializeResponseExt struct {
 	Body capabilitiesExt `json:"body"`
 }
 
+// capabilitiesEventExt carries what changed since initialize, withdrawn
+// capabilities as an explicit false or [] (see capabilitiesChange).
 type capabilitiesEventExt struct {
 	dap.Event
 	Body struct {
-		Capabilities capabilitiesExt `json:"capabilities"`
+		Capabilities map[string]any `json:"capabilities"`
 	} `json:"body"`
 }
 

@@ -13,6 +13,9 @@
 // session), adds the DAP 1.71 fields go-dap v0.12.0 lacks (dapext.go),
 // answers vmdap's custom requests (custom.go: the extension's hex
 // toggle), and owns the launch/attach configuration and its validation.
+// Capabilities: initialize offers the superset; once the target exists a
+// capabilities event narrows it to what the target's accessors offer
+// (session.Features), saying false or [] for what it withdraws.
 // It never imports a concrete backend (main passes in a Backends
 // implementation) nor the symbol layer under the session.
 package adapter

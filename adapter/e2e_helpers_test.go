@@ -201,6 +201,36 @@ func (e *env) step(cmd string) {
 	e.stopped("step")
 }
 
+// seqStep is one move of a stepping table, as Delve's testseq tables
+// are: a run-control command and where it must stop, a function and the
+// line of main.c holding a marker (or off lines after it).
+type seqStep struct {
+	cmd    string // "continue" (to a breakpoint), "next", "stepIn", "stepOut"
+	fn     string
+	marker string
+	off    int
+}
+
+// seq runs a stepping table from the current stop, failing at the first
+// move that stops elsewhere, and returns the last frame.
+func (e *env) seq(steps ...seqStep) dap.StackFrame {
+	e.t.Helper()
+	var f dap.StackFrame
+	for i, s := range steps {
+		e.must(e.c.Step(s.cmd, 1, ""))
+		want := "step"
+		if s.cmd == "continue" {
+			want = "breakpoint"
+		}
+		ev := e.stopped(want)
+		f = e.top()
+		if line := e.line(s.marker) + s.off; f.Name != s.fn || f.Line != line {
+			e.t.Fatalf("move %d, %s (%s): at %s:%d, want %s:%d (%q%+d)", i+1, s.cmd, ev.Body.Reason, f.Name, f.Line, s.fn, line, s.marker, s.off)
+		}
+	}
+	return f
+}
+
 func (e *env) runToExit() int {
 	e.t.Helper()
 	e.must(e.c.Continue(1))

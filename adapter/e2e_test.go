@@ -181,18 +181,16 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	}
 
 	// step in: stops after sum_squares' prologue, at its first statement.
-	e.step("stepIn")
-	f = e.at("sum_squares", e.line("int total = 0;"))
+	f = e.seq(seqStep{"stepIn", "sum_squares", "int total = 0;", 0})
 	if a := e.vars(f.Id, "Arguments"); a["n"] != "5" {
 		t.Fatalf("arguments %v", a)
 	}
-	e.step("next")
-	e.step("next")
-	loop := e.line("squares[i] = square(i);")
-	e.at("sum_squares", loop)
-	// step into square, then out again
-	e.step("stepIn")
-	f = e.at("square", e.line("int result = x * x;"))
+	const loop = "squares[i] = square(i);"
+	// over two lines, into square, then out again (TestStepSequences
+	// has more such tables)
+	e.seq(seqStep{"next", "sum_squares", "for (int i = 0; i < n; i++) {", 0},
+		seqStep{"next", "sum_squares", loop, 0},
+		seqStep{"stepIn", "square", "int result = x * x;", 0})
 	st, _ := e.c.StackTrace(1)
 	if len(st.Body.StackFrames) < 3 || st.Body.StackFrames[1].Name != "sum_squares" || st.Body.StackFrames[2].Name != "kmain" {
 		t.Fatalf("stack %+v", st.Body.StackFrames)
@@ -200,8 +198,7 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if l := e.vars(st.Body.StackFrames[1].Id, "Locals"); l["i"] != "0" || l["total"] != "0" {
 		t.Fatalf("caller locals %v", l)
 	}
-	e.step("stepOut")
-	e.at("sum_squares", loop)
+	e.seq(seqStep{"stepOut", "sum_squares", loop, 0})
 	// setVariable: a local and a register
 	f = e.top()
 	sc, _ := e.c.Scopes(f.Id)
@@ -466,8 +463,7 @@ func TestStepOverLongCallAndPause(t *testing.T) {
 	e.must(err)
 	e.must(e.c.ConfigurationDone())
 	e.stopped("breakpoint")
-	e.step("next")
-	f := e.at("kmain", e.line(`puts("busy work: ");`))
+	f := e.seq(seqStep{"next", "kmain", `puts("busy work: ");`, 0})
 	if got := e.eval(f.Id, "work"); got == "0" {
 		t.Fatal("busy_work did not run")
 	}

@@ -76,15 +76,27 @@ func initialCapabilities() capabilitiesExt {
 }
 
 // backendCapabilities narrows the capabilities to what the session can
-// really do.
+// really do, as the target's accessors say (session.Features).
 func backendCapabilities(f session.Features) capabilitiesExt {
 	cp := initialCapabilities()
+	d := &cp.Capabilities
+	if !f.Breakpoints() {
+		d.SupportsFunctionBreakpoints = false
+		d.SupportsInstructionBreakpoints = false
+		d.SupportsConditionalBreakpoints = false
+		d.SupportsHitConditionalBreakpoints = false
+		d.SupportsLogPoints = false
+		d.ExceptionBreakpointFilters = nil // int3 on the IDT's handlers
+	}
+	if !f.Step {
+		d.SupportsSteppingGranularity = false // instruction steps
+	}
 	if !f.Watchpoints {
-		cp.SupportsDataBreakpoints = false
+		d.SupportsDataBreakpoints = false
 		cp.SupportsDataBreakpointBytes = false
 	}
 	if !f.RegisterWrite {
-		cp.SupportsGotoTargetsRequest = false // a jump writes rip
+		d.SupportsGotoTargetsRequest = false // a jump writes rip
 	}
 	var modes []breakpointMode
 	for _, m := range cp.BreakpointModes {
@@ -98,6 +110,31 @@ func backendCapabilities(f session.Features) capabilitiesExt {
 	}
 	cp.BreakpointModes = modes
 	return cp
+}
+
+// capabilitiesChange is the body of the capabilities event that narrows
+// from to to. A client merges the event into what initialize told it, and
+// go-dap omits a false bool or an empty list, which the client would read
+// as unchanged: every capability from offers and to does not is sent
+// explicitly, as false or [].
+func capabilitiesChange(from, to capabilitiesExt) map[string]any {
+	var was, now map[string]any
+	b, _ := json.Marshal(from)
+	_ = json.Unmarshal(b, &was)
+	b, _ = json.Marshal(to)
+	_ = json.Unmarshal(b, &now)
+	for k, v := range was {
+		if _, ok := now[k]; ok {
+			continue
+		}
+		switch v.(type) {
+		case bool:
+			now[k] = false
+		case []any:
+			now[k] = []any{}
+		}
+	}
+	return now
 }
 
 func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
@@ -267,13 +304,13 @@ func (c *conn) start(t vmm.Target, img *session.Image, stopOnEntry bool, kernelO
 	c.mu.Unlock()
 	f := s.Features()
 	ev := &capabilitiesEventExt{Event: newEvent("capabilities")}
-	ev.Body.Capabilities = backendCapabilities(f)
+	ev.Body.Capabilities = capabilitiesChange(initialCapabilities(), backendCapabilities(f))
 	c.send(ev)
 	c.output("console", fmt.Sprintf("vmdap: %s backend on %s; %d vCPU(s)\n", f.Backend, f.Host, f.VCPUs))
 	for _, n := range f.Notes {
 		c.output("console", "vmdap: note: "+n+"\n")
 	}
-	if img != nil && !img.HasLineInfo() {
+	if img != nil && !f.LineInfo {
 		c.output("important", "vmdap: the guest image has no DWARF line information: source breakpoints and variables are unavailable (build with -g)\n")
 	}
 	return nil

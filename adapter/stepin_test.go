@@ -58,12 +58,8 @@ func TestStepIntoTarget(t *testing.T) {
 	if ts := targets(st.Body.StackFrames[1].Id); len(ts) != 0 {
 		t.Fatalf("an outer frame offered targets %+v", ts)
 	}
-	e.step("stepOut")
-	e.step("next")
-	f = e.top()
-	if f.Line == line || f.Name != "kmain" {
-		t.Fatalf("next after stepping out: at %s:%d", f.Name, f.Line)
-	}
+	f = e.seq(seqStep{"stepOut", "kmain", "p.y = square(p.y) - divide(9, 1);", 0},
+		seqStep{"next", "kmain", "unsigned long work = busy_work(", 0})
 	if py := e.eval(f.Id, "p.y"); py != "7" {
 		t.Fatalf("p.y = %s, want 16 - 9", py)
 	}

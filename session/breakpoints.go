@@ -61,6 +61,47 @@ type DataBP struct {
 	Condition, HitCondition string
 }
 
+// SetSourceBreakpoints replaces a source file's breakpoints.
+func (s *Session) SetSourceBreakpoints(file string, bps []SourceBP) ([]BreakpointInfo, error) {
+	return s.replaceBreakpoints(func() []BreakpointInfo { return s.bps.setSource(file, bps) })
+}
+
+// SetFunctionBreakpoints replaces the function breakpoints.
+func (s *Session) SetFunctionBreakpoints(bps []FunctionBP) ([]BreakpointInfo, error) {
+	return s.replaceBreakpoints(func() []BreakpointInfo { return s.bps.setFunctions(bps) })
+}
+
+// SetInstructionBreakpoints replaces the instruction breakpoints.
+func (s *Session) SetInstructionBreakpoints(bps []InstructionBP) ([]BreakpointInfo, error) {
+	return s.replaceBreakpoints(func() []BreakpointInfo { return s.bps.setInstructions(bps) })
+}
+
+// SetDataBreakpoints replaces the data breakpoints (and places what waited
+// for the debug registers they leave).
+func (s *Session) SetDataBreakpoints(bps []DataBP) ([]BreakpointInfo, error) {
+	return s.replaceBreakpoints(func() []BreakpointInfo {
+		out := s.bps.setData(bps)
+		s.bps.retry(nil)
+		return out
+	})
+}
+
+// replaceBreakpoints runs a set of the breakpoint table with the target
+// stopped: the guest may run, and is halted and resumed around the change.
+func (s *Session) replaceBreakpoints(set func() []BreakpointInfo) ([]BreakpointInfo, error) {
+	var out []BreakpointInfo
+	err := s.halted(func() error { out = set(); return nil })
+	return out, err
+}
+
+// BreakpointLines lists lines of a file with code in [from, to].
+func (s *Session) BreakpointLines(file string, from, to int) []int {
+	if s.sym == nil {
+		return nil
+	}
+	return s.sym.FileLines(file, from, to)
+}
+
 type logical struct {
 	id      int
 	kind    BPKind

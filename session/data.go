@@ -289,10 +289,21 @@ func (b *bpTable) placeData(l *logical) error {
 	if len(why) == 0 {
 		why = append(why, "no watchpoint mechanism fits")
 	}
-	if !b.s.caps.DRWatchpoints && b.s.caps.Host != "" && !b.s.caps.PageWatchpoints {
+	if onlySoftware(wp.WatchKinds()) {
 		why = append(why, "debug-register watchpoints do not fire on "+b.s.caps.Host)
 	}
 	return errors.New(strings.Join(why, "; "))
+}
+
+// onlySoftware says whether a target watches only by stepping and
+// comparing: no debug register, page protection or stub of its own.
+func onlySoftware(kinds []vmm.WatchSupport) bool {
+	for _, k := range kinds {
+		if k.Kind != vmm.WatchSoftware {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *bpTable) unplaceData(l *logical) {

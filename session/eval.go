@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -411,7 +412,7 @@ func floatOp(op string, x, y float64) (value, error) {
 	f := func(r float64) (value, error) {
 		v := rvalue(typDbl, 0)
 		v.raw = make([]byte, 8)
-		u := mathFloat64bits(r)
+		u := math.Float64bits(r)
 		for i := 0; i < 8; i++ {
 			v.raw[i] = byte(u >> (8 * i))
 		}
@@ -672,7 +673,7 @@ func cast(v value, t *ctype, sc scope) (value, error) {
 		}
 		r, _ := floatOp("+", f, 0)
 		if t.size == 4 {
-			u := mathFloat32bits(float32(f))
+			u := math.Float32bits(float32(f))
 			r = value{typ: typFlt, raw: []byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)}}
 		}
 		return r, nil

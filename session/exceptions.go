@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/arch/x86/x86asm"
-
 	"vmdap/vmm"
 	"vmdap/x86"
 	"vmdap/x86/disasm"
@@ -185,7 +183,7 @@ func (s *Session) scanLIDT() {
 				off++
 				continue
 			}
-			if in.Op == x86asm.LIDT {
+			if in.Kind == disasm.KindLIDT {
 				hw, err := s.bps.useHW("")
 				if err == nil {
 					k := physKey{in.Next(), hw}

@@ -121,35 +121,46 @@ func fileKind(m os.FileMode) string {
 	return "special file"
 }
 
-// HasLineInfo reports whether the image has source lines (DWARF).
-func (im *Image) HasLineInfo() bool { return im != nil && im.t.HasDWARF() }
+// Sources lists the source files the image's line table names (sorted).
+func (s *Session) Sources() []string {
+	if s.sym == nil {
+		return nil
+	}
+	return s.sym.Files()
+}
 
-// Features is what a session can do: what the target offers, as the
-// client should be told, and what the image provides.
+// Features is what a session can do: what the target's accessors offer,
+// as the client should be told, and what the image provides. The target's
+// names and notes come with it for the user.
 type Features struct {
 	Backend, Host string   // "kvm", "gdbremote"; the hypervisor
 	Notes         []string // what the host cannot do, for the user
 	VCPUs         int
 
-	SWBreakpoints  bool // software breakpoints (breakpoint mode "software")
-	HWBreakpoints  int  // debug-register execute breakpoints (mode "hardware")
-	Watchpoints    bool // data breakpoints
-	RegisterWrite  bool // registers can change (setVariable on them, goto)
-	PhysicalMemory bool // xp/ and gva2gpa
-	LineInfo       bool // the image has source lines
+	SWBreakpoints bool // software breakpoints (breakpoint mode "software")
+	HWBreakpoints int  // debug-register execute breakpoints (mode "hardware")
+	Step          bool // single steps (instruction granularity)
+	Watchpoints   bool // data breakpoints
+	RegisterWrite bool // registers can change (setVariable on them, goto)
+	LineInfo      bool // the image has source lines
 }
 
-// Features reports what this session can do, from the capabilities the
-// target really offers.
+// Breakpoints says whether any breakpoint can be placed (software or in a
+// debug register): conditions, logpoints, function, instruction and
+// exception breakpoints all stand on them.
+func (f Features) Breakpoints() bool { return f.SWBreakpoints || f.HWBreakpoints > 0 }
+
+// Features reports what this session can do, from the accessors of the
+// target (the one source of what it offers) and the image.
 func (s *Session) Features() Features {
 	f := Features{Backend: s.caps.Backend, Host: s.caps.Host, Notes: s.caps.Notes, VCPUs: s.t.VCPUs()}
 	_, f.SWBreakpoints = s.t.SWBreakpoints()
 	if hw, ok := s.t.HWBreakpoints(); ok {
 		f.HWBreakpoints = hw.Slots()
 	}
+	_, f.Step = s.t.Stepper()
 	_, f.Watchpoints = s.t.Watchpoints()
 	_, f.RegisterWrite = s.t.RegisterWriter()
-	_, f.PhysicalMemory = s.t.PhysicalMemory()
 	f.LineInfo = s.sym != nil && s.sym.HasDWARF()
 	return f
 }

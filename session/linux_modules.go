@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/arch/x86/x86asm"
-
 	"vmdap/session/symbols"
 	"vmdap/vmm"
 	"vmdap/x86/disasm"
@@ -128,7 +126,7 @@ func (m *moduleState) hookAddr(fn *symbols.Func) uint64 {
 		if err != nil {
 			break
 		}
-		if patchable := in.Kind == disasm.KindCall || in.Kind == disasm.KindJump || in.Op == x86asm.NOP; !patchable {
+		if patchable := in.Kind == disasm.KindCall || in.Kind == disasm.KindJump || in.Kind == disasm.KindNop; !patchable {
 			return in.PC
 		}
 		off += in.Len

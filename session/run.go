@@ -322,7 +322,7 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 			continue
 		}
 		if l.logMsg != "" {
-			s.emitLocked(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
+			s.emit(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
 			continue
 		}
 		ids = append(ids, l.id)
@@ -343,10 +343,6 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 	return &Stopped{Reason: reason, HitIDs: ids}
 }
 
-// emitLocked emits while Session.mu is held (the client's sink only
-// queues).
-func (s *Session) emitLocked(e Event) { s.emit(e) }
-
 // conditionMet evaluates a breakpoint's condition and hit condition,
 // counting the hit when the condition holds.
 func (s *Session) conditionMet(l *logical, vcpu int) bool {
@@ -360,7 +356,7 @@ func (s *Session) conditionMet(l *logical, vcpu int) bool {
 			}
 		}
 		if err != nil {
-			s.emitLocked(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
+			s.emit(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
 			ok = true
 		}
 		if !ok {
@@ -417,7 +413,7 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	if !ok {
 		return result{err: errors.New("this target cannot single-step")}, false
 	}
-	if s.caps.StepHoldsInterrupts {
+	if !stp.StepsHalt() {
 		if r, ok, done := s.stepHalt(v); done {
 			return r, ok
 		}
@@ -461,7 +457,7 @@ func (s *Session) stepOnce(v int) (result, bool) {
 // breakpoint in it stops there), and a pause ends a wait that lasts for
 // ever (cli; hlt). done=false: not a hlt, step plainly.
 func (s *Session) stepHalt(v int) (r result, ok, done bool) {
-	regs, err := s.regsOf(v)
+	regs, err := s.t.Regs(v)
 	if err != nil {
 		return result{}, false, false
 	}
@@ -481,8 +477,6 @@ func (s *Session) stepHalt(v int) (r result, ok, done bool) {
 	return userStop(st, &Stopped{Reason: StopStep}), true, true
 }
 
-func (s *Session) regsOf(v int) (x86.Regs, error) { return s.t.Regs(v) }
-
 func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 	var code [disasm.MaxLen]byte
 	n, _ := s.t.ReadMemory(v, code[:], pc)
@@ -495,7 +489,7 @@ func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 
 // nextInsn steps one instruction, running over calls.
 func (s *Session) nextInsn(v int) result {
-	r, err := s.regsOf(v)
+	r, err := s.t.Regs(v)
 	if err != nil {
 		return result{err: err}
 	}
@@ -608,7 +602,7 @@ func (s *Session) stepOut(v int, p outPlan) result {
 // breakpoint is reached or a pause is asked for.
 func (s *Session) stepToReturn(v int) result {
 	for {
-		regs, err := s.regsOf(v)
+		regs, err := s.t.Regs(v)
 		if err != nil {
 			return result{err: err}
 		}
@@ -696,14 +690,14 @@ func (s *Session) runToBP(v int, addr, minSP uint64) (r result, ok, placed bool)
 func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
 	for {
 		if s.pauseRequested() {
-			r, _ := s.regsOf(v)
+			r, _ := s.t.Regs(v)
 			return userStop(vmm.Stop{VCPU: v, PC: r.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause}), false
 		}
 		r, ok := s.stepOnce(v)
 		if !ok {
 			return r, false
 		}
-		regs, err := s.regsOf(v)
+		regs, err := s.t.Regs(v)
 		if err != nil {
 			return result{err: err}, false
 		}
@@ -720,7 +714,7 @@ func intoEvery(uint64) bool { return true }
 // the calls into accepts by their address (step in, stopping after the
 // callee's prologue), never by single-stepping through a call.
 func (s *Session) stepLine(v int, into func(call uint64) bool) result {
-	regs, err := s.regsOf(v)
+	regs, err := s.t.Regs(v)
 	if err != nil {
 		return result{err: err}
 	}
@@ -753,7 +747,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			if !ok {
 				return r
 			}
-			cr, err := s.regsOf(v)
+			cr, err := s.t.Regs(v)
 			if err != nil {
 				return result{err: err}
 			}
@@ -788,7 +782,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			}
 			last = r
 		}
-		if regs, err = s.regsOf(v); err != nil {
+		if regs, err = s.t.Regs(v); err != nil {
 			return result{err: err}
 		}
 		pc = regs.RIP

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,6 +107,7 @@ func New(c Config) *Session {
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
 	}
+	s.log.Info("target: " + strings.Join(vmm.Describe(c.Target), "; "))
 	s.life, s.endLife = context.WithCancel(context.Background())
 	s.t = &taskTarget{Target: c.Target, s: s} // the tasks as threads (linux_threads.go)
 	if s.emit == nil {
@@ -173,9 +175,6 @@ func (s *Session) exitedErr() error {
 	}
 	return ErrExited
 }
-
-// Capabilities returns the target's capabilities.
-func (s *Session) Capabilities() vmm.Capabilities { return s.caps }
 
 // Symbols returns the image symbols with those of the guest's loaded
 // modules (may be nil).

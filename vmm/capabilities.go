@@ -5,57 +5,66 @@ import (
 	"strings"
 )
 
-// Capabilities states, as facts found at run time, what a target can do.
-// The DAP layer maps it to DAP capabilities; logs print it.
+// Capabilities names how a target realises the mechanisms it offers, and
+// what its host cannot do, for logs and `vmdap check`. Whether a mechanism
+// exists is not stated here: the Target's optional accessors
+// (SWBreakpoints(), HWBreakpoints(), Stepper(), Watchpoints(), …) are the
+// one source of that, for the session, the DAP capabilities and Describe.
 type Capabilities struct {
 	Backend string // "kvm", "gdbremote"
-	Host    string // "Intel VMX", "AMD SVM", "PVM", "QEMU", "bhyve", …
+	Host    string // "Intel VMX", "AMD SVM", "PVM", "QEMU (tcg)", "bhyve", …
 
-	SWBreakpoints      bool
-	SWBreakpointMethod string // how a software breakpoint is realised
-	HWBreakpointSlots  int
-	HWResumeMethod     string
-	SingleStep         bool
-	StepMethod         string
-	// StepHoldsInterrupts: a Step holds interrupts off (a GDB stub's
-	// step), so a stepped hlt never wakes; step one by running to the
-	// instruction after it.
-	StepHoldsInterrupts bool
-	DRWatchpoints       bool // debug-register watchpoints fire on this host
-	PageWatchpoints     bool
-	ReadWatchpoints     bool // read-only watchpoints possible (page or stub)
-	StubWatchpoints     bool
-	RegisterWrite       bool
-	SegmentWrite        bool
-	DebugRegisters      bool
-	PhysicalMemory      bool
-	Pause               bool
+	// How each mechanism is realised where the target offers it.
+	SWBreakpointMethod string // "int3 (emulation failure)", "Z0", …
+	HWResumeMethod     string // how a vCPU resumes from a debug-register breakpoint
+	StepMethod         string // "KVM_GUESTDBG_SINGLESTEP + BLOCKIRQ", "vCont;s", …
+
 	// Notes carries host facts worth telling a user (e.g. "CPL3 code is
 	// invisible to debugging on this host").
 	Notes []string
 }
 
-// Lines renders the capabilities as "name: value" lines for `vmdap check`
-// and logs.
-func (c Capabilities) Lines() []string {
-	yes := func(b bool) string {
-		if b {
+// Describe renders what t offers, from its accessors, with how each
+// mechanism is realised, as "name: value" lines for logs.
+func Describe(t Target) []string {
+	c := t.Capabilities()
+	method := func(ok bool, how string) string {
+		switch {
+		case !ok:
+			return "no"
+		case how == "":
 			return "yes"
 		}
-		return "no"
+		return "yes, by " + how
 	}
+	_, sw := t.SWBreakpoints()
+	hw := "none"
+	if h, ok := t.HWBreakpoints(); ok {
+		hw = fmt.Sprintf("%d slots (resume: %s)", h.Slots(), c.HWResumeMethod)
+	}
+	_, step := t.Stepper()
+	watch := "none"
+	if w, ok := t.Watchpoints(); ok {
+		var kinds []string
+		for _, k := range w.WatchKinds() {
+			kinds = append(kinds, k.String())
+		}
+		watch = strings.Join(kinds, ", ")
+	}
+	_, regs := t.RegisterWriter()
+	_, dr := t.DebugRegisters()
+	_, phys := t.PhysicalMemory()
 	l := []string{
 		"backend: " + c.Backend,
 		"host: " + c.Host,
-		fmt.Sprintf("software breakpoints: %s (%s)", yes(c.SWBreakpoints), c.SWBreakpointMethod),
-		fmt.Sprintf("hardware breakpoints: %d slots (resume: %s)", c.HWBreakpointSlots, c.HWResumeMethod),
-		fmt.Sprintf("single-step: %s (%s)", yes(c.SingleStep), c.StepMethod),
-		"debug-register watchpoints: " + yes(c.DRWatchpoints),
-		"page-protection watchpoints: " + yes(c.PageWatchpoints),
-		"read watchpoints: " + yes(c.ReadWatchpoints),
-		"register writes: " + yes(c.RegisterWrite),
-		"physical memory: " + yes(c.PhysicalMemory),
-		"pause: " + yes(c.Pause),
+		fmt.Sprintf("vCPUs: %d", t.VCPUs()),
+		"software breakpoints: " + method(sw, c.SWBreakpointMethod),
+		"hardware breakpoints: " + hw,
+		"single-step: " + method(step, c.StepMethod),
+		"watchpoints: " + watch,
+		"register writes: " + method(regs, ""),
+		"debug registers: " + method(dr, ""),
+		"physical memory: " + method(phys, ""),
 	}
 	for _, n := range c.Notes {
 		l = append(l, "note: "+n)
@@ -63,4 +72,16 @@ func (c Capabilities) Lines() []string {
 	return l
 }
 
-func (c Capabilities) String() string { return strings.Join(c.Lines(), "; ") }
+// String renders one watchpoint kind and what it can do, e.g. "debug
+// register (write, readWrite; at most 32 bytes)".
+func (k WatchSupport) String() string {
+	var acc []string
+	for _, a := range k.Accesses {
+		acc = append(acc, a.String())
+	}
+	s := k.Kind.String() + " (" + strings.Join(acc, ", ")
+	if k.MaxLen > 0 {
+		s += fmt.Sprintf("; at most %d bytes", k.MaxLen)
+	}
+	return s + ")"
+}

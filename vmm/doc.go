@@ -8,9 +8,11 @@
 // continue, wait for the next stop, pause, close. Everything else is a
 // capability discovered at run time: a backend returns (ext, true) from an
 // accessor such as Stepper() only when the host or stub really provides the
-// mechanism, and Capabilities() states the same facts for logs and for the
-// DAP layer. A stop is a value (Stop), never an error; errors are reserved
-// for requests that could not be carried out.
+// mechanism. The accessors are the one source of what a target offers (the
+// session and the DAP capabilities are built from them); Capabilities()
+// only names how each mechanism is realised and what the host cannot do,
+// for logs and `vmdap check`. A stop is a value (Stop), never an error;
+// errors are reserved for requests that could not be carried out.
 //
 // Run control is all-stop: Continue resumes every vCPU; when one of them
 // stops, all are stopped before Wait returns the Stop. Resuming a vCPU whose

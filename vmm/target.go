@@ -7,8 +7,30 @@ import (
 )
 
 // Target is one debuggable machine.
+//
+// Concurrency: callers make one call at a time, from any goroutine, with
+// these exceptions, which every backend must allow:
+//   - Pause may be called at any moment, also while another goroutine is
+//     in Continue, Step or Wait; that Wait then returns the pause's stop
+//     (or a real stop that came first).
+//   - Close, and a Detacher's Detach and Terminate, may be called while
+//     another goroutine waits in Wait: the Wait returns (ErrClosed, or the
+//     final stop).
+//   - A Wait's ctx may end from another goroutine: the Wait returns
+//     ctx.Err() and the guest runs on; a later Wait picks up its stop.
+//   - An Ender's Ended channel may be watched at any time.
+//
+// The session drives each run from one goroutine (Continue or a Step, then
+// Wait until the stop) and makes every other call while the target is
+// stopped, under its own lock. Calls that need the guest stopped
+// (registers, memory, breakpoints, watchpoints) fail with ErrNotStopped
+// while it runs; they never block until it stops. Both backends serialise
+// their methods with a lock of their own, never held across a Wait's
+// blocking receive.
 type Target interface {
-	// Capabilities describes what this target can do, as probed.
+	// Capabilities names how this target realises its mechanisms, and its
+	// host notes (for logs and `vmdap check`). Whether a mechanism exists
+	// is the optional accessors' answer below.
 	Capabilities() Capabilities
 	// VCPUs returns the number of vCPUs; they are numbered from 0.
 	VCPUs() int
@@ -57,6 +79,13 @@ type Stepper interface {
 	// (ReasonStep, or whatever the instruction caused: a watchpoint, an
 	// exit, a shutdown).
 	Step(vcpu int) error
+	// StepsHalt reports whether a Step of a hlt ends once the vCPU goes on
+	// after it (vmdap's VMM: with an in-kernel irqchip it waits for the
+	// interrupt and runs its handler). false: the step holds interrupts
+	// off (a GDB stub's: QEMU's NOIRQ|NOTIMER, bhyve's MASK_HWINTR), so a
+	// stepped hlt never wakes; callers step a hlt by running to the
+	// instruction after it.
+	StepsHalt() bool
 }
 
 // Breakpoints are software breakpoints (an int3 or equivalent in guest

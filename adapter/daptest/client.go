@@ -1,7 +1,7 @@
-// Package daptest is a small DAP client on go-dap's codec for tests and
-// for `vmdap demo`: it sends requests, matches responses by sequence
-// number, and buffers events so none is missed between a request and the
-// wait for its consequence.
+// Package daptest is a small DAP client on go-dap's codec for tests: it
+// sends requests, matches responses by sequence number, and buffers events
+// so none is missed between a request and the wait for its consequence.
+// (`vmdap demo` has a client of its own: no test code ships.)
 package daptest
 
 import (

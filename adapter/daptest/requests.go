@@ -1,10 +1,29 @@
 package daptest
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/google/go-dap"
 )
+
+// LineOf returns the 1-based line of the first source line containing s.
+func LineOf(path, s string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if strings.Contains(sc.Text(), s) {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no line contains %q", path, s)
+}
 
 // Typed helpers for the requests a session uses.
 

@@ -48,21 +48,19 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 		}
 		return nil
 	}
-	// 32-bit assembly, no unwind information, the top of the stack a
-	// saved register: the step ends after f32's ret.
-	if err := stepOut("f32_mid", "after_f32"); err != nil {
-		return err
+	for _, s := range []struct{ from, want string }{
+		// 32-bit assembly, no unwind information, the top of the stack a
+		// saved register: the step ends after f32's ret.
+		{"f32_mid", "after_f32"},
+		{"f64_mid", "after_f64"},         // the same in 64-bit code
+		{"f64_cfi_mid", "after_f64_cfi"}, // with CFI: to the caller's return address
+	} {
+		if err := stepOut(s.from, s.want); err != nil {
+			return err
+		}
 	}
 	if out := c.Output("console"); !strings.Contains(out, "stepping until this frame executes a return instruction") {
 		return fmt.Errorf("no console message about stepping to the next return: %q", out)
-	}
-	// The same in 64-bit code.
-	if err := stepOut("f64_mid", "after_f64"); err != nil {
-		return err
-	}
-	// With CFI: to the caller's return address.
-	if err := stepOut("f64_cfi_mid", "after_f64_cfi"); err != nil {
-		return err
 	}
 	// The outermost frame (CFI: return address undefined): refused at
 	// once, the vCPU still stopped where it was.

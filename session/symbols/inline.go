@@ -15,19 +15,30 @@ import (
 // that name (the map is built on first use).
 func (t *Table) inlinedByName(name string) []nameRef {
 	t.inlineOnce.Do(func() {
+		// Grouped by the name's string offset first (the same inline
+		// function repeats in thousands of a kernel's units: an integer
+		// key is cheaper than hashing its name each time), then named.
+		byOff := map[uint64][]nameRef{}
 		m := map[string][]nameRef{}
 		for _, ir := range t.inlineRefs {
-			var b []byte
 			switch {
 			case ir.name != nil:
-				b = ir.name
+				m[string(ir.name)] = append(m[string(ir.name)], ir.ref)
 			case ir.form == formLineStrp:
-				b = cstrAt(t.sec.lineStr, ir.strOff)
+				byOff[ir.strOff|1<<63] = append(byOff[ir.strOff|1<<63], ir.ref)
 			default:
-				b = cstrAt(t.sec.str, ir.strOff)
+				byOff[ir.strOff] = append(byOff[ir.strOff], ir.ref)
+			}
+		}
+		for off, refs := range byOff {
+			var b []byte
+			if off&(1<<63) != 0 {
+				b = cstrAt(t.sec.lineStr, off&^(1<<63))
+			} else {
+				b = cstrAt(t.sec.str, off)
 			}
 			if len(b) > 0 {
-				m[string(b)] = append(m[string(b)], ir.ref)
+				m[string(b)] = append(m[string(b)], refs...)
 			}
 		}
 		t.inlined = m

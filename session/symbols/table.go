@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"runtime/debug"
 	"cmp"
 	"context"
 	"debug/elf"
@@ -147,6 +148,13 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 }
 
 func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
+	if fi := dimg.size(); fi > 64<<20 {
+		// A large image's index allocates a few hundred thousand small
+		// objects that all stay live: collecting while it is built only
+		// costs time (a tenth of a kernel's open). The garbage collector
+		// runs less often meanwhile, as the Go compiler has it do.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
 	if dimg != img {
@@ -680,6 +688,9 @@ func newImage(r io.ReaderAt, name string) (*image, error) {
 	}
 	return &image{f: f}, nil
 }
+
+// size is the image file's size (0 when it is not mapped).
+func (im *image) size() int { return len(im.m) }
 
 // section returns a section's contents and its file offset (-1 when the
 // bytes are a decompressed or read copy).

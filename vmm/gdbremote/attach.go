@@ -67,7 +67,7 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		cache: map[int]*regBlock{}, mem: map[memLine][]byte{}, sw: map[uint64]*swbp{}, hw: map[uint64]bool{},
 		stops: make(chan vmm.Stop, 4), stepping: -1, opCtx: ctx, ended: make(chan struct{}), closing: make(chan struct{})}
 	if cfg.Serial != nil {
-		c.Output = func(s string) { io.WriteString(cfg.Serial, s) }
+		c.SetOutput(func(s string) { io.WriteString(cfg.Serial, s) })
 	}
 	r, err := t.x("qSupported", "qSupported:swbreak+;hwbreak+;vContSupported+;xmlRegisters=i386")
 	// QEMU stops a running guest when a debugger connects and says so
@@ -106,6 +106,9 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		return nil, err
 	}
 	t.opCtx = context.Background()
+	if l := cfg.launched; l != nil {
+		t.onExit, t.onClose, t.onRelease = l.exit, l.stop, l.release
+	}
 	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
 		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
 		"noack": t.noAck}).Info("attached to GDB stub")

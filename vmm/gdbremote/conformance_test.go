@@ -60,7 +60,8 @@ func TestConformanceBhyveDialect(t *testing.T) {
 		}
 		t.Cleanup(px.Close)
 		l, _ := test.NewNullLogger()
-		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l})
+		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l,
+			launched: &launched{exit: inner.onExit, stop: inner.onClose}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +71,6 @@ func TestConformanceBhyveDialect(t *testing.T) {
 		if _, ok := tg.RegisterWriter(); ok {
 			t.Fatal("register writes offered without G or P")
 		}
-		tg.onClose = inner.onClose
-		tg.onExit = inner.onExit
 		return tg
 	})
 }

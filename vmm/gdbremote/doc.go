@@ -6,10 +6,10 @@
 // description, and harmless trial packets (writing back the registers just
 // read; inserting and removing a breakpoint at the current PC; a
 // watchpoint on the stack). Where a stub lacks a mechanism vmdap falls
-// back and says so in Capabilities: software breakpoints written with M
-// when Z0 is missing, watchpoints emulated by single-stepping and
-// comparing when Z2 is missing (bhyve), register writes refused with a
-// clear error when neither G nor P exists (bhyve). What a stub does that
+// back and says so in Capabilities' methods and notes: software
+// breakpoints written with M when Z0 is missing, watchpoints emulated by
+// single-stepping and comparing when Z2 is missing (bhyve), register
+// writes refused with a clear error when neither G nor P exists (bhyve). What a stub does that
 // no packet announces is learnt at run time: whether its step executes
 // the instruction under its own breakpoint (run.go).
 //
@@ -21,8 +21,8 @@
 // packet and its stop reply; nothing is read that nobody asked for (a
 // stop's PC is left to Regs when the reply does not carry it; memory is
 // read in lines cached for the stop). Stubs hold interrupts off while
-// stepping (Capabilities.StepHoldsInterrupts): the session steps a hlt
-// by running to the instruction after it.
+// stepping (Stepper.StepsHalt is false): the session steps a hlt by
+// running to the instruction after it.
 //
 // The end (end.go): a stub that closes the connection, or a hypervisor
 // that dies, is noticed at once, with the guest running or stopped, as a

@@ -200,11 +200,24 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 			}
 		})
 	}
+	hooks := &launched{
+		exit: func() exitInfo {
+			select {
+			case <-waitDone:
+				return exit
+			case <-time.After(5 * time.Second):
+				return exitInfo{stderr: tail.String()}
+			}
+		},
+		stop:    kill,
+		release: func() { release(cmd.Process.Pid, waitDone) },
+	}
 	var t *Target
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		t, err = Attach(ctx, Config{Addr: addr, Stub: "qemu", Log: log, Host: "QEMU (" + QEMUAccel(c) + ")",
-			NoSWBreakpoints: c.NoSWBreakpoints, NoStubWatchpoints: c.NoStubWatchpoints, InterruptTimeout: c.InterruptTimeout})
+			NoSWBreakpoints: c.NoSWBreakpoints, NoStubWatchpoints: c.NoStubWatchpoints, InterruptTimeout: c.InterruptTimeout,
+			launched: hooks})
 		if err == nil {
 			break
 		}
@@ -227,16 +240,6 @@ func LaunchQEMU(ctx context.Context, c QEMUConfig) (*Target, error) {
 		case <-time.After(50 * time.Millisecond): // QEMU is starting; polling its socket
 		}
 	}
-	t.onExit = func() exitInfo {
-		select {
-		case <-waitDone:
-			return exit
-		case <-time.After(5 * time.Second):
-			return exitInfo{stderr: tail.String()}
-		}
-	}
-	t.onClose = kill
-	t.onRelease = func() { release(cmd.Process.Pid, waitDone) }
 	if c.Entry != 0 {
 		if err := t.runTo(ctx, c.Entry); err != nil {
 			t.Close()
@@ -263,7 +266,7 @@ func qemuFailed(e exitInfo) error {
 // vmdap killed or crashed leaves no QEMU behind). A vmdap that ends its
 // session waits for them (WaitReleased).
 var released struct {
-	mu   sync.Mutex // guards pids
+	mu   sync.Mutex // guards pids and gone
 	pids map[int]bool
 	gone chan struct{} // closed and renewed when one exits
 }

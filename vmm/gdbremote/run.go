@@ -246,8 +246,7 @@ func (t *Target) Continue() error {
 }
 
 // Step implements vmm.Stepper. The stub holds interrupts off while it
-// steps (Capabilities.StepHoldsInterrupts): a stepped hlt waits for ever,
-// or until a Pause.
+// steps (see StepsHalt): a stepped hlt waits for ever, or until a Pause.
 func (t *Target) Step(vcpu int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -263,6 +262,12 @@ func (t *Target) Step(vcpu int) error {
 	t.start(plan{vcpu: vcpu, step: true, off: t.offAt(vcpu, true)})
 	return nil
 }
+
+// StepsHalt implements vmm.Stepper: no, a stub holds interrupts off while
+// it steps (QEMU's sstep NOIRQ|NOTIMER, bhyve's MASK_HWINTR), so a stepped
+// hlt never wakes (QEMU TCG runs on past it with the interrupt still
+// pending).
+func (t *Target) StepsHalt() bool { return false }
 
 // start sends a run's first packets and hands the rest to a goroutine
 // (t.mu held).

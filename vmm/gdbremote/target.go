@@ -38,6 +38,17 @@ type Config struct {
 	// ^C in time is given up: the target ends (ReasonExited, with the
 	// reason in Detail).
 	InterruptTimeout time.Duration
+
+	launched *launched // set by LaunchQEMU: the hypervisor vmdap started
+}
+
+// launched ties a target to the hypervisor vmdap started for it (qemu.go).
+// It is in place before the target watches its connection, which may end
+// at once.
+type launched struct {
+	exit    func() exitInfo // the hypervisor's end
+	stop    func()          // stops it
+	release func()          // lets it run on after a detach
 }
 
 // DefaultInterruptTimeout is how long a Pause waits for the stub's stop.
@@ -81,22 +92,21 @@ type Target struct {
 	feat rsp.Features
 	desc *rsp.TargetDesc
 
-	// Set while attaching, read-only afterwards.
-	threads   []string
-	vCont     bool
-	pWrite    bool
-	z         [5]bool
-	pktSize   int
-	noAck     bool
-	stubName  string
-	noMonitor bool // the stub has no monitor command (qRcmd): found at its first refusal (t.mu)
-	pipeline  bool // the stub reads packets in order: a change and a resume share a write
+	// Set while attaching, read-only afterwards: no lock.
+	threads  []string
+	vCont    bool
+	pWrite   bool
+	z        [5]bool
+	pktSize  int
+	noAck    bool
+	stubName string
+	pipeline bool // the stub reads packets in order: a change and a resume share a write
 	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
 	// checks breakpoints by address at translation time); z0Patches: Z0
 	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
 	z0Unmapped, z0Patches bool
 	opCtx                 context.Context // bounds exchanges: the handshake while attaching, then none
-	onExit                func() exitInfo // the launched hypervisor's end (nil when attached)
+	onExit                func() exitInfo // the launched hypervisor's end (nil when attached: Config.launched)
 	onClose               func()          // stops a launched hypervisor
 	onRelease             func()          // a launched hypervisor let go by a detach
 	ended                 chan struct{}   // closed by lifeline once the connection has ended
@@ -104,11 +114,15 @@ type Target struct {
 
 	// mu guards the run state and everything learnt at the current stop
 	// (registers, memory lines, selected threads), the breakpoint and
-	// watchpoint tables, and the order of packets on the connection: a
-	// request/reply exchange and a resume never interleave.
+	// watchpoint tables, what the stub turned out to refuse (gWrite,
+	// noMonitor), and the order of packets on the connection: a
+	// request/reply exchange and a resume never interleave. Wait releases
+	// it while it waits for the stop; the goroutine that carries a run
+	// takes it to deliver the stop.
 	mu          sync.Mutex
 	state       runState
 	gWrite      bool // G works (turned off when the stub refuses it)
+	noMonitor   bool // the stub has no monitor command (qRcmd): found at its first refusal
 	curThread   map[byte]string
 	cache       map[int]*regBlock  // 'g' blocks read at this stop, by vCPU
 	mem         map[memLine][]byte // memory lines read at this stop
@@ -160,20 +174,17 @@ func (t *Target) pcOf(vcpu int) uint64 {
 	return r.RIP
 }
 
-// Capabilities implements vmm.Target.
+// Capabilities implements vmm.Target: the packets behind each mechanism,
+// and what the stub lacks.
 func (t *Target) Capabilities() vmm.Capabilities {
-	t.mu.Lock()
-	gWrite := t.gWrite
-	t.mu.Unlock()
+	_, regs := t.RegisterWriter()
 	host := t.cfg.Host
 	if host == "" {
 		host = t.stubName + " GDB stub at " + t.cfg.Addr
 	}
 	c := vmm.Capabilities{
 		Backend: "gdbremote", Host: host,
-		SWBreakpoints: true, SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z",
-		SingleStep: true, StepMethod: "s", RegisterWrite: gWrite || t.pWrite, Pause: true,
-		StepHoldsInterrupts: true,
+		SWBreakpointMethod: "int3 written with M", HWResumeMethod: "z, step, Z", StepMethod: "s",
 	}
 	if t.z[0] {
 		c.SWBreakpointMethod = "Z0"
@@ -182,21 +193,15 @@ func (t *Target) Capabilities() vmm.Capabilities {
 		}
 	}
 	if t.cfg.NoSWBreakpoints {
-		c.SWBreakpoints = false
 		c.SWBreakpointMethod = "none (int3 is fatal under this hypervisor)"
-	}
-	if t.z[1] {
-		c.HWBreakpointSlots = 4
 	}
 	if t.vCont {
 		c.StepMethod = "vCont;s"
 	}
-	c.StubWatchpoints = t.z[2] || t.z[4]
-	c.ReadWatchpoints = t.z[3]
-	if !c.StubWatchpoints {
+	if kinds := t.WatchKinds(); kinds[0].Kind == vmm.WatchSoftware {
 		c.Notes = append(c.Notes, "the stub has no watchpoints: vmdap emulates write watchpoints by single-stepping and comparing (slow)")
 	}
-	if !c.RegisterWrite {
+	if !regs {
 		c.Notes = append(c.Notes, "the stub cannot write registers (no G or P packet)")
 	}
 	return c

@@ -10,7 +10,6 @@ import (
 	"vmdap/vmm"
 	"vmdap/vmm/kvm/internal/kvmsys"
 	"vmdap/x86"
-	"vmdap/x86/paging"
 )
 
 // swbp is one software breakpoint, keyed by guest-physical address. The
@@ -44,15 +43,19 @@ type watchpoint struct {
 type physRange struct{ gpa, len uint64 }
 
 // debugState is every debug mechanism vmdap has inserted into a machine.
-// It changes only while the machine is stopped (under Machine.mu); vCPU
-// threads read it while running. mu serialises the byte-level shadow
-// updates that guest writes to protected pages make while running.
+// The tables sw, hw and watches change only while the machine is stopped,
+// under Machine.mu; vCPU threads read them while running.
 type debugState struct {
+	// mu guards the bytes vmdap plants in guest RAM (at sw's and traps'
+	// addresses) with the originals saved for them, and the traps map:
+	// vCPU threads plant and lift temporary traps while they step, and
+	// guest writes to protected pages, emulated on the vCPU threads,
+	// update the saved originals while the machine runs.
 	mu      sync.Mutex
 	sw      map[uint64]*swbp
 	hw      [4]hwSlot
 	watches []*watchpoint
-	traps   map[uint64]byte // temporary plants during one step: gpa → byte
+	traps   map[uint64]byte // temporary plants during one step: gpa → byte (under mu)
 }
 
 func (d *debugState) init() {
@@ -66,138 +69,6 @@ func (m *Machine) plantByte() byte {
 		return 0xf4
 	}
 	return 0xcc
-}
-
-// translate maps a guest-virtual address with vCPU v's paging state.
-func (m *Machine) translate(v *vcpu, va uint64) (pa, rem uint64, err error) {
-	pa, rem, err = paging.Translate(m.mem, v.pagingState(), va)
-	if err != nil {
-		return 0, 0, err
-	}
-	if pa >= m.mem.size {
-		return 0, 0, fmt.Errorf("virtual address %#x maps to %#x, outside guest RAM", va, pa)
-	}
-	return pa, rem, nil
-}
-
-// readPhys copies guest-physical memory into p with vmdap's breakpoint
-// bytes replaced by the guest's own.
-func (m *Machine) readPhys(p []byte, gpa uint64) {
-	copy(p, m.mem.ram[gpa:])
-	end := gpa + uint64(len(p))
-	if len(m.dbg.sw)+len(m.dbg.traps) == 0 {
-		return
-	}
-	for a, bp := range m.dbg.sw {
-		if a >= gpa && a < end {
-			p[a-gpa] = bp.orig
-		}
-	}
-	for a, orig := range m.dbg.traps {
-		if a >= gpa && a < end {
-			p[a-gpa] = orig
-		}
-	}
-}
-
-// writePhys stores p into guest-physical memory; bytes that land on one of
-// vmdap's breakpoints update the saved original and leave the breakpoint in
-// place.
-func (m *Machine) writePhys(p []byte, gpa uint64) {
-	d := &m.dbg
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	copy(m.mem.ram[gpa:], p)
-	end := gpa + uint64(len(p))
-	plant := m.plantByte()
-	for a, bp := range d.sw {
-		if a >= gpa && a < end {
-			bp.orig = p[a-gpa]
-			m.mem.ram[a] = plant
-		}
-	}
-	for a := range d.traps {
-		if a >= gpa && a < end {
-			d.traps[a] = p[a-gpa]
-			m.mem.ram[a] = plant
-		}
-	}
-}
-
-// access copies between p and guest-virtual memory of vCPU i.
-func (m *Machine) access(i int, p []byte, addr uint64, write bool) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, err := m.stoppedVCPU(i)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for n < len(p) {
-		va := addr + uint64(n)
-		pa, rem, err := m.translate(v, va)
-		if err != nil {
-			return n, &vmm.FaultError{Addr: va, Write: write, Reason: err.Error()}
-		}
-		c := uint64(len(p) - n)
-		if c > rem {
-			c = rem
-		}
-		if pa+c > m.mem.size {
-			c = m.mem.size - pa
-		}
-		if write {
-			m.writePhys(p[n:n+int(c)], pa)
-		} else {
-			m.readPhys(p[n:n+int(c)], pa)
-		}
-		n += int(c)
-	}
-	return n, nil
-}
-
-// ReadMemory implements vmm.Target.
-func (m *Machine) ReadMemory(i int, p []byte, addr uint64) (int, error) {
-	return m.access(i, p, addr, false)
-}
-
-// WriteMemory implements vmm.Target.
-func (m *Machine) WriteMemory(i int, p []byte, addr uint64) (int, error) {
-	return m.access(i, p, addr, true)
-}
-
-func (m *Machine) physAccess(p []byte, addr uint64, write bool) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.state == stateRunning {
-		return 0, vmm.ErrNotStopped
-	}
-	if addr >= m.mem.size {
-		return 0, &vmm.FaultError{Addr: addr, Write: write, Reason: "outside guest RAM"}
-	}
-	n := len(p)
-	if addr+uint64(n) > m.mem.size {
-		n = int(m.mem.size - addr)
-	}
-	if write {
-		m.writePhys(p[:n], addr)
-	} else {
-		m.readPhys(p[:n], addr)
-	}
-	if n < len(p) {
-		return n, &vmm.FaultError{Addr: addr + uint64(n), Write: write, Reason: "outside guest RAM"}
-	}
-	return n, nil
-}
-
-// ReadPhysical implements vmm.PhysicalMemory.
-func (m *Machine) ReadPhysical(p []byte, addr uint64) (int, error) {
-	return m.physAccess(p, addr, false)
-}
-
-// WritePhysical implements vmm.PhysicalMemory.
-func (m *Machine) WritePhysical(p []byte, addr uint64) (int, error) {
-	return m.physAccess(p, addr, true)
 }
 
 // ---- software breakpoints ----

@@ -21,9 +21,12 @@ const (
 // transmit goes to out at once, the line status always says the
 // transmitter is empty, and received bytes come from in.
 type uart struct {
+	out io.Writer
+	rx  chan byte // received bytes, from the goroutine reading in
+
+	// mu guards the registers below and orders the bytes written to out:
+	// each vCPU thread emulates its own port accesses.
 	mu     sync.Mutex
-	out    io.Writer
-	rx     chan byte
 	ier    byte
 	lcr    byte
 	mcr    byte
@@ -160,8 +163,8 @@ type ports struct {
 	log    logrus.FieldLogger
 	com1   *uart
 	con    io.Writer
-	mu     sync.Mutex
-	logged map[uint16]bool
+	mu     sync.Mutex      // guards logged (vCPU threads emulate ports side by side)
+	logged map[uint16]bool // ports (and 0xffff: MMIO) already said to be unemulated
 }
 
 // exitRequest is returned by out when the guest asked to end: through the

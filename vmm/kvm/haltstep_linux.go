@@ -25,6 +25,11 @@ import (
 // builds carries RFLAGS.RF, so the return to the target does not trap;
 // measured under nested AMD-V.)
 
+// StepsHalt implements vmm.Stepper: a step of a hlt ends after it (with an
+// irqchip, once its interrupt's handler has run, as above; without one, a
+// HLT exits to vmdap at once).
+func (m *Machine) StepsHalt() bool { return true }
+
 // haltTarget says whether this step is a wait, and where it ends (only
 // asked when overWait: not for the bare step off a breakpoint).
 func (v *vcpu) haltTarget(pc uint64, inst disasm.Inst, decoded, overWait bool) (uint64, bool) {

@@ -132,26 +132,16 @@ type HostInfo struct {
 	ProbeDurationUS    int64
 }
 
-func (h *HostInfo) capabilities() vmm.Capabilities {
+// Capabilities names the strategies the probe picked and what a user of
+// this host should know; which mechanisms a machine offers is its
+// accessors' answer (SWBreakpoints(), HWBreakpoints(), …).
+func (h *HostInfo) Capabilities() vmm.Capabilities {
 	c := vmm.Capabilities{
 		Backend:            "kvm",
 		Host:               h.Vendor,
-		SWBreakpoints:      h.SWBreakpoint != swbpNone,
 		SWBreakpointMethod: h.SWBreakpoint.String(),
 		HWResumeMethod:     h.HWResume.String(),
-		SingleStep:         h.StepWorks,
 		StepMethod:         "KVM_GUESTDBG_SINGLESTEP",
-		DRWatchpoints:      h.DRWatch,
-		PageWatchpoints:    true,
-		ReadWatchpoints:    true,
-		RegisterWrite:      true,
-		SegmentWrite:       true,
-		DebugRegisters:     true,
-		PhysicalMemory:     true,
-		Pause:              true,
-	}
-	if h.HWBreakpoints {
-		c.HWBreakpointSlots = 4
 	}
 	if h.BlockIRQ {
 		c.StepMethod += " + BLOCKIRQ"

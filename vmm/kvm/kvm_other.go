@@ -22,6 +22,11 @@ type HostInfo struct {
 // Lines reports that there is no KVM here.
 func (h *HostInfo) Lines() []string { return []string{"KVM: not available on this platform"} }
 
+// Capabilities says there is no KVM here.
+func (h *HostInfo) Capabilities() vmm.Capabilities {
+	return vmm.Capabilities{Backend: "kvm", Notes: []string{"KVM needs Linux on amd64"}}
+}
+
 // SoftwareBreakpoints is false: there is no KVM here.
 func (h *HostInfo) SoftwareBreakpoints(irqchip bool) bool { return false }
 

@@ -27,9 +27,15 @@ import (
 // testLinuxCmdline is the cheapest command line that boots to /init: the
 // console on COM1, no KASLR (symbols stay where the vmlinux says), no
 // CPU-bug mitigations (their verw cannot run at ring 0 on PVM), no
-// zeroing of every allocation, no PCI probing, and panic=-1 so that a
-// panic ends the run at once instead of waiting.
-const testLinuxCmdline = "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog"
+// zeroing of every allocation, no PCI probing, no crypto self-tests, no
+// lockup detectors, a TSC taken as reliable, and panic=-1 so that a panic
+// ends the run at once. Two initcalls are skipped, each minutes of ring-0
+// work where that is emulated (measured with initcall_debug and a RIP
+// sampler on PVM): trace_eval_init rewrites the print format of every
+// trace event for every enum the kernel exports, and jent_mod_init (the
+// jitter entropy source) hashes timing samples with SHA-3 until its
+// health tests pass.
+const testLinuxCmdline = "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog tsc=reliable initcall_blacklist=trace_eval_init,jent_mod_init"
 
 // linuxBootTimeout bounds one boot to the power-off: generous, since the
 // machine's two cores are shared and ring 0 is emulated.

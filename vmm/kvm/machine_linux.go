@@ -48,8 +48,14 @@ type Machine struct {
 	cpuid   []kvmsys.CPUIDEntry2
 	loaded  []loadedSegment // where the image's PT_LOAD segments went
 
-	events chan event
+	events chan event // vCPU threads report ended commands here (buffered: they never block)
 
+	// mu guards the run state below, each vCPU's busy flag, the debug
+	// tables in dbg (changed only while the machine is stopped) and mem's
+	// memslot layout (page protection). Every vmm.Target method takes it;
+	// Wait releases it while it waits for a vCPU event. vCPU threads never
+	// take it (they own their vcpu's state while they run); the nudger
+	// (accessed_linux.go) takes it briefly.
 	mu      sync.Mutex
 	state   runState
 	running int        // vCPUs with an outstanding run or step command
@@ -240,7 +246,7 @@ func (m *Machine) SignalMSI(apicID, vec uint8) error {
 }
 
 // Capabilities implements vmm.Target.
-func (m *Machine) Capabilities() vmm.Capabilities { return m.host.capabilities() }
+func (m *Machine) Capabilities() vmm.Capabilities { return m.host.Capabilities() }
 
 // Host returns what the probe found about this host.
 func (m *Machine) Host() HostInfo { return *m.host }

@@ -218,8 +218,9 @@ func (p *prober) enter() (uint32, kvmsys.Regs) { return p.enterFor(2 * time.Seco
 // enterFor runs once for at most d.
 func (p *prober) enterFor(d time.Duration) (uint32, kvmsys.Regs) {
 	tid := unix.Gettid()
+	run := p.run // the watchdog must not read p.run: a later addVCPU replaces it
 	t := time.AfterFunc(d, func() {
-		p.run.SetImmediateExit(true)
+		run.SetImmediateExit(true)
 		_ = unix.Tgkill(unix.Getpid(), tid, kickSignal)
 	})
 	err := kvmsys.Run(p.vcpu)

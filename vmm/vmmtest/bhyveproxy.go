@@ -23,9 +23,9 @@ type BhyveProxy struct {
 	l        net.Listener
 	upstream string
 	wg       sync.WaitGroup
-	bps      map[string]bool
+	bps      map[string]bool // Z0 addresses the client placed (the client's goroutine only)
 
-	mu      sync.Mutex
+	mu      sync.Mutex  // guards tap and stubEOF (the upstream reader and the client's goroutine)
 	tap     chan string // takes the next upstream reply (the proxy's own request)
 	stubEOF bool        // the stub went away
 }
@@ -83,7 +83,7 @@ func (p *BhyveProxy) serve() {
 	}()
 	// client requests are handled one at a time; asynchronous stop
 	// replies (after c/s) are forwarded as they come.
-	var mu sync.Mutex
+	var mu sync.Mutex // orders frames to the client (replies and asynchronous stops)
 	send := func(s string) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -27,6 +27,8 @@ const (
 	KindIret
 	KindSyscall // syscall, sysenter, sysret, sysexit
 	KindHalt
+	KindLIDT // lidt: the interrupt handlers move (exception breakpoints follow them)
+	KindNop  // nop, of any length (a patch site: ftrace's, a kernel's alternatives)
 )
 
 // Inst is one decoded instruction.
@@ -34,7 +36,7 @@ type Inst struct {
 	PC     uint64
 	Len    int
 	Bytes  []byte
-	Op     x86asm.Op
+	op     x86asm.Op
 	Kind   Kind
 	inst   x86asm.Inst
 	mode   x86.Mode
@@ -67,7 +69,7 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 	if err != nil {
 		return Inst{PC: pc}, fmt.Errorf("decoding at %#x: %w", pc, err)
 	}
-	d := Inst{PC: pc, Len: in.Len, Bytes: append([]byte(nil), code[:in.Len]...), Op: in.Op, inst: in, mode: mode}
+	d := Inst{PC: pc, Len: in.Len, Bytes: append([]byte(nil), code[:in.Len]...), op: in.Op, inst: in, mode: mode}
 	switch in.Op {
 	case x86asm.CALL, x86asm.LCALL:
 		d.Kind = KindCall
@@ -91,6 +93,10 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 		d.LoadsFlags = in.Op == x86asm.SYSRET || in.Op == x86asm.SYSEXIT
 	case x86asm.HLT:
 		d.Kind = KindHalt
+	case x86asm.LIDT:
+		d.Kind = KindLIDT
+	case x86asm.NOP:
+		d.Kind = KindNop
 	case x86asm.PUSHF, x86asm.PUSHFD, x86asm.PUSHFQ:
 		d.Pushf = true
 		d.PushSize = in.DataSize / 8

@@ -6,7 +6,7 @@ import (
 )
 
 var kindNames = map[Kind]string{KindOther: "other", KindCall: "call", KindRet: "ret", KindJump: "jump",
-	KindCondJump: "condjump", KindInt: "int", KindIret: "iret", KindSyscall: "syscall", KindHalt: "halt"}
+	KindCondJump: "condjump", KindInt: "int", KindIret: "iret", KindSyscall: "syscall", KindHalt: "halt", KindLIDT: "lidt", KindNop: "nop"}
 
 // props writes what Decode classified, as testdata/decode.txt does.
 func props(d Inst) string {

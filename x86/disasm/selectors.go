@@ -16,7 +16,7 @@ type ReadFunc func(va uint64, p []byte) bool
 // from a descriptor table (far jmp/call/ret, iret, mov/pop to a segment
 // register, lds/les/lfs/lgs/lss).
 func (d Inst) LoadsSegment() bool {
-	switch d.Op {
+	switch d.op {
 	case x86asm.LJMP, x86asm.LCALL, x86asm.LRET, x86asm.IRET, x86asm.IRETD, x86asm.IRETQ,
 		x86asm.LDS, x86asm.LES, x86asm.LFS, x86asm.LGS, x86asm.LSS:
 		return true
@@ -52,7 +52,7 @@ func (d Inst) SelectorLoads(r x86.Regs, s x86.SRegs, read ReadFunc) (sels []uint
 	}
 	opBytes := uint64(in.DataSize / 8)
 	sp := d.stackTop(r, s)
-	switch d.Op {
+	switch d.op {
 	case x86asm.LJMP, x86asm.LCALL:
 		if imm, isImm := in.Args[0].(x86asm.Imm); isImm {
 			add(uint16(imm))
@@ -215,7 +215,7 @@ func regValue(reg x86asm.Reg, r x86.Regs) (uint64, bool) {
 // ControlWrite decodes a move to a control register ("mov %eax,%cr0"): it
 // returns the register's number and the value written with registers r.
 func (d Inst) ControlWrite(r x86.Regs) (cr int, value uint64, ok bool) {
-	if d.Op != x86asm.MOV {
+	if d.op != x86asm.MOV {
 		return 0, 0, false
 	}
 	dst, ok1 := d.inst.Args[0].(x86asm.Reg)

@@ -77,6 +77,10 @@ type Conn struct {
 
 	noAck    atomic.Bool  // no-ack mode (set once, read by the reader)
 	skipAcks atomic.Int32 // replies of a batch, not to be acked (see ExchangeThen)
+
+	// Set right after New, before the first request (the reader reads
+	// MaxPacket at every packet).
+
 	// Timeout bounds the wait for a reply. A stub that does not answer
 	// in time has stopped speaking the protocol (or is wedged): the
 	// connection is closed, as a late reply would be taken for the next
@@ -85,11 +89,10 @@ type Conn struct {
 	// MaxPacket bounds a packet from the stub (DefaultMaxPacket when 0):
 	// a longer one ends the connection with ErrTooLong.
 	MaxPacket int
-	// Output receives 'O' console-output packets (decoded), when set.
-	Output func(string)
 
-	capMu   sync.Mutex       // guards capture
+	outMu   sync.Mutex       // guards capture and output (the reader hands 'O' packets to them)
 	capture *strings.Builder // a Monitor command's output, while one runs
+	output  func(string)     // console output otherwise (SetOutput)
 }
 
 // Stats counts the traffic of a connection: packets sent by name (the
@@ -167,6 +170,14 @@ func New(c net.Conn, log logrus.FieldLogger) *Conn {
 		Timeout: 10 * time.Second, stats: Stats{Sent: map[string]int{}}}
 	go cn.read()
 	return cn
+}
+
+// SetOutput makes f receive the stub's 'O' console-output packets
+// (decoded) from now on, except a Monitor command's own output.
+func (c *Conn) SetOutput(f func(string)) {
+	c.outMu.Lock()
+	c.output = f
+	c.outMu.Unlock()
 }
 
 // Close closes the connection.
@@ -292,17 +303,17 @@ func (c *Conn) read() {
 		c.log.Debugf("← %s", trunc(s))
 		if len(s) > 1 && s[0] == 'O' && s != "OK" {
 			if out, err := HexBytes(s[1:]); err == nil {
-				c.capMu.Lock()
-				capture := c.capture
+				c.outMu.Lock()
+				capture, output := c.capture, c.output
 				if capture != nil {
 					capture.Write(out)
 				}
-				c.capMu.Unlock()
+				c.outMu.Unlock()
 				if capture != nil {
 					continue
 				}
-				if c.Output != nil {
-					c.Output(string(out))
+				if output != nil {
+					output(string(out))
 					continue
 				}
 			}
@@ -517,13 +528,13 @@ func (c *Conn) Monitor(cmd string) (string, error) {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
 	var buf strings.Builder
-	c.capMu.Lock()
+	c.outMu.Lock()
 	c.capture = &buf
-	c.capMu.Unlock()
+	c.outMu.Unlock()
 	defer func() {
-		c.capMu.Lock()
+		c.outMu.Lock()
 		c.capture = nil
-		c.capMu.Unlock()
+		c.outMu.Unlock()
 	}()
 	pkt := "qRcmd," + hex.EncodeToString([]byte(cmd))
 	if err := c.send(pkt); err != nil {
@@ -540,11 +551,11 @@ func (c *Conn) Monitor(cmd string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("monitor command %q: unexpected reply %q", cmd, trunc(r))
 		}
-		c.capMu.Lock()
+		c.outMu.Lock()
 		buf.Write(out)
-		c.capMu.Unlock()
+		c.outMu.Unlock()
 	}
-	c.capMu.Lock()
-	defer c.capMu.Unlock()
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
 	return buf.String(), nil
 }

@@ -42,6 +42,8 @@ const (
 var CFlags = []string{"-O0", "-g", "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone", "-mgeneral-regs-only",
 	"-fno-stack-protector", "-fcf-protection=none", "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer", "-fno-builtin"}
 
+// buildMu orders the builds of one process (its gcc runs and cache
+// writes); processes build side by side (see the temporary name below).
 var buildMu sync.Mutex
 
 // RepoRoot returns the module root (the folder holding go.mod), or the
