@@ -96,7 +96,7 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	// The command line of vmm/kvm's Linux tests: the cheapest that boots
 	// to /init where ring 0 is emulated.
 	err := c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "initrd": initrd, "irqchip": true, "memory": 256, "vcpus": 1,
-		"args": "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
+		"args":        "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
 		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
 	if err != nil {
 		t.Fatal(err)
