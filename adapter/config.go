@@ -55,6 +55,7 @@ type LaunchConfig struct {
 	// KernelOffset forces the KASLR slide of a relocated kernel ("0x1e000000");
 	// without it vmdap finds the slide at stops.
 	KernelOffset string `json:"kernelOffset,omitempty"`
+	linuxConfig         // modules, kernelLog, taskThreads (linux.go)
 }
 
 // AttachConfig is the "attach" request's arguments.
@@ -75,6 +76,7 @@ type AttachConfig struct {
 	SourceMap map[string]string `json:"sourceMap,omitempty"`
 	// KernelOffset forces the KASLR slide of a relocated kernel.
 	KernelOffset string `json:"kernelOffset,omitempty"`
+	linuxConfig         // modules, kernelLog, taskThreads (linux.go)
 }
 
 // Defaults.
@@ -136,6 +138,9 @@ func (c *LaunchConfig) validate() error {
 	if _, err := kernelOffset(c.KernelOffset); err != nil {
 		return err
 	}
+	if err := c.linuxConfig.validate(); err != nil {
+		return err
+	}
 	if c.Program == "" {
 		return cfgErr(`launch configuration: "program" is required: the path of the guest kernel ELF file`)
 	}
@@ -190,6 +195,9 @@ func (c *LaunchConfig) validate() error {
 
 func (c *AttachConfig) validate() error {
 	if _, err := kernelOffset(c.KernelOffset); err != nil {
+		return err
+	}
+	if err := c.linuxConfig.validate(); err != nil {
 		return err
 	}
 	if c.GDBServer == "" {

@@ -153,6 +153,8 @@ func (c *conn) dispatch(j *job) {
 		c.onWriteMemory(m, s)
 	case *dap.DisassembleRequest: // Optional (supportsDisassembleRequest)
 		c.onDisassemble(j, m, s)
+	case *dap.ModulesRequest: // Optional (supportsModulesRequest)
+		c.onModules(m, s)
 	case *dap.ExceptionInfoRequest: // Optional (supportsExceptionInfoRequest)
 		c.onExceptionInfo(m, s)
 	case *dap.GotoTargetsRequest: // Optional (supportsGotoTargetsRequest)
@@ -192,8 +194,8 @@ func threadOf(req dap.RequestMessage) (int, bool) {
 
 func (c *conn) onThreads(m *dap.ThreadsRequest, s *session.Session) {
 	resp := &dap.ThreadsResponse{Response: newResponse(&m.Request)}
-	for i := 0; i < s.Threads(); i++ {
-		resp.Body.Threads = append(resp.Body.Threads, dap.Thread{Id: i + 1, Name: fmt.Sprintf("vCPU %d", i)})
+	for _, th := range s.ThreadList() { // vCPUs, then Linux tasks with taskThreads
+		resp.Body.Threads = append(resp.Body.Threads, dap.Thread{Id: th.ID, Name: th.Name})
 	}
 	c.send(resp)
 }

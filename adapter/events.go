@@ -62,6 +62,8 @@ func (c *conn) onEvent(e session.Event) {
 			m.Body = dap.MemoryEventBody{MemoryReference: memRef(ev.Addr), Offset: 0, Count: ev.Count}
 			c.send(m)
 		}
+	case session.ModuleChanged:
+		c.moduleEvent(ev)
 	case session.BreakpointChanged:
 		m := &breakpointEventExt{Event: newEvent("breakpoint")}
 		m.Body.Reason = "changed"

@@ -14,6 +14,10 @@ func jsonFields(v any) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		tag := t.Field(i).Tag.Get("json")
+		if f := t.Field(i); f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(reflect.New(f.Type).Elem().Interface())...) // promoted, as encoding/json does
+			continue
+		}
 		name := strings.Split(tag, ",")[0]
 		if name != "" && name != "-" {
 			out = append(out, name)

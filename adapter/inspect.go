@@ -252,7 +252,7 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 		c.fail(&m.Request, errEvaluate, err)
 		return
 	}
-	if a.Context == "repl" && session.IsConsoleCommand(a.Expression) { // x/, xp/, gva2gpa
+	if a.Context == "repl" && s.IsCommand(a.Expression) { // x/, xp/, gva2gpa, Linux's dmesg, tasks, lsmod
 		text, err := s.Console(thread, frame, a.Expression)
 		if err != nil {
 			c.fail(&m.Request, errEvaluate, err)

@@ -62,6 +62,7 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsGotoTargetsRequest = true
 	d.SupportsStepInTargetsRequest = true
 	d.SupportsLoadedSourcesRequest = true
+	d.SupportsModulesRequest = true
 	for _, f := range session.ExceptionFilters {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
@@ -262,6 +263,9 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	if o.err == nil {
 		off, _ := kernelOffset(a.kernelOff()) // validated above
 		o.err = c.start(o.t, o.img, a.stopOnEntry(), off)
+		if lc, ok := a.cfg.(interface{ options() session.LinuxOptions }); ok && o.err == nil {
+			c.session().SetLinuxOptions(lc.options()) // modules, kernelLog, taskThreads (linux.go)
+		}
 	}
 	if o.err == nil && o.img == nil && a.kind == "launch" {
 		c.output("console", "vmdap: the program is not an ELF file and no \"symbols\" file is named: no symbols (name the kernel's vmlinux in \"symbols\")\n")

@@ -214,11 +214,10 @@ func (b *bpTable) resolveSource(l *logical) {
 	addrs, actual, ok := sym.LineAddrs(l.file, l.line)
 	if !ok {
 		if _, known := sym.MatchFile(l.file); !known {
-			l.info.Message = "this file is not part of the guest image"
+			b.unresolved(l, "this file is not part of the guest image")
 		} else {
-			l.info.Message = fmt.Sprintf("no code at or after line %d", l.line)
+			b.unresolved(l, fmt.Sprintf("no code at or after line %d", l.line))
 		}
-		l.info.Reason = "failed"
 		return
 	}
 	l.addrs = addrs
@@ -240,7 +239,7 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		l.info.ID = l.id
 		addrs, err := b.s.functionAddrs(r.Name)
 		if err != nil {
-			l.info.Message, l.info.Reason = err.Error(), reasonFailed
+			b.unresolved(l, err.Error())
 		} else {
 			l.addrs = addrs
 			b.place(l)

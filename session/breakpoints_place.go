@@ -36,6 +36,9 @@ func userLet(l *logical) breaklet { return breaklet{kind: letUser, owner: l} }
 // pending or failed. Target stopped, Session.mu held.
 func (b *bpTable) place(l *logical) {
 	b.unplace(l)
+	if b.awaitingModule(l) {
+		return
+	}
 	if len(l.addrs) == 0 {
 		b.settle(l, reasonFailed, "no code address for this breakpoint")
 		return

@@ -14,7 +14,7 @@ import (
 
 // IsConsoleCommand reports whether a debug-console line is a command. Only
 // "x/…", "xp/…" and "gva2gpa …" are: a variable named x stays an
-// expression.
+// expression. (Session.IsCommand adds the Linux commands.)
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
 	return strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ")
@@ -24,6 +24,8 @@ func IsConsoleCommand(line string) bool {
 func (s *Session) Console(thread, frame int, line string) (string, error) {
 	l := strings.TrimSpace(line)
 	switch {
+	case isLinuxCommand(l):
+		return s.linuxCommand(thread, l)
 	case strings.HasPrefix(l, "gva2gpa "):
 		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
 	case strings.HasPrefix(l, "xp/"):

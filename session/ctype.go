@@ -48,11 +48,11 @@ type ctype struct {
 // with the image's symbols for what is beyond C (Rust).
 type typeCache struct {
 	m    map[dwarf.Type]*ctype
-	sym  *symbols.Table
+	sym  *symbols.Set
 	rust bool // converting a Rust variable's type (a Rust unit's types are its own)
 }
 
-func newTypeCache(sym *symbols.Table) *typeCache {
+func newTypeCache(sym *symbols.Set) *typeCache {
 	return &typeCache{m: map[dwarf.Type]*ctype{}, sym: sym}
 }
 

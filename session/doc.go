@@ -7,9 +7,13 @@
 // temporary breakpoints, never by stepping through a call), stack
 // unwinding, variables, expression evaluation (C's integer rules, hex
 // display), memory and disassembly, jumps (goto), step-into targets,
-// completions and the debug-console commands (x/, xp/, gva2gpa).
+// completions and the debug-console commands (x/, xp/, gva2gpa), and,
+// for a Linux kernel, what is read from the kernel's own data structures
+// (linux*.go): the kernel log, tasks (also as threads), loaded modules
+// with their symbols, per-CPU data in expressions.
 //
 // It knows nothing of DAP: the adapter package translates requests into
 // calls here and the Events sent here into DAP events. Threads are vCPUs,
-// numbered from 1 (vCPU 0 is thread 1). Run control is all-stop.
+// numbered from 1 (vCPU 0 is thread 1), then with taskThreads a Linux
+// guest's tasks (TaskThreadBase + pid). Run control is all-stop.
 package session

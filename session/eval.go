@@ -786,12 +786,20 @@ func (p *parser) primary() (value, error) {
 		}
 		return value{typ: regType(name), reg: name, name: "$" + name}, nil
 	case "id":
+		if p.isOp("(") {
+			if v, ok, err := p.builtinCall(t.text); ok { // per_cpu(…), container_of(…): linux_expr.go
+				return v, err
+			}
+		}
 		v, ok, err := p.sc.lookupVar(t.text)
 		if err != nil {
 			return value{}, err
 		}
 		if ok {
 			return v, nil
+		}
+		if v, ok, err := p.builtinName(t.text); ok { // current
+			return v, err
 		}
 		if _, ok := p.sc.regGet(strings.ToLower(t.text)); ok {
 			return value{typ: regType(t.text), reg: strings.ToLower(t.text), name: t.text}, nil

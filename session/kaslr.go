@@ -79,6 +79,7 @@ func (s *Session) checkSlide(v int) {
 		s.sym.SetSlide(off)
 		s.frames = map[int][]Frame{}
 		s.bps.reresolve()
+		s.linuxSlid()
 		s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: the kernel runs relocated (KASLR) by %#x from its link addresses "+
 			"(linux_banner found at %#x): symbols, breakpoints and frames follow it; set kernelOffset to force a value\n", off, banner+off)})
 		return

@@ -46,6 +46,7 @@ func (s *Session) Start(stopOnEntry bool) error {
 	if stopOnEntry {
 		s.mu.Lock()
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
+		s.linuxAtStop(s.curVCPU)
 		s.mu.Unlock()
 		s.emit(Stopped{Reason: StopEntry, Thread: 1, Description: "stopped at the guest's entry point"})
 		return nil
@@ -85,6 +86,9 @@ func (s *Session) Step(thread int, kind StepKind, granularity Granularity) error
 // A stepOut is planned here, so one that cannot work (the outermost
 // frame) is refused before anything runs.
 func (s *Session) PrepareStep(thread int, kind StepKind, granularity Granularity) (start func() error, err error) {
+	if err := s.steppable(thread); err != nil {
+		return nil, err
+	}
 	if kind == StepOut {
 		v, err := s.vcpuOf(thread)
 		if err != nil {
@@ -205,6 +209,7 @@ func (s *Session) finish(r result) {
 		s.state = StateStopped
 		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
+		s.linuxAtStop(r.stop.VCPU)
 		s.bps.retry(nil)
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
@@ -262,6 +267,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	case vmm.ReasonHalted:
 		return userStop(st, &Stopped{Reason: StopPause, Description: "every vCPU is halted (hlt) and nothing can wake it"}), true
 	case vmm.ReasonBreakpoint, vmm.ReasonHWBreakpoint:
+		s.linuxHook(st)
 		if ev := s.codeBreakpointStop(st); ev != nil {
 			return userStop(st, ev), true
 		}

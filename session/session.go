@@ -47,7 +47,7 @@ type Config struct {
 // Session is one debugging session over one target.
 type Session struct {
 	t    vmm.Target
-	sym  *symbols.Table
+	sym  *symbols.Set // the image's symbols with the modules' (nil: none)
 	log  logrus.FieldLogger
 	emit func(Event)
 	caps vmm.Capabilities
@@ -67,6 +67,7 @@ type Session struct {
 	excInfo   *ExceptionInfo
 	hex       bool            // integers in hex in variables, watch and hover (the IDE's toggle)
 	kaslr     kaslrState      // the search for a relocated kernel's slide
+	linux     linuxState      // Linux awareness (linux.go)
 	fatalStop bool            // the last stop ended the guest (triple fault, hypervisor error) but was shown as a stop
 	written   []MemoryChanged // guest memory written by expressions since the last take
 	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
@@ -101,15 +102,19 @@ func New(c Config) *Session {
 		sym = c.Image.t
 	}
 	s := &Session{
-		t: c.Target, sym: sym, log: log.WithField("layer", "session"), emit: c.Emit,
+		log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
 	}
 	s.log.Info("target: " + strings.Join(vmm.Describe(c.Target), "; "))
 	s.life, s.endLife = context.WithCancel(context.Background())
+	s.t = &taskTarget{Target: c.Target, s: s} // the tasks as threads (linux_threads.go)
 	if s.emit == nil {
 		s.emit = func(Event) {}
+	}
+	if sym != nil {
+		s.sym = symbols.NewSet(sym)
 	}
 	s.bps = newBPTable(s)
 	if c.KernelOffset != nil {
@@ -171,8 +176,9 @@ func (s *Session) exitedErr() error {
 	return ErrExited
 }
 
-// Symbols returns the image symbols (may be nil).
-func (s *Session) Symbols() *symbols.Table { return s.sym }
+// Symbols returns the image symbols with those of the guest's loaded
+// modules (may be nil).
+func (s *Session) Symbols() *symbols.Set { return s.sym }
 
 // State returns the run state.
 func (s *Session) State() State {
@@ -192,6 +198,9 @@ func (s *Session) CheckThread(thread int) error {
 
 // vcpuOf converts a thread id (1-based) to a vCPU index.
 func (s *Session) vcpuOf(thread int) (int, error) {
+	if isTaskThread(thread) {
+		return s.taskThreadVCPU(thread) // linux_threads.go
+	}
 	if thread < 1 || thread > s.t.VCPUs() {
 		return 0, fmt.Errorf("no thread %d (threads are 1..%d, one per vCPU)", thread, s.t.VCPUs())
 	}
@@ -425,7 +434,7 @@ func (s *Session) End(how Ending) error {
 		}
 	}
 	s.endLife() // a wait still going (a pause never answered) ends now
-	d, detacher := s.t.(vmm.Detacher)
+	d, detacher := s.t.(*taskTarget).unwrap().(vmm.Detacher)
 	var err error
 	switch {
 	case detacher && how == EndTerminate:

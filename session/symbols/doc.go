@@ -3,6 +3,8 @@
 // file:line → breakpoint addresses (moved to the next line with code);
 // where a function's prologue ends; the variables in scope at a PC with
 // their types and DWARF location expressions; and call-frame information
-// (.debug_frame or .eh_frame) for unwinding. It uses only the standard
-// library's debug/elf and debug/dwarf.
+// (.debug_frame or .eh_frame) for unwinding. A relocatable image (a Linux
+// kernel module) is read with its sections placed where they run
+// (relocate.go), and a Set answers for a kernel and its modules together
+// (set.go). It uses only the standard library's debug/elf and debug/dwarf.
 package symbols

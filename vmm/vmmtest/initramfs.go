@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"testing"
 )
 
@@ -24,6 +25,13 @@ const InitMarker = "VMDAP-LINUX-INIT"
 // shell fragment, may be empty) and powers the machine off with
 // `poweroff -f`. It skips the test when busybox-static is not installed.
 func Initramfs(t testing.TB, extra string) []byte {
+	t.Helper()
+	return InitramfsWith(t, extra, nil)
+}
+
+// InitramfsWith is Initramfs with more files at the root (by name, such as
+// a kernel module for extra to load: "mod.ko").
+func InitramfsWith(t testing.TB, extra string, files map[string][]byte) []byte {
 	t.Helper()
 	bb := requireStaticBusybox(t)
 	script := "#!/bin/busybox sh\n" +
@@ -44,6 +52,14 @@ func Initramfs(t testing.TB, extra string) []byte {
 	w.file("bin/busybox", 0o100755, bb)
 	w.file("bin/sh", 0o120777, []byte("busybox"))
 	w.file("init", 0o100755, []byte(script))
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		w.file(n, 0o100644, files[n])
+	}
 	return w.finish()
 }
 

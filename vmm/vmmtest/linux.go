@@ -46,3 +46,28 @@ func RequireLinux(t testing.TB) Linux {
 	}
 	return l
 }
+
+// LinuxModule is one kernel module of the cached kernel, as
+// testdata/linux/fetch unpacks it.
+type LinuxModule struct {
+	Name string // as the kernel names it, e.g. nls_ascii
+	KO   string // the module as the image package ships it (for the guest to load)
+	// DebugDir is the folder of the modules' .ko files with DWARF (the
+	// -dbg package's), for vmdap's "modules" setting.
+	DebugDir string
+}
+
+// RequireLinuxModule returns a cached module of the kernel by its path
+// under lib/modules/<version> without ".ko" (kernel/fs/nls/nls_ascii),
+// or skips the test saying how to fetch it.
+func RequireLinuxModule(t testing.TB, l Linux, path string) LinuxModule {
+	t.Helper()
+	m := LinuxModule{Name: strings.ReplaceAll(filepath.Base(path), "-", "_"),
+		KO: filepath.Join(l.Dir, "modules", path+".ko"), DebugDir: filepath.Join(l.Dir, "modules-dbg")}
+	for _, p := range []string{m.KO, filepath.Join(m.DebugDir, path+".ko")} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Skipf("skipping: %s is missing (run testdata/linux/fetch)", p)
+		}
+	}
+	return m
+}

@@ -1,0 +1,45 @@
+package adapter_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-dap"
+)
+
+// TestLinuxOptionsOnOtherImage: the Linux settings on an image that is no
+// Linux kernel (the example guest) are ignored with a word in the
+// console; "tasks" stays an expression there (no such variable); the
+// Modules view lists the image; a bad "modules" folder fails the launch.
+func TestLinuxOptionsOnOtherImage(t *testing.T) {
+	e := launchExample(t, map[string]any{"modules": t.TempDir(), "kernelLog": true, "taskThreads": true, "stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	if out := e.c.Output("important"); !strings.Contains(out, "not one: ignored") {
+		t.Errorf("no word about the ignored Linux settings: %q", out)
+	}
+	if _, err := e.c.Evaluate(0, "tasks"); err == nil || !strings.Contains(err.Error(), `"tasks"`) {
+		t.Errorf("tasks on a non-Linux image: %v, want an unknown name", err)
+	}
+	m, err := e.c.Request("modules", map[string]any{})
+	e.must(err)
+	mods := m.(*dap.ModulesResponse).Body.Modules
+	if len(mods) != 1 || mods[0].Name != "kernel.elf" || mods[0].AddressRange == "" {
+		t.Errorf("modules: %+v, want the image alone", mods)
+	}
+	th, err := e.c.Request("threads", nil)
+	e.must(err)
+	if ts := th.(*dap.ThreadsResponse).Body.Threads; len(ts) != 1 || ts[0].Name != "vCPU 0" {
+		t.Errorf("threads: %+v", ts)
+	}
+	e.must(e.c.Disconnect())
+
+	c, _ := newClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Launch(map[string]any{"program": buildExample(t), "modules": "/nonexistent/modules"})
+	if err == nil || !strings.Contains(err.Error(), `"modules"`) {
+		t.Errorf("launch with a missing modules folder: %v", err)
+	}
+}

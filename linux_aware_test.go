@@ -1,0 +1,451 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/session/symbols"
+	"vmdap/vmm/vmmtest"
+)
+
+// What the test's /init prints once the module is loaded, and unloaded.
+const (
+	awareLoaded  = "VMDAP-AWARE-MODULE-LOADED"
+	awareRemoved = "VMDAP-AWARE-MODULE-REMOVED"
+)
+
+// awareInitramfs builds vmmtest's initramfs with the module ko at /mod.ko
+// and an /init that loads it with insmod, unloads it with rmmod a second
+// later, says so on the console each time and sleeps: the kernel has a
+// user process (init, pid 1) to list, and stays up to be inspected.
+func awareInitramfs(t *testing.T, ko, name string) string {
+	t.Helper()
+	mod, err := os.ReadFile(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "$B insmod /mod.ko && echo " + awareLoaded + "\n" +
+		"$B sleep 1\n" +
+		"$B rmmod " + name + " && echo " + awareRemoved + "\n" +
+		"while :; do $B sleep 3600; done"
+	p := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := os.WriteFile(p, vmmtest.InitramfsWith(t, extra, map[string][]byte{"mod.ko": mod}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitConsole waits until the guest's console holds want.
+func waitConsole(t *testing.T, console func() string, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out := console()
+		if strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on the guest's console in %v; it says:\n%s", want, d, out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling output the guest writes
+	}
+}
+
+// TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with two
+// CPUs and the test's initramfs, attached at reset (linuxAware says what
+// is checked).
+func TestLinuxAwareUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	initrd := awareInitramfs(t, mod.KO, mod.Name)
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
+	linuxAware(t, c, k, mod, 2, 40*time.Second, func() string {
+		b, _ := os.ReadFile(serial)
+		return string(b)
+	})
+}
+
+// TestLinuxAwareOnKVM is linuxAware on vmdap's own VMM: Debian's vmlinux
+// launched through PVH with the initrd, one vCPU and KVM's irqchip. Where
+// KVM emulates ring 0 (PVM) the boot takes minutes.
+func TestLinuxAwareOnKVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots Linux on vmdap's VMM (minutes where ring 0 is emulated): not with -short")
+	}
+	vmmtest.RequireKVM(t)
+	k := vmmtest.RequireLinux(t)
+	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	initrd := awareInitramfs(t, mod.KO, mod.Name)
+	c := stdioClient(t)
+	c.Timeout = time.Minute
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	// The command line of vmm/kvm's Linux tests: the cheapest that boots
+	// to /init where ring 0 is emulated.
+	err := c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "initrd": initrd, "irqchip": true, "memory": 256, "vcpus": 1,
+		"args":        "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
+		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A boot that stalls (hung tasks, RCU stalls: seen where the host is
+	// loaded and ring 0 is emulated) does not recover: end the session
+	// then rather than waiting out the timeouts.
+	done, exited := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-exited }()
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Second): // polling the guest's console
+			}
+			out := c.Output("stdout")
+			for _, stall := range []string{"rcu_preempt detected stalls", "blocked for more than"} {
+				if i := strings.Index(out, stall); i >= 0 {
+					t.Errorf("the guest's boot stalled (%q on its console): vmdap's VMM did not boot it to /init", stall)
+					c.Close()
+					return
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	linuxAware(t, c, k, mod, 1, 25*time.Minute, func() string { return c.Output("stdout") })
+	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
+}
+
+// linuxAware is the Linux-awareness scenario on a session started (at the
+// kernel's entry, stopped) with the modules folder of the -dbg package,
+// the kernel log at stops and tasks as threads, over a kernel whose /init
+// loads a module shipped with the kernel (nls_ascii), unloads it, and
+// sleeps: a function breakpoint on the module's init function and a line
+// breakpoint in its exit function, set before the kernel even boots, are
+// pending, bind when the module loads (a module event says so), and the
+// first hits, with the module's source and the kernel's frames below;
+// lsmod lists the module, dmesg holds the banner, per-CPU data, current
+// and container_of evaluate, the modules view shows the module with its
+// symbols; the init breakpoint is pending again once the init code is
+// freed; the line breakpoint hits at rmmod, and the unload is a module
+// event that leaves it pending; paused once /init sleeps, tasks lists init (pid 1)
+// and swapper, and the tasks are threads whose stacks unwind from where
+// they were switched out. console returns the guest's console output so
+// far; wait bounds each wait for an event.
+func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.LinuxModule, vcpus int, wait time.Duration, console func() string) {
+	c.Timeout = wait
+	defer func() {
+		if t.Failed() {
+			out := console()
+			t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
+		}
+	}()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(frame int, expr string) string {
+		t.Helper()
+		r, err := c.Evaluate(frame, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.Body.Result
+	}
+	// waitBP waits for the breakpoint event of breakpoint id.
+	waitBP := func(id int, verified bool, what string) dap.Breakpoint {
+		t.Helper()
+		for {
+			b, err := c.WaitEvent("breakpoint")
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Id == id {
+				if bb.Verified != verified {
+					t.Fatalf("%s: breakpoint event %+v, want verified %v", what, bb, verified)
+				}
+				return bb
+			}
+		}
+	}
+	// The line of the module's exit function's body, from its debug file.
+	dbg, err := symbols.LoadRelocated(filepath.Join(mod.DebugDir, "kernel", "fs", "nls", "nls_ascii.ko"), map[string]uint64{".exit.text": 0x10000})
+	must(err)
+	exitFn := dbg.FuncByName("exit_nls_ascii")
+	if exitFn == nil {
+		t.Fatal("no exit_nls_ascii in the module's debug file")
+	}
+	pe, _ := dbg.PrologueEnd(exitFn)
+	exitLoc, ok := dbg.PCToLine(pe)
+	if !ok {
+		t.Fatal("no line for exit_nls_ascii")
+	}
+
+	_, err = c.WaitEvent("initialized")
+	must(err)
+	// Before the module loads: a function breakpoint on its init and a
+	// line breakpoint in its exit function, both pending.
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
+	must(err)
+	bp := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints
+	if len(bp) != 1 || bp[0].Verified || !strings.Contains(bp[0].Message, "module") {
+		t.Fatalf("breakpoint on the module's init before it loads: %+v (want unverified, pending on a module)", bp)
+	}
+	lb, err := c.SetBreakpoints(filepath.Join("linux", "fs", "nls", "nls_ascii.c"), daptest.Line(exitLoc.Line))
+	must(err)
+	exitBP := lb.Body.Breakpoints[0]
+	if exitBP.Verified || !strings.Contains(exitBP.Message, "module") {
+		t.Fatalf("line breakpoint in the module's exit before it loads: %+v (want unverified, pending on a module)", exitBP)
+	}
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+
+	// The module loads: a module event, the breakpoint binds, then hits.
+	m, err := c.WaitEvent("module")
+	must(err)
+	me := m.(*dap.ModuleEvent).Body
+	if me.Reason != "new" || me.Module.Name != mod.Name || !strings.Contains(me.Module.SymbolStatus, "loaded") || me.Module.AddressRange == "" {
+		t.Fatalf("module event %+v", me)
+	}
+	if bb := waitBP(exitBP.Id, true, "the exit line breakpoint when the module loads"); bb.Line != exitLoc.Line {
+		t.Errorf("the exit line breakpoint bound at line %d, want %d", bb.Line, exitLoc.Line)
+	}
+	waitBP(bp[0].Id, true, "the init function breakpoint when the module loads")
+	ev, err := c.Stopped()
+	must(err)
+	if ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped for %q (%s), want the function breakpoint", ev.Body.Reason, ev.Body.Description)
+	}
+	st, err := c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	var names []string
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	top := st.Body.StackFrames[0]
+	if top.Name != "init_nls_ascii" || top.Source == nil || !strings.HasSuffix(top.Source.Path, "fs/nls/nls_ascii.c") {
+		t.Fatalf("top frame %+v (frames %v)", top, names)
+	}
+	if !strings.Contains(strings.Join(names, " "), "do_init_module") {
+		t.Fatalf("frames %v: want the kernel's do_init_module below the module's init", names)
+	}
+	fid := top.Id
+	// kernelLog: the log so far came out at the stop.
+	if out := c.Output("console"); !strings.Contains(out, "] Linux version ") {
+		t.Errorf("no kernel log in the console at the stop (kernelLog): %.3000s", out)
+	}
+
+	// The module's own global, from its DWARF.
+	if r := eval(fid, "table.charset"); !strings.Contains(r, "ascii") {
+		t.Errorf("table.charset = %s", r)
+	}
+	// lsmod, the modules view.
+	if out := eval(fid, "lsmod"); !strings.Contains(out, mod.Name) {
+		t.Fatalf("lsmod:\n%s", out)
+	}
+	mr, err := c.Request("modules", map[string]any{})
+	must(err)
+	var found *dap.Module
+	for i, m := range mr.(*dap.ModulesResponse).Body.Modules {
+		if m.Name == mod.Name {
+			found = &mr.(*dap.ModulesResponse).Body.Modules[i]
+		}
+	}
+	if found == nil || !strings.HasSuffix(found.Path, "nls_ascii.ko") {
+		t.Fatalf("modules: %+v", mr.(*dap.ModulesResponse).Body.Modules)
+	}
+	// The kernel log.
+	if out := eval(fid, "dmesg"); !strings.Contains(out, "Linux version "+strings.SplitN(k.Version, "+", 2)[0]) {
+		t.Fatalf("dmesg has no banner:\n%.2000s", out)
+	}
+	if out := eval(fid, "dmesg 3"); strings.Count(out, "\n") < 3 || strings.Contains(out, "Linux version") {
+		t.Errorf("dmesg 3:\n%s", out)
+	}
+	// Per-CPU data and current.
+	n := eval(fid, "per_cpu(runqueues, 0).nr_running")
+	if _, err := strconv.ParseUint(n, 10, 32); err != nil {
+		t.Errorf("per_cpu(runqueues, 0).nr_running = %q", n)
+	}
+	if r := eval(fid, fmt.Sprintf("per_cpu(runqueues, %d).cpu", vcpus-1)); r != strconv.Itoa(vcpus-1) {
+		t.Errorf("per_cpu(runqueues, %d).cpu = %q", vcpus-1, r)
+	}
+	cpu := ev.Body.ThreadId - 1
+	if r := eval(fid, "this_cpu(runqueues).cpu"); r != strconv.Itoa(cpu) {
+		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, cpu)
+	}
+	pid := eval(fid, "current->pid")
+	if p, err := strconv.Atoi(pid); err != nil || p <= 1 {
+		t.Errorf("current->pid = %q: want the insmod process", pid)
+	}
+	if r := eval(fid, "container_of(current->tasks.next, struct task_struct, tasks)->pid"); r == "" {
+		t.Errorf("container_of: %q", r)
+	}
+	if r := eval(fid, "container_of(&init_task.tasks, struct task_struct, tasks) == &init_task"); r != "1" {
+		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
+	}
+
+	// The module's init code is freed (do_free_init): its breakpoint goes
+	// back to pending. rmmod runs its exit function: the line breakpoint
+	// there hits.
+	must(c.Continue(1))
+	waitBP(bp[0].Id, false, "the init function breakpoint once the init code is freed")
+	ev, err = c.Stopped()
+	must(err)
+	st, err = c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	names = names[:0]
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if ev.Body.Reason != "breakpoint" || names[0] != "exit_nls_ascii" || st.Body.StackFrames[0].Line != exitLoc.Line ||
+		!strings.Contains(strings.Join(names, " "), "delete_module") {
+		t.Fatalf("stopped for %q in %v (line %d), want exit_nls_ascii:%d called by delete_module", ev.Body.Reason, names, st.Body.StackFrames[0].Line, exitLoc.Line)
+	}
+	// Unloaded: a module event, and its breakpoint is pending again.
+	must(c.Continue(1))
+	m, err = c.WaitEvent("module")
+	must(err)
+	if me := m.(*dap.ModuleEvent).Body; me.Reason != "removed" || me.Module.Name != mod.Name {
+		t.Fatalf("module event %+v, want %s removed", me, mod.Name)
+	}
+	waitBP(exitBP.Id, false, "the exit line breakpoint once the module is unloaded")
+
+	// On to /init's sleep: the tasks.
+	waitConsole(t, console, awareRemoved, 3*wait)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
+		t.Fatalf("pause: %+v %v", ev, err)
+	}
+	if out := eval(0, "lsmod"); !strings.Contains(out, "no modules") {
+		t.Errorf("lsmod after rmmod:\n%s", out)
+	}
+	out := eval(0, "tasks")
+	if !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
+		t.Fatalf("tasks: no init (pid 1):\n%s", out)
+	}
+	for cpu := 0; cpu < vcpus; cpu++ {
+		if !strings.Contains(out, fmt.Sprintf("[swapper/%d]", cpu)) {
+			t.Fatalf("tasks: no swapper/%d:\n%s", cpu, out)
+		}
+	}
+	t.Logf("tasks:\n%s", out)
+
+	// taskThreads: the tasks are threads; a sleeping one's stack is
+	// unwound from where it was switched out.
+	th, err := c.Request("threads", nil)
+	must(err)
+	var kthreadd, initID int
+	var all []string
+	for _, x := range th.(*dap.ThreadsResponse).Body.Threads {
+		all = append(all, fmt.Sprintf("%d %s", x.Id, x.Name))
+		switch {
+		case strings.HasPrefix(x.Name, "pid 2: [kthreadd]"):
+			kthreadd = x.Id
+		case strings.HasPrefix(x.Name, "pid 1: init "):
+			initID = x.Id
+		}
+	}
+	if kthreadd == 0 || initID == 0 || !strings.HasPrefix(all[0], "1 vCPU 0") {
+		t.Fatalf("threads: %v", all)
+	}
+	st, err = c.StackTrace(kthreadd)
+	must(err)
+	names = names[:0]
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	if j := strings.Join(names, " "); len(names) < 3 || !strings.Contains(j, "schedule") || !strings.Contains(j, "kthreadd") {
+		t.Fatalf("kthreadd's stack: %v", names)
+	}
+	t.Logf("kthreadd: %v", names)
+	if r := eval(st.Body.StackFrames[0].Id, "$rsp != 0"); r != "1" {
+		t.Errorf("$rsp in kthreadd's frame: %s", r)
+	}
+	if _, err := c.Request("next", map[string]any{"threadId": kthreadd}); err == nil || !strings.Contains(err.Error(), "cannot be stepped") {
+		t.Errorf("next on a sleeping task: %v", err)
+	}
+	must(c.Disconnect())
+}
+
+// TestLinuxAwareKASLRUnderQEMU: with KASLR the kernel's symbols move by
+// the slide found at the first stop, but its per-CPU variables (offsets
+// into each CPU's area) do not: per_cpu, this_cpu and current still find
+// them, and tasks and dmesg read through the moved symbols.
+func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := os.WriteFile(initrd, vmmtest.Initramfs(t, "while :; do $B sleep 3600; done"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	c.Timeout = time.Minute
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		r, err := c.Evaluate(0, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.Body.Result
+	}
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+	waitConsole(t, func() string { b, _ := os.ReadFile(serial); return string(b) }, vmmtest.InitMarker, 3*time.Minute)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
+	ev, err := c.Stopped()
+	must(err)
+	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR)") {
+		t.Fatalf("no KASLR slide found; console: %q", out)
+	}
+	for cpu := 0; cpu < 2; cpu++ {
+		if r := eval(fmt.Sprintf("per_cpu(runqueues, %d).cpu", cpu)); r != strconv.Itoa(cpu) {
+			t.Errorf("per_cpu(runqueues, %d).cpu = %q", cpu, r)
+		}
+	}
+	if r := eval("this_cpu(runqueues).cpu"); r != strconv.Itoa(ev.Body.ThreadId-1) {
+		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, ev.Body.ThreadId-1)
+	}
+	if r := eval("current->thread_info.cpu == this_cpu(runqueues).cpu"); r != "1" {
+		t.Errorf("current's CPU is not this CPU: %q", r)
+	}
+	if out := eval("tasks"); !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {
+		t.Errorf("tasks: no init (pid 1):\n%s", out)
+	}
+	if out := eval("dmesg"); !strings.Contains(out, "Linux version") {
+		t.Errorf("dmesg has no banner:\n%.2000s", out)
+	}
+	must(c.Disconnect())
+}

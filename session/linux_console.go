@@ -1,0 +1,68 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Linux's debug-console commands, named as the shell commands (and as
+// scripts/gdb's lx- commands, which work too):
+//
+//	dmesg [N]   the kernel log (its last N records)
+//	tasks       the tasks: pid, tgid, parent, state, CPU, task_struct, name (also ps)
+//	lsmod       the loaded modules
+
+// linuxCommands maps each command word to its canonical name.
+var linuxCommands = map[string]string{
+	"dmesg": "dmesg", "lx-dmesg": "dmesg",
+	"tasks": "tasks", "ps": "tasks", "lx-ps": "tasks",
+	"lsmod": "lsmod", "lx-lsmod": "lsmod",
+}
+
+// isLinuxCommand reports whether a console line is a Linux command.
+func isLinuxCommand(line string) bool {
+	w, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	_, ok := linuxCommands[w]
+	return ok
+}
+
+// IsCommand reports whether a debug-console line is a command rather than
+// an expression: gdb's and QEMU's (IsConsoleCommand), and with a Linux
+// kernel image, dmesg, tasks (ps) and lsmod.
+func (s *Session) IsCommand(line string) bool {
+	if IsConsoleCommand(line) {
+		return true
+	}
+	if !isLinuxCommand(line) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isLinux()
+}
+
+// linuxCommand runs a Linux console command, reading through the
+// thread's vCPU (the last stop's for 0).
+func (s *Session) linuxCommand(thread int, line string) (string, error) {
+	w, args, _ := strings.Cut(strings.TrimSpace(line), " ")
+	var out string
+	err := s.stopped(func() error {
+		v := s.curVCPU
+		if thread > 0 && thread <= s.t.VCPUs() {
+			v = thread - 1
+		}
+		var err error
+		switch linuxCommands[w] {
+		case "dmesg":
+			out, err = s.dmesgCommand(v, args)
+		case "tasks":
+			out, err = s.tasksCommand(v)
+		case "lsmod":
+			out, err = s.lsmodCommand(v)
+		default:
+			err = fmt.Errorf("unknown command %q", w)
+		}
+		return err
+	})
+	return out, err
+}

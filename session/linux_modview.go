@@ -1,0 +1,110 @@
+package session
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// The modules as the user sees them: the DAP modules view and its events,
+// and lsmod.
+
+// describe is the module as the modules view shows it.
+func (km *kmod) describe() ModuleInfo {
+	mi := ModuleInfo{ID: km.info.name, Name: km.info.name, Path: km.path, SymbolStatus: km.status}
+	if rs := km.info.ranges(); len(rs) > 0 {
+		mi.Low, mi.High = rs[0].Low, rs[0].High
+		for _, r := range rs {
+			mi.Low, mi.High = min(mi.Low, r.Low), max(mi.High, r.High)
+		}
+	}
+	return mi
+}
+
+// ModuleInfo is one module for the DAP modules view.
+type ModuleInfo struct {
+	ID, Name, Path string
+	SymbolStatus   string
+	Low, High      uint64 // the address range (0, 0: unknown)
+}
+
+// ModuleChanged reports a module that loaded, moved or unloaded.
+type ModuleChanged struct {
+	Reason string // "new", "changed", "removed"
+	Module ModuleInfo
+}
+
+func (ModuleChanged) event() {}
+
+// Modules lists the image and the guest's loaded modules.
+func (s *Session) Modules() ([]ModuleInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ModuleInfo
+	if s.sym == nil {
+		return nil, nil
+	}
+	kt := s.sym.Kernel()
+	img := ModuleInfo{ID: "0", Name: filepath.Base(kt.Path), Path: kt.Path, SymbolStatus: "Symbols loaded."}
+	if fs := kt.Funcs(); len(fs) > 0 {
+		img.Low, img.High = fs[0].Low, fs[len(fs)-1].High
+	}
+	out = append(out, img)
+	if !s.isLinux() {
+		return out, nil
+	}
+	m := s.mods()
+	if m.on {
+		names := make([]string, 0, len(m.known))
+		for n := range m.known {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, m.known[n].describe())
+		}
+		return out, nil
+	}
+	if s.state != StateStopped {
+		return out, nil
+	}
+	list, _ := s.kview(s.curVCPU).modules()
+	for _, mi := range list {
+		km := &kmod{info: mi, status: "symbols not loaded: set \"modules\" to the folder of the .ko files with DWARF"}
+		out = append(out, km.describe())
+	}
+	return out, nil
+}
+
+// lsmodCommand lists the modules as lsmod does, with where each is and
+// the state of its symbols.
+func (s *Session) lsmodCommand(v int) (string, error) {
+	if !s.isLinux() {
+		return "", errNotLinux
+	}
+	list, err := s.kview(v).modules()
+	if len(list) == 0 && err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %8s  %-4s %-18s  %-8s %s\n", "Module", "Size", "Used", "Address", "State", "Used by")
+	for _, mi := range list {
+		refs := "-"
+		if mi.refs >= 0 {
+			refs = fmt.Sprint(mi.refs)
+		}
+		fmt.Fprintf(&b, "%-24s %8d  %-4s %#-18x  %-8s %s", mi.name, mi.size(), refs, mi.text(), mi.state, strings.Join(mi.users, ","))
+		if km := s.mods().known[mi.name]; s.mods().on && km != nil {
+			fmt.Fprintf(&b, "  (%s)", strings.TrimSuffix(km.status, "."))
+		}
+		b.WriteByte('\n')
+	}
+	if len(list) == 0 {
+		b.WriteString("(no modules are loaded)\n")
+	}
+	if err != nil {
+		fmt.Fprintf(&b, "(the list is cut short: %v)\n", err)
+	}
+	return b.String(), nil
+}

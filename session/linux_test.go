@@ -1,0 +1,66 @@
+package session
+
+import "testing"
+
+// TestTaskState: the state letters of fs/proc/array.c's task_state_array,
+// from a task's __state and exit_state.
+func TestTaskState(t *testing.T) {
+	for _, c := range []struct {
+		state, exit uint64
+		want        string
+	}{
+		{0, 0, "R"},      // TASK_RUNNING
+		{0x1, 0, "S"},    // TASK_INTERRUPTIBLE
+		{0x2, 0, "D"},    // TASK_UNINTERRUPTIBLE
+		{0x4, 0, "T"},    // __TASK_STOPPED
+		{0x8, 0, "t"},    // __TASK_TRACED
+		{0x0, 0x10, "X"}, // EXIT_DEAD
+		{0x0, 0x20, "Z"}, // EXIT_ZOMBIE
+		{0x40, 0, "P"},   // TASK_PARKED
+		{0x402, 0, "I"},  // TASK_IDLE
+		{0x102, 0, "D"},  // TASK_UNINTERRUPTIBLE | TASK_WAKEKILL (TASK_KILLABLE)
+		{0x1, 0x20, "Z"}, // the highest bit wins
+		{0x800, 0, "R"},  // bits above TASK_REPORT are not reported
+	} {
+		if got := taskState(c.state, c.exit); got != c.want {
+			t.Errorf("taskState(%#x, %#x) = %s, want %s", c.state, c.exit, got, c.want)
+		}
+	}
+}
+
+// TestLogRecordString: dmesg's format, one timestamp per line of text.
+func TestLogRecordString(t *testing.T) {
+	r := logRecord{ts: 3_123_456_789, text: "first\nsecond\n"}
+	if got, want := r.String(), "[    3.123456] first\n[    3.123456] second\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, want := (logRecord{text: ""}).String(), "[    0.000000] \n"; got != want {
+		t.Errorf("empty record: got %q, want %q", got, want)
+	}
+}
+
+// TestMember: member paths through nested structs, anonymous unions and
+// arrays.
+func TestMember(t *testing.T) {
+	inner := &ctype{kind: tStruct, name: "struct inner", size: 16, fields: []field{
+		{name: "a", off: 0, typ: typLong}, {name: "b", off: 8, typ: typInt}}}
+	arr := &ctype{kind: tArray, elem: inner, count: 4, size: 64}
+	anon := &ctype{kind: tStruct, union: true, size: 8, fields: []field{{name: "u", off: 0, typ: typULong}}}
+	outer := &ctype{kind: tStruct, name: "struct outer", size: 88, fields: []field{
+		{name: "x", off: 0, typ: typInt}, {name: "", off: 8, typ: anon}, {name: "in", off: 16, typ: arr}, {name: "last", off: 80, typ: inner}}}
+	for _, c := range []struct {
+		path string
+		off  int64
+		typ  *ctype
+	}{{"x", 0, typInt}, {"u", 8, typULong}, {"in[2].b", 16 + 32 + 8, typInt}, {"last.a", 80, typLong}, {"in[0]", 16, inner}} {
+		off, f, err := member(outer, c.path)
+		if err != nil || off != c.off || f.typ != c.typ {
+			t.Errorf("member %s: %d %v %v, want %d %v", c.path, off, f.typ, err, c.off, c.typ)
+		}
+	}
+	for _, bad := range []string{"nope", "x.y", "in[x]", "x[1]"} {
+		if _, _, err := member(outer, bad); err == nil {
+			t.Errorf("member %s: no error", bad)
+		}
+	}
+}
