@@ -1,7 +1,6 @@
 package symbols
 
 import (
-	"runtime/debug"
 	"cmp"
 	"context"
 	"debug/elf"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -87,11 +87,11 @@ type Table struct {
 	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
 
-	progress func(done, total int64)
+	progress   func(done, total int64)
 	debugNames []byte // .debug_names, when the index pass uses it
 	usedNames  bool
-	ctx      context.Context // see WithContext; nil: none
-	slide    uint64          // see SetSlide
+	ctx        context.Context // see WithContext; nil: none
+	slide      uint64          // see SetSlide
 }
 
 type cuRange struct {

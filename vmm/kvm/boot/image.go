@@ -258,7 +258,6 @@ func findPVHNote(f *elf.File) (uint64, bool, error) {
 	return entry, found, bad
 }
 
-
 // XEN_ELFNOTE_GUEST_OS (xen/include/public/elfnote.h).
 const xenElfnoteGuestOS = 6
 
