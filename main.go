@@ -216,15 +216,20 @@ func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.
 	if cfg.Hypervisor == "qemu" {
 		return launchQEMU(ctx, cfg, serial, log)
 	}
-	img, err := os.ReadFile(cfg.Program)
+	// The machine copies what it loads: the files are mapped only while
+	// it is built.
+	img, release, err := mapFile(cfg.Program)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	var initrd []byte
 	if cfg.Initrd != "" {
-		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+		var releaseInitrd func()
+		if initrd, releaseInitrd, err = mapFile(cfg.Initrd); err != nil {
 			return nil, err
 		}
+		defer releaseInitrd()
 	}
 	m, err := kvm.New(kvm.Config{
 		Image: img, Protocol: boot.Protocol(cfg.Boot), Memory: uint64(cfg.Memory) << 20, VCPUs: cfg.VCPUs,
@@ -267,11 +272,12 @@ func check(w io.Writer) int {
 
 // launchQEMU runs the guest under QEMU and attaches to its GDB stub.
 func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer, log logrus.FieldLogger) (vmm.Target, error) {
-	img, err := os.ReadFile(cfg.Program)
+	img, release, err := mapFile(cfg.Program)
 	if err != nil {
 		return nil, err
 	}
 	entry, err := qemuEntry(img)
+	release()
 	if err != nil {
 		return nil, err
 	}

@@ -251,7 +251,52 @@ func testLinuxBoot(t *testing.T, proto boot.Protocol, vcpus int) {
 	if !h.SyscallWorks {
 		t.Skipf("skipping the rest: the kernel reached kernel_execve(\"/init\") after %s, but a system call from ring 3 does not reach ring 0 on this host (%s)", g.elapsed(), h.SyscallWhy)
 	}
+	g.breakOnMarkerWrite()
 	g.runToPowerOff(vcpus)
+}
+
+// breakOnMarkerWrite breaks on ksys_write, the write system call's body,
+// until /init writes its marker, reading each call's arguments from the
+// System V registers (fd in rdi, buf in rsi, count in rdx) and the buffer
+// from /init's user memory; then removes the breakpoint.
+func (g *linuxGuest) breakOnMarkerWrite() {
+	g.t.Helper()
+	write := g.linuxSym("ksys_write")
+	if err := g.m.InsertHWBreakpoint(write); err != nil {
+		g.t.Fatal(err)
+	}
+	for calls := 1; ; calls++ {
+		if err := g.m.Continue(); err != nil {
+			g.t.Fatal(err)
+		}
+		s := g.wait()
+		if s.Reason != vmm.ReasonHWBreakpoint || s.PC != write {
+			g.t.Fatalf("waiting for /init's write: %v after %s; console:\n%s", s, g.elapsed(), g.serial.String())
+		}
+		r, err := g.m.Regs(s.VCPU)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		fd, count := int(int32(r.RDI)), r.RDX
+		buf := make([]byte, min(count, 256))
+		n, err := g.m.ReadMemory(s.VCPU, buf, r.RSI)
+		if err != nil || n != len(buf) {
+			g.t.Fatalf("ksys_write(%d, %#x, %d): reading its buffer from user memory: %d bytes, %v", fd, r.RSI, count, n, err)
+		}
+		g.t.Logf("ksys_write(%d, %#x, %d) = %q on vCPU %d", fd, r.RSI, count, buf, s.VCPU)
+		if strings.Contains(string(buf), vmmtest.InitMarker) {
+			if fd < 0 || buf[len(buf)-1] != '\n' { // echo writes its line, newline included, at once
+				g.t.Fatalf("ksys_write's arguments: fd %d, count %d, buffer %q: want a descriptor and the whole line", fd, count, buf)
+			}
+			break
+		}
+		if calls == 50 {
+			g.t.Fatalf("50 writes and none of them the marker; console:\n%s", g.serial.String())
+		}
+	}
+	if err := g.m.RemoveHWBreakpoint(write); err != nil {
+		g.t.Fatal(err)
+	}
 }
 
 func TestLinuxPVH1(t *testing.T)     { t.Parallel(); testLinuxBoot(t, boot.ProtoPVH, 1) }
