@@ -123,7 +123,11 @@ func vmdapKernelSession(b *testing.B, k vmmtest.Linux) kernelRun {
 	b.Helper()
 	addr, _ := startQEMU(b, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
 		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr")
-	cmd := exec.Command(vmdapBin, "--log-level", "error", "dap")
+	args := []string{"--log-level", "error"}
+	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" { // a profile of vmdap's side
+		args = append(args, "--cpuprofile", p)
+	}
+	cmd := exec.Command(vmdapBin, append(args, "dap")...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

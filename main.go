@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -38,6 +39,7 @@ func run(args []string) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFile := fs.String("log-file", "", "write logs to this file (default: stderr)")
 	logOutput := fs.String("log-output", "", "comma-separated traffic traces to log at debug level: dap, kvm")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: vmdap [flags] [dap | check | demo [example]]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -51,6 +53,17 @@ func run(args []string) int {
 		return 2
 	}
 	defer closeLog()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vmdap: cpuprofile:", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	traces := map[string]bool{}
 	for _, t := range strings.Split(*logOutput, ",") {
 		if t != "" {

@@ -1,9 +1,11 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -76,7 +78,7 @@ func (t *Table) frameTab() *frameTable {
 				}
 			}
 		}
-		sort.Slice(ft.fdes, func(i, j int) bool { return ft.fdes[i].start < ft.fdes[j].start })
+		slices.SortFunc(ft.fdes, func(a, b fde) int { return cmp.Compare(a.start, b.start) })
 		t.frames = ft
 	})
 	return t.frames

@@ -197,15 +197,26 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	// The name maps (functions, inline functions, ELF symbols) are built
 	// behind the open's back: a lookup by name before they are done
 	// waits for them.
+	// The three are independent: built side by side, the first lookup by
+	// name (a function breakpoint right after the attach) waits for the
+	// longest of them, not for their sum.
 	build := func() {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); t.inlinedByName("") }()
+		go func() { defer wg.Done(); t.symIndex("") }()
 		t.names()
-		t.inlinedByName("")
-		t.symIndex("")
+		wg.Wait()
 	}
 	if len(t.sec.info) < 1<<22 {
 		build() // a small image: at once
 	} else {
-		go build()
+		go func() {
+			build()
+			// The call-frame table too: the first stop's stack trace
+			// would otherwise parse and sort a kernel's 200,000 FDEs.
+			t.frameTab()
+		}()
 	}
 	return t, nil
 }
