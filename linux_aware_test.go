@@ -454,3 +454,122 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 	}
 	must(c.Disconnect())
 }
+
+// TestLinuxAwareEarlyOnKVM is Linux awareness on vmdap's own VMM without
+// user space (which a host that emulates ring 0 cannot run: see
+// TestLinuxAwareOnKVM): Debian's vmlinux launched through PVH, a function
+// breakpoint on kernel_init, the first code pid 1 runs, set at the entry
+// (the VMM places it by physical address at once). There, with the kernel
+// log at stops and tasks as threads: the log so far came out, dmesg holds
+// the banner, tasks lists swapper, pid 1 running and pid 2 (kthreadd, not
+// run yet), current is pid 1, per-CPU data and container_of evaluate, and
+// the tasks are threads: pid 1 on its vCPU, pid 2 unwound from its saved
+// stack.
+func TestLinuxAwareEarlyOnKVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots Linux on vmdap's VMM (a minute or more where ring 0 is emulated): not with -short")
+	}
+	vmmtest.RequireKVM(t)
+	k := vmmtest.RequireLinux(t)
+	c := stdioClient(t)
+	c.Timeout = 10 * time.Minute
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(frame int, expr string) string {
+		t.Helper()
+		r, err := c.Evaluate(frame, expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.Body.Result
+	}
+	defer func() {
+		if t.Failed() {
+			out := c.Output("stdout")
+			t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
+		}
+	}()
+	start := time.Now()
+	must(c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "irqchip": true, "memory": 256, "vcpus": 1,
+		"args":        "console=ttyS0 nokaslr panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
+		"stopOnEntry": true, "kernelLog": true, "taskThreads": true}))
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "kernel_init"}}})
+	must(err)
+	if bp := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(bp) != 1 || !bp[0].Verified {
+		t.Fatalf("function breakpoint on kernel_init at the entry: %+v, want verified (placed by physical address)", bp)
+	}
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("entry stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+	ev, err := c.Stopped()
+	must(err)
+	t.Logf("kernel_init reached after %v", time.Since(start).Round(time.Second))
+	st, err := c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	top := st.Body.StackFrames[0]
+	if ev.Body.Reason != "function breakpoint" || top.Name != "kernel_init" || top.Source == nil || !strings.HasSuffix(top.Source.Path, "init/main.c") {
+		t.Fatalf("stopped for %q at %+v, want the function breakpoint in kernel_init (init/main.c)", ev.Body.Reason, top)
+	}
+	fid := top.Id
+	if out := c.Output("console"); !strings.Contains(out, "] Linux version ") {
+		t.Errorf("no kernel log in the console at the stop (kernelLog): %.3000s", out)
+	}
+	if out := eval(fid, "dmesg"); !strings.Contains(out, "Linux version "+strings.SplitN(k.Version, "+", 2)[0]) {
+		t.Fatalf("dmesg has no banner:\n%.2000s", out)
+	}
+	if r := eval(fid, "current->pid"); r != "1" {
+		t.Errorf("current->pid = %q in kernel_init, want 1", r)
+	}
+	if r := eval(fid, "this_cpu(runqueues).cpu"); r != "0" {
+		t.Errorf("this_cpu(runqueues).cpu = %q", r)
+	}
+	if r := eval(fid, "per_cpu(runqueues, 0).curr == current"); r != "1" {
+		t.Errorf("per_cpu(runqueues, 0).curr == current: %q", r)
+	}
+	if r := eval(fid, "container_of(&init_task.tasks, struct task_struct, tasks) == &init_task"); r != "1" {
+		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
+	}
+	out := eval(fid, "tasks")
+	t.Logf("tasks:\n%s", out)
+	// kthreadd (pid 2) has not run yet: it names itself when it does.
+	if !regexp.MustCompile(`(?m)^\s+0\s+0\s+0 .*\[swapper/0\]`).MatchString(out) || !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 R\s+0\s.*\(running\)`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^\s+2\s+2\s+0 `).MatchString(out) {
+		t.Fatalf("tasks: want swapper/0 (pid 0), pid 1 running on CPU 0, and pid 2:\n%s", out)
+	}
+	th, err := c.Request("threads", nil)
+	must(err)
+	var kthreadd int
+	var all []string
+	for _, x := range th.(*dap.ThreadsResponse).Body.Threads {
+		all = append(all, fmt.Sprintf("%d %s", x.Id, x.Name))
+		if strings.HasPrefix(x.Name, "pid 2: ") {
+			kthreadd = x.Id
+		}
+	}
+	if kthreadd == 0 || !strings.HasPrefix(all[0], "1 vCPU 0") || !strings.Contains(strings.Join(all, "\n"), "running on vCPU 0") {
+		t.Fatalf("threads: %v", all)
+	}
+	st, err = c.StackTrace(kthreadd)
+	must(err)
+	var names []string
+	for _, f := range st.Body.StackFrames {
+		names = append(names, f.Name)
+	}
+	t.Logf("pid 2's frames (not run yet): %v", names)
+	if len(names) == 0 {
+		t.Fatal("kthreadd: no frames")
+	}
+	must(c.Disconnect())
+	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
+}
