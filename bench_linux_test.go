@@ -127,6 +127,9 @@ func vmdapKernelSession(b *testing.B, k vmmtest.Linux) kernelRun {
 	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" { // a profile of vmdap's side
 		args = append(args, "--cpuprofile", p)
 	}
+	if p := os.Getenv("VMDAP_BENCH_LOG"); p != "" { // vmdap's debug log, its DAP traffic timed
+		args = []string{"--log-level", "debug", "--log-output", "dap", "--log-file", p}
+	}
 	cmd := exec.Command(vmdapBin, append(args, "dap")...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

@@ -230,18 +230,54 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	}
 	res := make(chan opened, 1)
 	go func() {
-		var o opened
-		prog, syms := a.program()
-		o.img, o.err = c.loadImage(ctx, r.Seq, prog, syms, a.sourceMap())
-		if o.err == nil {
+		// The symbols load while the target opens (a GDB stub's handshake,
+		// QEMU's start, the VMM's loading of the image): the answer waits
+		// for the slower of the two, not for their sum. When either fails,
+		// the other is stopped (a stub not listening yet is known at once:
+		// the symbols are not loaded for nothing) and what it made is torn
+		// down.
+		lctx, stopLoad := context.WithCancel(ctx)
+		octx, stopOpen := context.WithCancel(ctx)
+		defer stopLoad()
+		defer stopOpen()
+		type target struct {
+			t   vmm.Target
+			err error
+		}
+		tc := make(chan target, 1)
+		go func() {
 			var w io.Writer
 			if serial != nil {
 				w = serial
 			}
-			if o.t, o.err = a.open(ctx, w); o.err != nil {
-				o.t = nil // a backend may return a typed nil with its error
-				o.err = fmt.Errorf("%s: %w", a.openFailed, o.err)
+			t, err := a.open(octx, w)
+			if err != nil {
+				t = nil // a backend may return a typed nil with its error
+				stopLoad()
 			}
+			tc <- target{t, err}
+		}()
+		var o opened
+		prog, syms := a.program()
+		img, ierr := c.loadImage(lctx, r.Seq, prog, syms, a.sourceMap())
+		badImage := ierr != nil && lctx.Err() == nil // the image's own fault
+		if badImage {
+			stopOpen()
+		}
+		tg := <-tc
+		switch {
+		case badImage:
+			if tg.t != nil {
+				tg.t.Close()
+			}
+			o.err = ierr
+		case tg.err != nil:
+			o.err = fmt.Errorf("%s: %w", a.openFailed, tg.err)
+		case ierr != nil: // the request was cancelled
+			tg.t.Close()
+			o.err = ierr
+		default:
+			o.img, o.t = img, tg.t
 		}
 		res <- o
 	}()

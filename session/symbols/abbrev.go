@@ -128,6 +128,15 @@ type abbrev struct {
 	// has a fixed size in this unit (a DIE can be skipped in one step),
 	// else -1.
 	fixedSize int
+	// For the index's fast paths (index.go, passOver), in a DIE of an
+	// abbreviation whose attributes all have fixed sizes: typeName is
+	// the offset of a named type's DW_FORM_strp name (-1: not such a
+	// type), sibAt that of its DW_FORM_ref4 sibling (-1: none), and decl
+	// says the index passes over it: a declaration (DW_AT_declaration,
+	// DW_FORM_flag_present) of a function, variable or type, or an
+	// anonymous type.
+	typeName, sibAt int16
+	decl            bool
 }
 
 // abbrevTable maps abbreviation codes to abbreviations; codes are
@@ -226,6 +235,7 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 			}
 			specs = append(specs, sp)
 		}
+		a.typeName, a.sibAt, a.decl = fastPaths(a, specs[start:])
 		abbrs = append(abbrs, a)
 		spans = append(spans, abbrevSpan{code, start, len(specs)})
 	}
@@ -314,4 +324,54 @@ func hex(v uint64) string {
 	i -= 2
 	b[i], b[i+1] = '0', 'x'
 	return string(b[i:])
+}
+
+// fastPaths finds an abbreviation's typeName, sibAt and decl (see
+// abbrev): only for the tags the index looks at, with attributes all of
+// fixed sizes and, when the DIE has children, a DW_FORM_ref4 sibling to
+// pass over them.
+func fastPaths(a abbrev, specs []attrSpec) (typeName, sibAt int16, decl bool) {
+	isType := false
+	switch a.tag {
+	case tagBaseType, tagStructureType, tagUnionType, tagEnumerationType, tagTypedef, tagClassType:
+		isType = true
+	case tagSubprogram, tagVariable:
+	default:
+		return -1, -1, false
+	}
+	if a.fixedSize < 0 || a.fixedSize > 1<<14 {
+		return -1, -1, false
+	}
+	typeName, sibAt = -1, -1
+	pos := int16(0)
+	for _, sp := range specs {
+		switch sp.at {
+		case atName:
+			if sp.form != formStrp {
+				return -1, -1, false
+			}
+			typeName = pos
+		case atSibling:
+			if sp.form != formRef4 {
+				return -1, -1, false
+			}
+			sibAt = pos
+		case atDeclaration:
+			if sp.form != formFlagPresent {
+				return -1, -1, false
+			}
+			decl = true
+		}
+		pos += int16(sp.fixed)
+	}
+	if a.children && sibAt < 0 {
+		return -1, -1, false
+	}
+	if isType && typeName < 0 {
+		decl = true // an anonymous type: nothing to index either
+	}
+	if !isType || decl {
+		typeName = -1
+	}
+	return typeName, sibAt, decl
 }

@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"encoding/binary"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -231,6 +232,9 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			t.skipDIE(&r, a, u, off, &stack)
 			continue
 		}
+		if parent.prefix == "" && (a.decl || a.typeName >= 0) && passOver(p, &r, a, u, off, &stack) {
+			continue
+		}
 		t.indexDIE(p, &r, a, at, u, ci, off, parent.prefix, &stack)
 	}
 	p.scratch = stack[:0]
@@ -242,6 +246,40 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 		pn.fn.Name = name
 	}
 	return files
+}
+
+// passOver passes over, without decoding it, a DIE the index would find
+// nothing new in (as indexDIE would, at the top of a unit): a declaration
+// (a header's prototypes and externs: most of a kernel unit's DIEs at
+// its top), or a named type this worker indexed already (most of a
+// kernel's types repeat in every unit that includes their header). It
+// reports false, having read nothing, for any other.
+func passOver(p *indexPart, r *rd, a *abbrev, u *unit, off uint64, stack *[]scanFrame) bool {
+	base := r.pos
+	if base+a.fixedSize > len(r.b) {
+		return false
+	}
+	if !a.decl {
+		var name uint64
+		if u.format.offSize == 8 {
+			name = binary.LittleEndian.Uint64(r.b[base+int(a.typeName):])
+		} else {
+			name = uint64(binary.LittleEndian.Uint32(r.b[base+int(a.typeName):]))
+		}
+		if name >= uint64(len(p.typeSeen))*64 || p.typeSeen[name/64]&(1<<(name%64)) == 0 {
+			return false
+		}
+	}
+	r.pos = base + a.fixedSize
+	if a.children {
+		sib := u.off + uint64(binary.LittleEndian.Uint32(r.b[base+int(a.sibAt):]))
+		if sib > off && sib <= u.end && sib >= uint64(r.pos) {
+			r.pos = int(sib)
+		} else {
+			*stack = append(*stack, scanFrame{kind: kindSkip})
+		}
+	}
+	return true
 }
 
 func indexedTag(tag uint32) bool {

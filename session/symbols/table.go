@@ -114,6 +114,7 @@ func Load(path, debugFile string, opts ...Option) (*Table, error) {
 	dimg := img
 	if debugFile != "" {
 		if dimg, err = openImage(debugFile); err != nil {
+			img.release()
 			return nil, fmt.Errorf("symbols file: %w", err)
 		}
 	}
@@ -185,6 +186,8 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	t.loadDWARF()
 	if err := t.ctxErr(); err != nil {
 		wg.Wait()
+		img.release()
+		dimg.release()
 		return nil, err
 	}
 	if len(t.units) > 0 {
@@ -265,6 +268,18 @@ func (t *Table) HasDWARF() bool { return len(t.units) > 0 && len(t.files) > 1 }
 
 // mergeIndex joins what the workers found.
 func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
+	// Three independent merges, side by side: the name maps, the files,
+	// and the functions (this goroutine).
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		t.mergeNames(parts)
+	}()
+	go func() {
+		defer wg.Done()
+		t.mergeFiles(unitFiles)
+	}()
 	n, nr := 0, 0
 	for _, p := range parts {
 		n += len(p.funcs)
@@ -272,6 +287,17 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	}
 	t.funcs = make([]*Func, 0, n)
 	t.ranges = make([]funcRange, 0, nr)
+	for _, p := range parts {
+		t.funcs = append(t.funcs, p.funcs...)
+		t.ranges = append(t.ranges, p.ranges...)
+		t.inlineRefs = append(t.inlineRefs, p.inlined...)
+	}
+	wg.Wait()
+}
+
+// mergeNames joins the workers' globals and types, the first unit's
+// definition of a name winning.
+func (t *Table) mergeNames(parts []*indexPart) {
 	ng := 0
 	for _, p := range parts {
 		ng += len(p.globals)
@@ -279,8 +305,6 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	t.globals = make(map[string]nameRef, ng)
 	t.types = map[string]nameRef{}
 	for _, p := range parts {
-		t.funcs = append(t.funcs, p.funcs...)
-		t.ranges = append(t.ranges, p.ranges...)
 		for _, g := range p.globals {
 			if old, ok := t.globals[g.name]; !ok || g.ref.cu < old.cu {
 				t.globals[g.name] = g.ref
@@ -292,14 +316,18 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 			}
 		}
 		for _, tr := range p.typeRefs {
-			k := string(cstrAt(t.sec.str, tr.strOff))
-			if old, ok := t.types[k]; !ok || tr.ref.cu < old.cu {
-				t.types[k] = tr.ref
+			b := cstrAt(t.sec.str, tr.strOff)
+			// (a lookup by a converted []byte does not allocate)
+			if old, ok := t.types[string(b)]; !ok || tr.ref.cu < old.cu {
+				t.types[string(b)] = tr.ref
 			}
 		}
-		t.inlineRefs = append(t.inlineRefs, p.inlined...)
 	}
-	// Files: one id per distinct path, and the units naming each.
+}
+
+// mergeFiles gives each distinct path of the units' line tables one id
+// and lists the units naming each.
+func (t *Table) mergeFiles(unitFiles [][]string) {
 	ids := map[string]int32{}
 	t.files = []string{""}
 	t.byBase = map[string][]int32{}
@@ -433,17 +461,29 @@ func (t *Table) loadELFSymbols(f *elf.File) {
 		}
 		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ})
 	}
-	// By value, then symbol-table order (a stable sort, by its index).
+	// By value, then symbol-table order (a stable sort, by its index):
+	// small keys are sorted, then the symbols placed (a kernel's 180,000
+	// symbols moved about by the sort cost twice as much).
+	type key struct {
+		value uint64
+		idx   int32
+	}
+	keys := make([]key, len(out))
 	for i := range out {
 		out[i].idx = int32(i)
+		keys[i] = key{out[i].value, int32(i)}
 	}
-	slices.SortFunc(out, func(a, b elfSym) int {
+	slices.SortFunc(keys, func(a, b key) int {
 		if c := cmp.Compare(a.value, b.value); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
-	t.syms = out
+	sorted := make([]elfSym, len(out))
+	for i, k := range keys {
+		sorted[i] = out[k.idx]
+	}
+	t.syms = sorted
 }
 
 // symIndex returns the index of the named ELF symbol (the name map is
@@ -462,6 +502,14 @@ func (t *Table) symIndex(name string) (int32, bool) {
 // addELFFuncs adds ELF function symbols that DWARF does not describe
 // (assembly routines), then sorts functions and names them.
 func (t *Table) addELFFuncs() {
+	// The DWARF functions sort while the symbols are looked at; the
+	// symbols' functions come in address order (t.syms is sorted) and
+	// are merged in after.
+	done := make(chan struct{})
+	go func() {
+		slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
+		close(done)
+	}()
 	sortRanges(t.ranges)
 	var extra []funcRange
 	// next[i]: the first symbol value above syms[i]'s (0: none), for
@@ -490,14 +538,42 @@ func (t *Table) addELFFuncs() {
 			continue
 		}
 		fn := &Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
-		t.funcs = append(t.funcs, fn)
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
-	if len(extra) > 0 {
-		t.ranges = append(t.ranges, extra...)
-		sortRanges(t.ranges)
+	<-done
+	if len(extra) == 0 {
+		return
 	}
-	slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
+	sortRanges(extra) // (in address order already, but cheaply sure)
+	byLow := func(a, b funcRange) int { return cmp.Compare(a.low, b.low) }
+	t.ranges = mergeSorted(t.ranges, extra, byLow)
+	fns := make([]funcRange, len(t.funcs))
+	for i, f := range t.funcs {
+		fns[i] = funcRange{f.Low, f.High, f}
+	}
+	merged := mergeSorted(fns, extra, byLow)
+	t.funcs = t.funcs[:0]
+	for _, r := range merged {
+		t.funcs = append(t.funcs, r.fn)
+	}
+}
+
+// mergeSorted merges two slices sorted by cmp into a new one, a's
+// elements first among equals.
+func mergeSorted[E any](a, b []E, cmp func(x, y E) int) []E {
+	out := make([]E, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if cmp(b[j], a[i]) < 0 {
+			out = append(out, b[j])
+			j++
+		} else {
+			out = append(out, a[i])
+			i++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 // names returns the function-name map, built on first use (a kernel's
@@ -610,8 +686,21 @@ func (t *Table) Units() int { return len(t.units) }
 // mapping of the file when it could be mapped, else read through the
 // io.ReaderAt on demand.
 type image struct {
-	f *elf.File
-	m []byte // the mapping, or nil
+	f       *elf.File
+	m       []byte // the mapping, or nil
+	cleanup runtime.Cleanup
+}
+
+// release unmaps a mapped image at once rather than when it is
+// collected: an open that failed or was cancelled gives its pages back
+// (a kernel's touched debug sections are a hundred megabytes and more).
+// Nothing may read the image after.
+func (img *image) release() {
+	if img.m != nil {
+		img.cleanup.Stop()
+		unmapFile(img.m)
+		img.m = nil
+	}
 }
 
 // maxImage bounds what is read of an image that is not mapped.
@@ -637,7 +726,7 @@ func openImage(path string) (*image, error) {
 			return nil, err
 		}
 		img.m = m
-		runtime.AddCleanup(img, unmapFile, m)
+		img.cleanup = runtime.AddCleanup(img, unmapFile, m)
 		return img, nil
 	}
 	// Not mappable: read sections through the file, which stays open
