@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/x86"
 )
 
@@ -79,20 +80,15 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				for _, g := range s.sym.Globals(sc.f.PC) {
 					named(g.Name, "variable")
 				}
-				s.sym.FuncNames(func(n string) {
-					if strings.HasPrefix(n, prefix) {
-						named(n, "function")
+				// The first names in order of each image: the answer's
+				// maxCompletions are among them (one more for the
+				// prefix itself, which is not offered).
+				s.sym.NamesWithPrefix(prefix, maxCompletions+1, func(name string, k symbols.NameKind) {
+					typ := "variable"
+					if k&symbols.NameFunc != 0 {
+						typ = "function"
 					}
-				})
-				s.sym.GlobalNames(func(n string) {
-					if strings.HasPrefix(n, prefix) {
-						named(n, "variable")
-					}
-				})
-				s.sym.SymbolNames(func(n string) {
-					if strings.HasPrefix(n, prefix) {
-						named(n, "variable")
-					}
+					named(name, typ)
 				})
 			}
 			named("sizeof", "keyword")

@@ -390,19 +390,20 @@ func (s *Set) RustType(dt dwarf.Type) (*RustType, bool) {
 	return out, ok
 }
 
-// FuncNames calls fn for each function name of every image.
-func (s *Set) FuncNames(fn func(name string)) {
-	s.each(func(t *Table, _ *Module) bool { t.FuncNames(fn); return true })
-}
-
-// GlobalNames calls fn for each global variable name of every image.
-func (s *Set) GlobalNames(fn func(name string)) {
-	s.each(func(t *Table, _ *Module) bool { t.GlobalNames(fn); return true })
-}
-
-// SymbolNames calls fn for each symbol name of every image.
-func (s *Set) SymbolNames(fn func(name string)) {
-	s.each(func(t *Table, _ *Module) bool { t.SymbolNames(fn); return true })
+// NamesWithPrefix calls fn for the first limit names starting with
+// prefix of each image (in name order within an image; see
+// Table.NamesWithPrefix): the first limit names of the set are among
+// them.
+func (s *Set) NamesWithPrefix(prefix string, limit int, fn func(name string, kind NameKind)) {
+	s.each(func(t *Table, _ *Module) bool {
+		n := 0
+		t.NamesWithPrefix(prefix, func(name string, kind NameKind) bool {
+			fn(name, kind)
+			n++
+			return n < limit
+		})
+		return true
+	})
 }
 
 // Sources.

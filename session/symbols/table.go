@@ -82,7 +82,10 @@ type Table struct {
 	symByName map[string]int32
 
 	frameOnce sync.Once
-	frames    *frameTable
+	// prefixIdx: every name, sorted, for completions (prefix.go).
+	prefixOnce sync.Once
+	prefixIdx  []prefixName
+	frames     *frameTable
 
 	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
@@ -217,8 +220,10 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		go func() {
 			build()
 			// The call-frame table too: the first stop's stack trace
-			// would otherwise parse and sort a kernel's 200,000 FDEs.
+			// would otherwise parse and sort a kernel's 200,000 FDEs;
+			// and the sorted names the debug console completes from.
 			t.frameTab()
+			t.prefixNames()
 		}()
 	}
 	return t, nil
@@ -641,13 +646,6 @@ func (t *Table) FuncsByName(name string) []*Func {
 	return out
 }
 
-// FuncNames calls fn for each distinct function name.
-func (t *Table) FuncNames(fn func(name string)) {
-	for n := range t.names() {
-		fn(n)
-	}
-}
-
 // Symbol names the symbol (function or object) containing addr, for
 // disassembly labels: name and start.
 func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
@@ -670,13 +668,6 @@ func (t *Table) SymbolAddr(name string) (uint64, bool) {
 		return t.syms[i].value, true
 	}
 	return 0, false
-}
-
-// SymbolNames calls fn for each function and object symbol name.
-func (t *Table) SymbolNames(fn func(name string)) {
-	for _, s := range t.syms {
-		fn(s.name)
-	}
 }
 
 // Units returns the number of compile units.

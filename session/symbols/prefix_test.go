@@ -1,0 +1,65 @@
+package symbols
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// TestNamesWithPrefix: the sorted index answers what a walk over every
+// function, global and ELF symbol finds, in name order, each name once
+// with all it names, for every prefix of the guest's names (and none).
+func TestNamesWithPrefix(t *testing.T) {
+	g := vmmtest.BuildExample(t, "kernel")
+	tb, err := Load(g.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]NameKind{}
+	for n := range tb.names() {
+		want[n] |= NameFunc
+	}
+	for n := range tb.globals {
+		want[n] |= NameGlobal
+	}
+	for _, s := range tb.syms {
+		want[s.name] |= NameSymbol
+	}
+	if want["kmain"]&NameFunc == 0 || want["counter"]&NameGlobal == 0 {
+		t.Fatalf("the guest's names lack kmain or counter: %v", want)
+	}
+	prefixes := []string{"", "k", "km", "kmain", "kmainx", "c", "zzz", "_"}
+	for _, p := range prefixes {
+		var got, exp []string
+		tb.NamesWithPrefix(p, func(name string, kind NameKind) bool {
+			if kind != want[name] {
+				t.Errorf("%q: kind %b, want %b", name, kind, want[name])
+			}
+			got = append(got, name)
+			return true
+		})
+		for n := range want {
+			if strings.HasPrefix(n, p) {
+				exp = append(exp, n)
+			}
+		}
+		slices.Sort(exp)
+		if !slices.Equal(got, exp) {
+			t.Errorf("prefix %q: %v, want %v", p, got, exp)
+		}
+	}
+	// Stopping early.
+	n := 0
+	tb.NamesWithPrefix("", func(string, NameKind) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Errorf("fn returned false at the third name, yet was called %d times", n)
+	}
+	// Through a set, at most limit names of each image.
+	var got []string
+	NewSet(tb).NamesWithPrefix("", 2, func(name string, _ NameKind) { got = append(got, name) })
+	if len(got) != 2 {
+		t.Errorf("set, limit 2: %v", got)
+	}
+}
