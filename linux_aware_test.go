@@ -60,6 +60,34 @@ func waitConsole(t *testing.T, console func() string, want string, d time.Durati
 	}
 }
 
+// mustOK fails the test at once on an error.
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// evalIn evaluates expr in a frame (0: the global scope) and returns its
+// result, failing the test when it cannot.
+func evalIn(t *testing.T, c *daptest.Client, frame int, expr string) string {
+	t.Helper()
+	r, err := c.Evaluate(frame, expr)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return r.Body.Result
+}
+
+// consolesOnFailure, deferred, logs the debug console and the end of the
+// guest's console when the test failed.
+func consolesOnFailure(t *testing.T, c *daptest.Client, console func() string) {
+	if t.Failed() {
+		out := console()
+		t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
+	}
+}
+
 // TestLinuxAwareUnderQEMU: Debian's cloud kernel under QEMU TCG with two
 // CPUs and the test's initramfs, attached at reset (linuxAware says what
 // is checked).
@@ -152,26 +180,9 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 // far; wait bounds each wait for an event.
 func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.LinuxModule, vcpus int, wait time.Duration, console func() string) {
 	c.Timeout = wait
-	defer func() {
-		if t.Failed() {
-			out := console()
-			t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
-		}
-	}()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	eval := func(frame int, expr string) string {
-		t.Helper()
-		r, err := c.Evaluate(frame, expr)
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return r.Body.Result
-	}
+	defer consolesOnFailure(t, c, console)
+	must := func(err error) { t.Helper(); mustOK(t, err) }
+	eval := func(frame int, expr string) string { t.Helper(); return evalIn(t, c, frame, expr) }
 	// waitBP waits for the breakpoint event of breakpoint id.
 	waitBP := func(id int, verified bool, what string) dap.Breakpoint {
 		t.Helper()
@@ -406,20 +417,8 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1")
 	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
 	c.Timeout = time.Minute
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		r, err := c.Evaluate(0, expr)
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return r.Body.Result
-	}
+	must := func(err error) { t.Helper(); mustOK(t, err) }
+	eval := func(expr string) string { t.Helper(); return evalIn(t, c, 0, expr) }
 	_, err := c.WaitEvent("initialized")
 	must(err)
 	must(c.ConfigurationDone())
@@ -476,26 +475,9 @@ func TestLinuxAwareEarlyOnKVM(t *testing.T) {
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	eval := func(frame int, expr string) string {
-		t.Helper()
-		r, err := c.Evaluate(frame, expr)
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return r.Body.Result
-	}
-	defer func() {
-		if t.Failed() {
-			out := c.Output("stdout")
-			t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
-		}
-	}()
+	must := func(err error) { t.Helper(); mustOK(t, err) }
+	eval := func(frame int, expr string) string { t.Helper(); return evalIn(t, c, frame, expr) }
+	defer consolesOnFailure(t, c, func() string { return c.Output("stdout") })
 	start := time.Now()
 	must(c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "irqchip": true, "memory": 256, "vcpus": 1,
 		"args":        "console=ttyS0 nokaslr panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp",
