@@ -53,7 +53,12 @@ const maxInlineSites = 4096
 // InlinedSites returns the addresses where inlined copies of the named
 // function begin, sorted.
 func (t *Table) InlinedSites(name string) []uint64 {
-	refs := t.inlinedByName(name)
+	var refs []nameRef
+	if scan := t.inlineScan.Load(); scan != nil {
+		refs = t.inlineRefsNamed(*scan, name)
+	} else {
+		refs = t.inlinedByName(name)
+	}
 	if len(refs) == 0 {
 		return nil
 	}

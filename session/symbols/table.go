@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Func is one function: a DWARF subprogram with code, or an ELF function
@@ -67,6 +68,11 @@ type Table struct {
 	nameOnce   sync.Once
 	byName     map[string]*Func // see names
 	inlineRefs []inlineRef
+	// inlineScan: inlineRefs while the inline map is being built
+	// behind a large image's open (namesReady: the name maps are built);
+	// a lookup by name meanwhile scans rather than waits (scan.go).
+	inlineScan atomic.Pointer[[]inlineRef]
+	namesReady atomic.Bool
 	inlineOnce sync.Once
 	inlined    map[string][]nameRef // built from inlineRefs on first use
 	globals    map[string]nameRef
@@ -213,11 +219,19 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		go func() { defer wg.Done(); t.symIndex("") }()
 		t.names()
 		wg.Wait()
+		t.namesReady.Store(true)
+		t.inlineScan.Store(nil)
 	}
-	if len(t.sec.info) < 1<<22 {
+	refs := t.inlineRefs
+	t.inlineScan.Store(&refs)
+	if len(t.sec.info) < namesAtOpenBelow {
 		build() // a small image: at once
 	} else {
+		hold := namesHold
 		go func() {
+			if hold != nil {
+				<-hold
+			}
 			build()
 			// The call-frame table too: the first stop's stack trace
 			// would otherwise parse and sort a kernel's 200,000 FDEs;
@@ -228,6 +242,14 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	}
 	return t, nil
 }
+
+// Images whose .debug_info is smaller than namesAtOpenBelow build their
+// name maps during the open, larger ones behind it; namesHold, when not
+// nil, holds the build behind the open until closed. Tests set both.
+var (
+	namesAtOpenBelow = 1 << 22
+	namesHold        chan struct{}
+)
 
 // ctxErr reports the open's context's error (nil without one).
 func (t *Table) ctxErr() error {
@@ -630,8 +652,8 @@ func (t *Table) Funcs() []*Func { return t.funcs }
 // FuncByName finds a function by name (the first of several of the same
 // name: see FuncsByName).
 func (t *Table) FuncByName(name string) *Func {
-	if f := t.names()[name]; f != nil {
-		return f
+	if fs := t.FuncsByName(name); len(fs) > 0 {
+		return fs[0]
 	}
 	return nil
 }
@@ -639,6 +661,9 @@ func (t *Table) FuncByName(name string) *Func {
 // FuncsByName returns every function of that name: a static function
 // defined in several units has one copy in each.
 func (t *Table) FuncsByName(name string) []*Func {
+	if !t.namesReady.Load() {
+		return t.scanFuncs(name)
+	}
 	var out []*Func
 	for f := t.names()[name]; f != nil; f = f.nextSame {
 		out = append(out, f)
@@ -664,6 +689,9 @@ func (t *Table) Symbol(addr uint64) (string, uint64, bool) {
 
 // SymbolAddr returns the address of a named ELF symbol.
 func (t *Table) SymbolAddr(name string) (uint64, bool) {
+	if !t.namesReady.Load() {
+		return t.scanSymbol(name)
+	}
 	if i, ok := t.symIndex(name); ok {
 		return t.syms[i].value, true
 	}

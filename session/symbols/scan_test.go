@@ -1,0 +1,80 @@
+package symbols
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// The scans that answer lookups by name while a large image's maps are
+// built must answer as the maps do: every function, symbol and inlined
+// function the -O2, DWARF 2 and 32-bit corpus builds name, looked up
+// with the maps held back, then again once they are built.
+func TestLookupsByNameBeforeTheMaps(t *testing.T) {
+	defer func(below int, hold chan struct{}) { namesAtOpenBelow, namesHold = below, hold }(namesAtOpenBelow, namesHold)
+	for _, tag := range []string{"O2", "dwarf2", "m32"} {
+		t.Run(tag, func(t *testing.T) {
+			path := vmmtest.BuildCorpus(t, tag).Path
+			namesAtOpenBelow, namesHold = 0, make(chan struct{})
+			tb, err := Load(path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tb.namesReady.Load() || tb.inlineScan.Load() == nil {
+				t.Fatal("the name maps were built though held back")
+			}
+			names := map[string]bool{"no_such_name": true}
+			for _, f := range tb.funcs {
+				names[f.Name] = true
+			}
+			for _, s := range tb.syms {
+				names[s.name] = true
+			}
+			for _, ir := range *tb.inlineScan.Load() {
+				switch {
+				case ir.name != nil:
+					names[string(ir.name)] = true
+				case ir.form == formLineStrp:
+					names[string(cstrAt(tb.sec.lineStr, ir.strOff))] = true
+				default:
+					names[string(cstrAt(tb.sec.str, ir.strOff))] = true
+				}
+			}
+			type answer struct {
+				funcs []*Func
+				addr  uint64
+				ok    bool
+				sites []uint64
+			}
+			lookup := func(n string) answer {
+				a := answer{funcs: tb.FuncsByName(n), sites: tb.InlinedSites(n)}
+				a.addr, a.ok = tb.SymbolAddr(n)
+				return a
+			}
+			scanned := map[string]answer{}
+			inlined := 0
+			for n := range names {
+				scanned[n] = lookup(n)
+				if len(scanned[n].sites) > 0 {
+					inlined++
+				}
+			}
+			if tag != "m32" && inlined == 0 {
+				t.Fatal("no inlined function found by the scan: its test would prove nothing")
+			}
+			close(namesHold)
+			for !tb.namesReady.Load() || tb.inlineScan.Load() != nil {
+				time.Sleep(time.Millisecond)
+			}
+			for n := range names {
+				got, want := scanned[n], lookup(n)
+				if !slices.Equal(got.funcs, want.funcs) || got.addr != want.addr || got.ok != want.ok || !slices.Equal(got.sites, want.sites) {
+					t.Errorf("%q: before the maps %+v, with them %+v", n, got, want)
+				}
+			}
+			t.Logf("%d names, %d inlined, looked up both ways", len(names), inlined)
+		})
+	}
+}
