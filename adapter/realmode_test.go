@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-dap"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm"
+	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
 	"vmdap/x86"
 )
@@ -94,5 +96,93 @@ func TestRealModeFrame(t *testing.T) {
 	}
 	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "0x000000000000fff0" { // as the Registers view shows it
 		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
+	}
+}
+
+// TestRealModeBreakpointAndStep (vmdap's VMM): in real mode an
+// instruction breakpoint and a step are at linear addresses (CS.base +
+// IP), as the frames are: the far jump steps to f000:e05b (0xfe05b), and a
+// breakpoint on the code there, set by its linear address, hits, in
+// software where int3 traps in real mode on this host (the probe says),
+// else in a debug register.
+func TestRealModeBreakpointAndStep(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildGuest(t, "mb")
+	l, _ := test.NewNullLogger()
+	srv := &adapter.Server{Backends: realModeBackends{}, Log: l}
+	a, b := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeConn(a) }()
+	c := daptest.New(b)
+	defer func() { c.Close(); <-done }()
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "memory": 16, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	// At f000:e05b: nop; nop; inc ax; jmp $-3 (back to the inc).
+	if _, err := c.Request("writeMemory", map[string]any{"memoryReference": "0xfe05b", "data": "kJBA6/0="}); err != nil {
+		t.Fatal(err)
+	}
+	ip := func(want string) {
+		t.Helper()
+		st, err := c.StackTrace(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Body.StackFrames[0].InstructionPointerReference; got != want {
+			t.Fatalf("frame at %s, want %s", got, want)
+		}
+	}
+	if err := c.Step("stepIn", 1, "instruction"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	ip("0xfe05b")
+	h, err := kvm.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(mode string) dap.Breakpoint {
+		t.Helper()
+		r, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"instructionReference": "0xfe05d", "mode": mode}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints[0]
+	}
+	// Asked for in software: placed where int3 traps in real mode on this
+	// host, else refused with the reason.
+	traps := h.RealModeInt3 || !h.RealModeProbed
+	if bp := set("software"); bp.Verified != traps || !traps && !strings.Contains(bp.Message, "does not trap in real mode") {
+		t.Fatalf("software breakpoint in real mode (int3 traps there: %v): %+v", traps, bp)
+	}
+	// In no mode: software where it traps, else a debug register, saying so.
+	if bp := set(""); !bp.Verified || traps != (bp.Message == "") {
+		t.Fatalf("breakpoint at 0xfe05d (int3 traps in real mode: %v): %+v", traps, bp)
+	}
+	for i := 0; i < 2; i++ { // placed, then over it and round the loop
+		if err := c.Continue(1); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := c.Stopped()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Body.Reason != "instruction breakpoint" {
+			t.Fatalf("stopped for %q (%s: %s), want the instruction breakpoint", ev.Body.Reason, ev.Body.Text, c.Output("console"))
+		}
+		ip("0xfe05d")
+	}
+	if r, err := c.Evaluate(0, "$rip"); err != nil || r.Body.Result != "0x000000000000e05d" {
+		t.Fatalf("$rip = %+v %v, want IP 0xe05d", r, err)
 	}
 }

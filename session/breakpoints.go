@@ -117,9 +117,12 @@ type logical struct {
 	hits    int
 	moved   string // a source breakpoint's line fix-up, said to the user
 	note    string // the message of a verified breakpoint (moved, or a bad hit condition)
-	info    BreakpointInfo
-	watch   *dataWatch
-	placed  []physKey
+	// modeNote: why a breakpoint of no mode went into a debug register
+	// (a software one would not trap in the vCPUs' mode on this host).
+	modeNote string
+	info     BreakpointInfo
+	watch    *dataWatch
+	placed   []physKey
 }
 
 // bpTable holds every breakpoint. All methods run with Session.mu held and

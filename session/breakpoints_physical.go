@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"vmdap/vmm"
+	"vmdap/x86"
 )
 
 // Physical breakpoints: what is written into the target, and why.
@@ -125,13 +126,21 @@ func (b *bpTable) erase(k physKey) error {
 	return nil
 }
 
-// useHW decides the mechanism for a mode.
+// useHW decides the mechanism for a mode. Without one, a software
+// breakpoint, unless a vCPU is in a mode where it would not trap on this
+// target (swTrap): then a debug register.
 func (b *bpTable) useHW(mode string) (bool, error) {
 	_, sw := b.s.t.SWBreakpoints()
 	_, hw := b.s.t.HWBreakpoints()
 	switch mode {
 	case "", ModeSoftware:
 		if sw {
+			if m, trap := b.swTrap(); !trap {
+				if mode == "" && hw {
+					return true, nil
+				}
+				return false, fmt.Errorf("a software breakpoint does not trap in %s on this host (its KVM delivers int3 through the guest's own vector table): use a hardware breakpoint", modeName(m))
+			}
 			return false, nil
 		}
 		if hw {
@@ -146,4 +155,38 @@ func (b *bpTable) useHW(mode string) (bool, error) {
 		return false, fmt.Errorf("unknown breakpoint mode %q (use %q or %q)", mode, ModeSoftware, ModeHardware)
 	}
 	return false, errors.New("this target supports no breakpoints")
+}
+
+// swTrap reports whether a software breakpoint traps in the mode every
+// vCPU is in now (vmm.SWBreakpointModes; a target without it: always),
+// else the mode where it does not.
+func (b *bpTable) swTrap() (x86.Mode, bool) {
+	t := b.s.t
+	if tt, ok := t.(*taskTarget); ok {
+		t = tt.unwrap() // the vCPUs, not the sleeping tasks
+	}
+	m, ok := t.(vmm.SWBreakpointModes)
+	if !ok {
+		return 0, true
+	}
+	for v := 0; v < t.VCPUs(); v++ {
+		sr, err := t.SRegs(v)
+		if err != nil {
+			continue
+		}
+		if mode := x86.DecodeMode(sr); !m.SWBreakpointTraps(mode) {
+			return mode, false
+		}
+	}
+	return 0, true
+}
+
+func modeName(m x86.Mode) string {
+	switch m {
+	case 16:
+		return "real mode"
+	case 32:
+		return "32-bit mode"
+	}
+	return "64-bit mode"
 }

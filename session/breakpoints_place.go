@@ -50,6 +50,11 @@ func (b *bpTable) place(l *logical) {
 		return
 	}
 	l.hw = hw
+	l.modeNote = ""
+	if _, sw := b.s.t.SWBreakpoints(); hw && sw && l.mode == "" {
+		m, _ := b.swTrap()
+		l.modeNote = "in a debug register: a software breakpoint does not trap in " + modeName(m) + " on this host"
+	}
 	for _, a := range l.addrs {
 		k, err := b.placeAt(l, a)
 		if err != nil {
@@ -123,6 +128,10 @@ func (b *bpTable) settle(l *logical, reason, msg string) {
 		l.info.Message = msg
 	case b.inDR(l):
 		l.info.Message = "placed in a debug register for now: the address cannot be written yet"
+	case l.modeNote != "" && l.note != "":
+		l.info.Message = l.modeNote + "; " + l.note
+	case l.modeNote != "":
+		l.info.Message = l.modeNote
 	default:
 		l.info.Message = l.note
 	}

@@ -457,11 +457,11 @@ func (s *Session) stepOnce(v int) (result, bool) {
 // breakpoint in it stops there), and a pause ends a wait that lasts for
 // ever (cli; hlt). done=false: not a hlt, step plainly.
 func (s *Session) stepHalt(v int) (r result, ok, done bool) {
-	regs, err := s.t.Regs(v)
+	_, pc, err := s.regsPC(v)
 	if err != nil {
 		return result{}, false, false
 	}
-	in, err := s.decodeAt(v, regs.RIP)
+	in, err := s.decodeAt(v, pc)
 	if err != nil || in.Kind != disasm.KindHalt {
 		return result{}, false, false
 	}
@@ -477,6 +477,21 @@ func (s *Session) stepHalt(v int) (r result, ok, done bool) {
 	return userStop(st, &Stopped{Reason: StopStep}), true, true
 }
 
+// regsPC returns vCPU v's registers and the linear address of its next
+// instruction (codeAddr: CS.base + IP outside 64-bit mode), which is what
+// breakpoints, stops and the code are at.
+func (s *Session) regsPC(v int) (x86.Regs, uint64, error) {
+	r, err := s.t.Regs(v)
+	if err != nil {
+		return r, 0, err
+	}
+	pc := r.RIP
+	if sr, err := s.t.SRegs(v); err == nil {
+		pc = codeAddr(r, sr)
+	}
+	return r, pc, nil
+}
+
 func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 	var code [disasm.MaxLen]byte
 	n, _ := s.t.ReadMemory(v, code[:], pc)
@@ -489,11 +504,11 @@ func (s *Session) decodeAt(v int, pc uint64) (disasm.Inst, error) {
 
 // nextInsn steps one instruction, running over calls.
 func (s *Session) nextInsn(v int) result {
-	r, err := s.t.Regs(v)
+	r, pc, err := s.regsPC(v)
 	if err != nil {
 		return result{err: err}
 	}
-	in, err := s.decodeAt(v, r.RIP)
+	in, err := s.decodeAt(v, pc)
 	if err == nil && in.Kind == disasm.KindCall {
 		res, ok := s.runTo(v, in.Next(), r.RSP)
 		if !ok {
@@ -602,13 +617,9 @@ func (s *Session) stepOut(v int, p outPlan) result {
 // breakpoint is reached or a pause is asked for.
 func (s *Session) stepToReturn(v int) result {
 	for {
-		regs, err := s.t.Regs(v)
+		regs, pc, err := s.regsPC(v)
 		if err != nil {
 			return result{err: err}
-		}
-		pc := regs.RIP
-		if sr, err := s.t.SRegs(v); err == nil {
-			pc = codeAddr(regs, sr)
 		}
 		if s.pauseRequested() {
 			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
@@ -690,18 +701,18 @@ func (s *Session) runToBP(v int, addr, minSP uint64) (r result, ok, placed bool)
 func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
 	for {
 		if s.pauseRequested() {
-			r, _ := s.t.Regs(v)
-			return userStop(vmm.Stop{VCPU: v, PC: r.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause}), false
+			_, pc, _ := s.regsPC(v)
+			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause}), false
 		}
 		r, ok := s.stepOnce(v)
 		if !ok {
 			return r, false
 		}
-		regs, err := s.t.Regs(v)
+		regs, pc, err := s.regsPC(v)
 		if err != nil {
 			return result{err: err}, false
 		}
-		if regs.RIP == addr && regs.RSP >= minSP {
+		if pc == addr && regs.RSP >= minSP {
 			return r, true
 		}
 	}
@@ -714,11 +725,10 @@ func intoEvery(uint64) bool { return true }
 // the calls into accepts by their address (step in, stopping after the
 // callee's prologue), never by single-stepping through a call.
 func (s *Session) stepLine(v int, into func(call uint64) bool) result {
-	regs, err := s.t.Regs(v)
+	regs, pc, err := s.regsPC(v)
 	if err != nil {
 		return result{err: err}
 	}
-	pc := regs.RIP
 	start, hasLine := s.sym.PCToLine(pc)
 	if !hasLine {
 		if into != nil {
@@ -782,10 +792,9 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			}
 			last = r
 		}
-		if regs, err = s.t.Regs(v); err != nil {
+		if regs, pc, err = s.regsPC(v); err != nil {
 			return result{err: err}
 		}
-		pc = regs.RIP
 		last.stop.PC, last.stop.VCPU = pc, v
 		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
 			return userStop(last.stop, ev)

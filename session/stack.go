@@ -91,20 +91,9 @@ func (s *Session) unwindStart(v int) (symbols.Regs, func(uint64) (uint64, error)
 	return cur, read, mode, nil
 }
 
-// codeAddr is the linear address of a vCPU's next instruction: RIP in
-// 64-bit mode, where CS has no base; elsewhere CS.base + IP (real mode's
-// selector<<4, the reset vector's 0xffff0000 + 0xfff0, a based code
-// segment in protected mode), which is what memory and the disassembly
-// are read at.
-func codeAddr(r x86.Regs, sr x86.SRegs) uint64 {
-	switch x86.DecodeMode(sr) {
-	case 64:
-		return r.RIP
-	case 16:
-		return (sr.CS.Base + r.RIP&0xffff) & 0xffffffff
-	}
-	return (sr.CS.Base + r.RIP&0xffffffff) & 0xffffffff
-}
+// codeAddr is the linear address of a vCPU's next instruction (see
+// x86.CodeAddr), which is what memory and the disassembly are read at.
+func codeAddr(r x86.Regs, sr x86.SRegs) uint64 { return x86.CodeAddr(r.RIP, sr) }
 
 // innerFrame describes frame 0 only.
 func (s *Session) innerFrame(v int) (Frame, error) {

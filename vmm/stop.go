@@ -51,10 +51,11 @@ func (r Reason) Final() bool {
 type Stop struct {
 	VCPU   int
 	Reason Reason
-	// PC is where the vCPU stopped, except on a step stop with PCUnknown
-	// set: a remote stub whose stop reply carries no registers (QEMU's)
-	// would need a round trip to read it, so Regs reads it when someone
-	// asks.
+	// PC is where the vCPU stopped, as a linear address (RIP in 64-bit
+	// mode, CS.base + IP in real mode: x86.CodeAddr), except on a step
+	// stop with PCUnknown set: a remote stub whose stop reply carries no
+	// registers (QEMU's) would need a round trip to read it, so Regs
+	// reads it when someone asks.
 	PC        uint64
 	PCUnknown bool
 	// Addr is the breakpoint address for breakpoint stops.

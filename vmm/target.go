@@ -203,6 +203,14 @@ type RegisterWriter interface {
 	SetSRegs(vcpu int, s x86.SRegs) error
 }
 
+// SWBreakpointModes is a target whose software breakpoints do not trap in
+// every CPU mode (a KVM that emulates real mode and delivers an int3
+// through the guest's own vector table): the session puts breakpoints in
+// debug registers while a vCPU is in a mode where they would not trap.
+type SWBreakpointModes interface {
+	SWBreakpointTraps(mode x86.Mode) bool
+}
+
 // DebugRegisters exposes the guest's view of DR0-DR7.
 type DebugRegisters interface {
 	DebugRegs(vcpu int) (x86.DebugRegs, error)

@@ -173,6 +173,21 @@ func DecodeMode(s SRegs) Mode {
 	return 16
 }
 
+// CodeAddr is the linear address of the next instruction: RIP in 64-bit
+// mode, where CS has no base; elsewhere CS.base + IP (real mode's
+// selector<<4, the reset vector's 0xffff0000 + 0xfff0, a based code
+// segment in protected mode). Breakpoints, debug registers and memory
+// reads are at linear addresses.
+func CodeAddr(rip uint64, s SRegs) uint64 {
+	switch DecodeMode(s) {
+	case 64:
+		return rip
+	case 16:
+		return (s.CS.Base + rip&0xffff) & 0xffffffff
+	}
+	return (s.CS.Base + rip&0xffffffff) & 0xffffffff
+}
+
 // CPL returns the current privilege level (CS.DPL in protected mode, the
 // low bits of the SS selector being equal; SDM Vol. 3A §5.5).
 func CPL(s SRegs) int {

@@ -160,6 +160,25 @@ func (t *Target) regNamed(name string) (rsp.Reg, bool) {
 	return rsp.Reg{}, false
 }
 
+// linearPC turns a stop's instruction pointer into the linear address of
+// the next instruction, as vmm.Stop wants it: QEMU reports IP, and in real
+// mode the instruction is at CS.base + IP (its breakpoints are by linear
+// address). Elsewhere it is ip (flat code segments).
+func (t *Target) linearPC(vcpu int, ip uint64) uint64 {
+	b, err := t.readBlock(vcpu)
+	if err != nil {
+		return ip
+	}
+	if _, s := t.decode(b); s.CR0&x86.CR0PE != 0 {
+		return ip
+	}
+	s, err := t.sregsLocked(vcpu)
+	if err != nil {
+		return ip
+	}
+	return x86.CodeAddr(ip, s)
+}
+
 func (t *Target) pcOf(vcpu int) uint64 {
 	b, err := t.readBlock(vcpu)
 	if err != nil {
@@ -247,6 +266,11 @@ func (t *Target) SRegs(vcpu int) (x86.SRegs, error) {
 	if err := t.stoppedLocked(); err != nil {
 		return x86.SRegs{}, err
 	}
+	return t.sregsLocked(vcpu)
+}
+
+// sregsLocked reads vCPU vcpu's special registers (t.mu held, stopped).
+func (t *Target) sregsLocked(vcpu int) (x86.SRegs, error) {
 	b, err := t.readBlock(vcpu)
 	if err != nil {
 		return x86.SRegs{}, err

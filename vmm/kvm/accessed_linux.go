@@ -52,7 +52,7 @@ func (v *vcpu) markLoadedDescriptors() {
 		return // real mode: no descriptor tables
 	}
 	r := v.regs()
-	inst, err := v.decode(r.RIP, x86.DecodeMode(s))
+	inst, err := v.decode(x86.CodeAddr(r.RIP, s), x86.DecodeMode(s))
 	if err != nil || !inst.LoadsSegment() {
 		return
 	}

@@ -309,7 +309,7 @@ func (d *debugState) guestDebug(v *vcpu, step bool, skipSlot int) kvmsys.GuestDe
 func (d *debugState) classifyDebug(v *vcpu, stepping bool) (vmm.Stop, bool) {
 	m := v.m
 	e := v.run.Debug()
-	pc := v.kregs.RIP
+	pc := v.pc()
 	switch e.Exception {
 	case x86.VecBP:
 		if bp := m.swAt(v, pc); bp != nil {
@@ -354,7 +354,7 @@ func (d *debugState) emulationBreakpoint(v *vcpu) (vmm.Stop, bool) {
 	if m.host.SWBreakpoint != swbpEmulation || !v.emulationFailureAt() {
 		return vmm.Stop{}, false
 	}
-	pc := v.kregs.RIP
+	pc := v.pc()
 	bp := m.swAt(v, pc)
 	if bp == nil || m.mem.ram[bp.gpa] != 0xcc {
 		return vmm.Stop{}, false
@@ -369,13 +369,13 @@ func (d *debugState) hltBreakpoint(v *vcpu) (vmm.Stop, bool) {
 	if m.host.SWBreakpoint != swbpHLT {
 		return vmm.Stop{}, false
 	}
-	pc := v.kregs.RIP - 1
+	pc := v.pc() - 1
 	bp := m.swAt(v, pc)
 	if bp == nil {
 		return vmm.Stop{}, false
 	}
 	r := v.regs()
-	r.RIP = pc
+	r.RIP--
 	if err := v.setRegs(r); err != nil {
 		return v.failed(err), true
 	}
@@ -391,7 +391,7 @@ func (d *debugState) reinjectGuestInt3(v *vcpu) bool {
 		return false
 	}
 	var b [1]byte
-	pa, _, err := m.translate(v, v.kregs.RIP)
+	pa, _, err := m.translate(v, v.pc())
 	if err != nil {
 		return false
 	}
@@ -413,7 +413,7 @@ func (d *debugState) reinjectGuestInt3(v *vcpu) bool {
 // single step with the breakpoint lifted. done=true means that step itself
 // stopped for a reason worth reporting.
 func (m *Machine) resumeFromBreakpoint(v *vcpu) (vmm.Stop, bool) {
-	pc := v.kregs.RIP
+	pc := v.pc()
 	atSW := m.swAt(v, pc) != nil
 	slot := m.dbg.execSlot(pc)
 	if !atSW && slot < 0 {

@@ -26,7 +26,7 @@ func (v *vcpu) completeUnemulated() bool {
 		return false
 	}
 	var b [1]byte
-	if v.peekCode(b[:], v.kregs.RIP) != 1 || b[0] != 0x9b {
+	if v.peekCode(b[:], v.pc()) != 1 || b[0] != 0x9b {
 		return false
 	}
 	var fpu kvmsys.FPU

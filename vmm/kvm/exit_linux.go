@@ -40,7 +40,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 	switch reason {
 	case kvmsys.KVM_EXIT_IO:
 		if req := v.io(); req != nil {
-			return req.stop(v.kregs.RIP), outStop
+			return req.stop(v.pc()), outStop
 		}
 		if !stepping {
 			return vmm.Stop{}, outServed
@@ -48,7 +48,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 		if s, ok := v.completeStep(); !ok {
 			return s, outStop
 		}
-		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStepped
+		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.pc()}, outStepped
 	case kvmsys.KVM_EXIT_MMIO:
 		hit := m.mmio(v)
 		if stepping {
@@ -66,7 +66,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 		if !stepping {
 			return vmm.Stop{}, outServed
 		}
-		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStepped
+		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.pc()}, outStepped
 	case kvmsys.KVM_EXIT_DEBUG:
 		return v.debugExit(stepping)
 	case kvmsys.KVM_EXIT_HLT:
@@ -74,11 +74,11 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 			if s, ok := m.dbg.hltBreakpoint(v); ok {
 				return s, outStop
 			}
-			return vmm.Stop{Reason: vmm.ReasonHalted, PC: v.kregs.RIP}, outStop
+			return vmm.Stop{Reason: vmm.ReasonHalted, PC: v.pc()}, outStop
 		}
 		v.rearm = true
 		if m.host.SWBreakpoint == swbpHLT {
-			if s, ok := v.trapOrBreakpoint(v.kregs.RIP - 1); ok {
+			if s, ok := v.trapOrBreakpoint(v.pc() - 1); ok {
 				r := v.regs()
 				r.RIP--
 				if err := v.setRegs(r); err != nil {
@@ -88,7 +88,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 			}
 		}
 		v.halted = true
-		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStop
+		return vmm.Stop{Reason: vmm.ReasonStep, PC: v.pc()}, outStop
 	case kvmsys.KVM_EXIT_INTERNAL_ERROR:
 		return v.internalErrorExit(stepping)
 	case kvmsys.KVM_EXIT_SHUTDOWN:
@@ -96,19 +96,19 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 		if m.host.Vendor == "AMD SVM" {
 			d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
 		}
-		return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: d}, outStop
+		return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.pc(), Detail: d}, outStop
 	case kvmsys.KVM_EXIT_FAIL_ENTRY:
-		return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP,
+		return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(),
 			Detail: fmt.Sprintf("VM entry failed, hardware reason %#x (invalid guest state)", v.run.FailEntryReason())}, outStop
 	case kvmsys.KVM_EXIT_SYSTEM_EVENT:
-		return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.kregs.RIP, Detail: "the guest requested a system reset or power-off"}, outStop
+		return vmm.Stop{Reason: vmm.ReasonShutdown, PC: v.pc(), Detail: "the guest requested a system reset or power-off"}, outStop
 	case kvmsys.KVM_EXIT_INTR:
 		if stepping {
 			v.rearm = true
 		}
 		return vmm.Stop{}, outAgain
 	}
-	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: fmt.Sprintf("unexpected KVM exit reason %d", reason)}, outStop
+	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: fmt.Sprintf("unexpected KVM exit reason %d", reason)}, outStop
 }
 
 // debugExit classifies a KVM_EXIT_DEBUG.
@@ -124,7 +124,7 @@ func (v *vcpu) debugExit(stepping bool) (vmm.Stop, outcome) {
 		return vmm.Stop{}, outAgain
 	}
 	if v.run.Debug().Exception == x86.VecBP {
-		if s, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
+		if s, ok := v.trapOrBreakpoint(v.pc()); ok {
 			return s, outStop
 		}
 		v.inject |= kvmsys.KVM_GUESTDBG_INJECT_BP
@@ -137,7 +137,7 @@ func (v *vcpu) debugExit(stepping bool) (vmm.Stop, outcome) {
 	case s.Reason == vmm.ReasonWatchpoint:
 		return s, outStop
 	}
-	return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStepped
+	return vmm.Stop{Reason: vmm.ReasonStep, PC: v.pc()}, outStepped
 }
 
 // internalErrorExit classifies a KVM_EXIT_INTERNAL_ERROR: on hosts whose
@@ -148,7 +148,7 @@ func (v *vcpu) internalErrorExit(stepping bool) (vmm.Stop, outcome) {
 	if stepping {
 		v.rearm = true
 		if v.emulationFailureAt() {
-			if s, ok := v.trapOrBreakpoint(v.kregs.RIP); ok {
+			if s, ok := v.trapOrBreakpoint(v.pc()); ok {
 				return s, outStop
 			}
 		}
@@ -165,9 +165,9 @@ func (v *vcpu) internalErrorExit(stepping bool) (vmm.Stop, outcome) {
 	}
 	if v.completeUnemulated() {
 		if stepping {
-			return vmm.Stop{Reason: vmm.ReasonStep, PC: v.kregs.RIP}, outStepped
+			return vmm.Stop{Reason: vmm.ReasonStep, PC: v.pc()}, outStepped
 		}
 		return vmm.Stop{}, outAgain
 	}
-	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: v.internalError()}, outStop
+	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: v.internalError()}, outStop
 }

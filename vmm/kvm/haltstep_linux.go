@@ -67,7 +67,7 @@ func (v *vcpu) runTo(target uint64) (vmm.Stop, bool) {
 // atRunTarget recognises the run-to target's breakpoint in the last exit.
 func (v *vcpu) atRunTarget() (vmm.Stop, bool) {
 	t := v.runTarget
-	if t == nil || v.kregs.RIP != t.va {
+	if t == nil || v.pc() != t.va {
 		return vmm.Stop{}, false
 	}
 	switch v.run.ExitReason() {

@@ -133,7 +133,11 @@ type HostInfo struct {
 	LegacyPagingProbed bool
 	Paging32           bool // 32-bit paging with 4 MiB pages (CR4.PSE)
 	PAE32              bool // PAE paging with EFER.LME clear
-	ProbeDurationUS    int64
+	// Our int3 in real mode (probe_realmode_linux.go): does it reach the
+	// VMM? RealModeWhy says what happened when it does not.
+	RealModeProbed, RealModeInt3 bool
+	RealModeWhy                  string
+	ProbeDurationUS              int64
 }
 
 // Capabilities names the strategies the probe picked and what a user of
@@ -173,6 +177,9 @@ func (h *HostInfo) Capabilities() vmm.Capabilities {
 	}
 	if h.LegacyPagingProbed && (!h.Paging32 || !h.PAE32) {
 		c.Notes = append(c.Notes, h.legacyPagingNote())
+	}
+	if h.RealModeProbed && !h.RealModeInt3 {
+		c.Notes = append(c.Notes, h.realModeNote())
 	}
 	return c
 }
@@ -226,6 +233,9 @@ func (h *HostInfo) Lines() []string {
 		l = append(l, "syscall from guest ring 3 reaches ring 0: "+pick(h.SyscallWorks, "yes", "NO ("+h.SyscallWhy+"): "+syscallNote))
 	}
 	if n := h.legacyPagingNote(); n != "" {
+		l = append(l, n)
+	}
+	if n := h.realModeNote(); n != "" {
 		l = append(l, n)
 	}
 	l = append(l, fmt.Sprintf("probe took %d µs", h.ProbeDurationUS))

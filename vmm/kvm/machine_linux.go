@@ -396,7 +396,7 @@ func (m *Machine) Continue() error {
 	m.startNudger()
 	if m.running == 0 {
 		m.state = stateStopped
-		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].regs().RIP, Detail: "every vCPU is halted and nothing can wake it"})
+		m.deliver(vmm.Stop{Reason: vmm.ReasonHalted, PC: m.vcpus[0].pc(), Detail: "every vCPU is halted and nothing can wake it"})
 	}
 	return nil
 }
@@ -581,9 +581,9 @@ func (m *Machine) collect(ev event) {
 			}
 		}
 	case m.pauseRq:
-		s = vmm.Stop{Reason: vmm.ReasonPause, VCPU: 0, PC: m.vcpus[0].regs().RIP}
+		s = vmm.Stop{Reason: vmm.ReasonPause, VCPU: 0, PC: m.vcpus[0].pc()}
 	default:
-		s = vmm.Stop{Reason: vmm.ReasonHalted, PC: v.regs().RIP, VCPU: v.idx, Detail: "every vCPU is halted and nothing can wake it"}
+		s = vmm.Stop{Reason: vmm.ReasonHalted, PC: v.pc(), VCPU: v.idx, Detail: "every vCPU is halted and nothing can wake it"}
 	}
 	m.first = nil
 	m.pauseRq = false

@@ -183,6 +183,7 @@ func (h *HostInfo) runProbe(kvm int) error {
 	h.probeStep(p)
 	h.probeCPUID(p, cpuid, st.SRegs)
 	h.probeSyscall(p)
+	h.probeRealModeInt3(p)
 	h.probeLegacyPaging(p) // last: leaves the vCPU in 32-bit mode
 	return nil
 }

@@ -123,12 +123,11 @@ func (v *vcpu) legacyPagingFault() string {
 	if s.EFER&x86.EFERLME != 0 || s.CR0&x86.CR0PE == 0 {
 		return ""
 	}
-	r := v.regs()
-	inst, err := v.decode(r.RIP, x86.DecodeMode(s))
+	inst, err := v.decode(v.pc(), x86.DecodeMode(s))
 	if err != nil {
 		return ""
 	}
-	cr, val, ok := inst.ControlWrite(r)
+	cr, val, ok := inst.ControlWrite(v.regs())
 	if !ok || cr != 0 || val&x86.CR0PG == 0 || s.CR0&x86.CR0PG != 0 {
 		return ""
 	}

@@ -56,7 +56,7 @@ const maxDuplicateStops = 8
 func (v *vcpu) step(overWait bool) vmm.Stop {
 	m := v.m
 	start := v.regs()
-	pc := start.RIP
+	pc := v.pc() // linear; start.RIP is what the CPU saves in a frame
 	mode := x86.DecodeMode(v.sregs())
 
 	// Lift our own breakpoint under PC for this one instruction.
@@ -108,7 +108,7 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 			v.clearPushedTF(v.kregs.RSP, inst.PushSize)
 		}
 		if enteredHandler {
-			v.clearFrameTF(mode, pc, inst)
+			v.clearFrameTF(mode, start.RIP, inst)
 		}
 	}
 	return s
@@ -183,7 +183,7 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 		reason, err := v.enter()
 		if err == errInterrupted {
 			if v.paused.Load() {
-				return vmm.Stop{Reason: vmm.ReasonNone, PC: v.kregs.RIP}
+				return vmm.Stop{Reason: vmm.ReasonNone, PC: v.pc()}
 			}
 			v.rearm = true
 			continue
@@ -212,7 +212,7 @@ func (v *vcpu) stepLoop(start x86.Regs, inst disasm.Inst, decoded bool, skip int
 				continue
 			}
 		}
-		if decoded && inst.Kind == disasm.KindHalt && now.RIP == inst.Next() && !m.irqchip {
+		if decoded && inst.Kind == disasm.KindHalt && v.pc() == inst.Next() && !m.irqchip {
 			v.halted = true
 		}
 		return s
@@ -408,7 +408,7 @@ func (v *vcpu) clearPushedTF(sp uint64, size int) {
 
 // clearFrameTF clears TF in the RFLAGS slot of the exception frame the
 // step just created, located by the return address it holds.
-func (v *vcpu) clearFrameTF(mode x86.Mode, pc uint64, inst disasm.Inst) {
+func (v *vcpu) clearFrameTF(mode x86.Mode, rip uint64, inst disasm.Inst) {
 	w := 8
 	if mode != 64 {
 		w = 4
@@ -424,7 +424,7 @@ func (v *vcpu) clearFrameTF(mode x86.Mode, pc uint64, inst disasm.Inst) {
 		}
 		return uint64(binary.LittleEndian.Uint32(b[i*4:]))
 	}
-	ret := func(x uint64) bool { return x == pc || (inst.Len > 0 && x == inst.Next()) }
+	ret := func(x uint64) bool { return x == rip || (inst.Len > 0 && x == rip+uint64(inst.Len)) }
 	var flagsAt uint64
 	switch {
 	case ret(word(0)):

@@ -199,6 +199,11 @@ func (v *vcpu) refresh() {
 	_ = kvmsys.GetSRegs(v.fd, &v.ksregs)
 }
 
+// pc is the linear address of v's next instruction (x86.CodeAddr): RIP in
+// 64-bit mode, CS.base + IP in real mode and in a based code segment.
+// Breakpoints, debug registers and stops are at linear addresses.
+func (v *vcpu) pc() uint64 { return x86.CodeAddr(v.kregs.RIP, v.sregs()) }
+
 func (v *vcpu) regs() x86.Regs {
 	k := &v.kregs
 	return x86.Regs{RAX: k.RAX, RBX: k.RBX, RCX: k.RCX, RDX: k.RDX, RSI: k.RSI, RDI: k.RDI, RSP: k.RSP, RBP: k.RBP,
@@ -419,7 +424,7 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 					return v.failed(err)
 				}
 			}
-			return vmm.Stop{Reason: vmm.ReasonNone, PC: v.kregs.RIP}
+			return vmm.Stop{Reason: vmm.ReasonNone, PC: v.pc()}
 		}
 		if err := v.setGuestDebug(m.dbg.guestDebug(v, false, -1), false); err != nil {
 			return v.failed(err)
@@ -446,5 +451,5 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 
 func (v *vcpu) failed(err error) vmm.Stop {
 	v.m.log.WithError(err).WithField("vcpu", v.idx).Error("vCPU failed")
-	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.kregs.RIP, Detail: err.Error()}
+	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: err.Error()}
 }

@@ -262,7 +262,7 @@ func (m *Machine) watchStop(v *vcpu, h *mmioHit) vmm.Stop {
 		}
 		off += r.len
 	}
-	return vmm.Stop{Reason: vmm.ReasonWatchpoint, PC: v.kregs.RIP, Addr: va,
+	return vmm.Stop{Reason: vmm.ReasonWatchpoint, PC: v.pc(), Addr: va,
 		Watch: &vmm.WatchHit{Watch: h.wp.w, Access: h.access, Addr: va, Old: h.old, New: h.new}}
 }
 
@@ -276,7 +276,7 @@ func (m *Machine) drWatchStop(v *vcpu, wp *watchpoint) vmm.Stop {
 	if wp.w.Access == vmm.AccessReadWrite && bytes.Equal(old, cur) {
 		acc = vmm.AccessReadWrite // a read, or a write of the same value
 	}
-	return vmm.Stop{Reason: vmm.ReasonWatchpoint, PC: v.kregs.RIP, Addr: wp.w.Addr,
+	return vmm.Stop{Reason: vmm.ReasonWatchpoint, PC: v.pc(), Addr: wp.w.Addr,
 		Watch: &vmm.WatchHit{Watch: wp.w, Access: acc, Addr: wp.w.Addr, Old: old, New: cur}}
 }
 
