@@ -108,11 +108,17 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 		if rel, ok := in.Args[0].(x86asm.Rel); ok {
 			d.HasTarget = true
 			d.Target = pc + uint64(in.Len) + uint64(int64(rel))
-			if mode != 64 {
+			switch mode {
+			case 32:
 				d.Target &= 0xffffffff
-				if mode == 16 {
-					d.Target &= 0xffff
-				}
+			case 16:
+				// pc is linear (CS.base + IP), and so is the target:
+				// IP + len + rel wraps at 64 KiB within the segment.
+				// The decoder does not know the base; it takes the 64
+				// KiB window pc is in (exact for f000:xxxx, 0000:xxxx,
+				// and for any jump that does not wrap).
+				win := pc &^ 0xffff
+				d.Target = (win + (d.Target-win)&0xffff) & 0xffffffff
 			}
 		}
 	}
@@ -175,7 +181,7 @@ func (d Inst) Text(sym Symbolizer) string {
 		}
 	}
 	pc := d.PC
-	width := uint64(1)<<(uint(d.mode)) - 1
+	width := uint64(0xffffffff) // a 16-bit target is linear already
 	if d.mode == 64 {
 		width = ^uint64(0)
 	}
