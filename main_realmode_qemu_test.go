@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/google/go-dap"
@@ -24,24 +25,20 @@ func TestResetVectorQEMU(t *testing.T) {
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
-	ip := func(want string) {
+	ip := func(want uint64) {
 		t.Helper()
-		st, err := c.StackTrace(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := st.Body.StackFrames[0].InstructionPointerReference; got != want {
-			t.Fatalf("frame at %s, want %s", got, want)
+		if pc, err := c.PC(); err != nil || pc != want {
+			t.Fatalf("frame at %#x (%v), want %#x", pc, err, want)
 		}
 	}
-	ip("0xfffffff0")
+	ip(0xfffffff0)
 	if err := c.Step("stepIn", 1, "instruction"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
-	ip("0xfe05b")
+	ip(0xfe05b)
 	d, err := c.Disassemble("0xfe05b", 0, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +61,10 @@ func TestResetVectorQEMU(t *testing.T) {
 	if ev.Body.Reason != "instruction breakpoint" {
 		t.Fatalf("stopped for %q (%s), want the instruction breakpoint at %s (%v)", ev.Body.Reason, ev.Body.Text, third, d.Body.Instructions)
 	}
-	ip(third)
+	if at, err := strconv.ParseUint(third, 0, 64); err != nil {
+		t.Fatal(err)
+	} else {
+		ip(at)
+	}
 	c.Disconnect()
 }

@@ -56,9 +56,10 @@ func (b realModeBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, 
 	return tg, nil
 }
 
-// TestRealModeFrame (vmdap's VMM): a vCPU in real mode shows its frame at
-// CS.base + IP, and the disassembly there is the code the CPU runs next.
-func TestRealModeFrame(t *testing.T) {
+// realModeSession launches the real-mode guest and returns the client at
+// its entry stop.
+func realModeSession(t *testing.T) *daptest.Client {
+	t.Helper()
 	vmmtest.RequireKVM(t)
 	g := vmmtest.BuildGuest(t, "mb")
 	l, _ := test.NewNullLogger()
@@ -67,7 +68,7 @@ func TestRealModeFrame(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a) }()
 	c := daptest.New(b)
-	defer func() { c.Close(); <-done }()
+	t.Cleanup(func() { c.Close(); <-done })
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,13 @@ func TestRealModeFrame(t *testing.T) {
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestRealModeFrame (vmdap's VMM): a vCPU in real mode shows its frame at
+// CS.base + IP, and the disassembly there is the code the CPU runs next.
+func TestRealModeFrame(t *testing.T) {
+	c := realModeSession(t)
 	st, err := c.StackTrace(1)
 	if err != nil {
 		t.Fatal(err)
@@ -106,38 +114,15 @@ func TestRealModeFrame(t *testing.T) {
 // software where int3 traps in real mode on this host (the probe says),
 // else in a debug register.
 func TestRealModeBreakpointAndStep(t *testing.T) {
-	vmmtest.RequireKVM(t)
-	g := vmmtest.BuildGuest(t, "mb")
-	l, _ := test.NewNullLogger()
-	srv := &adapter.Server{Backends: realModeBackends{}, Log: l}
-	a, b := net.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeConn(a) }()
-	c := daptest.New(b)
-	defer func() { c.Close(); <-done }()
-	if _, err := c.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Launch(map[string]any{"program": g.Path, "memory": 16, "stopOnEntry": true}); err != nil {
-		t.Fatal(err)
-	}
-	c.WaitEvent("initialized")
-	c.ConfigurationDone()
-	if _, err := c.Stopped(); err != nil {
-		t.Fatal(err)
-	}
+	c := realModeSession(t)
 	// At f000:e05b: nop; nop; inc ax; jmp $-3 (back to the inc).
 	if _, err := c.Request("writeMemory", map[string]any{"memoryReference": "0xfe05b", "data": "kJBA6/0="}); err != nil {
 		t.Fatal(err)
 	}
-	ip := func(want string) {
+	ip := func(want uint64) {
 		t.Helper()
-		st, err := c.StackTrace(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := st.Body.StackFrames[0].InstructionPointerReference; got != want {
-			t.Fatalf("frame at %s, want %s", got, want)
+		if pc, err := c.PC(); err != nil || pc != want {
+			t.Fatalf("frame at %#x (%v), want %#x", pc, err, want)
 		}
 	}
 	if err := c.Step("stepIn", 1, "instruction"); err != nil {
@@ -146,7 +131,7 @@ func TestRealModeBreakpointAndStep(t *testing.T) {
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
-	ip("0xfe05b")
+	ip(0xfe05b)
 	h, err := kvm.Probe(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +165,7 @@ func TestRealModeBreakpointAndStep(t *testing.T) {
 		if ev.Body.Reason != "instruction breakpoint" {
 			t.Fatalf("stopped for %q (%s: %s), want the instruction breakpoint", ev.Body.Reason, ev.Body.Text, c.Output("console"))
 		}
-		ip("0xfe05d")
+		ip(0xfe05d)
 	}
 	if r, err := c.Evaluate(0, "$rip"); err != nil || r.Body.Result != "0x000000000000e05d" {
 		t.Fatalf("$rip = %+v %v, want IP 0xe05d", r, err)

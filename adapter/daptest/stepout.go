@@ -25,7 +25,7 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 		if err != nil {
 			return err
 		}
-		if pc, err := c.pc(); err != nil || pc != sym(label) {
+		if pc, err := c.PC(); err != nil || pc != sym(label) {
 			return fmt.Errorf("run to %s: stopped (%s) at %#x (%v)", label, ev.Body.Reason, pc, err)
 		}
 		_, err = c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []any{}})
@@ -42,7 +42,7 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 		if err != nil {
 			return fmt.Errorf("stepOut from %s: %w", from, err)
 		}
-		pc, err := c.pc()
+		pc, err := c.PC()
 		if err != nil || ev.Body.Reason != "step" || pc != sym(want) {
 			return fmt.Errorf("stepOut from %s: stopped (%s) at %#x, want %s (%#x) %v", from, ev.Body.Reason, pc, want, sym(want), err)
 		}
@@ -72,7 +72,7 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 		if err == nil || !strings.Contains(err.Error(), "outermost") {
 			return fmt.Errorf("stepOut of the outermost frame: %v, want a refusal", err)
 		}
-		if pc, err := c.pc(); err != nil || pc != sym("top64_body") {
+		if pc, err := c.PC(); err != nil || pc != sym("top64_body") {
 			return fmt.Errorf("after the refusal: pc %#x (%v)", pc, err)
 		}
 	}
@@ -94,7 +94,7 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 	if err != nil || ev.Body.Reason != "pause" {
 		return fmt.Errorf("pause during a stepOut: %+v %v", ev, err)
 	}
-	if pc, err := c.pc(); err != nil || pc < sym("loop64") || pc > sym("loop64_mid")+8 {
+	if pc, err := c.PC(); err != nil || pc < sym("loop64") || pc > sym("loop64_mid")+8 {
 		return fmt.Errorf("paused at %#x, outside loop64 (%v)", pc, err)
 	}
 	// A disconnect in the middle of one ends the session.
@@ -107,8 +107,8 @@ func StepOutScenario(c *Client, sym func(string) uint64, outermost bool) error {
 	return nil
 }
 
-// pc is thread 1's innermost instruction pointer reference.
-func (c *Client) pc() (uint64, error) {
+// PC is thread 1's innermost instruction pointer reference.
+func (c *Client) PC() (uint64, error) {
 	st, err := c.StackTrace(1)
 	if err != nil {
 		return 0, err
