@@ -22,3 +22,16 @@ func mapFile(f *os.File, size int64) ([]byte, bool) {
 }
 
 func unmapFile(b []byte) { syscall.Munmap(b) }
+
+// mapFileWritable maps a regular file read-write and shared: what is
+// written goes to the file.
+func mapFileWritable(f *os.File, size int64) ([]byte, bool) {
+	if size <= 0 || int64(int(size)) != size {
+		return nil, false
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}

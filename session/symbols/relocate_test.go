@@ -34,7 +34,7 @@ __attribute__((section(".exit.text"), noinline)) void stop(void)
 `
 
 // relocObject compiles relocSrc into an ELF relocatable file.
-func relocObject(t testing.TB) []byte {
+func relocObject(t testing.TB, flags ...string) []byte {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -46,7 +46,7 @@ func relocObject(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	obj := filepath.Join(dir, "mod.o")
-	if out, err := exec.Command(gcc, "-c", "-g", "-O1", "-fno-pic", "-mcmodel=kernel", "-o", obj, src).CombinedOutput(); err != nil {
+	if out, err := exec.Command(gcc, append([]string{"-c", "-g", "-O1", "-fno-pic", "-mcmodel=kernel", "-o", obj, src}, flags...)...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	b, err := os.ReadFile(obj)
@@ -87,9 +87,32 @@ func relocTable(t *testing.T, secs map[string]uint64) *Table {
 // TestRelocate places the object's sections as the kernel places a
 // module's and reads it back: functions, lines and a global's address
 // are at the run-time addresses; what is in a section not placed (.exit
-// text) has no symbol.
+// text) has no symbol. Relocated in memory (Relocate), and from a file
+// into a mapped scratch file (LoadRelocated), with its debug sections
+// as they are and compressed (stored decompressed at the end).
 func TestRelocate(t *testing.T) {
-	tb := relocTable(t, map[string]uint64{".text": textAt, ".init.text": initAt, ".data": dataAt})
+	secs := map[string]uint64{".text": textAt, ".init.text": initAt, ".data": dataAt}
+	t.Run("in memory", func(t *testing.T) { checkRelocated(t, relocTable(t, secs)) })
+	for name, flags := range map[string][]string{"file": nil, "file with compressed debug sections": {"-gz=zlib"}} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mod.ko")
+			if err := os.WriteFile(path, relocObject(t, flags...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tb, err := LoadRelocated(path, secs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tb.img.m == nil {
+				t.Error("the relocated image is not mapped")
+			}
+			checkRelocated(t, tb)
+		})
+	}
+}
+
+func checkRelocated(t *testing.T, tb *Table) {
+	t.Helper()
 	if !tb.HasDWARF() {
 		t.Fatal("no DWARF after relocation")
 	}

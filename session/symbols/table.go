@@ -738,15 +738,8 @@ func openImage(path string) (*image, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
 	}
-	if m, ok := mapFile(f, st.Size()); ok {
-		img, err := newImage(readerAt(m), path)
-		if err != nil {
-			unmapFile(m)
-			return nil, err
-		}
-		img.m = m
-		img.cleanup = runtime.AddCleanup(img, unmapFile, m)
-		return img, nil
+	if img, err := mapImage(f, path); err != errNotMapped {
+		return img, err
 	}
 	// Not mappable: read sections through the file, which stays open
 	// for as long as the image is used.
@@ -760,6 +753,29 @@ func openImage(path string) (*image, error) {
 		return nil, err
 	}
 	runtime.AddCleanup(img, func(g *os.File) { g.Close() }, g)
+	return img, nil
+}
+
+var errNotMapped = errors.New("not mapped")
+
+// mapImage maps the open file f as an image (the mapping outlives f), or
+// fails with errNotMapped when it cannot be mapped.
+func mapImage(f *os.File, name string) (*image, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	m, ok := mapFile(f, st.Size())
+	if !ok {
+		return nil, errNotMapped
+	}
+	img, err := newImage(readerAt(m), name)
+	if err != nil {
+		unmapFile(m)
+		return nil, err
+	}
+	img.m = m
+	img.cleanup = runtime.AddCleanup(img, unmapFile, m)
 	return img, nil
 }
 
