@@ -288,8 +288,8 @@ func relocate(b []byte, sections map[string]uint64, out relocOut, size int64) er
 		// Stored decompressed at the end of the file.
 		size = (size + 7) &^ 7
 		put64(hdr+8, uint64(target.Flags&^elf.SHF_COMPRESSED)) // sh_flags
-		put64(hdr+24, uint64(size))                             // sh_offset
-		put64(hdr+32, uint64(len(data)))                        // sh_size
+		put64(hdr+24, uint64(size))                            // sh_offset
+		put64(hdr+32, uint64(len(data)))                       // sh_size
 		if _, err := out.WriteAt(data, size); err != nil {
 			return err
 		}
