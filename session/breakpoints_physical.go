@@ -139,7 +139,7 @@ func (b *bpTable) useHW(mode string) (bool, error) {
 				if mode == "" && hw {
 					return true, nil
 				}
-				return false, fmt.Errorf("a software breakpoint does not trap in %s on this host (its KVM delivers int3 through the guest's own vector table): use a hardware breakpoint", modeName(m))
+				return false, fmt.Errorf("a software breakpoint does not trap in %s on this target (vmdap check says why): use a hardware breakpoint", modeName(m))
 			}
 			return false, nil
 		}

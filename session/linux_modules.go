@@ -95,6 +95,13 @@ func (m *moduleState) placeHooks() {
 		if err != nil {
 			continue
 		}
+		if hw && name != hookLoad {
+			// Debug registers only (no software breakpoints here): of
+			// their four, the load hook alone takes one; freed init code
+			// and unloads are noticed at the next stop (refresh), and
+			// the other three are left to the user.
+			continue
+		}
 		k := physKey{m.hookAddr(fns[0]), hw}
 		if err := b.insert(k, linuxLet); err != nil {
 			left = append(left, name)
