@@ -84,7 +84,13 @@ func evalIn(t *testing.T, c *daptest.Client, frame int, expr string) string {
 func consolesOnFailure(t *testing.T, c *daptest.Client, console func() string) {
 	if t.Failed() {
 		out := console()
-		t.Logf("debug console:\n%s\nguest console (its end):\n%s", c.Output("console"), out[max(0, len(out)-6000):])
+		var evs []string
+		for _, e := range c.Events() {
+			if ev := e.(dap.EventMessage).GetEvent(); ev.Event != "output" {
+				evs = append(evs, fmt.Sprintf("%.300s", fmt.Sprintf("%+v", e)))
+			}
+		}
+		t.Logf("debug console:\n%s\nguest console (its end):\n%s\nevents not waited for:\n%s", c.Output("console"), out[max(0, len(out)-6000):], strings.Join(evs, "\n"))
 	}
 }
 
@@ -158,7 +164,8 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	linuxAware(t, c, k, mod, 1, 25*time.Minute, func() string { return c.Output("stdout") })
+	// Ring 0 runs natively here (requireGuestSyscalls): minutes are plenty.
+	linuxAware(t, c, k, mod, 1, 3*time.Minute, func() string { return c.Output("stdout") })
 	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
 }
 

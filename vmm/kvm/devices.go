@@ -17,12 +17,17 @@ const (
 	portDebugCon  = 0xe9 // Bochs/QEMU debug console
 )
 
-// uart is a 16550A at COM1 with just enough behaviour for guests that poll:
-// transmit goes to out at once, the line status always says the
-// transmitter is empty, and received bytes come from in.
+// uart is a 16550A at COM1: transmit goes to out at once, the line status
+// always says the transmitter is empty, and received bytes come from in.
+// With an interrupt controller (irq set) it raises IRQ 4 as a 16550 does,
+// for "transmitter empty" and "data received" when the guest enables
+// them: a Linux tty writes through the transmit interrupt (its console
+// polls), so user space's output needs it.
 type uart struct {
 	out io.Writer
 	rx  chan byte // received bytes, from the goroutine reading in
+	// irq sets the level of the UART's interrupt line (nil: none).
+	irq func(level bool)
 
 	// mu guards the registers below and orders the bytes written to out:
 	// each vCPU thread emulates its own port accesses.
@@ -34,6 +39,10 @@ type uart struct {
 	dll    byte
 	dlm    byte
 	peeked int // -1 when no byte is waiting
+	// thri: a "transmitter holding register empty" interrupt is pending
+	// (set when it empties or the interrupt is enabled, cleared by a read
+	// of IIR that reports it); level: the line as last set.
+	thri, level bool
 }
 
 func newUART(out io.Writer, in io.Reader) *uart {
@@ -45,6 +54,11 @@ func newUART(out io.Writer, in io.Reader) *uart {
 				n, err := in.Read(buf)
 				for _, b := range buf[:n] {
 					u.rx <- b
+				}
+				if n > 0 {
+					u.mu.Lock()
+					u.update()
+					u.mu.Unlock()
 				}
 				if err != nil {
 					return
@@ -66,6 +80,12 @@ const (
 	uartMSR = 6
 	uartSCR = 7
 
+	ierRDI  = 0x01 // received data available
+	ierTHRI = 0x02 // transmitter holding register empty
+	iirNone = 0xc1 // FIFOs enabled, no interrupt pending
+	iirTHRI = 0xc2
+	iirRDI  = 0xc4
+
 	lsrDR   = 0x01
 	lsrTHRE = 0x20
 	lsrTEMT = 0x40
@@ -85,6 +105,19 @@ func (u *uart) dataReady() bool {
 	}
 }
 
+// update sets the interrupt line from the pending, enabled causes (mu
+// held).
+func (u *uart) update() {
+	if u.irq == nil {
+		return
+	}
+	l := u.ier&ierRDI != 0 && u.dataReady() || u.ier&ierTHRI != 0 && u.thri
+	if l != u.level {
+		u.level = l
+		u.irq(l)
+	}
+}
+
 func (u *uart) read(off uint16) byte {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -96,6 +129,7 @@ func (u *uart) read(off uint16) byte {
 		if u.dataReady() {
 			b := byte(u.peeked)
 			u.peeked = -1
+			u.update()
 			return b
 		}
 		return 0
@@ -105,7 +139,15 @@ func (u *uart) read(off uint16) byte {
 		}
 		return u.ier
 	case uartIIR:
-		return 0xc1 // FIFOs enabled, no interrupt pending
+		switch {
+		case u.ier&ierRDI != 0 && u.dataReady():
+			return iirRDI
+		case u.ier&ierTHRI != 0 && u.thri:
+			u.thri = false // reported: cleared
+			u.update()
+			return iirTHRI
+		}
+		return iirNone
 	case uartLCR:
 		return u.lcr
 	case uartMCR:
@@ -138,17 +180,24 @@ func (u *uart) write(off uint16, v byte) {
 			case u.rx <- v:
 			default:
 			}
+			u.update()
 			return
 		}
 		if u.out != nil {
 			_, _ = u.out.Write([]byte{v})
 		}
+		u.thri = true // sent at once: empty again
+		u.update()
 	case uartIER:
 		if u.lcr&lcrDLAB != 0 {
 			u.dlm = v
 			return
 		}
+		if v&ierTHRI != 0 && u.ier&ierTHRI == 0 {
+			u.thri = true // enabled while empty: pending at once
+		}
 		u.ier = v & 0x0f
+		u.update()
 	case uartLCR:
 		u.lcr = v
 	case uartMCR:

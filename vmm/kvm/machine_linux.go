@@ -161,6 +161,25 @@ func (m *Machine) create(img *boot.Image, cfg Config) error {
 			return err
 		}
 		m.irqchip = true
+		// Both PICs start masked, as firmware leaves them: a kernel that
+		// never programs them (Linux on an IOAPIC) must not take COM1's
+		// IRQ 4 through an unprogrammed PIC as vector 4; one that does
+		// programs its own mask (ICW1 clears it).
+		for chip := uint32(0); chip < 2; chip++ {
+			c := kvmsys.IRQChip{ChipID: chip}
+			if err := kvmsys.GetIRQChip(vm, &c); err != nil {
+				return err
+			}
+			c.State[kvmsys.PICIMR] = 0xff
+			if err := kvmsys.SetIRQChip(vm, &c); err != nil {
+				return err
+			}
+		}
+		m.ports.com1.irq = func(level bool) {
+			if err := kvmsys.IRQLine(vm, 4, level); err != nil {
+				m.log.WithError(err).Debug("COM1's interrupt")
+			}
+		}
 	}
 	if m.mem, err = newMemory(vm, cfg.Memory); err != nil {
 		return err

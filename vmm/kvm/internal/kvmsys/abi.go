@@ -26,6 +26,9 @@ const (
 	KVM_SET_DEBUGREGS          = 0x4080aea2
 	KVM_CREATE_IRQCHIP         = 0xae60
 	KVM_SIGNAL_MSI             = 0x4020aea5
+	KVM_IRQ_LINE               = 0x4008ae61
+	KVM_GET_IRQCHIP            = 0xc208ae62
+	KVM_SET_IRQCHIP            = 0x8208ae63
 	KVM_GET_MP_STATE           = 0x8004ae98
 	KVM_SET_MP_STATE           = 0x4004ae99
 	KVM_GET_FPU                = 0x81a0ae8c
@@ -234,6 +237,21 @@ type DebugExit struct {
 	_         uint32
 	PC        uint64
 	DR6, DR7  uint64
+}
+
+// IRQChip mirrors struct kvm_irqchip (520 bytes): ChipID 0 and 1 are the
+// master and slave PIC, whose state (struct kvm_pic_state) begins State.
+type IRQChip struct {
+	ChipID, Pad uint32
+	State       [512]byte
+}
+
+// PICIMR is the offset of the interrupt mask register in kvm_pic_state.
+const PICIMR = 2
+
+// IRQLevel mirrors struct kvm_irq_level (8 bytes).
+type IRQLevel struct {
+	IRQ, Level uint32
 }
 
 // MSI mirrors struct kvm_msi (32 bytes).

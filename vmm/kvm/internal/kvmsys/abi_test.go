@@ -10,7 +10,7 @@ func TestStructLayout(t *testing.T) {
 	wantSizes := map[string]uintptr{
 		"kvm_regs": 144, "kvm_sregs": 312, "kvm_segment": 24, "kvm_dtable": 16,
 		"kvm_guest_debug": 72, "kvm_debugregs": 128, "kvm_vcpu_events": 64,
-		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32, "kvm_fpu": 416,
+		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32, "kvm_fpu": 416, "kvm_irq_level": 8, "kvm_irqchip": 520,
 	}
 	for name, want := range wantSizes {
 		if got := Sizes[name]; got != want {
@@ -55,6 +55,9 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, ioc(write, 0xa0, Sizes["kvm_vcpu_events"])},
 		{"KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, ioc(none, 0x60, 0)},
 		{"KVM_SIGNAL_MSI", KVM_SIGNAL_MSI, ioc(write, 0xa5, Sizes["kvm_msi"])},
+		{"KVM_IRQ_LINE", KVM_IRQ_LINE, ioc(write, 0x61, Sizes["kvm_irq_level"])},
+		{"KVM_GET_IRQCHIP", KVM_GET_IRQCHIP, ioc(read|write, 0x62, Sizes["kvm_irqchip"])},
+		{"KVM_SET_IRQCHIP", KVM_SET_IRQCHIP, ioc(read, 0x63, Sizes["kvm_irqchip"])},
 		{"KVM_GET_MP_STATE", KVM_GET_MP_STATE, ioc(read, 0x98, 4)},
 		{"KVM_SET_MP_STATE", KVM_SET_MP_STATE, ioc(write, 0x99, 4)},
 		{"KVM_GET_FPU", KVM_GET_FPU, ioc(read, 0x8c, Sizes["kvm_fpu"])},

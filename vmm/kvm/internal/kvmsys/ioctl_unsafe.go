@@ -190,6 +190,29 @@ func CreateIRQChip(vm int) error {
 	return wrap("KVM_CREATE_IRQCHIP", err)
 }
 
+// GetIRQChip issues KVM_GET_IRQCHIP for c.ChipID.
+func GetIRQChip(vm int, c *IRQChip) error {
+	_, err := ioctl(vm, KVM_GET_IRQCHIP, unsafe.Pointer(c))
+	return wrap("KVM_GET_IRQCHIP", err)
+}
+
+// SetIRQChip issues KVM_SET_IRQCHIP.
+func SetIRQChip(vm int, c *IRQChip) error {
+	_, err := ioctl(vm, KVM_SET_IRQCHIP, unsafe.Pointer(c))
+	return wrap("KVM_SET_IRQCHIP", err)
+}
+
+// IRQLine issues KVM_IRQ_LINE: the level of an interrupt line of the
+// in-kernel PIC and IOAPIC (a rise is an edge on an edge-triggered pin).
+func IRQLine(vm int, irq uint32, level bool) error {
+	l := IRQLevel{IRQ: irq}
+	if level {
+		l.Level = 1
+	}
+	_, err := ioctl(vm, KVM_IRQ_LINE, unsafe.Pointer(&l))
+	return wrap("KVM_IRQ_LINE", err)
+}
+
 // SignalMSI issues KVM_SIGNAL_MSI.
 func SignalMSI(vm int, m *MSI) error {
 	_, err := ioctl(vm, KVM_SIGNAL_MSI, unsafe.Pointer(m))

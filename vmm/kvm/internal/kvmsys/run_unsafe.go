@@ -81,6 +81,8 @@ var Sizes = map[string]uintptr{
 	"kvm_userspace_memory_region": unsafe.Sizeof(UserspaceMemoryRegion{}),
 	"kvm_cpuid_entry2":            unsafe.Sizeof(CPUIDEntry2{}),
 	"kvm_msi":                     unsafe.Sizeof(MSI{}),
+	"kvm_irq_level":               unsafe.Sizeof(IRQLevel{}),
+	"kvm_irqchip":                 unsafe.Sizeof(IRQChip{}),
 	"kvm_fpu":                     unsafe.Sizeof(FPU{}),
 }
 
