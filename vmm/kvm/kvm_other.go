@@ -15,8 +15,9 @@ type Machine struct{ vmm.Target }
 
 // HostInfo is empty on this platform.
 type HostInfo struct {
-	Vendor  string
-	DRWatch bool
+	Vendor                       string
+	DRWatch                      bool
+	RealModeProbed, RealModeInt3 bool
 }
 
 // Lines reports that there is no KVM here.
