@@ -91,7 +91,7 @@ func run(args []string) int {
 	// stdio: nothing but DAP may reach stdout.
 	stopReleased := keepReleasedQEMU(log)
 	defer stopReleased()
-	if err := srv.ServeConn(stdio{}); err != nil {
+	if err := srv.ServeConn(stdio{polledStdin()}); err != nil {
 		log.WithError(err).Error("DAP session failed")
 		return 1
 	}
@@ -216,11 +216,12 @@ func exposureWarning(a net.Addr) string {
 	return fmt.Sprintf("DAP is served on %s with no authentication: anyone who reaches port %d can run programs (qemuPath), read files (program, symbols) and start guests as this user; bind 127.0.0.1 unless you mean it", where, ta.Port)
 }
 
-type stdio struct{}
+// stdio is the DAP stream of stdio mode.
+type stdio struct{ in *os.File }
 
-func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
-func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
-func (stdio) Close() error                { return nil }
+func (s stdio) Read(p []byte) (int, error) { return s.in.Read(p) }
+func (stdio) Write(p []byte) (int, error)  { return os.Stdout.Write(p) }
+func (stdio) Close() error                 { return nil }
 
 // backends connects the adapter to the concrete VMMs.
 type backends struct{}

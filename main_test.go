@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +86,42 @@ func TestStdioCarriesOnlyDAP(t *testing.T) {
 	if !strings.Contains(stderr.String(), "layer=dap") || !strings.Contains(stderr.String(), "KVM host probed") {
 		t.Fatalf("expected debug logs on stderr, got:\n%.2000s", stderr.String())
 	}
+}
+
+// TestStdinFromAPipeIsPolled checks that stdio mode reads an editor's
+// pipe through Go's poller (nonblocking): a blocking read held a
+// processor, and while a kernel's symbols were indexed each request
+// waited up to 10 ms for the worker to run it.
+func TestStdinFromAPipeIsPolled(t *testing.T) {
+	cmd := exec.Command(vmdapBin, "dap")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	c := daptest.New(rwc{stdout, stdin})
+	if _, err := c.Initialize(); err != nil { // stdin is being read
+		t.Fatal(err)
+	}
+	info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/0", cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("skipping: no /proc fdinfo here: %v", err)
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if v, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+			if err != nil {
+				t.Fatalf("fdinfo flags %q: %v", v, err)
+			}
+			if flags&syscall.O_NONBLOCK == 0 {
+				t.Fatalf("vmdap reads its stdin pipe blocking (flags %o)", flags)
+			}
+			return
+		}
+	}
+	t.Fatalf("no flags in fdinfo:\n%s", info)
 }
 
 type rwc struct {

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,28 @@ func TestLookupsByNameBeforeTheMaps(t *testing.T) {
 			}
 			t.Logf("%d names, %d inlined, looked up both ways", len(names), inlined)
 		})
+	}
+}
+
+// TestSideBySideLeavesProcessors checks the bound on the background
+// build's concurrency: a processor is left to requests.
+func TestSideBySideLeavesProcessors(t *testing.T) {
+	for _, procs := range []int{0, 1, 2, 3} {
+		var running, most, ran atomic.Int32
+		task := func() {
+			n := running.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(5 * time.Millisecond) // let the others start, if they may
+			running.Add(-1)
+			ran.Add(1)
+		}
+		sideBySide(procs, task, task, task, task)
+		if ran.Load() != 4 {
+			t.Fatalf("procs %d: %d of 4 tasks ran", procs, ran.Load())
+		}
+		if want := max(procs, 1); most.Load() > int32(want) {
+			t.Errorf("procs %d: %d tasks ran at once", procs, most.Load())
+		}
 	}
 }

@@ -212,27 +212,31 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	// The three are independent: built side by side, the first lookup by
 	// name (a function breakpoint right after the attach) waits for the
 	// longest of them, not for their sum.
-	build := func() {
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); t.inlinedByName("") }()
-		go func() { defer wg.Done(); t.symIndex("") }()
-		t.names()
-		wg.Wait()
+	build := func(procs int) {
+		sideBySide(procs,
+			func() { t.inlinedByName("") },
+			func() { t.symIndex("") },
+			func() { t.names() })
 		t.namesReady.Store(true)
 		t.inlineScan.Store(nil)
 	}
 	refs := t.inlineRefs
 	t.inlineScan.Store(&refs)
 	if len(t.sec.info) < namesAtOpenBelow {
-		build() // a small image: at once
+		build(runtime.GOMAXPROCS(0)) // a small image: at once
 	} else {
 		hold := namesHold
 		go func() {
 			if hold != nil {
 				<-hold
 			}
-			build()
+			// Behind the open, one processor is left to the requests
+			// that come meanwhile (the first breakpoints, at once after
+			// the attach): on a machine of two, a request that waited
+			// for the stub had to wait again for a processor, up to a
+			// scheduler's time slice (10 ms) each time, and a function
+			// breakpoint took 30–60 ms instead of 2.
+			build(runtime.GOMAXPROCS(0) - 1)
 			// The call-frame table too: the first stop's stack trace
 			// would otherwise parse and sort a kernel's 200,000 FDEs;
 			// and the sorted names the debug console completes from.
@@ -241,6 +245,22 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		}()
 	}
 	return t, nil
+}
+
+// sideBySide runs the tasks with at most procs of them at a time (at least
+// one), and returns when all are done.
+func sideBySide(procs int, tasks ...func()) {
+	sem := make(chan struct{}, max(procs, 1))
+	var wg sync.WaitGroup
+	for _, task := range tasks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			task()
+		}()
+	}
+	wg.Wait()
 }
 
 // Images whose .debug_info is smaller than namesAtOpenBelow build their
