@@ -12,8 +12,9 @@ import (
 // TestResetVectorQEMU: QEMU attached at reset runs SeaBIOS in real mode,
 // where the next instruction is at CS.base + IP. The first frame is at
 // the reset vector (0xfffffff0), a step of its far jump lands at f000:e05b
-// (0xfe05b), and an instruction breakpoint at a linear address further on
-// stops there, shown at that address.
+// (0xfe05b), and instruction breakpoints at linear addresses further on
+// stop there, shown at those addresses, the second after continuing from
+// the first.
 func TestResetVectorQEMU(t *testing.T) {
 	vmmtest.RequireQEMU(t)
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
@@ -39,32 +40,40 @@ func TestResetVectorQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip(0xfe05b)
-	d, err := c.Disassemble("0xfe05b", 0, 3)
+	d, err := c.Disassemble("0xfe05b", 0, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	third := d.Body.Instructions[2].Address
-	r, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"instructionReference": third}}})
+	// Two breakpoints on the straight line that follows (xor dx,dx …
+	// mov edx): continuing from the first steps off it (found at its
+	// linear address) and stops at the second.
+	third, sixth := d.Body.Instructions[2].Address, d.Body.Instructions[5].Address
+	r, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"instructionReference": third}, {"instructionReference": sixth}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bp := r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints[0]; !bp.Verified {
-		t.Fatalf("breakpoint at %s: %+v", third, bp)
+	for _, bp := range r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints {
+		if !bp.Verified {
+			t.Fatalf("breakpoint %+v not verified", bp)
+		}
 	}
-	if err := c.Continue(1); err != nil {
-		t.Fatal(err)
-	}
-	ev, err := c.Stopped()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.Body.Reason != "instruction breakpoint" {
-		t.Fatalf("stopped for %q (%s), want the instruction breakpoint at %s (%v)", ev.Body.Reason, ev.Body.Text, third, d.Body.Instructions)
-	}
-	if at, err := strconv.ParseUint(third, 0, 64); err != nil {
-		t.Fatal(err)
-	} else {
-		ip(at)
+	for _, at := range []string{third, sixth} {
+		if err := c.Continue(1); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := c.Stopped()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Body.Reason != "instruction breakpoint" {
+			t.Fatalf("stopped for %q (%s), want the instruction breakpoint at %s (%v)", ev.Body.Reason, ev.Body.Text, at, d.Body.Instructions)
+		}
+		if a, err := strconv.ParseUint(at, 0, 64); err != nil {
+			t.Fatal(err)
+		} else {
+			ip(a)
+		}
 	}
 	c.Disconnect()
 }

@@ -256,7 +256,7 @@ func (t *Target) probe() error {
 	// vector). Probe P by writing RIP's own value back; G is then only a
 	// fallback, found out on first use. bhyve has neither.
 	if pcReg, ok := t.regNamed("rip"); ok && b != nil {
-		_, err := t.x("probing P", fmt.Sprintf("P%x=%s", pcReg.Num, hexLE(t.pcOf(0), pcReg.Bits/8)))
+		_, err := t.x("probing P", fmt.Sprintf("P%x=%s", pcReg.Num, hexLE(t.ipOf(0), pcReg.Bits/8)))
 		t.pWrite = err == nil
 		if err := alive(err); err != nil {
 			return err

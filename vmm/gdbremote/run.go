@@ -354,7 +354,7 @@ func (t *Target) await(p plan) {
 			}
 			if s.Reason == vmm.ReasonStep {
 				// A pause came while stepping off: the continue ends here.
-				s = vmm.Stop{VCPU: p.vcpu, Reason: vmm.ReasonPause, PC: t.linearPC(p.vcpu, t.pcOf(p.vcpu))}
+				s = vmm.Stop{VCPU: p.vcpu, Reason: vmm.ReasonPause, PC: t.pcOf(p.vcpu)}
 			}
 		}
 	}
@@ -376,7 +376,7 @@ func (t *Target) softRun(vcpu int) {
 			return
 		}
 		if t.interrupt {
-			t.deliver(vmm.Stop{VCPU: vcpu, Reason: vmm.ReasonPause, PC: t.linearPC(vcpu, t.pcOf(vcpu))})
+			t.deliver(vmm.Stop{VCPU: vcpu, Reason: vmm.ReasonPause, PC: t.pcOf(vcpu)})
 			return
 		}
 		t.resumed()
@@ -483,7 +483,7 @@ func (t *Target) classify(reply string, vcpu int, stepping bool) vmm.Stop {
 		return vmm.Stop{VCPU: v, Reason: vmm.ReasonStep, PC: pc, PCUnknown: !pcKnown}
 	}
 	if !pcKnown {
-		pc = t.linearPC(v, t.pcOf(v)) // the registers are read: no cost
+		pc = t.pcOf(v) // the registers are read: no cost
 	} else if t.sw[pc] == nil && !t.hw[pc] {
 		pc = t.linearPC(v, pc) // not one of ours: perhaps CS.base + IP is
 	}

@@ -179,7 +179,12 @@ func (t *Target) linearPC(vcpu int, ip uint64) uint64 {
 	return x86.CodeAddr(ip, s)
 }
 
-func (t *Target) pcOf(vcpu int) uint64 {
+// pcOf returns the linear address of vcpu's next instruction (read from
+// its registers), as breakpoints and stops know it.
+func (t *Target) pcOf(vcpu int) uint64 { return t.linearPC(vcpu, t.ipOf(vcpu)) }
+
+// ipOf returns vcpu's instruction pointer register as the stub has it.
+func (t *Target) ipOf(vcpu int) uint64 {
 	b, err := t.readBlock(vcpu)
 	if err != nil {
 		return 0
