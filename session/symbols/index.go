@@ -73,6 +73,15 @@ type inlineRef struct {
 	ref    nameRef
 }
 
+// strsOf returns the string section a name of that form is at:
+// .debug_line_str for DW_FORM_line_strp, else .debug_str.
+func (t *Table) strsOf(form uint32) []byte {
+	if form == formLineStrp {
+		return t.sec.lineStr
+	}
+	return t.sec.str
+}
+
 // typeRef is a type named by a .debug_str offset.
 type typeRef struct {
 	strOff uint64

@@ -18,26 +18,22 @@ func (t *Table) inlinedByName(name string) []nameRef {
 		// Grouped by the name's string offset first (the same inline
 		// function repeats in thousands of a kernel's units: an integer
 		// key is cheaper than hashing its name each time), then named.
-		byOff := map[uint64][]nameRef{}
+		type strKey struct {
+			form uint32
+			off  uint64
+		}
+		byOff := map[strKey][]nameRef{}
 		m := map[string][]nameRef{}
 		for _, ir := range t.inlineRefs {
-			switch {
-			case ir.name != nil:
+			if ir.name != nil {
 				m[string(ir.name)] = append(m[string(ir.name)], ir.ref)
-			case ir.form == formLineStrp:
-				byOff[ir.strOff|1<<63] = append(byOff[ir.strOff|1<<63], ir.ref)
-			default:
-				byOff[ir.strOff] = append(byOff[ir.strOff], ir.ref)
+				continue
 			}
+			k := strKey{ir.form, ir.strOff}
+			byOff[k] = append(byOff[k], ir.ref)
 		}
-		for off, refs := range byOff {
-			var b []byte
-			if off&(1<<63) != 0 {
-				b = cstrAt(t.sec.lineStr, off&^(1<<63))
-			} else {
-				b = cstrAt(t.sec.str, off)
-			}
-			if len(b) > 0 {
+		for k, refs := range byOff {
+			if b := cstrAt(t.strsOf(k.form), k.off); len(b) > 0 {
 				m[string(b)] = append(m[string(b)], refs...)
 			}
 		}

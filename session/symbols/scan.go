@@ -33,14 +33,10 @@ func (t *Table) scanSymbol(name string) (uint64, bool) {
 func (t *Table) inlineRefsNamed(refs []inlineRef, name string) []nameRef {
 	var out []nameRef
 	for _, ir := range refs {
-		var b []byte
-		switch {
-		case ir.name != nil:
-			b = ir.name
-		case ir.form == formLineStrp:
-			b = t.sec.lineStr[min(ir.strOff, uint64(len(t.sec.lineStr))):]
-		default:
-			b = t.sec.str[min(ir.strOff, uint64(len(t.sec.str))):]
+		b := ir.name
+		if b == nil {
+			strs := t.strsOf(ir.form)
+			b = strs[min(ir.strOff, uint64(len(strs))):]
 		}
 		// A prefix match then the terminator: no scan for the NUL of
 		// every other name.

@@ -34,13 +34,10 @@ func TestLookupsByNameBeforeTheMaps(t *testing.T) {
 				names[s.name] = true
 			}
 			for _, ir := range *tb.inlineScan.Load() {
-				switch {
-				case ir.name != nil:
+				if ir.name != nil {
 					names[string(ir.name)] = true
-				case ir.form == formLineStrp:
-					names[string(cstrAt(tb.sec.lineStr, ir.strOff))] = true
-				default:
-					names[string(cstrAt(tb.sec.str, ir.strOff))] = true
+				} else {
+					names[string(cstrAt(tb.strsOf(ir.form), ir.strOff))] = true
 				}
 			}
 			type answer struct {
