@@ -135,9 +135,10 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	// The command line of vmm/kvm's Linux tests but nosmp, which turns
-	// the IOAPIC off: /init's echo goes through the tty, whose UART
-	// interrupt (IRQ 4) needs it.
+	// The command line of vmm/kvm's Linux tests without nosmp, which
+	// turns the IOAPIC off: COM1 then has no interrupt and its tty (for
+	// /init's shell) is polled; with the IOAPIC it takes IRQ 4, as on a
+	// machine of several CPUs.
 	err := c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "initrd": initrd, "irqchip": true, "memory": 256, "vcpus": 1,
 		"args":        "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog",
 		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})

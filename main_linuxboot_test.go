@@ -59,6 +59,9 @@ func TestLaunchBzImageUnderQEMU(t *testing.T) {
 	if !strings.Contains(out, vmmtest.InitMarker+" cpus=2") {
 		t.Fatalf("guest output lacks %q:\n%s", vmmtest.InitMarker+" cpus=2", out)
 	}
+	if !strings.Contains(out, vmmtest.TTYMarker) {
+		t.Fatalf("guest output lacks /init's tty write %q:\n%s", vmmtest.TTYMarker, out)
+	}
 	i := strings.Index(out, vmmtest.InitMarker)
 	t.Logf("%s", strings.SplitN(out[i:], "\n", 2)[0])
 	c.Disconnect()

@@ -215,7 +215,8 @@ func bootLinuxToInit(t *testing.T, proto boot.Protocol, vcpus int) *linuxGuest {
 }
 
 // runToPowerOff continues the guest to its end and checks that /init ran
-// with every vCPU online and powered the machine off cleanly.
+// with every vCPU online, wrote to its tty, and powered the machine off
+// cleanly.
 func (g *linuxGuest) runToPowerOff(vcpus int) {
 	g.t.Helper()
 	if err := g.m.Continue(); err != nil {
@@ -229,6 +230,11 @@ func (g *linuxGuest) runToPowerOff(vcpus int) {
 	want := vmmtest.InitMarker + " cpus=" + string(rune('0'+vcpus))
 	if !strings.Contains(out, want) {
 		g.t.Fatalf("console lacks %q:\n%s", want, out)
+	}
+	if !strings.Contains(out, vmmtest.TTYMarker) {
+		// The kernel log reached the console, the tty write did not: the
+		// UART driver found no interrupt (IRQ 4) or no polling.
+		g.t.Fatalf("console lacks /init's tty write %q:\n%s", vmmtest.TTYMarker, out)
 	}
 	i := strings.Index(out, vmmtest.InitMarker)
 	g.t.Logf("booted to /init and powered off in %s: %s", g.elapsed(), strings.SplitN(out[i:], "\n", 2)[0])

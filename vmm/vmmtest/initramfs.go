@@ -18,10 +18,19 @@ import (
 // the machine off.
 const InitMarker = "VMDAP-LINUX-INIT"
 
+// TTYMarker is what /init writes first to its standard output, the
+// console tty: it reaches the serial port through the UART driver, which
+// sends while the transmitter raises its interrupt (IRQ 4), so it shows
+// that a user-space program's output (a shell's) gets out. It is written
+// before the processes that InitMarker's line runs, which gives the
+// driver time to send it before the power-off.
+const TTYMarker = "VMDAP-LINUX-TTY"
+
 // Initramfs builds a tiny initial RAM disk (an uncompressed newc cpio, so
 // the kernel does not spend its emulated ring-0 time decompressing it):
-// Debian's static busybox and an /init script that mounts /proc, prints
-// InitMarker with the CPU count and uptime on the console, runs extra (a
+// Debian's static busybox and an /init script that mounts /proc, writes
+// TTYMarker to the console tty, prints InitMarker with the CPU count and
+// uptime through the kernel log, runs extra (a
 // shell fragment, may be empty) and powers the machine off with
 // `poweroff -f`. It skips the test when busybox-static is not installed.
 func Initramfs(t testing.TB, extra string) []byte {
@@ -37,6 +46,7 @@ func InitramfsWith(t testing.TB, extra string, files map[string][]byte) []byte {
 	script := "#!/bin/busybox sh\n" +
 		"B=/bin/busybox\n" +
 		"$B mount -t proc proc /proc\n" +
+		"echo " + TTYMarker + "\n" +
 		"echo \"<2>" + InitMarker + " cpus=$($B grep -c ^processor /proc/cpuinfo) uptime=$($B cut -d' ' -f1 /proc/uptime)\" >/dev/kmsg\n" +
 		extra + "\n" +
 		"$B poweroff -f\n"

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"encoding/binary"
+	"strings"
 )
 
 // Firmware tables: what a PC's BIOS leaves in the reserved area below
@@ -13,8 +14,8 @@ import (
 //     0xe0000-0xfffff, by boot_params.acpi_rsdp_addr and by PVH's
 //     rsdp_paddr), an XSDT and an RSDT (for ACPI 1.0 readers such as
 //     xv6-x86_64), a hardware-reduced FADT whose sleep control register
-//     powers the machine off, a DSDT declaring \_S5, and with local APICs a
-//     MADT: one local APIC per vCPU and the IOAPIC.
+//     powers the machine off, a DSDT declaring \_S5 and COM1, and with
+//     local APICs a MADT: one local APIC per vCPU and the IOAPIC.
 //   - With local APICs, an Intel MultiProcessor Specification 1.4 table at
 //     0xf0000: a processor entry per vCPU, an ISA bus, the IOAPIC and its
 //     interrupt assignments (for kernels that read MP tables, such as the
@@ -127,13 +128,66 @@ func fadt(dsdt uint64) []byte {
 	return sdt("FACP", 6, b)
 }
 
-// dsdtAML is the DSDT's definition block: Name (_S5, Package () {5, 0, 0,
-// 0}), the soft-off sleep type (ACPI 6.4 §7.4.2, AML encoding §20.2).
-var dsdtAML = []byte{
-	0x08, '_', 'S', '5', '_', // NameOp "_S5_"
-	0x12, 0x07, 0x04, // PackageOp, PkgLength 7, 4 elements
-	0x0a, SleepTypeS5, // BytePrefix 5
-	0x00, 0x00, 0x00, // ZeroOp ×3
+// dsdtAML is the DSDT's definition block (ACPI 6.4 §19, AML encoding
+// §20.2): Name (_S5, Package () {5, 0, 0, 0}), the soft-off sleep type
+// (§7.4.2), and COM1 as a device, \_SB.COM1: EisaId ("PNP0501") with its
+// I/O ports and, with irq, IRQNoFlags () {4}, as QEMU's microvm and
+// cloud-hypervisor declare it. A hardware-reduced machine has no legacy
+// interrupts: Linux maps IRQ 4 to the IOAPIC only for a device that names
+// it, and its tty on the ISA port it knows by default could not request
+// the interrupt and failed every write (EIO); a COM1 without one is
+// polled.
+func dsdtAML(irq bool) []byte {
+	crs := []byte{
+		0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08, // IO (Decode16, 0x3f8, 0x3f8, 0, 8)
+	}
+	if irq {
+		crs = append(crs, 0x22, 1<<4, 0x00) // IRQNoFlags () {4}
+	}
+	crs = append(crs, 0x79, 0x00) // end tag
+	dev := []byte("COM1")
+	dev = append(dev, 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01) // Name (_HID, EisaId ("PNP0501"))
+	dev = append(dev, 0x08, '_', 'U', 'I', 'D', 0x01)                         // Name (_UID, One)
+	dev = append(dev, 0x08, '_', 'C', 'R', 'S')                               // Name (_CRS, Buffer () {…})
+	dev = append(dev, amlPkg([]byte{0x11}, append([]byte{0x0a, byte(len(crs))}, crs...))...)
+	sb := append([]byte{'\\', '_', 'S', 'B', '_'}, amlPkg([]byte{0x5b, 0x82}, dev)...) // Device (COM1)
+	b := []byte{
+		0x08, '_', 'S', '5', '_', // NameOp "_S5_"
+		0x12, 0x07, 0x04, // PackageOp, PkgLength 7, 4 elements
+		0x0a, SleepTypeS5, // BytePrefix 5
+		0x00, 0x00, 0x00, // ZeroOp ×3
+	}
+	return append(b, amlPkg([]byte{0x10}, sb)...) // Scope (\_SB)
+}
+
+// noIOAPIC reports whether a Linux command line turns the IOAPIC off
+// (nosmp and maxcpus=0 imply noapic; nolapic takes the local APICs and
+// the IOAPIC with them). A hardware-reduced machine then has no interrupt
+// controller for COM1: its tty is polled, which works, rather than given
+// IRQ 4, which Linux could not request.
+func noIOAPIC(cmdline string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		switch f {
+		case "--":
+			return false // the rest is init's
+		case "nosmp", "noapic", "nolapic", "maxcpus=0":
+			return true
+		}
+	}
+	return false
+}
+
+// amlPkg encodes op, then the PkgLength of body (which counts itself, in
+// one byte up to 63, else two: ACPI 6.4 §20.2.4), then body.
+func amlPkg(op, body []byte) []byte {
+	out := append([]byte(nil), op...)
+	if n := len(body) + 1; n <= 0x3f {
+		out = append(out, byte(n))
+	} else {
+		n++
+		out = append(out, 0x40|byte(n&0xf), byte(n>>4))
+	}
+	return append(out, body...)
 }
 
 // madt describes one local APIC per vCPU (APIC id = vCPU index) and the
@@ -160,7 +214,7 @@ func writeACPI(ram []byte, cfg Config) {
 		next = (a + uint64(len(t)) + 15) &^ 15
 		return a
 	}
-	dsdt := put(sdt("DSDT", 2, dsdtAML))
+	dsdt := put(sdt("DSDT", 2, dsdtAML(cfg.APIC && !noIOAPIC(cfg.Cmdline))))
 	tables := []uint64{put(fadt(dsdt))}
 	if cfg.APIC {
 		tables = append(tables, put(madt(cfg.VCPUs)))
