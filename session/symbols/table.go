@@ -206,12 +206,9 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	}
 	wg.Wait()
 	t.addELFFuncs()
-	// The name maps (functions, inline functions, ELF symbols) are built
-	// behind the open's back: a lookup by name before they are done
-	// waits for them.
-	// The three are independent: built side by side, the first lookup by
-	// name (a function breakpoint right after the attach) waits for the
-	// longest of them, not for their sum.
+	// The name maps (functions, inline functions, ELF symbols), three
+	// independent builds, are made behind a large image's open: a lookup
+	// by name before they are done scans instead (scan.go).
 	build := func(procs int) {
 		sideBySide(procs,
 			func() { t.inlinedByName("") },
