@@ -324,16 +324,22 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 		defer wg.Done()
 		t.mergeFiles(unitFiles)
 	}()
-	n, nr := 0, 0
+	// Each part's functions and ranges sort on their own, side by side,
+	// and are merged in address order after (a sort of them all, the
+	// workers' runs interleaved, was a serial tail of the open).
+	var sorts sync.WaitGroup
 	for _, p := range parts {
-		n += len(p.funcs)
-		nr += len(p.ranges)
+		sorts.Add(1)
+		go func() {
+			defer sorts.Done()
+			slices.SortFunc(p.funcs, byLow)
+			sortRanges(p.ranges)
+		}()
 	}
-	t.funcs = make([]*Func, 0, n)
-	t.ranges = make([]funcRange, 0, nr)
+	sorts.Wait()
 	for _, p := range parts {
-		t.funcs = append(t.funcs, p.funcs...)
-		t.ranges = append(t.ranges, p.ranges...)
+		t.funcs = mergeSorted(t.funcs, p.funcs, byLow)
+		t.ranges = mergeSorted(t.ranges, p.ranges, byRangeLow)
 		t.inlineRefs = append(t.inlineRefs, p.inlined...)
 	}
 	wg.Wait()
@@ -546,15 +552,9 @@ func (t *Table) symIndex(name string) (int32, bool) {
 // addELFFuncs adds ELF function symbols that DWARF does not describe
 // (assembly routines), then sorts functions and names them.
 func (t *Table) addELFFuncs() {
-	// The DWARF functions sort while the symbols are looked at; the
-	// symbols' functions come in address order (t.syms is sorted) and
-	// are merged in after.
-	done := make(chan struct{})
-	go func() {
-		slices.SortFunc(t.funcs, func(a, b *Func) int { return cmp.Compare(a.Low, b.Low) })
-		close(done)
-	}()
-	sortRanges(t.ranges)
+	// The DWARF functions and ranges are sorted (mergeIndex); the
+	// symbols' functions come in address order (t.syms is sorted), found
+	// in one walk along the ranges, and are merged in.
 	var extra []funcRange
 	// next[i]: the first symbol value above syms[i]'s (0: none), for
 	// sizing symbols without a size (thousands share one address in a
@@ -567,11 +567,15 @@ func (t *Table) addELFFuncs() {
 			next[i] = next[i+1]
 		}
 	}
+	ri := 0 // the first range above the symbol
 	for i, s := range t.syms {
 		if s.typ != elf.STT_FUNC && s.typ != elf.STT_NOTYPE {
 			continue
 		}
-		if t.dwarfFuncAt(s.value) != nil {
+		for ri < len(t.ranges) && t.ranges[ri].low <= s.value {
+			ri++
+		}
+		if funcBelow(t.ranges, ri, s.value) != nil {
 			continue
 		}
 		size := s.size
@@ -584,18 +588,16 @@ func (t *Table) addELFFuncs() {
 		fn := &Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
-	<-done
 	if len(extra) == 0 {
 		return
 	}
 	sortRanges(extra) // (in address order already, but cheaply sure)
-	byLow := func(a, b funcRange) int { return cmp.Compare(a.low, b.low) }
-	t.ranges = mergeSorted(t.ranges, extra, byLow)
+	t.ranges = mergeSorted(t.ranges, extra, byRangeLow)
 	fns := make([]funcRange, len(t.funcs))
 	for i, f := range t.funcs {
 		fns[i] = funcRange{f.Low, f.High, f}
 	}
-	merged := mergeSorted(fns, extra, byLow)
+	merged := mergeSorted(fns, extra, byRangeLow)
 	t.funcs = t.funcs[:0]
 	for _, r := range merged {
 		t.funcs = append(t.funcs, r.fn)
@@ -639,16 +641,22 @@ func (t *Table) names() map[string]*Func {
 	return t.byName
 }
 
-func sortRanges(r []funcRange) {
-	slices.SortFunc(r, func(a, b funcRange) int { return cmp.Compare(a.low, b.low) })
-}
+func byLow(a, b *Func) int          { return cmp.Compare(a.Low, b.Low) }
+func byRangeLow(a, b funcRange) int { return cmp.Compare(a.low, b.low) }
+func sortRanges(r []funcRange)      { slices.SortFunc(r, byRangeLow) }
 
 // dwarfFuncAt is FuncAt before ELF functions are added.
 func (t *Table) dwarfFuncAt(pc uint64) *Func {
 	i := sort.Search(len(t.ranges), func(i int) bool { return t.ranges[i].low > pc })
+	return funcBelow(t.ranges, i, pc)
+}
+
+// funcBelow returns the smallest of the ranges just below ranges[i] (the
+// first that begins above pc) that contains pc, or nil.
+func funcBelow(ranges []funcRange, i int, pc uint64) *Func {
 	var best *funcRange
 	for j := i - 1; j >= 0 && j >= i-8; j-- {
-		r := &t.ranges[j]
+		r := &ranges[j]
 		if pc >= r.low && pc < r.high && (best == nil || r.high-r.low < best.high-best.low) {
 			best = r
 		}
