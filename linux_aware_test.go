@@ -419,11 +419,14 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 // TestLinuxAwareKASLRUnderQEMU: with KASLR the kernel's symbols move by
 // the slide found at the first stop, but its per-CPU variables (offsets
 // into each CPU's area) do not: per_cpu, this_cpu and current still find
-// them, and tasks and dmesg read through the moved symbols.
+// them, and tasks and dmesg read through the moved symbols. CPU 0 spins in
+// user space: the pause finds it there, and the slide is found through
+// the other vCPU, idle in the kernel.
 func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := os.WriteFile(initrd, vmmtest.Initramfs(t, "while :; do $B sleep 3600; done"), 0o644); err != nil {
+	spin := "$B taskset 1 $B awk 'BEGIN { while (1) {} }' &\n"
+	if err := os.WriteFile(initrd, vmmtest.Initramfs(t, spin+"while :; do $B sleep 3600; done"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	serial := filepath.Join(t.TempDir(), "serial.log")
@@ -445,6 +448,9 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 	must(err)
 	ev, err := c.Stopped()
 	must(err)
+	if pc, err := c.PC(); err == nil {
+		t.Logf("paused on vCPU %d at %#x", ev.Body.ThreadId-1, pc)
+	}
 	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR)") {
 		t.Fatalf("no KASLR slide found; console: %q", out)
 	}

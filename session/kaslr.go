@@ -37,8 +37,9 @@ func (s *Session) forceSlide(off uint64) {
 	s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: symbols moved by kernelOffset %#x\n", off)})
 }
 
-// checkSlide looks for a KASLR slide at a stop of vCPU v. Target stopped,
-// Session.mu held.
+// checkSlide looks for a KASLR slide at a stop of vCPU v (or of another
+// vCPU, stopped too, when v is not in the kernel: a pause often finds one
+// in user space). Target stopped, Session.mu held.
 func (s *Session) checkSlide(v int) {
 	if s.sym == nil || s.kaslr.done || s.kaslr.tries >= kaslrMaxTries {
 		return
@@ -53,11 +54,8 @@ func (s *Session) checkSlide(v int) {
 		s.kaslr.done = true
 		return
 	}
-	// Only where the kernel's mapping can exist: long mode with paging,
-	// running in the upper half.
-	r, err := s.t.Regs(v)
-	sr, err2 := s.t.SRegs(v)
-	if err != nil || err2 != nil || x86.DecodeMode(sr) != 64 || r.RIP < 0xffff800000000000 {
+	v, ok = s.inKernelHalf(v)
+	if !ok {
 		return
 	}
 	s.kaslr.tries++
@@ -88,6 +86,25 @@ func (s *Session) checkSlide(v int) {
 		s.emit(Output{Category: "important", Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
 			"symbols may be wrong (is the image the running kernel? set kernelOffset if it was relocated)\n"})
 	}
+}
+
+// inKernelHalf returns v, else the first other vCPU, that runs where the
+// kernel's mapping can exist: in long mode with paging, in the upper half.
+func (s *Session) inKernelHalf(v int) (int, bool) {
+	in := func(c int) bool {
+		r, err := s.t.Regs(c)
+		sr, err2 := s.t.SRegs(c)
+		return err == nil && err2 == nil && x86.DecodeMode(sr) == 64 && r.RIP >= 0xffff800000000000
+	}
+	if in(v) {
+		return v, true
+	}
+	for c := 0; c < s.t.VCPUs(); c++ {
+		if c != v && in(c) {
+			return c, true
+		}
+	}
+	return v, false
 }
 
 // reresolve resolves the source and function breakpoints from the
