@@ -187,9 +187,9 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		defer wg.Done()
 		// The symbols file's symbols first (full-width values), else the
 		// program's.
-		t.loadELFSymbols(dimg.f)
+		t.loadELFSymbols(dimg)
 		if len(t.syms) == 0 && dimg != img {
-			t.loadELFSymbols(img.f)
+			t.loadELFSymbols(img)
 		}
 	}()
 	t.loadDWARF()
@@ -498,19 +498,8 @@ func (t *Table) unitForPC(pc uint64) int32 {
 	return -1
 }
 
-func (t *Table) loadELFSymbols(f *elf.File) {
-	syms, _ := f.Symbols()
-	out := make([]elfSym, 0, len(syms))
-	for _, s := range syms {
-		typ := elf.ST_TYPE(s.Info)
-		if s.Name == "" || s.Section == elf.SHN_UNDEF || (typ != elf.STT_FUNC && typ != elf.STT_OBJECT && typ != elf.STT_NOTYPE) {
-			continue
-		}
-		if typ == elf.STT_NOTYPE && (strings.HasPrefix(s.Name, ".") || strings.HasPrefix(s.Name, "$")) {
-			continue
-		}
-		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ})
-	}
+func (t *Table) loadELFSymbols(im *image) {
+	out := readSymtab(im)
 	// By value, then symbol-table order (a stable sort, by its index):
 	// small keys are sorted, then the symbols placed (a kernel's 180,000
 	// symbols moved about by the sort cost twice as much).
@@ -534,6 +523,51 @@ func (t *Table) loadELFSymbols(f *elf.File) {
 		sorted[i] = out[k.idx]
 	}
 	t.syms = sorted
+}
+
+// readSymtab returns the functions, objects and untyped symbols of an
+// image's .symtab that a section defines, in table order, read where the
+// table lies (mapped: no copy of it, and a string only for each symbol
+// kept; debug/elf's Symbols builds all of them, names and versions).
+func readSymtab(im *image) []elfSym {
+	f := im.f
+	st := f.Section(".symtab")
+	if st == nil || st.Type != elf.SHT_SYMTAB || int(st.Link) >= len(f.Sections) {
+		return nil
+	}
+	tab, _ := im.sectionBytes(st)
+	strs, _ := im.sectionBytes(f.Sections[st.Link])
+	size := 24
+	if f.Class == elf.ELFCLASS32 {
+		size = 16
+	}
+	bo := f.ByteOrder
+	out := make([]elfSym, 0, len(tab)/size)
+	for off := size; off+size <= len(tab); off += size { // entry 0 is the null symbol
+		e := tab[off : off+size]
+		var s elfSym
+		var info byte
+		var shndx elf.SectionIndex
+		if size == 24 {
+			info, shndx = e[4], elf.SectionIndex(bo.Uint16(e[6:]))
+			s.value, s.size = bo.Uint64(e[8:]), bo.Uint64(e[16:])
+		} else {
+			info, shndx = e[12], elf.SectionIndex(bo.Uint16(e[14:]))
+			s.value, s.size = uint64(bo.Uint32(e[4:])), uint64(bo.Uint32(e[8:]))
+		}
+		s.typ = elf.ST_TYPE(info)
+		if shndx == elf.SHN_UNDEF || s.typ != elf.STT_FUNC && s.typ != elf.STT_OBJECT && s.typ != elf.STT_NOTYPE {
+			continue
+		}
+		name := cstrAt(strs, uint64(bo.Uint32(e[0:])))
+		if len(name) == 0 || s.typ == elf.STT_NOTYPE && (name[0] == '.' || name[0] == '$') {
+			continue
+		}
+		s.name = string(name)
+		out = append(out, s)
+	}
+	runtime.KeepAlive(im) // the mapping the bytes are in
+	return out
 }
 
 // symIndex returns the index of the named ELF symbol (the name map is
@@ -854,8 +888,10 @@ func (im *image) size() int { return len(im.m) }
 
 // section returns a section's contents and its file offset (-1 when the
 // bytes are a decompressed or read copy).
-func (im *image) section(name string) ([]byte, int) {
-	s := im.f.Section(name)
+func (im *image) section(name string) ([]byte, int) { return im.sectionBytes(im.f.Section(name)) }
+
+// sectionBytes is section for a section header (nil: none).
+func (im *image) sectionBytes(s *elf.Section) ([]byte, int) {
 	if s == nil || s.Type == elf.SHT_NOBITS {
 		return nil, -1
 	}
