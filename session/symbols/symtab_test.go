@@ -36,7 +36,8 @@ func TestSymtabAsDebugELF(t *testing.T) {
 	for _, tag := range []string{"O2", "dwarf2", "m32"} {
 		paths = append(paths, vmmtest.BuildCorpus(t, tag).Path)
 	}
-	if k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux"); fileExists(k) {
+	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
+	if _, err := os.Stat(k); err == nil {
 		paths = append(paths, k)
 	}
 	for _, p := range paths {
@@ -57,5 +58,3 @@ func TestSymtabAsDebugELF(t *testing.T) {
 		im.release()
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

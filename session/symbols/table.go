@@ -584,7 +584,7 @@ func (t *Table) symIndex(name string) (int32, bool) {
 }
 
 // addELFFuncs adds ELF function symbols that DWARF does not describe
-// (assembly routines), then sorts functions and names them.
+// (assembly routines), merged into the sorted functions and ranges.
 func (t *Table) addELFFuncs() {
 	// The DWARF functions and ranges are sorted (mergeIndex); the
 	// symbols' functions come in address order (t.syms is sorted), found
