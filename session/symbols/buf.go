@@ -1,6 +1,9 @@
 package symbols
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // rd is a cursor over a byte slice that never panics: reading past the
 // end sets bad and yields zeros, so a truncated or crafted section stops
@@ -151,10 +154,8 @@ func cstrAt(sec []byte, off uint64) []byte {
 		return nil
 	}
 	s := sec[off:]
-	for i, c := range s {
-		if c == 0 {
-			return s[:i]
-		}
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		return s[:i]
 	}
 	return nil
 }

@@ -175,7 +175,7 @@ func (t *Table) indexNamedDIE(p *indexPart, cache map[int32]*abbrevTable, off ui
 	// A definition named through DW_AT_specification or
 	// DW_AT_abstract_origin: the index's name is its name.
 	for _, pn := range p.pending {
-		pn.fn.Name = string(cstrAt(t.sec.str, nameOff))
+		pn.fn.Name = t.sec.strpString(nameOff, len(cstrAt(t.sec.str, nameOff)))
 	}
 	p.pending = p.pending[:0]
 	return !r.bad

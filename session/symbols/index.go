@@ -32,10 +32,10 @@ type indexPart struct {
 	// bit test is cheaper than hashing each name.
 	typeSeen []uint64
 	typeRefs []typeRef
-	inlined  []inlineRef // functions known only as abstract instances
-	dirs     map[[2]uint64]string
+	inlined  []inlineRef       // functions known only as abstract instances
+	dirs     map[uint64]string // by nameKey
 	strIDs   map[string]uint64
-	files    map[[2]uint64]string
+	files    map[uint64]string // by nameKey
 	scratch  []scanFrame
 	pending  []pendingName
 	localDef map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
@@ -109,9 +109,9 @@ func (p *indexPart) newFunc() *Func {
 func newPart(infoSize int) *indexPart {
 	return &indexPart{
 		types:    make(map[string]nameRef, min(1<<15, infoSize>>12)), // sized to the image: a kernel has ~10⁵ type names
-		dirs:     map[[2]uint64]string{},
+		dirs:     map[uint64]string{},
 		strIDs:   map[string]uint64{},
-		files:    map[[2]uint64]string{},
+		files:    map[uint64]string{},
 		localDef: map[uint64]string{},
 	}
 }
@@ -148,6 +148,7 @@ func (t *Table) buildIndex() {
 		}
 		pmu.Unlock()
 	}
+	rel := t.newInfoReleaser()
 	for w := 0; w < workers; w++ {
 		p := newPart(len(t.sec.info))
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
@@ -161,6 +162,7 @@ func (t *Table) buildIndex() {
 					return
 				}
 				unitFiles[i] = t.scanUnit(p, int32(i))
+				rel.done(i)
 				report(int64(t.units[i].end - t.units[i].off))
 			}
 		}
@@ -187,16 +189,55 @@ func (t *Table) buildIndex() {
 	t.mergeIndex(parts, unitFiles)
 }
 
+// infoReleaser lets the pages of .debug_info the index has read leave the
+// resident set (they stay in the page cache), which keeps a kernel's open
+// to a few megabytes of its 200 MB .debug_info at a time. It releases
+// only the prefix of units all done, in spans of at least releaseSpan:
+// a release per unit (a kernel has 2,900) cost a tenth of the open, much
+// of it in the other cores' TLB flushes that each call makes.
+type infoReleaser struct {
+	t    *Table
+	mu   sync.Mutex
+	read []bool
+	next int    // the first unit not done
+	from uint64 // .debug_info is released below this offset
+}
+
+const releaseSpan = 16 << 20
+
+func (t *Table) newInfoReleaser() *infoReleaser {
+	return &infoReleaser{t: t, read: make([]bool, len(t.units))}
+}
+
+// done records that unit i was read, and releases what it can.
+func (r *infoReleaser) done(i int) {
+	t := r.t
+	if t.sec.infoOff < 0 {
+		return // not mapped
+	}
+	r.mu.Lock()
+	r.read[i] = true
+	for r.next < len(r.read) && r.read[r.next] {
+		r.next++
+	}
+	upTo := uint64(len(t.sec.info))
+	if r.next < len(t.units) {
+		upTo = t.units[r.next].off
+	}
+	from := r.from
+	if upTo-from < releaseSpan && r.next < len(t.units) {
+		r.mu.Unlock()
+		return
+	}
+	r.from = upTo
+	r.mu.Unlock()
+	release(t.dimg.m, t.sec.infoOff+int(from), int(upTo-from))
+}
+
 // scanUnit indexes one unit and returns its line table's file names.
 func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 	u := t.units[ci]
 	s := &t.sec
-	defer func() {
-		// Done with these bytes: let the pages leave the resident set.
-		if s.infoOff >= 0 {
-			release(t.img.m, s.infoOff+int(u.off), int(u.end-u.off))
-		}
-	}()
 	at, err := t.abbrevs(p.abbrevs, u)
 	if err != nil {
 		return nil
@@ -431,11 +472,11 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			d.name = cstrAt(t.sec.str, d.nameOff)
 		}
 	}
-	qualify := func(n []byte) string {
+	qualify := func() string {
 		if prefix == "" {
-			return string(n)
+			return t.sec.dieName(d)
 		}
-		return prefix + "::" + string(n)
+		return prefix + "::" + string(d.name)
 	}
 	switch a.tag {
 	case tagNamespace, tagModule:
@@ -453,7 +494,7 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 	case tagSubprogram:
 		name := ""
 		if d.hasName && !(d.inline && !d.low.ok && !d.ranges.ok && prefix == "") {
-			name = qualify(d.name)
+			name = qualify()
 			if prefix != "" {
 				p.localDef[off] = name
 			}
@@ -507,7 +548,7 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 	case tagVariable:
 		name := ""
 		if len(d.name) > 0 {
-			name = qualify(d.name)
+			name = qualify()
 			if prefix != "" {
 				p.localDef[off] = name
 			}
@@ -534,7 +575,7 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 				if _, seen := p.types[string(d.name)]; !seen {
 					p.types[string(d.name)] = nameRef{off, ci}
 				}
-			} else if name := qualify(d.name); p.types[name] == (nameRef{}) {
+			} else if name := qualify(); p.types[name] == (nameRef{}) {
 				p.types[name] = nameRef{off, ci}
 			}
 		}
@@ -564,7 +605,7 @@ func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) string {
 	switch {
 	case d.hasName:
 		if d.name == nil {
-			return string(cstrAt(t.sec.str, d.nameOff))
+			return t.sec.strpString(d.nameOff, len(cstrAt(t.sec.str, d.nameOff)))
 		}
 		return string(d.name)
 	case d.origin.ok:
@@ -655,6 +696,19 @@ func (n *internNamer) id(s string) uint64 {
 	return v
 }
 
+// nameKey packs a name's string offset (its top bit set for .debug_str,
+// clear for .debug_line_str) and the id of the directory it is relative
+// to into one key (an integer key is hashed faster than a pair), when
+// both fit: always, but for a string section over 256 GB or 16 million
+// distinct directories, whose names are then not shared.
+func nameKey(strOff, id uint64) (uint64, bool) {
+	off := strOff &^ (1 << 63)
+	if off >= 1<<38 || id >= 1<<24 {
+		return 0, false
+	}
+	return off<<25 | strOff>>63<<24 | id, true
+}
+
 func (n *internNamer) begin(dir0 string, given bool) {
 	n.dirIDs = n.dirIDs[:0]
 	if given {
@@ -666,13 +720,11 @@ func (n *internNamer) dir(compDir string, raw []byte, strOff uint64, isStrp bool
 	var d string
 	if !isStrp {
 		d = joinDir(compDir, string(raw))
-	} else {
-		k := [2]uint64{strOff, n.id(compDir)}
-		var ok bool
-		if d, ok = n.dirs[k]; !ok {
-			d = joinDir(compDir, string(raw))
-			n.dirs[k] = d
-		}
+	} else if k, ok := nameKey(strOff, n.id(compDir)); !ok {
+		d = joinDir(compDir, string(raw))
+	} else if d, ok = n.dirs[k]; !ok {
+		d = joinDir(compDir, string(raw))
+		n.dirs[k] = d
 	}
 	n.dirIDs = append(n.dirIDs, n.id(d))
 	return d
@@ -682,7 +734,10 @@ func (n *internNamer) file(dir string, dirIdx int, raw []byte, strOff uint64, is
 	if !isStrp || dirIdx < 0 || dirIdx >= len(n.dirIDs) {
 		return joinFile(dir, string(raw))
 	}
-	k := [2]uint64{strOff, n.dirIDs[dirIdx]}
+	k, ok := nameKey(strOff, n.dirIDs[dirIdx])
+	if !ok {
+		return joinFile(dir, string(raw))
+	}
 	if f, ok := n.files[k]; ok {
 		return f
 	}

@@ -34,7 +34,11 @@ func (t *Table) inlinedByName(name string) []nameRef {
 		}
 		for k, refs := range byOff {
 			if b := cstrAt(t.strsOf(k.form), k.off); len(b) > 0 {
-				m[string(b)] = append(m[string(b)], refs...)
+				name := string(b)
+				if k.form == formStrp {
+					name = t.sec.strpString(k.off, len(b))
+				}
+				m[name] = append(m[name], refs...)
 			}
 		}
 		t.inlined = m

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -175,6 +176,11 @@ func (s *secs) readEntries(r *rd, h *lineHeader, u *unit, nm fileNamer, dirs boo
 	count := r.uleb()
 	if count > uint64(len(r.b)) {
 		return errString("entry count out of range")
+	}
+	if dirs {
+		h.dirs = slices.Grow(h.dirs, int(min(count, 1<<12)))
+	} else {
+		h.files = slices.Grow(h.files, int(min(count, 1<<12)))
 	}
 	uf := unitFormat{version: 5, addrSize: h.addrSize, offSize: h.offSize}
 	lu := &unit{format: uf}

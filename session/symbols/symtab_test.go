@@ -1,9 +1,12 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/elf"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,7 +26,8 @@ func symsOf(f *elf.File) []elfSym {
 		if typ == elf.STT_NOTYPE && (strings.HasPrefix(s.Name, ".") || strings.HasPrefix(s.Name, "$")) {
 			continue
 		}
-		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ})
+		code := int(s.Section) < len(f.Sections) && f.Sections[s.Section].Flags&elf.SHF_EXECINSTR != 0
+		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ, code: code})
 	}
 	return out
 }
@@ -56,5 +60,54 @@ func TestSymtabAsDebugELF(t *testing.T) {
 		}
 		t.Logf("%s: %d symbols", filepath.Base(p), len(got))
 		im.release()
+	}
+}
+
+// TestDataLabelsAreNotFunctions checks which ELF symbols the PC lookup
+// takes for functions where DWARF says nothing (an assembly guest's): its
+// labels in code are, its labels in data are not (nor are a kernel's
+// __ksymtab_ entries or its __crc_ checksums, untyped symbols too).
+func TestDataLabelsAreNotFunctions(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mech")
+	tb, err := Load(g.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, code := range map[string]bool{
+		"handler_halt": true, "common_handler": true,
+		"rep_count": false, "irq_count": false, "hello": false, "msg": false,
+	} {
+		addr, ok := g.Symbols[name]
+		if !ok {
+			t.Fatalf("the guest has no symbol %s", name)
+		}
+		f := tb.FuncAt(addr)
+		if got := f != nil && f.Name == name; got != code {
+			t.Errorf("%s at %#x: a function %v, want %v (FuncAt: %+v)", name, addr, got, code, f)
+		}
+	}
+}
+
+// TestRadixSortIsAStableSort checks radixSort against a stable
+// comparison sort on values that differ in few bytes, in many, or not at
+// all, with repeats (symbols that share an address keep their order).
+func TestRadixSortIsAStableSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, mask := range []uint64{0, 0xff, 0xffff00, 0xffffffff_ffffffff, 0x8000_0000_0000_00ff} {
+		for _, n := range []int{0, 1, 2, 1000} {
+			keys := make([]symKey, n)
+			for i := range keys {
+				keys[i] = symKey{0xffffffff_81000000 ^ rng.Uint64()&mask, int32(i)}
+				if i > 0 && rng.IntN(4) == 0 {
+					keys[i].value = keys[rng.IntN(i)].value // a repeat
+				}
+			}
+			want := slices.Clone(keys)
+			slices.SortStableFunc(want, func(a, b symKey) int { return cmp.Compare(a.value, b.value) })
+			radixSort(keys)
+			if !slices.Equal(keys, want) {
+				t.Fatalf("mask %#x, %d keys: sorted %v, want %v", mask, n, keys[:min(n, 8)], want[:min(n, 8)])
+			}
+		}
 	}
 }

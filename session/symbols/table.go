@@ -46,6 +46,7 @@ type elfSym struct {
 	value, size uint64
 	typ         elf.SymType
 	idx         int32
+	code        bool // defined in an executable section
 }
 
 // Table is the symbol information of one guest image. It opens the file
@@ -292,6 +293,7 @@ func (t *Table) loadDWARF() {
 	} {
 		*x.dst, _ = d.section(x.name)
 	}
+	s.strS = string(s.str)
 	var infoOff int
 	s.info, infoOff = d.section(".debug_info")
 	if len(s.info) == 0 || len(s.abbrev) == 0 {
@@ -337,6 +339,11 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 		}()
 	}
 	sorts.Wait()
+	n := 0
+	for _, p := range parts {
+		n += len(p.inlined)
+	}
+	t.inlineRefs = make([]inlineRef, 0, n)
 	for _, p := range parts {
 		t.funcs = mergeSorted(t.funcs, p.funcs, byLow)
 		t.ranges = mergeSorted(t.ranges, p.ranges, byRangeLow)
@@ -369,7 +376,7 @@ func (t *Table) mergeNames(parts []*indexPart) {
 			b := cstrAt(t.sec.str, tr.strOff)
 			// (a lookup by a converted []byte does not allocate)
 			if old, ok := t.types[string(b)]; !ok || tr.ref.cu < old.cu {
-				t.types[string(b)] = tr.ref
+				t.types[t.sec.strpString(tr.strOff, len(b))] = tr.ref
 			}
 		}
 	}
@@ -500,29 +507,64 @@ func (t *Table) unitForPC(pc uint64) int32 {
 
 func (t *Table) loadELFSymbols(im *image) {
 	out := readSymtab(im)
-	// By value, then symbol-table order (a stable sort, by its index):
-	// small keys are sorted, then the symbols placed (a kernel's 180,000
-	// symbols moved about by the sort cost twice as much).
-	type key struct {
-		value uint64
-		idx   int32
-	}
-	keys := make([]key, len(out))
+	// By value, then symbol-table order (a stable sort): small keys are
+	// sorted, then the symbols placed (a kernel's 180,000 symbols moved
+	// about by the sort cost twice as much).
+	keys := make([]symKey, len(out))
 	for i := range out {
 		out[i].idx = int32(i)
-		keys[i] = key{out[i].value, int32(i)}
+		keys[i] = symKey{out[i].value, int32(i)}
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.value, b.value); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
+	radixSort(keys)
 	sorted := make([]elfSym, len(out))
 	for i, k := range keys {
 		sorted[i] = out[k.idx]
 	}
 	t.syms = sorted
+}
+
+// symKey is a symbol's value and its index in the symbol table.
+type symKey struct {
+	value uint64
+	idx   int32
+}
+
+// radixSort sorts keys by value, stably: a least-significant-byte-first
+// radix sort that skips the bytes in which all values agree (a kernel's
+// upper ones). It is a fifth of a comparison sort's cost on a kernel's
+// symbols.
+func radixSort(keys []symKey) {
+	if len(keys) < 2 {
+		return
+	}
+	var differ uint64
+	for _, k := range keys {
+		differ |= k.value ^ keys[0].value
+	}
+	src, dst := keys, make([]symKey, len(keys))
+	for shift := 0; shift < 64; shift += 8 {
+		if differ>>shift&0xff == 0 {
+			continue
+		}
+		var at [256]int
+		for _, k := range src {
+			at[k.value>>shift&0xff]++
+		}
+		sum := 0
+		for d, n := range at {
+			at[d] = sum
+			sum += n
+		}
+		for _, k := range src {
+			d := k.value >> shift & 0xff
+			dst[at[d]] = k
+			at[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
 }
 
 // readSymtab returns the functions, objects and untyped symbols of an
@@ -542,6 +584,9 @@ func readSymtab(im *image) []elfSym {
 		size = 16
 	}
 	bo := f.ByteOrder
+	// The names are substrings of one copy of the string table, not a
+	// string each (a kernel keeps 124,000 symbols).
+	strS := string(strs)
 	out := make([]elfSym, 0, len(tab)/size)
 	for off := size; off+size <= len(tab); off += size { // entry 0 is the null symbol
 		e := tab[off : off+size]
@@ -556,14 +601,16 @@ func readSymtab(im *image) []elfSym {
 			s.value, s.size = uint64(bo.Uint32(e[4:])), uint64(bo.Uint32(e[8:]))
 		}
 		s.typ = elf.ST_TYPE(info)
+		s.code = int(shndx) < len(f.Sections) && f.Sections[shndx].Flags&elf.SHF_EXECINSTR != 0
 		if shndx == elf.SHN_UNDEF || s.typ != elf.STT_FUNC && s.typ != elf.STT_OBJECT && s.typ != elf.STT_NOTYPE {
 			continue
 		}
-		name := cstrAt(strs, uint64(bo.Uint32(e[0:])))
+		noff := uint64(bo.Uint32(e[0:]))
+		name := cstrAt(strs, noff)
 		if len(name) == 0 || s.typ == elf.STT_NOTYPE && (name[0] == '.' || name[0] == '$') {
 			continue
 		}
-		s.name = string(name)
+		s.name = strS[noff : noff+uint64(len(name))]
 		out = append(out, s)
 	}
 	runtime.KeepAlive(im) // the mapping the bytes are in
@@ -603,7 +650,10 @@ func (t *Table) addELFFuncs() {
 	}
 	ri := 0 // the first range above the symbol
 	for i, s := range t.syms {
-		if s.typ != elf.STT_FUNC && s.typ != elf.STT_NOTYPE {
+		// Functions, and labels in code: a kernel's untyped symbols are
+		// mostly data (__ksymtab_*, __kstrtab_*) or absolute values
+		// (__crc_*, checksums), which no PC is in.
+		if s.typ != elf.STT_FUNC && !(s.typ == elf.STT_NOTYPE && s.code) {
 			continue
 		}
 		for ri < len(t.ranges) && t.ranges[ri].low <= s.value {
