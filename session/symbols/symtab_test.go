@@ -111,3 +111,26 @@ func TestRadixSortIsAStableSort(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeRunsIsAStableMerge checks mergeRuns against a stable sort of
+// the runs put end to end, for 0 to 9 runs (the workers' parts).
+func TestMergeRunsIsAStableMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type elem struct{ key, run int }
+	byKey := func(a, b elem) int { return cmp.Compare(a.key, b.key) }
+	for k := 0; k < 10; k++ {
+		runs := make([][]elem, k)
+		var all []elem
+		for r := range runs {
+			for range rng.IntN(50) {
+				runs[r] = append(runs[r], elem{rng.IntN(40), r})
+			}
+			slices.SortStableFunc(runs[r], byKey)
+			all = append(all, runs[r]...)
+		}
+		slices.SortStableFunc(all, byKey)
+		if got := mergeRuns(runs, byKey); !slices.Equal(got, all) {
+			t.Fatalf("%d runs: merged %v, want %v", k, got, all)
+		}
+	}
+}

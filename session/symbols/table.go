@@ -340,16 +340,38 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	}
 	sorts.Wait()
 	n := 0
-	for _, p := range parts {
+	funcs, ranges := make([][]*Func, len(parts)), make([][]funcRange, len(parts))
+	for i, p := range parts {
 		n += len(p.inlined)
+		funcs[i], ranges[i] = p.funcs, p.ranges
 	}
+	t.funcs = mergeRuns(funcs, byLow)
+	t.ranges = mergeRuns(ranges, byRangeLow)
 	t.inlineRefs = make([]inlineRef, 0, n)
 	for _, p := range parts {
-		t.funcs = mergeSorted(t.funcs, p.funcs, byLow)
-		t.ranges = mergeSorted(t.ranges, p.ranges, byRangeLow)
 		t.inlineRefs = append(t.inlineRefs, p.inlined...)
 	}
 	wg.Wait()
+}
+
+// mergeRuns merges sorted runs two by two (in log₂ of their number of
+// rounds, where merging each into the whole would copy the whole once
+// per run), earlier runs' elements first among equals.
+func mergeRuns[E any](runs [][]E, cmp func(x, y E) int) []E {
+	if len(runs) == 0 {
+		return nil
+	}
+	for len(runs) > 1 {
+		next := runs[:0:0]
+		for i := 0; i+1 < len(runs); i += 2 {
+			next = append(next, mergeSorted(runs[i], runs[i+1], cmp))
+		}
+		if len(runs)%2 == 1 {
+			next = append(next, runs[len(runs)-1])
+		}
+		runs = next
+	}
+	return runs[0]
 }
 
 // mergeNames joins the workers' globals and types, the first unit's
