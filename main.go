@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ func run(args []string) int {
 	logFile := fs.String("log-file", "", "write logs to this file (default: stderr)")
 	logOutput := fs.String("log-output", "", "comma-separated traffic traces to log at debug level: dap, kvm")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	indexCache := fs.String("index-cache", defaultIndexCache(), "keep large images' symbol indexes (a kernel's) in this folder, by build ID, for faster loads of the same image; \"\" keeps none")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: vmdap [flags] [dap | check | demo [example]]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -73,7 +75,7 @@ func run(args []string) int {
 	if traces["dap"] || traces["kvm"] {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	srv := &adapter.Server{Backends: backends{}, Log: log, Trace: traces["dap"]}
+	srv := &adapter.Server{Backends: backends{}, Log: log, Trace: traces["dap"], IndexCache: *indexCache}
 
 	cmd := fs.Arg(0)
 	switch {
@@ -97,6 +99,16 @@ func run(args []string) int {
 	}
 	waitReleasedQEMU(log)
 	return 0
+}
+
+// defaultIndexCache is the user's cache folder's vmdap/index ("" when
+// there is none).
+func defaultIndexCache() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "vmdap", "index")
 }
 
 // keepReleasedQEMU makes SIGTERM and SIGINT spare a QEMU the session let

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-dap"
+	"github.com/sirupsen/logrus"
 
 	"vmdap/session"
 )
@@ -111,13 +112,13 @@ func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile str
 	}
 	p := c.newProgress(reqSeq, "Loading symbols", name)
 	start := time.Now()
-	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx})
+	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx, IndexCache: c.srv.IndexCache})
 	if err != nil {
 		p.end("failed")
 		return nil, err
 	}
 	p.end(fmt.Sprintf("%s in %v", img.Summary(), time.Since(start).Round(time.Millisecond)))
-	c.log.WithField("ms", time.Since(start).Milliseconds()).Debugf("symbols of %s loaded", name)
+	c.log.WithFields(logrus.Fields{"ms": time.Since(start).Milliseconds(), "indexCached": img.IndexCached()}).Debugf("symbols of %s loaded", name)
 	return img, nil
 }
 

@@ -29,6 +29,9 @@ type Server struct {
 	Log      logrus.FieldLogger
 	// Trace logs every DAP message (truncated) at debug level.
 	Trace bool
+	// IndexCache is the folder large images' symbol indexes are kept in
+	// (see session.ImageOptions); "" keeps none.
+	IndexCache string
 }
 
 // Serve accepts clients until the listener closes, serving each on its

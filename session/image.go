@@ -31,6 +31,10 @@ type ImageOptions struct {
 	Progress func(done, total int64)
 	// Context, when set, stops the load early when it is done.
 	Context context.Context
+	// IndexCache, when set, is the folder the index of a large image
+	// (a kernel's) is kept in, by its build ID: the next load of the same
+	// image reads it there, a few times faster than building it.
+	IndexCache string
 }
 
 // LoadImage reads a guest image's symbols: program's own, or those of a
@@ -54,6 +58,9 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 	if o.Progress != nil {
 		opts = append(opts, symbols.WithProgress(o.Progress))
 	}
+	if o.IndexCache != "" {
+		opts = append(opts, symbols.WithIndexCache(o.IndexCache))
+	}
 	t, err := symbols.Load(program, debugFile, opts...)
 	if err != nil {
 		var fe *elf.FormatError
@@ -66,6 +73,10 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 	t.MapSources(o.SourceMap)
 	return &Image{t: t}, nil
 }
+
+// IndexCached reports whether the image's index was read from the index
+// cache.
+func (im *Image) IndexCached() bool { return im.t.IndexCached() }
 
 // Summary describes the image's size ("12 compile units, 340 functions").
 func (im *Image) Summary() string {

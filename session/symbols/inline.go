@@ -1,8 +1,10 @@
 package symbols
 
 import (
+	"cmp"
 	"debug/dwarf"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -41,10 +43,24 @@ func (t *Table) inlinedByName(name string) []nameRef {
 				m[name] = append(m[name], refs...)
 			}
 		}
+		for _, refs := range m {
+			sortRefs(refs)
+		}
 		t.inlined = m
 		t.inlineRefs = nil
 	})
 	return t.inlined[name]
+}
+
+// sortRefs puts references in the order of the debug information (the
+// workers that found them took the units in no fixed order).
+func sortRefs(refs []nameRef) {
+	slices.SortFunc(refs, func(a, b nameRef) int {
+		if c := cmp.Compare(a.cu, b.cu); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.die, b.die)
+	})
 }
 
 // maxInlineSites bounds the sites one breakpoint binds.

@@ -31,6 +31,9 @@ const maxRelocatable = 1 << 30
 // session with dozens of modules' debug files (tens of megabytes each)
 // holds them as page cache the system can reclaim, not as heap.
 func LoadRelocated(path string, sections map[string]uint64, opts ...Option) (*Table, error) {
+	// A relocated image's index depends on where its sections are: it is
+	// not kept under its build ID.
+	opts = append(opts, WithIndexCache(""))
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -45,5 +45,6 @@ func (t *Table) inlineRefsNamed(refs []inlineRef, name string) []nameRef {
 			out = append(out, ir.ref)
 		}
 	}
+	sortRefs(out)
 	return out
 }

@@ -17,6 +17,8 @@ func (t *Table) Slide() uint64 {
 // SetSlide relocates the table by slide bytes from its link addresses.
 func (t *Table) SetSlide(slide uint64) {
 	t.names() // built before the functions move (names do not change)
+	t.moving.Lock()
+	defer t.moving.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := slide - t.slide

@@ -102,6 +102,13 @@ type Table struct {
 	usedNames  bool
 	ctx        context.Context // see WithContext; nil: none
 	slide      uint64          // see SetSlide
+
+	cacheDir  string        // see WithIndexCache
+	fromCache bool          // the index was read from the cache
+	cacheDone chan struct{} // closed when the cache writer is done (nil: none)
+	// moving is held (read) by the cache writer while it reads the
+	// functions, ranges and symbols, which SetSlide (write) moves.
+	moving sync.RWMutex
 }
 
 type cuRange struct {
@@ -182,6 +189,30 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		t.AddrSize = 4
 	}
 	t.cache.init()
+	t.findSections()
+	cachePath := t.cachePath()
+	if cachePath != "" && t.readIndexCache(cachePath) {
+		cachePath = "" // (nothing to write)
+	} else if err := t.buildAll(img, dimg); err != nil {
+		img.release()
+		dimg.release()
+		return nil, err
+	}
+	var writeCache func()
+	if cachePath != "" {
+		snap := t.snapshot()
+		t.cacheDone = make(chan struct{})
+		writeCache = func() {
+			defer close(t.cacheDone)
+			t.writeIndexCache(cachePath, snap) // (on failure, the next open builds the index again)
+		}
+	}
+	t.startNameMaps(writeCache)
+	return t, nil
+}
+
+// buildAll builds the index, and reads the ELF symbols meanwhile.
+func (t *Table) buildAll(img, dimg *image) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -196,9 +227,7 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	t.loadDWARF()
 	if err := t.ctxErr(); err != nil {
 		wg.Wait()
-		img.release()
-		dimg.release()
-		return nil, err
+		return err
 	}
 	if len(t.units) > 0 {
 		// The code's own address size: a 64-bit kernel repacked as
@@ -207,6 +236,13 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	}
 	wg.Wait()
 	t.addELFFuncs()
+	return nil
+}
+
+// startNameMaps builds the name maps: at once for a small image, behind
+// the open for a large one; then writeCache, when not nil, runs behind
+// the open.
+func (t *Table) startNameMaps(writeCache func()) {
 	// The name maps (functions, inline functions, ELF symbols), three
 	// independent builds, are made behind a large image's open: a lookup
 	// by name before they are done scans instead (scan.go).
@@ -222,6 +258,9 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	t.inlineScan.Store(&refs)
 	if len(t.sec.info) < namesAtOpenBelow {
 		build(runtime.GOMAXPROCS(0)) // a small image: at once
+		if writeCache != nil {
+			go writeCache()
+		}
 	} else {
 		hold := namesHold
 		go func() {
@@ -235,6 +274,9 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 			// scheduler's time slice (10 ms) each time, and a function
 			// breakpoint took 30–60 ms instead of 2.
 			build(runtime.GOMAXPROCS(0) - 1)
+			if writeCache != nil {
+				writeCache()
+			}
 			// The call-frame table too: the first stop's stack trace
 			// would otherwise parse and sort a kernel's 200,000 FDEs;
 			// and the sorted names the debug console completes from.
@@ -242,7 +284,6 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 			t.prefixNames()
 		}()
 	}
-	return t, nil
 }
 
 // sideBySide runs the tasks with at most procs of them at a time (at least
@@ -277,8 +318,8 @@ func (t *Table) ctxErr() error {
 	return t.ctx.Err()
 }
 
-// loadDWARF finds the debug sections and builds the index.
-func (t *Table) loadDWARF() {
+// findSections finds the debug sections.
+func (t *Table) findSections() {
 	d := t.dimg
 	t.sec = secs{infoOff: -1}
 	s := &t.sec
@@ -296,15 +337,19 @@ func (t *Table) loadDWARF() {
 	s.strS = string(s.str)
 	var infoOff int
 	s.info, infoOff = d.section(".debug_info")
-	if len(s.info) == 0 || len(s.abbrev) == 0 {
-		return
-	}
 	if d.m != nil && infoOff >= 0 {
 		s.infoOff = infoOff
 	}
-	units, _ := walkUnits(s.info)
-	t.units = units
 	t.debugNames, _ = d.section(".debug_names")
+}
+
+// loadDWARF builds the index of the debug information.
+func (t *Table) loadDWARF() {
+	s := &t.sec
+	if len(s.info) == 0 || len(s.abbrev) == 0 {
+		return
+	}
+	t.units, _ = walkUnits(s.info)
 	t.buildIndex()
 	t.buildUnitRanges()
 }
@@ -747,9 +792,30 @@ func (t *Table) names() map[string]*Func {
 	return t.byName
 }
 
-func byLow(a, b *Func) int          { return cmp.Compare(a.Low, b.Low) }
-func byRangeLow(a, b funcRange) int { return cmp.Compare(a.low, b.low) }
-func sortRanges(r []funcRange)      { slices.SortFunc(r, byRangeLow) }
+// byLow and byRangeLow order functions by address, then (for aliases)
+// as the debug information does: the same order whichever workers read
+// which units.
+func byLow(a, b *Func) int {
+	if c := cmp.Compare(a.Low, b.Low); c != 0 {
+		return c
+	}
+	return byDIE(a, b)
+}
+
+func byRangeLow(a, b funcRange) int {
+	if c := cmp.Compare(a.low, b.low); c != 0 {
+		return c
+	}
+	return byDIE(a.fn, b.fn)
+}
+
+func byDIE(a, b *Func) int {
+	if c := cmp.Compare(a.cu, b.cu); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.die, b.die)
+}
+func sortRanges(r []funcRange) { slices.SortFunc(r, byRangeLow) }
 
 // dwarfFuncAt is FuncAt before ELF functions are added.
 func (t *Table) dwarfFuncAt(pc uint64) *Func {

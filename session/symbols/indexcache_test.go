@@ -1,0 +1,201 @@
+package symbols
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// withBuildID returns a copy of the image with a GNU build ID note (the
+// test guests are linked without one), made by objcopy.
+func withBuildID(t *testing.T, path string, id byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	note := filepath.Join(dir, "note")
+	// namesz 4, descsz 8, NT_GNU_BUILD_ID, "GNU\0", the ID.
+	b := []byte{4, 0, 0, 0, 8, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0, id, 2, 3, 4, 5, 6, 7, 8}
+	if err := os.WriteFile(note, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(path))
+	if msg, err := exec.Command("objcopy", "--add-section", ".note.gnu.build-id="+note, path, out).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// indexOf is everything the index holds that lookups answer from, the
+// functions by value (their name chains are built behind a large open).
+type indexOf struct {
+	AddrSize  int
+	UsedNames bool
+	Units     []unit
+	Funcs     []Func
+	Ranges    [][3]uint64 // low, high, the function's index
+	Globals   map[string]nameRef
+	Types     map[string]nameRef
+	Inlined   map[string][]nameRef
+	CURanges  []cuRange
+	Files     []string
+	FileUnits [][]int32
+	ByBase    map[string][]int32
+	Syms      []elfSym
+}
+
+// differ names the fields in which two indexes differ.
+func differ(a, b indexOf) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, va.Type().Field(i).Name)
+		}
+	}
+	return out
+}
+
+func indexState(t *testing.T, tb *Table) indexOf {
+	t.Helper()
+	for !tb.namesReady.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	tb.inlinedByName("")
+	ix := indexOf{AddrSize: tb.AddrSize, UsedNames: tb.usedNames, Globals: tb.globals, Types: tb.types,
+		Inlined: tb.inlined, CURanges: tb.cuRanges, Files: tb.files, FileUnits: tb.fileUnits, ByBase: tb.byBase, Syms: tb.syms}
+	at := map[*Func]uint64{}
+	for i, f := range tb.funcs {
+		g := *f
+		g.nextSame = nil
+		ix.Funcs = append(ix.Funcs, g)
+		at[f] = uint64(i)
+	}
+	for _, r := range tb.ranges {
+		ix.Ranges = append(ix.Ranges, [3]uint64{r.low, r.high, at[r.fn]})
+	}
+	for _, u := range tb.units {
+		ix.Units = append(ix.Units, *u)
+	}
+	return ix
+}
+
+// TestIndexCache opens each image twice with an index cache: the second
+// open reads the index the first wrote, and holds the same as the first
+// built. A damaged cache file, or another image's, is passed over (the
+// index is built again, the same, and the file written again).
+func TestIndexCache(t *testing.T) {
+	defer func(above int) { cacheAbove = above }(cacheAbove)
+	cacheAbove = 0
+	var paths []string
+	for i, tag := range []string{"O2", "dwarf2", "m32"} {
+		paths = append(paths, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(i)))
+	}
+	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
+	if _, err := os.Stat(k); err == nil {
+		paths = append(paths, k) // (it has its own build ID)
+	}
+	dir := t.TempDir()
+	open := func(p string, cached bool) *Table {
+		t.Helper()
+		tb, err := Load(p, "", WithIndexCache(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tb.fromCache != cached || (tb.cacheDone == nil) != cached {
+			t.Fatalf("%s: read from the cache %v (written: %v), want %v", p, tb.fromCache, tb.cacheDone != nil, cached)
+		}
+		if tb.cacheDone != nil {
+			<-tb.cacheDone
+		}
+		return tb
+	}
+	for _, p := range paths {
+		built := open(p, false)
+		file := built.cachePath()
+		want := indexState(t, built)
+		if len(want.Funcs) == 0 || len(want.Files) < 2 || len(want.Units) == 0 {
+			t.Fatalf("%s: an index with %d functions, %d files: the comparison would prove little", p, len(want.Funcs), len(want.Files))
+		}
+		if got := indexState(t, open(p, true)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: the index read from the cache differs from the one built in %v", p, differ(got, want))
+		}
+		// Damaged: a byte flipped in the middle.
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x40
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := indexState(t, open(p, false)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: the index built past a damaged cache differs in %v", p, differ(got, want))
+		}
+		open(p, true) // written again
+		t.Logf("%s: %d functions, %d files, %d units; cache file %d bytes", filepath.Base(p), len(want.Funcs), len(want.Files), len(want.Units), len(b))
+	}
+	// Another image's index under this one's name.
+	a, b := open(paths[0], true), open(paths[1], true)
+	other, err := os.ReadFile(b.cachePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a.cachePath(), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open(paths[0], false)
+}
+
+// TestIndexCacheDecodeChecks damages an index file in ways its checksum
+// does not catch (the checksum made again): decodeIndex refuses it or
+// reads it, without a panic.
+func TestIndexCacheDecodeChecks(t *testing.T) {
+	defer func(above int) { cacheAbove = above }(cacheAbove)
+	cacheAbove = 0
+	p := withBuildID(t, vmmtest.BuildCorpus(t, "O2").Path, 9)
+	tb, err := Load(p, "", WithIndexCache(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-tb.cacheDone
+	good, err := os.ReadFile(tb.cachePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resum := func(b []byte) []byte {
+		b = b[:len(b)-4]
+		return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	}
+	if _, err := tb.decodeIndex(good); err != nil {
+		t.Fatalf("the file written: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	refused := 0
+	for i := 0; i < 20000; i++ {
+		b := slices.Clone(good[:len(good)-4])
+		switch i % 3 {
+		case 0: // a byte changed
+			b[len(cacheMagic)+rng.IntN(len(b)-len(cacheMagic))] = byte(rng.Uint32())
+		case 1: // cut short
+			b = b[:len(cacheMagic)+rng.IntN(len(b)-len(cacheMagic))]
+		case 2: // a large varint where one was
+			at := len(cacheMagic) + rng.IntN(len(b)-len(cacheMagic)-10)
+			copy(b[at:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+		}
+		if _, err := tb.decodeIndex(resum(append(b, 0, 0, 0, 0))); err != nil {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no damaged file refused: the checks check nothing")
+	}
+	t.Logf("%d of 20000 damaged files refused, the others read without a panic", refused)
+}
