@@ -9,7 +9,9 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // The index cache: what the open's index pass finds in a large image (its
@@ -119,7 +121,43 @@ func (t *Table) writeIndexCache(path string, snap *indexSnapshot) error {
 	if err != nil {
 		os.Remove(tmp.Name())
 	}
+	trimCache(filepath.Dir(path))
 	return err
+}
+
+// cacheKeep is how many indexes the cache folder keeps, the most recently
+// used (a read touches its file).
+const cacheKeep = 8
+
+// trimCache removes all but the cacheKeep most recently used indexes, and
+// what writers that were stopped half-way left (older than a minute).
+func trimCache(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type idx struct {
+		path string
+		used time.Time
+	}
+	var idxs []idx
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), ".index-") && time.Since(fi.ModTime()) > time.Minute:
+			os.Remove(p)
+		case strings.HasSuffix(e.Name(), ".idx"):
+			idxs = append(idxs, idx{p, fi.ModTime()})
+		}
+	}
+	slices.SortFunc(idxs, func(a, b idx) int { return b.used.Compare(a.used) })
+	for _, x := range idxs[min(len(idxs), cacheKeep):] {
+		os.Remove(x.path)
+	}
 }
 
 // readIndexCache fills the table's index from path; it reports false,
@@ -139,6 +177,8 @@ func (t *Table) readIndexCache(path string) (ok bool) {
 		return false
 	}
 	ix.install(t)
+	now := time.Now()
+	os.Chtimes(path, now, now) // (used: trimCache keeps it)
 	return true
 }
 

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
@@ -198,4 +199,34 @@ func TestIndexCacheDecodeChecks(t *testing.T) {
 		t.Fatal("no damaged file refused: the checks check nothing")
 	}
 	t.Logf("%d of 20000 damaged files refused, the others read without a panic", refused)
+}
+
+// TestIndexCacheKeepsTheRecent checks the cache folder's bound: the
+// cacheKeep most recently used indexes stay, and a writer's leftover.
+func TestIndexCacheKeepsTheRecent(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	var names []string
+	for i := range cacheKeep + 3 {
+		n := filepath.Join(dir, fmt.Sprintf("%02d.idx", i))
+		if err := os.WriteFile(n, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		used := old.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(n, used, used)
+		names = append(names, n)
+	}
+	left := filepath.Join(dir, ".index-123")
+	os.WriteFile(left, nil, 0o644)
+	os.Chtimes(left, old, old)
+	trimCache(dir)
+	for i, n := range names {
+		_, err := os.Stat(n)
+		if kept := err == nil; kept != (i >= 3) {
+			t.Errorf("%s (used %d minutes after the first): kept %v", filepath.Base(n), i, kept)
+		}
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Error("a writer's leftover from an hour ago was kept")
+	}
 }
