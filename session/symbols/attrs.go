@@ -159,8 +159,8 @@ func (s *secs) strx(i uint64, u *unit) []byte {
 	if base == 0 && u.format.version >= 5 {
 		base = 8 // the first unit's table, after its header
 	}
-	off := base + i*uint64(u.format.offSize)
-	if off+uint64(u.format.offSize) > uint64(len(s.strOffsets)) || off < base {
+	off, ok := entryAt(base, i, uint64(u.format.offSize), len(s.strOffsets))
+	if !ok {
 		return nil
 	}
 	r := rd{b: s.strOffsets, pos: int(off)}
@@ -174,12 +174,24 @@ func (s *secs) addrx(i uint64, u *unit) uint64 {
 		base = 8
 	}
 	n := uint64(u.format.addrSize)
-	off := base + i*n
-	if off+n > uint64(len(s.addr)) || off < base {
+	off, ok := entryAt(base, i, n, len(s.addr))
+	if !ok {
 		return 0
 	}
 	r := rd{b: s.addr, pos: int(off)}
 	return r.uN(int(n))
+}
+
+// entryAt returns the offset of entry i, of n bytes each, of a table at
+// base in a section of size bytes, when all of the entry is inside it
+// (no sum or product wraps around).
+func entryAt(base, i, n uint64, size int) (uint64, bool) {
+	sz := uint64(size)
+	if n == 0 || base > sz || i > (sz-base)/n {
+		return 0, false
+	}
+	off := base + i*n
+	return off, n <= sz-off
 }
 
 // highPC turns DW_AT_high_pc into an address: a constant form is an

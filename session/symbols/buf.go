@@ -17,7 +17,7 @@ type rd struct {
 func (r *rd) eof() bool { return r.pos >= len(r.b) || r.bad }
 
 func (r *rd) need(n int) bool {
-	if n < 0 || r.pos+n > len(r.b) || r.pos+n < r.pos {
+	if n < 0 || r.pos < 0 || r.pos+n > len(r.b) || r.pos+n < r.pos {
 		r.bad = true
 		r.pos = len(r.b)
 		return false

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,10 +37,35 @@ func (t *Table) IndexCached() bool { return t.fromCache }
 // a smaller image's is built in a few milliseconds. Tests lower it.
 var cacheAbove = 16 << 20
 
+// cacheVersion is the layout of the file and the meaning of what it
+// holds: bump it with any change to either, or to what the index pass
+// finds (a file also records the vmdap build that wrote it, when the
+// build knows its revision, and is read only by the same).
 const (
 	cacheMagic   = "vmdap-index\n"
-	cacheVersion = 1
+	cacheVersion = 2
 )
+
+// buildRevision is the version control revision vmdap was built from
+// ("" when the build does not say).
+var buildRevision = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev := ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev += s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				rev += "+modified"
+			}
+		}
+	}
+	return rev
+})
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -163,7 +191,7 @@ func trimCache(dir string) {
 // readIndexCache fills the table's index from path; it reports false,
 // having changed nothing, when the file is not a good index of this image.
 func (t *Table) readIndexCache(path string) (ok bool) {
-	b, err := os.ReadFile(path)
+	b, err := readCacheFile(path, int64(len(t.sec.info))/2+1<<20)
 	if err != nil {
 		return false
 	}
@@ -180,6 +208,28 @@ func (t *Table) readIndexCache(path string) (ok bool) {
 	now := time.Now()
 	os.Chtimes(path, now, now) // (used: trimCache keeps it)
 	return true
+}
+
+// readCacheFile reads a regular file of at most limit bytes (a FIFO or a
+// device put there would block the open or fill the memory).
+func readCacheFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, errBadCache
+	}
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // encoder writes unsigned varints, and strings as an offset and a length
@@ -321,6 +371,8 @@ func (t *Table) encodeIndex(snap *indexSnapshot) []byte {
 	}
 	out := []byte(cacheMagic)
 	out = binary.AppendUvarint(out, cacheVersion)
+	out = binary.AppendUvarint(out, uint64(len(buildRevision())))
+	out = append(out, buildRevision()...)
 	out = binary.AppendUvarint(out, uint64(len(t.sec.info)))
 	out = binary.AppendUvarint(out, uint64(len(t.sec.abbrev)))
 	out = binary.AppendUvarint(out, uint64(len(t.sec.str)))
@@ -340,6 +392,9 @@ type decoder struct {
 }
 
 func (d *decoder) u() uint64 {
+	if d.bad {
+		return 0
+	}
 	v, n := binary.Uvarint(d.b[d.pos:])
 	if n <= 0 {
 		d.bad = true
@@ -361,14 +416,24 @@ func (d *decoder) i() int64 {
 
 func (d *decoder) flag() bool { return d.u() != 0 }
 
-// count reads a number of elements of at least one byte each.
-func (d *decoder) count() int {
+// count reads a number of elements of at least min bytes each.
+func (d *decoder) count(min int) int {
 	n := d.u()
-	if n > uint64(len(d.b)-d.pos) {
+	if n > uint64(len(d.b)-d.pos)/uint64(min) {
 		d.bad = true
 		return 0
 	}
 	return int(n)
+}
+
+// str reads n bytes.
+func (d *decoder) str(n int) string {
+	if d.bad {
+		return ""
+	}
+	s := string(d.b[d.pos : d.pos+n])
+	d.pos += n
+	return s
 }
 
 // below reads a number that must be below limit.
@@ -430,34 +495,36 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 	}
 	d := &decoder{b: b[:len(b)-4], pos: len(cacheMagic)}
 	s := &t.sec
-	if d.u() != cacheVersion || d.u() != uint64(len(s.info)) || d.u() != uint64(len(s.abbrev)) ||
+	if d.u() != cacheVersion || d.str(d.count(1)) != buildRevision() || d.u() != uint64(len(s.info)) || d.u() != uint64(len(s.abbrev)) ||
 		d.u() != uint64(len(s.str)) || d.u() != uint64(len(s.line)) {
 		return nil, errBadCache
 	}
-	n := d.count()
-	if d.bad {
-		return nil, errBadCache
-	}
-	d.blob = string(d.b[d.pos : d.pos+n])
-	d.pos += n
+	d.blob = d.str(d.count(1))
 	ix := &decodedIndex{addrSize: int(d.u()), usedNames: d.flag()}
 	if ix.addrSize != 4 && ix.addrSize != 8 {
 		return nil, errBadCache
 	}
 	info := uint64(len(s.info))
-	ix.units = make([]*unit, d.count())
+	// (Each count is checked against the bytes left at the least each
+	// element takes: a damaged count allocates no more than the file's
+	// size in elements.)
+	ix.units = make([]*unit, d.count(25))
 	for i := range ix.units {
 		u := &unit{off: d.u(), dieOff: d.u(), end: d.u()}
-		u.format = unitFormat{version: int(d.below(6)), addrSize: int(d.below(9)), offSize: int(d.below(9))}
+		u.format = unitFormat{version: int(d.u()), addrSize: int(d.u()), offSize: int(d.u())}
 		u.abbrevOff = d.below(uint64(len(s.abbrev)) + 1)
 		u.name, u.compDir, u.lang, u.producer = d.s(), d.s(), d.u(), d.s()
 		u.stmtList, u.hasStmtList = d.u(), d.flag()
 		u.lowPC, u.strOffBase, u.addrBase, u.rngBase, u.locBase = d.u(), d.u(), d.u(), d.u(), d.u()
 		u.rangesAttr, u.highPC = d.cv(), d.cv()
-		if u.off > u.dieOff || u.dieOff > u.end || u.end > info {
+		f := u.format
+		if d.bad || u.off > u.dieOff || u.dieOff > u.end || u.end > info ||
+			f.version < 2 || f.version > 5 || f.addrSize != 4 && f.addrSize != 8 || f.offSize != 4 && f.offSize != 8 ||
+			u.strOffBase > uint64(len(s.strOffsets)) || u.addrBase > uint64(len(s.addr)) ||
+			u.rngBase > uint64(len(s.rnglists)) || u.locBase > uint64(len(s.loclists)) {
 			return nil, errBadCache
 		}
-		u.files = make([]int32, d.count())
+		u.files = make([]int32, d.count(1))
 		for j := range u.files {
 			u.files[j] = int32(d.below(1 << 31))
 		}
@@ -471,7 +538,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		}
 		return int32(c)
 	}
-	nf := d.count()
+	nf := d.count(7)
 	slab := make([]Func, nf)
 	ix.funcs = make([]*Func, nf)
 	for i := range ix.funcs {
@@ -484,7 +551,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		f.cu = cu()
 		ix.funcs[i] = f
 	}
-	ix.ranges = make([]funcRange, d.count())
+	ix.ranges = make([]funcRange, d.count(3))
 	for i := range ix.ranges {
 		r := &ix.ranges[i]
 		r.low = d.u()
@@ -494,13 +561,13 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		}
 	}
 	for _, m := range []*map[string]nameRef{&ix.globals, &ix.types} {
-		n := d.count()
+		n := d.count(4)
 		*m = make(map[string]nameRef, n)
 		for range n {
 			(*m)[d.s()] = d.ref(units)
 		}
 	}
-	ix.inlineRefs = make([]inlineRef, d.count())
+	ix.inlineRefs = make([]inlineRef, d.count(5))
 	for i := range ix.inlineRefs {
 		ir := &ix.inlineRefs[i]
 		ir.form = uint32(d.u())
@@ -510,23 +577,23 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		}
 		ir.ref = d.ref(units)
 	}
-	ix.cuRanges = make([]cuRange, d.count())
+	ix.cuRanges = make([]cuRange, d.count(3))
 	for i := range ix.cuRanges {
 		r := &ix.cuRanges[i]
 		r.low = d.u()
 		r.high = r.low + d.u()
 		r.cu = int32(d.below(uint64(units)))
 	}
-	ix.files = make([]string, d.count())
+	ix.files = make([]string, d.count(2))
 	for i := range ix.files {
 		ix.files[i] = d.s()
 	}
-	ix.fileUnits = make([][]int32, d.count())
+	ix.fileUnits = make([][]int32, d.count(1))
 	if len(ix.fileUnits) != len(ix.files) {
 		return nil, errBadCache
 	}
 	for i := range ix.fileUnits {
-		if n := d.count(); n > 0 {
+		if n := d.count(1); n > 0 {
 			us := make([]int32, n)
 			for j := range us {
 				us[j] = int32(d.below(uint64(units)))
@@ -541,7 +608,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 			}
 		}
 	}
-	ix.syms = make([]elfSym, d.count())
+	ix.syms = make([]elfSym, d.count(7))
 	for i := range ix.syms {
 		s := &ix.syms[i]
 		s.name, s.value, s.size = d.s(), d.u(), d.u()

@@ -157,7 +157,8 @@ func TestIndexCache(t *testing.T) {
 
 // TestIndexCacheDecodeChecks damages an index file in ways its checksum
 // does not catch (the checksum made again): decodeIndex refuses it or
-// reads it, without a panic.
+// reads it, without a panic; and some of those it reads are opened, and
+// asked what a session asks, without a panic either.
 func TestIndexCacheDecodeChecks(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
@@ -179,7 +180,7 @@ func TestIndexCacheDecodeChecks(t *testing.T) {
 		t.Fatalf("the file written: %v", err)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	refused := 0
+	refused, opened := 0, 0
 	for i := 0; i < 20000; i++ {
 		b := slices.Clone(good[:len(good)-4])
 		switch i % 3 {
@@ -191,14 +192,61 @@ func TestIndexCacheDecodeChecks(t *testing.T) {
 			at := len(cacheMagic) + rng.IntN(len(b)-len(cacheMagic)-10)
 			copy(b[at:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 		}
-		if _, err := tb.decodeIndex(resum(append(b, 0, 0, 0, 0))); err != nil {
+		damaged := resum(append(b, 0, 0, 0, 0))
+		if _, err := tb.decodeIndex(damaged); err != nil {
 			refused++
+		} else if opened < 300 {
+			opened++
+			askAll(t, p, tb.cachePath(), damaged)
 		}
 	}
 	if refused == 0 {
 		t.Fatal("no damaged file refused: the checks check nothing")
 	}
-	t.Logf("%d of 20000 damaged files refused, the others read without a panic", refused)
+	t.Logf("%d of 20000 damaged files refused, the others read without a panic; %d opened and asked", refused, opened)
+}
+
+// askAll opens the image with a damaged index in its cache file and asks
+// it what a session asks (a panic fails the test).
+func askAll(t *testing.T, image, file string, damaged []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := Load(image, "", WithIndexCache(filepath.Dir(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tb.fromCache {
+		t.Fatal("the damaged index decodeIndex read was not read by the open")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("a query on a damaged index panicked: %v", r)
+		}
+	}()
+	for _, f := range tb.Funcs() {
+		tb.FuncAt(f.Low)
+		tb.PCToLine(f.Low)
+		tb.ScopeAt(f.Low)
+		tb.PrologueEnd(f)
+		tb.CallSites(f)
+		tb.InlinedAt(f.Low)
+		tb.InlinedSites(f.Name)
+		tb.FuncsByName(f.Name)
+		tb.Symbol(f.Low)
+		tb.Globals(f.Low)
+	}
+	for _, file := range tb.Files() {
+		for line := range 40 {
+			tb.LineAddrs(file, line)
+		}
+	}
+	tb.GlobalNames(func(name string) { tb.GlobalByName(name) })
+	tb.NamesWithPrefix("", func(name string, kind NameKind) bool {
+		tb.TypeByName(name)
+		return true
+	})
 }
 
 // TestIndexCacheKeepsTheRecent checks the cache folder's bound: the

@@ -95,8 +95,8 @@ func (s *secs) listOffset(v cval, base uint64, sec []byte, u *unit) (uint64, boo
 				base = 20
 			}
 		}
-		at := base + v.u*uint64(u.format.offSize)
-		if at < base || at+uint64(u.format.offSize) > uint64(len(sec)) {
+		at, ok := entryAt(base, v.u, uint64(u.format.offSize), len(sec))
+		if !ok {
 			return 0, false
 		}
 		r := rd{b: sec, pos: int(at)}

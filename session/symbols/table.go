@@ -103,9 +103,12 @@ type Table struct {
 	ctx        context.Context // see WithContext; nil: none
 	slide      uint64          // see SetSlide
 
-	cacheDir  string        // see WithIndexCache
-	fromCache bool          // the index was read from the cache
-	cacheDone chan struct{} // closed when the cache writer is done (nil: none)
+	cacheDir string // see WithIndexCache
+	// symsOfProgram: the symbols file has no ELF symbols, the program's
+	// were read (not cached: the key is the symbols file's build ID).
+	symsOfProgram bool
+	fromCache     bool          // the index was read from the cache
+	cacheDone     chan struct{} // closed when the cache writer is done (nil: none)
 	// moving is held (read) by the cache writer while it reads the
 	// functions, ranges and symbols, which SetSlide (write) moves.
 	moving sync.RWMutex
@@ -199,7 +202,7 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 		return nil, err
 	}
 	var writeCache func()
-	if cachePath != "" {
+	if cachePath != "" && !t.symsOfProgram { // (the cache is the symbols file's alone)
 		snap := t.snapshot()
 		t.cacheDone = make(chan struct{})
 		writeCache = func() {
@@ -222,6 +225,7 @@ func (t *Table) buildAll(img, dimg *image) error {
 		t.loadELFSymbols(dimg)
 		if len(t.syms) == 0 && dimg != img {
 			t.loadELFSymbols(img)
+			t.symsOfProgram = len(t.syms) > 0
 		}
 	}()
 	t.loadDWARF()
