@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -97,5 +98,26 @@ func TestSideBySideLeavesProcessors(t *testing.T) {
 		if want := max(procs, 1); most.Load() > int32(want) {
 			t.Errorf("procs %d: %d tasks ran at once", procs, most.Load())
 		}
+	}
+}
+
+// TestHoldGCNests checks that opens side by side, ending in any order,
+// leave the collector as it was before the first (an open that put back
+// what it found would leave it off after another open's end).
+func TestHoldGCNests(t *testing.T) {
+	before := debug.SetGCPercent(137)
+	defer debug.SetGCPercent(before)
+	a := holdGC(-1)
+	b := holdGC(400)
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("during the opens: %d, want -1 (the first's)", p)
+	}
+	a()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Errorf("after the first open's end: %d, want -1 (the other still runs)", p)
+	}
+	b()
+	if p := debug.SetGCPercent(137); p != 137 {
+		t.Errorf("after both: %d, want 137", p)
 	}
 }

@@ -169,12 +169,14 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 }
 
 func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
-	if fi := dimg.size(); fi > 64<<20 {
+	if dimg.size() > 64<<20 {
 		// A large image's index allocates a few hundred thousand small
 		// objects that all stay live: collecting while it is built only
 		// costs time (a tenth of a kernel's open). The garbage collector
-		// runs less often meanwhile, as the Go compiler has it do.
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		// runs less often meanwhile, as the Go compiler has it do (off,
+		// a kernel's open was no faster in a session, and its peak 50 MB
+		// higher).
+		defer holdGC(400)()
 	}
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
@@ -287,6 +289,33 @@ func (t *Table) startNameMaps(writeCache func()) {
 			t.frameTab()
 			t.prefixNames()
 		}()
+	}
+}
+
+// gcHeld is the garbage collector's setting while opens run: the first
+// of opens that run at once (sessions side by side, modules) sets it, and
+// the last puts back what it was.
+var gcHeld struct {
+	sync.Mutex
+	opens int
+	prev  int
+}
+
+// holdGC sets the collector's percent for an open (see debug.SetGCPercent)
+// and returns what ends the hold.
+func holdGC(percent int) (release func()) {
+	gcHeld.Lock()
+	defer gcHeld.Unlock()
+	if gcHeld.opens == 0 {
+		gcHeld.prev = debug.SetGCPercent(percent)
+	}
+	gcHeld.opens++
+	return func() {
+		gcHeld.Lock()
+		defer gcHeld.Unlock()
+		if gcHeld.opens--; gcHeld.opens == 0 {
+			debug.SetGCPercent(gcHeld.prev)
+		}
 	}
 }
 
