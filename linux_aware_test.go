@@ -448,8 +448,8 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 	must(err)
 	ev, err := c.Stopped()
 	must(err)
-	if pc, err := c.PC(); err == nil {
-		t.Logf("paused on vCPU %d at %#x", ev.Body.ThreadId-1, pc)
+	if st, err := c.StackTrace(ev.Body.ThreadId); err == nil && len(st.Body.StackFrames) > 0 {
+		t.Logf("paused on vCPU %d at %s", ev.Body.ThreadId-1, st.Body.StackFrames[0].InstructionPointerReference)
 	}
 	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR)") {
 		t.Fatalf("no KASLR slide found; console: %q", out)
