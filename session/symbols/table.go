@@ -737,7 +737,7 @@ func (t *Table) addELFFuncs() {
 	// symbols' functions come in address order (t.syms is sorted), found
 	// in one walk along the ranges, and are merged in.
 	var extra []funcRange
-	var slab []Func
+	var slab funcSlab
 	// next[i]: the first symbol value above syms[i]'s (0: none), for
 	// sizing symbols without a size (thousands share one address in a
 	// kernel, so a forward scan from each would be quadratic).
@@ -770,11 +770,7 @@ func (t *Table) addELFFuncs() {
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue
 		}
-		if len(slab) == 0 {
-			slab = make([]Func, 1024) // (one allocation per thousand: a kernel has 50,000)
-		}
-		fn := &slab[0]
-		slab = slab[1:]
+		fn := slab.next()
 		*fn = Func{Name: Demangle(s.name), Low: s.value, High: s.value + size, cu: -1}
 		extra = append(extra, funcRange{fn.Low, fn.High, fn})
 	}
