@@ -85,6 +85,9 @@ func parseBzImage(data []byte) (*Image, error) {
 	if !isBzImage(data) {
 		return nil, formatErr(`not a Linux bzImage: no boot-sector signature 0xaa55 at offset 0x1fe with "HdrS" at 0x202`)
 	}
+	if len(data) < lhVersion+2 {
+		return nil, formatErr("truncated bzImage: %#x bytes end before its boot protocol version (at 0x206)", len(data))
+	}
 	le := binary.LittleEndian
 	version := le.Uint16(data[lhVersion:])
 	if version < linuxMinVersion {
