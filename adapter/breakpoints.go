@@ -12,10 +12,11 @@ import (
 
 func (c *conn) toBreakpoint(b session.BreakpointInfo) breakpointExt {
 	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message, Line: c.lineOut(b.Line)}}
-	if !b.Verified && b.Reason == "" {
+	if !b.Verified {
 		bp.Reason = "failed"
-	} else if !b.Verified {
-		bp.Reason = b.Reason
+		if b.State == session.BPPending {
+			bp.Reason = "pending"
+		}
 	}
 	if b.File != "" {
 		bp.Source = &dap.Source{Name: filepath.Base(b.File), Path: b.File}

@@ -17,6 +17,18 @@ var stopReasons = map[session.StopReason]string{
 	session.StopException: "exception", session.StopPause: "pause", session.StopEntry: "entry", session.StopGoto: "goto",
 }
 
+// outputCategories are the DAP output categories of the session's
+// output kinds.
+var outputCategories = map[session.OutputKind]string{
+	session.OutNote: "console", session.OutImportant: "important", session.OutError: "stderr",
+}
+
+// moduleReasons are the DAP module event reasons of the session's
+// module changes.
+var moduleReasons = map[session.ModuleChange]string{
+	session.ModuleLoaded: "new", session.ModuleUpdated: "changed", session.ModuleUnloaded: "removed",
+}
+
 // onEvent translates a session event into DAP (called from session
 // goroutines, and from the worker inside session calls; it only queues).
 func (c *conn) onEvent(e session.Event) {
@@ -43,7 +55,7 @@ func (c *conn) onEvent(e session.Event) {
 		m.Body = dap.ContinuedEventBody{ThreadId: ev.Thread, AllThreadsContinued: true}
 		c.send(m)
 	case session.Output:
-		c.output(ev.Category, ev.Text)
+		c.output(outputCategories[ev.Kind], ev.Text)
 	case session.Exited:
 		c.exited(ev.Code)
 	case session.Terminated:
@@ -51,8 +63,9 @@ func (c *conn) onEvent(e session.Event) {
 	case session.Invalidated:
 		if invalEvents {
 			m := &dap.InvalidatedEvent{Event: newEvent("invalidated")}
-			for _, a := range ev.Areas {
-				m.Body.Areas = append(m.Body.Areas, dap.InvalidatedAreas(a))
+			m.Body.Areas = []dap.InvalidatedAreas{"variables"}
+			if ev.Stacks {
+				m.Body.Areas = append(m.Body.Areas, "stacks")
 			}
 			c.send(m)
 		}

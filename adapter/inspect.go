@@ -119,6 +119,11 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// scopeHints are the DAP presentation hints of the session's scopes.
+var scopeHints = map[string]string{
+	session.ScopeLocals: "locals", session.ScopeArguments: "arguments", session.ScopeRegisters: "registers",
+}
+
 func (c *conn) onScopes(m *dap.ScopesRequest, s *session.Session) {
 	f, ok := c.handles.frame(m.Arguments.FrameId)
 	if !ok {
@@ -134,7 +139,7 @@ func (c *conn) onScopes(m *dap.ScopesRequest, s *session.Session) {
 	resp.Body.Scopes = []dap.Scope{}
 	for _, sc := range scopes {
 		ref := c.handles.addVars(varRef{thread: f.thread, frame: f.index, children: sc.Vars})
-		resp.Body.Scopes = append(resp.Body.Scopes, dap.Scope{Name: sc.Name, PresentationHint: sc.Hint,
+		resp.Body.Scopes = append(resp.Body.Scopes, dap.Scope{Name: sc.Name, PresentationHint: scopeHints[sc.Name],
 			VariablesReference: ref, NamedVariables: sc.Count, Expensive: sc.Name == session.ScopeGlobals})
 	}
 	c.send(resp)
@@ -294,6 +299,13 @@ func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) 
 	c.send(resp)
 }
 
+// completionTypes are the DAP completion item types of the session's
+// completion kinds (a register is a property of the vCPU).
+var completionTypes = map[session.CompletionKind]dap.CompletionItemType{
+	session.CompleteVariable: "variable", session.CompleteFunction: "function", session.CompleteField: "field",
+	session.CompleteRegister: "property", session.CompleteKeyword: "keyword",
+}
+
 func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	a := m.Arguments
 	thread, frame, err := c.frameArg(a.FrameId)
@@ -310,7 +322,7 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	resp := &dap.CompletionsResponse{Response: newResponse(&m.Request)}
 	resp.Body.Targets = make([]dap.CompletionItem, 0, len(items))
 	for _, it := range items {
-		resp.Body.Targets = append(resp.Body.Targets, dap.CompletionItem{Label: it.Label, Type: dap.CompletionItemType(it.Type),
+		resp.Body.Targets = append(resp.Body.Targets, dap.CompletionItem{Label: it.Label, Type: completionTypes[it.Kind],
 			Start: c.colOut(utf16Len(a.Text[:it.Start]) + 1), Length: utf16Len(a.Text[it.Start : it.Start+it.Length])})
 	}
 	c.send(resp)

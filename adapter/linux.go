@@ -82,6 +82,6 @@ func toModule(mi session.ModuleInfo) dap.Module {
 
 func (c *conn) moduleEvent(ev session.ModuleChanged) {
 	m := &dap.ModuleEvent{Event: newEvent("module")}
-	m.Body = dap.ModuleEventBody{Reason: ev.Reason, Module: toModule(ev.Module)}
+	m.Body = dap.ModuleEventBody{Reason: moduleReasons[ev.Change], Module: toModule(ev.Module)}
 	c.send(m)
 }

@@ -19,7 +19,8 @@ const (
 	KindData
 )
 
-// Breakpoint modes (DAP breakpointModes).
+// Breakpoint modes: where a code breakpoint goes (the client is offered
+// them as breakpoint modes).
 const (
 	ModeSoftware = "software"
 	ModeHardware = "hardware"
@@ -30,12 +31,21 @@ type BreakpointInfo struct {
 	ID       int
 	Verified bool
 	Message  string
-	Reason   string // when not verified: "pending" (placed as soon as it can be) or "failed"
+	State    BPState // when not verified: BPPending or BPFailed
 	File     string
 	Line     int
 	Addr     uint64
 	HasAddr  bool
 }
+
+// BPState says why a breakpoint is not verified.
+type BPState uint8
+
+const (
+	BPPlaced  BPState = iota // verified (or not yet tried)
+	BPPending                // not placed yet: placed as soon as it can be (Message says what it waits for)
+	BPFailed                 // it cannot be placed (Message says why)
+)
 
 // SourceBP is one requested source breakpoint.
 type SourceBP struct {
@@ -159,7 +169,7 @@ func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 	used := map[*logical]bool{}
 	for i, r := range req {
 		for _, o := range old {
-			if !used[o] && o.line == r.Line && normMode(o.mode) == normMode(r.Mode) && o.info.Reason != reasonFailed {
+			if !used[o] && o.line == r.Line && normMode(o.mode) == normMode(r.Mode) && o.info.State != BPFailed {
 				keep[i] = o
 				used[o] = true
 				break
@@ -182,13 +192,13 @@ func (b *bpTable) setSource(file string, req []SourceBP) []BreakpointInfo {
 				b.place(l)
 			}
 			keep[i] = l
-		} else if l.info.Reason == reasonPending {
+		} else if l.info.State == BPPending {
 			b.place(l)
 		}
 		l.cond, l.hitCond, l.logMsg = r.Condition, r.HitCondition, r.LogMessage
 		l.note = l.moved
 		if b.vetPlaced(l) && l.info.Verified {
-			b.settle(l, "", "")
+			b.settle(l, BPPlaced, "")
 		}
 		used[l] = true
 	}
@@ -211,7 +221,7 @@ func normMode(m string) string {
 func (b *bpTable) resolveSource(l *logical) {
 	sym := b.s.sym
 	if sym == nil || !sym.HasDWARF() {
-		l.info.Message, l.info.Reason = "the guest image has no line information (build it with -g)", "failed"
+		l.info.Message, l.info.State = "the guest image has no line information (build it with -g)", BPFailed
 		return
 	}
 	addrs, actual, ok := sym.LineAddrs(l.file, l.line)

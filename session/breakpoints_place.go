@@ -27,8 +27,6 @@ import (
 // is pending too, and placed when one frees. A pending breakpoint that is
 // placed later is reported with a BreakpointChanged event.
 
-const reasonPending, reasonFailed = "pending", "failed"
-
 // userLet is the breaklet of l's own breakpoints.
 func userLet(l *logical) breaklet { return breaklet{kind: letUser, owner: l} }
 
@@ -40,13 +38,13 @@ func (b *bpTable) place(l *logical) {
 		return
 	}
 	if len(l.addrs) == 0 {
-		b.settle(l, reasonFailed, "no code address for this breakpoint")
+		b.settle(l, BPFailed, "no code address for this breakpoint")
 		return
 	}
 	l.info.Addr, l.info.HasAddr = l.addrs[0], true
 	hw, err := b.useHW(l.mode)
 	if err != nil {
-		b.settle(l, reasonFailed, err.Error())
+		b.settle(l, BPFailed, err.Error())
 		return
 	}
 	l.hw = hw
@@ -65,7 +63,7 @@ func (b *bpTable) place(l *logical) {
 		}
 		l.placed = append(l.placed, k)
 	}
-	b.settle(l, "", "")
+	b.settle(l, BPPlaced, "")
 }
 
 // placeAt places one address of l: in l's mechanism, else (default mode,
@@ -103,7 +101,7 @@ func (e *pendingError) Error() string { return e.fault.Error() }
 func (e *pendingError) Unwrap() error { return e.fault }
 
 // why turns a placement error at address a into a state and a message.
-func (b *bpTable) why(err error, a uint64) (string, string) {
+func (b *bpTable) why(err error, a uint64) (BPState, string) {
 	var fe *vmm.FaultError
 	switch {
 	case errors.As(err, &fe):
@@ -112,19 +110,19 @@ func (b *bpTable) why(err error, a uint64) (string, string) {
 		if errors.As(err, &pe) && errors.Is(pe.hw, vmm.ErrNoSlots) {
 			msg += ", and all four debug registers (DR0-DR3) are in use"
 		}
-		return reasonPending, msg + "; vmdap places the breakpoint as soon as the guest maps it (checked at every stop)"
+		return BPPending, msg + "; vmdap places the breakpoint as soon as the guest maps it (checked at every stop)"
 	case errors.Is(err, vmm.ErrNoSlots):
-		return reasonPending, "all four hardware breakpoint slots (DR0-DR3) are in use; vmdap places the breakpoint when one frees"
+		return BPPending, "all four hardware breakpoint slots (DR0-DR3) are in use; vmdap places the breakpoint when one frees"
 	}
-	return reasonFailed, err.Error()
+	return BPFailed, err.Error()
 }
 
-// settle sets l's state: reason "" (verified), pending or failed.
-func (b *bpTable) settle(l *logical, reason, msg string) {
-	l.info.Verified = reason == ""
-	l.info.Reason = reason
+// settle sets l's state: placed (verified), pending or failed.
+func (b *bpTable) settle(l *logical, state BPState, msg string) {
+	l.info.Verified = state == BPPlaced
+	l.info.State = state
 	switch {
-	case reason != "":
+	case state != BPPlaced:
 		l.info.Message = msg
 	case b.inDR(l):
 		l.info.Message = "placed in a debug register for now: the address cannot be written yet"
@@ -171,7 +169,7 @@ func (b *bpTable) retry(skip map[*logical]bool) {
 		}
 	}
 	for _, l := range b.all() {
-		if skip[l] || l.info.Reason != reasonPending {
+		if skip[l] || l.info.State != BPPending {
 			continue
 		}
 		if b.place(l); l.info.Verified {
@@ -198,6 +196,6 @@ func (b *bpTable) toSoftware(l *logical) bool {
 	if b.inDR(l) {
 		return false
 	}
-	b.settle(l, "", "")
+	b.settle(l, BPPlaced, "")
 	return true
 }

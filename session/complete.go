@@ -12,10 +12,21 @@ import (
 // bytes of the text that start at byte offset Start.
 type Completion struct {
 	Label  string
-	Type   string // DAP CompletionItemType: "variable", "function", "field", "property" (registers)
+	Kind   CompletionKind
 	Start  int
 	Length int
 }
+
+// CompletionKind says what a completion names.
+type CompletionKind uint8
+
+const (
+	CompleteVariable CompletionKind = iota // a local, argument, global or data symbol
+	CompleteFunction
+	CompleteField    // a struct or union member
+	CompleteRegister // a register, after '$'
+	CompleteKeyword  // an operator of the expression language (sizeof)
+)
 
 // maxCompletions bounds an answer (an image can have thousands of symbols).
 const maxCompletions = 200
@@ -35,16 +46,16 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 	}
 	prefix := text[start:cursor]
 	var out []Completion
-	add := func(label, typ string) {
+	add := func(label string, typ CompletionKind) {
 		if strings.HasPrefix(label, prefix) && label != prefix {
-			out = append(out, Completion{Label: label, Type: typ, Start: start, Length: len(prefix)})
+			out = append(out, Completion{Label: label, Kind: typ, Start: start, Length: len(prefix)})
 		}
 	}
 	err = s.stopped(func() error {
 		switch before := text[:start]; {
 		case strings.HasSuffix(before, "$"):
 			for _, n := range x86.AllRegisterNames() {
-				add(n, "property")
+				add(n, CompleteRegister)
 			}
 		case strings.HasSuffix(before, "."), strings.HasSuffix(before, "->"):
 			sc, err := s.scopeOf(v, frame)
@@ -52,7 +63,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				return err
 			}
 			for _, f := range s.membersOf(sc, operandBefore(strings.TrimSuffix(strings.TrimSuffix(before, "."), "->"))) {
-				add(f, "field")
+				add(f, CompleteField)
 			}
 		case prefix == "" && strings.HasSuffix(before, ">"):
 			// '>' triggers completion for "->"; after a comparison there is nothing to offer
@@ -62,7 +73,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				return err
 			}
 			seen := map[string]bool{}
-			named := func(name, typ string) {
+			named := func(name string, typ CompletionKind) {
 				if !seen[name] {
 					seen[name] = true
 					add(name, typ)
@@ -70,28 +81,28 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			}
 			if sc.sc != nil {
 				for _, l := range sc.sc.Locals {
-					named(l.Name, "variable")
+					named(l.Name, CompleteVariable)
 				}
 				for _, p := range sc.sc.Params {
-					named(p.Name, "variable")
+					named(p.Name, CompleteVariable)
 				}
 			}
 			if s.sym != nil {
 				for _, g := range s.sym.Globals(sc.f.PC) {
-					named(g.Name, "variable")
+					named(g.Name, CompleteVariable)
 				}
 				// The first names in order of each image: the answer's
 				// maxCompletions are among them (one more for the
 				// prefix itself, which is not offered).
 				s.sym.NamesWithPrefix(prefix, maxCompletions+1, func(name string, k symbols.NameKind) {
-					typ := "variable"
+					typ := CompleteVariable
 					if k&symbols.NameFunc != 0 {
-						typ = "function"
+						typ = CompleteFunction
 					}
 					named(name, typ)
 				})
 			}
-			named("sizeof", "keyword")
+			named("sizeof", CompleteKeyword)
 		}
 		return nil
 	})

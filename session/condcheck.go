@@ -59,7 +59,7 @@ func (b *bpTable) vet(l *logical) error {
 func (b *bpTable) vetPlaced(l *logical) bool {
 	if err := b.vet(l); err != nil {
 		b.unplace(l)
-		b.settle(l, reasonFailed, err.Error())
+		b.settle(l, BPFailed, err.Error())
 		return false
 	}
 	return true

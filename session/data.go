@@ -226,7 +226,7 @@ func (b *bpTable) setData(req []DataBP) []BreakpointInfo {
 			}
 		}
 		if err != nil {
-			l.info.Verified, l.info.Message, l.info.Reason = false, err.Error(), "failed"
+			l.info.Verified, l.info.Message, l.info.State = false, err.Error(), BPFailed
 		}
 		b.data = append(b.data, l)
 		out[i] = l.info

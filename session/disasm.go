@@ -9,7 +9,7 @@ import (
 	"vmdap/x86/disasm"
 )
 
-// Disassembly for DAP's disassemble request and the console's x/i.
+// Disassembly for the client's disassembly view and the console's x/i.
 
 // Insn is one disassembled instruction.
 type Insn struct {

@@ -44,9 +44,18 @@ type Continued struct{ Thread int }
 
 // Output is text for the client's console.
 type Output struct {
-	Category string // "console", "stdout" (guest serial), "stderr", "important"
-	Text     string
+	Kind OutputKind
+	Text string
 }
+
+// OutputKind says what an Output's text is.
+type OutputKind uint8
+
+const (
+	OutNote      OutputKind = iota // vmdap's own message, or what the user asked to see (logpoints, the kernel log)
+	OutImportant                   // what the user must not miss: why the session ended, a guest's fatal fault
+	OutError                       // a breakpoint condition that could not be evaluated
+)
 
 // Exited says the guest ended with a status.
 type Exited struct{ Code int }
@@ -58,8 +67,9 @@ type Terminated struct{}
 // (e.g. a pending breakpoint verified later).
 type BreakpointChanged struct{ BP BreakpointInfo }
 
-// Invalidated asks the client to refetch state (after memory writes).
-type Invalidated struct{ Areas []string }
+// Invalidated asks the client to refetch the variables (after memory or
+// register writes), and the stacks too when Stacks is set.
+type Invalidated struct{ Stacks bool }
 
 // MemoryChanged reports a memory write.
 type MemoryChanged struct {

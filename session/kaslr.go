@@ -34,7 +34,7 @@ func (s *Session) forceSlide(off uint64) {
 		return
 	}
 	s.sym.SetSlide(off)
-	s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: symbols moved by kernelOffset %#x\n", off)})
+	s.emit(Output{Kind: OutNote, Text: fmt.Sprintf("vmdap: symbols moved by kernelOffset %#x\n", off)})
 }
 
 // checkSlide looks for a KASLR slide at a stop of vCPU v (or of another
@@ -78,12 +78,12 @@ func (s *Session) checkSlide(v int) {
 		s.frames = map[int][]Frame{}
 		s.bps.reresolve()
 		s.linuxSlid()
-		s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: the kernel runs relocated (KASLR) by %#x from its link addresses "+
+		s.emit(Output{Kind: OutNote, Text: fmt.Sprintf("vmdap: the kernel runs relocated (KASLR) by %#x from its link addresses "+
 			"(linux_banner found at %#x): symbols, breakpoints and frames follow it; set kernelOffset to force a value\n", off, banner+off)})
 		return
 	}
 	if s.kaslr.tries == kaslrMaxTries {
-		s.emit(Output{Category: "important", Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
+		s.emit(Output{Kind: OutImportant, Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
 			"symbols may be wrong (is the image the running kernel? set kernelOffset if it was relocated)\n"})
 	}
 }
@@ -114,7 +114,7 @@ func (b *bpTable) reresolve() {
 		for _, l := range ls {
 			b.unplace(l)
 			l.addrs = nil
-			l.info.Reason, l.info.Message = "", ""
+			l.info.State, l.info.Message = BPPlaced, ""
 			b.resolveSource(l)
 			if len(l.addrs) > 0 {
 				b.place(l)
@@ -127,7 +127,7 @@ func (b *bpTable) reresolve() {
 		addrs, err := b.s.functionAddrs(l.fn)
 		if err != nil {
 			l.addrs = nil
-			b.settle(l, reasonFailed, err.Error())
+			b.settle(l, BPFailed, err.Error())
 		} else {
 			l.addrs = addrs
 			b.place(l)

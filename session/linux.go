@@ -48,7 +48,7 @@ func (s *Session) SetLinuxOptions(o LinuxOptions) {
 	s.linux.opts = o
 	if !s.isLinux() {
 		if o != (LinuxOptions{}) {
-			s.emit(Output{Category: "important", Text: "vmdap: \"modules\", \"kernelLog\" and \"taskThreads\" are for a Linux kernel's vmlinux (with linux_banner and struct task_struct in its symbols), and this image is not one: ignored\n"})
+			s.emit(Output{Kind: OutImportant, Text: "vmdap: \"modules\", \"kernelLog\" and \"taskThreads\" are for a Linux kernel's vmlinux (with linux_banner and struct task_struct in its symbols), and this image is not one: ignored\n"})
 		}
 		return
 	}
@@ -439,9 +439,4 @@ func (k *kview) cpuOf(v int) (int, error) {
 		return v, nil
 	}
 	return 0, fmt.Errorf("vCPU %d: its GS base %#x is no CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, n)
-}
-
-// linuxOutput sends console text.
-func (s *Session) linuxOutput(category, text string) {
-	s.emit(Output{Category: category, Text: text})
 }

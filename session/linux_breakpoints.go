@@ -16,17 +16,17 @@ import (
 func (b *bpTable) unresolved(l *logical, msg string) {
 	l.addrs = nil
 	if b.s.linux.mods.on {
-		l.info.Verified, l.info.Reason = false, reasonPending
+		l.info.Verified, l.info.State = false, BPPending
 		l.info.Message = msg + "; vmdap binds it when a kernel module that has it loads"
 		return
 	}
-	l.info.Verified, l.info.Reason, l.info.Message = false, reasonFailed, msg
+	l.info.Verified, l.info.State, l.info.Message = false, BPFailed, msg
 }
 
 // awaitingModule reports whether l is pending without an address, waiting
 // for a module (place leaves it so).
 func (b *bpTable) awaitingModule(l *logical) bool {
-	return len(l.addrs) == 0 && l.info.Reason == reasonPending && b.s.linux.mods.on
+	return len(l.addrs) == 0 && l.info.State == BPPending && b.s.linux.mods.on
 }
 
 // rebind binds every source and function breakpoint again after the

@@ -264,5 +264,5 @@ func (s *Session) printNewLog(k *kview) {
 		b.WriteString(rec.String())
 	}
 	s.linux.log.next = recs[len(recs)-1].seq + 1
-	s.emit(Output{Category: "console", Text: b.String()})
+	s.emit(Output{Kind: OutNote, Text: b.String()})
 }

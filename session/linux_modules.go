@@ -188,7 +188,7 @@ func (s *Session) linuxHook(st vmm.Stop) {
 		for name, km := range m.known {
 			if km.info.addr == mod {
 				m.freeing[mod] = true
-				m.drop(name, "removed")
+				m.drop(name)
 			}
 		}
 	}
@@ -257,19 +257,19 @@ func (m *moduleState) refresh(k *kview) {
 				if km.table != nil {
 					m.s.sym.SetRanges(mi.name, mi.ranges())
 				}
-				m.s.emit(ModuleChanged{Reason: "changed", Module: km.describe()})
+				m.s.emit(ModuleChanged{Change: ModuleUpdated, Module: km.describe()})
 				m.s.bps.rebind()
 			}
 		default:
 			if km != nil {
-				m.drop(mi.name, "removed")
+				m.drop(mi.name)
 			}
 			m.load(k, mi)
 		}
 	}
 	for name := range m.known {
 		if !seen[name] {
-			m.drop(name, "removed")
+			m.drop(name)
 		}
 	}
 	for a := range m.freeing {
@@ -327,8 +327,8 @@ func (m *moduleState) load(k *kview, mi modInfo) {
 			km.status = fmt.Sprintf("symbols not loaded: no %s.ko in %s", mi.name, m.s.linux.opts.Modules)
 		}
 	}
-	m.s.emit(ModuleChanged{Reason: "new", Module: km.describe()})
-	m.s.emit(Output{Category: "console", Text: fmt.Sprintf("vmdap: module %s loaded at %#x: %s\n", mi.name, mi.text(), km.status)})
+	m.s.emit(ModuleChanged{Change: ModuleLoaded, Module: km.describe()})
+	m.s.emit(Output{Kind: OutNote, Text: fmt.Sprintf("vmdap: module %s loaded at %#x: %s\n", mi.name, mi.text(), km.status)})
 	if km.table != nil {
 		m.s.bps.rebind()
 	}
@@ -336,13 +336,13 @@ func (m *moduleState) load(k *kview, mi modInfo) {
 
 // drop forgets a module: its symbols and its breakpoints go (they stay
 // pending until it loads again).
-func (m *moduleState) drop(name, reason string) {
+func (m *moduleState) drop(name string) {
 	km := m.known[name]
 	if km == nil {
 		return
 	}
 	delete(m.known, name)
-	m.s.emit(ModuleChanged{Reason: reason, Module: km.describe()})
+	m.s.emit(ModuleChanged{Change: ModuleUnloaded, Module: km.describe()})
 	if km.table != nil {
 		m.s.sym.Remove(name)
 		m.s.bps.rebind()

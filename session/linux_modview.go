@@ -22,7 +22,7 @@ func (km *kmod) describe() ModuleInfo {
 	return mi
 }
 
-// ModuleInfo is one module for the DAP modules view.
+// ModuleInfo is one module, as the client's modules view lists it.
 type ModuleInfo struct {
 	ID, Name, Path string
 	SymbolStatus   string
@@ -31,9 +31,18 @@ type ModuleInfo struct {
 
 // ModuleChanged reports a module that loaded, moved or unloaded.
 type ModuleChanged struct {
-	Reason string // "new", "changed", "removed"
+	Change ModuleChange
 	Module ModuleInfo
 }
+
+// ModuleChange says what happened to a module.
+type ModuleChange uint8
+
+const (
+	ModuleLoaded  ModuleChange = iota
+	ModuleUpdated              // its symbols or sections changed (its init code was freed)
+	ModuleUnloaded
+)
 
 func (ModuleChanged) event() {}
 

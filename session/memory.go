@@ -63,7 +63,7 @@ func (s *Session) WriteMemory(addr uint64, data []byte, allowPartial bool) (int,
 	})
 	if n > 0 {
 		s.emit(MemoryChanged{Addr: addr, Count: n})
-		s.emit(Invalidated{Areas: []string{"variables"}})
+		s.emit(Invalidated{})
 	}
 	return n, err
 }

@@ -173,7 +173,7 @@ func (s *Session) finish(r result) {
 	switch {
 	case r.err != nil:
 		s.state = StateExited
-		evs = append(evs, Output{Category: "important", Text: "vmdap: the debug session ended: " + r.err.Error() + "\n"},
+		evs = append(evs, Output{Kind: OutImportant, Text: "vmdap: the debug session ended: " + r.err.Error() + "\n"},
 			Exited{Code: 255}, Terminated{})
 	case r.final:
 		s.lastStop = r.stop
@@ -184,7 +184,7 @@ func (s *Session) finish(r result) {
 			s.exitCode = r.stop.ExitCode
 			if r.stop.Detail != "" {
 				s.endDetail = r.stop.Detail
-				evs = append(evs, Output{Category: "important", Text: "vmdap: " + r.stop.Detail + "\n"})
+				evs = append(evs, Output{Kind: OutImportant, Text: "vmdap: " + r.stop.Detail + "\n"})
 			}
 			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
 		case vmm.ReasonShutdown:
@@ -194,13 +194,13 @@ func (s *Session) finish(r result) {
 				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
 				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
 			} else {
-				evs = append(evs, Output{Category: "important", Text: text + "\n"}, Exited{Code: 255}, Terminated{})
+				evs = append(evs, Output{Kind: OutImportant, Text: text + "\n"}, Exited{Code: 255}, Terminated{})
 			}
 		default:
 			text := fmt.Sprintf("%s on vCPU %d at %s: %s", r.stop.Reason, r.stop.VCPU, s.where(r.stop.PC), r.stop.Detail)
 			s.fatalStop = true
 			s.excInfo = &ExceptionInfo{ID: "internal error", Description: text, Details: r.stop.Detail}
-			evs = append(evs, Output{Category: "important", Text: text + "\n"},
+			evs = append(evs, Output{Kind: OutImportant, Text: text + "\n"},
 				Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Hypervisor error", Description: text})
 		}
 	default:
@@ -322,7 +322,7 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 			continue
 		}
 		if l.logMsg != "" {
-			s.emit(Output{Category: "console", Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
+			s.emit(Output{Kind: OutNote, Text: s.interpolate(l.logMsg, st.VCPU) + "\n"})
 			continue
 		}
 		ids = append(ids, l.id)
@@ -356,7 +356,7 @@ func (s *Session) conditionMet(l *logical, vcpu int) bool {
 			}
 		}
 		if err != nil {
-			s.emit(Output{Category: "stderr", Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
+			s.emit(Output{Kind: OutError, Text: fmt.Sprintf("breakpoint %d: condition %q: %v (stopping)\n", l.id, l.cond, err)})
 			ok = true
 		}
 		if !ok {
@@ -602,7 +602,7 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 // stepOut runs until the current function returns to its caller.
 func (s *Session) stepOut(v int, p outPlan) result {
 	if p.toReturn {
-		s.emit(Output{Category: "console", Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
+		s.emit(Output{Kind: OutNote, Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
 		return s.stepToReturn(v)
 	}
 	res, ok := s.runTo(v, p.addr, p.minSP)

@@ -214,7 +214,7 @@ func (s *Session) SetHexDisplay(on bool) {
 	s.mu.Lock()
 	s.hex = on
 	s.mu.Unlock()
-	s.emit(Invalidated{Areas: []string{"variables"}})
+	s.emit(Invalidated{})
 }
 
 // vcpuOrCurrent is vcpuOf, with thread 0 (a request without a frame)

@@ -44,11 +44,9 @@ const (
 
 // ScopeInfo describes one scope of a frame.
 type ScopeInfo struct {
-	Name   string
-	Hint   string // DAP presentationHint
-	Vars   func() ([]Var, error)
-	Count  int
-	Expens bool
+	Name  string // one of the Scope names
+	Vars  func() ([]Var, error)
+	Count int
 }
 
 // Scopes returns the scopes of a frame: Locals, Arguments, Globals (of the
@@ -67,14 +65,14 @@ func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
 		if sc.sc != nil {
 			locals, params := sc.sc.Locals, sc.sc.Params
 			out = append(out,
-				ScopeInfo{Name: ScopeLocals, Hint: "locals", Count: len(locals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, locals), nil })},
-				ScopeInfo{Name: ScopeArguments, Hint: "arguments", Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params), nil })})
+				ScopeInfo{Name: ScopeLocals, Count: len(locals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, locals), nil })},
+				ScopeInfo{Name: ScopeArguments, Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params), nil })})
 		}
 		if s.sym != nil {
 			globals := s.sym.Globals(sc.f.PC)
 			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals), nil })})
 		}
-		out = append(out, ScopeInfo{Name: ScopeRegisters, Hint: "registers", Count: 4, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
+		out = append(out, ScopeInfo{Name: ScopeRegisters, Count: 4, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
 		return nil
 	})
 	return out, err
@@ -213,7 +211,7 @@ func (s *Session) emitWritten(changed bool) {
 		s.emit(m)
 	}
 	if changed || len(w) > 0 {
-		s.emit(Invalidated{Areas: []string{"variables", "stacks"}})
+		s.emit(Invalidated{Stacks: true})
 	}
 }
 

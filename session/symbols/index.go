@@ -143,7 +143,7 @@ func (t *Table) buildIndex() {
 	unitFiles := make([][]string, len(t.units))
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
-	var pmu sync.Mutex
+	var pmu sync.Mutex // guards lastPct, so the progress callback sees percentages in order
 	total := int64(len(t.sec.info))
 	lastPct := int64(-1)
 	report := func(n int64) {
@@ -208,7 +208,7 @@ func (t *Table) buildIndex() {
 // of it in the other cores' TLB flushes that each call makes.
 type infoReleaser struct {
 	t    *Table
-	mu   sync.Mutex
+	mu   sync.Mutex // guards read, next and from (the workers report units as they finish)
 	read []bool
 	next int    // the first unit not done
 	from uint64 // .debug_info is released below this offset

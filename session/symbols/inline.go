@@ -90,7 +90,7 @@ func (t *Table) InlinedSites(name string) []uint64 {
 		cus = append(cus, ci)
 	}
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards out and next, shared by the workers
 		out  []uint64
 		next int
 		wg   sync.WaitGroup
