@@ -195,20 +195,30 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	defer consolesOnFailure(t, c, console)
 	must := func(err error) { t.Helper(); mustOK(t, err) }
 	eval := func(frame int, expr string) string { t.Helper(); return evalIn(t, c, frame, expr) }
-	// waitBP waits for the breakpoint event of breakpoint id.
+	// waitBP waits for the next breakpoint event of breakpoint id
+	// (keeping those of the others for their own waits).
+	others := map[int][]dap.Breakpoint{}
 	waitBP := func(id int, verified bool, what string) dap.Breakpoint {
 		t.Helper()
 		for {
-			b, err := c.WaitEvent("breakpoint")
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			if bb := b.(*dap.BreakpointEvent).Body.Breakpoint; bb.Id == id {
-				if bb.Verified != verified {
-					t.Fatalf("%s: breakpoint event %+v, want verified %v", what, bb, verified)
+			var bb dap.Breakpoint
+			if q := others[id]; len(q) > 0 {
+				bb, others[id] = q[0], q[1:]
+			} else {
+				b, err := c.WaitEvent("breakpoint")
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
 				}
-				return bb
+				bb = b.(*dap.BreakpointEvent).Body.Breakpoint
 			}
+			if bb.Id != id {
+				others[bb.Id] = append(others[bb.Id], bb)
+				continue
+			}
+			if bb.Verified != verified {
+				t.Fatalf("%s: breakpoint event %+v, want verified %v", what, bb, verified)
+			}
+			return bb
 		}
 	}
 	// The line of the module's exit function's body, from its debug file.
@@ -223,6 +233,21 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if !ok {
 		t.Fatal("no line for exit_nls_ascii")
 	}
+	// Lines of char2uni and uni2char, the module's charset conversions
+	// (never called here), for breakpoints with conditions.
+	bodyLine := func(name string) symbols.Location {
+		fn := dbg.FuncByName(name)
+		if fn == nil {
+			t.Fatalf("no %s in the module's debug file", name)
+		}
+		pe, _ := dbg.PrologueEnd(fn)
+		loc, ok := dbg.PCToLine(pe)
+		if !ok {
+			t.Fatalf("no line for %s", name)
+		}
+		return loc
+	}
+	convLoc, badLoc := bodyLine("char2uni"), bodyLine("uni2char")
 
 	_, err = c.WaitEvent("initialized")
 	must(err)
@@ -234,11 +259,17 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if len(bp) != 1 || bp[0].Verified || !strings.Contains(bp[0].Message, "module") {
 		t.Fatalf("breakpoint on the module's init before it loads: %+v (want unverified, pending on a module)", bp)
 	}
-	lb, err := c.SetBreakpoints(filepath.Join("linux", "fs", "nls", "nls_ascii.c"), daptest.Line(exitLoc.Line))
+	// The condition names char2uni's parameter: checked when the
+	// breakpoint binds, not refused before (its names are unknown then).
+	lb, err := c.SetBreakpoints(filepath.Join("linux", "fs", "nls", "nls_ascii.c"), daptest.Line(exitLoc.Line),
+		map[string]any{"line": convLoc.Line, "condition": "boundlen < 0"}, map[string]any{"line": badLoc.Line, "condition": "no_such_name > 0"})
 	must(err)
-	exitBP := lb.Body.Breakpoints[0]
+	exitBP, convBP, badBP := lb.Body.Breakpoints[0], lb.Body.Breakpoints[1], lb.Body.Breakpoints[2]
 	if exitBP.Verified || !strings.Contains(exitBP.Message, "module") {
 		t.Fatalf("line breakpoint in the module's exit before it loads: %+v (want unverified, pending on a module)", exitBP)
+	}
+	if convBP.Verified || !strings.Contains(convBP.Message, "module") || badBP.Verified || !strings.Contains(badBP.Message, "module") {
+		t.Fatalf("conditional line breakpoints in the module before it loads: %+v, %+v (want unverified, pending on a module)", convBP, badBP)
 	}
 	must(c.ConfigurationDone())
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
@@ -257,6 +288,14 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 		t.Errorf("the exit line breakpoint bound at line %d, want %d", bb.Line, exitLoc.Line)
 	}
 	waitBP(bp[0].Id, true, "the init function breakpoint when the module loads")
+	// A condition on char2uni's parameter holds; one on a name uni2char
+	// does not see fails once the names are known.
+	if bb := waitBP(convBP.Id, true, "the conditional breakpoint in char2uni when the module loads"); bb.Line != convLoc.Line {
+		t.Errorf("the conditional breakpoint bound at line %d, want %d", bb.Line, convLoc.Line)
+	}
+	if bb := waitBP(badBP.Id, false, "the breakpoint with a bad condition in uni2char when the module loads"); !strings.Contains(bb.Message, "no_such_name") {
+		t.Errorf("the breakpoint with a bad condition when it binds: %+v, want its condition refused", bb)
+	}
 	ev, err := c.Stopped()
 	must(err)
 	if ev.Body.Reason != "function breakpoint" {

@@ -525,9 +525,9 @@ func TestNegativeStartsRefused(t *testing.T) {
 	refused(t, "count -2", err, "count")
 }
 
-// TestConditionsCheckedWhenSet: a malformed condition or hit condition
-// leaves its breakpoint unverified, with the reason, when it is set (not
-// at the first hit).
+// TestConditionsCheckedWhenSet: a malformed condition, hit condition or
+// logpoint expression leaves its breakpoint unverified, with the reason,
+// when it is set (not at the first hit).
 func TestConditionsCheckedWhenSet(t *testing.T) {
 	e := launchExample(t, nil)
 	loop := e.line("squares[i] = square(i);")
@@ -536,10 +536,13 @@ func TestConditionsCheckedWhenSet(t *testing.T) {
 		map[string]any{"line": loop, "hitCondition": "% 0"},
 		map[string]any{"line": total, "condition": "i =="},
 		map[string]any{"line": e.line("counter++;"), "condition": "no_such_variable > 2"},
-		map[string]any{"line": e.line("return total;"), "condition": "total > 0 && n == 5"})
+		map[string]any{"line": e.line("return total;"), "condition": "total > 0 && n == 5"},
+		map[string]any{"line": e.line("int total = 0;"), "logMessage": "total is {total +}"},
+		map[string]any{"line": e.line("int total = sum_squares(5);"), "logMessage": "total {total} and {no_such_name}"},
+		map[string]any{"line": e.line("for (int i = 0; i < n; i++) {"), "logMessage": "sum_squares n={n}"})
 	e.must(err)
 	b := bps.Body.Breakpoints
-	for i, want := range []string{"hit condition", "condition", "no_such_variable", ""} {
+	for i, want := range []string{"hit condition", "condition", "no_such_variable", "", "log message: {total +}", "no_such_name", ""} {
 		switch {
 		case want == "" && (!b[i].Verified || b[i].Message != ""):
 			t.Errorf("breakpoint %d: %+v, want verified", i, b[i])
@@ -556,5 +559,8 @@ func TestConditionsCheckedWhenSet(t *testing.T) {
 	e.stopped("breakpoint")
 	if f := e.top(); f.Line != e.line("return total;") {
 		t.Fatalf("stopped at line %d, want only the valid breakpoint", f.Line)
+	}
+	if out := e.c.Output("console"); !strings.Contains(out, "sum_squares n=5\n") || strings.Contains(out, "total is") {
+		t.Errorf("console: %q, want the valid logpoint's line only", out)
 	}
 }

@@ -77,13 +77,16 @@ func clipText(s string, n int) string {
 type staticScope struct {
 	s       *Session
 	names   map[string]dwarf.Type // locals and parameters at the breakpoint
-	lenient bool                  // any name is accepted (a data breakpoint stops anywhere)
+	lenient bool                  // any name is accepted (a data breakpoint stops anywhere; a pending one has no code yet)
 	types   *typeCache
 }
 
 // checkScope is the static scope of a breakpoint's code (session locked).
+// One with no code yet (pending on a kernel module) accepts any name: it
+// is checked again against its code's names when it binds.
 func (s *Session) checkScope(l *logical) *staticScope {
-	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: l.kind == KindData, types: newTypeCache(s.sym)}
+	lenient := l.kind == KindData || len(l.addrs) == 0 && l.kind != KindInstruction
+	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: lenient, types: newTypeCache(s.sym)}
 	if s.sym == nil {
 		return sc
 	}

@@ -83,5 +83,6 @@ func (b *bpTable) rebindOne(l *logical) {
 		l.info.File, l.info.Line = loc.File, loc.Line
 	}
 	b.place(l)
+	b.vetPlaced(l) // now against the names its code sees
 	b.s.emit(BreakpointChanged{BP: l.info})
 }
