@@ -128,3 +128,44 @@ func TestELF32ProgramWithELF64Symbols(t *testing.T) {
 		t.Errorf("the ELF32 container's 64-bit code read as 32-bit: %s", strings.Join(diffs, "; "))
 	}
 }
+
+// TestFrameTableOddEntries: .debug_frame entries too short to hold a CIE
+// id (a crafted image's; reading the id panicked), empty ones, one whose
+// CIE pointer leads to garbage and one that runs past the section are
+// passed over, and the well-formed FDE among them is still found.
+func TestFrameTableOddEntries(t *testing.T) {
+	var b []byte
+	entry := func(body []byte) uint64 {
+		off := uint64(len(b))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(body)))
+		b = append(b, body...)
+		return off
+	}
+	entry([]byte{0xaa, 0xbb})   // shorter than an id
+	entry(nil)                  // empty (a terminator in .eh_frame only)
+	entry([]byte{1, 2, 3})      // shorter than an id
+	garbage := entry([]byte{1}) // no CIE can be read here
+	// A CIE: id, version 1, no augmentation, code align 1, data align
+	// -8, return address r16, then def_cfa r7+8 and offset r16 at cfa-8.
+	cieOff := entry([]byte{0xff, 0xff, 0xff, 0xff, 1, 0, 1, 0x78, 16, 0x0c, 7, 8, 0x90, 1})
+	fdeBody := func(cie, start, n uint64) []byte {
+		p := binary.LittleEndian.AppendUint32(nil, uint32(cie))
+		p = binary.LittleEndian.AppendUint64(p, start)
+		return binary.LittleEndian.AppendUint64(p, n)
+	}
+	entry(fdeBody(garbage, 0x2000, 0x10)) // its CIE is garbage
+	entry(fdeBody(cieOff, 0x1000, 0x20))
+	entry(fdeBody(cieOff, 0x3000, 0x10)[:10]) // too short for its addresses
+	// Last, an entry longer than what is left.
+	b = binary.LittleEndian.AppendUint32(b, 0x100)
+	b = append(b, 0xff, 0xff)
+
+	ft := &frameTable{addrSize: 8}
+	ft.parse(b, 0, false)
+	if len(ft.fdes) != 1 || ft.fdes[0].start != 0x1000 || ft.fdes[0].end != 0x1020 {
+		t.Fatalf("FDEs %+v, want the one at 0x1000-0x1020", ft.fdes)
+	}
+	if c := ft.fdes[0].cie; c == nil || c.dataAlign != -8 || c.raReg != 16 {
+		t.Fatalf("its CIE %+v", c)
+	}
+}
