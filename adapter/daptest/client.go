@@ -29,6 +29,7 @@ type Client struct {
 	raw     map[int][]byte // response bodies as sent, by request seq (RequestRaw)
 	events  []dap.Message
 	outputs []*dap.OutputEvent // every output event, never cleared
+	names   []string           // every event's name, in order, never cleared
 	evCond  *sync.Cond
 	err     error
 	// Timeout bounds every wait (default 30 s).
@@ -89,6 +90,7 @@ func (c *Client) read(r *bufio.Reader) {
 			if o, ok := m.(*dap.OutputEvent); ok {
 				c.outputs = append(c.outputs, o)
 			}
+			c.names = append(c.names, mm.GetEvent().Event)
 			c.events = append(c.events, m)
 			c.evCond.Broadcast()
 		}
@@ -241,6 +243,14 @@ func (c *Client) Events() []dap.Message {
 	ev := c.events
 	c.events = nil
 	return ev
+}
+
+// EventNames returns the names of every event received so far, in order,
+// waited for or not.
+func (c *Client) EventNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.names)
 }
 
 // Output returns the text of every output event received so far with a
