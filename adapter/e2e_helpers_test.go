@@ -108,7 +108,7 @@ func launchProgram(t *testing.T, program string, cfg map[string]any) *env {
 	return e
 }
 
-func exampleSource(t *testing.T) string {
+func exampleSource(t testing.TB) string {
 	root, err := guests.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
