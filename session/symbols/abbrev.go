@@ -211,6 +211,12 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 	}
 	r := rd{b: sec, pos: int(off)}
 	specs, abbrs, spans := t.specs[:0], t.abbrs[:0], t.spans[:0]
+	// The sizes of the standard forms in this unit, looked up rather than
+	// switched on: a kernel has 6 MB of abbreviations, a table per unit.
+	var sizes [0x30]int8
+	for f := range sizes {
+		sizes[f] = int8(u.formSize(uint32(f)))
+	}
 	for !r.eof() {
 		code := r.uleb()
 		if code == 0 {
@@ -219,7 +225,13 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 		a := abbrev{tag: uint32(r.uleb()), children: r.u8() != 0}
 		start := len(specs)
 		for !r.eof() {
-			at, form := r.uleb(), r.uleb()
+			var at, form uint64
+			if p := r.pos; p+1 < len(r.b) && (r.b[p]|r.b[p+1])&0x80 == 0 {
+				at, form = uint64(r.b[p]), uint64(r.b[p+1]) // both one byte: most pairs
+				r.pos = p + 2
+			} else {
+				at, form = r.uleb(), r.uleb()
+			}
 			if at == 0 && form == 0 {
 				break
 			}
@@ -227,7 +239,11 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 			if form == formImplicitConst {
 				sp.imm = r.sleb()
 			}
-			sp.fixed = int8(u.formSize(sp.form))
+			if form < uint64(len(sizes)) {
+				sp.fixed = sizes[form]
+			} else {
+				sp.fixed = int8(u.formSize(sp.form))
+			}
 			if sp.fixed < 0 {
 				a.fixedSize = -1
 			} else if a.fixedSize >= 0 {

@@ -117,14 +117,26 @@ func (s *funcSlab) next() *Func {
 	return f
 }
 
-func newPart(infoSize int) *indexPart {
-	return &indexPart{
-		types:    make(map[string]nameRef, min(1<<15, infoSize>>12)), // sized to the image: a kernel has ~10⁵ type names
+// newPart returns a worker's part of the index, for share bytes of
+// .debug_info. Its lists start at about the size a kernel's DWARF fills
+// for that much (GCC 12's vmlinux: a function or a global per 4 KB, an
+// abstract inline instance per 1.6 KB), so a large image's are not copied
+// as they grow (7% of a kernel's open); a small image's grow from empty.
+func newPart(share int) *indexPart {
+	p := &indexPart{
+		types:    make(map[string]nameRef, min(1<<15, share>>12)), // sized to the image: a kernel has ~10⁵ type names
 		dirs:     map[uint64]string{},
 		strIDs:   map[string]uint64{},
 		files:    map[uint64]string{},
 		localDef: map[uint64]string{},
 	}
+	if share >= 1<<22 {
+		p.funcs = make([]*Func, 0, share>>12)
+		p.ranges = make([]funcRange, 0, share>>12)
+		p.globals = make([]namedRef, 0, share>>12)
+		p.inlined = make([]inlineRef, 0, share/1536)
+	}
+	return p
 }
 
 // buildIndex scans all units with up to GOMAXPROCS workers.
@@ -161,7 +173,7 @@ func (t *Table) buildIndex() {
 	}
 	rel := t.newInfoReleaser()
 	for w := 0; w < workers; w++ {
-		p := newPart(len(t.sec.info))
+		p := newPart(len(t.sec.info) / workers)
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
 		parts[w] = p
 		wg.Add(1)
