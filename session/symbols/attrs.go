@@ -27,6 +27,29 @@ func (s *secs) dieName(d *dieAttrs) string {
 	return string(d.name)
 }
 
+// readCval reads an attribute the index wants as a number (an address,
+// a constant, a flag, a reference made absolute, a section offset): the
+// forms GCC gives those directly, any other through readAttr.
+func (s *secs) readCval(r *rd, spec *attrSpec, u *unit) cval {
+	switch spec.form {
+	case formRef4:
+		return cval{u.off + uint64(r.u32()), formRef4, true}
+	case formData4:
+		return cval{uint64(r.u32()), formData4, true}
+	case formData8:
+		return cval{r.u64(), formData8, true}
+	case formAddr:
+		return cval{r.uN(u.format.addrSize), formAddr, true}
+	case formData1, formFlag:
+		return cval{uint64(r.u8()), spec.form, true}
+	case formFlagPresent:
+		return cval{1, formFlagPresent, true}
+	case formSecOffset:
+		return cval{r.uN(u.format.offSize), formSecOffset, true}
+	}
+	return s.readAttr(r, *spec, u).c()
+}
+
 // readAttr reads one attribute value of form in unit u. References are
 // made absolute (section offsets); strings are resolved to their bytes.
 func (s *secs) readAttr(r *rd, spec attrSpec, u *unit) attrVal {

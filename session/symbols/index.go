@@ -388,8 +388,7 @@ func (t *Table) skipDIE(r *rd, a *abbrev, u *unit, off uint64, stack *[]scanFram
 	for i := range a.attrs {
 		sp := &a.attrs[i]
 		if sp.at == atSibling {
-			v := t.sec.readAttr(r, *sp, u)
-			sib = v.u
+			sib = t.sec.readCval(r, sp, u).u
 			continue
 		}
 		if sp.fixed >= 0 {
@@ -437,21 +436,21 @@ func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
 			d.name, d.nameForm, d.nameOff = v.b, v.form, v.u
 			d.hasName = len(v.b) > 0
 		case atLowpc:
-			d.low = s.readAttr(r, *sp, u).c()
+			d.low = s.readCval(r, sp, u)
 		case atHighpc:
-			d.high = s.readAttr(r, *sp, u).c()
+			d.high = s.readCval(r, sp, u)
 		case atRanges:
-			d.ranges = s.readAttr(r, *sp, u).c()
+			d.ranges = s.readCval(r, sp, u)
 		case atSpecification:
-			d.spec = s.readAttr(r, *sp, u).c()
+			d.spec = s.readCval(r, sp, u)
 		case atAbstractOrigin:
-			d.origin = s.readAttr(r, *sp, u).c()
+			d.origin = s.readCval(r, sp, u)
 		case atSibling:
-			d.sibling = s.readAttr(r, *sp, u).u
+			d.sibling = s.readCval(r, sp, u).u
 		case atDeclaration:
-			d.declaration = s.readAttr(r, *sp, u).u != 0
+			d.declaration = s.readCval(r, sp, u).u != 0
 		case atInline:
-			v := s.readAttr(r, *sp, u)
+			v := s.readCval(r, sp, u)
 			d.inline = v.u == 1 || v.u == 3 // DW_INL_inlined, DW_INL_declared_inlined
 		case atLocation:
 			d.hasLocation = true
