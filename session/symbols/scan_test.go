@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"math"
 	"runtime/debug"
 	"slices"
 	"sync/atomic"
@@ -103,14 +104,23 @@ func TestSideBySideLeavesProcessors(t *testing.T) {
 
 // TestHoldGCNests checks that opens side by side, ending in any order,
 // leave the collector as it was before the first (an open that put back
-// what it found would leave it off after another open's end).
+// what it found would leave it off after another open's end), with a
+// memory limit meanwhile that grows with each open and never passes one
+// the user set.
 func TestHoldGCNests(t *testing.T) {
 	before := debug.SetGCPercent(137)
 	defer debug.SetGCPercent(before)
-	a := holdGC(-1)
-	b := holdGC(400)
+	beforeLimit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(beforeLimit)
+	a := holdGC(1 << 30)
+	la := debug.SetMemoryLimit(-1)
+	b := holdGC(1 << 30)
+	lb := debug.SetMemoryLimit(-1)
 	if p := debug.SetGCPercent(-1); p != -1 {
-		t.Errorf("during the opens: %d, want -1 (the first's)", p)
+		t.Errorf("during the opens: %d, want -1 (off)", p)
+	}
+	if la < 1<<30 || la > 1<<34 || lb != la+1<<30 {
+		t.Errorf("memory limits during the opens: %d then %d, want the heap plus 1 GiB, then 1 GiB more", la, lb)
 	}
 	a()
 	if p := debug.SetGCPercent(-1); p != -1 {
@@ -119,5 +129,18 @@ func TestHoldGCNests(t *testing.T) {
 	b()
 	if p := debug.SetGCPercent(137); p != 137 {
 		t.Errorf("after both: %d, want 137", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		t.Errorf("memory limit after both: %d, want none again", l)
+	}
+	// A limit the user set (GOMEMLIMIT) stands.
+	debug.SetMemoryLimit(200 << 20)
+	c := holdGC(1 << 30)
+	if l := debug.SetMemoryLimit(-1); l != 200<<20 {
+		t.Errorf("memory limit during an open under the user's 200 MiB: %d", l)
+	}
+	c()
+	if l := debug.SetMemoryLimit(-1); l != 200<<20 {
+		t.Errorf("the user's limit after the open: %d", l)
 	}
 }

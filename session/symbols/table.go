@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
@@ -170,13 +172,15 @@ func New(r io.ReaderAt, opts ...Option) (*Table, error) {
 
 func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	if dimg.size() > 64<<20 {
-		// A large image's index allocates a few hundred thousand small
-		// objects that all stay live: collecting while it is built only
-		// costs time (a tenth of a kernel's open). The garbage collector
-		// runs less often meanwhile, as the Go compiler has it do (off,
-		// a kernel's open was no faster in a session, and its peak 50 MB
-		// higher).
-		defer holdGC(400)()
+		// A large image's index allocates a few hundred thousand objects
+		// that nearly all stay live: collecting while it is built only
+		// costs time. Worse, the collector reads the large lists as soon
+		// as they are allocated, which maps the kernel's zero page under
+		// them, and each first write then faults again and flushes every
+		// core's TLB. The collector is off meanwhile (a kernel's open: a
+		// tenth less time, the same peak), unless the heap grows by more
+		// than the image's size.
+		defer holdGC(int64(dimg.size()))()
 	}
 	f := img.f
 	t := &Table{Path: path, Entry: f.Entry, Machine: f.Machine, img: img, dimg: dimg, AddrSize: 8}
@@ -293,28 +297,40 @@ func (t *Table) startNameMaps(writeCache func()) {
 }
 
 // gcHeld is the garbage collector's setting while opens run: the first
-// of opens that run at once (sessions side by side, modules) sets it, and
-// the last puts back what it was.
+// of opens that run at once (sessions side by side, modules) turns it
+// off, each raises the memory limit that bounds the heap meanwhile, and
+// the last puts back what they found.
 var gcHeld struct {
 	sync.Mutex
-	opens int
-	prev  int
+	opens     int
+	prev      int   // the percent before the first open
+	prevLimit int64 // the memory limit before it
 }
 
-// holdGC sets the collector's percent for an open (see debug.SetGCPercent)
-// and returns what ends the hold.
-func holdGC(percent int) (release func()) {
+// holdGC turns the collector off for an open that allocates up to about
+// grow bytes that stay live, unless the heap grows by more than that (the
+// memory limit then has it collect), and returns what ends the hold.
+func holdGC(grow int64) (release func()) {
 	gcHeld.Lock()
 	defer gcHeld.Unlock()
+	limit := debug.SetMemoryLimit(-1) // (reads it)
 	if gcHeld.opens == 0 {
-		gcHeld.prev = debug.SetGCPercent(percent)
+		gcHeld.prev, gcHeld.prevLimit = debug.SetGCPercent(-1), limit
+		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+		metrics.Read(s)
+		limit = int64(s[0].Value.Uint64())
 	}
+	if limit <= math.MaxInt64-grow {
+		limit += grow
+	}
+	debug.SetMemoryLimit(min(limit, gcHeld.prevLimit)) // (a limit the user set stands)
 	gcHeld.opens++
 	return func() {
 		gcHeld.Lock()
 		defer gcHeld.Unlock()
 		if gcHeld.opens--; gcHeld.opens == 0 {
 			debug.SetGCPercent(gcHeld.prev)
+			debug.SetMemoryLimit(gcHeld.prevLimit)
 		}
 	}
 }
