@@ -137,6 +137,7 @@ type abbrev struct {
 	// anonymous type.
 	typeName, sibAt int16
 	decl            bool
+	indexed         bool // its tag is one the index records (indexedTag)
 }
 
 // abbrevTable maps abbreviation codes to abbreviations; codes are
@@ -252,6 +253,7 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 			specs = append(specs, sp)
 		}
 		a.typeName, a.sibAt, a.decl = fastPaths(a, specs[start:])
+		a.indexed = indexedTag(a.tag)
 		abbrs = append(abbrs, a)
 		spans = append(spans, abbrevSpan{code, start, len(specs)})
 	}

@@ -301,7 +301,7 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			break // a corrupt unit: keep what was found
 		}
 		parent := stack[len(stack)-1]
-		if parent.kind != kindTop || !indexedTag(a.tag) {
+		if parent.kind != kindTop || !a.indexed {
 			t.skipDIE(&r, a, u, off, &stack)
 			continue
 		}
