@@ -36,9 +36,11 @@ func (t *Table) inlinedByName(name string) []nameRef {
 		}
 		for k, refs := range byOff {
 			if b := cstrAt(t.strsOf(k.form), k.off); len(b) > 0 {
-				name := string(b)
+				var name string
 				if k.form == formStrp {
-					name = t.sec.strpString(k.off, len(b))
+					name = t.sec.strpString(k.off, len(b)) // a substring: no copy
+				} else {
+					name = string(b)
 				}
 				m[name] = append(m[name], refs...)
 			}
