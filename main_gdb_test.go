@@ -420,7 +420,7 @@ func (d *qemuDAP) disconnect(args map[string]any) {
 // the guest run on without vmdap's breakpoints (it runs to its exit), or
 // ends QEMU (terminateDebuggee: true), or leaves it stopped
 // (suspendDebuggee: true); after a launch, terminateDebuggee: false leaves
-// QEMU and its guest running.
+// QEMU and its guest running, or stopped with suspendDebuggee.
 func TestDisconnectHonoursTerminateDebuggee(t *testing.T) {
 	t.Run("attach/default", func(t *testing.T) {
 		d := newQemuDAP(t, "attach", nil)
@@ -482,6 +482,29 @@ func TestDisconnectHonoursTerminateDebuggee(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("after terminateDebuggee: false: pc %#x spins %d for 30 s: the guest did not run on", pc, spins)
 			}
+		}
+	})
+	t.Run("launch/terminate=false,suspend", func(t *testing.T) {
+		d := newQemuDAP(t, "launch", nil)
+		d.toMain64(true)
+		d.must(d.c.Continue(1))
+		_, err := d.c.Request("pause", map[string]any{"threadId": 1})
+		d.must(err)
+		if _, err := d.c.Stopped(); err != nil {
+			t.Fatal(err)
+		}
+		pc0 := d.pc()
+		spins0, err := strconv.ParseUint(strings.Fields(d.eval("spins"))[0], 0, 64)
+		d.must(err)
+		t.Cleanup(func() { syscall.Kill(d.qpid, syscall.SIGKILL) })
+		d.disconnect(map[string]any{"terminateDebuggee": false, "suspendDebuggee": true})
+		d.vmdap.Process.Signal(syscall.SIGTERM)
+		if err := syscall.Kill(d.qpid, 0); err != nil {
+			t.Fatalf("QEMU after terminateDebuggee: false: %v", err)
+		}
+		pc, spins := stubState(t, d.addr, d.g)
+		if pc != pc0 || spins != spins0 {
+			t.Fatalf("after suspendDebuggee: pc %#x spins %d, were %#x %d: the guest ran", pc, spins, pc0, spins0)
 		}
 	})
 }
