@@ -194,7 +194,7 @@ func Place(img *Image, ram []byte, cfg Config) ([]CPUState, error) {
 			magic = MultibootBootloaderMagic
 		case ProtoMultiboot2:
 			var err error
-			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, mods, placed); err != nil {
+			if info, err = writeMultiboot2Info(ram, img, cfg.Cmdline, mods, placed, rsdp); err != nil {
 				return nil, err
 			}
 			magic = Multiboot2BootloaderMagic

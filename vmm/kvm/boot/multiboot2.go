@@ -42,6 +42,8 @@ const (
 	mb2InfoModule   = 3
 	mb2InfoMeminfo  = 4
 	mb2InfoMmap     = 6
+	mb2InfoACPIOld  = 14
+	mb2InfoACPINew  = 15
 	mb2InfoLoadBase = 21
 )
 
@@ -49,6 +51,7 @@ const (
 var mb2InfoProvided = map[uint32]string{
 	mb2InfoCmdline: "command line", mb2InfoLoader: "boot loader name", mb2InfoModule: "modules",
 	mb2InfoMeminfo: "basic memory information", mb2InfoMmap: "memory map", mb2InfoLoadBase: "image load base",
+	mb2InfoACPIOld: "ACPI 1.0 RSDP", mb2InfoACPINew: "ACPI 2.0 RSDP",
 }
 
 // mb2InfoNames names the information tags a kernel may request.
@@ -249,8 +252,10 @@ func (w *mb2Writer) tag(typ uint32, body []byte) {
 
 // writeMultiboot2Info writes the Multiboot 2 information structure at
 // mb2InfoAddr: command line, boot loader name, basic memory information,
-// the memory map, one tag per module and the image's load base.
-func writeMultiboot2Info(ram []byte, img *Image, cmd string, mods []Module, placed [][2]uint64) (uint64, error) {
+// the memory map, one tag per module, the image's load base, and copies
+// of the ACPI RSDP at rsdp, as GRUB gives them (none when rsdp is 0: the
+// kernel's own segments cover the firmware area).
+func writeMultiboot2Info(ram []byte, img *Image, cmd string, mods []Module, placed [][2]uint64, rsdp uint64) (uint64, error) {
 	le := binary.LittleEndian
 	size := uint64(len(ram))
 	w := &mb2Writer{b: make([]byte, 8, 1024)}
@@ -278,6 +283,10 @@ func writeMultiboot2Info(ram []byte, img *Image, cmd string, mods []Module, plac
 		le.PutUint32(e[16:], r.typ)
 	}
 	w.tag(mb2InfoMmap, body)
+	if rsdp != 0 && rsdp+36 <= size {
+		w.tag(mb2InfoACPIOld, ram[rsdp:rsdp+20]) // the RSDP's ACPI 1.0 part
+		w.tag(mb2InfoACPINew, ram[rsdp:rsdp+36])
+	}
 	if len(img.Segments) > 0 {
 		var lb [4]byte
 		le.PutUint32(lb[:], uint32(img.Segments[0].Phys))

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -92,7 +93,7 @@ func TestCannotBootErrorsSayWhy(t *testing.T) {
 		{"forced multiboot", plain, ProtoMultiboot, []string{"no Multiboot 1 header", "0x1badb002", "first 8 KiB"}},
 		{"forced pvh", plain, ProtoPVH, []string{"XEN_ELFNOTE_PHYS32_ENTRY"}},
 		{"required framebuffer", withMB2(mb2Hdr(mb2Tag{typ: mb2TagFramebuf, body: u32s(1024, 768, 32)})), "", []string{"framebuffer tag", "no framebuffer"}},
-		{"required info", withMB2(mb2Hdr(mb2Tag{typ: mb2TagInfoReq, body: u32s(1, 14, 8)})), "", []string{"14 (ACPI 1.0 RSDP)", "8 (framebuffer)", "vmdap provides"}},
+		{"required info", withMB2(mb2Hdr(mb2Tag{typ: mb2TagInfoReq, body: u32s(1, 13, 8, 14)})), "", []string{"13 (SMBIOS tables), 8 (framebuffer) (vmdap provides", "14 (ACPI 1.0 RSDP)"}},
 		{"EFI", withMB2(mb2Hdr(mb2Tag{typ: mb2TagEFI64, body: u32s(0x100000)})), "", []string{"EFI"}},
 		{"bad checksum", func() []byte { b := withMB2(mb2Hdr()); b[64+56+12]++; return b }(), "", []string{"Multiboot 2 header", "checksum"}},
 		{"unknown protocol", plain, "grub", []string{"multiboot2"}},
@@ -154,6 +155,13 @@ func TestPlaceMultiboot2(t *testing.T) {
 	}
 	if len(tags[3]) != 2 {
 		t.Fatalf("%d module tags", len(tags[3]))
+	}
+	// The ACPI RSDP, as GRUB gives it: its ACPI 1.0 part, and all of it.
+	if len(tags[14]) != 1 || len(tags[15]) != 1 {
+		t.Fatalf("%d ACPI 1.0 and %d ACPI 2.0 RSDP tags, want one each", len(tags[14]), len(tags[15]))
+	}
+	if old, rsdp := tags[14][0], ram[0xe0000:0xe0000+36]; !bytes.Equal(old, rsdp[:20]) || !bytes.HasPrefix(old, []byte("RSD PTR ")) || !bytes.Equal(tags[15][0], rsdp) || rsdp[15] != 2 {
+		t.Fatalf("RSDP tags % x, % x; the RSDP % x", old, tags[15][0], rsdp)
 	}
 	for i, m := range tags[3] {
 		start, end := le.Uint32(m), le.Uint32(m[4:])
