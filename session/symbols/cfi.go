@@ -63,20 +63,33 @@ type rowState struct {
 }
 
 // frameTab returns the call-frame table, parsed on first use: the FDE
-// headers of .debug_frame (else the program's .eh_frame), their
-// instructions left in place until a PC needs them.
+// headers of .debug_frame and of the program's .eh_frame, their
+// instructions left in place until a PC needs them. Where both describe
+// an address, .debug_frame's holds; code only .eh_frame describes (a
+// crate or object built without debug information, linked with others
+// built with it) is unwound by it, as gdb does.
 func (t *Table) frameTab() *frameTable {
 	t.frameOnce.Do(func() {
 		ft := &frameTable{addrSize: t.AddrSize}
 		if len(t.sec.frame) > 0 {
 			ft.parse(t.sec.frame, 0, false)
 		}
-		if len(ft.fdes) == 0 {
-			if s := t.img.f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {
-				if b, _ := t.img.section(".eh_frame"); b != nil {
-					ft.parse(b, s.Addr, true)
+		byDebug := len(ft.fdes)
+		if s := t.img.f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {
+			if b, _ := t.img.section(".eh_frame"); b != nil {
+				ft.parse(b, s.Addr, true)
+			}
+		}
+		if byDebug > 0 && len(ft.fdes) > byDebug {
+			debug := &frameTable{fdes: ft.fdes[:byDebug:byDebug]}
+			slices.SortFunc(debug.fdes, func(a, b fde) int { return cmp.Compare(a.start, b.start) })
+			kept := ft.fdes[:byDebug]
+			for _, f := range ft.fdes[byDebug:] {
+				if debug.find(f.start) == nil && debug.find(f.end-1) == nil {
+					kept = append(kept, f)
 				}
 			}
+			ft.fdes = kept
 		}
 		slices.SortFunc(ft.fdes, func(a, b fde) int { return cmp.Compare(a.start, b.start) })
 		t.frames = ft

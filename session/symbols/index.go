@@ -584,6 +584,16 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			p.globals = append(p.globals, namedRef{name, nameRef{off, ci}})
 		}
 	default: // types
+		if u.lang == langRust && prefix != "" && a.children && a.tag != tagBaseType && a.tag != tagTypedef && len(d.name) > 0 {
+			// rustc (1.63, Debian 12's) defines a type's methods inside
+			// its DIE: index them as the type's, as namespaces' are.
+			name := qualify()
+			if !d.declaration && p.types[name] == (nameRef{}) {
+				p.types[name] = nameRef{off, ci}
+			}
+			*stack = append(*stack, scanFrame{kind: kindTop, prefix: name})
+			return
+		}
 		if d.hasName && !d.declaration {
 			if prefix == "" && d.nameForm == formStrp && d.nameOff < uint64(len(p.typeSeen))*64 {
 				w, bit := d.nameOff/64, uint64(1)<<(d.nameOff%64)

@@ -377,7 +377,9 @@ func TestGoldenLocations(t *testing.T) {
 								}
 								name := c.name(dies)
 								want, ok := exprAtPC(c.attrs["DW_AT_location"], lists, pc)
-								if !ok {
+								if !ok || name == "" {
+									// (a nameless parameter, as rustc gives
+									// closures' argument tuples, is not shown)
 									skipped++
 									continue
 								}

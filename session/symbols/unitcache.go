@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"debug/elf"
 	"sort"
 )
 
@@ -106,7 +107,11 @@ func (t *Table) unitData(st *unitState) (*dwarf.Data, error) {
 	}
 	u := t.units[st.ci]
 	s := &t.sec
-	d, err := dwarf.New(s.abbrev, nil, nil, s.info[u.off:u.end:u.end], s.line, nil, s.ranges, s.str)
+	info := s.info[u.off:u.end:u.end]
+	if mayHaveUTF(u.lang) {
+		info = t.utfAsUnsignedChar(u, info)
+	}
+	d, err := dwarf.New(s.abbrev, nil, nil, info, s.line, nil, s.ranges, s.str)
 	if err == nil {
 		d.AddSection(".debug_addr", s.addr)
 		d.AddSection(".debug_line_str", s.lineStr)
@@ -133,6 +138,9 @@ func (t *Table) unitRows(st *unitState) []row {
 		return nil
 	}
 	rows := t.sec.decodeRows(h, u.files)
+	if !t.codeAtZero() {
+		rows = dropSequencesAtZero(rows)
+	}
 	if t.slide != 0 {
 		for i := range rows {
 			rows[i].addr += t.slide
@@ -161,4 +169,37 @@ func (t *Table) rowsOf(ci int32) []row {
 // The index parses each once; lazy readers use debug/dwarf.
 func (t *Table) abbrevs(into *abbrevTable, u *unit) (*abbrevTable, error) {
 	return parseAbbrevs(into, t.sec.abbrev, u.abbrevOff, u.format)
+}
+
+// codeAtZero says whether the image has code at address 0 (a section
+// that executes there).
+func (t *Table) codeAtZero() bool {
+	for _, s := range t.img.f.Sections {
+		if s.Addr == 0 && s.Size > 0 && s.Flags&elf.SHF_EXECINSTR != 0 && s.Flags&elf.SHF_ALLOC != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dropSequencesAtZero removes the line-table sequences that start at
+// address 0 where no code is: those of code the linker dropped
+// (--gc-sections), left unrelocated. gdb ignores them too; kept, a line
+// of dropped code had a breakpoint at 0.
+func dropSequencesAtZero(rows []row) []row {
+	out := rows[:0]
+	start := 0
+	for i := range rows {
+		if rows[i].flags&rowEnd == 0 {
+			continue
+		}
+		if rows[start].addr != 0 {
+			out = append(out, rows[start:i+1]...)
+		}
+		start = i + 1
+	}
+	if start < len(rows) && rows[start].addr != 0 {
+		out = append(out, rows[start:]...) // a sequence with no end row
+	}
+	return out
 }
