@@ -26,6 +26,11 @@ const noteAMD64Saves = "a caller's register-held local above an assembly routine
 	"prologue analysis does in 32-bit code; gdb's x86-64 prologue analysis follows only %rbp and shows the " +
 	"routine's own value"
 
+// noteNoCFI: where vmdap is right and gdb is not.
+const noteNoCFI = "a caller in code with neither CFI nor a frame pointer (a crate built without debug information, " +
+	"as hal::port::notify with Debian 12's rustc): gdb's x86-64 unwinder takes the word the function pushed for its " +
+	"return address and shows a frame it cannot name, then guesses on; vmdap does not guess, and stops there"
+
 // classifier names the known gap behind a difference, or "".
 type classifier struct {
 	is32 bool
@@ -46,6 +51,18 @@ func (c *classifier) reason(d stopDiff) string { return gapNone }
 // vmdapRight names a difference where vmdap shows the true value and gdb
 // does not, or "".
 func (c *classifier) vmdapRight(d stopDiff) string {
+	if d.kind == "frames" {
+		w, g := d.want.Frames, d.got.Frames
+		if len(g) > 0 && len(w) > len(g) && w[len(g)].Name == "" && g[len(g)-1].File == "" && g[len(g)-1].Line == 0 {
+			same := true
+			for i := range g {
+				same = same && frameKey(w[i]) == frameKey(g[i])
+			}
+			if same {
+				return noteNoCFI
+			}
+		}
+	}
 	if !c.is32 && d.kind == "var" && d.frame > 0 {
 		for _, f := range d.got.Frames[:min(d.frame, len(d.got.Frames))] {
 			if strings.HasSuffix(f.File, ".S") {
