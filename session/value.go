@@ -152,6 +152,15 @@ func format(v value, sc scope, hex bool) string {
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case tArray:
+		if t.count < 0 && v.inMem {
+			// A flexible array member (no bound): its address, as gdb
+			// shows it, with the string a char one holds.
+			s := fmt.Sprintf("%#x", v.addr)
+			if t.elem.kind == tChar {
+				s += " " + formatString(sc, v.addr, 256)
+			}
+			return s
+		}
 		if t.elem.kind == tChar && v.inMem {
 			return formatString(sc, v.addr, int(t.count))
 		}

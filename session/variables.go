@@ -157,6 +157,9 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 		})
 	case tArray:
 		n := t.count
+		if n < 0 {
+			break // a flexible array member: its elements are indexed by hand (p->data[3])
+		}
 		if n > 1000 {
 			n = 1000
 		}
