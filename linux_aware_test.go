@@ -107,8 +107,13 @@ func TestLinuxAwareUnderQEMU(t *testing.T) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
-	linuxAware(t, c, k, mod, 2, 40*time.Second, func() string {
+	// The kernel's sources as a user has them: the build's relative
+	// compilation directory mapped to a tree of their own (sourceMap),
+	// for the module's symbols as for the kernel's.
+	tree := filepath.Join(t.TempDir(), "linux")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true,
+		"sourceMap": map[string]string{"debian/build/build_amd64_none_cloud-amd64": tree}})
+	linuxAware(t, c, k, mod, filepath.Join(tree, "fs", "nls", "nls_ascii.c"), 2, 40*time.Second, func() string {
 		b, _ := os.ReadFile(serial)
 		return string(b)
 	})
@@ -170,7 +175,7 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	}()
 	start := time.Now()
 	// Ring 0 runs natively here (requireGuestSyscalls): minutes are plenty.
-	linuxAware(t, c, k, mod, 1, 3*time.Minute, func() string { return c.Output("stdout") })
+	linuxAware(t, c, k, mod, filepath.Join("linux", "fs", "nls", "nls_ascii.c"), 1, 3*time.Minute, func() string { return c.Output("stdout") })
 	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
 }
 
@@ -188,9 +193,11 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 // freed; the line breakpoint hits at rmmod, and the unload is a module
 // event that leaves it pending; paused once /init sleeps, tasks lists init (pid 1)
 // and swapper, and the tasks are threads whose stacks unwind from where
-// they were switched out. console returns the guest's console output so
-// far; wait bounds each wait for an event.
-func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.LinuxModule, vcpus int, wait time.Duration, console func() string) {
+// they were switched out. nlsSource is the module's source file as the
+// client names it (its line breakpoints; its frames end with it). console
+// returns the guest's console output so far; wait bounds each wait for an
+// event.
+func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.LinuxModule, nlsSource string, vcpus int, wait time.Duration, console func() string) {
 	c.Timeout = wait
 	defer consolesOnFailure(t, c, console)
 	must := func(err error) { t.Helper(); mustOK(t, err) }
@@ -261,7 +268,7 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	}
 	// The condition names char2uni's parameter: checked when the
 	// breakpoint binds, not refused before (its names are unknown then).
-	lb, err := c.SetBreakpoints(filepath.Join("linux", "fs", "nls", "nls_ascii.c"), daptest.Line(exitLoc.Line),
+	lb, err := c.SetBreakpoints(nlsSource, daptest.Line(exitLoc.Line),
 		map[string]any{"line": convLoc.Line, "condition": "boundlen < 0"}, map[string]any{"line": badLoc.Line, "condition": "no_such_name > 0"})
 	must(err)
 	exitBP, convBP, badBP := lb.Body.Breakpoints[0], lb.Body.Breakpoints[1], lb.Body.Breakpoints[2]
@@ -308,7 +315,7 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 		names = append(names, f.Name)
 	}
 	top := st.Body.StackFrames[0]
-	if top.Name != "init_nls_ascii" || top.Source == nil || !strings.HasSuffix(top.Source.Path, "fs/nls/nls_ascii.c") {
+	if top.Name != "init_nls_ascii" || top.Source == nil || !strings.HasSuffix(top.Source.Path, nlsSource) {
 		t.Fatalf("top frame %+v (frames %v)", top, names)
 	}
 	if !strings.Contains(strings.Join(names, " "), "do_init_module") {

@@ -14,7 +14,8 @@ import (
 // unwind tables), loaded before the target starts so that a bad file
 // fails a launch before a guest exists.
 type Image struct {
-	t *symbols.Table
+	t      *symbols.Table
+	srcMap map[string]string // applied to the kernel modules' symbols too
 }
 
 // MaxImageBytes bounds the program and symbols files: the whole file is
@@ -71,7 +72,7 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
 	}
 	t.MapSources(o.SourceMap)
-	return &Image{t: t}, nil
+	return &Image{t: t, srcMap: o.SourceMap}, nil
 }
 
 // IndexCached reports whether the image's index was read from the index

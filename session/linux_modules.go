@@ -314,6 +314,7 @@ func (m *moduleState) load(k *kview, mi modInfo) {
 			km.status = "symbols not loaded: " + err.Error()
 			break
 		}
+		t.MapSources(m.s.srcMap) // the sourceMap holds for a module's sources as for the kernel's
 		km.table = t
 		km.status = "Symbols loaded."
 		if !t.HasDWARF() {

@@ -46,11 +46,12 @@ type Config struct {
 
 // Session is one debugging session over one target.
 type Session struct {
-	t    vmm.Target
-	sym  *symbols.Set // the image's symbols with the modules' (nil: none)
-	log  logrus.FieldLogger
-	emit func(Event)
-	caps vmm.Capabilities
+	t      vmm.Target
+	sym    *symbols.Set      // the image's symbols with the modules' (nil: none)
+	srcMap map[string]string // the sourceMap of the launch or attach (for modules' symbols too)
+	log    logrus.FieldLogger
+	emit   func(Event)
+	caps   vmm.Capabilities
 
 	// mu guards the session's state and every use of the target while
 	// it is stopped: the fields below, the breakpoint tables (bps) and
@@ -98,14 +99,16 @@ func New(c Config) *Session {
 		log = l
 	}
 	var sym *symbols.Table
+	var srcMap map[string]string
 	if c.Image != nil {
-		sym = c.Image.t
+		sym, srcMap = c.Image.t, c.Image.srcMap
 	}
 	s := &Session{
 		log: log.WithField("layer", "session"), emit: c.Emit,
 		caps:   c.Target.Capabilities(),
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
+		srcMap: srcMap,
 	}
 	s.log.Info("target: " + strings.Join(vmm.Describe(c.Target), "; "))
 	s.life, s.endLife = context.WithCancel(context.Background())
