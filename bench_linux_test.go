@@ -234,7 +234,7 @@ func vmdapKernelSession(b *testing.B, k vmmtest.Linux, cache string) kernelRun {
 			}
 		}
 		timed("evaluate init_task.comm", func() error { _, err := c.Evaluate(fid, "init_task.comm"); return err })
-		timed("evaluate (&init_task)->mm", func() error { _, err := c.Evaluate(fid, "(&init_task)->thread.sp"); return err })
+		timed("evaluate (&init_task)->thread.sp", func() error { _, err := c.Evaluate(fid, "(&init_task)->thread.sp"); return err })
 		timed("completions", func() error {
 			_, err := c.Request("completions", map[string]any{"frameId": fid, "text": "init_t", "column": 7})
 			return err
