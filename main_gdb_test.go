@@ -409,6 +409,31 @@ func waitExit(t *testing.T, q *exec.Cmd) error {
 	}
 }
 
+// pauseSpinning runs the guest spinning at main64 and pauses it, and
+// returns where it stopped and its spin count.
+func (d *qemuDAP) pauseSpinning() (pc, spins uint64) {
+	d.t.Helper()
+	d.must(d.c.Continue(1))
+	_, err := d.c.Request("pause", map[string]any{"threadId": 1})
+	d.must(err)
+	if _, err := d.c.Stopped(); err != nil {
+		d.t.Fatal(err)
+	}
+	spins, err = strconv.ParseUint(strings.Fields(d.eval("spins"))[0], 0, 64)
+	d.must(err)
+	return d.pc(), spins
+}
+
+// stillAt checks, through the stub, that the guest let go suspended has
+// not run since the pause that left it at pc with its spin count.
+func (d *qemuDAP) stillAt(pc0, spins0 uint64) {
+	d.t.Helper()
+	pc, spins := stubState(d.t, d.addr, d.g)
+	if pc != pc0 || spins != spins0 {
+		d.t.Fatalf("after suspendDebuggee: pc %#x spins %d, were %#x %d: the guest ran", pc, spins, pc0, spins0)
+	}
+}
+
 func (d *qemuDAP) disconnect(args map[string]any) {
 	d.t.Helper()
 	if _, err := d.c.Request("disconnect", args); err != nil {
@@ -442,20 +467,9 @@ func TestDisconnectHonoursTerminateDebuggee(t *testing.T) {
 	t.Run("attach/suspend", func(t *testing.T) {
 		d := newQemuDAP(t, "attach", nil)
 		d.toMain64(true)
-		d.must(d.c.Continue(1))
-		_, err := d.c.Request("pause", map[string]any{"threadId": 1})
-		d.must(err)
-		if _, err := d.c.Stopped(); err != nil {
-			t.Fatal(err)
-		}
-		pc0 := d.pc()
-		spins0, err := strconv.ParseUint(strings.Fields(d.eval("spins"))[0], 0, 64)
-		d.must(err)
+		pc0, spins0 := d.pauseSpinning()
 		d.disconnect(map[string]any{"suspendDebuggee": true})
-		pc, spins := stubState(t, d.addr, d.g)
-		if pc != pc0 || spins != spins0 {
-			t.Fatalf("after suspendDebuggee: pc %#x spins %d, were %#x %d: the guest ran", pc, spins, pc0, spins0)
-		}
+		d.stillAt(pc0, spins0)
 	})
 	t.Run("launch/terminate=false", func(t *testing.T) {
 		d := newQemuDAP(t, "launch", nil)
@@ -487,25 +501,14 @@ func TestDisconnectHonoursTerminateDebuggee(t *testing.T) {
 	t.Run("launch/terminate=false,suspend", func(t *testing.T) {
 		d := newQemuDAP(t, "launch", nil)
 		d.toMain64(true)
-		d.must(d.c.Continue(1))
-		_, err := d.c.Request("pause", map[string]any{"threadId": 1})
-		d.must(err)
-		if _, err := d.c.Stopped(); err != nil {
-			t.Fatal(err)
-		}
-		pc0 := d.pc()
-		spins0, err := strconv.ParseUint(strings.Fields(d.eval("spins"))[0], 0, 64)
-		d.must(err)
+		pc0, spins0 := d.pauseSpinning()
 		t.Cleanup(func() { syscall.Kill(d.qpid, syscall.SIGKILL) })
 		d.disconnect(map[string]any{"terminateDebuggee": false, "suspendDebuggee": true})
 		d.vmdap.Process.Signal(syscall.SIGTERM)
 		if err := syscall.Kill(d.qpid, 0); err != nil {
 			t.Fatalf("QEMU after terminateDebuggee: false: %v", err)
 		}
-		pc, spins := stubState(t, d.addr, d.g)
-		if pc != pc0 || spins != spins0 {
-			t.Fatalf("after suspendDebuggee: pc %#x spins %d, were %#x %d: the guest ran", pc, spins, pc0, spins0)
-		}
+		d.stillAt(pc0, spins0)
 	})
 }
 
