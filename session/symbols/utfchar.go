@@ -1,8 +1,8 @@
 package symbols
 
 // Go's debug/dwarf does not know the DW_ATE_UTF base-type encoding (DWARF
-// 4 §5.1, 0x10), which rustc before 1.70-odd gives Rust's char (Debian
-// 12's 1.63 does) and C++ compilers give char8_t, char16_t and char32_t:
+// 4 §5.1, 0x10), which older rustc releases give Rust's char (Debian 12's
+// 1.63 does) and C++ compilers give char8_t, char16_t and char32_t:
 // it fails to decode such a type, and with it every type that contains
 // one, so the variables of those types vanish. A unit that can have one
 // is handed to debug/dwarf with the encoding read as unsigned char (a
