@@ -451,7 +451,7 @@ func compareVars(w, g *vmmtest.OracleStop, frame int, what string, want, got []v
 // corpusRuns returns the corpus builds as runs.
 func corpusRuns(t *testing.T) []corpusRun {
 	var runs []corpusRun
-	for _, tag := range []string{"O0", "O2", "dwarf2", "dwarf4", "m32"} {
+	for _, tag := range []string{"O0", "O2", "dwarf2", "dwarf3", "dwarf4", "m32"} {
 		g := vmmtest.BuildCorpus(t, tag)
 		r := corpusRun{name: tag, symbols: g.Path, kvm: g.Path, kernel: g.Path, qemu: "qemu-system-i386"}
 		if tag != "m32" {

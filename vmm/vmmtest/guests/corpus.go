@@ -4,12 +4,13 @@ package guests
 // symbol layer's golden tests and the gdb comparisons use: the DWARF that
 // GCC emits at -O0 and -O2 (DWARF 5: location lists, entry values,
 // inlined subroutines), DWARF 2 (frame bases as location lists, as xv6
-// builds), DWARF 4 (.debug_loc, GNU entry values) and 32-bit (-m32: 4-byte
-// addresses, i386 register numbers).
+// builds), DWARF 3, DWARF 4 (.debug_loc, GNU entry values) and 32-bit
+// (-m32: 4-byte addresses, i386 register numbers).
 var Corpus = []Options{
 	{Tag: "O0", Flags: []string{"-O0"}},
 	{Tag: "O2", Flags: []string{"-O2"}},
 	{Tag: "dwarf2", Flags: []string{"-O2", "-gdwarf-2"}},
+	{Tag: "dwarf3", Flags: []string{"-O2", "-gdwarf-3"}},
 	{Tag: "dwarf4", Flags: []string{"-O1", "-gdwarf-4"}},
 	{Tag: "m32", Flags: []string{"-m32", "-O2"}},
 }

@@ -50,7 +50,7 @@ func TestCorpusBuildFlags(t *testing.T) {
 		class   elf.Class
 		version int
 	}{
-		"O0": {elf.ELFCLASS64, 5}, "O2": {elf.ELFCLASS64, 5}, "dwarf2": {elf.ELFCLASS64, 2},
+		"O0": {elf.ELFCLASS64, 5}, "O2": {elf.ELFCLASS64, 5}, "dwarf2": {elf.ELFCLASS64, 2}, "dwarf3": {elf.ELFCLASS64, 3},
 		"dwarf4": {elf.ELFCLASS64, 4}, "m32": {elf.ELFCLASS32, 5},
 	}
 	for _, o := range Corpus {
