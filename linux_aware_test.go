@@ -144,9 +144,11 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	// turns the IOAPIC off: COM1 then has no interrupt and its tty (for
 	// /init's shell) is polled; with the IOAPIC it takes IRQ 4, as on a
 	// machine of several CPUs.
+	tree := filepath.Join(t.TempDir(), "linux") // the sources as a user has them (as under QEMU)
 	err := c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "initrd": initrd, "irqchip": true, "memory": 256, "vcpus": 1,
 		"args":        "console=ttyS0 nokaslr quiet panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog",
-		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true})
+		"stopOnEntry": true, "modules": mod.DebugDir, "kernelLog": true, "taskThreads": true,
+		"sourceMap": map[string]string{"debian/build/build_amd64_none_cloud-amd64": tree}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestLinuxAwareOnKVM(t *testing.T) {
 	}()
 	start := time.Now()
 	// Ring 0 runs natively here (requireGuestSyscalls): minutes are plenty.
-	linuxAware(t, c, k, mod, filepath.Join("linux", "fs", "nls", "nls_ascii.c"), 1, 3*time.Minute, func() string { return c.Output("stdout") })
+	linuxAware(t, c, k, mod, filepath.Join(tree, "fs", "nls", "nls_ascii.c"), 1, 3*time.Minute, func() string { return c.Output("stdout") })
 	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
 }
 
