@@ -584,16 +584,6 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			p.globals = append(p.globals, namedRef{name, nameRef{off, ci}})
 		}
 	default: // types
-		if u.lang == langRust && prefix != "" && a.children && a.tag != tagBaseType && a.tag != tagTypedef && len(d.name) > 0 {
-			// rustc (1.63, Debian 12's) defines a type's methods inside
-			// its DIE: index them as the type's, as namespaces' are.
-			name := qualify()
-			if !d.declaration && p.types[name] == (nameRef{}) {
-				p.types[name] = nameRef{off, ci}
-			}
-			*stack = append(*stack, scanFrame{kind: kindTop, prefix: name})
-			return
-		}
 		if d.hasName && !d.declaration {
 			if prefix == "" && d.nameForm == formStrp && d.nameOff < uint64(len(p.typeSeen))*64 {
 				w, bit := d.nameOff/64, uint64(1)<<(d.nameOff%64)
@@ -612,12 +602,17 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			}
 		}
 	}
-	if a.children {
-		if d.sibling > off && d.sibling <= u.end && d.sibling >= uint64(r.pos) {
-			r.pos = int(d.sibling)
-		} else {
-			*stack = append(*stack, scanFrame{kind: kindSkip})
-		}
+	switch {
+	case !a.children:
+	case u.lang == langRust && prefix != "" && len(d.name) > 0 &&
+		(a.tag == tagStructureType || a.tag == tagUnionType || a.tag == tagEnumerationType || a.tag == tagClassType):
+		// rustc (1.63, Debian 12's) defines a type's methods inside its
+		// DIE: index them as the type's, as namespaces' are.
+		*stack = append(*stack, scanFrame{kind: kindTop, prefix: qualify()})
+	case d.sibling > off && d.sibling <= u.end && d.sibling >= uint64(r.pos):
+		r.pos = int(d.sibling)
+	default:
+		*stack = append(*stack, scanFrame{kind: kindSkip})
 	}
 }
 
