@@ -151,7 +151,11 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 			break
 		}
 		ra := caller.R[symbols.RegRIP]
-		if ra == 0 || s.sym.FuncAt(ra) == nil || caller.R[symbols.RegRSP] <= cur.R[symbols.RegRSP] {
+		// The stack grows down: a caller's frame is above, unless the
+		// unwinder crossed onto another stack (an interrupt, the IRQ
+		// stack), where only a frame that did not move is a loop.
+		sp, csp := cur.R[symbols.RegRSP], caller.R[symbols.RegRSP]
+		if ra == 0 || s.sym.FuncAt(ra) == nil || !caller.Switched && csp <= sp || csp == sp && ra == cur.R[symbols.RegRIP] {
 			break
 		}
 		frames = append(frames, s.tailFrames(f, ra, len(frames))...)

@@ -470,6 +470,10 @@ type Regs struct {
 	// Exact: R[RegRIP] is where execution stopped (an interrupted
 	// instruction), not a return address, even in an outer frame.
 	Exact bool
+	// Switched: the caller runs on another stack (the unwinder crossed
+	// an interrupt frame or a stack switch), so its stack pointer need
+	// not be above the callee's.
+	Switched bool
 }
 
 // RegRSP and RegRIP are the DWARF numbers unwinding cares about.
@@ -482,71 +486,41 @@ const (
 // Unwind computes the caller's registers from a frame's. inner is true
 // for the innermost frame (its PC is exact; callers' PCs are return
 // addresses, looked up at PC-1). It reports the frame's CFA. It uses CFI
-// when the image has it for that PC, else the frame-pointer chain.
+// when the image has it for that PC (a Linux kernel's ORC first, see
+// orc.go), else the frame-pointer chain.
 func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error)) (caller Regs, cfa uint64, usedCFI bool, err error) {
 	pc := r.R[RegRIP]
 	look := pc
 	if !inner && !r.Exact && look > 0 {
 		look--
 	}
-	// A 32-bit image's CFI numbers registers the i386 way and its words
-	// are 4 bytes; Regs is always indexed the x86-64 way.
-	slot := func(n int) int { return n }
-	readCode := read
-	mask := ^uint64(0)
-	word := uint64(8)
-	if t.AddrSize == 4 {
-		slot = i386Slot
-		mask, word = 0xffffffff, 4
-		inner32 := read
-		read = func(addr uint64) (uint64, error) {
-			v, err := inner32(addr & mask)
-			return v & mask, err
+	if t.AddrSize == 8 {
+		if o := t.orcTab(); o != nil {
+			if oc, ocfa, found, oerr := t.unwindORC(o, r, look-t.slide, read); found {
+				// Where GCC's CFI agrees with ORC (a plain call, the
+				// same caller's stack pointer), its rules also recover
+				// the callee-saved registers. Where it does not (inline
+				// assembly that switched stacks), ORC is right.
+				if oerr == nil && !oc.Switched && oc.Valid[RegRIP] {
+					if cc, ccfa, ok, cerr := t.unwindCFI(r, look, read); ok && cerr == nil && ccfa == ocfa && cc.R[RegRIP] == oc.R[RegRIP] {
+						return cc, ccfa, true, nil
+					}
+				}
+				return oc, ocfa, true, oerr
+			}
 		}
 	}
-	if f := t.frameTab().find(look - t.slide); f != nil {
-		if st, e := f.rowFor(look - t.slide); e == nil && slot(st.cfaReg) >= 0 && slot(st.cfaReg) < numRegs && r.Valid[slot(st.cfaReg)] {
-			cfa = (r.R[slot(st.cfaReg)] + uint64(st.cfaOff)) & mask
-			caller = r
-			for i := 0; i < numRegs; i++ {
-				ru := st.regs[i]
-				k := slot(i)
-				if k < 0 || k >= numRegs {
-					continue
-				}
-				switch ru.kind {
-				case ruleOffset:
-					v, e := read((cfa + uint64(ru.off)) & mask)
-					if e != nil {
-						return Regs{}, cfa, true, e
-					}
-					caller.R[k], caller.Valid[k] = v, true
-				case ruleValOffset:
-					caller.R[k], caller.Valid[k] = (cfa+uint64(ru.off))&mask, true
-				case ruleRegister:
-					if rk := slot(ru.reg); rk >= 0 && rk < numRegs {
-						caller.R[k], caller.Valid[k] = r.R[rk], r.Valid[rk]
-					}
-				case ruleUndefined:
-					if i == int(f.cie.raReg) {
-						caller.Valid[k] = false
-					}
-				}
-			}
-			if ra := slot(int(f.cie.raReg)); ra != RegRIP && ra >= 0 && ra < numRegs {
-				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[ra], caller.Valid[ra]
-			}
-			sp := RegRSP
-			if t.AddrSize == 4 {
-				sp = 4 // esp's i386 number, for the rule table
-			}
-			if st.regs[sp].kind == ruleUndefined || st.regs[sp].kind == ruleSame {
-				// By definition the CFA is the caller's stack pointer,
-				// unless a rule says otherwise (an interrupt frame saves it).
-				caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
-			}
-			caller.Exact = f.cie.signal
-			return caller, cfa, true, nil
+	if caller, cfa, ok, err := t.unwindCFI(r, look, read); ok {
+		return caller, cfa, true, err
+	}
+	readCode := read
+	word := uint64(8)
+	if t.AddrSize == 4 {
+		word = 4
+		inner32 := read
+		read = func(addr uint64) (uint64, error) {
+			v, err := inner32(addr & 0xffffffff)
+			return v & 0xffffffff, err
 		}
 	}
 	// Frame-pointer chain. In the innermost frame, what the routine's
@@ -686,6 +660,70 @@ func (f *Func) lowOr(pc uint64) uint64 {
 		return pc
 	}
 	return f.Low
+}
+
+// unwindCFI is Unwind by the image's CFI at look (ok false: none covers
+// it).
+func (t *Table) unwindCFI(r Regs, look uint64, read func(addr uint64) (uint64, error)) (caller Regs, cfa uint64, ok bool, err error) {
+	// A 32-bit image's CFI numbers registers the i386 way and its words
+	// are 4 bytes; Regs is always indexed the x86-64 way.
+	slot := func(n int) int { return n }
+	mask := ^uint64(0)
+	if t.AddrSize == 4 {
+		slot = i386Slot
+		mask = 0xffffffff
+		inner32 := read
+		read = func(addr uint64) (uint64, error) {
+			v, err := inner32(addr & mask)
+			return v & mask, err
+		}
+	}
+	if f := t.frameTab().find(look - t.slide); f != nil {
+		if st, e := f.rowFor(look - t.slide); e == nil && slot(st.cfaReg) >= 0 && slot(st.cfaReg) < numRegs && r.Valid[slot(st.cfaReg)] {
+			cfa = (r.R[slot(st.cfaReg)] + uint64(st.cfaOff)) & mask
+			caller = r
+			for i := 0; i < numRegs; i++ {
+				ru := st.regs[i]
+				k := slot(i)
+				if k < 0 || k >= numRegs {
+					continue
+				}
+				switch ru.kind {
+				case ruleOffset:
+					v, e := read((cfa + uint64(ru.off)) & mask)
+					if e != nil {
+						return Regs{}, cfa, true, e
+					}
+					caller.R[k], caller.Valid[k] = v, true
+				case ruleValOffset:
+					caller.R[k], caller.Valid[k] = (cfa+uint64(ru.off))&mask, true
+				case ruleRegister:
+					if rk := slot(ru.reg); rk >= 0 && rk < numRegs {
+						caller.R[k], caller.Valid[k] = r.R[rk], r.Valid[rk]
+					}
+				case ruleUndefined:
+					if i == int(f.cie.raReg) {
+						caller.Valid[k] = false
+					}
+				}
+			}
+			if ra := slot(int(f.cie.raReg)); ra != RegRIP && ra >= 0 && ra < numRegs {
+				caller.R[RegRIP], caller.Valid[RegRIP] = caller.R[ra], caller.Valid[ra]
+			}
+			sp := RegRSP
+			if t.AddrSize == 4 {
+				sp = 4 // esp's i386 number, for the rule table
+			}
+			if st.regs[sp].kind == ruleUndefined || st.regs[sp].kind == ruleSame {
+				// By definition the CFA is the caller's stack pointer,
+				// unless a rule says otherwise (an interrupt frame saves it).
+				caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
+			}
+			caller.Exact = f.cie.signal
+			return caller, cfa, true, nil
+		}
+	}
+	return Regs{}, 0, false, nil
 }
 
 // CFA computes the canonical frame address of a frame (used as the

@@ -95,6 +95,8 @@ type Table struct {
 	prefixOnce sync.Once
 	prefixIdx  []prefixName
 	frames     *frameTable
+	orcOnce    sync.Once
+	orc        *orcTable // see orcTab
 
 	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
 	cache unitCache
