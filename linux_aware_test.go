@@ -310,8 +310,9 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if ev.Body.Reason != "function breakpoint" {
 		t.Fatalf("stopped for %q (%s), want the function breakpoint", ev.Body.Reason, ev.Body.Description)
 	}
-	st, err := c.StackTrace(ev.Body.ThreadId)
+	m, err = c.Request("stackTrace", map[string]any{"threadId": ev.Body.ThreadId}) // all the frames
 	must(err)
+	st := m.(*dap.StackTraceResponse)
 	var names []string
 	for _, f := range st.Body.StackFrames {
 		names = append(names, f.Name)
@@ -322,6 +323,13 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	}
 	if !strings.Contains(strings.Join(names, " "), "do_init_module") {
 		t.Fatalf("frames %v: want the kernel's do_init_module below the module's init", names)
+	}
+	// Through the system call's entry (its ORC pt_regs) to where the
+	// loader called it in user space: the last frame, at a user address.
+	last := st.Body.StackFrames[len(st.Body.StackFrames)-1]
+	if ua, err := strconv.ParseUint(last.InstructionPointerReference, 0, 64); err != nil || ua >= 1<<47 ||
+		!strings.Contains(strings.Join(names, " "), "entry_SYSCALL_64") {
+		t.Errorf("frames %v (last at %s): want the system call's entry, then the user-space caller", names, last.InstructionPointerReference)
 	}
 	fid := top.Id
 	// kernelLog: the log so far came out at the stop.

@@ -155,6 +155,14 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		// unwinder crossed onto another stack (an interrupt, the IRQ
 		// stack), where only a frame that did not move is a loop.
 		sp, csp := cur.R[symbols.RegRSP], caller.R[symbols.RegRSP]
+		if ra != 0 && s.sym.FuncAt(ra) == nil && caller.Switched && caller.Exact && len(frames) < maxFrames {
+			// Out of the kernel through its entry's saved registers
+			// (a system call's, an interrupt's): where user space was.
+			u := Frame{Index: len(frames), phys: i + 1, PC: ra, regs: caller}
+			s.describe(&u)
+			frames = append(frames, u)
+			break
+		}
 		if ra == 0 || s.sym.FuncAt(ra) == nil || !caller.Switched && csp <= sp || csp == sp && ra == cur.R[symbols.RegRIP] {
 			break
 		}
