@@ -211,49 +211,102 @@ func vmdapKernelSession(b *testing.B, k vmmtest.Linux, cache string) kernelRun {
 		}
 		res.ops[op] = max(res.ops[op], time.Since(start))
 	}
+	// What was timed must also be right.
+	verified := func(m dap.Message, what string) error {
+		var bps []dap.Breakpoint
+		switch r := m.(type) {
+		case *dap.SetFunctionBreakpointsResponse:
+			bps = r.Body.Breakpoints
+		case *dap.SetBreakpointsResponse:
+			bps = r.Body.Breakpoints
+		}
+		if len(bps) != 1 || !bps[0].Verified {
+			return fmt.Errorf("%s: %+v, want one verified breakpoint", what, bps)
+		}
+		return nil
+	}
+	evaluates := func(fid int, expr, want string) error {
+		r, err := c.Evaluate(fid, expr)
+		if err == nil && !strings.Contains(r.Body.Result, want) {
+			err = fmt.Errorf("%s = %q, want %q in it", expr, r.Body.Result, want)
+		}
+		return err
+	}
 	c.WaitEvent("initialized")
 	timed("setFunctionBreakpoints start_kernel", func() error {
-		_, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
-		return err
+		m, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
+		if err != nil {
+			return err
+		}
+		return verified(m, "start_kernel")
 	})
 	c.ConfigurationDone()
 	c.Stopped() // entry
 	c.Continue(1)
-	if _, err := c.Stopped(); err != nil {
-		b.Fatal(err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "function breakpoint" {
+		b.Fatalf("stop at start_kernel: %+v %v", ev, err)
 	}
 	atStop := func(where string) {
 		var st *dap.StackTraceResponse
-		timed("stackTrace "+where, func() (err error) { st, err = c.StackTrace(1); return })
+		timed("stackTrace "+where, func() (err error) {
+			if st, err = c.StackTrace(1); err == nil && st.Body.StackFrames[0].Name != where {
+				err = fmt.Errorf("frame 0 is %s", st.Body.StackFrames[0].Name)
+			}
+			return
+		})
 		fid := st.Body.StackFrames[0].Id
 		var sc *dap.ScopesResponse
 		timed("scopes "+where, func() (err error) { sc, err = c.Scopes(fid); return })
+		vars := 0
 		for _, s := range sc.Body.Scopes {
 			if s.Name == "Locals" || s.Name == "Arguments" {
-				timed("variables "+s.Name+" "+where, func() error { _, err := c.Variables(s.VariablesReference); return err })
+				timed("variables "+s.Name+" "+where, func() error {
+					v, err := c.Variables(s.VariablesReference)
+					if err == nil {
+						vars += len(v.Body.Variables)
+					}
+					return err
+				})
 			}
 		}
-		timed("evaluate init_task.comm", func() error { _, err := c.Evaluate(fid, "init_task.comm"); return err })
-		timed("evaluate (&init_task)->thread.sp", func() error { _, err := c.Evaluate(fid, "(&init_task)->thread.sp"); return err })
+		if vars == 0 {
+			b.Fatalf("no locals or arguments in %s", where) // start_kernel has locals, setup_arch an argument
+		}
+		timed("evaluate init_task.comm", func() error { return evaluates(fid, "init_task.comm", "swapper") })
+		timed("evaluate (&init_task)->thread.sp", func() error { return evaluates(fid, "(&init_task)->thread.sp >= 0xffff800000000000", "1") })
 		timed("completions", func() error {
-			_, err := c.Request("completions", map[string]any{"frameId": fid, "text": "init_t", "column": 7})
-			return err
+			m, err := c.Request("completions", map[string]any{"frameId": fid, "text": "init_t", "column": 7})
+			if err != nil {
+				return err
+			}
+			for _, t := range m.(*dap.CompletionsResponse).Body.Targets {
+				if t.Label == "init_task" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no init_task among %d completions of init_t", len(m.(*dap.CompletionsResponse).Body.Targets))
 		})
 	}
 	atStop("start_kernel")
 	line := lineOfSymbol(b, k.Vmlinux, "start_kernel") + 10
 	timed("setBreakpoints init/main.c", func() error {
-		_, err := c.SetBreakpoints("init/main.c", daptest.Line(line))
-		return err
+		r, err := c.SetBreakpoints("init/main.c", daptest.Line(line))
+		if err != nil {
+			return err
+		}
+		return verified(r, "init/main.c:"+fmt.Sprint(line))
 	})
 	timed("setFunctionBreakpoints setup_arch", func() error {
-		_, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "setup_arch"}}})
-		return err
+		m, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "setup_arch"}}})
+		if err != nil {
+			return err
+		}
+		return verified(m, "setup_arch")
 	})
 	c.SetBreakpoints("init/main.c")
 	c.Continue(1)
-	if _, err := c.Stopped(); err != nil {
-		b.Fatal(err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "function breakpoint" {
+		b.Fatalf("stop at setup_arch: %+v %v", ev, err)
 	}
 	atStop("setup_arch")
 	res.rss = peakRSS(b, cmd.Process.Pid)
