@@ -46,6 +46,7 @@ func (s *Session) Start(stopOnEntry bool) error {
 	if stopOnEntry {
 		s.mu.Lock()
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
+		s.checkSlide(s.curVCPU) // attached to a kernel that already relocated itself
 		s.linuxAtStop(s.curVCPU)
 		s.mu.Unlock()
 		s.emit(Stopped{Reason: StopEntry, Thread: 1, Description: "stopped at the guest's entry point"})
