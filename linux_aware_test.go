@@ -363,6 +363,33 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if out := eval(fid, "dmesg 3"); strings.Count(out, "\n") < 3 || strings.Contains(out, "Linux version") {
 		t.Errorf("dmesg 3:\n%s", out)
 	}
+	// Its identity and resource maps (lx-version, lx-cmdline, lx-iomem,
+	// lx-ioports): the banner, the command line the test booted it with,
+	// the kernel's image inside System RAM, and the PIT's ports, which
+	// x86 Linux always reserves.
+	if out := eval(fid, "version"); !strings.HasPrefix(out, "Linux version "+strings.SplitN(k.Version, "+", 2)[0]) {
+		t.Errorf("version: %q", out)
+	}
+	if out := eval(fid, "lx-cmdline"); !strings.Contains(out, "console=ttyS0 nokaslr") {
+		t.Errorf("lx-cmdline: %q", out)
+	}
+	if out := eval(fid, "iomem"); !regexp.MustCompile(`(?m)^[0-9a-f]{8,}-[0-9a-f]{8,} : System RAM\n(  .*\n)*  [0-9a-f]+-[0-9a-f]+ : Kernel code$`).MatchString(out) {
+		t.Errorf("iomem: want the kernel's code inside System RAM:\n%s", out)
+	}
+	if out := eval(fid, "ioports"); !strings.Contains(out, "0040-0043 : timer0\n") {
+		t.Errorf("ioports: want the PIT's timer0:\n%s", out)
+	}
+	for text, want := range map[string]string{"lsm": "lsmod", "x = per_c": "per_cpu", "curr": "current"} {
+		cr, err := c.Request("completions", map[string]any{"frameId": fid, "text": text, "column": len(text) + 1})
+		must(err)
+		found := false
+		for _, tg := range cr.(*dap.CompletionsResponse).Body.Targets {
+			found = found || tg.Label == want
+		}
+		if !found {
+			t.Errorf("completions of %q: %+v, want %s", text, cr.(*dap.CompletionsResponse).Body.Targets, want)
+		}
+	}
 	// Per-CPU data and current.
 	n := eval(fid, "per_cpu(runqueues, 0).nr_running")
 	if _, err := strconv.ParseUint(n, 10, 32); err != nil {

@@ -103,6 +103,19 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				})
 			}
 			named("sizeof", CompleteKeyword)
+			if s.isLinux() {
+				// The kernel's idioms the evaluator knows (linux_expr.go),
+				// and at the start of the line its console commands.
+				for _, n := range []string{"per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of"} {
+					named(n, CompleteFunction)
+				}
+				named("current", CompleteVariable)
+				if strings.TrimSpace(before) == "" {
+					for w := range linuxCommands {
+						named(w, CompleteKeyword)
+					}
+				}
+			}
 		}
 		return nil
 	})

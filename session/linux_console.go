@@ -11,12 +11,20 @@ import (
 //	dmesg [N]   the kernel log (its last N records)
 //	tasks       the tasks: pid, tgid, parent, state, CPU, task_struct, name (also ps)
 //	lsmod       the loaded modules
+//	version     the kernel's banner (also uname)
+//	cmdline     the command line it booted with
+//	iomem       its physical memory map (struct resource), as /proc/iomem
+//	ioports     its I/O port map, as /proc/ioports
 
 // linuxCommands maps each command word to its canonical name.
 var linuxCommands = map[string]string{
 	"dmesg": "dmesg", "lx-dmesg": "dmesg",
 	"tasks": "tasks", "ps": "tasks", "lx-ps": "tasks",
 	"lsmod": "lsmod", "lx-lsmod": "lsmod",
+	"version": "version", "uname": "version", "lx-version": "version",
+	"cmdline": "cmdline", "lx-cmdline": "cmdline",
+	"iomem": "iomem", "lx-iomem": "iomem",
+	"ioports": "ioports", "lx-ioports": "ioports",
 }
 
 // isLinuxCommand reports whether a console line is a Linux command.
@@ -28,7 +36,7 @@ func isLinuxCommand(line string) bool {
 
 // IsCommand reports whether a debug-console line is a command rather than
 // an expression: gdb's and QEMU's (IsConsoleCommand), and with a Linux
-// kernel image, dmesg, tasks (ps) and lsmod.
+// kernel image, the Linux commands above.
 func (s *Session) IsCommand(line string) bool {
 	if IsConsoleCommand(line) {
 		return true
@@ -59,6 +67,14 @@ func (s *Session) linuxCommand(thread int, line string) (string, error) {
 			out, err = s.tasksCommand(v)
 		case "lsmod":
 			out, err = s.lsmodCommand(v)
+		case "version":
+			out, err = s.versionCommand(v)
+		case "cmdline":
+			out, err = s.cmdlineCommand(v)
+		case "iomem":
+			out, err = s.resourcesCommand(v, "iomem_resource")
+		case "ioports":
+			out, err = s.resourcesCommand(v, "ioport_resource")
 		default:
 			err = fmt.Errorf("unknown command %q", w)
 		}
