@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -123,5 +124,105 @@ func TestORCFindUnsorted(t *testing.T) {
 		if ok != c.ok || ok && e.spOff != c.spOff {
 			t.Errorf("find(%#x) = %+v %v, want sp_offset %d %v", c.pc, e, ok, c.spOff, c.ok)
 		}
+	}
+}
+
+// TestUnwindORCKinds unwinds one frame of each kind ORC describes over a
+// made-up stack: a call (return address below the caller's stack
+// pointer, frame pointer saved beside it), a full pt_regs, an interrupt
+// (iret) frame, a stack switch (the previous stack pointer saved at the
+// top of the new stack), the end of the stack, and no information.
+func TestUnwindORCKinds(t *testing.T) {
+	const text, sp0, bp0 = 0xffffffff81000000, 0xffffc90000010000, 0xffffc90000010100
+	mem := map[uint64]uint64{}
+	read := func(a uint64) (uint64, error) {
+		if v, ok := mem[a]; ok {
+			return v, nil
+		}
+		return 0, errors.New("unmapped")
+	}
+	put := func(entries ...[6]byte) *orcTable {
+		o := &orcTable{ipAddr: 0x1000, layout: orcLayoutNew, text: [][2]uint64{{text, text + 0x1000}}}
+		for i, e := range entries {
+			var ip [4]byte
+			binary.LittleEndian.PutUint32(ip[:], uint32(int32(int64(text+uint64(16*i))-int64(0x1000+4*i))))
+			o.ipSec = append(o.ipSec, ip[:]...)
+			o.ents = append(o.ents, e[:]...)
+		}
+		return o
+	}
+	ent := func(spReg, bpReg uint8, spOff, bpOff int16, kind orcKind, signal bool) [6]byte {
+		var b [6]byte
+		binary.LittleEndian.PutUint16(b[:], uint16(spOff))
+		binary.LittleEndian.PutUint16(b[2:], uint16(bpOff))
+		b[4] = spReg | bpReg<<4
+		b[5] = byte(kind)
+		if signal {
+			b[5] |= 8
+		}
+		return b
+	}
+	o := put(
+		ent(orcRegSP, orcRegPrevSP, 24, -16, orcCall, false), // text+0
+		ent(orcRegSP, orcRegUndefined, 0, 0, orcRegs, true),  // text+16
+		ent(orcRegSP, orcRegUndefined, 0, 0, orcPartial, true),
+		ent(orcRegSPIndirect, orcRegUndefined, 8, 0, orcCall, false),
+		ent(0, 0, 0, 0, orcEnd, false),
+		ent(orcRegSP, 0, 8, 0, orcUndefined, false),
+	)
+	var tb Table
+	regs := func(pc uint64) Regs {
+		var r Regs
+		for i := range r.Valid {
+			r.Valid[i] = true
+		}
+		r.R[RegRIP], r.R[RegRSP], r.R[RegRBP], r.R[3] = pc, sp0, bp0, 0x33
+		return r
+	}
+	// A call: caller's SP = sp0+24, return address at sp0+16, its frame
+	// pointer at sp0+8; what a call clobbers is not known.
+	mem[sp0+16], mem[sp0+8] = text+0x800, 0xbbbb
+	c, cfa, found, err := tb.unwindORC(o, regs(text+4), text+4, read)
+	if !found || err != nil || cfa != sp0+24 || c.R[RegRSP] != sp0+24 || c.R[RegRIP] != text+0x800 || c.R[RegRBP] != 0xbbbb ||
+		!c.Valid[3] || c.Valid[5] || c.Exact || c.Switched {
+		t.Errorf("call: %+v cfa %#x %v %v", c, cfa, found, err)
+	}
+	// pt_regs at sp0: every register, the PC exact, another stack.
+	for _, s := range ptRegsSlots {
+		mem[sp0+uint64(s.off)] = 0x1000 + uint64(s.reg)
+	}
+	c, cfa, found, err = tb.unwindORC(o, regs(text+16), text+16, read)
+	if !found || err != nil || cfa != sp0+ptRegsSize || c.R[RegRIP] != 0x1000+RegRIP || c.R[RegRSP] != 0x1000+RegRSP ||
+		c.R[RegRBP] != 0x1000+RegRBP || c.R[15] != 0x1000+15 || !c.Exact || !c.Switched {
+		t.Errorf("pt_regs: %+v cfa %#x %v %v", c, cfa, found, err)
+	}
+	// An iret frame at sp0: ip, cs, flags, sp, ss; the rest unchanged.
+	mem[sp0], mem[sp0+24] = 0x4444, 0x5555
+	c, cfa, found, err = tb.unwindORC(o, regs(text+32), text+32, read)
+	if !found || err != nil || cfa != sp0+iretSize || c.R[RegRIP] != 0x4444 || c.R[RegRSP] != 0x5555 || c.R[RegRBP] != bp0 || !c.Exact {
+		t.Errorf("iret frame: %+v cfa %#x %v %v", c, cfa, found, err)
+	}
+	// A stack switch: the old stack pointer is at [sp0]; +8 past the
+	// return address there.
+	old := uint64(0xffffc90000020000)
+	mem[sp0], mem[old] = old, text+0x900
+	c, _, found, err = tb.unwindORC(o, regs(text+48), text+48, read)
+	if !found || err != nil || c.R[RegRSP] != old+8 || c.R[RegRIP] != text+0x900 || !c.Switched {
+		t.Errorf("stack switch: %+v %v %v", c, found, err)
+	}
+	// The end: a caller without a PC.
+	if c, _, found, err = tb.unwindORC(o, regs(text+64), text+64, read); !found || err != nil || c.Valid[RegRIP] {
+		t.Errorf("end of stack: %+v %v %v", c, found, err)
+	}
+	// No information, and outside the text: not ORC's to unwind.
+	for _, pc := range []uint64{text + 80, text + 0x1000} {
+		if _, _, found, _ := tb.unwindORC(o, regs(pc), pc, read); found {
+			t.Errorf("%#x: found an entry", pc)
+		}
+	}
+	// Unreadable stack: an error, not a made-up caller.
+	delete(mem, sp0+16)
+	if _, _, found, err := tb.unwindORC(o, regs(text+4), text+4, read); !found || err == nil {
+		t.Errorf("unreadable return address: %v %v", found, err)
 	}
 }
