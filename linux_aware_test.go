@@ -36,7 +36,8 @@ func awareInitramfs(t *testing.T, ko, name string) string {
 	// The markers go through the kernel log, as vmmtest's InitMarker does
 	// (the console writes it out at once, where a tty write waits for
 	// the UART's interrupt).
-	extra := "$B insmod /mod.ko && echo '<2>" + awareLoaded + "' >/dev/kmsg\n" +
+	extra := "$B mkdir -p /mnt/a/b && $B mount -t tmpfs scratch /mnt/a/b\n" +
+		"$B insmod /mod.ko && echo '<2>" + awareLoaded + "' >/dev/kmsg\n" +
 		"$B sleep 1\n" +
 		"$B rmmod " + name + " && echo '<2>" + awareRemoved + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
@@ -379,7 +380,13 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if out := eval(fid, "ioports"); !strings.Contains(out, "0040-0043 : timer0\n") {
 		t.Errorf("ioports: want the PIT's timer0:\n%s", out)
 	}
-	for text, want := range map[string]string{"lsm": "lsmod", "x = per_c": "per_cpu", "curr": "current"} {
+	// The mounts: the initramfs at /, and what /init mounted.
+	if out := eval(fid, "lx-mounts"); !regexp.MustCompile(`(?m)^0x[0-9a-f]+ +\S+ +/ +rootfs$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^0x[0-9a-f]+ +proc +/proc +proc$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^0x[0-9a-f]+ +scratch +/mnt/a/b +tmpfs$`).MatchString(out) {
+		t.Errorf("lx-mounts: want rootfs at /, proc at /proc and tmpfs at /mnt/a/b:\n%s", out)
+	}
+	for text, want := range map[string]string{"lsm": "lsmod", "lx-mo": "lx-mounts", "x = per_c": "per_cpu", "curr": "current"} {
 		cr, err := c.Request("completions", map[string]any{"frameId": fid, "text": text, "column": len(text) + 1})
 		must(err)
 		found := false

@@ -110,10 +110,14 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 					named(n, CompleteFunction)
 				}
 				named("current", CompleteVariable)
-				if strings.TrimSpace(before) == "" {
-					for w := range linuxCommands {
-						named(w, CompleteKeyword)
-					}
+			}
+		}
+		// The Linux console commands, as the line's first word (which
+		// may hold a '-': lx-dmesg).
+		if line := text[:cursor]; s.isLinux() && line != "" && !strings.ContainsAny(line, " \t") {
+			for w := range linuxCommands {
+				if strings.HasPrefix(w, line) && w != line {
+					out = append(out, Completion{Label: w, Kind: CompleteKeyword, Start: 0, Length: len(line)})
 				}
 			}
 		}

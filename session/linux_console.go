@@ -15,6 +15,7 @@ import (
 //	cmdline     the command line it booted with
 //	iomem       its physical memory map (struct resource), as /proc/iomem
 //	ioports     its I/O port map, as /proc/ioports
+//	mounts      the initial namespace's mounts, as /proc/mounts
 
 // linuxCommands maps each command word to its canonical name.
 var linuxCommands = map[string]string{
@@ -25,6 +26,7 @@ var linuxCommands = map[string]string{
 	"cmdline": "cmdline", "lx-cmdline": "cmdline",
 	"iomem": "iomem", "lx-iomem": "iomem",
 	"ioports": "ioports", "lx-ioports": "ioports",
+	"mounts": "mounts", "lx-mounts": "mounts",
 }
 
 // isLinuxCommand reports whether a console line is a Linux command.
@@ -75,6 +77,8 @@ func (s *Session) linuxCommand(thread int, line string) (string, error) {
 			out, err = s.resourcesCommand(v, "iomem_resource")
 		case "ioports":
 			out, err = s.resourcesCommand(v, "ioport_resource")
+		case "mounts":
+			out, err = s.mountsCommand(v)
 		default:
 			err = fmt.Errorf("unknown command %q", w)
 		}
