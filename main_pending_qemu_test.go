@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ type sentBreakpoint struct {
 	Verified bool   `json:"verified"`
 	Message  string `json:"message"`
 	Reason   string `json:"reason"`
+	Address  string `json:"instructionReference"`
 }
 
 // functionBreakpoint sets one function breakpoint and returns it as sent.
@@ -195,5 +197,90 @@ func TestPendingBreakpointOverBhyveStub(t *testing.T) {
 		t.Fatalf("breakpoint event %+v, want %d verified", b, sk.ID)
 	}
 	stoppedIn(t, c, "function breakpoint", "start_kernel")
+	c.Disconnect()
+}
+
+// TestPendingBreakpointFallsBackToDebugRegister: a stub that takes Z0
+// only at mapped addresses but has debug registers (QEMU's under KVM, or
+// a hardware probe's; QEMU TCG behind vmmtest.NewMappedZ0Proxy): start_kernel
+// of the higher-half guest, asked for at reset in the default mode, goes
+// into a debug register (Z1) and is verified at once, saying so. At the
+// first stop after the guest has mapped itself (its hit) it moves to a
+// software breakpoint (Z0, then z1), with a breakpoint event, and the
+// register is free again: four hardware breakpoints then fit, and one of
+// them hits.
+func TestPendingBreakpointFallsBackToDebugRegister(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "higher")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "64", "-serial", "null",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", g.Path)
+	px, err := vmmtest.NewMappedZ0Proxy(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	c := attachDAP(t, px.Addr(), map[string]any{"program": g.Path})
+	c.WaitEvent("initialized")
+	// index is where packet is in the proxy's log after from, or -1.
+	index := func(log []string, from int, packet string) int {
+		for i := from; i < len(log); i++ {
+			if log[i] == packet {
+				return i
+			}
+		}
+		return -1
+	}
+
+	sk := functionBreakpoint(t, c, "start_kernel")
+	if !sk.Verified || sk.Reason != "" || sk.Message != "placed in a debug register for now: the address cannot be written yet" {
+		t.Fatalf("start_kernel at reset: %+v, want verified at once in a debug register", sk)
+	}
+	skAddr, err := strconv.ParseUint(strings.TrimPrefix(sk.Address, "0x"), 16, 64)
+	if err != nil || skAddr>>32 != 0xffffffff {
+		t.Fatalf("start_kernel's address %q (%v), want a higher-half one", sk.Address, err)
+	}
+	z0, z1, z1Off := fmt.Sprintf("Z0,%x,1", skAddr), fmt.Sprintf("Z1,%x,1", skAddr), fmt.Sprintf("z1,%x,1", skAddr)
+	atReset := px.Breakpoints()
+	if index(atReset, 0, z1) < 0 || index(atReset, 0, z0) >= 0 {
+		t.Fatalf("breakpoint packets at reset %q, want %s and no %s", atReset, z1, z0)
+	}
+
+	startAndContinue(t, c)
+	m, err := c.WaitEvent("breakpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := m.(*dap.BreakpointEvent).Body; b.Reason != "changed" || b.Breakpoint.Id != sk.ID || !b.Breakpoint.Verified || b.Breakpoint.Message != "" {
+		t.Fatalf("breakpoint event %+v, want %d verified, no longer in a debug register", b, sk.ID)
+	}
+	stoppedIn(t, c, "function breakpoint", "start_kernel")
+	log := px.Breakpoints()
+	moved := index(log, len(atReset), z0)
+	if moved < 0 || index(log, moved, z1Off) < 0 {
+		t.Fatalf("breakpoint packets %q after the reset's %q, want %s then %s", log[len(atReset):], atReset, z0, z1Off)
+	}
+
+	// DR0-DR3 all free: four hardware breakpoints are verified (the
+	// proxy refuses a fifth Z1, as QEMU-KVM does), and one hits.
+	var hw []map[string]any
+	for _, f := range []string{"puts", "module_init", "high64", "park"} {
+		hw = append(hw, map[string]any{"instructionReference": fmt.Sprintf("%#x", vmmtest.Sym(t, g, f)), "mode": "hardware"})
+	}
+	ib, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": hw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := ib.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints
+	if len(bs) != len(hw) {
+		t.Fatalf("setInstructionBreakpoints answered %+v for %d breakpoints", bs, len(hw))
+	}
+	for i, b := range bs {
+		if !b.Verified {
+			t.Fatalf("hardware breakpoint %d after the move: %+v, want verified (a debug register free)", i, b)
+		}
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	stoppedIn(t, c, "instruction breakpoint", "puts")
 	c.Disconnect()
 }

@@ -19,27 +19,62 @@ import (
 // 64bit-core block; stop replies carry swbreak for breakpoints; a Z0 at an
 // address the guest does not map is refused, as bhyve translates it at
 // once. It proves the gdbremote fallbacks against a real guest.
+//
+// NewMappedZ0Proxy makes one in another dialect.
 type BhyveProxy struct {
 	l        net.Listener
 	upstream string
 	wg       sync.WaitGroup
 	bps      map[string]bool // Z0 addresses the client placed (the client's goroutine only)
+	mappedZ0 bool            // NewMappedZ0Proxy's dialect
+	drs      map[string]bool // Z1 addresses in place, at most 4 (mappedZ0; the client's goroutine only)
 
-	mu      sync.Mutex  // guards tap and stubEOF (the upstream reader and the client's goroutine)
+	mu      sync.Mutex  // guards tap, stubEOF and zlog (the upstream reader and the client's goroutine)
 	tap     chan string // takes the next upstream reply (the proxy's own request)
 	stubEOF bool        // the stub went away
+	zlog    []string    // the client's Z and z packets, in order
 }
 
 // NewBhyveProxy listens on loopback and forwards to upstream.
-func NewBhyveProxy(upstream string) (*BhyveProxy, error) {
+func NewBhyveProxy(upstream string) (*BhyveProxy, error) { return newProxy(upstream, false) }
+
+// NewMappedZ0Proxy is a proxy whose stub takes software breakpoints only
+// at mapped addresses and has debug registers, as QEMU's under KVM (Z0
+// writes an int3) or a hardware probe's: a Z0 at an address the guest
+// does not map is refused, as by BhyveProxy; Z1 passes through, four at
+// most (DR0-DR3: a fifth is refused with ENOSPC, as by QEMU-KVM); so does
+// the rest of QEMU's dialect, but for QStartNoAckMode (the proxy acks on
+// its own) and qqemu.* (which would let the client pipeline requests, and
+// the proxy asks QEMU in between).
+func NewMappedZ0Proxy(upstream string) (*BhyveProxy, error) { return newProxy(upstream, true) }
+
+func newProxy(upstream string, mappedZ0 bool) (*BhyveProxy, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &BhyveProxy{l: l, upstream: upstream, bps: map[string]bool{}}
+	p := &BhyveProxy{l: l, upstream: upstream, bps: map[string]bool{}, mappedZ0: mappedZ0, drs: map[string]bool{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
+}
+
+// Breakpoints returns the breakpoint packets (Z and z) the client sent,
+// in order; one the proxy refused ends in " refused".
+func (p *BhyveProxy) Breakpoints() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.zlog...)
+}
+
+// logZ records a breakpoint packet of the client's.
+func (p *BhyveProxy) logZ(req, note string) {
+	if len(req) < 2 || (req[0] != 'Z' && req[0] != 'z') {
+		return
+	}
+	p.mu.Lock()
+	p.zlog = append(p.zlog, req+note)
+	p.mu.Unlock()
 }
 
 // Addr is where clients connect.
@@ -127,6 +162,7 @@ func (p *BhyveProxy) serve() {
 		}
 		data := []byte(req)
 		if reply, handled := p.local(req); handled {
+			p.logZ(req, " refused") // answered here: Z and z only when refused
 			send(reply)
 			continue
 		}
@@ -135,11 +171,21 @@ func (p *BhyveProxy) serve() {
 			// bhyve translates the address at once (gdb.c,
 			// update_sw_breakpoint) and answers EFAULT when it cannot.
 			if r := p.ask(up, "m"+addr+",1"); r == "" || r[0] == 'E' {
+				p.logZ(req, " refused")
 				send("E0e")
 				continue
 			}
 			p.bps[addr] = true
 		}
+		if p.mappedZ0 && (strings.HasPrefix(req, "Z1,") || strings.HasPrefix(req, "z1,")) {
+			addr := strings.Split(req, ",")[1]
+			if req[0] == 'Z' {
+				p.drs[addr] = true
+			} else {
+				delete(p.drs, addr)
+			}
+		}
+		p.logZ(req, "")
 		select {
 		case lastReq <- req:
 		default:
@@ -164,8 +210,18 @@ func (p *BhyveProxy) ask(up net.Conn, req string) string {
 }
 
 // local answers the packets bhyve does not implement, or implements
-// differently, without asking QEMU.
+// differently, without asking QEMU (in NewMappedZ0Proxy's dialect, the few
+// that one keeps from QEMU).
 func (p *BhyveProxy) local(req string) (string, bool) {
+	if p.mappedZ0 {
+		switch {
+		case req == "QStartNoAckMode", strings.HasPrefix(req, "qqemu."):
+			return "", true
+		case strings.HasPrefix(req, "Z1,") && len(p.drs) == 4 && !p.drs[strings.Split(req, ",")[1]]:
+			return "E1c", true // ENOSPC: DR0-DR3 are taken
+		}
+		return "", false
+	}
 	switch {
 	case strings.HasPrefix(req, "qSupported"):
 		return "PacketSize=4096;swbreak+", true
@@ -180,6 +236,9 @@ func (p *BhyveProxy) local(req string) (string, bool) {
 }
 
 func (p *BhyveProxy) filterReply(req, r string) string {
+	if p.mappedZ0 {
+		return r
+	}
 	if req == "g" && len(r) > 0 && r[0] != 'E' {
 		n := 0
 		for _, reg := range x86.GDBCore64 {
