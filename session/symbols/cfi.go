@@ -496,7 +496,17 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	}
 	if t.AddrSize == 8 {
 		if o := t.orcTab(); o != nil {
-			if oc, ocfa, found, oerr := t.unwindORC(o, r, look-t.slide, read); found {
+			oc, ocfa, found, oerr := t.unwindORC(o, r, look-t.slide, read)
+			if found && oerr == errORCUndefined {
+				// Objtool could not follow this code: CFI's, if any,
+				// else nothing (a kernel with ORC keeps no frame
+				// pointers to follow).
+				if cc, ccfa, ok, cerr := t.unwindCFI(r, look, read); ok {
+					return cc, ccfa, true, cerr
+				}
+				return Regs{}, 0, false, oerr
+			}
+			if found {
 				// Where GCC's CFI agrees with ORC (a plain call, the
 				// same caller's stack pointer), its rules also recover
 				// the callee-saved registers. Where it does not (inline

@@ -243,16 +243,22 @@ func (o *orcTable) entry(i int) orcEntry {
 	return e
 }
 
-var errORCEnd = errors.New("the outermost frame (ORC end of stack)")
+// errORCUndefined: the kernel's text at the PC has an ORC entry that
+// says nothing is known (code objtool could not follow).
+var errORCUndefined = errors.New("no unwind information there (ORC: undefined)")
 
 // unwindORC computes the caller's registers from a frame's by the ORC
 // entry at link address look, as the kernel's unwinder does. found is
-// false where ORC has nothing to say. At the outermost frame it returns
-// a caller without a valid PC.
+// false outside the kernel's text; where its entry says nothing is known
+// the error is errORCUndefined. At the outermost frame it returns a
+// caller without a valid PC.
 func (t *Table) unwindORC(o *orcTable, r Regs, look uint64, read func(uint64) (uint64, error)) (caller Regs, cfa uint64, found bool, err error) {
 	e, ok := o.find(look)
-	if !ok || e.kind == orcUndefined {
+	if !ok {
 		return Regs{}, 0, false, nil
+	}
+	if e.kind == orcUndefined {
+		return Regs{}, 0, true, errORCUndefined
 	}
 	caller = r
 	if e.kind == orcEnd {
@@ -290,7 +296,7 @@ func (t *Table) unwindORC(o *orcTable, r Regs, look uint64, read func(uint64) (u
 	case orcRegR13:
 		sp, err = reg(13)
 	default:
-		return Regs{}, 0, false, nil
+		return Regs{}, 0, true, errORCUndefined
 	}
 	if err != nil {
 		return Regs{}, 0, true, err

@@ -214,11 +214,12 @@ func TestUnwindORCKinds(t *testing.T) {
 	if c, _, found, err = tb.unwindORC(o, regs(text+64), text+64, read); !found || err != nil || c.Valid[RegRIP] {
 		t.Errorf("end of stack: %+v %v %v", c, found, err)
 	}
-	// No information, and outside the text: not ORC's to unwind.
-	for _, pc := range []uint64{text + 80, text + 0x1000} {
-		if _, _, found, _ := tb.unwindORC(o, regs(pc), pc, read); found {
-			t.Errorf("%#x: found an entry", pc)
-		}
+	// No information: said so; outside the text: not ORC's to unwind.
+	if _, _, found, err := tb.unwindORC(o, regs(text+80), text+80, read); !found || err != errORCUndefined {
+		t.Errorf("undefined entry: %v %v", found, err)
+	}
+	if _, _, found, _ := tb.unwindORC(o, regs(text+0x1000), text+0x1000, read); found {
+		t.Errorf("outside the text: found an entry")
 	}
 	// Unreadable stack: an error, not a made-up caller.
 	delete(mem, sp0+16)
