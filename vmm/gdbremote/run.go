@@ -67,7 +67,13 @@ type offBP struct {
 	hw     bool  // a hardware breakpoint there
 	lifted bool  // taken out for the step (the stub does not step over it)
 	probe  bool  // the first step off one of its kinds: try without lifting
+	// resteps: how often the step off it was made again (see await).
+	resteps int
 }
+
+// maxResteps bounds how often a step off a breakpoint that left the pc
+// where it was is made again before the continue goes on regardless.
+const maxResteps = 8
 
 // plan is a run: a step of vcpu, or a continue of every vCPU, with or
 // without a step off a breakpoint first.
@@ -334,6 +340,23 @@ func (t *Target) await(p plan) {
 	if p.off != nil {
 		plant := t.plant(p.off)
 		if s.Reason == vmm.ReasonStep && !p.step && !t.interrupt && len(t.soft) == 0 {
+			if t.steppedPC(p.vcpu, s) == p.off.addr && p.off.resteps < maxResteps {
+				// QEMU TCG, under load, now and then answers a step at
+				// once with nothing executed: the continue would stop
+				// at this breakpoint again, every register as it was,
+				// and report a hit that never was. The pc says so (the
+				// cost: one register read per continue from a
+				// breakpoint); the step is made again. (A rep-prefixed
+				// instruction also stays at its address until it is
+				// done; an instruction that jumps to itself, for ever:
+				// hence the bound.)
+				p.off.resteps++
+				t.log.Debugf("the step off %#x left the pc there: stepping again", p.off.addr)
+				reqs, resume := t.stepPackets(p.vcpu)
+				t.batch("stepping off a breakpoint again", reqs, resume)
+				go t.await(p)
+				return
+			}
 			// Stepped off: the breakpoint back in, and on.
 			t.stepping = -1
 			t.batch("putting a breakpoint back", plant, t.continuePacket())
@@ -362,6 +385,14 @@ func (t *Target) await(p plan) {
 		s = t.checkSoft(s)
 	}
 	t.deliver(s)
+}
+
+// steppedPC is vcpu's pc after a step: the stop reply's, else read.
+func (t *Target) steppedPC(vcpu int, s vmm.Stop) uint64 {
+	if !s.PCUnknown {
+		return s.PC
+	}
+	return t.pcOf(vcpu)
 }
 
 // softRun emulates write watchpoints: single steps, comparing the watched

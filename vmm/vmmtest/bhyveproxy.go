@@ -29,10 +29,12 @@ type BhyveProxy struct {
 	mappedZ0 bool            // NewMappedZ0Proxy's dialect
 	drs      map[string]bool // Z1 addresses in place, at most 4 (mappedZ0; the client's goroutine only)
 
-	mu      sync.Mutex  // guards tap, stubEOF and zlog (the upstream reader and the client's goroutine)
+	mu      sync.Mutex  // guards tap, stubEOF, zlog, phantom and served (the upstream reader, the client's goroutine, the test)
 	tap     chan string // takes the next upstream reply (the proxy's own request)
 	stubEOF bool        // the stub went away
 	zlog    []string    // the client's Z and z packets, in order
+	phantom int         // steps still to answer at once (PhantomSteps)
+	served  int         // steps answered so
 }
 
 // NewBhyveProxy listens on loopback and forwards to upstream.
@@ -75,6 +77,33 @@ func (p *BhyveProxy) logZ(req, note string) {
 	p.mu.Lock()
 	p.zlog = append(p.zlog, req+note)
 	p.mu.Unlock()
+}
+
+// PhantomSteps makes the proxy (NewMappedZ0Proxy's dialect) answer the
+// next n single steps itself, at once, with a stop on the stepped thread
+// and nothing executed, as QEMU TCG now and then does under load. It
+// returns how many it has answered so far.
+func (p *BhyveProxy) PhantomSteps(n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phantom += n
+	return p.served
+}
+
+// phantomStep answers a step itself while PhantomSteps asks for it.
+func (p *BhyveProxy) phantomStep(req string) (string, bool) {
+	thread, ok := strings.CutPrefix(req, "vCont;s:")
+	if !ok {
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.phantom == 0 {
+		return "", false
+	}
+	p.phantom--
+	p.served++
+	return "T05thread:" + thread + ";", true
 }
 
 // Addr is where clients connect.
@@ -214,6 +243,9 @@ func (p *BhyveProxy) ask(up net.Conn, req string) string {
 // that one keeps from QEMU).
 func (p *BhyveProxy) local(req string) (string, bool) {
 	if p.mappedZ0 {
+		if r, ok := p.phantomStep(req); ok {
+			return r, true
+		}
 		switch {
 		case req == "QStartNoAckMode", strings.HasPrefix(req, "qqemu."):
 			return "", true
