@@ -24,6 +24,28 @@ func qemuTarget(accel string, pvm bool) vmmtest.Factory {
 	}
 }
 
+// qemuThroughProxy launches the guest under QEMU TCG, then hands the stub
+// over to a proxy (our own connection closed without resuming) and
+// attaches through it.
+func qemuThroughProxy(t *testing.T, g *vmmtest.Guest, proxy func(string) (*vmmtest.BhyveProxy, error)) (*Target, *vmmtest.BhyveProxy) {
+	t.Helper()
+	inner := qemuTarget("tcg", false)(t, g).(*Target)
+	addr := inner.cfg.Addr
+	inner.c.Close()
+	px, err := proxy(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	l, _ := test.NewNullLogger()
+	tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l,
+		launched: &launched{exit: inner.onExit, stop: inner.onClose}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, px
+}
+
 func TestConformanceQEMUTCG(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
 	vmmtest.Conformance(t, g, qemuTarget("tcg", false))
@@ -49,22 +71,7 @@ func TestConformanceQEMUKVM(t *testing.T) {
 func TestConformanceBhyveDialect(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
 	vmmtest.Conformance(t, g, func(t *testing.T, g *vmmtest.Guest) vmm.Target {
-		inner := qemuTarget("tcg", false)(t, g).(*Target)
-		// Hand the stub over to the proxy: detach our own connection
-		// without resuming and reconnect through the proxy.
-		addr := inner.cfg.Addr
-		inner.c.Close()
-		px, err := vmmtest.NewBhyveProxy(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(px.Close)
-		l, _ := test.NewNullLogger()
-		tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l,
-			launched: &launched{exit: inner.onExit, stop: inner.onClose}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tg, _ := qemuThroughProxy(t, g, vmmtest.NewBhyveProxy)
 		if tg.stubName != "bhyve" || tg.vCont || tg.gWrite || tg.pWrite || tg.z[1] || tg.z[2] || tg.pipeline {
 			t.Fatalf("dialect not detected: stub %s vCont %v G %v P %v Z1 %v Z2 %v QEMU's pipelining %v", tg.stubName, tg.vCont, tg.gWrite, tg.pWrite, tg.z[1], tg.z[2], tg.pipeline)
 		}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus/hooks/test"
-
 	"vmdap/vmm"
 	"vmdap/vmm/vmmtest"
 )
@@ -22,20 +20,7 @@ import (
 // reports the next hit.
 func TestPhantomStepOff(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
-	inner := qemuTarget("tcg", false)(t, g).(*Target)
-	addr := inner.cfg.Addr
-	inner.c.Close() // the stub stays stopped; reconnect through the proxy
-	px, err := vmmtest.NewMappedZ0Proxy(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	l, _ := test.NewNullLogger()
-	tg, err := Attach(context.Background(), Config{Addr: px.Addr(), Stub: "auto", Log: l,
-		launched: &launched{exit: inner.onExit, stop: inner.onClose}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, px := qemuThroughProxy(t, g, vmmtest.NewMappedZ0Proxy)
 	defer tg.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
