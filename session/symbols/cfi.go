@@ -600,7 +600,7 @@ func (t *Table) Unwind(r Regs, inner bool, read func(addr uint64) (uint64, error
 	}
 	caller.R[RegRIP], caller.Valid[RegRIP] = ra, true
 	caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
-	caller.Exact = false
+	caller.Exact, caller.Switched = false, false
 	return caller, cfa, false, nil
 }
 
@@ -729,7 +729,7 @@ func (t *Table) unwindCFI(r Regs, look uint64, read func(addr uint64) (uint64, e
 				// unless a rule says otherwise (an interrupt frame saves it).
 				caller.R[RegRSP], caller.Valid[RegRSP] = cfa, true
 			}
-			caller.Exact = f.cie.signal
+			caller.Exact, caller.Switched = f.cie.signal, false
 			return caller, cfa, true, nil
 		}
 	}
