@@ -3,7 +3,6 @@ package session
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,13 +26,12 @@ import (
 
 var errNoLinuxScope = errors.New("per-CPU expressions need a Linux kernel image and a stopped vCPU")
 
-// linuxIdioms are the kernel's macros the evaluator takes as calls.
-var linuxIdioms = []string{"per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of"}
-
 // builtinCall parses name(...) when name is one of the idioms; ok is false
 // (nothing consumed) otherwise.
 func (p *parser) builtinCall(name string) (value, bool, error) {
-	if !slices.Contains(linuxIdioms, name) {
+	switch name {
+	case "per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of":
+	default:
 		return value{}, false, nil
 	}
 	p.next() // (
