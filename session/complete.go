@@ -106,7 +106,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			if s.isLinux() {
 				// The kernel's idioms the evaluator knows (linux_expr.go),
 				// and at the start of the line its console commands.
-				for _, n := range []string{"per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of"} {
+				for _, n := range linuxIdioms {
 					named(n, CompleteFunction)
 				}
 				named("current", CompleteVariable)

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,12 +27,13 @@ import (
 
 var errNoLinuxScope = errors.New("per-CPU expressions need a Linux kernel image and a stopped vCPU")
 
+// linuxIdioms are the kernel's macros the evaluator takes as calls.
+var linuxIdioms = []string{"per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of"}
+
 // builtinCall parses name(...) when name is one of the idioms; ok is false
 // (nothing consumed) otherwise.
 func (p *parser) builtinCall(name string) (value, bool, error) {
-	switch name {
-	case "per_cpu", "per_cpu_ptr", "this_cpu", "this_cpu_ptr", "container_of":
-	default:
+	if !slices.Contains(linuxIdioms, name) {
 		return value{}, false, nil
 	}
 	p.next() // (

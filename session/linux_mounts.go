@@ -19,9 +19,15 @@ const (
 // mountsCommand prints the mounts: device, mount point, type.
 func (s *Session) mountsCommand(v int) (string, error) {
 	k := s.kview(v)
-	tt, err := k.typ("task_struct")
-	if err != nil {
-		return "", err
+	var tt, nt, mt, nst, dt, sbt, fst *ctype
+	for _, c := range []struct {
+		name string
+		t    **ctype
+	}{{"task_struct", &tt}, {"nsproxy", &nt}, {"mount", &mt}, {"mnt_namespace", &nst}, {"dentry", &dt}, {"super_block", &sbt}, {"file_system_type", &fst}} {
+		var err error
+		if *c.t, err = k.typ(c.name); err != nil {
+			return "", err
+		}
 	}
 	it, err := k.sym("init_task")
 	if err != nil {
@@ -31,21 +37,9 @@ func (s *Session) mountsCommand(v int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nt, err := k.typ("nsproxy")
-	if err != nil {
-		return "", err
-	}
 	nsp, err := k.object(task.uint("nsproxy"), nt, "mnt_ns")
 	if err != nil {
 		return "", fmt.Errorf("init_task.nsproxy: %w", err)
-	}
-	mt, err := k.typ("mount")
-	if err != nil {
-		return "", err
-	}
-	nst, err := k.typ("mnt_namespace")
-	if err != nil {
-		return "", err
 	}
 	ns := nsp.uint("mnt_ns")
 	var mounts []uint64
@@ -88,7 +82,7 @@ func (s *Session) mountsCommand(v int) (string, error) {
 			continue
 		}
 		dev, _ := k.str(mo.uint("mnt_devname"), 256)
-		fmt.Fprintf(&b, "%#-18x %-20s %-28s %s\n", m, dev, k.mountPoint(mt, m), k.fsType(mo.uint("mnt.mnt_sb")))
+		fmt.Fprintf(&b, "%#-18x %-20s %-28s %s\n", m, dev, k.mountPoint(mt, dt, m), k.fsType(sbt, fst, mo.uint("mnt.mnt_sb")))
 	}
 	return b.String(), nil
 }
@@ -96,11 +90,7 @@ func (s *Session) mountsCommand(v int) (string, error) {
 // mountPoint builds the path where mount m is mounted, as d_path does:
 // up the dentries to the root of each mount, then on from where that
 // mount is mounted in its parent.
-func (k *kview) mountPoint(mt *ctype, m uint64) string {
-	dt, err := k.typ("dentry")
-	if err != nil {
-		return "?"
-	}
+func (k *kview) mountPoint(mt, dt *ctype, m uint64) string {
 	mo, err := k.object(m, mt, "mnt_parent", "mnt_mountpoint")
 	if err != nil {
 		return "?"
@@ -144,15 +134,7 @@ func (k *kview) mountPoint(mt *ctype, m uint64) string {
 }
 
 // fsType names a super block's file system type.
-func (k *kview) fsType(sb uint64) string {
-	st, err := k.typ("super_block")
-	if err != nil {
-		return "?"
-	}
-	ft, err := k.typ("file_system_type")
-	if err != nil {
-		return "?"
-	}
+func (k *kview) fsType(st, ft *ctype, sb uint64) string {
 	o, err := k.object(sb, st, "s_type")
 	if err != nil {
 		return "?"
