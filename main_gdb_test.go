@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -288,11 +289,39 @@ func TestQEMUPauseUnansweredOverDAP(t *testing.T) {
 	d := newQemuDAP(t, "attach", nil)
 	d.toMain64(true)
 	d.must(d.c.Continue(1))
+	// Freeze QEMU only once the guest runs: frozen before vmdap's resume
+	// packets are answered, it would end the session on their reply
+	// timeout instead (said as such), not on the ^C's.
+	waitCPU(t, d.qpid, 200*time.Millisecond)
 	d.must(syscall.Kill(d.qpid, syscall.SIGSTOP))
 	if _, err := d.c.Request("pause", map[string]any{"threadId": 1}); err != nil {
 		t.Fatal(err)
 	}
 	d.ended(-1, "did not answer the interrupt (^C)")
+}
+
+// waitCPU waits until process pid has used d more CPU time than it had
+// (a QEMU running its guest's spin loop uses it at once).
+func waitCPU(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	used := func() time.Duration {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fields after the command's closing parenthesis: utime and
+		// stime are the 12th and 13th of them, in clock ticks (100/s).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		u, _ := strconv.ParseUint(f[11], 10, 64)
+		s, _ := strconv.ParseUint(f[12], 10, 64)
+		return time.Duration(u+s) * 10 * time.Millisecond
+	}
+	start := used()
+	for deadline := time.Now().Add(time.Minute); used()-start < d; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d used less than %s of CPU in a minute: the guest does not run", pid, d)
+		}
+	}
 }
 
 // TestQEMUStartFailureOverDAP: a QEMU that cannot start says why in the

@@ -58,8 +58,14 @@ type env struct {
 // fails the test.
 func newClient(t testing.TB) (*daptest.Client, chan error) {
 	t.Helper()
+	return newClientWith(t, kvmBackends{})
+}
+
+// newClientWith is newClient over other backends.
+func newClientWith(t testing.TB, backends adapter.Backends) (*daptest.Client, chan error) {
+	t.Helper()
 	l, _ := test.NewNullLogger()
-	srv := &adapter.Server{Backends: kvmBackends{}, Log: l}
+	srv := &adapter.Server{Backends: backends, Log: l}
 	a, b := net.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConn(a); close(done) }()

@@ -240,6 +240,9 @@ func (s *Session) cont(want func(vmm.Stop) bool) result {
 			}
 			return result{err: err}
 		}
+		if err := s.repause(); err != nil {
+			return result{err: err}
+		}
 		st, err := s.waitInterruptible()
 		if r, done := s.judge(st, err, want); done {
 			return r
@@ -420,6 +423,9 @@ func (s *Session) stepOnce(v int) (result, bool) {
 		}
 	}
 	if err := stp.Step(v); err != nil {
+		return result{err: err}, false
+	}
+	if err := s.repause(); err != nil {
 		return result{err: err}, false
 	}
 	st, err := s.t.Wait(s.life)

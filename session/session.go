@@ -360,10 +360,25 @@ func (s *Session) waitInterruptible() (vmm.Stop, error) {
 			if err := s.t.Continue(); err != nil {
 				return vmm.Stop{}, err
 			}
+			if err := s.repause(); err != nil {
+				return vmm.Stop{}, err
+			}
 			continue
 		}
 		return st, nil
 	}
+}
+
+// repause passes on, once the target runs, a pause that came while a run
+// was still deciding how to go: the target was not running then, so its
+// Pause did nothing, and the run it has just begun (a continue to a hlt
+// with interrupts off, say) might never stop by itself. A target asked
+// twice stops once.
+func (s *Session) repause() error {
+	if !s.pauseRequested() {
+		return nil
+	}
+	return s.t.Pause()
 }
 
 func (s *Session) pauseRequested() bool {

@@ -649,8 +649,8 @@ func (t *Target) Wait(ctx context.Context) (vmm.Stop, error) {
 func (t *Target) Pause() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state != running {
-		return nil
+	if t.state != running || t.interrupt {
+		return nil // not running, or ^C already sent: a second one could stop the next run
 	}
 	t.interrupt = true
 	if t.intTimer == nil {

@@ -402,7 +402,13 @@ func (c *Conn) send(pkts ...string) error {
 func (c *Conn) Interrupt() error {
 	c.log.Debug("→ ^C")
 	c.count(nil, 0, 1)
-	return c.writeRaw([]byte{0x03})
+	if err := c.writeRaw([]byte{0x03}); err != nil {
+		if e := c.Err(); e != nil {
+			return e // why the connection ended, not the write's "use of closed network connection"
+		}
+		return fmt.Errorf("sending ^C: %w", err)
+	}
+	return nil
 }
 
 // Recv waits for the next packet (a stop reply).
