@@ -429,7 +429,7 @@ func (k *kview) cpuOf(v int) (int, error) {
 	}
 	offs, err := k.read(base, 8*min(n, 8192))
 	if err == nil {
-		for i := 0; i < n; i++ {
+		for i := 0; i < len(offs)/8; i++ {
 			if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == sr.GS.Base && o != 0 {
 				return i, nil
 			}

@@ -43,6 +43,7 @@ func (s *Session) mountsCommand(v int) (string, error) {
 	}
 	ns := nsp.uint("mnt_ns")
 	var mounts []uint64
+	var walkErr error // the walk ended early, after some mounts
 	switch {
 	case k.has(nst, "mounts") && k.has(mt, "mnt_node"):
 		root, err := k.object(ns, nst, "mounts")
@@ -53,9 +54,9 @@ func (s *Session) mountsCommand(v int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		err = k.rbInOrder(root.uint("mounts"), maxMounts, func(node uint64) { mounts = append(mounts, node-uint64(off)) })
-		if err != nil && len(mounts) == 0 {
-			return "", err
+		walkErr = k.rbInOrder(root.uint("mounts"), maxMounts, func(node uint64) { mounts = append(mounts, node-uint64(off)) })
+		if walkErr != nil && len(mounts) == 0 {
+			return "", walkErr
 		}
 	case k.has(nst, "list") && k.has(mt, "mnt_list"):
 		off, err := k.off(mt, "mnt_list")
@@ -66,9 +67,9 @@ func (s *Session) mountsCommand(v int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		err = k.list(ns+uint64(lo), maxMounts, func(node uint64) bool { mounts = append(mounts, node-uint64(off)); return true })
-		if err != nil && len(mounts) == 0 {
-			return "", err
+		walkErr = k.list(ns+uint64(lo), maxMounts, func(node uint64) bool { mounts = append(mounts, node-uint64(off)); return true })
+		if walkErr != nil && len(mounts) == 0 {
+			return "", walkErr
 		}
 	default:
 		return "", fmt.Errorf("the kernel's struct mnt_namespace has neither mounts (an rbtree) nor list")
@@ -83,6 +84,9 @@ func (s *Session) mountsCommand(v int) (string, error) {
 		}
 		dev, _ := k.str(mo.uint("mnt_devname"), 256)
 		fmt.Fprintf(&b, "%#-18x %-20s %-28s %s\n", m, dev, k.mountPoint(mt, dt, m), k.fsType(sbt, fst, mo.uint("mnt.mnt_sb")))
+	}
+	if walkErr != nil {
+		fmt.Fprintf(&b, "(the list is cut short: %v)\n", walkErr)
 	}
 	return b.String(), nil
 }

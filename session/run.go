@@ -575,7 +575,14 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 		known := usedCFI || s.sym.FuncAt(fs[0].PC) != nil
 		if err == nil && known && caller.Valid[symbols.RegRIP] {
 			if ra := caller.R[symbols.RegRIP]; caller.Exact || s.returnsTo(v, mode, ra) {
-				return outPlan{addr: ra, minSP: cfa}, nil
+				minSP := cfa
+				if caller.Switched && caller.Valid[symbols.RegRSP] {
+					// Out of an interrupt or exception entry, or off the
+					// IRQ stack: the interrupted code's stack is another
+					// one, where the frame's CFA says nothing.
+					minSP = caller.R[symbols.RegRSP]
+				}
+				return outPlan{addr: ra, minSP: minSP}, nil
 			}
 		}
 		if err == nil && usedCFI && !caller.Valid[symbols.RegRIP] {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sort"
+	"strings"
 )
 
 // ORC: the Linux kernel's own unwind tables, which objtool writes for
@@ -19,9 +20,11 @@ import (
 // task's. The kernel, drgn and crash read it; gdb does not.
 //
 // The entry's bit layout comes from the kernel's own DWARF type (struct
-// orc_entry), which changed in Linux 6.4 (type:2 and an end bit became
-// type:3 with an end-of-stack type, and a signal bit); without that
-// type, an .orc_header section (6.4 and later) says which.
+// orc_entry). It changed twice: 6.3 put a signal bit before the end bit
+// (type:2 signal:1 end:1), and 6.4 made type:3 with an end-of-stack type
+// and the signal bit after it. Without that type, an .orc_header section
+// (6.4 and later) says the newest; else linux_banner's version tells 6.3
+// from the older ones.
 
 // ORC register and frame kinds (arch/x86/include/asm/orc_types.h).
 const (
@@ -77,6 +80,7 @@ func (f bitField) of(v uint64) uint64 {
 
 var (
 	orcLayoutNew = orcLayout{spReg: bitField{32, 4}, bpReg: bitField{36, 4}, typ: bitField{40, 3}, signal: bitField{43, 1}}
+	orcLayout63  = orcLayout{spReg: bitField{32, 4}, bpReg: bitField{36, 4}, typ: bitField{40, 2}, signal: bitField{42, 1}, end: bitField{43, 1}, hasEnd: true}
 	orcLayoutOld = orcLayout{spReg: bitField{32, 4}, bpReg: bitField{36, 4}, typ: bitField{40, 2}, end: bitField{42, 1}, hasEnd: true}
 )
 
@@ -121,12 +125,9 @@ func (t *Table) loadORC() *orcTable {
 			continue
 		}
 		o := &orcTable{ipSec: ips[:4*n], ipAddr: ipSec.Addr, ents: ents[:6*n]}
-		o.layout = orcLayoutNew
-		if im.f.Section(".orc_header") == nil {
-			o.layout = orcLayoutOld
-		}
-		if l, ok := t.orcLayoutFromDWARF(); ok {
-			o.layout = l
+		var ok bool
+		if o.layout, ok = t.orcLayoutFromDWARF(); !ok {
+			o.layout = t.orcLayoutByVersion(im)
 		}
 		for _, s := range im.f.Sections {
 			if s.Flags&elf.SHF_EXECINSTR != 0 && s.Flags&elf.SHF_ALLOC != 0 {
@@ -192,6 +193,56 @@ func (t *Table) orcLayoutFromDWARF() (orcLayout, bool) {
 		return orcLayout{}, false
 	}
 	return l, true
+}
+
+// orcLayoutByVersion is the entry's layout for a kernel whose DWARF does
+// not describe it: the newest with an .orc_header, else by the version.
+func (t *Table) orcLayoutByVersion(im *image) orcLayout {
+	if im.f.Section(".orc_header") != nil {
+		return orcLayoutNew
+	}
+	if v, ok := t.kernelVersion(); ok && v[0]*1000+v[1] >= 6003 {
+		return orcLayout63
+	}
+	return orcLayoutOld
+}
+
+// kernelVersion reads the major and minor version from the image's
+// linux_banner ("Linux version 6.3.0-1-amd64 ...").
+func (t *Table) kernelVersion() ([2]int, bool) {
+	a, ok := t.LinkSymbol("linux_banner")
+	if !ok {
+		return [2]int{}, false
+	}
+	b, ok := t.ImageBytes(a, 32)
+	if !ok {
+		return [2]int{}, false
+	}
+	return parseKernelVersion(string(b))
+}
+
+func parseKernelVersion(banner string) ([2]int, bool) {
+	rest, ok := strings.CutPrefix(banner, "Linux version ")
+	if !ok {
+		return [2]int{}, false
+	}
+	var v [2]int
+	for i := range v {
+		n, digits := 0, 0
+		for ; digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' && digits < 6; digits++ {
+			n = 10*n + int(rest[digits]-'0')
+		}
+		if digits == 0 {
+			return [2]int{}, false
+		}
+		v[i], rest = n, rest[digits:]
+		if i == 0 {
+			if rest, ok = strings.CutPrefix(rest, "."); !ok {
+				return [2]int{}, false
+			}
+		}
+	}
+	return v, true
 }
 
 // ip is entry i's link address (i in file order).

@@ -31,12 +31,9 @@ func TestORCAgreesWithCFI(t *testing.T) {
 	if !ok {
 		t.Fatal("no struct orc_entry in the kernel's DWARF")
 	}
-	byHeader := orcLayoutOld
-	if tb.img.f.Section(".orc_header") != nil {
-		byHeader = orcLayoutNew
-	}
-	if l != byHeader {
-		t.Fatalf("struct orc_entry's layout %+v, the .orc_header says %+v", l, byHeader)
+	if byVersion := tb.orcLayoutByVersion(tb.img); l != byVersion {
+		v, _ := tb.kernelVersion()
+		t.Fatalf("struct orc_entry's layout %+v, the .orc_header and version %v say %+v", l, v, byVersion)
 	}
 	n := len(o.ipSec) / 4
 	same, differ := 0, 0
@@ -86,6 +83,10 @@ func TestORCEntryLayouts(t *testing.T) {
 		{orcLayoutNew, orcRegSP | 3<<8 | 1<<11, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSP, kind: orcRegs, signal: true}},
 		{orcLayoutNew, 1 << 8, orcEntry{spOff: 16, bpOff: -16, kind: orcEnd}},
 		{orcLayoutNew, orcRegSP, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSP, kind: orcUndefined}},
+		{orcLayout63, orcRegSP | orcRegPrevSP<<4, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSP, bpReg: orcRegPrevSP, kind: orcCall}},
+		{orcLayout63, orcRegSP | 1<<8 | 1<<10, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSP, kind: orcRegs, signal: true}},
+		{orcLayout63, 1 << 11, orcEntry{spOff: 16, bpOff: -16, kind: orcEnd}},
+		{orcLayout63, 0, orcEntry{spOff: 16, bpOff: -16, kind: orcUndefined}},
 		{orcLayoutOld, orcRegSP | orcRegPrevSP<<4, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSP, bpReg: orcRegPrevSP, kind: orcCall}},
 		{orcLayoutOld, orcRegSPIndirect | 2<<8, orcEntry{spOff: 16, bpOff: -16, spReg: orcRegSPIndirect, kind: orcPartial}},
 		{orcLayoutOld, 1 << 10, orcEntry{spOff: 16, bpOff: -16, kind: orcEnd}},
@@ -225,5 +226,27 @@ func TestUnwindORCKinds(t *testing.T) {
 	delete(mem, sp0+16)
 	if _, _, found, err := tb.unwindORC(o, regs(text+4), text+4, read); !found || err == nil {
 		t.Errorf("unreadable return address: %v %v", found, err)
+	}
+}
+
+// TestParseKernelVersion: the major and minor version from linux_banner.
+func TestParseKernelVersion(t *testing.T) {
+	for _, c := range []struct {
+		banner string
+		want   [2]int
+		ok     bool
+	}{
+		{"Linux version 6.1.0-40-cloud-amd64 (debian-kernel@lists.debian.org)", [2]int{6, 1}, true},
+		{"Linux version 6.3.0 (x@y)", [2]int{6, 3}, true},
+		{"Linux version 6.10-rc1", [2]int{6, 10}, true},
+		{"Linux version 4.19", [2]int{4, 19}, true},
+		{"Linux version 6", [2]int{}, false},
+		{"Linux version .3", [2]int{}, false},
+		{"linux version 6.3", [2]int{}, false},
+		{"Linux version 6.\x00", [2]int{}, false},
+	} {
+		if v, ok := parseKernelVersion(c.banner); v != c.want || ok != c.ok {
+			t.Errorf("%q: %v %v, want %v %v", c.banner, v, ok, c.want, c.ok)
+		}
 	}
 }

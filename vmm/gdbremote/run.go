@@ -62,11 +62,12 @@ func (t *Target) resumed() {
 
 // offBP is our breakpoint at a vCPU's pc, to step off.
 type offBP struct {
-	addr   uint64
-	sw     *swbp // a software breakpoint there, or nil
-	hw     bool  // a hardware breakpoint there
-	lifted bool  // taken out for the step (the stub does not step over it)
-	probe  bool  // the first step off one of its kinds: try without lifting
+	addr   uint64 // the breakpoint's linear address, vcpu's pc
+	ip     uint64 // vcpu's instruction pointer there (CS.base + ip = addr)
+	sw     *swbp  // a software breakpoint there, or nil
+	hw     bool   // a hardware breakpoint there
+	lifted bool   // taken out for the step (the stub does not step over it)
+	probe  bool   // the first step off one of its kinds: try without lifting
 	// resteps: how often the step off it was made again (see await).
 	resteps int
 }
@@ -158,7 +159,7 @@ func (t *Target) offAt(vcpu int, forStep bool) *offBP {
 	if bp == nil && !hw {
 		return nil
 	}
-	o := &offBP{addr: pc, sw: bp, hw: hw}
+	o := &offBP{addr: pc, ip: t.ipOf(vcpu), sw: bp, hw: hw}
 	switch t.overOf(o) {
 	case overYes:
 		if forStep {
@@ -324,8 +325,18 @@ func (t *Target) await(p plan) {
 	}
 	s := t.classify(reply, p.vcpu, p.step || p.off != nil)
 	if p.off != nil && p.off.probe && s.Reason == vmm.ReasonStep && !t.interrupt {
-		p.off.probe = false
 		pc := t.pcOf(p.vcpu)
+		if pc == p.off.addr && p.off.resteps == 0 {
+			// Perhaps a step that executed nothing (see below), not a
+			// stub that stops at its own breakpoint: what is learnt
+			// here holds for the session, so ask once more.
+			p.off.resteps++
+			reqs, resume := t.stepPackets(p.vcpu)
+			t.batch("stepping off a breakpoint again", reqs, resume)
+			go t.await(p)
+			return
+		}
+		p.off.probe = false
 		t.learnOver(p.off, pc != p.off.addr)
 		if pc == p.off.addr {
 			// The stub stopped at its breakpoint: lift it and step again.
@@ -340,7 +351,7 @@ func (t *Target) await(p plan) {
 	if p.off != nil {
 		plant := t.plant(p.off)
 		if s.Reason == vmm.ReasonStep && !p.step && !t.interrupt && len(t.soft) == 0 {
-			if t.steppedPC(p.vcpu, s) == p.off.addr && p.off.resteps < maxResteps {
+			if t.stayed(p.vcpu, s, p.off) && p.off.resteps < maxResteps {
 				// QEMU TCG, under load, now and then answers a step at
 				// once with nothing executed: the continue would stop
 				// at this breakpoint again, every register as it was,
@@ -387,12 +398,15 @@ func (t *Target) await(p plan) {
 	t.deliver(s)
 }
 
-// steppedPC is vcpu's pc after a step: the stop reply's, else read.
-func (t *Target) steppedPC(vcpu int, s vmm.Stop) uint64 {
+// stayed says whether a step off breakpoint o left vcpu where it was: by
+// the stop reply's instruction pointer (the raw IP, compared with the one
+// o was planned at: in real mode the breakpoint's linear address is
+// CS.base + IP), else by the pc read.
+func (t *Target) stayed(vcpu int, s vmm.Stop, o *offBP) bool {
 	if !s.PCUnknown {
-		return s.PC
+		return s.PC == o.ip
 	}
-	return t.pcOf(vcpu)
+	return t.pcOf(vcpu) == o.addr
 }
 
 // softRun emulates write watchpoints: single steps, comparing the watched
