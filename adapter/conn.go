@@ -34,6 +34,7 @@ type conn struct {
 	sess        *session.Session
 	serial      *serialSink
 	stopOnEntry bool
+	initialized bool // initialize was answered (once per session)
 	configured  bool
 	memEvents   bool               // the client takes memory events
 	invalEvents bool               // the client takes invalidated events

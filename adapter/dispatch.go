@@ -96,6 +96,18 @@ func (c *conn) dispatch(j *job) {
 			return
 		}
 	}
+	if runs(req) {
+		c.mu.Lock()
+		configured := c.configured
+		c.mu.Unlock()
+		if !configured {
+			// The guest starts (or shows its entry stop) at
+			// configurationDone: run before it, and that stop would
+			// come after, and be false.
+			c.sendError(r.Seq, r.Command, errNotConfigured, fmt.Sprintf("%s: the guest has not started: send configurationDone first", r.Command))
+			return
+		}
+	}
 	switch m := req.(type) {
 	case *dap.ConfigurationDoneRequest: // Optional (supportsConfigurationDoneRequest)
 		c.onConfigurationDone(m, s)
@@ -166,6 +178,15 @@ func (c *conn) dispatch(j *job) {
 	default:
 		c.sendError(r.Seq, r.Command, errUnsupported, fmt.Sprintf("vmdap does not support the %q request", r.Command))
 	}
+}
+
+// runs says whether a request resumes the guest (or moves it).
+func runs(req dap.RequestMessage) bool {
+	switch req.(type) {
+	case *dap.ContinueRequest, *dap.NextRequest, *dap.StepInRequest, *dap.StepOutRequest, *dap.GotoRequest:
+		return true
+	}
+	return false
 }
 
 // threadOf returns the thread a request names, for the requests whose
@@ -241,7 +262,7 @@ func stepResponse(r *dap.Request) dap.Message {
 func (c *conn) onPause(m *dap.PauseRequest, s *session.Session) {
 	c.hold()
 	defer c.release()
-	if err := s.Pause(); err != nil {
+	if err := s.Pause(m.Arguments.ThreadId); err != nil {
 		c.fail(&m.Request, errPause, err)
 		return
 	}

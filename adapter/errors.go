@@ -27,9 +27,10 @@ const (
 	errBusy           = 1007
 	errCancelled      = 1008
 	errExited         = 1009
+	errNotConfigured  = 1010
 )
 
 var errorIDs = []int{errMalformed, errUnsupported, errInternal, errNotLaunched, errRunning, errLaunch, errAttach,
 	errBadConfig, errBreakpoints, errStep, errStack, errVariables, errEvaluate, errSetVariable, errMemory,
 	errDisassemble, errDataBreakpoint, errExceptionInfo, errPause, errContinue, errGoto, errBadArguments, errBusy,
-	errCancelled, errExited}
+	errCancelled, errExited, errNotConfigured}

@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -21,6 +22,14 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	_ = json.Unmarshal(raw, &ext)
 	a := ext.Arguments
 	c.mu.Lock()
+	if c.initialized {
+		c.mu.Unlock()
+		// Its answers (line and column bases, events) hold for the
+		// session: a second one would change them under the client.
+		c.sendError(m.Seq, m.Command, errBadArguments, "initialize: the session is already initialized")
+		return
+	}
+	c.initialized = true
 	c.memEvents = a.SupportsMemoryEvent
 	c.invalEvents = a.SupportsInvalidatedEvent
 	c.progressOn = m.Arguments.SupportsProgressReporting
@@ -399,11 +408,12 @@ func (c *conn) onDisconnect(m *dap.DisconnectRequest, raw []byte) {
 		}
 	}
 	launched := c.session() != nil
-	if err := c.letGo(how); err != nil {
+	err := c.letGo(how)
+	if err != nil {
 		c.output("important", "vmdap: "+err.Error()+"\n")
 	}
 	if launched {
-		if how == session.EndDetach || how == session.EndSuspend {
+		if (how == session.EndDetach || how == session.EndSuspend) && !errors.Is(err, session.ErrEndsWithSession) {
 			c.terminated(false) // the guest lives on: no exit to report
 		} else {
 			c.ended(0)

@@ -70,7 +70,7 @@ func (c *conn) onModules(m *dap.ModulesRequest, s *session.Session) {
 }
 
 func toModule(mi session.ModuleInfo) dap.Module {
-	d := dap.Module{Id: mi.ID, Name: mi.Name, Path: mi.Path, SymbolStatus: mi.SymbolStatus, IsOptimized: true}
+	d := dap.Module{Id: mi.ID, Name: mi.Name, Path: mi.Path, SymbolStatus: mi.SymbolStatus, IsOptimized: mi.Optimized}
 	if mi.Path != "" {
 		d.SymbolFilePath = mi.Path
 	}

@@ -224,6 +224,10 @@ func (b *bpTable) resolveSource(l *logical) {
 		l.info.Message, l.info.State = "the guest image has no line information (build it with -g)", BPFailed
 		return
 	}
+	if l.line < 1 {
+		l.info.Message, l.info.State = "not a line of the file: it is before the first line", BPFailed
+		return
+	}
 	addrs, actual, ok := sym.LineAddrs(l.file, l.line)
 	if !ok {
 		if _, known := sym.MatchFile(l.file); !known {

@@ -13,7 +13,10 @@ import (
 // it is known, vmdap compares the guest's memory with the image's
 // linux_banner at each candidate slide; the one that matches moves the
 // symbols, re-places the breakpoints resolved from them, and is said in
-// the debug console. A kernelOffset setting forces a value instead.
+// the debug console. Once found it is checked again at each such stop
+// (one read): a guest that rebooted (panic=N, a reset through an attached
+// stub) runs at another slide, and the search starts over. A
+// kernelOffset setting forces a value instead.
 
 const (
 	kaslrAlign    = 2 << 20
@@ -23,8 +26,9 @@ const (
 )
 
 type kaslrState struct {
-	done  bool // the slide is known (or forced, or not a relocatable kernel)
-	tries int
+	done   bool // the slide is known (or forced, or not a relocatable kernel)
+	verify bool // found by the search: checked again at each stop
+	tries  int  // stops at which the search found nothing
 }
 
 // forceSlide applies a kernelOffset setting.
@@ -41,7 +45,7 @@ func (s *Session) forceSlide(off uint64) {
 // vCPU, stopped too, when v is not in the kernel: a pause often finds one
 // in user space). Target stopped, Session.mu held.
 func (s *Session) checkSlide(v int) {
-	if s.sym == nil || s.kaslr.done || s.kaslr.tries >= kaslrMaxTries {
+	if s.sym == nil || s.kaslr.done && !s.kaslr.verify || s.kaslr.tries >= kaslrMaxTries {
 		return
 	}
 	banner, ok := s.sym.LinkSymbol("linux_banner")
@@ -58,7 +62,6 @@ func (s *Session) checkSlide(v int) {
 	if !ok {
 		return
 	}
-	s.kaslr.tries++
 	at := func(addr uint64) bool {
 		got := make([]byte, bannerProbe)
 		n, err := s.t.ReadMemory(v, got, addr)
@@ -66,14 +69,25 @@ func (s *Session) checkSlide(v int) {
 	}
 	cur := s.sym.Slide()
 	if at(banner + cur) {
-		s.kaslr.done = true
+		s.kaslr.done, s.kaslr.verify = true, true
 		return
+	}
+	// Not where it was found: a reboot, or a stop whose page tables do
+	// not map it (the entry code's, with page-table isolation). The
+	// slide stays until the search finds another.
+	again := s.kaslr.done
+	if !again {
+		s.kaslr.tries++
 	}
 	for off := uint64(0); off < kaslrMax; off += kaslrAlign {
 		if off == cur || !at(banner+off) {
 			continue
 		}
-		s.kaslr.done = true
+		s.kaslr.done, s.kaslr.verify = true, true
+		s.kaslr.tries = 0
+		if again {
+			s.emit(Output{Kind: OutNote, Text: fmt.Sprintf("vmdap: the kernel's linux_banner is no longer at %#x (the guest rebooted?)\n", banner+cur)})
+		}
 		s.sym.SetSlide(off)
 		s.frames = map[int][]Frame{}
 		s.bps.reresolve()
@@ -82,7 +96,7 @@ func (s *Session) checkSlide(v int) {
 			"(linux_banner found at %#x): symbols, breakpoints and frames follow it; set kernelOffset to force a value\n", off, banner+off)})
 		return
 	}
-	if s.kaslr.tries == kaslrMaxTries {
+	if !again && s.kaslr.tries == kaslrMaxTries {
 		s.emit(Output{Kind: OutImportant, Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
 			"symbols may be wrong (is the image the running kernel? set kernelOffset if it was relocated)\n"})
 	}

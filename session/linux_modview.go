@@ -13,6 +13,9 @@ import (
 // describe is the module as the modules view shows it.
 func (km *kmod) describe() ModuleInfo {
 	mi := ModuleInfo{ID: km.info.name, Name: km.info.name, Path: km.path, SymbolStatus: km.status}
+	if km.table != nil {
+		mi.Optimized = km.table.Optimized()
+	}
 	if rs := km.info.ranges(); len(rs) > 0 {
 		mi.Low, mi.High = rs[0].Low, rs[0].High
 		for _, r := range rs {
@@ -27,6 +30,7 @@ type ModuleInfo struct {
 	ID, Name, Path string
 	SymbolStatus   string
 	Low, High      uint64 // the address range (0, 0: unknown)
+	Optimized      bool   // its code was compiled with optimisation (its DWARF says)
 }
 
 // ModuleChanged reports a module that loaded, moved or unloaded.
@@ -55,7 +59,7 @@ func (s *Session) Modules() ([]ModuleInfo, error) {
 		return nil, nil
 	}
 	kt := s.sym.Kernel()
-	img := ModuleInfo{ID: "0", Name: filepath.Base(kt.Path), Path: kt.Path, SymbolStatus: "Symbols loaded."}
+	img := ModuleInfo{ID: "0", Name: filepath.Base(kt.Path), Path: kt.Path, SymbolStatus: "Symbols loaded.", Optimized: kt.Optimized()}
 	if fs := kt.Funcs(); len(fs) > 0 {
 		img.Low, img.High = fs[0].Low, fs[len(fs)-1].High
 	}

@@ -18,10 +18,17 @@ func (s *Session) ReadMemory(addr uint64, count int) (data []byte, unreadable in
 	}
 	err = s.stopped(func() error {
 		v := s.curVCPU
-		buf := make([]byte, count)
+		// Nothing is above the top of the address space: the bytes past
+		// it are unreadable, not the bottom's.
+		fits := count
+		if top := -addr; addr != 0 && uint64(count) > top {
+			fits = int(top)
+			unreadable = count - fits
+		}
+		buf := make([]byte, fits)
 		n, rerr := s.t.ReadMemory(v, buf, addr)
 		data = buf[:n]
-		if n == count {
+		if n == fits {
 			return nil
 		}
 		var fe *vmm.FaultError
@@ -30,10 +37,10 @@ func (s *Session) ReadMemory(addr uint64, count int) (data []byte, unreadable in
 		}
 		// Count unreadable bytes page by page.
 		pos := addr + uint64(n)
-		end := addr + uint64(count)
-		for pos < end {
+		end := addr + uint64(fits) // 0: the top of the address space
+		for pos < end || end == 0 && pos != 0 {
 			next := (pos | (pageSize - 1)) + 1
-			if next > end || next < pos {
+			if end != 0 && next > end || next < pos {
 				next = end
 			}
 			var b [1]byte

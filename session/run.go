@@ -140,6 +140,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	}
 	s.state = StateRunning
 	s.userPause = false
+	s.pauseVCPU = -1
 	s.frames = map[int][]Frame{}
 	s.excInfo = nil
 	done := make(chan struct{})
@@ -231,6 +232,9 @@ func (s *Session) cont(want func(vmm.Stop) bool) result {
 			// still deciding how to go) would find nothing to interrupt.
 			s.mu.Lock()
 			v := s.curVCPU
+			if s.pauseVCPU >= 0 {
+				v = s.pauseVCPU
+			}
 			s.mu.Unlock()
 			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
 		}
@@ -250,6 +254,15 @@ func (s *Session) cont(want func(vmm.Stop) bool) result {
 	}
 }
 
+// pausedOn reports a user's pause on the vCPU it named (all of them are
+// stopped; the backend names one of its own choosing). Session.mu held.
+func (s *Session) pausedOn(st vmm.Stop) vmm.Stop {
+	if s.pauseVCPU >= 0 && s.pauseVCPU != st.VCPU && s.pauseVCPU < s.t.VCPUs() {
+		st.VCPU, st.PC, st.PCUnknown = s.pauseVCPU, 0, true
+	}
+	return st
+}
+
 // judge classifies one stop of the target.
 func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (result, bool) {
 	if err != nil {
@@ -265,7 +278,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	switch st.Reason {
 	case vmm.ReasonPause:
 		if s.userPause {
-			return userStop(st, &Stopped{Reason: StopPause, Description: "paused"}), true
+			return userStop(s.pausedOn(st), &Stopped{Reason: StopPause, Description: "paused"}), true
 		}
 		return result{}, false
 	case vmm.ReasonHalted:
@@ -447,6 +460,9 @@ func (s *Session) stepOnce(v int) (result, bool) {
 			return userStop(st, ev), false
 		}
 	case vmm.ReasonPause:
+		s.mu.Lock()
+		st = s.pausedOn(st)
+		s.mu.Unlock()
 		return userStop(st, &Stopped{Reason: StopPause}), false
 	case vmm.ReasonSignal:
 		return userStop(st, &Stopped{Reason: StopException, Text: fmt.Sprintf("signal %d", st.Signal)}), false

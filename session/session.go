@@ -73,6 +73,7 @@ type Session struct {
 	written   []MemoryChanged // guest memory written by expressions since the last take
 	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
 	userPause bool
+	pauseVCPU int // the vCPU the user's pause named (-1: none)
 	closed    bool
 	endDetail string        // how the target ended, when not by the guest's own exit
 	quit      chan struct{} // closed by End: stops watchEnd
@@ -389,15 +390,24 @@ func (s *Session) pauseRequested() bool {
 
 // Pause asks the running guest to stop; a Stopped event with reason pause
 // follows.
-func (s *Session) Pause() error {
+func (s *Session) Pause(thread int) error {
+	v, err := s.vcpuOf(thread)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != StateRunning {
 		return nil
 	}
 	s.userPause = true
+	s.pauseVCPU = -1
+	if err == nil {
+		s.pauseVCPU = v // every vCPU stops; the stop is reported on the one asked for
+	}
 	return s.t.Pause()
 }
+
+// ErrEndsWithSession: End was asked to let the guest go on, and it could
+// not: it ended (it runs inside vmdap's own VMM).
+var ErrEndsWithSession = errors.New("the guest runs inside vmdap's own VMM: it ends with the session")
 
 // Ending says what becomes of the guest when the session ends (DAP's
 // terminateDebuggee and suspendDebuggee).
@@ -462,7 +472,7 @@ func (s *Session) End(how Ending) error {
 	default:
 		err = s.t.Close()
 		if how == EndDetach || how == EndSuspend {
-			err = errors.Join(err, errors.New("the guest runs inside vmdap's own VMM: it ends with the session"))
+			err = errors.Join(err, ErrEndsWithSession)
 		}
 	}
 	if done != nil {

@@ -100,6 +100,17 @@ func walkUnits(info []byte) ([]*unit, error) {
 	return out, nil
 }
 
+// Optimized reports an image with code compiled with optimisation (any
+// of its units), as its DW_AT_producer flags say.
+func (t *Table) Optimized() bool {
+	for i := range t.units {
+		if t.units[i].optimized() {
+			return true
+		}
+	}
+	return false
+}
+
 // optimized reports a unit compiled with optimisation, from the flags GCC
 // and clang record in DW_AT_producer (the last -O wins; -O0 is none).
 func (u *unit) optimized() bool {

@@ -1,0 +1,125 @@
+package adapter_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+)
+
+// TestRunBeforeConfigurationDone: the guest starts at configurationDone;
+// a continue or step before it is refused (it would run the guest, and
+// the entry stop configurationDone sends would come after, and be false).
+func TestRunBeforeConfigurationDone(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	for _, cmd := range []string{"continue", "next", "stepIn", "stepOut"} {
+		_, err := e.c.Request(cmd, map[string]any{"threadId": 1})
+		if err == nil || !strings.Contains(err.Error(), "configurationDone") {
+			t.Errorf("%s before configurationDone: %v, want refused", cmd, err)
+		}
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	e.must(e.c.Continue(1))
+	e.c.WaitEvent("terminated")
+}
+
+// TestInitializeTwice: a second initialize would change the line and
+// column bases under the client; it is refused and changes nothing.
+func TestInitializeTwice(t *testing.T) {
+	e := launchExample(t, nil)
+	busy := e.line("unsigned long work = busy_work(")
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(busy))
+	e.must(err)
+	if _, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false}); err == nil {
+		t.Fatal("a second initialize was accepted")
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	if f := e.top(); f.Line != busy {
+		t.Fatalf("after a refused initialize the stop is at line %d, want %d (lines still from 1)", f.Line, busy)
+	}
+}
+
+// TestBreakpointLineZero: line 0 is not a line (lines count from 1): the
+// breakpoint is refused, not moved to the first line with code.
+func TestBreakpointLineZero(t *testing.T) {
+	e := launchExample(t, nil)
+	r, err := e.c.SetBreakpoints(e.src, daptest.Line(0))
+	e.must(err)
+	if b := r.Body.Breakpoints[0]; b.Verified || !strings.Contains(b.Message, "before the first line") {
+		t.Fatalf("breakpoint at line 0: %+v", b)
+	}
+}
+
+// TestDetachFromOwnVMM: vmdap's own VMM cannot let its guest run on
+// after the session: a disconnect asking for that ends the guest, and
+// says so with exited before terminated.
+func TestDetachFromOwnVMM(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	if _, err := e.c.Request("disconnect", map[string]any{"terminateDebuggee": false}); err != nil {
+		t.Fatal(err)
+	}
+	var ends []string
+	for _, n := range e.c.EventNames() {
+		if n == "exited" || n == "terminated" {
+			ends = append(ends, n)
+		}
+	}
+	if strings.Join(ends, " ") != "exited terminated" {
+		t.Fatalf("events at the end: %v, want exited then terminated", ends)
+	}
+}
+
+// TestReadMemoryAtTheTop: bytes past the top of the address space are
+// unreadable, not the bottom's.
+func TestReadMemoryAtTheTop(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	m, err := e.c.Request("readMemory", map[string]any{"memoryReference": "0xfffffffffffffff8", "count": 16})
+	e.must(err)
+	b := m.(*dap.ReadMemoryResponse).Body
+	if b.UnreadableBytes != 16 || b.Data != "" {
+		t.Fatalf("16 bytes from 0xfffffffffffffff8: %+v, want 16 unreadable", b)
+	}
+}
+
+// TestModulesOptimized: the image's module says whether its code was
+// optimised, from its DWARF (the example is built -O0).
+func TestModulesOptimized(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	m, err := e.c.Request("modules", map[string]any{})
+	e.must(err)
+	mods := m.(*dap.ModulesResponse).Body.Modules
+	if len(mods) == 0 || mods[0].IsOptimized {
+		t.Fatalf("modules of the -O0 example: %+v", mods)
+	}
+}
+
+// TestPauseNamesItsThread: every vCPU stops at a pause; the stop is
+// reported on the thread the pause named.
+func TestPauseNamesItsThread(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true, "vcpus": 2})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	_, err := e.c.Request("setExpression", map[string]any{"expression": "busy_iterations", "value": "0x7fffffffffffffff"})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	_, err = e.c.Request("pause", map[string]any{"threadId": 2})
+	e.must(err)
+	if ev := e.stopped("pause"); ev.Body.ThreadId != 2 {
+		t.Fatalf("pause of thread 2 stopped on thread %d", ev.Body.ThreadId)
+	}
+	st, err := e.c.StackTrace(2)
+	e.must(err)
+	if len(st.Body.StackFrames) == 0 {
+		t.Fatal("no frames on the paused thread")
+	}
+}
