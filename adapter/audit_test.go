@@ -1,6 +1,7 @@
 package adapter_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,5 +122,63 @@ func TestPauseNamesItsThread(t *testing.T) {
 	e.must(err)
 	if len(st.Body.StackFrames) == 0 {
 		t.Fatal("no frames on the paused thread")
+	}
+}
+
+// TestRegisterRows: the Registers view's rows say what can be set (the
+// innermost frame's general registers) and what cannot (groups, segments,
+// a caller's registers); a narrow register shows its own width; a char
+// in hex shows its code in hex.
+func TestRegisterRows(t *testing.T) {
+	e := launchExample(t, nil)
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	st, err := e.c.StackTrace(1)
+	e.must(err)
+	frames := st.Body.StackFrames
+	if len(frames) < 2 {
+		t.Fatalf("frames: %+v", frames)
+	}
+	readOnly := func(v dap.Variable) bool {
+		return v.PresentationHint != nil && slices.Contains(v.PresentationHint.Attributes, "readOnly")
+	}
+	rows := func(frame int) map[string]dap.Variable {
+		groups, err := e.c.ScopeVars(frame, "Registers")
+		e.must(err)
+		out := map[string]dap.Variable{}
+		for _, g := range groups {
+			out[g.Name] = g
+			m, err := e.c.Request("variables", map[string]any{"variablesReference": g.VariablesReference})
+			e.must(err)
+			for _, v := range m.(*dap.VariablesResponse).Body.Variables {
+				out[g.Name+"."+v.Name] = v
+			}
+		}
+		return out
+	}
+	top := rows(frames[0].Id)
+	for _, g := range []string{"General", "Segments", "Control"} {
+		if v := top[g]; v.NamedVariables == 1 || !readOnly(v) {
+			t.Errorf("group %s: %+v (want no namedVariables guess, read-only)", g, v)
+		}
+	}
+	if v := top["General.rax"]; readOnly(v) {
+		t.Errorf("rax of the innermost frame is marked read-only: %+v", v)
+	}
+	if v := top["Segments.cs"]; !readOnly(v) {
+		t.Errorf("cs is not marked read-only: %+v", v)
+	}
+	if v := rows(frames[1].Id)["General.rax"]; !readOnly(v) {
+		t.Errorf("rax of a caller's frame is not marked read-only: %+v", v)
+	}
+	if got := e.eval(frames[0].Id, "$eflags"); len(got) != len("0x")+8 {
+		t.Errorf("$eflags = %q, want 8 hex digits", got)
+	}
+	r, err := e.c.Request("evaluate", map[string]any{"expression": "(unsigned char)200", "frameId": frames[0].Id, "format": map[string]any{"hex": true}})
+	e.must(err)
+	if got := r.(*dap.EvaluateResponse).Body.Result; !strings.HasPrefix(got, "0xc8 ") {
+		t.Errorf("(unsigned char)200 in hex = %q", got)
 	}
 }

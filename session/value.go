@@ -209,10 +209,14 @@ func format(v value, sc scope, hex bool) string {
 		return fmt.Sprintf("%d", int64(u))
 	case tChar:
 		c := byte(u)
-		if c >= 0x20 && c < 0x7f {
-			return fmt.Sprintf("%d '%c'", int64(intFrom([]byte{c}, t.signed)), c)
+		n := strconv.FormatInt(int64(intFrom([]byte{c}, t.signed)), 10)
+		if hex {
+			n = fmt.Sprintf("%#x", c)
 		}
-		return fmt.Sprintf("%d '\\x%02x'", int64(intFrom([]byte{c}, t.signed)), c)
+		if c >= 0x20 && c < 0x7f {
+			return fmt.Sprintf("%s '%c'", n, c)
+		}
+		return fmt.Sprintf("%s '\\x%02x'", n, c)
 	}
 	if hex {
 		return fmt.Sprintf("%#x", u&mask(t.size))

@@ -318,7 +318,9 @@ var regBits = map[string][]x86.Flag{"rflags": x86.RFLAGSBits, "cr0": x86.CR0Bits
 
 func (s *Session) registerGroups(sc *frameScope) []Var {
 	mk := func(name, summary string, kids func() []Var) Var {
-		return Var{Name: name, Value: summary, Type: "registers", NumChildren: 1, Presentation: "register",
+		// A group: its value a summary, not a value to set; how many
+		// rows it has is left to its expansion.
+		return Var{Name: name, Value: summary, Type: "registers", Presentation: "readOnly",
 			Children: s.locked(func() ([]Var, error) { return kids(), nil })}
 	}
 	sr := sc.sregs
@@ -355,7 +357,7 @@ func (s *Session) registerVar(sc *frameScope, name string) (Var, bool) {
 		v.MemRef, v.HasMemRef = u, true
 	}
 	if t := regType(n); t.size < 8 { // a narrower view (eax, ax, al): its own width
-		v.Value, v.Type, v.typ = fmt.Sprintf("%#0*x", 2+2*t.size, u&mask(t.size)), t.String(), t
+		v.Value, v.Type, v.typ = fmt.Sprintf("%#0*x", 2*t.size, u&mask(t.size)), t.String(), t
 	}
 	return v, true
 }
@@ -384,6 +386,8 @@ func (s *Session) regVar(sc *frameScope, name string, v uint64, bits []x86.Flag)
 			r, _ := s.registerVar(sc, n)
 			return r, nil
 		}
+	} else {
+		rv.Presentation = "readOnly" // a caller's frame's (its values are the unwinder's), or a target that cannot write them
 	}
 	return rv
 }
@@ -403,23 +407,23 @@ func (s *Session) segmentRegs(sc *frameScope) []Var {
 		out = append(out, s.segmentVar(n, *sc.sregs.SegmentByName(n)))
 	}
 	out = append(out,
-		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Type: "descriptor table", Presentation: "register"},
-		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Type: "descriptor table", Presentation: "register"})
+		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Type: "descriptor table", Presentation: "readOnly"},
+		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Type: "descriptor table", Presentation: "readOnly"})
 	return out
 }
 
 // segmentVar is a segment register: its selector, base and limit, with
 // the parts (and the attributes) as children.
 func (s *Session) segmentVar(n string, sg x86.Segment) Var {
-	return Var{Name: n, Presentation: "register", Type: "segment",
+	return Var{Name: n, Presentation: "readOnly", Type: "segment",
 		Value: fmt.Sprintf("%#x (base %#x, limit %#x)", sg.Selector, sg.Base, sg.Limit), NumChildren: 4,
 		EvaluateName: "$" + n,
 		Children: func() ([]Var, error) {
 			return []Var{
-				{Name: "selector", Value: fmt.Sprintf("%#x", sg.Selector), Type: "unsigned short"},
-				{Name: "base", Value: fmt.Sprintf("%#x", sg.Base), Type: "unsigned long"},
-				{Name: "limit", Value: fmt.Sprintf("%#x", sg.Limit), Type: "unsigned int"},
-				{Name: "attributes", Value: segAttrs(sg), Type: "segment attributes"},
+				{Name: "selector", Value: fmt.Sprintf("%#x", sg.Selector), Type: "unsigned short", Presentation: "readOnly"},
+				{Name: "base", Value: fmt.Sprintf("%#x", sg.Base), Type: "unsigned long", Presentation: "readOnly"},
+				{Name: "limit", Value: fmt.Sprintf("%#x", sg.Limit), Type: "unsigned int", Presentation: "readOnly"},
+				{Name: "attributes", Value: segAttrs(sg), Type: "segment attributes", Presentation: "readOnly"},
 			}, nil
 		}}
 }
