@@ -240,11 +240,19 @@ func (s *Session) stopped(fn func() error) error {
 	case StateRunning:
 		return ErrRunning
 	case StateExited:
-		if s.lastStop.Reason != vmm.ReasonShutdown {
+		if !s.stateKept() {
 			return s.exitedErr()
 		}
 	}
 	return fn()
+}
+
+// stateKept says whether a guest that has ended keeps its state readable:
+// after a triple fault or a hypervisor error the vCPUs are stopped where
+// it happened, and the stop is shown as one (an exception stop) whose
+// stack, variables and registers can be inspected (mu held).
+func (s *Session) stateKept() bool {
+	return s.lastStop.Reason == vmm.ReasonShutdown || s.lastStop.Reason == vmm.ReasonInternalError
 }
 
 // halted runs fn with the target stopped: at once when the session is
@@ -316,7 +324,7 @@ func (s *Session) serveRequestsLocked() {
 	for {
 		select {
 		case r := <-s.reqs:
-			if s.state == StateExited && s.lastStop.Reason != vmm.ReasonShutdown {
+			if s.state == StateExited && !s.stateKept() {
 				r.errc <- s.exitedErr()
 				continue
 			}

@@ -127,6 +127,9 @@ const (
 	// naturally aligned; access Write or ReadWrite.
 	WatchDebugReg WatchKind = iota
 	// WatchPage uses page protection: any length, any count, Read too.
+	// Reads cannot be trapped on a page the CPU reads on its own (code,
+	// page tables): the backend refuses such a page with an error that
+	// wraps ErrUnsupported.
 	WatchPage
 	// WatchStub lets a remote stub choose (GDB Z2/Z3/Z4).
 	WatchStub

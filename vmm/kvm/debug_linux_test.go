@@ -5,6 +5,7 @@ package kvm
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -432,5 +433,35 @@ func TestBreakpointByLoadAddress(t *testing.T) {
 	}
 	if s := f.cont(); s.Reason != vmm.ReasonExited || s.ExitCode != 0x30<<1|1 {
 		t.Fatalf("got %v, want the guest's exit 0x30 (serial %q)", s, out.String())
+	}
+}
+
+// TestPageWatchReadRefusedWhereTheCPUReads: reads cannot be trapped on a
+// page holding code or page tables (KVM cannot fetch or walk through a
+// page in no memslot); the refusal is an ErrUnsupported that says why,
+// and a write watch on the same bytes is placed.
+func TestPageWatchReadRefusedWhereTheCPUReads(t *testing.T) {
+	f := newMech(t, 1)
+	sr, err := f.m.SRegs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		addr uint64
+		why  string
+	}{{f.sym("case_read"), "holds the image's code"}, {sr.CR3 &^ 0xfff, "holds page tables of vCPU 0"}} {
+		for _, acc := range []vmm.Access{vmm.AccessRead, vmm.AccessReadWrite} {
+			err := f.m.InsertWatchpoint(vmm.Watch{Addr: c.addr, Len: 4, Access: acc, Kind: vmm.WatchPage})
+			if !errors.Is(err, vmm.ErrUnsupported) || !strings.Contains(err.Error(), c.why) {
+				t.Fatalf("%s watch at %#x: %v", acc, c.addr, err)
+			}
+		}
+		w := vmm.Watch{Addr: c.addr, Len: 4, Access: vmm.AccessWrite, Kind: vmm.WatchPage}
+		if err := f.m.InsertWatchpoint(w); err != nil {
+			t.Fatalf("write watch at %#x: %v", c.addr, err)
+		}
+		if err := f.m.RemoveWatchpoint(w); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func (v *vcpu) classifyExit(reason uint32, stepping bool) (vmm.Stop, outcome) {
 	case kvmsys.KVM_EXIT_INTERNAL_ERROR:
 		return v.internalErrorExit(stepping)
 	case kvmsys.KVM_EXIT_SHUTDOWN:
-		d := "the guest triple-faulted (an exception could not be delivered)" + v.legacyPagingFault()
+		d := "the guest triple-faulted (an exception could not be delivered)" + v.legacyPagingFault() + v.readTrapShutdown()
 		if m.host.Vendor == "AMD SVM" {
 			d += "; on AMD SVM KVM resets the vCPU at a shutdown, so its registers show the reset state"
 		}
@@ -169,5 +169,11 @@ func (v *vcpu) internalErrorExit(stepping bool) (vmm.Stop, outcome) {
 		}
 		return vmm.Stop{}, outAgain
 	}
-	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: v.internalError()}, outStop
+	d := v.internalError()
+	if v.emulationFailureAt() {
+		if why := v.readTrapFailure(); why != "" {
+			d = why + " (" + d + ")"
+		}
+	}
+	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: d}, outStop
 }

@@ -47,6 +47,7 @@ type Machine struct {
 	ports   *ports
 	cpuid   []kvmsys.CPUIDEntry2
 	loaded  []loadedSegment // where the image's PT_LOAD segments went
+	code    []physRange     // where the image's code went (read traps cannot cover it)
 
 	events chan event // vCPU threads report ended commands here (buffered: they never block)
 
@@ -131,6 +132,9 @@ func New(cfg Config) (*Machine, error) {
 	}
 	for _, sg := range img.Segments {
 		m.loaded = append(m.loaded, loadedSegment{virt: sg.Virt, phys: sg.Phys, size: sg.MemSize})
+	}
+	for _, c := range img.Code {
+		m.code = append(m.code, physRange{c.Phys, c.Size})
 	}
 	f := logrus.Fields{"protocol": img.Protocol, "entry": fmt.Sprintf("%#x", img.Entry),
 		"memory_mib": cfg.Memory >> 20, "vcpus": cfg.VCPUs}

@@ -65,6 +65,14 @@ func (m *Machine) InsertWatchpoint(w vmm.Watch) error {
 		}
 		wp.last = m.peek(w.Addr, w.Len)
 	case vmm.WatchPage:
+		if w.Access&vmm.AccessRead != 0 {
+			if err := m.translateRanges(wp); err != nil {
+				return err
+			}
+			if err := m.readTrapHazard(wp); err != nil {
+				return err
+			}
+		}
 		if err := m.protectRange(wp, 1); err != nil {
 			return err
 		}

@@ -159,3 +159,85 @@ func walkFrom(mem io.ReaderAt, va, table uint64, levels []level) (uint64, uint64
 	}
 	panic("unreachable")
 }
+
+// Tables lists the guest-physical addresses of the paging-structure pages
+// reachable from st's CR3 (SDM Vol. 3A §4.2): the root table and every
+// table a present non-leaf entry points to, but not the pages the leaf
+// entries map. These are the pages the CPU reads (and sets accessed and
+// dirty bits in) on its own while it translates. At most limit pages are
+// listed; complete is false when the walk stopped there. Tables that cannot
+// be read are listed but not walked. With paging off there are none.
+func Tables(mem io.ReaderAt, st State, limit int) (pages []uint64, complete bool) {
+	w := tableWalk{mem: mem, seen: map[uint64]bool{}, walked: map[[2]uint64]bool{}, limit: limit}
+	switch st.Mode() {
+	case "none":
+		return nil, true
+	case "32-bit":
+		// A page directory; PS (with CR4.PSE) makes an entry a 4 MiB leaf.
+		w.walk(st.CR3&0xfffff000, []tableLevel{{4, st.CR4&x86.CR4PSE != 0}, {4, false}}, 1024)
+	case "PAE":
+		// The 32-byte PDPT sits inside a page; its four entries have no PS.
+		w.walk(st.CR3&0xffffffe0, []tableLevel{{8, false}, {8, true}, {8, false}}, 4)
+	default:
+		levels := []tableLevel{{8, false}, {8, true}, {8, true}, {8, false}}
+		if st.CR4&x86.CR4LA57 != 0 {
+			levels = append([]tableLevel{{8, false}}, levels...)
+		}
+		w.walk(st.CR3&addrMask, levels, 512)
+	}
+	return w.pages, !w.cut
+}
+
+// tableLevel is one level of a walk for Tables: its entry width and
+// whether PS may make an entry a leaf there.
+type tableLevel struct {
+	width int
+	large bool
+}
+
+type tableWalk struct {
+	mem    io.ReaderAt
+	seen   map[uint64]bool    // pages listed
+	walked map[[2]uint64]bool // (table, levels left) walked: shared or self-referencing tables are walked once per level
+	pages  []uint64
+	limit  int
+	cut    bool
+}
+
+// walk visits the table at pa (n entries) and, below it, the tables its
+// entries point to; the last level's entries are leaves.
+func (w *tableWalk) walk(pa uint64, levels []tableLevel, n int) {
+	pg := pa &^ 0xfff
+	if !w.seen[pg] {
+		if len(w.pages) >= w.limit {
+			w.cut = true
+			return
+		}
+		w.seen[pg] = true
+		w.pages = append(w.pages, pg)
+	}
+	key := [2]uint64{pa, uint64(len(levels))}
+	if len(levels) == 1 || w.walked[key] {
+		return
+	}
+	w.walked[key] = true
+	l := levels[0]
+	buf := make([]byte, n*l.width)
+	if _, err := w.mem.ReadAt(buf, int64(pa)); err != nil {
+		return
+	}
+	for i := 0; i < n && !w.cut; i++ {
+		var e, next uint64
+		if l.width == 4 {
+			e = uint64(binary.LittleEndian.Uint32(buf[i*4:]))
+			next = e & 0xfffff000
+		} else {
+			e = binary.LittleEndian.Uint64(buf[i*8:])
+			next = e & addrMask
+		}
+		if e&1 == 0 || (l.large && e&0x80 != 0) {
+			continue
+		}
+		w.walk(next, levels[1:], 4096/levels[1].width)
+	}
+}

@@ -83,3 +83,60 @@ func TestThirtyTwoBitAndPAE(t *testing.T) {
 	}
 	_ = bytes.Equal
 }
+
+func TestTables(t *testing.T) {
+	m := make(mem, 1<<20)
+	long := State{CR0: x86.CR0PG | x86.CR0PE, CR3: 0x1000, CR4: x86.CR4PAE, EFER: x86.EFERLMA}
+	// PML4 0x1000 → PDPT 0x2000: a 1 GiB leaf, and PD 0x3000 → a 2 MiB
+	// leaf and PT 0x4000 (whose entries map leaves, never walked as tables).
+	m.put64(0x1000, 0x2000|3)
+	m.put64(0x1000+511*8, 0x1000|3) // self-reference: walked once per level, listed once
+	m.put64(0x2000, 0x3000|3)
+	m.put64(0x2000+8, 0x40000000|0x83)
+	m.put64(0x3000, 0x4000|3)
+	m.put64(0x3000+8, 0x200000|0x83)
+	m.put64(0x3000+16, 0x9000|2) // not present
+	m.put64(0x4000, 0x55000|3)
+	got, complete := Tables(m, long, 100)
+	if want := []uint64{0x1000, 0x2000, 0x3000, 0x4000}; !complete || !equalSet(got, want) {
+		t.Fatalf("4-level: %#x (complete %v), want %#x", got, complete, want)
+	}
+	if got, complete := Tables(m, long, 2); complete || len(got) != 2 {
+		t.Fatalf("limit 2: %#x (complete %v)", got, complete)
+	}
+	// 32-bit: PD 0x6000 → PT 0x7000, a 4 MiB leaf (PSE).
+	m.put32(0x6000, 0x7000|3)
+	m.put32(0x6004, 0x400000|0x83)
+	m.put32(0x7000, 0x8000|3)
+	p32 := State{CR0: x86.CR0PG | x86.CR0PE, CR3: 0x6000, CR4: x86.CR4PSE}
+	if got, _ := Tables(m, p32, 100); !equalSet(got, []uint64{0x6000, 0x7000}) {
+		t.Fatalf("32-bit: %#x", got)
+	}
+	// PAE: the PDPT inside page 0xa000 → PD 0xb000 → PT 0xc000.
+	m.put64(0xa020, 0xb000|1)
+	m.put64(0xb000, 0xc000|3)
+	m.put64(0xb008, 0x200000|0x83)
+	pae := State{CR0: x86.CR0PG | x86.CR0PE, CR3: 0xa020, CR4: x86.CR4PAE}
+	if got, _ := Tables(m, pae, 100); !equalSet(got, []uint64{0xa000, 0xb000, 0xc000}) {
+		t.Fatalf("PAE: %#x", got)
+	}
+	if got, complete := Tables(m, State{}, 100); got != nil || !complete {
+		t.Fatalf("paging off: %#x", got)
+	}
+}
+
+func equalSet(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[uint64]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+	}
+	return true
+}

@@ -169,3 +169,30 @@ func TestPlaceLongMode(t *testing.T) {
 		t.Fatalf("boot area overlap: %v", err)
 	}
 }
+
+func TestCodeRanges(t *testing.T) {
+	// No section headers: the executable segments, placed at their
+	// physical addresses.
+	img, err := Parse(elf64(0x100000, [][4]uint64{{0xffff800000100000, 0x100000, 16, 32}}, nil), "")
+	if err != nil || len(img.Code) != 1 || img.Code[0] != (Range{Phys: 0x100000, Size: 32}) {
+		t.Fatalf("without sections: %+v %v", img.Code, err)
+	}
+	// With sections: only the executable ones, even in a writable and
+	// executable segment.
+	prog := func(flags elf.ProgFlag, va, pa, size uint64) *elf.Prog {
+		return &elf.Prog{ProgHeader: elf.ProgHeader{Type: elf.PT_LOAD, Flags: flags, Vaddr: va, Paddr: pa, Memsz: size}}
+	}
+	sect := func(name string, flags elf.SectionFlag, addr, size uint64) *elf.Section {
+		return &elf.Section{SectionHeader: elf.SectionHeader{Name: name, Flags: flags, Addr: addr, Size: size}}
+	}
+	f := &elf.File{
+		Progs: []*elf.Prog{prog(elf.PF_R|elf.PF_W|elf.PF_X, 0xc0000000, 0x200000, 0x3000), prog(elf.PF_R|elf.PF_W, 0xc0003000, 0x203000, 0x1000)},
+		Sections: []*elf.Section{sect("", 0, 0, 0), sect(".text", elf.SHF_ALLOC|elf.SHF_EXECINSTR, 0xc0000000, 0x1234),
+			sect(".data", elf.SHF_ALLOC|elf.SHF_WRITE, 0xc0002000, 0x1000), sect(".init.text", elf.SHF_ALLOC|elf.SHF_EXECINSTR, 0xc0001800, 0x100),
+			sect(".bss", elf.SHF_ALLOC|elf.SHF_WRITE, 0xc0003000, 0x1000)},
+	}
+	want := []Range{{0x200000, 0x1234}, {0x201800, 0x100}}
+	if got := elfCode(f); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("with sections: %+v, want %+v", got, want)
+	}
+}

@@ -39,11 +39,21 @@ type Segment struct {
 	MemSize uint64 // ≥ len(Data); the rest is zeroed (bss)
 }
 
+// Range is a guest-physical address range.
+type Range struct {
+	Phys, Size uint64
+}
+
 // Image is a parsed guest kernel.
 type Image struct {
 	Protocol Protocol
 	Entry    uint64 // physical (32-bit protocols) or virtual (elf64) entry
 	Segments []Segment
+	// Code is where the image's code went (guest-physical): its
+	// executable sections, or its executable segments in an ELF file
+	// without section headers. Empty when the format does not say (a
+	// Multiboot a.out-kludge file, a bzImage).
+	Code []Range
 	// Class is 32 or 64 (the ELF class), 0 for a Multiboot a.out-kludge file.
 	Class int
 	// Linux describes a bzImage (ProtoLinux).
@@ -136,7 +146,7 @@ func Parse(data []byte, want Protocol) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Segments: segs, Class: class, GuestOS: xenGuestOS(f)}
+	img := &Image{Segments: segs, Code: elfCode(f), Class: class, GuestOS: xenGuestOS(f)}
 	switch {
 	case (want == ProtoAuto || want == ProtoPVH) && hasPVH:
 		img.Protocol, img.Entry = ProtoPVH, pvhEntry
@@ -196,6 +206,33 @@ func physEntry(entry uint64, segs []Segment) uint64 {
 		}
 	}
 	return entry
+}
+
+// elfCode finds where the code of an ELF file goes: its allocated
+// executable sections (a segment that is writable as well as executable
+// holds data too), placed as their PT_LOAD segment places them; without
+// section headers, its executable PT_LOAD segments.
+func elfCode(f *elf.File) []Range {
+	var out []Range
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X == 0 || p.Memsz == 0 {
+			continue
+		}
+		found := false
+		for _, s := range f.Sections {
+			const want = elf.SHF_ALLOC | elf.SHF_EXECINSTR
+			if s.Flags&want != want || s.Size == 0 || s.Addr < p.Vaddr || s.Addr-p.Vaddr >= p.Memsz {
+				continue
+			}
+			size := min(s.Size, p.Memsz-(s.Addr-p.Vaddr))
+			out = append(out, Range{Phys: p.Paddr + (s.Addr - p.Vaddr), Size: size})
+			found = true
+		}
+		if !found && len(f.Sections) <= 1 { // no section headers (only the null section, if any)
+			out = append(out, Range{Phys: p.Paddr, Size: p.Memsz})
+		}
+	}
+	return out
 }
 
 func elfSegments(f *elf.File, data []byte) ([]Segment, error) {
