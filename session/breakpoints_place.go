@@ -42,6 +42,16 @@ func (b *bpTable) place(l *logical) {
 		return
 	}
 	l.info.Addr, l.info.HasAddr = l.addrs[0], true
+	if l.kind == KindInstruction || l.kind == KindFunction {
+		// Addresses the user gave (source and named-function breakpoints
+		// come from the symbols, at instruction starts).
+		for _, a := range l.addrs {
+			if err := b.s.insnBoundary(b.s.curVCPU, a); err != nil {
+				b.settle(l, BPFailed, err.Error())
+				return
+			}
+		}
+	}
 	hw, err := b.useHW(l.mode)
 	if err != nil {
 		b.settle(l, BPFailed, err.Error())

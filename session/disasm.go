@@ -242,3 +242,71 @@ func (s *Session) decodeBackward(ctx context.Context, rd *codeBuf, addr uint64, 
 	}
 	return list, nil
 }
+
+// maxBoundaryScan bounds the bytes decoded from a function's start to
+// check an instruction boundary.
+const maxBoundaryScan = 1 << 20
+
+// insnBoundary checks that a breakpoint at addr starts an instruction:
+// where a function known from the symbols covers addr, its code is
+// decoded from the function's start. A breakpoint inside an instruction
+// would corrupt it (software) or never fire (hardware). Decoding starts in
+// vCPU v's mode; where addr is not a boundary in it, the other widths are
+// tried too (code of another mode, as a boot stub's), and addr is refused
+// only when none lands on it. Without a covering function, or where the
+// code cannot be read or decoded, the address is taken as given (the
+// user's responsibility, as gdb's break *addr).
+func (s *Session) insnBoundary(v int, addr uint64) error {
+	if s.sym == nil {
+		return nil
+	}
+	f := s.sym.FuncAt(addr)
+	if f == nil || f.Inline || !f.Contains(addr) || addr == f.Low || addr-f.Low > maxBoundaryScan {
+		return nil
+	}
+	rd := s.codeReader(v)
+	modes := []x86.Mode{rd.mode}
+	for _, m := range []x86.Mode{64, 32, 16} {
+		if m != rd.mode {
+			modes = append(modes, m)
+		}
+	}
+	var cover *disasm.Inst
+	var coverMode x86.Mode
+	for _, m := range modes {
+		var last disasm.Inst
+		pc, clean := f.Low, true
+		for pc < addr {
+			var code [disasm.MaxLen]byte
+			n := rd.read(code[:], pc)
+			in, err := disasm.Decode(code[:n], m, pc)
+			if err != nil {
+				clean = false
+				break
+			}
+			last = in
+			pc += uint64(in.Len)
+		}
+		switch {
+		case !clean:
+			continue
+		case pc == addr:
+			return nil
+		case cover == nil:
+			cover, coverMode = &last, m
+		}
+	}
+	if cover == nil {
+		return nil
+	}
+	var sym disasm.Symbolizer
+	if s.sym != nil {
+		sym = s.sym.Symbol
+	}
+	where := fmt.Sprintf("%s+%#x", f.Name, cover.PC-f.Low)
+	text := cover.Text(sym)
+	if coverMode != rd.mode {
+		text += fmt.Sprintf(", decoded as %d-bit code", coverMode)
+	}
+	return fmt.Errorf("%#x is inside the instruction at %#x (%s: %s); a breakpoint must be at an instruction's first byte", addr, cover.PC, where, text)
+}
