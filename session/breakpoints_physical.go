@@ -40,12 +40,15 @@ const (
 	// letLIDT: the instruction after an lidt, to find exception handlers
 	// as soon as the guest loads its IDT.
 	letLIDT
+	// letScope: where the frame a watched local lives in returns (its
+	// owner, the data breakpoint, ends there).
+	letScope
 )
 
 // breaklet is one reason for a physical breakpoint.
 type breaklet struct {
 	kind  breakletKind
-	owner *logical // letUser only
+	owner *logical // letUser and letScope only
 }
 
 var (

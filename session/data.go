@@ -19,6 +19,7 @@ type dataTarget struct {
 	name    string
 	typ     *ctype
 	persist bool
+	scope   *watchScope // a local's: the frame it lives in (nil: none)
 }
 
 type dataWatch struct {
@@ -108,6 +109,9 @@ func (s *Session) DataInfoForVar(v Var) DataInfo {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !t.persist && s.state == StateStopped {
+		t.scope = s.frameOwning(s.curVCPU, t.addr)
+	}
 	return s.dataInfo(t)
 }
 
@@ -216,6 +220,9 @@ func (b *bpTable) setData(req []DataBP) []BreakpointInfo {
 		l := &logical{id: b.newID(), kind: KindData, cond: r.Condition, hitCond: r.HitCondition}
 		l.info.ID = l.id
 		t, err := b.parseDataID(r.DataID)
+		if err == nil && t.scope != nil && t.scope.left != "" {
+			err = errors.New(t.scope.left)
+		}
 		if err == nil {
 			var acc vmm.Access
 			if acc, err = parseAccess(r.Access); err == nil {
@@ -274,6 +281,7 @@ func (b *bpTable) placeData(l *logical) error {
 				l.info.Message += " (" + strings.Join(why, "; ") + ")"
 			}
 			b.watches[w]++
+			b.placeScope(l)
 			return nil
 		}
 		if errors.Is(err, vmm.ErrNoSlots) {
@@ -310,6 +318,7 @@ func (b *bpTable) unplaceData(l *logical) {
 	if l.watch == nil || !l.info.Verified {
 		return
 	}
+	b.unplaceScope(l)
 	w := l.watch.watch
 	b.watches[w]--
 	if b.watches[w] <= 0 {

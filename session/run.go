@@ -285,8 +285,12 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 		return userStop(st, &Stopped{Reason: StopPause, Description: "every vCPU is halted (hlt) and nothing can wake it"}), true
 	case vmm.ReasonBreakpoint, vmm.ReasonHWBreakpoint:
 		s.linuxHook(st)
+		scopeEv, scoped := s.scopeStop(st)
 		if ev := s.codeBreakpointStop(st); ev != nil {
 			return userStop(st, ev), true
+		}
+		if scoped {
+			return userStop(st, scopeEv), true
 		}
 		if ev, ok := s.exceptionStopIfOn(st); ok {
 			return userStop(st, ev), true
@@ -450,6 +454,11 @@ func (s *Session) stepOnce(v int) (result, bool) {
 	}
 	s.mu.Lock()
 	s.frames = map[int][]Frame{}
+	if desc := s.endScopes(st); desc != "" {
+		// A step out of a watched local's frame: the watch goes (the
+		// step's stop stays the step's).
+		s.emit(Output{Kind: OutNote, Text: "vmdap: " + desc + "\n"})
+	}
 	s.mu.Unlock()
 	switch st.Reason {
 	case vmm.ReasonWatchpoint:
