@@ -48,6 +48,7 @@ const (
 	atRanges         = 0x55
 	atCallFile       = 0x58
 	atCallLine       = 0x59
+	atEnumClass      = 0x6d
 	atLinkageName    = 0x6e
 	atStrOffsetsBase = 0x72
 	atAddrBase       = 0x73

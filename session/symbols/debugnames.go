@@ -133,6 +133,13 @@ func (t *Table) indexFromNames(p *indexPart) bool {
 				if e.bad {
 					return false
 				}
+				if a.tag == tagEnumerator && cu >= 0 && cu < len(cus) {
+					// (the unit is enough: EnumeratorByName looks there)
+					if ci := t.unitOf(cus[cu] + die); ci >= 0 {
+						p.enumRefs = append(p.enumRefs, typeRef{nameOff, nameRef{cus[cu] + die, int32(ci)}})
+					}
+					continue
+				}
 				if cu < 0 || cu >= len(cus) || !indexedTag(a.tag) || a.tag == tagNamespace || a.tag == tagModule {
 					continue
 				}

@@ -9,8 +9,9 @@ import (
 
 // The index: one pass over .debug_info at open, by as many workers as
 // there are cores, that reads only the DIEs a name lookup or a PC lookup
-// needs — each unit's own DIE, and the functions, variables and types
-// directly inside a unit or a namespace — and jumps over everything
+// needs — each unit's own DIE, the functions, variables and types
+// directly inside a unit or a namespace, and the enumerators of the
+// enumerations directly inside a unit — and jumps over everything
 // else by DW_AT_sibling where the producer gave one. Per unit it also
 // reads the line program's header for the unit's file names. Everything
 // else is decoded per unit on first use (unitcache.go).
@@ -44,16 +45,28 @@ type indexPart struct {
 	slab     funcSlab
 	dirIDs   []uint64 // the current line header's directories' ids
 	err      error
+
+	// enumSeen, enumRefs and enumNames: the enumerators of the
+	// enumerations directly inside a unit, by name (the .debug_str
+	// offset of a DW_FORM_strp one's, marked in enumSeen), each with its
+	// enumeration's DIE; a kernel's headers repeat thousands of
+	// enumerations in every unit, passed over by their type name or
+	// their first enumerator's.
+	enumSeen  []uint64
+	enumRefs  []typeRef
+	enumNames map[string]nameRef
 }
 
 type scanFrame struct {
 	kind   uint8
 	prefix string
+	die    uint64 // kindEnum: the enumeration's DIE
 }
 
 const (
 	kindTop  uint8 = iota // a unit or namespace: its children are indexed
 	kindSkip              // a subtree nothing is indexed in
+	kindEnum              // an enumeration at the top of a unit: its enumerators are indexed
 )
 
 // namedRef is a DIE and its name.
@@ -175,6 +188,7 @@ func (t *Table) buildIndex() {
 	for w := 0; w < workers; w++ {
 		p := newPart(len(t.sec.info) / workers)
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
+		p.enumSeen = make([]uint64, (len(t.sec.str)+63)/64)
 		parts[w] = p
 		wg.Add(1)
 		work := func() {
@@ -301,11 +315,18 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			break // a corrupt unit: keep what was found
 		}
 		parent := stack[len(stack)-1]
+		if parent.kind == kindEnum {
+			t.indexEnumerator(p, &r, a, u, ci, off, parent.die, &stack)
+			continue
+		}
 		if parent.kind != kindTop || !a.indexed {
 			t.skipDIE(&r, a, u, off, &stack)
 			continue
 		}
-		if parent.prefix == "" && (a.decl || a.typeName >= 0) && passOver(p, &r, a, u, off, &stack) {
+		// (An anonymous enumeration is not passed over: its enumerators
+		// are indexed.)
+		anonEnum := a.tag == tagEnumerationType && a.children && a.typeName < 0
+		if parent.prefix == "" && !anonEnum && (a.decl || a.typeName >= 0) && passOver(p, &r, a, u, off, &stack) {
 			continue
 		}
 		t.indexDIE(p, &r, a, at, u, ci, off, parent.prefix, &stack)
@@ -417,6 +438,7 @@ type dieAttrs struct {
 	declaration        bool
 	inline             bool
 	hasLocation, hasCV bool
+	enumClass          bool
 }
 
 func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
@@ -462,6 +484,8 @@ func (t *Table) readDIE(r *rd, a *abbrev, u *unit, d *dieAttrs) {
 		case atConstValue:
 			d.hasCV = true
 			r.skipForm(sp.form, u.format)
+		case atEnumClass:
+			d.enumClass = s.readCval(r, sp, u).u != 0
 		default:
 			if sp.fixed >= 0 {
 				r.skip(uint64(sp.fixed))
@@ -609,10 +633,75 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 		// rustc (1.63, Debian 12's) defines a type's methods inside its
 		// DIE: index them as the type's, as namespaces' are.
 		*stack = append(*stack, scanFrame{kind: kindTop, prefix: qualify()})
+	case a.tag == tagEnumerationType && prefix == "" && !d.declaration && !d.enumClass && u.lang != langRust:
+		if !t.enumsSeen(p, r, at, u) {
+			*stack = append(*stack, scanFrame{kind: kindEnum, die: off})
+		} else if sib := d.sibling; sib > off && sib <= u.end && sib >= uint64(r.pos) {
+			r.pos = int(sib)
+		} else {
+			*stack = append(*stack, scanFrame{kind: kindSkip})
+		}
 	case d.sibling > off && d.sibling <= u.end && d.sibling >= uint64(r.pos):
 		r.pos = int(d.sibling)
 	default:
 		*stack = append(*stack, scanFrame{kind: kindSkip})
+	}
+}
+
+// enumsSeen reports whether this worker indexed the enumerators of an
+// enumeration like the one whose children r is at: one whose first
+// enumerator has the same name (a header's enumeration repeated in
+// another unit). It reads only that enumerator, and leaves r where it
+// was.
+func (t *Table) enumsSeen(p *indexPart, r *rd, at *abbrevTable, u *unit) bool {
+	pos := r.pos
+	defer func() { r.pos, r.bad = pos, false }()
+	a := at.get(r.uleb())
+	if a == nil || a.tag != tagEnumerator {
+		return false
+	}
+	var d dieAttrs
+	t.readDIE(r, a, u, &d)
+	if r.bad || !d.hasName {
+		return false
+	}
+	if d.nameForm == formStrp {
+		w := d.nameOff / 64
+		return w < uint64(len(p.enumSeen)) && p.enumSeen[w]&(1<<(d.nameOff%64)) != 0
+	}
+	_, seen := p.enumNames[string(d.name)]
+	return seen
+}
+
+// indexEnumerator records one child of an enumeration at the top of a
+// unit (whose DIE is at enum).
+func (t *Table) indexEnumerator(p *indexPart, r *rd, a *abbrev, u *unit, ci int32, off, enum uint64, stack *[]scanFrame) {
+	if a.tag != tagEnumerator {
+		t.skipDIE(r, a, u, off, stack)
+		return
+	}
+	d := &p.die
+	t.readDIE(r, a, u, d)
+	if r.bad || !d.hasName {
+		return
+	}
+	if a.children {
+		*stack = append(*stack, scanFrame{kind: kindSkip})
+	}
+	ref := nameRef{enum, ci}
+	if d.nameForm == formStrp {
+		w, bit := d.nameOff/64, uint64(1)<<(d.nameOff%64)
+		if w < uint64(len(p.enumSeen)) && p.enumSeen[w]&bit == 0 {
+			p.enumSeen[w] |= bit
+			p.enumRefs = append(p.enumRefs, typeRef{d.nameOff, ref})
+		}
+		return
+	}
+	if _, seen := p.enumNames[string(d.name)]; !seen {
+		if p.enumNames == nil {
+			p.enumNames = map[string]nameRef{}
+		}
+		p.enumNames[string(d.name)] = ref
 	}
 }
 

@@ -43,7 +43,7 @@ var cacheAbove = 16 << 20
 // build knows its revision, and is read only by the same).
 const (
 	cacheMagic   = "vmdap-index\n"
-	cacheVersion = 2
+	cacheVersion = 3
 )
 
 // buildRevision is the version control revision vmdap was built from
@@ -326,7 +326,7 @@ func (t *Table) encodeIndex(snap *indexSnapshot) []byte {
 		e.u(r.high - r.low)
 		e.u(index[r.fn])
 	}
-	for _, m := range []map[string]nameRef{t.globals, t.types} {
+	for _, m := range []map[string]nameRef{t.globals, t.types, t.enums} {
 		e.u(uint64(len(m)))
 		for name, r := range m {
 			e.s(name)
@@ -470,17 +470,17 @@ func (d *decoder) ref(units int) nameRef {
 // decodedIndex is an index read from a cache file, installed into the
 // table only once all of it has been read and checked.
 type decodedIndex struct {
-	addrSize       int
-	usedNames      bool
-	units          []*unit
-	funcs          []*Func
-	ranges         []funcRange
-	globals, types map[string]nameRef
-	inlineRefs     []inlineRef
-	cuRanges       []cuRange
-	files          []string
-	fileUnits      [][]int32
-	syms           []elfSym
+	addrSize              int
+	usedNames             bool
+	units                 []*unit
+	funcs                 []*Func
+	ranges                []funcRange
+	globals, types, enums map[string]nameRef
+	inlineRefs            []inlineRef
+	cuRanges              []cuRange
+	files                 []string
+	fileUnits             [][]int32
+	syms                  []elfSym
 }
 
 var errBadCache = errors.New("not an index of this image")
@@ -560,7 +560,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 			r.fn = ix.funcs[fi]
 		}
 	}
-	for _, m := range []*map[string]nameRef{&ix.globals, &ix.types} {
+	for _, m := range []*map[string]nameRef{&ix.globals, &ix.types, &ix.enums} {
 		n := d.count(4)
 		*m = make(map[string]nameRef, n)
 		for range n {
@@ -626,7 +626,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 func (ix *decodedIndex) install(t *Table) {
 	t.AddrSize, t.usedNames = ix.addrSize, ix.usedNames
 	t.units, t.funcs, t.ranges = ix.units, ix.funcs, ix.ranges
-	t.globals, t.types, t.inlineRefs = ix.globals, ix.types, ix.inlineRefs
+	t.globals, t.types, t.enums, t.inlineRefs = ix.globals, ix.types, ix.enums, ix.inlineRefs
 	t.cuRanges, t.files, t.fileUnits, t.syms = ix.cuRanges, ix.files, ix.fileUnits, ix.syms
 	t.byBase = map[string][]int32{}
 	for id, f := range t.files {

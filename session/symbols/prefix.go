@@ -11,9 +11,10 @@ import (
 type NameKind uint8
 
 const (
-	NameFunc   NameKind = 1 << iota // a function (DWARF or ELF)
-	NameGlobal                      // a global variable
-	NameSymbol                      // an ELF symbol
+	NameFunc       NameKind = 1 << iota // a function (DWARF or ELF)
+	NameGlobal                          // a global variable
+	NameSymbol                          // an ELF symbol
+	NameEnumerator                      // an enumeration constant
 )
 
 type prefixName struct {
@@ -22,7 +23,7 @@ type prefixName struct {
 }
 
 // NamesWithPrefix calls fn, in name order, once for each function, global
-// variable and ELF symbol name that starts with prefix, with what it
+// variable, enumeration constant and ELF symbol name that starts with prefix, with what it
 // names, until fn returns false. The names are sorted once, on first use
 // (behind a large image's open): a completion in a kernel's 370,000 names
 // is then a binary search, not a walk over all of them.
@@ -40,12 +41,15 @@ func (t *Table) NamesWithPrefix(prefix string, fn func(name string, kind NameKin
 func (t *Table) prefixNames() []prefixName {
 	t.prefixOnce.Do(func() {
 		byName := t.names()
-		all := make([]prefixName, 0, len(byName)+len(t.globals)+len(t.syms))
+		all := make([]prefixName, 0, len(byName)+len(t.globals)+len(t.enums)+len(t.syms))
 		for n := range byName {
 			all = append(all, prefixName{n, NameFunc})
 		}
 		for n := range t.globals {
 			all = append(all, prefixName{n, NameGlobal})
+		}
+		for n := range t.enums {
+			all = append(all, prefixName{n, NameEnumerator})
 		}
 		for _, s := range t.syms {
 			all = append(all, prefixName{s.name, NameSymbol})

@@ -9,7 +9,7 @@ import (
 )
 
 // TestNamesWithPrefix: the sorted index answers what a walk over every
-// function, global and ELF symbol finds, in name order, each name once
+// function, global, enumeration constant and ELF symbol finds, in name order, each name once
 // with all it names, for every prefix of the guest's names (and none).
 func TestNamesWithPrefix(t *testing.T) {
 	g := vmmtest.BuildExample(t, "kernel")
@@ -24,11 +24,14 @@ func TestNamesWithPrefix(t *testing.T) {
 	for n := range tb.globals {
 		want[n] |= NameGlobal
 	}
+	for n := range tb.enums {
+		want[n] |= NameEnumerator
+	}
 	for _, s := range tb.syms {
 		want[s.name] |= NameSymbol
 	}
-	if want["kmain"]&NameFunc == 0 || want["counter"]&NameGlobal == 0 {
-		t.Fatalf("the guest's names lack kmain or counter: %v", want)
+	if want["kmain"]&NameFunc == 0 || want["counter"]&NameGlobal == 0 || want["GREEN"] != NameEnumerator {
+		t.Fatalf("the guest's names lack kmain, counter or GREEN: %v", want)
 	}
 	prefixes := []string{"", "k", "km", "kmain", "kmainx", "c", "zzz", "_"}
 	for _, p := range prefixes {

@@ -368,6 +368,27 @@ func (s *Set) GlobalByName(name string) *Var {
 	return out
 }
 
+// EnumeratorAt finds an enumeration constant visible in the unit whose
+// code holds pc.
+func (s *Set) EnumeratorAt(pc uint64, name string) (Enumerator, bool) {
+	return s.at(pc).EnumeratorAt(pc, name)
+}
+
+// EnumeratorByName finds an enumeration constant of any unit, the
+// kernel's first.
+func (s *Set) EnumeratorByName(name string) (Enumerator, bool) {
+	var out Enumerator
+	var ok bool
+	s.each(func(t *Table, _ *Module) bool {
+		out, ok = t.EnumeratorByName(name)
+		return !ok
+	})
+	return out, ok
+}
+
+// FuncType is Table.FuncType in the image fn is of.
+func (s *Set) FuncType(fn *Func) (*dwarf.FuncType, bool) { return s.owner(fn).FuncType(fn) }
+
 // TypeByName returns a named type, the kernel's first.
 func (s *Set) TypeByName(name string) (dwarf.Type, bool) {
 	var out dwarf.Type

@@ -80,7 +80,8 @@ type Table struct {
 	inlined    map[string][]nameRef // built from inlineRefs on first use
 	globals    map[string]nameRef
 	types      map[string]nameRef
-	cuRanges   []cuRange // sorted by low
+	enums      map[string]nameRef // enumerator name → its unit (enums.go)
+	cuRanges   []cuRange          // sorted by low
 
 	files     []string           // file id → path; id 0 is ""
 	fileUnits [][]int32          // file id → units whose line tables name it
@@ -470,7 +471,7 @@ func mergeRuns[E any](runs [][]E, cmp func(x, y E) int) []E {
 	return runs[0]
 }
 
-// mergeNames joins the workers' globals and types, the first unit's
+// mergeNames joins the workers' globals, types and enumerators, the first unit's
 // definition of a name winning.
 func (t *Table) mergeNames(parts []*indexPart) {
 	ng := 0
@@ -479,6 +480,7 @@ func (t *Table) mergeNames(parts []*indexPart) {
 	}
 	t.globals = make(map[string]nameRef, ng)
 	t.types = map[string]nameRef{}
+	t.enums = map[string]nameRef{}
 	for _, p := range parts {
 		for _, g := range p.globals {
 			if old, ok := t.globals[g.name]; !ok || g.ref.cu < old.cu {
@@ -495,6 +497,17 @@ func (t *Table) mergeNames(parts []*indexPart) {
 			// (a lookup by a converted []byte does not allocate)
 			if old, ok := t.types[string(b)]; !ok || tr.ref.cu < old.cu {
 				t.types[t.sec.strpString(tr.strOff, len(b))] = tr.ref
+			}
+		}
+		for k, v := range p.enumNames {
+			if old, ok := t.enums[k]; !ok || v.cu < old.cu {
+				t.enums[k] = v
+			}
+		}
+		for _, er := range p.enumRefs {
+			b := cstrAt(t.sec.str, er.strOff)
+			if old, ok := t.enums[string(b)]; !ok || er.ref.cu < old.cu {
+				t.enums[t.sec.strpString(er.strOff, len(b))] = er.ref
 			}
 		}
 	}

@@ -18,7 +18,8 @@ type unitState struct {
 	rowsOK  bool
 	globals []*Var
 	globOK  bool
-	calls   map[uint64][]CallSite // by function DIE
+	enums   map[string]dwarf.Offset // see unitEnums; nil: not yet read
+	calls   map[uint64][]CallSite   // by function DIE
 	// Rust units: structure types by name, and what was found per type.
 	rustIdx   rustIndex
 	rustTypes map[dwarf.Type]*RustType
