@@ -304,6 +304,7 @@ func (c *conn) onSetExpression(m *dap.SetExpressionRequest, s *session.Session) 
 var completionTypes = map[session.CompletionKind]dap.CompletionItemType{
 	session.CompleteVariable: "variable", session.CompleteFunction: "function", session.CompleteField: "field",
 	session.CompleteRegister: "property", session.CompleteKeyword: "keyword",
+	session.CompleteConstant: "enum",
 }
 
 func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {

@@ -26,6 +26,7 @@ const (
 	CompleteField    // a struct or union member
 	CompleteRegister // a register, after '$'
 	CompleteKeyword  // an operator of the expression language (sizeof)
+	CompleteConstant // an enumeration constant
 )
 
 // maxCompletions bounds an answer (an image can have thousands of symbols).
@@ -33,7 +34,7 @@ const maxCompletions = 200
 
 // Completions suggests how to finish the word before byte offset cursor
 // of an expression typed in a frame: locals, arguments, globals, symbols,
-// registers after '$', and the members of a struct after '.' or '->'.
+// enumeration constants, registers after '$', and the members of a struct after '.' or '->'.
 func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Completion, error) {
 	v, err := s.vcpuOrCurrent(thread)
 	if err != nil {
@@ -96,8 +97,11 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 				// prefix itself, which is not offered).
 				s.sym.NamesWithPrefix(prefix, maxCompletions+1, func(name string, k symbols.NameKind) {
 					typ := CompleteVariable
-					if k&symbols.NameFunc != 0 {
+					switch {
+					case k&symbols.NameFunc != 0:
 						typ = CompleteFunction
+					case k == symbols.NameEnumerator:
+						typ = CompleteConstant
 					}
 					named(name, typ)
 				})

@@ -77,6 +77,7 @@ func clipText(s string, n int) string {
 type staticScope struct {
 	s       *Session
 	names   map[string]dwarf.Type // locals and parameters at the breakpoint
+	addrs   []uint64              // the breakpoint's code (its units' enumerators are seen)
 	lenient bool                  // any name is accepted (a data breakpoint stops anywhere; a pending one has no code yet)
 	types   *typeCache
 }
@@ -86,7 +87,7 @@ type staticScope struct {
 // is checked again against its code's names when it binds.
 func (s *Session) checkScope(l *logical) *staticScope {
 	lenient := l.kind == KindData || len(l.addrs) == 0 && l.kind != KindInstruction
-	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, lenient: lenient, types: newTypeCache(s.sym)}
+	sc := &staticScope{s: s, names: map[string]dwarf.Type{}, addrs: l.addrs, lenient: lenient, types: newTypeCache(s.sym)}
 	if s.sym == nil {
 		return sc
 	}
@@ -130,11 +131,19 @@ func (sc *staticScope) lookupVar(name string) (value, bool, error) {
 		return value{typ: fromDWARF(t, sc.types), inMem: true, name: name}, true, nil
 	}
 	if sym := sc.s.sym; sym != nil {
+		for _, a := range sc.addrs {
+			if v, ok := sc.s.unitEnumerator(a, name, sc.types); ok {
+				return v, true, nil
+			}
+		}
 		if g := sym.GlobalByName(name); g != nil {
 			return value{typ: fromDWARF(g.Type, sc.types), inMem: true, name: name}, true, nil
 		}
-		if _, ok := sym.SymbolAddr(name); ok {
-			return value{typ: typULong, inMem: true, name: name}, true, nil
+		if v, ok := sc.s.globalName(name, sc.types); ok {
+			if v.inMem {
+				v.addr = 0 // (no guest state: every value reads as zero)
+			}
+			return v, true, nil
 		}
 	}
 	if sc.lenient {
@@ -144,6 +153,8 @@ func (sc *staticScope) lookupVar(name string) (value, bool, error) {
 	}
 	return value{}, false, nil
 }
+
+func (sc *staticScope) symbolName(addr uint64) (string, bool) { return "", false }
 
 func (sc *staticScope) lookupType(name string) (*ctype, bool) {
 	return sc.s.typeNamed(name, sc.types)

@@ -30,10 +30,11 @@ type ctype struct {
 	name   string
 	size   int64
 	signed bool
-	elem   *ctype // pointer target or array element
+	elem   *ctype // pointer target, array element or function's return type
 	count  int64  // array length (-1 unknown)
 	fields []field
 	enums  []enumVal
+	params []*ctype // a function's parameters' types (typDots: more)
 	union  bool
 	// rust: what a Rust struct or enum is beyond its C shape (its path,
 	// its variants); rstr/rslice: a &str or &[T] (data_ptr, length).
@@ -82,6 +83,10 @@ var (
 	typVoid  = &ctype{kind: tVoid, name: "void"}
 	typDbl   = &ctype{kind: tFloat, name: "double", size: 8}
 	typFlt   = &ctype{kind: tFloat, name: "float", size: 4}
+	typDots  = &ctype{kind: tVoid, name: "..."} // a function's further parameters
+	// typNoDebugFunc is a function known only by its ELF symbol, named
+	// as gdb names it.
+	typNoDebugFunc = &ctype{kind: tFunc, name: "<text variable, no debug info>", size: 1}
 )
 
 func ptrTo(t *ctype) *ctype { return &ctype{kind: tPtr, size: 8, elem: t} }
@@ -93,7 +98,14 @@ func (t *ctype) String() string {
 	}
 	switch t.kind {
 	case tPtr:
+		if s, ok := funcPtrString(t); ok {
+			return s
+		}
 		return t.elem.String() + " *"
+	case tFunc:
+		if t.name == "" {
+			return t.elem.String() + " (" + t.paramList() + ")"
+		}
 	case tArray:
 		if t.count >= 0 {
 			return fmt.Sprintf("%s [%d]", t.elem.String(), t.count)
@@ -101,6 +113,31 @@ func (t *ctype) String() string {
 		return t.elem.String() + " []"
 	}
 	return t.name
+}
+
+// funcPtrString spells a pointer to a C function type as C does:
+// void (*)(int), void (**)(void).
+func funcPtrString(t *ctype) (string, bool) {
+	stars := ""
+	for ; t.kind == tPtr && t.name == ""; t = t.elem {
+		stars += "*"
+	}
+	if t.kind != tFunc || t.name != "" || stars == "" {
+		return "", false
+	}
+	return t.elem.String() + " (" + stars + ")(" + t.paramList() + ")", true
+}
+
+// paramList is a function type's parameters as C lists them.
+func (t *ctype) paramList() string {
+	if len(t.params) == 0 {
+		return "void"
+	}
+	ps := make([]string, len(t.params))
+	for i, p := range t.params {
+		ps[i] = p.String()
+	}
+	return strings.Join(ps, ", ")
 }
 
 // fromDWARF converts a DWARF type, caching by the dwarf.Type value.
@@ -199,7 +236,15 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 			c.name = strings.TrimSpace(t.Qual + " " + u.name)
 		}
 	case *dwarf.FuncType:
-		c.kind, c.name, c.size = tFunc, "function", 1
+		c.kind, c.size = tFunc, 1
+		c.elem = fromDWARF(t.ReturnType, cache)
+		for _, p := range t.ParamType {
+			if _, dots := p.(*dwarf.DotDotDotType); dots {
+				c.params = append(c.params, typDots)
+				continue
+			}
+			c.params = append(c.params, fromDWARF(p, cache))
+		}
 	case *dwarf.VoidType, *dwarf.UnspecifiedType:
 		c.kind, c.name = tVoid, "void"
 	default:

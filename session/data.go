@@ -418,3 +418,4 @@ func (nilScope) regGet(string) (uint64, bool)          { return 0, false }
 func (nilScope) regSet(string, uint64) error           { return errors.New("no registers") }
 func (nilScope) lookupVar(string) (value, bool, error) { return value{}, false, nil }
 func (nilScope) lookupType(string) (*ctype, bool)      { return nil, false }
+func (nilScope) symbolName(uint64) (string, bool)      { return "", false }

@@ -238,6 +238,7 @@ func binop(op string, a, b value, sc scope) (value, error) {
 		}
 		return floatOp(op, x, y)
 	}
+	a, b = funcAddr(a), funcAddr(b)
 	ap := a.typ.kind == tPtr || a.typ.kind == tArray
 	bp := b.typ.kind == tPtr || b.typ.kind == tArray
 	x, err := a.u64(sc)
@@ -689,8 +690,19 @@ func cast(v value, t *ctype, sc scope) (value, error) {
 	return rvalue(t, u), nil
 }
 
+// funcAddr is what a function is in an operation: a pointer to it (C's
+// function-to-pointer conversion).
+func funcAddr(v value) value {
+	if v.typ.kind != tFunc || !v.inMem {
+		return v
+	}
+	return rvalue(ptrTo(v.typ), v.addr)
+}
+
 func deref(v value, sc scope) (value, error) {
 	switch v.typ.kind {
+	case tFunc:
+		return v, nil // *kmain is kmain, as in C
 	case tPtr:
 		if v.typ.elem.kind == tVoid {
 			return value{}, fmt.Errorf("cannot dereference a void pointer: cast it first")

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -96,5 +98,124 @@ func TestParseExamine(t *testing.T) {
 		if IsConsoleCommand(line) != want {
 			t.Errorf("IsConsoleCommand(%q) = %v", line, !want)
 		}
+	}
+}
+
+// symScope is memScope with functions and enumeration constants, as a
+// frame's scope resolves them: kmain (void (void)) at 0x100 and
+// sum_squares (int (int)) at 0x180, whose code is in the memory, enum
+// color's constants, and favourite, an enum color variable.
+type symScope struct{ *memScope }
+
+var typColor = &ctype{kind: tEnum, name: "enum color", size: 4, signed: true,
+	enums: []enumVal{{"RED", 0}, {"GREEN", 1}, {"BLUE", 2}}}
+
+func newSymScope() symScope {
+	sc := symScope{newMemScope()}
+	copy(sc.mem[0x100:], []byte{0x55, 0x48, 0x89, 0xe5}) // push %rbp; mov %rsp,%rbp
+	binary.LittleEndian.PutUint32(sc.mem[0x70:], 1)
+	sc.vars["kmain"] = value{typ: &ctype{kind: tFunc, size: 1, elem: typVoid}, inMem: true, addr: 0x100, name: "kmain"}
+	sc.vars["sum_squares"] = value{typ: &ctype{kind: tFunc, size: 1, elem: typInt, params: []*ctype{typInt}}, inMem: true, addr: 0x180, name: "sum_squares"}
+	sc.vars["favourite"] = value{typ: typColor, inMem: true, addr: 0x70, name: "favourite"}
+	for _, e := range typColor.enums {
+		v := rvalue(typColor, uint64(e.val))
+		v.name = e.name
+		sc.vars[e.name] = v
+	}
+	return sc
+}
+
+func (sc symScope) symbolName(addr uint64) (string, bool) {
+	switch {
+	case addr >= 0x100 && addr < 0x180:
+		if addr == 0x100 {
+			return "kmain", true
+		}
+		return fmt.Sprintf("kmain+%d", addr-0x100), true
+	case addr >= 0x180 && addr < 0x200:
+		return "sum_squares", true
+	}
+	return "", false
+}
+
+// TestFunctionValues: a function's name is the function, shown as gdb
+// shows it ({void (void)} 0x100 <kmain>), its address in operations and
+// casts; & makes a pointer to it in C's spelling.
+func TestFunctionValues(t *testing.T) {
+	sc := newSymScope()
+	for _, c := range []struct{ expr, typ, val string }{
+		{"kmain", "void (void)", "{void (void)} 0x100 <kmain>"},
+		{"*kmain", "void (void)", "{void (void)} 0x100 <kmain>"},
+		{"sum_squares", "int (int)", "{int (int)} 0x180 <sum_squares>"},
+		{"&kmain", "void (*)(void)", "0x100 <kmain>"},
+		{"&sum_squares", "int (*)(int)", "0x180 <sum_squares>"},
+		{"kmain + 1", "void (*)(void)", "0x101 <kmain+1>"},
+		{"$rip == kmain", "int", "1"},
+		{"kmain == &kmain", "int", "1"},
+		{"sum_squares - kmain", "long", "128"},
+		{"(unsigned long)kmain", "unsigned long", "256"},
+		{"*(unsigned char *)kmain", "unsigned char", "85 'U'"},
+		{"((unsigned char *)kmain)[1]", "unsigned char", "72 'H'"},
+		{"!kmain", "int", "0"},
+	} {
+		v, err := evalExpr(c.expr, sc)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		if got := v.typ.String(); got != c.typ {
+			t.Errorf("%s: type %q, want %q", c.expr, got, c.typ)
+		}
+		if got := format(v, sc, false); got != c.val {
+			t.Errorf("%s = %q, want %q", c.expr, got, c.val)
+		}
+	}
+	// The C spellings of function types and pointers to them.
+	charp := ptrTo(typChar)
+	f := &ctype{kind: tFunc, size: 1, elem: charp, params: []*ctype{typInt, charp, typDots}}
+	for _, c := range []struct {
+		t    *ctype
+		want string
+	}{
+		{f, "char * (int, char *, ...)"}, {ptrTo(f), "char * (*)(int, char *, ...)"},
+		{ptrTo(ptrTo(f)), "char * (**)(int, char *, ...)"}, {ptrTo(typNoDebugFunc), "<text variable, no debug info> *"},
+		{ptrTo(charp), "char * *"},
+	} {
+		if got := c.t.String(); got != c.want {
+			t.Errorf("type %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestEnumeratorValues: an enumeration constant is a value of its
+// enumeration: compared, assigned, cast, shown by name.
+func TestEnumeratorValues(t *testing.T) {
+	sc := newSymScope()
+	for _, c := range []struct{ expr, typ, val string }{
+		{"BLUE", "enum color", "BLUE (2)"},
+		{"favourite == GREEN", "int", "1"},
+		{"favourite != GREEN", "int", "0"},
+		{"BLUE - RED", "int", "2"},
+		{"GREEN == 1", "int", "1"}, {"(int)BLUE", "int", "2"},
+	} {
+		v, err := evalExpr(c.expr, sc)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		if got := v.typ.String(); got != c.typ {
+			t.Errorf("%s: type %q, want %q", c.expr, got, c.typ)
+		}
+		if got := format(v, sc, false); got != c.val {
+			t.Errorf("%s = %q, want %q", c.expr, got, c.val)
+		}
+	}
+	dst, _ := evalExpr("favourite", sc)
+	src, _ := evalExpr("BLUE", sc)
+	if err := assign(dst, sc, src); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := evalExpr("favourite", sc); format(v, sc, false) != "BLUE (2)" {
+		t.Errorf("favourite = BLUE: %s", format(v, sc, false))
 	}
 }

@@ -68,6 +68,8 @@ func (sc *memScope) lookupVar(name string) (value, bool, error) {
 	return v, ok, nil
 }
 
+func (sc *memScope) symbolName(addr uint64) (string, bool) { return "", false }
+
 func (sc *memScope) lookupType(name string) (*ctype, bool) {
 	switch name {
 	case "uint32_t":

@@ -789,16 +789,76 @@ func (sc *frameScope) lookupVar(name string) (value, bool, error) {
 		}
 	}
 	if sc.s.sym != nil {
+		if v, ok := sc.s.unitEnumerator(sc.f.look(), name, sc.types); ok {
+			return v, true, nil
+		}
 		if g := sc.s.sym.GlobalByName(name); g != nil {
 			val, err := sc.varValue(g)
 			return val, true, err
 		}
-		if a, ok := sc.s.sym.SymbolAddr(name); ok {
-			return value{typ: typULong, inMem: true, addr: a, name: name}, true, nil
+		if v, ok := sc.s.globalName(name, sc.types); ok {
+			return v, true, nil
 		}
 	}
 	return value{}, false, nil
 }
+
+// unitEnumerator is an enumeration constant visible in the unit of the
+// code at pc, typed as its enumeration (as C sees it there: before the
+// image's other globals).
+func (s *Session) unitEnumerator(pc uint64, name string, cache *typeCache) (value, bool) {
+	e, ok := s.sym.EnumeratorAt(pc, name)
+	if !ok {
+		return value{}, false
+	}
+	return enumValue(e, name, cache), true
+}
+
+func enumValue(e symbols.Enumerator, name string, cache *typeCache) value {
+	v := rvalue(fromDWARF(e.Type, cache), uint64(e.Value))
+	v.name = name
+	return v
+}
+
+// globalName resolves a name that is no variable in scope, as gdb does
+// after the variables: an enumeration constant of any unit; a function,
+// a value of its type at its address (a function known only by its ELF
+// symbol of gdb's "<text variable, no debug info>"), which reads as its
+// address; any other ELF symbol, an unsigned long at its address.
+func (s *Session) globalName(name string, cache *typeCache) (value, bool) {
+	if e, ok := s.sym.EnumeratorByName(name); ok {
+		return enumValue(e, name, cache), true
+	}
+	if fn := s.sym.FuncByName(name); fn != nil && !fn.Inline && fn.High > fn.Low {
+		t := typNoDebugFunc
+		if ft, ok := s.sym.FuncType(fn); ok {
+			t = fromDWARF(ft, cache)
+		}
+		return value{typ: t, inMem: true, addr: fn.Low, name: name}, true
+	}
+	if a, ok := s.sym.SymbolAddr(name); ok {
+		return value{typ: typULong, inMem: true, addr: a, name: name}, true
+	}
+	return value{}, false
+}
+
+// symbolName names the code or data at addr for a function's or a
+// function pointer's value: kmain, or kmain+4 inside it.
+func (s *Session) symbolName(addr uint64) (string, bool) {
+	if s.sym == nil {
+		return "", false
+	}
+	name, start, ok := s.sym.Symbol(addr)
+	if !ok || name == "" {
+		return "", false
+	}
+	if addr > start {
+		name += fmt.Sprintf("+%d", addr-start)
+	}
+	return name, true
+}
+
+func (sc *frameScope) symbolName(addr uint64) (string, bool) { return sc.s.symbolName(addr) }
 
 func (sc *frameScope) lookupType(name string) (*ctype, bool) { return sc.s.typeNamed(name, sc.types) }
 

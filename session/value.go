@@ -29,6 +29,7 @@ type scope interface {
 	regSet(name string, v uint64) error
 	lookupVar(name string) (value, bool, error)
 	lookupType(name string) (*ctype, bool)
+	symbolName(addr uint64) (string, bool) // kmain, kmain+4: for a function's value
 }
 
 func (v value) bytes(sc scope) ([]byte, error) {
@@ -62,8 +63,15 @@ func (v value) bytes(sc scope) ([]byte, error) {
 	return v.raw, nil
 }
 
-// u64 reads a scalar as an unsigned integer (sign-extended when signed).
+// u64 reads a scalar as an unsigned integer (sign-extended when signed);
+// a function reads as its address.
 func (v value) u64(sc scope) (uint64, error) {
+	if v.typ.kind == tFunc {
+		if !v.inMem {
+			return 0, errors.New("function has no address")
+		}
+		return v.addr, nil
+	}
 	b, err := v.bytes(sc)
 	if err != nil {
 		return 0, err
@@ -179,7 +187,8 @@ func format(v value, sc scope, hex bool) string {
 	case tVoid:
 		return "void"
 	case tFunc:
-		return fmt.Sprintf("{function} %#x", v.addr)
+		// As gdb prints it: {void (void)} 0x1003e0 <kmain>.
+		return "{" + t.String() + "} " + withSymbol(v.addr, sc)
 	}
 	u, err := v.u64(sc)
 	if err != nil {
@@ -195,6 +204,9 @@ func format(v value, sc scope, hex bool) string {
 		f, _ := v.f64(sc)
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	case tPtr:
+		if t.elem.kind == tFunc {
+			return withSymbol(u, sc)
+		}
 		s := fmt.Sprintf("%#x", u)
 		if t.elem.kind == tChar && u != 0 {
 			s += " " + formatString(sc, u, 256)
@@ -225,6 +237,15 @@ func format(v value, sc scope, hex bool) string {
 		return strconv.FormatInt(int64(u), 10)
 	}
 	return strconv.FormatUint(u&mask(t.size), 10)
+}
+
+// withSymbol renders a code address with the symbol it is in: 0x1003e0
+// <kmain>.
+func withSymbol(addr uint64, sc scope) string {
+	if name, ok := sc.symbolName(addr); ok && addr != 0 {
+		return fmt.Sprintf("%#x <%s>", addr, name)
+	}
+	return fmt.Sprintf("%#x", addr)
 }
 
 func mask(size int64) uint64 {
