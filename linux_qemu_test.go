@@ -276,33 +276,15 @@ func TestLinuxKASLRUnderQEMU(t *testing.T) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "file:"+serial,
 		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 panic=0")
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	c := attachRunning(t, addr, k.Vmlinux)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := c.WaitEvent("initialized")
-	must(err)
-	must(c.ConfigurationDone())
-	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
-		t.Fatalf("attach stop: %+v %v", ev, err)
-	}
-	must(c.Continue(1))
-	// The kernel has booted when it reports it cannot mount a root.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		b, _ := os.ReadFile(serial)
-		if strings.Contains(string(b), "Kernel panic") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the kernel did not reach its panic in 3 minutes; serial:\n%s", b)
-		}
-		time.Sleep(200 * time.Millisecond) // waiting for the guest's own output (a file QEMU writes)
-	}
-	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	waitPanics(t, serial, 1) // the kernel has booted when it reports it cannot mount a root
+	_, err := c.Request("pause", map[string]any{"threadId": 1})
 	must(err)
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
@@ -452,6 +434,43 @@ func TestLinuxKASLRUnderQEMU(t *testing.T) {
 	detach(c)
 }
 
+// attachRunning attaches a session to the stub at addr, with the kernel's
+// symbols, and lets the guest run.
+func attachRunning(t *testing.T, addr, vmlinux string) *daptest.Client {
+	t.Helper()
+	c := attachDAP(t, addr, map[string]any{"program": vmlinux})
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitPanics waits (3 minutes at most) until the guest's serial log holds
+// n kernel panics.
+func waitPanics(t *testing.T, serial string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(serial)
+		if strings.Count(string(b), "Kernel panic") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel did not reach panic %d in 3 minutes; serial:\n%s", n, b)
+		}
+		time.Sleep(200 * time.Millisecond) // waiting for the guest's own output (a file QEMU writes)
+	}
+}
+
 // TestLinuxKASLRRebootUnderQEMU: a guest that reboots runs at a new slide
 // (panic=1: each boot ends in a panic for want of a root, and a reboot a
 // second later); the session follows it, and says so.
@@ -460,35 +479,17 @@ func TestLinuxKASLRRebootUnderQEMU(t *testing.T) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMUReboot(t, true, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "file:"+serial,
 		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 panic=1")
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	c := attachRunning(t, addr, k.Vmlinux)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := c.WaitEvent("initialized")
-	must(err)
-	must(c.ConfigurationDone())
-	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
-		t.Fatalf("attach stop: %+v %v", ev, err)
-	}
-	must(c.Continue(1))
 	reloc := regexp.MustCompile(`relocated \(KASLR\) by (0x[0-9a-f]+) `)
 	var slides []string
 	for boot := 1; boot <= 2; boot++ {
-		// The boot has ended when it reports it cannot mount a root.
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			b, _ := os.ReadFile(serial)
-			if strings.Count(string(b), "Kernel panic") >= boot {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("boot %d did not reach its panic in 3 minutes; serial:\n%s", boot, b)
-			}
-			time.Sleep(200 * time.Millisecond) // waiting for the guest's own output (a file QEMU writes)
-		}
+		waitPanics(t, serial, boot) // the boot has ended when it reports it cannot mount a root
 		// A pause in the kernel finds its slide; one in the firmware or
 		// the decompressor of the next boot does not look, and the guest
 		// runs on to another.
