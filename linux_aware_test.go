@@ -665,3 +665,56 @@ func TestLinuxAwareEarlyOnKVM(t *testing.T) {
 	must(c.Disconnect())
 	t.Logf("scenario on vmdap's VMM: %v", time.Since(start).Round(time.Second))
 }
+
+// TestLinuxModuleKASLRUnderQEMU: attached at reset to a kernel that
+// relocates itself, with nothing stopping it in the kernel before its
+// init loads a module: the slide is found while the guest runs (vmdap
+// looks at it now and then until then), so the module-load hook and a
+// pending breakpoint on the module's init follow it, the breakpoint stays
+// pending (not failed) through the move, and it hits.
+func TestLinuxModuleKASLRUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	mod := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	initrd := awareInitramfs(t, mod.KO, mod.Name)
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": mod.DebugDir})
+	must := func(err error) { t.Helper(); mustOK(t, err) }
+	_, err := c.WaitEvent("initialized")
+	must(err)
+	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || b[0].Verified {
+		t.Fatalf("breakpoint on the module's init before it loads: %+v", b)
+	}
+	must(c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	must(c.Continue(1))
+	var ev *dap.StoppedEvent
+	for ev == nil {
+		m, err := c.WaitAnyEvent("breakpoint", "stopped")
+		must(err)
+		switch m := m.(type) {
+		case *dap.BreakpointEvent:
+			if b := m.Body.Breakpoint; m.Body.Reason == "changed" && !b.Verified && !strings.Contains(b.Message, "module") {
+				t.Fatalf("the pending breakpoint failed on the way: %+v", b)
+			}
+		case *dap.StoppedEvent:
+			ev = m
+		}
+	}
+	if ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped for %q (%s), want the module's init", ev.Body.Reason, ev.Body.Description)
+	}
+	st, err := c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	if top := st.Body.StackFrames[0].Name; top != "init_nls_ascii" {
+		t.Fatalf("stopped in %s, want init_nls_ascii", top)
+	}
+	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR)") {
+		t.Errorf("no slide reported; console %q", out)
+	}
+	must(c.Disconnect())
+}

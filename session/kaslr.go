@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"vmdap/x86"
 )
@@ -102,6 +103,48 @@ func (s *Session) checkSlide(v int) {
 	}
 }
 
+// slidePoll is how often a running kernel whose slide is not known yet
+// is halted for a look (a few milliseconds each).
+const slidePoll = 300 * time.Millisecond
+
+// slideWanted says whether the image is a relocatable kernel whose slide
+// is not known yet. Session.mu held.
+func (s *Session) slideWanted() bool {
+	if s.sym == nil || s.kaslr.done || s.kaslr.tries >= kaslrMaxTries {
+		return false
+	}
+	banner, ok := s.sym.LinkSymbol("linux_banner")
+	return ok && banner >= 0xffff800000000000
+}
+
+// watchSlide looks for the slide while the guest runs, until it is known:
+// attached at reset, a kernel may load a module, or reach a breakpoint
+// set by name, long before anything stops it in the kernel, and both
+// wait at addresses the slide moves. So the running guest is halted for
+// a look every slidePoll (checkSlide, which needs a vCPU in the kernel's
+// half), and the breakpoints and the module hooks move as soon as the
+// slide is found. It ends with the session.
+func (s *Session) watchSlide() {
+	t := time.NewTicker(slidePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		want, running := s.slideWanted(), s.state == StateRunning
+		s.mu.Unlock()
+		if !want {
+			return
+		}
+		if running {
+			_ = s.halted(func() error { s.checkSlide(s.curVCPU); return nil })
+		}
+	}
+}
+
 // inKernelHalf returns v, else the first other vCPU, that runs where the
 // kernel's mapping can exist: in long mode with paging, in the upper half.
 func (s *Session) inKernelHalf(v int) (int, bool) {
@@ -140,8 +183,7 @@ func (b *bpTable) reresolve() {
 		b.unplace(l)
 		addrs, err := b.s.functionAddrs(l.fn)
 		if err != nil {
-			l.addrs = nil
-			b.settle(l, BPFailed, err.Error())
+			b.unresolved(l, err.Error()) // pending for a module that may have it, as when it was set
 		} else {
 			l.addrs = addrs
 			b.place(l)

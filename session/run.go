@@ -43,6 +43,11 @@ func userStop(st vmm.Stop, ev *Stopped) result { return result{stop: st, ev: ev}
 
 // Start is configurationDone: report the entry stop, or run.
 func (s *Session) Start(stopOnEntry bool) error {
+	s.mu.Lock()
+	if s.slideWanted() {
+		go s.watchSlide()
+	}
+	s.mu.Unlock()
 	if stopOnEntry {
 		s.mu.Lock()
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
