@@ -342,9 +342,18 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if r := eval(fid, "table.charset"); !strings.Contains(r, "ascii") {
 		t.Errorf("table.charset = %s", r)
 	}
-	// lsmod, the modules view.
-	if out := eval(fid, "lsmod"); !strings.Contains(out, mod.Name) {
+	// lsmod (the symbols' state in a column of its own, not under Used
+	// by), the modules view.
+	if out := eval(fid, "lsmod"); !strings.Contains(out, mod.Name) || !strings.Contains(out, "Symbols") {
 		t.Fatalf("lsmod:\n%s", out)
+	}
+	// help lists the commands and the idioms; an lx- command vmdap does
+	// not have says where to look.
+	if out := eval(fid, "help"); !strings.Contains(out, "dmesg [N]") || !strings.Contains(out, "container_of(ptr, type, member)") {
+		t.Errorf("help:\n%s", out)
+	}
+	if _, err := c.Evaluate(fid, "lx-symbols"); err == nil || !strings.Contains(err.Error(), "type help") {
+		t.Errorf("lx-symbols: %v", err)
 	}
 	mr, err := c.Request("modules", map[string]any{})
 	must(err)

@@ -182,3 +182,17 @@ func TestRegisterRows(t *testing.T) {
 		t.Errorf("(unsigned char)200 in hex = %q", got)
 	}
 }
+
+// TestConsoleHelp: help lists the debug console's commands (not the Linux
+// ones for a guest that is not Linux).
+func TestConsoleHelp(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	r, err := e.c.Request("evaluate", map[string]any{"expression": "help", "context": "repl"})
+	e.must(err)
+	out := r.(*dap.EvaluateResponse).Body.Result
+	if !strings.Contains(out, "x/NFU ADDR") || strings.Contains(out, "dmesg") {
+		t.Fatalf("help:\n%s", out)
+	}
+}

@@ -17,13 +17,47 @@ import (
 // expression. (Session.IsCommand adds the Linux commands.)
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
-	return strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ")
+	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ")
 }
+
+// consoleHelp is what help says: the console's commands and the forms an
+// expression can take.
+const consoleHelp = `The debug console evaluates C expressions in the selected frame
+(locals, globals, enumerators, functions, registers as $rip, casts,
+sizeof, ->, [], &, *), and assignments (counter = 3, $rax = 0).
+A ,x suffix or a /x prefix shows integers in hex (counter,x  /x counter).
+Commands:
+  x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)
+  xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM)
+  gva2gpa ADDR     translate a virtual address through the page tables (vmdap's own VMM)
+  help             this text
+`
+
+// linuxHelp is help's part for a Linux kernel image.
+const linuxHelp = `Linux (scripts/gdb's lx- names work too):
+  dmesg [N]        the kernel log (its last N records)
+  tasks            the tasks: pid, tgid, parent, state, CPU, task_struct, name (also ps)
+  lsmod            the loaded modules
+  version          the kernel's banner (also uname)
+  cmdline          the command line it booted with
+  iomem, ioports   its physical memory and I/O port maps, as /proc/iomem and /proc/ioports
+  mounts           the initial namespace's mounts, as /proc/mounts
+In expressions:
+  per_cpu(var, cpu), per_cpu_ptr(ptr, cpu), this_cpu(var), this_cpu_ptr(ptr)
+  current          the task running on the selected vCPU
+  container_of(ptr, type, member)
+Module symbols load by themselves when the "modules" setting names their folder (no lx-symbols).
+`
 
 // Console runs a debug-console command in a frame and returns its output.
 func (s *Session) Console(thread, frame int, line string) (string, error) {
 	l := strings.TrimSpace(line)
 	switch {
+	case l == "help":
+		if s.IsCommand("tasks") {
+			return consoleHelp + linuxHelp, nil
+		}
+		return consoleHelp, nil
 	case isLinuxCommand(l):
 		return s.linuxCommand(thread, l)
 	case strings.HasPrefix(l, "gva2gpa "):

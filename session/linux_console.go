@@ -29,11 +29,12 @@ var linuxCommands = map[string]string{
 	"mounts": "mounts", "lx-mounts": "mounts",
 }
 
-// isLinuxCommand reports whether a console line is a Linux command.
+// isLinuxCommand reports whether a console line is a Linux command (or an
+// lx- one vmdap does not have, which says so).
 func isLinuxCommand(line string) bool {
 	w, _, _ := strings.Cut(strings.TrimSpace(line), " ")
 	_, ok := linuxCommands[w]
-	return ok
+	return ok || strings.HasPrefix(w, "lx-")
 }
 
 // IsCommand reports whether a debug-console line is a command rather than
@@ -63,6 +64,8 @@ func (s *Session) linuxCommand(thread int, line string) (string, error) {
 		}
 		var err error
 		switch linuxCommands[w] {
+		case "":
+			return fmt.Errorf("vmdap has no %s: type help for the console's commands (per-CPU data: per_cpu(var, cpu), this_cpu(var); the running task: current; module symbols load by themselves with the \"modules\" setting)", w)
 		case "dmesg":
 			out, err = s.dmesgCommand(v, args)
 		case "tasks":

@@ -101,16 +101,26 @@ func (s *Session) lsmodCommand(v int) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %8s  %-4s %-18s  %-8s %s\n", "Module", "Size", "Used", "Address", "State", "Used by")
+	syms := s.mods().on // the symbols' state, in a column of its own
+	fmt.Fprintf(&b, "%-24s %8s  %-4s %-18s  %-8s ", "Module", "Size", "Used", "Address", "State")
+	if syms {
+		fmt.Fprintf(&b, "%-24s ", "Symbols")
+	}
+	b.WriteString("Used by\n")
 	for _, mi := range list {
 		refs := "-"
 		if mi.refs >= 0 {
 			refs = fmt.Sprint(mi.refs)
 		}
-		fmt.Fprintf(&b, "%-24s %8d  %-4s %#-18x  %-8s %s", mi.name, mi.size(), refs, mi.text(), mi.state, strings.Join(mi.users, ","))
-		if km := s.mods().known[mi.name]; s.mods().on && km != nil {
-			fmt.Fprintf(&b, "  (%s)", strings.TrimSuffix(km.status, "."))
+		fmt.Fprintf(&b, "%-24s %8d  %-4s %#-18x  %-8s ", mi.name, mi.size(), refs, mi.text(), mi.state)
+		if syms {
+			st := "-"
+			if km := s.mods().known[mi.name]; km != nil {
+				st = strings.TrimSuffix(km.status, ".")
+			}
+			fmt.Fprintf(&b, "%-24s ", st)
 		}
+		b.WriteString(strings.Join(mi.users, ","))
 		b.WriteByte('\n')
 	}
 	if len(list) == 0 {
