@@ -259,6 +259,7 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 			b.unresolved(l, err.Error())
 		} else {
 			l.addrs = addrs
+			l.note = locations(addrs)
 			b.place(l)
 			b.vetPlaced(l)
 			if loc, ok := b.s.lineOf(addrs[0]); ok {
@@ -292,6 +293,16 @@ func (b *bpTable) setInstructions(req []InstructionBP) []BreakpointInfo {
 	}
 	b.retry(mine)
 	return infos(b.insns)
+}
+
+// locations says how many places a breakpoint binds, as gdb's "(3
+// locations)" does, when there is more than one; the client shows one
+// line.
+func locations(addrs []uint64) string {
+	if len(addrs) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("%d locations", len(addrs))
 }
 
 func infos(ls []*logical) []BreakpointInfo {

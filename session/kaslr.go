@@ -185,7 +185,7 @@ func (b *bpTable) reresolve() {
 		if err != nil {
 			b.unresolved(l, err.Error()) // pending for a module that may have it, as when it was set
 		} else {
-			l.addrs = addrs
+			l.addrs, l.note = addrs, locations(addrs)
 			b.place(l)
 		}
 		b.s.emit(BreakpointChanged{BP: l.info})

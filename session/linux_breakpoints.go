@@ -79,8 +79,11 @@ func (b *bpTable) rebindOne(l *logical) {
 			l.moved = fmt.Sprintf("moved from line %d to line %d, the next line with code", l.line, actual)
 		}
 		l.note = l.moved
-	} else if loc, ok := b.s.lineOf(addrs[0]); ok {
-		l.info.File, l.info.Line = loc.File, loc.Line
+	} else {
+		l.note = locations(addrs)
+		if loc, ok := b.s.lineOf(addrs[0]); ok {
+			l.info.File, l.info.Line = loc.File, loc.Line
+		}
 	}
 	b.place(l)
 	b.vetPlaced(l) // now against the names its code sees

@@ -64,3 +64,14 @@ func TestMember(t *testing.T) {
 		}
 	}
 }
+
+// TestLocations: a breakpoint bound in several places says how many, as
+// gdb does; one place says nothing.
+func TestLocations(t *testing.T) {
+	if got := locations([]uint64{0x1000}); got != "" {
+		t.Errorf("one place: %q", got)
+	}
+	if got := locations([]uint64{0x1000, 0x2000, 0x3000}); got != "3 locations" {
+		t.Errorf("three places: %q", got)
+	}
+}
