@@ -509,6 +509,10 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if r := eval(st.Body.StackFrames[0].Id, "$rsp != 0"); r != "1" {
 		t.Errorf("$rsp in kthreadd's frame: %s", r)
 	}
+	// current in a task's frame is that task (crash's set PID).
+	if r := eval(st.Body.StackFrames[0].Id, "current->pid"); r != "2" {
+		t.Errorf("current->pid in kthreadd's frame: %s", r)
+	}
 	if _, err := c.Request("next", map[string]any{"threadId": kthreadd}); err == nil || !strings.Contains(err.Error(), "cannot be stepped") {
 		t.Errorf("next on a sleeping task: %v", err)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,6 +57,19 @@ func (p *parser) builtinName(name string) (value, bool, error) {
 	sc, k, err := p.linuxScope()
 	if err != nil {
 		return value{}, true, err
+	}
+	if tt, ok := sc.s.t.(*taskTarget); ok {
+		if th, ok := tt.virtual(sc.vcpu); ok && th.err == nil {
+			// A task thread's frame: that task, as crash's set PID makes
+			// it the context (its vCPU runs another).
+			st, err := k.typ("task_struct")
+			if err != nil {
+				return value{}, true, err
+			}
+			raw := make([]byte, 8)
+			binary.LittleEndian.PutUint64(raw, th.addr)
+			return value{typ: ptrTo(st), raw: raw, name: "current"}, true, nil
+		}
 	}
 	a, err := k.currentVar()
 	if err != nil {
