@@ -196,3 +196,42 @@ func TestConsoleHelp(t *testing.T) {
 		t.Fatalf("help:\n%s", out)
 	}
 }
+
+// TestConsoleAssignAndPrint: the debug console takes gdb's forms: p EXPR,
+// p/x EXPR, LHS = RHS, LHS += RHS and set var LHS = RHS (the watch and
+// hover contexts do not assign).
+func TestConsoleAssignAndPrint(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	repl := func(expr string) string {
+		t.Helper()
+		r, err := e.c.Request("evaluate", map[string]any{"expression": expr, "context": "repl"})
+		e.must(err)
+		return r.(*dap.EvaluateResponse).Body.Result
+	}
+	if got := repl("counter = 40"); got != "40" {
+		t.Errorf("counter = 40: %q", got)
+	}
+	if got := repl("counter += 2"); got != "42" {
+		t.Errorf("counter += 2: %q", got)
+	}
+	if got := repl("p counter"); got != "42" {
+		t.Errorf("p counter: %q", got)
+	}
+	if got := repl("p/x counter"); got != "0x2a" {
+		t.Errorf("p/x counter: %q", got)
+	}
+	if got := repl("set var counter = 7"); got != "7" {
+		t.Errorf("set var counter = 7: %q", got)
+	}
+	if got := repl("counter == 7"); got != "1" {
+		t.Errorf("counter == 7: %q", got)
+	}
+	if _, err := e.c.Request("evaluate", map[string]any{"expression": "counter = 1", "context": "watch"}); err == nil {
+		t.Error("a watch expression assigned")
+	}
+	if got := repl("counter"); got != "7" {
+		t.Errorf("counter after the watch: %q", got)
+	}
+}

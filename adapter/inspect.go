@@ -268,7 +268,21 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 		c.send(resp)
 		return
 	}
-	v, err := s.Evaluate(thread, frame, a.Expression, a.Format != nil && a.Format.Hex)
+	hex := a.Format != nil && a.Format.Hex
+	expr := a.Expression
+	var v session.Var
+	if a.Context == "repl" {
+		// The console takes gdb's forms too: p EXPR, x = 3, set var x = 3.
+		var lhs, rhs string
+		var assign bool
+		if expr, lhs, rhs, assign = session.ReplForm(expr); assign {
+			v, err = s.SetExpression(thread, frame, lhs, rhs, hex)
+		} else {
+			v, err = s.Evaluate(thread, frame, expr, hex)
+		}
+	} else {
+		v, err = s.Evaluate(thread, frame, expr, hex)
+	}
 	if err != nil {
 		c.fail(&m.Request, errEvaluate, err)
 		return

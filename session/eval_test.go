@@ -219,3 +219,35 @@ func TestEnumeratorValues(t *testing.T) {
 		t.Errorf("favourite = BLUE: %s", format(v, sc, false))
 	}
 }
+
+// TestReplForm: gdb's print and assignment forms in the debug console.
+func TestReplForm(t *testing.T) {
+	for _, c := range []struct {
+		line, expr, lhs, rhs string
+		assign               bool
+	}{
+		{"counter", "counter", "", "", false},
+		{"p counter", "counter", "", "", false},
+		{"print counter + 1", "counter + 1", "", "", false},
+		{"p/x counter", "/x counter", "", "", false},
+		{"counter = 3", "", "counter", "3", true},
+		{"set var counter = 3", "", "counter", "3", true},
+		{"p counter = 3", "", "counter", "3", true},
+		{"p->x = a[i == 2]", "", "p->x", "a[i == 2]", true},
+		{"counter += 2", "", "counter", "(counter) + (2)", true},
+		{"flags <<= 1", "", "flags", "(flags) << (1)", true},
+		{"flags >>= 1", "", "flags", "(flags) >> (1)", true},
+		{"a == b", "a == b", "", "", false},
+		{"a != b", "a != b", "", "", false},
+		{"a <= b", "a <= b", "", "", false},
+		{"a >= b", "a >= b", "", "", false},
+		{"f(x = 1)", "f(x = 1)", "", "", false},
+		{"c == '='", "c == '='", "", "", false},
+		{"= 3", "= 3", "", "", false},
+	} {
+		expr, lhs, rhs, assign := ReplForm(c.line)
+		if expr != c.expr || lhs != c.lhs || rhs != c.rhs || assign != c.assign {
+			t.Errorf("%q: %q %q %q %v, want %q %q %q %v", c.line, expr, lhs, rhs, assign, c.expr, c.lhs, c.rhs, c.assign)
+		}
+	}
+}
