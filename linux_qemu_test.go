@@ -390,7 +390,7 @@ func TestLinuxKASLRUnderQEMU(t *testing.T) {
 		}
 	}
 	must(c.ConfigurationDone())
-	stopped("entry")
+	stopped("pause") // attached to a guest that ran: it stopped where it was
 	// The attach stop finds the slide (the guest is in its panic loop, in
 	// the kernel), and the breakpoint moves before it is reported.
 	if out := c.Output("console"); !strings.Contains(out, "relocated (KASLR) by "+m[1]+" ") {
@@ -415,7 +415,7 @@ func TestLinuxKASLRUnderQEMU(t *testing.T) {
 	_, err = c.WaitEvent("initialized")
 	must(err)
 	must(c.ConfigurationDone())
-	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" || !strings.Contains(ev.Body.Description, "attached") {
 		t.Fatalf("attach stop with kernelOffset: %+v %v", ev, err)
 	}
 	st, err = c.StackTrace(1)

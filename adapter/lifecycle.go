@@ -307,7 +307,7 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 	c.mu.Unlock()
 	if o.err == nil {
 		off, _ := kernelOffset(a.kernelOff()) // validated above
-		o.err = c.start(o.t, o.img, a.stopOnEntry(), off)
+		o.err = c.start(o.t, o.img, a.stopOnEntry(), off, a.kind == "attach")
 		if lc, ok := a.cfg.(interface{ options() session.LinuxOptions }); ok && o.err == nil {
 			c.session().SetLinuxOptions(lc.options()) // modules, kernelLog, taskThreads (linux.go)
 		}
@@ -336,8 +336,8 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 
 // start makes the session over a fresh target and tells the client what
 // it really offers. A session that ended meanwhile tears the target down.
-func (c *conn) start(t vmm.Target, img *session.Image, stopOnEntry bool, kernelOffset *uint64) error {
-	s := session.New(session.Config{Target: t, Image: img, Log: c.srv.Log, Emit: c.onEvent, KernelOffset: kernelOffset})
+func (c *conn) start(t vmm.Target, img *session.Image, stopOnEntry bool, kernelOffset *uint64, attached bool) error {
+	s := session.New(session.Config{Target: t, Image: img, Log: c.srv.Log, Emit: c.onEvent, KernelOffset: kernelOffset, Attached: attached})
 	c.mu.Lock()
 	if c.ending {
 		c.mu.Unlock()

@@ -53,12 +53,32 @@ func (s *Session) Start(stopOnEntry bool) error {
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
 		s.checkSlide(s.curVCPU) // attached to a kernel that already relocated itself
 		s.linuxAtStop(s.curVCPU)
+		ev := s.firstStop()
 		s.mu.Unlock()
-		s.emit(Stopped{Reason: StopEntry, Thread: 1, Description: "stopped at the guest's entry point"})
+		s.emit(ev)
 		return nil
 	}
 	return s.Continue(1)
 }
+
+// firstStop is the stop a session starts at: the guest's entry (a launch,
+// or an attach to a hypervisor that has not run it yet: at the reset
+// vector), else, attached to a guest that ran, a pause where it was.
+// Session.mu held.
+func (s *Session) firstStop() Stopped {
+	entry := Stopped{Reason: StopEntry, Thread: s.curVCPU + 1, Description: "stopped at the guest's entry point"}
+	if !s.attached {
+		return entry
+	}
+	r, pc, err := s.regsPC(s.curVCPU)
+	if err != nil || r.RIP == resetIP {
+		return entry // (CS.base is 0xffff0000 there, or 0xf0000 as a stub's selector says)
+	}
+	return Stopped{Reason: StopPause, Thread: s.curVCPU + 1, Description: "attached: the guest stopped where it was running (" + s.where(pc) + ")"}
+}
+
+// resetIP is the instruction pointer an x86 CPU starts at.
+const resetIP = 0xfff0
 
 // Continue resumes every vCPU. After a stop the guest cannot go on from
 // (a triple fault, a hypervisor error) it ends the session instead.

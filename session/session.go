@@ -42,6 +42,10 @@ type Config struct {
 	// KernelOffset, when set, is the slide a relocated (KASLR) kernel
 	// runs at; otherwise vmdap finds it at stops.
 	KernelOffset *uint64
+	// Attached: the target is a hypervisor's that may have run the
+	// guest already (its first stop is where the guest was, unless that
+	// is the reset vector), not one launched for the session.
+	Attached bool
 }
 
 // Session is one debugging session over one target.
@@ -73,7 +77,8 @@ type Session struct {
 	written   []MemoryChanged // guest memory written by expressions since the last take
 	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
 	userPause bool
-	pauseVCPU int // the vCPU the user's pause named (-1: none)
+	pauseVCPU int  // the vCPU the user's pause named (-1: none)
+	attached  bool // Config.Attached
 	closed    bool
 	endDetail string        // how the target ended, when not by the guest's own exit
 	quit      chan struct{} // closed by End: stops watchEnd
@@ -106,7 +111,7 @@ func New(c Config) *Session {
 	}
 	s := &Session{
 		log: log.WithField("layer", "session"), emit: c.Emit,
-		caps:   c.Target.Capabilities(),
+		caps: c.Target.Capabilities(), attached: c.Attached,
 		frames: map[int][]Frame{},
 		reqs:   make(chan haltedReq, 16),
 		srcMap: srcMap,
