@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"vmdap/vmm"
 )
@@ -42,9 +43,11 @@ func (b *bpTable) place(l *logical) {
 		return
 	}
 	l.info.Addr, l.info.HasAddr = l.addrs[0], true
-	if l.kind == KindInstruction || l.kind == KindFunction {
-		// Addresses the user gave (source and named-function breakpoints
-		// come from the symbols, at instruction starts).
+	if l.kind == KindInstruction || l.kind == KindFunction && strings.HasPrefix(strings.TrimSpace(l.fn), "*") {
+		// Addresses the user gave. Source and named-function breakpoints
+		// come from the symbols, at instruction starts: decoding their
+		// functions (every inlined site of a kernel function) would only
+		// cost.
 		for _, a := range l.addrs {
 			if err := b.s.insnBoundary(b.s.curVCPU, a); err != nil {
 				b.settle(l, BPFailed, err.Error())
