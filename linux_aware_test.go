@@ -562,6 +562,15 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 			t.Errorf("per_cpu(runqueues, %d).cpu = %q", cpu, r)
 		}
 	}
+	// In user space (or kernel entry code before its SWAPGS) GS holds the
+	// user's base and IA32_KERNEL_GS_BASE the CPU's per-CPU area: QEMU's
+	// stub gives it as k_gs_base (per-CPU symbols are zero-based in this
+	// kernel: the offset is the area).
+	if eval("$cs & 3") == "3" {
+		if r := eval(fmt.Sprintf("$k_gs_base == __per_cpu_offset[%d]", ev.Body.ThreadId-1)); r != "1" {
+			t.Errorf("in user space: $k_gs_base %s is not CPU %d's per-CPU area (%s)", eval("$k_gs_base"), ev.Body.ThreadId-1, r)
+		}
+	}
 	if r := eval("this_cpu(runqueues).cpu"); r != strconv.Itoa(ev.Body.ThreadId-1) {
 		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, ev.Body.ThreadId-1)
 	}

@@ -407,8 +407,10 @@ func (k *kview) perCPUAddr(a uint64) uint64 {
 }
 
 // cpuOf returns the Linux CPU number vCPU v runs as: the one whose
-// per-CPU area its GS base points at (kernel mode), else the vCPU's own
-// index (in user mode GS holds the user's base).
+// per-CPU area its GS base points at (kernel mode), else the one its
+// IA32_KERNEL_GS_BASE points at (user mode, or kernel entry code before
+// its SWAPGS, where GS holds the user's base), else in user mode the
+// vCPU's own index (a backend that cannot read that MSR).
 func (k *kview) cpuOf(v int) (int, error) {
 	if !k.smp() {
 		return 0, nil
@@ -429,14 +431,16 @@ func (k *kview) cpuOf(v int) (int, error) {
 	}
 	offs, err := k.read(base, 8*min(n, 8192))
 	if err == nil {
-		for i := 0; i < len(offs)/8; i++ {
-			if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == sr.GS.Base && o != 0 {
-				return i, nil
+		for _, gs := range []uint64{sr.GS.Base, sr.KernelGSBase} {
+			for i := 0; i < len(offs)/8; i++ {
+				if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == gs && o != 0 {
+					return i, nil
+				}
 			}
 		}
 	}
 	if sr.CS.Selector&3 != 0 && v < n {
 		return v, nil
 	}
-	return 0, fmt.Errorf("vCPU %d: its GS base %#x is no CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, n)
+	return 0, fmt.Errorf("vCPU %d: neither its GS base %#x nor its kernel GS base %#x is a CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, sr.KernelGSBase, n)
 }

@@ -74,6 +74,10 @@ type SRegs struct {
 	CR8                    uint64
 	EFER                   uint64
 	APICBase               uint64
+	// KernelGSBase is IA32_KERNEL_GS_BASE, the base SWAPGS exchanges
+	// with GS's: a kernel's own GS base while the CPU runs user code or
+	// has just entered the kernel (0 where the backend cannot read it).
+	KernelGSBase uint64
 }
 
 // DebugRegs holds DR0-DR3, DR6 and DR7.
@@ -262,6 +266,8 @@ func (s *SRegs) Get(name string) (uint64, bool) {
 		return s.FS.Base, true
 	case "gs_base":
 		return s.GS.Base, true
+	case "k_gs_base":
+		return s.KernelGSBase, true
 	case "gdtr", "gdt_base":
 		return s.GDT.Base, true
 	case "idtr", "idt_base":
@@ -292,6 +298,8 @@ func (s *SRegs) Set(name string, v uint64) bool {
 		s.FS.Base = v
 	case "gs_base":
 		s.GS.Base = v
+	case "k_gs_base":
+		s.KernelGSBase = v
 	default:
 		return false
 	}

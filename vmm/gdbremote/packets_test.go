@@ -77,8 +77,11 @@ func TestPacketsPerStepAndHit(t *testing.T) {
 	// second hit, see TestPhantomStepOff), the continue, the registers of
 	// the stop: four round trips (QEMU TCG steps over its own
 	// breakpoints; the first step off one finds that out by the same
-	// read).
-	if hits.Total() > 4*n || hits.Sent["g"] > 2*n || hits.Received != hits.Total() {
+	// read). On a loaded host QEMU now and then answers a step off with
+	// nothing done, which vmdap re-steps (a vCont and a g more): allowed
+	// in one hit of ten, not in every one.
+	const again = n / 10
+	if hits.Total() > 4*n+2*again || hits.Sent["g"] > 2*n+again || hits.Received != hits.Total() {
 		t.Errorf("a hit costs more than a step off, a continue and two register reads: %s", statsLine(hits, n))
 	}
 }

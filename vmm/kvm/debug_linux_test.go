@@ -465,3 +465,28 @@ func TestPageWatchReadRefusedWhereTheCPUReads(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelGSBase: SRegs reads IA32_KERNEL_GS_BASE (KVM_GET_MSRS) and
+// SetSRegs writes it (KVM_SET_MSRS), apart from GS's own base.
+func TestKernelGSBase(t *testing.T) {
+	f := newMech(t, 1)
+	s, err := f.m.SRegs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 0xffff888012345000
+	gs := s.GS.Base
+	s.KernelGSBase = k
+	if err := f.m.SetSRegs(0, s); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = f.m.SRegs(0); err != nil || s.KernelGSBase != k || s.GS.Base != gs {
+		t.Fatalf("after SetSRegs: kernel GS base %#x, GS base %#x (%v); want %#x and %#x", s.KernelGSBase, s.GS.Base, err, uint64(k), gs)
+	}
+	// It stays the guest's across a run.
+	f.at(0, "case_spin")
+	f.runUntil("spinning", func() bool { return f.u64(f.sym("spin_count")) != 0 })
+	if s, err = f.m.SRegs(0); err != nil || s.KernelGSBase != k {
+		t.Fatalf("after a run: kernel GS base %#x (%v), want %#x", s.KernelGSBase, err, uint64(k))
+	}
+}

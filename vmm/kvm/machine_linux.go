@@ -310,7 +310,12 @@ func (m *Machine) SRegs(i int) (x86.SRegs, error) {
 	if err != nil {
 		return x86.SRegs{}, err
 	}
-	return v.sregs(), nil
+	s := v.sregs()
+	s.KernelGSBase, err = kvmsys.GetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE)
+	if err != nil {
+		return x86.SRegs{}, fmt.Errorf("vcpu %d: %w", v.idx, err)
+	}
+	return s, nil
 }
 
 // SetRegs implements vmm.RegisterWriter.
@@ -334,6 +339,13 @@ func (m *Machine) SetSRegs(i int, s x86.SRegs) error {
 	v, err := m.stoppedVCPU(i)
 	if err != nil {
 		return err
+	}
+	if k, err := kvmsys.GetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE); err != nil {
+		return fmt.Errorf("vcpu %d: %w", v.idx, err)
+	} else if k != s.KernelGSBase {
+		if err := kvmsys.SetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE, s.KernelGSBase); err != nil {
+			return fmt.Errorf("vcpu %d: %w", v.idx, err)
+		}
 	}
 	return v.setSRegs(s)
 }

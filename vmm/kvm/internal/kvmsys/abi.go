@@ -32,6 +32,8 @@ const (
 	KVM_GET_MP_STATE           = 0x8004ae98
 	KVM_SET_MP_STATE           = 0x4004ae99
 	KVM_GET_FPU                = 0x81a0ae8c
+	KVM_GET_MSRS               = 0xc008ae88
+	KVM_SET_MSRS               = 0x4008ae89
 )
 
 // Multiprocessing states (struct kvm_mp_state), with an in-kernel irqchip.
@@ -149,6 +151,25 @@ type DebugRegs struct {
 	Flags    uint64
 	_        [9]uint64
 }
+
+// MSRs mirrors struct kvm_msrs with room for one struct kvm_msr_entry
+// (the header is 8 bytes, an entry 16).
+type MSRs struct {
+	NMSRs uint32
+	_     uint32
+	Entry MSREntry
+}
+
+// MSREntry mirrors struct kvm_msr_entry.
+type MSREntry struct {
+	Index uint32
+	_     uint32
+	Data  uint64
+}
+
+// MSR_KERNEL_GS_BASE is IA32_KERNEL_GS_BASE, the base SWAPGS exchanges
+// with GS's (Intel SDM Vol. 4, Table 2-2).
+const MSR_KERNEL_GS_BASE = 0xc0000102
 
 // VCPUEvents mirrors struct kvm_vcpu_events (64 bytes).
 type VCPUEvents struct {

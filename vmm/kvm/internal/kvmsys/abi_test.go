@@ -11,6 +11,7 @@ func TestStructLayout(t *testing.T) {
 		"kvm_regs": 144, "kvm_sregs": 312, "kvm_segment": 24, "kvm_dtable": 16,
 		"kvm_guest_debug": 72, "kvm_debugregs": 128, "kvm_vcpu_events": 64,
 		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32, "kvm_fpu": 416, "kvm_irq_level": 8, "kvm_irqchip": 520,
+		"kvm_msrs+1": 24, "kvm_msr_entry": 16,
 	}
 	for name, want := range wantSizes {
 		if got := Sizes[name]; got != want {
@@ -50,6 +51,8 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_SREGS", KVM_SET_SREGS, ioc(write, 0x84, Sizes["kvm_sregs"])},
 		{"KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG, ioc(write, 0x9b, Sizes["kvm_guest_debug"])},
 		{"KVM_GET_DEBUGREGS", KVM_GET_DEBUGREGS, ioc(read, 0xa1, Sizes["kvm_debugregs"])},
+		{"KVM_GET_MSRS", KVM_GET_MSRS, ioc(read|write, 0x88, 8)}, // sizeof(struct kvm_msrs): the header
+		{"KVM_SET_MSRS", KVM_SET_MSRS, ioc(write, 0x89, 8)},
 		{"KVM_SET_DEBUGREGS", KVM_SET_DEBUGREGS, ioc(write, 0xa2, Sizes["kvm_debugregs"])},
 		{"KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS, ioc(read, 0x9f, Sizes["kvm_vcpu_events"])},
 		{"KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, ioc(write, 0xa0, Sizes["kvm_vcpu_events"])},

@@ -135,6 +135,26 @@ func SetGuestDebug(vcpu int, d *GuestDebug) error {
 	return wrap("KVM_SET_GUEST_DEBUG", err)
 }
 
+// GetMSR reads one MSR with KVM_GET_MSRS.
+func GetMSR(vcpu int, index uint32) (uint64, error) {
+	m := MSRs{NMSRs: 1, Entry: MSREntry{Index: index}}
+	n, err := ioctl(vcpu, KVM_GET_MSRS, unsafe.Pointer(&m))
+	if err == nil && n != 1 {
+		err = fmt.Errorf("MSR %#x not read", index)
+	}
+	return m.Entry.Data, wrap("KVM_GET_MSRS", err)
+}
+
+// SetMSR writes one MSR with KVM_SET_MSRS.
+func SetMSR(vcpu int, index uint32, v uint64) error {
+	m := MSRs{NMSRs: 1, Entry: MSREntry{Index: index, Data: v}}
+	n, err := ioctl(vcpu, KVM_SET_MSRS, unsafe.Pointer(&m))
+	if err == nil && n != 1 {
+		err = fmt.Errorf("MSR %#x not written", index)
+	}
+	return wrap("KVM_SET_MSRS", err)
+}
+
 // GetDebugRegs issues KVM_GET_DEBUGREGS.
 func GetDebugRegs(vcpu int, d *DebugRegs) error {
 	_, err := ioctl(vcpu, KVM_GET_DEBUGREGS, unsafe.Pointer(d))

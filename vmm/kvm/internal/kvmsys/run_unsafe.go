@@ -84,6 +84,8 @@ var Sizes = map[string]uintptr{
 	"kvm_irq_level":               unsafe.Sizeof(IRQLevel{}),
 	"kvm_irqchip":                 unsafe.Sizeof(IRQChip{}),
 	"kvm_fpu":                     unsafe.Sizeof(FPU{}),
+	"kvm_msrs+1":                  unsafe.Sizeof(MSRs{}),
+	"kvm_msr_entry":               unsafe.Sizeof(MSREntry{}),
 }
 
 // Offsets of fields the layout test checks.
