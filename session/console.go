@@ -25,6 +25,7 @@ func IsConsoleCommand(line string) bool {
 const consoleHelp = `The debug console evaluates C expressions in the selected frame
 (locals, globals, enumerators, functions, registers as $rip, casts,
 sizeof, ->, [], &, *), and assignments (counter = 3, $rax = 0).
+After a step out, $_retval is what the function returned.
 A ,x suffix or a /x prefix shows integers in hex (counter,x  /x counter).
 Commands:
   x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)

@@ -793,6 +793,11 @@ func (p *parser) primary() (value, error) {
 		if name == "pc" {
 			name = "rip"
 		}
+		if "$"+name == retvalName {
+			if v, ok, err := p.sc.lookupVar(retvalName); ok || err != nil {
+				return v, err
+			}
+		}
 		if _, ok := p.sc.regGet(name); !ok {
 			return value{}, fmt.Errorf("no register $%s", t.text)
 		}

@@ -37,6 +37,7 @@ type result struct {
 	final   bool
 	reached bool // an internal target (temporary breakpoint) was reached
 	err     error
+	ret     *returned // what the function a stepOut left returned
 }
 
 func userStop(st vmm.Stop, ev *Stopped) result { return result{stop: st, ev: ev} }
@@ -168,6 +169,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	s.pauseVCPU = -1
 	s.frames = map[int][]Frame{}
 	s.excInfo = nil
+	s.ret = nil
 	done := make(chan struct{})
 	s.runDone = done
 	go func() {
@@ -238,6 +240,7 @@ func (s *Session) finish(r result) {
 		s.refreshExceptionBPs()
 		s.linuxAtStop(r.stop.VCPU)
 		s.bps.retry(nil)
+		s.ret = r.ret
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
 		evs = append(evs, ev)
@@ -583,6 +586,8 @@ type outPlan struct {
 	addr, minSP uint64
 	toReturn    bool
 	why         string
+	fn          *symbols.Func // the function left (nil: none known, or an inlined call)
+	mode        x86.Mode
 }
 
 // planStepOut finds where a stepOut of vCPU v goes, like gdb's finish: the
@@ -609,6 +614,15 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 	if sr, err := s.t.SRegs(v); err == nil {
 		mode = x86.DecodeMode(sr)
 	}
+	p, err := s.planStepOutOf(v, fs, r, mode)
+	if s.sym != nil {
+		p.fn, p.mode = s.sym.FuncAt(fs[0].PC), mode
+	}
+	return p, err
+}
+
+// planStepOutOf is planStepOut's search for the return address.
+func (s *Session) planStepOutOf(v int, fs []Frame, r x86.Regs, mode x86.Mode) (outPlan, error) {
 	where := s.where(fs[0].PC)
 	switch {
 	case mode == 64 && s.sym != nil:
@@ -667,13 +681,19 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 func (s *Session) stepOut(v int, p outPlan) result {
 	if p.toReturn {
 		s.emit(Output{Kind: OutNote, Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
-		return s.stepToReturn(v)
+		r := s.stepToReturn(v)
+		if r.ev != nil && r.ev.Reason == StopStep {
+			r.ret = s.readReturned(v, p)
+		}
+		return r
 	}
 	res, ok := s.runTo(v, p.addr, p.minSP)
 	if !ok {
 		return res
 	}
-	return userStop(res.stop, &Stopped{Reason: StopStep})
+	r := userStop(res.stop, &Stopped{Reason: StopStep})
+	r.ret = s.readReturned(v, p)
+	return r
 }
 
 // stepToReturn single-steps vCPU v, running over calls, until it executes

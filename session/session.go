@@ -70,6 +70,7 @@ type Session struct {
 	frames    map[int][]Frame // per-stop cache by vCPU
 	exitCode  int
 	excInfo   *ExceptionInfo
+	ret       *returned       // what the function the last stepOut left returned (nil: no such stop)
 	hex       bool            // integers in hex in variables, watch and hover (the IDE's toggle)
 	kaslr     kaslrState      // the search for a relocated kernel's slide
 	linux     linuxState      // Linux awareness (linux.go)

@@ -774,6 +774,10 @@ func (sc *frameScope) EntryValue(expr []byte) (uint64, error) {
 }
 
 func (sc *frameScope) lookupVar(name string) (value, bool, error) {
+	if name == retvalName {
+		v, err := sc.s.lookupRetval(sc.vcpu, sc.types)
+		return v, true, err
+	}
 	if sc.sc != nil {
 		for i := len(sc.sc.Locals) - 1; i >= 0; i-- {
 			if v := sc.sc.Locals[i]; v.Name == name {

@@ -62,11 +62,26 @@ func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
 		if err != nil {
 			return err
 		}
+		// A stepOut's return value heads the Locals of the frame it
+		// returned to (a frame without DWARF gets a Locals for it).
+		ret := frame == 0 && s.ret != nil && s.ret.vcpu == v
+		withRet := func(vars []Var) []Var {
+			if r, ok := s.retvalVar(sc); ok && ret {
+				return append([]Var{r}, vars...)
+			}
+			return vars
+		}
+		n := 0
+		if ret {
+			n = 1
+		}
 		if sc.sc != nil {
 			locals, params := sc.sc.Locals, sc.sc.Params
 			out = append(out,
-				ScopeInfo{Name: ScopeLocals, Count: len(locals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, locals), nil })},
+				ScopeInfo{Name: ScopeLocals, Count: len(locals) + n, Vars: s.locked(func() ([]Var, error) { return withRet(s.varsOf(sc, locals)), nil })},
 				ScopeInfo{Name: ScopeArguments, Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params), nil })})
+		} else if ret {
+			out = append(out, ScopeInfo{Name: ScopeLocals, Count: 1, Vars: s.locked(func() ([]Var, error) { return withRet(nil), nil })})
 		}
 		if s.sym != nil {
 			globals := s.sym.Globals(sc.f.PC)
