@@ -42,8 +42,8 @@ func TestReturnedByConvention(t *testing.T) {
 		{i64, 32, 0xdead_00000002, 0x1, "4294967298"}, // EDX:EAX
 		{small, 64, 2<<32 | 1, 0, "{a: 1, b: 2}"},
 		{pair, 64, 5, 6, "{a: 5, b: 6}"},
-		{big, 64, 0xe00, 0, "{a: 7, b: 8, c: 9}"},  // in memory at RAX
-		{small, 32, 0xe00, 0, "{a: 7, b: 0}"},      // i386: aggregates in memory at EAX
+		{big, 64, 0xe00, 0, "{a: 7, b: 8, c: 9}"},   // in memory at RAX
+		{small, 32, 0xe00, 0, "{a: 7, b: 0}"},       // i386: aggregates in memory at EAX
 		{f64, 64, 0, 0, "floating-point register"},  // XMM0
 		{mixed, 64, 0, 0, "floating-point members"}, // RAX and XMM0
 		{i32, 16, 0, 0, "16-bit code"},
