@@ -571,6 +571,19 @@ func TestLinuxAwareKASLRUnderQEMU(t *testing.T) {
 			t.Errorf("in user space: $k_gs_base %s is not CPU %d's per-CPU area (%s)", eval("$k_gs_base"), ev.Body.ThreadId-1, r)
 		}
 	}
+	// The vCPUs are named after the tasks they run.
+	th, err := c.Request("threads", nil)
+	must(err)
+	ts := th.(*dap.ThreadsResponse).Body.Threads
+	t.Logf("threads: %+v", ts)
+	user := ""
+	if eval("$cs & 3") == "3" {
+		user = ", user mode"
+	}
+	want := fmt.Sprintf("vCPU %d: %s (pid %s%s)", ev.Body.ThreadId-1, strings.Trim(eval("current->comm"), `"`), eval("current->pid"), user)
+	if len(ts) != 2 || ts[ev.Body.ThreadId-1].Name != want || !regexp.MustCompile(`^vCPU \d: \S+ \(pid \d+(, user mode)?\)$`).MatchString(ts[2-ev.Body.ThreadId].Name) {
+		t.Errorf("threads: %+v, want vCPU %d named %q", ts, ev.Body.ThreadId-1, want)
+	}
 	if r := eval("this_cpu(runqueues).cpu"); r != strconv.Itoa(ev.Body.ThreadId-1) {
 		t.Errorf("this_cpu(runqueues).cpu = %q on vCPU %d", r, ev.Body.ThreadId-1)
 	}

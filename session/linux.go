@@ -39,6 +39,9 @@ type linuxState struct {
 	log     dmesgState
 	mods    moduleState
 	tasks   taskThreads
+	// vcpuNames: each vCPU's running task, read once per stop (nil: not
+	// read yet).
+	vcpuNames []string
 }
 
 // SetLinuxOptions sets the Linux settings (before the guest runs).
@@ -92,6 +95,7 @@ func (s *Session) linuxAtStop(v int) {
 		s.printNewLog(k)
 	}
 	s.linux.tasks.stale = true
+	s.linux.vcpuNames = nil
 }
 
 // kview reads kernel objects through the kernel's types.

@@ -54,16 +54,67 @@ type Thread struct {
 func (s *Session) ThreadList() []Thread {
 	n := s.t.VCPUs()
 	out := make([]Thread, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, Thread{ID: i + 1, Name: fmt.Sprintf("vCPU %d", i)})
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	names := s.vcpuNames()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("vCPU %d", i)
+		if i < len(names) && names[i] != "" {
+			name += ": " + names[i]
+		}
+		out = append(out, Thread{ID: i + 1, Name: name})
+	}
 	if !s.linux.opts.TaskThreads || s.state != StateStopped || !s.isLinux() {
 		return out
 	}
 	s.refreshTaskThreads()
 	return append(out, s.linux.tasks.names...)
+}
+
+// vcpuNames names each vCPU of a stopped Linux guest after the task it
+// runs, as crash's CPU list and a process debugger's threads do:
+// "swapper/0 (pid 0)", "[kworker/1:2] (pid 31)", "awk (pid 73, user
+// mode)"; "" where it cannot be read (before the per-CPU areas are set
+// up). Read once per stop. Session locked.
+func (s *Session) vcpuNames() []string {
+	if s.state != StateStopped || !s.isLinux() {
+		return nil
+	}
+	if s.linux.vcpuNames != nil {
+		return s.linux.vcpuNames
+	}
+	n := s.t.VCPUs()
+	names := make([]string, n)
+	s.linux.vcpuNames = names
+	k := s.kview(s.curVCPU)
+	l, err := k.taskLayout()
+	if err != nil {
+		return names
+	}
+	for v := 0; v < n; v++ {
+		cpu, err := k.cpuOf(v)
+		if err != nil {
+			continue
+		}
+		cur, err := k.currentOn(cpu)
+		if err != nil || cur == 0 {
+			continue
+		}
+		t, err := k.readTask(l, cur)
+		if err != nil || t.pid < 0 || !printable(t.comm) {
+			continue // not a task (a slide not found yet reads elsewhere)
+		}
+		comm := t.comm
+		if t.kthread && t.pid != 0 {
+			comm = "[" + comm + "]"
+		}
+		user := ""
+		if sr, err := s.t.SRegs(v); err == nil && sr.CS.Selector&3 == 3 {
+			user = ", user mode"
+		}
+		names[v] = fmt.Sprintf("%s (pid %d%s)", comm, t.pid, user)
+	}
+	return names
 }
 
 // refreshTaskThreads reads the tasks once per stop.
@@ -237,3 +288,14 @@ func (s *Session) steppable(thread int) error {
 
 // unwrap returns the backend's own target.
 func (t *taskTarget) unwrap() vmm.Target { return t.Target }
+
+// printable reports whether a task's comm is one: not empty, printable
+// ASCII.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
