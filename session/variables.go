@@ -423,8 +423,7 @@ func (s *Session) segmentRegs(sc *frameScope) []Var {
 	}
 	out = append(out,
 		Var{Name: "gdtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.GDT.Base, sc.sregs.GDT.Limit), Type: "descriptor table", Presentation: "readOnly"},
-		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Type: "descriptor table", Presentation: "readOnly"},
-		Var{Name: "k_gs_base", Value: fmt.Sprintf("%#x", sc.sregs.KernelGSBase), Type: "unsigned long", Presentation: "readOnly"})
+		Var{Name: "idtr", Value: fmt.Sprintf("base %#x, limit %#x", sc.sregs.IDT.Base, sc.sregs.IDT.Limit), Type: "descriptor table", Presentation: "readOnly"})
 	return out
 }
 

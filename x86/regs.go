@@ -242,7 +242,7 @@ func SegmentNames() []string { return []string{"cs", "ds", "es", "fs", "gs", "ss
 
 // ControlNames lists the control registers and MSR-backed values of SRegs.
 func ControlNames() []string {
-	return []string{"cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base"}
+	return []string{"cr0", "cr2", "cr3", "cr4", "cr8", "efer", "fs_base", "gs_base", "k_gs_base"}
 }
 
 // Get returns a control register or segment base by name ("cr3", "efer",
