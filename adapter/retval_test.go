@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-dap"
 )
 
 // TestReturnValueAfterStepOut (vmdap's VMM): a stepOut that returns from
@@ -36,6 +38,10 @@ func TestReturnValueAfterStepOut(t *testing.T) {
 	}
 	if vs[0].EvaluateName != "$_retval" || vs[0].PresentationHint == nil || !slices.Contains(vs[0].PresentationHint.Attributes, "readOnly") {
 		t.Errorf("the return value's evaluateName is %q, its presentation %+v", vs[0].EvaluateName, vs[0].PresentationHint)
+	}
+	if cs, err := e.c.Request("completions", map[string]any{"text": "$_r", "column": 4, "frameId": fid}); err != nil ||
+		len(cs.(*dap.CompletionsResponse).Body.Targets) != 1 || cs.(*dap.CompletionsResponse).Body.Targets[0].Label != "_retval" {
+		t.Errorf("completions of $_r: %+v %v", cs, err)
 	}
 	if r := e.eval(fid, "$_retval * 2"); r != "18" {
 		t.Errorf("$_retval * 2 = %q", r)

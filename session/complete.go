@@ -58,6 +58,9 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			for _, n := range x86.AllRegisterNames() {
 				add(n, CompleteRegister)
 			}
+			if s.ret != nil && s.ret.vcpu == v {
+				add(retvalName[1:], CompleteVariable)
+			}
 		case strings.HasSuffix(before, "."), strings.HasSuffix(before, "->"):
 			sc, err := s.scopeOf(v, frame)
 			if err != nil {
