@@ -311,9 +311,8 @@ func (m *Machine) SRegs(i int) (x86.SRegs, error) {
 		return x86.SRegs{}, err
 	}
 	s := v.sregs()
-	s.KernelGSBase, err = kvmsys.GetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE)
-	if err != nil {
-		return x86.SRegs{}, fmt.Errorf("vcpu %d: %w", v.idx, err)
+	if s.KernelGSBase, err = v.kernelGSBase(); err != nil {
+		return x86.SRegs{}, err
 	}
 	return s, nil
 }
@@ -340,12 +339,8 @@ func (m *Machine) SetSRegs(i int, s x86.SRegs) error {
 	if err != nil {
 		return err
 	}
-	if k, err := kvmsys.GetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE); err != nil {
-		return fmt.Errorf("vcpu %d: %w", v.idx, err)
-	} else if k != s.KernelGSBase {
-		if err := kvmsys.SetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE, s.KernelGSBase); err != nil {
-			return fmt.Errorf("vcpu %d: %w", v.idx, err)
-		}
+	if err := v.setKernelGSBase(s.KernelGSBase); err != nil {
+		return err
 	}
 	return v.setSRegs(s)
 }

@@ -42,6 +42,8 @@ type vcpu struct {
 	// controller while it is stopped (the hand-off orders the accesses).
 	kregs  kvmsys.Regs
 	ksregs kvmsys.SRegs
+	kgs    uint64 // IA32_KERNEL_GS_BASE, when kgsOK: read once per stop
+	kgsOK  bool
 	gdbg   kvmsys.GuestDebug // last KVM_SET_GUEST_DEBUG
 	gdbgOK bool              // gdbg reflects the kernel state
 	rearm  bool              // single-step must be re-armed (see step_linux.go)
@@ -190,6 +192,7 @@ func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
 // refresh copies the registers KVM left in kvm_run (sync regs) after an
 // exit, or reads them with ioctls when the host lacks sync regs.
 func (v *vcpu) refresh() {
+	v.kgsOK = false
 	if v.m.host.SyncRegs {
 		v.kregs = *v.run.SyncRegs()
 		v.ksregs = *v.run.SyncSRegs()
@@ -452,4 +455,29 @@ func (v *vcpu) runUntilStop() vmm.Stop {
 func (v *vcpu) failed(err error) vmm.Stop {
 	v.m.log.WithError(err).WithField("vcpu", v.idx).Error("vCPU failed")
 	return vmm.Stop{Reason: vmm.ReasonInternalError, PC: v.pc(), Detail: err.Error()}
+}
+
+// kernelGSBase reads IA32_KERNEL_GS_BASE (KVM_GET_MSRS), once per stop.
+func (v *vcpu) kernelGSBase() (uint64, error) {
+	if !v.kgsOK {
+		k, err := kvmsys.GetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE)
+		if err != nil {
+			return 0, fmt.Errorf("vcpu %d: %w", v.idx, err)
+		}
+		v.kgs, v.kgsOK = k, true
+	}
+	return v.kgs, nil
+}
+
+// setKernelGSBase writes IA32_KERNEL_GS_BASE when it changes.
+func (v *vcpu) setKernelGSBase(k uint64) error {
+	if cur, err := v.kernelGSBase(); err != nil || cur == k {
+		return err
+	}
+	if err := kvmsys.SetMSR(v.fd, kvmsys.MSR_KERNEL_GS_BASE, k); err != nil {
+		v.kgsOK = false
+		return fmt.Errorf("vcpu %d: %w", v.idx, err)
+	}
+	v.kgs = k
+	return nil
 }
