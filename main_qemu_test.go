@@ -242,3 +242,79 @@ func TestStubDiesMidSession(t *testing.T) {
 		t.Fatalf("disconnect after the stub died: %v", err)
 	}
 }
+
+// TestMonitorOverDAP: "monitor CMD" in the debug console goes to QEMU's
+// monitor through its stub, as gdb's monitor does: info registers and
+// info cpus answer; a system_reset changes the guest under the stop, and
+// what the session shows is read again (the pc is the reset vector's,
+// an invalidated event tells the client); monitor commands that resume
+// the guest behind the session are refused; vmdap's own VMM has none.
+func TestMonitorOverDAP(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	addr, _ := startQEMUReboot(t, true, "-machine", "pc", "-m", "64", "-serial", "null", "-kernel", g.Path) // a reset resets
+	c := attachDAP(t, addr, map[string]any{"program": g.Path})
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	repl := func(line string) (string, error) {
+		r, err := c.Request("evaluate", map[string]any{"expression": line, "context": "repl"})
+		if err != nil {
+			return "", err
+		}
+		return r.(*dap.EvaluateResponse).Body.Result, nil
+	}
+	if out, err := repl("monitor info cpus"); err != nil || !strings.Contains(out, "CPU #0") {
+		t.Errorf("monitor info cpus: %q %v", out, err)
+	}
+	// Set a breakpoint at the entry, then run there, so that the reset
+	// moves the pc away from a known place.
+	if _, err := c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"instructionReference": fmt.Sprintf("%#x", vmmtest.Sym(t, g, "main64"))}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := c.PC()
+	if err != nil || pc != vmmtest.Sym(t, g, "main64") {
+		t.Fatalf("at %#x (%v), want main64", pc, err)
+	}
+	if out, err := repl("monitor info registers"); err != nil || !strings.Contains(out, fmt.Sprintf("RIP=%016x", pc)) {
+		t.Errorf("monitor info registers at main64: %q %v", out, err)
+	}
+	if _, err := repl("monitor system_reset"); err != nil {
+		t.Fatalf("monitor system_reset: %v", err)
+	}
+	if _, err := c.WaitEvent("invalidated"); err != nil {
+		t.Errorf("no invalidated event after the reset: %v", err)
+	}
+	if pc, err := c.PC(); err != nil || pc != 0xfffffff0 {
+		t.Errorf("after system_reset the pc is %#x (%v), want the reset vector 0xfffffff0", pc, err)
+	}
+	if _, err := repl("monitor cont"); err == nil || !strings.Contains(err.Error(), "use Continue") {
+		t.Errorf("monitor cont: %v, want it refused", err)
+	}
+	c.Disconnect()
+
+	// vmdap's own VMM has no monitor: it says what it has instead.
+	vmmtest.RequireKVM(t)
+	e := stdioClient(t)
+	e.Initialize()
+	if err := e.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitEvent("initialized")
+	e.ConfigurationDone()
+	if _, err := e.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Request("evaluate", map[string]any{"expression": "monitor info registers", "context": "repl"}); err == nil || !strings.Contains(err.Error(), "has no monitor") {
+		t.Errorf("monitor on vmdap's VMM: %v", err)
+	}
+	e.Disconnect()
+}

@@ -10,14 +10,16 @@ import (
 
 // Debug-console commands, for lines that are not expressions: gdb's
 // examine (x/NFU EXPR), QEMU's physical examine (xp/NFU EXPR) and
-// address translation (gva2gpa EXPR).
+// address translation (gva2gpa EXPR), and the hypervisor's monitor
+// (monitor CMD, monitor.go).
 
 // IsConsoleCommand reports whether a debug-console line is a command. Only
-// "x/…", "xp/…" and "gva2gpa …" are: a variable named x stays an
-// expression. (Session.IsCommand adds the Linux commands.)
+// "x/…", "xp/…", "gva2gpa …" and "monitor …" are: a variable named x
+// stays an expression. (Session.IsCommand adds the Linux commands.)
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
-	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ")
+	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ") ||
+		isMonitorCommand(l)
 }
 
 // consoleHelp is what help says: the console's commands and the forms an
@@ -31,6 +33,7 @@ Commands:
   x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)
   xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM)
   gva2gpa ADDR     translate a virtual address through the page tables (vmdap's own VMM)
+  monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
   help             this text
 `
 
@@ -61,6 +64,8 @@ func (s *Session) Console(thread, frame int, line string) (string, error) {
 		return consoleHelp, nil
 	case isLinuxCommand(l):
 		return s.linuxCommand(thread, l)
+	case isMonitorCommand(l):
+		return s.monitor(l)
 	case strings.HasPrefix(l, "gva2gpa "):
 		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
 	case strings.HasPrefix(l, "xp/"):

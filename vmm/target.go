@@ -233,6 +233,16 @@ type Ender interface {
 	Ended() <-chan struct{}
 }
 
+// Monitor is a target whose hypervisor has a monitor the user can talk
+// to (QEMU's human monitor, through its GDB stub's qRcmd), as gdb's
+// monitor command does.
+type Monitor interface {
+	// MonitorCommand runs one command while the target is stopped and
+	// returns what it printed. A command can change the guest (a
+	// system_reset): the target forgets the state it read at this stop.
+	MonitorCommand(cmd string) (string, error)
+}
+
 // Detacher is a target whose guest can outlive the debugging session, or
 // be ended on request (a hypervisor's GDB stub). Both release the target
 // as Close does; Close keeps the target's default ending.
