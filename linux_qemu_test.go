@@ -539,3 +539,96 @@ func TestLinuxKASLRRebootUnderQEMU(t *testing.T) {
 	_, err = c.Request("disconnect", map[string]any{"terminateDebuggee": true})
 	must(err)
 }
+
+// TestLinuxPanicFilterUnderQEMU: for a Linux image the Linux exception
+// filters are offered (a capabilities event after the attach); with
+// "Linux: kernel panic" on, a kernel that cannot mount its root stops at
+// panic() with its message, formatted as the kernel is about to print it
+// (the root device's name through %s), and the stack shows who panicked;
+// with "Linux: Oops or BUG" on, an Oops stops at __die() with its kind
+// and where it was raised.
+func TestLinuxPanicFilterUnderQEMU(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "file:"+serial,
+		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr") // no initrd, no root: a panic
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+	ce, err := c.WaitEvent("capabilities")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := map[string]bool{}
+	for _, f := range ce.(*dap.CapabilitiesEvent).Body.Capabilities.ExceptionBreakpointFilters {
+		offered[f.Filter] = true
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if !offered["linux-panic"] || !offered["linux-oops"] || !offered["linux-warn"] || !offered["PF"] {
+		t.Errorf("exception filters offered for a Linux image: %v", offered)
+	}
+	r, err := c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"linux-panic", "linux-oops"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range r.(*dap.SetExceptionBreakpointsResponse).Body.Breakpoints {
+		if !b.Verified {
+			t.Errorf("filter %d: %+v", i, b)
+		}
+	}
+	mustOK(t, c.ConfigurationDone())
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, c.Continue(1))
+	c.Timeout = 3 * time.Minute
+	ev, err := c.Stopped()
+	if err != nil {
+		b, _ := os.ReadFile(serial)
+		t.Fatalf("no stop at the panic: %v; serial:\n%s", err, b)
+	}
+	const want = "Kernel panic - not syncing: VFS: Unable to mount root fs on "
+	if ev.Body.Reason != "exception" || ev.Body.Text != "Kernel panic" || !strings.HasPrefix(ev.Body.Description, want) || strings.Contains(ev.Body.Description, "%") {
+		t.Fatalf("stop: %+v", ev.Body)
+	}
+	t.Logf("stopped: %s", ev.Body.Description)
+	info, err := c.Request("exceptionInfo", map[string]any{"threadId": ev.Body.ThreadId})
+	if err != nil || !strings.HasPrefix(info.(*dap.ExceptionInfoResponse).Body.Description, want) {
+		t.Errorf("exceptionInfo: %+v %v", info, err)
+	}
+	st, err := c.Request("stackTrace", map[string]any{"threadId": ev.Body.ThreadId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := st.(*dap.StackTraceResponse).Body.StackFrames
+	if len(fs) < 3 || fs[0].Name != "panic" {
+		t.Fatalf("stack at the panic: %+v", fs)
+	}
+	var names []string
+	for _, f := range fs {
+		names = append(names, f.Name)
+	}
+	if !strings.Contains(strings.Join(names, " "), "mount_root") && !strings.Contains(strings.Join(names, " "), "mount_block_root") {
+		t.Errorf("the stack at the panic does not show the root mount: %v", names)
+	}
+	// The guest has not printed it yet: the stop is at panic's entry.
+	if b, _ := os.ReadFile(serial); strings.Contains(string(b), "Kernel panic") {
+		t.Errorf("the kernel printed its panic before the stop")
+	}
+	// An Oops, provoked from here: a jump to address 0 in kernel mode is
+	// an instruction fetch from an unmapped page (#PF error code 0x10),
+	// which the kernel's page-fault handler turns into an Oops.
+	if _, err := c.Request("evaluate", map[string]any{"expression": "$rip = 0", "context": "repl", "frameId": fs[0].Id}); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, c.Continue(ev.Body.ThreadId))
+	ev, err = c.Stopped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Body.Reason != "exception" || ev.Body.Text != "Oops" || !strings.HasPrefix(ev.Body.Description, "Oops: 0010, raised at 0x0") {
+		t.Fatalf("stop after a jump to 0: %+v", ev.Body)
+	}
+	t.Logf("stopped: %s", ev.Body.Description)
+	mustOK(t, c.Disconnect())
+}

@@ -96,6 +96,11 @@ func backendCapabilities(f session.Features) capabilitiesExt {
 		d.SupportsHitConditionalBreakpoints = false
 		d.SupportsLogPoints = false
 		d.ExceptionBreakpointFilters = nil // int3 on the IDT's handlers
+	} else if f.Linux {
+		for _, x := range session.LinuxExceptionFilters {
+			d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
+				Filter: x.ID, Label: x.Label, Description: x.Description, Default: x.Default})
+		}
 	}
 	if !f.Step {
 		d.SupportsSteppingGranularity = false // instruction steps

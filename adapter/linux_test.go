@@ -27,6 +27,12 @@ func TestLinuxOptionsOnOtherImage(t *testing.T) {
 	if len(mods) != 1 || mods[0].Name != "kernel.elf" || mods[0].AddressRange == "" {
 		t.Errorf("modules: %+v, want the image alone", mods)
 	}
+	// The Linux exception filters are not for it.
+	r, err := e.c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"linux-panic", "PF"}})
+	e.must(err)
+	if bs := r.(*dap.SetExceptionBreakpointsResponse).Body.Breakpoints; len(bs) != 2 || bs[0].Verified || !strings.Contains(bs[0].Message, "not one") || !bs[1].Verified {
+		t.Errorf("linux-panic and PF on a non-Linux image: %+v", bs)
+	}
 	th, err := e.c.Request("threads", nil)
 	e.must(err)
 	if ts := th.(*dap.ThreadsResponse).Body.Threads; len(ts) != 1 || ts[0].Name != "vCPU 0" {

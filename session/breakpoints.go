@@ -133,6 +133,9 @@ type logical struct {
 	info     BreakpointInfo
 	watch    *dataWatch
 	placed   []physKey
+	// exc: the Linux exception filter this internal breakpoint stands
+	// for (linux_failure.go); the client never sees it.
+	exc string
 }
 
 // bpTable holds every breakpoint. All methods run with Session.mu held and
@@ -143,6 +146,7 @@ type bpTable struct {
 	source  map[string][]*logical
 	funcs   []*logical
 	insns   []*logical
+	kern    []*logical // the enabled Linux exception filters' (internal)
 	data    []*logical
 	phys    map[physKey]*physical
 	watches map[vmm.Watch]int
@@ -325,7 +329,16 @@ func (b *bpTable) all() []*logical {
 		ls = append(ls, b.source[f]...)
 	}
 	ls = append(ls, b.funcs...)
-	return append(ls, b.insns...)
+	ls = append(ls, b.insns...)
+	return append(ls, b.kern...)
+}
+
+// changed tells the client that a breakpoint changed (not an internal
+// one, which it does not know).
+func (b *bpTable) changed(l *logical) {
+	if l.exc == "" {
+		b.s.emit(BreakpointChanged{BP: l.info})
+	}
 }
 
 // at returns the code breakpoints covering addr.

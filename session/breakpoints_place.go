@@ -178,7 +178,7 @@ func (b *bpTable) retry(skip map[*logical]bool) {
 			continue
 		}
 		if b.toSoftware(l) {
-			b.s.emit(BreakpointChanged{BP: l.info})
+			b.changed(l)
 		}
 	}
 	for _, l := range b.all() {
@@ -186,7 +186,7 @@ func (b *bpTable) retry(skip map[*logical]bool) {
 			continue
 		}
 		if b.place(l); l.info.Verified {
-			b.s.emit(BreakpointChanged{BP: l.info})
+			b.changed(l)
 		}
 	}
 }

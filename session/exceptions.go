@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"vmdap/vmm"
@@ -15,7 +16,8 @@ type ExceptionFilter struct {
 	ID          string
 	Label       string
 	Description string
-	Vector      int // -1 for the triple fault
+	Vector      int    // -1 for the triple fault
+	Func        string // a Linux filter's kernel function (LinuxExceptionFilters)
 	Default     bool
 }
 
@@ -60,7 +62,16 @@ func (s *Session) SetExceptionFilters(ids []string) ([]error, error) {
 		e := s.bps.exc
 		e.on = map[int]bool{}
 		e.triple = false
+		var kern []string
 		for i, id := range ids {
+			if _, ok := linuxFilter(id); ok {
+				if !s.isLinux() {
+					res[i] = fmt.Errorf("%q is for a Linux kernel image, and this image is not one", id)
+				} else if !slices.Contains(kern, id) {
+					kern = append(kern, id)
+				}
+				continue
+			}
 			res[i] = fmt.Errorf("unknown exception filter %q", id)
 			for _, f := range ExceptionFilters {
 				if f.ID != id {
@@ -76,6 +87,14 @@ func (s *Session) SetExceptionFilters(ids []string) ([]error, error) {
 		}
 		if len(e.on) > 0 && !e.scanned {
 			s.scanLIDT()
+		}
+		if s.isLinux() {
+			why := s.bps.setKernelFilters(kern)
+			for i, id := range ids {
+				if err := why[id]; err != nil {
+					res[i] = err
+				}
+			}
 		}
 		s.refreshExceptionBPs()
 		return nil

@@ -155,6 +155,7 @@ type Features struct {
 	Watchpoints   bool // data breakpoints
 	RegisterWrite bool // registers can change (setVariable on them, goto)
 	LineInfo      bool // the image has source lines
+	Linux         bool // the image is a Linux kernel (its exception filters: LinuxExceptionFilters)
 }
 
 // Breakpoints says whether any breakpoint can be placed (software or in a
@@ -174,5 +175,8 @@ func (s *Session) Features() Features {
 	_, f.Watchpoints = s.t.Watchpoints()
 	_, f.RegisterWrite = s.t.RegisterWriter()
 	f.LineInfo = s.sym != nil && s.sym.HasDWARF()
+	s.mu.Lock()
+	f.Linux = s.isLinux()
+	s.mu.Unlock()
 	return f
 }

@@ -176,7 +176,7 @@ func (b *bpTable) reresolve() {
 			if len(l.addrs) > 0 {
 				b.place(l)
 			}
-			b.s.emit(BreakpointChanged{BP: l.info})
+			b.changed(l)
 		}
 	}
 	for _, l := range b.funcs {
@@ -188,6 +188,12 @@ func (b *bpTable) reresolve() {
 			l.addrs, l.note = addrs, locations(addrs)
 			b.place(l)
 		}
-		b.s.emit(BreakpointChanged{BP: l.info})
+		b.changed(l)
+	}
+	for _, l := range b.kern {
+		b.unplace(l)
+		if l.addrs = b.s.entryAddrs(l.fn); len(l.addrs) > 0 {
+			b.place(l)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (b *bpTable) rebindOne(l *logical) {
 	b.unplace(l)
 	if len(addrs) == 0 {
 		b.unresolved(l, msg)
-		b.s.emit(BreakpointChanged{BP: l.info})
+		b.changed(l)
 		return
 	}
 	l.addrs = addrs
@@ -87,5 +87,5 @@ func (b *bpTable) rebindOne(l *logical) {
 	}
 	b.place(l)
 	b.vetPlaced(l) // now against the names its code sees
-	b.s.emit(BreakpointChanged{BP: l.info})
+	b.changed(l)
 }

@@ -366,7 +366,12 @@ func (s *Session) exceptionStopIfOn(st vmm.Stop) (*Stopped, bool) {
 func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 	var ids []int
 	var reason StopReason
+	exc := ""
 	for _, l := range s.bps.at(st.PC) {
+		if l.exc != "" {
+			exc = l.exc // reported unless a user breakpoint is here too
+			continue
+		}
 		if !s.conditionMet(l, st.VCPU) {
 			continue
 		}
@@ -387,6 +392,9 @@ func (s *Session) codeBreakpointStop(st vmm.Stop) *Stopped {
 		}
 	}
 	if len(ids) == 0 {
+		if exc != "" {
+			return s.kernelFailureStop(st, exc)
+		}
 		return nil
 	}
 	return &Stopped{Reason: reason, HitIDs: ids}

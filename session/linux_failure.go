@@ -1,0 +1,259 @@
+package session
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"vmdap/vmm"
+)
+
+// A Linux kernel's own failures as exception breakpoints, as a process
+// debugger breaks on an uncaught exception: a panic (panic()), an Oops or
+// a BUG (__die(), which every die path and the page-fault Oops call), a
+// WARN (__warn()). Each enabled filter is an internal breakpoint at the
+// entry of its function, where the arguments are still in their
+// registers (System V AMD64: rdi, rsi, rdx, rcx, r8, r9): the stop says
+// the panic's message, the Oops's kind and where it was raised, the
+// WARN's file and line, as the kernel is about to print them.
+
+// LinuxExceptionFilters are offered for a Linux kernel image (after the
+// launch or attach names one: a capabilities event adds them).
+var LinuxExceptionFilters = []ExceptionFilter{
+	{ID: "linux-panic", Label: "Linux: kernel panic", Description: "stop when the kernel panics (at panic(), with its message)", Func: "panic", Default: true},
+	{ID: "linux-oops", Label: "Linux: Oops or BUG", Description: "stop when the kernel dies of an Oops or a BUG (at __die(), with where it was raised)", Func: "__die", Default: true},
+	{ID: "linux-warn", Label: "Linux: WARN", Description: "stop at each WARN() the kernel hits (at __warn(), with its file and line)", Func: "__warn"},
+}
+
+// linuxFilter returns the Linux exception filter with an id.
+func linuxFilter(id string) (ExceptionFilter, bool) {
+	for _, f := range LinuxExceptionFilters {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return ExceptionFilter{}, false
+}
+
+// entryAddrs returns the entry addresses of the kernel's functions named
+// name (not their prologue ends: the arguments are read there).
+func (s *Session) entryAddrs(name string) []uint64 {
+	if s.sym == nil {
+		return nil
+	}
+	var out []uint64
+	for _, fn := range s.sym.FuncsByName(name) {
+		if !fn.Inline && fn.High > fn.Low {
+			out = append(out, fn.Low)
+		}
+	}
+	if len(out) == 0 {
+		if a, ok := s.sym.SymbolAddr(name); ok {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// setKernelFilters replaces the internal breakpoints of the Linux
+// exception filters by those of ids (known, for a Linux image). It
+// returns, per id, why it cannot be on (nil: it is).
+func (b *bpTable) setKernelFilters(ids []string) map[string]error {
+	for _, l := range b.kern {
+		b.unplace(l)
+	}
+	b.kern = nil
+	out := map[string]error{}
+	for _, id := range ids {
+		f, _ := linuxFilter(id)
+		addrs := b.s.entryAddrs(f.Func)
+		if len(addrs) == 0 {
+			out[id] = fmt.Errorf("this kernel has no function %s", f.Func)
+			continue
+		}
+		l := &logical{id: -1, kind: KindFunction, fn: f.Func, exc: id, addrs: addrs}
+		b.place(l) // pending until its address can be written: placed at a later stop
+		b.kern = append(b.kern, l)
+	}
+	return out
+}
+
+// kernelFailureStop describes a stop at a Linux exception filter's
+// breakpoint, from the function's arguments, and keeps it for
+// exceptionInfo.
+func (s *Session) kernelFailureStop(st vmm.Stop, id string) *Stopped {
+	r, _ := s.t.Regs(st.VCPU)
+	k := s.kview(st.VCPU)
+	str := func(a uint64) string {
+		if a == 0 {
+			return ""
+		}
+		t, _ := k.str(a, 256)
+		return t
+	}
+	var text, desc string
+	switch id {
+	case "linux-panic":
+		text = "Kernel panic"
+		args := []uint64{r.RSI, r.RDX, r.RCX, r.R8, r.R9}
+		stack := func(i int) uint64 { // the variadic arguments after the sixth, above the return address
+			v, _ := k.u64(r.RSP + 8 + 8*uint64(i))
+			return v
+		}
+		desc = "Kernel panic - not syncing: " + strings.TrimRight(s.printk(k, str(r.RDI), args, stack), "\n")
+	case "linux-oops":
+		text = "Oops"
+		desc = fmt.Sprintf("%s: %04x", str(r.RDI), r.RDX) // as the kernel prints it
+		if ip, ok := k.ptRegsIP(r.RSI); ok {
+			at := fmt.Sprintf("%#x", ip) // no function's (a jump to 0): not a data symbol's name
+			if s.sym != nil && s.sym.FuncAt(ip) != nil {
+				at = s.where(ip)
+			}
+			desc += ", raised at " + at
+		}
+	case "linux-warn":
+		text = "WARNING"
+		desc = "WARNING"
+		if f := str(r.RDI); f != "" {
+			desc += fmt.Sprintf(" at %s:%d", f, int32(r.RSI))
+		}
+		if r.RDX != 0 {
+			desc += " " + s.symbolize(r.RDX)
+		}
+	}
+	s.excInfo = &ExceptionInfo{ID: text, Description: desc,
+		Details: fmt.Sprintf("the %s exception filter: a breakpoint at %s on vCPU %d", id, s.symbolize(st.PC), st.VCPU)}
+	return &Stopped{Reason: StopException, Text: text, Description: desc}
+}
+
+// ptRegsIP reads the ip of a struct pt_regs.
+func (k *kview) ptRegsIP(regs uint64) (uint64, bool) {
+	if regs == 0 {
+		return 0, false
+	}
+	t, err := k.typ("pt_regs")
+	if err != nil {
+		return 0, false
+	}
+	off, err := k.off(t, "ip")
+	if err != nil {
+		return 0, false
+	}
+	ip, err := k.u64(regs + uint64(off))
+	return ip, err == nil
+}
+
+// printk formats a printk format with its arguments as the kernel would
+// for the conversions a message uses (%s %d %u %x %c %p, with flags,
+// width and the h/l/ll/z modifiers; %pS and %ps as symbols); args are
+// the register arguments, stack(i) the i-th one after them.
+func (s *Session) printk(k *kview, f string, args []uint64, stack func(i int) uint64) string {
+	var b strings.Builder
+	n := 0
+	next := func() uint64 {
+		defer func() { n++ }()
+		if n < len(args) {
+			return args[n]
+		}
+		return stack(n - len(args))
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '%' || i+1 >= len(f) {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		for j < len(f) && strings.IndexByte("-+ #0", f[j]) >= 0 {
+			j++
+		}
+		flags := f[i+1 : j]
+		w := j
+		for j < len(f) && f[j] >= '0' && f[j] <= '9' {
+			j++
+		}
+		width, _ := strconv.Atoi(f[w:j])
+		if j < len(f) && f[j] == '.' {
+			for j++; j < len(f) && f[j] >= '0' && f[j] <= '9'; j++ {
+			}
+		}
+		size := 4
+		for j < len(f) && strings.IndexByte("hlzt", f[j]) >= 0 {
+			if f[j] != 'h' {
+				size = 8
+			}
+			j++
+		}
+		if j >= len(f) {
+			b.WriteString(f[i:])
+			break
+		}
+		var out string
+		switch conv := f[j]; conv {
+		case '%':
+			out = "%"
+		case 'd', 'i':
+			v := next()
+			if size == 4 {
+				v = uint64(int64(int32(v)))
+			}
+			out = strconv.FormatInt(int64(v), 10)
+		case 'u', 'x', 'X', 'o':
+			v := next()
+			if size == 4 {
+				v &= 0xffffffff
+			}
+			base := map[byte]int{'u': 10, 'x': 16, 'X': 16, 'o': 8}[conv]
+			out = strconv.FormatUint(v, base)
+			if conv == 'X' {
+				out = strings.ToUpper(out)
+			}
+			if strings.Contains(flags, "#") && v != 0 && base != 10 {
+				out = map[byte]string{'x': "0x", 'X': "0X", 'o': "0"}[conv] + out
+			}
+		case 'c':
+			out = string(rune(byte(next())))
+		case 's':
+			a := next()
+			if a == 0 {
+				out = "(null)"
+			} else if t, err := k.str(a, 256); err == nil {
+				out = t
+			} else {
+				out = fmt.Sprintf("(efault)%#x", a)
+			}
+		case 'p':
+			a := next()
+			ext := ""
+			if j+1 < len(f) && isAlpha(f[j+1]) {
+				ext = string(f[j+1])
+				j++
+				for j+1 < len(f) && isAlnum(f[j+1]) { // %pS, %pSR, %pK: the extension's letters
+					j++
+				}
+			}
+			if ext == "S" || ext == "s" || ext == "B" {
+				out = s.symbolize(a)
+			} else {
+				out = fmt.Sprintf("%016x", a)
+			}
+		default:
+			out = f[i : j+1]
+		}
+		if pad := width - len(out); pad > 0 {
+			switch {
+			case strings.Contains(flags, "-"):
+				out += strings.Repeat(" ", pad)
+			case strings.Contains(flags, "0") && strings.IndexByte("diuxXo", f[j]) >= 0:
+				out = strings.Repeat("0", pad) + out
+			default:
+				out = strings.Repeat(" ", pad) + out
+			}
+		}
+		b.WriteString(out)
+		i = j
+	}
+	return b.String()
+}
