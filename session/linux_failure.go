@@ -1,6 +1,8 @@
 package session
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,8 +15,9 @@ import (
 // debugger breaks on an uncaught exception: a panic (panic()), an Oops or
 // a BUG (__die(), which every die path and the page-fault Oops call), a
 // WARN (__warn()). Each enabled filter is an internal breakpoint at the
-// entry of its function, where the arguments are still in their
-// registers (System V AMD64: rdi, rsi, rdx, rcx, r8, r9): the stop says
+// entry of its function (past its endbr64 and ftrace site), where the
+// arguments are still in their registers (System V AMD64: rdi, rsi, rdx,
+// rcx, r8, r9): the stop says
 // the panic's message, the Oops's kind and where it was raised, the
 // WARN's file and line, as the kernel is about to print them.
 
@@ -45,16 +48,44 @@ func (s *Session) entryAddrs(name string) []uint64 {
 	var out []uint64
 	for _, fn := range s.sym.FuncsByName(name) {
 		if !fn.Inline && fn.High > fn.Low {
-			out = append(out, fn.Low)
+			out = append(out, s.pastEntryPads(fn.Low))
 		}
 	}
 	if len(out) == 0 {
 		if a, ok := s.sym.SymbolAddr(name); ok {
-			out = append(out, a)
+			out = append(out, s.pastEntryPads(a))
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// pastEntryPads moves a kernel function's entry a past its endbr64 and
+// its ftrace site (call __fentry__, or the 5-byte nop ftrace makes of
+// it), which the kernel rewrites at boot (ftrace; IBT's sealing of
+// endbr64) after checking what is there: a breakpoint's int3 in guest
+// memory would be seen. The arguments are still in their registers
+// after them.
+func (s *Session) pastEntryPads(a uint64) uint64 {
+	b, ok := s.sym.ImageBytes(a-s.sym.Slide(), 9)
+	if !ok {
+		return a
+	}
+	off := 0
+	if bytes.HasPrefix(b, []byte{0xf3, 0x0f, 0x1e, 0xfa}) { // endbr64
+		off = 4
+	}
+	site := b[off : off+5]
+	switch {
+	case site[0] == 0xe8: // call rel32
+		to := a + uint64(off) + 5 + uint64(int64(int32(binary.LittleEndian.Uint32(site[1:]))))
+		if name, base, ok := s.sym.Symbol(to); ok && base == to && name == "__fentry__" {
+			off += 5
+		}
+	case bytes.Equal(site, []byte{0x0f, 0x1f, 0x44, 0x00, 0x00}): // nopl 0x0(%rax,%rax,1)
+		off += 5
+	}
+	return a + uint64(off)
 }
 
 // setKernelFilters replaces the internal breakpoints of the Linux
