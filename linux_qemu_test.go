@@ -546,7 +546,8 @@ func TestLinuxKASLRRebootUnderQEMU(t *testing.T) {
 // panic() with its message, formatted as the kernel is about to print it
 // (the root device's name through %s), and the stack shows who panicked;
 // with "Linux: Oops or BUG" on, an Oops stops at __die() with its kind
-// and where it was raised.
+// and where it was raised; with "Linux: WARN", a WARN_ON() stops at
+// __warn() with its file and line (both provoked from the debugger).
 func TestLinuxPanicFilterUnderQEMU(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	serial := filepath.Join(t.TempDir(), "serial.log")
@@ -633,6 +634,43 @@ func TestLinuxPanicFilterUnderQEMU(t *testing.T) {
 	}
 	if ev.Body.Reason != "exception" || ev.Body.Text != "Oops" || !strings.HasPrefix(ev.Body.Description, "Oops: 0010, raised at 0x0") {
 		t.Fatalf("stop after a jump to 0: %+v", ev.Body)
+	}
+	t.Logf("stopped: %s", ev.Body.Description)
+	// A WARN, provoked from here too: a jump to the ud2 of a WARN_ON()
+	// (a __bug_table entry with only BUGFLAG_WARNING) makes the kernel's
+	// #UD handler report it through __warn(), with the entry's file and
+	// line.
+	if _, err := c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"linux-warn"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = c.Request("stackTrace", map[string]any{"threadId": ev.Body.ThreadId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := st.(*dap.StackTraceResponse).Body.StackFrames[0].Id
+	entry := func(i int) string { return fmt.Sprintf("((struct bug_entry *)&__start___bug_table)[%d]", i) }
+	i := 0
+	for ; i < 500 && evalIn(t, c, top, "("+entry(i)+".flags & 0xff) == 1") != "1"; i++ { // BUGFLAG_WARNING, not ONCE or DONE (the taint is above)
+	}
+	if i == 500 {
+		t.Fatal("no plain WARN_ON in the first 500 entries of __bug_table")
+	}
+	e := entry(i)
+	bug := evalIn(t, c, top, fmt.Sprintf("/x (unsigned long)&%s.bug_addr_disp + %s.bug_addr_disp", e, e))
+	file := evalIn(t, c, top, fmt.Sprintf("(char *)((unsigned long)&%s.file_disp + %s.file_disp)", e, e)) // 0x… "path"
+	if q := strings.IndexByte(file, '"'); q >= 0 {
+		file = strings.Trim(file[q:], `"`)
+	}
+	line := evalIn(t, c, top, e+".line")
+	if _, err := c.Request("evaluate", map[string]any{"expression": "$rip = " + bug, "context": "repl", "frameId": top}); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, c.Continue(ev.Body.ThreadId))
+	if ev, err = c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("WARNING at %s:%s ", file, line); ev.Body.Reason != "exception" || ev.Body.Text != "WARNING" || !strings.HasPrefix(ev.Body.Description, want) {
+		t.Fatalf("stop after a jump to the WARN at %s: %+v, want %q…", bug, ev.Body, want)
 	}
 	t.Logf("stopped: %s", ev.Body.Description)
 	mustOK(t, c.Disconnect())
