@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"vmdap/vmm"
+	"vmdap/x86"
 )
 
 // A Linux kernel's own failures as exception breakpoints, as a process
@@ -116,6 +117,11 @@ func (b *bpTable) setKernelFilters(ids []string) map[string]error {
 // exceptionInfo.
 func (s *Session) kernelFailureStop(st vmm.Stop, id string) *Stopped {
 	r, _ := s.t.Regs(st.VCPU)
+	if sr, err := s.t.SRegs(st.VCPU); err == nil && x86.DecodeMode(sr) != 64 {
+		// A 32-bit kernel passes arguments in eax, edx, ecx (regparm):
+		// not read here.
+		r = x86.Regs{RIP: r.RIP, RSP: r.RSP}
+	}
 	k := s.kview(st.VCPU)
 	str := func(a uint64) string {
 		if a == 0 {
@@ -134,6 +140,9 @@ func (s *Session) kernelFailureStop(st vmm.Stop, id string) *Stopped {
 			return v
 		}
 		desc = "Kernel panic - not syncing: " + strings.TrimRight(s.printk(k, str(r.RDI), args, stack), "\n")
+		if r.RDI == 0 {
+			desc = "Kernel panic (its message is not known here)"
+		}
 	case "linux-oops":
 		text = "Oops"
 		desc = fmt.Sprintf("%s: %04x", str(r.RDI), r.RDX) // as the kernel prints it
