@@ -182,7 +182,10 @@ func (b *bpTable) retry(skip map[*logical]bool) {
 		}
 	}
 	for _, l := range b.all() {
-		if skip[l] || l.info.State != BPPending {
+		// An internal one (a Linux exception filter's) that failed
+		// because software breakpoints do not trap in the vCPUs' mode
+		// is tried again too.
+		if skip[l] || l.info.State != BPPending && !(l.exc != "" && len(l.placed) == 0) {
 			continue
 		}
 		if b.place(l); l.info.Verified {

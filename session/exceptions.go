@@ -17,7 +17,7 @@ type ExceptionFilter struct {
 	Label       string
 	Description string
 	Vector      int    // -1 for the triple fault
-	Func        string // a Linux filter's kernel function (LinuxExceptionFilters)
+	Funcs       []string // a Linux filter's kernel function, the first the kernel has (LinuxExceptionFilters)
 	Default     bool
 }
 

@@ -435,7 +435,11 @@ func (k *kview) cpuOf(v int) (int, error) {
 	}
 	offs, err := k.read(base, 8*min(n, 8192))
 	if err == nil {
-		for _, gs := range []uint64{sr.GS.Base, sr.KernelGSBase} {
+		bases := []uint64{sr.GS.Base, sr.KernelGSBase}
+		if sr.CS.Selector&3 != 0 {
+			bases[0], bases[1] = bases[1], bases[0] // user mode: GS is the user's to set
+		}
+		for _, gs := range bases {
 			for i := 0; i < len(offs)/8; i++ {
 				if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == gs && o != 0 {
 					return i, nil

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -14,8 +15,9 @@ import (
 
 // A Linux kernel's own failures as exception breakpoints, as a process
 // debugger breaks on an uncaught exception: a panic (panic()), an Oops or
-// a BUG (__die(), which every die path and the page-fault Oops call), a
-// WARN (__warn()). Each enabled filter is an internal breakpoint at the
+// a BUG (__die_header(), which __die() and die_addr(), the general
+// protection fault's, both call since Linux 5.5; __die() before), a WARN
+// (__warn()). Each enabled filter is an internal breakpoint at the
 // entry of its function (past its endbr64 and ftrace site), where the
 // arguments are still in their registers (System V AMD64: rdi, rsi, rdx,
 // rcx, r8, r9): the stop says
@@ -25,9 +27,9 @@ import (
 // LinuxExceptionFilters are offered for a Linux kernel image (after the
 // launch or attach names one: a capabilities event adds them).
 var LinuxExceptionFilters = []ExceptionFilter{
-	{ID: "linux-panic", Label: "Linux: kernel panic", Description: "stop when the kernel panics (at panic(), with its message)", Func: "panic", Default: true},
-	{ID: "linux-oops", Label: "Linux: Oops or BUG", Description: "stop when the kernel dies of an Oops or a BUG (at __die(), with where it was raised)", Func: "__die", Default: true},
-	{ID: "linux-warn", Label: "Linux: WARN", Description: "stop at each WARN() the kernel hits (at __warn(), with its file and line)", Func: "__warn"},
+	{ID: "linux-panic", Label: "Linux: kernel panic", Description: "stop when the kernel panics (at panic(), with its message)", Funcs: []string{"panic"}, Default: true},
+	{ID: "linux-oops", Label: "Linux: Oops or BUG", Description: "stop when the kernel dies of an Oops or a BUG (as it prints its header, with where it was raised)", Funcs: []string{"__die_header", "__die"}, Default: true},
+	{ID: "linux-warn", Label: "Linux: WARN", Description: "stop at each WARN() the kernel hits (at __warn(), with its file and line)", Funcs: []string{"__warn"}},
 }
 
 // linuxFilter returns the Linux exception filter with an id.
@@ -100,13 +102,29 @@ func (b *bpTable) setKernelFilters(ids []string) map[string]error {
 	out := map[string]error{}
 	for _, id := range ids {
 		f, _ := linuxFilter(id)
-		addrs := b.s.entryAddrs(f.Func)
+		var fn string
+		var addrs []uint64
+		for _, fn = range f.Funcs {
+			if addrs = b.s.entryAddrs(fn); len(addrs) > 0 {
+				break
+			}
+		}
 		if len(addrs) == 0 {
-			out[id] = fmt.Errorf("this kernel has no function %s", f.Func)
+			out[id] = fmt.Errorf("this kernel has no function %s", strings.Join(f.Funcs, " or "))
 			continue
 		}
-		l := &logical{id: -1, kind: KindFunction, fn: f.Func, exc: id, addrs: addrs}
-		b.place(l) // pending until its address can be written: placed at a later stop
+		// Software only: never a debug register the user's breakpoints
+		// and watchpoints need. Until it can be written (or trap, in the
+		// vCPUs' mode) it is tried again at every stop (retry).
+		l := &logical{id: -1, kind: KindFunction, fn: fn, exc: id, addrs: addrs}
+		if _, sw := b.s.t.SWBreakpoints(); sw {
+			l.mode = ModeSoftware
+		}
+		b.place(l)
+		if _, trap := b.swTrap(); l.info.State == BPFailed && (trap || l.mode == "") {
+			out[id] = errors.New(l.info.Message)
+			continue
+		}
 		b.kern = append(b.kern, l)
 	}
 	return out
@@ -146,6 +164,9 @@ func (s *Session) kernelFailureStop(st vmm.Stop, id string) *Stopped {
 	case "linux-oops":
 		text = "Oops"
 		desc = fmt.Sprintf("%s: %04x", str(r.RDI), r.RDX) // as the kernel prints it
+		if r.RDI == 0 {
+			desc = "Oops (its kind is not known here)"
+		}
 		if ip, ok := k.ptRegsIP(r.RSI); ok {
 			at := fmt.Sprintf("%#x", ip) // no function's (a jump to 0): not a data symbol's name
 			if s.sym != nil && s.sym.FuncAt(ip) != nil {
@@ -185,6 +206,10 @@ func (k *kview) ptRegsIP(regs uint64) (uint64, bool) {
 	return ip, err == nil
 }
 
+// maxPrintkLine bounds a printk width or precision (the kernel's
+// LOG_LINE_MAX is 1024).
+const maxPrintkLine = 1024
+
 // printk formats a printk format with its arguments as the kernel would
 // for the conversions a message uses (%s %d %u %x %c %p, with flags,
 // width and the h/l/ll/z modifiers; %pS and %ps as symbols); args are
@@ -210,19 +235,33 @@ func (s *Session) printk(k *kview, f string, args []uint64, stack func(i int) ui
 			j++
 		}
 		flags := f[i+1 : j]
-		w := j
-		for j < len(f) && f[j] >= '0' && f[j] <= '9' {
-			j++
-		}
-		width, _ := strconv.Atoi(f[w:j])
-		if j < len(f) && f[j] == '.' {
-			for j++; j < len(f) && f[j] >= '0' && f[j] <= '9'; j++ {
+		// A width or precision: digits, or * for the next argument;
+		// bounded as the kernel's line is (a corrupt format stays cheap).
+		num := func() int {
+			if j < len(f) && f[j] == '*' {
+				j++
+				return int(int32(next()))
 			}
+			v := 0
+			for ; j < len(f) && f[j] >= '0' && f[j] <= '9'; j++ {
+				v = min(v*10+int(f[j]-'0'), maxPrintkLine)
+			}
+			return v
+		}
+		width, prec := min(max(num(), 0), maxPrintkLine), -1
+		if j < len(f) && f[j] == '.' {
+			j++
+			prec = min(max(num(), 0), maxPrintkLine)
 		}
 		size := 4
 		for j < len(f) && strings.IndexByte("hlzt", f[j]) >= 0 {
-			if f[j] != 'h' {
+			switch {
+			case f[j] != 'h':
 				size = 8
+			case size == 2:
+				size = 1 // hh
+			default:
+				size = 2
 			}
 			j++
 		}
@@ -236,14 +275,19 @@ func (s *Session) printk(k *kview, f string, args []uint64, stack func(i int) ui
 			out = "%"
 		case 'd', 'i':
 			v := next()
-			if size == 4 {
+			switch size {
+			case 1:
+				v = uint64(int64(int8(v)))
+			case 2:
+				v = uint64(int64(int16(v)))
+			case 4:
 				v = uint64(int64(int32(v)))
 			}
 			out = strconv.FormatInt(int64(v), 10)
 		case 'u', 'x', 'X', 'o':
 			v := next()
-			if size == 4 {
-				v &= 0xffffffff
+			if size < 8 {
+				v &= 1<<(8*size) - 1
 			}
 			base := map[byte]int{'u': 10, 'x': 16, 'X': 16, 'o': 8}[conv]
 			out = strconv.FormatUint(v, base)
@@ -261,6 +305,9 @@ func (s *Session) printk(k *kview, f string, args []uint64, stack func(i int) ui
 				out = "(null)"
 			} else if t, err := k.str(a, 256); err == nil {
 				out = t
+				if prec >= 0 && prec < len(out) {
+					out = out[:prec]
+				}
 			} else {
 				out = fmt.Sprintf("(efault)%#x", a)
 			}

@@ -13,11 +13,13 @@ import (
 // command sends it, for what only the hypervisor knows: info mem, info
 // tlb, info mtree, info pic, info lapic, system_reset.
 
-// isMonitorCommand reports whether a console line is "monitor CMD" (a
-// bare "monitor" stays an expression: it may be a variable).
+// isMonitorCommand reports whether a console line is "monitor CMD", CMD
+// a word (a bare "monitor", or "monitor + 1", stays an expression: it
+// may be a variable).
 func isMonitorCommand(l string) bool {
 	rest, ok := strings.CutPrefix(l, "monitor")
-	return ok && strings.TrimSpace(rest) != "" && (rest[0] == ' ' || rest[0] == '\t')
+	cmd := strings.TrimSpace(rest)
+	return ok && cmd != "" && (rest[0] == ' ' || rest[0] == '\t') && isAlpha(cmd[0])
 }
 
 // monitorRefused are the monitor commands that would resume the guest
@@ -45,8 +47,11 @@ func (s *Session) monitor(line string) (string, error) {
 	err := s.stopped(func() error {
 		var err error
 		out, err = m.MonitorCommand(cmd)
+		// What this stop knew may no longer hold (a system_reset).
 		s.frames = map[int][]Frame{}
+		s.ret, s.excInfo = nil, nil
 		s.linux.vcpuNames = nil
+		s.linux.tasks.stale = true
 		return err
 	})
 	if err != nil {

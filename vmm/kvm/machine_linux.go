@@ -312,7 +312,7 @@ func (m *Machine) SRegs(i int) (x86.SRegs, error) {
 	}
 	s := v.sregs()
 	if s.KernelGSBase, err = v.kernelGSBase(); err != nil {
-		return x86.SRegs{}, err
+		m.log.WithError(err).Debug("IA32_KERNEL_GS_BASE unread (0)")
 	}
 	return s, nil
 }
@@ -339,10 +339,10 @@ func (m *Machine) SetSRegs(i int, s x86.SRegs) error {
 	if err != nil {
 		return err
 	}
-	if err := v.setKernelGSBase(s.KernelGSBase); err != nil {
+	if err := v.setSRegs(s); err != nil {
 		return err
 	}
-	return v.setSRegs(s)
+	return v.setKernelGSBase(s.KernelGSBase)
 }
 
 // DebugRegs implements vmm.DebugRegisters: the guest's own view of DR0-DR7
