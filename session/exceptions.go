@@ -16,7 +16,7 @@ type ExceptionFilter struct {
 	ID          string
 	Label       string
 	Description string
-	Vector      int    // -1 for the triple fault
+	Vector      int      // -1 for the triple fault
 	Funcs       []string // a Linux filter's kernel function, the first the kernel has (LinuxExceptionFilters)
 	Default     bool
 }
