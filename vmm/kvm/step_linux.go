@@ -95,7 +95,14 @@ func (v *vcpu) step(overWait bool) vmm.Stop {
 			single = false
 		}
 	}
+	kgs, kgsOK := v.kgs, v.kgsOK
 	s := v.stepLoop(start, inst, decErr == nil, skip, single)
+	if kgsOK && single && decErr == nil && !inst.WritesMSR {
+		// One instruction ran, and not one that writes an MSR: the
+		// IA32_KERNEL_GS_BASE read before it holds (no KVM_GET_MSRS at
+		// every step of a session's stepping loops).
+		v.kgs, v.kgsOK = kgs, true
+	}
 	if decErr != nil || inst.LoadsFlags {
 		v.rearm = true
 	}

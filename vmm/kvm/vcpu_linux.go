@@ -42,7 +42,7 @@ type vcpu struct {
 	// controller while it is stopped (the hand-off orders the accesses).
 	kregs  kvmsys.Regs
 	ksregs kvmsys.SRegs
-	kgs    uint64 // IA32_KERNEL_GS_BASE, when kgsOK: read once per stop
+	kgs    uint64 // IA32_KERNEL_GS_BASE, when kgsOK: read once per stop, kept across a step of an instruction that writes no MSR
 	kgsOK  bool
 	gdbg   kvmsys.GuestDebug // last KVM_SET_GUEST_DEBUG
 	gdbgOK bool              // gdbg reflects the kernel state

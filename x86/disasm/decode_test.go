@@ -208,3 +208,16 @@ func TestDecodeMatchesObjdump(t *testing.T) {
 		}
 	}
 }
+
+// TestWritesMSR: wrmsr and swapgs are the instructions that write an MSR.
+func TestWritesMSR(t *testing.T) {
+	for _, c := range []struct {
+		code []byte
+		want bool
+	}{{[]byte{0x0f, 0x30}, true}, {[]byte{0x0f, 0x01, 0xf8}, true}, {[]byte{0x0f, 0x32}, false}, {[]byte{0x90}, false}} {
+		in, err := Decode(c.code, 64, 0x1000)
+		if err != nil || in.WritesMSR != c.want {
+			t.Errorf("% x: WritesMSR %v (%v), want %v", c.code, in.WritesMSR, err, c.want)
+		}
+	}
+}

@@ -52,6 +52,9 @@ type Inst struct {
 	// LoadsFlags is true for instructions that replace RFLAGS (popf, iret,
 	// sysret, sysexit).
 	LoadsFlags bool
+	// WritesMSR is true for wrmsr and swapgs (which exchanges GS's base
+	// with IA32_KERNEL_GS_BASE): the instructions that change an MSR.
+	WritesMSR bool
 	// MayFault is false only for instructions that cannot raise an
 	// exception: integer ALU operations and moves on registers and
 	// immediates, and relative jumps to canonical targets. Everything else
@@ -91,6 +94,8 @@ func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 	case x86asm.SYSCALL, x86asm.SYSENTER, x86asm.SYSRET, x86asm.SYSEXIT:
 		d.Kind = KindSyscall
 		d.LoadsFlags = in.Op == x86asm.SYSRET || in.Op == x86asm.SYSEXIT
+	case x86asm.WRMSR, x86asm.SWAPGS:
+		d.WritesMSR = true
 	case x86asm.HLT:
 		d.Kind = KindHalt
 	case x86asm.LIDT:
