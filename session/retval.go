@@ -77,7 +77,12 @@ func (r *returned) value(cache *typeCache) (value, error) {
 		if hasFloat(t, 0) {
 			return value{}, fmt.Errorf("a %s with floating-point members comes back partly in XMM registers, which vmdap does not read", t.display())
 		}
-		return inRegs(), nil
+		if !unaligned(t, 0) {
+			return inRegs(), nil
+		}
+		// A packed struct with a field off its natural alignment is of
+		// class MEMORY, as a larger one is.
+		return value{typ: t, inMem: true, addr: lo, name: retvalName}, nil
 	case t.kind == tStruct && t.size > 0:
 		// In memory the caller provided; the function returns its address.
 		return value{typ: t, inMem: true, addr: lo, name: retvalName}, nil
@@ -103,6 +108,46 @@ func hasFloat(t *ctype, depth int) bool {
 		}
 	}
 	return false
+}
+
+// unaligned reports whether an aggregate has a member that is not at a
+// multiple of its natural alignment (a packed struct's), which the System
+// V ABI returns in memory.
+func unaligned(t *ctype, depth int) bool {
+	if depth > 16 {
+		return true
+	}
+	for _, f := range t.fields {
+		if f.typ == nil || f.bitSize != 0 {
+			continue
+		}
+		if a := alignOf(f.typ, 0); a > 1 && f.off%a != 0 || f.typ.kind == tStruct && unaligned(f.typ, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// alignOf is a type's natural alignment in the System V ABI: a scalar's
+// size, an array's element's, an aggregate's largest member's.
+func alignOf(t *ctype, depth int) int64 {
+	switch {
+	case depth > 16:
+		return 1
+	case t.kind == tArray && t.elem != nil:
+		return alignOf(t.elem, depth+1)
+	case t.kind == tStruct:
+		a := int64(1)
+		for _, f := range t.fields {
+			if f.typ != nil {
+				a = max(a, alignOf(f.typ, depth+1))
+			}
+		}
+		return a
+	case t.size > 0 && t.size <= 16 && t.size&(t.size-1) == 0:
+		return t.size
+	}
+	return 1
 }
 
 // retvalVar is the Locals row of the return value on vCPU v's stop, if

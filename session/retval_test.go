@@ -28,6 +28,8 @@ func TestReturnedByConvention(t *testing.T) {
 	small := st("small", 8, i32, i32)
 	big := st("big", 24, i64, i64, i64)
 	mixed := st("mixed", 16, i64, f64)
+	u8 := &dwarf.UintType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 1, Name: "unsigned char"}}}
+	packed := st("packed", 5, u8, i32) // __attribute__((packed)): b at offset 1
 	sc := newMemScope()
 	for i, v := range []uint64{7, 8, 9} {
 		binary.LittleEndian.PutUint64(sc.mem[0xe00+8*i:], v)
@@ -44,6 +46,7 @@ func TestReturnedByConvention(t *testing.T) {
 		{pair, 64, 5, 6, "{a: 5, b: 6}"},
 		{big, 64, 0xe00, 0, "{a: 7, b: 8, c: 9}"},   // in memory at RAX
 		{small, 32, 0xe00, 0, "{a: 7, b: 0}"},       // i386: aggregates in memory at EAX
+		{packed, 64, 0xe00, 0, "{a: 7, b: 0}"},      // an unaligned field: class MEMORY, at RAX
 		{f64, 64, 0, 0, "floating-point register"},  // XMM0
 		{mixed, 64, 0, 0, "floating-point members"}, // RAX and XMM0
 		{i32, 16, 0, 0, "16-bit code"},
