@@ -431,6 +431,11 @@ func (c *conn) onDisassemble(j *job, m *dap.DisassembleRequest, s *session.Sessi
 		if in.Invalid {
 			di.PresentationHint = "invalid"
 		}
+		if in.Beyond {
+			// No address (before 0, past the top): VS Code's disassembly
+			// view leaves out an instruction at "-1", as lldb-dap's pads.
+			di.Address = "-1"
+		}
 		if in.File != "" && in.File != lastFile {
 			di.Location = &dap.Source{Name: filepath.Base(in.File), Path: in.File}
 			lastFile = in.File

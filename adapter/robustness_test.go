@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,6 +106,41 @@ func TestDisassembleBounded(t *testing.T) {
 	e.must(err)
 	if n := len(dis.Body.Instructions); n != 4000 {
 		t.Fatalf("%d instructions, want 4000", n)
+	}
+	// At the ends of the address space: the slots before address 0 and
+	// past the top have no address ("-1", which VS Code leaves out), never
+	// a wrapped one.
+	for _, c := range []struct {
+		ref         string
+		off, beyond int // instructionOffset; slots expected without an address
+		first       string
+	}{
+		{"0x2", -5, 3, "0x0"},            // 0x0, 0x1 before 0x2: the pads before them are beyond
+		{"0xfffffffffffffffe", 0, 8, ""}, // the last bytes, then nothing
+	} {
+		dis, err := e.c.Disassemble(c.ref, c.off, 10)
+		e.must(err)
+		ins := dis.Body.Instructions
+		if len(ins) != 10 {
+			t.Fatalf("disassemble %s %+d: %d instructions, want 10", c.ref, c.off, len(ins))
+		}
+		n := 0
+		for _, in := range ins {
+			if in.Address == "-1" {
+				n++
+				if in.Instruction != "??" || in.InstructionBytes != "" {
+					t.Errorf("disassemble %s: a slot beyond the address space holds an instruction: %+v", c.ref, in)
+				}
+			} else if a, err := strconv.ParseUint(in.Address, 0, 64); err != nil || c.ref == "0x2" && a > 2 && n < 3 {
+				t.Errorf("disassemble %s %+d: address %q (wrapped?) in %+v", c.ref, c.off, in.Address, ins)
+			}
+		}
+		if n < c.beyond {
+			t.Errorf("disassemble %s %+d: %d slots beyond the address space, want at least %d: %+v", c.ref, c.off, n, c.beyond, ins)
+		}
+		if c.first != "" && ins[c.beyond].Address != c.first {
+			t.Errorf("disassemble %s %+d: slot %d at %s, want %s", c.ref, c.off, c.beyond, ins[c.beyond].Address, c.first)
+		}
 	}
 }
 

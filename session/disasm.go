@@ -20,6 +20,9 @@ type Insn struct {
 	File    string
 	Line    int
 	Invalid bool
+	// Beyond is a placeholder for a slot outside the address space
+	// (before address 0, or past its top): no address at all.
+	Beyond bool
 }
 
 // Bounds on one disassembly: instructions returned, instructions away
@@ -55,22 +58,32 @@ func (s *Session) Disassemble(ctx context.Context, addr uint64, insnOffset, coun
 				return err
 			}
 			for len(before) < -insnOffset {
-				pad := Insn{Addr: addr - uint64(-insnOffset-len(before)), Invalid: true, Text: "??"}
+				next := addr // the slot after the pad
 				if len(before) > 0 {
-					pad.Addr = before[0].Addr - 1
+					next = before[0].Addr
+				}
+				pad := Insn{Addr: next - 1, Invalid: true, Text: "??"}
+				if next == 0 || before != nil && before[0].Beyond {
+					pad = Insn{Invalid: true, Beyond: true, Text: "??"}
 				}
 				before = append([]Insn{pad}, before...)
 			}
 		}
 		out = before
 		pc := addr
+		past := false
 		skip := max(insnOffset, 0)
 		for n := 0; len(out) < count; n++ {
 			if n%256 == 255 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			in := s.decodeWith(rd, pc)
-			pc += uint64(max(len(in.Bytes), 1))
+			in := Insn{Invalid: true, Beyond: true, Text: "??"}
+			if !past {
+				in = s.decodeWith(rd, pc)
+				next := pc + uint64(max(len(in.Bytes), 1))
+				past = next < pc // wrapped past the top
+				pc = next
+			}
 			if skip > 0 {
 				skip--
 				continue
