@@ -6,9 +6,9 @@ import (
 )
 
 // TestReadWatchRefusedOnCodeAndPageTables: page protection cannot trap
-// reads of a page the CPU fetches code or walks page tables from (KVM
-// cannot run through such a page: the guest died with a hypervisor error
-// or a triple fault). A read watchpoint there is refused with the reason,
+// reads of a page the CPU fetches code, walks page tables or delivers an
+// exception from (KVM cannot run through such a page: the guest died with
+// a hypervisor error or a triple fault). A read watchpoint there is refused with the reason,
 // a write watchpoint on the same bytes works, and the guest runs on.
 func TestReadWatchRefusedOnCodeAndPageTables(t *testing.T) {
 	e := launchExample(t, map[string]any{"stopOnEntry": true})
@@ -19,6 +19,7 @@ func TestReadWatchRefusedOnCodeAndPageTables(t *testing.T) {
 	for _, c := range []struct{ addr, why string }{
 		{"0x100500", "holds the image's code"}, // in .text, after kmain
 		{cr3, "holds page tables of vCPU 0"},
+		{e.eval(f.Id, "(unsigned long)&idt[6]"), "holds the IDT of vCPU 0"}, // every exception reads it
 	} {
 		for _, acc := range []string{"read", "readWrite"} {
 			d := e.dataInfo(map[string]any{"name": c.addr, "asAddress": true, "bytes": 4})

@@ -55,7 +55,10 @@ struct gate {
 	unsigned int off2, zero;
 } __attribute__((packed));
 
-static struct gate idt[32];
+/* A whole table in a page of its own, as Linux's idt_table: the CPU
+ * reads it at every exception, so its page can never trap reads, and a
+ * read watchpoint on a variable must not share it. */
+static struct gate idt[256] __attribute__((aligned(4096)));
 
 struct frame {
 	unsigned long vector, error, rip, cs, rflags;

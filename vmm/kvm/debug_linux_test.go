@@ -437,8 +437,8 @@ func TestBreakpointByLoadAddress(t *testing.T) {
 }
 
 // TestPageWatchReadRefusedWhereTheCPUReads: reads cannot be trapped on a
-// page holding code or page tables (KVM cannot fetch or walk through a
-// page in no memslot); the refusal is an ErrUnsupported that says why,
+// page holding code, page tables or a descriptor table (KVM cannot fetch,
+// walk or deliver an interrupt through a page in no memslot); the refusal is an ErrUnsupported that says why,
 // and a write watch on the same bytes is placed.
 func TestPageWatchReadRefusedWhereTheCPUReads(t *testing.T) {
 	f := newMech(t, 1)
@@ -449,7 +449,11 @@ func TestPageWatchReadRefusedWhereTheCPUReads(t *testing.T) {
 	for _, c := range []struct {
 		addr uint64
 		why  string
-	}{{f.sym("case_read"), "holds the image's code"}, {sr.CR3 &^ 0xfff, "holds page tables of vCPU 0"}} {
+	}{
+		{f.sym("case_read"), "holds the image's code"},
+		{sr.CR3 &^ 0xfff, "holds page tables of vCPU 0"},
+		{sr.GDT.Base, "holds the GDT of vCPU 0"},
+	} {
 		for _, acc := range []vmm.Access{vmm.AccessRead, vmm.AccessReadWrite} {
 			err := f.m.InsertWatchpoint(vmm.Watch{Addr: c.addr, Len: 4, Access: acc, Kind: vmm.WatchPage})
 			if !errors.Is(err, vmm.ErrUnsupported) || !strings.Contains(err.Error(), c.why) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"vmdap/vmm"
+	"vmdap/x86"
 	"vmdap/x86/paging"
 )
 
@@ -17,8 +18,9 @@ import (
 // the vCPU cannot go on) nor walk page tables through one (the walk
 // faults, and the guest triple-faults). A read or readWrite page
 // watchpoint is therefore refused on a page that holds the image's code,
-// that a vCPU executes from now, or that holds a paging structure
-// reachable from a vCPU's CR3. Write traps keep the page readable (a
+// that a vCPU executes from now, that holds a paging structure
+// reachable from a vCPU's CR3, or a vCPU's descriptor tables (IDT, GDT,
+// TSS, LDT: read by the CPU at every interrupt and segment load). Write traps keep the page readable (a
 // read-only memslot), so a write watchpoint works on all of them.
 //
 // The check is made when the watchpoint is set. Code that later runs from
@@ -40,7 +42,7 @@ type readTrapError struct {
 
 func (e *readTrapError) Error() string {
 	return fmt.Sprintf("%#x cannot be watched for reads by page protection: its page (guest-physical %#x) %s, and KVM cannot "+
-		"run code or walk page tables through a page that traps reads; a write watchpoint works there", e.addr, e.gpa, e.why)
+		"run code, walk page tables or read descriptor tables through a page that traps reads; a write watchpoint works there", e.addr, e.gpa, e.why)
 }
 
 func (e *readTrapError) Unwrap() error { return vmm.ErrUnsupported }
@@ -80,6 +82,42 @@ func (m *Machine) cpuReads(gpa uint64) string {
 	}
 	if why := m.tablePage(gpa); why != "" {
 		return why
+	}
+	return m.descTablePage(gpa)
+}
+
+// maxDescPages bounds the pages of one descriptor table looked at (a GDT
+// is at most 64 KiB; a TSS with its I/O bitmap about 8 KiB).
+const maxDescPages = 17
+
+// descTablePage says whether guest-physical page gpa holds a descriptor
+// table a vCPU's CPU reads on its own ("" if not): its IDT (at every
+// interrupt and exception, or real mode's vector table), GDT (at segment
+// loads), TSS (stack switches) or LDT.
+func (m *Machine) descTablePage(gpa uint64) string {
+	for _, v := range m.vcpus {
+		s := v.sregs()
+		present := func(sg x86.Segment) bool { return sg.Present && !sg.Unusable }
+		for _, t := range []struct {
+			name        string
+			base, limit uint64
+			use         bool
+		}{
+			{"IDT", s.IDT.Base, uint64(s.IDT.Limit), true},
+			{"GDT", s.GDT.Base, uint64(s.GDT.Limit), s.CR0&1 != 0},
+			{"TSS", s.TR.Base, uint64(s.TR.Limit), s.CR0&1 != 0 && present(s.TR)},
+			{"LDT", s.LDT.Base, uint64(s.LDT.Limit), s.CR0&1 != 0 && present(s.LDT)},
+		} {
+			if !t.use || t.limit == 0 {
+				continue
+			}
+			first := t.base &^ (pageSize - 1)
+			for i, va := 0, first; i < maxDescPages && va <= t.base+t.limit; i, va = i+1, va+pageSize {
+				if pa, _, err := m.translate(v, va); err == nil && pa&^(pageSize-1) == gpa {
+					return fmt.Sprintf("holds the %s of vCPU %d (at %#x)", t.name, v.idx, t.base)
+				}
+			}
+		}
 	}
 	return ""
 }
