@@ -664,7 +664,9 @@ func (sc *frameScope) pieces(parts []symbols.Piece) ([]byte, error) {
 		case p.Implicit != nil:
 			copy(src, p.Implicit)
 		case p.IsVal:
-			binary.LittleEndian.PutUint64(src[:min(8, n)], p.Value)
+			var b [8]byte // a constant piece may be narrower than 8 bytes
+			binary.LittleEndian.PutUint64(b[:], p.Value)
+			copy(src, b[:])
 		case p.InReg:
 			name, ok := sc.regName(p.Reg)
 			if !ok {
