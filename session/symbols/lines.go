@@ -260,9 +260,9 @@ func hasFileName(t *Table, ids []int32, name string) bool {
 }
 
 // PrologueEnd returns the address after fn's prologue: where the line
-// table marks prologue_end, else the first row inside the function at a
-// line other than the function's first row (the rule gdb uses when a
-// compiler does not mark prologue_end).
+// table marks prologue_end, else the end of the row the entry is in (the
+// next row at a higher address, on any line: gdb skips GCC's push
+// %rbp; mov %rsp,%rbp and then goes on to the end of that row).
 // An assembly routine (a function without a DWARF description) has no
 // prologue to skip: it stops at its first instruction, as gdb does.
 //
@@ -288,15 +288,14 @@ func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 			return rows[j].addr, true
 		}
 	}
-	first := rows[i].line
 	for j := i + 1; j < len(rows) && rows[j].addr < fn.High; j++ {
 		r := rows[j]
 		if r.flags&rowEnd != 0 {
 			break
 		}
-		if r.line != first && r.line != 0 {
-			// At the entry itself when the body's first line shares it
-			// (GCC at -O2: an empty prologue, a second view).
+		if r.addr > fn.Low && r.line != 0 {
+			// The end of the entry's row, on whatever line: a one-line
+			// function's body row repeats the entry's line.
 			return r.addr, true
 		}
 	}
