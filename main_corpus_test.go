@@ -388,6 +388,11 @@ func compareStop(i int, w, g *vmmtest.OracleStop, text bool) []stopDiff {
 			break
 		}
 		fname := fmt.Sprintf("stop %d: frame %d %s", i, k, wf[k].Name)
+		if wf[k].PC != g.Frames[k].PC {
+			// A caller's pc is its return address, a tail caller's the
+			// address after its jump, as gdb shows them.
+			out = append(out, stopDiff{kind: "frames", want: w, got: g, what: fmt.Sprintf("%s: pc %#x, gdb %#x", fname, g.Frames[k].PC, wf[k].PC)})
+		}
 		out = append(out, compareVars(w, g, k, fname+" argument", wf[k].Args, g.Frames[k].Args, text)...)
 		out = append(out, compareVars(w, g, k, fname+" local", wf[k].Locals, g.Frames[k].Locals, text)...)
 	}

@@ -28,9 +28,12 @@ type Frame struct {
 	// (found from call-site information, as gdb shows such frames); it
 	// sees the registers of the frame below it, as in gdb.
 	Tail bool
-	phys int                  // the index of the machine frame it belongs to
-	inl  *symbols.InlinedCall // the inlined call, when Inlined
-	regs symbols.Regs
+	// tailAfter: a Tail frame's PC is the address after its jump (the
+	// call site's return pc), not the jump's.
+	tailAfter bool
+	phys      int                  // the index of the machine frame it belongs to
+	inl       *symbols.InlinedCall // the inlined call, when Inlined
+	regs      symbols.Regs
 }
 
 // Name is the frame's display name: its function, as gdb names frames
@@ -218,12 +221,11 @@ func (s *Session) tailFrames(f Frame, ra uint64, index int) []Frame {
 		if j+1 < len(chain) {
 			next = chain[j+1]
 		}
-		pc := s.sym.TailCallPC(chain[j], next)
+		pc, after := s.sym.TailCallPC(chain[j], next)
 		if pc == 0 {
 			return nil
 		}
-		tf := Frame{Index: index + len(out), phys: f.phys, PC: pc, Tail: true, CFA: f.CFA, HasCFA: f.HasCFA, regs: f.regs}
-		tf.regs.Exact = true
+		tf := Frame{Index: index + len(out), phys: f.phys, PC: pc, Tail: true, tailAfter: after, CFA: f.CFA, HasCFA: f.HasCFA, regs: f.regs}
 		s.describe(&tf)
 		out = append(out, tf)
 	}
@@ -233,6 +235,12 @@ func (s *Session) tailFrames(f Frame, ra uint64, index int) []Frame {
 // look is the PC a frame's symbols are looked up at: a return address
 // belongs to the call before it.
 func (f *Frame) look() uint64 {
+	if f.Tail {
+		if f.tailAfter {
+			return f.PC - 1 // the jump before it
+		}
+		return f.PC
+	}
 	if f.phys > 0 && !f.regs.Exact && f.PC > 0 {
 		return f.PC - 1
 	}

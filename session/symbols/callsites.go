@@ -235,17 +235,19 @@ func (t *Table) TailCallsFrom(from, to *Func) []*Func {
 	return found
 }
 
-// TailCallPC returns where fn tail-calls to (the jump), or 0.
-func (t *Table) TailCallPC(fn, to *Func) uint64 {
+// TailCallPC returns where fn tail-calls to: the jump itself
+// (DW_AT_call_pc), else the address after it (DW_AT_call_return_pc, as gdb
+// shows such a frame's pc: after says so); 0 when not known.
+func (t *Table) TailCallPC(fn, to *Func) (pc uint64, after bool) {
 	for _, cs := range t.CallSites(fn) {
 		if cs.Tail && cs.Target == to {
 			if cs.PC != 0 {
-				return cs.PC
+				return cs.PC, false
 			}
 			if cs.ReturnPC != 0 {
-				return cs.ReturnPC - 1 // inside the jump
+				return cs.ReturnPC, true
 			}
 		}
 	}
-	return 0
+	return 0, false
 }

@@ -275,7 +275,7 @@ func (s *Set) TailCallsFrom(from, to *Func) []*Func {
 }
 
 // TailCallPC is Table.TailCallPC in fn's image.
-func (s *Set) TailCallPC(fn, to *Func) uint64 { return s.owner(fn).TailCallPC(fn, to) }
+func (s *Set) TailCallPC(fn, to *Func) (uint64, bool) { return s.owner(fn).TailCallPC(fn, to) }
 
 // By name: the kernel's first, then each module's (within its ranges).
 
