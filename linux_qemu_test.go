@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -636,6 +637,20 @@ func TestLinuxPanicFilterUnderQEMU(t *testing.T) {
 		t.Fatalf("stop after a jump to 0: %+v", ev.Body)
 	}
 	t.Logf("stopped: %s", ev.Body.Description)
+	// Its stack goes through the exception entry to the null "call" and
+	// on to the function that called panic (the return address on top of
+	// the stack at address 0, as the kernel's own trace reads it).
+	oops, err := c.StackTrace(ev.Body.ThreadId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onames []string
+	for _, f := range oops.Body.StackFrames {
+		onames = append(onames, f.Name)
+	}
+	if j := slices.Index(onames, "0x0"); j < 0 || j+1 >= len(onames) || onames[j+1] != fs[1].Name {
+		t.Errorf("the Oops stack %v does not go through 0x0 to %s", onames, fs[1].Name)
+	}
 	// A WARN, provoked from here too: a jump to the ud2 of a WARN_ON()
 	// (a __bug_table entry with only BUGFLAG_WARNING) makes the kernel's
 	// #UD handler report it through __warn(), with the entry's file and

@@ -158,7 +158,25 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		// unwinder crossed onto another stack (an interrupt, the IRQ
 		// stack), where only a frame that did not move is a loop.
 		sp, csp := cur.R[symbols.RegRSP], caller.R[symbols.RegRSP]
-		if ra != 0 && s.sym.FuncAt(ra) == nil && caller.Switched && caller.Exact && len(frames) < maxFrames {
+		if ra == 0 && caller.Exact && len(frames)+1 < maxFrames {
+			// An exception at address 0: a call through a null pointer
+			// (the kernel's Oops "BUG: kernel NULL pointer dereference,
+			// address 0"). Its caller's return address is at the
+			// stack pointer, as the kernel's ORC unwinder takes it.
+			// (A kernel thread's zeroed pt_regs at the top of its
+			// stack has no code address there: the stack ends.)
+			next, ok := nullCallReturn(caller, read)
+			if !ok || !s.inCode(next) {
+				break
+			}
+			z := Frame{Index: len(frames), phys: i + 1, regs: caller}
+			s.describe(&z)
+			frames = append(frames, z)
+			cur = next
+			i++ // the null frame was machine frame i+1
+			continue
+		}
+		if ra != 0 && !s.inCode(caller) && caller.Switched && caller.Exact && len(frames) < maxFrames {
 			// Out of the kernel through its entry's saved registers
 			// (a system call's, an interrupt's): where user space was.
 			u := Frame{Index: len(frames), phys: i + 1, PC: ra, regs: caller}
@@ -166,7 +184,7 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 			frames = append(frames, u)
 			break
 		}
-		if ra == 0 || s.sym.FuncAt(ra) == nil || !caller.Switched && csp <= sp || csp == sp && ra == cur.R[symbols.RegRIP] {
+		if ra == 0 || !s.inCode(caller) || !caller.Switched && csp <= sp || csp == sp && ra == cur.R[symbols.RegRIP] {
 			break
 		}
 		frames = append(frames, s.tailFrames(f, ra, len(frames))...)
@@ -174,6 +192,33 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 	}
 	s.frames[v] = frames
 	return frames, nil
+}
+
+// inCode reports whether an unwound caller's pc is in a known function:
+// a return address by the call before it (a call to a function that does
+// not return, as rest_init's last, is a function's last instruction).
+func (s *Session) inCode(caller symbols.Regs) bool {
+	pc := caller.R[symbols.RegRIP]
+	if !caller.Exact && pc > 0 {
+		pc--
+	}
+	return s.sym.FuncAt(pc) != nil
+}
+
+// nullCallReturn unwinds a frame stopped at address 0 as a call through
+// a null pointer: the return address on top of its stack.
+func nullCallReturn(r symbols.Regs, read func(uint64) (uint64, error)) (symbols.Regs, bool) {
+	if !r.Valid[symbols.RegRSP] {
+		return r, false
+	}
+	sp := r.R[symbols.RegRSP]
+	ra, err := read(sp)
+	if err != nil || ra == 0 {
+		return r, false
+	}
+	r.R[symbols.RegRIP], r.R[symbols.RegRSP] = ra, sp+8
+	r.Exact, r.Switched = false, false
+	return r, true
 }
 
 // withInlined describes a machine frame, preceded by a frame for each
