@@ -153,6 +153,11 @@ var mnemonicAlias = map[string]string{
 	"lgdtd": "lgdt", "lgdtw": "lgdt", "lidtd": "lidt", "lidtw": "lidt", "icebp": "int1",
 }
 
+// newerThanObjdump are instructions an older objdump takes for a
+// prefixed other one (binutils before 2.41 reads FRED's erets as "repnz
+// clac").
+var newerThanObjdump = map[string]bool{"erets": true, "eretu": true}
+
 // TestDecodeMatchesObjdump checks each golden line against objdump run
 // on the same bytes at the same address: the instruction's length, its
 // operation, and a direct branch's target.
@@ -197,7 +202,7 @@ func TestDecodeMatchesObjdump(t *testing.T) {
 		}
 		// A VEX instruction vmdap does not name (x86asm decodes no AVX)
 		// must still have objdump's length.
-		if a, b := mnemonic(d.Text(nil)), mnemonic(text); a != b && !strings.HasPrefix(d.Text(nil), "(vex)") {
+		if a, b := mnemonic(d.Text(nil)), mnemonic(text); a != b && !strings.HasPrefix(d.Text(nil), "(vex)") && !(newerThanObjdump[a] && strings.HasPrefix(text, "rep")) {
 			t.Errorf("line %d: % x (%d-bit): vmdap %q, objdump %q", l.n, l.code, l.mode, d.Text(nil), text)
 		}
 		if d.HasTarget {

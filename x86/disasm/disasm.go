@@ -2,7 +2,9 @@
 // one instruction at an address in a given mode, classifies it (call, ret,
 // jumps, string instructions with a rep prefix, pushf, hlt, int3 …),
 // computes branch targets, and formats it in Intel syntax with symbol
-// names.
+// names. What x86asm does not decode, it does itself: VEX instructions
+// (their length) and the system instructions of kernels and hypervisors
+// (endbr64, clac, VMX, SVM, FRED: system.go).
 package disasm
 
 import (
@@ -40,8 +42,9 @@ type Inst struct {
 	Kind   Kind
 	inst   x86asm.Inst
 	mode   x86.Mode
-	vex    string // the text of a VEX instruction (x86asm decodes none)
-	Target uint64 // direct branch target, when HasTarget
+	vex    string      // the text of a VEX instruction (x86asm decodes none)
+	sys    *sysDecoded // a system instruction x86asm does not know (system.go)
+	Target uint64      // direct branch target, when HasTarget
 	// HasTarget is true for direct (relative) calls and jumps.
 	HasTarget bool
 	// Rep is true for a string instruction with a rep/repe/repne prefix.
@@ -66,6 +69,9 @@ type Inst struct {
 // Decode decodes the instruction at pc from code (which starts at pc).
 func Decode(code []byte, mode x86.Mode, pc uint64) (Inst, error) {
 	if d, ok := decodeVEX(code, mode, pc); ok {
+		return d, nil
+	}
+	if d, ok := decodeSystem(code, mode, pc); ok {
 		return d, nil
 	}
 	in, err := x86asm.Decode(code, int(mode))
@@ -184,6 +190,9 @@ func (d Inst) Text(sym Symbolizer) string {
 			}
 			return n, b
 		}
+	}
+	if d.sys != nil {
+		return d.sys.text(lookup)
 	}
 	pc := d.PC
 	width := uint64(0xffffffff) // a 16-bit target is linear already
