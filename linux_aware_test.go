@@ -19,13 +19,16 @@ import (
 
 // What the test's /init prints once the module is loaded, and unloaded.
 const (
-	awareLoaded  = "VMDAP-AWARE-MODULE-LOADED"
-	awareRemoved = "VMDAP-AWARE-MODULE-REMOVED"
+	awareLoaded   = "VMDAP-AWARE-MODULE-LOADED"
+	awareRemoved  = "VMDAP-AWARE-MODULE-REMOVED"
+	awareReloaded = "VMDAP-AWARE-MODULE-RELOADED"
 )
 
 // awareInitramfs builds vmmtest's initramfs with the module ko at /mod.ko
 // and an /init that loads it with insmod, unloads it with rmmod a second
-// later, says so on the console each time and sleeps: the kernel has a
+// later and loads it again at once (its struct module, often at the
+// address the first one had), says so on the console each time and
+// sleeps: the kernel has a
 // user process (init, pid 1) to list, and stays up to be inspected.
 func awareInitramfs(t *testing.T, ko, name string) string {
 	t.Helper()
@@ -40,6 +43,7 @@ func awareInitramfs(t *testing.T, ko, name string) string {
 		"$B insmod /mod.ko && echo '<2>" + awareLoaded + "' >/dev/kmsg\n" +
 		"$B sleep 1\n" +
 		"$B rmmod " + name + " && echo '<2>" + awareRemoved + "' >/dev/kmsg\n" +
+		"$B insmod /mod.ko && echo '<2>" + awareReloaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	p := filepath.Join(t.TempDir(), "initrd.cpio")
 	if err := os.WriteFile(p, vmmtest.InitramfsWith(t, extra, map[string][]byte{"mod.ko": mod}), 0o644); err != nil {
@@ -446,26 +450,42 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 		!strings.Contains(strings.Join(names, " "), "delete_module") {
 		t.Fatalf("stopped for %q in %v (line %d), want exit_nls_ascii:%d called by delete_module", ev.Body.Reason, names, st.Body.StackFrames[0].Line, exitLoc.Line)
 	}
-	// Unloaded: a module event, and its breakpoint is pending again. On
-	// to /init's sleep, and paused there. Where software breakpoints
-	// work, the unload is hooked (free_module) and both events come at
-	// once; on debug registers alone (four, left to the user but for the
-	// load hook) they come at the next stop, the pause, before it.
+	// Unloaded: a module event, and its breakpoint is pending again. Where
+	// software breakpoints work, the unload is hooked (free_module) and
+	// both events come at once; on debug registers alone (four, left to
+	// the user but for the load hook) they come at the next load. /init
+	// loads it again at once (its struct module often where the first one
+	// was): a module event, and the init function's breakpoint, pending
+	// since the init code was freed, hits again.
 	must(c.Continue(1))
-	waitConsole(t, console, awareRemoved, 3*wait)
-	_, err = c.Request("pause", map[string]any{"threadId": 1})
-	must(err)
 	m, err = c.WaitEvent("module")
 	must(err)
 	if me := m.(*dap.ModuleEvent).Body; me.Reason != "removed" || me.Module.Name != mod.Name {
 		t.Fatalf("module event %+v, want %s removed", me, mod.Name)
 	}
 	waitBP(exitBP.Id, false, "the exit line breakpoint once the module is unloaded")
+	m, err = c.WaitEvent("module")
+	must(err)
+	if me := m.(*dap.ModuleEvent).Body; me.Reason != "new" || me.Module.Name != mod.Name {
+		t.Fatalf("module event %+v, want %s new again", me, mod.Name)
+	}
+	ev, err = c.Stopped()
+	must(err)
+	st, err = c.StackTrace(ev.Body.ThreadId)
+	must(err)
+	if ev.Body.Reason != "function breakpoint" || st.Body.StackFrames[0].Name != "init_nls_ascii" {
+		t.Fatalf("after the module is loaded again: stopped for %q in %s, want the init function breakpoint", ev.Body.Reason, st.Body.StackFrames[0].Name)
+	}
+	// On to /init's sleep, and paused there.
+	must(c.Continue(1))
+	waitConsole(t, console, awareReloaded, 3*wait)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	must(err)
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
 	}
-	if out := eval(0, "lsmod"); !strings.Contains(out, "no modules") {
-		t.Errorf("lsmod after rmmod:\n%s", out)
+	if out := eval(0, "lsmod"); !strings.Contains(out, mod.Name) {
+		t.Errorf("lsmod after the module is loaded again:\n%s", out)
 	}
 	out := eval(0, "tasks")
 	if !regexp.MustCompile(`(?m)^\s+1\s+1\s+0 [RSD]\s+\d+\s+0x[0-9a-f]+\s+init\b`).MatchString(out) {

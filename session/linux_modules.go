@@ -177,7 +177,21 @@ func (s *Session) linuxHook(st vmm.Stop) {
 	}
 	k := s.kview(st.VCPU)
 	switch name {
-	case hookLoad, hookFreeInit:
+	case hookLoad:
+		// do_init_module(struct module *mod): a module at an address
+		// one being freed had (its memory reused) is a new one.
+		// The one known there is gone, whether its unload was seen
+		// (free_module, hooked in software) or not (debug registers).
+		if mod, err := s.hookArg(st.VCPU, "mod"); err == nil {
+			delete(m.freeing, mod)
+			for name, km := range m.known {
+				if km.info.addr == mod {
+					m.drop(name)
+				}
+			}
+		}
+		m.refresh(k)
+	case hookFreeInit:
 		m.refresh(k)
 	case hookFree:
 		mod, err := s.hookArg(st.VCPU, "mod") // free_module(struct module *mod)
