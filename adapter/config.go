@@ -122,6 +122,23 @@ func unknownProps(raw json.RawMessage, cfg any) []string {
 	return out
 }
 
+// zeroGiven returns the first of keys that raw gives as the number 0
+// (which the decoded configuration cannot tell from "not given", its
+// default), or "".
+func zeroGiven(raw json.RawMessage, keys ...string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	for _, k := range keys {
+		var n float64
+		if v, ok := m[k]; ok && json.Unmarshal(v, &n) == nil && n == 0 {
+			return k
+		}
+	}
+	return ""
+}
+
 // kernelOffset parses a kernelOffset setting (nil: not set).
 func kernelOffset(s string) (*uint64, error) {
 	if strings.TrimSpace(s) == "" {

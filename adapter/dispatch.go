@@ -59,6 +59,19 @@ func (c *conn) run(j *job) {
 	c.dispatch(j)
 }
 
+// needInitialize refuses a launch or attach that comes before initialize
+// (whose answers, line bases and the events the client takes, the
+// session is run by); it reports whether r may go on.
+func (c *conn) needInitialize(r *dap.Request) bool {
+	c.mu.Lock()
+	ok := c.initialized
+	c.mu.Unlock()
+	if !ok {
+		c.sendError(r.Seq, r.Command, errNotLaunched, r.Command+": send initialize first")
+	}
+	return ok
+}
+
 // dispatch routes one request.
 func (c *conn) dispatch(j *job) {
 	req := j.req
@@ -69,10 +82,14 @@ func (c *conn) dispatch(j *job) {
 		c.onInitialize(m, j.raw)
 		return
 	case *dap.LaunchRequest: // Required
-		c.onLaunch(j, m)
+		if c.needInitialize(r) {
+			c.onLaunch(j, m)
+		}
 		return
 	case *dap.AttachRequest: // Required
-		c.onAttach(j, m)
+		if c.needInitialize(r) {
+			c.onAttach(j, m)
+		}
 		return
 	case *dap.TerminateRequest: // Optional (supportsTerminateRequest)
 		c.onTerminate(m)
@@ -96,7 +113,7 @@ func (c *conn) dispatch(j *job) {
 			return
 		}
 	}
-	if runs(req) {
+	if _, pause := req.(*dap.PauseRequest); runs(req) || pause {
 		c.mu.Lock()
 		configured := c.configured
 		c.mu.Unlock()

@@ -157,6 +157,10 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 		c.sendError(m.Seq, m.Command, errBadConfig, "launch configuration: "+err.Error())
 		return
 	}
+	if k := zeroGiven(m.Arguments, "vcpus", "memory"); k != "" {
+		c.sendError(m.Seq, m.Command, errBadConfig, fmt.Sprintf("launch configuration: %q is 0: leave it out for the default, or give a positive number", k))
+		return
+	}
 	c.begin(j, &m.Request, &dap.LaunchResponse{Response: newResponse(&m.Request)}, beginArgs{
 		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },

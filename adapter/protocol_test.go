@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-dap"
 
 	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
 )
 
 // Protocol conformance: what the adapter answers to requests that cannot
@@ -568,5 +569,63 @@ func TestConditionsCheckedWhenSet(t *testing.T) {
 	}
 	if out := e.c.Output("console"); !strings.Contains(out, "sum_squares n=5\n") || strings.Contains(out, "total is") {
 		t.Errorf("console: %q, want the valid logpoint's line only", out)
+	}
+}
+
+// TestOutOfOrderRequestsRefused: a launch before initialize, a pause
+// before configurationDone or after the guest exited, and vcpus or memory
+// given as 0 are refused, never carried out on defaults or answered with
+// a success no stop follows.
+func TestOutOfOrderRequestsRefused(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	program := vmmtest.BuildExample(t, "kernel").Path
+	c, _ := newClient(t)
+	c.Timeout = 30 * time.Second
+	refused(t, "launch before initialize", c.Launch(map[string]any{"program": program}), "send initialize first")
+	_, err := c.Request("attach", map[string]any{"gdbServer": "127.0.0.1:1"})
+	refused(t, "attach before initialize", err, "send initialize first")
+	_, err = c.Initialize()
+	must(t, err)
+	for _, k := range []string{"vcpus", "memory"} {
+		refused(t, k+" 0", c.Launch(map[string]any{"program": program, k: 0}), fmt.Sprintf("%q is 0", k))
+	}
+	must(t, c.Launch(map[string]any{"program": program, "memory": 64}))
+	_, err = c.WaitEvent("initialized")
+	must(t, err)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	refused(t, "pause before configurationDone", err, "send configurationDone first")
+	must(t, c.ConfigurationDone())
+	if _, err := c.WaitEvent("exited"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	if err == nil {
+		t.Fatal("pause after the guest exited: success")
+	}
+}
+
+// TestDisassembleWindowBeforeTheReference: a window that starts and ends
+// before the reference is the instructions at its offsets, not those just
+// before the reference.
+func TestDisassembleWindowBeforeTheReference(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	f := e.runToLine("total += squares[i];")
+	pc := f.InstructionPointerReference
+	all, err := e.c.Disassemble(pc, -60, 70)
+	e.must(err)
+	for _, w := range []struct{ off, n int }{{-60, 20}, {-50, 1}, {-20, 5}, {-5, 3}} {
+		got, err := e.c.Disassemble(pc, w.off, w.n)
+		e.must(err)
+		want := all.Body.Instructions[w.off+60 : w.off+60+w.n]
+		if len(got.Body.Instructions) != w.n {
+			t.Fatalf("offset %d count %d: %d instructions", w.off, w.n, len(got.Body.Instructions))
+		}
+		for i := range want {
+			if got.Body.Instructions[i].Address != want[i].Address {
+				t.Fatalf("offset %d count %d: instruction %d at %s, want %s", w.off, w.n, i, got.Body.Instructions[i].Address, want[i].Address)
+			}
+		}
 	}
 }

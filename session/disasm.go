@@ -91,7 +91,9 @@ func (s *Session) Disassemble(ctx context.Context, addr uint64, insnOffset, coun
 			out = append(out, in)
 		}
 		if len(out) > count {
-			out = out[len(out)-count:]
+			// Only the instructions before the reference: the window
+			// starts at insnOffset and ends before reaching it.
+			out = out[:count]
 		}
 		return nil
 	})

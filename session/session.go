@@ -408,8 +408,11 @@ func (s *Session) Pause(thread int) error {
 	v, err := s.vcpuOf(thread)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != StateRunning {
-		return nil
+	switch s.state {
+	case StateExited:
+		return s.exitedErr() // no stop can follow
+	case StateStopped:
+		return nil // stopped already
 	}
 	s.userPause = true
 	s.pauseVCPU = -1
