@@ -265,8 +265,27 @@ func TestMonitorOverDAP(t *testing.T) {
 		}
 		return r.(*dap.EvaluateResponse).Body.Result, nil
 	}
-	if out, err := repl("monitor info cpus"); err != nil || !strings.Contains(out, "CPU #0") {
+	if out, err := repl("monitor info cpus"); err != nil || !strings.Contains(out, "CPU #0") || strings.Contains(out, "\r") {
 		t.Errorf("monitor info cpus: %q %v", out, err)
+	}
+	// The Registers scope says as many groups as it has (no Debug group
+	// over QEMU's stub, which does not give the debug registers).
+	st, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes, err := c.Scopes(st.Body.StackFrames[0].Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scopes.Body.Scopes {
+		if sc.Name != "Registers" {
+			continue
+		}
+		vs, err := c.Variables(sc.VariablesReference)
+		if err != nil || len(vs.Body.Variables) != sc.NamedVariables {
+			t.Errorf("Registers: %d groups said, %d given (%v)", sc.NamedVariables, len(vs.Body.Variables), err)
+		}
 	}
 	// Set a breakpoint at the entry, then run there, so that the reset
 	// moves the pc away from a known place.

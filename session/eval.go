@@ -521,9 +521,15 @@ func (p *parser) unary() (value, error) {
 	}
 	if t.kind == "id" && t.text == "sizeof" {
 		p.next()
-		if err := p.expect("("); err != nil {
-			return value{}, err
+		if n := p.peek(); n.kind != "op" || n.text != "(" {
+			// sizeof init_task: of an expression, without parentheses.
+			v, err := p.unary()
+			if err != nil {
+				return value{}, err
+			}
+			return rvalue(typULong, uint64(v.typ.size)), nil
 		}
+		p.next()
 		if ct, ok := p.typeName(); ok {
 			if err := p.expect(")"); err != nil {
 				return value{}, err

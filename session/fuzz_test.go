@@ -85,6 +85,7 @@ func TestMemScopeEvaluates(t *testing.T) {
 	for expr, want := range map[string]string{
 		"origin.x * 10 + origin.y": "34", "p->y": "4", "(*p).x + sizeof(point)": "11", "squares[1] == 0": "1",
 		"r + 1": "8", "$rax": "7", "-(-(-1))": "-1", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
+		"sizeof origin": "8", "sizeof origin.x + 1": "5", "sizeof *p": "8", // without parentheses, as C (and gdb) take it
 	} {
 		v, err := evalExpr(expr, sc)
 		if err != nil {

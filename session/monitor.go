@@ -58,5 +58,6 @@ func (s *Session) monitor(line string) (string, error) {
 		return "", fmt.Errorf("monitor %s: %w", cmd, err)
 	}
 	s.emit(Invalidated{})
-	return strings.TrimRight(out, "\n"), nil
+	// QEMU's monitor ends its lines as a terminal's: \r\n.
+	return strings.TrimRight(strings.ReplaceAll(out, "\r\n", "\n"), "\n"), nil
 }

@@ -87,7 +87,11 @@ func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
 			globals := s.sym.Globals(sc.f.PC)
 			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals), nil })})
 		}
-		out = append(out, ScopeInfo{Name: ScopeRegisters, Count: 4, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
+		groups := 3 // General, Segments, Control; Debug where the target has them
+		if _, ok := s.t.DebugRegisters(); ok {
+			groups++
+		}
+		out = append(out, ScopeInfo{Name: ScopeRegisters, Count: groups, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
 		return nil
 	})
 	return out, err
