@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,6 +136,21 @@ func zeroGiven(raw json.RawMessage, keys ...string) string {
 		if v, ok := m[k]; ok && json.Unmarshal(v, &n) == nil && n == 0 {
 			return k
 		}
+	}
+	return ""
+}
+
+// launchSlide is the KASLR slide of a launch: kernelOffset when given,
+// else 0 where the kernel cannot relocate itself (an ELF image, which
+// vmdap or QEMU boots past the decompressor that chooses the slide; a
+// bzImage told nokaslr), else unknown ("": found at the first stop in
+// the kernel).
+func launchSlide(cfg LaunchConfig) string {
+	if cfg.KernelOffset != "" {
+		return cfg.KernelOffset
+	}
+	if cfg.Program != "" && isELF(cfg.Program) || slices.Contains(strings.Fields(cfg.Args), "nokaslr") {
+		return "0"
 	}
 	return ""
 }

@@ -165,7 +165,7 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
 		sourceMap:   func() map[string]string { return cfg.SourceMap },
-		kernelOff:   func() string { return cfg.KernelOffset },
+		kernelOff:   func() string { return launchSlide(cfg) },
 		stopOnEntry: func() bool { return cfg.StopOnEntry },
 		open: func(ctx context.Context, serial io.Writer) (vmm.Target, error) {
 			return c.srv.Backends.Launch(ctx, cfg, serial, c.srv.Log)

@@ -32,6 +32,9 @@ type kaslrState struct {
 	tries  int  // stops at which the search found nothing
 }
 
+// kernelHalf is where an x86-64 kernel's addresses begin.
+const kernelHalf = 0xffff800000000000
+
 // forceSlide applies a kernelOffset setting.
 func (s *Session) forceSlide(off uint64) {
 	s.kaslr.done = true
@@ -50,7 +53,7 @@ func (s *Session) checkSlide(v int) {
 		return
 	}
 	banner, ok := s.sym.LinkSymbol("linux_banner")
-	if !ok || banner < 0xffff800000000000 {
+	if !ok || banner < kernelHalf {
 		s.kaslr.done = true // not a relocatable x86-64 kernel
 		return
 	}
@@ -70,7 +73,11 @@ func (s *Session) checkSlide(v int) {
 	}
 	cur := s.sym.Slide()
 	if at(banner + cur) {
+		first := !s.kaslr.done
 		s.kaslr.done, s.kaslr.verify = true, true
+		if first {
+			s.bps.renote() // their KASLR caveat no longer holds
+		}
 		return
 	}
 	// Not where it was found: a reboot, or a stop whose page tables do
@@ -114,7 +121,7 @@ func (s *Session) slideWanted() bool {
 		return false
 	}
 	banner, ok := s.sym.LinkSymbol("linux_banner")
-	return ok && banner >= 0xffff800000000000
+	return ok && banner >= kernelHalf
 }
 
 // watchSlide looks for the slide while the guest runs, until it is known:
@@ -162,6 +169,20 @@ func (s *Session) inKernelHalf(v int) (int, bool) {
 		}
 	}
 	return v, false
+}
+
+// renote settles again the placed breakpoints' messages, and reports
+// those that changed.
+func (b *bpTable) renote() {
+	for _, l := range b.all() {
+		if l.info.State != BPPlaced || l.exc != "" {
+			continue
+		}
+		was := l.info.Message
+		if b.settle(l, BPPlaced, ""); l.info.Message != was {
+			b.changed(l)
+		}
+	}
 }
 
 // reresolve resolves the source and function breakpoints from the
