@@ -67,3 +67,42 @@ func TestResetVectorFrameQEMU(t *testing.T) {
 		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
 	}
 }
+
+// TestStepOutOfInlinedCall: at -O2 square exists only inlined; a stepOut
+// from the breakpoint in it runs until the PC leaves the inlined code and
+// stops in the frame it was inlined into, now on top, as gdb's finish
+// does.
+func TestStepOutOfInlinedCall(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	g := vmmtest.BuildCorpus(t, "O2")
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "memory": 64}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.ConfigurationDone()
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil || len(st.Body.StackFrames) < 2 || st.Body.StackFrames[0].Name != "square" {
+		t.Fatalf("at the breakpoint: %+v %v, want square (inlined) on top", st, err)
+	}
+	caller, callLine := st.Body.StackFrames[1].Name, st.Body.StackFrames[1].Line
+	if _, err := c.Request("stepOut", map[string]any{"threadId": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "step" {
+		t.Fatalf("stepOut: %+v %v", ev, err)
+	}
+	st, err = c.StackTrace(1)
+	if err != nil || st.Body.StackFrames[0].Name != caller {
+		t.Fatalf("after stepOut: %+v %v, want %s (line %d) on top", st, err, caller, callLine)
+	}
+}

@@ -593,6 +593,7 @@ func (s *Session) nextInsn(v int) result {
 type outPlan struct {
 	addr, minSP uint64
 	toReturn    bool
+	block       []symbols.Range // out of an inlined call: until the PC leaves these
 	why         string
 	fn          *symbols.Func // the function left (nil: none known, or an inlined call)
 	mode        x86.Mode
@@ -614,9 +615,12 @@ func (s *Session) planStepOut(v int) (outPlan, error) {
 	if err != nil {
 		return outPlan{}, err
 	}
-	if fs[0].Inlined && fs[0].inl.End > fs[0].PC {
-		// Out of an inlined call: to where its code ends, in this frame.
-		return outPlan{addr: fs[0].inl.End, minSP: r.RSP}, nil
+	if fs[0].Inlined && len(fs[0].inl.Ranges) > 0 {
+		// Out of an inlined call: until the PC leaves its code, as gdb's
+		// finish does (by falling through its end, a jump out of it, or
+		// the function's return), not to where one of its ranges ends,
+		// which a later run of it (another interrupt's) may reach first.
+		return outPlan{block: fs[0].inl.Ranges}, nil
 	}
 	mode := x86.Mode(64)
 	if sr, err := s.t.SRegs(v); err == nil {
@@ -687,6 +691,9 @@ func (s *Session) planStepOutOf(v int, fs []Frame, r x86.Regs, mode x86.Mode) (o
 
 // stepOut runs until the current function returns to its caller.
 func (s *Session) stepOut(v int, p outPlan) result {
+	if p.block != nil {
+		return s.stepOutOfBlock(v, p.block)
+	}
 	if p.toReturn {
 		s.emit(Output{Kind: OutNote, Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
 		r := s.stepToReturn(v)
@@ -737,6 +744,49 @@ func (s *Session) stepToReturn(v int) result {
 		}
 		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: last.stop.PC, Reason: vmm.ReasonBreakpoint}); ev != nil {
 			return userStop(last.stop, ev)
+		}
+	}
+}
+
+// stepOutOfBlock single-steps vCPU v, running over calls, until its PC
+// leaves the ranges of an inlined call, a user breakpoint is reached or a
+// pause is asked for.
+func (s *Session) stepOutOfBlock(v int, block []symbols.Range) result {
+	inside := func(pc uint64) bool {
+		for _, r := range block {
+			if pc >= r.Low && pc < r.High {
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		regs, pc, err := s.regsPC(v)
+		if err != nil {
+			return result{err: err}
+		}
+		if s.pauseRequested() {
+			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
+		}
+		var last result
+		var ok bool
+		if in, derr := s.decodeAt(v, pc); derr == nil && in.Kind == disasm.KindCall {
+			last, ok = s.runTo(v, in.Next(), regs.RSP)
+		} else {
+			last, ok = s.stepOnce(v)
+		}
+		if !ok {
+			return last
+		}
+		if _, pc, err = s.regsPC(v); err != nil {
+			return result{err: err}
+		}
+		last.stop.PC, last.stop.VCPU = pc, v
+		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
+			return userStop(last.stop, ev)
+		}
+		if !inside(pc) {
+			return userStop(last.stop, &Stopped{Reason: StopStep})
 		}
 	}
 }

@@ -211,10 +211,12 @@ type InlinedCall struct {
 	Name     string
 	CallFile string
 	CallLine int
-	// End is where the inlined code that holds the PC ends (a step out
-	// of the call runs to it).
+	// End is where the inlined code that holds the PC ends.
 	End uint64
-	cu  int32
+	// Ranges are all the inlined call's code (a step out of the call
+	// runs until the PC leaves them).
+	Ranges []Range
+	cu     int32
 	die uint64 // the DW_TAG_inlined_subroutine, absolute
 }
 
@@ -236,6 +238,10 @@ func (t *Table) InlinedAt(pc uint64) []InlinedCall {
 	t.inlineWalk(d, r, u, fn.cu, t.link(pc), &out, 0)
 	for i := range out {
 		out[i].End += t.slide
+		for j := range out[i].Ranges {
+			out[i].Ranges[j].Low += t.slide
+			out[i].Ranges[j].High += t.slide
+		}
 	}
 	return out
 }
@@ -257,9 +263,12 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 			}
 			continue
 		}
-		if end, ok := rangeEnd(d, c, pc); ok {
+		if rs, end, ok := rangeEnd(d, c, pc); ok {
 			if c.Tag == dwarf.TagInlinedSubroutine {
 				ic := InlinedCall{cu: ci, die: u.off + uint64(c.Offset), End: end}
+				for _, rg := range rs {
+					ic.Ranges = append(ic.Ranges, Range{rg[0], rg[1]})
+				}
 				if o := origin(d, c); o != nil {
 					ic.Name, _ = o.Val(dwarf.AttrName).(string)
 				}
@@ -282,19 +291,19 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 	}
 }
 
-// rangeEnd returns the end of the entry's address range that holds pc
-// (an entry without ranges holds nothing).
-func rangeEnd(d *dwarf.Data, e *dwarf.Entry, pc uint64) (uint64, bool) {
+// rangeEnd returns the entry's address ranges and the end of the one that
+// holds pc (an entry without ranges holds nothing).
+func rangeEnd(d *dwarf.Data, e *dwarf.Entry, pc uint64) ([][2]uint64, uint64, bool) {
 	rs, err := d.Ranges(e)
 	if err != nil {
-		return 0, false
+		return nil, 0, false
 	}
 	for _, rg := range rs {
 		if pc >= rg[0] && pc < rg[1] {
-			return rg[1], true
+			return rs, rg[1], true
 		}
 	}
-	return 0, false
+	return nil, 0, false
 }
 
 // ScopeOfInlined returns what is visible at pc in an inlined call: the
@@ -354,7 +363,7 @@ func (t *Table) blockAt(pc uint64) uint64 {
 				}
 				continue
 			}
-			if _, ok := rangeEnd(d, c, pc); ok {
+			if _, _, ok := rangeEnd(d, c, pc); ok {
 				key = u.off + uint64(c.Offset)
 				found = c.Children
 				break
