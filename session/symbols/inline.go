@@ -217,7 +217,7 @@ type InlinedCall struct {
 	// runs until the PC leaves them).
 	Ranges []Range
 	cu     int32
-	die uint64 // the DW_TAG_inlined_subroutine, absolute
+	die    uint64 // the DW_TAG_inlined_subroutine, absolute
 }
 
 // InlinedAt returns the inlined calls executing at pc, outermost first:
