@@ -292,3 +292,49 @@ func TestPendingBreakpointFallsBackToDebugRegister(t *testing.T) {
 	stoppedIn(t, c, "instruction breakpoint", "puts")
 	c.Disconnect()
 }
+
+// TestStepBeforeInlinedCallsLinux: in Debian's kernel, start_kernel's call
+// of early_security_init is followed by inlined calls (setup_boot_config,
+// and get_boot_config_from_initrd inlined into it) that begin at the
+// return address. A stepOut of early_security_init stops there, shown as
+// gdb's finish shows it: in start_kernel, at the call; a step in enters
+// the inlined calls one by one without running, and from the call a next
+// runs over them to a later line of start_kernel.
+func TestStepBeforeInlinedCallsLinux(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	atCall := func(t *testing.T) (*daptest.Client, dap.StackFrame) {
+		addr, _ := startQEMU(t, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
+			"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr")
+		c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux})
+		c.WaitEvent("initialized")
+		if b := functionBreakpoint(t, c, "early_security_init"); !b.Verified {
+			t.Fatalf("early_security_init: %+v", b)
+		}
+		startAndContinue(t, c)
+		stoppedIn(t, c, "function breakpoint", "early_security_init")
+		stepOK(t, c, "stepOut")
+		f := topFrame(t, c)
+		if f.Name != "start_kernel" {
+			t.Fatalf("after stepOut of early_security_init: %s:%d on top, want start_kernel", f.Name, f.Line)
+		}
+		return c, f
+	}
+	t.Run("stepIn enters", func(t *testing.T) {
+		c, f := atCall(t)
+		stepOK(t, c, "stepIn")
+		g := topFrame(t, c)
+		if g.Name == "start_kernel" || g.InstructionPointerReference != f.InstructionPointerReference {
+			t.Fatalf("after stepIn: %s:%d at %s, want an inlined call entered at %s", g.Name, g.Line, g.InstructionPointerReference, f.InstructionPointerReference)
+		}
+		t.Logf("at %s: start_kernel:%d, then %s:%d", f.InstructionPointerReference, f.Line, g.Name, g.Line)
+		c.Disconnect()
+	})
+	t.Run("next runs over", func(t *testing.T) {
+		c, f := atCall(t)
+		stepOK(t, c, "next")
+		if g := topFrame(t, c); g.Name != "start_kernel" || g.Line <= f.Line {
+			t.Fatalf("after next from start_kernel:%d: %s:%d at %s, want a later line of start_kernel", f.Line, g.Name, g.Line, g.InstructionPointerReference)
+		}
+		c.Disconnect()
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-dap"
+
 	"vmdap/adapter/daptest"
 	"vmdap/vmm/vmmtest"
 )
@@ -105,4 +107,26 @@ func TestStepOutOfInlinedCall(t *testing.T) {
 	if err != nil || st.Body.StackFrames[0].Name != caller {
 		t.Fatalf("after stepOut: %+v %v, want %s (line %d) on top", st, err, caller, callLine)
 	}
+}
+
+// stepOK steps thread 1 (cmd: next, stepIn, stepOut) and waits for its
+// stop.
+func stepOK(t *testing.T, c *daptest.Client, cmd string) {
+	t.Helper()
+	if _, err := c.Request(cmd, map[string]any{"threadId": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "step" {
+		t.Fatalf("%s: %+v %v", cmd, ev, err)
+	}
+}
+
+// topFrame is thread 1's top frame.
+func topFrame(t *testing.T, c *daptest.Client) dap.StackFrame {
+	t.Helper()
+	st, err := c.StackTrace(1)
+	if err != nil || len(st.Body.StackFrames) == 0 {
+		t.Fatalf("stackTrace: %+v %v", st, err)
+	}
+	return st.Body.StackFrames[0]
 }

@@ -38,6 +38,10 @@ type result struct {
 	reached bool // an internal target (temporary breakpoint) was reached
 	err     error
 	ret     *returned // what the function a stepOut left returned
+	// hide, when hideSet, is the stop's count of hidden inlined calls
+	// (inline.go); else a step stop counts those beginning at its PC.
+	hide    int
+	hideSet bool
 }
 
 func userStop(st vmm.Stop, ev *Stopped) result { return result{stop: st, ev: ev} }
@@ -132,17 +136,25 @@ func (s *Session) PrepareStep(thread int, kind StepKind, granularity Granularity
 
 func (s *Session) step(thread int, kind StepKind, granularity Granularity) error {
 	insn := granularity == GranularityInstruction || s.sym == nil || !s.sym.HasDWARF()
+	hidden := 0
+	if v, err := s.vcpuOf(thread); err == nil {
+		s.mu.Lock()
+		hidden = s.hiddenAt(v)
+		s.mu.Unlock()
+	}
 	return s.launch(thread, func(v int) result {
-		switch kind {
-		case StepOver:
-			if insn {
-				return s.nextInsn(v)
-			}
+		switch {
+		case kind == StepOver && insn:
+			return s.nextInsn(v)
+		case kind == StepOver && hidden > 0:
+			return s.nextOverInlined(v, hidden)
+		case kind == StepOver:
 			return s.stepLine(v, nil)
-		}
-		if insn {
+		case insn:
 			r, _ := s.stepOnce(v)
 			return r
+		case hidden > 0:
+			return s.enterInlined(v, hidden)
 		}
 		return s.stepLine(v, intoEvery)
 	})
@@ -170,6 +182,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	s.frames = map[int][]Frame{}
 	s.excInfo = nil
 	s.ret = nil
+	s.hidden = nil
 	done := make(chan struct{})
 	s.runDone = done
 	go func() {
@@ -236,6 +249,7 @@ func (s *Session) finish(r result) {
 		s.lastStop = r.stop
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
+		s.hidden = map[int]int{r.stop.VCPU: s.hiddenOf(r)}
 		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
 		s.linuxAtStop(r.stop.VCPU)
@@ -243,6 +257,7 @@ func (s *Session) finish(r result) {
 		s.ret = r.ret
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
+
 		evs = append(evs, ev)
 	}
 	s.mu.Unlock()

@@ -62,15 +62,20 @@ type Session struct {
 	// the per-stop caches. The run goroutine takes it between target
 	// operations, never while waiting for the guest; the emit callback
 	// may be called with it held (it only queues).
-	mu        sync.Mutex
-	state     State
-	bps       *bpTable
-	curVCPU   int // the vCPU the last stop was on
-	lastStop  vmm.Stop
-	frames    map[int][]Frame // per-stop cache by vCPU
-	exitCode  int
-	excInfo   *ExceptionInfo
-	ret       *returned       // what the function the last stepOut left returned (nil: no such stop)
+	mu       sync.Mutex
+	state    State
+	bps      *bpTable
+	curVCPU  int // the vCPU the last stop was on
+	lastStop vmm.Stop
+	frames   map[int][]Frame // per-stop cache by vCPU
+	exitCode int
+	excInfo  *ExceptionInfo
+	ret      *returned // what the function the last stepOut left returned (nil: no such stop)
+	// hidden counts, per vCPU, the inlined calls whose first instruction
+	// a step stopped at: their frames are not shown yet (the stop is at
+	// the call, in the caller, as gdb shows it); a step in enters them
+	// one by one without running, a next runs over them (inline.go).
+	hidden    map[int]int
 	hex       bool            // integers in hex in variables, watch and hover (the IDE's toggle)
 	kaslr     kaslrState      // the search for a relocated kernel's slide
 	linux     linuxState      // Linux awareness (linux.go)

@@ -112,7 +112,7 @@ func (s *Session) innerFrame(v int) (Frame, error) {
 	if cfa, ok := s.sym.CFA(cur, true, read); ok {
 		f.CFA, f.HasCFA = cfa, true
 	}
-	return s.withInlined(f)[0], nil
+	return s.withInlined(f, s.hidden[v])[0], nil
 }
 
 func (s *Session) framesLocked(v int) ([]Frame, error) {
@@ -149,7 +149,11 @@ func (s *Session) framesLocked(v int) ([]Frame, error) {
 		if err == nil {
 			f.CFA, f.HasCFA = cfa, true
 		}
-		frames = append(frames, s.withInlined(f)...)
+		hide := 0
+		if i == 0 {
+			hide = s.hidden[v]
+		}
+		frames = append(frames, s.withInlined(f, hide)...)
 		if err != nil || !caller.Valid[symbols.RegRIP] {
 			break
 		}
@@ -225,10 +229,15 @@ func nullCallReturn(r symbols.Regs, read func(uint64) (uint64, error)) (symbols.
 // inlined call executing at its PC (innermost first). Each frame's line
 // is where it is: the innermost at the PC, the others at the call site
 // of the frame inside them.
-func (s *Session) withInlined(f Frame) []Frame {
+func (s *Session) withInlined(f Frame, hide int) []Frame {
 	s.describe(&f)
 	calls := s.sym.InlinedAt(f.look())
+	// The innermost hide calls are not entered yet (inline.go).
+	calls = calls[:len(calls)-min(hide, len(calls))]
 	if len(calls) == 0 {
+		if hide > 0 {
+			f.File, f.Line = s.callSiteOfHidden(f.look(), hide)
+		}
 		return []Frame{f}
 	}
 	out := make([]Frame, 0, len(calls)+1)
@@ -244,6 +253,10 @@ func (s *Session) withInlined(f Frame) []Frame {
 	}
 	f.File, f.Line = calls[0].CallFile, calls[0].CallLine
 	out = append(out, f)
+	if hide > 0 {
+		// The innermost shown frame is at the call of the first hidden one.
+		out[0].File, out[0].Line = s.callSiteOfHidden(f.look(), hide)
+	}
 	for i := range out {
 		out[i].Index = f.Index + i
 	}
@@ -342,7 +355,7 @@ func (s *Session) frames32(v int, cur symbols.Regs) []Frame {
 	var out []Frame
 	for _, f := range frames {
 		f.Index = len(out)
-		out = append(out, s.withInlined(f)...)
+		out = append(out, s.withInlined(f, 0)...)
 	}
 	return out
 }

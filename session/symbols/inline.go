@@ -216,8 +216,11 @@ type InlinedCall struct {
 	// Ranges are all the inlined call's code (a step out of the call
 	// runs until the PC leaves them).
 	Ranges []Range
-	cu     int32
-	die    uint64 // the DW_TAG_inlined_subroutine, absolute
+	// Entry is where the inlined code begins to run (DW_AT_entry_pc, else
+	// its lowest address): a stop there is at the call, in the caller.
+	Entry uint64
+	cu    int32
+	die   uint64 // the DW_TAG_inlined_subroutine, absolute
 }
 
 // InlinedAt returns the inlined calls executing at pc, outermost first:
@@ -238,6 +241,7 @@ func (t *Table) InlinedAt(pc uint64) []InlinedCall {
 	t.inlineWalk(d, r, u, fn.cu, t.link(pc), &out, 0)
 	for i := range out {
 		out[i].End += t.slide
+		out[i].Entry += t.slide
 		for j := range out[i].Ranges {
 			out[i].Ranges[j].Low += t.slide
 			out[i].Ranges[j].High += t.slide
@@ -269,6 +273,7 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 				for _, rg := range rs {
 					ic.Ranges = append(ic.Ranges, Range{rg[0], rg[1]})
 				}
+				ic.Entry = entryPC(c, rs)
 				if o := origin(d, c); o != nil {
 					ic.Name, _ = o.Val(dwarf.AttrName).(string)
 				}
@@ -289,6 +294,23 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 			r.SkipChildren()
 		}
 	}
+}
+
+// entryPC is where an inlined call's code begins to run: DW_AT_entry_pc
+// (an address, or in DWARF 5 an offset from the lowest address), else its
+// lowest address.
+func entryPC(e *dwarf.Entry, rs [][2]uint64) uint64 {
+	low := rs[0][0]
+	for _, r := range rs {
+		low = min(low, r[0])
+	}
+	switch v := e.Val(dwarf.AttrEntrypc).(type) {
+	case uint64:
+		return v
+	case int64:
+		return low + uint64(v)
+	}
+	return low
 }
 
 // rangeEnd returns the entry's address ranges and the end of the one that

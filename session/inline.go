@@ -1,0 +1,117 @@
+package session
+
+import (
+	"vmdap/session/symbols"
+	"vmdap/vmm"
+)
+
+// Stops at the first instruction of inlined calls, as gdb shows them.
+//
+// A step that ends where inlined calls begin (their entry PC, or the
+// start of one of their ranges) has not
+// entered them yet, as far as the source goes: gdb shows the stop at the
+// call, in the caller (skip_inline_frames), a step then enters the first
+// of them without running (one frame more, the same PC), and a next runs
+// over them, to the caller's next line. Without this, a step out of a
+// function whose call is followed by an inlined one (start_kernel's
+// setup_boot_config) showed the inlined callee on top, and the next next
+// went on inside it.
+
+// inlineEntries counts the innermost inlined calls at pc that begin at
+// it (Session.mu held).
+func (s *Session) inlineEntries(pc uint64) int {
+	if s.sym == nil {
+		return 0
+	}
+	calls := s.sym.InlinedAt(pc)
+	n := 0
+	for i := len(calls) - 1; i >= 0 && beginsAt(calls[i], pc); i-- {
+		n++
+	}
+	return n
+}
+
+// beginsAt says whether a step that reaches pc has just come to inlined
+// call c: pc is its entry, or the start of one of its ranges that the
+// code before pc is not in (GCC schedules some of an inlined call's code
+// before its entry: gdb's block_starting_point_at).
+func beginsAt(c symbols.InlinedCall, pc uint64) bool {
+	if c.Entry == pc {
+		return true
+	}
+	starts, before := false, false
+	for _, r := range c.Ranges {
+		starts = starts || r.Low == pc
+		before = before || pc > r.Low && pc-1 < r.High
+	}
+	return starts && !before
+}
+
+// callSiteOfHidden is where the outermost of the hide innermost inlined
+// calls at pc is called: the caller's line at such a stop.
+func (s *Session) callSiteOfHidden(pc uint64, hide int) (string, int) {
+	calls := s.sym.InlinedAt(pc)
+	if hide > len(calls) || hide <= 0 {
+		return "", 0
+	}
+	c := calls[len(calls)-hide]
+	return c.CallFile, c.CallLine
+}
+
+// hiddenOf is the count of hidden inlined calls at a run's stop: what the
+// run said (a step in that entered one), else, after a step, the calls
+// that begin at its PC (Session.mu held).
+func (s *Session) hiddenOf(r result) int {
+	if r.hideSet {
+		return r.hide
+	}
+	if r.ev == nil || r.ev.Reason != StopStep {
+		return 0
+	}
+	_, pc, err := s.regsPC(r.stop.VCPU)
+	if err != nil {
+		return 0
+	}
+	return s.inlineEntries(pc)
+}
+
+// hiddenAt is the stop's hidden count on vCPU v (Session.mu held).
+func (s *Session) hiddenAt(v int) int { return s.hidden[v] }
+
+// enterInlined is a step in at a stop before hidden inlined calls: the
+// next one is entered, and the stop reported again, without running.
+func (s *Session) enterInlined(v, hidden int) result {
+	_, pc, err := s.regsPC(v)
+	if err != nil {
+		return result{err: err}
+	}
+	r := userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonStep}, &Stopped{Reason: StopStep})
+	r.hide = hidden - 1
+	r.hideSet = true
+	return r
+}
+
+// nextOverInlined is a next at a stop before hidden inlined calls: it runs
+// over the outermost of them (until the PC leaves its code), then on to
+// the end of the caller's line if it is still on it.
+func (s *Session) nextOverInlined(v, hidden int) result {
+	_, pc, err := s.regsPC(v)
+	if err != nil {
+		return result{err: err}
+	}
+	s.mu.Lock()
+	calls := s.sym.InlinedAt(pc)
+	s.mu.Unlock()
+	if hidden > len(calls) {
+		return s.stepLine(v, nil)
+	}
+	outer := calls[len(calls)-hidden]
+	r := s.stepOutOfBlock(v, outer.Ranges)
+	if r.err != nil || r.ev == nil || r.ev.Reason != StopStep {
+		return r
+	}
+	if loc, ok := s.sym.PCToLine(r.stop.PC); ok && loc.Line == outer.CallLine && loc.File == outer.CallFile {
+		return s.stepLine(v, nil)
+	}
+	return r
+}
