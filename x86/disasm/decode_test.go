@@ -226,3 +226,29 @@ func TestWritesMSR(t *testing.T) {
 		}
 	}
 }
+
+// TestImmediateSymbols: a sign-extended immediate that is a symbol's
+// address (a kernel's, at -2 GiB) shows as that address and the symbol,
+// as a branch target does; one that is none stays a negative number.
+func TestImmediateSymbols(t *testing.T) {
+	sym := func(a uint64) (string, uint64, bool) {
+		if a >= 0xffffffff82c1f6c0 && a < 0xffffffff82c1f700 {
+			return "linux_banner", 0xffffffff82c1f6c0, true
+		}
+		return "", 0, false
+	}
+	for code, want := range map[string]string{
+		"48c7c7c0f6c182": "mov rdi, 0xffffffff82c1f6c0 <linux_banner>",
+		"48c7c7c8f6c182": "mov rdi, 0xffffffff82c1f6c8 <linux_banner+0x8>",
+		"48c7c0f6ffffff": "mov rax, -0xa",
+	} {
+		b, _ := hex.DecodeString(code)
+		d, err := Decode(b, 64, 0x1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Text(sym); got != want {
+			t.Errorf("% x: %q, want %q", b, got, want)
+		}
+	}
+}

@@ -221,6 +221,18 @@ func (d Inst) Text(sym Symbolizer) string {
 					s = strings.ReplaceAll(s, fmt.Sprintf("[%#x]", u), fmt.Sprintf("[%#x]", u|0xffffffff00000000))
 				}
 			}
+			// A sign-extended immediate that is a symbol's address (a
+			// kernel's, at -2 GiB: mov $linux_banner, %rdi): that
+			// address and the symbol, not a negative number.
+			if imm, ok := a.(x86asm.Imm); ok && imm < 0 && sym != nil {
+				if n, base, ok := sym(uint64(imm)); ok {
+					to := fmt.Sprintf("%#x <%s", uint64(imm), n)
+					if off := uint64(imm) - base; off != 0 {
+						to += fmt.Sprintf("+%#x", off)
+					}
+					s = strings.Replace(s, fmt.Sprintf("%#x", int64(imm)), to+">", 1)
+				}
+			}
 		}
 	}
 	return s
