@@ -777,6 +777,26 @@ func padTo(b []byte, n int) []byte {
 // (DW_TAG_call_site_parameter's DW_AT_call_value, evaluated in the
 // caller's frame), as gdb resolves DW_OP_entry_value.
 func (sc *frameScope) EntryValue(expr []byte) (uint64, error) {
+	return sc.callValue(func(p symbols.CallParam) bool { return p.Loc != nil && string(p.Loc) == string(expr) })
+}
+
+// ParamValue implements symbols.ParamValuer: what the caller passed for
+// the parameter whose DIE is at off in the function's unit, as gdb
+// resolves DW_OP_GNU_parameter_ref (a .constprop clone's parameter).
+func (sc *frameScope) ParamValue(off uint64) (uint64, error) {
+	if sc.s.sym == nil {
+		return 0, symbols.ErrOptimizedOut
+	}
+	die, ok := sc.s.sym.UnitDIE(sc.f.look(), off)
+	if !ok {
+		return 0, symbols.ErrOptimizedOut
+	}
+	return sc.callValue(func(p symbols.CallParam) bool { return p.Param == die })
+}
+
+// callValue evaluates, in the caller's frame, the call-site parameter of
+// the call to this frame that match accepts.
+func (sc *frameScope) callValue(match func(symbols.CallParam) bool) (uint64, error) {
 	fs, ok := sc.s.frames[sc.vcpu]
 	if !ok {
 		var err error
@@ -806,7 +826,7 @@ func (sc *frameScope) EntryValue(expr []byte) (uint64, error) {
 		return 0, symbols.ErrOptimizedOut
 	}
 	for _, p := range site.Params {
-		if string(p.Loc) != string(expr) {
+		if !match(p) {
 			continue
 		}
 		csc, err := sc.s.newScope(sc.vcpu, ci)

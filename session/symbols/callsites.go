@@ -21,21 +21,27 @@ type CallSite struct {
 	Params   []CallParam
 }
 
-// CallParam is what one argument register held at a call.
+// CallParam is what one argument held at a call.
 type CallParam struct {
 	Loc   []byte // where the callee finds it: usually one DW_OP_regN
 	Value []byte // DW_AT_call_value: an expression in the caller's frame
+	// Param is the callee's formal parameter it is for (absolute DIE
+	// offset; DW_AT_call_parameter, or GCC's DW_AT_abstract_origin), for
+	// an argument that a clone of the callee (IPA-CP's .constprop) does
+	// not receive at all: DW_OP_GNU_parameter_ref names it.
+	Param uint64
 }
 
 // Additional DWARF 5 attributes and tags of call sites.
 var (
-	attrCallOrigin   = dwarf.Attr(0x7f)
-	attrCallTailCall = dwarf.Attr(0x82)
-	attrCallTarget   = dwarf.Attr(0x83)
-	attrGNUTailCall  = dwarf.Attr(0x2115)
-	attrGNUCallValue = dwarf.Attr(0x2111)
-	tagGNUCallSiteT  = dwarf.Tag(0x4109)
-	tagGNUCallParamT = dwarf.Tag(0x410a)
+	attrCallOrigin    = dwarf.Attr(0x7f)
+	attrCallParameter = dwarf.Attr(0x80)
+	attrCallTailCall  = dwarf.Attr(0x82)
+	attrCallTarget    = dwarf.Attr(0x83)
+	attrGNUTailCall   = dwarf.Attr(0x2115)
+	attrGNUCallValue  = dwarf.Attr(0x2111)
+	tagGNUCallSiteT   = dwarf.Tag(0x4109)
+	tagGNUCallParamT  = dwarf.Tag(0x410a)
 )
 
 // CallSites returns the call sites of fn (within its inlined copies and
@@ -129,7 +135,7 @@ func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, d
 		}
 		switch {
 		case e.Tag == dwarf.TagCallSite || e.Tag == tagGNUCallSiteT:
-			*out = append(*out, callSiteOf(d, r, e))
+			*out = append(*out, callSiteOf(d, r, e, u))
 			continue // callSiteOf consumed the children
 		case (e.Tag == dwarf.TagLexDwarfBlock || e.Tag == dwarf.TagInlinedSubroutine) && e.Children && depth < 64:
 			collectCalls(d, r, u, out, depth+1)
@@ -141,7 +147,7 @@ func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, d
 	}
 }
 
-func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry) rawCallSite {
+func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry, u *unit) rawCallSite {
 	var rc rawCallSite
 	if v, ok := e.Val(dwarf.AttrCallReturnPC).(uint64); ok {
 		rc.ReturnPC = v
@@ -184,7 +190,13 @@ func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry) rawCallSite {
 			if p.Value, _ = c.Val(dwarf.AttrCallValue).([]byte); p.Value == nil {
 				p.Value, _ = c.Val(attrGNUCallValue).([]byte)
 			}
-			if p.Loc != nil && p.Value != nil {
+			for _, a := range []dwarf.Attr{attrCallParameter, dwarf.AttrAbstractOrigin} {
+				if off, ok := c.Val(a).(dwarf.Offset); ok {
+					p.Param = u.off + uint64(off)
+					break
+				}
+			}
+			if (p.Loc != nil || p.Param != 0) && p.Value != nil {
 				p.Loc = append([]byte(nil), p.Loc...)
 				p.Value = append([]byte(nil), p.Value...)
 				rc.Params = append(rc.Params, p)
@@ -194,6 +206,17 @@ func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry) rawCallSite {
 			r.SkipChildren()
 		}
 	}
+}
+
+// UnitDIE returns the absolute offset of the DIE at offset off in the
+// unit of the function at pc (an operand of DW_OP_GNU_parameter_ref is
+// such an offset); false when no function with DWARF is at pc.
+func (t *Table) UnitDIE(pc, off uint64) (uint64, bool) {
+	fn := t.FuncAt(pc)
+	if fn == nil || fn.cu < 0 {
+		return 0, false
+	}
+	return t.units[fn.cu].off + off, true
 }
 
 // TailCallsFrom returns the unique chain of functions by which from

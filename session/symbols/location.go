@@ -24,6 +24,15 @@ type EntryValuer interface {
 	EntryValue(expr []byte) (uint64, error)
 }
 
+// ParamValuer is implemented by a Context that knows what the caller
+// passed for one of the frame's function's parameters, from its call
+// site's DW_TAG_call_site_parameter for it: DW_OP_GNU_parameter_ref
+// needs it (a parameter that a clone of the function does not receive).
+// off is the parameter's DIE, an offset in the function's unit.
+type ParamValuer interface {
+	ParamValue(off uint64) (uint64, error)
+}
+
 // Place is where a variable's value is.
 type Place struct {
 	Addr   uint64
@@ -367,6 +376,21 @@ func evaluate(expr, frameBase []byte, addrSize int, c Context, depth int) (Place
 				return Place{}, verr
 			}
 			err = e.push(v)
+		case op == opGNUParameterRef:
+			if len(b) < 4 {
+				return Place{}, errTrunc
+			}
+			off := uint64(binary.LittleEndian.Uint32(b))
+			b = b[4:]
+			pv, ok := c.(ParamValuer)
+			if !ok {
+				return Place{}, fmt.Errorf("%w: what the caller passed (DW_OP_GNU_parameter_ref) is not known here", ErrOptimizedOut)
+			}
+			v, verr := pv.ParamValue(off)
+			if verr != nil {
+				return Place{}, verr
+			}
+			err = e.push(v)
 		case op == opPiece, op == opBitPiece:
 			size, ok := ulebOK(&b)
 			if !ok {
@@ -524,56 +548,57 @@ func (e *evaluator) binary(op byte, x, y uint64) (uint64, error) {
 
 // DWARF expression operations (DWARF 5 §7.7.1).
 const (
-	opAddr          = 0x03
-	opDeref         = 0x06
-	opConst1u       = 0x08
-	opConst8s       = 0x0f
-	opConstu        = 0x10
-	opConsts        = 0x11
-	opDup           = 0x12
-	opDrop          = 0x13
-	opOver          = 0x14
-	opPick          = 0x15
-	opSwap          = 0x16
-	opRot           = 0x17
-	opAbs           = 0x19
-	opAnd           = 0x1a
-	opDiv           = 0x1b
-	opMinus         = 0x1c
-	opMod           = 0x1d
-	opMul           = 0x1e
-	opNeg           = 0x1f
-	opNot           = 0x20
-	opOr            = 0x21
-	opPlus          = 0x22
-	opPlusUconst    = 0x23
-	opShl           = 0x24
-	opShr           = 0x25
-	opShra          = 0x26
-	opXor           = 0x27
-	opBra           = 0x28
-	opEq            = 0x29
-	opGe            = 0x2a
-	opGt            = 0x2b
-	opLe            = 0x2c
-	opLt            = 0x2d
-	opNe            = 0x2e
-	opSkip          = 0x2f
-	opLit0          = 0x30
-	opReg0          = 0x50
-	opBreg0         = 0x70
-	opRegx          = 0x90
-	opFbreg         = 0x91
-	opBregx         = 0x92
-	opPiece         = 0x93
-	opDerefSize     = 0x94
-	opNop           = 0x96
-	opCallFrameCFA  = 0x9c
-	opBitPiece      = 0x9d
-	opImplicitValue = 0x9e
-	opStackValue    = 0x9f
-	opEntryValue    = 0xa3
-	opGNUEntryValue = 0xf3
+	opAddr            = 0x03
+	opDeref           = 0x06
+	opConst1u         = 0x08
+	opConst8s         = 0x0f
+	opConstu          = 0x10
+	opConsts          = 0x11
+	opDup             = 0x12
+	opDrop            = 0x13
+	opOver            = 0x14
+	opPick            = 0x15
+	opSwap            = 0x16
+	opRot             = 0x17
+	opAbs             = 0x19
+	opAnd             = 0x1a
+	opDiv             = 0x1b
+	opMinus           = 0x1c
+	opMod             = 0x1d
+	opMul             = 0x1e
+	opNeg             = 0x1f
+	opNot             = 0x20
+	opOr              = 0x21
+	opPlus            = 0x22
+	opPlusUconst      = 0x23
+	opShl             = 0x24
+	opShr             = 0x25
+	opShra            = 0x26
+	opXor             = 0x27
+	opBra             = 0x28
+	opEq              = 0x29
+	opGe              = 0x2a
+	opGt              = 0x2b
+	opLe              = 0x2c
+	opLt              = 0x2d
+	opNe              = 0x2e
+	opSkip            = 0x2f
+	opLit0            = 0x30
+	opReg0            = 0x50
+	opBreg0           = 0x70
+	opRegx            = 0x90
+	opFbreg           = 0x91
+	opBregx           = 0x92
+	opPiece           = 0x93
+	opDerefSize       = 0x94
+	opNop             = 0x96
+	opCallFrameCFA    = 0x9c
+	opBitPiece        = 0x9d
+	opImplicitValue   = 0x9e
+	opStackValue      = 0x9f
+	opEntryValue      = 0xa3
+	opGNUEntryValue   = 0xf3
+	opGNUParameterRef = 0xfa
 )
 
 // opNames names the operations an error may mention.

@@ -170,6 +170,14 @@ NOINLINE void show_types(struct task *t, struct packet *p, const struct ops *o)
 	o->close(sinkhole);
 }
 
+/* At -O2 a clone (IPA-SRA, IPA-CP) that receives v alone: k and unused
+   are what its callers passed (DW_OP_GNU_parameter_ref). */
+static __attribute__((noinline)) int cloned(int v, int k, int unused)
+{
+	sinkhole = v + k; /* bp:clone */
+	return v * k;
+}
+
 /* Does not return: at -O2 kmain's call to it is kmain's last
    instruction, so kmain's return address lies past kmain's end. */
 __attribute__((noreturn)) NOINLINE static void finish(int total)
@@ -194,6 +202,7 @@ void kmain(u32 magic)
 	show_types(current, pkt, &file_ops);
 	idle.pid = total;
 	sinkhole = relay((int)(magic & 7));
+	sinkhole = cloned(total & 3, 12, 99) + cloned(total & 5, 12, 98);
 	asm_marker();
 	finish(total);
 }
