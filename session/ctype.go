@@ -2,7 +2,7 @@ package session
 
 import (
 	"debug/dwarf"
-	"fmt"
+	"strconv"
 	"strings"
 
 	"vmdap/session/symbols"
@@ -35,6 +35,7 @@ type ctype struct {
 	fields []field
 	enums  []enumVal
 	params []*ctype // a function's parameters' types (typDots: more)
+	qual   qual     // the type's own qualifiers (a pointer's: int * const)
 	union  bool
 	// rust: what a Rust struct or enum is beyond its C shape (its path,
 	// its variants); rstr/rslice: a &str or &[T] (data_ptr, length).
@@ -91,41 +92,108 @@ var (
 
 func ptrTo(t *ctype) *ctype { return &ctype{kind: tPtr, size: 8, elem: t} }
 
-// String renders the type in C.
-func (t *ctype) String() string {
+// qual is a set of C type qualifiers.
+type qual uint8
+
+const (
+	qConst qual = 1 << iota
+	qVolatile
+	qRestrict
+	qAtomic
+)
+
+// String lists the qualifiers in gdb's order (c_type_print_modifier):
+// const volatile restrict _Atomic, whatever order the DWARF nests them in.
+func (q qual) String() string {
+	var out []string
+	for i, n := range []string{"const", "volatile", "restrict", "_Atomic"} {
+		if q&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// qualNamed is the qualifier debug/dwarf's QualType names.
+func qualNamed(s string) qual {
+	switch s {
+	case "const":
+		return qConst
+	case "volatile":
+		return qVolatile
+	case "restrict":
+		return qRestrict
+	}
+	return 0
+}
+
+// String renders the type as gdb's whatis spells it: typedef names kept
+// (handler_t [3]), declarators inside out (int (*)(int), int [2][3],
+// const char * const).
+func (t *ctype) String() string { return t.decl("") }
+
+// decl spells the type around inner, the declarator built so far from
+// the outside in: a pointer puts its star (and its own qualifiers) in
+// front, an array or function its suffix behind, in parentheses when
+// the declarator is a pointer's.
+func (t *ctype) decl(inner string) string {
 	if t == nil {
-		return "void"
+		return joinDecl("void", inner)
+	}
+	if t.name != "" || t.elem == nil {
+		base := t.name
+		if q := t.qual.String(); q != "" {
+			base = q + " " + base
+		}
+		return joinDecl(base, inner)
 	}
 	switch t.kind {
 	case tPtr:
-		if s, ok := funcPtrString(t); ok {
-			return s
+		star := "*"
+		if q := t.qual.String(); q != "" {
+			star += " " + q
+			if strings.HasPrefix(inner, "*") {
+				star += " " // int * const *, but int (* const[2])(void)
+			}
 		}
-		return t.elem.String() + " *"
-	case tFunc:
-		if t.name == "" {
-			return t.elem.String() + " (" + t.paramList() + ")"
-		}
+		return t.elem.decl(star + inner)
 	case tArray:
+		n := ""
 		if t.count >= 0 {
-			return fmt.Sprintf("%s [%d]", t.elem.String(), t.count)
+			n = strconv.FormatInt(t.count, 10)
 		}
-		return t.elem.String() + " []"
+		return t.elemQualified().decl(parenPtr(inner) + "[" + n + "]")
+	case tFunc:
+		return t.elem.decl(parenPtr(inner) + "(" + t.paramList() + ")")
 	}
-	return t.name
+	return joinDecl(t.name, inner)
 }
 
-// funcPtrString spells a pointer to a C function type as C does:
-// void (*)(int), void (**)(void).
-func funcPtrString(t *ctype) (string, bool) {
-	stars := ""
-	for ; t.kind == tPtr && t.name == ""; t = t.elem {
-		stars += "*"
+// elemQualified is an array's element type with the array's own
+// qualifiers, where C puts them.
+func (t *ctype) elemQualified() *ctype {
+	if t.qual == 0 {
+		return t.elem
 	}
-	if t.kind != tFunc || t.name != "" || stars == "" {
-		return "", false
+	e := *t.elem
+	e.qual |= t.qual
+	return &e
+}
+
+func joinDecl(base, inner string) string {
+	if inner == "" {
+		return base
 	}
-	return t.elem.String() + " (" + stars + ")(" + t.paramList() + ")", true
+	return base + " " + inner
+}
+
+// parenPtr wraps a pointer declarator before an array or function
+// suffix: (*)[3], (* const)(int).
+func parenPtr(inner string) string {
+	if strings.HasPrefix(inner, "*") {
+		return "(" + inner + ")"
+	}
+	return inner
 }
 
 // paramList is a function type's parameters as C lists them.
@@ -220,21 +288,15 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 			c.enums = append(c.enums, enumVal{v.Name, v.Val})
 		}
 	case *dwarf.TypedefType:
+		// The typedef's name stands for the whole type (handler_t, not
+		// int (*)(int)), qualifiers inside it included.
 		u := fromDWARF(t.Type, cache)
-		cp := *u
-		cp.name = t.Name
-		if u.kind == tPtr || u.kind == tArray {
-			// keep the C spelling of derived types under the typedef name
-			cp.name = t.Name
-		}
-		*c = cp
-		c.size = u.size
+		*c = *u
+		c.name, c.qual = t.Name, 0
 	case *dwarf.QualType:
 		u := fromDWARF(t.Type, cache)
 		*c = *u
-		if t.Qual == "const" || t.Qual == "volatile" {
-			c.name = strings.TrimSpace(t.Qual + " " + u.name)
-		}
+		c.qual |= qualNamed(t.Qual)
 	case *dwarf.FuncType:
 		c.kind, c.size = tFunc, 1
 		c.elem = fromDWARF(t.ReturnType, cache)
@@ -251,15 +313,6 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		c.kind, c.name = tInt, dt.String()
 	}
 	return c
-}
-
-// typedefName: for display, typedefs of derived types print as the
-// typedef name; String already handles the derived shapes.
-func (t *ctype) display() string {
-	if t.name != "" && (t.kind == tPtr || t.kind == tArray) {
-		return t.name
-	}
-	return t.String()
 }
 
 func (t *ctype) isScalar() bool {

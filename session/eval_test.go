@@ -170,16 +170,17 @@ func TestFunctionValues(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.expr, got, c.val)
 		}
 	}
-	// The C spellings of function types and pointers to them.
+	// The C spellings of function types and pointers to them, as gdb's
+	// whatis gives them.
 	charp := ptrTo(typChar)
 	f := &ctype{kind: tFunc, size: 1, elem: charp, params: []*ctype{typInt, charp, typDots}}
 	for _, c := range []struct {
 		t    *ctype
 		want string
 	}{
-		{f, "char * (int, char *, ...)"}, {ptrTo(f), "char * (*)(int, char *, ...)"},
-		{ptrTo(ptrTo(f)), "char * (**)(int, char *, ...)"}, {ptrTo(typNoDebugFunc), "<text variable, no debug info> *"},
-		{ptrTo(charp), "char * *"},
+		{f, "char *(int, char *, ...)"}, {ptrTo(f), "char *(*)(int, char *, ...)"},
+		{ptrTo(ptrTo(f)), "char *(**)(int, char *, ...)"}, {ptrTo(typNoDebugFunc), "<text variable, no debug info> *"},
+		{ptrTo(charp), "char **"},
 	} {
 		if got := c.t.String(); got != c.want {
 			t.Errorf("type %q, want %q", got, c.want)

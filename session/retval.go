@@ -68,14 +68,14 @@ func (r *returned) value(cache *typeCache) (value, error) {
 	}
 	switch {
 	case t.kind == tFloat:
-		return value{}, fmt.Errorf("a %s comes back in a floating-point register (XMM0, or x87's st(0) in 32-bit code), which vmdap does not read", t.display())
+		return value{}, fmt.Errorf("a %s comes back in a floating-point register (XMM0, or x87's st(0) in 32-bit code), which vmdap does not read", t.String())
 	case t.isScalar() && t.size > 0 && t.size <= 2*w:
 		return inRegs(), nil
 	case t.kind == tStruct && t.rustLang:
 		return value{}, errors.New("Rust's ABI does not say where a returned aggregate goes")
 	case t.kind == tStruct && r.mode == 64 && t.size > 0 && t.size <= 16:
 		if hasFloat(t, 0) {
-			return value{}, fmt.Errorf("a %s with floating-point members comes back partly in XMM registers, which vmdap does not read", t.display())
+			return value{}, fmt.Errorf("a %s with floating-point members comes back partly in XMM registers, which vmdap does not read", t.String())
 		}
 		if !unaligned(t, 0) {
 			return inRegs(), nil
@@ -87,7 +87,7 @@ func (r *returned) value(cache *typeCache) (value, error) {
 		// In memory the caller provided; the function returns its address.
 		return value{typ: t, inMem: true, addr: lo, name: retvalName}, nil
 	}
-	return value{}, fmt.Errorf("where a %s is returned is not known", t.display())
+	return value{}, fmt.Errorf("where a %s is returned is not known", t.String())
 }
 
 // hasFloat reports whether an aggregate holds a floating-point member.
@@ -160,7 +160,7 @@ func (s *Session) retvalVar(sc *frameScope) (Var, bool) {
 	name := r.fn + " returned"
 	val, err := r.value(sc.types)
 	if err != nil {
-		return Var{Name: name, Value: "<" + err.Error() + ">", Type: fromDWARF(r.typ, sc.types).display(), Presentation: "readOnly"}, true
+		return Var{Name: name, Value: "<" + err.Error() + ">", Type: fromDWARF(r.typ, sc.types).String(), Presentation: "readOnly"}, true
 	}
 	v := s.makeVar(sc, name, retvalName, val, s.hex)
 	v.Presentation = "readOnly"

@@ -137,7 +137,7 @@ func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
 // makeVar renders a value with lazy children (integers in hex when hex
 // is set: children inherit it).
 func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool) Var {
-	v := Var{Name: name, Type: val.typ.display(), EvaluateName: expr, typ: val.typ}
+	v := Var{Name: name, Type: val.typ.String(), EvaluateName: expr, typ: val.typ}
 	v.Value = format(val, sc, hex)
 	if val.inMem {
 		v.addr, v.size, v.inMem = val.addr, val.typ.size, true
