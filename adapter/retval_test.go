@@ -73,7 +73,7 @@ func TestReturnValueAfterStepOut(t *testing.T) {
 	e.stopped("step")
 	fid = e.top().Id
 	got := e.eval(fid, "$_retval")
-	if vs, err := e.c.ScopeVars(fid, "Locals"); err != nil || len(vs) == 0 || vs[0].Name != "busy_work returned" || vs[0].Value != got || vs[0].Type != "long unsigned int" {
+	if vs, err := e.c.ScopeVars(fid, "Locals"); err != nil || len(vs) == 0 || vs[0].Name != "busy_work returned" || vs[0].Value != got || vs[0].Type != "unsigned long" {
 		t.Fatalf("Locals after stepOut from busy_work: %+v %v ($_retval %s)", vs, err, got)
 	}
 	e.must(e.c.Step("next", 1, ""))

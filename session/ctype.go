@@ -208,6 +208,20 @@ func (t *ctype) paramList() string {
 	return strings.Join(ps, ", ")
 }
 
+// gdbIntNames are GCC's names of C's integer types as gdb shows them.
+var gdbIntNames = map[string]string{
+	"short int": "short", "short unsigned int": "unsigned short",
+	"long int": "long", "long unsigned int": "unsigned long",
+	"long long int": "long long", "long long unsigned int": "unsigned long long",
+}
+
+func intName(dwarfName string) string {
+	if n, ok := gdbIntNames[dwarfName]; ok {
+		return n
+	}
+	return dwarfName
+}
+
 // fromDWARF converts a DWARF type, caching by the dwarf.Type value.
 func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	if dt == nil {
@@ -220,9 +234,9 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	cache.m[dt] = c
 	switch t := dt.(type) {
 	case *dwarf.IntType:
-		c.kind, c.name, c.signed = tInt, t.Name, true
+		c.kind, c.name, c.signed = tInt, intName(t.Name), true
 	case *dwarf.UintType:
-		c.kind, c.name = tInt, t.Name
+		c.kind, c.name = tInt, intName(t.Name)
 	case *dwarf.CharType:
 		c.kind, c.name, c.signed = tChar, t.Name, true
 	case *dwarf.UcharType:

@@ -2,6 +2,7 @@ package session
 
 import (
 	"debug/dwarf"
+	"strings"
 	"testing"
 )
 
@@ -61,6 +62,27 @@ func TestTypeSpelling(t *testing.T) {
 	} {
 		if got := fromDWARF(c.dt, newTypeCache(nil)).String(); got != c.want {
 			t.Errorf("type %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestIntegerTypeNames: GCC's integer type names are shown as gdb 13
+// shows them (whatis of a short int is short), the others as the DWARF
+// names them.
+func TestIntegerTypeNames(t *testing.T) {
+	for dwarfName, want := range map[string]string{
+		"short int": "short", "short unsigned int": "unsigned short", "long int": "long",
+		"long unsigned int": "unsigned long", "long long int": "long long",
+		"long long unsigned int": "unsigned long long", "int": "int", "unsigned int": "unsigned int",
+		"__int128": "__int128", "__int128 unsigned": "__int128 unsigned",
+	} {
+		common := dwarf.CommonType{ByteSize: 8, Name: dwarfName}
+		var dt dwarf.Type = &dwarf.IntType{BasicType: dwarf.BasicType{CommonType: common}}
+		if strings.Contains(dwarfName, "unsigned") {
+			dt = &dwarf.UintType{BasicType: dwarf.BasicType{CommonType: common}}
+		}
+		if got := fromDWARF(dt, newTypeCache(nil)).String(); got != want {
+			t.Errorf("%s: type %q, want %q", dwarfName, got, want)
 		}
 	}
 }
