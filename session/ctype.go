@@ -324,9 +324,24 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	case *dwarf.VoidType, *dwarf.UnspecifiedType:
 		c.kind, c.name = tVoid, "void"
 	default:
+		if u, ok := atomicTarget(dt, cache); ok {
+			// A qualifier: _Atomic int reads as the int it holds.
+			*c = *fromDWARF(u, cache)
+			c.qual |= qAtomic
+			break
+		}
 		c.kind, c.name = tInt, dt.String()
 	}
 	return c
+}
+
+// atomicTarget is the type an _Atomic type qualifies, which
+// debug/dwarf does not give (see symbols.Table.AtomicTarget).
+func atomicTarget(dt dwarf.Type, cache *typeCache) (dwarf.Type, bool) {
+	if ut, ok := dt.(*dwarf.UnsupportedType); !ok || ut.Tag != dwarf.TagAtomicType || cache.sym == nil {
+		return nil, false
+	}
+	return cache.sym.AtomicTarget(dt)
 }
 
 func (t *ctype) isScalar() bool {

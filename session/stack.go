@@ -934,21 +934,8 @@ func (s *Session) globalName(name string, cache *typeCache) (value, bool) {
 	return value{}, false
 }
 
-// symbolName names the code or data at addr for a function's or a
-// function pointer's value: kmain, or kmain+4 inside it.
-func (s *Session) symbolName(addr uint64) (string, bool) {
-	if s.sym == nil {
-		return "", false
-	}
-	name, start, ok := s.sym.Symbol(addr)
-	if !ok || name == "" {
-		return "", false
-	}
-	if addr > start {
-		name += fmt.Sprintf("+%d", addr-start)
-	}
-	return name, true
-}
+// symbolName names the code or data at addr (see symbolAt).
+func (s *Session) symbolName(addr uint64) (string, bool) { return symbolAt(s.sym, addr) }
 
 func (sc *frameScope) symbolName(addr uint64) (string, bool) { return sc.s.symbolName(addr) }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/x86"
 )
 
@@ -246,6 +247,23 @@ func withSymbol(addr uint64, sc scope) string {
 		return fmt.Sprintf("%#x <%s>", addr, name)
 	}
 	return fmt.Sprintf("%#x", addr)
+}
+
+// symbolAt names the code or data at addr for a function's or a
+// pointer's value: kmain, or kmain+4 inside it; a data object's symbol
+// only within its size.
+func symbolAt(sym *symbols.Set, addr uint64) (string, bool) {
+	if sym == nil {
+		return "", false
+	}
+	name, start, ok := sym.Symbol(addr)
+	if !ok || name == "" {
+		return "", false
+	}
+	if addr > start {
+		name += fmt.Sprintf("+%d", addr-start)
+	}
+	return name, true
 }
 
 func mask(size int64) uint64 {

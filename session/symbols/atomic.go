@@ -1,0 +1,67 @@
+package symbols
+
+import "debug/dwarf"
+
+// AtomicTarget returns the type an _Atomic type qualifies. debug/dwarf
+// hands DW_TAG_atomic_type over as an UnsupportedType that keeps
+// neither the DIE's offset nor its DW_AT_type, so the DIE is found
+// again among the decoded units' top-level types (where compilers put
+// qualified types) by the identity of the type its offset decodes to.
+func (t *Table) AtomicTarget(dt dwarf.Type) (dwarf.Type, bool) {
+	ut, ok := dt.(*dwarf.UnsupportedType)
+	if !ok || ut.Tag != dwarf.TagAtomicType {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := t.cache.head; s != nil; s = s.next {
+		if s.data == nil {
+			continue
+		}
+		if target, ok := atomicIn(s.data, dt); ok {
+			return target, true
+		}
+	}
+	return nil, false
+}
+
+// atomicIn looks for dt among the top-level atomic types of one unit.
+func atomicIn(d *dwarf.Data, dt dwarf.Type) (dwarf.Type, bool) {
+	r := d.Reader()
+	cu, err := r.Next()
+	if err != nil || cu == nil || !cu.Children {
+		return nil, false
+	}
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			return nil, false
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+		if e.Tag != dwarf.TagAtomicType {
+			continue
+		}
+		if typ, err := d.Type(e.Offset); err != nil || typ != dt {
+			continue
+		}
+		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return nil, false
+		}
+		target, err := d.Type(off)
+		return target, err == nil
+	}
+}
+
+// AtomicTarget is Table.AtomicTarget in whichever image decoded dt.
+func (s *Set) AtomicTarget(dt dwarf.Type) (dwarf.Type, bool) {
+	var out dwarf.Type
+	var ok bool
+	s.each(func(t *Table, _ *Module) bool {
+		out, ok = t.AtomicTarget(dt)
+		return !ok
+	})
+	return out, ok
+}
