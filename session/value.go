@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -103,6 +104,40 @@ func intFrom(b []byte, signed bool) uint64 {
 	return u
 }
 
+// wideInt reads an integer wider than 64 bits (__int128) whole, where
+// u64 keeps its low 64 bits (which expressions compute with).
+func (v value) wideInt(sc scope) (*big.Int, error) {
+	b, err := v.bytes(sc)
+	if err != nil {
+		return nil, err
+	}
+	be := make([]byte, len(b))
+	for i, c := range b {
+		be[len(b)-1-i] = c
+	}
+	n := new(big.Int).SetBytes(be)
+	if v.typ.signed && len(b) > 0 && b[len(b)-1]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+	}
+	return n, nil
+}
+
+// formatWide shows a wide integer in decimal, or in hex as the
+// two's complement of its width (gdb's /x: 0xff…fb for -5).
+func formatWide(v value, sc scope, hex bool) string {
+	n, err := v.wideInt(sc)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	if !hex {
+		return n.String()
+	}
+	if n.Sign() < 0 {
+		n.Add(n, new(big.Int).Lsh(big.NewInt(1), uint(8*v.typ.size)))
+	}
+	return "0x" + n.Text(16)
+}
+
 func (v value) f64(sc scope) (float64, error) {
 	b, err := v.bytes(sc)
 	if err != nil {
@@ -190,6 +225,9 @@ func format(v value, sc scope, hex bool) string {
 	case tFunc:
 		// As gdb prints it: {void (void)} 0x1003e0 <kmain>.
 		return "{" + t.String() + "} " + withSymbol(v.addr, sc)
+	}
+	if t.kind == tInt && t.size > 8 {
+		return formatWide(v, sc, hex)
 	}
 	u, err := v.u64(sc)
 	if err != nil {
@@ -378,13 +416,25 @@ func assign(v value, sc scope, src value) error {
 	}
 	switch {
 	case v.inMem:
-		b := make([]byte, 8)
-		binary.LittleEndian.PutUint64(b, u)
-		return sc.writeMem(b[:v.typ.size], v.addr)
+		return sc.writeMem(scalarBytes(u, v.typ, (src.typ.signed || src.typ.kind == tFloat) && int64(u) < 0), v.addr)
 	case v.reg != "":
 		return sc.regSet(v.reg, u)
 	}
 	return errors.New("this value cannot be changed (it is not in memory or a register)")
+}
+
+// scalarBytes is u stored in a scalar of type t: its low bytes, and
+// past 64 bits (an __int128) its sign's when negative is set.
+func scalarBytes(u uint64, t *ctype, negative bool) []byte {
+	n := max(t.size, 8)
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint64(b, u)
+	if negative {
+		for i := 8; i < len(b); i++ {
+			b[i] = 0xff
+		}
+	}
+	return b[:max(t.size, 0)]
 }
 
 func (v value) f64OrInt(sc scope) (float64, error) {

@@ -32,3 +32,53 @@ func TestFlexibleArrayValue(t *testing.T) {
 		t.Errorf("int data[] = %s, want 0x1000", got)
 	}
 }
+
+func (m *memBytes) writeMem(p []byte, addr uint64) error {
+	if addr < m.base || addr-m.base+uint64(len(p)) > uint64(len(m.mem)) {
+		return errStatic
+	}
+	copy(m.mem[addr-m.base:], p)
+	return nil
+}
+
+var (
+	typInt128  = &ctype{kind: tInt, name: "__int128", size: 16, signed: true}
+	typUInt128 = &ctype{kind: tInt, name: "__int128 unsigned", size: 16}
+)
+
+// TestInt128Value: an __int128 shows all its 128 bits, in decimal and
+// in hex (it was cut to its low 64), as gdb prints the values guest's
+// i128, u128 and i128_small; an assignment writes all 16 bytes, the
+// sign's in the high ones.
+func TestInt128Value(t *testing.T) {
+	mem := make([]byte, 48)
+	copy(mem, []byte{0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	copy(mem[16:], []byte{0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01})
+	sc := &memBytes{base: 0x1000, mem: mem}
+	i128 := value{typ: typInt128, inMem: true, addr: 0x1000}
+	u128 := value{typ: typUInt128, inMem: true, addr: 0x1010}
+	for _, c := range []struct {
+		v    value
+		hex  bool
+		want string
+	}{
+		{i128, false, "-1180591620717411303427"},
+		{i128, true, "0xffffffffffffffbffffffffffffffffd"},
+		{u128, false, "1512366075204170947332355369683137040"},
+		{u128, true, "0x123456789abcdeffedcba9876543210"},
+	} {
+		if got := format(c.v, sc, c.hex); got != c.want {
+			t.Errorf("format(%s, hex %v) = %s, want %s", c.v.typ, c.hex, got, c.want)
+		}
+	}
+	small := value{typ: typInt128, inMem: true, addr: 0x1020}
+	if err := assign(small, sc, rvalue(typInt, uint64(0xfffffffffffffffb))); err != nil {
+		t.Fatal(err)
+	}
+	if got := format(small, sc, false); got != "-5" {
+		t.Errorf("i128_small = -5 reads back %s", got)
+	}
+	if got := format(small, sc, true); got != "0xfffffffffffffffffffffffffffffffb" {
+		t.Errorf("i128_small = -5 reads back %s in hex", got)
+	}
+}

@@ -136,6 +136,7 @@ func TestValuesMatchGDB(t *testing.T) {
 	path := vmmtest.BuildGuest(t, "values").Path
 	exprs := []string{
 		"atomic_ctr", "atomic_pt.x", "atomic_pt.y",
+		"i128", "u128", "i128_small",
 	}
 	want := gdbPrints(t, path, exprs)
 	sc := newImageScope(t, path)

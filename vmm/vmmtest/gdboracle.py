@@ -33,6 +33,8 @@ def leaves(v, path, out, depth=0):
             out[path] = "0x%x" % int(v)
         elif c == gdb.TYPE_CODE_BOOL:
             out[path] = "true" if bool(v) else "false"
+        elif c == gdb.TYPE_CODE_INT and t.sizeof > 8:
+            out[path] = str(v)  # an __int128 (gdb's Python cannot take int() of it), in decimal
         elif c in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_ENUM):
             out[path] = str(int(v))
         elif c == gdb.TYPE_CODE_FLT:
