@@ -36,6 +36,7 @@ type ctype struct {
 	enums  []enumVal
 	params []*ctype // a function's parameters' types (typDots: more)
 	qual   qual     // the type's own qualifiers (a pointer's: int * const)
+	quad   bool     // a 16-byte float in IEEE binary128, not x87's extended format
 	union  bool
 	// rust: what a Rust struct or enum is beyond its C shape (its path,
 	// its variants); rstr/rslice: a &str or &[T] (data_ptr, length).
@@ -244,7 +245,10 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	case *dwarf.BoolType:
 		c.kind, c.name = tBool, t.Name
 	case *dwarf.FloatType:
+		// IEEE's binary128 by its name, as gdb tells it from x87's
+		// extended format, both 16 bytes on x86-64.
 		c.kind, c.name = tFloat, t.Name
+		c.quad = t.Name == "_Float128" || t.Name == "__float128"
 	case *dwarf.AddrType:
 		c.kind, c.name = tInt, t.Name
 	case *dwarf.PtrType:

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -138,18 +137,14 @@ func formatWide(v value, sc scope, hex bool) string {
 	return "0x" + n.Text(16)
 }
 
+// f64 reads a floating value as a float64 (a long double's rounded).
 func (v value) f64(sc scope) (float64, error) {
 	b, err := v.bytes(sc)
 	if err != nil {
 		return 0, err
 	}
-	switch len(b) {
-	case 4:
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), nil
-	case 8:
-		return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
-	}
-	return 0, fmt.Errorf("cannot read a %d-byte float", len(b))
+	d, err := decodeFloat(b, floatFormatOf(v.typ))
+	return d.float64(), err
 }
 
 func rvalue(t *ctype, u uint64) value {
@@ -226,8 +221,11 @@ func format(v value, sc scope, hex bool) string {
 		// As gdb prints it: {void (void)} 0x1003e0 <kmain>.
 		return "{" + t.String() + "} " + withSymbol(v.addr, sc)
 	}
-	if t.kind == tInt && t.size > 8 {
+	switch {
+	case t.kind == tInt && t.size > 8:
 		return formatWide(v, sc, hex)
+	case t.kind == tFloat:
+		return formatFloat(v, sc)
 	}
 	u, err := v.u64(sc)
 	if err != nil {
@@ -239,9 +237,6 @@ func format(v value, sc scope, hex bool) string {
 			return "true"
 		}
 		return "false"
-	case tFloat:
-		f, _ := v.f64(sc)
-		return strconv.FormatFloat(f, 'g', -1, 64)
 	case tPtr:
 		if t.elem.kind == tFunc {
 			return withSymbol(u, sc)
@@ -398,25 +393,24 @@ func assign(v value, sc scope, src value) error {
 		return fmt.Errorf("cannot assign to a value of type %s", v.typ)
 	}
 	var u uint64
+	var b []byte
 	if v.typ.kind == tFloat {
 		f, err := src.f64OrInt(sc)
 		if err != nil {
 			return err
 		}
-		if v.typ.size == 4 {
-			u = uint64(math.Float32bits(float32(f)))
-		} else {
-			u = math.Float64bits(f)
-		}
+		b = floatBytes(f, floatFormatOf(v.typ), v.typ.size)
+		u = intFrom(b, false)
 	} else {
 		var err error
 		if u, err = src.u64(sc); err != nil {
 			return err
 		}
+		b = scalarBytes(u, v.typ, (src.typ.signed || src.typ.kind == tFloat) && int64(u) < 0)
 	}
 	switch {
 	case v.inMem:
-		return sc.writeMem(scalarBytes(u, v.typ, (src.typ.signed || src.typ.kind == tFloat) && int64(u) < 0), v.addr)
+		return sc.writeMem(b, v.addr)
 	case v.reg != "":
 		return sc.regSet(v.reg, u)
 	}

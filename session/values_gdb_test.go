@@ -137,6 +137,8 @@ func TestValuesMatchGDB(t *testing.T) {
 	exprs := []string{
 		"atomic_ctr", "atomic_pt.x", "atomic_pt.y",
 		"i128", "u128", "i128_small",
+		"fl_g", "fl_arr", "fl_nan", "db_g", "db_tenth", "db_inf", "db_ninf", "db_nan",
+		"ld_g", "ld_big", "ld_nan", "ld_ninf", "f128",
 	}
 	want := gdbPrints(t, path, exprs)
 	sc := newImageScope(t, path)

@@ -64,7 +64,8 @@ type OracleFrame struct {
 
 // OracleVar is a variable (or expression) and its value: gdb's text, and
 // its scalar leaves by path ("t.flags.level", "comm[2]"): integers in
-// decimal, pointers in hex, "<optimized out>".
+// decimal, pointers in hex, floating values as gdb prints them,
+// "<optimized out>".
 type OracleVar struct {
 	Name   string            `json:"name"`
 	Type   string            `json:"type"`

@@ -38,7 +38,7 @@ def leaves(v, path, out, depth=0):
         elif c in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_ENUM):
             out[path] = str(int(v))
         elif c == gdb.TYPE_CODE_FLT:
-            out[path] = repr(float(v))
+            out[path] = str(v)  # gdb's own digits (0.100000001 for a float), as vmdap shows them
         else:
             out[path] = str(v)
     except gdb.error as e:
