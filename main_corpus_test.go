@@ -256,7 +256,7 @@ func dapVar(t *testing.T, c *daptest.Client, name, value, typ string, ref int) v
 
 var (
 	charLeaf = regexp.MustCompile(`^(-?\d+) '.*'$`)
-	enumLeaf = regexp.MustCompile(`^\S+ \((-?\d+)\)$`)
+	enumLeaf = regexp.MustCompile(`^(?:\S+|\(.+\)) \((-?\d+)\)$`) // RUNNING (3), (P_R | P_X) (5)
 	ptrLeaf  = regexp.MustCompile(`^0x([0-9a-fA-F]+)\b`)
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -247,12 +248,7 @@ func format(v value, sc scope, hex bool) string {
 		}
 		return s
 	case tEnum:
-		for _, e := range t.enums {
-			if uint64(e.val) == u || (t.size < 8 && uint64(e.val)&(1<<(8*uint(t.size))-1) == u&(1<<(8*uint(t.size))-1)) {
-				return fmt.Sprintf("%s (%d)", e.name, e.val)
-			}
-		}
-		return fmt.Sprintf("%d", int64(u))
+		return formatEnum(t, u)
 	case tChar:
 		c := byte(u)
 		n := strconv.FormatInt(int64(intFrom([]byte{c}, t.signed)), 10)
@@ -271,6 +267,47 @@ func format(v value, sc scope, hex bool) string {
 		return strconv.FormatInt(int64(u), 10)
 	}
 	return strconv.FormatUint(u&mask(t.size), 10)
+}
+
+// formatEnum names an enumeration's value: NAME (value) for an
+// enumerator's; for a flag enumeration the enumerators whose bits it
+// holds, with the bits no enumerator names in hex, as gdb shows them
+// (generic_val_print_enum_1), then the value: (P_R | P_X) (5),
+// (P_W | unknown: 0x8) (10); else the number.
+func formatEnum(t *ctype, u uint64) string {
+	m := mask(t.size)
+	for _, e := range t.enums {
+		if uint64(e.val)&m == u&m {
+			return fmt.Sprintf("%s (%d)", e.name, e.val)
+		}
+	}
+	if !t.flagEnum() || u&m == 0 {
+		return fmt.Sprintf("%d", int64(u))
+	}
+	rest := u & m
+	var parts []string
+	for _, e := range t.enums {
+		if bit := uint64(e.val); rest&bit != 0 {
+			parts = append(parts, e.name)
+			rest &^= bit
+		}
+	}
+	if rest != 0 {
+		parts = append(parts, fmt.Sprintf("unknown: %#x", rest))
+	}
+	return fmt.Sprintf("(%s) (%d)", strings.Join(parts, " | "), u&m)
+}
+
+// flagEnum is gdb's test for an enumeration of flags
+// (update_enumeration_type_from_children): no enumerator negative, none
+// with more than one bit set (several may name the same bit).
+func (t *ctype) flagEnum() bool {
+	for _, e := range t.enums {
+		if e.val < 0 || bits.OnesCount64(uint64(e.val)) > 1 {
+			return false
+		}
+	}
+	return len(t.enums) > 0
 }
 
 // withSymbol renders a code address with the symbol it is in: 0x1003e0

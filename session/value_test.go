@@ -82,3 +82,45 @@ func TestInt128Value(t *testing.T) {
 		t.Errorf("i128_small = -5 reads back %s in hex", got)
 	}
 }
+
+func enumOf(size int64, vals ...enumVal) *ctype {
+	return &ctype{kind: tEnum, name: "enum e", size: size, signed: true, enums: vals}
+}
+
+// TestFlagEnumValue: an enumeration whose enumerators are single bits
+// shows a value that is none of them as the bits it holds, as gdb 13
+// shows the same declarations (P_R|P_X was shown as 5); any other keeps
+// its number; an enumerator's value is NAME (value) as always.
+func TestFlagEnumValue(t *testing.T) {
+	perm := enumOf(4, enumVal{"P_R", 1}, enumVal{"P_W", 2}, enumVal{"P_X", 4})
+	withZero := enumOf(4, enumVal{"Z", 0}, enumVal{"A", 1}, enumVal{"B", 2})
+	multiBit := enumOf(4, enumVal{"A", 1}, enumVal{"B", 6})
+	overlap := enumOf(4, enumVal{"A", 1}, enumVal{"B", 3})
+	dup := enumOf(4, enumVal{"A", 1}, enumVal{"A2", 1}, enumVal{"C", 2})
+	negative := enumOf(4, enumVal{"M", -1}, enumVal{"B", 2})
+	high := enumOf(4, enumVal{"TOP", 1 << 31})
+	for _, c := range []struct {
+		t    *ctype
+		u    uint64
+		want string
+	}{
+		{perm, 5, "(P_R | P_X) (5)"},
+		{perm, 10, "(P_W | unknown: 0x8) (10)"},
+		{perm, 13, "(P_R | P_X | unknown: 0x8) (13)"},
+		{perm, 8, "(unknown: 0x8) (8)"},
+		{perm, 0, "0"},
+		{perm, 2, "P_W (2)"},
+		{withZero, 3, "(A | B) (3)"},
+		{withZero, 0, "Z (0)"},
+		{multiBit, 7, "7"},
+		{overlap, 2, "2"},
+		{dup, 3, "(A | C) (3)"},
+		{negative, 3, "3"},
+		{negative, 0xffffffffffffffff, "M (-1)"},
+		{high, 0xffffffff80000001, "(TOP | unknown: 0x1) (2147483649)"},
+	} {
+		if got := format(rvalue(c.t, c.u), nil, false); got != c.want {
+			t.Errorf("%v = %#x: %s, want %s", c.t.enums, c.u, got, c.want)
+		}
+	}
+}
