@@ -197,12 +197,12 @@ func format(v value, sc scope, hex bool) string {
 			// shows it, with the string a char one holds.
 			s := fmt.Sprintf("%#x", v.addr)
 			if t.elem.kind == tChar {
-				s += " " + formatString(sc, v.addr, 256)
+				s += " " + cString(sc, v.addr)
 			}
 			return s
 		}
-		if t.elem.kind == tChar && v.inMem {
-			return formatString(sc, v.addr, int(t.count))
+		if t.elem.kind == tChar && t.elem.size == 1 && t.count >= 0 {
+			return charArrayText(v, sc)
 		}
 		n := t.count
 		var parts []string
@@ -244,7 +244,7 @@ func format(v value, sc scope, hex bool) string {
 		}
 		s := fmt.Sprintf("%#x", u)
 		if t.elem.kind == tChar && u != 0 {
-			s += " " + formatString(sc, u, 256)
+			s += " " + cString(sc, u)
 		}
 		return s
 	case tEnum:
@@ -255,10 +255,7 @@ func format(v value, sc scope, hex bool) string {
 		if hex {
 			n = fmt.Sprintf("%#x", c)
 		}
-		if c >= 0x20 && c < 0x7f {
-			return fmt.Sprintf("%s '%c'", n, c)
-		}
-		return fmt.Sprintf("%s '\\x%02x'", n, c)
+		return n + " " + quoteC([]byte{c}, '\'')
 	}
 	if hex {
 		return fmt.Sprintf("%#x", u&mask(t.size))
@@ -341,44 +338,6 @@ func mask(size int64) uint64 {
 		return ^uint64(0)
 	}
 	return 1<<(8*uint(size)) - 1
-}
-
-func formatString(sc scope, addr uint64, max int) string {
-	if max <= 0 || max > 256 {
-		max = 256
-	}
-	var sb strings.Builder
-	b := make([]byte, max)
-	n := max
-	if err := sc.readMem(b, addr); err != nil {
-		// read what we can, byte by byte
-		n = 0
-		for n < max && sc.readMem(b[n:n+1], addr+uint64(n)) == nil {
-			n++
-		}
-		if n == 0 {
-			return "<unreadable>"
-		}
-	}
-	sb.WriteByte('"')
-	for _, c := range b[:n] {
-		if c == 0 {
-			break
-		}
-		switch {
-		case c == '"' || c == '\\':
-			sb.WriteByte('\\')
-			sb.WriteByte(c)
-		case c == '\n':
-			sb.WriteString(`\n`)
-		case c < 0x20 || c >= 0x7f:
-			fmt.Fprintf(&sb, `\x%02x`, c)
-		default:
-			sb.WriteByte(c)
-		}
-	}
-	sb.WriteByte('"')
-	return sb.String()
 }
 
 func fieldValue(v value, f field, structBytes []byte) value {

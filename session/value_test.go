@@ -1,6 +1,10 @@
 package session
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
 
 // memBytes is a scope whose memory is a byte slice at base (registers
 // none): enough to format values.
@@ -121,6 +125,41 @@ func TestFlagEnumValue(t *testing.T) {
 	} {
 		if got := format(rvalue(c.t, c.u), nil, false); got != c.want {
 			t.Errorf("%v = %#x: %s, want %s", c.t.enums, c.u, got, c.want)
+		}
+	}
+}
+
+// TestCharArrayText: a char array stops at its first NUL only when
+// nothing but NULs follows (ubytes' {'a', 0, 200, 'z'} showed as "a");
+// bytes are escaped as gdb 13 escapes them (octal, C's letters), a char
+// too; a value held in registers (no address) shows its bytes alike.
+func TestCharArrayText(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 300)
+	mem := append([]byte("hello\tw\"d\x00\x00\x00a\x00\xc8za\x00x\x00\x00\x07\x1b'\\\x7f\n\re"), long...)
+	sc := &memBytes{base: 0x1000, mem: mem}
+	arr := func(elem *ctype, n int64, addr uint64) value {
+		return value{typ: &ctype{kind: tArray, elem: elem, count: n, size: n}, inMem: true, addr: addr}
+	}
+	for _, c := range []struct {
+		v    value
+		want string
+	}{
+		{arr(typChar, 12, 0x1000), `"hello\tw\"d"`},
+		{arr(typUChar, 4, 0x100c), `"a\000\310z"`},
+		{arr(typChar, 5, 0x1010), `"a\000x\000"`},
+		{arr(typChar, 8, 0x1015), `"\a\033'\\\177\n\re"`},
+		{arr(typChar, 0, 0x1000), `""`},
+		{arr(typChar, 300, 0x101d), `"` + strings.Repeat("x", 256) + `"...`},
+		{value{typ: &ctype{kind: tArray, elem: typChar, count: 3, size: 3}, raw: []byte{0xff, 'Q', 0}}, `"\377Q"`},
+		{rvalue(typChar, 0), `0 '\000'`},
+		{rvalue(typChar, '\''), `39 '\''`},
+		{rvalue(typChar, '\\'), `92 '\\'`},
+		{rvalue(typChar, '"'), `34 '"'`},
+		{rvalue(typUChar, 200), `200 '\310'`},
+		{rvalue(typChar, 0xffffffffffffffc8), `-56 '\310'`},
+	} {
+		if got := format(c.v, sc, false); got != c.want {
+			t.Errorf("%s: %s, want %s", c.v.typ, got, c.want)
 		}
 	}
 }
