@@ -560,7 +560,11 @@ func TestMemoryAndDisassembly(t *testing.T) {
 	e.must(e.c.ConfigurationDone())
 	e.stopped("entry")
 	f := e.top()
-	addr := e.eval(f.Id, "&origin")
+	// The value's memoryReference, as a client takes it (the value text
+	// is gdb's: 0x102000 <origin>).
+	r, err := e.c.Evaluate(f.Id, "&origin")
+	e.must(err)
+	addr := r.Body.MemoryReference
 	mem, err := e.c.ReadMemory(addr, 0, 8)
 	e.must(err)
 	b, _ := base64.StdEncoding.DecodeString(mem.Body.Data)

@@ -31,7 +31,7 @@ type scope interface {
 	regSet(name string, v uint64) error
 	lookupVar(name string) (value, bool, error)
 	lookupType(name string) (*ctype, bool)
-	symbolName(addr uint64) (string, bool) // kmain, kmain+4: for a function's value
+	symbolName(addr uint64) (string, bool) // kmain, kmain+4, points+4: for a function's or a pointer's value
 }
 
 func (v value) bytes(sc scope) ([]byte, error) {
@@ -239,10 +239,9 @@ func format(v value, sc scope, hex bool) string {
 		}
 		return "false"
 	case tPtr:
-		if t.elem.kind == tFunc {
-			return withSymbol(u, sc)
-		}
-		s := fmt.Sprintf("%#x", u)
+		// As gdb shows a pointer: the object or function it points
+		// into, and a char pointer's string.
+		s := withSymbol(u, sc)
 		if t.elem.kind == tChar && u != 0 {
 			s += " " + cString(sc, u)
 		}
@@ -307,8 +306,8 @@ func (t *ctype) flagEnum() bool {
 	return len(t.enums) > 0
 }
 
-// withSymbol renders a code address with the symbol it is in: 0x1003e0
-// <kmain>.
+// withSymbol renders an address with the symbol it is in: 0x1003e0
+// <kmain>, 0x102054 <points+4>.
 func withSymbol(addr uint64, sc scope) string {
 	if name, ok := sc.symbolName(addr); ok && addr != 0 {
 		return fmt.Sprintf("%#x <%s>", addr, name)
@@ -318,12 +317,13 @@ func withSymbol(addr uint64, sc scope) string {
 
 // symbolAt names the code or data at addr for a function's or a
 // pointer's value: kmain, or kmain+4 inside it; a data object's symbol
-// only within its size.
+// only within its size (see symbols.Table.AddrSymbol), so that an
+// address on the heap or a stack is not taken for the object before it.
 func symbolAt(sym *symbols.Set, addr uint64) (string, bool) {
 	if sym == nil {
 		return "", false
 	}
-	name, start, ok := sym.Symbol(addr)
+	name, start, ok := sym.AddrSymbol(addr)
 	if !ok || name == "" {
 		return "", false
 	}

@@ -166,6 +166,9 @@ func TestValuesMatchGDB(t *testing.T) {
 		"perms", "perms_odd", "perms_none", "perms_one", "sgn", "sgn_odd",
 		"name_buf", "ubytes", "sbytes", "holes", "escapes", "cube",
 		"escapes[0]", "escapes[1]", "escapes[2]", "escapes[3]", "ubytes[1]", "ubytes[2]", "sbytes[0]",
+		"ppt", "ppt_bytes", "in_name", "vgrid", "nowhere", "past_points", "&handlers", "&points[2].y",
+		"&sinkhole", "vp_const", "greeting", "cvpp", "handlers", "cfp",
+		"grid", "grid[1]", "&grid[1]", "cv_int",
 	}
 	want := gdbPrints(t, path, exprs)
 	sc := newImageScope(t, path)

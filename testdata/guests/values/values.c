@@ -42,6 +42,7 @@ char *ppt_bytes = (char *)&points[1];
 const char *in_name = &name_buf[6];
 void *vgrid = &grid[1][0];
 int *nowhere = (int *)0x3f00000;
+struct pt *past_points = &points[3]; /* in the gap after points */
 
 /* Qualified pointers, typedefs in arrays, function pointers. */
 typedef int (*handler_t)(int);
