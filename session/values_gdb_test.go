@@ -1,14 +1,8 @@
 package session
 
 import (
-	"bytes"
 	"debug/elf"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -85,50 +79,6 @@ func (sc *imageScope) lookupType(name string) (*ctype, bool) { return nil, false
 
 func (sc *imageScope) symbolName(addr uint64) (string, bool) { return symbolAt(sc.sym, addr) }
 
-// gdbShown is what gdb shows of an expression: its type (whatis), its
-// value, and in hex for an integer.
-type gdbShown struct {
-	Expr, Type, Text, Hex string
-}
-
-// gdbPrints evaluates expressions with gdb -batch on an ELF file (no
-// target: initialised data is read from the file).
-func gdbPrints(t *testing.T, path string, exprs []string) map[string]gdbShown {
-	t.Helper()
-	gdb := vmmtest.RequireGDB(t)
-	script := `import gdb, json
-for e in json.loads(EXPRS):
-    v = gdb.parse_and_eval(e)
-    h = ""
-    if v.type.strip_typedefs().code == gdb.TYPE_CODE_INT:
-        h = v.format_string(format="x")
-    print("@@" + json.dumps({"Expr": e, "Type": str(v.type), "Text": str(v), "Hex": h}))
-`
-	list, _ := json.Marshal(exprs)
-	f := filepath.Join(t.TempDir(), "values.py")
-	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(gdb, "-batch", "-nx", "-ex", "file "+path, "-ex", "python EXPRS = "+fmt.Sprintf("%q", list), "-x", f)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("gdb: %v\n%s", err, stderr.String())
-	}
-	shown := map[string]gdbShown{}
-	for _, l := range strings.Split(string(out), "\n") {
-		if j, ok := strings.CutPrefix(l, "@@"); ok {
-			var s gdbShown
-			if err := json.Unmarshal([]byte(j), &s); err != nil {
-				t.Fatal(err)
-			}
-			shown[s.Expr] = s
-		}
-	}
-	return shown
-}
-
 // enumSuffix is vmdap's value after an enumeration's name or flags.
 var enumSuffix = regexp.MustCompile(` \(-?\d+\)$`)
 
@@ -170,13 +120,10 @@ func TestValuesMatchGDB(t *testing.T) {
 		"&sinkhole", "vp_const", "greeting", "cvpp", "handlers", "cfp",
 		"grid", "grid[1]", "&grid[1]", "cv_int",
 	}
-	want := gdbPrints(t, path, exprs)
+	want := vmmtest.GDBPrint(t, path, exprs)
 	sc := newImageScope(t, path)
 	for _, e := range exprs {
-		w, ok := want[e]
-		if !ok {
-			t.Fatalf("gdb did not print %s", e)
-		}
+		w := want[e]
 		v, err := evalExpr(e, sc)
 		if err != nil {
 			t.Errorf("%s: %v", e, err)

@@ -158,3 +158,52 @@ func RunOracle(t testing.TB, o Oracle) []OracleStop {
 	}
 	return stops
 }
+
+// Shown is what gdb shows of an expression: its type (as whatis spells
+// it), its value, and an integer's in hex (/x).
+type Shown struct {
+	Expr, Type, Text, Hex string
+}
+
+// GDBPrint evaluates expressions with gdb -batch on an ELF file, with
+// no target: what gdb shows of initialised data before the guest runs.
+func GDBPrint(t testing.TB, elfPath string, exprs []string) map[string]Shown {
+	t.Helper()
+	gdb := RequireGDB(t)
+	script := `import gdb, json
+for e in json.loads(EXPRS):
+    v = gdb.parse_and_eval(e)
+    h = ""
+    if v.type.strip_typedefs().code == gdb.TYPE_CODE_INT:
+        h = v.format_string(format="x")
+    print("@@" + json.dumps({"Expr": e, "Type": str(v.type), "Text": str(v), "Hex": h}))
+`
+	list, _ := json.Marshal(exprs)
+	f := filepath.Join(t.TempDir(), "print.py")
+	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gdb, "-batch", "-nx", "-ex", "file "+elfPath, "-ex", "python EXPRS = "+fmt.Sprintf("%q", list), "-x", f)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, stderr.String())
+	}
+	shown := map[string]Shown{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if j, ok := strings.CutPrefix(l, "@@"); ok {
+			var s Shown
+			if err := json.Unmarshal([]byte(j), &s); err != nil {
+				t.Fatal(err)
+			}
+			shown[s.Expr] = s
+		}
+	}
+	for _, e := range exprs {
+		if _, ok := shown[e]; !ok {
+			t.Fatalf("gdb printed nothing of %s:\n%s", e, stderr.String())
+		}
+	}
+	return shown
+}
