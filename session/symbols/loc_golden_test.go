@@ -188,7 +188,9 @@ var (
 // fmtExpr renders a DWARF expression as readelf does (DWARF 5 §2.5,
 // §2.6; the operations GCC and rustc emit), with named DW_OP_*
 // constants: "DW_OP_breg7 (rsp): 8; DW_OP_stack_value".
-func fmtExpr(b []byte, addrSize int) string {
+// unit is the offset of the expression's unit (DW_OP_GNU_parameter_ref's
+// operand is relative to it; readelf shows it absolute).
+func fmtExpr(b []byte, addrSize int, unit uint64) string {
 	regs := exprRegs64
 	if addrSize == 4 {
 		regs = exprRegs32
@@ -298,8 +300,11 @@ func fmtExpr(b []byte, addrSize int) string {
 				if op == 0xf3 {
 					name = "DW_OP_GNU_entry_value"
 				}
-				s = fmt.Sprintf("%s: (%s)", name, fmtExpr(b[:n], addrSize))
+				s = fmt.Sprintf("%s: (%s)", name, fmtExpr(b[:n], addrSize, unit))
 				b = b[n:]
+			case op == 0xfa:
+				s = fmt.Sprintf("DW_OP_GNU_parameter_ref: <%#x>", unit+uint64(binary.LittleEndian.Uint32(b)))
+				b = b[4:]
 			default:
 				return strings.Join(append(parts, fmt.Sprintf("<unknown op %#x>", op)), "; ")
 			}
@@ -316,6 +321,12 @@ var plainOps = map[byte]string{
 	0x22: "DW_OP_plus", 0x24: "DW_OP_shl", 0x25: "DW_OP_shr", 0x26: "DW_OP_shra", 0x27: "DW_OP_xor",
 	0x29: "DW_OP_eq", 0x2a: "DW_OP_ge", 0x2b: "DW_OP_gt", 0x2c: "DW_OP_le", 0x2d: "DW_OP_lt", 0x2e: "DW_OP_ne",
 	0x96: "DW_OP_nop", 0x9c: "DW_OP_call_frame_cfa", 0x9f: "DW_OP_stack_value",
+}
+
+// unitOf is the offset of the unit of the function at pc.
+func unitOf(tb *Table, pc uint64) uint64 {
+	u, _ := tb.UnitDIE(pc, 0)
+	return u
 }
 
 // TestGoldenLocations: at every address of every function, the location
@@ -354,7 +365,7 @@ func TestGoldenLocations(t *testing.T) {
 					// The frame base.
 					if want, ok := exprAtPC(fn.attrs["DW_AT_frame_base"], lists, pc); ok {
 						checked++
-						if got := fmtExpr(sc.FrameBase, sc.AddrSize); got != want {
+						if got := fmtExpr(sc.FrameBase, sc.AddrSize, unitOf(tb, pc)); got != want {
 							fail("%s %#x: frame base %q, readelf %q", fn.name(dies), pc, got, want)
 						}
 					}
@@ -398,7 +409,7 @@ func TestGoldenLocations(t *testing.T) {
 									fail("%s %#x: %s %q not in scope; readelf %q", fn.name(dies), pc, c.tag, name, want)
 									continue
 								}
-								if got := fmtExpr(v.Loc, v.AddrSize); got != want {
+								if got := fmtExpr(v.Loc, v.AddrSize, unitOf(tb, pc)); got != want {
 									fail("%s %#x: %s: vmdap %q, readelf %q", fn.name(dies), pc, name, got, want)
 								}
 							}

@@ -123,7 +123,7 @@ func TestEvaluateGolden(t *testing.T) {
 		}
 		// The text column is how readelf writes the bytes.
 		if !strings.Contains(text, "<") && !strings.Contains(want, "DW_OP_") {
-			if ft := fmtExpr(expr, as); strings.TrimSpace(ft) != text {
+			if ft := fmtExpr(expr, as, 0); strings.TrimSpace(ft) != text {
 				t.Errorf("line %d: bytes read as %q, the file says %q", ln, ft, text)
 			}
 		}
