@@ -31,6 +31,10 @@ const noteNoCFI = "a caller in code with neither CFI nor a frame pointer (a crat
 	"as hal::port::notify with Debian 12's rustc): gdb's x86-64 unwinder takes the word the function pushed for its " +
 	"return address and shows a frame it cannot name, then guesses on; vmdap does not guess, and stops there"
 
+// noteSynthetic: where vmdap is right and gdb is not.
+const noteSynthetic = "what a synthetic pointer (DW_OP_implicit_pointer) points to, in a caller's inlined frame: " +
+	"gdb shows it <optimized out>, and the same variable's value in the frame it belongs to; vmdap shows that value"
+
 // classifier names the known gap behind a difference, or "".
 type classifier struct {
 	is32 bool
@@ -62,6 +66,9 @@ func (c *classifier) vmdapRight(d stopDiff) string {
 				return noteNoCFI
 			}
 		}
+	}
+	if d.kind == "var" && d.frame > 0 && d.gdbVal == "<optimized out>" && strings.Contains(d.what, ".*") {
+		return noteSynthetic
 	}
 	if !c.is32 && d.kind == "var" && d.frame > 0 {
 		for _, f := range d.got.Frames[:min(d.frame, len(d.got.Frames))] {

@@ -710,6 +710,9 @@ func deref(v value, sc scope) (value, error) {
 	case tFunc:
 		return v, nil // *kmain is kmain, as in C
 	case tPtr:
+		if v.synth != nil {
+			return *v.synth, nil
+		}
 		if v.typ.elem.kind == tVoid {
 			return value{}, fmt.Errorf("cannot dereference a void pointer: cast it first")
 		}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -479,15 +480,17 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 
 // frameScope is the scope an expression sees in one frame.
 type frameScope struct {
-	s     *Session
-	vcpu  int
-	f     *Frame
-	sc    *symbols.Scope
-	regs  x86.Regs
-	sregs x86.SRegs
-	dregs *x86.DebugRegs
-	types *typeCache
-	err   error
+	refSize    int // the DIE reference size of the variable being evaluated
+	synthDepth int // synthetic pointers being followed (bounded)
+	s          *Session
+	vcpu       int
+	f          *Frame
+	sc         *symbols.Scope
+	regs       x86.Regs
+	sregs      x86.SRegs
+	dregs      *x86.DebugRegs
+	types      *typeCache
+	err        error
 }
 
 // NoFrame, as a frame index, asks for the global scope: globals, symbols
@@ -687,11 +690,14 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 	if as == 0 {
 		as = 8
 	}
+	sc.refSize = v.RefSize
 	pl, err := symbols.Evaluate(v.Loc, fb, as, sc)
 	if err != nil {
 		return value{typ: t, name: v.Name}, err
 	}
 	switch {
+	case pl.PtrTo != 0:
+		return sc.syntheticPointer(t, v.Name, pl)
 	case pl.Pieces:
 		b, err := sc.pieces(pl.Parts)
 		if err != nil {
@@ -710,6 +716,41 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 		return value{typ: t, reg: name, name: v.Name}, nil
 	}
 	return value{typ: t, inMem: true, addr: pl.Addr, name: v.Name}, nil
+}
+
+// RefSize implements symbols.RefSizer for the variable being evaluated.
+func (sc *frameScope) RefSize() int { return sc.refSize }
+
+// syntheticPointer is a pointer DW_OP_implicit_pointer describes: its
+// target is the variable at pl.PtrTo (its value here), pl.PtrOff bytes
+// in, as gdb's "<synthetic pointer>" shows it.
+func (sc *frameScope) syntheticPointer(t *ctype, name string, pl symbols.Place) (value, error) {
+	v := value{typ: t, name: name}
+	if t.kind != tPtr || sc.s.sym == nil || sc.synthDepth > 4 {
+		return v, errors.New("a synthetic pointer vmdap cannot follow")
+	}
+	tv, ok := sc.s.sym.VarOfDIE(pl.PtrTo, sc.f.look())
+	if !ok {
+		return v, errors.New("a synthetic pointer to a variable vmdap cannot find")
+	}
+	sc.synthDepth++
+	target, err := sc.varValue(tv)
+	sc.synthDepth--
+	if err != nil {
+		return v, fmt.Errorf("a synthetic pointer to %s: %w", tv.Name, err)
+	}
+	target.typ, target.name = t.elem, ""
+	switch off := pl.PtrOff; {
+	case off == 0:
+	case target.inMem:
+		target.addr += uint64(off)
+	case off > 0 && int(off) < len(target.raw):
+		target.raw = target.raw[off:]
+	default:
+		return v, fmt.Errorf("a synthetic pointer %d bytes into %s", off, tv.Name)
+	}
+	v.synth = &target
+	return v, nil
 }
 
 // pieces assembles a composite location's bytes (DW_OP_piece,

@@ -21,6 +21,10 @@ type value struct {
 	reg   string // register lvalue
 	raw   []byte // rvalue (or register) bytes, little-endian
 	name  string
+	// synth is what a pointer DW_OP_implicit_pointer describes points
+	// to: a pointer the program never had (gdb's "<synthetic pointer>"),
+	// whose target may have no address.
+	synth *value
 }
 
 // scope is what an expression sees: memory and registers of one frame.
@@ -218,6 +222,10 @@ func format(v value, sc scope, hex bool) string {
 		return "{" + strings.Join(parts, ", ") + "}"
 	case tVoid:
 		return "void"
+	case tPtr:
+		if v.synth != nil {
+			return "<synthetic pointer>"
+		}
 	case tFunc:
 		// As gdb prints it: {void (void)} 0x1003e0 <kmain>.
 		return "{" + t.String() + "} " + withSymbol(v.addr, sc)

@@ -146,8 +146,10 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 	t := val.typ
 	switch t.kind {
 	case tPtr:
-		if u, err := val.u64(sc); err == nil && u != 0 && t.elem.kind != tVoid && t.elem.kind != tFunc {
-			v.MemRef, v.HasMemRef = u, true
+		if u, err := val.u64(sc); val.synth != nil || err == nil && u != 0 && t.elem.kind != tVoid && t.elem.kind != tFunc {
+			if val.synth == nil {
+				v.MemRef, v.HasMemRef = u, true
+			}
 			v.NumChildren = 1
 			v.Children = s.locked(func() ([]Var, error) {
 				d, err := deref(val, sc)

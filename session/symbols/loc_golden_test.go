@@ -302,6 +302,17 @@ func fmtExpr(b []byte, addrSize int, unit uint64) string {
 				}
 				s = fmt.Sprintf("%s: (%s)", name, fmtExpr(b[:n], addrSize, unit))
 				b = b[n:]
+			case op == 0xa0 || op == 0xf2:
+				name := "DW_OP_implicit_pointer"
+				if op == 0xf2 {
+					name = "DW_OP_GNU_implicit_pointer"
+				}
+				if len(b) < 4 {
+					return strings.Join(append(parts, name), "; ")
+				}
+				die := uint64(binary.LittleEndian.Uint32(b))
+				b = b[4:]
+				s = fmt.Sprintf("%s: <%#x> %d", name, die, sleb(&b))
 			case op == 0xfa:
 				s = fmt.Sprintf("DW_OP_GNU_parameter_ref: <%#x>", unit+uint64(binary.LittleEndian.Uint32(b)))
 				b = b[4:]

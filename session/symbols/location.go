@@ -33,6 +33,13 @@ type ParamValuer interface {
 	ParamValue(off uint64) (uint64, error)
 }
 
+// RefSizer is implemented by a Context that knows the size of a DIE
+// reference in its unit's expressions (DW_OP_implicit_pointer's operand:
+// 4, 8 in 64-bit DWARF, the address size in DWARF 2); 4 without it.
+type RefSizer interface {
+	RefSize() int
+}
+
 // Place is where a variable's value is.
 type Place struct {
 	Addr   uint64
@@ -46,6 +53,11 @@ type Place struct {
 	// Parts are the pieces of a composite location (DW_OP_piece,
 	// DW_OP_bit_piece), in order from the value's lowest byte.
 	Parts []Piece
+	// PtrTo, for DW_OP_implicit_pointer, is the variable (absolute DIE
+	// offset) the value is a pointer into, PtrOff bytes in: a pointer
+	// the program never had, to a variable that may have no address.
+	PtrTo  uint64
+	PtrOff int64
 }
 
 // Piece is one part of a composite location.
@@ -376,6 +388,22 @@ func evaluate(expr, frameBase []byte, addrSize int, c Context, depth int) (Place
 				return Place{}, verr
 			}
 			err = e.push(v)
+		case op == opImplicitPointer, op == opGNUImplicitPointer:
+			n := 4
+			if rs, ok := c.(RefSizer); ok && rs.RefSize() > 0 {
+				n = rs.RefSize()
+			}
+			if len(b) < n {
+				return Place{}, errTrunc
+			}
+			var buf [8]byte
+			copy(buf[:], b[:n])
+			b = b[n:]
+			off, ok := slebOK(&b)
+			if !ok {
+				return Place{}, errTrunc
+			}
+			cur, have = Place{PtrTo: binary.LittleEndian.Uint64(buf[:]), PtrOff: off}, true
 		case op == opGNUParameterRef:
 			if len(b) < 4 {
 				return Place{}, errTrunc
@@ -548,57 +576,59 @@ func (e *evaluator) binary(op byte, x, y uint64) (uint64, error) {
 
 // DWARF expression operations (DWARF 5 §7.7.1).
 const (
-	opAddr            = 0x03
-	opDeref           = 0x06
-	opConst1u         = 0x08
-	opConst8s         = 0x0f
-	opConstu          = 0x10
-	opConsts          = 0x11
-	opDup             = 0x12
-	opDrop            = 0x13
-	opOver            = 0x14
-	opPick            = 0x15
-	opSwap            = 0x16
-	opRot             = 0x17
-	opAbs             = 0x19
-	opAnd             = 0x1a
-	opDiv             = 0x1b
-	opMinus           = 0x1c
-	opMod             = 0x1d
-	opMul             = 0x1e
-	opNeg             = 0x1f
-	opNot             = 0x20
-	opOr              = 0x21
-	opPlus            = 0x22
-	opPlusUconst      = 0x23
-	opShl             = 0x24
-	opShr             = 0x25
-	opShra            = 0x26
-	opXor             = 0x27
-	opBra             = 0x28
-	opEq              = 0x29
-	opGe              = 0x2a
-	opGt              = 0x2b
-	opLe              = 0x2c
-	opLt              = 0x2d
-	opNe              = 0x2e
-	opSkip            = 0x2f
-	opLit0            = 0x30
-	opReg0            = 0x50
-	opBreg0           = 0x70
-	opRegx            = 0x90
-	opFbreg           = 0x91
-	opBregx           = 0x92
-	opPiece           = 0x93
-	opDerefSize       = 0x94
-	opNop             = 0x96
-	opCallFrameCFA    = 0x9c
-	opBitPiece        = 0x9d
-	opImplicitValue   = 0x9e
-	opStackValue      = 0x9f
-	opEntryValue      = 0xa3
-	opGNUEntryValue   = 0xf3
-	opGNUParameterRef = 0xfa
+	opAddr               = 0x03
+	opDeref              = 0x06
+	opConst1u            = 0x08
+	opConst8s            = 0x0f
+	opConstu             = 0x10
+	opConsts             = 0x11
+	opDup                = 0x12
+	opDrop               = 0x13
+	opOver               = 0x14
+	opPick               = 0x15
+	opSwap               = 0x16
+	opRot                = 0x17
+	opAbs                = 0x19
+	opAnd                = 0x1a
+	opDiv                = 0x1b
+	opMinus              = 0x1c
+	opMod                = 0x1d
+	opMul                = 0x1e
+	opNeg                = 0x1f
+	opNot                = 0x20
+	opOr                 = 0x21
+	opPlus               = 0x22
+	opPlusUconst         = 0x23
+	opShl                = 0x24
+	opShr                = 0x25
+	opShra               = 0x26
+	opXor                = 0x27
+	opBra                = 0x28
+	opEq                 = 0x29
+	opGe                 = 0x2a
+	opGt                 = 0x2b
+	opLe                 = 0x2c
+	opLt                 = 0x2d
+	opNe                 = 0x2e
+	opSkip               = 0x2f
+	opLit0               = 0x30
+	opReg0               = 0x50
+	opBreg0              = 0x70
+	opRegx               = 0x90
+	opFbreg              = 0x91
+	opBregx              = 0x92
+	opPiece              = 0x93
+	opDerefSize          = 0x94
+	opNop                = 0x96
+	opCallFrameCFA       = 0x9c
+	opBitPiece           = 0x9d
+	opImplicitValue      = 0x9e
+	opStackValue         = 0x9f
+	opEntryValue         = 0xa3
+	opGNUEntryValue      = 0xf3
+	opGNUParameterRef    = 0xfa
+	opImplicitPointer    = 0xa0
+	opGNUImplicitPointer = 0xf2
 )
 
 // opNames names the operations an error may mention.

@@ -42,6 +42,8 @@ func (exprFrame) EntryValue(expr []byte) (uint64, error) {
 func placeText(p Place) string {
 	one := func(p Place) string {
 		switch {
+		case p.PtrTo != 0:
+			return fmt.Sprintf("pointer <%#x> %+d", p.PtrTo, p.PtrOff)
 		case p.Implicit != nil:
 			return "implicit " + hexenc.EncodeToString(p.Implicit)
 		case p.IsVal:

@@ -265,6 +265,9 @@ func (s *Set) HasLines(fn *Func) bool { return s.owner(fn).HasLines(fn) }
 // CallSiteAt is Table.CallSiteAt in fn's image.
 func (s *Set) CallSiteAt(fn *Func, ra uint64) (CallSite, bool) { return s.owner(fn).CallSiteAt(fn, ra) }
 
+// VarOfDIE is Table.VarOfDIE in the image at pc.
+func (s *Set) VarOfDIE(die, pc uint64) (*Var, bool) { return s.at(pc).VarOfDIE(die, pc) }
+
 // UnitDIE is Table.UnitDIE in the image at pc.
 func (s *Set) UnitDIE(pc, off uint64) (uint64, bool) { return s.at(pc).UnitDIE(pc, off) }
 

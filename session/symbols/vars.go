@@ -23,6 +23,7 @@ type Var struct {
 	DeclLine int
 	CU       string
 	AddrSize int
+	RefSize  int // a DIE reference's size in its expressions (DW_OP_implicit_pointer)
 	// Const is set when the variable has no location but a known value
 	// (DW_AT_const_value).
 	Const    []byte
@@ -172,7 +173,10 @@ func origin(d *dwarf.Data, e *dwarf.Entry) *dwarf.Entry {
 // declaration, or a concrete instance of an inlined function's
 // variable).
 func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKind, pc uint64) *Var {
-	v := &Var{Kind: kind, AddrSize: u.format.addrSize, CU: u.name, Rust: u.lang == langRust}
+	v := &Var{Kind: kind, AddrSize: u.format.addrSize, RefSize: u.format.offSize, CU: u.name, Rust: u.lang == langRust}
+	if u.format.version == 2 {
+		v.RefSize = u.format.addrSize // DWARF 2's references are address-sized
+	}
 	cur := e
 	for hop := 0; hop < 4 && cur != nil; hop++ {
 		if v.Name == "" {

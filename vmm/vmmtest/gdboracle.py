@@ -29,6 +29,10 @@ def leaves(v, path, out, depth=0):
             lo, hi = t.range()
             for i in range(lo, min(hi, lo + 15) + 1):
                 leaves(v[i], "%s[%d]" % (path, i), out, depth + 1)
+        elif c == gdb.TYPE_CODE_PTR and str(v) == "<synthetic pointer>":
+            # DW_OP_implicit_pointer: no address, but a target (vmdap's
+            # variables view names it *name, under the pointer).
+            leaves(v.dereference(), path + ".*" + path.split(".")[-1], out, depth + 1)
         elif c == gdb.TYPE_CODE_PTR:
             out[path] = "0x%x" % int(v)
         elif c == gdb.TYPE_CODE_BOOL:

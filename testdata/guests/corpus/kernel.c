@@ -178,6 +178,25 @@ static __attribute__((noinline)) int cloned(int v, int k, int unused)
 	return v * k;
 }
 
+/* At -O2 p lives in registers and q, inlined, points to it all the same:
+   a pointer the program never has (DW_OP_implicit_pointer). */
+struct pair2 {
+	int a, b;
+};
+
+static inline __attribute__((always_inline)) int pair_sum(const struct pair2 *q)
+{
+	sinkhole = q->b - q->a; /* bp:implicit */
+	return sink(q->a) + q->b;
+}
+
+NOINLINE int implicit_user(int x)
+{
+	struct pair2 p = { x, x * 3 };
+	sink(p.b);
+	return pair_sum(&p);
+}
+
 /* Does not return: at -O2 kmain's call to it is kmain's last
    instruction, so kmain's return address lies past kmain's end. */
 __attribute__((noreturn)) NOINLINE static void finish(int total)
@@ -203,6 +222,7 @@ void kmain(u32 magic)
 	idle.pid = total;
 	sinkhole = relay((int)(magic & 7));
 	sinkhole = cloned(total & 3, 12, 99) + cloned(total & 5, 12, 98);
+	sinkhole = implicit_user((int)magic & 15);
 	asm_marker();
 	finish(total);
 }
