@@ -56,10 +56,10 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 		t.mu.Unlock()
 		return cs
 	}
-	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	d, r, e, _ := t.entryAt(fn.cu, fn.die)
 	var raw []rawCallSite
 	if e != nil && e.Children {
-		collectCalls(d, r, u, &raw, 0)
+		collectCalls(d, r, st.base, &raw, 0)
 	}
 	t.mu.Unlock()
 	// Resolve targets by name (outside the lock: name lookups may wait
@@ -127,7 +127,9 @@ type rawCallSite struct {
 }
 
 // collectCalls walks a function's children for call sites.
-func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, depth int) {
+// base is where the unit's view begins in .debug_info (its offsets are
+// relative to it).
+func collectCalls(d *dwarf.Data, r *dwarf.Reader, base uint64, out *[]rawCallSite, depth int) {
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil || e.Tag == 0 {
@@ -135,10 +137,10 @@ func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, d
 		}
 		switch {
 		case e.Tag == dwarf.TagCallSite || e.Tag == tagGNUCallSiteT:
-			*out = append(*out, callSiteOf(d, r, e, u))
+			*out = append(*out, callSiteOf(d, r, e, base))
 			continue // callSiteOf consumed the children
 		case (e.Tag == dwarf.TagLexDwarfBlock || e.Tag == dwarf.TagInlinedSubroutine) && e.Children && depth < 64:
-			collectCalls(d, r, u, out, depth+1)
+			collectCalls(d, r, base, out, depth+1)
 			continue
 		}
 		if e.Children {
@@ -147,7 +149,7 @@ func collectCalls(d *dwarf.Data, r *dwarf.Reader, u *unit, out *[]rawCallSite, d
 	}
 }
 
-func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry, u *unit) rawCallSite {
+func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry, base uint64) rawCallSite {
 	var rc rawCallSite
 	if v, ok := e.Val(dwarf.AttrCallReturnPC).(uint64); ok {
 		rc.ReturnPC = v
@@ -192,7 +194,7 @@ func callSiteOf(d *dwarf.Data, r *dwarf.Reader, e *dwarf.Entry, u *unit) rawCall
 			}
 			for _, a := range []dwarf.Attr{attrCallParameter, dwarf.AttrAbstractOrigin} {
 				if off, ok := c.Val(a).(dwarf.Offset); ok {
-					p.Param = u.off + uint64(off)
+					p.Param = base + uint64(off)
 					break
 				}
 			}

@@ -52,12 +52,12 @@ func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
 		return Enumerator{}, false
 	}
 	st := t.cache.get(ci)
-	d, err := t.unitData(st)
-	if err != nil {
+	d, r := t.unitReader(st)
+	if r == nil {
 		return Enumerator{}, false
 	}
 	if st.enums == nil {
-		st.enums = unitEnums(d)
+		st.enums = unitEnums(r)
 	}
 	off, ok := st.enums[name]
 	if !ok {
@@ -78,10 +78,9 @@ func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
 
 // unitEnums maps the names of the enumerators of a unit's top-level
 // enumerations (not C++'s scoped enum class) to their enumeration's
-// offset, the first of a name winning.
-func unitEnums(d *dwarf.Data) map[string]dwarf.Offset {
+// offset, the first of a name winning; r is at the unit's DIE.
+func unitEnums(r *dwarf.Reader) map[string]dwarf.Offset {
 	out := map[string]dwarf.Offset{}
-	r := d.Reader()
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {
 		return out

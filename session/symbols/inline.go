@@ -269,7 +269,7 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 		}
 		if rs, end, ok := rangeEnd(d, c, pc); ok {
 			if c.Tag == dwarf.TagInlinedSubroutine {
-				ic := InlinedCall{cu: ci, die: u.off + uint64(c.Offset), End: end}
+				ic := InlinedCall{cu: ci, die: t.absOff(ci, c.Offset), End: end}
 				for _, rg := range rs {
 					ic.Ranges = append(ic.Ranges, Range{rg[0], rg[1]})
 				}
@@ -366,7 +366,7 @@ func (t *Table) blockAt(pc uint64) uint64 {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	d, r, e, u := t.entryAt(fn.cu, fn.die)
+	d, r, e, _ := t.entryAt(fn.cu, fn.die)
 	if e == nil || !e.Children {
 		return fn.die
 	}
@@ -386,7 +386,7 @@ func (t *Table) blockAt(pc uint64) uint64 {
 				continue
 			}
 			if _, _, ok := rangeEnd(d, c, pc); ok {
-				key = u.off + uint64(c.Offset)
+				key = t.absOff(fn.cu, c.Offset)
 				found = c.Children
 				break
 			}

@@ -63,7 +63,8 @@ func (t *Table) RustType(dt dwarf.Type) (*RustType, bool) {
 			return rt, rt != nil
 		}
 		if s.rustIdx == nil {
-			s.rustIdx = buildRustIndex(s.data)
+			_, r := t.unitReader(s)
+			s.rustIdx = buildRustIndex(r)
 		}
 		for _, e := range s.rustIdx[st.StructName] {
 			if typ, err := s.data.Type(e.off); err == nil && typ == dt {
@@ -79,11 +80,13 @@ func (t *Table) RustType(dt dwarf.Type) (*RustType, bool) {
 	return nil, false
 }
 
-// buildRustIndex walks a unit's DIEs, naming each structure type by its
-// namespaces and enclosing types.
-func buildRustIndex(d *dwarf.Data) rustIndex {
+// buildRustIndex walks a unit's DIEs from r (at the unit's DIE), naming
+// each structure type by its namespaces and enclosing types.
+func buildRustIndex(r *dwarf.Reader) rustIndex {
 	idx := rustIndex{}
-	r := d.Reader()
+	if r == nil {
+		return idx
+	}
 	var stack []string // the path of each open DIE with children ("" for others)
 	for n := 0; n < 1<<22; n++ {
 		e, err := r.Next()
@@ -93,6 +96,9 @@ func buildRustIndex(d *dwarf.Data) rustIndex {
 		if e.Tag == 0 {
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
+			}
+			if len(stack) == 0 {
+				break // the unit's end (a view may hold more units)
 			}
 			continue
 		}
@@ -121,6 +127,8 @@ func buildRustIndex(d *dwarf.Data) rustIndex {
 		}
 		if e.Children {
 			stack = append(stack, path)
+		} else if len(stack) == 0 {
+			break // a unit without children
 		}
 	}
 	return idx

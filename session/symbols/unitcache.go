@@ -7,13 +7,17 @@ import (
 )
 
 // unitState is what has been decoded of one unit: its own debug/dwarf
-// view (entries and types, with the unit's bytes alone as .debug_info,
-// so offsets in it are relative to the unit's header), its line rows,
-// and its globals. A bounded LRU cache keeps the most recently used.
+// view (entries and types, with the unit's bytes alone as .debug_info),
+// its line rows, and its globals. A bounded LRU cache keeps the most
+// recently used.
 type unitState struct {
 	ci      int32
 	data    *dwarf.Data
 	dataErr error
+	// base is the .debug_info offset that offset 0 of data stands for
+	// (an offset in data is base less): the unit's own offset when data
+	// begins with the unit.
+	base    uint64
 	rows    []row // sorted by address
 	rowsOK  bool
 	globals []*Var
@@ -108,19 +112,46 @@ func (t *Table) unitData(st *unitState) (*dwarf.Data, error) {
 	}
 	u := t.units[st.ci]
 	s := &t.sec
+	st.base = u.off
 	info := s.info[u.off:u.end:u.end]
 	if mayHaveUTF(u.lang) {
 		info = t.utfAsUnsignedChar(u, info)
 	}
-	d, err := dwarf.New(s.abbrev, nil, nil, info, s.line, nil, s.ranges, s.str)
+	d, err := t.newData(s.abbrev, info)
+	st.data, st.dataErr = d, err
+	return d, err
+}
+
+// newData makes a debug/dwarf view of info with the image's other
+// sections.
+func (t *Table) newData(abbrev, info []byte) (*dwarf.Data, error) {
+	s := &t.sec
+	d, err := dwarf.New(abbrev, nil, nil, info, s.line, nil, s.ranges, s.str)
 	if err == nil {
 		d.AddSection(".debug_addr", s.addr)
 		d.AddSection(".debug_line_str", s.lineStr)
 		d.AddSection(".debug_str_offsets", s.strOffsets)
 		d.AddSection(".debug_rnglists", s.rnglists)
 	}
-	st.data, st.dataErr = d, err
 	return d, err
+}
+
+// absOff returns the .debug_info offset of an offset in unit ci's view
+// (which is made). Caller holds t.mu.
+func (t *Table) absOff(ci int32, off dwarf.Offset) uint64 {
+	return t.cache.get(ci).base + uint64(off)
+}
+
+// unitReader returns a reader of unit ci's view at the unit's own DIE,
+// or nil. Caller holds t.mu.
+func (t *Table) unitReader(st *unitState) (*dwarf.Data, *dwarf.Reader) {
+	d, err := t.unitData(st)
+	if err != nil || st.ci < 0 {
+		return nil, nil
+	}
+	r := d.Reader()
+	r.Seek(dwarf.Offset(t.units[st.ci].dieOff - st.base))
+	return d, r
 }
 
 // unitRows returns unit ci's line rows, decoding them on first use.

@@ -47,12 +47,13 @@ func (t *Table) entryAt(ci int32, die uint64) (*dwarf.Data, *dwarf.Reader, *dwar
 		return nil, nil, nil, nil
 	}
 	u := t.units[ci]
-	d, err := t.unitData(t.cache.get(ci))
+	st := t.cache.get(ci)
+	d, err := t.unitData(st)
 	if err != nil || die < u.off || die >= u.end {
 		return nil, nil, nil, nil
 	}
 	r := d.Reader()
-	r.Seek(dwarf.Offset(die - u.off))
+	r.Seek(dwarf.Offset(die - st.base))
 	e, err := r.Next()
 	if err != nil || e == nil {
 		return nil, nil, nil, nil
@@ -261,12 +262,11 @@ func (t *Table) unitGlobals(ci int32) []*Var {
 		return st.globals
 	}
 	st.globOK = true
-	d, err := t.unitData(st)
-	if err != nil {
+	d, r := t.unitReader(st)
+	if r == nil {
 		return nil
 	}
 	u := t.units[ci]
-	r := d.Reader()
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {
 		return nil
@@ -326,13 +326,15 @@ func (t *Table) TypeByName(name string) (dwarf.Type, bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	d, _, e, u := t.entryAt(ref.cu, ref.die)
+	typ, err := t.typeAt(ref)
+	return typ, err == nil
+}
+
+// typeAt decodes the type whose DIE a name refers to. Caller holds t.mu.
+func (t *Table) typeAt(ref nameRef) (dwarf.Type, error) {
+	d, _, e, _ := t.entryAt(ref.cu, ref.die)
 	if e == nil {
-		return nil, false
+		return nil, formatError("info", ref.die, "no type")
 	}
-	typ, err := d.Type(dwarf.Offset(ref.die - u.off))
-	if err != nil {
-		return nil, false
-	}
-	return typ, true
+	return d.Type(dwarf.Offset(ref.die - t.cache.get(ref.cu).base))
 }
