@@ -150,7 +150,19 @@ type abbrevTable struct {
 	specs []attrSpec
 	abbrs []abbrev
 	spans []abbrevSpan
+	// refs says which references to other units its DIEs can hold: to
+	// another unit's DIE (DW_FORM_ref_addr), to a type unit
+	// (DW_FORM_ref_sig8); DW_FORM_indirect counts as both.
+	refs unitRefs
 }
+
+// unitRefs are the kinds of reference out of a unit (see typeunits.go).
+type unitRefs uint8
+
+const (
+	refsAddr unitRefs = 1 << iota // DW_FORM_ref_addr: a DIE of another unit
+	refsSig8                      // DW_FORM_ref_sig8: a type unit's type
+)
 
 type abbrevSpan struct {
 	code       uint64
@@ -213,6 +225,7 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 	}
 	r := rd{b: sec, pos: int(off)}
 	specs, abbrs, spans := t.specs[:0], t.abbrs[:0], t.spans[:0]
+	var refs unitRefs
 	// The sizes of the standard forms in this unit, looked up rather than
 	// switched on: a kernel has 6 MB of abbreviations, a table per unit.
 	var sizes [0x30]int8
@@ -238,8 +251,15 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 				break
 			}
 			sp := attrSpec{at: uint32(at), form: uint32(form)}
-			if form == formImplicitConst {
+			switch form {
+			case formImplicitConst:
 				sp.imm = r.sleb()
+			case formRefAddr:
+				refs |= refsAddr
+			case formRefSig8:
+				refs |= refsSig8
+			case formIndirect:
+				refs |= refsAddr | refsSig8
 			}
 			if form < uint64(len(sizes)) {
 				sp.fixed = sizes[form]
@@ -261,7 +281,7 @@ func parseAbbrevs(t *abbrevTable, sec []byte, off uint64, u unitFormat) (*abbrev
 	if r.bad {
 		return nil, formatError("abbrev", off, "truncated table")
 	}
-	t.specs, t.abbrs, t.spans = specs, abbrs, spans
+	t.specs, t.abbrs, t.spans, t.refs = specs, abbrs, spans, refs
 	clear(t.dense)
 	t.dense = t.dense[:0]
 	t.sparse = nil

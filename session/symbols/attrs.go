@@ -4,7 +4,8 @@ package symbols
 type secs struct {
 	info, abbrev, str, lineStr, line, addr, strOffsets []byte
 	ranges, rnglists, loc, loclists, aranges, frame    []byte
-	infoOff                                            int // file offset of .debug_info when mapped, else -1
+	types                                              []byte // DWARF 4's type units
+	infoOff                                            int    // file offset of .debug_info when mapped, else -1
 	// strS is .debug_str as one string, copied once at open: the names
 	// the index keeps are substrings of it, not a string each (a
 	// kernel's 150,000 functions' names were a tenth of its scan).

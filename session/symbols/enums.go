@@ -46,8 +46,16 @@ func (t *Table) EnumeratorByName(name string) (Enumerator, bool) {
 }
 
 // enumIn finds an enumeration constant among unit ci's top-level
-// enumerations. Caller holds t.mu.
+// enumerations (or, for a type unit, its enumeration). Caller holds t.mu.
 func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
+	if ci < -1 && tuIndex(ci) < len(t.tunits) {
+		typ, err := t.typeAt(nameRef{die: t.tunits[tuIndex(ci)].typeOff, cu: ci})
+		et, _ := typ.(*dwarf.EnumType)
+		if err != nil || et == nil {
+			return Enumerator{}, false
+		}
+		return enumeratorOf(et, name)
+	}
 	if ci < 0 || int(ci) >= len(t.units) {
 		return Enumerator{}, false
 	}
@@ -57,7 +65,7 @@ func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
 		return Enumerator{}, false
 	}
 	if st.enums == nil {
-		st.enums = unitEnums(r)
+		st.enums = unitEnums(d, r, st.tuTypes)
 	}
 	off, ok := st.enums[name]
 	if !ok {
@@ -68,6 +76,11 @@ func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
 	if err != nil || et == nil {
 		return Enumerator{}, false
 	}
+	return enumeratorOf(et, name)
+}
+
+// enumeratorOf finds an enumeration's constant by name.
+func enumeratorOf(et *dwarf.EnumType, name string) (Enumerator, bool) {
 	for _, v := range et.Val {
 		if v.Name == name {
 			return Enumerator{Type: et, Value: v.Val}, true
@@ -78,9 +91,21 @@ func (t *Table) enumIn(ci int32, name string) (Enumerator, bool) {
 
 // unitEnums maps the names of the enumerators of a unit's top-level
 // enumerations (not C++'s scoped enum class) to their enumeration's
-// offset, the first of a name winning; r is at the unit's DIE.
-func unitEnums(r *dwarf.Reader) map[string]dwarf.Offset {
+// offset, the first of a name winning; r is at the unit's DIE. The
+// enumerations of the type units the unit refers to (tus: their types'
+// offsets in its view, typeunits.go) come after its own.
+func unitEnums(d *dwarf.Data, r *dwarf.Reader, tus []dwarf.Offset) map[string]dwarf.Offset {
 	out := map[string]dwarf.Offset{}
+	defer func() {
+		for _, off := range tus {
+			tr := d.Reader()
+			tr.Seek(off)
+			if e, err := tr.Next(); err == nil && e != nil && e.Tag == dwarf.TagEnumerationType && e.Children &&
+				e.Val(dwarf.AttrEnumClass) != true {
+				enumerators(tr, e.Offset, out)
+			}
+		}
+	}()
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {
 		return out
@@ -97,22 +122,30 @@ func unitEnums(r *dwarf.Reader) map[string]dwarf.Offset {
 			r.SkipChildren()
 			continue
 		}
-		for {
-			k, err := r.Next()
-			if err != nil || k == nil {
-				return out
+		if !enumerators(r, e.Offset, out) {
+			return out
+		}
+	}
+}
+
+// enumerators adds the enumerators r reads, the children of the
+// enumeration at off, to out; false when the unit cannot be read on.
+func enumerators(r *dwarf.Reader, off dwarf.Offset, out map[string]dwarf.Offset) bool {
+	for {
+		k, err := r.Next()
+		if err != nil || k == nil {
+			return false
+		}
+		if k.Tag == 0 {
+			return true
+		}
+		if name, ok := k.Val(dwarf.AttrName).(string); ok && k.Tag == dwarf.TagEnumerator {
+			if _, dup := out[name]; !dup {
+				out[name] = off
 			}
-			if k.Tag == 0 {
-				break
-			}
-			if name, ok := k.Val(dwarf.AttrName).(string); ok && k.Tag == dwarf.TagEnumerator {
-				if _, dup := out[name]; !dup {
-					out[name] = e.Offset
-				}
-			}
-			if k.Children {
-				r.SkipChildren()
-			}
+		}
+		if k.Children {
+			r.SkipChildren()
 		}
 	}
 }

@@ -280,6 +280,7 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 		return nil
 	}
 	p.abbrevs = at
+	u.refs = at.refs
 	r := rd{b: s.info[:u.end], pos: int(u.dieOff)}
 	// The unit's own DIE.
 	code := r.uleb()

@@ -43,7 +43,7 @@ var cacheAbove = 16 << 20
 // build knows its revision, and is read only by the same).
 const (
 	cacheMagic   = "vmdap-index\n"
-	cacheVersion = 3
+	cacheVersion = 4
 )
 
 // buildRevision is the version control revision vmdap was built from
@@ -307,6 +307,21 @@ func (t *Table) encodeIndex(snap *indexSnapshot) []byte {
 		for _, f := range u.files {
 			e.u(uint64(f))
 		}
+		e.u(uint64(u.refs))
+	}
+	e.u(uint64(len(t.tunits)))
+	for i := range t.tunits {
+		tu := &t.tunits[i]
+		e.flag(tu.types)
+		e.u(tu.off)
+		e.u(tu.dieOff)
+		e.u(tu.end)
+		e.u(tu.typeOff)
+		e.u(tu.sig)
+		e.u(uint64(tu.format.version))
+		e.u(uint64(tu.format.addrSize))
+		e.u(uint64(tu.format.offSize))
+		e.u(tu.abbrevOff)
 	}
 	slide := t.slide // (read under t.moving: addresses are kept as linked)
 	index := make(map[*Func]uint64, len(t.funcs))
@@ -459,9 +474,10 @@ func (d *decoder) cv() cval {
 	return cval{u: d.u(), form: uint32(d.u()), ok: d.flag()}
 }
 
-func (d *decoder) ref(units int) nameRef {
+// ref reads a reference to a DIE of a unit, or of a type unit (tuRef).
+func (d *decoder) ref(units, tunits int) nameRef {
 	r := nameRef{die: d.u(), cu: int32(d.i())}
-	if r.cu < 0 || int(r.cu) >= units {
+	if r.cu == -1 || r.cu >= 0 && int(r.cu) >= units || r.cu < -1 && tuIndex(r.cu) >= tunits {
 		d.bad = true
 	}
 	return r
@@ -473,6 +489,7 @@ type decodedIndex struct {
 	addrSize              int
 	usedNames             bool
 	units                 []*unit
+	tunits                []tunit
 	funcs                 []*Func
 	ranges                []funcRange
 	globals, types, enums map[string]nameRef
@@ -528,7 +545,27 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		for j := range u.files {
 			u.files[j] = int32(d.below(1 << 31))
 		}
+		u.refs = unitRefs(d.below(4))
 		ix.units[i] = u
+	}
+	if n := d.count(10); n > 0 {
+		ix.tunits = make([]tunit, n)
+	}
+	for i := range ix.tunits {
+		tu := &ix.tunits[i]
+		tu.types = d.flag()
+		tu.off, tu.dieOff, tu.end, tu.typeOff, tu.sig = d.u(), d.u(), d.u(), d.u(), d.u()
+		tu.format = unitFormat{version: int(d.u()), addrSize: int(d.u()), offSize: int(d.u())}
+		tu.abbrevOff = d.below(uint64(len(s.abbrev)) + 1)
+		sec := info
+		if tu.types {
+			sec = uint64(len(s.types))
+		}
+		f := tu.format
+		if d.bad || tu.off > tu.dieOff || tu.dieOff > tu.typeOff || tu.typeOff >= tu.end || tu.end > sec ||
+			f.version < 4 || f.version > 5 || f.addrSize != 4 && f.addrSize != 8 || f.offSize != 4 && f.offSize != 8 {
+			return nil, errBadCache
+		}
 	}
 	units := len(ix.units)
 	cu := func() int32 {
@@ -564,7 +601,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		n := d.count(4)
 		*m = make(map[string]nameRef, n)
 		for range n {
-			(*m)[d.s()] = d.ref(units)
+			(*m)[d.s()] = d.ref(units, len(ix.tunits))
 		}
 	}
 	ix.inlineRefs = make([]inlineRef, d.count(5))
@@ -575,7 +612,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		if d.flag() {
 			ir.name = []byte(d.s())
 		}
-		ir.ref = d.ref(units)
+		ir.ref = d.ref(units, 0)
 	}
 	ix.cuRanges = make([]cuRange, d.count(3))
 	for i := range ix.cuRanges {
@@ -625,7 +662,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 // install makes the decoded index the table's.
 func (ix *decodedIndex) install(t *Table) {
 	t.AddrSize, t.usedNames = ix.addrSize, ix.usedNames
-	t.units, t.funcs, t.ranges = ix.units, ix.funcs, ix.ranges
+	t.units, t.tunits, t.funcs, t.ranges = ix.units, ix.tunits, ix.funcs, ix.ranges
 	t.globals, t.types, t.enums, t.inlineRefs = ix.globals, ix.types, ix.enums, ix.inlineRefs
 	t.cuRanges, t.files, t.fileUnits, t.syms = ix.cuRanges, ix.files, ix.fileUnits, ix.syms
 	t.byBase = map[string][]int32{}
@@ -635,5 +672,6 @@ func (ix *decodedIndex) install(t *Table) {
 			t.byBase[b] = append(t.byBase[b], int32(id))
 		}
 	}
+	t.noteRefs()
 	t.fromCache = true
 }

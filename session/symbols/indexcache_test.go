@@ -40,6 +40,7 @@ type indexOf struct {
 	AddrSize  int
 	UsedNames bool
 	Units     []unit
+	TUnits    []tunit
 	Funcs     []Func
 	Ranges    [][3]uint64 // low, high, the function's index
 	Globals   map[string]nameRef
@@ -70,8 +71,8 @@ func indexState(t *testing.T, tb *Table) indexOf {
 		time.Sleep(time.Millisecond)
 	}
 	tb.inlinedByName("")
-	ix := indexOf{AddrSize: tb.AddrSize, UsedNames: tb.usedNames, Globals: tb.globals, Types: tb.types,
-		Inlined: tb.inlined, CURanges: tb.cuRanges, Files: tb.files, FileUnits: tb.fileUnits, ByBase: tb.byBase, Syms: tb.syms}
+	ix := indexOf{AddrSize: tb.AddrSize, UsedNames: tb.usedNames, TUnits: tb.tunits, Globals: tb.globals,
+		Types: tb.types, Inlined: tb.inlined, CURanges: tb.cuRanges, Files: tb.files, FileUnits: tb.fileUnits, ByBase: tb.byBase, Syms: tb.syms}
 	at := map[*Func]uint64{}
 	for i, f := range tb.funcs {
 		g := *f
@@ -96,7 +97,7 @@ func TestIndexCache(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
 	var paths []string
-	for i, tag := range []string{"O2", "dwarf2", "m32"} {
+	for i, tag := range []string{"O2", "dwarf2", "m32", "types4", "types5"} {
 		paths = append(paths, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(i)))
 	}
 	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
@@ -125,8 +126,14 @@ func TestIndexCache(t *testing.T) {
 		if len(want.Funcs) == 0 || len(want.Files) < 2 || len(want.Units) == 0 {
 			t.Fatalf("%s: an index with %d functions, %d files: the comparison would prove little", p, len(want.Funcs), len(want.Files))
 		}
-		if got := indexState(t, open(p, true)); !reflect.DeepEqual(got, want) {
+		cached := open(p, true)
+		if got := indexState(t, cached); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: the index read from the cache differs from the one built in %v", p, differ(got, want))
+		}
+		// (The enumerators too; a kernel's, built by several workers,
+		// name the enumeration of whichever unit a worker saw first.)
+		if !reflect.DeepEqual(cached.enums, built.enums) && len(built.units) < 100 {
+			t.Fatalf("%s: the enumerators read from the cache differ from those built", p)
 		}
 		// Damaged: a byte flipped in the middle.
 		b, err := os.ReadFile(file)
@@ -162,7 +169,14 @@ func TestIndexCache(t *testing.T) {
 func TestIndexCacheDecodeChecks(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
-	p := withBuildID(t, vmmtest.BuildCorpus(t, "O2").Path, 9)
+	// (With type units: the views of typeunits.go, made from what the
+	// index says.)
+	for i, tag := range []string{"O2", "types4"} {
+		t.Run(tag, func(t *testing.T) { decodeChecks(t, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(9+i))) })
+	}
+}
+
+func decodeChecks(t *testing.T, p string) {
 	tb, err := Load(p, "", WithIndexCache(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)

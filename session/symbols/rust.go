@@ -56,7 +56,7 @@ func (t *Table) RustType(dt dwarf.Type) (*RustType, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s := t.cache.head; s != nil; s = s.next {
-		if s.data == nil || t.units[s.ci].lang != langRust {
+		if s.data == nil || s.ci < 0 || t.units[s.ci].lang != langRust {
 			continue
 		}
 		if rt, ok := s.rustTypes[dt]; ok {

@@ -66,8 +66,10 @@ type Table struct {
 	sec  secs
 
 	units      []*unit
-	ranges     []funcRange // sorted by low
-	funcs      []*Func     // DWARF and ELF functions, sorted by Low
+	tunits     []tunit          // type units (typeunits.go)
+	bySig      map[uint64]int32 // type unit by signature
+	ranges     []funcRange      // sorted by low
+	funcs      []*Func          // DWARF and ELF functions, sorted by Low
 	nameOnce   sync.Once
 	byName     map[string]*Func // see names
 	inlineRefs []inlineRef
@@ -99,8 +101,10 @@ type Table struct {
 	orcOnce    sync.Once
 	orc        *orcTable // see orcTab
 
-	mu    sync.Mutex // guards cache (and files while MapSources rewrites them)
+	mu    sync.Mutex // guards cache and sigAbbrev (and files while MapSources rewrites them)
 	cache unitCache
+	// sigAbbrev: .debug_abbrev for rewritten signatures (typeunits.go).
+	sigAbbrev []byte
 
 	progress   func(done, total int64)
 	debugNames []byte // .debug_names, when the index pass uses it
@@ -383,6 +387,7 @@ func (t *Table) findSections() {
 		{".debug_line", &s.line}, {".debug_addr", &s.addr}, {".debug_str_offsets", &s.strOffsets},
 		{".debug_ranges", &s.ranges}, {".debug_rnglists", &s.rnglists}, {".debug_loc", &s.loc},
 		{".debug_loclists", &s.loclists}, {".debug_aranges", &s.aranges}, {".debug_frame", &s.frame},
+		{".debug_types", &s.types},
 	} {
 		*x.dst, _ = d.section(x.name)
 	}
@@ -401,9 +406,12 @@ func (t *Table) loadDWARF() {
 	if len(s.info) == 0 || len(s.abbrev) == 0 {
 		return
 	}
-	t.units, _ = walkUnits(s.info)
+	t.units, t.tunits, _ = walkUnits(s.info)
+	t.tunits = append(t.tunits, walkTypes(s.types)...)
 	t.buildIndex()
 	t.buildUnitRanges()
+	t.noteRefs()
+	t.indexTypeUnitNames()
 }
 
 // HasDWARF reports whether source-level information is available.

@@ -3,13 +3,16 @@ package symbols
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"slices"
 	"sort"
 )
 
 // unitState is what has been decoded of one unit: its own debug/dwarf
-// view (entries and types, with the unit's bytes alone as .debug_info),
+// view (entries and types; with the unit's bytes alone as .debug_info
+// for most units, with what it refers to for some: see typeunits.go),
 // its line rows, and its globals. A bounded LRU cache keeps the most
-// recently used.
+// recently used. A negative index below -1 stands for a type unit
+// (tuRef), whose view holds only its type.
 type unitState struct {
 	ci      int32
 	data    *dwarf.Data
@@ -18,7 +21,8 @@ type unitState struct {
 	// (an offset in data is base less): the unit's own offset when data
 	// begins with the unit.
 	base    uint64
-	rows    []row // sorted by address
+	tuTypes []dwarf.Offset // in data, the types of the type units the unit refers to
+	rows    []row          // sorted by address
 	rowsOK  bool
 	globals []*Var
 	globOK  bool
@@ -110,12 +114,28 @@ func (t *Table) unitData(st *unitState) (*dwarf.Data, error) {
 	if st.data != nil || st.dataErr != nil {
 		return st.data, st.dataErr
 	}
+	if st.ci < -1 {
+		return t.typeUnitData(st)
+	}
 	u := t.units[st.ci]
 	s := &t.sec
 	st.base = u.off
 	info := s.info[u.off:u.end:u.end]
 	if mayHaveUTF(u.lang) {
 		info = t.utfAsUnsignedChar(u, info)
+	}
+	if u.refs&refsSig8 != 0 && len(t.tunits) > 0 {
+		// Signatures: the unit with the type units it reaches.
+		if d, bases, size, err := t.typeView(u, info, nil); err == nil {
+			st.data = d
+			for i, base := range bases {
+				tu := &t.tunits[i]
+				st.tuTypes = append(st.tuTypes, dwarf.Offset(base+tu.typeOff-tu.off))
+			}
+			slices.Sort(st.tuTypes) // (in the order of the view)
+			t.cache.grew(st, size/32)
+			return d, nil
+		}
 	}
 	d, err := t.newData(s.abbrev, info)
 	st.data, st.dataErr = d, err

@@ -25,6 +25,11 @@ type unit struct {
 	highPC      cval
 
 	files []int32 // line-table file number → file id (0: none)
+
+	// refs: the kinds of reference out of the unit its abbreviations
+	// allow (DW_FORM_ref_addr, DW_FORM_ref_sig8): such a unit is decoded
+	// with what it refers to (typeunits.go).
+	refs unitRefs
 }
 
 // cval is an attribute value that is a number: an address, constant,
@@ -46,19 +51,21 @@ type attrVal struct {
 	ok   bool
 }
 
-// walkUnits lists the units of .debug_info from their headers alone.
-func walkUnits(info []byte) ([]*unit, error) {
+// walkUnits lists the units of .debug_info from their headers alone: the
+// compile (and partial) units, and apart the type units of DWARF 5.
+func walkUnits(info []byte) ([]*unit, []tunit, error) {
 	var out []*unit
+	var tus []tunit
 	r := rd{b: info}
 	for r.pos < len(info) {
 		start := r.pos
 		n, is64 := r.unitLength()
 		if r.bad {
-			return out, formatError("info", uint64(start), "truncated unit header")
+			return out, tus, formatError("info", uint64(start), "truncated unit header")
 		}
 		end := uint64(r.pos) + n
 		if n == 0 || end > uint64(len(info)) {
-			return out, formatError("info", uint64(start), "unit length out of range")
+			return out, tus, formatError("info", uint64(start), "unit length out of range")
 		}
 		u := &unit{off: uint64(start), end: end}
 		u.format.offSize = 4
@@ -81,14 +88,23 @@ func walkUnits(info []byte) ([]*unit, error) {
 			case 1, 3: // compile, partial
 			case 4, 5: // skeleton, split_compile
 				r.u64()
-			default: // type units and the rest: not indexed
+			case 2: // type: indexed apart (typeunits.go)
+				sig := r.u64()
+				typeOff := r.uN(u.format.offSize)
+				tu := tunit{off: uint64(start), dieOff: uint64(r.pos), end: end, typeOff: uint64(start) + typeOff,
+					sig: sig, format: u.format, abbrevOff: abbrevOff}
+				if !r.bad && (u.format.addrSize == 4 || u.format.addrSize == 8) && tu.typeOff >= tu.dieOff && tu.typeOff < end {
+					tus = append(tus, tu)
+				}
+				skipUnit = true
+			default: // split type units and the rest: not indexed
 				skipUnit = true
 			}
 		default:
 			skipUnit = true
 		}
 		if u.format.addrSize != 4 && u.format.addrSize != 8 && !skipUnit {
-			return out, formatError("info", uint64(start), "unsupported address size")
+			return out, tus, formatError("info", uint64(start), "unsupported address size")
 		}
 		u.dieOff = uint64(r.pos)
 		u.abbrevOff = abbrevOff
@@ -97,7 +113,7 @@ func walkUnits(info []byte) ([]*unit, error) {
 		}
 		r.pos = int(end)
 	}
-	return out, nil
+	return out, tus, nil
 }
 
 // Optimized reports an image with code compiled with optimisation (any

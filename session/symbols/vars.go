@@ -330,11 +330,20 @@ func (t *Table) TypeByName(name string) (dwarf.Type, bool) {
 	return typ, err == nil
 }
 
-// typeAt decodes the type whose DIE a name refers to. Caller holds t.mu.
+// typeAt decodes the type whose DIE a name refers to (in a unit or a
+// type unit). Caller holds t.mu.
 func (t *Table) typeAt(ref nameRef) (dwarf.Type, error) {
-	d, _, e, _ := t.entryAt(ref.cu, ref.die)
-	if e == nil {
+	if ref.cu >= 0 {
+		if _, _, e, _ := t.entryAt(ref.cu, ref.die); e == nil {
+			return nil, formatError("info", ref.die, "no type")
+		}
+	} else if ref.cu == -1 {
 		return nil, formatError("info", ref.die, "no type")
 	}
-	return d.Type(dwarf.Offset(ref.die - t.cache.get(ref.cu).base))
+	st := t.cache.get(ref.cu)
+	d, err := t.unitData(st)
+	if err != nil {
+		return nil, err
+	}
+	return d.Type(dwarf.Offset(ref.die - st.base))
 }

@@ -5,7 +5,9 @@ package guests
 // GCC emits at -O0 and -O2 (DWARF 5: location lists, entry values,
 // inlined subroutines), DWARF 2 (frame bases as location lists, as xv6
 // builds), DWARF 3, DWARF 4 (.debug_loc, GNU entry values) and 32-bit
-// (-m32: 4-byte addresses, i386 register numbers).
+// (-m32: 4-byte addresses, i386 register numbers); and DWARF that refers
+// across units: types in type units (-fdebug-types-section: DWARF 4's
+// .debug_types, DWARF 5's type units in .debug_info).
 var Corpus = []Options{
 	{Tag: "O0", Flags: []string{"-O0"}},
 	{Tag: "O2", Flags: []string{"-O2"}},
@@ -13,6 +15,8 @@ var Corpus = []Options{
 	{Tag: "dwarf3", Flags: []string{"-O2", "-gdwarf-3"}},
 	{Tag: "dwarf4", Flags: []string{"-O1", "-gdwarf-4"}},
 	{Tag: "m32", Flags: []string{"-m32", "-O2"}},
+	{Tag: "types4", Flags: []string{"-O1", "-gdwarf-4", "-fdebug-types-section"}},
+	{Tag: "types5", Flags: []string{"-O0", "-fdebug-types-section"}},
 }
 
 // CorpusOptions returns the corpus build with that tag.
