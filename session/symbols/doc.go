@@ -8,6 +8,7 @@
 // (relocate.go), and a Set answers for a kernel and its modules together
 // (set.go). A large image's index is kept on disk by its build ID and read
 // back by the next open of the same image (indexcache.go). A unit that
-// refers to type units is decoded with them (typeunits.go). It uses only
-// the standard library's debug/elf and debug/dwarf.
+// refers to type units or into other units is decoded with what it refers
+// to (typeunits.go). It uses only the standard library's debug/elf and
+// debug/dwarf.
 package symbols

@@ -34,17 +34,25 @@ type indexPart struct {
 	typeSeen []uint64
 	typeRefs []typeRef
 	inlined  []inlineRef       // functions known only as abstract instances
+	abstract []inlineRef       // functions without code nor DW_AT_inline
+	unplaced []namedRef        // global variables defined without a location
 	dirs     map[uint64]string // by nameKey
 	strIDs   map[string]uint64
 	files    map[uint64]string // by nameKey
 	scratch  []scanFrame
 	pending  []pendingName
-	localDef map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
-	abbrevs  *abbrevTable      // reused for each unit
-	die      dieAttrs          // the DIE being indexed
-	slab     funcSlab
-	dirIDs   []uint64 // the current line header's directories' ids
-	err      error
+	// crossFuncs and crossVars: functions, and variables with a
+	// location, named by a DIE in another unit (GCC's -flto unit: by
+	// DW_AT_abstract_origin in the early debug information), named once
+	// all units are read (resolveCross).
+	crossFuncs []pendingName
+	crossVars  []pendingVar
+	localDef   map[uint64]string // this unit's DIE offset → qualified name (in namespaces)
+	abbrevs    *abbrevTable      // reused for each unit
+	die        dieAttrs          // the DIE being indexed
+	slab       funcSlab
+	dirIDs     []uint64 // the current line header's directories' ids
+	err        error
 
 	// enumSeen, enumRefs and enumNames: the enumerators of the
 	// enumerations directly inside a unit, by name (the .debug_str
@@ -106,6 +114,13 @@ type typeRef struct {
 type pendingName struct {
 	fn  *Func
 	ref uint64
+}
+
+// pendingVar is a global variable whose name comes from the DIE at ref,
+// in another unit.
+type pendingVar struct {
+	ref uint64
+	v   nameRef
 }
 
 // newFunc allocates a Func from the part's slab.
@@ -210,6 +225,10 @@ func (t *Table) buildIndex() {
 		}
 	}
 	wg.Wait()
+	for _, u := range t.units {
+		t.crossRefs = t.crossRefs || u.refs&refsAddr != 0
+	}
+	t.resolveCross(parts)
 	if t.debugNames != nil {
 		p := newPart(len(t.sec.info))
 		p.typeSeen = make([]uint64, (len(t.sec.str)+63)/64)
@@ -220,6 +239,7 @@ func (t *Table) buildIndex() {
 			t.buildIndex()
 			return
 		}
+		t.resolveCross([]*indexPart{p})
 		parts = append(parts, p)
 		t.usedNames = true
 	}
@@ -336,7 +356,12 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 	for _, pn := range p.pending {
 		name, ok := p.localDef[pn.ref]
 		if !ok {
-			name = t.nameAt(pn.ref, u, at, 4)
+			var next uint64
+			if name, next, ok = t.nameAt(pn.ref, u, at, 4); !ok {
+				// Named in another unit: once all are read.
+				p.crossFuncs = append(p.crossFuncs, pendingName{pn.fn, next})
+				continue
+			}
 		}
 		pn.fn.Name = name
 	}
@@ -582,7 +607,7 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 				}
 			}
 			p.funcs = append(p.funcs, fn)
-		case d.inline && d.hasName:
+		case d.hasName:
 			ir := inlineRef{form: d.nameForm, strOff: d.nameOff, ref: nameRef{off, ci}}
 			if prefix != "" {
 				ir.name = []byte(name)
@@ -590,7 +615,15 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			} else if d.nameForm != formStrp && d.nameForm != formLineStrp {
 				ir.name = d.name
 			}
-			p.inlined = append(p.inlined, ir)
+			if d.inline {
+				p.inlined = append(p.inlined, ir)
+			} else {
+				// A function without code that does not say it was
+				// inlined: GCC's early debug information says nothing
+				// of inlining, which the -flto unit does (see
+				// mergeIndex).
+				p.abstract = append(p.abstract, ir)
+			}
 		}
 	case tagVariable:
 		name := ""
@@ -599,14 +632,27 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 			if prefix != "" {
 				p.localDef[off] = name
 			}
-		} else if d.spec.ok {
-			name = p.localDef[d.spec.u]
+		} else if ref := d.spec; ref.ok || d.origin.ok {
+			if !ref.ok {
+				ref = d.origin // (GCC's -flto unit's definitions)
+			}
+			name = p.localDef[ref.u]
 			if name == "" {
-				name = t.nameAt(d.spec.u, u, at, 4)
+				var next uint64
+				var ok bool
+				if name, next, ok = t.nameAt(ref.u, u, at, 4); !ok && !d.declaration && (d.hasLocation || d.hasCV) {
+					p.crossVars = append(p.crossVars, pendingVar{next, nameRef{off, ci}})
+				}
 			}
 		}
-		if name != "" && !d.declaration && (d.hasLocation || d.hasCV) {
+		switch {
+		case name == "" || d.declaration:
+		case d.hasLocation || d.hasCV:
 			p.globals = append(p.globals, namedRef{name, nameRef{off, ci}})
+		case prefix == "":
+			// A definition without a location: the -flto unit defines
+			// what the optimizer kept (see mergeNames).
+			p.unplaced = append(p.unplaced, namedRef{name, nameRef{off, ci}})
 		}
 	default: // types
 		if d.hasName && !d.declaration {
@@ -707,30 +753,65 @@ func (t *Table) indexEnumerator(p *indexPart, r *rd, a *abbrev, u *unit, ci int3
 }
 
 // nameAt reads the name of the DIE at off in unit u, following
-// DW_AT_specification and DW_AT_abstract_origin up to hops times.
-func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) string {
-	if at == nil || off < u.dieOff || off >= u.end || hops <= 0 {
-		return ""
-	}
-	r := rd{b: t.sec.info[:u.end], pos: int(off)}
-	a := at.get(r.uleb())
-	if a == nil {
-		return ""
-	}
-	var d dieAttrs
-	t.readDIE(&r, a, u, &d)
-	switch {
-	case d.hasName:
-		if d.name == nil {
-			return t.sec.strpString(d.nameOff, len(cstrAt(t.sec.str, d.nameOff)))
+// DW_AT_specification and DW_AT_abstract_origin up to hops times. It
+// reports false, with the offset to go on from, when a reference leaves
+// the unit.
+func (t *Table) nameAt(off uint64, u *unit, at *abbrevTable, hops int) (string, uint64, bool) {
+	for ; hops > 0 && at != nil; hops-- {
+		if off < u.dieOff || off >= u.end {
+			return "", off, false
 		}
-		return string(d.name)
-	case d.origin.ok:
-		return t.nameAt(d.origin.u, u, at, hops-1)
-	case d.spec.ok:
-		return t.nameAt(d.spec.u, u, at, hops-1)
+		r := rd{b: t.sec.info[:u.end], pos: int(off)}
+		a := at.get(r.uleb())
+		if a == nil {
+			break
+		}
+		var d dieAttrs
+		t.readDIE(&r, a, u, &d)
+		switch {
+		case d.hasName:
+			return t.sec.nameOf(&d), 0, true
+		case d.origin.ok:
+			off = d.origin.u
+		case d.spec.ok:
+			off = d.spec.u
+		default:
+			return "", 0, true
+		}
 	}
-	return ""
+	return "", 0, true
+}
+
+// resolveCross names what the workers found named in other units, now
+// that every unit's attributes are read.
+func (t *Table) resolveCross(parts []*indexPart) {
+	tabs := abbrevCache{}
+	name := func(off uint64) string {
+		for hops := 0; hops < 4; hops++ {
+			ci := t.unitOf(off)
+			if ci < 0 {
+				return ""
+			}
+			u := t.units[ci]
+			n, next, ok := t.nameAt(off, u, tabs.get(t, u.abbrevOff, u.format), 4)
+			if ok {
+				return n
+			}
+			off = next
+		}
+		return ""
+	}
+	for _, p := range parts {
+		for _, pn := range p.crossFuncs {
+			pn.fn.Name = name(pn.ref)
+		}
+		for _, pv := range p.crossVars {
+			if n := name(pv.ref); n != "" {
+				p.globals = append(p.globals, namedRef{n, pv.v})
+			}
+		}
+		p.crossFuncs, p.crossVars = nil, nil
+	}
 }
 
 // readUnitDIE reads the attributes of a unit's own DIE into u.

@@ -41,6 +41,7 @@ type indexOf struct {
 	UsedNames bool
 	Units     []unit
 	TUnits    []tunit
+	CrossRefs bool
 	Funcs     []Func
 	Ranges    [][3]uint64 // low, high, the function's index
 	Globals   map[string]nameRef
@@ -71,7 +72,7 @@ func indexState(t *testing.T, tb *Table) indexOf {
 		time.Sleep(time.Millisecond)
 	}
 	tb.inlinedByName("")
-	ix := indexOf{AddrSize: tb.AddrSize, UsedNames: tb.usedNames, TUnits: tb.tunits, Globals: tb.globals,
+	ix := indexOf{AddrSize: tb.AddrSize, UsedNames: tb.usedNames, TUnits: tb.tunits, CrossRefs: tb.crossRefs, Globals: tb.globals,
 		Types: tb.types, Inlined: tb.inlined, CURanges: tb.cuRanges, Files: tb.files, FileUnits: tb.fileUnits, ByBase: tb.byBase, Syms: tb.syms}
 	at := map[*Func]uint64{}
 	for i, f := range tb.funcs {
@@ -97,7 +98,7 @@ func TestIndexCache(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
 	var paths []string
-	for i, tag := range []string{"O2", "dwarf2", "m32", "types4", "types5"} {
+	for i, tag := range []string{"O2", "dwarf2", "m32", "types4", "types5", "lto"} {
 		paths = append(paths, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(i)))
 	}
 	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
@@ -169,9 +170,9 @@ func TestIndexCache(t *testing.T) {
 func TestIndexCacheDecodeChecks(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
-	// (With type units: the views of typeunits.go, made from what the
-	// index says.)
-	for i, tag := range []string{"O2", "types4"} {
+	// (With type units and references across units: the views of
+	// typeunits.go, made from what the index says.)
+	for i, tag := range []string{"O2", "types4", "lto"} {
 		t.Run(tag, func(t *testing.T) { decodeChecks(t, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(9+i))) })
 	}
 }

@@ -80,15 +80,24 @@ func (t *Table) InlinedSites(name string) []uint64 {
 	if len(refs) == 0 {
 		return nil
 	}
-	byUnit := map[int32]map[uint64]bool{}
+	// The units that hold the abstract instances, and those that can
+	// refer to them from another unit (GCC's -flto unit inlines what the
+	// early debug information describes).
+	origins := make(map[uint64]bool, len(refs))
+	scan := map[int32]bool{}
 	for _, r := range refs {
-		if byUnit[r.cu] == nil {
-			byUnit[r.cu] = map[uint64]bool{}
-		}
-		byUnit[r.cu][r.die] = true
+		origins[r.die] = true
+		scan[r.cu] = true
 	}
-	cus := make([]int32, 0, len(byUnit))
-	for ci := range byUnit {
+	if t.crossRefs {
+		for ci, u := range t.units {
+			if u.refs&refsAddr != 0 {
+				scan[int32(ci)] = true
+			}
+		}
+	}
+	cus := make([]int32, 0, len(scan))
+	for ci := range scan {
 		cus = append(cus, ci)
 	}
 	var (
@@ -111,7 +120,7 @@ func (t *Table) InlinedSites(name string) []uint64 {
 				ci := cus[next]
 				next++
 				mu.Unlock()
-				sites := t.scanInlined(ci, byUnit[ci], &at)
+				sites := t.scanInlined(ci, origins, &at)
 				mu.Lock()
 				out = append(out, sites...)
 				mu.Unlock()
@@ -347,7 +356,7 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
 	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
 	if e.Children {
-		t.collect(d, r, u, pc, s, 0)
+		t.inherit(d, e, t.collect(d, r, u, pc, s, 0), u, s, 0)
 		sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	}
 	return s, true

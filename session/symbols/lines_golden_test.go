@@ -416,7 +416,7 @@ func TestGoldenLineToPCs(t *testing.T) {
 			// reported once.
 			type diff struct{ file, got, want string }
 			var last diff
-			from, to, groups, bad := 0, 0, 0, 0
+			from, to, groups, bad, gdbWrong := 0, 0, 0, 0, 0
 			report := func() {
 				if from != 0 {
 					groups++
@@ -444,6 +444,12 @@ func TestGoldenLineToPCs(t *testing.T) {
 				if slices.Equal(addrs, wa) && (len(wa) == 0 || actual == wl) {
 					continue
 				}
+				if pastInlinedEntry(tb, addrs, wa) {
+					if gdbWrong++; gdbWrong == 1 {
+						t.Logf("gdb is wrong here: %s: vmdap line %d at %#x, gdb line %d at %#x (%s)", spec, actual, addrs, wl, wa, notePastInlinedEntry)
+					}
+					continue
+				}
 				bad++
 				d := diff{path.Base(spec[:i]), fmt.Sprintf("line %d at %#x", actual, addrs), fmt.Sprintf("line %d at %#x", wl, wa)}
 				if d == last && line == to+1 {
@@ -459,6 +465,31 @@ func TestGoldenLineToPCs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notePastInlinedEntry: where vmdap is right and gdb is not.
+const notePastInlinedEntry = "a line at a function's entry where a call inlined there runs first (the -flto unit's kmain " +
+	"begins with serial_putc's code, and its rows for kernel.c's lines 164-169 are all at the entry): gdb's prologue " +
+	"analysis moves the breakpoint past the inlined call, to the next statement, and the call has run when it stops; " +
+	"vmdap stops at the entry"
+
+// pastInlinedEntry reports that gdb put a line's breakpoint (want) after
+// the entry of a function that vmdap put it at (got), past a call inlined
+// between the two.
+func pastInlinedEntry(tb *Table, got, want []uint64) bool {
+	if len(got) != 1 || len(want) != 1 {
+		return false
+	}
+	fn := tb.FuncAt(got[0])
+	if fn == nil || fn.Low != got[0] || want[0] <= got[0] || want[0] >= fn.High || want[0]-got[0] > 256 {
+		return false
+	}
+	for pc := got[0]; pc < want[0]; pc++ {
+		if len(tb.InlinedAt(pc)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // gdbLines asks gdb (info line *ADDR) which line each address is in: the

@@ -68,6 +68,7 @@ type Table struct {
 	units      []*unit
 	tunits     []tunit          // type units (typeunits.go)
 	bySig      map[uint64]int32 // type unit by signature
+	crossRefs  bool             // a unit refers into another (DW_FORM_ref_addr)
 	ranges     []funcRange      // sorted by low
 	funcs      []*Func          // DWARF and ELF functions, sorted by Low
 	nameOnce   sync.Once
@@ -101,9 +102,11 @@ type Table struct {
 	orcOnce    sync.Once
 	orc        *orcTable // see orcTab
 
-	mu    sync.Mutex // guards cache and sigAbbrev (and files while MapSources rewrites them)
+	mu    sync.Mutex // guards cache, wide and sigAbbrev (and files while MapSources rewrites them)
 	cache unitCache
-	// sigAbbrev: .debug_abbrev for rewritten signatures (typeunits.go).
+	// wide: the view of all of .debug_info; sigAbbrev: .debug_abbrev
+	// for rewritten signatures (typeunits.go).
+	wide      wideView
 	sigAbbrev []byte
 
 	progress   func(done, total int64)
@@ -448,6 +451,9 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	funcs, ranges := make([][]*Func, len(parts)), make([][]funcRange, len(parts))
 	for i, p := range parts {
 		n += len(p.inlined)
+		if t.crossRefs {
+			n += len(p.abstract)
+		}
 		funcs[i], ranges[i] = p.funcs, p.ranges
 	}
 	t.funcs = mergeRuns(funcs, byLow)
@@ -455,6 +461,12 @@ func (t *Table) mergeIndex(parts []*indexPart, unitFiles [][]string) {
 	t.inlineRefs = make([]inlineRef, 0, n)
 	for _, p := range parts {
 		t.inlineRefs = append(t.inlineRefs, p.inlined...)
+		if t.crossRefs {
+			// Units that refer into others (GCC's -flto unit) inline
+			// functions that the units they refer to describe without
+			// DW_AT_inline (early debug information).
+			t.inlineRefs = append(t.inlineRefs, p.abstract...)
+		}
 	}
 	wg.Wait()
 }
@@ -518,6 +530,27 @@ func (t *Table) mergeNames(parts []*indexPart) {
 				t.enums[t.sec.strpString(er.strOff, len(b))] = er.ref
 			}
 		}
+	}
+	if !t.crossRefs {
+		return
+	}
+	// Where units refer into others (GCC's -flto unit: its definitions
+	// of the globals the optimizer kept refer to the early debug
+	// information), a global that no unit places is gdb's: known, typed,
+	// optimized out.
+	unplaced := map[string]nameRef{}
+	for _, p := range parts {
+		for _, g := range p.unplaced {
+			if _, placed := t.globals[g.name]; placed {
+				continue
+			}
+			if old, ok := unplaced[g.name]; !ok || g.ref.cu < old.cu {
+				unplaced[g.name] = g.ref
+			}
+		}
+	}
+	for name, ref := range unplaced {
+		t.globals[name] = ref
 	}
 }
 

@@ -133,7 +133,7 @@ for pc in pcs:
         for s in x:
             if s.is_argument:
                 out["params"].append(s.name + " " + str(s.type))
-            elif s.is_variable:
+            elif s.is_variable or s.is_constant:
                 out["locals"].append(s.name + " " + str(s.type))
     print("@@" + json.dumps(out))
 seen = set()

@@ -15,9 +15,10 @@ import (
 
 // The DWARF that refers across units (typeunits.go), in the corpus
 // kernel's builds with its types in type units (types4: DWARF 4's
-// .debug_types; types5: DWARF 5's type units in .debug_info), compared
-// with what gdb -batch says of the same file. (The golden tests compare
-// these builds' scopes, types, lines and locations with gdb too.)
+// .debug_types; types5: DWARF 5's type units in .debug_info) and built
+// with -flto (lto), each compared with what gdb -batch says of the same
+// file. (The golden tests compare these builds' scopes, types, lines and
+// locations with gdb too.)
 
 // corpusTable builds a corpus build and opens it.
 func corpusTable(t *testing.T, tag string) (*Table, string) {
@@ -134,6 +135,82 @@ func TestTypeUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+const gdbFuncScript = `
+import gdb, json
+for pc in json.loads(%q):
+    b = gdb.block_for_pc(pc)
+    name = ""
+    while b is not None and not b.is_static and not b.is_global:
+        if b.function is not None:
+            name = b.function.name
+        b = b.superblock
+    print("@@" + json.dumps({"pc": pc, "func": name}))
+for name in json.loads(%q):
+    s = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+    print("@@" + json.dumps({"global": name, "type": str(s.type) if s else ""}))
+`
+
+// TestCrossUnitRefs: in the -flto build, the unit of the link-time code
+// names its functions and globals by DW_AT_abstract_origin in the units
+// of the early debug information (DW_FORM_ref_addr): each function at its
+// address, each function found by name, and each global's type are gdb's.
+func TestCrossUnitRefs(t *testing.T) {
+	tb, path := corpusTable(t, "lto")
+	if !tb.crossRefs {
+		t.Fatal("no unit refers into another: the build does not test it")
+	}
+	var pcs []uint64
+	for _, f := range tb.Funcs() {
+		if f.die != 0 {
+			pcs = append(pcs, f.Low)
+		}
+	}
+	var globals []string
+	tb.GlobalNames(func(name string) { globals = append(globals, name) })
+	slices.Sort(globals)
+	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	checked := 0
+	for _, l := range gdbPython(t, path, fmt.Sprintf(gdbFuncScript, js(pcs), js(globals))) {
+		var g struct {
+			PC     uint64
+			Func   string
+			Global string
+			Type   string
+		}
+		if err := json.Unmarshal([]byte(l), &g); err != nil {
+			t.Fatal(err)
+		}
+		if g.Global != "" {
+			got := "<none>"
+			if v := tb.GlobalByName(g.Global); v != nil {
+				got = cName(v.Type)
+			}
+			if got != g.Type {
+				t.Errorf("global %s: vmdap type %q, gdb %q", g.Global, got, g.Type)
+			}
+			continue
+		}
+		fn := tb.FuncAt(g.PC)
+		if fn == nil || fn.Name != g.Func {
+			t.Errorf("%#x: vmdap function %v, gdb %q", g.PC, fn, g.Func)
+			continue
+		}
+		if fs := tb.FuncsByName(g.Func); !slices.Contains(fs, fn) {
+			t.Errorf("%s: not found by its name", g.Func)
+		}
+		checked++
+	}
+	if checked < 10 || len(globals) < 5 {
+		t.Fatalf("%d functions and %d globals compared: the comparison proves little", checked, len(globals))
+	}
+	// (gdb knows the early debug information's declaration: the
+	// definition, with its location, is the -flto unit's.)
+	if v := tb.GlobalByName("init_task"); v == nil || v.Loc == nil {
+		t.Errorf("init_task, which the -flto unit places: %+v", v)
+	}
+	t.Logf("%d functions and %d globals compared", checked, len(globals))
 }
 
 // Two units that each give an enumerator of the same name another value,

@@ -19,7 +19,7 @@ type unitState struct {
 	dataErr error
 	// base is the .debug_info offset that offset 0 of data stands for
 	// (an offset in data is base less): the unit's own offset when data
-	// begins with the unit.
+	// begins with the unit, 0 in the view of all of .debug_info.
 	base    uint64
 	tuTypes []dwarf.Offset // in data, the types of the type units the unit refers to
 	rows    []row          // sorted by address
@@ -120,6 +120,14 @@ func (t *Table) unitData(st *unitState) (*dwarf.Data, error) {
 	u := t.units[st.ci]
 	s := &t.sec
 	st.base = u.off
+	if u.refs&refsAddr != 0 {
+		// References into other units: the view of them all (else the
+		// unit alone, whose own references still resolve).
+		if d, err := t.wideData(); err == nil {
+			st.data, st.base = d, 0
+			return d, nil
+		}
+	}
 	info := s.info[u.off:u.end:u.end]
 	if mayHaveUTF(u.lang) {
 		info = t.utfAsUnsignedChar(u, info)

@@ -80,7 +80,7 @@ func (t *Table) ScopeAt(pc uint64) (*Scope, bool) {
 	if !e.Children {
 		return s, true
 	}
-	t.collect(d, r, u, pc, s, 0)
+	t.inherit(d, e, t.collect(d, r, u, pc, s, 0), u, s, 0)
 	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }
@@ -111,12 +111,20 @@ func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
 	return append([]byte(nil), b...)
 }
 
-// collect walks a subprogram's or block's children.
-func (t *Table) collect(d *dwarf.Data, r *dwarf.Reader, u *unit, pc uint64, s *Scope, depth int) {
+// collect walks a subprogram's or block's children. It returns the DIEs
+// they are concrete instances of (DW_AT_abstract_origin), for inherit.
+func (t *Table) collect(d *dwarf.Data, r *dwarf.Reader, u *unit, pc uint64, s *Scope, depth int) map[dwarf.Offset]bool {
+	var concrete map[dwarf.Offset]bool
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil || e.Tag == 0 {
-			return
+			return concrete
+		}
+		if off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok && e.Tag != dwarf.TagCallSite && e.Tag != tagGNUCallSiteT {
+			if concrete == nil {
+				concrete = map[dwarf.Offset]bool{}
+			}
+			concrete[off] = true
 		}
 		switch e.Tag {
 		case dwarf.TagFormalParameter:
@@ -131,11 +139,63 @@ func (t *Table) collect(d *dwarf.Data, r *dwarf.Reader, u *unit, pc uint64, s *S
 			}
 		case dwarf.TagLexDwarfBlock:
 			if blockContains(d, e, pc) && e.Children {
-				t.collect(d, r, u, pc, s, depth+1)
+				t.inherit(d, e, t.collect(d, r, u, pc, s, depth+1), u, s, depth+1)
 				continue
 			}
 		}
 		if e.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// inherit adds the parameters (at depth 0) and variables that the
+// abstract instance of a concrete DIE e declares and e's children do
+// not stand for (concrete: the DIEs they are instances of), as gdb does
+// (inherit_abstract_dies): they have no location, and show as optimized
+// out. GCC's -flto unit leaves out of a function what the optimizer
+// removed, which the early debug information it refers to still
+// declares. The abstract instance's own lexical blocks have no
+// addresses: their variables count as the scope's.
+func (t *Table) inherit(d *dwarf.Data, e *dwarf.Entry, concrete map[dwarf.Offset]bool, u *unit, s *Scope, depth int) {
+	off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	if !ok {
+		return
+	}
+	r := d.Reader()
+	r.Seek(off)
+	if o, err := r.Next(); err != nil || o == nil || !o.Children {
+		return
+	}
+	t.inheritChildren(d, r, concrete, u, s, depth == 0)
+}
+
+func (t *Table) inheritChildren(d *dwarf.Data, r *dwarf.Reader, concrete map[dwarf.Offset]bool, u *unit, s *Scope, params bool) {
+	for {
+		c, err := r.Next()
+		if err != nil || c == nil || c.Tag == 0 {
+			return
+		}
+		if !concrete[c.Offset] {
+			switch c.Tag {
+			case dwarf.TagFormalParameter:
+				if params {
+					if v := t.varFromEntry(d, c, u, KindParam, 0); v != nil {
+						s.Params = append(s.Params, v)
+					}
+				}
+			case dwarf.TagVariable:
+				if v := t.varFromEntry(d, c, u, KindLocal, 0); v != nil {
+					s.Locals = append(s.Locals, v)
+				}
+			case dwarf.TagLexDwarfBlock:
+				if c.Children {
+					t.inheritChildren(d, r, nil, u, s, false)
+					continue
+				}
+			}
+		}
+		if c.Children {
 			r.SkipChildren()
 		}
 	}
@@ -304,7 +364,9 @@ func (t *Table) GlobalByName(name string) *Var {
 		return nil
 	}
 	v := t.varFromEntry(d, e, u, KindGlobal, 0)
-	if v == nil || v.Loc == nil && !v.HasConst {
+	if v == nil || v.Loc == nil && !v.HasConst && !t.crossRefs {
+		// (Where units refer into others, the index has the globals
+		// the optimizer removed too: they show as optimized out.)
 		return nil
 	}
 	return v
