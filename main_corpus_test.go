@@ -457,22 +457,27 @@ func compareVars(w, g *vmmtest.OracleStop, frame int, what string, want, got []v
 func corpusRuns(t *testing.T) []corpusRun {
 	var runs []corpusRun
 	for _, tag := range []string{"O0", "O2", "dwarf2", "dwarf3", "dwarf4", "m32"} {
-		g := vmmtest.BuildCorpus(t, tag)
-		r := corpusRun{name: tag, symbols: g.Path, kvm: g.Path, kernel: g.Path, qemu: "qemu-system-i386"}
-		if tag != "m32" {
-			r.kernel = vmmtest.BuildCorpus(t, tag, vmmtest.ELF32).Path
-			r.qemu = "qemu-system-x86_64"
-		}
-		for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:exit"} {
-			r.lines = append(r.lines, lineSpec(t, g.Dir, "kernel.c", m))
-		}
-		r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))
-		r.funcs = []string{"outb", "square", "account", "asm_marker", "twice"}
-		r.globals = []string{"ticks", "magic_seen", "small_global", "neg_global", "big_global", "init_task",
-			"counters", "run_queue", "*pkt", "current->comm", "file_ops"}
-		runs = append(runs, r)
+		runs = append(runs, corpusRunOf(t, tag))
 	}
 	return runs
+}
+
+// corpusRunOf returns the corpus build with that tag as a run.
+func corpusRunOf(t *testing.T, tag string) corpusRun {
+	g := vmmtest.BuildCorpus(t, tag)
+	r := corpusRun{name: tag, symbols: g.Path, kvm: g.Path, kernel: g.Path, qemu: "qemu-system-i386"}
+	if tag != "m32" {
+		r.kernel = vmmtest.BuildCorpus(t, tag, vmmtest.ELF32).Path
+		r.qemu = "qemu-system-x86_64"
+	}
+	for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:exit"} {
+		r.lines = append(r.lines, lineSpec(t, g.Dir, "kernel.c", m))
+	}
+	r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))
+	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice"}
+	r.globals = []string{"ticks", "magic_seen", "small_global", "neg_global", "big_global", "init_task",
+		"counters", "run_queue", "*pkt", "current->comm", "file_ops"}
+	return r
 }
 
 // TestCorpusMatchesGDB: at every stop of the corpus guest in each build,
@@ -532,6 +537,24 @@ func checkAgainstGDB(t *testing.T, r corpusRun) {
 		})
 		reportDiffs(t, r, compareStops(want, got, r.rust))
 	})
+}
+
+// TestCrossUnitDWARFMatchesGDB: the corpus kernel built with its types
+// in type units (-fdebug-types-section: DWARF 4's .debug_types, DWARF 5's
+// type units) and built with -flto (one unit whose functions, parameters
+// and variables are named and typed by DW_FORM_ref_addr references into
+// the units of the early debug information): at every stop vmdap shows
+// the frames, arguments, locals (structures of a type unit's type, member
+// by member) and globals gdb shows.
+func TestCrossUnitDWARFMatchesGDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots guests under QEMU and KVM: not with -short")
+	}
+	vmmtest.RequireGDB(t)
+	for _, tag := range []string{"types4", "types5", "lto"} {
+		r := corpusRunOf(t, tag)
+		t.Run(tag, func(t *testing.T) { checkAgainstGDB(t, r) })
+	}
 }
 
 // attachCorpus starts QEMU stopped at reset with its stub on a free

@@ -69,7 +69,7 @@ def frame_vars(f):
     seen = set()
     while b is not None:
         for s in b:
-            if not (s.is_argument or s.is_variable) or s.name in seen:
+            if not (s.is_argument or s.is_variable or s.is_constant) or s.name in seen:
                 continue
             seen.add(s.name)
             try:
