@@ -26,7 +26,8 @@ func IsConsoleCommand(line string) bool {
 // expression can take.
 const consoleHelp = `The debug console evaluates C expressions in the selected frame
 (locals, globals, enumerators, functions, registers as $rip, casts,
-sizeof, ->, [], &, *), and assignments (counter = 3, $rax = 0).
+sizeof, ->, [], &, *, and gdb's artificial arrays: *ptr@8), and
+assignments (counter = 3, $rax = 0).
 After a step out, $_retval is what the function returned.
 A ,x suffix or a /x prefix shows integers in hex (counter,x  /x counter).
 Commands:

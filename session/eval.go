@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -79,7 +80,7 @@ func lex(s string) ([]token, error) {
 				}
 			}
 			if op == "" {
-				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,", rune(c)) {
+				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,@", rune(c)) {
 					return nil, fmt.Errorf("unexpected character %q", c)
 				}
 				op = string(c)
@@ -173,7 +174,27 @@ func (p *parser) ternary() (value, error) {
 
 var precedence = map[string]int{
 	"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
-	"<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+	"<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8, "@": 9, "+": 10, "-": 10, "*": 11, "/": 11, "%": 11,
+}
+
+// maxArtificial bounds gdb's artificial arrays (p *ptr@n).
+const maxArtificial = 1 << 20
+
+// artificialArray is gdb's binary @: a.k.a. *ptr@n, the n objects of a's
+// type from a's address on, as an array.
+func artificialArray(a, n value, sc scope) (value, error) {
+	if !a.inMem {
+		return value{}, errors.New("only a value in memory can be the left operand of @ (as gdb's *ptr@n)")
+	}
+	c, err := n.u64(sc)
+	if err != nil {
+		return value{}, err
+	}
+	if int64(c) <= 0 || c > maxArtificial || a.typ.size <= 0 {
+		return value{}, fmt.Errorf("@ takes a count from 1 to %d, not %d", maxArtificial, int64(c))
+	}
+	t := &ctype{kind: tArray, elem: a.typ, count: int64(c), size: int64(c) * a.typ.size}
+	return value{typ: t, inMem: true, addr: a.addr}, nil
 }
 
 func (p *parser) binary(min int) (value, error) {
@@ -212,6 +233,12 @@ func (p *parser) binary(min int) (value, error) {
 		rhs, err := p.binary(prec)
 		if err != nil {
 			return value{}, err
+		}
+		if t.text == "@" {
+			if lhs, err = artificialArray(lhs, rhs, p.sc); err != nil {
+				return value{}, err
+			}
+			continue
 		}
 		if lhs, err = binop(t.text, lhs, rhs, p.sc); err != nil {
 			return value{}, err

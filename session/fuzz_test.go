@@ -86,6 +86,7 @@ func TestMemScopeEvaluates(t *testing.T) {
 		"origin.x * 10 + origin.y": "34", "p->y": "4", "(*p).x + sizeof(point)": "11", "squares[1] == 0": "1",
 		"r + 1": "8", "$rax": "7", "-(-(-1))": "-1", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
 		"sizeof origin": "8", "sizeof origin.x + 1": "5", "sizeof *p": "8", // without parentheses, as C (and gdb) take it
+		"origin.x@2": "{3, 4}", "sizeof(origin.x@2)": "8", "(origin.x@2)[1]": "4", // gdb's artificial arrays
 	} {
 		v, err := evalExpr(expr, sc)
 		if err != nil {
