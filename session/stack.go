@@ -699,11 +699,24 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 	case pl.PtrTo != 0:
 		return sc.syntheticPointer(t, v.Name, pl)
 	case pl.Pieces:
-		b, err := sc.pieces(pl.Parts)
+		b, out, err := sc.pieces(pl.Parts)
 		if err != nil {
 			return value{typ: t, name: v.Name}, err
 		}
-		return value{typ: t, raw: padTo(b, int(t.size)), name: v.Name}, nil
+		val := value{typ: t, raw: padTo(b, int(t.size)), name: v.Name}
+		if out != nil || len(b) < int(t.size) {
+			// Bytes no piece describes are optimized out too.
+			val.opt = make([]byte, len(val.raw))
+			for i := range val.opt {
+				switch {
+				case i >= len(b):
+					val.opt[i] = 0xff
+				case out != nil:
+					val.opt[i] = out[i]
+				}
+			}
+		}
+		return val, nil
 	case pl.Implicit != nil:
 		return value{typ: t, raw: padTo(pl.Implicit, int(t.size)), name: v.Name}, nil
 	case pl.IsVal:
@@ -754,17 +767,27 @@ func (sc *frameScope) syntheticPointer(t *ctype, name string, pl symbols.Place) 
 }
 
 // pieces assembles a composite location's bytes (DW_OP_piece,
-// DW_OP_bit_piece); a missing piece makes the whole value optimized out,
-// as gdb shows it.
-func (sc *frameScope) pieces(parts []symbols.Piece) ([]byte, error) {
-	var bits []byte // one byte per bit: simple, and values are small
+// DW_OP_bit_piece); out marks, bit by bit, those of its empty pieces
+// (optimized out: gdb shows the rest), nil when it has none. All of them
+// empty is ErrOptimizedOut.
+func (sc *frameScope) pieces(parts []symbols.Piece) (b, out []byte, err error) {
+	var bits, gone []byte // one byte per bit: simple, and values are small
 	for _, p := range parts {
 		if p.Empty {
-			return nil, symbols.ErrOptimizedOut
+			if p.Bits <= 0 || p.Bits > 1<<12 {
+				return nil, nil, fmt.Errorf("a composite location piece of %d bits", p.Bits)
+			}
+			for i := 0; i < p.Bits; i++ {
+				bits, gone = append(bits, 0), append(gone, 1)
+			}
+			continue
+		}
+		if p.PtrTo != 0 {
+			return nil, nil, errors.New("a synthetic pointer inside a composite value")
 		}
 		n := (p.BitOffset + p.Bits + 7) / 8
 		if p.Bits <= 0 || n > 64 {
-			return nil, fmt.Errorf("a composite location piece of %d bits", p.Bits)
+			return nil, nil, fmt.Errorf("a composite location piece of %d bits", p.Bits)
 		}
 		src := make([]byte, n)
 		switch {
@@ -777,30 +800,44 @@ func (sc *frameScope) pieces(parts []symbols.Piece) ([]byte, error) {
 		case p.InReg:
 			name, ok := sc.regName(p.Reg)
 			if !ok {
-				return nil, fmt.Errorf("a piece in DWARF register %d", p.Reg)
+				return nil, nil, fmt.Errorf("a piece in DWARF register %d", p.Reg)
 			}
 			v, ok := sc.regGet(name)
 			if !ok {
-				return nil, fmt.Errorf("register %s unavailable", name)
+				return nil, nil, fmt.Errorf("register %s unavailable", name)
 			}
 			var b [8]byte
 			binary.LittleEndian.PutUint64(b[:], v)
 			copy(src, b[:])
 		default:
 			if err := sc.readMem(src, p.Addr); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		for i := 0; i < p.Bits; i++ {
 			bit := p.BitOffset + i
-			bits = append(bits, (src[bit/8]>>(bit%8))&1)
+			bits, gone = append(bits, (src[bit/8]>>(bit%8))&1), append(gone, 0)
 		}
 	}
-	out := make([]byte, (len(bits)+7)/8)
-	for i, b := range bits {
-		out[i/8] |= b << (i % 8)
+	b = make([]byte, (len(bits)+7)/8)
+	out = make([]byte, len(b))
+	some, all := false, true
+	for i, x := range bits {
+		b[i/8] |= x << (i % 8)
+		if gone[i] == 1 {
+			out[i/8] |= 1 << (i % 8)
+			some = true
+		} else {
+			all = false
+		}
 	}
-	return out, nil
+	switch {
+	case all:
+		return nil, nil, symbols.ErrOptimizedOut
+	case !some:
+		out = nil
+	}
+	return b, out, nil
 }
 
 // padTo returns b as n bytes (zero-extended or cut).

@@ -21,6 +21,10 @@ type value struct {
 	reg   string // register lvalue
 	raw   []byte // rvalue (or register) bytes, little-endian
 	name  string
+	// opt marks, bit by bit, the bytes of an rvalue that the optimizer
+	// left nothing for (a composite location's empty pieces): gdb shows
+	// such members <optimized out> and the others. nil when all is there.
+	opt []byte
 	// synth is what a pointer DW_OP_implicit_pointer describes points
 	// to: a pointer the program never had (gdb's "<synthetic pointer>"),
 	// whose target may have no address.
@@ -72,6 +76,9 @@ func (v value) bytes(sc scope) ([]byte, error) {
 // u64 reads a scalar as an unsigned integer (sign-extended when signed);
 // a function reads as its address.
 func (v value) u64(sc scope) (uint64, error) {
+	if v.gone(0, int64(len(v.opt)), false) {
+		return 0, symbols.ErrOptimizedOut
+	}
 	if v.typ.kind == tFunc {
 		if !v.inMem {
 			return 0, errors.New("function has no address")
@@ -144,6 +151,9 @@ func formatWide(v value, sc scope, hex bool) string {
 
 // f64 reads a floating value as a float64 (a long double's rounded).
 func (v value) f64(sc scope) (float64, error) {
+	if v.gone(0, int64(len(v.opt)), false) {
+		return 0, symbols.ErrOptimizedOut
+	}
 	b, err := v.bytes(sc)
 	if err != nil {
 		return 0, err
@@ -171,9 +181,54 @@ func bitfield(u uint64, f field, signed bool) uint64 {
 	return v
 }
 
+// gone reports whether any bit of n bytes from off of an rvalue is
+// optimized out (every bit, with all).
+func (v value) gone(off, n int64, all bool) bool {
+	if v.opt == nil || v.inMem {
+		return false
+	}
+	for i := off; i < off+n && i < int64(len(v.opt)); i++ {
+		if all && v.opt[i] != 0xff {
+			return false
+		}
+		if !all && v.opt[i] != 0 {
+			return true
+		}
+	}
+	return all
+}
+
+// bitsGone reports whether any of a bit field's bits is optimized out.
+func (v value) bitsGone(f field) bool {
+	if v.opt == nil || v.inMem {
+		return false
+	}
+	for b := f.bitOff; b < f.bitOff+f.bitSize; b++ {
+		if i := f.off + b/8; i < int64(len(v.opt)) && v.opt[i]&(1<<(b%8)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// optSlice is the part of an rvalue's optimized-out marks a member at
+// off of n bytes has.
+func (v value) optSlice(off, n int64) []byte {
+	if v.opt == nil || off < 0 || off+n > int64(len(v.opt)) {
+		return nil
+	}
+	return v.opt[off : off+n]
+}
+
 // format renders a value for the variables view and evaluate.
 func format(v value, sc scope, hex bool) string {
 	t := v.typ
+	if v.opt != nil && !v.inMem {
+		n := int64(len(v.opt))
+		if v.gone(0, n, true) || t.kind != tStruct && t.kind != tArray && v.gone(0, n, false) {
+			return "<optimized out>"
+		}
+	}
 	if t.kind == tStruct {
 		if s, ok := formatRust(v, sc, hex); ok {
 			return s
@@ -205,7 +260,7 @@ func format(v value, sc scope, hex bool) string {
 			}
 			return s
 		}
-		if t.elem.kind == tChar && t.elem.size == 1 && t.count >= 0 {
+		if t.elem.kind == tChar && t.elem.size == 1 && t.count >= 0 && v.opt == nil {
 			return charArrayText(v, sc)
 		}
 		n := t.count
@@ -356,7 +411,14 @@ func fieldValue(v value, f field, structBytes []byte) value {
 			copy(buf[:], structBytes[f.off:])
 		}
 		u := bitfield(binary.LittleEndian.Uint64(buf[:]), f, f.typ.signed)
-		return rvalue(f.typ, u)
+		r := rvalue(f.typ, u)
+		if v.bitsGone(f) {
+			r.opt = make([]byte, len(r.raw))
+			for i := range r.opt {
+				r.opt[i] = 0xff
+			}
+		}
+		return r
 	}
 	if v.inMem {
 		fv.inMem, fv.addr = true, v.addr+uint64(f.off)
@@ -365,6 +427,7 @@ func fieldValue(v value, f field, structBytes []byte) value {
 	end := f.off + f.typ.size
 	if int(end) <= len(structBytes) && f.off >= 0 {
 		fv.raw = structBytes[f.off:end]
+		fv.opt = v.optSlice(f.off, f.typ.size)
 	}
 	return fv
 }
@@ -376,7 +439,7 @@ func index(v value, i int64) value {
 	}
 	start := i * el.size
 	if start+el.size <= int64(len(v.raw)) {
-		return value{typ: el, raw: v.raw[start : start+el.size]}
+		return value{typ: el, raw: v.raw[start : start+el.size], opt: v.optSlice(start, el.size)}
 	}
 	return value{typ: el, raw: make([]byte, el.size)}
 }

@@ -144,6 +144,9 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 		v.MemRef, v.HasMemRef = val.addr, true
 	}
 	t := val.typ
+	if val.gone(0, int64(len(val.opt)), true) {
+		return v // all of it optimized out: nothing to expand
+	}
 	switch t.kind {
 	case tPtr:
 		if u, err := val.u64(sc); val.synth != nil || err == nil && u != 0 && t.elem.kind != tVoid && t.elem.kind != tFunc {

@@ -13,11 +13,29 @@ def leaves(v, path, out, depth=0):
     if len(out) > 400 or depth > 6:
         return
     try:
+        t = v.type.strip_typedefs()
+        c = t.code
+        if v.is_optimized_out and c in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION, gdb.TYPE_CODE_ARRAY):
+            # is_optimized_out is true when any part is: gdb prints the
+            # members that are there, and so does vmdap; one leaf when
+            # none is.
+            part = {}
+            leaves_of(v, t, c, path, part, depth)
+            if all(x == "<optimized out>" for x in part.values()):
+                out[path] = "<optimized out>"
+            else:
+                out.update(part)
+            return
         if v.is_optimized_out:
             out[path] = "<optimized out>"
             return
-        t = v.type.strip_typedefs()
-        c = t.code
+        leaves_of(v, t, c, path, out, depth)
+    except gdb.error as e:
+        out[path] = "<error: %s>" % e
+
+
+def leaves_of(v, t, c, path, out, depth):
+    try:
         if c in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
             for f in t.fields():
                 if f.is_base_class or not f.name:
