@@ -364,13 +364,27 @@ func utf16Len(s string) int {
 	return n
 }
 
+// offsetAddr is a memory reference moved by a request's byte offset,
+// refused when that leaves the address space (it wrapped around).
+func offsetAddr(base uint64, off int) (uint64, error) {
+	a := base + uint64(int64(off))
+	if off < 0 && a > base || off > 0 && a < base {
+		return 0, fmt.Errorf("offset %d from %#x leaves the address space", off, base)
+	}
+	return a, nil
+}
+
 func (c *conn) onReadMemory(m *dap.ReadMemoryRequest, s *session.Session) {
 	base, err := parseMemRef(m.Arguments.MemoryReference)
 	if err != nil {
 		c.fail(&m.Request, errMemory, err)
 		return
 	}
-	addr := base + uint64(int64(m.Arguments.Offset))
+	addr, err := offsetAddr(base, m.Arguments.Offset)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
 	data, unreadable, err := s.ReadMemory(addr, m.Arguments.Count)
 	if err != nil {
 		c.fail(&m.Request, errMemory, err)
@@ -395,7 +409,11 @@ func (c *conn) onWriteMemory(m *dap.WriteMemoryRequest, s *session.Session) {
 		c.fail(&m.Request, errMemory, fmt.Errorf("data is not base64: %w", err))
 		return
 	}
-	addr := base + uint64(int64(m.Arguments.Offset))
+	addr, err := offsetAddr(base, m.Arguments.Offset)
+	if err != nil {
+		c.fail(&m.Request, errMemory, err)
+		return
+	}
 	n, err := s.WriteMemory(addr, data, m.Arguments.AllowPartial)
 	if err != nil {
 		c.fail(&m.Request, errMemory, err)
@@ -413,7 +431,11 @@ func (c *conn) onDisassemble(j *job, m *dap.DisassembleRequest, s *session.Sessi
 		c.fail(&m.Request, errDisassemble, err)
 		return
 	}
-	addr := base + uint64(int64(a.Offset))
+	addr, err := offsetAddr(base, a.Offset)
+	if err != nil {
+		c.fail(&m.Request, errDisassemble, err)
+		return
+	}
 	insns, err := s.Disassemble(j.ctx, addr, a.InstructionOffset, a.InstructionCount)
 	if err != nil {
 		c.fail(&m.Request, errDisassemble, err)

@@ -530,6 +530,20 @@ func TestNegativeStartsRefused(t *testing.T) {
 	refused(t, "start -1", err, "start")
 	_, err = e.c.Request("variables", map[string]any{"variablesReference": r.Body.VariablesReference, "count": -2})
 	refused(t, "count -2", err, "count")
+	// An offset that takes a memory reference out of the address space
+	// is refused, not wrapped around.
+	for _, q := range []struct {
+		cmd  string
+		args map[string]any
+	}{
+		{"readMemory", map[string]any{"memoryReference": "0xffffffffffffffff", "offset": 16, "count": 16}},
+		{"readMemory", map[string]any{"memoryReference": "0x1000", "offset": -8192, "count": 16}},
+		{"writeMemory", map[string]any{"memoryReference": "0x10", "offset": -32, "data": "AA=="}},
+		{"disassemble", map[string]any{"memoryReference": "0xfffffffffffffff0", "offset": 32, "instructionCount": 1}},
+	} {
+		_, err := e.c.Request(q.cmd, q.args)
+		refused(t, fmt.Sprintf("%s %v", q.cmd, q.args), err, "leaves the address space")
+	}
 }
 
 // TestConditionsCheckedWhenSet: a malformed condition, hit condition or
@@ -627,5 +641,27 @@ func TestDisassembleWindowBeforeTheReference(t *testing.T) {
 				t.Fatalf("offset %d count %d: instruction %d at %s, want %s", w.off, w.n, i, got.Body.Instructions[i].Address, want[i].Address)
 			}
 		}
+	}
+}
+
+// TestResyncFindsHeaderInAnyCase: after input that is skipped, a request
+// whose header is spelled in another case (as the header parser accepts)
+// is found and answered, not skipped with the junk.
+func TestResyncFindsHeaderInAnyCase(t *testing.T) {
+	c, _ := newClient(t)
+	got := make(chan struct{}, 1)
+	c.Log = func(dir string, raw []byte) {
+		if strings.Contains(string(raw), `"request_seq":900`) {
+			got <- struct{}{}
+		}
+	}
+	body := `{"seq":900,"type":"request","command":"threads"}`
+	if err := c.WriteRaw([]byte(fmt.Sprintf("X-Bad: 1\r\n\r\ncontent-length: %d\r\n\r\n%s", len(body), body))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request after the skipped input was not answered")
 	}
 }

@@ -105,8 +105,9 @@ func (w *wireReader) line() (string, error) {
 	}
 }
 
-// resync skips input up to the next "Content-Length:" (which stays
-// unread). It reads byte by byte, keeping nothing.
+// resync skips input up to the next "Content-Length:" in any case, as
+// the header is parsed (it stays unread). It reads byte by byte, keeping
+// nothing.
 func (w *wireReader) resync() error {
 	const hdr = "Content-Length:"
 	for {
@@ -117,7 +118,7 @@ func (w *wireReader) resync() error {
 			}
 			return err
 		}
-		if string(p) == hdr {
+		if strings.EqualFold(string(p), hdr) {
 			return nil
 		}
 		if _, err := w.r.ReadByte(); err != nil {
