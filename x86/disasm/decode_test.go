@@ -227,6 +227,31 @@ func TestWritesMSR(t *testing.T) {
 	}
 }
 
+// TestBranchTargetSymbols: a branch into a function names it and the
+// offset (x86asm names only a symbol's start), as gdb does.
+func TestBranchTargetSymbols(t *testing.T) {
+	sym := func(a uint64) (string, uint64, bool) {
+		if a >= 0x1000 && a < 0x1100 {
+			return "kmain", 0x1000, true
+		}
+		return "", 0, false
+	}
+	for code, want := range map[string]string{
+		"eb0e":       "jmp 0x1010 <kmain+0x10>",
+		"e8fb000000": "call 0x1100",
+		"ebfe":       "jmp kmain",
+	} {
+		b, _ := hex.DecodeString(code)
+		d, err := Decode(b, 64, 0x1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Text(sym); got != want {
+			t.Errorf("% x: %q, want %q", b, got, want)
+		}
+	}
+}
+
 // TestImmediateSymbols: a sign-extended immediate that is a symbol's
 // address (a kernel's, at -2 GiB) shows as that address and the symbol,
 // as a branch target does; one that is none stays a negative number.

@@ -209,6 +209,13 @@ func (d Inst) Text(sym Symbolizer) string {
 		}
 	}
 	s := strings.TrimSpace(x86asm.IntelSyntax(d.inst, pc, lookup))
+	if d.HasTarget && sym != nil {
+		// x86asm names a target only at a symbol's start: inside one,
+		// the function and the offset, as gdb shows them.
+		if n, base, ok := sym(d.Target); ok && d.Target != base && strings.HasSuffix(s, fmt.Sprintf("%#x", d.Target)) {
+			s += fmt.Sprintf(" <%s+%#x>", n, d.Target-base)
+		}
+	}
 	// A memory operand that is a displacement alone: x86asm prints zero
 	// as "[]", and a 64-bit code's disp32 unsigned where the CPU
 	// sign-extends it (a kernel's globals at -2 GiB).
