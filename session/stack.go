@@ -482,6 +482,7 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 type frameScope struct {
 	refSize    int // the DIE reference size of the variable being evaluated
 	synthDepth int // synthetic pointers being followed (bounded)
+	vlaDepth   int // variable-length array bounds being read (bounded)
 	s          *Session
 	vcpu       int
 	f          *Frame
@@ -679,6 +680,11 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 	sc.types.rust = v.Rust
 	t := fromDWARF(v.Type, sc.types)
 	sc.types.rust = false
+	if t.kind == tArray && hasRuntimeDim(t) && sc.vlaDepth < 2 {
+		sc.vlaDepth++
+		t = sc.vlaType(v, t)
+		sc.vlaDepth--
+	}
 	var fb []byte
 	if sc.sc != nil {
 		fb = sc.sc.FrameBase

@@ -227,6 +227,9 @@ func (s *Set) InlinedAt(pc uint64) []InlinedCall { return s.at(pc).InlinedAt(pc)
 // ScopeAt is Table.ScopeAt in the image at pc.
 func (s *Set) ScopeAt(pc uint64) (*Scope, bool) { return s.at(pc).ScopeAt(pc) }
 
+// ArrayBounds is Table.ArrayBounds in the image at pc.
+func (s *Set) ArrayBounds(v *Var, pc uint64) ([]Bound, bool) { return s.at(pc).ArrayBounds(v, pc) }
+
 // ScopeOfInlined is Table.ScopeOfInlined in the image at pc.
 func (s *Set) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	return s.at(pc).ScopeOfInlined(pc, call)

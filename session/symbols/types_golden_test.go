@@ -251,7 +251,9 @@ func TestGoldenScopesAndTypes(t *testing.T) {
 						params = append(params, v.Name+" "+cName(v.Type))
 					}
 					for _, v := range sc.Locals {
-						locals = append(locals, v.Name+" "+cName(v.Type))
+						// A local array without a constant bound is a
+						// variable-length one (gdb's whatis says so).
+						locals = append(locals, v.Name+" "+strings.Replace(cName(v.Type), "[]", "[variable length]", 1))
 					}
 					slices.Sort(params)
 					slices.Sort(locals)

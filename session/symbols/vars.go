@@ -29,6 +29,16 @@ type Var struct {
 	Const    []byte
 	HasConst bool
 	Rust     bool // declared in a Rust unit
+	// typeAt is where its type's DIE is (ArrayBounds reads an array's
+	// dimensions there).
+	typeAt typeDIE
+}
+
+// typeDIE is a type DIE in a unit's view.
+type typeDIE struct {
+	d   *dwarf.Data
+	u   *unit
+	off dwarf.Offset
 }
 
 // Scope describes what is visible in a function at a PC.
@@ -234,6 +244,15 @@ func origin(d *dwarf.Data, e *dwarf.Entry) *dwarf.Entry {
 // declaration, or a concrete instance of an inlined function's
 // variable).
 func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKind, pc uint64) *Var {
+	if v := t.anyVarFromEntry(d, e, u, kind, pc); v != nil && v.Name != "" {
+		return v
+	}
+	return nil
+}
+
+// anyVarFromEntry is varFromEntry for a variable that may have no name
+// (GCC's artificial one holding a variable-length array's bound).
+func (t *Table) anyVarFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKind, pc uint64) *Var {
 	v := &Var{Kind: kind, AddrSize: u.format.addrSize, RefSize: u.format.offSize, CU: u.name, Rust: u.lang == langRust}
 	if u.format.version == 2 {
 		v.RefSize = u.format.addrSize // DWARF 2's references are address-sized
@@ -247,6 +266,11 @@ func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKin
 			if off, ok := cur.Val(dwarf.AttrType).(dwarf.Offset); ok {
 				if typ, err := d.Type(off); err == nil {
 					v.Type = typ
+					if kind != KindGlobal {
+						// Only a local's array can have run-time bounds;
+						// a global's would pin its unit's view.
+						v.typeAt = typeDIE{d, u, off}
+					}
 				}
 			}
 		}
@@ -272,7 +296,7 @@ func (t *Table) varFromEntry(d *dwarf.Data, e *dwarf.Entry, u *unit, kind VarKin
 		cur = origin(d, cur)
 	}
 	v.Loc = t.slideAddrOp(t.locAt(e, dwarf.AttrLocation, u, pc), u.format.addrSize)
-	if v.Name == "" || v.Type == nil {
+	if v.Type == nil {
 		return nil
 	}
 	return v

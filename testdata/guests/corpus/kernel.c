@@ -197,6 +197,16 @@ NOINLINE int implicit_user(int x)
 	return pair_sum(&p);
 }
 
+/* A variable-length array: its bound is known in the frame only. */
+NOINLINE int vla_sum(int n)
+{
+	int a[n];
+	for (int i = 0; i < n; i++)
+		a[i] = i * i + 1;
+	sinkhole = a[n - 1]; /* bp:vla */
+	return a[0] + a[n - 1];
+}
+
 /* Does not return: at -O2 kmain's call to it is kmain's last
    instruction, so kmain's return address lies past kmain's end. */
 __attribute__((noreturn)) NOINLINE static void finish(int total)
@@ -223,6 +233,7 @@ void kmain(u32 magic)
 	sinkhole = relay((int)(magic & 7));
 	sinkhole = cloned(total & 3, 12, 99) + cloned(total & 5, 12, 98);
 	sinkhole = implicit_user((int)magic & 15);
+	sinkhole = vla_sum(4);
 	asm_marker();
 	finish(total);
 }
