@@ -485,7 +485,7 @@ func corpusRunOf(t *testing.T, tag string) corpusRun {
 		r.kernel = vmmtest.BuildCorpus(t, tag, vmmtest.ELF32).Path
 		r.qemu = "qemu-system-x86_64"
 	}
-	for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:vla", "bp:exit"} {
+	for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:vla", "bp:shadow", "bp:exit"} {
 		r.lines = append(r.lines, lineSpec(t, g.Dir, "kernel.c", m))
 	}
 	r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))

@@ -75,17 +75,25 @@ func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
 		if ret {
 			n = 1
 		}
+		inner := map[string]bool{} // the names locals and parameters take
 		if sc.sc != nil {
 			locals, params := sc.sc.Locals, sc.sc.Params
+			byLocals := map[string]bool{}
+			for _, v := range locals {
+				byLocals[v.Name], inner[v.Name] = true, true
+			}
+			for _, v := range params {
+				inner[v.Name] = true
+			}
 			out = append(out,
-				ScopeInfo{Name: ScopeLocals, Count: len(locals) + n, Vars: s.locked(func() ([]Var, error) { return withRet(s.varsOf(sc, locals)), nil })},
-				ScopeInfo{Name: ScopeArguments, Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params), nil })})
+				ScopeInfo{Name: ScopeLocals, Count: len(locals) + n, Vars: s.locked(func() ([]Var, error) { return withRet(s.varsOf(sc, locals, nil)), nil })},
+				ScopeInfo{Name: ScopeArguments, Count: len(params), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, params, byLocals), nil })})
 		} else if ret {
 			out = append(out, ScopeInfo{Name: ScopeLocals, Count: 1, Vars: s.locked(func() ([]Var, error) { return withRet(nil), nil })})
 		}
 		if s.sym != nil {
 			globals := s.sym.Globals(sc.f.PC)
-			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals), nil })})
+			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals, inner), nil })})
 		}
 		groups := 3 // General, Segments, Control; Debug where the target has them
 		if _, ok := s.t.DebugRegisters(); ok {
@@ -111,21 +119,35 @@ func (s *Session) locked(fn func() ([]Var, error)) func() ([]Var, error) {
 	}
 }
 
-func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var) []Var {
+// childExpr is a member's expression from its parent's, "" (none) when
+// the parent has none.
+func childExpr(format, parent string) string {
+	if parent == "" {
+		return ""
+	}
+	return fmt.Sprintf(format, parent)
+}
+
+// varsOf renders a scope's variables. One that an inner block's variable
+// of its name shadows (or, for a parameter, a local in hidden) is shown
+// in parentheses, as Delve shows it, with no expression: its name
+// evaluates to the inner one.
+func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var, hidden map[string]bool) []Var {
 	var out []Var
 	seen := map[string]bool{}
 	for i := len(vars) - 1; i >= 0; i-- {
 		sv := vars[i]
-		if seen[sv.Name] {
-			continue // shadowed by an inner block
+		name, expr := sv.Name, sv.Name
+		if seen[sv.Name] || hidden[sv.Name] {
+			name, expr = "("+sv.Name+")", ""
 		}
 		seen[sv.Name] = true
 		val, err := sc.varValue(sv)
 		if err != nil {
-			out = append(out, Var{Name: sv.Name, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
+			out = append(out, Var{Name: name, EvaluateName: expr, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
 			continue
 		}
-		out = append(out, s.makeVar(sc, sv.Name, sv.Name, val, s.hex))
+		out = append(out, s.makeVar(sc, name, expr, val, s.hex))
 	}
 	// declaration order
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -159,7 +181,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 				if err != nil {
 					return nil, err
 				}
-				return []Var{s.makeVar(sc, "*"+name, "*("+expr+")", d, hex)}, nil
+				return []Var{s.makeVar(sc, "*"+name, childExpr("*(%s)", expr), d, hex)}, nil
 			})
 		}
 	case tStruct:
@@ -175,7 +197,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			}
 			var kids []Var
 			for _, f := range t.fields {
-				kids = append(kids, s.makeVar(sc, f.name, "("+expr+")."+f.name, fieldValue(val, f, b), hex))
+				kids = append(kids, s.makeVar(sc, f.name, childExpr("(%s)."+f.name, expr), fieldValue(val, f, b), hex))
 			}
 			return kids, nil
 		})
@@ -191,7 +213,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 		v.Children = s.locked(func() ([]Var, error) {
 			var kids []Var
 			for i := int64(0); i < n; i++ {
-				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), fmt.Sprintf("(%s)[%d]", expr, i), index(val, i), hex))
+				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), childExpr("(%s)"+fmt.Sprintf("[%d]", i), expr), index(val, i), hex))
 			}
 			return kids, nil
 		})

@@ -87,15 +87,18 @@ def frame_vars(f):
     seen = set()
     while b is not None:
         for s in b:
-            if not (s.is_argument or s.is_variable or s.is_constant) or s.name in seen:
+            if not (s.is_argument or s.is_variable or s.is_constant):
                 continue
+            # One an inner block's variable shadows: in parentheses, as
+            # vmdap (and Delve) show it.
+            name = "(%s)" % s.name if s.name in seen else s.name
             seen.add(s.name)
             try:
                 v = s.value(f)
             except gdb.error as e:
-                d = {"name": s.name, "type": str(s.type), "text": "<error: %s>" % e, "leaves": {}}
+                d = {"name": name, "type": str(s.type), "text": "<error: %s>" % e, "leaves": {}}
             else:
-                d = describe(s.name, v)
+                d = describe(name, v)
             (args if s.is_argument else locs).append(d)
         if b.function is not None:
             break

@@ -197,6 +197,17 @@ NOINLINE int implicit_user(int x)
 	return pair_sum(&p);
 }
 
+/* A block's x shadows the parameter x. */
+NOINLINE int shadow(int x)
+{
+	int y = x + 1;
+	{
+		int x = y * 10;
+		sinkhole = x + y; /* bp:shadow */
+	}
+	return x;
+}
+
 /* A variable-length array: its bound is known in the frame only. */
 NOINLINE int vla_sum(int n)
 {
@@ -234,6 +245,7 @@ void kmain(u32 magic)
 	sinkhole = cloned(total & 3, 12, 99) + cloned(total & 5, 12, 98);
 	sinkhole = implicit_user((int)magic & 15);
 	sinkhole = vla_sum(4);
+	sinkhole = shadow(6);
 	asm_marker();
 	finish(total);
 }
