@@ -489,7 +489,7 @@ func corpusRunOf(t *testing.T, tag string) corpusRun {
 		r.lines = append(r.lines, lineSpec(t, g.Dir, "kernel.c", m))
 	}
 	r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))
-	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice"}
+	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice", "scale", "vla_sum", "nest"}
 	r.globals = []string{"ticks", "magic_seen", "small_global", "neg_global", "big_global", "init_task",
 		"counters", "run_queue", "*pkt", "current->comm", "file_ops"}
 	return r

@@ -1,6 +1,9 @@
 package session
 
 import (
+	"path/filepath"
+	"strings"
+
 	"vmdap/session/symbols"
 	"vmdap/vmm"
 )
@@ -65,14 +68,64 @@ func (s *Session) hiddenOf(r result) int {
 	if r.hideSet {
 		return r.hide
 	}
-	if r.ev == nil || r.ev.Reason != StopStep {
+	if r.ev == nil {
 		return 0
 	}
 	_, pc, err := s.regsPC(r.stop.VCPU)
 	if err != nil {
 		return 0
 	}
-	return s.inlineEntries(pc)
+	switch r.ev.Reason {
+	case StopStep:
+		return s.inlineEntries(pc)
+	case StopBreakpoint, StopFunctionBreakpoint:
+		return s.hiddenAtBreakpoint(r.ev.HitIDs, pc)
+	}
+	return 0
+}
+
+// hiddenAtBreakpoint is how many of the inlined calls beginning at pc a
+// breakpoint stop there has not entered, as gdb tells (its
+// stopped_by_user_bp_inline_frame): a function breakpoint stops in the
+// function it names (on kmain, not in what kmain inlines first; on an
+// inlined function, in it); a line breakpoint on the line of a call in
+// the caller, at the call (Session.mu held).
+func (s *Session) hiddenAtBreakpoint(ids []int, pc uint64) int {
+	if len(ids) == 0 || s.sym == nil {
+		return 0
+	}
+	var l *logical
+	for _, x := range s.bps.all() {
+		if x.id == ids[0] {
+			l = x
+		}
+	}
+	if l == nil {
+		return 0
+	}
+	calls := s.sym.InlinedAt(pc)
+	n := 0
+	for i := len(calls) - 1; i >= 0 && beginsAt(calls[i], pc); i-- {
+		c := calls[i]
+		switch l.kind {
+		case KindFunction:
+			if c.Name == l.fn || strings.HasSuffix(l.fn, "::"+c.Name) {
+				return n // the breakpoint's own function
+			}
+		case KindSource:
+			if c.CallLine == l.info.Line && filepath.Base(c.CallFile) == filepath.Base(l.file) {
+				return len(calls) - i // at its call, on the caller's line
+			}
+			continue
+		default:
+			return 0
+		}
+		n++
+	}
+	if l.kind == KindSource {
+		return 0
+	}
+	return n
 }
 
 // hiddenAt is the stop's hidden count on vCPU v (Session.mu held).

@@ -197,6 +197,27 @@ NOINLINE int implicit_user(int x)
 	return pair_sum(&p);
 }
 
+/* nest begins with inlined code: a breakpoint on nest stops in nest, at
+   the call, as gdb shows it, not in what it inlines first. */
+static inline __attribute__((always_inline)) int inner_inl(int v)
+{
+	int t = v ^ 0x55;
+	sinkhole = t;
+	return t + 1;
+}
+
+static inline __attribute__((always_inline)) int outer_inl(int v)
+{
+	int u = v + 3;
+	return inner_inl(u) * 2;
+}
+
+NOINLINE int nest(int v)
+{
+	int w = outer_inl(v);
+	return w + outer_inl(w);
+}
+
 /* A block's x shadows the parameter x. */
 NOINLINE int shadow(int x)
 {
@@ -246,6 +267,7 @@ void kmain(u32 magic)
 	sinkhole = implicit_user((int)magic & 15);
 	sinkhole = vla_sum(4);
 	sinkhole = shadow(6);
+	sinkhole = nest(3);
 	asm_marker();
 	finish(total);
 }
