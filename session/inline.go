@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"vmdap/session/symbols"
 	"vmdap/vmm"
 )
 
@@ -28,26 +27,10 @@ func (s *Session) inlineEntries(pc uint64) int {
 	}
 	calls := s.sym.InlinedAt(pc)
 	n := 0
-	for i := len(calls) - 1; i >= 0 && beginsAt(calls[i], pc); i-- {
+	for i := len(calls) - 1; i >= 0 && calls[i].BeginsAt(pc); i-- {
 		n++
 	}
 	return n
-}
-
-// beginsAt says whether a step that reaches pc has just come to inlined
-// call c: pc is its entry, or the start of one of its ranges that the
-// code before pc is not in (GCC schedules some of an inlined call's code
-// before its entry: gdb's block_starting_point_at).
-func beginsAt(c symbols.InlinedCall, pc uint64) bool {
-	if c.Entry == pc {
-		return true
-	}
-	starts, before := false, false
-	for _, r := range c.Ranges {
-		starts = starts || r.Low == pc
-		before = before || pc > r.Low && pc-1 < r.High
-	}
-	return starts && !before
 }
 
 // callSiteOfHidden is where the outermost of the hide innermost inlined
@@ -105,7 +88,7 @@ func (s *Session) hiddenAtBreakpoint(ids []int, pc uint64) int {
 	}
 	calls := s.sym.InlinedAt(pc)
 	n := 0
-	for i := len(calls) - 1; i >= 0 && beginsAt(calls[i], pc); i-- {
+	for i := len(calls) - 1; i >= 0 && calls[i].BeginsAt(pc); i-- {
 		c := calls[i]
 		switch l.kind {
 		case KindFunction:

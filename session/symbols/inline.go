@@ -305,6 +305,35 @@ func (t *Table) inlineWalk(d *dwarf.Data, r *dwarf.Reader, u *unit, ci int32, pc
 	}
 }
 
+// BeginsAt says whether a step that reaches pc has just come to the
+// inlined call: pc is its entry, or the start of one of its ranges that
+// the code before pc is not in (GCC schedules some of an inlined call's
+// code before its entry: gdb's block_starting_point_at).
+func (c InlinedCall) BeginsAt(pc uint64) bool {
+	if c.Entry == pc {
+		return true
+	}
+	starts, before := false, false
+	for _, r := range c.Ranges {
+		starts = starts || r.Low == pc
+		before = before || pc > r.Low && pc-1 < r.High
+	}
+	return starts && !before
+}
+
+// callLineAt is the line of the call, in the caller, of the outermost of
+// the inlined calls that begin at pc (false: none does). gdb reports a
+// breakpoint there at that line.
+func (t *Table) callLineAt(pc uint64) (InlinedCall, bool) {
+	calls := t.InlinedAt(pc)
+	var out InlinedCall
+	ok := false
+	for i := len(calls) - 1; i >= 0 && calls[i].BeginsAt(pc); i-- {
+		out, ok = calls[i], true
+	}
+	return out, ok
+}
+
 // entryPC is where an inlined call's code begins to run: DW_AT_entry_pc
 // (an address, or in DWARF 5 an offset from the lowest address), else its
 // lowest address.

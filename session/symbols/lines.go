@@ -246,6 +246,11 @@ func (t *Table) LineAddrs(file string, line int) (addrs []uint64, actual int, ok
 		if loc, ok := t.PCToLine(addrs[0]); ok && hasFileName(t, ids, loc.File) {
 			best = loc.Line
 		}
+		// Where inlined calls begin, on the line of the call (the
+		// breakpoint stops in the function, at the call).
+		if c, ok := t.callLineAt(addrs[0]); ok && hasFileName(t, ids, c.CallFile) {
+			best = c.CallLine
+		}
 	}
 	return addrs, best, true
 }
