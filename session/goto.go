@@ -90,7 +90,7 @@ func (s *Session) jump(thread int, addr uint64) error {
 		if err := w.SetRegs(v, r); err != nil {
 			return err
 		}
-		s.frames = map[int][]Frame{}
+		s.frames, s.hidden = map[int][]Frame{}, nil // elsewhere now
 		s.excInfo = nil
 		s.curVCPU = v
 		s.lastStop.VCPU, s.lastStop.PC = v, addr

@@ -10,11 +10,12 @@ import (
 // Stops at the first instruction of inlined calls, as gdb shows them.
 //
 // A step that ends where inlined calls begin (their entry PC, or the
-// start of one of their ranges) has not
-// entered them yet, as far as the source goes: gdb shows the stop at the
-// call, in the caller (skip_inline_frames), a step then enters the first
-// of them without running (one frame more, the same PC), and a next runs
-// over them, to the caller's next line. Without this, a step out of a
+// start of one of their ranges) has not entered them yet, as far as the
+// source goes: gdb shows the stop at the call, in the caller
+// (skip_inline_frames), a step then enters the first of them without
+// running (one frame more, the same PC), and a next runs over them, to
+// the caller's next line. A breakpoint stop there is shown in the
+// function the breakpoint names. Without this, a step out of a
 // function whose call is followed by an inlined one (start_kernel's
 // setup_boot_config) showed the inlined callee on top, and the next next
 // went on inside it.
@@ -146,7 +147,7 @@ func (s *Session) nextOverInlined(v, hidden int) result {
 	if r.err != nil || r.ev == nil || r.ev.Reason != StopStep {
 		return r
 	}
-	if loc, ok := s.sym.PCToLine(r.stop.PC); ok && loc.Line == outer.CallLine && loc.File == outer.CallFile {
+	if loc, ok := s.sym.PCToLine(r.stop.PC); ok && loc.Line == outer.CallLine && filepath.Base(loc.File) == filepath.Base(outer.CallFile) {
 		return s.stepLine(v, nil)
 	}
 	return r

@@ -48,7 +48,7 @@ func (s *Session) monitor(line string) (string, error) {
 		var err error
 		out, err = m.MonitorCommand(cmd)
 		// What this stop knew may no longer hold (a system_reset).
-		s.frames = map[int][]Frame{}
+		s.frames, s.hidden = map[int][]Frame{}, nil
 		s.ret, s.excInfo = nil, nil
 		s.linux.vcpuNames = nil
 		s.linux.tasks.stale = true

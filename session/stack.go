@@ -626,7 +626,7 @@ func (sc *frameScope) regSet(name string, v uint64) error {
 			return err
 		}
 		sc.regs = r
-		sc.s.frames = map[int][]Frame{}
+		sc.s.frames, sc.s.hidden = map[int][]Frame{}, nil // $rip may have moved
 		return nil
 	}
 	sr := sc.sregs
