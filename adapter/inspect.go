@@ -21,6 +21,11 @@ func parseMemRef(s string) (uint64, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty memory reference")
 	}
+	// A pointer's value as vmdap shows it names its target after the
+	// address (0x104000 <counter>): the address is the reference.
+	if i := strings.Index(s, " <"); i > 0 && strings.HasSuffix(s, ">") {
+		s = s[:i]
+	}
 	v, err := strconv.ParseUint(s, 0, 64)
 	if err != nil {
 		return 0, fmt.Errorf("bad memory reference %q (want a 0x… address)", s)

@@ -93,7 +93,7 @@ test('a whole session on the example guest over stdio', { timeout: 120000 }, asy
     assert.strictEqual(dis.body.instructions.length, 10);
     assert.strictEqual(dis.body.instructions[4].address, pc);
     const addr = await dc.evaluateRequest({ expression: '&counter', frameId: st.body.stackFrames[0].id });
-    const mem = await dc.customRequest('readMemory', { memoryReference: addr.body.result, count: 8 });
+    const mem = await dc.customRequest('readMemory', { memoryReference: addr.body.memoryReference, count: 8 });
     assert.strictEqual(Buffer.from(mem.body.data, 'base64').readUInt32LE(0), 5);
 
     // run to the end: output, exit status
