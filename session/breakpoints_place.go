@@ -146,7 +146,7 @@ func (b *bpTable) settle(l *logical, state BPState, msg string) {
 	default:
 		l.info.Message = l.note
 	}
-	if state == BPPlaced && b.s.slideWanted() && len(l.addrs) > 0 && l.addrs[0] >= kernelHalf {
+	if state == BPPlaced && (l.kind == KindSource || l.kind == KindFunction) && b.s.slideWanted() && len(l.addrs) > 0 && l.addrs[0] >= kernelHalf {
 		// Nothing can tell yet whether the kernel will relocate itself.
 		note := "at the kernel's link address: a kernel booted with KASLR (no nokaslr) runs elsewhere, " +
 			"and vmdap moves its breakpoints when it finds where, at the first stop in the kernel " +

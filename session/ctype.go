@@ -53,6 +53,28 @@ type typeCache struct {
 	m    map[dwarf.Type]*ctype
 	sym  *symbols.Set
 	rust bool // converting a Rust variable's type (a Rust unit's types are its own)
+	// depth is fromDWARF's nesting; copies are the typedefs and
+	// qualified types made as copies of their types during it, copied
+	// again when the outermost call ends: a struct converting its
+	// fields is in the cache half done, and a typedef of it met among
+	// them (typedef struct node node_t; node_t *next) would keep the
+	// fields it had then.
+	depth  int
+	copies []typeCopy
+}
+
+// typeCopy is a type made as a copy of another, and what it changes.
+type typeCopy struct {
+	dst, src *ctype
+	fix      func(*ctype)
+}
+
+// copyType makes dst a copy of src changed by fix, now and again when
+// the conversion in progress ends.
+func (c *typeCache) copyType(dst, src *ctype, fix func(*ctype)) {
+	*dst = *src
+	fix(dst)
+	c.copies = append(c.copies, typeCopy{dst, src, fix})
 }
 
 func newTypeCache(sym *symbols.Set) *typeCache {
@@ -233,6 +255,16 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	}
 	c := &ctype{size: dt.Size(), rustLang: cache.rust}
 	cache.m[dt] = c
+	cache.depth++
+	defer func() {
+		if cache.depth--; cache.depth == 0 {
+			for _, cp := range cache.copies {
+				*cp.dst = *cp.src
+				cp.fix(cp.dst)
+			}
+			cache.copies = cache.copies[:0]
+		}
+	}()
 	switch t := dt.(type) {
 	case *dwarf.IntType:
 		c.kind, c.name, c.signed = tInt, intName(t.Name), true
@@ -308,13 +340,11 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	case *dwarf.TypedefType:
 		// The typedef's name stands for the whole type (handler_t, not
 		// int (*)(int)), qualifiers inside it included.
-		u := fromDWARF(t.Type, cache)
-		*c = *u
-		c.name, c.qual = t.Name, 0
+		name := t.Name
+		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) { c.name, c.qual = name, 0 })
 	case *dwarf.QualType:
-		u := fromDWARF(t.Type, cache)
-		*c = *u
-		c.qual |= qualNamed(t.Qual)
+		q := qualNamed(t.Qual)
+		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) { c.qual |= q })
 	case *dwarf.FuncType:
 		c.kind, c.size = tFunc, 1
 		c.elem = fromDWARF(t.ReturnType, cache)
@@ -330,8 +360,7 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	default:
 		if u, ok := atomicTarget(dt, cache); ok {
 			// A qualifier: _Atomic int reads as the int it holds.
-			*c = *fromDWARF(u, cache)
-			c.qual |= qAtomic
+			cache.copyType(c, fromDWARF(u, cache), func(c *ctype) { c.qual |= qAtomic })
 			break
 		}
 		c.kind, c.name = tInt, dt.String()

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/vmm"
 )
 
@@ -32,6 +33,25 @@ func (s *Session) inlineEntries(pc uint64) int {
 		n++
 	}
 	return n
+}
+
+// callsOnLine returns the inlined calls at pc and how many of the
+// innermost begin at pc with the outermost of those called on line at
+// (the line a step began on): 0 when none is.
+func (s *Session) callsOnLine(pc uint64, at symbols.Location) ([]symbols.InlinedCall, int) {
+	n := s.inlineEntries(pc)
+	if n == 0 {
+		return nil, 0
+	}
+	calls := s.sym.InlinedAt(pc)
+	if n > len(calls) {
+		return nil, 0
+	}
+	c := calls[len(calls)-n]
+	if c.CallLine != at.Line || filepath.Base(c.CallFile) != filepath.Base(at.File) {
+		return nil, 0
+	}
+	return calls, n
 }
 
 // callSiteOfHidden is where the outermost of the hide innermost inlined

@@ -105,6 +105,7 @@ func (s *Session) checkSlide(v int) {
 		return
 	}
 	if !again && s.kaslr.tries == kaslrMaxTries {
+		s.bps.renote() // no longer looked for
 		s.emit(Output{Kind: OutImportant, Text: "vmdap: the kernel's linux_banner is not where its symbols say, nor at any KASLR slide: " +
 			"symbols may be wrong (is the image the running kernel? set kernelOffset if it was relocated)\n"})
 	}

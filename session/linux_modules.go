@@ -179,13 +179,16 @@ func (s *Session) linuxHook(st vmm.Stop) {
 	switch name {
 	case hookLoad:
 		// do_init_module(struct module *mod): a module at an address
-		// one being freed had (its memory reused) is a new one.
-		// The one known there is gone, whether its unload was seen
-		// (free_module, hooked in software) or not (debug registers).
+		// one being freed had (its memory reused) is a new one. The
+		// one known there is gone, whether its unload was seen
+		// (free_module, hooked in software) or not (debug registers),
+		// unless it is this very load, met earlier in it (a stop in
+		// load_module: COMING or UNFORMED then).
 		if mod, err := s.hookArg(st.VCPU, "mod"); err == nil {
+			stale := m.freeing[mod]
 			delete(m.freeing, mod)
 			for name, km := range m.known {
-				if km.info.addr == mod {
+				if km.info.addr == mod && (stale || km.info.state == "LIVE" || km.info.state == "GOING") {
 					m.drop(name)
 				}
 			}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"testing"
 
 	"vmdap/session/symbols"
@@ -50,5 +51,49 @@ func TestPiecesPartlyOptimizedOut(t *testing.T) {
 	}
 	if _, _, err := sc.pieces([]symbols.Piece{{Empty: true, Bits: 32}, {Empty: true, Bits: 8}}); err != symbols.ErrOptimizedOut {
 		t.Errorf("all pieces empty: %v, want ErrOptimizedOut", err)
+	}
+}
+
+// TestTypedefOfStructInProgress: typedef struct node node_t; struct node
+// { int a; node_t *next; int b; }: the typedef met among the struct's
+// own fields has all of them once the conversion ends (it kept the one
+// converted before it).
+func TestTypedefOfStructInProgress(t *testing.T) {
+	i32 := &dwarf.IntType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 4, Name: "int"}}}
+	st := &dwarf.StructType{CommonType: dwarf.CommonType{ByteSize: 24}, StructName: "node", Kind: "struct"}
+	td := &dwarf.TypedefType{CommonType: dwarf.CommonType{ByteSize: 24, Name: "node_t"}, Type: st}
+	cq := &dwarf.QualType{CommonType: dwarf.CommonType{ByteSize: 24}, Qual: "const", Type: td}
+	st.Field = []*dwarf.StructField{
+		{Name: "a", Type: i32, ByteOffset: 0},
+		{Name: "next", Type: &dwarf.PtrType{CommonType: dwarf.CommonType{ByteSize: 8}, Type: td}, ByteOffset: 8},
+		{Name: "prev", Type: &dwarf.PtrType{CommonType: dwarf.CommonType{ByteSize: 8}, Type: cq}, ByteOffset: 16},
+		{Name: "b", Type: i32, ByteOffset: 20},
+	}
+	c := fromDWARF(st, newTypeCache(nil))
+	for _, f := range c.fields[1:3] {
+		if n := len(f.typ.elem.fields); n != 4 {
+			t.Errorf("%s's target %s has %d fields, want 4", f.name, f.typ.elem, n)
+		}
+	}
+	if got := c.fields[2].typ.String(); got != "const node_t *" {
+		t.Errorf("prev is %q", got)
+	}
+}
+
+// TestSyntheticPointer: a pointer DW_OP_implicit_pointer describes
+// dereferences to its target, and has no value to compare or index by
+// (it read as 0: q == 0 held).
+func TestSyntheticPointer(t *testing.T) {
+	sc := newMemScope()
+	target := rvalue(typInt, 42)
+	q := value{typ: ptrTo(typInt), synth: &target}
+	if d, err := deref(q, sc); err != nil || format(d, sc, false) != "42" {
+		t.Errorf("*q: %v %v", d, err)
+	}
+	if got := format(q, sc, false); got != "<synthetic pointer>" {
+		t.Errorf("q: %q", got)
+	}
+	if _, err := q.u64(sc); err == nil {
+		t.Error("q has a value")
 	}
 }

@@ -249,11 +249,14 @@ func (s *Session) finish(r result) {
 		s.lastStop = r.stop
 		s.curVCPU = r.stop.VCPU
 		s.state = StateStopped
-		s.hidden = map[int]int{r.stop.VCPU: s.hiddenOf(r)}
 		s.checkSlide(r.stop.VCPU)
 		s.refreshExceptionBPs()
 		s.linuxAtStop(r.stop.VCPU)
 		s.bps.retry(nil)
+		// After the slide and the modules' symbols are known here; frames
+		// read before it are read again.
+		s.hidden = map[int]int{r.stop.VCPU: s.hiddenOf(r)}
+		s.frames = map[int][]Frame{}
 		s.ret = r.ret
 		ev := *r.ev
 		ev.Thread = r.stop.VCPU + 1
@@ -895,6 +898,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 		return s.nextInsn(v)
 	}
 	lo, hi, _ := s.sym.LineRange(pc)
+	origin := start // the line the step began on
 	moved := false
 	for {
 		if s.pauseRequested() {
@@ -949,28 +953,47 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			}
 			last = r
 		}
-		if regs, pc, err = s.regsPC(v); err != nil {
-			return result{err: err}
-		}
-		last.stop.PC, last.stop.VCPU = pc, v
-		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
-			return userStop(last.stop, ev)
-		}
-		if pc >= lo && pc < hi && !(pc == lo && moved) {
+		for {
+			if regs, pc, err = s.regsPC(v); err != nil {
+				return result{err: err}
+			}
+			last.stop.PC, last.stop.VCPU = pc, v
+			if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
+				return userStop(last.stop, ev)
+			}
+			if pc >= lo && pc < hi && !(pc == lo && moved) {
+				moved = true
+				break
+			}
 			moved = true
-			continue
+			loc, ok := s.sym.PCToLine(pc)
+			if !ok {
+				return userStop(last.stop, &Stopped{Reason: StopStep})
+			}
+			if calls, n := s.callsOnLine(pc, origin); n > 0 {
+				// Inlined calls made on the line being stepped, as gdb
+				// takes them: a step in enters the first, a next runs
+				// over them and goes on.
+				if into != nil {
+					r := userStop(last.stop, &Stopped{Reason: StopStep})
+					r.hide, r.hideSet = n-1, true
+					return r
+				}
+				r := s.stepOutOfBlock(v, calls[len(calls)-n].Ranges)
+				if r.err != nil || r.ev == nil || r.ev.Reason != StopStep {
+					return r
+				}
+				last = r
+				continue // look again where it left them
+			}
+			if s.sym.IsStmtStart(pc) && (loc != start || pc == lo) {
+				return userStop(last.stop, &Stopped{Reason: StopStep})
+			}
+			// Mid-line (back in a caller after a return): keep going to
+			// the start of the next line.
+			start = loc
+			lo, hi, _ = s.sym.LineRange(pc)
+			break
 		}
-		moved = true
-		loc, ok := s.sym.PCToLine(pc)
-		if !ok {
-			return userStop(last.stop, &Stopped{Reason: StopStep})
-		}
-		if s.sym.IsStmtStart(pc) && (loc != start || pc == lo) {
-			return userStop(last.stop, &Stopped{Reason: StopStep})
-		}
-		// Mid-line (back in a caller after a return): keep going to the
-		// start of the next line.
-		start = loc
-		lo, hi, _ = s.sym.LineRange(pc)
 	}
 }

@@ -44,6 +44,8 @@ type scope interface {
 
 func (v value) bytes(sc scope) ([]byte, error) {
 	switch {
+	case v.synth != nil:
+		return nil, errSynthetic
 	case v.inMem:
 		n := v.typ.size
 		if n <= 0 {
@@ -75,9 +77,15 @@ func (v value) bytes(sc scope) ([]byte, error) {
 
 // u64 reads a scalar as an unsigned integer (sign-extended when signed);
 // a function reads as its address.
+// errSynthetic: a pointer DW_OP_implicit_pointer describes has no value.
+var errSynthetic = errors.New("a synthetic pointer has no address (the program never had it): only *p and p->m read through it")
+
 func (v value) u64(sc scope) (uint64, error) {
 	if v.gone(0, int64(len(v.opt)), false) {
 		return 0, symbols.ErrOptimizedOut
+	}
+	if v.synth != nil {
+		return 0, errSynthetic
 	}
 	if v.typ.kind == tFunc {
 		if !v.inMem {

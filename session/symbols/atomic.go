@@ -18,16 +18,22 @@ func (t *Table) AtomicTarget(dt dwarf.Type) (dwarf.Type, bool) {
 		if s.data == nil {
 			continue
 		}
-		if target, ok := atomicIn(s.data, dt); ok {
+		// The unit's own DIE, in a view that may hold more than the
+		// unit (its type units after it, or all of .debug_info).
+		d, r := t.unitReader(s)
+		if d == nil {
+			continue
+		}
+		if target, ok := atomicIn(d, r, dt); ok {
 			return target, true
 		}
 	}
 	return nil, false
 }
 
-// atomicIn looks for dt among the top-level atomic types of one unit.
-func atomicIn(d *dwarf.Data, dt dwarf.Type) (dwarf.Type, bool) {
-	r := d.Reader()
+// atomicIn looks for dt among the top-level atomic types of one unit, r
+// at the unit's DIE.
+func atomicIn(d *dwarf.Data, r *dwarf.Reader, dt dwarf.Type) (dwarf.Type, bool) {
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {
 		return nil, false

@@ -50,7 +50,12 @@ type unitCache struct {
 	cost       int
 }
 
-func (c *unitCache) init() { c.m = map[int32]*unitState{} }
+// init empties the cache (SetSlide: every decoded unit goes), its LRU
+// list and cost too: left, eviction would delete a new state of the same
+// unit through a stale one.
+func (c *unitCache) init() {
+	c.m, c.head, c.tail, c.cost = map[int32]*unitState{}, nil, nil, 0
+}
 
 // get returns the state of unit ci, created and made most recent.
 // Caller holds Table.mu.
