@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,4 +130,46 @@ func topFrame(t *testing.T, c *daptest.Client) dap.StackFrame {
 		t.Fatalf("stackTrace: %+v %v", st, err)
 	}
 	return st.Body.StackFrames[0]
+}
+
+// TestNextOverInlinedCallOnTheLine: a next from a line that calls sink
+// and then an inlined function (w += sink(w) + outer_inl(w)) goes to the
+// next line, as gdb's does: the inlined call is on the line being
+// stepped, so it is run over, not a stop at its first instruction shown
+// on the same line.
+func TestNextOverInlinedCallOnTheLine(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	for _, tag := range []string{"O0"} { // at -O2 the line table and the inlined ranges disagree (GCC), as for gdb
+		t.Run(tag, func(t *testing.T) {
+			g := vmmtest.BuildCorpus(t, tag)
+			src := filepath.Join(g.Dir, "kernel.c")
+			line, err := daptest.LineOf(src, "bp:sameline")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := stdioClient(t)
+			if _, err := c.Initialize(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Launch(map[string]any{"program": g.Path, "memory": 64}); err != nil {
+				t.Fatal(err)
+			}
+			c.WaitEvent("initialized")
+			bps, err := c.SetBreakpoints(src, daptest.Line(line))
+			if err != nil || !bps.Body.Breakpoints[0].Verified || bps.Body.Breakpoints[0].Line != line {
+				t.Fatalf("breakpoint on line %d: %+v %v", line, bps, err)
+			}
+			c.ConfigurationDone()
+			if _, err := c.Stopped(); err != nil {
+				t.Fatal(err)
+			}
+			if f := topFrame(t, c); f.Name != "nest" || f.Line != line {
+				t.Fatalf("at the breakpoint: %s:%d, want nest:%d", f.Name, f.Line, line)
+			}
+			stepOK(t, c, "next")
+			if f := topFrame(t, c); f.Name != "nest" || f.Line <= line {
+				t.Fatalf("after next: %s:%d, want nest past line %d", f.Name, f.Line, line)
+			}
+		})
+	}
 }

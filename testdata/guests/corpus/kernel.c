@@ -215,6 +215,7 @@ static inline __attribute__((always_inline)) int outer_inl(int v)
 NOINLINE int nest(int v)
 {
 	int w = outer_inl(v);
+	w += sink(w) + outer_inl(w); /* bp:sameline */
 	return w + outer_inl(w);
 }
 
