@@ -78,14 +78,7 @@ func TestResetVectorFrameQEMU(t *testing.T) {
 func TestStepOutOfInlinedCall(t *testing.T) {
 	vmmtest.RequireKVM(t)
 	g := vmmtest.BuildCorpus(t, "O2")
-	c := stdioClient(t)
-	if _, err := c.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Launch(map[string]any{"program": g.Path, "memory": 64}); err != nil {
-		t.Fatal(err)
-	}
-	c.WaitEvent("initialized")
+	c := launchOnKVM(t, g.Path)
 	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +101,21 @@ func TestStepOutOfInlinedCall(t *testing.T) {
 	if err != nil || st.Body.StackFrames[0].Name != caller {
 		t.Fatalf("after stepOut: %+v %v, want %s (line %d) on top", st, err, caller, callLine)
 	}
+}
+
+// launchOnKVM starts a session of program on vmdap's VMM, up to its
+// initialized event.
+func launchOnKVM(t *testing.T, program string) *daptest.Client {
+	t.Helper()
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": program, "memory": 64}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	return c
 }
 
 // stepOK steps thread 1 (cmd: next, stepIn, stepOut) and waits for its
@@ -147,14 +155,7 @@ func TestNextOverInlinedCallOnTheLine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := stdioClient(t)
-			if _, err := c.Initialize(); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Launch(map[string]any{"program": g.Path, "memory": 64}); err != nil {
-				t.Fatal(err)
-			}
-			c.WaitEvent("initialized")
+			c := launchOnKVM(t, g.Path)
 			bps, err := c.SetBreakpoints(src, daptest.Line(line))
 			if err != nil || !bps.Body.Breakpoints[0].Verified || bps.Body.Breakpoints[0].Line != line {
 				t.Fatalf("breakpoint on line %d: %+v %v", line, bps, err)

@@ -741,29 +741,31 @@ func (s *Session) stepToReturn(v int) result {
 		if s.pauseRequested() {
 			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
 		}
-		in, derr := s.decodeAt(v, pc)
-		var last result
-		switch {
-		case derr == nil && in.Kind == disasm.KindCall:
-			r, ok := s.runTo(v, in.Next(), regs.RSP)
-			if !ok {
-				return r
-			}
-			last = r
-		default:
-			r, ok := s.stepOnce(v)
-			if !ok {
-				return r
-			}
-			if derr == nil && (in.Kind == disasm.KindRet || in.Kind == disasm.KindIret) {
-				return userStop(r.stop, &Stopped{Reason: StopStep})
-			}
-			last = r
+		last, in, decoded, ok := s.stepOverCall(v, pc, regs.RSP)
+		if !ok {
+			return last
+		}
+		if decoded && (in.Kind == disasm.KindRet || in.Kind == disasm.KindIret) {
+			return userStop(last.stop, &Stopped{Reason: StopStep})
 		}
 		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: last.stop.PC, Reason: vmm.ReasonBreakpoint}); ev != nil {
 			return userStop(last.stop, ev)
 		}
 	}
+}
+
+// stepOverCall makes one step of vCPU v at pc: over a call (run to its
+// return, with RSP at least sp), else one instruction. in is what was at
+// pc when decoded; ok=false: something else stopped the run (last says
+// what).
+func (s *Session) stepOverCall(v int, pc, sp uint64) (last result, in disasm.Inst, decoded, ok bool) {
+	in, derr := s.decodeAt(v, pc)
+	if derr == nil && in.Kind == disasm.KindCall {
+		last, ok = s.runTo(v, in.Next(), sp)
+		return last, in, true, ok
+	}
+	last, ok = s.stepOnce(v)
+	return last, in, derr == nil, ok
 }
 
 // stepOutOfBlock single-steps vCPU v, running over calls, until its PC
@@ -786,13 +788,7 @@ func (s *Session) stepOutOfBlock(v int, block []symbols.Range) result {
 		if s.pauseRequested() {
 			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
 		}
-		var last result
-		var ok bool
-		if in, derr := s.decodeAt(v, pc); derr == nil && in.Kind == disasm.KindCall {
-			last, ok = s.runTo(v, in.Next(), regs.RSP)
-		} else {
-			last, ok = s.stepOnce(v)
-		}
+		last, _, _, ok := s.stepOverCall(v, pc, regs.RSP)
 		if !ok {
 			return last
 		}
