@@ -6,3 +6,6 @@ import "testing"
 
 // requireGuestSyscalls: vmdap's VMM needs Linux (RequireKVM skips first).
 func requireGuestSyscalls(t *testing.T, why string) { t.Helper() }
+
+// requireRing0: vmdap's VMM needs Linux (RequireKVM skips first).
+func requireRing0(t *testing.T, insn, why string) { t.Helper() }

@@ -127,6 +127,10 @@ func (sc *staticScope) regGet(name string) (uint64, bool) {
 func (sc *staticScope) regSet(name string, v uint64) error { return errStatic }
 
 func (sc *staticScope) lookupVar(name string) (value, bool, error) {
+	if r, ok := strings.CutPrefix(name, "$"); ok && isFPReg(r) {
+		t := fpRegType(r)
+		return value{typ: t, raw: make([]byte, t.size), name: name}, true, nil
+	}
 	if t, ok := sc.names[name]; ok {
 		return value{typ: fromDWARF(t, sc.types), inMem: true, name: name}, true, nil
 	}

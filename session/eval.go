@@ -829,8 +829,8 @@ func (p *parser) primary() (value, error) {
 		if name == "pc" {
 			name = "rip"
 		}
-		if "$"+name == retvalName {
-			if v, ok, err := p.sc.lookupVar(retvalName); ok || err != nil {
+		if "$"+name == retvalName || isFPReg(name) { // $_retval, $xmm0, $st0: values, not integers
+			if v, ok, err := p.sc.lookupVar("$" + name); ok || err != nil {
 				return v, err
 			}
 		}

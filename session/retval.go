@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"vmdap/x86"
 )
@@ -19,6 +20,7 @@ type returned struct {
 	typ      dwarf.Type
 	mode     x86.Mode
 	rax, rdx uint64
+	fp       *x86.FPRegs // xmm0, xmm1 and st0 (nil: the target cannot read them)
 }
 
 // retvalName is the return value's name in expressions.
@@ -42,14 +44,21 @@ func (s *Session) readReturned(v int, p outPlan) *returned {
 	if err != nil {
 		return nil
 	}
-	return &returned{vcpu: v, fn: p.fn.Name, typ: ft.ReturnType, mode: p.mode, rax: r.RAX, rdx: r.RDX}
+	ret := &returned{vcpu: v, fn: p.fn.Name, typ: ft.ReturnType, mode: p.mode, rax: r.RAX, rdx: r.RDX}
+	if fr, ok := s.t.FPRegisters(); ok {
+		if f, err := fr.FPRegs(v); err == nil {
+			ret.fp = &f
+		}
+	}
+	return ret
 }
 
 // value is the returned value by the calling conventions: the System V
-// AMD64 ABI (integers, pointers and small aggregates of integers in RAX
-// and RDX, larger aggregates in memory whose address RAX returns) and
-// i386's (EAX, EDX:EAX, aggregates in memory at EAX). Floating point
-// comes back in XMM0 or x87's st(0), which vmdap does not read.
+// AMD64 ABI (integers and pointers in RAX and RDX, float, double and
+// __float128 in XMM0, long double in st(0), aggregates of up to 16 bytes
+// eightbyte by eightbyte in RAX/RDX or XMM0/XMM1 by their class, larger
+// ones in memory whose address RAX returns) and i386's (EAX, EDX:EAX,
+// every floating type in st(0), aggregates in memory at EAX).
 func (r *returned) value(cache *typeCache) (value, error) {
 	t := fromDWARF(r.typ, cache)
 	w := int64(8)
@@ -67,16 +76,22 @@ func (r *returned) value(cache *typeCache) (value, error) {
 		return value{typ: t, raw: b[:t.size], name: retvalName}
 	}
 	switch {
-	case t.kind == tFloat:
-		return value{}, fmt.Errorf("a %s comes back in a floating-point register (XMM0, or x87's st(0) in 32-bit code), which vmdap does not read", t.String())
+	case t.kind == tFloat || t.kind == tStruct && hasFloat(t, 0) && r.mode == 64 && t.size > 0 && t.size <= 16:
+		if r.fp == nil {
+			return value{}, fmt.Errorf("a %s comes back in XMM or x87 registers, which this target does not read", t.String())
+		}
+		if t.kind == tFloat {
+			return r.float(t)
+		}
+		if unaligned(t, 0) {
+			return value{typ: t, inMem: true, addr: lo, name: retvalName}, nil
+		}
+		return r.eightbytes(t)
 	case t.isScalar() && t.size > 0 && t.size <= 2*w:
 		return inRegs(), nil
 	case t.kind == tStruct && t.rustLang:
 		return value{}, errors.New("Rust's ABI does not say where a returned aggregate goes")
 	case t.kind == tStruct && r.mode == 64 && t.size > 0 && t.size <= 16:
-		if hasFloat(t, 0) {
-			return value{}, fmt.Errorf("a %s with floating-point members comes back partly in XMM registers, which vmdap does not read", t.String())
-		}
 		if !unaligned(t, 0) {
 			return inRegs(), nil
 		}
@@ -88,6 +103,127 @@ func (r *returned) value(cache *typeCache) (value, error) {
 		return value{typ: t, inMem: true, addr: lo, name: retvalName}, nil
 	}
 	return value{}, fmt.Errorf("where a %s is returned is not known", t.String())
+}
+
+// float is a returned floating value: in XMM0 (x86-64's float, double
+// and __float128), or in st(0), x87's 80 bits, which i386 returns every
+// floating type in and x86-64 its long double; a float or double read
+// from st(0) is rounded back to its own format (exactly: it was widened
+// from it).
+func (r *returned) float(t *ctype) (value, error) {
+	ff := floatFormatOf(t)
+	if r.mode == 64 && ff != fmtX87 {
+		return value{typ: t, raw: append([]byte(nil), r.fp.XMM[0][:t.size]...), name: retvalName}, nil
+	}
+	st0 := r.fp.ST[0][:]
+	switch ff {
+	case fmtX87:
+		return value{typ: t, raw: padTo(st0, int(t.size)), name: retvalName}, nil
+	case fmtSingle, fmtDouble:
+		d, err := decodeFloat(st0, fmtX87)
+		if err != nil {
+			return value{}, err
+		}
+		f := math.NaN()
+		switch {
+		case d.f != nil:
+			f, _ = d.f.Float64()
+			if ff == fmtSingle {
+				f32, _ := d.f.Float32()
+				f = float64(f32)
+			}
+		case !d.nan:
+			f = math.Inf(1)
+		}
+		if d.neg && !math.Signbit(f) {
+			f = math.Copysign(f, -1)
+		}
+		b := make([]byte, 8)
+		if ff == fmtSingle {
+			binary.LittleEndian.PutUint32(b, math.Float32bits(float32(f)))
+		} else {
+			binary.LittleEndian.PutUint64(b, math.Float64bits(f))
+		}
+		return value{typ: t, raw: b[:t.size], name: retvalName}, nil
+	}
+	return value{}, fmt.Errorf("where a %s is returned is not known", t.String())
+}
+
+// eightbytes is a returned aggregate of up to 16 bytes with
+// floating-point members, by the System V AMD64 ABI's classification
+// (§3.2.3): each eightbyte holding only float and double members is of
+// class SSE and comes back in the low half of the next of XMM0 and XMM1;
+// one holding anything else is INTEGER, in the next of RAX and RDX. A
+// long double member makes the whole MEMORY: its address comes back in
+// RAX.
+func (r *returned) eightbytes(t *ctype) (value, error) {
+	var cls [2]eightbyteClass
+	if !classify(t, 0, &cls, 0) {
+		return value{typ: t, inMem: true, addr: r.rax, name: retvalName}, nil
+	}
+	ints := []uint64{r.rax, r.rdx}
+	sse := [][]byte{r.fp.XMM[0][:8], r.fp.XMM[1][:8]}
+	b := make([]byte, 16)
+	for i, c := range cls {
+		switch c {
+		case classInteger:
+			binary.LittleEndian.PutUint64(b[8*i:], ints[0])
+			ints = ints[1:]
+		case classSSE:
+			copy(b[8*i:], sse[0])
+			sse = sse[1:]
+		}
+	}
+	return value{typ: t, raw: b[:t.size], name: retvalName}, nil
+}
+
+// eightbyteClass is the System V AMD64 class of an eightbyte.
+type eightbyteClass uint8
+
+const (
+	classNone eightbyteClass = iota // padding only
+	classSSE
+	classInteger
+)
+
+// classify merges the classes of t's members, t being at byte off of the
+// aggregate, into cls; false when the aggregate is of class MEMORY (a
+// long double, a __float128, something too deep or too large).
+func classify(t *ctype, off int64, cls *[2]eightbyteClass, depth int) bool {
+	if depth > 16 || off < 0 || off+t.size > 16 {
+		return false
+	}
+	switch t.kind {
+	case tStruct:
+		for _, f := range t.fields {
+			if f.typ == nil || !classify(f.typ, off+f.off, cls, depth+1) {
+				return false
+			}
+		}
+		return true
+	case tArray:
+		if t.elem == nil || t.elem.size <= 0 || t.count < 0 {
+			return false
+		}
+		for i := int64(0); i < t.count; i++ {
+			if !classify(t.elem, off+i*t.elem.size, cls, depth+1) {
+				return false
+			}
+		}
+		return true
+	case tFloat:
+		if t.size != 4 && t.size != 8 {
+			return false
+		}
+		if cls[off/8] == classNone {
+			cls[off/8] = classSSE
+		}
+		return true
+	}
+	for i := off / 8; i <= (off+max(t.size, 1)-1)/8; i++ {
+		cls[i] = classInteger
+	}
+	return true
 }
 
 // hasFloat reports whether an aggregate holds a floating-point member.

@@ -490,6 +490,8 @@ type frameScope struct {
 	regs       x86.Regs
 	sregs      x86.SRegs
 	dregs      *x86.DebugRegs
+	fp         *x86.FPRegs // fpregs.go: read on first use
+	fpTried    bool
 	types      *typeCache
 	err        error
 }
@@ -732,6 +734,13 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 		if !ok {
 			return value{typ: t, name: v.Name}, fmt.Errorf("variable in DWARF register %d", pl.Reg)
 		}
+		if isFPReg(name) { // a float or vector in xmm or st: its bytes, read-only
+			b, ok := sc.fpBytes(name)
+			if !ok {
+				return value{typ: t, name: v.Name}, fmt.Errorf("register %s unavailable (the target does not read x87 and SSE registers)", name)
+			}
+			return value{typ: t, raw: padTo(b, int(t.size)), name: v.Name}, nil
+		}
 		return value{typ: t, reg: name, name: v.Name}, nil
 	}
 	return value{typ: t, inMem: true, addr: pl.Addr, name: v.Name}, nil
@@ -807,6 +816,10 @@ func (sc *frameScope) pieces(parts []symbols.Piece) (b, out []byte, err error) {
 			name, ok := sc.regName(p.Reg)
 			if !ok {
 				return nil, nil, fmt.Errorf("a piece in DWARF register %d", p.Reg)
+			}
+			if fb, ok := sc.fpBytes(name); ok { // a piece in xmm or st
+				copy(src, fb)
+				break
 			}
 			v, ok := sc.regGet(name)
 			if !ok {
@@ -949,6 +962,13 @@ func (sc *frameScope) lookupVar(name string) (value, bool, error) {
 	if name == retvalName {
 		v, err := sc.s.lookupRetval(sc.vcpu, sc.types)
 		return v, true, err
+	}
+	if r, ok := strings.CutPrefix(name, "$"); ok && isFPReg(r) {
+		v, ok := sc.fpRegValue(r)
+		if !ok {
+			return value{}, true, fmt.Errorf("$%s is unavailable: the target does not read x87 and SSE registers", r)
+		}
+		return v, true, nil
 	}
 	if sc.sc != nil {
 		for i := len(sc.sc.Locals) - 1; i >= 0; i-- {

@@ -95,9 +95,12 @@ func (s *Session) Scopes(thread, frame int) ([]ScopeInfo, error) {
 			globals := s.sym.Globals(sc.f.PC)
 			out = append(out, ScopeInfo{Name: ScopeGlobals, Count: len(globals), Vars: s.locked(func() ([]Var, error) { return s.varsOf(sc, globals, inner), nil })})
 		}
-		groups := 3 // General, Segments, Control; Debug where the target has them
+		groups := 3 // General, Segments, Control; Debug, Float and Vector where the target has them
 		if _, ok := s.t.DebugRegisters(); ok {
 			groups++
+		}
+		if _, ok := s.t.FPRegisters(); ok {
+			groups += 2
 		}
 		out = append(out, ScopeInfo{Name: ScopeRegisters, Count: groups, Vars: s.locked(func() ([]Var, error) { return s.registerGroups(sc), nil })})
 		return nil
@@ -383,7 +386,7 @@ func (s *Session) registerGroups(sc *frameScope) []Var {
 		}
 		groups = append(groups, mk("Debug", summary, func() []Var { return s.debugRegVars(sc) }))
 	}
-	return groups
+	return append(groups, s.fpGroups(sc, mk)...)
 }
 
 // registerVar renders a register as the Registers view shows it (a

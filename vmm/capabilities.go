@@ -53,6 +53,7 @@ func Describe(t Target) []string {
 	}
 	_, regs := t.RegisterWriter()
 	_, dr := t.DebugRegisters()
+	_, fp := t.FPRegisters()
 	_, phys := t.PhysicalMemory()
 	l := []string{
 		"backend: " + c.Backend,
@@ -64,6 +65,7 @@ func Describe(t Target) []string {
 		"watchpoints: " + watch,
 		"register writes: " + method(regs, ""),
 		"debug registers: " + method(dr, ""),
+		"x87 and SSE registers: " + method(fp, ""),
 		"physical memory: " + method(phys, ""),
 	}
 	for _, n := range c.Notes {

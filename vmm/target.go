@@ -70,6 +70,7 @@ type Target interface {
 	Watchpoints() (Watchpoints, bool)
 	RegisterWriter() (RegisterWriter, bool)
 	DebugRegisters() (DebugRegisters, bool)
+	FPRegisters() (FPRegisters, bool)
 	PhysicalMemory() (PhysicalMemory, bool)
 }
 
@@ -218,6 +219,12 @@ type SWBreakpointModes interface {
 type DebugRegisters interface {
 	DebugRegs(vcpu int) (x86.DebugRegs, error)
 	SetDebugRegs(vcpu int, d x86.DebugRegs) error
+}
+
+// FPRegisters reads the x87 and SSE registers of a stopped vCPU (gdb's
+// float and vector register groups).
+type FPRegisters interface {
+	FPRegs(vcpu int) (x86.FPRegs, error)
 }
 
 // PhysicalMemory reads and writes guest-physical memory.

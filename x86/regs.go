@@ -370,6 +370,7 @@ func AllRegisterNames() []string {
 	names := append(GeneralNames(), SegmentNames()...)
 	names = append(names, ControlNames()...)
 	names = append(names, DebugNames()...)
+	names = append(names, FPRegNames...)
 	for n := range subregs {
 		names = append(names, n)
 	}

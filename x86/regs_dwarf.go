@@ -9,6 +9,20 @@ var dwarfNames = map[int]string{
 	16: "rip", // the return address column
 	49: "rflags", 50: "es", 51: "cs", 52: "ss", 53: "ds", 54: "fs", 55: "gs",
 	58: "fs_base", 59: "gs_base", 62: "tr", 63: "ldtr",
+	64: "mxcsr", 65: "fctrl", 66: "fstat",
+}
+
+// The vector and x87 registers' numbers: 17-32 are xmm0-xmm15, 33-40
+// st0-st7 (x86-64); 11-18 st0-st7, 21-28 xmm0-xmm7 (i386).
+func init() {
+	for i := 0; i < 16; i++ {
+		dwarfNames[17+i] = "xmm" + itoa(uint64(i))
+	}
+	for i := 0; i < 8; i++ {
+		dwarfNames[33+i] = "st" + itoa(uint64(i))
+		dwarf32Names[11+i] = "st" + itoa(uint64(i))
+		dwarf32Names[21+i] = "xmm" + itoa(uint64(i))
+	}
 }
 
 // DWARFRegName returns the register a DWARF register number names.
@@ -42,7 +56,8 @@ func DWARFReg(r *Regs, n int) (uint64, bool) {
 // rdx and rcx; 8 is the return address (eip).
 var dwarf32Names = map[int]string{
 	0: "eax", 1: "ecx", 2: "edx", 3: "ebx", 4: "esp", 5: "ebp", 6: "esi", 7: "edi",
-	8: "eip", 9: "eflags", 40: "es", 41: "cs", 42: "ss", 43: "ds", 44: "fs", 45: "gs",
+	8: "eip", 9: "eflags", 37: "fctrl", 38: "fstat", 39: "mxcsr",
+	40: "es", 41: "cs", 42: "ss", 43: "ds", 44: "fs", 45: "gs",
 }
 
 // DWARF32RegName returns the register an i386 DWARF register number names.

@@ -235,6 +235,7 @@ func (t *Target) probe() error {
 	if err == nil && strings.HasPrefix(r, "ENABLE=") {
 		t.pipeline = true
 		t.c.SkipAcks()
+		t.stPhysical = true
 	}
 	if err := alive(err); err != nil {
 		return err

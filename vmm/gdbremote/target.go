@@ -101,6 +101,10 @@ type Target struct {
 	noAck    bool
 	stubName string
 	pipeline bool // the stub reads packets in order: a change and a resume share a write
+	// stPhysical: the stub sends x87's physical registers R0-R7 as
+	// st0-st7, not the stack ST(0)-ST(7) GDB's 64bit-core.xml means
+	// (QEMU's: gdb shows them rotated by TOP there); fpregs.go rotates.
+	stPhysical bool
 	// z0Unmapped: Z0 takes a virtual address no page maps yet (QEMU TCG
 	// checks breakpoints by address at translation time); z0Patches: Z0
 	// writes an int3 into guest memory (QEMU-KVM), which reads then show.

@@ -157,6 +157,9 @@ func (v *vcpu) setup(st boot.CPUState, cpuid []kvmsys.CPUIDEntry2) error {
 	if err := kvmsys.SetCPUID2(v.fd, cpuid); err != nil {
 		return err
 	}
+	if err := v.resetFPU(); err != nil {
+		return err
+	}
 	var ks kvmsys.SRegs
 	if err := kvmsys.GetSRegs(v.fd, &ks); err != nil {
 		return err

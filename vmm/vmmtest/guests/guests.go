@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -173,7 +174,7 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 		f.Close()
 		defer os.Remove(tmp)
 		defer os.Remove(tmp + ".32")
-		args := append(append([]string{}, CFlags...), extra...)
+		args := withFlags(CFlags, extra)
 		args = append(args, o.Flags...)
 		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
@@ -200,6 +201,27 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 		}
 	}
 	return load(out, dir, name)
+}
+
+// withFlags is the default flags with a guest's own: "!-flag" drops a
+// default flag (the fpu guest's !-mgeneral-regs-only), the rest are
+// added after the defaults.
+func withFlags(defaults, own []string) []string {
+	var drop, add []string
+	for _, f := range own {
+		if d, ok := strings.CutPrefix(f, "!"); ok {
+			drop = append(drop, d)
+		} else {
+			add = append(add, f)
+		}
+	}
+	var out []string
+	for _, f := range defaults {
+		if !slices.Contains(drop, f) {
+			out = append(out, f)
+		}
+	}
+	return append(out, add...)
 }
 
 // PrebuiltEnv names a folder of guests built elsewhere (for machines

@@ -32,6 +32,9 @@ const (
 	KVM_GET_MP_STATE           = 0x8004ae98
 	KVM_SET_MP_STATE           = 0x4004ae99
 	KVM_GET_FPU                = 0x81a0ae8c
+	KVM_SET_FPU                = 0x41a0ae8d
+	KVM_GET_XSAVE              = 0x9000aea4
+	KVM_SET_XSAVE              = 0x5000aea5
 	KVM_GET_MSRS               = 0xc008ae88
 	KVM_SET_MSRS               = 0x4008ae89
 )
@@ -217,6 +220,16 @@ type FPU struct {
 	MXCSR      uint32
 	_          uint32
 }
+
+// XSave mirrors struct kvm_xsave (4096 bytes): the XSAVE area, whose
+// first 512 bytes are FXSAVE's (MXCSR at byte 24).
+type XSave struct {
+	Region [1024]uint32
+}
+
+// XSaveMXCSR is MXCSR's index in XSave.Region (byte 24 of the legacy
+// area): KVM_SET_FPU does not write it.
+const XSaveMXCSR = 6
 
 // CPUIDEntry2 mirrors struct kvm_cpuid_entry2 (40 bytes).
 type CPUIDEntry2 struct {

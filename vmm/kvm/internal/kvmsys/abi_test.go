@@ -10,7 +10,7 @@ func TestStructLayout(t *testing.T) {
 	wantSizes := map[string]uintptr{
 		"kvm_regs": 144, "kvm_sregs": 312, "kvm_segment": 24, "kvm_dtable": 16,
 		"kvm_guest_debug": 72, "kvm_debugregs": 128, "kvm_vcpu_events": 64,
-		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32, "kvm_fpu": 416, "kvm_irq_level": 8, "kvm_irqchip": 520,
+		"kvm_userspace_memory_region": 32, "kvm_cpuid_entry2": 40, "kvm_msi": 32, "kvm_fpu": 416, "kvm_xsave": 4096, "kvm_irq_level": 8, "kvm_irqchip": 520,
 		"kvm_msrs+1": 24, "kvm_msr_entry": 16,
 	}
 	for name, want := range wantSizes {
@@ -64,6 +64,9 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_GET_MP_STATE", KVM_GET_MP_STATE, ioc(read, 0x98, 4)},
 		{"KVM_SET_MP_STATE", KVM_SET_MP_STATE, ioc(write, 0x99, 4)},
 		{"KVM_GET_FPU", KVM_GET_FPU, ioc(read, 0x8c, Sizes["kvm_fpu"])},
+		{"KVM_SET_FPU", KVM_SET_FPU, ioc(write, 0x8d, Sizes["kvm_fpu"])},
+		{"KVM_GET_XSAVE", KVM_GET_XSAVE, ioc(read, 0xa4, Sizes["kvm_xsave"])},
+		{"KVM_SET_XSAVE", KVM_SET_XSAVE, ioc(write, 0xa5, Sizes["kvm_xsave"])},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

@@ -252,6 +252,24 @@ func SetMPState(vcpu int, st uint32) error {
 	return wrap("KVM_SET_MP_STATE", err)
 }
 
+// SetFPU issues KVM_SET_FPU.
+func SetFPU(vcpu int, f *FPU) error {
+	_, err := ioctl(vcpu, KVM_SET_FPU, unsafe.Pointer(f))
+	return wrap("KVM_SET_FPU", err)
+}
+
+// GetXSave issues KVM_GET_XSAVE.
+func GetXSave(vcpu int, x *XSave) error {
+	_, err := ioctl(vcpu, KVM_GET_XSAVE, unsafe.Pointer(x))
+	return wrap("KVM_GET_XSAVE", err)
+}
+
+// SetXSave issues KVM_SET_XSAVE.
+func SetXSave(vcpu int, x *XSave) error {
+	_, err := ioctl(vcpu, KVM_SET_XSAVE, unsafe.Pointer(x))
+	return wrap("KVM_SET_XSAVE", err)
+}
+
 // GetFPU issues KVM_GET_FPU.
 func GetFPU(vcpu int, f *FPU) error {
 	_, err := ioctl(vcpu, KVM_GET_FPU, unsafe.Pointer(f))

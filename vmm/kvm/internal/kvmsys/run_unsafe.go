@@ -84,6 +84,7 @@ var Sizes = map[string]uintptr{
 	"kvm_irq_level":               unsafe.Sizeof(IRQLevel{}),
 	"kvm_irqchip":                 unsafe.Sizeof(IRQChip{}),
 	"kvm_fpu":                     unsafe.Sizeof(FPU{}),
+	"kvm_xsave":                   unsafe.Sizeof(XSave{}),
 	"kvm_msrs+1":                  unsafe.Sizeof(MSRs{}),
 	"kvm_msr_entry":               unsafe.Sizeof(MSREntry{}),
 }
