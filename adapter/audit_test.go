@@ -192,8 +192,17 @@ func TestConsoleHelp(t *testing.T) {
 	r, err := e.c.Request("evaluate", map[string]any{"expression": "help", "context": "repl"})
 	e.must(err)
 	out := r.(*dap.EvaluateResponse).Body.Result
-	if !strings.Contains(out, "x/NFU ADDR") || strings.Contains(out, "dmesg") {
+	if !strings.Contains(out, "x/NFU ADDR") || !strings.Contains(out, "ptype/o") || strings.Contains(out, "dmesg") {
 		t.Fatalf("help:\n%s", out)
+	}
+	// The type commands are commands in the console (session's tests
+	// compare their text with gdb's).
+	for expr, want := range map[string]string{"whatis counter": "type = volatile unsigned long",
+		"ptype &origin": "type = struct point {", "ptype/o struct point": "/* total size (bytes):"} {
+		r, err := e.c.Request("evaluate", map[string]any{"expression": expr, "context": "repl"})
+		if err != nil || !strings.Contains(r.(*dap.EvaluateResponse).Body.Result, want) {
+			t.Errorf("%s: %+v %v, want %q", expr, r, err, want)
+		}
 	}
 }
 

@@ -161,5 +161,5 @@ func (sc *staticScope) lookupVar(name string) (value, bool, error) {
 func (sc *staticScope) symbolName(addr uint64) (string, bool) { return "", false }
 
 func (sc *staticScope) lookupType(name string) (*ctype, bool) {
-	return sc.s.typeNamed(name, sc.types)
+	return typeNamed(sc.s.sym, name, sc.types)
 }

@@ -19,7 +19,7 @@ import (
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
 	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ") ||
-		isMonitorCommand(l)
+		isMonitorCommand(l) || isTypeCommand(l)
 }
 
 // consoleHelp is what help says: the console's commands and the forms an
@@ -34,6 +34,9 @@ Commands:
   x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)
   xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM)
   gva2gpa ADDR     translate a virtual address through the page tables (vmdap's own VMM)
+  whatis EXPR|TYPE the type's name
+  ptype EXPR|TYPE  the type spelled out (a struct's members, an enum's values)
+  ptype/o TYPE     a struct's layout: offsets, sizes, holes, padding (as pahole shows it)
   monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
   help             this text
 `
@@ -71,6 +74,8 @@ func (s *Session) Console(thread, frame int, line string) (string, error) {
 		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
 	case strings.HasPrefix(l, "xp/"):
 		return s.examine(thread, frame, "x/"+strings.TrimPrefix(l, "xp/"), true)
+	case isTypeCommand(l):
+		return s.typeCommand(thread, frame, l)
 	}
 	return s.examine(thread, frame, l, false)
 }

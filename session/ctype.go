@@ -36,8 +36,16 @@ type ctype struct {
 	enums  []enumVal
 	params []*ctype // a function's parameters' types (typDots: more)
 	qual   qual     // the type's own qualifiers (a pointer's: int * const)
-	quad   bool     // a 16-byte float in IEEE binary128, not x87's extended format
-	union  bool
+	// typedef: name is a typedef's, and under the name of the type it
+	// stands for ("" for one with no name: a pointer, an array), which
+	// ptype shows (ptype.go).
+	typedef bool
+	under   string
+	// incomplete: a struct or union only declared (no DW_AT_byte_size,
+	// no members): gdb's <incomplete type>.
+	incomplete bool
+	quad       bool // a 16-byte float in IEEE binary128, not x87's extended format
+	union      bool
 	// rust: what a Rust struct or enum is beyond its C shape (its path,
 	// its variants); rstr/rslice: a &str or &[T] (data_ptr, length).
 	rust     *symbols.RustType
@@ -299,12 +307,23 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 	case *dwarf.StructType:
 		c.kind = tStruct
 		c.union = t.Kind == "union"
+		c.incomplete = t.Incomplete
 		c.name = t.Kind + " " + t.StructName
 		if t.StructName == "" {
 			c.name = t.Kind + " {...}"
 		}
-		for _, f := range t.Field {
+		for i, f := range t.Field {
 			fld := field{name: f.Name, off: f.ByteOffset, typ: fromDWARF(f.Type, cache), bitSize: f.BitSize}
+			if i == len(t.Field)-1 && fld.typ.kind == tArray && fld.typ.count == 0 && f.ByteOffset == t.ByteSize && !c.union {
+				// debug/dwarf gives a flexible array member at the very end
+				// of its struct (no padding after it) 0 elements, not the
+				// -1 of one with no bound: it is the flexible array C
+				// wrote (u8 data[]), as gdb shows it. (A GNU [0] array there
+				// reads the same.)
+				flex := *fld.typ
+				flex.count = -1
+				fld.typ = &flex
+			}
 			if f.BitSize > 0 {
 				fld.bitOff = f.DataBitOffset - 8*f.ByteOffset
 				if f.DataBitOffset == 0 && f.BitOffset != 0 && f.ByteSize > 0 {
@@ -341,7 +360,12 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		// The typedef's name stands for the whole type (handler_t, not
 		// int (*)(int)), qualifiers inside it included.
 		name := t.Name
-		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) { c.name, c.qual = name, 0 })
+		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) {
+			if !c.typedef {
+				c.under = c.name
+			}
+			c.name, c.qual, c.typedef = name, 0, true
+		})
 	case *dwarf.QualType:
 		q := qualNamed(t.Qual)
 		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) { c.qual |= q })

@@ -1043,11 +1043,13 @@ func (s *Session) symbolName(addr uint64) (string, bool) { return symbolAt(s.sym
 
 func (sc *frameScope) symbolName(addr uint64) (string, bool) { return sc.s.symbolName(addr) }
 
-func (sc *frameScope) lookupType(name string) (*ctype, bool) { return sc.s.typeNamed(name, sc.types) }
+func (sc *frameScope) lookupType(name string) (*ctype, bool) {
+	return typeNamed(sc.s.sym, name, sc.types)
+}
 
 // typeNamed resolves a type name: the fixed-width integer names, else a
 // typedef or tag of the image.
-func (s *Session) typeNamed(name string, cache *typeCache) (*ctype, bool) {
+func typeNamed(sym *symbols.Set, name string, cache *typeCache) (*ctype, bool) {
 	switch name {
 	case "uint8_t":
 		return typUChar, true
@@ -1066,10 +1068,10 @@ func (s *Session) typeNamed(name string, cache *typeCache) (*ctype, bool) {
 	case "int64_t", "ssize_t", "intptr_t":
 		return typLong, true
 	}
-	if s.sym == nil {
+	if sym == nil {
 		return nil, false
 	}
-	dt, ok := s.sym.TypeByName(name)
+	dt, ok := sym.TypeByName(name)
 	if !ok {
 		return nil, false
 	}

@@ -75,7 +75,9 @@ func (sc *imageScope) lookupVar(name string) (value, bool, error) {
 	return value{typ: fromDWARF(g.Type, sc.types), inMem: true, addr: a, name: name}, true, nil
 }
 
-func (sc *imageScope) lookupType(name string) (*ctype, bool) { return nil, false }
+func (sc *imageScope) lookupType(name string) (*ctype, bool) {
+	return typeNamed(sc.sym, name, sc.types)
+}
 
 func (sc *imageScope) symbolName(addr uint64) (string, bool) { return symbolAt(sc.sym, addr) }
 
