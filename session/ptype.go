@@ -214,7 +214,9 @@ func structBody(t *ctype, level, show int, po *offsets) string {
 		}
 		anon := strings.HasSuffix(ft.name, "{...}")
 		switch {
-		case !isStruct || !anon && newshow <= 0:
+		case !isStruct || !anon && newshow <= 0 || level >= maxTypeDepth*4:
+			// (Past maxTypeDepth, by name: crafted DWARF can make a
+			// struct hold itself.)
 			b.WriteString(ft.decl(f.name))
 		case anon && newshow < 0:
 			b.WriteString(joinDecl(ft.name, f.name)) // struct {...} name
@@ -267,6 +269,9 @@ func (f field) bits() int64 {
 	}
 	return 8 * f.typ.size
 }
+
+// maxTypeDepth bounds how deep ptype spells out nested members.
+const maxTypeDepth = 32
 
 // offsetsWidth is the width of ptype/o's offset column
 // ("/* offset      |    size */").

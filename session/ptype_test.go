@@ -87,3 +87,14 @@ func typesMatchGDB(t *testing.T, cases []typeCase) {
 		}
 	}
 }
+
+// A struct that holds itself (only crafted DWARF can say so) is spelled
+// out to a bounded depth, not for ever.
+func TestPtypeSelfContainingStruct(t *testing.T) {
+	s := &ctype{kind: tStruct, name: "struct loop", size: 8}
+	s.fields = []field{{name: "self", typ: s}}
+	out := typeCommandText("ptype/o", s)
+	if n := strings.Count(out, "struct loop {"); n != maxTypeDepth+1 {
+		t.Errorf("ptype/o spelled the struct out %d times", n)
+	}
+}
