@@ -26,6 +26,7 @@ import (
 	"vmdap/adapter/daptest"
 	"vmdap/session/symbols"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 // corpusRun is one guest under both debuggers.
@@ -481,7 +482,7 @@ func corpusRuns(t *testing.T) []corpusRun {
 func corpusRunOf(t *testing.T, tag string) corpusRun {
 	g := vmmtest.BuildCorpus(t, tag)
 	r := corpusRun{name: tag, symbols: g.Path, kvm: g.Path, kernel: g.Path, qemu: "qemu-system-i386"}
-	if tag != "m32" {
+	if !strings.HasSuffix(tag, "m32") {
 		r.kernel = vmmtest.BuildCorpus(t, tag, vmmtest.ELF32).Path
 		r.qemu = "qemu-system-x86_64"
 	}
@@ -569,6 +570,26 @@ func TestCrossUnitDWARFMatchesGDB(t *testing.T) {
 	for _, tag := range []string{"types4", "types5", "lto"} {
 		r := corpusRunOf(t, tag)
 		t.Run(tag, func(t *testing.T) { checkAgainstGDB(t, r) })
+	}
+}
+
+// TestClangCorpusMatchesGDB: the corpus kernel built by clang (as Linux
+// LLVM=1 kernels are: Android's, ChromeOS's) at -O0 and -O2, with DWARF 4
+// and for 32-bit: clang's DWARF 5 (indexed strings and addresses,
+// location and range lists by index, DW_TAG_call_site, MD5 line tables)
+// and its prologues and is_stmt rows. At every stop vmdap shows the
+// frames, arguments, locals and globals gdb shows. Skips without clang.
+func TestClangCorpusMatchesGDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots guests under QEMU and KVM: not with -short")
+	}
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Skip("clang is not installed: the clang builds of the corpus are compiled with it")
+	}
+	vmmtest.RequireGDB(t)
+	for _, o := range guests.ClangCorpus {
+		r := corpusRunOf(t, o.Tag)
+		t.Run(o.Tag, func(t *testing.T) { checkAgainstGDB(t, r) })
 	}
 }
 

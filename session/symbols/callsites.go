@@ -66,8 +66,13 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 	// for the name maps).
 	out := make([]CallSite, 0, len(raw))
 	slide := t.Slide()
+	u := t.units[fn.cu]
 	for _, rc := range raw {
 		cs := rc.CallSite
+		for i := range cs.Params {
+			cs.Params[i].Loc = t.resolveIndexed(cs.Params[i].Loc, u)
+			cs.Params[i].Value = t.resolveIndexed(cs.Params[i].Value, u)
+		}
 		if cs.ReturnPC != 0 {
 			cs.ReturnPC += slide
 		}

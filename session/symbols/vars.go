@@ -118,7 +118,7 @@ func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
 	if b == nil {
 		return nil
 	}
-	return append([]byte(nil), b...)
+	return append([]byte(nil), t.resolveIndexed(b, u)...)
 }
 
 // collect walks a subprogram's or block's children. It returns the DIEs

@@ -38,6 +38,11 @@ void exit_guest(int code);
 int asm_add(int a, int b, int (*cb)(int));
 void asm_marker(void);
 
+/* clang has no noclone (and makes no clones for constant arguments). */
+#ifdef __clang__
+#define NOINLINE __attribute__((noinline))
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#endif
 
 #endif

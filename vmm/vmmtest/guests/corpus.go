@@ -23,9 +23,26 @@ var Corpus = []Options{
 	{Tag: "lto", Flags: []string{"-O2", "-flto"}},
 }
 
-// CorpusOptions returns the corpus build with that tag.
+// ClangCorpus lists the corpus built by clang (as Linux's LLVM=1 builds,
+// Android's and ChromeOS's kernels, are), with the flags of the GCC
+// builds: clang's DWARF 5 (indexed strings and addresses: DW_FORM_strx,
+// DW_FORM_addrx, DW_OP_addrx, .debug_str_offsets, .debug_addr; location
+// and range lists by index, DW_FORM_loclistx and DW_FORM_rnglistx with
+// their bases; DW_TAG_call_site; MD5 in the line table; frame bases
+// DW_OP_reg6), at -O0 and -O2, and DWARF 4 (.debug_loc, .debug_ranges)
+// and 32-bit. They are a list of their own: a machine without clang
+// skips them, and still checks the GCC builds.
+var ClangCorpus = []Options{
+	{Tag: "clang-O0", Compiler: "clang", Flags: []string{"-O0"}},
+	{Tag: "clang-O2", Compiler: "clang", Flags: []string{"-O2"}},
+	{Tag: "clang-dwarf4", Compiler: "clang", Flags: []string{"-O2", "-gdwarf-4"}},
+	{Tag: "clang-m32", Compiler: "clang", Flags: []string{"-m32", "-O2"}},
+}
+
+// CorpusOptions returns the corpus build with that tag (GCC's or
+// clang's).
 func CorpusOptions(tag string) (Options, bool) {
-	for _, o := range Corpus {
+	for _, o := range append(Corpus[:len(Corpus):len(Corpus)], ClangCorpus...) {
 		if o.Tag == tag {
 			return o, true
 		}

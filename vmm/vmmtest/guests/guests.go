@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,12 +81,18 @@ type Options struct {
 	// Tag names the build beside the folder's name: the guest's Name, its
 	// cache entry and its prebuilt file are "<folder>-<tag>".
 	Tag string
+	// Compiler is the C compiler driver: "" (gcc) or "clang". Assembly
+	// sources go through the same driver; linking is GNU ld's either way.
+	Compiler string
 }
+
+// ErrNoClang says a clang build cannot be made here (tests skip).
+var ErrNoClang = errors.New("clang is not installed (the clang corpus builds are compiled with it)")
 
 // Build compiles the guest whose sources are in dir: every .S and .c file,
 // linked with dir/link.ld, with CFlags and the flags in dir/cflags (if
 // any). The result is cached under the user cache folder by the hash of
-// the sources, the flags and gcc's version.
+// the sources, the flags and the compiler's version.
 func Build(dir string, variant Variant) (*Guest, error) {
 	return BuildWith(dir, Options{Variant: variant})
 }
@@ -105,6 +112,15 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		return nil, fmt.Errorf("gcc is needed to build test guests: %w", err)
+	}
+	switch o.Compiler {
+	case "", "gcc":
+	case "clang":
+		if gcc, err = exec.LookPath("clang"); err != nil {
+			return nil, ErrNoClang
+		}
+	default:
+		return nil, fmt.Errorf("unknown compiler %q", o.Compiler)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -152,6 +168,9 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 	if len(o.Flags) > 0 {
 		fmt.Fprintf(h, " %q", o.Flags)
 	}
+	if o.Compiler != "" {
+		fmt.Fprintf(h, " cc=%s", o.Compiler)
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -185,7 +204,7 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("gcc %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+			return nil, fmt.Errorf("%s %s: %v\n%s", filepath.Base(gcc), strings.Join(args, " "), err, stderr.String())
 		}
 		if variant == ELF32 {
 			conv := exec.Command("objcopy", "-O", "elf32-i386", tmp, tmp+".32")

@@ -1,11 +1,13 @@
 package guests
 
 import (
+	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -87,6 +89,71 @@ func TestCorpusBuildFlags(t *testing.T) {
 	}
 	if g1.Path == g2.Path {
 		t.Errorf("a build with extra flags shares the default build's cache entry %s", g1.Path)
+	}
+}
+
+// TestClangCorpusBuildFlags checks that the clang builds are clang's:
+// the producer of every C unit, the ELF class, the DWARF version, and
+// the DWARF 5 forms clang uses and GCC does not (indexed strings).
+func TestClangCorpusBuildFlags(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed (GNU ld links the clang builds)")
+	}
+	want := map[string]struct {
+		class   elf.Class
+		version int
+	}{
+		"clang-O0": {elf.ELFCLASS64, 5}, "clang-O2": {elf.ELFCLASS64, 5}, "clang-dwarf4": {elf.ELFCLASS64, 4},
+		"clang-m32": {elf.ELFCLASS32, 5},
+	}
+	for _, o := range ClangCorpus {
+		g, err := BuildWith(corpusDir(t), o)
+		if errors.Is(err, ErrNoClang) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := elf.Open(g.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := want[o.Tag]
+		if !ok {
+			t.Fatalf("no expectation for %s", o.Tag)
+		}
+		if f.Class != w.class {
+			t.Errorf("%s: class %s, want %s", o.Tag, f.Class, w.class)
+		}
+		if vs := dwarfVersions(t, f); vs[w.version] == 0 {
+			t.Errorf("%s: DWARF versions %v, want %d", o.Tag, vs, w.version)
+		}
+		if (w.version == 5) != (f.Section(".debug_str_offsets") != nil) {
+			t.Errorf("%s: .debug_str_offsets present %v, want it with DWARF 5", o.Tag, f.Section(".debug_str_offsets") != nil)
+		}
+		d, err := f.DWARF()
+		if err != nil {
+			t.Fatalf("%s: %v", o.Tag, err)
+		}
+		r := d.Reader()
+		for {
+			e, err := r.Next()
+			if err != nil {
+				t.Fatalf("%s: %v", o.Tag, err)
+			}
+			if e == nil {
+				break
+			}
+			if e.Tag == dwarf.TagCompileUnit {
+				name, _ := e.Val(dwarf.AttrName).(string)
+				prod, _ := e.Val(dwarf.AttrProducer).(string)
+				if filepath.Ext(name) == ".c" && !strings.Contains(prod, "clang") {
+					t.Errorf("%s: unit %s produced by %q", o.Tag, name, prod)
+				}
+			}
+			r.SkipChildren()
+		}
+		f.Close()
 	}
 }
 
