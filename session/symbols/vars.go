@@ -108,10 +108,17 @@ func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
 	case dwarf.ClassExprLoc, dwarf.ClassBlock:
 		b, _ = f.Val.([]byte)
 	case dwarf.ClassLocListPtr, dwarf.ClassLocList:
-		off, _ := f.Val.(int64)
-		v := cval{form: formSecOffset, u: uint64(off), ok: true}
-		if f.Class == dwarf.ClassLocList && u.format.version >= 5 {
-			v.form = formLoclistx
+		// debug/dwarf gives a DW_FORM_sec_offset as an int64, a
+		// DW_FORM_loclistx (clang's form) as its index, a uint64.
+		v := cval{form: formSecOffset, ok: true}
+		switch x := f.Val.(type) {
+		case int64:
+			v.u = uint64(x)
+		case uint64:
+			v.u = x
+			if f.Class == dwarf.ClassLocList && u.format.version >= 5 {
+				v.form = formLoclistx
+			}
 		}
 		b = exprAt(t.sec.locList(v, u), pc)
 	}
