@@ -1,20 +1,45 @@
 package symbols
 
-// DWARF 5's indexed operands in expressions: DW_OP_addrx and
-// DW_OP_constx (and their GNU split-DWARF forerunners DW_OP_GNU_addr_index
-// and DW_OP_GNU_const_index) name an entry of the unit's table in
-// .debug_addr (at its DW_AT_addr_base) instead of holding the value. clang
-// writes every global's location so (DW_OP_addrx 0x2), and call-site
-// values that are addresses; GCC writes DW_OP_addr. An expression read
-// from a unit has these operands replaced by the value they name, as
-// DW_OP_addr (slid with the image) and DW_OP_const4u/const8u, so that its
-// evaluation needs nothing from the unit.
+// Operations whose operands point into the unit, rewritten when an
+// expression is read so that its evaluation needs nothing from the unit:
+//
+//   - DWARF 5's indexed operands: DW_OP_addrx and DW_OP_constx (and their
+//     GNU split-DWARF forerunners DW_OP_GNU_addr_index and
+//     DW_OP_GNU_const_index) name an entry of the unit's table in
+//     .debug_addr (at its DW_AT_addr_base) instead of holding the value.
+//     clang writes every global's location so (DW_OP_addrx 0x2), and
+//     call-site values that are addresses; GCC writes DW_OP_addr. They
+//     become DW_OP_addr (slid with the image) and DW_OP_const4u/const8u.
+//   - DWARF 5's typed stack: DW_OP_convert and DW_OP_reinterpret (and
+//     GCC's DW_OP_GNU_ forms) name a base type DIE of the unit. clang
+//     writes them for a part of a value held narrower than its register
+//     (a union's half in the low 16 bits of a 32-bit argument:
+//     DW_OP_breg4 0, DW_OP_constu 0xffffffff, DW_OP_and, DW_OP_convert
+//     u32, DW_OP_convert u16, DW_OP_stack_value, DW_OP_piece 2). A
+//     conversion to a base type narrower than an address becomes the
+//     generic operations that truncate (and sign-extend, for a signed
+//     type) the value to its size; DW_OP_regval_type and
+//     DW_OP_deref_type become DW_OP_bregx 0 and DW_OP_deref_size with
+//     that conversion, DW_OP_const_type DW_OP_const8u.
 
 const (
 	opAddrx         = 0xa1
 	opConstx        = 0xa2
 	opGNUAddrIndex  = 0xfb
 	opGNUConstIndex = 0xfc
+
+	opConstType      = 0xa4
+	opRegvalType     = 0xa5
+	opDerefType      = 0xa6
+	opConvert        = 0xa8
+	opReinterpret    = 0xa9
+	opGNUConstType   = 0xf4
+	opGNURegvalType  = 0xf5
+	opGNUDerefType   = 0xf6
+	opGNUConvert     = 0xf7
+	opGNUReinterpret = 0xf9
+
+	atByteSizeRaw = 0x0b
 )
 
 // resolveIndexed returns expr with its indexed operands replaced (see
@@ -38,7 +63,9 @@ func (t *Table) resolveIndexed(expr []byte, u *unit) []byte {
 // indexed operation's opcode (true may be an operand byte).
 func hasIndexedOp(expr []byte) bool {
 	for _, c := range expr {
-		if c == opAddrx || c == opConstx || c == opGNUAddrIndex || c == opGNUConstIndex {
+		switch c {
+		case opAddrx, opConstx, opGNUAddrIndex, opGNUConstIndex, opConstType, opRegvalType, opDerefType, opConvert,
+			opReinterpret, opGNUConstType, opGNURegvalType, opGNUDerefType, opGNUConvert, opGNUReinterpret:
 			return true
 		}
 	}
@@ -100,6 +127,64 @@ func (t *Table) rewriteIndexed(expr []byte, u *unit, depth int) ([]byte, bool) {
 			out = appendUleb(out, uint64(len(inner)))
 			out = append(out, inner...)
 			continue
+		case opConvert, opReinterpret, opGNUConvert, opGNUReinterpret:
+			ty, ok := ulebOK(&b)
+			if !ok {
+				return nil, false
+			}
+			if out, ok = t.convertTo(out, ty, u, as); !ok {
+				return nil, false
+			}
+			changed = true
+			continue
+		case opRegvalType, opGNURegvalType:
+			reg, ok1 := ulebOK(&b)
+			ty, ok2 := ulebOK(&b)
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			out = append(out, opBregx)
+			out = appendUleb(out, reg)
+			out = append(out, 0) // offset 0
+			var ok bool
+			if out, ok = t.convertTo(out, ty, u, as); !ok {
+				return nil, false
+			}
+			changed = true
+			continue
+		case opDerefType, opGNUDerefType:
+			if len(b) < 1 {
+				return nil, false
+			}
+			n := b[0]
+			b = b[1:]
+			ty, ok := ulebOK(&b)
+			if !ok || n == 0 || int(n) > as {
+				return nil, false
+			}
+			out = append(out, opDerefSize, n)
+			if out, ok = t.convertTo(out, ty, u, as); !ok {
+				return nil, false
+			}
+			changed = true
+			continue
+		case opConstType, opGNUConstType:
+			ty, ok := ulebOK(&b)
+			if !ok || len(b) < 1 || int(b[0]) >= len(b) || b[0] > 8 {
+				return nil, false
+			}
+			n := int(b[0])
+			v := uintN(b[1:], n)
+			b = b[1+n:]
+			out = append(out, 0x0e) // DW_OP_const8u
+			for k := 0; k < 8; k++ {
+				out = append(out, byte(v>>(8*k)))
+			}
+			if out, ok = t.convertTo(out, ty, u, as); !ok {
+				return nil, false
+			}
+			changed = true
+			continue
 		case opSkip, opBra:
 			branches = true
 		}
@@ -117,6 +202,73 @@ func (t *Table) rewriteIndexed(expr []byte, u *unit, depth int) ([]byte, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// convertTo appends the generic operations that convert the value on
+// top of the stack to the base type at unit offset ty (0: the generic
+// type): truncation to its size, then sign extension for a signed type.
+func (t *Table) convertTo(out []byte, ty uint64, u *unit, addrSize int) ([]byte, bool) {
+	if ty == 0 {
+		return out, true
+	}
+	size, signed, ok := t.baseType(u.off+ty, u)
+	if !ok {
+		return nil, false
+	}
+	if size <= 0 || size >= addrSize {
+		return out, true
+	}
+	mask := uint64(1)<<(8*size) - 1
+	out = append(out, opConstu)
+	out = appendUleb(out, mask)
+	out = append(out, opAnd)
+	if signed {
+		sign := uint64(1) << (8*size - 1)
+		out = append(out, opConstu)
+		out = appendUleb(out, sign)
+		out = append(out, opXor, opConstu)
+		out = appendUleb(out, sign)
+		out = append(out, opMinus)
+	}
+	return out, true
+}
+
+// baseType reads the size and signedness of the base type DIE at
+// absolute offset off in unit u.
+func (t *Table) baseType(off uint64, u *unit) (size int, signed, ok bool) {
+	if off < u.dieOff || off >= u.end || u.end > uint64(len(t.sec.info)) {
+		return 0, false, false
+	}
+	at, err := t.abbrevs(nil, u)
+	if err != nil {
+		return 0, false, false
+	}
+	r := rd{b: t.sec.info[:u.end], pos: int(off)}
+	a := at.get(r.uleb())
+	if a == nil || a.tag != tagBaseType {
+		return 0, false, false
+	}
+	size = -1
+	for i := range a.attrs {
+		sp := &a.attrs[i]
+		switch sp.at {
+		case atByteSizeRaw:
+			size = int(t.sec.readCval(&r, sp, u).u)
+		case atEncoding:
+			e := t.sec.readCval(&r, sp, u).u
+			signed = e == 0x05 || e == 0x06 // DW_ATE_signed, DW_ATE_signed_char
+		default:
+			if sp.fixed >= 0 {
+				r.skip(uint64(sp.fixed))
+			} else if !r.skipForm(sp.form, u.format) {
+				return 0, false, false
+			}
+		}
+		if r.bad {
+			return 0, false, false
+		}
+	}
+	return size, signed, size >= 0
 }
 
 // operandLen returns how many bytes of b are op's operands (DWARF 5
