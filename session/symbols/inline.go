@@ -384,10 +384,14 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	pc = t.link(pc)
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize, Inlined: call.Name}
 	s.FrameBase = t.locAt(fe, dwarf.AttrFrameBase, u, pc)
+	var concrete map[dwarf.Offset]bool
 	if e.Children {
-		t.inherit(d, e, t.collect(d, r, u, pc, s, 0), u, s, 0)
-		sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
+		concrete = t.collect(d, r, u, pc, s, 0)
 	}
+	// clang writes an inlined call whose parameters have no location
+	// without children: they are still there, optimized out.
+	t.inherit(d, e, concrete, u, s, 0)
+	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }
 

@@ -87,10 +87,14 @@ func (t *Table) ScopeAt(pc uint64) (*Scope, bool) {
 	pc = t.link(pc)
 	s := &Scope{Func: fn, AddrSize: u.format.addrSize}
 	s.FrameBase = t.locAt(e, dwarf.AttrFrameBase, u, pc)
-	if !e.Children {
-		return s, true
+	var concrete map[dwarf.Offset]bool
+	if e.Children {
+		concrete = t.collect(d, r, u, pc, s, 0)
 	}
-	t.inherit(d, e, t.collect(d, r, u, pc, s, 0), u, s, 0)
+	// A concrete instance without children (clang's, where nothing of
+	// the abstract instance has a location) still has its parameters
+	// and locals, optimized out, as gdb shows them.
+	t.inherit(d, e, concrete, u, s, 0)
 	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }
