@@ -45,6 +45,17 @@ func goldenImages(t *testing.T) []goldenImage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, o := range guests.ClangCorpus {
+		g, err := guests.BuildWith(filepath.Join(root, "testdata", "guests", "corpus"), o)
+		if err == guests.ErrNoClang {
+			t.Logf("clang builds not checked: %v", err)
+			break
+		}
+		if err != nil {
+			t.Fatalf("building corpus %s: %v", o.Tag, err)
+		}
+		out = append(out, goldenImage{tag: o.Tag, path: g.Path, src: g.Dir})
+	}
 	g, err := guests.BuildRust(filepath.Join(root, "testdata", "guests", "rust"), guests.ELF64)
 	switch {
 	case err == guests.ErrNoRustc:

@@ -1,0 +1,72 @@
+package symbols
+
+import (
+	"encoding/binary"
+	"os/exec"
+	"testing"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// regFrame is a frame whose registers hold given values.
+type regFrame map[int]uint64
+
+func (f regFrame) Reg(n int) (uint64, bool) { v, ok := f[n]; return v, ok }
+func (regFrame) CFA() (uint64, bool)        { return 0, false }
+func (regFrame) ReadMemory(p []byte, addr uint64) error {
+	clear(p)
+	return nil
+}
+
+// TestClangIndexedAndTypedOperations: in the corpus built by clang -O2,
+// a global's location (DW_OP_addrx) reads as DW_OP_addr of its symbol,
+// and level3's union argument w, whose upper half clang describes as the
+// low 16 bits of %esi (DW_OP_breg4 0, DW_OP_constu 0xffffffff,
+// DW_OP_and, DW_OP_convert u32, DW_OP_convert u16, DW_OP_stack_value,
+// DW_OP_piece 2), evaluates to those 16 bits.
+func TestClangIndexedAndTypedOperations(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to link the corpus guests")
+	}
+	g := vmmtest.BuildCorpus(t, "clang-O2") // skips without clang
+	tb, err := Load(g.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"magic_seen", "big_global", "init_task"} {
+		v := tb.GlobalByName(name)
+		if v == nil {
+			t.Fatalf("no global %s", name)
+		}
+		want := make([]byte, 9)
+		want[0] = opAddr
+		binary.LittleEndian.PutUint64(want[1:], vmmtest.Sym(t, g, name))
+		if string(v.Loc) != string(want) {
+			t.Errorf("%s: location % x, want % x (DW_OP_addr of its symbol)", name, v.Loc, want)
+		}
+	}
+	fn := tb.FuncByName("level3")
+	if fn == nil {
+		t.Fatal("no level3")
+	}
+	sc, ok := tb.ScopeAt(fn.Low)
+	if !ok {
+		t.Fatal("no scope at level3")
+	}
+	var w *Var
+	for _, p := range sc.Params {
+		if p.Name == "w" {
+			w = p
+		}
+	}
+	if w == nil {
+		t.Fatalf("no parameter w in %v", sc.Params)
+	}
+	pl, err := Evaluate(w.Loc, sc.FrameBase, sc.AddrSize, regFrame{4: 0xdead11223344})
+	if err != nil {
+		t.Fatalf("w: %v (location % x)", err, w.Loc)
+	}
+	if len(pl.Parts) == 0 || !pl.Parts[0].IsVal || pl.Parts[0].Value != 0x3344 || pl.Parts[0].Bits != 16 {
+		t.Errorf("w: %+v, want a first piece of 16 bits with value 0x3344", pl)
+	}
+}
