@@ -77,7 +77,13 @@ func TestResetVectorFrameQEMU(t *testing.T) {
 // does.
 func TestStepOutOfInlinedCall(t *testing.T) {
 	vmmtest.RequireKVM(t)
-	g := vmmtest.BuildCorpus(t, "O2")
+	for _, tag := range []string{"O2", "clang-O2"} {
+		t.Run(tag, func(t *testing.T) { stepOutOfInlinedCall(t, tag) })
+	}
+}
+
+func stepOutOfInlinedCall(t *testing.T, tag string) {
+	g := vmmtest.BuildCorpus(t, tag)
 	c := launchOnKVM(t, g.Path)
 	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
 		t.Fatal(err)
@@ -147,7 +153,7 @@ func topFrame(t *testing.T, c *daptest.Client) dap.StackFrame {
 // on the same line.
 func TestNextOverInlinedCallOnTheLine(t *testing.T) {
 	vmmtest.RequireKVM(t)
-	for _, tag := range []string{"O0"} { // at -O2 the line table and the inlined ranges disagree (GCC), as for gdb
+	for _, tag := range []string{"O0", "clang-O0", "clang-O2"} { // at GCC -O2 the line table and the inlined ranges disagree, as for gdb; clang's agree
 		t.Run(tag, func(t *testing.T) {
 			g := vmmtest.BuildCorpus(t, tag)
 			src := filepath.Join(g.Dir, "kernel.c")
