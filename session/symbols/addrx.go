@@ -9,7 +9,7 @@ package symbols
 //     .debug_addr (at its DW_AT_addr_base) instead of holding the value.
 //     clang writes every global's location so (DW_OP_addrx 0x2), and
 //     call-site values that are addresses; GCC writes DW_OP_addr. They
-//     become DW_OP_addr (slid with the image) and DW_OP_const4u/const8u.
+//     become DW_OP_addr and DW_OP_const4u/const8u.
 //   - DWARF 5's typed stack: DW_OP_convert and DW_OP_reinterpret (and
 //     GCC's DW_OP_GNU_ forms) name a base type DIE of the unit. clang
 //     writes them for a part of a value held narrower than its register
@@ -99,8 +99,7 @@ func (t *Table) rewriteIndexed(expr []byte, u *unit, depth int) ([]byte, bool) {
 			}
 			v := t.sec.addrx(i, u)
 			if op == opAddrx || op == opGNUAddrIndex {
-				out = append(out, opAddr)
-				v += t.slide
+				out = append(out, opAddr) // slid as GCC's DW_OP_addr is (slideAddrOp)
 			} else if as == 4 {
 				out = append(out, 0x0c) // DW_OP_const4u
 			} else {

@@ -45,6 +45,13 @@ func TestClangIndexedAndTypedOperations(t *testing.T) {
 			t.Errorf("%s: location % x, want % x (DW_OP_addr of its symbol)", name, v.Loc, want)
 		}
 	}
+	// Slid (KASLR), as GCC's DW_OP_addr is: once.
+	const slide = 0x1000000
+	tb.SetSlide(slide)
+	if v := tb.GlobalByName("magic_seen"); v == nil || len(v.Loc) != 9 || binary.LittleEndian.Uint64(v.Loc[1:]) != vmmtest.Sym(t, g, "magic_seen")+slide {
+		t.Errorf("magic_seen slid by %#x: %+v, want DW_OP_addr %#x", slide, v, vmmtest.Sym(t, g, "magic_seen")+slide)
+	}
+	tb.SetSlide(0)
 	fn := tb.FuncByName("level3")
 	if fn == nil {
 		t.Fatal("no level3")
