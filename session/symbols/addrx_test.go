@@ -77,3 +77,47 @@ func TestClangIndexedAndTypedOperations(t *testing.T) {
 		t.Errorf("w: %+v, want a first piece of 16 bits with value 0x3344", pl)
 	}
 }
+
+// TestResolveIndexed rewrites indexed operands through a unit's
+// .debug_addr table (at DW_AT_addr_base 8, after the table's header), in
+// nested entry values too, and leaves what it cannot rewrite alone.
+func TestResolveIndexed(t *testing.T) {
+	addr := make([]byte, 8+3*8)
+	for i, v := range []uint64{0x104000, 0x105008, 0x7} {
+		binary.LittleEndian.PutUint64(addr[8+8*i:], v)
+	}
+	tb := &Table{sec: secs{addr: addr}}
+	u := &unit{addrBase: 8, format: unitFormat{version: 5, addrSize: 8, offSize: 4}}
+	a8 := func(op byte, v uint64) []byte {
+		b := []byte{op}
+		return binary.LittleEndian.AppendUint64(b, v)
+	}
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name     string
+		in, want []byte
+	}{
+		{"addrx", []byte{opAddrx, 0}, a8(opAddr, 0x104000)},
+		{"addrx then plus_uconst", []byte{opAddrx, 1, opPlusUconst, 4}, cat(a8(opAddr, 0x105008), []byte{opPlusUconst, 4})},
+		{"constx", []byte{opConstx, 2, opStackValue}, cat(a8(0x0e, 7), []byte{opStackValue})},
+		{"GNU addr_index", []byte{opGNUAddrIndex, 1}, a8(opAddr, 0x105008)},
+		{"in an entry value", []byte{opEntryValue, 2, opAddrx, 0, opStackValue},
+			cat([]byte{opEntryValue, 9}, a8(opAddr, 0x104000), []byte{opStackValue})},
+		{"after operands that look like it", []byte{opBreg0 + 7, 0xa1, 0x7f, opAddrx, 0, opPlus},
+			cat([]byte{opBreg0 + 7, 0xa1, 0x7f}, a8(opAddr, 0x104000), []byte{opPlus})},
+		{"nothing indexed", []byte{opFbreg, 0xa1, 0x7f}, []byte{opFbreg, 0xa1, 0x7f}},
+		{"a branch: left alone", []byte{opAddrx, 0, opSkip, 0, 0}, []byte{opAddrx, 0, opSkip, 0, 0}},
+		{"an unknown operation: left alone", []byte{0xe5, opAddrx, 0}, []byte{0xe5, opAddrx, 0}},
+		{"truncated: left alone", []byte{opAddrx}, []byte{opAddrx}},
+	} {
+		if got := tb.resolveIndexed(c.in, u); string(got) != string(c.want) {
+			t.Errorf("%s: % x, want % x", c.name, got, c.want)
+		}
+	}
+}
