@@ -265,7 +265,8 @@ func hasFileName(t *Table, ids []int32, name string) bool {
 }
 
 // PrologueEnd returns the address after fn's prologue: where the line
-// table marks prologue_end, else the end of the row the entry is in (the
+// table first marks prologue_end (LLVM's compilers mark it, at the entry
+// when there is no prologue), else the end of the row the entry is in (the
 // next row at a higher address, on any line: gdb skips GCC's push
 // %rbp; mov %rsp,%rbp and then goes on to the end of that row).
 // An assembly routine (a function without a DWARF description) has no
@@ -289,7 +290,9 @@ func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 		return 0, false
 	}
 	for j := i; j < len(rows) && rows[j].addr < fn.High && rows[j].flags&rowEnd == 0; j++ {
-		if rows[j].flags&rowPrologueEnd != 0 && rows[j].addr > fn.Low {
+		if rows[j].flags&rowPrologueEnd != 0 {
+			// At the entry itself when the function has no prologue
+			// (clang without a frame pointer): gdb 13 stops there too.
 			return rows[j].addr, true
 		}
 	}

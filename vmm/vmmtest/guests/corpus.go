@@ -30,13 +30,18 @@ var Corpus = []Options{
 // and range lists by index, DW_FORM_loclistx and DW_FORM_rnglistx with
 // their bases; DW_TAG_call_site; MD5 in the line table; frame bases
 // DW_OP_reg6), at -O0 and -O2, and DWARF 4 (.debug_loc, .debug_ranges)
-// and 32-bit. They are a list of their own: a machine without clang
-// skips them, and still checks the GCC builds.
+// and 32-bit; and as x86 Linux builds with its ORC unwinder, without a
+// frame pointer (-fomit-frame-pointer: frame bases DW_OP_reg7, functions
+// without a prologue whose line table marks prologue_end at the entry),
+// and -Os. They are a list of their own: a machine without clang skips
+// them, and still checks the GCC builds.
 var ClangCorpus = []Options{
 	{Tag: "clang-O0", Compiler: "clang", Flags: []string{"-O0"}},
 	{Tag: "clang-O2", Compiler: "clang", Flags: []string{"-O2"}},
 	{Tag: "clang-dwarf4", Compiler: "clang", Flags: []string{"-O2", "-gdwarf-4"}},
 	{Tag: "clang-m32", Compiler: "clang", Flags: []string{"-m32", "-O2"}},
+	{Tag: "clang-nofp", Compiler: "clang", Flags: []string{"-O2", "-fomit-frame-pointer"}},
+	{Tag: "clang-Os", Compiler: "clang", Flags: []string{"-Os"}},
 }
 
 // CorpusOptions returns the corpus build with that tag (GCC's or

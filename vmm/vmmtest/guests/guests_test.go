@@ -104,7 +104,7 @@ func TestClangCorpusBuildFlags(t *testing.T) {
 		version int
 	}{
 		"clang-O0": {elf.ELFCLASS64, 5}, "clang-O2": {elf.ELFCLASS64, 5}, "clang-dwarf4": {elf.ELFCLASS64, 4},
-		"clang-m32": {elf.ELFCLASS32, 5},
+		"clang-m32": {elf.ELFCLASS32, 5}, "clang-nofp": {elf.ELFCLASS64, 5}, "clang-Os": {elf.ELFCLASS64, 5},
 	}
 	for _, o := range ClangCorpus {
 		g, err := BuildWith(corpusDir(t), o)
