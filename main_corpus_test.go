@@ -498,7 +498,7 @@ func compareVars(w, g *vmmtest.OracleStop, frame int, what string, want, got []v
 // corpusRuns returns the corpus builds as runs.
 func corpusRuns(t *testing.T) []corpusRun {
 	var runs []corpusRun
-	for _, tag := range []string{"O0", "O2", "dwarf2", "dwarf3", "dwarf4", "m32"} {
+	for _, tag := range []string{"O0", "O2", "dwarf2", "dwarf3", "dwarf4", "m32", "nofp"} {
 		runs = append(runs, corpusRunOf(t, tag))
 	}
 	return runs

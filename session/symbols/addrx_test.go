@@ -121,3 +121,25 @@ func TestResolveIndexed(t *testing.T) {
 		}
 	}
 }
+
+// TestExprAtEntry: an empty location-list entry holds at its address
+// when that is its function's entry, and nowhere else.
+func TestExprAtEntry(t *testing.T) {
+	list := []locEntry{{0x100, 0x100, []byte{opReg0 + 6}}, {0x100, 0x110, []byte{opReg0 + 5}}, {0x120, 0x120, []byte{opReg0 + 3}}}
+	isEntry := func(pc uint64) bool { return pc == 0x100 }
+	for _, c := range []struct {
+		pc   uint64
+		want []byte
+	}{
+		{0x100, []byte{opReg0 + 6}}, // the empty entry first, at the function's entry
+		{0x104, []byte{opReg0 + 5}},
+		{0x120, nil}, // empty, not at an entry
+	} {
+		if got := exprAt(list, c.pc, isEntry); string(got) != string(c.want) {
+			t.Errorf("%#x: % x, want % x", c.pc, got, c.want)
+		}
+	}
+	if got := exprAt(list, 0x100, nil); string(got) != string([]byte{opReg0 + 5}) {
+		t.Errorf("without entry knowledge: % x, want the non-empty entry", got)
+	}
+}

@@ -194,9 +194,16 @@ func (s *secs) oldLocList(off uint64, u *unit) []locEntry {
 }
 
 // exprAt picks the expression of a location list that holds at pc.
-func exprAt(list []locEntry, pc uint64) []byte {
+//
+// An empty entry at pc holds when pc is the entry of its function
+// (isEntry, may be nil): GCC writes the location a parameter of a call
+// inlined at the very start of a function has there, before any
+// instruction of it runs, as [entry, entry) (with a location view, which
+// only tells it apart from what follows at the same address); gdb takes
+// such an entry at the function's entry PC.
+func exprAt(list []locEntry, pc uint64, isEntry func(uint64) bool) []byte {
 	for _, e := range list {
-		if pc >= e.low && pc < e.high {
+		if pc >= e.low && pc < e.high || e.low == e.high && pc == e.low && isEntry != nil && isEntry(pc) {
 			return e.expr
 		}
 	}

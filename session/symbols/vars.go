@@ -124,7 +124,10 @@ func (t *Table) locAt(e *dwarf.Entry, a dwarf.Attr, u *unit, pc uint64) []byte {
 				v.form = formLoclistx
 			}
 		}
-		b = exprAt(t.sec.locList(v, u), pc)
+		b = exprAt(t.sec.locList(v, u), pc, func(pc uint64) bool {
+			fn := t.FuncAt(pc + t.slide)
+			return fn != nil && fn.Low == pc+t.slide
+		})
 	}
 	if b == nil {
 		return nil

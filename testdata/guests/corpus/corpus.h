@@ -1,10 +1,11 @@
 /*
  * The DWARF corpus guest: one small C kernel built by GCC at -O0, -O2,
- * with DWARF 2, 3 and 4, for 32-bit (-m32), with type units and -flto,
- * and by clang at -O0, -O2, -Os, with DWARF 4, for 32-bit and without a
- * frame pointer, so that vmdap's symbol layer and its sessions are
- * compared with readelf and gdb on what real compilers emit. Lines the
- * tests stop at carry a marker comment "bp:NAME".
+ * with DWARF 2, 3 and 4, for 32-bit (-m32), with type units, -flto and
+ * without a frame pointer, and by clang at -O0, -O2, -Os, with DWARF 4,
+ * for 32-bit and without a frame pointer, so that vmdap's symbol layer
+ * and its sessions are compared with readelf and gdb on what real
+ * compilers emit. Lines the tests stop at carry a marker comment
+ * "bp:NAME".
  */
 #ifndef CORPUS_H
 #define CORPUS_H

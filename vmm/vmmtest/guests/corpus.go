@@ -10,7 +10,10 @@ package guests
 // .debug_types, DWARF 5's type units in .debug_info), and a link-time
 // optimised build (-flto: one unit whose functions, parameters and
 // variables are named and typed by DW_FORM_ref_addr references into the
-// units of the early debug information).
+// units of the early debug information); and -O2 without a frame pointer,
+// as x86 Linux builds with its ORC unwinder (frame bases from the CFA
+// alone; the parameters of a call inlined at a function's entry located
+// by an empty location-list entry there).
 var Corpus = []Options{
 	{Tag: "O0", Flags: []string{"-O0"}},
 	{Tag: "O2", Flags: []string{"-O2"}},
@@ -21,6 +24,7 @@ var Corpus = []Options{
 	{Tag: "types4", Flags: []string{"-O1", "-gdwarf-4", "-fdebug-types-section"}},
 	{Tag: "types5", Flags: []string{"-O0", "-fdebug-types-section"}},
 	{Tag: "lto", Flags: []string{"-O2", "-flto"}},
+	{Tag: "nofp", Flags: []string{"-O2", "-fomit-frame-pointer"}},
 }
 
 // ClangCorpus lists the corpus built by clang (as Linux's LLVM=1 builds,

@@ -54,7 +54,7 @@ func TestCorpusBuildFlags(t *testing.T) {
 	}{
 		"O0": {elf.ELFCLASS64, 5}, "O2": {elf.ELFCLASS64, 5}, "dwarf2": {elf.ELFCLASS64, 2}, "dwarf3": {elf.ELFCLASS64, 3},
 		"dwarf4": {elf.ELFCLASS64, 4}, "m32": {elf.ELFCLASS32, 5},
-		"types4": {elf.ELFCLASS64, 4}, "types5": {elf.ELFCLASS64, 5}, "lto": {elf.ELFCLASS64, 5},
+		"types4": {elf.ELFCLASS64, 4}, "types5": {elf.ELFCLASS64, 5}, "lto": {elf.ELFCLASS64, 5}, "nofp": {elf.ELFCLASS64, 5},
 	}
 	for _, o := range Corpus {
 		g, err := BuildWith(corpusDir(t), o)
