@@ -525,3 +525,68 @@ func gdbLines(t *testing.T, elfPath string, addrs []uint64) map[uint64]string {
 	}
 	return out
 }
+
+// TestGoldenFuncBreakpoints (C images): a function breakpoint on every
+// function of the corpus, out-of-line and inlined, lands where gdb's
+// would: after the prologue of each out-of-line copy (where the line
+// table marks prologue_end, at the entry when there is no prologue) and
+// at the entry of each inlined copy, as the session places it.
+func TestGoldenFuncBreakpoints(t *testing.T) {
+	for _, img := range goldenImages(t) {
+		if img.tag == "rust" {
+			continue // Rust functions are named by their paths
+		}
+		t.Run(img.tag, func(t *testing.T) {
+			tb := loadGolden(t, img)
+			seen := map[string]bool{}
+			var names []string
+			add := func(n string) {
+				if n != "" && !seen[n] {
+					seen[n] = true
+					names = append(names, n)
+				}
+			}
+			for _, fn := range tb.Funcs() {
+				if fn.die != 0 {
+					add(fn.Name)
+				}
+			}
+			for _, n := range []string{"square", "account", "pair_sum", "inner_inl", "outer_inl"} { // inlined only, at -O2
+				add(n)
+			}
+			want := gdbBreaks(t, img.path, names)
+			bad := 0
+			for _, name := range names {
+				var got []uint64
+				for _, fn := range tb.FuncsByName(name) {
+					if pe, ok := tb.PrologueEnd(fn); ok {
+						got = append(got, pe)
+					} else {
+						got = append(got, fn.Low)
+					}
+				}
+				got = append(got, tb.InlinedSites(name)...)
+				slices.Sort(got)
+				got = slices.Compact(got)
+				var wa []uint64
+				for _, l := range want[name].Locs {
+					wa = append(wa, l.Addr)
+				}
+				slices.Sort(wa)
+				wa = slices.Compact(wa)
+				if len(wa) == 0 && len(got) == 0 {
+					continue
+				}
+				if !slices.Equal(got, wa) {
+					if bad++; bad <= 20 {
+						t.Errorf("break %s: vmdap %#x, gdb %#x %s", name, got, wa, want[name].Err)
+					}
+				}
+			}
+			t.Logf("%d functions checked", len(names))
+			if bad > 20 {
+				t.Errorf("%d of %d functions differ", bad, len(names))
+			}
+		})
+	}
+}
