@@ -143,3 +143,43 @@ func TestExprAtEntry(t *testing.T) {
 		t.Errorf("without entry knowledge: % x, want the non-empty entry", got)
 	}
 }
+
+// TestCallValuesSlide: a call-site parameter's value that is an address
+// (GCC's DW_OP_addr of a global passed by reference) moves with the
+// image, as the global's own location does.
+func TestCallValuesSlide(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	tb, err := Load(vmmtest.BuildCorpus(t, "O2").Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type site struct {
+		fn       *Func
+		i, j     int
+		addr, ra uint64
+	}
+	var found []site
+	for _, fn := range tb.Funcs() {
+		for i, cs := range tb.CallSites(fn) {
+			for j, p := range cs.Params {
+				if len(p.Value) == 9 && p.Value[0] == opAddr {
+					found = append(found, site{fn, i, j, binary.LittleEndian.Uint64(p.Value[1:]), cs.ReturnPC})
+				}
+			}
+		}
+	}
+	if len(found) == 0 {
+		t.Fatal("no call-site value that is a DW_OP_addr in the -O2 corpus")
+	}
+	const slide = 0x200000
+	tb.SetSlide(slide)
+	for _, s := range found {
+		cs := tb.CallSites(s.fn)[s.i]
+		v := cs.Params[s.j].Value
+		if cs.ReturnPC != s.ra+slide || len(v) != 9 || binary.LittleEndian.Uint64(v[1:]) != s.addr+slide {
+			t.Errorf("%s's call returning to %#x: value % x, want DW_OP_addr %#x", s.fn.Name, cs.ReturnPC, v, s.addr+slide)
+		}
+	}
+}

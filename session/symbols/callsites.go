@@ -71,7 +71,10 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 		cs := rc.CallSite
 		for i := range cs.Params {
 			cs.Params[i].Loc = t.resolveIndexed(cs.Params[i].Loc, u)
-			cs.Params[i].Value = t.resolveIndexed(cs.Params[i].Value, u)
+			// A value that is an address (a global passed by
+			// reference: DW_OP_addr, clang's DW_OP_addrx) moves with
+			// the image, as a global's location does.
+			cs.Params[i].Value = t.slideAddrOp(t.resolveIndexed(cs.Params[i].Value, u), u.format.addrSize)
 		}
 		if cs.ReturnPC != 0 {
 			cs.ReturnPC += slide
