@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"os"
+	"os/exec"
 	"testing"
 
 	"vmdap/vmm/vmmtest"
@@ -17,11 +18,17 @@ import (
 // checks. Crashers the fuzzer finds are kept under testdata/fuzz.
 
 // seedELFs returns small guests' ELF files: the corpus at -O0 (DWARF 5),
-// DWARF 2 with location lists, and -m32.
+// DWARF 2 with location lists, and -m32; and clang's -O2 build (DWARF 5's
+// indexed forms, location lists by index, typed operations) where clang
+// is installed.
 func seedELFs(f *testing.F) [][]byte {
 	f.Helper()
 	var out [][]byte
-	for _, tag := range []string{"O0", "dwarf2", "m32"} {
+	tags := []string{"O0", "dwarf2", "m32"}
+	if _, err := exec.LookPath("clang"); err == nil {
+		tags = append(tags, "clang-O2") // DWARF 5's indexed forms and operations
+	}
+	for _, tag := range tags {
 		if _, ok := guests.CorpusOptions(tag); !ok {
 			f.Fatalf("no corpus build %s", tag)
 		}

@@ -98,7 +98,11 @@ func TestIndexCache(t *testing.T) {
 	defer func(above int) { cacheAbove = above }(cacheAbove)
 	cacheAbove = 0
 	var paths []string
-	for i, tag := range []string{"O2", "dwarf2", "m32", "types4", "types5", "lto"} {
+	tags := []string{"O2", "dwarf2", "m32", "types4", "types5", "lto"}
+	if _, err := exec.LookPath("clang"); err == nil {
+		tags = append(tags, "clang-O2") // names by DW_FORM_strx, addresses by DW_FORM_addrx
+	}
+	for i, tag := range tags {
 		paths = append(paths, withBuildID(t, vmmtest.BuildCorpus(t, tag).Path, byte(i)))
 	}
 	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
