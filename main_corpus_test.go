@@ -512,11 +512,11 @@ func corpusRunOf(t *testing.T, tag string) corpusRun {
 		r.kernel = vmmtest.BuildCorpus(t, tag, vmmtest.ELF32).Path
 		r.qemu = "qemu-system-x86_64"
 	}
-	for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:vla", "bp:shadow", "bp:exit"} {
+	for _, m := range []string{"bp:sink", "bp:level3", "bp:callback", "bp:types", "bp:clone", "bp:implicit", "bp:vla", "bp:shadow", "bp:init", "bp:exit"} {
 		r.lines = append(r.lines, lineSpec(t, g.Dir, "kernel.c", m))
 	}
 	r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))
-	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice", "scale", "vla_sum", "nest"}
+	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice", "scale", "vla_sum", "nest", "init_scale"}
 	r.globals = []string{"ticks", "magic_seen", "small_global", "neg_global", "big_global", "init_task",
 		"counters", "run_queue", "*pkt", "current->comm", "file_ops"}
 	return r

@@ -240,6 +240,17 @@ NOINLINE int vla_sum(int n)
 	return a[0] + a[n - 1];
 }
 
+/* In a section of its own, as Linux's __init code is: its unit's code
+   is in two ranges (DW_AT_ranges), and the location lists of its
+   variables name their base address (clang: DW_LLE_base_addressx,
+   DW_LLE_startx_length). */
+__attribute__((section(".text.init"))) NOINLINE int init_scale(int a, int b)
+{
+	int c = a * b + sink(a);
+	sinkhole = c; /* bp:init */
+	return c + b;
+}
+
 /* Does not return: at -O2 kmain's call to it is kmain's last
    instruction, so kmain's return address lies past kmain's end. */
 __attribute__((noreturn)) NOINLINE static void finish(int total)
@@ -269,6 +280,7 @@ void kmain(u32 magic)
 	sinkhole = vla_sum(4);
 	sinkhole = shadow(6);
 	sinkhole = nest(3);
+	sinkhole = init_scale((int)magic & 7, 9);
 	asm_marker();
 	finish(total);
 }
