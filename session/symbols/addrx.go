@@ -233,7 +233,8 @@ func (t *Table) convertTo(out []byte, ty uint64, u *unit, addrSize int) ([]byte,
 }
 
 // baseType reads the size and signedness of the base type DIE at
-// absolute offset off in unit u.
+// absolute offset off in unit u; false for a floating-point type (the
+// rewrite leaves such a conversion to be reported as unsupported).
 func (t *Table) baseType(off uint64, u *unit) (size int, signed, ok bool) {
 	if off < u.dieOff || off >= u.end || u.end > uint64(len(t.sec.info)) {
 		return 0, false, false
@@ -254,8 +255,12 @@ func (t *Table) baseType(off uint64, u *unit) (size int, signed, ok bool) {
 		case atByteSizeRaw:
 			size = int(t.sec.readCval(&r, sp, u).u)
 		case atEncoding:
-			e := t.sec.readCval(&r, sp, u).u
-			signed = e == 0x05 || e == 0x06 // DW_ATE_signed, DW_ATE_signed_char
+			switch e := t.sec.readCval(&r, sp, u).u; e {
+			case 0x03, 0x04, 0x0f: // DW_ATE_complex_float, DW_ATE_float, DW_ATE_decimal_float
+				return 0, false, false // a conversion to or from a float is not a truncation
+			case 0x05, 0x06, 0x0d: // DW_ATE_signed, DW_ATE_signed_char, DW_ATE_signed_fixed
+				signed = true
+			}
 		default:
 			if sp.fixed >= 0 {
 				r.skip(uint64(sp.fixed))
