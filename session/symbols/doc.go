@@ -9,6 +9,9 @@
 // (set.go). A large image's index is kept on disk by its build ID and read
 // back by the next open of the same image (indexcache.go). A unit that
 // refers to type units or into other units is decoded with what it refers
-// to (typeunits.go). It uses only the standard library's debug/elf and
-// debug/dwarf.
+// to (typeunits.go). Expressions are read as GCC and clang write them:
+// clang's DWARF 5 operands that point into the unit (DW_OP_addrx through
+// .debug_addr, DW_OP_convert to a base type) are replaced by what they
+// name when an expression is read (addrx.go). It uses only the standard
+// library's debug/elf and debug/dwarf.
 package symbols
