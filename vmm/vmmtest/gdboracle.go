@@ -98,27 +98,10 @@ func RunOracle(t testing.TB, o Oracle) []OracleStop {
 	if o.Frames == 0 {
 		o.Frames = 12
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	args := o.QEMUArgs
-	if args == nil {
-		args = []string{"-machine", "pc", "-m", "64", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-			"-kernel", o.Kernel}
-	}
-	args = append([]string{"-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"}, args...)
-	q := exec.CommandContext(ctx, o.QEMU, append(args, "-S", "-gdb", "tcp:"+addr)...)
-	var qerr bytes.Buffer
-	q.Stderr = &qerr
-	if err := q.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { q.Process.Kill(); q.Wait() }()
+	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, o.QEMUArgs)
+	defer stop()
 	cfg, _ := json.Marshal(map[string]any{"breaks": o.Breaks, "globals": o.Globals, "max_stops": o.MaxStops,
 		"frames": o.Frames, "remote": addr})
 	dir := t.TempDir()
@@ -157,6 +140,29 @@ func RunOracle(t testing.TB, o Oracle) []OracleStop {
 		t.Fatalf("gdb oracle stopped nowhere:\n%s\n%s", out, stderr.String())
 	}
 	return stops
+}
+
+// startOracleQEMU starts QEMU (TCG) stopped at reset with its GDB stub on
+// a free loopback port, booting kernel with the corpus guests' machine
+// (or args, when given); stop kills it.
+func startOracleQEMU(ctx context.Context, t testing.TB, qemu, kernel string, args []string) (addr string, stop func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	if args == nil {
+		args = []string{"-machine", "pc", "-m", "64", "-serial", "null", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+			"-kernel", kernel}
+	}
+	args = append([]string{"-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"}, args...)
+	q := exec.CommandContext(ctx, qemu, append(args, "-S", "-gdb", "tcp:"+addr)...)
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return addr, func() { q.Process.Kill(); q.Wait() }
 }
 
 // Shown is what gdb shows of an expression: its type (as whatis spells

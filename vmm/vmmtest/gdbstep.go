@@ -1,0 +1,112 @@
+package vmmtest
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The gdb stepping oracle: where gdb's next, step and finish stop, from
+// given breakpoint stops of a guest booted under QEMU (TCG), for tests
+// that compare vmdap's next, stepIn and stepOut with them.
+
+// StepScenario is a breakpoint to run to (the only one set; deleted once
+// hit) and the gdb commands to give there, in order: "next", "step",
+// "finish".
+type StepScenario struct {
+	Break string   `json:"break"` // a gdb location: "file:line" or a function
+	Cmds  []string `json:"cmds"`
+}
+
+// StepOracle says what to run: each scenario from a boot of its own.
+type StepOracle struct {
+	QEMU, Kernel, Symbols string // as in Oracle
+	Scenarios             []StepScenario
+	// Outer names the function the depth counts frames up to (kmain).
+	Outer string
+}
+
+// StepStop is where one command stopped (Index 0: the breakpoint stop).
+type StepStop struct {
+	Scenario int    `json:"scenario"`
+	Index    int    `json:"index"`
+	Cmd      string `json:"cmd"`
+	Func     string `json:"func"` // the newest frame's, an inlined call's when gdb shows one
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	PC       uint64 `json:"pc"`
+	Depth    int    `json:"depth"` // frames above Outer's (-1: Outer not in the backtrace)
+	Error    string `json:"error"`
+}
+
+//go:embed gdbstep.py
+var stepScript string
+
+// RunStepOracle plays each scenario on its own boot of the guest: QEMU
+// stopped at reset, gdb attached, run to the scenario's breakpoint, its
+// commands. It returns each scenario's stops (the breakpoint stop first).
+func RunStepOracle(t testing.TB, o StepOracle) [][]StepStop {
+	t.Helper()
+	stops := make([][]StepStop, len(o.Scenarios))
+	for k, sc := range o.Scenarios {
+		stops[k] = runStepScenario(t, o, sc)
+		for i := range stops[k] {
+			stops[k][i].Scenario = k
+		}
+	}
+	return stops
+}
+
+func runStepScenario(t testing.TB, o StepOracle, sc StepScenario) []StepStop {
+	t.Helper()
+	gdb := RequireGDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, nil)
+	defer stop()
+	cfg, _ := json.Marshal(map[string]any{"scenarios": []StepScenario{sc}, "outer": o.Outer, "remote": addr})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "step.py")
+	if err := os.WriteFile(script, []byte(stepScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "step.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+		"-ex", "file "+o.Symbols, "-ex", "python STEP_CONFIG = "+fmt.Sprintf("%q", cfgFile), "-x", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s\n%s", err, stderr.String(), out)
+	}
+	var stops []StepStop
+	for _, line := range strings.Split(string(out), "\n") {
+		j, ok := strings.CutPrefix(line, "@@")
+		if !ok {
+			continue
+		}
+		var s StepStop
+		if err := json.Unmarshal([]byte(j), &s); err != nil {
+			t.Fatalf("gdb step oracle: %v: %s", err, j)
+		}
+		if s.Error != "" {
+			t.Fatalf("gdb step oracle, from %s: %s\n%s\n%s", sc.Break, s.Error, out, stderr.String())
+		}
+		stops = append(stops, s)
+	}
+	if len(stops) != len(sc.Cmds)+1 {
+		t.Fatalf("gdb step oracle: from %s %d stops, want %d:\n%s\n%s", sc.Break, len(stops), len(sc.Cmds)+1, out, stderr.String())
+	}
+	return stops
+}
