@@ -957,11 +957,26 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
 				return userStop(last.stop, ev)
 			}
-			if pc >= lo && pc < hi && !(pc == lo && moved) {
-				moved = true
+			again := pc == lo && moved // back at the line's start: a loop
+			moved = true
+			// Inlined calls that begin here are looked at before the
+			// line's range, as gdb's infrun does ("stepped into inlined
+			// function"): its step range is one line-table row, so the
+			// inlined code at a later row of the same line (account's at
+			// -O2, after an empty first range at the line's start) is
+			// entered, not run through to its second line.
+			entries := s.inlineEntries(pc)
+			if entries > 0 {
+				if _, on := s.callsOnLine(pc, origin); on == 0 {
+					// Called on another line: the step stops at the
+					// call, in the caller (the calls hidden), as gdb's
+					// does.
+					return userStop(last.stop, &Stopped{Reason: StopStep})
+				}
+			}
+			if pc >= lo && pc < hi && !again && entries == 0 {
 				break
 			}
-			moved = true
 			loc, ok := s.sym.PCToLine(pc)
 			if !ok {
 				return userStop(last.stop, &Stopped{Reason: StopStep})
