@@ -874,6 +874,28 @@ func (s *Session) stepTo(v int, addr, minSP uint64) (result, bool) {
 	}
 }
 
+// stepFrame is the frame a line step is in, as gdb's frame id tells it
+// apart without the stack: the function and the innermost inlined call
+// holding the PC.
+type stepFrame struct {
+	fn         uint64 // the function's entry (0: none known)
+	inl        uint64 // the inlined call's entry (0: none)
+	inlLine    int
+	inlCallers int
+}
+
+func (s *Session) stepFrameAt(pc uint64) stepFrame {
+	var f stepFrame
+	if fn := s.sym.FuncAt(pc); fn != nil {
+		f.fn = fn.Low
+	}
+	if calls := s.sym.InlinedAt(pc); len(calls) > 0 {
+		c := calls[len(calls)-1]
+		f.inl, f.inlLine, f.inlCallers = c.Entry, c.CallLine, len(calls)
+	}
+	return f
+}
+
 // intoEvery makes stepLine step into every call (step in).
 func intoEvery(uint64) bool { return true }
 
@@ -895,6 +917,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 	}
 	lo, hi, _ := s.sym.LineRange(pc)
 	origin := start // the line the step began on
+	frame := s.stepFrameAt(pc)
 	moved := false
 	for {
 		if s.pauseRequested() {
@@ -1000,9 +1023,29 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 			if s.sym.IsStmtStart(pc) && (loc != start || pc == lo) {
 				return userStop(last.stop, &Stopped{Reason: StopStep})
 			}
+			if loc != start && s.sym.BeginsRow(pc) {
+				if s.stepFrameAt(pc) == frame {
+					// The start of a row of another line that is not a
+					// statement, in the frame being stepped: gdb's infrun
+					// steps on through its range without taking it as the
+					// line being stepped (refresh_step_info false), so the
+					// step ends at a statement of a line other than the
+					// one it left, not at the next statement of the line
+					// it left (a next from kmain's line 267 at -O2, after
+					// a finish, stopped on 267 again, where gdb goes on to
+					// 268).
+					lo, hi, _ = s.sym.LineRange(pc)
+					break
+				}
+				// The same in another frame (a return to the caller):
+				// gdb forgets the line, and the next statement ends the
+				// step.
+				loc = symbols.Location{}
+			}
 			// Mid-line (back in a caller after a return): keep going to
 			// the start of the next line.
 			start = loc
+			frame = s.stepFrameAt(pc)
 			lo, hi, _ = s.sym.LineRange(pc)
 			break
 		}

@@ -95,6 +95,20 @@ func (t *Table) LineRange(pc uint64) (start, end uint64, ok bool) {
 	return rows[s].addr, rows[e].addr, true
 }
 
+// BeginsRow reports whether a line-table row (a statement or not) begins
+// at pc: a step that lands there is at the start of that row's line, not
+// in the middle of it.
+func (t *Table) BeginsRow(pc uint64) bool {
+	rows := t.unitRowsAt(pc)
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr >= pc })
+	for ; i < len(rows) && rows[i].addr == pc; i++ {
+		if rows[i].flags&rowEnd == 0 && !transparent(rows[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsStmtStart reports whether pc begins a line-table statement row (a
 // place a line step may stop).
 func (t *Table) IsStmtStart(pc uint64) bool {

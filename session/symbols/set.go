@@ -221,6 +221,9 @@ func (s *Set) LineRange(pc uint64) (uint64, uint64, bool) { return s.at(pc).Line
 // IsStmtStart is Table.IsStmtStart in the image at pc.
 func (s *Set) IsStmtStart(pc uint64) bool { return s.at(pc).IsStmtStart(pc) }
 
+// BeginsRow is Table.BeginsRow in the image at pc.
+func (s *Set) BeginsRow(pc uint64) bool { return s.at(pc).BeginsRow(pc) }
+
 // InlinedAt is Table.InlinedAt in the image at pc.
 func (s *Set) InlinedAt(pc uint64) []InlinedCall { return s.at(pc).InlinedAt(pc) }
 
