@@ -942,10 +942,7 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 				return result{err: err}
 			}
 			if fn := s.sym.FuncAt(cr.RIP); fn != nil && s.sym.HasLines(fn) {
-				target := fn.Low
-				if pe, ok := s.sym.PrologueEnd(fn); ok {
-					target = pe
-				}
+				target := s.stepInTarget(v, fn)
 				if cr.RIP != target {
 					r2, ok := s.runTo(v, target, 0)
 					if !ok {

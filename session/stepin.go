@@ -1,6 +1,10 @@
 package session
 
 import (
+	"bytes"
+
+	"vmdap/session/symbols"
+	"vmdap/x86"
 	"vmdap/x86/disasm"
 )
 
@@ -75,4 +79,89 @@ func (s *Session) StepInto(thread int, call uint64) error {
 		}
 		return s.stepLine(v, func(pc uint64) bool { return pc == call })
 	})
+}
+
+// stepInTarget is where a step in that entered fn stops: after its
+// prologue. Where the line table has no prologue to skip (optimised code,
+// whose variables are valid from the entry on) a frame setup at the entry
+// is still skipped, as gdb's step does (handle_step_into_function asks the
+// architecture: amd64_analyze_prologue and i386_analyze_prologue see
+// push %rbp; mov %rsp,%rbp, and on i386 a stack adjustment and register
+// pushes after it), and then, if that ends mid-row, the rest of the row.
+// A breakpoint on the function stays at its entry (gdb's locations_valid).
+func (s *Session) stepInTarget(v int, fn *symbols.Func) uint64 {
+	pe, ok := s.sym.PrologueEnd(fn)
+	if !ok {
+		return fn.Low
+	}
+	if pe != fn.Low {
+		return pe
+	}
+	mode := x86.Mode(64)
+	if sr, err := s.t.SRegs(v); err == nil {
+		mode = x86.DecodeMode(sr)
+	}
+	var code [32]byte
+	n, _ := s.t.ReadMemory(v, code[:], fn.Low)
+	after := frameSetupLen(code[:n], mode)
+	if after == 0 {
+		return fn.Low
+	}
+	pc := fn.Low + uint64(after)
+	if pc >= fn.High {
+		return fn.Low
+	}
+	if !s.sym.BeginsRow(pc) {
+		if end, ok := s.sym.NextRow(pc); ok && end < fn.High {
+			pc = end
+		}
+	}
+	return pc
+}
+
+// frameSetupLen is the length of the frame setup at the start of code, as
+// gdb's x86 prologue analysers read it, or 0 when there is none: an
+// optional endbr, push %rbp and mov %rsp,%rbp (either encoding); in 32-bit
+// code then a sub of %esp and pushes of registers.
+func frameSetupLen(code []byte, mode x86.Mode) int {
+	i := 0
+	endbr := []byte{0xf3, 0x0f, 0x1e, 0xfa}
+	if mode != 64 {
+		endbr = []byte{0xf3, 0x0f, 0x1e, 0xfb}
+	}
+	if bytes.HasPrefix(code, endbr) {
+		i = len(endbr)
+	}
+	if i >= len(code) || code[i] != 0x55 { // push %rbp
+		return 0
+	}
+	i++
+	movs := [][]byte{{0x48, 0x89, 0xe5}, {0x48, 0x8b, 0xec}} // mov %rsp,%rbp
+	if mode != 64 {
+		movs = [][]byte{{0x89, 0xe5}, {0x8b, 0xec}} // mov %esp,%ebp
+	}
+	found := false
+	for _, m := range movs {
+		if bytes.HasPrefix(code[i:], m) {
+			i += len(m)
+			found = true
+			break
+		}
+	}
+	if !found {
+		return 0 // push %rbp alone: frameless, gdb stops at the entry
+	}
+	if mode == 64 {
+		return i
+	}
+	switch {
+	case bytes.HasPrefix(code[i:], []byte{0x83, 0xec}) && len(code) >= i+3: // sub $imm8,%esp
+		i += 3
+	case bytes.HasPrefix(code[i:], []byte{0x81, 0xec}) && len(code) >= i+6: // sub $imm32,%esp
+		i += 6
+	}
+	for i < len(code) && code[i] >= 0x50 && code[i] <= 0x57 { // push %reg
+		i++
+	}
+	return i
 }

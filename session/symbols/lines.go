@@ -109,6 +109,18 @@ func (t *Table) BeginsRow(pc uint64) bool {
 	return false
 }
 
+// NextRow returns the address of the first row after pc (of any line, or
+// a sequence's end): where the row holding pc ends, as gdb's
+// find_pc_line ends a line.
+func (t *Table) NextRow(pc uint64) (uint64, bool) {
+	rows := t.unitRowsAt(pc)
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].addr > pc })
+	if i >= len(rows) {
+		return 0, false
+	}
+	return rows[i].addr, true
+}
+
 // IsStmtStart reports whether pc begins a line-table statement row (a
 // place a line step may stop).
 func (t *Table) IsStmtStart(pc uint64) bool {
@@ -288,7 +300,8 @@ func hasFileName(t *Table, ids []int32, name string) bool {
 //
 // Optimised code (a unit GCC or clang compiled with -O1 and above) has no
 // prologue to skip either: its variables' locations are valid from the
-// entry on, and gdb stops there.
+// entry on, and gdb's breakpoints stop there (a step in still skips a
+// frame setup, as gdb's does: session's stepInTarget).
 func (t *Table) PrologueEnd(fn *Func) (uint64, bool) {
 	if fn.die == 0 || fn.cu < 0 || t.units[fn.cu].lang == langMipsAssembler {
 		// Assembly (also gas's DW_TAG_subprogram for a .type @function

@@ -224,6 +224,9 @@ func (s *Set) IsStmtStart(pc uint64) bool { return s.at(pc).IsStmtStart(pc) }
 // BeginsRow is Table.BeginsRow in the image at pc.
 func (s *Set) BeginsRow(pc uint64) bool { return s.at(pc).BeginsRow(pc) }
 
+// NextRow is Table.NextRow in the image at pc.
+func (s *Set) NextRow(pc uint64) (uint64, bool) { return s.at(pc).NextRow(pc) }
+
 // InlinedAt is Table.InlinedAt in the image at pc.
 func (s *Set) InlinedAt(pc uint64) []InlinedCall { return s.at(pc).InlinedAt(pc) }
 
