@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -710,7 +711,13 @@ func (s *Session) planStepOutOf(v int, fs []Frame, r x86.Regs, mode x86.Mode) (o
 // stepOut runs until the current function returns to its caller.
 func (s *Session) stepOut(v int, p outPlan) result {
 	if p.block != nil {
-		return s.stepOutOfBlock(v, p.block)
+		// gdb's finish out of an inlined call is a next in the caller
+		// with an empty range and no line (finish_command): it ends where
+		// the PC leaves the call only at a statement or an inlined call's
+		// entry. pair_sum's code at -O2 ends at a row of line 198 that is
+		// not a statement, and gdb's finish goes on to the next
+		// instruction, its call on 197, where its second range begins.
+		return s.lineStepOn(v, s.stepOutOfBlock(v, p.block), symbols.Location{})
 	}
 	if p.toReturn {
 		s.emit(Output{Kind: OutNote, Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
@@ -727,6 +734,40 @@ func (s *Session) stepOut(v int, p outPlan) result {
 	r := userStop(res.stop, &Stopped{Reason: StopStep})
 	r.ret = s.readReturned(v, p)
 	return r
+}
+
+// lineStepOn goes on from where r left inlined code as gdb's next does
+// when it leaves one, stepping line (a zero line: none): it ends there at
+// a statement of another line or the entry of an inlined call made on
+// another line, runs over one made on line, and otherwise steps on, from
+// line at the start of a row, from the row's line in the middle of one
+// (gdb's refresh_step_info).
+func (s *Session) lineStepOn(v int, r result, line symbols.Location) result {
+	for {
+		if r.err != nil || r.ev == nil || r.ev.Reason != StopStep || s.sym == nil {
+			return r
+		}
+		pc := r.stop.PC
+		loc, ok := s.sym.PCToLine(pc)
+		if !ok {
+			return r
+		}
+		if n := s.inlineEntries(pc); n > 0 {
+			calls, on := s.callsOnLine(pc, line)
+			if on == 0 {
+				return r
+			}
+			r = s.stepOutOfBlock(v, calls[len(calls)-on].Ranges)
+			continue
+		}
+		if s.sym.IsStmtStart(pc) && !sameLine(loc, line) {
+			return r
+		}
+		if !s.sym.BeginsRow(pc) {
+			return s.stepLine(v, nil)
+		}
+		return s.stepLineFrom(v, nil, &line)
+	}
 }
 
 // stepToReturn single-steps vCPU v, running over calls, until it executes
@@ -896,6 +937,12 @@ func (s *Session) stepFrameAt(pc uint64) stepFrame {
 	return f
 }
 
+// sameLine reports whether two locations are one line, however the line
+// table and a call site spell its file.
+func sameLine(a, b symbols.Location) bool {
+	return a.Line == b.Line && filepath.Base(a.File) == filepath.Base(b.File)
+}
+
 // intoEvery makes stepLine step into every call (step in).
 func intoEvery(uint64) bool { return true }
 
@@ -903,6 +950,14 @@ func intoEvery(uint64) bool { return true }
 // the calls into accepts by their address (step in, stopping after the
 // callee's prologue), never by single-stepping through a call.
 func (s *Session) stepLine(v int, into func(call uint64) bool) result {
+	return s.stepLineFrom(v, into, nil)
+}
+
+// stepLineFrom is stepLine stepping line (when not nil) rather than the
+// PC's: the step ends at a statement of another line or the entry of an
+// inlined call on another line. A zero line is none: the first statement
+// of any line ends it.
+func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols.Location) result {
 	regs, pc, err := s.regsPC(v)
 	if err != nil {
 		return result{err: err}
@@ -916,6 +971,9 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 		return s.nextInsn(v)
 	}
 	lo, hi, _ := s.sym.LineRange(pc)
+	if line != nil {
+		start = *line
+	}
 	origin := start // the line the step began on
 	frame := s.stepFrameAt(pc)
 	moved := false
@@ -1017,10 +1075,10 @@ func (s *Session) stepLine(v int, into func(call uint64) bool) result {
 				last = r
 				continue // look again where it left them
 			}
-			if s.sym.IsStmtStart(pc) && (loc != start || pc == lo) {
+			if s.sym.IsStmtStart(pc) && (!sameLine(loc, start) || pc == lo) {
 				return userStop(last.stop, &Stopped{Reason: StopStep})
 			}
-			if loc != start && s.sym.BeginsRow(pc) {
+			if !sameLine(loc, start) && s.sym.BeginsRow(pc) {
 				if s.stepFrameAt(pc) == frame {
 					// The start of a row of another line that is not a
 					// statement, in the frame being stepped: gdb's infrun
