@@ -1,0 +1,320 @@
+package main
+
+// vmdap's stepping and gdb's, from the same breakpoint stops of the
+// corpus guest on the same machine (QEMU TCG): gdb's next, step and
+// finish against vmdap's next, stepIn and stepOut over DAP. After each
+// command both sides name the newest frame (an inlined call's, as gdb
+// shows it), its file and line, the pc and the frame depth (frames above
+// kmain's); the oracle is gdb, not a hand-written line.
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// stepScenarios are the stepping scenarios of the corpus guest, in the
+// order kmain reaches their breakpoints.
+func stepScenarios(t *testing.T, dir string) []vmmtest.StepScenario {
+	kernel := func(marker string) string { return lineSpec(t, dir, "kernel.c", marker) }
+	n := func(k int, cmd string) []string {
+		var out []string
+		for range k {
+			out = append(out, cmd)
+		}
+		return out
+	}
+	cat := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	return []vmmtest.StepScenario{
+		// Over a call, into an inlined function (account at -O2), out of
+		// it by next, into scale, and finish back into kmain mid-line.
+		{Break: kernel("list_add(&init_task.node"), Cmds: cat(n(1, "next"), n(1, "step"), n(3, "next"), n(2, "step"), n(1, "next"), n(1, "finish"))},
+		// next off the end of level3 into level2, finish out of it.
+		{Break: "level3", Cmds: cat(n(3, "next"), n(1, "finish"), n(1, "next"))},
+		// Called back from assembly without CFI: finish into asm_add,
+		// next through it (assembly lines) back to kmain.
+		{Break: kernel("bp:callback"), Cmds: cat(n(1, "finish"), n(3, "next"))},
+		// Into a function whose code sets up a frame (push %rbp; mov
+		// %rsp,%rbp at -O2 with frame pointers): after it, as gdb.
+		{Break: kernel("show_types(current, pkt"), Cmds: cat(n(2, "step"), n(1, "finish"))},
+		// step through calls by pointer and an inlined square.
+		{Break: "show_types", Cmds: n(8, "step")},
+		// step down a call chain, finish back up it.
+		{Break: "level1", Cmds: cat(n(4, "step"), n(2, "finish"), n(1, "next"))},
+		// finish out of a function whose caller was tail-called.
+		{Break: "twice", Cmds: cat(n(2, "finish"), n(1, "next"))},
+		// A tail call at -O2: step into relay and on into sink, finish.
+		{Break: "relay", Cmds: cat(n(2, "step"), n(1, "finish"), n(1, "next"))},
+		// An always_inline function and a call it makes.
+		{Break: "implicit_user", Cmds: cat(n(1, "next"), n(4, "step"), n(2, "next"))},
+		// finish out of an inlined call (pair_sum, always_inline).
+		{Break: kernel("bp:implicit"), Cmds: cat(n(1, "finish"), n(2, "next"))},
+		// A clone (cloned.constprop at -O2), its two calls on one line.
+		{Break: "cloned", Cmds: cat(n(3, "next"), n(1, "step"), n(2, "next"))},
+		// A loop: next goes round it.
+		{Break: "vla_sum", Cmds: n(10, "next")},
+		// Nested inlined calls at the function's entry and on one line
+		// with a call.
+		{Break: "nest", Cmds: cat(n(8, "step"), n(1, "finish"), n(2, "next"))},
+		// finish out of nested inlined calls, next over inlined calls on
+		// the line of a call.
+		{Break: kernel("bp:sameline"), Cmds: cat(n(1, "step"), n(2, "finish"), n(1, "next"))},
+		// A block's variable shadows the parameter.
+		{Break: "shadow", Cmds: n(3, "next")},
+		// Assembly without CFI: step in, next through it, out.
+		{Break: kernel("asm_marker();"), Cmds: cat(n(1, "step"), n(2, "next"), n(1, "finish"))},
+	}
+}
+
+// dapStep is the DAP request for a gdb command.
+var dapStep = map[string]string{"next": "next", "step": "stepIn", "finish": "stepOut"}
+
+// vmdapSteps plays each scenario over DAP on its own boot of the guest;
+// start launches or attaches the session (stopped at its entry).
+func vmdapSteps(t *testing.T, scs []vmmtest.StepScenario, start func(c *daptest.Client)) [][]vmmtest.StepStop {
+	t.Helper()
+	out := make([][]vmmtest.StepStop, len(scs))
+	for k, sc := range scs {
+		out[k] = vmdapScenario(t, k, sc, start)
+	}
+	return out
+}
+
+func vmdapScenario(t *testing.T, k int, sc vmmtest.StepScenario, start func(c *daptest.Client)) []vmmtest.StepStop {
+	t.Helper()
+	c := stdioClient(t)
+	defer c.Disconnect()
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	start(c)
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	setBreak := func(spec string, on bool) {
+		i := strings.LastIndexByte(spec, ':')
+		if i < 0 {
+			bps := []map[string]any{}
+			if on {
+				bps = append(bps, map[string]any{"name": spec})
+			}
+			m, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": bps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range m.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints {
+				if !b.Verified {
+					t.Fatalf("function breakpoint %s not verified: %s", spec, b.Message)
+				}
+			}
+			return
+		}
+		line, _ := strconv.Atoi(spec[i+1:])
+		var bps []map[string]any
+		if on {
+			bps = append(bps, daptest.Line(line))
+		}
+		resp, err := c.SetBreakpoints(spec[:i], bps...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range resp.Body.Breakpoints {
+			if !b.Verified {
+				t.Fatalf("breakpoint %s not verified: %s", spec, b.Message)
+			}
+		}
+	}
+	var out []vmmtest.StepStop
+	setBreak(sc.Break, true)
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.WaitAnyEvent("stopped", "exited", "terminated")
+	if err != nil {
+		t.Fatalf("scenario %d (%s): %v", k, sc.Break, err)
+	}
+	if st, ok := ev.(*dap.StoppedEvent); !ok || !strings.Contains(st.Body.Reason, "breakpoint") {
+		t.Fatalf("scenario %d: running to %s: %#v", k, sc.Break, ev)
+	}
+	setBreak(sc.Break, false)
+	out = append(out, vmdapWhere(t, c, k, 0, ""))
+	for i, cmd := range sc.Cmds {
+		if err := c.Step(dapStep[cmd], 1, ""); err != nil {
+			t.Fatalf("scenario %d (%s): %s %d: %v", k, sc.Break, cmd, i+1, err)
+		}
+		ev, err := c.WaitAnyEvent("stopped", "exited", "terminated")
+		if err != nil {
+			t.Fatalf("scenario %d (%s): %s %d: %v", k, sc.Break, cmd, i+1, err)
+		}
+		// A step that ends otherwise (the guest exited, a pause) is a
+		// stop gdb did not make.
+		if st, ok := ev.(*dap.StoppedEvent); !ok || st.Body.Reason != "step" {
+			what := ev.(dap.EventMessage).GetEvent().Event
+			if ok {
+				what += " " + st.Body.Reason
+			}
+			return append(out, vmmtest.StepStop{Scenario: k, Index: i + 1, Cmd: cmd, Func: "<" + what + ">", Depth: -1})
+		}
+		out = append(out, vmdapWhere(t, c, k, i+1, cmd))
+	}
+	return out
+}
+
+// vmdapWhere describes vmdap's stop as the oracle does.
+func vmdapWhere(t *testing.T, c *daptest.Client, scenario, index int, cmd string) vmmtest.StepStop {
+	t.Helper()
+	tr, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := tr.Body.StackFrames
+	s := vmmtest.StepStop{Scenario: scenario, Index: index, Cmd: cmd, Depth: -1}
+	if len(fs) == 0 {
+		return s
+	}
+	s.Func, s.Line = fs[0].Name, fs[0].Line
+	if fs[0].Source != nil {
+		s.File = fs[0].Source.Path
+	}
+	s.PC, _ = strconv.ParseUint(strings.TrimPrefix(fs[0].InstructionPointerReference, "0x"), 16, 64)
+	for i, f := range fs {
+		if f.Name == "kmain" {
+			s.Depth = i
+			break
+		}
+	}
+	return s
+}
+
+func stepKey(s vmmtest.StepStop) string {
+	return fmt.Sprintf("%s %s:%d pc %#x depth %d", s.Func, filepath.Base(s.File), s.Line, s.PC, s.Depth)
+}
+
+// stepDiff is the first stop of a scenario where vmdap and gdb differ.
+type stepDiff struct {
+	build    string
+	scenario vmmtest.StepScenario
+	index    int
+	gdb, vmd vmmtest.StepStop
+}
+
+func (d stepDiff) String() string {
+	return fmt.Sprintf("from %s, after %s #%d: vmdap at %s; gdb at %s", filepath.Base(d.scenario.Break), d.gdb.Cmd, d.index,
+		stepKey(d.vmd), stepKey(d.gdb))
+}
+
+// compareSteps returns each scenario's first difference: the stops after
+// it start from different places, so only the first says something.
+func compareSteps(build string, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) []stepDiff {
+	var out []stepDiff
+	for k := range scs {
+		for i := range want[k] {
+			if i >= len(got[k]) {
+				break
+			}
+			if stepKey(want[k][i]) != stepKey(got[k][i]) {
+				out = append(out, stepDiff{build: build, scenario: scs[k], index: i, gdb: want[k][i], vmd: got[k][i]})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// stepException is a known difference between vmdap's stepping and
+// gdb's: where gdb is arguably wrong, or vmdap chooses otherwise on
+// purpose. A difference that matches none fails the test.
+type stepException struct {
+	name, why string
+	match     func(d stepDiff) bool
+}
+
+// stepExceptions: none today. (Found by this test and fixed: an inlined
+// call entered within the line's range was run through; a non-statement
+// row of another line became the line being stepped; a step into
+// optimised code did not skip its frame setup; leaving inlined code by a
+// finish or a next stopped at a non-statement row.)
+var stepExceptions []stepException
+
+// TestSteppingMatchesGDB: from the same breakpoint stops of the corpus
+// guest, vmdap's next, stepIn and stepOut stop where gdb's next, step and
+// finish stop under QEMU TCG: the same function (inlined calls as gdb
+// shows them), line, pc and frame depth. vmdap runs the guest attached
+// to QEMU TCG, as gdb, and on its own VMM (KVM).
+func TestSteppingMatchesGDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots guests under QEMU: not with -short")
+	}
+	vmmtest.RequireGDB(t)
+	for _, tag := range []string{"O0", "O2", "m32"} {
+		t.Run(tag, func(t *testing.T) {
+			r := corpusRunOf(t, tag)
+			qemu, err := exec.LookPath(r.qemu)
+			if err != nil {
+				t.Skipf("skipping: %s is not installed (the expected stops come from gdb attached to it)", r.qemu)
+			}
+			scs := stepScenarios(t, vmmtest.BuildCorpus(t, tag).Dir)
+			want := vmmtest.RunStepOracle(t, vmmtest.StepOracle{QEMU: qemu, Kernel: r.kernel, Symbols: r.symbols,
+				Scenarios: scs, Outer: "kmain"})
+			t.Run("qemu", func(t *testing.T) {
+				got := vmdapSteps(t, scs, func(c *daptest.Client) { attachCorpus(t, c, qemu, r) })
+				reportStepDiffs(t, tag, scs, want, got)
+			})
+			t.Run("kvm", func(t *testing.T) {
+				vmmtest.RequireKVM(t)
+				got := vmdapSteps(t, scs, func(c *daptest.Client) {
+					if err := c.Launch(map[string]any{"program": r.kvm, "memory": 64, "stopOnEntry": true}); err != nil {
+						t.Fatalf("launch: %v", err)
+					}
+				})
+				reportStepDiffs(t, tag, scs, want, got)
+			})
+		})
+	}
+}
+
+// reportStepDiffs logs both sides' stops and fails on every difference
+// no exception names.
+func reportStepDiffs(t *testing.T, tag string, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) {
+	t.Helper()
+	for k := range scs {
+		var b strings.Builder
+		for i := range want[k] {
+			fmt.Fprintf(&b, "\n  %-6s gdb %-50s", want[k][i].Cmd, stepKey(want[k][i]))
+			if i < len(got[k]) {
+				fmt.Fprintf(&b, " vmdap %s", stepKey(got[k][i]))
+			}
+		}
+		t.Logf("%s:%s", filepath.Base(scs[k].Break), b.String())
+	}
+next:
+	for _, d := range compareSteps(tag, scs, want, got) {
+		for _, e := range stepExceptions {
+			if e.match(d) {
+				t.Logf("known difference %s (%s): %s", e.name, e.why, d)
+				continue next
+			}
+		}
+		t.Errorf("%s", d)
+	}
+}
