@@ -55,6 +55,8 @@ func exercise(t *Table) {
 			t.PCToLine(pc)
 			t.LineRange(pc)
 			t.IsStmtStart(pc)
+			t.BeginsRow(pc)
+			t.NextRow(pc)
 			t.Symbol(pc)
 			t.Globals(pc)
 			if sc, ok := t.ScopeAt(pc); ok {
