@@ -139,6 +139,16 @@ func frameSetupLen(code []byte, mode x86.Mode) int {
 	movs := [][]byte{{0x48, 0x89, 0xe5}, {0x48, 0x8b, 0xec}} // mov %rsp,%rbp
 	if mode != 64 {
 		movs = [][]byte{{0x89, 0xe5}, {0x8b, 0xec}} // mov %esp,%ebp
+		// GCC moves some scratch-register loads in between, which
+		// i386_analyze_frame_setup steps over (serial_putc's
+		// mov $0x3f8,%eax at -m32 -O2).
+		for {
+			n := frameSetupSkip(code[i:])
+			if n == 0 {
+				break
+			}
+			i += n
+		}
 	}
 	found := false
 	for _, m := range movs {
@@ -164,4 +174,43 @@ func frameSetupLen(code []byte, mode x86.Mode) int {
 		i++
 	}
 	return i
+}
+
+// frameSetupSkips are the instructions gdb's i386 prologue analyser skips
+// between push %ebp and mov %esp,%ebp (i386_frame_setup_skip_insns):
+// loads of immediates and memory into %eax, %ecx and %edx and stores of
+// them, and clearing a register: the length, and the bytes after a mask.
+var frameSetupSkips = []struct {
+	n          int
+	insn, mask []byte
+}{
+	{2, []byte{0xb0, 0x00}, []byte{0xfa, 0x00}}, // movb $imm8,%al/%cl/%ah/%ch
+	{2, []byte{0xb2, 0x00}, []byte{0xfb, 0x00}}, // movb $imm8,%dl/%dh
+	{5, []byte{0xb8}, []byte{0xfe}},             // movl $imm32,%eax/%ecx
+	{5, []byte{0xba}, []byte{0xff}},             // movl $imm32,%edx
+	{5, []byte{0xa1}, []byte{0xff}},             // movl m32,%eax
+	{6, []byte{0x89, 0x05}, []byte{0xff, 0xf7}}, // movl %eax/%ecx,m32
+	{6, []byte{0x89, 0x15}, []byte{0xff, 0xff}}, // movl %edx,m32
+	{6, []byte{0x8b, 0x05}, []byte{0xff, 0xf7}}, // movl m32,%eax/%ecx
+	{6, []byte{0x8b, 0x15}, []byte{0xff, 0xff}}, // movl m32,%edx
+	{2, []byte{0x29, 0xc0}, []byte{0xfd, 0xc0}}, // subl r32,r32
+	{2, []byte{0x31, 0xc0}, []byte{0xfd, 0xc0}}, // xorl r32,r32
+}
+
+// frameSetupSkip is the length of a frameSetupSkips instruction at the
+// start of code, or 0.
+func frameSetupSkip(code []byte) int {
+next:
+	for _, k := range frameSetupSkips {
+		if len(code) < k.n {
+			continue
+		}
+		for j, b := range k.insn {
+			if code[j]&k.mask[j] != b {
+				continue next
+			}
+		}
+		return k.n
+	}
+	return 0
 }
