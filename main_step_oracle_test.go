@@ -40,6 +40,11 @@ func stepScenarios(t *testing.T, dir string) []vmmtest.StepScenario {
 		return out
 	}
 	return []vmmtest.StepScenario{
+		// Through kmain: step into everything it calls, and next over it.
+		{Break: "kmain", Cmds: n(40, "step")},
+		{Break: "kmain", Cmds: n(14, "next")},
+		// Inlined squares before and after a call.
+		{Break: "scale", Cmds: n(12, "step")},
 		// Over a call, into an inlined function (account at -O2), out of
 		// it by next, into scale, and finish back into kmain mid-line.
 		{Break: kernel("list_add(&init_task.node"), Cmds: cat(n(1, "next"), n(1, "step"), n(3, "next"), n(2, "step"), n(1, "next"), n(1, "finish"))},
