@@ -154,7 +154,7 @@ func floatArgumentsAndReturns(t *testing.T, qemu bool) {
 		{"name": "scale_d"}, {"name": "neg_f"}, {"name": "third"}, {"name": "mk_dl"}, {"name": "mk_f3"}, {"name": "mk_dd"}}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		fn, args, global, want string
 	}{
 		{"scale_d", "x=2.5 k=3", "got_d", "7.5"},
@@ -163,7 +163,19 @@ func floatArgumentsAndReturns(t *testing.T, qemu bool) {
 		{"mk_dl", "d=0.75 l=41", "got_dl", "{d: 1.5, l: 42}"},
 		{"mk_f3", "a=0.5", "got_f3", "{a: 0.5, b: 1.5, c: 2.5}"},
 		{"mk_dd", "x=1.5", "got_dd", "{x: 1.5, y: -1.5}"},
-	} {
+	}
+	// stored checks, at the next stop, that run stored what the previous
+	// function returned (run stores each result before the next call).
+	var rets []string
+	stored := func(i int) {
+		t.Helper()
+		tc := cases[i]
+		got := evalIn(t, c, topFrame(t, c).Id, tc.global)
+		if rets[i] != got || got != tc.want {
+			t.Errorf("%s returned %s; run stored %s in %s; want %s", tc.fn, rets[i], got, tc.global, tc.want)
+		}
+	}
+	for i, tc := range cases {
 		if err := c.Continue(1); err != nil {
 			t.Fatal(err)
 		}
@@ -173,6 +185,9 @@ func floatArgumentsAndReturns(t *testing.T, qemu bool) {
 		f := topFrame(t, c)
 		if f.Name != tc.fn {
 			t.Fatalf("stopped in %s, want %s", f.Name, tc.fn)
+		}
+		if i > 0 {
+			stored(i - 1)
 		}
 		var args []string
 		vs, err := c.ScopeVars(f.Id, "Arguments")
@@ -197,15 +212,14 @@ func floatArgumentsAndReturns(t *testing.T, qemu bool) {
 		if err != nil || len(locals) == 0 || locals[0].Name != tc.fn+" returned" || locals[0].Value != ret {
 			t.Errorf("Locals after stepOut from %s: %+v %v ($_retval %s)", tc.fn, locals, err, ret)
 		}
-		if err := c.Step("next", 1, ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Stopped(); err != nil {
-			t.Fatal(err)
-		}
-		stored := evalIn(t, c, topFrame(t, c).Id, tc.global)
-		if ret != stored || ret != tc.want {
-			t.Errorf("%s returned %s; run stored %s in %s; want %s", tc.fn, ret, stored, tc.global, tc.want)
-		}
+		rets = append(rets, ret)
 	}
+	// Out of run: the last result is stored too.
+	if err := c.Step("stepOut", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	stored(len(cases) - 1)
 }
