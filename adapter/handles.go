@@ -28,7 +28,10 @@ type frameRef struct {
 type varRef struct {
 	thread, frame int
 	children      func() ([]session.Var, error)
-	list          []session.Var // filled on first expansion
+	// elements pages through an array's count elements (nil: not an array).
+	elements func(start, count int) ([]session.Var, error)
+	count    int
+	list     []session.Var // filled on first expansion
 }
 
 const firstHandle = 1000

@@ -168,6 +168,15 @@ func (c *conn) children(ref int) ([]session.Var, varRef, error) {
 }
 
 func (c *conn) childVar(ref int, name string) (session.Var, error) {
+	if vr, ok := c.handles.vars1(ref); ok && vr.elements != nil {
+		// An element by its name, [i]: made alone, wherever it is.
+		var i int
+		if _, err := fmt.Sscanf(name, "[%d]", &i); err == nil && i >= 0 && i < vr.count {
+			if l, err := vr.elements(i, 1); err == nil && len(l) == 1 {
+				return l[0], nil
+			}
+		}
+	}
 	list, _, err := c.children(ref)
 	if err != nil {
 		return session.Var{}, err
@@ -187,7 +196,8 @@ func indexed(v session.Var) bool { return strings.HasSuffix(v.Type, "]") }
 func (c *conn) toVariable(v session.Var, vr varRef) dap.Variable {
 	dv := dap.Variable{Name: v.Name, Value: v.Value, Type: v.Type, EvaluateName: v.EvaluateName}
 	if v.Children != nil {
-		dv.VariablesReference = c.handles.addVars(varRef{thread: vr.thread, frame: vr.frame, children: v.Children})
+		dv.VariablesReference = c.handles.addVars(varRef{thread: vr.thread, frame: vr.frame, children: v.Children,
+			elements: v.Elements, count: v.NumChildren})
 		if indexed(v) {
 			dv.IndexedVariables = v.NumChildren
 		} else {
@@ -207,12 +217,16 @@ func (c *conn) toVariable(v session.Var, vr varRef) dap.Variable {
 }
 
 func (c *conn) onVariables(m *dap.VariablesRequest, s *session.Session) {
-	list, vr, err := c.children(m.Arguments.VariablesReference)
+	a := m.Arguments
+	if vr, ok := c.handles.vars1(a.VariablesReference); ok && vr.elements != nil {
+		c.onElements(m, vr)
+		return
+	}
+	list, vr, err := c.children(a.VariablesReference)
 	if err != nil {
 		c.fail(&m.Request, errVariables, err)
 		return
 	}
-	a := m.Arguments
 	if a.Filter != "" {
 		// A reference's children are all of one kind: an array's
 		// elements are indexed, everything else is named.
@@ -233,6 +247,40 @@ func (c *conn) onVariables(m *dap.VariablesRequest, s *session.Session) {
 	resp.Body.Variables = []dap.Variable{}
 	for _, v := range list {
 		resp.Body.Variables = append(resp.Body.Variables, c.toVariable(v, vr))
+	}
+	c.send(resp)
+}
+
+// onElements answers a variables request for an array's elements: the
+// range asked for (start, count), at most session.MaxElements of them.
+// Past that, or when the client asks for all of a larger array, the list
+// ends with a note saying how many more there are and how to see them.
+func (c *conn) onElements(m *dap.VariablesRequest, vr varRef) {
+	a := m.Arguments
+	resp := &dap.VariablesResponse{Response: newResponse(&m.Request)}
+	resp.Body.Variables = []dap.Variable{}
+	if a.Filter == "named" {
+		c.send(resp)
+		return
+	}
+	start := min(max(a.Start, 0), vr.count)
+	count := vr.count - start
+	if a.Count > 0 {
+		count = min(a.Count, count)
+	}
+	n := min(count, session.MaxElements)
+	list, err := vr.elements(start, n)
+	if err != nil {
+		c.fail(&m.Request, errVariables, err)
+		return
+	}
+	for _, v := range list {
+		resp.Body.Variables = append(resp.Body.Variables, c.toVariable(v, vr))
+	}
+	if n < count {
+		resp.Body.Variables = append(resp.Body.Variables, dap.Variable{Name: "[…]",
+			Value:            fmt.Sprintf("%d more elements (at most %d in one response): page with start and count, or evaluate an element by index", count-n, session.MaxElements),
+			PresentationHint: &dap.VariablePresentationHint{Kind: "virtual", Attributes: []string{"readOnly"}}})
 	}
 	c.send(resp)
 }

@@ -3,8 +3,12 @@ package adapter_test
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/google/go-dap"
+
+	"vmdap/session"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -65,5 +69,65 @@ func TestValuesMatchGDBOverDAP(t *testing.T) {
 				same(el+" (expanded)", v.Value, v.Type, want[el])
 			}
 		}
+	}
+}
+
+// TestLargeArrayPaging: an array of 8192 elements says so
+// (indexedVariables), and a variables request carries the elements it
+// asks for (start, count) wherever they are, at most MaxElements of them:
+// all of it asked for at once gives the first MaxElements and a note of
+// how many more there are. An element past the first MaxElements can be
+// set through its reference.
+func TestLargeArrayPaging(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "values")
+	e := launchProgram(t, g.Path, nil)
+	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	fid := e.top().Id
+	r, err := e.c.Evaluate(fid, "big_arr")
+	e.must(err)
+	if r.Body.IndexedVariables != 8192 || r.Body.NamedVariables != 0 || r.Body.VariablesReference == 0 {
+		t.Fatalf("big_arr: indexed %d, named %d, ref %d; want 8192 indexed elements", r.Body.IndexedVariables, r.Body.NamedVariables, r.Body.VariablesReference)
+	}
+	ref := r.Body.VariablesReference
+	page := func(args map[string]any) []dap.Variable {
+		t.Helper()
+		args["variablesReference"] = ref
+		m, err := e.c.Request("variables", args)
+		e.must(err)
+		return m.(*dap.VariablesResponse).Body.Variables
+	}
+	last := page(map[string]any{"filter": "indexed", "start": 8190, "count": 5})
+	if len(last) != 2 || last[0].Name != "[8190]" || last[0].Value != "0" || last[1].Name != "[8191]" || last[1].Value != "8192" ||
+		last[1].EvaluateName != "(big_arr)[8191]" {
+		t.Fatalf("elements from 8190: %+v, want [8190] = 0 and [8191] = 8192", last)
+	}
+	mid := page(map[string]any{"start": 999, "count": 2})
+	if len(mid) != 2 || mid[0].Value != "1000" || mid[1].Value != "1001" {
+		t.Fatalf("elements 999 and 1000: %+v", mid)
+	}
+	if named := page(map[string]any{"filter": "named"}); len(named) != 0 {
+		t.Fatalf("named children of an array: %+v", named)
+	}
+	all := page(map[string]any{})
+	if len(all) != session.MaxElements+1 || all[0].Value != "1" || all[session.MaxElements-1].Name != fmt.Sprintf("[%d]", session.MaxElements-1) {
+		t.Fatalf("all of big_arr: %d variables, want the first %d and a note", len(all), session.MaxElements)
+	}
+	if n := all[session.MaxElements]; !strings.Contains(n.Value, fmt.Sprint(8192-session.MaxElements, " more")) || n.VariablesReference != 0 {
+		t.Fatalf("the note after the first %d elements: %+v", session.MaxElements, n)
+	}
+	big := page(map[string]any{"start": 100, "count": 5000})
+	if len(big) != session.MaxElements+1 || big[0].Name != "[100]" {
+		t.Fatalf("5000 elements from 100: %d variables (first %+v), want %d and a note", len(big), big[0], session.MaxElements)
+	}
+	m, err := e.c.Request("setVariable", map[string]any{"variablesReference": ref, "name": "[8191]", "value": "77"})
+	e.must(err)
+	if v := m.(*dap.SetVariableResponse).Body.Value; v != "77" {
+		t.Fatalf("set big_arr[8191] = 77: %q", v)
+	}
+	if r, err := e.c.Evaluate(fid, "big_arr[8191]"); err != nil || r.Body.Result != "77" {
+		t.Fatalf("big_arr[8191] after the set: %+v %v", r, err)
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"vmdap/session/symbols"
@@ -20,6 +21,10 @@ type Var struct {
 	HasMemRef    bool
 	Children     func() ([]Var, error)
 	NumChildren  int
+	// Elements, for an array, makes elements [start, start+count) (count
+	// < 0: to the end), where Children makes the first MaxElements of
+	// NumChildren: a client pages through a large array.
+	Elements     func(start, count int) ([]Var, error)
 	Presentation string // "register", "readOnly", …
 
 	// What data breakpoints and setVariable need.
@@ -33,6 +38,10 @@ type Var struct {
 
 // Settable reports whether SetVar can change the variable.
 func (v Var) Settable() bool { return v.set != nil }
+
+// MaxElements bounds the elements of an array that Children makes and a
+// response carries: a client pages through more (Elements).
+const MaxElements = 1000
 
 // Scope names.
 const (
@@ -209,17 +218,26 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 		if n < 0 {
 			break // a flexible array member: its elements are indexed by hand (p->data[3])
 		}
-		if n > 1000 {
-			n = 1000
-		}
-		v.NumChildren = int(n)
-		v.Children = s.locked(func() ([]Var, error) {
-			var kids []Var
-			for i := int64(0); i < n; i++ {
+		// Every element is counted; they are made only for the range a
+		// client pages in (Elements), or the first MaxElements.
+		n = min(n, math.MaxInt32)
+		elems := func(start, count int) ([]Var, error) {
+			start = min(max(start, 0), int(n))
+			end := int(n)
+			if count >= 0 && count < end-start {
+				end = start + count
+			}
+			kids := make([]Var, 0, end-start)
+			for i := int64(start); i < int64(end); i++ {
 				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), childExpr("(%s)"+fmt.Sprintf("[%d]", i), expr), index(val, i), hex))
 			}
 			return kids, nil
-		})
+		}
+		v.NumChildren = int(n)
+		v.Children = s.locked(func() ([]Var, error) { return elems(0, MaxElements) })
+		v.Elements = func(start, count int) ([]Var, error) {
+			return s.locked(func() ([]Var, error) { return elems(start, count) })()
+		}
 	}
 	if t.isScalar() && (val.inMem || val.reg != "") {
 		v.set = func(text string) error {

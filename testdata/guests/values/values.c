@@ -35,6 +35,8 @@ unsigned char ubytes[4] = { 'a', 0, 200, 'z' };
 signed char sbytes[3] = { -1, 'Q', 0 };
 char holes[5] = { 'a', 0, 'x', 0, 0 };
 char escapes[8] = { 7, 27, '\'', '\\', 127, '\n', '\r', 'e' };
+/* A large array: a client pages through its elements. */
+unsigned int big_arr[8192] = { [0] = 1, [999] = 1000, [1000] = 1001, [8191] = 8192 };
 
 /* Pointers into data objects, and one into nothing. */
 struct pt *ppt = &points[1];
