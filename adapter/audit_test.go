@@ -1,6 +1,7 @@
 package adapter_test
 
 import (
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/go-dap"
 
 	"vmdap/adapter/daptest"
+	"vmdap/session"
 )
 
 // TestRunBeforeConfigurationDone: the guest starts at configurationDone;
@@ -242,5 +244,25 @@ func TestConsoleAssignAndPrint(t *testing.T) {
 	}
 	if got := repl("counter"); got != "7" {
 		t.Errorf("counter after the watch: %q", got)
+	}
+}
+
+// TestReadMemoryBounded: a read of more than session.MaxReadMemory bytes
+// is refused with a message saying so (its response would be over the
+// 4 MiB message go-dap based clients accept), and one of exactly that
+// much is answered in one response that stays under it.
+func TestReadMemoryBounded(t *testing.T) {
+	e := launchExample(t, map[string]any{"stopOnEntry": true})
+	e.must(e.c.ConfigurationDone())
+	e.stopped("entry")
+	_, err := e.c.Request("readMemory", map[string]any{"memoryReference": "0x0", "count": 16 << 20})
+	if err == nil || !strings.Contains(err.Error(), "too large") || !strings.Contains(err.Error(), "1 MiB") {
+		t.Fatalf("16 MiB read: %v, want refused as too large", err)
+	}
+	m, raw, err := e.c.RequestRaw("readMemory", map[string]any{"memoryReference": "0x0", "count": session.MaxReadMemory})
+	e.must(err)
+	b := m.(*dap.ReadMemoryResponse).Body
+	if n := base64.StdEncoding.DecodedLen(len(b.Data)); n+b.UnreadableBytes < session.MaxReadMemory-2 || len(raw) >= 4<<20 {
+		t.Fatalf("1 MiB read: %d bytes and %d unreadable in a %d-byte response", n, b.UnreadableBytes, len(raw))
 	}
 }

@@ -9,12 +9,23 @@ import (
 
 const pageSize = 4096
 
+// MaxReadMemory bounds one read. Its response in base64 (4/3 of it) stays
+// well under the 4 MiB message that go-dap based clients accept (a
+// larger one ends their connection), and a read of it over QEMU's GDB
+// stub takes tens of milliseconds; clients read memory by pages.
+const MaxReadMemory = 1 << 20
+
 // ReadMemory reads guest-virtual memory as the current vCPU sees it. It
 // returns the readable prefix and how many bytes after it are unreadable
-// (up to the next readable page or the end of the request).
+// (up to the next readable page or the end of the request). A count over
+// MaxReadMemory is refused: a shorter answer would tell the client that
+// readable memory ends there.
 func (s *Session) ReadMemory(addr uint64, count int) (data []byte, unreadable int, err error) {
-	if count < 0 || count > 16<<20 {
+	if count < 0 {
 		return nil, 0, fmt.Errorf("count %d out of range", count)
+	}
+	if count > MaxReadMemory {
+		return nil, 0, fmt.Errorf("count %d is too large: at most %d bytes (1 MiB) in one read; read in pieces", count, MaxReadMemory)
 	}
 	err = s.stopped(func() error {
 		v := s.curVCPU
