@@ -89,6 +89,23 @@ func newTypeCache(sym *symbols.Set) *typeCache {
 	return &typeCache{m: map[dwarf.Type]*ctype{}, sym: sym}
 }
 
+// maxStopTypes bounds the types a stop's cache converts (a few hundred
+// bytes each): past it, the scopes made after start a new cache.
+const maxStopTypes = 100_000
+
+// stopTypes returns the type cache that the scopes of a stop share
+// (session locked): each evaluate, hover and expansion would otherwise
+// convert its type's whole graph again (struct task_struct's: 0.7 MB,
+// kept until the guest runs). Its keys are the units' debug/dwarf types;
+// it goes when the guest runs again, or grows past maxStopTypes, so it
+// holds no unit's types long after the unit cache let them go.
+func (s *Session) stopTypes() *typeCache {
+	if s.types == nil || len(s.types.m) > maxStopTypes {
+		s.types = newTypeCache(s.sym)
+	}
+	return s.types
+}
+
 type field struct {
 	name    string
 	off     int64

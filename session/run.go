@@ -181,6 +181,7 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	s.userPause = false
 	s.pauseVCPU = -1
 	s.frames = map[int][]Frame{}
+	s.types = nil
 	s.excInfo = nil
 	s.ret = nil
 	s.hidden = nil

@@ -68,6 +68,9 @@ type Session struct {
 	curVCPU  int // the vCPU the last stop was on
 	lastStop vmm.Stop
 	frames   map[int][]Frame // per-stop cache by vCPU
+	// types converts DWARF types for every scope of a stop (see
+	// stopTypes); nil: none yet since the guest last ran.
+	types    *typeCache
 	exitCode int
 	excInfo  *ExceptionInfo
 	ret      *returned // what the function the last stepOut left returned (nil: no such stop)

@@ -535,7 +535,7 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 		f = &fs[frame]
 	}
 	var err error
-	sc := &frameScope{s: s, vcpu: v, f: f, types: newTypeCache(s.sym)}
+	sc := &frameScope{s: s, vcpu: v, f: f, types: s.stopTypes()}
 	if sc.regs, err = s.t.Regs(v); err != nil {
 		return nil, err
 	}
