@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"path"
 	"slices"
 	"strings"
 
@@ -447,6 +449,9 @@ func baseName(p string) string {
 // address; "*0x…" is an address.
 func (s *Session) functionAddrs(name string) ([]uint64, error) {
 	name = strings.TrimSpace(name)
+	if isFuncPattern(name) {
+		return s.patternAddrs(name)
+	}
 	if strings.HasPrefix(name, "*") {
 		var a uint64
 		if _, err := fmt.Sscanf(strings.TrimSpace(name[1:]), "0x%x", &a); err != nil {
@@ -457,6 +462,70 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 	if s.sym == nil {
 		return nil, fmt.Errorf("no symbols are loaded")
 	}
+	out := s.nameAddrs(name)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no function named %q in the guest image", name)
+	}
+	return out, nil
+}
+
+// maxPatternFuncs bounds the functions a function breakpoint's pattern
+// may match (each may have several copies).
+var maxPatternFuncs = 100
+
+// isFuncPattern reports whether a function breakpoint's name is a
+// pattern (sched_*, *_lock, jhash?): a C function's name has none of *?[
+// (but C++'s operator names, and *ADDRESS, which names an address).
+func isFuncPattern(name string) bool {
+	if a, ok := strings.CutPrefix(name, "*"); ok && strings.HasPrefix(strings.TrimSpace(a), "0x") {
+		return false
+	}
+	return strings.ContainsAny(name, "*?[") && !strings.Contains(name, "operator")
+}
+
+// patternAddrs returns the addresses of the functions whose names match a
+// shell pattern (path.Match's: * any run of characters, ? one, [a-z] a
+// class), as gdb's rbreak sets one breakpoint on each, at most
+// maxPatternFuncs functions.
+func (s *Session) patternAddrs(pattern string) ([]uint64, error) {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("bad pattern %q: %v", pattern, err)
+	}
+	if s.sym == nil {
+		return nil, fmt.Errorf("no symbols are loaded")
+	}
+	prefix := pattern[:strings.IndexAny(pattern, "*?[\\")]
+	seen := map[string]bool{}
+	var names []string
+	s.sym.NamesWithPrefix(prefix, math.MaxInt, func(n string, k symbols.NameKind) {
+		if k&symbols.NameFunc != 0 && !seen[n] {
+			if ok, _ := path.Match(pattern, n); ok {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	})
+	switch {
+	case len(names) == 0:
+		return nil, fmt.Errorf("no function matches %q in the guest image", pattern)
+	case len(names) > maxPatternFuncs:
+		return nil, fmt.Errorf("%q matches %d functions, more than %d: narrow the pattern", pattern, len(names), maxPatternFuncs)
+	}
+	var out []uint64
+	for _, n := range names {
+		out = append(out, s.nameAddrs(n)...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no function matches %q in the guest image", pattern)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// nameAddrs returns where a breakpoint on a function by name goes: past
+// the prologue of each copy, and each place it is inlined (none: no such
+// function).
+func (s *Session) nameAddrs(name string) []uint64 {
 	var out []uint64
 	for _, fn := range s.sym.FuncsByName(name) {
 		if pe, ok := s.sym.PrologueEnd(fn); ok {
@@ -471,11 +540,8 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 			out = append(out, a)
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no function named %q in the guest image", name)
-	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	return slices.Compact(out)
 }
 
 // frameScope is the scope an expression sees in one frame.
