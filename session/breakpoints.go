@@ -260,7 +260,7 @@ func (b *bpTable) setFunctions(req []FunctionBP) []BreakpointInfo {
 		l.info.ID = l.id
 		addrs, err := b.s.functionAddrs(r.Name)
 		if err != nil {
-			b.unresolved(l, err.Error())
+			b.unresolvedFunc(l, err)
 		} else {
 			l.addrs = addrs
 			l.note = locations(addrs)

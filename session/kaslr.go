@@ -205,7 +205,7 @@ func (b *bpTable) reresolve() {
 		b.unplace(l)
 		addrs, err := b.s.functionAddrs(l.fn)
 		if err != nil {
-			b.unresolved(l, err.Error()) // pending for a module that may have it, as when it was set
+			b.unresolvedFunc(l, err) // pending for a module that may have it, as when it was set
 		} else {
 			l.addrs, l.note = addrs, locations(addrs)
 			b.place(l)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -21,6 +22,19 @@ func (b *bpTable) unresolved(l *logical, msg string) {
 		return
 	}
 	l.info.Verified, l.info.State, l.info.Message = false, BPFailed, msg
+}
+
+// unresolvedFunc settles a function breakpoint that has no address: a
+// pattern refused (malformed, or matching too many functions) fails,
+// whatever modules load; else as unresolved.
+func (b *bpTable) unresolvedFunc(l *logical, err error) {
+	var pe *patternError
+	if errors.As(err, &pe) {
+		l.addrs = nil
+		l.info.Verified, l.info.State, l.info.Message = false, BPFailed, err.Error()
+		return
+	}
+	b.unresolved(l, err.Error())
 }
 
 // awaitingModule reports whether l is pending without an address, waiting
@@ -57,7 +71,13 @@ func (b *bpTable) rebindOne(l *logical) {
 	case KindFunction:
 		var err error
 		if addrs, err = b.s.functionAddrs(l.fn); err != nil {
-			addrs, msg = nil, err.Error()
+			if len(l.addrs) == 0 {
+				return // unresolved already
+			}
+			b.unplace(l)
+			b.unresolvedFunc(l, err)
+			b.changed(l)
+			return
 		}
 	default:
 		return

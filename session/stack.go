@@ -483,13 +483,19 @@ func isFuncPattern(name string) bool {
 	return strings.ContainsAny(name, "*?[") && !strings.Contains(name, "operator")
 }
 
+// patternError refuses a function breakpoint's pattern whatever the
+// modules have: malformed, or matching too many functions.
+type patternError struct{ msg string }
+
+func (e *patternError) Error() string { return e.msg }
+
 // patternAddrs returns the addresses of the functions whose names match a
 // shell pattern (path.Match's: * any run of characters, ? one, [a-z] a
 // class), as gdb's rbreak sets one breakpoint on each, at most
 // maxPatternFuncs functions.
 func (s *Session) patternAddrs(pattern string) ([]uint64, error) {
 	if _, err := path.Match(pattern, ""); err != nil {
-		return nil, fmt.Errorf("bad pattern %q: %v", pattern, err)
+		return nil, &patternError{fmt.Sprintf("bad pattern %q: %v", pattern, err)}
 	}
 	if s.sym == nil {
 		return nil, fmt.Errorf("no symbols are loaded")
@@ -509,7 +515,7 @@ func (s *Session) patternAddrs(pattern string) ([]uint64, error) {
 	case len(names) == 0:
 		return nil, fmt.Errorf("no function matches %q in the guest image", pattern)
 	case len(names) > maxPatternFuncs:
-		return nil, fmt.Errorf("%q matches %d functions, more than %d: narrow the pattern", pattern, len(names), maxPatternFuncs)
+		return nil, &patternError{fmt.Sprintf("%q matches %d functions, more than %d: narrow the pattern", pattern, len(names), maxPatternFuncs)}
 	}
 	var out []uint64
 	for _, n := range names {
