@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"vmdap/session/symbols"
+	"vmdap/vmm"
 	"vmdap/x86"
 	"vmdap/x86/disasm"
 )
@@ -565,6 +566,7 @@ type frameScope struct {
 	fp         *x86.FPRegs // fpregs.go: read on first use
 	fpTried    bool
 	types      *typeCache
+	window     *memWindow // memory read ahead (nil: none)
 	err        error
 }
 
@@ -637,7 +639,52 @@ func (s *Session) newScope(v, frame int) (*frameScope, error) {
 	return sc, nil
 }
 
+// memWindow is guest memory read ahead in one piece: the bytes of the
+// elements of an array a variables request makes, each of which would
+// otherwise be a read of its own (a round trip to QEMU's stub each).
+type memWindow struct {
+	addr, end uint64 // the span read: [addr, end)
+	b         []byte // its readable bytes, from addr
+	fault     error  // why the bytes after b could not be read (nil: all were)
+}
+
+// maxWindow bounds a read-ahead.
+const maxWindow = 1 << 20
+
+// readAhead reads [addr, addr+n) in one piece for the reads that follow,
+// until the returned func is called.
+func (sc *frameScope) readAhead(addr uint64, n int64) (done func()) {
+	old := sc.window
+	if n <= 0 || n > maxWindow || addr+uint64(n) < addr {
+		return func() {}
+	}
+	b := make([]byte, n)
+	got, err := sc.s.t.ReadMemory(sc.vcpu, b, addr)
+	var fe *vmm.FaultError
+	if got < len(b) && !errors.As(err, &fe) {
+		return func() {} // not a fault: each read finds out for itself
+	}
+	w := &memWindow{addr: addr, end: addr + uint64(n), b: b[:got]}
+	if got < len(b) {
+		w.fault = fe
+	}
+	sc.window = w
+	return func() { sc.window = old }
+}
+
 func (sc *frameScope) readMem(p []byte, addr uint64) error {
+	if w := sc.window; w != nil && addr >= w.addr && addr+uint64(len(p)) <= w.end && addr+uint64(len(p)) >= addr {
+		off := addr - w.addr
+		if off+uint64(len(p)) <= uint64(len(w.b)) {
+			copy(p, w.b[off:])
+			return nil
+		}
+		// Wholly on the page where the read-ahead faulted: faults too.
+		var fe *vmm.FaultError
+		if errors.As(w.fault, &fe) && len(p) > 0 && addr >= fe.Addr && addr+uint64(len(p))-1 <= fe.Addr|(pageSize-1) {
+			return &vmm.FaultError{Addr: addr, Reason: fe.Reason}
+		}
+	}
 	n, err := sc.s.t.ReadMemory(sc.vcpu, p, addr)
 	if n < len(p) {
 		if err == nil {

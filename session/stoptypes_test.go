@@ -2,9 +2,11 @@ package session
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"vmdap/vmm"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/vmmtest"
 )
@@ -49,6 +51,24 @@ func TestStopSharesTypes(t *testing.T) {
 // not started, and the channel of its stops.
 func valuesSession(t *testing.T) (*Session, chan Stopped) {
 	t.Helper()
+	s, stops, _ := countedValuesSession(t)
+	return s, stops
+}
+
+// readCounter is a target that counts its memory reads.
+type readCounter struct {
+	vmm.Target
+	reads int
+}
+
+func (r *readCounter) ReadMemory(v int, p []byte, addr uint64) (int, error) {
+	r.reads++
+	return r.Target.ReadMemory(v, p, addr)
+}
+
+// countedValuesSession is valuesSession with its target's reads counted.
+func countedValuesSession(t *testing.T) (*Session, chan Stopped, *readCounter) {
+	t.Helper()
 	vmmtest.RequireKVM(t)
 	g := vmmtest.BuildGuest(t, "values")
 	img, err := LoadImage(g.Path, "", ImageOptions{})
@@ -64,13 +84,14 @@ func valuesSession(t *testing.T) (*Session, chan Stopped) {
 		t.Fatal(err)
 	}
 	stops := make(chan Stopped, 8)
-	s := New(Config{Target: m, Image: img, Emit: func(e Event) {
+	rc := &readCounter{Target: m}
+	s := New(Config{Target: rc, Image: img, Emit: func(e Event) {
 		if st, ok := e.(Stopped); ok {
 			stops <- st
 		}
 	}})
 	t.Cleanup(func() { s.Close() })
-	return s, stops
+	return s, stops, rc
 }
 
 // waitStop waits for the next stop.
@@ -83,4 +104,48 @@ func waitStop(t *testing.T, stops chan Stopped, where string) Stopped {
 		t.Fatalf("no stop at %s", where)
 	}
 	return Stopped{}
+}
+
+// TestElementsReadOnce: a page of an array's elements is read from the
+// guest in one piece, not one read per element (each a round trip to
+// QEMU's stub: 1000 of them took 150 ms), and where that memory cannot
+// be read each element says so, without a read of its own.
+func TestElementsReadOnce(t *testing.T) {
+	s, stops, rc := countedValuesSession(t)
+	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	waitStop(t, stops, "main64")
+	page := func(expr string, start, count int) []Var {
+		t.Helper()
+		v, err := s.Evaluate(1, 0, expr, false)
+		if err != nil || v.Elements == nil {
+			t.Fatalf("%s: %+v %v", expr, v, err)
+		}
+		before := rc.reads
+		els, err := v.Elements(start, count)
+		if err != nil || len(els) != count {
+			t.Fatalf("%s: %d elements from %d: %d, %v", expr, count, start, len(els), err)
+		}
+		if n := rc.reads - before; n > 1 {
+			t.Errorf("%s: %d elements from %d took %d reads, want 1", expr, count, start, n)
+		}
+		return els
+	}
+	els := page("big_arr", 500, 1000)
+	if els[499].Name != "[999]" || els[499].Value != "1000" || els[500].Value != "1001" || els[0].Value != "0" {
+		t.Errorf("big_arr[999], [1000], [500]: %+v %+v %+v", els[499], els[500], els[0])
+	}
+	pts := page("points", 0, 3)
+	if pts[2].Value != "{x: 3, y: -3}" {
+		t.Errorf("points[2] = %s", pts[2].Value)
+	}
+	for _, e := range page("*far_arr", 0, 1000) {
+		if !strings.Contains(e.Value, "cannot read guest memory at") {
+			t.Fatalf("an element in unmapped memory: %+v", e)
+		}
+	}
 }

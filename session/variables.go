@@ -228,6 +228,10 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 				end = start + count
 			}
 			kids := make([]Var, 0, end-start)
+			if val.inMem && t.elem.size > 0 {
+				// The elements' bytes in one read, not one each.
+				defer sc.readAhead(val.addr+uint64(int64(start)*t.elem.size), int64(end-start)*t.elem.size)()
+			}
 			for i := int64(start); i < int64(end); i++ {
 				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), childExpr("(%s)"+fmt.Sprintf("[%d]", i), expr), index(val, i), hex))
 			}

@@ -37,6 +37,7 @@ char holes[5] = { 'a', 0, 'x', 0, 0 };
 char escapes[8] = { 7, 27, '\'', '\\', 127, '\n', '\r', 'e' };
 /* A large array: a client pages through its elements. */
 unsigned int big_arr[8192] = { [0] = 1, [999] = 1000, [1000] = 1001, [8191] = 8192 };
+unsigned int (*far_arr)[2000] = (unsigned int (*)[2000])0xfffffffffffff000; /* unmapped */
 
 /* Pointers into data objects, and one into nothing. */
 struct pt *ppt = &points[1];
