@@ -198,6 +198,13 @@ func BenchmarkLinuxHeavy(b *testing.B) {
 		}
 		vars("variables __per_cpu_offset filter named", "", r.Body.VariablesReference, map[string]any{"filter": "named"})
 	}
+	// The largest objects: a 367 KB struct, a 4 MB char array, a 128 KB
+	// one, a 360 KB array of structs.
+	for _, g := range []string{"rcu_state", "sme_workarea", "__log_buf", "_printk_rb_static_infos"} {
+		if r := eval("evaluate "+g, g, "watch"); r != nil && r.Body.VariablesReference != 0 {
+			vars("variables "+g, fmt.Sprint(r.Body.NamedVariables+r.Body.IndexedVariables, " children"), r.Body.VariablesReference, nil)
+		}
+	}
 	eval("evaluate *init_task.mm", "*init_task.mm", "watch")
 	if r := eval("evaluate *init_task.active_mm", "*init_task.active_mm", "watch"); r != nil {
 		vars("variables *init_task.active_mm", fmt.Sprint(r.Body.NamedVariables, " named"), r.Body.VariablesReference, nil)
