@@ -502,10 +502,20 @@ func (s *Session) patternAddrs(pattern string) ([]uint64, error) {
 		return nil, fmt.Errorf("no symbols are loaded")
 	}
 	prefix := pattern[:strings.IndexAny(pattern, "*?[\\")]
+	// A piece of the pattern every match holds, checked first: a
+	// pattern that begins with * is matched against every name.
+	piece := ""
+	if !strings.ContainsAny(pattern, "[\\") {
+		for _, p := range strings.FieldsFunc(pattern, func(r rune) bool { return r == '*' || r == '?' }) {
+			if len(p) > len(piece) {
+				piece = p
+			}
+		}
+	}
 	seen := map[string]bool{}
 	var names []string
 	s.sym.NamesWithPrefix(prefix, math.MaxInt, func(n string, k symbols.NameKind) {
-		if k&symbols.NameFunc != 0 && !seen[n] {
+		if k&symbols.NameFunc != 0 && !seen[n] && strings.Contains(n, piece) {
 			if ok, _ := path.Match(pattern, n); ok {
 				seen[n] = true
 				names = append(names, n)
