@@ -30,6 +30,9 @@ func (b *bpTable) vet(l *logical) error {
 	if len(l.logMsg) > maxLogMessage {
 		return fmt.Errorf("log message too long (%d bytes; at most %d)", len(l.logMsg), maxLogMessage)
 	}
+	if strings.TrimSpace(l.cond) == "" && !strings.Contains(l.logMsg, "{") {
+		return nil // nothing to check: no scope to build (a breakpoint's DWARF scope at each of its addresses)
+	}
 	sc := b.s.checkScope(l)
 	if strings.TrimSpace(l.cond) != "" {
 		if _, err := evalExpr(l.cond, sc); err != nil {
