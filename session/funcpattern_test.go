@@ -23,8 +23,9 @@ func TestFunctionBreakpointPattern(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"zz_*":  `no function matches "zz_*"`,
-		"h_[":   `bad pattern "h_["`,
-		"*0xzz": `bad address "*0xzz"`, // *0x… is an address, not a pattern
+		"h_[*":  `bad pattern "h_[*"`,
+		"h_[":   `no function named "h_["`, // not a pattern: no * or ?
+		"*0xzz": `bad address "*0xzz"`,     // *0x… is an address, not a pattern
 	} {
 		if bi := set(name); bi.Verified || !strings.Contains(bi.Message, want) {
 			t.Errorf("%s: %+v, want unverified: %s", name, bi, want)

@@ -447,13 +447,11 @@ func baseName(p string) string {
 // binds, as gdb's break does: each copy of the function (a static
 // function defined in several units has one in each) after its
 // prologue, each inlined copy where it begins, else an ELF symbol at its
-// address; "*0x…" is an address.
+// address; "*0x…" is an address. A name no function has that holds * or
+// ? is a pattern (patternAddrs).
 func (s *Session) functionAddrs(name string) ([]uint64, error) {
 	name = strings.TrimSpace(name)
-	if isFuncPattern(name) {
-		return s.patternAddrs(name)
-	}
-	if strings.HasPrefix(name, "*") {
+	if a, ok := strings.CutPrefix(name, "*"); ok && strings.HasPrefix(strings.TrimSpace(a), "0x") {
 		var a uint64
 		if _, err := fmt.Sscanf(strings.TrimSpace(name[1:]), "0x%x", &a); err != nil {
 			return nil, fmt.Errorf("bad address %q", name)
@@ -464,6 +462,9 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 		return nil, fmt.Errorf("no symbols are loaded")
 	}
 	out := s.nameAddrs(name)
+	if len(out) == 0 && isFuncPattern(name) {
+		return s.patternAddrs(name)
+	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no function named %q in the guest image", name)
 	}
@@ -474,14 +475,12 @@ func (s *Session) functionAddrs(name string) ([]uint64, error) {
 // may match (each may have several copies).
 var maxPatternFuncs = 100
 
-// isFuncPattern reports whether a function breakpoint's name is a
-// pattern (sched_*, *_lock, jhash?): a C function's name has none of *?[
-// (but C++'s operator names, and *ADDRESS, which names an address).
+// isFuncPattern reports whether a function breakpoint's name, which no
+// function has, is a pattern (sched_*, *_lock, jhash?): a C function's
+// name has neither * nor ? (a [a-z] class counts only beside them: Rust's
+// names hold [T]).
 func isFuncPattern(name string) bool {
-	if a, ok := strings.CutPrefix(name, "*"); ok && strings.HasPrefix(strings.TrimSpace(a), "0x") {
-		return false
-	}
-	return strings.ContainsAny(name, "*?[") && !strings.Contains(name, "operator")
+	return strings.ContainsAny(name, "*?")
 }
 
 // patternError refuses a function breakpoint's pattern whatever the
