@@ -59,6 +59,46 @@ Module symbols load by themselves when the "modules" setting names their folder 
 
 // Console runs a debug-console command in a frame and returns its output.
 func (s *Session) Console(thread, frame int, line string) (string, error) {
+	out, err := s.console(thread, frame, line)
+	return boundOutput(out, false, ""), err
+}
+
+// maxConsoleOutput bounds what a console command answers, and a kernel
+// log output event: a response over 4 MiB ends a go-dap based client's
+// connection, and no console shows that much usefully.
+const maxConsoleOutput = 1 << 20
+
+// boundOutput cuts text to at most maxConsoleOutput bytes at a line
+// boundary, keeping its start (or its end: keepEnd, as a log's newest
+// records), with a line that says how many lines were left out and, when
+// given, how to see them (hint).
+func boundOutput(text string, keepEnd bool, hint string) string {
+	if len(text) <= maxConsoleOutput {
+		return text
+	}
+	room := maxConsoleOutput - 200 // the note's
+	if hint != "" {
+		hint = "; " + hint
+	}
+	if keepEnd {
+		cut := len(text) - room
+		if i := strings.IndexByte(text[cut:], '\n'); i >= 0 {
+			cut += i + 1
+		}
+		return fmt.Sprintf("(vmdap: %d earlier lines left out, the console shows at most %d bytes%s)\n", strings.Count(text[:cut], "\n"), maxConsoleOutput, hint) + text[cut:]
+	}
+	cut := room
+	if i := strings.LastIndexByte(text[:cut], '\n'); i >= 0 {
+		cut = i + 1
+	}
+	left := strings.Count(text[cut:], "\n")
+	if !strings.HasSuffix(text, "\n") {
+		left++
+	}
+	return text[:cut] + fmt.Sprintf("(vmdap: %d more lines left out, the console shows at most %d bytes%s)\n", left, maxConsoleOutput, hint)
+}
+
+func (s *Session) console(thread, frame int, line string) (string, error) {
 	l := strings.TrimSpace(line)
 	switch {
 	case l == "help":

@@ -106,9 +106,11 @@ func (k *kview) openLog() (*printkRing, error) {
 }
 
 // records reads the records with sequence numbers from from on, at most
-// max of the newest (0: all). A record still being written ends the walk
-// (it and the later ones come at the next read).
-func (r *printkRing) records(from uint64, max int) ([]logRecord, error) {
+// max of the newest (0: all), and of those only the newest whose text
+// fits in maxBytes (0: no bound; left says how many older ones it left
+// out): only their part of the text ring is read. A record still being
+// written ends the walk (it and the later ones come at the next read).
+func (r *printkRing) records(from uint64, max, maxBytes int) (recs []logRecord, left int, err error) {
 	k := r.k
 	n := (r.head-r.tail)&r.idMask + 1
 	if n > r.count {
@@ -117,12 +119,12 @@ func (r *printkRing) records(from uint64, max int) ([]logRecord, error) {
 	// The head's sequence number tells how many are new.
 	headInfo, err := k.read(r.infos+(r.head%r.count)*uint64(r.infoT.size), int(r.infoT.size))
 	if err != nil {
-		return nil, fmt.Errorf("reading the newest record's info: %w", err)
+		return nil, 0, fmt.Errorf("reading the newest record's info: %w", err)
 	}
 	seqOff, _ := k.off(r.infoT, "seq")
 	headSeq := binary.LittleEndian.Uint64(headInfo[seqOff:])
 	if headSeq < from {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if want := headSeq - from + 1; want < n {
 		n = want
@@ -133,16 +135,36 @@ func (r *printkRing) records(from uint64, max int) ([]logRecord, error) {
 	first := (r.head - (n - 1)) & r.idMask
 	descs, err := r.span(r.descs, uint64(r.descT.size), first, n)
 	if err != nil {
-		return nil, fmt.Errorf("reading the descriptors: %w", err)
+		return nil, 0, fmt.Errorf("reading the descriptors: %w", err)
 	}
 	infos, err := r.span(r.infos, uint64(r.infoT.size), first, n)
 	if err != nil {
-		return nil, fmt.Errorf("reading the records' infos: %w", err)
+		return nil, 0, fmt.Errorf("reading the records' infos: %w", err)
 	}
-	var ring []byte // the whole text ring, for many records
+	dsz, isz := uint64(r.descT.size), uint64(r.infoT.size)
+	if maxBytes > 0 {
+		// The newest records whose lines (text and a timestamp each)
+		// fit.
+		lenOff, _ := k.off(r.infoT, "text_len")
+		total, keep := 0, uint64(0)
+		for ; keep < n; keep++ {
+			i := n - 1 - keep
+			total += int(binary.LittleEndian.Uint16(infos[i*isz+uint64(lenOff):])) + 16
+			if total > maxBytes {
+				break
+			}
+		}
+		if keep < n {
+			left = int(n - keep)
+			first = (first + n - keep) & r.idMask
+			descs, infos = descs[(n-keep)*dsz:], infos[(n-keep)*isz:]
+			n = keep
+		}
+	}
+	var ring []byte // the text ring's part the records are in, for many records
 	if n > 32 {
-		if ring, err = k.read(r.data, int(r.dataSize)); err != nil {
-			return nil, fmt.Errorf("reading the text ring: %w", err)
+		if ring, err = r.ringPart(descs, n); err != nil {
+			return nil, left, fmt.Errorf("reading the text ring: %w", err)
 		}
 	}
 	var out []logRecord
@@ -163,11 +185,49 @@ func (r *printkRing) records(from uint64, max int) ([]logRecord, error) {
 			continue
 		}
 		if rec.text, err = r.text(ring, d.uint("text_blk_lpos.begin"), d.uint("text_blk_lpos.next"), int(in.uint("text_len"))); err != nil {
-			return out, err
+			return out, left, err
 		}
 		out = append(out, rec)
 	}
-	return out, nil
+	return out, left, nil
+}
+
+// ringPart returns a buffer the size of the text ring that holds the
+// blocks of n records (their descriptors): from the first one's logical
+// position to the last one's end, wrapping, and nothing else read.
+func (r *printkRing) ringPart(descs []byte, n uint64) ([]byte, error) {
+	dsz := uint64(r.descT.size)
+	var lo, hi uint64
+	found := false
+	for i := uint64(0); i < n; i++ {
+		d := &obj{t: r.descT, b: descs[i*dsz : (i+1)*dsz]}
+		b, e := d.uint("text_blk_lpos.begin"), d.uint("text_blk_lpos.next")
+		if b&1 != 0 || e <= b {
+			continue // no data, or not a block
+		}
+		if !found || b < lo {
+			lo = b
+		}
+		hi, found = max(hi, e), true
+	}
+	if !found || hi-lo >= r.dataSize {
+		return r.k.read(r.data, int(r.dataSize))
+	}
+	ring := make([]byte, r.dataSize)
+	start, size := lo%r.dataSize, hi-lo
+	first := min(size, r.dataSize-start)
+	part, err := r.k.read(r.data+start, int(first))
+	if err != nil {
+		return nil, err
+	}
+	copy(ring[start:], part)
+	if size > first { // wrapped: the rest is at the ring's start
+		if part, err = r.k.read(r.data, int(size-first)); err != nil {
+			return nil, err
+		}
+		copy(ring, part)
+	}
+	return ring, nil
 }
 
 // span reads n elements of size sz of a ring array from id first on (the
@@ -219,8 +279,11 @@ func (s *Session) dmesg(v int, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	recs, err := r.records(0, n)
+	recs, left, err := r.records(0, n, maxConsoleOutput-200)
 	var b strings.Builder
+	if left > 0 {
+		fmt.Fprintf(&b, "(vmdap: %d earlier records left out, the console shows at most %d bytes; dmesg N shows the last N records)\n", left, maxConsoleOutput)
+	}
 	for _, rec := range recs {
 		b.WriteString(rec.String())
 	}
@@ -230,7 +293,7 @@ func (s *Session) dmesg(v int, n int) (string, error) {
 	if len(recs) == 0 && err == nil {
 		b.WriteString("(the kernel log is empty)\n")
 	}
-	return b.String(), nil
+	return boundOutput(b.String(), true, "dmesg N shows the last N records"), nil
 }
 
 // dmesgCommand runs "dmesg [N]".
@@ -252,7 +315,7 @@ func (s *Session) printNewLog(k *kview) {
 	if err != nil {
 		return // not set up yet (early boot)
 	}
-	recs, err := r.records(s.linux.log.next, 0)
+	recs, left, err := r.records(s.linux.log.next, 0, maxConsoleOutput-200)
 	if err != nil {
 		s.log.WithError(err).Debug("reading the kernel log")
 	}
@@ -260,9 +323,12 @@ func (s *Session) printNewLog(k *kview) {
 		return
 	}
 	var b strings.Builder
+	if left > 0 {
+		fmt.Fprintf(&b, "(vmdap: %d earlier records left out; the console's dmesg shows the whole log)\n", left)
+	}
 	for _, rec := range recs {
 		b.WriteString(rec.String())
 	}
 	s.linux.log.next = recs[len(recs)-1].seq + 1
-	s.emit(Output{Kind: OutNote, Text: b.String()})
+	s.emit(Output{Kind: OutNote, Text: boundOutput(b.String(), true, "the console's dmesg shows the whole log")})
 }
