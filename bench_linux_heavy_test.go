@@ -40,14 +40,17 @@ func BenchmarkLinuxHeavy(b *testing.B) {
 	}
 	const ready = "VMDAP-HEAVY-READY"
 	initrd := filepath.Join(b.TempDir(), "initrd.cpio")
-	extra := "$B insmod /mod.ko && echo '<2>" + ready + "' >/dev/kmsg\n" +
+	// A kernel log of 4 MB, most of it filled (log_buf_len=4M): what a
+	// long-running machine's dmesg returns.
+	extra := "i=0; while [ $i -lt 24000 ]; do echo \"<6>vmdap-fill $i: a line of the kernel log, as drivers write them, long enough\" >/dev/kmsg; i=$((i+1)); done\n" +
+		"$B insmod /mod.ko && echo '<2>" + ready + "' >/dev/kmsg\n" +
 		"while :; do $B cat /proc/version >/dev/null; done"
 	if err := os.WriteFile(initrd, vmmtest.InitramfsWith(b, extra, map[string][]byte{"mod.ko": ko}), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	serial := filepath.Join(b.TempDir(), "serial.log")
 	addr, _ := startQEMU(b, "-machine", "pc", "-m", "512", "-smp", "2", "-serial", "file:"+serial,
-		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1 log_buf_len=4M loglevel=3")
 
 	goroutines0 := runtime.NumGoroutine()
 	p1, p2 := net.Pipe()
@@ -235,7 +238,8 @@ func BenchmarkLinuxHeavy(b *testing.B) {
 	}
 	for _, cmd := range []string{"tasks", "dmesg", "lsmod"} {
 		if r := eval("console "+cmd, cmd, "repl"); r != nil {
-			rows[len(rows)-1].note = fmt.Sprintf("%d lines", strings.Count(r.Body.Result, "\n")+1)
+			lines := strings.Split(strings.TrimSuffix(r.Body.Result, "\n"), "\n")
+			rows[len(rows)-1].note = fmt.Sprintf("%d lines: %.60q … %.60q", len(lines), lines[0], lines[len(lines)-1])
 		}
 	}
 	var lines []map[string]any
