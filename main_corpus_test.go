@@ -244,6 +244,10 @@ func dapVar(t *testing.T, c *daptest.Client, name, value, typ string, ref int) v
 		}
 		before := maps.Clone(v.Leaves)
 		for i, k := range kids.Body.Variables {
+			if strings.HasPrefix(k.Name, "<anonymous ") { // its members are the parent's, as C names them
+				walk(path, k.Value, k.VariablesReference, depth+1)
+				continue
+			}
 			if strings.HasPrefix(k.Name, "[") {
 				if i >= 16 {
 					break

@@ -131,3 +131,39 @@ func TestLargeArrayPaging(t *testing.T) {
 		t.Fatalf("big_arr[8191] after the set: %+v %v", r, err)
 	}
 }
+
+// TestAnonymousMembers: an anonymous union or struct member is a row
+// named as gdb's MI names it, with no expression of its own; its
+// members' expressions reach them through the struct that holds them,
+// as C does (anon_h.i), and evaluate to what the rows show.
+func TestAnonymousMembers(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "values")
+	e := launchProgram(t, g.Path, nil)
+	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	fid := e.top().Id
+	r, err := e.c.Evaluate(fid, "anon_h")
+	e.must(err)
+	if r.Body.Result != `{kind: 3, {i: 16909060, b: "\004\003\002\001"}, {lo: -1, hi: 2}}` {
+		t.Errorf("anon_h = %s", r.Body.Result)
+	}
+	kids, err := e.c.Variables(r.Body.VariablesReference)
+	e.must(err)
+	var names []string
+	for _, k := range kids.Body.Variables {
+		names = append(names, k.Name+"|"+k.EvaluateName)
+	}
+	if got := fmt.Sprint(names); got != "[kind|(anon_h).kind <anonymous union>| <anonymous struct>|]" {
+		t.Fatalf("anon_h's rows: %s", got)
+	}
+	inner, err := e.c.Variables(kids.Body.Variables[2].VariablesReference)
+	e.must(err)
+	for _, k := range inner.Body.Variables {
+		if got := e.eval(fid, k.EvaluateName); k.EvaluateName != "(anon_h)."+k.Name || got != k.Value {
+			t.Errorf("%s: evaluateName %q gives %s", k.Name, k.EvaluateName, got)
+		}
+	}
+	e.must(e.c.Disconnect())
+}

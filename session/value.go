@@ -255,6 +255,10 @@ func format(v value, sc scope, hex bool) string {
 				break
 			}
 			fv := fieldValue(v, f, b)
+			if f.name == "" { // an anonymous struct or union: its members, as gdb shows them
+				parts = append(parts, format(fv, sc, hex))
+				continue
+			}
 			parts = append(parts, f.name+": "+format(fv, sc, hex))
 		}
 		return "{" + strings.Join(parts, ", ") + "}"

@@ -91,6 +91,8 @@ func comparable(s string, t *ctype) string {
 	switch {
 	case t.kind == tEnum:
 		return enumSuffix.ReplaceAllString(s, "")
+	case t.kind == tStruct:
+		return strings.ReplaceAll(s, " = ", ": ") // vmdap writes members as name: value
 	case t.kind == tArray && t.elem.kind == tChar && strings.HasSuffix(s, `"`):
 		str := strings.TrimSuffix(s, `"`)
 		for strings.HasSuffix(str, `\000`) {
@@ -120,7 +122,7 @@ func TestValuesMatchGDB(t *testing.T) {
 		"escapes[0]", "escapes[1]", "escapes[2]", "escapes[3]", "ubytes[1]", "ubytes[2]", "sbytes[0]",
 		"ppt", "ppt_bytes", "in_name", "vgrid", "nowhere", "past_points", "&handlers", "&points[2].y",
 		"&sinkhole", "vp_const", "greeting", "cvpp", "handlers", "cfp",
-		"grid", "grid[1]", "&grid[1]", "cv_int",
+		"grid", "grid[1]", "&grid[1]", "cv_int", "anon_h", "anon_h.b", "anon_h.hi",
 	}
 	want := vmmtest.GDBPrint(t, path, exprs)
 	sc := newImageScope(t, path)

@@ -209,6 +209,10 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			}
 			var kids []Var
 			for _, f := range t.fields {
+				if f.name == "" {
+					kids = append(kids, s.anonymousMember(sc, expr, fieldValue(val, f, b), hex))
+					continue
+				}
 				kids = append(kids, s.makeVar(sc, f.name, childExpr("(%s)."+f.name, expr), fieldValue(val, f, b), hex))
 			}
 			return kids, nil
@@ -253,6 +257,20 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 		}
 		v.refresh = func() (Var, error) { return s.makeVar(sc, name, expr, val, hex), nil }
 	}
+	return v
+}
+
+// anonymousMember is an anonymous struct or union member, named as gdb's
+// MI names it (<anonymous union>). C reaches its members through the
+// struct that holds it (p->u, not p->.u), so theirs are the parent's
+// expressions; it has none of its own.
+func (s *Session) anonymousMember(sc *frameScope, parent string, val value, hex bool) Var {
+	name := "<anonymous struct>"
+	if val.typ.union {
+		name = "<anonymous union>"
+	}
+	v := s.makeVar(sc, name, parent, val, hex)
+	v.EvaluateName = ""
 	return v
 }
 

@@ -38,7 +38,14 @@ def leaves_of(v, t, c, path, out, depth):
     try:
         if c in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
             for f in t.fields():
-                if f.is_base_class or not f.name:
+                if f.is_base_class:
+                    continue
+                if not f.name:
+                    # An anonymous member: C names its members from the
+                    # parent. (A Rust enum's variant part has no name
+                    # either: its value is the enum's, as vmdap shows it.)
+                    if "::" not in str(t):
+                        leaves(v[f], path, out, depth + 1)
                     continue
                 leaves(v[f], path + "." + f.name, out, depth + 1)
         elif c == gdb.TYPE_CODE_ARRAY:

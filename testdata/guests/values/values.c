@@ -39,6 +39,18 @@ char escapes[8] = { 7, 27, '\'', '\\', 127, '\n', '\r', 'e' };
 unsigned int big_arr[8192] = { [0] = 1, [999] = 1000, [1000] = 1001, [8191] = 8192 };
 unsigned int (*far_arr)[2000] = (unsigned int (*)[2000])0xfffffffffffff000; /* unmapped */
 
+/* Anonymous members: a union and a struct with no name. */
+struct anon_holder {
+	int kind;
+	union {
+		int i;
+		unsigned char b[4];
+	};
+	struct {
+		short lo, hi;
+	};
+} anon_h = { 3, { .i = 0x01020304 }, { -1, 2 } };
+
 /* Pointers into data objects, and one into nothing. */
 struct pt *ppt = &points[1];
 char *ppt_bytes = (char *)&points[1];
