@@ -26,7 +26,7 @@ func TestValuesMatchGDBOverDAP(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "values")
 	exprs := []string{"atomic_ctr", "i128", "u128", "ld_g", "f128", "fl_arr", "db_g", "perms", "perms_odd", "sgn",
 		"ubytes", "sbytes", "grid", "cube", "greeting", "vp_const", "cfp", "cvpp", "handlers", "ppt", "ppt_bytes",
-		"in_name", "nowhere", "past_points"}
+		"in_name", "nowhere", "past_points", "lds_word"}
 	kids := map[string]int{"handlers": 3, "grid": 2, "fl_arr": 2}
 	for e, n := range kids {
 		for i := range n {

@@ -146,7 +146,11 @@ func (sc *staticScope) lookupVar(name string) (value, bool, error) {
 		if g := sym.GlobalByName(name); g != nil {
 			return value{typ: fromDWARF(g.Type, sc.types), inMem: true, name: name}, true, nil
 		}
-		if v, ok := sc.s.globalName(name, sc.types); ok {
+		pc := uint64(0)
+		if len(sc.addrs) > 0 {
+			pc = sc.addrs[0]
+		}
+		if v, ok := sc.s.globalName(name, pc, sc.types); ok {
 			if v.inMem {
 				v.addr = 0 // (no guest state: every value reads as zero)
 			}

@@ -1120,7 +1120,7 @@ func (sc *frameScope) lookupVar(name string) (value, bool, error) {
 			val, err := sc.varValue(g)
 			return val, true, err
 		}
-		if v, ok := sc.s.globalName(name, sc.types); ok {
+		if v, ok := sc.s.globalName(name, sc.f.look(), sc.types); ok {
 			return v, true, nil
 		}
 	}
@@ -1149,7 +1149,7 @@ func enumValue(e symbols.Enumerator, name string, cache *typeCache) value {
 // a value of its type at its address (a function known only by its ELF
 // symbol of gdb's "<text variable, no debug info>"), which reads as its
 // address; any other ELF symbol, an unsigned long at its address.
-func (s *Session) globalName(name string, cache *typeCache) (value, bool) {
+func (s *Session) globalName(name string, pc uint64, cache *typeCache) (value, bool) {
 	if e, ok := s.sym.EnumeratorByName(name); ok {
 		return enumValue(e, name, cache), true
 	}
@@ -1161,7 +1161,14 @@ func (s *Session) globalName(name string, cache *typeCache) (value, bool) {
 		return value{typ: t, inMem: true, addr: fn.Low, name: name}, true
 	}
 	if a, ok := s.sym.SymbolAddr(name); ok {
-		return value{typ: typULong, inMem: true, addr: a, name: name}, true
+		// An ELF symbol: the type a declaration in the code's unit
+		// gives it (Linux's jiffies, which its linker script places),
+		// else gdb's default, an unsigned long.
+		t := typULong
+		if dt, ok := s.sym.DeclaredType(pc, name); ok {
+			t = fromDWARF(dt, cache)
+		}
+		return value{typ: t, inMem: true, addr: a, name: name}, true
 	}
 	return value{}, false
 }

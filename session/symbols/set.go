@@ -383,6 +383,11 @@ func (s *Set) GlobalByName(name string) *Var {
 	return out
 }
 
+// DeclaredType is Table.DeclaredType in the image whose code holds pc.
+func (s *Set) DeclaredType(pc uint64, name string) (dwarf.Type, bool) {
+	return s.at(pc).DeclaredType(pc, name)
+}
+
 // EnumeratorAt finds an enumeration constant visible in the unit whose
 // code holds pc.
 func (s *Set) EnumeratorAt(pc uint64, name string) (Enumerator, bool) {

@@ -447,3 +447,61 @@ func (t *Table) typeAt(ref nameRef) (dwarf.Type, error) {
 	}
 	return d.Type(dwarf.Offset(ref.die - st.base))
 }
+
+// DeclaredType returns the type a top-level declaration of name has
+// (extern unsigned long volatile jiffies;), looked for in the unit of the
+// function at pc, then in the other units decoded so far: the type of a
+// global that only an ELF symbol defines (the kernel's linker script
+// gives jiffies its address), as gdb gives it. A compiler declares an
+// extern only in the units that use it.
+func (t *Table) DeclaredType(pc uint64, name string) (dwarf.Type, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first *unitState
+	if fn := t.FuncAt(pc); fn != nil && fn.cu >= 0 {
+		first = t.cache.get(fn.cu)
+		if typ, ok := t.declIn(first, name); ok {
+			return typ, true
+		}
+	}
+	for s := t.cache.head; s != nil; s = s.next {
+		if s == first || s.data == nil {
+			continue
+		}
+		if typ, ok := t.declIn(s, name); ok {
+			return typ, true
+		}
+	}
+	return nil, false
+}
+
+// declIn looks for a top-level declaration of name in one unit. Caller
+// holds t.mu.
+func (t *Table) declIn(st *unitState, name string) (dwarf.Type, bool) {
+	d, r := t.unitReader(st)
+	if r == nil {
+		return nil, false
+	}
+	cu, err := r.Next()
+	if err != nil || cu == nil || !cu.Children {
+		return nil, false
+	}
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil || e.Tag == 0 {
+			return nil, false
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+		if e.Tag != dwarf.TagVariable || e.Val(dwarf.AttrDeclaration) == nil || e.Val(dwarf.AttrName) != name {
+			continue
+		}
+		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return nil, false
+		}
+		typ, err := d.Type(off)
+		return typ, err == nil
+	}
+}

@@ -39,6 +39,10 @@ char escapes[8] = { 7, 27, '\'', '\\', 127, '\n', '\r', 'e' };
 unsigned int big_arr[8192] = { [0] = 1, [999] = 1000, [1000] = 1001, [8191] = 8192 };
 unsigned int (*far_arr)[2000] = (unsigned int (*)[2000])0xfffffffffffff000; /* unmapped */
 
+/* A global only the linker script defines (as Linux's jiffies is):
+ * its type is its declaration's. */
+extern volatile unsigned int lds_word;
+
 /* Anonymous members: a union and a struct with no name. */
 struct anon_holder {
 	int kind;
@@ -93,6 +97,6 @@ __float128 f128 = 1.0Q / 3.0Q;
 void main64(unsigned int magic, unsigned int info)
 {
 	(void)info;
-	sinkhole = handlers[0](1) + cfp(2);
+	sinkhole = handlers[0](1) + cfp(2) + (int)lds_word;
 	exit_guest(magic == 0x2badb002 ? 0x10 : 0x11);
 }
