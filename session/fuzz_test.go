@@ -154,7 +154,8 @@ func FuzzHitCondition(f *testing.F) {
 }
 
 func FuzzConsoleLine(f *testing.F) {
-	for _, s := range []string{"x/4xb &origin", "xp/2dw 0x1000", "gva2gpa $rip", "origin,x", "/x counter", "x", "gva2gpa ", "f(a,b)"} {
+	for _, s := range []string{"x/4xb &origin", "xp/2dw 0x1000", "gva2gpa $rip", "origin,x", "/x counter", "x", "gva2gpa ", "f(a,b)",
+		"ptype/o struct s", "whatis $xmm0.v4_float[1]", "ptype (char *)counter", "ptype int *[3]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -165,6 +166,10 @@ func FuzzConsoleLine(f *testing.F) {
 			}
 			if strings.HasPrefix(l, "x/") {
 				_, _, _ = parseExamine(l)
+			}
+			if isTypeCommand(l) {
+				cmd, arg, _ := strings.Cut(l, " ")
+				_, _ = typeCommandIn(cmd, strings.TrimSpace(arg), newMemScope())
 			}
 			return
 		}
