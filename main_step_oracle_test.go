@@ -8,6 +8,8 @@ package main
 // kmain's); the oracle is gdb, not a hand-written line.
 
 import (
+	"debug/dwarf"
+	"debug/elf"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,9 @@ import (
 	"github.com/google/go-dap"
 
 	"vmdap/adapter/daptest"
+	"vmdap/session/symbols"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 // stepScenarios are the stepping scenarios of the corpus guest, in the
@@ -203,6 +207,7 @@ func vmdapWhere(t *testing.T, c *daptest.Client, scenario, index int, cmd string
 	}
 	s.PC, _ = strconv.ParseUint(strings.TrimPrefix(fs[0].InstructionPointerReference, "0x"), 16, 64)
 	for i, f := range fs {
+		s.Frames = append(s.Frames, f.Name)
 		if f.Name == "kmain" {
 			s.Depth = i
 			break
@@ -215,9 +220,9 @@ func stepKey(s vmmtest.StepStop) string {
 	return fmt.Sprintf("%s %s:%d pc %#x depth %d", s.Func, filepath.Base(s.File), s.Line, s.PC, s.Depth)
 }
 
-// stepDiff is the first stop of a scenario where vmdap and gdb differ.
+// stepDiff is a stop where vmdap and gdb differ.
 type stepDiff struct {
-	build    string
+	build    *stepBuild
 	scenario vmmtest.StepScenario
 	index    int
 	gdb, vmd vmmtest.StepStop
@@ -228,17 +233,61 @@ func (d stepDiff) String() string {
 		stepKey(d.vmd), stepKey(d.gdb))
 }
 
-// compareSteps returns each scenario's first difference: the stops after
-// it start from different places, so only the first says something.
-func compareSteps(build string, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) []stepDiff {
+// stepBuild is what the exceptions know of a build.
+type stepBuild struct {
+	tag string
+	sym *symbols.Table
+	// callPCOnly: functions with a tail call site described by
+	// DW_AT_call_pc alone (no return address).
+	callPCOnly map[string]bool
+	// producer is the first unit's DW_AT_producer.
+	producer string
+}
+
+func newStepBuild(t *testing.T, tag, path string) *stepBuild {
+	t.Helper()
+	sym, err := symbols.Load(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &stepBuild{tag: tag, sym: sym, callPCOnly: map[string]bool{}}
+	for _, fn := range sym.Funcs() {
+		for _, cs := range sym.CallSites(fn) {
+			if cs.Tail && cs.ReturnPC == 0 && cs.PC != 0 {
+				b.callPCOnly[fn.Name] = true
+			}
+		}
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if d, err := f.DWARF(); err == nil {
+		if e, err := d.Reader().Next(); err == nil && e != nil {
+			b.producer, _ = e.Val(dwarf.AttrProducer).(string)
+		}
+	}
+	return b
+}
+
+// compareSteps returns the stops where vmdap and gdb differ. A scenario
+// is compared on past a known difference only while both sides are at
+// the same pc (a difference of frames alone): once they are at different
+// places, the stops after it start from different places and say nothing.
+func compareSteps(b *stepBuild, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) []stepDiff {
 	var out []stepDiff
 	for k := range scs {
 		for i := range want[k] {
 			if i >= len(got[k]) {
 				break
 			}
-			if stepKey(want[k][i]) != stepKey(got[k][i]) {
-				out = append(out, stepDiff{build: build, scenario: scs[k], index: i, gdb: want[k][i], vmd: got[k][i]})
+			if stepKey(want[k][i]) == stepKey(got[k][i]) {
+				continue
+			}
+			d := stepDiff{build: b, scenario: scs[k], index: i, gdb: want[k][i], vmd: got[k][i]}
+			out = append(out, d)
+			if want[k][i].PC != got[k][i].PC || knownStep(d) == nil {
 				break
 			}
 		}
@@ -254,12 +303,64 @@ type stepException struct {
 	match     func(d stepDiff) bool
 }
 
-// stepExceptions: none today. (Found by this test and fixed: an inlined
-// call entered within the line's range was run through; a non-statement
-// row of another line became the line being stepped; a step into
-// optimised code did not skip its frame setup; leaving inlined code by a
-// finish or a next stopped at a non-statement row.)
-var stepExceptions []stepException
+// knownStep returns the exception that explains d, or nil.
+func knownStep(d stepDiff) *stepException {
+	for i := range stepExceptions {
+		if stepExceptions[i].match(d) {
+			return &stepExceptions[i]
+		}
+	}
+	return nil
+}
+
+// stepExceptions: where gdb 13 is wrong. (Found by this test and fixed
+// in vmdap: an inlined call entered within the line's range was run
+// through; a non-statement row of another line became the line being
+// stepped; a step into optimised code did not skip its frame setup;
+// leaving inlined code by a finish or a next stopped at a non-statement
+// row.)
+var stepExceptions = []stepException{
+	{
+		name: "gdb-drops-call-pc-only-tail-callers",
+		why:  noteCallPCOnly,
+		// Same place; vmdap's frames are gdb's plus the tail callers
+		// whose call site gdb dropped.
+		match: func(d stepDiff) bool {
+			if d.vmd.PC != d.gdb.PC || d.vmd.Func != d.gdb.Func || d.vmd.Line != d.gdb.Line || d.vmd.Depth < 0 {
+				return false
+			}
+			depth := d.vmd.Depth
+			for _, f := range d.vmd.Frames[1:] {
+				if d.build.callPCOnly[f] {
+					depth--
+				}
+			}
+			return depth == d.gdb.Depth && depth != d.vmd.Depth
+		},
+	},
+	{
+		name: "gdb-misses-debian-clang",
+		why: "a step into a function compiled by Debian's clang (DW_AT_producer \"Debian clang version 14.0.6\"): " +
+			"gdb 13's step asks amd64_skip_prologue, which reads the line table only when producer_is_llvm, and that " +
+			"wants the producer to begin with \"clang \"; so it falls back to amd64_analyze_prologue, finds no " +
+			"push %rbp; mov %rsp,%rbp (-fomit-frame-pointer) and stops at the entry, before the prologue " +
+			"(level1's sub $0x38,%rsp), where the locals' %rsp-based locations do not hold yet. Its own break on the " +
+			"function stops at the line table's prologue_end, and so does its step once the producer is renamed " +
+			"\"clang version 14.0.6 Debian\" (checked by hand: level2 at kernel.c:143, not 141): vmdap stops there",
+		match: func(d stepDiff) bool {
+			if d.gdb.Cmd != "step" || strings.HasPrefix(d.build.producer, "clang ") ||
+				!strings.Contains(d.build.producer, "clang version") {
+				return false
+			}
+			fn := d.build.sym.FuncAt(d.gdb.PC)
+			if fn == nil || fn.Low != d.gdb.PC || d.vmd.Func != fn.Name || d.vmd.Depth != d.gdb.Depth {
+				return false
+			}
+			pe, ok := d.build.sym.PrologueEnd(fn)
+			return ok && pe == d.vmd.PC && pe != fn.Low
+		},
+	},
+}
 
 // TestSteppingMatchesGDB: from the same breakpoint stops of the corpus
 // guest, vmdap's next, stepIn and stepOut stop where gdb's next, step and
@@ -272,19 +373,29 @@ func TestSteppingMatchesGDB(t *testing.T) {
 		t.Skip("boots guests under QEMU: not with -short")
 	}
 	vmmtest.RequireGDB(t)
-	for _, tag := range []string{"O0", "O2", "dwarf4", "m32", "dwarf2", "lto"} {
+	tags := []string{"O0", "O2", "dwarf4", "m32", "dwarf2", "lto"}
+	for _, o := range guests.ClangCorpus {
+		tags = append(tags, o.Tag)
+	}
+	for _, tag := range tags {
 		t.Run(tag, func(t *testing.T) {
+			if strings.HasPrefix(tag, "clang-") {
+				if _, err := exec.LookPath("clang"); err != nil {
+					t.Skip("clang is not installed: the clang builds of the corpus are compiled with it")
+				}
+			}
 			r := corpusRunOf(t, tag)
 			qemu, err := exec.LookPath(r.qemu)
 			if err != nil {
 				t.Skipf("skipping: %s is not installed (the expected stops come from gdb attached to it)", r.qemu)
 			}
 			scs := stepScenarios(t, vmmtest.BuildCorpus(t, tag).Dir)
+			b := newStepBuild(t, tag, r.symbols)
 			want := vmmtest.RunStepOracle(t, vmmtest.StepOracle{QEMU: qemu, Kernel: r.kernel, Symbols: r.symbols,
 				Scenarios: scs, Outer: "kmain"})
 			t.Run("qemu", func(t *testing.T) {
 				got := vmdapSteps(t, scs, func(c *daptest.Client) { attachCorpus(t, c, qemu, r) })
-				reportStepDiffs(t, tag, scs, want, got)
+				reportStepDiffs(t, b, scs, want, got)
 			})
 			t.Run("kvm", func(t *testing.T) {
 				vmmtest.RequireKVM(t)
@@ -293,7 +404,7 @@ func TestSteppingMatchesGDB(t *testing.T) {
 						t.Fatalf("launch: %v", err)
 					}
 				})
-				reportStepDiffs(t, tag, scs, want, got)
+				reportStepDiffs(t, b, scs, want, got)
 			})
 		})
 	}
@@ -301,25 +412,27 @@ func TestSteppingMatchesGDB(t *testing.T) {
 
 // reportStepDiffs logs both sides' stops and fails on every difference
 // no exception names.
-func reportStepDiffs(t *testing.T, tag string, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) {
+func reportStepDiffs(t *testing.T, b *stepBuild, scs []vmmtest.StepScenario, want, got [][]vmmtest.StepStop) {
 	t.Helper()
 	for k := range scs {
-		var b strings.Builder
+		var sb strings.Builder
 		for i := range want[k] {
-			fmt.Fprintf(&b, "\n  %-6s gdb %-50s", want[k][i].Cmd, stepKey(want[k][i]))
+			fmt.Fprintf(&sb, "\n  %-6s gdb %-50s", want[k][i].Cmd, stepKey(want[k][i]))
 			if i < len(got[k]) {
-				fmt.Fprintf(&b, " vmdap %s", stepKey(got[k][i]))
+				fmt.Fprintf(&sb, " vmdap %s", stepKey(got[k][i]))
 			}
 		}
-		t.Logf("%s:%s", filepath.Base(scs[k].Break), b.String())
+		t.Logf("%s:%s", filepath.Base(scs[k].Break), sb.String())
 	}
-next:
-	for _, d := range compareSteps(tag, scs, want, got) {
-		for _, e := range stepExceptions {
-			if e.match(d) {
-				t.Logf("known difference %s (%s): %s", e.name, e.why, d)
-				continue next
+	told := map[string]bool{}
+	for _, d := range compareSteps(b, scs, want, got) {
+		if e := knownStep(d); e != nil {
+			if !told[e.name] {
+				t.Logf("gdb is wrong: %s: %s", e.name, e.why)
+				told[e.name] = true
 			}
+			t.Logf("gdb is wrong here (%s): %s", e.name, d)
+			continue
 		}
 		t.Errorf("%s", d)
 	}

@@ -44,7 +44,10 @@ type StepStop struct {
 	Line     int    `json:"line"`
 	PC       uint64 `json:"pc"`
 	Depth    int    `json:"depth"` // frames above Outer's (-1: Outer not in the backtrace)
-	Error    string `json:"error"`
+	// Frames names the frames from the newest to Outer's; only the
+	// vmdap side fills it (to classify a difference of depth).
+	Frames []string `json:"-"`
+	Error  string   `json:"error"`
 }
 
 //go:embed gdbstep.py
