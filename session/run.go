@@ -841,7 +841,11 @@ func (s *Session) stepOutOfBlock(v int, block []symbols.Range) result {
 		if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
 			return userStop(last.stop, ev)
 		}
-		if !inside(pc) {
+		// Code left for an indirect branch thunk is not left yet: the
+		// step goes through the thunk, as gdb's does (an inlined call
+		// at the end of a Linux function leaves by its jmp
+		// __x86_return_thunk).
+		if !inside(pc) && !s.inBranchThunk(pc) {
 			return userStop(last.stop, &Stopped{Reason: StopStep})
 		}
 	}
@@ -985,6 +989,15 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 		in, derr := s.decodeAt(v, pc)
 		var last result
 		switch {
+		case derr == nil && in.Kind == disasm.KindCall && s.inBranchThunk(pc):
+			// A retpoline's call to itself (the return address it
+			// pushes is replaced by the branch target, and its ret
+			// goes there): stepped through, never run over.
+			r, ok := s.stepOnce(v)
+			if !ok {
+				return r
+			}
+			last = r
 		case derr == nil && in.Kind == disasm.KindCall && (into == nil || !into(pc)):
 			r, ok := s.runTo(v, in.Next(), regs.RSP)
 			if !ok {
@@ -999,6 +1012,21 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 			cr, err := s.t.Regs(v)
 			if err != nil {
 				return result{err: err}
+			}
+			// A call through an indirect branch thunk enters the
+			// function the thunk branches to, as gdb's step does: it
+			// steps through the thunk, then sees the step into that
+			// function.
+			for s.inBranchThunk(cr.RIP) {
+				if s.pauseRequested() {
+					return userStop(vmm.Stop{VCPU: v, PC: cr.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
+				}
+				if r, ok = s.stepOnce(v); !ok {
+					return r
+				}
+				if cr, err = s.t.Regs(v); err != nil {
+					return result{err: err}
+				}
 			}
 			if fn := s.sym.FuncAt(cr.RIP); fn != nil && s.sym.HasLines(fn) {
 				target := s.stepInTarget(v, fn)
@@ -1035,6 +1063,16 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 			last.stop.PC, last.stop.VCPU = pc, v
 			if ev := s.userBreakpointAt(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonBreakpoint}); ev != nil {
 				return userStop(last.stop, ev)
+			}
+			if s.inBranchThunk(pc) {
+				// A step goes through an indirect branch thunk, as
+				// gdb's next and step do ("stepped into indirect branch
+				// thunk"): Linux's functions (and __fentry__) end in
+				// jmp __x86_return_thunk, whose ret is then where the
+				// step goes on from (back in the caller); stopping at
+				// the thunk's line of retpoline.S would show the user
+				// a frame gdb never shows.
+				break
 			}
 			again := pc == lo && moved // back at the line's start: a loop
 			moved = true

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"strings"
 
 	"vmdap/session/symbols"
 	"vmdap/x86"
@@ -213,4 +214,43 @@ next:
 		return k.n
 	}
 	return 0
+}
+
+// thunkRegs are the register suffixes of the indirect branch thunks gdb
+// steps through (x86_in_indirect_branch_thunk, given amd64's and i386's
+// general registers).
+var thunkRegs = map[string]bool{
+	"rax": true, "rbx": true, "rcx": true, "rdx": true, "rsi": true, "rdi": true, "rbp": true, "rsp": true,
+	"r8": true, "r9": true, "r10": true, "r11": true, "r12": true, "r13": true, "r14": true, "r15": true,
+	"eax": true, "ebx": true, "ecx": true, "edx": true, "esi": true, "edi": true, "ebp": true, "esp": true,
+}
+
+// inBranchThunk reports whether pc is in a Spectre mitigation thunk:
+// __x86_return_thunk (where Linux built with return thunks jumps instead
+// of returning: every function's ret, and __fentry__'s), or an indirect
+// call or jump thunk (__x86_indirect_thunk_rax: a retpoline, or jmp
+// *%rax). A line step goes through it, as gdb's next and step do
+// ("stepped into indirect branch thunk": infrun keeps going while the pc
+// is in one), so it ends where the thunk goes, never in it.
+// gdb names the thunks by the ELF symbol at pc, as here.
+func (s *Session) inBranchThunk(pc uint64) bool {
+	name, _, ok := s.sym.Symbol(pc)
+	if !ok {
+		return false
+	}
+	if name == "__x86_return_thunk" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, "__x86_indirect_thunk")
+	if !ok {
+		return false
+	}
+	if rest == "" || rest == "_array" {
+		// __x86_indirect_thunk_array: Linux's name for its array of
+		// thunks, which begins with (and whose symbol shadows) the
+		// %rax one.
+		return true
+	}
+	reg, ok := strings.CutPrefix(rest, "_")
+	return ok && thunkRegs[reg]
 }
