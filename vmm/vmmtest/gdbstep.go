@@ -32,6 +32,9 @@ type StepOracle struct {
 	Scenarios             []StepScenario
 	// Outer names the function the depth counts frames up to (kmain).
 	Outer string
+	// QEMUArgs, when not nil, are the machine's QEMU arguments (else the
+	// corpus guests' defaults, as in Oracle).
+	QEMUArgs []string
 }
 
 // StepStop is where one command stopped (Index 0: the breakpoint stop).
@@ -73,7 +76,7 @@ func runStepScenario(t testing.TB, o StepOracle, sc StepScenario) []StepStop {
 	gdb := RequireGDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, nil)
+	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, o.QEMUArgs)
 	defer stop()
 	cfg, _ := json.Marshal(map[string]any{"scenarios": []StepScenario{sc}, "outer": o.Outer, "remote": addr})
 	dir := t.TempDir()
