@@ -1127,8 +1127,20 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 					// one it left, not at the next statement of the line
 					// it left (a next from kmain's line 267 at -O2, after
 					// a finish, stopped on 267 again, where gdb goes on to
-					// 268).
-					lo, hi, _ = s.sym.LineRange(pc)
+					// 268). The range stepped on is that one row, as
+					// gdb's updated step range (find_pc_line's): not the
+					// rows of its line that follow, since a statement of
+					// that line among them ends the step (from
+					// memblock_alloc_internal's line 1586, non-statement
+					// rows of 1582 and 1589, then 1589's statement at the
+					// call, where gdb stops and the step ran on into the
+					// callee).
+					lo = pc
+					if end, ok := s.sym.NextRow(pc); ok {
+						hi = end
+					} else {
+						lo, hi, _ = s.sym.LineRange(pc)
+					}
 					break
 				}
 				// The same in another frame (a return to the caller):
