@@ -105,6 +105,7 @@ func readSymtab(im *image) []elfSym {
 		}
 		s.typ = elf.ST_TYPE(info)
 		s.code = int(shndx) < len(f.Sections) && f.Sections[shndx].Flags&elf.SHF_EXECINSTR != 0
+		s.atEnd = s.code && s.size == 0 && s.value == f.Sections[shndx].Addr+f.Sections[shndx].Size
 		if shndx == elf.SHN_UNDEF || s.typ != elf.STT_FUNC && s.typ != elf.STT_OBJECT && s.typ != elf.STT_NOTYPE {
 			continue
 		}
@@ -164,6 +165,12 @@ func (t *Table) addELFFuncs() {
 			ri++
 		}
 		if funcBelow(t.ranges, ri, s.value) != nil {
+			continue
+		}
+		if s.atEnd {
+			// The end of its section: sized up to the next symbol it
+			// would take in the next section's code (.init.text's
+			// _einittext named .altinstr_aux's, where gdb names none).
 			continue
 		}
 		size := s.size

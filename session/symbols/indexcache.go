@@ -43,7 +43,7 @@ var cacheAbove = 16 << 20
 // build knows its revision, and is read only by the same).
 const (
 	cacheMagic   = "vmdap-index\n"
-	cacheVersion = 4
+	cacheVersion = 5
 )
 
 // buildRevision is the version control revision vmdap was built from
@@ -383,6 +383,7 @@ func (t *Table) encodeIndex(snap *indexSnapshot) []byte {
 		e.u(uint64(s.typ))
 		e.u(uint64(s.idx))
 		e.flag(s.code)
+		e.flag(s.atEnd)
 	}
 	out := []byte(cacheMagic)
 	out = binary.AppendUvarint(out, cacheVersion)
@@ -652,6 +653,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		s.typ = elf.SymType(d.below(16))
 		s.idx = int32(d.below(1 << 31))
 		s.code = d.flag()
+		s.atEnd = d.flag()
 	}
 	if d.bad || d.pos != len(d.b) {
 		return nil, errBadCache

@@ -44,6 +44,9 @@ type elfSym struct {
 	typ         elf.SymType
 	idx         int32
 	code        bool // defined in an executable section
+	// atEnd: a symbol without size at its section's end (Linux's
+	// _etext, _einittext), which marks the end and names no code.
+	atEnd bool
 }
 
 // Table is the symbol information of one guest image. It opens the file
