@@ -42,6 +42,21 @@ func linuxStepScenarios() []vmmtest.StepScenario {
 		// step into a call through a retpoline (handle_unknown by
 		// pointer: call __x86_indirect_thunk_array, the %rax thunk).
 		{Break: "kernel/params.c:153", Cmds: cat(n(3, "step"), n(1, "finish"), n(2, "next"))},
+		// On through do_early_param's loop over the early parameters.
+		{Break: "do_early_param", Cmds: cat(n(8, "next"), n(1, "finish"))},
+		// step into a paravirt call (local_irq_disable: call *pv_ops).
+		{Break: "init/main.c:884", Cmds: cat(n(1, "next"), n(4, "step"), n(1, "finish"), n(1, "next"))},
+		// A line whose code is an inlined call's (local_irq_disable's
+		// rows of paravirt.h at the line's address).
+		{Break: "init/main.c:886"},
+		// next from setup_arch into a static_cpu_has alternative: a jmp
+		// to .altinstr_aux, code with no symbol and no lines, where
+		// gdb's next stops (and can go no further).
+		{Break: "setup_arch", Cmds: n(3, "next")},
+		// next through setup_arch: a long function full of inlined code.
+		{Break: "parse_early_param", Cmds: cat(n(1, "finish"), n(25, "next"))},
+		// step down memblock's allocator, finish back up.
+		{Break: "memblock_alloc_try_nid", Cmds: cat(n(15, "step"), n(2, "finish"), n(2, "next"))},
 	}
 }
 

@@ -62,7 +62,7 @@ def main():
             raise RuntimeError("scenario %d: the guest ended before %s" % (k, sc["break"]))
         bp.delete()
         where(k, 0, "")
-        for i, cmd in enumerate(sc["cmds"]):
+        for i, cmd in enumerate(sc["cmds"] or []):
             try:
                 gdb.execute(cmd, to_string=True)
             except gdb.error as e:
