@@ -27,7 +27,8 @@ func symsOf(f *elf.File) []elfSym {
 			continue
 		}
 		code := int(s.Section) < len(f.Sections) && f.Sections[s.Section].Flags&elf.SHF_EXECINSTR != 0
-		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ, code: code})
+		atEnd := code && s.Size == 0 && s.Value == f.Sections[s.Section].Addr+f.Sections[s.Section].Size
+		out = append(out, elfSym{name: s.Name, value: s.Value, size: s.Size, typ: typ, code: code, atEnd: atEnd})
 	}
 	return out
 }
@@ -133,4 +134,43 @@ func TestMergeRunsIsAStableMerge(t *testing.T) {
 			t.Fatalf("%d runs: merged %v, want %v", k, got, all)
 		}
 	}
+}
+
+// TestSectionEndIsNotAFunction: a sizeless code symbol at its section's
+// end (the kernel's _etext, _einittext) names no code, so the code of the
+// section after it (.altinstr_aux after .init.text, jumped to by
+// static_cpu_has) is not taken for its function, as gdb names none there.
+func TestSectionEndIsNotAFunction(t *testing.T) {
+	k := filepath.Join(vmmtest.LinuxCacheDir(), "vmlinux")
+	if _, err := os.Stat(k); err != nil {
+		t.Skipf("skipping: no Linux kernel in the cache %s (run testdata/linux/fetch)", vmmtest.LinuxCacheDir())
+	}
+	f, err := elf.Open(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tb, err := Load(k, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, _ := f.Symbols()
+	n := 0
+	for _, s := range syms {
+		if int(s.Section) >= len(f.Sections) || s.Size != 0 {
+			continue
+		}
+		sec := f.Sections[s.Section]
+		if sec.Flags&elf.SHF_EXECINSTR == 0 || s.Value != sec.Addr+sec.Size {
+			continue
+		}
+		n++
+		if fn := tb.FuncAt(s.Value); fn != nil && fn.Name == s.Name {
+			t.Errorf("%s (the end of %s) is taken for the function at %#x: %+v", s.Name, sec.Name, s.Value, fn)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no symbol marks the end of a code section: want _etext, _einittext")
+	}
+	t.Logf("%d section-end symbols", n)
 }
