@@ -167,5 +167,5 @@ func (s *Session) nextOverInlined(v, hidden int) result {
 	}
 	outer := calls[len(calls)-hidden]
 	r := s.stepOutOfBlock(v, outer.Ranges)
-	return s.lineStepOn(v, r, symbols.Location{File: outer.CallFile, Line: outer.CallLine})
+	return s.lineStepOn(v, r, symbols.Location{File: outer.CallFile, Line: outer.CallLine}, s.stepFrameAt(pc).fn)
 }

@@ -718,7 +718,11 @@ func (s *Session) stepOut(v int, p outPlan) result {
 		// entry. pair_sum's code at -O2 ends at a row of line 198 that is
 		// not a statement, and gdb's finish goes on to the next
 		// instruction, its call on 197, where its second range begins.
-		return s.lineStepOn(v, s.stepOutOfBlock(v, p.block), symbols.Location{})
+		fn := uint64(0)
+		if _, pc, err := s.regsPC(v); err == nil {
+			fn = s.stepFrameAt(pc).fn
+		}
+		return s.lineStepOn(v, s.stepOutOfBlock(v, p.block), symbols.Location{}, fn)
 	}
 	if p.toReturn {
 		s.emit(Output{Kind: OutNote, Text: "vmdap: stepOut: " + p.why + ": stepping until this frame executes a return instruction (calls are stepped over; pause stops it)\n"})
@@ -742,8 +746,9 @@ func (s *Session) stepOut(v int, p outPlan) result {
 // a statement of another line or the entry of an inlined call made on
 // another line, runs over one made on line, and otherwise steps on, from
 // line at the start of a row, from the row's line in the middle of one
-// (gdb's refresh_step_info).
-func (s *Session) lineStepOn(v int, r result, line symbols.Location) result {
+// (gdb's refresh_step_info). fn is the entry of the function the inlined
+// code is in (0: not known).
+func (s *Session) lineStepOn(v int, r result, line symbols.Location, fn uint64) result {
 	for {
 		if r.err != nil || r.ev == nil || r.ev.Reason != StopStep || s.sym == nil {
 			return r
@@ -752,6 +757,24 @@ func (s *Session) lineStepOn(v int, r result, line symbols.Location) result {
 		loc, ok := s.sym.PCToLine(pc)
 		if !ok {
 			return r
+		}
+		if fn != 0 && s.stepFrameAt(pc).fn != fn {
+			// The inlined code was left by its function's return, back
+			// in the caller (a Linux function that ends in an inlined
+			// call, as _raw_spin_lock_irqsave in __raw_spin_lock_irqsave,
+			// returns through __x86_return_thunk): gdb "stepped to a
+			// different frame" stops only at the start of a statement,
+			// else steps on with no line, so that the entry of an
+			// inlined call at a row that is no statement (the
+			// return address in __write_seqlock_irqsave, seqlock.h:408)
+			// does not end it.
+			if s.sym.IsStmtStart(pc) {
+				return r
+			}
+			if !s.sym.BeginsRow(pc) {
+				return s.stepLine(v, nil)
+			}
+			return s.stepLineFrom(v, nil, &symbols.Location{})
 		}
 		if n := s.inlineEntries(pc); n > 0 {
 			calls, on := s.callsOnLine(pc, line)
@@ -1083,6 +1106,16 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 			// -O2, after an empty first range at the line's start) is
 			// entered, not run through to its second line.
 			entries := s.inlineEntries(pc)
+			if entries > 0 && s.stepFrameAt(pc).fn != frame.fn {
+				// Back in a caller (the stepped function returned):
+				// gdb takes an inlined call's entry for a stop only in
+				// the frame being stepped; in another ("stepped to a
+				// different frame") only the start of a statement ends
+				// the step. __write_seqlock_irqsave's return address
+				// from _raw_spin_lock_irqsave begins an inlined call at
+				// a row that is no statement: the step goes on.
+				entries = 0
+			}
 			if entries > 0 {
 				if _, on := s.callsOnLine(pc, origin); on == 0 {
 					// Called on another line: the step stops at the
