@@ -57,6 +57,13 @@ func linuxStepScenarios() []vmmtest.StepScenario {
 		{Break: "parse_early_param", Cmds: cat(n(1, "finish"), n(25, "next"))},
 		// step down memblock's allocator, finish back up.
 		{Break: "memblock_alloc_try_nid", Cmds: cat(n(15, "step"), n(2, "finish"), n(2, "next"))},
+		// next through sched_init's loops over the CPUs and its inlined
+		// list and lock initialisers.
+		{Break: "sched_init", Cmds: n(20, "next")},
+		// step down mm_core_init into a spinlock's inlined helpers, and
+		// finish out of them: the last one's function returns through
+		// __x86_return_thunk to a caller's row that is no statement.
+		{Break: "mm_core_init", Cmds: cat(n(25, "step"), n(2, "finish"), n(2, "next"))},
 	}
 }
 
