@@ -261,7 +261,8 @@ type stepBuild struct {
 	// callPCOnly: functions with a tail call site described by
 	// DW_AT_call_pc alone (no return address).
 	callPCOnly map[string]bool
-	// producer is the first unit's DW_AT_producer.
+	// producer is the compiler's DW_AT_producer (of the first unit gas
+	// did not assemble).
 	producer string
 }
 
@@ -285,8 +286,18 @@ func newStepBuild(t *testing.T, tag, path string) *stepBuild {
 	}
 	defer f.Close()
 	if d, err := f.DWARF(); err == nil {
-		if e, err := d.Reader().Next(); err == nil && e != nil {
-			b.producer, _ = e.Val(dwarf.AttrProducer).(string)
+		// The compiler's: the first unit not assembled by gas.
+		r := d.Reader()
+		for {
+			e, err := r.Next()
+			if err != nil || e == nil {
+				break
+			}
+			if p, _ := e.Val(dwarf.AttrProducer).(string); p != "" && !strings.HasPrefix(p, "GNU AS") {
+				b.producer = p
+				break
+			}
+			r.SkipChildren()
 		}
 	}
 	return b
