@@ -1,10 +1,6 @@
-package session
+package x86
 
-import (
-	"testing"
-
-	"vmdap/x86"
-)
+import "testing"
 
 // TestFrameSetupLen: the frame setups gdb's amd64 and i386 prologue
 // analysers skip on a step in, and the code they do not.
@@ -12,7 +8,7 @@ func TestFrameSetupLen(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		code []byte
-		mode x86.Mode
+		mode Mode
 		want int
 	}{
 		{"push rbp; mov rsp,rbp", []byte{0x55, 0x48, 0x89, 0xe5, 0xe8}, 64, 4},
@@ -29,7 +25,7 @@ func TestFrameSetupLen(t *testing.T) {
 		{"32-bit bytes of a 64-bit mov are not one", []byte{0x55, 0x89, 0xe5}, 64, 0},
 		{"empty", nil, 64, 0},
 	} {
-		if got := frameSetupLen(c.code, c.mode); got != c.want {
+		if got := FrameSetupLen(c.code, c.mode); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
