@@ -6,8 +6,10 @@
 // and logpoints, line and instruction stepping (step over and step out by
 // temporary breakpoints, never by stepping through a call), stack
 // unwinding, variables, expression evaluation (C's integer rules, hex
-// display), memory and disassembly, jumps (goto), step-into targets,
-// completions and the debug-console commands (x/, xp/, gva2gpa), and,
+// display), the registers (general, segment, control, debug, x87 and
+// SSE) and a stepped-out function's return value, memory and
+// disassembly, jumps (goto), step-into targets, completions and the
+// debug-console commands (x/, xp/, gva2gpa, whatis, ptype), and,
 // for a Linux kernel, what is read from the kernel's own data structures
 // (linux*.go): the kernel log, tasks (also as threads), loaded modules
 // with their symbols, per-CPU data in expressions.
