@@ -347,6 +347,7 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 					// DWARF 2/3 big-endian-style bit offset.
 					fld.bitOff = f.ByteSize*8 - f.BitOffset - f.BitSize
 				}
+				fld.off, fld.bitOff = storageUnit(8*fld.off+fld.bitOff, fld.typ.size, f.BitSize)
 			}
 			c.fields = append(c.fields, fld)
 		}
@@ -407,6 +408,25 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		c.kind, c.name = tInt, dt.String()
 	}
 	return c
+}
+
+// storageUnit places a bitfield at bit pos of its struct (from the
+// struct's start: DWARF 5's DW_AT_data_bit_offset, which GCC gives with
+// no byte offset) in the storage unit of its type's size that holds it,
+// as DWARF 4's byte offset and bit offset do: the offset of that unit
+// and the field's first bit in it. A member's value is read as the 8
+// bytes from its offset, so a field past a struct's first 8 bytes read 0
+// before (c : 3 after two longs, at bit 128). A field that straddles
+// units (a packed struct's) is placed at its first byte.
+func storageUnit(pos, size, bits int64) (off, bitOff int64) {
+	if size <= 0 || size > 8 || size&(size-1) != 0 {
+		size = 1
+	}
+	off = pos / 8 &^ (size - 1)
+	if pos-8*off+bits > 64 {
+		off = pos / 8
+	}
+	return off, pos - 8*off
 }
 
 // atomicTarget is the type an _Atomic type qualifies, which

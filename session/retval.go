@@ -196,6 +196,16 @@ func classify(t *ctype, off int64, cls *[2]eightbyteClass, depth int) bool {
 	switch t.kind {
 	case tStruct:
 		for _, f := range t.fields {
+			if f.bitSize > 0 { // a bitfield: INTEGER, the eightbytes its bits are in
+				first, last := 8*off+f.bitPos(), 8*off+f.bitPos()+f.bitSize-1
+				if first < 0 || last >= 128 {
+					return false
+				}
+				for i := first / 64; i <= last/64; i++ {
+					cls[i] = classInteger
+				}
+				continue
+			}
 			if f.typ == nil || !classify(f.typ, off+f.off, cls, depth+1) {
 				return false
 			}

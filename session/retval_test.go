@@ -33,7 +33,13 @@ func TestReturnedByConvention(t *testing.T) {
 	f3 := st("f3", 12, f32, f32, f32) // SSE, SSE: XMM0 (a, b) and XMM1 (c)
 	dl := st("dl", 16, f64, i64)      // SSE, INTEGER: XMM0 and RAX
 	withLD := st("withld", 16, f80)   // X87: MEMORY
-	fp := &x86.FPRegs{}               // XMM0 1.5, st(0) -1.5
+	u32 := &dwarf.UintType{BasicType: dwarf.BasicType{CommonType: dwarf.CommonType{ByteSize: 4, Name: "unsigned int"}}}
+	// struct { double d; unsigned b : 4; }: d SSE in the first eightbyte
+	// (XMM0), the bitfield (DWARF 5: by its bit offset, 64) INTEGER in
+	// the second (RAX).
+	bitsD := &dwarf.StructType{CommonType: dwarf.CommonType{ByteSize: 16}, StructName: "bitsd", Kind: "struct", Field: []*dwarf.StructField{
+		{Name: "d", Type: f64, ByteOffset: 0}, {Name: "b", Type: u32, BitSize: 4, DataBitOffset: 64}}}
+	fp := &x86.FPRegs{} // XMM0 1.5, st(0) -1.5
 	binary.LittleEndian.PutUint64(fp.XMM[0][:], 0x3ff8000000000000)
 	copy(fp.ST[0][:], []byte{0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xbf})
 	fp2 := &x86.FPRegs{} // XMM0 0.5 and 2.5 (floats), XMM1 -3.5
@@ -66,6 +72,7 @@ func TestReturnedByConvention(t *testing.T) {
 		{dl, 64, 4, 0, "{a: 1.5, b: 4}", fp},                            // XMM0, then RAX
 		{f3, 64, 0, 0, "{a: 0.5, b: 2.5, c: -3.5}", fp2},                // XMM0, XMM1
 		{withLD, 64, 0xe00, 0, "{a: 3.26609878056669724387e-4948}", fp}, // MEMORY, at RAX
+		{bitsD, 64, 5, 0, "{d: 1.5, b: 5}", fp},                         // SSE (XMM0), then INTEGER (RAX)
 		{f80, 64, 0, 0, "-1.5", fp},                                     // st(0)
 		{f64, 32, 0, 0, "-1.5", fp},                                     // i386: st(0), rounded to a double
 		{f32, 32, 0, 0, "-1.5", fp},                                     // and to a float

@@ -123,6 +123,7 @@ func TestValuesMatchGDB(t *testing.T) {
 		"ppt", "ppt_bytes", "in_name", "vgrid", "nowhere", "past_points", "&handlers", "&points[2].y",
 		"&sinkhole", "vp_const", "greeting", "cvpp", "handlers", "cfp",
 		"grid", "grid[1]", "&grid[1]", "cv_int", "anon_h", "anon_h.b", "anon_h.hi",
+		"late_bits", "late_bits.d", "late_bits.e", "late_bits.f",
 	}
 	want := vmmtest.GDBPrint(t, path, exprs)
 	sc := newImageScope(t, path)

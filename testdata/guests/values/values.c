@@ -43,6 +43,17 @@ unsigned int (*far_arr)[2000] = (unsigned int (*)[2000])0xfffffffffffff000; /* u
  * its type is its declaration's. */
 extern volatile unsigned int lds_word;
 
+/* Bitfields past a struct's first eight bytes: DWARF 5 gives their
+ * position from the struct's start (DW_AT_data_bit_offset), not from a
+ * storage unit. */
+struct late_bits {
+	long a, b;
+	unsigned c : 3;
+	unsigned d : 5;
+	signed char e : 4;
+	unsigned long f : 40;
+} late_bits = { 1, 2, 5, 9, -3, 0x123456789 };
+
 /* Anonymous members: a union and a struct with no name. */
 struct anon_holder {
 	int kind;
