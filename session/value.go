@@ -263,10 +263,15 @@ func format(v value, sc scope, hex bool) string {
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case tArray:
-		if t.count < 0 && v.inMem {
-			// A flexible array member (no bound): its address, as gdb
-			// shows it, with the string a char one holds.
+		if t.count <= 0 && v.inMem {
+			// A flexible array member (no bound), or an array of no
+			// elements (Linux's char __cacheline_group_begin__x[0]
+			// markers): its address, as gdb shows it, with the data
+			// symbol it is in, and the string a char one holds.
 			s := fmt.Sprintf("%#x", v.addr)
+			if name, ok := sc.symbolName(v.addr); ok && t.count == 0 {
+				s += " <" + name + ">"
+			}
 			if t.elem.kind == tChar {
 				s += " " + cString(sc, v.addr)
 			}

@@ -148,7 +148,7 @@ func TestCharArrayText(t *testing.T) {
 		{arr(typUChar, 4, 0x100c), `"a\000\310z"`},
 		{arr(typChar, 5, 0x1010), `"a\000x\000"`},
 		{arr(typChar, 8, 0x1015), `"\a\033'\\\177\n\re"`},
-		{arr(typChar, 0, 0x1000), `""`},
+		{arr(typChar, 0, 0x1000), `0x1000 "hello\tw\"d"`}, // no elements: its address and the string there, as gdb
 		{arr(typChar, 300, 0x101d), `"` + strings.Repeat("x", 256) + `"...`},
 		{value{typ: &ctype{kind: tArray, elem: typChar, count: 3, size: 3}, raw: []byte{0xff, 'Q', 0}}, `"\377Q"`},
 		{rvalue(typChar, 0), `0 '\000'`},

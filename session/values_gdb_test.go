@@ -81,6 +81,9 @@ func (sc *imageScope) lookupType(name string) (*ctype, bool) {
 
 func (sc *imageScope) symbolName(addr uint64) (string, bool) { return symbolAt(sc.sym, addr) }
 
+// repeatedNULs is gdb's run of NULs after a string in a char array.
+var repeatedNULs = regexp.MustCompile(`, '\\000' <repeats \d+ times>$`)
+
 // enumSuffix is vmdap's value after an enumeration's name or flags.
 var enumSuffix = regexp.MustCompile(` \(-?\d+\)$`)
 
@@ -93,6 +96,10 @@ func comparable(s string, t *ctype) string {
 		return enumSuffix.ReplaceAllString(s, "")
 	case t.kind == tStruct:
 		return strings.ReplaceAll(s, " = ", ": ") // vmdap writes members as name: value
+	case t.kind == tArray && t.elem.kind == tChar && repeatedNULs.MatchString(s):
+		// gdb's "Linux", '\000' <repeats 59 times>: vmdap's string ends
+		// at its NUL.
+		return repeatedNULs.ReplaceAllString(s, "")
 	case t.kind == tArray && t.elem.kind == tChar && strings.HasSuffix(s, `"`):
 		str := strings.TrimSuffix(s, `"`)
 		for strings.HasSuffix(str, `\000`) {
