@@ -34,6 +34,18 @@ func (t *Table) AtomicTarget(dt dwarf.Type) (dwarf.Type, bool) {
 // atomicIn looks for dt among the top-level atomic types of one unit, r
 // at the unit's DIE.
 func atomicIn(d *dwarf.Data, r *dwarf.Reader, dt dwarf.Type) (dwarf.Type, bool) {
+	return typeOfTopLevel(d, r, func(e *dwarf.Entry) bool {
+		if e.Tag != dwarf.TagAtomicType {
+			return false
+		}
+		typ, err := d.Type(e.Offset)
+		return err == nil && typ == dt
+	})
+}
+
+// typeOfTopLevel returns the type (DW_AT_type) of the first top-level
+// entry of a unit that match accepts, r at the unit's DIE.
+func typeOfTopLevel(d *dwarf.Data, r *dwarf.Reader, match func(*dwarf.Entry) bool) (dwarf.Type, bool) {
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {
 		return nil, false
@@ -46,18 +58,15 @@ func atomicIn(d *dwarf.Data, r *dwarf.Reader, dt dwarf.Type) (dwarf.Type, bool) 
 		if e.Children {
 			r.SkipChildren()
 		}
-		if e.Tag != dwarf.TagAtomicType {
-			continue
-		}
-		if typ, err := d.Type(e.Offset); err != nil || typ != dt {
+		if !match(e) {
 			continue
 		}
 		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
 		if !ok {
 			return nil, false
 		}
-		target, err := d.Type(off)
-		return target, err == nil
+		typ, err := d.Type(off)
+		return typ, err == nil
 	}
 }
 

@@ -482,26 +482,7 @@ func (t *Table) declIn(st *unitState, name string) (dwarf.Type, bool) {
 	if r == nil {
 		return nil, false
 	}
-	cu, err := r.Next()
-	if err != nil || cu == nil || !cu.Children {
-		return nil, false
-	}
-	for {
-		e, err := r.Next()
-		if err != nil || e == nil || e.Tag == 0 {
-			return nil, false
-		}
-		if e.Children {
-			r.SkipChildren()
-		}
-		if e.Tag != dwarf.TagVariable || e.Val(dwarf.AttrDeclaration) == nil || e.Val(dwarf.AttrName) != name {
-			continue
-		}
-		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
-		if !ok {
-			return nil, false
-		}
-		typ, err := d.Type(off)
-		return typ, err == nil
-	}
+	return typeOfTopLevel(d, r, func(e *dwarf.Entry) bool {
+		return e.Tag == dwarf.TagVariable && e.Val(dwarf.AttrDeclaration) != nil && e.Val(dwarf.AttrName) == name
+	})
 }

@@ -102,44 +102,55 @@ func RunOracle(t testing.TB, o Oracle) []OracleStop {
 	defer cancel()
 	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, o.QEMUArgs)
 	defer stop()
-	cfg, _ := json.Marshal(map[string]any{"breaks": o.Breaks, "globals": o.Globals, "max_stops": o.MaxStops,
-		"frames": o.Frames, "remote": addr})
+	cfg := map[string]any{"breaks": o.Breaks, "globals": o.Globals, "max_stops": o.MaxStops, "frames": o.Frames, "remote": addr}
+	stops, out, stderr := runGDBScript[OracleStop](ctx, t, gdb, o.Symbols, "oracle", oracleScript, "ORACLE_CONFIG", cfg)
+	for _, s := range stops {
+		if s.Error != "" {
+			t.Fatalf("gdb oracle: %s\n%s", s.Error, stderr)
+		}
+	}
+	if len(stops) == 0 {
+		t.Fatalf("gdb oracle stopped nowhere:\n%s\n%s", out, stderr)
+	}
+	return stops
+}
+
+// runGDBScript runs a Python script (name.py) under gdb -batch on an
+// image's symbols, with cfg written as JSON to a file whose path the
+// script finds in the Python variable cfgVar, and returns each line the
+// script printed after "@@", decoded as a T, with all gdb printed.
+func runGDBScript[T any](ctx context.Context, t testing.TB, gdb, symbols, name, script, cfgVar string, cfg any) (lines []T, out, stderr string) {
+	t.Helper()
+	js, _ := json.Marshal(cfg)
 	dir := t.TempDir()
-	script := filepath.Join(dir, "oracle.py")
-	if err := os.WriteFile(script, []byte(oracleScript), 0o644); err != nil {
+	scriptFile := filepath.Join(dir, name+".py")
+	if err := os.WriteFile(scriptFile, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfgFile := filepath.Join(dir, "oracle.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
+	cfgFile := filepath.Join(dir, name+".json")
+	if err := os.WriteFile(cfgFile, js, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-		"-ex", "file "+o.Symbols, "-ex", "python ORACLE_CONFIG = "+fmt.Sprintf("%q", cfgFile), "-x", script)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+		"-ex", "file "+symbols, "-ex", "python "+cfgVar+" = "+fmt.Sprintf("%q", cfgFile), "-x", scriptFile)
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	o, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("gdb: %v\n%s\n%s", err, stderr.String(), out)
+		t.Fatalf("gdb: %v\n%s\n%s", err, errBuf.String(), o)
 	}
-	var stops []OracleStop
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(string(o), "\n") {
 		j, ok := strings.CutPrefix(line, "@@")
 		if !ok {
 			continue
 		}
-		var s OracleStop
-		if err := json.Unmarshal([]byte(j), &s); err != nil {
-			t.Fatalf("gdb oracle: %v: %s", err, j)
+		var v T
+		if err := json.Unmarshal([]byte(j), &v); err != nil {
+			t.Fatalf("gdb %s: %v: %s", name, err, j)
 		}
-		if s.Error != "" {
-			t.Fatalf("gdb oracle: %s\n%s", s.Error, stderr.String())
-		}
-		stops = append(stops, s)
+		lines = append(lines, v)
 	}
-	if len(stops) == 0 {
-		t.Fatalf("gdb oracle stopped nowhere:\n%s\n%s", out, stderr.String())
-	}
-	return stops
+	return lines, string(o), errBuf.String()
 }
 
 // startOracleQEMU starts QEMU (TCG) stopped at reset with its GDB stub on

@@ -1,15 +1,8 @@
 package vmmtest
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -78,41 +71,15 @@ func runStepScenario(t testing.TB, o StepOracle, sc StepScenario) []StepStop {
 	defer cancel()
 	addr, stop := startOracleQEMU(ctx, t, o.QEMU, o.Kernel, o.QEMUArgs)
 	defer stop()
-	cfg, _ := json.Marshal(map[string]any{"scenarios": []StepScenario{sc}, "outer": o.Outer, "remote": addr})
-	dir := t.TempDir()
-	script := filepath.Join(dir, "step.py")
-	if err := os.WriteFile(script, []byte(stepScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "step.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, gdb, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-		"-ex", "file "+o.Symbols, "-ex", "python STEP_CONFIG = "+fmt.Sprintf("%q", cfgFile), "-x", script)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("gdb: %v\n%s\n%s", err, stderr.String(), out)
-	}
-	var stops []StepStop
-	for _, line := range strings.Split(string(out), "\n") {
-		j, ok := strings.CutPrefix(line, "@@")
-		if !ok {
-			continue
-		}
-		var s StepStop
-		if err := json.Unmarshal([]byte(j), &s); err != nil {
-			t.Fatalf("gdb step oracle: %v: %s", err, j)
-		}
+	cfg := map[string]any{"scenarios": []StepScenario{sc}, "outer": o.Outer, "remote": addr}
+	stops, out, stderr := runGDBScript[StepStop](ctx, t, gdb, o.Symbols, "step", stepScript, "STEP_CONFIG", cfg)
+	for _, s := range stops {
 		if s.Error != "" {
-			t.Fatalf("gdb step oracle, from %s: %s\n%s\n%s", sc.Break, s.Error, out, stderr.String())
+			t.Fatalf("gdb step oracle, from %s: %s\n%s\n%s", sc.Break, s.Error, out, stderr)
 		}
-		stops = append(stops, s)
 	}
 	if len(stops) != len(sc.Cmds)+1 {
-		t.Fatalf("gdb step oracle: from %s %d stops, want %d:\n%s\n%s", sc.Break, len(stops), len(sc.Cmds)+1, out, stderr.String())
+		t.Fatalf("gdb step oracle: from %s %d stops, want %d:\n%s\n%s", sc.Break, len(stops), len(sc.Cmds)+1, out, stderr)
 	}
 	return stops
 }
