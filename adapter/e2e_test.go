@@ -138,6 +138,11 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if _, err := e.c.Evaluate(f.Id, "gva2gpa 0xdead00000000"); err == nil || !strings.Contains(err.Error(), "not mapped") {
 		t.Errorf("gva2gpa of an unmapped address: %v", err)
 	}
+	// Dereferencing an unmapped address fails, as gdb's print does, and
+	// doesn't answer its fault as a value.
+	if r, err := e.c.Evaluate(f.Id, "*(int *)0xdead00000000"); err == nil || !strings.Contains(err.Error(), "cannot read guest memory at 0xdead00000000") {
+		t.Errorf("evaluate *(int *)0xdead00000000: %+v %v", r, err)
+	}
 	if _, err := e.c.Evaluate(f.Id, "xp/s 0x1000"); err == nil {
 		t.Error("xp/s succeeded")
 	}

@@ -143,7 +143,28 @@ func TestElementsReadOnce(t *testing.T) {
 	if pts[2].Value != "{x: 3, y: -3}" {
 		t.Errorf("points[2] = %s", pts[2].Value)
 	}
-	for _, e := range page("*far_arr", 0, 1000) {
+	// *far_arr itself fails to evaluate (as gdb's print does); expanded
+	// from the pointer, as the variables view does, it pages.
+	if v, err := s.Evaluate(1, 0, "*far_arr", false); err == nil {
+		t.Errorf("*far_arr (unmapped) evaluated: %+v", v)
+	}
+	fa, err := s.Evaluate(1, 0, "far_arr", false)
+	if err != nil || fa.Children == nil {
+		t.Fatalf("far_arr: %+v %v", fa, err)
+	}
+	kids, err := fa.Children()
+	if err != nil || len(kids) != 1 || kids[0].Elements == nil {
+		t.Fatalf("far_arr's children: %+v %v", kids, err)
+	}
+	before := rc.reads
+	els, err = kids[0].Elements(0, 1000)
+	if err != nil || len(els) != 1000 {
+		t.Fatalf("*far_arr's elements: %d, %v", len(els), err)
+	}
+	if n := rc.reads - before; n > 1 {
+		t.Errorf("*far_arr: 1000 elements took %d reads, want 1", n)
+	}
+	for _, e := range els {
 		if !strings.Contains(e.Value, "cannot read guest memory at") {
 			t.Fatalf("an element in unmapped memory: %+v", e)
 		}

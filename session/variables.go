@@ -333,10 +333,26 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 			out = rv
 			return nil
 		}
+		if err := readable(val, sc); err != nil {
+			return err
+		}
 		out = s.makeVar(sc, name, expr, val, hex || s.hex)
 		return nil
 	})
 	return out, err
+}
+
+// readable fails for a value in memory of which not even the first byte
+// can be read (*p with p NULL): gdb's print fails so, and an evaluate
+// that answers "<cannot read …>" as its value would tell the watch view
+// it succeeded. A member or element that cannot be read still shows
+// its error in place, as gdb's <error: …>.
+func readable(v value, sc scope) error {
+	if !v.inMem || v.typ.size <= 0 || v.typ.kind == tFunc {
+		return nil
+	}
+	var b [1]byte
+	return sc.readMem(b[:], v.addr)
 }
 
 // bareRegister renders an expression that is just a register ($rax,
