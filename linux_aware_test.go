@@ -432,6 +432,31 @@ func linuxAware(t *testing.T, c *daptest.Client, k vmmtest.Linux, mod vmmtest.Li
 	if r := eval(fid, "container_of(&init_task.tasks, struct task_struct, tasks) == &init_task"); r != "1" {
 		t.Errorf("container_of(&init_task.tasks, …) == &init_task: %q", r)
 	}
+	// gdb's Linux functions ($lx_…, scripts/gdb) agree with the idioms.
+	for expr, want := range map[string]string{
+		"$lx_current().pid":                                    pid,
+		"&$lx_current() == current":                            "1",
+		fmt.Sprintf("&$lx_current(%d) == current", cpu):        "1",
+		"&$lx_per_cpu(runqueues, 0) == &per_cpu(runqueues, 0)": "1",
+		`$lx_per_cpu("runqueues", 0).cpu`:                      "0",
+		"$lx_per_cpu(runqueues).cpu":                           strconv.Itoa(cpu),
+		"$lx_task_by_pid(" + pid + ").pid":                     pid,
+		"&$lx_task_by_pid(1) == container_of(init_task.tasks.next, struct task_struct, tasks)":                                              "1",
+		`$container_of(current->tasks.next, "struct task_struct", "tasks") == container_of(current->tasks.next, struct task_struct, tasks)`: "1",
+		"&$lx_thread_info(current) == &current->thread_info":                                                                                "1",
+		"$lx_thread_info_by_pid(" + pid + ").cpu == current->thread_info.cpu":                                                               "1",
+		`$lx_module("` + mod.Name + `").name`:                                                                                               `"` + mod.Name + `"`,
+		`"a\tb"`:                                                                                                                            `"a\tb"`,
+	} {
+		if r := eval(fid, expr); r != want {
+			t.Errorf("%s = %q, want %q", expr, r, want)
+		}
+	}
+	for _, expr := range []string{`$lx_module("no_such_module")`, "$lx_task_by_pid(999999)", "$lx_nope()", `$container_of(current, "struct nope", "x")`} {
+		if _, err := c.Evaluate(fid, expr); err == nil {
+			t.Errorf("%s evaluated", expr)
+		}
+	}
 
 	// The module's init code is freed (do_free_init): its breakpoint goes
 	// back to pending. rmmod runs its exit function: the line breakpoint

@@ -58,6 +58,11 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			for _, n := range x86.AllRegisterNames() {
 				add(n, CompleteRegister)
 			}
+			if s.isLinux() { // gdb's Linux functions: linux_gdbfuncs.go
+				for _, n := range gdbFunctionNames() {
+					add(n[1:], CompleteFunction)
+				}
+			}
 			if s.ret != nil && s.ret.vcpu == v {
 				add(retvalName[1:], CompleteVariable)
 			}

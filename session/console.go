@@ -54,6 +54,9 @@ In expressions:
   per_cpu(var, cpu), per_cpu_ptr(ptr, cpu), this_cpu(var), this_cpu_ptr(ptr)
   current          the task running on the selected vCPU
   container_of(ptr, type, member)
+  gdb's $lx_current([cpu]), $lx_per_cpu(var[, cpu]), $lx_per_cpu_ptr(ptr[, cpu]),
+  $container_of(ptr, "type", "member"), $lx_task_by_pid(pid), $lx_thread_info(task),
+  $lx_thread_info_by_pid(pid), $lx_module("name")
 Module symbols load by themselves when the "modules" setting names their folder (no lx-symbols).
 `
 

@@ -55,6 +55,13 @@ func lex(s string) ([]token, error) {
 			} else {
 				return nil, fmt.Errorf("bad character literal")
 			}
+		case c == '"':
+			str, n, err := lexString(s[i:])
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{kind: "str", text: str})
+			i += n
 		case c == '$' || isAlpha(c):
 			j := i + 1
 			for j < len(s) && isAlnum(s[j]) {
@@ -90,6 +97,31 @@ func lex(s string) ([]token, error) {
 		}
 	}
 	return append(toks, token{kind: "eof"}), nil
+}
+
+// lexString reads a C string literal at the start of s: its text and
+// the bytes it took.
+func lexString(s string) (string, int, error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"':
+			return b.String(), i + 1, nil
+		case '\\':
+			if i+1 == len(s) {
+				break
+			}
+			i++
+			e, ok := map[byte]byte{'n': '\n', 't': '\t', 'r': '\r', '0': 0, '\\': '\\', '"': '"', '\'': '\''}[s[i]]
+			if !ok {
+				return "", 0, fmt.Errorf("bad escape \\%c in a string", s[i])
+			}
+			b.WriteByte(e)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", 0, fmt.Errorf("unterminated string")
 }
 
 func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
@@ -824,7 +856,14 @@ func (p *parser) primary() (value, error) {
 		return rvalue(literalType(t.text, t.num), t.num), nil
 	case "char":
 		return rvalue(typChar, t.num), nil
+	case "str":
+		// "text": a char array of its bytes and a NUL, as gdb makes it.
+		n := int64(len(t.text)) + 1
+		return value{typ: &ctype{kind: tArray, elem: typChar, count: n, size: n}, raw: append([]byte(t.text), 0)}, nil
 	case "reg":
+		if p.isOp("(") { // $lx_current(), $container_of(…): linux_gdbfuncs.go
+			return p.gdbFunction(t.text)
+		}
 		name := strings.ToLower(t.text)
 		if name == "pc" {
 			name = "rip"

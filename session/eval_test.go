@@ -252,3 +252,33 @@ func TestReplForm(t *testing.T) {
 		}
 	}
 }
+
+// TestStringLiterals: "text" is a char array of its bytes and a NUL, as
+// gdb makes it, with C's escapes; a bad one is an error, not a panic.
+func TestStringLiterals(t *testing.T) {
+	sc := newSymScope()
+	for _, c := range []struct{ expr, typ, val string }{
+		{`"ab"`, "char [3]", `"ab"`},
+		{`""`, "char [1]", `""`},
+		{`"a\"b\\c\n"`, "char [7]", `"a\"b\\c\n"`},
+		{`sizeof("abc")`, "unsigned long", "4"},
+		{`"xyz"[1]`, "char", "121 'y'"},
+	} {
+		v, err := evalExpr(c.expr, sc)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		if got := v.typ.String(); got != c.typ {
+			t.Errorf("%s: type %q, want %q", c.expr, got, c.typ)
+		}
+		if got := format(v, sc, false); got != c.val {
+			t.Errorf("%s = %q, want %q", c.expr, got, c.val)
+		}
+	}
+	for _, expr := range []string{`"abc`, `"a\q"`, `"\`, `$lx_current()`, `$lx_nope(1)`, `$lx_current(1, 2, 3, 4, 5)`} {
+		if v, err := evalExpr(expr, sc); err == nil {
+			t.Errorf("%s: %+v, want an error", expr, v)
+		}
+	}
+}

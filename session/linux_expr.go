@@ -106,25 +106,33 @@ func (p *parser) perCPU(name string) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	this := strings.HasPrefix(name, "this_cpu")
-	var cpuv value
-	if !this {
+	var cpu *value
+	if !strings.HasPrefix(name, "this_cpu") {
 		if err := p.expect(","); err != nil {
 			return value{}, fmt.Errorf("%s(var, cpu): %w", name, err)
 		}
-		if cpuv, err = p.ternary(); err != nil {
+		c, err := p.ternary()
+		if err != nil {
 			return value{}, err
 		}
+		cpu = &c
 	}
 	if err := p.expect(")"); err != nil {
 		return value{}, err
 	}
+	return p.perCPUOf(v, cpu, strings.HasSuffix(name, "_ptr"))
+}
+
+// perCPUOf is per_cpu(v, cpu) (per_cpu_ptr with ptr), on the frame's CPU
+// when cpu is nil.
+func (p *parser) perCPUOf(v value, cpuv *value, ptr bool) (value, error) {
+	name := "per_cpu"
 	sc, k, err := p.linuxScope()
 	if err != nil {
 		return value{}, err
 	}
 	var cpu int
-	if this {
+	if cpuv == nil {
 		if cpu, err = k.cpuOf(sc.vcpu); err != nil {
 			return value{}, err
 		}
@@ -139,9 +147,9 @@ func (p *parser) perCPU(name string) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	if strings.HasSuffix(name, "_ptr") {
+	if ptr {
 		if v.typ.kind != tPtr {
-			return value{}, fmt.Errorf("%s needs a pointer, not %s", name, v.typ)
+			return value{}, fmt.Errorf("%s_ptr needs a pointer, not %s", name, v.typ)
 		}
 		a, err := v.u64(p.sc)
 		if err != nil {
@@ -153,7 +161,7 @@ func (p *parser) perCPU(name string) (value, error) {
 		return value{}, fmt.Errorf("%s needs a per-CPU variable (an object in memory); for a pointer use %s_ptr", name, name)
 	}
 	return value{typ: v.typ, inMem: true, addr: k.perCPUAddr(v.addr) + off,
-		name: fmt.Sprintf("%s(%s, %d)", strings.TrimSuffix(name, "_ptr"), v.name, cpu)}, nil
+		name: fmt.Sprintf("%s(%s, %d)", name, v.name, cpu)}, nil
 }
 
 // containerOf evaluates the rest of container_of(ptr, type, member).
@@ -179,11 +187,17 @@ func (p *parser) containerOf() (value, error) {
 	if err := p.expect(")"); err != nil {
 		return value{}, err
 	}
+	return containerOfValue(p.sc, ptr, ct, path)
+}
+
+// containerOfValue is the ct * whose member (a designator path) ptr
+// points at.
+func containerOfValue(sc scope, ptr value, ct *ctype, path string) (value, error) {
 	off, _, err := member(ct, path)
 	if err != nil {
 		return value{}, fmt.Errorf("container_of: %w", err)
 	}
-	a, err := ptr.u64(p.sc)
+	a, err := ptr.u64(sc)
 	if err != nil {
 		return value{}, err
 	}
