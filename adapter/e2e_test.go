@@ -138,6 +138,12 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if _, err := e.c.Evaluate(f.Id, "gva2gpa 0xdead00000000"); err == nil || !strings.Contains(err.Error(), "not mapped") {
 		t.Errorf("gva2gpa of an unmapped address: %v", err)
 	}
+	// gdb's print, typed from habit.
+	for expr, want := range map[string]string{"p/x 255": "0xff", "print 1 + 2": "3", "p &origin == &*&origin": "1", "output -1": "-1"} {
+		if r, err := e.c.Evaluate(f.Id, expr); err != nil || r.Body.Result != want {
+			t.Errorf("evaluate %q: %+v %v, want %s", expr, r, err, want)
+		}
+	}
 	// Dereferencing an unmapped address fails, as gdb's print does, and
 	// doesn't answer its fault as a value.
 	if r, err := e.c.Evaluate(f.Id, "*(int *)0xdead00000000"); err == nil || !strings.Contains(err.Error(), "cannot read guest memory at 0xdead00000000") {

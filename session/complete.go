@@ -180,8 +180,8 @@ func (s *Session) membersOf(sc *frameScope, expr string) []string {
 		return nil
 	}
 	t := val.typ
-	if t.kind == tPtr && t.elem != nil {
-		t = t.elem
+	if t.kind == tPtr && t.el() != nil {
+		t = t.el()
 	}
 	var names []string
 	if t.kind == tStruct {

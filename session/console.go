@@ -30,6 +30,7 @@ sizeof, ->, [], &, *, and gdb's artificial arrays: *ptr@8), and
 assignments (counter = 3, $rax = 0).
 After a step out, $_retval is what the function returned.
 A ,x suffix or a /x prefix shows integers in hex (counter,x  /x counter).
+gdb's print works too: p counter, print/x counter.
 Commands:
   x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)
   xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM)

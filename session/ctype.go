@@ -30,8 +30,13 @@ type ctype struct {
 	name   string
 	size   int64
 	signed bool
-	elem   *ctype // pointer target, array element or function's return type
-	count  int64  // array length (-1 unknown)
+	elem   *ctype // pointer target, array element or function's return type: el()
+	// target: a pointer's target not yet converted (el() converts it on
+	// first use). A struct's graph through its pointers is most of a
+	// kernel's types (struct task_struct reaches thousands), and most
+	// of it is never shown.
+	target *lazyType
+	count  int64 // array length (-1 unknown)
 	fields []field
 	enums  []enumVal
 	params []*ctype // a function's parameters' types (typDots: more)
@@ -140,6 +145,24 @@ var (
 
 func ptrTo(t *ctype) *ctype { return &ctype{kind: tPtr, size: 8, elem: t} }
 
+// lazyType is a DWARF type to convert when first needed, in the cache of
+// the conversion that met it.
+type lazyType struct {
+	dt    dwarf.Type
+	cache *typeCache
+}
+
+// el returns the element, pointer target or return type, converting a
+// pointer's target on first use. The pointer's copies (typedefs and
+// qualified versions of it) convert it on their first use too, to the
+// same type through the cache.
+func (t *ctype) el() *ctype {
+	if l := t.target; l != nil {
+		t.elem, t.target = fromDWARF(l.dt, l.cache), nil
+	}
+	return t.elem
+}
+
 // qual is a set of C type qualifiers.
 type qual uint8
 
@@ -188,7 +211,7 @@ func (t *ctype) decl(inner string) string {
 	if t == nil {
 		return joinDecl("void", inner)
 	}
-	if t.name != "" || t.elem == nil {
+	if t.name != "" || t.el() == nil {
 		base := t.name
 		if q := t.qual.String(); q != "" {
 			base = q + " " + base
@@ -204,7 +227,7 @@ func (t *ctype) decl(inner string) string {
 				star += " " // int * const *, but int (* const[2])(void)
 			}
 		}
-		return t.elem.decl(star + inner)
+		return t.el().decl(star + inner)
 	case tArray:
 		n := ""
 		if t.count >= 0 {
@@ -212,7 +235,7 @@ func (t *ctype) decl(inner string) string {
 		}
 		return t.elemQualified().decl(parenPtr(inner) + "[" + n + "]")
 	case tFunc:
-		return t.elem.decl(parenPtr(inner) + "(" + t.paramList() + ")")
+		return t.el().decl(parenPtr(inner) + "(" + t.paramList() + ")")
 	}
 	return joinDecl(t.name, inner)
 }
@@ -221,9 +244,9 @@ func (t *ctype) decl(inner string) string {
 // qualifiers, where C puts them.
 func (t *ctype) elemQualified() *ctype {
 	if t.qual == 0 {
-		return t.elem
+		return t.el()
 	}
-	e := *t.elem
+	e := *t.el()
 	e.qual |= t.qual
 	return &e
 }
@@ -313,13 +336,20 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		if t.ByteSize == 4 {
 			c.size = 4 // a 32-bit image's pointer
 		}
-		c.elem = fromDWARF(t.Type, cache)
+		if tc, ok := cache.m[t.Type]; ok || t.Type == nil {
+			c.elem = tc // converted already (or void: nil)
+			if !ok {
+				c.elem = typVoid
+			}
+		} else {
+			c.target = &lazyType{t.Type, cache}
+		}
 	case *dwarf.ArrayType:
 		c.kind = tArray
 		c.elem = fromDWARF(t.Type, cache)
 		c.count = t.Count
-		if c.count >= 0 && c.elem.size > 0 {
-			c.size = c.count * c.elem.size
+		if c.count >= 0 && c.el().size > 0 {
+			c.size = c.count * c.el().size
 		}
 	case *dwarf.StructType:
 		c.kind = tStruct

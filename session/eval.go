@@ -314,13 +314,13 @@ func binop(op string, a, b value, sc scope) (value, error) {
 			sz := uint64(elemSize(a.typ))
 			return rvalue(typLong, uint64(int64(x-y)/int64(sz))), nil
 		case ap:
-			t := ptrTo(a.typ.elem)
+			t := ptrTo(a.typ.el())
 			if op == "+" {
 				return rvalue(t, x+y*uint64(elemSize(a.typ))), nil
 			}
 			return rvalue(t, x-y*uint64(elemSize(a.typ))), nil
 		case op == "+":
-			return rvalue(ptrTo(b.typ.elem), y+x*uint64(elemSize(b.typ))), nil
+			return rvalue(ptrTo(b.typ.el()), y+x*uint64(elemSize(b.typ))), nil
 		}
 	}
 	rt := arith(a.typ, b.typ)
@@ -505,10 +505,10 @@ func floatOp(op string, x, y float64) (value, error) {
 }
 
 func elemSize(t *ctype) int64 {
-	if t.elem == nil || t.elem.size <= 0 {
+	if t.el() == nil || t.el().size <= 0 {
 		return 1 // void * arithmetic, as GNU C
 	}
-	return t.elem.size
+	return t.el().size
 }
 
 func (p *parser) unary() (value, error) {
@@ -772,14 +772,14 @@ func deref(v value, sc scope) (value, error) {
 		if v.synth != nil {
 			return *v.synth, nil
 		}
-		if v.typ.elem.kind == tVoid {
+		if v.typ.el().kind == tVoid {
 			return value{}, fmt.Errorf("cannot dereference a void pointer: cast it first")
 		}
 		u, err := v.u64(sc)
 		if err != nil {
 			return value{}, err
 		}
-		return value{typ: v.typ.elem, inMem: true, addr: u}, nil
+		return value{typ: v.typ.el(), inMem: true, addr: u}, nil
 	case tArray:
 		return index(v, 0), nil
 	}
@@ -814,7 +814,7 @@ func (p *parser) postfix() (value, error) {
 				if err != nil {
 					return value{}, err
 				}
-				v = value{typ: v.typ.elem, inMem: true, addr: base + n*uint64(elemSize(v.typ))}
+				v = value{typ: v.typ.el(), inMem: true, addr: base + n*uint64(elemSize(v.typ))}
 			default:
 				return value{}, fmt.Errorf("cannot index a value of type %s", v.typ)
 			}

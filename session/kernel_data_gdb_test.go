@@ -81,14 +81,14 @@ func scalarLeaves(t *ctype, expr string, depth int, out []string) []string {
 			out = scalarLeaves(f.typ, expr+"."+f.name, depth+1, out)
 		}
 	case tArray:
-		if depth >= 3 || t.elem == nil {
+		if depth >= 3 || t.el() == nil {
 			return out
 		}
-		if t.elem.kind == tChar {
+		if t.el().kind == tChar {
 			return append(out, expr)
 		}
 		for i := int64(0); i < min(t.count, 2); i++ {
-			out = scalarLeaves(t.elem, fmt.Sprintf("%s[%d]", expr, i), depth+1, out)
+			out = scalarLeaves(t.el(), fmt.Sprintf("%s[%d]", expr, i), depth+1, out)
 		}
 	case tInt, tChar, tBool, tEnum, tPtr, tFloat:
 		out = append(out, expr)

@@ -166,11 +166,11 @@ func member(t *ctype, path string) (int64, field, error) {
 		off += f.off
 		cur, fld = f.typ, f
 		if idx >= 0 {
-			if cur.kind != tArray || cur.elem == nil {
+			if cur.kind != tArray || cur.el() == nil {
 				return 0, field{}, fmt.Errorf("%s.%s is not an array", t, part)
 			}
-			off += int64(idx) * cur.elem.size
-			cur = cur.elem
+			off += int64(idx) * cur.el().size
+			cur = cur.el()
 			fld = field{name: part, typ: cur}
 		}
 	}

@@ -105,7 +105,7 @@ var gdbFunctions = map[string]gdbFunc{
 			return value{}, fmt.Errorf("$container_of: no type %q", strs[1])
 		}
 		if ct.kind == tPtr { // gdb's scripts take "struct x" and make it a pointer; accept "struct x *" too
-			ct = ct.elem
+			ct = ct.el()
 		}
 		if sub, err = subParser(p, strs[2]); err != nil {
 			return value{}, err

@@ -71,8 +71,8 @@ func TestTypedefOfStructInProgress(t *testing.T) {
 	}
 	c := fromDWARF(st, newTypeCache(nil))
 	for _, f := range c.fields[1:3] {
-		if n := len(f.typ.elem.fields); n != 4 {
-			t.Errorf("%s's target %s has %d fields, want 4", f.name, f.typ.elem, n)
+		if n := len(f.typ.el().fields); n != 4 {
+			t.Errorf("%s's target %s has %d fields, want 4", f.name, f.typ.el(), n)
 		}
 	}
 	if got := c.fields[2].typ.String(); got != "const node_t *" {

@@ -119,8 +119,8 @@ func resolved(t *ctype) *ctype {
 func ptype(t *ctype, level int, offs bool) string {
 	r := stripTypedefs(t, 0)
 	e := r
-	for e.name == "" && (e.kind == tPtr || e.kind == tArray || e.kind == tFunc) && e.elem != nil {
-		e = e.elem
+	for e.name == "" && (e.kind == tPtr || e.kind == tArray || e.kind == tFunc) && e.el() != nil {
+		e = e.el()
 	}
 	if e.kind != tStruct && e.kind != tEnum || e.rust != nil || e.rstr || e.rslice {
 		return r.String()
@@ -148,11 +148,11 @@ func ptype(t *ctype, level int, offs bool) string {
 // return type) resolved, as gdb's ptype spells them.
 func stripTypedefs(t *ctype, depth int) *ctype {
 	r := resolved(t)
-	if r.name != "" || r.elem == nil || depth > 16 || r.kind != tPtr && r.kind != tArray && r.kind != tFunc {
+	if r.name != "" || r.el() == nil || depth > 16 || r.kind != tPtr && r.kind != tArray && r.kind != tFunc {
 		return r
 	}
 	c := *r
-	c.elem = stripTypedefs(r.elem, depth+1)
+	c.elem, c.target = stripTypedefs(r.el(), depth+1), nil
 	return &c
 }
 

@@ -212,11 +212,11 @@ func classify(t *ctype, off int64, cls *[2]eightbyteClass, depth int) bool {
 		}
 		return true
 	case tArray:
-		if t.elem == nil || t.elem.size <= 0 || t.count < 0 {
+		if t.el() == nil || t.el().size <= 0 || t.count < 0 {
 			return false
 		}
 		for i := int64(0); i < t.count; i++ {
-			if !classify(t.elem, off+i*t.elem.size, cls, depth+1) {
+			if !classify(t.el(), off+i*t.el().size, cls, depth+1) {
 				return false
 			}
 		}
@@ -245,7 +245,7 @@ func hasFloat(t *ctype, depth int) bool {
 	case tFloat:
 		return true
 	case tArray:
-		return t.elem != nil && hasFloat(t.elem, depth+1)
+		return t.el() != nil && hasFloat(t.el(), depth+1)
 	case tStruct:
 		for _, f := range t.fields {
 			if f.typ != nil && hasFloat(f.typ, depth+1) {
@@ -280,8 +280,8 @@ func alignOf(t *ctype, depth int) int64 {
 	switch {
 	case depth > 16:
 		return 1
-	case t.kind == tArray && t.elem != nil:
-		return alignOf(t.elem, depth+1)
+	case t.kind == tArray && t.el() != nil:
+		return alignOf(t.el(), depth+1)
 	case t.kind == tStruct:
 		a := int64(1)
 		for _, f := range t.fields {

@@ -69,7 +69,7 @@ func formatRust(v value, sc scope, hex bool) (string, bool) {
 		if t.rstr {
 			return formatString(sc, ptr, int(min(n, 4096))), true
 		}
-		el := t.fields[0].typ.elem
+		el := t.fields[0].typ.el()
 		var parts []string
 		for i := uint64(0); i < n && i < maxSliceShown; i++ {
 			parts = append(parts, format(value{typ: el, inMem: true, addr: ptr + i*uint64(el.size)}, sc, hex))

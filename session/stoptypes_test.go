@@ -33,8 +33,8 @@ func TestStopSharesTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.typ.elem == nil || b.typ.elem == nil || a.typ.elem != b.typ.elem {
-		t.Fatalf("points' element type %p and ppt's target %p: struct pt converted twice at one stop", a.typ.elem, b.typ.elem)
+	if a.typ.el() == nil || b.typ.el() == nil || a.typ.el() != b.typ.el() {
+		t.Fatalf("points' element type %p and ppt's target %p: struct pt converted twice at one stop", a.typ.el(), b.typ.el())
 	}
 	if err := s.Continue(1); err != nil {
 		t.Fatal(err)

@@ -272,12 +272,12 @@ func format(v value, sc scope, hex bool) string {
 			if name, ok := sc.symbolName(v.addr); ok && t.count == 0 {
 				s += " <" + name + ">"
 			}
-			if t.elem.kind == tChar {
+			if t.el().kind == tChar {
 				s += " " + cString(sc, v.addr)
 			}
 			return s
 		}
-		if t.elem.kind == tChar && t.elem.size == 1 && t.count >= 0 && v.opt == nil {
+		if t.el().kind == tChar && t.el().size == 1 && t.count >= 0 && v.opt == nil {
 			return charArrayText(v, sc)
 		}
 		n := t.count
@@ -322,7 +322,7 @@ func format(v value, sc scope, hex bool) string {
 		// As gdb shows a pointer: the object or function it points
 		// into, and a char pointer's string.
 		s := withSymbol(u, sc)
-		if t.elem.kind == tChar && u != 0 {
+		if t.el().kind == tChar && u != 0 {
 			s += " " + cString(sc, u)
 		}
 		return s
@@ -450,7 +450,7 @@ func fieldValue(v value, f field, structBytes []byte) value {
 }
 
 func index(v value, i int64) value {
-	el := v.typ.elem
+	el := v.typ.el()
 	if v.inMem {
 		return value{typ: el, inMem: true, addr: v.addr + uint64(i*el.size)}
 	}

@@ -96,11 +96,11 @@ func comparable(s string, t *ctype) string {
 		return enumSuffix.ReplaceAllString(s, "")
 	case t.kind == tStruct:
 		return strings.ReplaceAll(s, " = ", ": ") // vmdap writes members as name: value
-	case t.kind == tArray && t.elem.kind == tChar && repeatedNULs.MatchString(s):
+	case t.kind == tArray && t.el().kind == tChar && repeatedNULs.MatchString(s):
 		// gdb's "Linux", '\000' <repeats 59 times>: vmdap's string ends
 		// at its NUL.
 		return repeatedNULs.ReplaceAllString(s, "")
-	case t.kind == tArray && t.elem.kind == tChar && strings.HasSuffix(s, `"`):
+	case t.kind == tArray && t.el().kind == tChar && strings.HasSuffix(s, `"`):
 		str := strings.TrimSuffix(s, `"`)
 		for strings.HasSuffix(str, `\000`) {
 			str = strings.TrimSuffix(str, `\000`)

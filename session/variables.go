@@ -183,7 +183,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 	}
 	switch t.kind {
 	case tPtr:
-		if u, err := val.u64(sc); val.synth != nil || err == nil && u != 0 && t.elem.kind != tVoid && t.elem.kind != tFunc {
+		if u, err := val.u64(sc); val.synth != nil || err == nil && u != 0 && t.el().kind != tVoid && t.el().kind != tFunc {
 			if val.synth == nil {
 				v.MemRef, v.HasMemRef = u, true
 			}
@@ -232,9 +232,9 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 				end = start + count
 			}
 			kids := make([]Var, 0, end-start)
-			if val.inMem && t.elem.size > 0 {
+			if val.inMem && t.el().size > 0 {
 				// The elements' bytes in one read, not one each.
-				defer sc.readAhead(val.addr+uint64(int64(start)*t.elem.size), int64(end-start)*t.elem.size)()
+				defer sc.readAhead(val.addr+uint64(int64(start)*t.el().size), int64(end-start)*t.el().size)()
 			}
 			for i := int64(start); i < int64(end); i++ {
 				kids = append(kids, s.makeVar(sc, fmt.Sprintf("[%d]", i), childExpr("(%s)"+fmt.Sprintf("[%d]", i), expr), index(val, i), hex))
@@ -327,7 +327,17 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 		}
 		val, err := evalExpr(expr, sc)
 		if err != nil {
-			return err
+			// gdb's print typed from habit (p init_task.comm, p/x
+			// counter): the expression after it, when the line is no
+			// expression itself (a variable p times ptr: p *ptr).
+			rest, rhex, ok := printCommand(expr)
+			if !ok {
+				return err
+			}
+			if val, err = evalExpr(rest, sc); err != nil {
+				return err
+			}
+			name, expr, hex = rest, rest, hex || rhex
 		}
 		if rv, ok := s.bareRegister(sc, expr, val); ok {
 			out = rv
@@ -574,6 +584,26 @@ func (s *Session) debugRegVars(sc *frameScope) []Var {
 // formatSpec splits a display format off an expression: a trailing ",x",
 // ",X" or ",h" (Visual Studio) or a leading "/x" (gdb's print/x) asks
 // for hex.
+// printCommand splits gdb's print command off an expression: print,
+// p, inspect or output, with /x (hex) or another format letter.
+func printCommand(line string) (rest string, hex, ok bool) {
+	l := strings.TrimSpace(line)
+	for _, w := range []string{"print", "p", "inspect", "output"} {
+		r, found := strings.CutPrefix(l, w)
+		if !found || r == "" {
+			continue
+		}
+		if r[0] == '/' {
+			f, after, _ := strings.Cut(r[1:], " ")
+			return strings.TrimSpace(after), strings.ContainsAny(f, "xz"), strings.TrimSpace(after) != ""
+		}
+		if r[0] == ' ' || r[0] == '\t' {
+			return strings.TrimSpace(r), false, true
+		}
+	}
+	return "", false, false
+}
+
 func formatSpec(expr string) (string, bool) {
 	e := strings.TrimSpace(expr)
 	if rest, ok := strings.CutPrefix(e, "/x"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {

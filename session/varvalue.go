@@ -97,7 +97,7 @@ func (sc *frameScope) syntheticPointer(t *ctype, name string, pl symbols.Place) 
 	if err != nil {
 		return v, fmt.Errorf("a synthetic pointer to %s: %w", tv.Name, err)
 	}
-	target.typ, target.name = t.elem, ""
+	target.typ, target.name = t.el(), ""
 	switch off := pl.PtrOff; {
 	case off == 0:
 	case target.inMem:

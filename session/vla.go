@@ -16,7 +16,7 @@ func hasRuntimeDim(t *ctype) bool {
 		if t.count <= 0 {
 			return true
 		}
-		t = t.elem
+		t = t.el()
 	}
 	return false
 }
@@ -36,7 +36,7 @@ func (sc *frameScope) vlaType(v *symbols.Var, t *ctype) *ctype {
 		if base == nil || base.kind != tArray {
 			return t
 		}
-		base = base.elem
+		base = base.el()
 	}
 	if base == nil || base.size <= 0 {
 		return t
