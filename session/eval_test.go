@@ -231,6 +231,8 @@ func TestReplForm(t *testing.T) {
 		{"p counter", "counter", "", "", false},
 		{"print counter + 1", "counter + 1", "", "", false},
 		{"p/x counter", "/x counter", "", "", false},
+		{"output counter", "counter", "", "", false},
+		{"inspect/x counter", "/x counter", "", "", false},
 		{"counter = 3", "", "counter", "3", true},
 		{"set var counter = 3", "", "counter", "3", true},
 		{"p counter = 3", "", "counter", "3", true},

@@ -3,18 +3,19 @@ package session
 import "strings"
 
 // ReplForm reads a debug-console line in the forms gdb, lldb and Delve
-// users type: "p EXPR", "print EXPR", "p/x EXPR" (as "/x EXPR"), and the
+// users type: "p EXPR", "print EXPR" (or output, inspect), "p/x EXPR"
+// (as "/x EXPR"), and the
 // assignments "set var LHS = RHS", "LHS = RHS" and "LHS op= RHS" (as LHS
 // = (LHS) op (RHS)). For an assignment, assign is true with its two
 // sides; else expr is the expression to evaluate.
 func ReplForm(line string) (expr, lhs, rhs string, assign bool) {
 	e := strings.TrimSpace(line)
-	for _, p := range []string{"print/", "p/"} {
+	for _, p := range []string{"print/", "p/", "output/", "inspect/"} {
 		if rest, ok := strings.CutPrefix(e, p); ok {
 			e = "/" + rest
 		}
 	}
-	for _, p := range []string{"print ", "p ", "set variable ", "set var "} {
+	for _, p := range []string{"print ", "p ", "output ", "inspect ", "set variable ", "set var "} {
 		if rest, ok := strings.CutPrefix(e, p); ok {
 			e = strings.TrimSpace(rest)
 			break

@@ -327,17 +327,7 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 		}
 		val, err := evalExpr(expr, sc)
 		if err != nil {
-			// gdb's print typed from habit (p init_task.comm, p/x
-			// counter): the expression after it, when the line is no
-			// expression itself (a variable p times ptr: p *ptr).
-			rest, rhex, ok := printCommand(expr)
-			if !ok {
-				return err
-			}
-			if val, err = evalExpr(rest, sc); err != nil {
-				return err
-			}
-			name, expr, hex = rest, rest, hex || rhex
+			return err
 		}
 		if rv, ok := s.bareRegister(sc, expr, val); ok {
 			out = rv
@@ -584,26 +574,6 @@ func (s *Session) debugRegVars(sc *frameScope) []Var {
 // formatSpec splits a display format off an expression: a trailing ",x",
 // ",X" or ",h" (Visual Studio) or a leading "/x" (gdb's print/x) asks
 // for hex.
-// printCommand splits gdb's print command off an expression: print,
-// p, inspect or output, with /x (hex) or another format letter.
-func printCommand(line string) (rest string, hex, ok bool) {
-	l := strings.TrimSpace(line)
-	for _, w := range []string{"print", "p", "inspect", "output"} {
-		r, found := strings.CutPrefix(l, w)
-		if !found || r == "" {
-			continue
-		}
-		if r[0] == '/' {
-			f, after, _ := strings.Cut(r[1:], " ")
-			return strings.TrimSpace(after), strings.ContainsAny(f, "xz"), strings.TrimSpace(after) != ""
-		}
-		if r[0] == ' ' || r[0] == '\t' {
-			return strings.TrimSpace(r), false, true
-		}
-	}
-	return "", false, false
-}
-
 func formatSpec(expr string) (string, bool) {
 	e := strings.TrimSpace(expr)
 	if rest, ok := strings.CutPrefix(e, "/x"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
