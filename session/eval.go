@@ -4,128 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
-	"unicode"
 )
 
 // A small C expression evaluator: literals, variables, $registers, unary
 // - + ! ~ * &, casts to C types, [] . ->, the binary operators of C
 // (arithmetic, shifts, comparisons, bitwise, && ||) and ?:. Pointer
 // arithmetic is scaled as in C.
-
-type token struct {
-	kind string // "num", "id", "reg", "op", "char", "eof"
-	text string
-	num  uint64
-}
-
-func lex(s string) ([]token, error) {
-	var toks []token
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			i++
-		case c >= '0' && c <= '9':
-			j := i
-			for j < len(s) && (isAlnum(s[j]) || s[j] == '.') {
-				j++
-			}
-			lit := strings.TrimRight(strings.ToLower(s[i:j]), "ul")
-			n, err := strconv.ParseUint(lit, 0, 64)
-			if err != nil {
-				return nil, fmt.Errorf("bad number %q", s[i:j])
-			}
-			toks = append(toks, token{kind: "num", text: s[i:j], num: n})
-			i = j
-		case c == '\'':
-			if i+2 < len(s) && s[i+1] != '\\' && s[i+2] == '\'' {
-				toks = append(toks, token{kind: "char", num: uint64(s[i+1])})
-				i += 3
-			} else if i+3 < len(s) && s[i+1] == '\\' && s[i+3] == '\'' {
-				m := map[byte]uint64{'n': '\n', 't': '\t', '0': 0, 'r': '\r', '\\': '\\', '\'': '\''}
-				v, ok := m[s[i+2]]
-				if !ok {
-					return nil, fmt.Errorf("bad character literal")
-				}
-				toks = append(toks, token{kind: "char", num: v})
-				i += 4
-			} else {
-				return nil, fmt.Errorf("bad character literal")
-			}
-		case c == '"':
-			str, n, err := lexString(s[i:])
-			if err != nil {
-				return nil, err
-			}
-			toks = append(toks, token{kind: "str", text: str})
-			i += n
-		case c == '$' || isAlpha(c):
-			j := i + 1
-			for j < len(s) && isAlnum(s[j]) {
-				j++
-				// A path (Rust's crate::module::STATIC, C++'s ns::name):
-				// one identifier.
-				if c != '$' && j+2 < len(s) && s[j] == ':' && s[j+1] == ':' && isAlpha(s[j+2]) {
-					j += 2
-				}
-			}
-			if c == '$' {
-				toks = append(toks, token{kind: "reg", text: s[i+1 : j]})
-			} else {
-				toks = append(toks, token{kind: "id", text: s[i:j]})
-			}
-			i = j
-		default:
-			op := ""
-			for _, o := range []string{"<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "->"} {
-				if strings.HasPrefix(s[i:], o) {
-					op = o
-					break
-				}
-			}
-			if op == "" {
-				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,@", rune(c)) {
-					return nil, fmt.Errorf("unexpected character %q", c)
-				}
-				op = string(c)
-			}
-			toks = append(toks, token{kind: "op", text: op})
-			i += len(op)
-		}
-	}
-	return append(toks, token{kind: "eof"}), nil
-}
-
-// lexString reads a C string literal at the start of s: its text and
-// the bytes it took.
-func lexString(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 == len(s) {
-				break
-			}
-			i++
-			e, ok := map[byte]byte{'n': '\n', 't': '\t', 'r': '\r', '0': 0, '\\': '\\', '"': '"', '\'': '\''}[s[i]]
-			if !ok {
-				return "", 0, fmt.Errorf("bad escape \\%c in a string", s[i])
-			}
-			b.WriteByte(e)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, fmt.Errorf("unterminated string")
-}
-
-func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
-func isAlnum(c byte) bool { return isAlpha(c) || (c >= '0' && c <= '9') }
 
 type parser struct {
 	toks  []token
