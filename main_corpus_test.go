@@ -623,6 +623,29 @@ func TestClangCorpusMatchesGDB(t *testing.T) {
 	}
 }
 
+// TestPackagedDWARFMatchesGDB: the corpus kernel's -O2 build with its
+// debug information packaged as distributions and users' builds carry it
+// (guests.PackagedCorpus): compressed sections (SHF_COMPRESSED zlib and
+// zstd, GNU's .zdebug_*), and rewritten by dwz into partial units. At every stop vmdap shows the frames,
+// arguments, locals and globals gdb shows. A build whose tool is missing
+// (dwz) is skipped.
+func TestPackagedDWARFMatchesGDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots guests under QEMU and KVM: not with -short")
+	}
+	vmmtest.RequireGDB(t)
+	for _, o := range guests.PackagedCorpus {
+		t.Run(o.Tag, func(t *testing.T) {
+			for _, c := range o.Post {
+				if _, err := exec.LookPath(c[0]); err != nil {
+					t.Skipf("%s is not installed: the %s build is made with it", c[0], o.Tag)
+				}
+			}
+			checkAgainstGDB(t, corpusRunOf(t, o.Tag))
+		})
+	}
+}
+
 // attachCorpus starts QEMU stopped at reset with its stub on a free
 // loopback port and attaches the session to it.
 func attachCorpus(t *testing.T, c *daptest.Client, qemu string, r corpusRun) {

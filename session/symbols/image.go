@@ -136,8 +136,17 @@ func newImage(r io.ReaderAt, name string) (*image, error) {
 func (im *image) size() int { return len(im.m) }
 
 // section returns a section's contents and its file offset (-1 when the
-// bytes are a decompressed or read copy).
-func (im *image) section(name string) ([]byte, int) { return im.sectionBytes(im.f.Section(name)) }
+// bytes are a decompressed or read copy). A debug section may be GNU's
+// compressed .zdebug_* (compress.go).
+func (im *image) section(name string) ([]byte, int) {
+	s := im.f.Section(name)
+	if s == nil {
+		if z := im.zdebugSection(name); z != nil {
+			return im.zdebugBytes(z), -1
+		}
+	}
+	return im.sectionBytes(s)
+}
 
 // sectionBytes is section for a section header (nil: none).
 func (im *image) sectionBytes(s *elf.Section) ([]byte, int) {

@@ -48,10 +48,24 @@ var ClangCorpus = []Options{
 	{Tag: "clang-Os", Compiler: "clang", Flags: []string{"-Os"}},
 }
 
-// CorpusOptions returns the corpus build with that tag (GCC's or
-// clang's).
+// PackagedCorpus lists the corpus's -O2 build with its debug information
+// packaged as users' images carry it: compressed sections (SHF_COMPRESSED
+// with zlib, as distributions ship, and zstd; the older GNU .zdebug_*
+// sections); and rewritten by dwz (partial units imported by DW_TAG_imported_unit). The code is
+// the O2 build's.
+var PackagedCorpus = []Options{
+	{Tag: "gz-zlib", Flags: []string{"-O2", "-gz=zlib"}},
+	{Tag: "gz-zlib-gnu", Flags: []string{"-O2", "-gz=zlib-gnu"}},
+	// (GCC 12 knows no -gz=zstd; binutils 2.40's objcopy does.)
+	{Tag: "gz-zstd", Flags: []string{"-O2"}, Post: [][]string{{"objcopy", "--compress-debug-sections=zstd", "{elf}"}}},
+	{Tag: "dwz", Flags: []string{"-O2"}, Post: [][]string{{"dwz", "{elf}"}}},
+}
+
+// CorpusOptions returns the corpus build with that tag (GCC's, clang's
+// or a packaged one).
 func CorpusOptions(tag string) (Options, bool) {
-	for _, o := range append(Corpus[:len(Corpus):len(Corpus)], ClangCorpus...) {
+	all := append(Corpus[:len(Corpus):len(Corpus)], ClangCorpus...)
+	for _, o := range append(all, PackagedCorpus...) {
 		if o.Tag == tag {
 			return o, true
 		}

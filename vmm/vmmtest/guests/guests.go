@@ -84,6 +84,14 @@ type Options struct {
 	// Compiler is the C compiler driver: "" (gcc) or "clang". Assembly
 	// sources go through the same driver; linking is GNU ld's either way.
 	Compiler string
+	// Post are commands run on the linked ELF64 file before it is cached,
+	// in order, to repackage its debug information as users' images
+	// carry it (objcopy --compress-debug-sections, a separate debug file,
+	// dwz). In their arguments "{elf}" is the file being built and
+	// "{out}" the path it is cached at (so that a file made beside it,
+	// "{out}.debug", has the name a debug link records). The ELF32
+	// variant is converted from the file before these run.
+	Post [][]string
 }
 
 // ErrNoClang says a clang build cannot be made here (tests skip).
@@ -171,6 +179,9 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 	if o.Compiler != "" {
 		fmt.Fprintf(h, " cc=%s", o.Compiler)
 	}
+	if len(o.Post) > 0 && variant == ELF64 {
+		fmt.Fprintf(h, " post=%q", o.Post)
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -195,7 +206,11 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 		defer os.Remove(tmp + ".32")
 		args := withFlags(CFlags, extra)
 		args = append(args, o.Flags...)
-		args = append(args, "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
+		buildID := "-Wl,--build-id=none" // (a build that wants one asks for it in its flags)
+		if slices.ContainsFunc(o.Flags, func(f string) bool { return strings.HasPrefix(f, "-Wl,--build-id") }) {
+			buildID = "-Wl,--build-id"
+		}
+		args = append(args, "-nostdlib", "-static", "-no-pie", buildID, "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack",
 			"-Wl,-T,"+filepath.Join(dir, "link.ld"), "-I", dir, "-o", tmp)
 		for _, s := range srcs {
 			args = append(args, filepath.Join(dir, s))
@@ -215,11 +230,35 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 				return nil, err
 			}
 		}
+		if variant == ELF64 {
+			for _, c := range o.Post {
+				if err := runPost(c, tmp, out); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if err := os.Rename(tmp, out); err != nil {
 			return nil, err
 		}
 	}
 	return load(out, dir, name)
+}
+
+// runPost runs one of Options.Post's commands on the file elf, which is
+// cached at out.
+func runPost(c []string, elf, out string) error {
+	if len(c) == 0 {
+		return nil
+	}
+	args := make([]string, len(c))
+	for i, a := range c {
+		args[i] = strings.NewReplacer("{elf}", elf, "{out}", out).Replace(a)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	return nil
 }
 
 // withFlags is the default flags with a guest's own: "!-flag" drops a

@@ -1,0 +1,56 @@
+package symbols
+
+import (
+	"bytes"
+	"compress/zlib"
+	"debug/elf"
+	"encoding/binary"
+	"io"
+	"strings"
+)
+
+// Compressed debug sections. Distributions ship debug information
+// compressed: ELF's SHF_COMPRESSED sections (gcc -gz=zlib, objcopy
+// --compress-debug-sections=zlib|zstd), which debug/elf's Section.Data
+// decompresses (zlib and zstd both), and GNU's older .zdebug_* sections
+// (gcc -gz=zlib-gnu), which it does not: those start with "ZLIB" and
+// the uncompressed size, big-endian in eight bytes, before a zlib
+// stream. A compressed section is decompressed once, when the table
+// finds its sections; an uncompressed one stays a slice of the mapping.
+
+// zdebugSection returns the GNU-compressed section standing for the
+// debug section name (".debug_info" → ".zdebug_info"), or nil.
+func (im *image) zdebugSection(name string) *elf.Section {
+	rest, ok := strings.CutPrefix(name, ".debug_")
+	if !ok {
+		return nil
+	}
+	s := im.f.Section(".zdebug_" + rest)
+	if s == nil || s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED != 0 {
+		return nil
+	}
+	return s
+}
+
+// zdebugBytes decompresses a .zdebug_* section: nil when it is damaged or
+// larger than an image vmdap reads.
+func (im *image) zdebugBytes(s *elf.Section) []byte {
+	raw, _ := im.sectionBytes(s)
+	if len(raw) < 12 || string(raw[:4]) != "ZLIB" {
+		return nil
+	}
+	size := binary.BigEndian.Uint64(raw[4:12])
+	if size > maxImage {
+		return nil
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(raw[12:]))
+	if err != nil {
+		return nil
+	}
+	defer zr.Close()
+	out := make([]byte, size)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		return nil
+	}
+	return out
+}

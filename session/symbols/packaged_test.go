@@ -1,0 +1,104 @@
+package symbols
+
+import (
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
+)
+
+// TestPackagedDWARF: the corpus's -O2 build with its debug information
+// packaged as users' images carry it (compressed sections, dwz's partial
+// units; see
+// guests.PackagedCorpus) reads as the same build unpackaged: the same
+// functions, the same line at each, the same parameters and locals (name,
+// type, location) at each function's statements, the same globals.
+func TestPackagedDWARF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds guests: not with -short")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	want := describeImage(t, vmmtest.BuildCorpus(t, "O2").Path)
+	for _, o := range guests.PackagedCorpus {
+		t.Run(o.Tag, func(t *testing.T) {
+			for _, c := range o.Post {
+				if _, err := exec.LookPath(c[0]); err != nil {
+					t.Skipf("%s is not installed: the %s build is made with it", c[0], o.Tag)
+				}
+			}
+			got := describeImage(t, vmmtest.BuildCorpus(t, o.Tag).Path)
+			if len(got) != len(want) {
+				t.Errorf("%d lines of description, O2 has %d", len(got), len(want))
+			}
+			n := 0
+			for i := range min(len(got), len(want)) {
+				if got[i] != want[i] {
+					t.Errorf("got  %s\nwant %s", got[i], want[i])
+					if n++; n == 10 {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// describeImage loads an image and describes its functions, lines, scopes and globals, a line each.
+func describeImage(t *testing.T, path string) []string {
+	t.Helper()
+	tb, err := Load(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tb.HasDWARF() {
+		t.Fatalf("%s: no DWARF", path)
+	}
+	var out []string
+	for _, fn := range tb.Funcs() {
+		loc, _ := tb.PCToLine(fn.Low)
+		out = append(out, fmt.Sprintf("func %s %#x-%#x inline=%v %s:%d", fn.Name, fn.Low, fn.High, fn.Inline, loc.File, loc.Line))
+		for pc := fn.Low; pc < fn.High; pc++ {
+			if !tb.IsStmtStart(pc) {
+				continue
+			}
+			s, ok := tb.ScopeAt(pc)
+			if !ok {
+				continue
+			}
+			var vs []string
+			for _, v := range append(s.Params, s.Locals...) {
+				vs = append(vs, describeVar(v))
+			}
+			out = append(out, fmt.Sprintf("  %#x fb=%x %s", pc, s.FrameBase, strings.Join(vs, "; ")))
+		}
+	}
+	var globals []string
+	tb.GlobalNames(func(name string) { globals = append(globals, name) })
+	slices.Sort(globals)
+	for _, name := range globals {
+		if v := tb.GlobalByName(name); v != nil {
+			out = append(out, "global "+describeVar(v))
+		}
+	}
+	return out
+}
+
+func describeVar(v *Var) string {
+	typ := "?"
+	if v.Type != nil {
+		typ = v.Type.String()
+	}
+	loc := fmt.Sprintf("%x", v.Loc)
+	if len(v.Loc) == 6 && v.Loc[0] == 0xfa {
+		// DW_OP_GNU_parameter_ref names a DIE by its offset in the unit,
+		// which dwz moves.
+		loc = "parameter_ref"
+	}
+	return fmt.Sprintf("%s %s loc=%s const=%x", v.Name, typ, loc, v.Const)
+}
