@@ -626,7 +626,9 @@ func TestClangCorpusMatchesGDB(t *testing.T) {
 // TestPackagedDWARFMatchesGDB: the corpus kernel's -O2 build with its
 // debug information packaged as distributions and users' builds carry it
 // (guests.PackagedCorpus): compressed sections (SHF_COMPRESSED zlib and
-// zstd, GNU's .zdebug_*), and rewritten by dwz into partial units. At every stop vmdap shows the frames,
+// zstd, GNU's .zdebug_*), stripped with its DWARF in a separate file its
+// .gnu_debuglink names (found beside it, as gdb finds it), and rewritten
+// by dwz into partial units. At every stop vmdap shows the frames,
 // arguments, locals and globals gdb shows. A build whose tool is missing
 // (dwz) is skipped.
 func TestPackagedDWARFMatchesGDB(t *testing.T) {

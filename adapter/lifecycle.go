@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/google/go-dap"
 
@@ -365,7 +366,12 @@ func (c *conn) start(t vmm.Target, img *session.Image, stopOnEntry bool, kernelO
 		c.output("console", "vmdap: note: "+n+"\n")
 	}
 	if img != nil && !f.LineInfo {
-		c.output("important", "vmdap: the guest image has no DWARF line information: source breakpoints and variables are unavailable (build with -g)\n")
+		msg := "vmdap: the guest image has no DWARF line information: source breakpoints and variables are unavailable (build with -g)"
+		if _, looked := img.DebugFound(); len(looked) > 0 {
+			// A stripped image names its debug file: say where it was not.
+			msg += "; its separate debug file is not in " + strings.Join(looked, ", ") + " (set \"symbols\" to it)"
+		}
+		c.output("important", msg+"\n")
 	}
 	return nil
 }

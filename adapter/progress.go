@@ -118,6 +118,14 @@ func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile str
 		return nil, err
 	}
 	p.end(fmt.Sprintf("%s in %v", img.Summary(), time.Since(start).Round(time.Millisecond)))
+	if found, looked := img.DebugFound(); found != "" {
+		// (a stripped program whose DWARF is apart: say which file the
+		// source view comes from, as gdb's "Reading symbols from")
+		c.log.WithField("looked", looked).Infof("%s has no DWARF: read its separate debug file %s", name, found)
+		c.output("console", fmt.Sprintf("vmdap: %s has no debug information of its own: reading symbols from %s\n", name, found))
+	} else if len(looked) > 0 {
+		c.log.WithField("looked", looked).Infof("%s has no DWARF and no separate debug file was found", name)
+	}
 	c.log.WithFields(logrus.Fields{"ms": time.Since(start).Milliseconds(), "indexCached": img.IndexCached()}).Debugf("symbols of %s loaded", name)
 	return img, nil
 }

@@ -16,6 +16,10 @@ import (
 type Image struct {
 	t      *symbols.Table
 	srcMap map[string]string // applied to the kernel modules' symbols too
+	// debugFile is the separate debug file found for a program without
+	// DWARF (none given); debugLooked, where it was looked for.
+	debugFile   string
+	debugLooked []string
 }
 
 // MaxImageBytes bounds the program and symbols files: the whole file is
@@ -36,10 +40,17 @@ type ImageOptions struct {
 	// (a kernel's) is kept in, by its build ID: the next load of the same
 	// image reads it there, a few times faster than building it.
 	IndexCache string
+	// DebugDirs are the folders a program's separate debug file is
+	// looked for in, by build ID and debug link, when it has no DWARF and
+	// no debug file is given (nil: symbols.DefaultDebugDirs, as gdb's
+	// debug-file-directory).
+	DebugDirs []string
 }
 
 // LoadImage reads a guest image's symbols: program's own, or those of a
-// separate debug file (objcopy --only-keep-debug). Only regular files are
+// separate debug file (objcopy --only-keep-debug), given or, for a
+// stripped program (or symbols file), found as gdb finds it (by its build ID or its
+// .gnu_debuglink; DebugFound says which and where). Only regular files are
 // read (a FIFO or a device would block or never end), and an error never
 // quotes the file's bytes: a path the user did not mean to show stays
 // unshown.
@@ -51,6 +62,16 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 		if err := CheckImageFile(debugFile, "symbols"); err != nil {
 			return nil, err
 		}
+	}
+	// The file that should hold the DWARF (the symbols file, else the
+	// program), when stripped, names where its DWARF went.
+	owner := program
+	if debugFile != "" {
+		owner = debugFile
+	}
+	found, looked := symbols.FindDebugFile(owner, o.DebugDirs)
+	if found != "" {
+		debugFile = found
 	}
 	var opts []symbols.Option
 	if o.Context != nil {
@@ -72,8 +93,13 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
 	}
 	t.MapSources(o.SourceMap)
-	return &Image{t: t, srcMap: o.SourceMap}, nil
+	return &Image{t: t, srcMap: o.SourceMap, debugFile: found, debugLooked: looked}, nil
 }
+
+// DebugFound returns the separate debug file found for a program (or
+// symbols file) without DWARF ("" when it has its own or none was found), and
+// the paths looked at for it, in order.
+func (im *Image) DebugFound() (file string, looked []string) { return im.debugFile, im.debugLooked }
 
 // IndexCached reports whether the image's index was read from the index
 // cache.

@@ -12,8 +12,8 @@ import (
 )
 
 // TestPackagedDWARF: the corpus's -O2 build with its debug information
-// packaged as users' images carry it (compressed sections, dwz's partial
-// units; see
+// packaged as users' images carry it (compressed sections, a separate
+// debug file found by its debug link, dwz's partial units; see
 // guests.PackagedCorpus) reads as the same build unpackaged: the same
 // functions, the same line at each, the same parameters and locals (name,
 // type, location) at each function's statements, the same globals.
@@ -49,15 +49,17 @@ func TestPackagedDWARF(t *testing.T) {
 	}
 }
 
-// describeImage loads an image and describes its functions, lines, scopes and globals, a line each.
+// describeImage loads an image (its debug file found as a user's would
+// be) and describes its functions, lines, scopes and globals, a line each.
 func describeImage(t *testing.T, path string) []string {
 	t.Helper()
-	tb, err := Load(path, "")
+	debug, _ := FindDebugFile(path, nil)
+	tb, err := Load(path, debug)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !tb.HasDWARF() {
-		t.Fatalf("%s: no DWARF", path)
+		t.Fatalf("%s: no DWARF (debug file %q)", path, debug)
 	}
 	var out []string
 	for _, fn := range tb.Funcs() {

@@ -51,13 +51,19 @@ var ClangCorpus = []Options{
 // PackagedCorpus lists the corpus's -O2 build with its debug information
 // packaged as users' images carry it: compressed sections (SHF_COMPRESSED
 // with zlib, as distributions ship, and zstd; the older GNU .zdebug_*
-// sections); and rewritten by dwz (partial units imported by DW_TAG_imported_unit). The code is
+// sections); the DWARF in a separate file that a .gnu_debuglink section
+// names (objcopy --only-keep-debug, strip --strip-debug); and rewritten
+// by dwz (partial units imported by DW_TAG_imported_unit). The code is
 // the O2 build's.
 var PackagedCorpus = []Options{
 	{Tag: "gz-zlib", Flags: []string{"-O2", "-gz=zlib"}},
 	{Tag: "gz-zlib-gnu", Flags: []string{"-O2", "-gz=zlib-gnu"}},
 	// (GCC 12 knows no -gz=zstd; binutils 2.40's objcopy does.)
 	{Tag: "gz-zstd", Flags: []string{"-O2"}, Post: [][]string{{"objcopy", "--compress-debug-sections=zstd", "{elf}"}}},
+	{Tag: "debuglink", Flags: []string{"-O2"}, Post: [][]string{
+		{"objcopy", "--only-keep-debug", "{elf}", "{out}.debug"},
+		{"objcopy", "--strip-debug", "{elf}"},
+		{"objcopy", "--add-gnu-debuglink={out}.debug", "{elf}"}}},
 	{Tag: "dwz", Flags: []string{"-O2"}, Post: [][]string{{"dwz", "{elf}"}}},
 }
 
