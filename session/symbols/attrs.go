@@ -3,9 +3,12 @@ package symbols
 // secs are the debug sections an image holds (nil when absent).
 type secs struct {
 	info, abbrev, str, lineStr, line, addr, strOffsets []byte
-	ranges, rnglists, loc, loclists, aranges, frame    []byte
+	ranges, rnglists, aranges                          []byte
 	types                                              []byte // DWARF 4's type units
-	infoOff                                            int    // file offset of .debug_info when mapped, else -1
+	// loc, loclists and frame are read only when a variable or a frame
+	// needs them: a compressed one is decompressed then (compress.go).
+	loc, loclists, frame lazySection
+	infoOff              int // file offset of .debug_info when mapped, else -1
 	// strS is .debug_str as one string, copied once at open: the names
 	// the index keeps are substrings of it, not a string each (a
 	// kernel's 150,000 functions' names were a tenth of its scan).

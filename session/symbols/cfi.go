@@ -71,8 +71,8 @@ type rowState struct {
 func (t *Table) frameTab() *frameTable {
 	t.frameOnce.Do(func() {
 		ft := &frameTable{addrSize: t.AddrSize}
-		if len(t.sec.frame) > 0 {
-			ft.parse(t.sec.frame, 0, false)
+		if frame := t.sec.frame.bytes(); len(frame) > 0 {
+			ft.parse(frame, 0, false)
 		}
 		byDebug := len(ft.fdes)
 		if s := t.img.f.Section(".eh_frame"); s != nil && s.Type != elf.SHT_NOBITS {

@@ -539,7 +539,7 @@ func (t *Table) decodeIndex(b []byte) (*decodedIndex, error) {
 		if d.bad || u.off > u.dieOff || u.dieOff > u.end || u.end > info ||
 			f.version < 2 || f.version > 5 || f.addrSize != 4 && f.addrSize != 8 || f.offSize != 4 && f.offSize != 8 ||
 			u.strOffBase > uint64(len(s.strOffsets)) || u.addrBase > uint64(len(s.addr)) ||
-			u.rngBase > uint64(len(s.rnglists)) || u.locBase > uint64(len(s.loclists)) {
+			u.rngBase > uint64(len(s.rnglists)) || u.locBase > s.loclists.size {
 			return nil, errBadCache
 		}
 		u.files = make([]int32, d.count(1))

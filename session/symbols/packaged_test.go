@@ -104,3 +104,31 @@ func describeVar(v *Var) string {
 	}
 	return fmt.Sprintf("%s %s loc=%s const=%x", v.Name, typ, loc, v.Const)
 }
+
+// TestCompressedLocListsLazy: a compressed image's location lists are
+// decompressed when a scope first needs them, not at open (a kernel's
+// are tens of megabytes), and once.
+func TestCompressedLocListsLazy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds guests: not with -short")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	for _, tag := range []string{"gz-zlib", "gz-zlib-gnu"} {
+		tb, err := Load(vmmtest.BuildCorpus(t, tag).Path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &tb.sec.loclists
+		if l.load == nil || l.b != nil || l.size == 0 {
+			t.Fatalf("%s: location lists read at open (%d bytes of %d)", tag, len(l.b), l.size)
+		}
+		for _, fn := range tb.Funcs() {
+			tb.ScopeAt(fn.Low)
+		}
+		if l.load != nil || uint64(len(l.b)) != l.size {
+			t.Errorf("%s: location lists not read by the scopes: %d bytes of %d", tag, len(l.b), l.size)
+		}
+	}
+}

@@ -119,12 +119,13 @@ func (s *secs) locList(v cval, u *unit) []locEntry {
 	if u.format.version < 5 && v.form != formLoclistx {
 		return s.oldLocList(v.u, u)
 	}
-	off, ok := s.listOffset(v, u.locBase, s.loclists, u)
+	loclists := s.loclists.bytes()
+	off, ok := s.listOffset(v, u.locBase, loclists, u)
 	if !ok {
 		return nil
 	}
 	var out []locEntry
-	r := rd{b: s.loclists, pos: int(off)}
+	r := rd{b: loclists, pos: int(off)}
 	base := u.lowPC
 	as := u.format.addrSize
 	expr := func() []byte { return r.bytes(r.uleb()) }
@@ -167,11 +168,12 @@ func (s *secs) locList(v cval, u *unit) []locEntry {
 
 // oldLocList decodes a .debug_loc list (DWARF 2–4).
 func (s *secs) oldLocList(off uint64, u *unit) []locEntry {
-	if off >= uint64(len(s.loc)) {
+	loc := s.loc.bytes()
+	if off >= uint64(len(loc)) {
 		return nil
 	}
 	var out []locEntry
-	r := rd{b: s.loc, pos: int(off)}
+	r := rd{b: loc, pos: int(off)}
 	as := u.format.addrSize
 	maxA := ^uint64(0)
 	if as == 4 {

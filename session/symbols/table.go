@@ -386,12 +386,14 @@ func (t *Table) findSections() {
 	}{
 		{".debug_abbrev", &s.abbrev}, {".debug_str", &s.str}, {".debug_line_str", &s.lineStr},
 		{".debug_line", &s.line}, {".debug_addr", &s.addr}, {".debug_str_offsets", &s.strOffsets},
-		{".debug_ranges", &s.ranges}, {".debug_rnglists", &s.rnglists}, {".debug_loc", &s.loc},
-		{".debug_loclists", &s.loclists}, {".debug_aranges", &s.aranges}, {".debug_frame", &s.frame},
+		{".debug_ranges", &s.ranges}, {".debug_rnglists", &s.rnglists}, {".debug_aranges", &s.aranges},
 		{".debug_types", &s.types},
 	} {
 		*x.dst, _ = d.section(x.name)
 	}
+	d.lazySection(".debug_loc", &s.loc)
+	d.lazySection(".debug_loclists", &s.loclists)
+	d.lazySection(".debug_frame", &s.frame)
 	s.strS = string(s.str)
 	var infoOff int
 	s.info, infoOff = d.section(".debug_info")
