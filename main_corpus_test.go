@@ -628,7 +628,8 @@ func TestClangCorpusMatchesGDB(t *testing.T) {
 // (guests.PackagedCorpus): compressed sections (SHF_COMPRESSED zlib and
 // zstd, GNU's .zdebug_*), stripped with its DWARF in a separate file its
 // .gnu_debuglink names (found beside it, as gdb finds it), and rewritten
-// by dwz into partial units. At every stop vmdap shows the frames,
+// by dwz into partial units, within the file and in a supplementary file
+// (dwz -m). At every stop vmdap shows the frames,
 // arguments, locals and globals gdb shows. A build whose tool is missing
 // (dwz) is skipped.
 func TestPackagedDWARFMatchesGDB(t *testing.T) {

@@ -126,6 +126,10 @@ func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile str
 	} else if len(looked) > 0 {
 		c.log.WithField("looked", looked).Infof("%s has no DWARF and no separate debug file was found", name)
 	}
+	for _, n := range img.Notes() {
+		c.log.Infof("symbols of %s: %s", name, n)
+		c.output("console", "vmdap: "+n+"\n")
+	}
 	c.log.WithFields(logrus.Fields{"ms": time.Since(start).Milliseconds(), "indexCached": img.IndexCached()}).Debugf("symbols of %s loaded", name)
 	return img, nil
 }

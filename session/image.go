@@ -101,6 +101,10 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 // the paths looked at for it, in order.
 func (im *Image) DebugFound() (file string, looked []string) { return im.debugFile, im.debugLooked }
 
+// Notes says what about the image's debug information the user should
+// know (a supplementary or split DWARF file read, or missing).
+func (im *Image) Notes() []string { return im.t.Notes() }
+
 // IndexCached reports whether the image's index was read from the index
 // cache.
 func (im *Image) IndexCached() bool { return im.t.IndexCached() }

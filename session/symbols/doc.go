@@ -12,6 +12,9 @@
 // to (typeunits.go). Expressions are read as GCC and clang write them:
 // clang's DWARF 5 operands that point into the unit (DW_OP_addrx through
 // .debug_addr, DW_OP_convert to a base type) are replaced by what they
-// name when an expression is read (addrx.go). It uses only the standard
-// library's debug/elf and debug/dwarf.
+// name when an expression is read (addrx.go). Debug information is read
+// as it is packaged: compressed sections (compress.go), a separate debug
+// file found by build ID or debug link (debugfile.go), and dwz's
+// supplementary file joined to the image's (altlink.go). It uses only
+// the standard library's debug/elf and debug/dwarf.
 package symbols

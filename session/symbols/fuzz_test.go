@@ -153,3 +153,31 @@ func FuzzDebugSections(f *testing.F) {
 		exercise(tb)
 	})
 }
+
+// FuzzJoinSup: the join of an image's DWARF with dwz's supplementary
+// file (altlink.go) on damaged sections of either fails or succeeds, and
+// never panics. Seeded with the corpus's dwz -m build where dwz is
+// installed.
+func FuzzJoinSup(f *testing.F) {
+	f.Add([]byte{}, []byte{}, []byte{}, []byte{})
+	if _, err := exec.LookPath("dwz"); err == nil {
+		g := vmmtest.BuildCorpus(f, "dwz-m")
+		sec := func(path, name string) []byte {
+			e, err := elf.Open(path)
+			if err != nil {
+				f.Fatal(err)
+			}
+			defer e.Close()
+			b, err := e.Section(name).Data()
+			if err != nil {
+				f.Fatal(err)
+			}
+			return b
+		}
+		f.Add(sec(g.Path, ".debug_info"), sec(g.Path, ".debug_abbrev"), sec(g.Path+".sup", ".debug_info"), sec(g.Path+".sup", ".debug_abbrev"))
+	}
+	f.Fuzz(func(t *testing.T, info, abbrev, supInfo, supAbbrev []byte) {
+		s := &secs{info: info, abbrev: abbrev, str: []byte("a\x00"), line: []byte{0}}
+		joinSup(s, supSecs{info: supInfo, abbrev: supAbbrev, str: []byte("b\x00")})
+	})
+}

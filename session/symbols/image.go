@@ -13,6 +13,7 @@ import (
 // mapping of the file when it could be mapped, else read through the
 // io.ReaderAt on demand.
 type image struct {
+	path    string // the file's path ("" when read from an io.ReaderAt)
 	f       *elf.File
 	m       []byte // the mapping, or nil
 	cleanup runtime.Cleanup
@@ -47,6 +48,9 @@ func openImage(path string) (*image, error) {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
 	}
 	if img, err := mapImage(f, path); err != errNotMapped {
+		if img != nil {
+			img.path = path
+		}
 		return img, err
 	}
 	// Not mappable: read sections through the file, which stays open
@@ -61,6 +65,7 @@ func openImage(path string) (*image, error) {
 		return nil, err
 	}
 	runtime.AddCleanup(img, func(g *os.File) { g.Close() }, g)
+	img.path = path
 	return img, nil
 }
 

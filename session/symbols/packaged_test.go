@@ -2,7 +2,9 @@ package symbols
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -130,5 +132,44 @@ func TestCompressedLocListsLazy(t *testing.T) {
 		if l.load != nil || uint64(len(l.b)) != l.size {
 			t.Errorf("%s: location lists not read by the scopes: %d bytes of %d", tag, len(l.b), l.size)
 		}
+	}
+}
+
+// TestSupplementaryFileNotes: an image dwz -m made says where its
+// supplementary file was read from, and, when it is not where the link
+// says, where it was looked for.
+func TestSupplementaryFileNotes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds guests: not with -short")
+	}
+	if _, err := exec.LookPath("dwz"); err != nil {
+		t.Skip("dwz is not installed")
+	}
+	g := vmmtest.BuildCorpus(t, "dwz-m")
+	tb, err := Load(g.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], "reading dwz's supplementary file "+g.Path+".sup") {
+		t.Errorf("notes %q, want the supplementary file read", n)
+	}
+	// The same image with a link to a file that is not there.
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link")
+	if err := os.WriteFile(link, append([]byte("gone.sup\x00"), make([]byte, 20)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(dir, "kernel.elf")
+	runTool(t, "objcopy", "--remove-section", ".gnu_debugaltlink", "--add-section", ".gnu_debugaltlink="+link, g.Path, moved)
+	tb, err = Load(moved, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "not in " + filepath.Join(dir, "gone.sup")
+	if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], want) {
+		t.Errorf("notes %q, want one saying %q", n, want)
+	}
+	if fn := tb.FuncByName("kmain"); fn == nil {
+		t.Errorf("no kmain: the image's own functions should still be there")
 	}
 }

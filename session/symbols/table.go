@@ -113,6 +113,8 @@ type Table struct {
 	ctx        context.Context // see WithContext; nil: none
 	slide      uint64          // see SetSlide
 
+	notes []string // see Notes
+
 	cacheDir string // see WithIndexCache
 	// symsOfProgram: the symbols file has no ELF symbols, the program's
 	// were read (not cached: the key is the symbols file's build ID).
@@ -401,6 +403,9 @@ func (t *Table) findSections() {
 		s.infoOff = infoOff
 	}
 	t.debugNames, _ = d.section(".debug_names")
+	if name, id, ok := altLink(d.f); ok && len(s.info) > 0 {
+		t.readSup(name, id)
+	}
 }
 
 // loadDWARF builds the index of the debug information.

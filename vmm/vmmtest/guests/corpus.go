@@ -53,8 +53,8 @@ var ClangCorpus = []Options{
 // with zlib, as distributions ship, and zstd; the older GNU .zdebug_*
 // sections); the DWARF in a separate file that a .gnu_debuglink section
 // names (objcopy --only-keep-debug, strip --strip-debug); and rewritten
-// by dwz (partial units imported by DW_TAG_imported_unit). The code is
-// the O2 build's.
+// by dwz (partial units imported by DW_TAG_imported_unit), also with a
+// supplementary file (dwz -m). The code is the O2 build's.
 var PackagedCorpus = []Options{
 	{Tag: "gz-zlib", Flags: []string{"-O2", "-gz=zlib"}},
 	{Tag: "gz-zlib-gnu", Flags: []string{"-O2", "-gz=zlib-gnu"}},
@@ -65,6 +65,13 @@ var PackagedCorpus = []Options{
 		{"objcopy", "--strip-debug", "{elf}"},
 		{"objcopy", "--add-gnu-debuglink={out}.debug", "{elf}"}}},
 	{Tag: "dwz", Flags: []string{"-O2"}, Post: [][]string{{"dwz", "{elf}"}}},
+	// dwz -m moves what files share into a supplementary file that
+	// .gnu_debugaltlink names (Fedora's /usr/lib/debug/.dwz/…): given
+	// the file twice, all it can share.
+	{Tag: "dwz-m", Flags: []string{"-O2"}, Post: [][]string{
+		{"cp", "{elf}", "{elf}.twin"},
+		{"dwz", "-m", "{out}.sup", "{elf}", "{elf}.twin"},
+		{"rm", "{elf}.twin"}}},
 }
 
 // CorpusOptions returns the corpus build with that tag (GCC's, clang's
