@@ -629,7 +629,7 @@ func TestClangCorpusMatchesGDB(t *testing.T) {
 // zstd, GNU's .zdebug_*), stripped with its DWARF in a separate file its
 // .gnu_debuglink names (found beside it, as gdb finds it), and rewritten
 // by dwz into partial units, within the file and in a supplementary file
-// (dwz -m). At every stop vmdap shows the frames,
+// (dwz -m), and split into .dwo files (-gsplit-dwarf). At every stop vmdap shows the frames,
 // arguments, locals and globals gdb shows. A build whose tool is missing
 // (dwz) is skipped.
 func TestPackagedDWARFMatchesGDB(t *testing.T) {

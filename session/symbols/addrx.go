@@ -42,6 +42,13 @@ const (
 	atByteSizeRaw = 0x0b
 )
 
+// Operations that name a DIE by its offset in .debug_info, moved with a
+// split unit joined to the image's (split.go).
+const (
+	opCallRef          = 0x9a
+	opGNUVariableValue = 0xfd
+)
+
 // resolveIndexed returns expr with its indexed operands replaced (see
 // above), or expr itself when it has none or cannot be rewritten: an
 // operation it does not know the operands of, or a branch (DW_OP_skip,
@@ -49,7 +56,7 @@ const (
 // expression that has indexed operands; such an expression's evaluation
 // reports the operation as unsupported.
 func (t *Table) resolveIndexed(expr []byte, u *unit) []byte {
-	if u == nil || !hasIndexedOp(expr) {
+	if u == nil || !hasIndexedOp(expr) && t.splitRefs[u.off] == 0 {
 		return expr
 	}
 	out, ok := t.rewriteIndexed(expr, u, 0)
@@ -184,6 +191,30 @@ func (t *Table) rewriteIndexed(expr []byte, u *unit, depth int) ([]byte, bool) {
 			}
 			changed = true
 			continue
+		case opImplicitPointer, opGNUImplicitPointer, opCallRef, opGNUVariableValue:
+			// A DIE by its offset in the section: a split unit's offsets
+			// are in its .dwo's, and the unit moved (split.go).
+			if d := t.splitRefs[u.off]; d != 0 {
+				if len(b) < refSize {
+					return nil, false
+				}
+				out = append(out, op)
+				v := uintN(b, refSize) + d
+				for k := 0; k < refSize; k++ {
+					out = append(out, byte(v>>(8*k)))
+				}
+				b = b[refSize:]
+				changed = true
+				if op == opImplicitPointer || op == opGNUImplicitPointer {
+					n, ok := operandLen(opConsts, b, as, refSize) // (the SLEB offset, as DW_OP_consts's)
+					if !ok {
+						return nil, false
+					}
+					out = append(out, b[:n]...)
+					b = b[n:]
+				}
+				continue
+			}
 		case opSkip, opBra:
 			branches = true
 		}

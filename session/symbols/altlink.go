@@ -230,7 +230,9 @@ func standardAbbrevs(sec []byte) ([]byte, map[uint64]uint64, error) {
 // unitHeader is what eachUnitValue reads of a unit's header.
 type unitHeader struct {
 	off, abbrevOff uint64
-	abbrevAt       int // where the abbreviation offset is, in the section
+	unitType       uint8  // DWARF 5's (0 before)
+	dwoID          uint64 // of a skeleton or split unit
+	abbrevAt       int    // where the abbreviation offset is, in the section
 	format         unitFormat
 	dieOff, end    uint64
 }
@@ -313,6 +315,7 @@ func readUnitHeader(r *rd) (unitHeader, error) {
 		h.format.addrSize = int(r.u8())
 	case v == 5:
 		ut := r.u8()
+		h.unitType = ut
 		h.format.addrSize = int(r.u8())
 		h.abbrevAt = r.pos
 		h.abbrevOff = r.uN(h.format.offSize)
@@ -321,7 +324,7 @@ func readUnitHeader(r *rd) (unitHeader, error) {
 			r.u64()
 			r.uN(h.format.offSize)
 		case 4, 5: // skeleton, split compile: the DWO id
-			r.u64()
+			h.dwoID = r.u64()
 		}
 	default:
 		return unitHeader{}, formatError("info", uint64(start), "unsupported DWARF version")

@@ -14,7 +14,8 @@
 // .debug_addr, DW_OP_convert to a base type) are replaced by what they
 // name when an expression is read (addrx.go). Debug information is read
 // as it is packaged: compressed sections (compress.go), a separate debug
-// file found by build ID or debug link (debugfile.go), and dwz's
-// supplementary file joined to the image's (altlink.go). It uses only
+// file found by build ID or debug link (debugfile.go), dwz's
+// supplementary file joined to the image's (altlink.go), and split
+// DWARF's .dwo files joined to it (split.go). It uses only
 // the standard library's debug/elf and debug/dwarf.
 package symbols

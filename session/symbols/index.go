@@ -305,8 +305,8 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 	// The unit's own DIE.
 	code := r.uleb()
 	a := at.get(code)
-	if a == nil || (a.tag != tagCompileUnit && a.tag != tagPartialUnit) {
-		return nil
+	if a == nil || (a.tag != tagCompileUnit && a.tag != tagPartialUnit && a.tag != tagSkeletonUnit) {
+		return nil // (a skeleton unit: its line table, when its split unit is not read)
 	}
 	t.readUnitDIE(&r, a, u)
 	if r.bad {

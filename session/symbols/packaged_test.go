@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -171,5 +172,51 @@ func TestSupplementaryFileNotes(t *testing.T) {
 	}
 	if fn := tb.FuncByName("kmain"); fn == nil {
 		t.Errorf("no kmain: the image's own functions should still be there")
+	}
+}
+
+// TestSplitDWARFMissingDWO: an image whose DWARF is split, one of whose
+// .dwo files is not there, keeps that unit's lines (its skeleton's line
+// table) and the other units' functions, and says which file it did not
+// find.
+func TestSplitDWARFMissingDWO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds guests: not with -short")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	g := vmmtest.BuildCorpus(t, "split")
+	b, err := os.ReadFile(g.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The image names kernel.c's .dwo by its path in .debug_str: name a
+	// file that is not there (the same length).
+	gone := bytes.ReplaceAll(b, []byte("-kernel.dwo\x00"), []byte("-kernel.dwx\x00"))
+	if bytes.Equal(gone, b) {
+		t.Fatal("no kernel.dwo named in the image")
+	}
+	path := filepath.Join(t.TempDir(), "kernel.elf")
+	if err := os.WriteFile(path, gone, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := Load(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := tb.Notes()
+	if len(n) != 2 || !strings.Contains(n[0], "-kernel.dwx") || !strings.Contains(n[1], "read the .dwo files of 2 of its units") {
+		t.Errorf("notes %q, want kernel.c's .dwo missing and 2 read", n)
+	}
+	if fn := tb.FuncByName("outb"); fn == nil || fn.cu < 0 {
+		t.Errorf("outb (io_serial.c, whose .dwo is there): %+v, want its DWARF function", fn)
+	}
+	fn := tb.FuncByName("kmain") // (from the ELF symbols)
+	if fn == nil {
+		t.Fatal("no kmain")
+	}
+	if loc, ok := tb.PCToLine(fn.Low); !ok || !strings.HasSuffix(loc.File, "kernel.c") {
+		t.Errorf("kmain's line %v %v: want kernel.c's (its skeleton's line table)", loc, ok)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -114,6 +115,12 @@ type Table struct {
 	slide      uint64          // see SetSlide
 
 	notes []string // see Notes
+	// skeletonsJoined: the skeleton units whose split units were joined
+	// (split.go), by offset.
+	skeletonsJoined map[uint64]bool
+	// splitRefs: how far each joined split unit moved (by its offset),
+	// which its expressions' DIE offsets move by (addrx.go).
+	splitRefs map[uint64]uint64
 
 	cacheDir string // see WithIndexCache
 	// symsOfProgram: the symbols file has no ELF symbols, the program's
@@ -406,6 +413,7 @@ func (t *Table) findSections() {
 	if name, id, ok := altLink(d.f); ok && len(s.info) > 0 {
 		t.readSup(name, id)
 	}
+	t.skeletonsJoined = t.readSplit()
 }
 
 // loadDWARF builds the index of the debug information.
@@ -415,6 +423,10 @@ func (t *Table) loadDWARF() {
 		return
 	}
 	t.units, t.tunits, _ = walkUnits(s.info)
+	if len(t.skeletonsJoined) > 0 {
+		// (their split units, joined, stand for them: split.go)
+		t.units = slices.DeleteFunc(t.units, func(u *unit) bool { return t.skeletonsJoined[u.off] })
+	}
 	t.tunits = append(t.tunits, walkTypes(s.types)...)
 	t.buildIndex()
 	t.buildUnitRanges()

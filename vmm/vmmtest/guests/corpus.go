@@ -54,7 +54,8 @@ var ClangCorpus = []Options{
 // sections); the DWARF in a separate file that a .gnu_debuglink section
 // names (objcopy --only-keep-debug, strip --strip-debug); and rewritten
 // by dwz (partial units imported by DW_TAG_imported_unit), also with a
-// supplementary file (dwz -m). The code is the O2 build's.
+// supplementary file (dwz -m); and split into .dwo files (-gsplit-dwarf).
+// The code is the O2 build's.
 var PackagedCorpus = []Options{
 	{Tag: "gz-zlib", Flags: []string{"-O2", "-gz=zlib"}},
 	{Tag: "gz-zlib-gnu", Flags: []string{"-O2", "-gz=zlib-gnu"}},
@@ -72,6 +73,10 @@ var PackagedCorpus = []Options{
 		{"cp", "{elf}", "{elf}.twin"},
 		{"dwz", "-m", "{out}.sup", "{elf}", "{elf}.twin"},
 		{"rm", "{elf}.twin"}}},
+	// Split DWARF: the image keeps skeleton units (the line table, the
+	// code's addresses in .debug_addr); the rest is in a .dwo file per
+	// unit beside it, which DW_AT_dwo_name names.
+	{Tag: "split", Flags: []string{"-O2", "-gsplit-dwarf"}},
 }
 
 // CorpusOptions returns the corpus build with that tag (GCC's, clang's
