@@ -644,6 +644,11 @@ func TestPackagedDWARFMatchesGDB(t *testing.T) {
 					t.Skipf("%s is not installed: the %s build is made with it", c[0], o.Tag)
 				}
 			}
+			if o.Compiler == "clang" {
+				// (symbols.TestPackagedDWARF compares it with the clang-O2
+				// build, which this test's clang sibling checks)
+				t.Skip("gdb 13 shows the variables of clang's .dwo files that have location lists <optimized out> (vmdap their values)")
+			}
 			checkAgainstGDB(t, corpusRunOf(t, o.Tag))
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +28,6 @@ func TestPackagedDWARF(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("gcc is needed to build the corpus guests")
 	}
-	want := describeImage(t, vmmtest.BuildCorpus(t, "O2").Path)
 	for _, o := range guests.PackagedCorpus {
 		t.Run(o.Tag, func(t *testing.T) {
 			for _, c := range o.Post {
@@ -35,7 +35,18 @@ func TestPackagedDWARF(t *testing.T) {
 					t.Skipf("%s is not installed: the %s build is made with it", c[0], o.Tag)
 				}
 			}
+			base := "O2"
+			if o.Compiler == "clang" {
+				base = "clang-O2"
+			}
+			want := describeImage(t, vmmtest.BuildCorpus(t, base).Path)
 			got := describeImage(t, vmmtest.BuildCorpus(t, o.Tag).Path)
+			if o.Compiler == "clang" {
+				// clang writes no DW_OP_convert into a .dwo (a typed
+				// operation's base type would be in another file): its
+				// expressions differ, not what they locate.
+				want, got = withoutLocs(want), withoutLocs(got)
+			}
 			if len(got) != len(want) {
 				t.Errorf("%d lines of description, O2 has %d", len(got), len(want))
 			}
@@ -93,6 +104,23 @@ func describeImage(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+// withoutLocs is a description with each location expression reduced to
+// whether there is one.
+func withoutLocs(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = locRE.ReplaceAllStringFunc(l, func(m string) string {
+			if m == "loc=" {
+				return m
+			}
+			return "loc=some"
+		})
+	}
+	return out
+}
+
+var locRE = regexp.MustCompile(`loc=[0-9a-f]*`)
 
 func describeVar(v *Var) string {
 	typ := "?"

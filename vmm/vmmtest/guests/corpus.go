@@ -77,6 +77,8 @@ var PackagedCorpus = []Options{
 	// code's addresses in .debug_addr); the rest is in a .dwo file per
 	// unit beside it, which DW_AT_dwo_name names.
 	{Tag: "split", Flags: []string{"-O2", "-gsplit-dwarf"}},
+	// And as clang writes it (its code is the clang-O2 build's).
+	{Tag: "clang-split", Compiler: "clang", Flags: []string{"-O2", "-gsplit-dwarf"}},
 }
 
 // CorpusOptions returns the corpus build with that tag (GCC's, clang's
