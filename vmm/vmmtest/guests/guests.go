@@ -216,6 +216,12 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 			args = append(args, filepath.Join(dir, s))
 		}
 		cmd := exec.Command(gcc, args...)
+		if slices.Contains(o.Flags, "-gsplit-dwarf") {
+			// The .dwo files go to the folder the compiler runs in (and
+			// DW_AT_comp_dir names it): the cache's, not the test's
+			// package folder in the source tree.
+			cmd.Dir = outDir
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
