@@ -1,0 +1,328 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// What the drgn test's /init prints once both modules are loaded.
+const drgnLoaded = "VMDAP-DRGN-MODULES-LOADED"
+
+// TestLinuxAwareMatchesDrgn compares vmdap's Linux awareness with drgn's
+// at the same stops of Debian's cloud kernel under QEMU TCG (two CPUs):
+// at each stop QEMU writes an ELF core of the guest (vmdap's console
+// "monitor dump-guest-memory", through the stub's qRcmd), drgn reads it
+// with the vmlinux, and the tasks (pid, thread group, parent, state
+// letter, CPU, task_struct, name, kernel thread, running), the kernel log
+// (each record's timestamp and text), the modules (size, references,
+// address, state, users), the mounts, per_cpu(runqueues, cpu).nr_running,
+// per_cpu(runqueues, cpu).curr, current on each vCPU, jiffies, the banner
+// and the command line vmdap shows must be drgn's. The stops: a function
+// breakpoint on nls_ascii's init (the module is COMING, its init code
+// still there; insmod runs), and a pause once /init sleeps with both
+// modules LIVE. Only formatting is normalised (drgn prints a multi-line
+// record's timestamp once, vmdap on each line as the kernel's console
+// does; vmdap brackets a kernel thread's name as ps does).
+func TestLinuxAwareMatchesDrgn(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	vmmtest.RequireDrgn(t)
+	nls := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
+	fw := vmmtest.RequireLinuxModule(t, k, "kernel/drivers/firmware/qemu_fw_cfg")
+	nlsKO, err := os.ReadFile(nls.KO)
+	mustOK(t, err)
+	fwKO, err := os.ReadFile(fw.KO)
+	mustOK(t, err)
+	// qemu_fw_cfg first: it hands QEMU's vmcoreinfo device the kernel's
+	// VMCOREINFO, without which drgn cannot read QEMU's core. A sleeping
+	// child and a tmpfs give tasks and mounts more than init's.
+	extra := "$B mkdir -p /mnt/d && $B mount -t tmpfs drgnscratch /mnt/d\n" +
+		"$B sleep 7200 &\n" +
+		"$B insmod /fw.ko && $B insmod /nls.ko && echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
+		"while :; do $B sleep 3600; done"
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO}), 0o644))
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir})
+	c.Timeout = 2 * time.Minute
+	console := func() string { b, _ := os.ReadFile(serial); return string(b) }
+	defer consolesOnFailure(t, c, console)
+
+	_, err = c.WaitEvent("initialized")
+	mustOK(t, err)
+	_, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
+	mustOK(t, err)
+	mustOK(t, c.ConfigurationDone())
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("attach stop: %+v %v", ev, err)
+	}
+	mustOK(t, c.Continue(1))
+	ev, err := c.Stopped()
+	mustOK(t, err)
+	if ev.Body.Reason != "function breakpoint" {
+		t.Fatalf("stopped for %q (%s), want the breakpoint on init_nls_ascii", ev.Body.Reason, ev.Body.Description)
+	}
+	dir := t.TempDir()
+	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "init.core"), 2) })
+
+	mustOK(t, c.Continue(1))
+	waitConsole(t, console, drgnLoaded, 2*time.Minute)
+	_, err = c.Request("pause", map[string]any{"threadId": 1})
+	mustOK(t, err)
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
+		t.Fatalf("pause: %+v %v", ev, err)
+	}
+	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "sleep.core"), 2) })
+	mustOK(t, c.Disconnect())
+}
+
+// compareWithDrgn has QEMU dump the stopped guest to core, runs drgn on
+// it and compares what vmdap shows at this stop with drgn's reading.
+func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpus int) {
+	// A frame of each vCPU, for the expressions (current is the vCPU's).
+	frames := make([]int, vcpus)
+	for v := range frames {
+		st, err := c.StackTrace(v + 1)
+		mustOK(t, err)
+		if len(st.Body.StackFrames) == 0 {
+			t.Fatalf("vCPU %d has no frames", v)
+		}
+		frames[v] = st.Body.StackFrames[0].Id
+	}
+	eval := func(expr string) string { t.Helper(); return evalIn(t, c, frames[0], expr) }
+	// vmdap's answers first, then the dump: the guest stays stopped
+	// between them (the monitor command does not resume it).
+	tasks, dmesg, lsmod, mounts := eval("tasks"), eval("dmesg"), eval("lsmod"), eval("mounts")
+	version, cmdline := eval("version"), eval("cmdline")
+	start := time.Now()
+	out := eval("monitor dump-guest-memory -p " + core)
+	if st, err := os.Stat(core); err != nil || st.Size() == 0 {
+		t.Fatalf("monitor dump-guest-memory %s: %q, and no core (%v)", core, out, err)
+	}
+	d := vmmtest.DrgnRead(t, core, vmlinux)
+	os.Remove(core)
+	t.Logf("dump and drgn: %v", time.Since(start).Round(time.Millisecond))
+	for part, why := range d.Errors {
+		t.Logf("drgn could not read %s (not compared): %s", part, why)
+	}
+	// A comparison with nothing is none: the guest has tasks, a log,
+	// both modules and mounts at both stops.
+	if len(d.Tasks) < 3 || len(d.Log) == 0 || len(d.Modules) != 2 || len(d.Mounts) == 0 || len(d.CPUs) != vcpus {
+		t.Errorf("drgn read %d tasks, %d log records, %d modules, %d mounts, %d CPUs: want some of each, both modules and %d CPUs",
+			len(d.Tasks), len(d.Log), len(d.Modules), len(d.Mounts), len(d.CPUs), vcpus)
+	}
+	if _, bad := d.Errors["tasks"]; !bad {
+		compareTasks(t, tasks, d)
+	}
+	if _, bad := d.Errors["log"]; !bad {
+		compareLog(t, dmesg, d.Log)
+	}
+	if _, bad := d.Errors["modules"]; !bad {
+		compareModules(t, lsmod, d.Modules)
+	}
+	if _, bad := d.Errors["mounts"]; !bad {
+		compareMounts(t, mounts, d.Mounts)
+	}
+	if _, bad := d.Errors["cpus"]; !bad {
+		for _, cpu := range d.CPUs {
+			for expr, want := range map[string]string{
+				fmt.Sprintf("per_cpu(runqueues, %d).nr_running", cpu.CPU): fmt.Sprint(cpu.NrRunning),
+				fmt.Sprintf("per_cpu(runqueues, %d).curr->pid", cpu.CPU):  fmt.Sprint(cpu.CurrPID),
+			} {
+				if got := eval(expr); got != want {
+					t.Errorf("%s = %s, drgn reads %s", expr, got, want)
+				}
+			}
+		}
+		// current on each vCPU: QEMU's vCPU N is Linux's CPU N (the boot
+		// CPU is CPU 0, the others are numbered in the MADT's order, which
+		// is QEMU's).
+		for v := range frames {
+			if v >= len(d.CPUs) {
+				break
+			}
+			cpu := d.CPUs[v]
+			if got := evalIn(t, c, frames[v], "current->pid"); got != fmt.Sprint(cpu.CurrentPID) {
+				t.Errorf("current->pid on vCPU %d = %s, drgn reads CPU %d's current pid %d", v, got, v, cpu.CurrentPID)
+			}
+			if got := evalIn(t, c, frames[v], "(unsigned long)current"); !sameNumber(got, cpu.Current) {
+				t.Errorf("current on vCPU %d = %s, drgn reads CPU %d's current %#x", v, got, v, cpu.Current)
+			}
+		}
+	}
+	for expr, want := range map[string]string{"jiffies": fmt.Sprint(d.Jiffies), "nr_cpu_ids": fmt.Sprint(d.NrCPUs)} {
+		if got := eval(expr); !sameNumber(got, parseU(want)) {
+			t.Errorf("%s = %s, drgn reads %s", expr, got, want)
+		}
+	}
+	if got := eval("init_task.comm"); !strings.HasPrefix(got, strconv.Quote(d.InitComm)[:len(d.InitComm)+1]) {
+		t.Errorf("init_task.comm = %s, drgn reads %q", got, d.InitComm)
+	}
+	if strings.TrimRight(version, "\n") != strings.TrimRight(d.Banner, "\n") {
+		t.Errorf("version = %q, drgn reads linux_banner %q", version, d.Banner)
+	}
+	if strings.TrimRight(cmdline, "\n") != d.Cmdline {
+		t.Errorf("cmdline = %q, drgn reads saved_command_line %q", cmdline, d.Cmdline)
+	}
+}
+
+func parseU(s string) uint64 { n, _ := strconv.ParseUint(s, 0, 64); return n }
+
+// sameNumber reports whether an evaluate result shows n (in decimal or
+// hex, with whatever follows the number).
+func sameNumber(got string, n uint64) bool {
+	f := strings.Fields(got)
+	if len(f) == 0 {
+		return false
+	}
+	v, err := strconv.ParseUint(f[0], 0, 64)
+	return err == nil && v == n
+}
+
+// taskRow is a row of vmdap's tasks.
+var taskRow = regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s+(\d+) (\S)\s+(\d+)\s+(0x[0-9a-f]+)\s+(.*)$`)
+
+// compareTasks compares vmdap's tasks with drgn's, task by task
+// (task_struct address).
+func compareTasks(t *testing.T, out string, d vmmtest.DrgnLinux) {
+	t.Helper()
+	got := map[uint64]vmmtest.DrgnTask{}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for _, l := range lines[1:] {
+		m := taskRow.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("tasks: a line not a task: %q", l)
+			continue
+		}
+		tk := vmmtest.DrgnTask{Addr: parseU(m[6]), State: m[4], Comm: m[7]}
+		tk.PID, _ = strconv.Atoi(m[1])
+		tk.TGID, _ = strconv.Atoi(m[2])
+		tk.PPID, _ = strconv.Atoi(m[3])
+		tk.CPU, _ = strconv.Atoi(m[5])
+		tk.Comm, tk.Running = strings.CutSuffix(tk.Comm, "  (running)")
+		if strings.HasPrefix(tk.Comm, "[") && strings.HasSuffix(tk.Comm, "]") {
+			tk.Comm, tk.Kthread = tk.Comm[1:len(tk.Comm)-1], true
+		}
+		got[tk.Addr] = tk
+	}
+	for _, want := range d.Tasks {
+		g, ok := got[want.Addr]
+		if !ok {
+			t.Errorf("tasks: no pid %d (%s, task_struct %#x), which drgn lists", want.PID, want.Comm, want.Addr)
+			continue
+		}
+		delete(got, want.Addr)
+		if g != want {
+			t.Errorf("tasks: pid %d (%#x):\n  vmdap %+v\n  drgn  %+v", want.PID, want.Addr, g, want)
+		}
+	}
+	for _, g := range got {
+		t.Errorf("tasks: pid %d (%s, task_struct %#x) is not in drgn's list", g.PID, g.Comm, g.Addr)
+	}
+	if t.Failed() {
+		t.Logf("vmdap's tasks:\n%s", out)
+	}
+}
+
+// compareLog compares vmdap's dmesg with drgn's printk records, each
+// record's lines as vmdap shows them (the kernel console's format: the
+// timestamp on each line).
+func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
+	t.Helper()
+	var want []string
+	for _, r := range recs {
+		stamp := fmt.Sprintf("[%5d.%06d] ", r.TS/1e9, r.TS%1e9/1e3)
+		for _, l := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
+			want = append(want, stamp+l)
+		}
+	}
+	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for i := 0; i < max(len(got), len(want)); i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			t.Errorf("dmesg line %d of %d (drgn: %d):\n  vmdap %q\n  drgn  %q\nvmdap's lines around it:\n%s",
+				i+1, len(got), len(want), g, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
+			return
+		}
+	}
+}
+
+// compareModules compares vmdap's lsmod with drgn's module list, in the
+// kernel's list order.
+func compareModules(t *testing.T, out string, mods []vmmtest.DrgnModule) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	head := lines[0]
+	col := func(name string) int { return strings.Index(head, name) }
+	var got []vmmtest.DrgnModule
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			t.Errorf("lsmod: a line not a module: %q", l)
+			continue
+		}
+		m := vmmtest.DrgnModule{Name: f[0], Size: parseU(f[1]), Base: parseU(f[3]), State: f[4]}
+		m.Refs, _ = strconv.Atoi(f[2])
+		// Used by is the last column (after Symbols, whose text has spaces).
+		if i := col("Used by"); i >= 0 && i < len(l) {
+			if u := strings.TrimSpace(l[i:]); u != "" {
+				m.Users = strings.Split(u, ",")
+			}
+		}
+		got = append(got, m)
+	}
+	for i := 0; i < max(len(got), len(mods)); i++ {
+		switch {
+		case i >= len(got):
+			t.Errorf("lsmod: no %s, which drgn lists", mods[i].Name)
+		case i >= len(mods):
+			t.Errorf("lsmod: %s is not in drgn's list", got[i].Name)
+		default:
+			w := mods[i]
+			w.Addr = 0 // lsmod does not show struct module's address
+			sort.Strings(w.Users)
+			sort.Strings(got[i].Users)
+			if fmt.Sprint(got[i]) != fmt.Sprint(w) {
+				t.Errorf("lsmod: module %d:\n  vmdap %+v\n  drgn  %+v", i, got[i], w)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("vmdap's lsmod:\n%s", out)
+	}
+}
+
+// compareMounts compares vmdap's mounts with drgn's, in order.
+func compareMounts(t *testing.T, out string, ms []vmmtest.DrgnMount) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	var got []vmmtest.DrgnMount
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 4 {
+			t.Errorf("mounts: a line not a mount: %q", l)
+			continue
+		}
+		got = append(got, vmmtest.DrgnMount{Addr: parseU(f[0]), Dev: f[1], Dir: f[2], Type: f[3]})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ms) {
+		t.Errorf("mounts:\n  vmdap %+v\n  drgn  %+v\nvmdap's mounts:\n%s", got, ms, out)
+	}
+}

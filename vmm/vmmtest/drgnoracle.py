@@ -1,0 +1,161 @@
+# What drgn reads of a Linux kernel's core dump (QEMU's dump-guest-memory
+# with -device vmcoreinfo), printed as one JSON object for the Go test to
+# compare with vmdap's view of the same stop. Usage:
+#   /usr/bin/python3 drgnoracle.py CORE VMLINUX
+# Values come from drgn's helpers where drgn 0.0.22 has one (tasks, their
+# state and CPU, the printk records, per_cpu, the idle tasks); where it
+# has none (modules, mounts on 6.8+ kernels), from drgn objects read as
+# the kernel's own code reads them (cited at each).
+import json
+import sys
+
+from drgn import Program
+from drgn.helpers.linux.cpumask import for_each_possible_cpu
+from drgn.helpers.linux.fs import mount_dst, mount_fstype, mount_src
+from drgn.helpers.linux.list import list_for_each_entry
+from drgn.helpers.linux.percpu import per_cpu
+from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.printk import get_printk_records
+from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
+from drgn.helpers.linux.sched import idle_task, task_cpu, task_state_to_char
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h
+
+
+def text(b):
+    return b.decode("utf-8", errors="replace")
+
+
+def current_of(prog, cpu):
+    # What the kernel's `current` reads: pcpu_hot.current_task (6.2+),
+    # the per-CPU current_task before.
+    try:
+        return per_cpu(prog["pcpu_hot"], cpu).current_task.read_()
+    except KeyError:
+        return per_cpu(prog["current_task"], cpu).read_()
+
+
+def tasks(prog, cpus):
+    seen, out = set(), []
+    running = {current_of(prog, c).value_() for c in cpus}
+    # for_each_task walks the PID namespace's tasks; the idle tasks
+    # (pid 0, one per CPU) are in none.
+    all_tasks = list(for_each_task(prog)) + [idle_task(prog, c) for c in cpus]
+    for t in all_tasks:
+        a = t.value_()
+        if a in seen:
+            continue
+        seen.add(a)
+        out.append(
+            {
+                "addr": a,
+                "pid": t.pid.value_(),
+                "tgid": t.tgid.value_(),
+                # /proc/PID/status's PPid: the real parent's thread group.
+                "ppid": t.real_parent.tgid.value_(),
+                "state": task_state_to_char(t),
+                "cpu": task_cpu(t),
+                "comm": text(t.comm.string_()),
+                "kthread": bool(t.flags.value_() & PF_KTHREAD),
+                "running": a in running,
+            }
+        )
+    return out
+
+
+def modules(prog):
+    # kernel/module/procfs.c: /proc/modules shows module_total_size (every
+    # mem[] region, the init ones too while they exist), module_refcount
+    # (refcnt - MODULE_REF_BASE) and the users on source_list; the address
+    # is the code's (mem[MOD_TEXT] since 6.4, core_layout before).
+    state_t = prog.type("enum module_state")
+    names = {v: n for n, v in state_t.enumerators}
+    out = []
+    for mod in list_for_each_entry("struct module", prog["modules"].address_of_(), "list"):
+        try:
+            mem = mod.mem
+            text_base = mem[prog["MOD_TEXT"].value_()].base.value_()
+            size = sum(mem[i].size.value_() for i in range(len(mem)))
+        except AttributeError:
+            text_base = mod.core_layout.base.value_()
+            size = mod.core_layout.size.value_() + mod.init_layout.size.value_()
+        users = [
+            text(u.source.name.string_())
+            for u in list_for_each_entry("struct module_use", mod.source_list.address_of_(), "source_list")
+        ]
+        out.append(
+            {
+                "addr": mod.value_(),
+                "name": text(mod.name.string_()),
+                "state": names.get(mod.state.value_(), str(mod.state.value_())).removeprefix("MODULE_STATE_"),
+                "base": text_base,
+                "size": size,
+                "refs": mod.refcnt.counter.value_() - 1,
+                "users": users,
+            }
+        )
+    return out
+
+
+def mounts(prog):
+    # The initial namespace's mounts: an rbtree (mnt_namespace.mounts)
+    # since 6.8, which drgn 0.0.22's for_each_mount predates; a list before.
+    ns = prog["init_task"].nsproxy.mnt_ns
+    try:
+        ms = rbtree_inorder_for_each_entry("struct mount", ns.mounts.address_of_(), "mnt_node")
+    except AttributeError:
+        ms = list_for_each_entry("struct mount", ns.list.address_of_(), "mnt_list")
+    return [
+        {"addr": m.value_(), "dev": text(mount_src(m)), "dir": text(mount_dst(m)), "type": text(mount_fstype(m))}
+        for m in ms
+    ]
+
+
+def main():
+    core, vmlinux = sys.argv[1], sys.argv[2]
+    prog = Program()
+    prog.set_core_dump(core)
+    prog.load_debug_info([vmlinux])
+    cpus = list(for_each_possible_cpu(prog))
+
+    def cpu(c):
+        rq, cur = per_cpu(prog["runqueues"], c), current_of(prog, c)
+        return {
+            "cpu": c,
+            "nr_running": rq.nr_running.value_(),
+            "curr_pid": rq.curr.pid.value_(),
+            "current": cur.value_(),
+            "current_pid": cur.pid.value_(),
+            "current_comm": text(cur.comm.string_()),
+        }
+
+    sections = {
+        "cpus": lambda: [cpu(c) for c in cpus],
+        "tasks": lambda: tasks(prog, cpus),
+        "log": lambda: [
+            {"seq": r.seq, "ts": r.timestamp, "level": r.level, "text": text(r.text)}
+            for r in get_printk_records(prog)
+        ],
+        "modules": lambda: modules(prog),
+        "mounts": lambda: mounts(prog),
+        # jiffies is an ELF symbol only (the linker script places it on
+        # jiffies_64), which drgn 0.0.22 does not take as an object.
+        "jiffies": lambda: prog.read_u64(prog.symbol("jiffies").address),
+        "nr_cpu_ids": lambda: prog["nr_cpu_ids"].value_(),
+        "banner": lambda: text(prog["linux_banner"].string_()),
+        "cmdline": lambda: text(prog["saved_command_line"].string_()),
+        "init_comm": lambda: text(prog["init_task"].comm.string_()),
+    }
+    # A section drgn cannot read (a kernel layout newer than drgn) is
+    # named in errors, and the others still come.
+    out, errors = {}, {}
+    for name, fn in sections.items():
+        try:
+            out[name] = fn()
+        except Exception as e:
+            errors[name] = f"{type(e).__name__}: {e}"
+    out["errors"] = errors
+    print(json.dumps(out))
+
+
+main()
