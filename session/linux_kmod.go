@@ -23,7 +23,6 @@ type modInfo struct {
 // memRegion is one of a module's memory regions.
 type memRegion struct {
 	kind       string // "MOD_TEXT" … or "core"/"init"
-	init       bool
 	base, size uint64
 }
 
@@ -96,12 +95,11 @@ func (k *kview) module(t *ctype, addr uint64) (modInfo, error) {
 			if r.kind == "" {
 				r.kind = fmt.Sprint(i)
 			}
-			r.init = strings.Contains(r.kind, "INIT")
 			regions = append(regions, r)
 		}
 	} else {
 		regions = append(regions, memRegion{kind: "core", base: o.uint("core_layout.base"), size: o.uint("core_layout.size")},
-			memRegion{kind: "init", init: true, base: o.uint("init_layout.base"), size: o.uint("init_layout.size")})
+			memRegion{kind: "init", base: o.uint("init_layout.base"), size: o.uint("init_layout.size")})
 	}
 	mi.regions = regions
 	if k.has(t, "refcnt.counter") {
@@ -159,13 +157,15 @@ func (mi modInfo) ranges() []symbols.Range {
 	return out
 }
 
-// size is the module's size as lsmod shows it: its memory without init.
+// size is the module's size as lsmod shows it: all of its memory, the
+// init regions too while they are there (a loading module's; the kernel
+// zeroes their sizes when it frees them), as /proc/modules adds it up
+// (module_total_size, kernel/module/procfs.c; init_layout plus
+// core_layout before 6.4).
 func (mi modInfo) size() uint64 {
 	var n uint64
 	for _, r := range mi.regions {
-		if !r.init {
-			n += r.size
-		}
+		n += r.size
 	}
 	return n
 }
