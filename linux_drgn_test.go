@@ -43,23 +43,43 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	fwKO, err := os.ReadFile(fw.KO)
 	mustOK(t, err)
 	// qemu_fw_cfg first: it hands QEMU's vmcoreinfo device the kernel's
-	// VMCOREINFO, without which drgn cannot read QEMU's core. A sleeping
-	// child and a tmpfs give tasks and mounts more than init's.
+	// VMCOREINFO, without which drgn cannot read QEMU's core. A tmpfs, a
+	// sleeping child, a stopped one (T) and a zombie (Z: a child of a
+	// shell that execs sleep, which never reaps it) give the mounts and
+	// tasks more than init's.
 	extra := "$B mkdir -p /mnt/d && $B mount -t tmpfs drgnscratch /mnt/d\n" +
 		"$B sleep 7200 &\n" +
+		"$B sleep 7201 & $B kill -STOP $!\n" +
+		"$B sh -c '$B true & exec $B sleep 7202' &\n" +
 		"$B insmod /fw.ko && $B insmod /nls.ko && echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
 	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO}), 0o644))
+	// With KASLR too: vmdap finds the slide at a stop, drgn reads it from
+	// VMCOREINFO (KERNELOFFSET), and the per-CPU areas and module
+	// addresses move.
+	for _, kaslr := range []bool{false, true} {
+		name, args := "nokaslr", "console=ttyS0 nokaslr panic=-1"
+		if kaslr {
+			name, args = "kaslr", "console=ttyS0 panic=-1"
+		}
+		t.Run(name, func(t *testing.T) { drgnStops(t, k, nls, initrd, args) })
+	}
+}
+
+// drgnStops boots the kernel with initrd and the command line args, and
+// compares vmdap with drgn at a breakpoint in nls_ascii's init and at a
+// pause once /init sleeps.
+func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, args string) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
-		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 nokaslr panic=-1")
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args)
 	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir})
 	c.Timeout = 2 * time.Minute
 	console := func() string { b, _ := os.ReadFile(serial); return string(b) }
 	defer consolesOnFailure(t, c, console)
 
-	_, err = c.WaitEvent("initialized")
+	_, err := c.WaitEvent("initialized")
 	mustOK(t, err)
 	_, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "init_nls_ascii"}}})
 	mustOK(t, err)
@@ -104,7 +124,7 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	// vmdap's answers first, then the dump: the guest stays stopped
 	// between them (the monitor command does not resume it).
 	tasks, dmesg, lsmod, mounts := eval("tasks"), eval("dmesg"), eval("lsmod"), eval("mounts")
-	version, cmdline := eval("version"), eval("cmdline")
+	version, cmdline, iomem, ioports := eval("version"), eval("cmdline"), eval("iomem"), eval("ioports")
 	start := time.Now()
 	out := eval("monitor dump-guest-memory -p " + core)
 	if st, err := os.Stat(core); err != nil || st.Size() == 0 {
@@ -133,6 +153,14 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	}
 	if _, bad := d.Errors["mounts"]; !bad {
 		compareMounts(t, mounts, d.Mounts)
+	}
+	for _, r := range []struct {
+		name, out string
+		want      []string
+	}{{"iomem", iomem, d.IOMem}, {"ioports", ioports, d.IOPorts}} {
+		if _, bad := d.Errors[r.name]; !bad {
+			compareLines(t, r.name, r.out, r.want)
+		}
 	}
 	if _, bad := d.Errors["cpus"]; !bad {
 		for _, cpu := range d.CPUs {
@@ -197,6 +225,12 @@ var taskRow = regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s+(\d+) (\S)\s+(\d+)\s+(0x[0
 // (task_struct address).
 func compareTasks(t *testing.T, out string, d vmmtest.DrgnLinux) {
 	t.Helper()
+	failed := t.Failed()
+	defer func() {
+		if !failed && t.Failed() {
+			t.Logf("vmdap's tasks:\n%s", out)
+		}
+	}()
 	got := map[uint64]vmmtest.DrgnTask{}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	for _, l := range lines[1:] {
@@ -230,9 +264,6 @@ func compareTasks(t *testing.T, out string, d vmmtest.DrgnLinux) {
 	for _, g := range got {
 		t.Errorf("tasks: pid %d (%s, task_struct %#x) is not in drgn's list", g.PID, g.Comm, g.Addr)
 	}
-	if t.Failed() {
-		t.Logf("vmdap's tasks:\n%s", out)
-	}
 }
 
 // compareLog compares vmdap's dmesg with drgn's printk records, each
@@ -247,6 +278,13 @@ func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
 			want = append(want, stamp+l)
 		}
 	}
+	compareLines(t, "dmesg", out, want)
+}
+
+// compareLines compares a command's output with drgn's lines, reporting
+// the first that differs.
+func compareLines(t *testing.T, what, out string, want []string) {
+	t.Helper()
 	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	for i := 0; i < max(len(got), len(want)); i++ {
 		var g, w string
@@ -257,8 +295,8 @@ func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
 			w = want[i]
 		}
 		if g != w {
-			t.Errorf("dmesg line %d of %d (drgn: %d):\n  vmdap %q\n  drgn  %q\nvmdap's lines around it:\n%s",
-				i+1, len(got), len(want), g, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
+			t.Errorf("%s line %d of %d (drgn: %d):\n  vmdap %q\n  drgn  %q\nvmdap's lines around it:\n%s",
+				what, i+1, len(got), len(want), g, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
 			return
 		}
 	}
@@ -268,6 +306,12 @@ func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
 // kernel's list order.
 func compareModules(t *testing.T, out string, mods []vmmtest.DrgnModule) {
 	t.Helper()
+	failed := t.Failed()
+	defer func() {
+		if !failed && t.Failed() {
+			t.Logf("vmdap's lsmod:\n%s", out)
+		}
+	}()
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	head := lines[0]
 	col := func(name string) int { return strings.Index(head, name) }
@@ -303,9 +347,6 @@ func compareModules(t *testing.T, out string, mods []vmmtest.DrgnModule) {
 				t.Errorf("lsmod: module %d:\n  vmdap %+v\n  drgn  %+v", i, got[i], w)
 			}
 		}
-	}
-	if t.Failed() {
-		t.Logf("vmdap's lsmod:\n%s", out)
 	}
 }
 

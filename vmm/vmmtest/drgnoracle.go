@@ -49,10 +49,13 @@ type DrgnLinux struct {
 	Log     []DrgnRecord `json:"log"`
 	Modules []DrgnModule `json:"modules"`
 	Mounts  []DrgnMount  `json:"mounts"`
-	Jiffies uint64       `json:"jiffies"`
-	NrCPUs  int          `json:"nr_cpu_ids"`
-	Banner  string       `json:"banner"`
-	Cmdline string       `json:"cmdline"`
+	// IOMem and IOPorts are /proc/iomem's and /proc/ioports' lines.
+	IOMem   []string `json:"iomem"`
+	IOPorts []string `json:"ioports"`
+	Jiffies uint64   `json:"jiffies"`
+	NrCPUs  int      `json:"nr_cpu_ids"`
+	Banner  string   `json:"banner"`
+	Cmdline string   `json:"cmdline"`
 	// InitComm is init_task.comm.
 	InitComm string `json:"init_comm"`
 	// Errors names the parts drgn could not read (by JSON name) and why;

@@ -111,6 +111,27 @@ def mounts(prog):
     ]
 
 
+def resources(prog, root_name):
+    # /proc/iomem and /proc/ioports (kernel/resource.c's r_show): each
+    # resource under the root, depth first, indented two spaces a level,
+    # its range in hex digits of the root's width (4 for roots that end
+    # below 0x10000, else 8). The kernel caps the indentation at
+    # MAX_IORES_LEVEL (5) levels.
+    root = prog[root_name]
+    width = 4 if root.end.value_() < 0x10000 else 8
+    out = []
+
+    def walk(r, depth):
+        while r:
+            name = r.name.string_().decode("utf-8", errors="replace") if r.name else "<BAD>"
+            out.append(f"{'  ' * min(depth, 5)}{r.start.value_():0{width}x}-{r.end.value_():0{width}x} : {name}")
+            walk(r.child.read_(), depth + 1)
+            r = r.sibling.read_()
+
+    walk(root.child.read_(), 0)
+    return out
+
+
 def main():
     core, vmlinux = sys.argv[1], sys.argv[2]
     prog = Program()
@@ -138,6 +159,8 @@ def main():
         ],
         "modules": lambda: modules(prog),
         "mounts": lambda: mounts(prog),
+        "iomem": lambda: resources(prog, "iomem_resource"),
+        "ioports": lambda: resources(prog, "ioport_resource"),
         # jiffies is an ELF symbol only (the linker script places it on
         # jiffies_64), which drgn 0.0.22 does not take as an object.
         "jiffies": lambda: prog.read_u64(prog.symbol("jiffies").address),
