@@ -24,7 +24,7 @@ type task struct {
 	state   string // ps's letter
 	cpu     int
 	current bool // running on its CPU now
-	kthread bool // no user memory (mm NULL)
+	kthread bool // a kernel thread (PF_KTHREAD)
 	parent  uint64
 }
 
@@ -57,7 +57,7 @@ func (k *kview) taskLayout() (*taskLayout, error) {
 		l.cpu = "cpu"
 	}
 	l.fields = []string{"pid", "tgid", "comm", l.state}
-	for _, f := range []string{l.cpu, "exit_state", "mm", "real_parent"} {
+	for _, f := range []string{l.cpu, "exit_state", "flags", "real_parent"} {
 		if k.has(t, f) {
 			l.fields = append(l.fields, f)
 		}
@@ -79,10 +79,17 @@ func (k *kview) readTask(l *taskLayout, addr uint64) (task, error) {
 		return task{}, err
 	}
 	tk := task{addr: addr, pid: int(int32(o.uint("pid"))), tgid: int(int32(o.uint("tgid"))), comm: o.text("comm"),
-		cpu: int(o.uint(l.cpu)), kthread: o.uint("mm") == 0, parent: o.uint("real_parent")}
+		cpu: int(o.uint(l.cpu)), kthread: o.uint("flags")&pfKthread != 0, parent: o.uint("real_parent")}
 	tk.state = taskState(o.uint(l.state), o.uint("exit_state"))
 	return tk, nil
 }
+
+// pfKthread is PF_KTHREAD, the kernel's mark of a kernel thread
+// (include/linux/sched.h, the same value since 2.6.27; a #define, so not
+// in the DWARF). A task without user memory (mm NULL) is not one: a user
+// process that exited (a zombie) has none either, and a kernel thread
+// that borrows a process's memory (kthread_use_mm) has some.
+const pfKthread = 0x00200000
 
 // taskState is the state letter of fs/proc/array.c's task_state_array:
 // (state | exit_state) & TASK_REPORT, by its highest bit; TASK_IDLE
