@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-dap"
+
 	"vmdap/adapter/daptest"
+	"vmdap/session"
 	"vmdap/vmm/vmmtest"
 )
 
@@ -42,6 +46,13 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	mustOK(t, err)
 	fwKO, err := os.ReadFile(fw.KO)
 	mustOK(t, err)
+	// A process of three threads (tasks walks each process's threads).
+	threads := filepath.Join(t.TempDir(), "threads")
+	if out, err := exec.Command("gcc", "-static", "-pthread", "-O2", "-o", threads, filepath.Join("testdata", "linux", "threads.c")).CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/linux/threads.c (static, with pthreads): %v\n%s", err, out)
+	}
+	threadsBin, err := os.ReadFile(threads)
+	mustOK(t, err)
 	// qemu_fw_cfg first: it hands QEMU's vmcoreinfo device the kernel's
 	// VMCOREINFO, without which drgn cannot read QEMU's core. A tmpfs, a
 	// sleeping child, a stopped one (T) and a zombie (Z: a child of a
@@ -51,10 +62,11 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		"$B sleep 7200 &\n" +
 		"$B sleep 7201 & $B kill -STOP $!\n" +
 		"$B sh -c '$B true & exec $B sleep 7202' &\n" +
+		"$B chmod 755 /threads && /threads &\n" +
 		"$B insmod /fw.ko && $B insmod /nls.ko && echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO}), 0o644))
+	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO, "threads": threadsBin}), 0o644))
 	// With KASLR too: vmdap finds the slide at a stop, drgn reads it from
 	// VMCOREINFO (KERNELOFFSET), and the per-CPU areas and module
 	// addresses move.
@@ -74,7 +86,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args)
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir})
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir, "taskThreads": true})
 	c.Timeout = 2 * time.Minute
 	console := func() string { b, _ := os.ReadFile(serial); return string(b) }
 	defer consolesOnFailure(t, c, console)
@@ -94,7 +106,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 		t.Fatalf("stopped for %q (%s), want the breakpoint on init_nls_ascii", ev.Body.Reason, ev.Body.Description)
 	}
 	dir := t.TempDir()
-	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "init.core"), 2) })
+	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "init.core"), 2, false) })
 
 	mustOK(t, c.Continue(1))
 	waitConsole(t, console, drgnLoaded, 2*time.Minute)
@@ -103,13 +115,14 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
 	}
-	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "sleep.core"), 2) })
+	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, k.Vmlinux, filepath.Join(dir, "sleep.core"), 2, true) })
 	mustOK(t, c.Disconnect())
 }
 
 // compareWithDrgn has QEMU dump the stopped guest to core, runs drgn on
-// it and compares what vmdap shows at this stop with drgn's reading.
-func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpus int) {
+// it and compares what vmdap shows at this stop with drgn's reading;
+// settled says /init has started all it starts.
+func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpus int, settled bool) {
 	// A frame of each vCPU, for the expressions (current is the vCPU's).
 	frames := make([]int, vcpus)
 	for v := range frames {
@@ -142,8 +155,21 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 		t.Errorf("drgn read %d tasks, %d log records, %d modules, %d mounts, %d CPUs: want some of each, both modules and %d CPUs",
 			len(d.Tasks), len(d.Log), len(d.Modules), len(d.Mounts), len(d.CPUs), vcpus)
 	}
+	// Once /init sleeps, its threads, stopped child and zombie are there.
+	kinds := map[string]int{}
+	for _, tk := range d.Tasks {
+		kinds[tk.State]++
+		if tk.PID != tk.TGID {
+			kinds["thread"]++
+		}
+	}
+	t.Logf("drgn: %d tasks (states and threads: %v), %d log records, %d modules, %d mounts", len(d.Tasks), kinds, len(d.Log), len(d.Modules), len(d.Mounts))
+	if settled && (kinds["thread"] != 2 || kinds["T"] == 0 || kinds["Z"] == 0) {
+		t.Errorf("drgn's tasks: %v, want /init's two threads, its stopped child (T) and its zombie (Z)", kinds)
+	}
 	if _, bad := d.Errors["tasks"]; !bad {
 		compareTasks(t, tasks, d)
+		compareThreads(t, c, d, vcpus)
 	}
 	if _, bad := d.Errors["log"]; !bad {
 		compareLog(t, dmesg, d.Log)
@@ -263,6 +289,67 @@ func compareTasks(t *testing.T, out string, d vmmtest.DrgnLinux) {
 	}
 	for _, g := range got {
 		t.Errorf("tasks: pid %d (%s, task_struct %#x) is not in drgn's list", g.PID, g.Comm, g.Addr)
+	}
+}
+
+// compareThreads compares the threads (taskThreads) with drgn's tasks:
+// each vCPU named after the task it runs (the CPU's current; in user
+// mode when its CS says so), then each task but the idle ones, running on
+// its vCPU or not.
+func compareThreads(t *testing.T, c *daptest.Client, d vmmtest.DrgnLinux, vcpus int) {
+	t.Helper()
+	m, err := c.Request("threads", nil)
+	mustOK(t, err)
+	got := map[int]string{}
+	for _, th := range m.(*dap.ThreadsResponse).Body.Threads {
+		got[th.Id] = th.Name
+	}
+	byAddr := map[uint64]vmmtest.DrgnTask{}
+	for _, tk := range d.Tasks {
+		byAddr[tk.Addr] = tk
+	}
+	want := map[int]string{}
+	for v := 0; v < vcpus && v < len(d.CPUs); v++ {
+		cur, ok := byAddr[d.CPUs[v].Current]
+		if !ok {
+			t.Errorf("drgn's CPU %d runs %#x, which is none of its tasks", v, d.CPUs[v].Current)
+			continue
+		}
+		comm := cur.Comm
+		if cur.Kthread && cur.PID != 0 {
+			comm = "[" + comm + "]"
+		}
+		user := ""
+		if v < len(d.VCPUUser) && d.VCPUUser[v] {
+			user = ", user mode"
+		}
+		want[v+1] = fmt.Sprintf("vCPU %d: %s (pid %d%s)", v, comm, cur.PID, user)
+	}
+	for _, tk := range d.Tasks {
+		if tk.PID == 0 {
+			continue // the idle tasks are the vCPUs
+		}
+		comm := tk.Comm
+		if tk.Kthread {
+			comm = "[" + comm + "]"
+		}
+		name := fmt.Sprintf("pid %d: %s (%s)", tk.PID, comm, tk.State)
+		if tk.Running {
+			name = fmt.Sprintf("pid %d: %s (%s, running on vCPU %d)", tk.PID, comm, tk.State, tk.CPU)
+		}
+		want[session.TaskThreadBase+tk.PID] = name
+	}
+	for id, w := range want {
+		if g, ok := got[id]; !ok {
+			t.Errorf("threads: no thread %d (%s)", id, w)
+		} else if g != w {
+			t.Errorf("threads: thread %d is %q, drgn's reading makes it %q", id, g, w)
+		}
+	}
+	for id, g := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("threads: thread %d (%s) is none of drgn's tasks", id, g)
+		}
 	}
 }
 

@@ -58,6 +58,9 @@ type DrgnLinux struct {
 	Cmdline string   `json:"cmdline"`
 	// InitComm is init_task.comm.
 	InitComm string `json:"init_comm"`
+	// VCPUUser says, per vCPU, whether it was in user mode (its CS's RPL,
+	// from the core's NT_PRSTATUS notes).
+	VCPUUser []bool `json:"vcpu_user"`
 	// Errors names the parts drgn could not read (by JSON name) and why;
 	// those parts are empty.
 	Errors map[string]string `json:"errors"`

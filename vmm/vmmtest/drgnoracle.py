@@ -7,6 +7,7 @@
 # has none (modules, mounts on 6.8+ kernels), from drgn objects read as
 # the kernel's own code reads them (cited at each).
 import json
+import struct
 import sys
 
 from drgn import Program
@@ -132,6 +133,34 @@ def resources(prog, root_name):
     return out
 
 
+def user_mode(core):
+    # Whether each vCPU (QEMU writes one NT_PRSTATUS note per CPU, in its
+    # CPU order) was in user mode: the low two bits of its CS selector in
+    # the note's user_regs_struct (struct elf_prstatus: pr_reg at 112, cs
+    # the 18th register).
+    out = []
+    with open(core, "rb") as f:
+        ehdr = f.read(64)
+        phoff, phentsize, phnum = struct.unpack_from("<Q", ehdr, 32)[0], *struct.unpack_from("<HH", ehdr, 54)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack("<IIQQQQ", f.read(40))
+            if p_type != 4:  # PT_NOTE
+                continue
+            f.seek(p_offset)
+            notes = f.read(p_filesz)
+            off = 0
+            while off + 12 <= len(notes):
+                namesz, descsz, ntype = struct.unpack_from("<III", notes, off)
+                name = notes[off + 12 : off + 12 + namesz].rstrip(b"\0")
+                desc = off + 12 + (namesz + 3) // 4 * 4
+                if name == b"CORE" and ntype == 1:  # NT_PRSTATUS
+                    cs = struct.unpack_from("<Q", notes, desc + 112 + 17 * 8)[0]
+                    out.append(cs & 3 == 3)
+                off = desc + (descsz + 3) // 4 * 4
+    return out
+
+
 def main():
     core, vmlinux = sys.argv[1], sys.argv[2]
     prog = Program()
@@ -168,6 +197,7 @@ def main():
         "banner": lambda: text(prog["linux_banner"].string_()),
         "cmdline": lambda: text(prog["saved_command_line"].string_()),
         "init_comm": lambda: text(prog["init_task"].comm.string_()),
+        "vcpu_user": lambda: user_mode(core),
     }
     # A section drgn cannot read (a kernel layout newer than drgn) is
     # named in errors, and the others still come.
