@@ -63,6 +63,10 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		"$B sleep 7201 & $B kill -STOP $!\n" +
 		"$B sh -c '$B true & exec $B sleep 7202' &\n" +
 		"$B chmod 755 /threads && /threads &\n" +
+		// Enough log (debug level: not on the console) that the ring's
+		// text and descriptors wrap; a record of two lines.
+		"i=0; while [ $i -lt 5000 ]; do echo \"<7>vmdap-drgn filler $i: the quick brown fox jumps over the lazy dog\" >/dev/kmsg; i=$((i+1)); done\n" +
+		"printf '<6>vmdap-drgn two lines: one\\ntwo\\n' >/dev/kmsg\n" +
 		"$B insmod /fw.ko && $B insmod /nls.ko && echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
@@ -71,9 +75,10 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	// VMCOREINFO (KERNELOFFSET), and the per-CPU areas and module
 	// addresses move.
 	for _, kaslr := range []bool{false, true} {
-		name, args := "nokaslr", "console=ttyS0 nokaslr panic=-1"
+		// printk.devkmsg=on: /init's writes to /dev/kmsg are not rate-limited.
+		name, args := "nokaslr", "console=ttyS0 nokaslr panic=-1 printk.devkmsg=on"
 		if kaslr {
-			name, args = "kaslr", "console=ttyS0 panic=-1"
+			name, args = "kaslr", "console=ttyS0 panic=-1 printk.devkmsg=on"
 		}
 		t.Run(name, func(t *testing.T) { drgnStops(t, k, nls, initrd, args) })
 	}
@@ -136,7 +141,7 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	eval := func(expr string) string { t.Helper(); return evalIn(t, c, frames[0], expr) }
 	// vmdap's answers first, then the dump: the guest stays stopped
 	// between them (the monitor command does not resume it).
-	tasks, dmesg, lsmod, mounts := eval("tasks"), eval("dmesg"), eval("lsmod"), eval("mounts")
+	tasks, dmesg, dmesg20, lsmod, mounts := eval("tasks"), eval("dmesg"), eval("dmesg 20"), eval("lsmod"), eval("mounts")
 	version, cmdline, iomem, ioports := eval("version"), eval("cmdline"), eval("iomem"), eval("ioports")
 	start := time.Now()
 	out := eval("monitor dump-guest-memory -p " + core)
@@ -172,7 +177,8 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 		compareThreads(t, c, d, vcpus)
 	}
 	if _, bad := d.Errors["log"]; !bad {
-		compareLog(t, dmesg, d.Log)
+		compareLog(t, "dmesg", dmesg, d.Log)
+		compareLog(t, "dmesg 20", dmesg20, d.Log[max(0, len(d.Log)-20):])
 	}
 	if _, bad := d.Errors["modules"]; !bad {
 		compareModules(t, lsmod, d.Modules)
@@ -356,7 +362,7 @@ func compareThreads(t *testing.T, c *daptest.Client, d vmmtest.DrgnLinux, vcpus 
 // compareLog compares vmdap's dmesg with drgn's printk records, each
 // record's lines as vmdap shows them (the kernel console's format: the
 // timestamp on each line).
-func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
+func compareLog(t *testing.T, what, out string, recs []vmmtest.DrgnRecord) {
 	t.Helper()
 	var want []string
 	for _, r := range recs {
@@ -365,7 +371,7 @@ func compareLog(t *testing.T, out string, recs []vmmtest.DrgnRecord) {
 			want = append(want, stamp+l)
 		}
 	}
-	compareLines(t, "dmesg", out, want)
+	compareLines(t, what, out, want)
 }
 
 // compareLines compares a command's output with drgn's lines, reporting

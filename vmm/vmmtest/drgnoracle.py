@@ -10,7 +10,7 @@ import json
 import struct
 import sys
 
-from drgn import Program
+from drgn import Program, offsetof
 from drgn.helpers.linux.cpumask import for_each_possible_cpu
 from drgn.helpers.linux.fs import mount_dst, mount_fstype, mount_src
 from drgn.helpers.linux.list import list_for_each_entry
@@ -62,6 +62,39 @@ def tasks(prog, cpus):
             }
         )
     return out
+
+
+def log_records(prog):
+    recs = get_printk_records(prog)
+    # drgn 0.0.22 reads a record whose text block wrapped to the ring's
+    # start from the ring's first byte, which is the block's id: the text
+    # is after it (kernel/printk/printk_ringbuffer.c, get_data:
+    # to_block(data_ring, 0)->data). Such records' text is read again
+    # from there; the others are drgn's own reading.
+    prb = prog["prb"].read_()
+    if not prb:
+        return recs
+    desc_ring, data_ring = prb.desc_ring, prb.text_data_ring
+    count, size_bits = 1 << desc_ring.count_bits.value_(), data_ring.size_bits.value_()
+    id_size = prog.type("unsigned long").size
+    data = data_ring.data.value_()
+    # The descriptor and info arrays read whole (an object per element is
+    # slow).
+    desc_t, info_t = prog.type("struct prb_desc"), prog.type("struct printk_info")
+    descs = prog.read(desc_ring.descs.value_(), count * desc_t.size)
+    infos = prog.read(desc_ring.infos.value_(), count * info_t.size)
+    o_begin, o_next = offsetof(desc_t, "text_blk_lpos.begin"), offsetof(desc_t, "text_blk_lpos.next")
+    o_seq, o_len = offsetof(info_t, "seq"), offsetof(info_t, "text_len")
+    fixed = {}
+    for i in range(count):
+        d, f = i * desc_t.size, i * info_t.size
+        begin, nxt = struct.unpack_from("<QQ", descs, d + o_begin)[0], struct.unpack_from("<Q", descs, d + o_next)[0]
+        if begin & 1 or (begin >> size_bits) + 1 != nxt >> size_bits:
+            continue  # no data, or a block that does not wrap
+        seq, text_len = struct.unpack_from("<Q", infos, f + o_seq)[0], struct.unpack_from("<H", infos, f + o_len)[0]
+        n = min(text_len, (nxt & ((1 << size_bits) - 1)) - id_size)
+        fixed[seq] = prog.read(data + id_size, max(n, 0))
+    return [r._replace(text=fixed[r.seq]) if r.seq in fixed else r for r in recs]
 
 
 def modules(prog):
@@ -184,7 +217,7 @@ def main():
         "tasks": lambda: tasks(prog, cpus),
         "log": lambda: [
             {"seq": r.seq, "ts": r.timestamp, "level": r.level, "text": text(r.text)}
-            for r in get_printk_records(prog)
+            for r in log_records(prog)
         ],
         "modules": lambda: modules(prog),
         "mounts": lambda: mounts(prog),
