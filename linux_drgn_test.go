@@ -197,10 +197,12 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	if _, bad := d.Errors["cpus"]; !bad {
 		for _, cpu := range d.CPUs {
 			for expr, want := range map[string]string{
-				fmt.Sprintf("per_cpu(runqueues, %d).nr_running", cpu.CPU): fmt.Sprint(cpu.NrRunning),
-				fmt.Sprintf("per_cpu(runqueues, %d).curr->pid", cpu.CPU):  fmt.Sprint(cpu.CurrPID),
+				fmt.Sprintf("per_cpu(runqueues, %d).nr_running", cpu.CPU):                   fmt.Sprint(cpu.NrRunning),
+				fmt.Sprintf("per_cpu(runqueues, %d).curr->pid", cpu.CPU):                    fmt.Sprint(cpu.CurrPID),
+				fmt.Sprintf("per_cpu_ptr(&runqueues, %d)->nr_running", cpu.CPU):             fmt.Sprint(cpu.NrRunning),
+				fmt.Sprintf("(unsigned long)*per_cpu_ptr(system_wq->cpu_pwq, %d)", cpu.CPU): fmt.Sprint(cpu.SystemWQPwq),
 			} {
-				if got := eval(expr); got != want {
+				if got := eval(expr); !sameNumber(got, parseU(want)) {
 					t.Errorf("%s = %s, drgn reads %s", expr, got, want)
 				}
 			}
@@ -218,6 +220,14 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 			}
 			if got := evalIn(t, c, frames[v], "(unsigned long)current"); !sameNumber(got, cpu.Current) {
 				t.Errorf("current on vCPU %d = %s, drgn reads CPU %d's current %#x", v, got, v, cpu.Current)
+			}
+			for _, expr := range []string{"this_cpu(runqueues).cpu", "this_cpu_ptr(&runqueues)->cpu"} {
+				if got := evalIn(t, c, frames[v], expr); got != fmt.Sprint(v) {
+					t.Errorf("%s on vCPU %d = %s, want %d", expr, v, got, v)
+				}
+			}
+			if got := evalIn(t, c, frames[v], "this_cpu(runqueues).nr_running"); got != fmt.Sprint(cpu.NrRunning) {
+				t.Errorf("this_cpu(runqueues).nr_running on vCPU %d = %s, drgn reads CPU %d's %d", v, got, v, cpu.NrRunning)
 			}
 		}
 	}

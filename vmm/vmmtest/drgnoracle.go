@@ -44,6 +44,9 @@ type DrgnLinux struct {
 		Current     uint64 `json:"current"`  // what the kernel's current reads (pcpu_hot.current_task)
 		CurrentPID  int    `json:"current_pid"`
 		CurrentComm string `json:"current_comm"`
+		// SystemWQPwq is *per_cpu_ptr(system_wq->cpu_pwq, cpu), a
+		// dynamically allocated per-CPU pointer's value on the CPU.
+		SystemWQPwq uint64 `json:"system_wq_pwq"`
 	} `json:"cpus"`
 	Tasks   []DrgnTask   `json:"tasks"`
 	Log     []DrgnRecord `json:"log"`

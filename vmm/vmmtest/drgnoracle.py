@@ -14,7 +14,7 @@ from drgn import Program, offsetof
 from drgn.helpers.linux.cpumask import for_each_possible_cpu
 from drgn.helpers.linux.fs import mount_dst, mount_fstype, mount_src
 from drgn.helpers.linux.list import list_for_each_entry
-from drgn.helpers.linux.percpu import per_cpu
+from drgn.helpers.linux.percpu import per_cpu, per_cpu_ptr
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.printk import get_printk_records
 from drgn.helpers.linux.rbtree import rbtree_inorder_for_each_entry
@@ -210,6 +210,8 @@ def main():
             "current": cur.value_(),
             "current_pid": cur.pid.value_(),
             "current_comm": text(cur.comm.string_()),
+            # A dynamically allocated per-CPU pointer (alloc_percpu).
+            "system_wq_pwq": per_cpu_ptr(prog["system_wq"].cpu_pwq, c)[0].value_(),
         }
 
     sections = {
