@@ -67,7 +67,12 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		// text and descriptors wrap; a record of two lines.
 		"i=0; while [ $i -lt 5000 ]; do echo \"<7>vmdap-drgn filler $i: the quick brown fox jumps over the lazy dog\" >/dev/kmsg; i=$((i+1)); done\n" +
 		"printf '<6>vmdap-drgn two lines: one\\ntwo\\n' >/dev/kmsg\n" +
-		"$B insmod /fw.ko && $B insmod /nls.ko && echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
+		"$B insmod /fw.ko && $B insmod /nls.ko\n" +
+		// CPU 0 spins in user space: the pause finds it there (current
+		// through IA32_KERNEL_GS_BASE, the vCPU named in user mode).
+		"$B taskset 1 $B awk 'BEGIN { while (1) {} }' &\n" +
+		"$B sleep 1\n" + // the spinner runs by then
+		"echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
 	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO, "threads": threadsBin}), 0o644))
@@ -168,7 +173,7 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 			kinds["thread"]++
 		}
 	}
-	t.Logf("drgn: %d tasks (states and threads: %v), %d log records, %d modules, %d mounts", len(d.Tasks), kinds, len(d.Log), len(d.Modules), len(d.Mounts))
+	t.Logf("drgn: %d tasks (states and threads: %v), %d log records, %d modules, %d mounts; vCPUs in user mode: %v", len(d.Tasks), kinds, len(d.Log), len(d.Modules), len(d.Mounts), d.VCPUUser)
 	if settled && (kinds["thread"] != 2 || kinds["T"] == 0 || kinds["Z"] == 0) {
 		t.Errorf("drgn's tasks: %v, want /init's two threads, its stopped child (T) and its zombie (Z)", kinds)
 	}
