@@ -91,12 +91,19 @@ func (k *kview) readTask(l *taskLayout, addr uint64) (task, error) {
 // that borrows a process's memory (kthread_use_mm) has some.
 const pfKthread = 0x00200000
 
-// taskState is the state letter of fs/proc/array.c's task_state_array:
-// (state | exit_state) & TASK_REPORT, by its highest bit; TASK_IDLE
-// (TASK_UNINTERRUPTIBLE | TASK_NOLOAD) is I.
+// taskState is the state letter of fs/proc/array.c's task_state_array,
+// as include/linux/sched.h's __task_state_index picks it: (state |
+// exit_state) & TASK_REPORT, by its highest bit; a state with all of
+// TASK_IDLE's bits (TASK_UNINTERRUPTIBLE | TASK_NOLOAD, freezable or not)
+// is I; a task waiting on an RT lock (TASK_RTLOCK_WAIT, 5.15+) or frozen
+// (TASK_FROZEN, 6.1+: a suspend's freezer) is D. Kernels before those
+// never set those bits.
 func taskState(state, exit uint64) string {
-	const taskReport, taskIdle = 0x7f, 0x402
-	if state == taskIdle {
+	const taskReport, taskIdle, taskRTLockWait, taskFrozen = 0x7f, 0x402, 0x1000, 0x8000
+	switch {
+	case state&(taskRTLockWait|taskFrozen) != 0:
+		return "D"
+	case state&taskIdle == taskIdle:
 		return "I"
 	}
 	s := (state | exit) & taskReport

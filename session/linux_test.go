@@ -21,6 +21,10 @@ func TestTaskState(t *testing.T) {
 		{0x102, 0, "D"},  // TASK_UNINTERRUPTIBLE | TASK_WAKEKILL (TASK_KILLABLE)
 		{0x1, 0x20, "Z"}, // the highest bit wins
 		{0x800, 0, "R"},  // bits above TASK_REPORT are not reported
+		{0x2402, 0, "I"}, // TASK_IDLE | TASK_FREEZABLE
+		{0x8000, 0, "D"}, // TASK_FROZEN (it was R)
+		{0x1000, 0, "D"}, // TASK_RTLOCK_WAIT
+		{0x2001, 0, "S"}, // TASK_INTERRUPTIBLE | TASK_FREEZABLE
 	} {
 		if got := taskState(c.state, c.exit); got != c.want {
 			t.Errorf("taskState(%#x, %#x) = %s, want %s", c.state, c.exit, got, c.want)
