@@ -96,7 +96,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args)
-	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir, "taskThreads": true})
+	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir, "taskThreads": true, "kernelLog": true})
 	c.Timeout = 2 * time.Minute
 	console := func() string { b, _ := os.ReadFile(serial); return string(b) }
 	defer consolesOnFailure(t, c, console)
@@ -184,6 +184,7 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	if _, bad := d.Errors["log"]; !bad {
 		compareLog(t, "dmesg", dmesg, d.Log)
 		compareLog(t, "dmesg 20", dmesg20, d.Log[max(0, len(d.Log)-20):])
+		compareKernelLog(t, c.Output("console"), d.Log)
 	}
 	if _, bad := d.Errors["modules"]; !bad {
 		compareModules(t, lsmod, d.Modules)
@@ -387,6 +388,29 @@ func compareLog(t *testing.T, what, out string, recs []vmmtest.DrgnRecord) {
 		}
 	}
 	compareLines(t, what, out, want)
+}
+
+// compareKernelLog checks what kernelLog printed at the stops so far (in
+// the debug console, among vmdap's other notes): each of drgn's records,
+// in order (the ring does not wrap between the test's stops).
+func compareKernelLog(t *testing.T, console string, recs []vmmtest.DrgnRecord) {
+	t.Helper()
+	lines := strings.Split(console, "\n")
+	i := 0
+	for _, r := range recs {
+		stamp := fmt.Sprintf("[%5d.%06d] ", r.TS/1e9, r.TS%1e9/1e3)
+		for _, l := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
+			want := stamp + l
+			for i < len(lines) && lines[i] != want {
+				i++
+			}
+			if i == len(lines) {
+				t.Errorf("kernelLog: the debug console has no %q (record %d) after the records before it", want, r.Seq)
+				return
+			}
+			i++
+		}
+	}
 }
 
 // compareLines compares a command's output with drgn's lines, reporting

@@ -36,6 +36,23 @@ def current_of(prog, cpu):
         return per_cpu(prog["current_task"], cpu).read_()
 
 
+def state_char(t):
+    # drgn 0.0.22's task_state_to_char predates two rules of the kernel's
+    # __task_state_index (include/linux/sched.h, 2023): any state with all
+    # of TASK_IDLE's bits (a freezable idle wait too) is I, and a frozen
+    # task (TASK_FROZEN) or one waiting on an RT lock (TASK_RTLOCK_WAIT)
+    # is D. Those states are mapped here; the others are drgn's.
+    try:
+        state = t.__state.value_()
+    except AttributeError:
+        state = t.state.value_()
+    if state & (0x1000 | 0x8000):
+        return "D"
+    if state & 0x402 == 0x402:
+        return "I"
+    return task_state_to_char(t)
+
+
 def tasks(prog, cpus):
     seen, out = set(), []
     running = {current_of(prog, c).value_() for c in cpus}
@@ -54,7 +71,7 @@ def tasks(prog, cpus):
                 "tgid": t.tgid.value_(),
                 # /proc/PID/status's PPid: the real parent's thread group.
                 "ppid": t.real_parent.tgid.value_(),
-                "state": task_state_to_char(t),
+                "state": state_char(t),
                 "cpu": task_cpu(t),
                 "comm": text(t.comm.string_()),
                 "kthread": bool(t.flags.value_() & PF_KTHREAD),
