@@ -236,6 +236,30 @@ func (t *Table) TailCallsFrom(from, to *Func) []*Func {
 	if from == nil || to == nil || from == to {
 		return nil
 	}
+	key := [2]*Func{from, to}
+	t.tailMu.Lock()
+	chain, ok := t.tails[key]
+	t.tailMu.Unlock()
+	if ok {
+		return chain
+	}
+	chain = t.tailCallsFrom(from, to)
+	t.tailMu.Lock()
+	if t.tails == nil || len(t.tails) >= maxTailChains {
+		t.tails = map[[2]*Func][]*Func{}
+	}
+	t.tails[key] = chain
+	t.tailMu.Unlock()
+	return chain
+}
+
+// maxTailChains bounds the chains TailCallsFrom remembers: each stack
+// trace asks for every caller and callee pair, and a search can read the
+// call sites of 256 functions, in as many units, that the unit cache
+// lets go again.
+const maxTailChains = 4096
+
+func (t *Table) tailCallsFrom(from, to *Func) []*Func {
 	type node struct {
 		fn   *Func
 		path []*Func

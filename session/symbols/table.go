@@ -101,6 +101,11 @@ type Table struct {
 	orcOnce    sync.Once
 	orc        *orcTable // see orcTab
 
+	// tails: the tail-call chains found (TailCallsFrom), by caller and
+	// callee; tailMu guards it.
+	tailMu sync.Mutex
+	tails  map[[2]*Func][]*Func
+
 	mu    sync.Mutex // guards cache, wide and sigAbbrev (and files while MapSources rewrites them)
 	cache unitCache
 	// wide: the view of all of .debug_info; sigAbbrev: .debug_abbrev
