@@ -19,40 +19,50 @@ import (
 	"vmdap/vmm/vmmtest"
 )
 
-// What the drgn test's /init prints once both modules are loaded.
+// What the drgn test's /init prints once its modules are loaded.
 const drgnLoaded = "VMDAP-DRGN-MODULES-LOADED"
 
 // TestLinuxAwareMatchesDrgn compares vmdap's Linux awareness with drgn's
-// at the same stops of Debian's cloud kernel under QEMU TCG (two CPUs):
-// at each stop QEMU writes an ELF core of the guest (vmdap's console
-// "monitor dump-guest-memory", through the stub's qRcmd), drgn reads it
-// with the vmlinux, and the tasks (pid, thread group, parent, state
-// letter, CPU, task_struct, name, kernel thread, running), the kernel log
-// (each record's timestamp and text), the modules (size, references,
-// address, state, users), the mounts, per_cpu(runqueues, cpu).nr_running,
-// per_cpu(runqueues, cpu).curr, current on each vCPU, jiffies, the banner
-// and the command line vmdap shows must be drgn's. The stops: a function
-// breakpoint on nls_ascii's init (the module is COMING, its init code
-// still there; insmod runs), and a pause once /init sleeps with both
-// modules LIVE. Only formatting is normalised (drgn prints a multi-line
-// record's timestamp once, vmdap on each line as the kernel's console
-// does; vmdap brackets a kernel thread's name as ps does).
+// at the same stops of Debian's cloud kernel under QEMU TCG (two CPUs),
+// booted with and without KASLR: at each stop QEMU writes an ELF core of
+// the guest (vmdap's console "monitor dump-guest-memory -p", through the
+// stub's qRcmd), drgn reads it with the vmlinux, and what vmdap shows
+// must be what drgn reads: tasks (pid, thread group, parent, state
+// letter, CPU, task_struct, name, kernel thread, running), the task and
+// vCPU threads' names, dmesg and dmesg N (each record's timestamp and
+// text) and what kernelLog printed, lsmod (size, references, address,
+// state, users), mounts, iomem, ioports, per_cpu, per_cpu_ptr, this_cpu,
+// this_cpu_ptr and current on each vCPU, jiffies, nr_cpu_ids, version and
+// cmdline. The stops: a function breakpoint on nls_ascii's init (the
+// module is COMING, its init code still there; insmod runs), and a pause
+// once /init sleeps with its modules LIVE. Only formatting is normalised
+// (drgn prints a multi-line record's timestamp once, vmdap on each line
+// as the kernel's console does; vmdap brackets a kernel thread's name as
+// ps does); where drgn 0.0.22 is wrong (a wrapped log record's text, two
+// newer task-state rules), vmmtest's drgn script says so and reads as the
+// kernel does.
 func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	vmmtest.RequireDrgn(t)
 	nls := vmmtest.RequireLinuxModule(t, k, "kernel/fs/nls/nls_ascii")
 	fw := vmmtest.RequireLinuxModule(t, k, "kernel/drivers/firmware/qemu_fw_cfg")
-	nlsKO, err := os.ReadFile(nls.KO)
-	mustOK(t, err)
-	fwKO, err := os.ReadFile(fw.KO)
-	mustOK(t, err)
+	// xt_mark uses x_tables: lsmod's references and Used by.
+	xt := vmmtest.RequireLinuxModule(t, k, "kernel/net/netfilter/x_tables")
+	xtMark := vmmtest.RequireLinuxModule(t, k, "kernel/net/netfilter/xt_mark")
+	ko := map[string][]byte{}
+	for name, m := range map[string]vmmtest.LinuxModule{"fw.ko": fw, "nls.ko": nls, "xt.ko": xt, "xtmark.ko": xtMark} {
+		b, err := os.ReadFile(m.KO)
+		mustOK(t, err)
+		ko[name] = b
+	}
 	// A process of three threads (tasks walks each process's threads).
 	threads := filepath.Join(t.TempDir(), "threads")
 	if out, err := exec.Command("gcc", "-static", "-pthread", "-O2", "-o", threads, filepath.Join("testdata", "linux", "threads.c")).CombinedOutput(); err != nil {
 		t.Fatalf("building testdata/linux/threads.c (static, with pthreads): %v\n%s", err, out)
 	}
-	threadsBin, err := os.ReadFile(threads)
+	bin, err := os.ReadFile(threads)
 	mustOK(t, err)
+	ko["threads"] = bin
 	// qemu_fw_cfg first: it hands QEMU's vmcoreinfo device the kernel's
 	// VMCOREINFO, without which drgn cannot read QEMU's core. A tmpfs, a
 	// sleeping child, a stopped one (T) and a zombie (Z: a child of a
@@ -67,7 +77,7 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		// text and descriptors wrap; a record of two lines.
 		"i=0; while [ $i -lt 5000 ]; do echo \"<7>vmdap-drgn filler $i: the quick brown fox jumps over the lazy dog\" >/dev/kmsg; i=$((i+1)); done\n" +
 		"printf '<6>vmdap-drgn two lines: one\\ntwo\\n' >/dev/kmsg\n" +
-		"$B insmod /fw.ko && $B insmod /nls.ko\n" +
+		"$B insmod /fw.ko && $B insmod /xt.ko && $B insmod /xtmark.ko && $B insmod /nls.ko\n" +
 		// CPU 0 spins in user space: the pause finds it there (current
 		// through IA32_KERNEL_GS_BASE, the vCPU named in user mode).
 		"$B taskset 1 $B awk 'BEGIN { while (1) {} }' &\n" +
@@ -75,7 +85,7 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		"echo '<2>" + drgnLoaded + "' >/dev/kmsg\n" +
 		"while :; do $B sleep 3600; done"
 	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, map[string][]byte{"fw.ko": fwKO, "nls.ko": nlsKO, "threads": threadsBin}), 0o644))
+	mustOK(t, os.WriteFile(initrd, vmmtest.InitramfsWith(t, extra, ko), 0o644))
 	// With KASLR too: vmdap finds the slide at a stop, drgn reads it from
 	// VMCOREINFO (KERNELOFFSET), and the per-CPU areas and module
 	// addresses move.
@@ -161,9 +171,16 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	}
 	// A comparison with nothing is none: the guest has tasks, a log,
 	// both modules and mounts at both stops.
-	if len(d.Tasks) < 3 || len(d.Log) == 0 || len(d.Modules) != 2 || len(d.Mounts) == 0 || len(d.CPUs) != vcpus {
-		t.Errorf("drgn read %d tasks, %d log records, %d modules, %d mounts, %d CPUs: want some of each, both modules and %d CPUs",
+	if len(d.Tasks) < 3 || len(d.Log) == 0 || len(d.Modules) != 4 || len(d.Mounts) == 0 || len(d.CPUs) != vcpus {
+		t.Errorf("drgn read %d tasks, %d log records, %d modules, %d mounts, %d CPUs: want some of each, the four modules and %d CPUs",
 			len(d.Tasks), len(d.Log), len(d.Modules), len(d.Mounts), len(d.CPUs), vcpus)
+	}
+	users := 0
+	for _, m := range d.Modules {
+		users += len(m.Users)
+	}
+	if users == 0 {
+		t.Errorf("drgn's modules: %+v, want x_tables used by xt_mark", d.Modules)
 	}
 	// Once /init sleeps, its threads, stopped child and zombie are there.
 	kinds := map[string]int{}
