@@ -81,6 +81,15 @@ type DrgnTask struct {
 	Comm    string `json:"comm"`
 	Kthread bool   `json:"kthread"` // PF_KTHREAD
 	Running bool   `json:"running"` // some CPU's current
+	// Stack is the stack of a task not running, innermost first.
+	Stack []DrgnFrame `json:"stack"`
+}
+
+// DrgnFrame is a frame of a task's stack.
+type DrgnFrame struct {
+	Name   string `json:"name"`
+	PC     uint64 `json:"pc"`
+	Inline bool   `json:"inline"`
 }
 
 // DrgnRecord is one printk record (get_printk_records).

@@ -64,8 +64,20 @@ def tasks(prog, cpus):
         if a in seen:
             continue
         seen.add(a)
+        # The stack of a task not running (drgn unwinds from where it was
+        # switched out, by ORC or DWARF CFI), names and pcs.
+        stack = []
+        if a not in running:
+            try:
+                for f in prog.stack_trace(t):
+                    # The function's name from the DWARF ("" in code with
+                    # none, such as the entry code).
+                    stack.append({"name": f.name or "", "pc": f.pc, "inline": f.is_inline})
+            except Exception as e:
+                stack = [{"name": f"error: {e}", "pc": 0, "inline": False}]
         out.append(
             {
+                "stack": stack,
                 "addr": a,
                 "pid": t.pid.value_(),
                 "tgid": t.tgid.value_(),
@@ -183,36 +195,60 @@ def resources(prog, root_name):
     return out
 
 
+def hide_vcpu_pids(core):
+    # QEMU writes each vCPU's number + 1 as its NT_PRSTATUS note's pr_pid
+    # (at 32 in struct elf_prstatus), where the kernel's own crash dumps
+    # write the pid of the task running there: drgn 0.0.22 takes pids 1
+    # and 2 for running tasks and unwinds them from the vCPUs' registers.
+    # The notes' pids are set to 0 (the idle tasks', whose stacks are not
+    # compared).
+    with open(core, "r+b") as f:
+        for desc in prstatus_notes(f):
+            f.seek(desc + 32)
+            f.write(struct.pack("<I", 0))
+
+
+def prstatus_notes(f):
+    # The file offsets of the descriptors of an ELF core's NT_PRSTATUS
+    # notes, in order (QEMU's: one per vCPU).
+    f.seek(0)
+    ehdr = f.read(64)
+    phoff, phentsize, phnum = struct.unpack_from("<Q", ehdr, 32)[0], *struct.unpack_from("<HH", ehdr, 54)
+    out = []
+    for i in range(phnum):
+        f.seek(phoff + i * phentsize)
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack("<IIQQQQ", f.read(40))
+        if p_type != 4:  # PT_NOTE
+            continue
+        f.seek(p_offset)
+        notes = f.read(p_filesz)
+        off = 0
+        while off + 12 <= len(notes):
+            namesz, descsz, ntype = struct.unpack_from("<III", notes, off)
+            name = notes[off + 12 : off + 12 + namesz].rstrip(b"\0")
+            desc = off + 12 + (namesz + 3) // 4 * 4
+            if name == b"CORE" and ntype == 1:  # NT_PRSTATUS
+                out.append(p_offset + desc)
+            off = desc + (descsz + 3) // 4 * 4
+    return out
+
+
 def user_mode(core):
-    # Whether each vCPU (QEMU writes one NT_PRSTATUS note per CPU, in its
-    # CPU order) was in user mode: the low two bits of its CS selector in
-    # the note's user_regs_struct (struct elf_prstatus: pr_reg at 112, cs
-    # the 18th register).
+    # Whether each vCPU was in user mode: the low two bits of its CS
+    # selector in its NT_PRSTATUS note's user_regs_struct (pr_reg at 112
+    # in struct elf_prstatus, cs the 18th register).
     out = []
     with open(core, "rb") as f:
-        ehdr = f.read(64)
-        phoff, phentsize, phnum = struct.unpack_from("<Q", ehdr, 32)[0], *struct.unpack_from("<HH", ehdr, 54)
-        for i in range(phnum):
-            f.seek(phoff + i * phentsize)
-            p_type, _, p_offset, _, _, p_filesz = struct.unpack("<IIQQQQ", f.read(40))
-            if p_type != 4:  # PT_NOTE
-                continue
-            f.seek(p_offset)
-            notes = f.read(p_filesz)
-            off = 0
-            while off + 12 <= len(notes):
-                namesz, descsz, ntype = struct.unpack_from("<III", notes, off)
-                name = notes[off + 12 : off + 12 + namesz].rstrip(b"\0")
-                desc = off + 12 + (namesz + 3) // 4 * 4
-                if name == b"CORE" and ntype == 1:  # NT_PRSTATUS
-                    cs = struct.unpack_from("<Q", notes, desc + 112 + 17 * 8)[0]
-                    out.append(cs & 3 == 3)
-                off = desc + (descsz + 3) // 4 * 4
+        for desc in prstatus_notes(f):
+            f.seek(desc + 112 + 17 * 8)
+            out.append(struct.unpack("<Q", f.read(8))[0] & 3 == 3)
     return out
 
 
 def main():
     core, vmlinux = sys.argv[1], sys.argv[2]
+    vcpu_user = user_mode(core)
+    hide_vcpu_pids(core)
     prog = Program()
     prog.set_core_dump(core)
     prog.load_debug_info([vmlinux])
@@ -249,7 +285,7 @@ def main():
         "banner": lambda: text(prog["linux_banner"].string_()),
         "cmdline": lambda: text(prog["saved_command_line"].string_()),
         "init_comm": lambda: text(prog["init_task"].comm.string_()),
-        "vcpu_user": lambda: user_mode(core),
+        "vcpu_user": lambda: vcpu_user,
     }
     # A section drgn cannot read (a kernel layout newer than drgn) is
     # named in errors, and the others still come.
