@@ -180,8 +180,8 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpu
 	for part, why := range d.Errors {
 		t.Logf("drgn could not read %s (not compared): %s", part, why)
 	}
-	// A comparison with nothing is none: the guest has tasks, a log,
-	// both modules and mounts at both stops.
+	// A comparison with nothing is none: the guest has tasks, a log, its
+	// four modules and mounts at both stops.
 	if len(d.Tasks) < 3 || len(d.Log) == 0 || len(d.Modules) != 4 || len(d.Mounts) == 0 || len(d.CPUs) != vcpus {
 		t.Errorf("drgn read %d tasks, %d log records, %d modules, %d mounts, %d CPUs: want some of each, the four modules and %d CPUs",
 			len(d.Tasks), len(d.Log), len(d.Modules), len(d.Mounts), len(d.CPUs), vcpus)
