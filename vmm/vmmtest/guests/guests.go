@@ -182,6 +182,13 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 	if len(o.Post) > 0 && variant == ELF64 {
 		fmt.Fprintf(h, " post=%q", o.Post)
 	}
+	// Split DWARF's .dwo files are written where the compiler runs
+	// (clang: <source>.dwo in its working folder): it runs in the
+	// build's own folder, which the image names as their folder.
+	splitDWARF := slices.Contains(o.Flags, "-gsplit-dwarf")
+	if splitDWARF {
+		fmt.Fprintf(h, " dwo-in-build-folder")
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -216,10 +223,7 @@ func BuildWith(dir string, o Options) (*Guest, error) {
 			args = append(args, filepath.Join(dir, s))
 		}
 		cmd := exec.Command(gcc, args...)
-		if slices.Contains(o.Flags, "-gsplit-dwarf") {
-			// The .dwo files go to the folder the compiler runs in (and
-			// DW_AT_comp_dir names it): the cache's, not the test's
-			// package folder in the source tree.
+		if splitDWARF {
 			cmd.Dir = outDir
 		}
 		var stderr bytes.Buffer
