@@ -644,6 +644,10 @@ func TestPackagedDWARFMatchesGDB(t *testing.T) {
 					t.Skipf("%s is not installed: the %s build is made with it", c[0], o.Tag)
 				}
 			}
+			if o.Tag == "split-dwp" {
+				// (symbols.TestPackagedDWARF compares it with the O2 build)
+				t.Skip("gdb 13 crashes (SIGSEGV) reading a DWARF 5 .dwp package")
+			}
 			if o.Compiler == "clang" {
 				// (symbols.TestPackagedDWARF compares it with the clang-O2
 				// build, which this test's clang sibling checks)

@@ -181,3 +181,33 @@ func FuzzJoinSup(f *testing.F) {
 		joinSup(s, supSecs{info: supInfo, abbrev: supAbbrev, str: []byte("b\x00")})
 	})
 }
+
+// FuzzDWPIndex: a damaged .debug_cu_index of a split DWARF package is
+// refused or read, and the contributions of any DWO id are inside the
+// package's sections, never a panic.
+func FuzzDWPIndex(f *testing.F) {
+	f.Add([]byte{5, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0}, uint64(0))
+	if _, err := exec.LookPath("llvm-dwp"); err == nil {
+		g := vmmtest.BuildCorpus(f, "split-dwp")
+		e, err := elf.Open(g.Path + ".dwp")
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := e.Section(".debug_cu_index").Data()
+		e.Close()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint64(0))
+	}
+	f.Fuzz(func(t *testing.T, idx []byte, id uint64) {
+		d := &dwp{secs: dwoSecs{info: make([]byte, 64), abbrev: make([]byte, 16)}}
+		if !d.readIndex(idx) {
+			return
+		}
+		d.unit(id)
+		for sig := range d.rows {
+			d.unit(sig)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package symbols
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
@@ -29,8 +28,9 @@ import (
 // moves. The skeleton units are then left out of the index. A unit
 // whose .dwo is not found keeps its skeleton (its line table: source
 // breakpoints and lines still work), and the user hears where it was
-// looked for. DWARF 4's GNU split units (DW_AT_GNU_dwo_name) and .dwp
-// packages are not read; the user hears of a .dwp beside the image.
+// looked for. A .dwp package beside the image (dwp.go) is read first, as
+// gdb reads it. DWARF 4's GNU split units (DW_AT_GNU_dwo_name) are not
+// read.
 
 const (
 	tagSkeletonUnit = 0x4a
@@ -55,27 +55,32 @@ func (t *Table) readSplit() map[uint64]bool {
 	if len(skels) == 0 {
 		return nil
 	}
-	if len(s.info) > 0 {
-		if p := t.dimg.path; p != "" {
-			if _, err := os.Stat(p + ".dwp"); err == nil {
-				t.note(fmt.Sprintf("the image's DWARF is split (-gsplit-dwarf) and packaged in %s.dwp, which vmdap does not read: functions and variables of the split units are missing", p))
-			}
-		}
-	}
 	j := splitJoin{
 		info: append([]byte(nil), s.info...), abbrev: append([]byte(nil), s.abbrev...),
 		str: append([]byte(nil), s.str...), strOffsets: append([]byte(nil), s.strOffsets...),
 		loclists: append([]byte(nil), s.loclists.bytes()...), rnglists: append([]byte(nil), s.rnglists...),
 	}
+	pkg := t.openDWP()
+	if pkg != nil {
+		defer pkg.img.release()
+	}
 	joined := map[uint64]bool{}
 	var missing []string
 	for i := range skels {
 		sk := &skels[i]
+		// A package beside the image first, as gdb: its units are
+		// the .dwo files as they were linked.
+		if d, ok := pkg.unit(sk.dwoID); ok {
+			if err := j.add(sk, d); err == nil {
+				joined[sk.u.off] = true
+				continue
+			}
+		}
 		path := sk.dwoName
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(sk.u.compDir, path)
 		}
-		if err := j.add(sk, path); err != nil {
+		if err := j.addFile(sk, path); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (%v)", path, err))
 			continue
 		}
@@ -94,7 +99,11 @@ func (t *Table) readSplit() map[uint64]bool {
 	s.infoOff = -1 // (a copy)
 	t.splitRefs = j.moved
 	t.debugNames = nil
-	t.note(fmt.Sprintf("the image's DWARF is split (-gsplit-dwarf): read the .dwo files of %d of its units", len(joined)))
+	from := "the .dwo files"
+	if pkg != nil {
+		from = "the package " + pkg.path + " and .dwo files"
+	}
+	t.note(fmt.Sprintf("the image's DWARF is split (-gsplit-dwarf): read %s of %d of its units", from, len(joined)))
 	return joined
 }
 
@@ -157,21 +166,42 @@ type splitJoin struct {
 	// moved: how far each joined unit (by its offset) moved from its
 	// offset in its .dwo (expressions name DIEs by section offsets).
 	moved map[uint64]uint64
+	// sharedStrAt: where a package's strings were joined, when they
+	// were (sharedStrJoined).
+	sharedStrAt     uint64
+	sharedStrJoined bool
 }
 
-// add joins the split unit of sk, in the .dwo file at path.
-func (j *splitJoin) add(sk *skeleton, path string) error {
+// dwoSecs are the sections of a .dwo file, or a unit's contributions to
+// those of a .dwp package (dwp.go).
+type dwoSecs struct {
+	info, abbrev, str, strOffsets, loclists, rnglists []byte
+	// sharedStr: str is a package's, shared by its units: joined once
+	// (at strAt, once it is).
+	sharedStr bool
+}
+
+// addFile joins the split unit of sk, in the .dwo file at path.
+func (j *splitJoin) addFile(sk *skeleton, path string) error {
 	dwo, err := openImage(path)
 	if err != nil {
 		return err
 	}
 	defer dwo.release() // (what is needed is copied)
-	info, _ := dwo.section(".debug_info.dwo")
-	abbrev, _ := dwo.section(".debug_abbrev.dwo")
-	str, _ := dwo.section(".debug_str.dwo")
-	strOffsets, _ := dwo.section(".debug_str_offsets.dwo")
-	loclists, _ := dwo.section(".debug_loclists.dwo")
-	rnglists, _ := dwo.section(".debug_rnglists.dwo")
+	var d dwoSecs
+	d.info, _ = dwo.section(".debug_info.dwo")
+	d.abbrev, _ = dwo.section(".debug_abbrev.dwo")
+	d.str, _ = dwo.section(".debug_str.dwo")
+	d.strOffsets, _ = dwo.section(".debug_str_offsets.dwo")
+	d.loclists, _ = dwo.section(".debug_loclists.dwo")
+	d.rnglists, _ = dwo.section(".debug_rnglists.dwo")
+	return j.add(sk, d)
+}
+
+// add joins the split unit of sk, in the sections ds.
+func (j *splitJoin) add(sk *skeleton, ds dwoSecs) error {
+	info, abbrev, str, strOffsets, loclists, rnglists := ds.info, ds.abbrev, ds.str, ds.strOffsets, ds.loclists, ds.rnglists
+	var err error
 	// The split unit of the skeleton's DWO id.
 	r := rd{b: info}
 	var h unitHeader
@@ -206,6 +236,9 @@ func (j *splitJoin) add(sk *skeleton, path string) error {
 	}
 	// Where this unit's parts go in the joined sections.
 	strBase, strOffBase := uint64(len(j.str)), uint64(len(j.strOffsets))
+	if ds.sharedStr && j.sharedStrJoined {
+		strBase = j.sharedStrAt
+	}
 	locBase, rngBase := uint64(len(j.loclists)), uint64(len(j.rnglists))
 	// The abbreviation table, the unit DIE's with the skeleton's
 	// attributes added.
@@ -307,7 +340,12 @@ func (j *splitJoin) add(sk *skeleton, path string) error {
 	for i := hdr; i+off <= uint64(len(so)); i += off {
 		putOff(so[i:], int(off), readOff(so[i:], int(off))+strBase)
 	}
-	j.str = append(j.str, str...)
+	if !ds.sharedStr || !j.sharedStrJoined {
+		j.str = append(j.str, str...)
+		if ds.sharedStr {
+			j.sharedStrJoined, j.sharedStrAt = true, strBase
+		}
+	}
 	j.strOffsets = append(j.strOffsets, so...)
 	j.loclists = append(j.loclists, loclists...)
 	j.rnglists = append(j.rnglists, rnglists...)

@@ -54,7 +54,8 @@ var ClangCorpus = []Options{
 // sections); the DWARF in a separate file that a .gnu_debuglink section
 // names (objcopy --only-keep-debug, strip --strip-debug); and rewritten
 // by dwz (partial units imported by DW_TAG_imported_unit), also with a
-// supplementary file (dwz -m); and split into .dwo files (-gsplit-dwarf).
+// supplementary file (dwz -m); and split into .dwo files (-gsplit-dwarf),
+// also packaged into a .dwp.
 // The code is the O2 build's.
 var PackagedCorpus = []Options{
 	{Tag: "gz-zlib", Flags: []string{"-O2", "-gz=zlib"}},
@@ -77,6 +78,11 @@ var PackagedCorpus = []Options{
 	// code's addresses in .debug_addr); the rest is in a .dwo file per
 	// unit beside it, which DW_AT_dwo_name names.
 	{Tag: "split", Flags: []string{"-O2", "-gsplit-dwarf"}},
+	// The .dwo files packaged into one .dwp beside the image (llvm-dwp:
+	// binutils' dwp does not know DWARF 5), the .dwo files removed.
+	{Tag: "split-dwp", Flags: []string{"-O2", "-gsplit-dwarf"}, Post: [][]string{
+		{"llvm-dwp", "-e", "{elf}", "-o", "{out}.dwp"},
+		{"sh", "-c", "rm -f -- \"$0\"-*.dwo", "{elf}"}}},
 	// And as clang writes it (its code is the clang-O2 build's).
 	{Tag: "clang-split", Compiler: "clang", Flags: []string{"-O2", "-gsplit-dwarf"}},
 }
