@@ -16,6 +16,6 @@
 // as it is packaged: compressed sections (compress.go), a separate debug
 // file found by build ID or debug link (debugfile.go), dwz's
 // supplementary file joined to the image's (altlink.go), and split
-// DWARF's .dwo files joined to it (split.go). It uses only
+// DWARF's .dwo files or .dwp package joined to it (split.go, dwp.go). It uses only
 // the standard library's debug/elf and debug/dwarf.
 package symbols

@@ -247,4 +247,26 @@ func TestSplitDWARFMissingDWO(t *testing.T) {
 	if loc, ok := tb.PCToLine(fn.Low); !ok || !strings.HasSuffix(loc.File, "kernel.c") {
 		t.Errorf("kmain's line %v %v: want kernel.c's (its skeleton's line table)", loc, ok)
 	}
+	// The .dwo beside the image, under the name it names: read there.
+	dwos, _ := filepath.Glob(filepath.Join(filepath.Dir(g.Path), "*-kernel.dwo"))
+	if len(dwos) != 1 {
+		t.Fatalf("kernel.c's .dwo: %q", dwos)
+	}
+	b, err = os.ReadFile(dwos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSuffix(filepath.Base(dwos[0]), ".dwo") + ".dwx"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), base), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tb, err = Load(path, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], "of 3 of its units") {
+		t.Errorf("notes %q, want the 3 units' .dwo files read", n)
+	}
+	if fn := tb.FuncByName("kmain"); fn == nil || fn.cu < 0 {
+		t.Errorf("kmain %+v, want its DWARF function (its .dwo beside the image)", fn)
+	}
 }

@@ -2,7 +2,9 @@ package symbols
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 )
 
@@ -10,7 +12,8 @@ import (
 // skeleton unit per compile unit: its addresses (DW_AT_low_pc, high_pc
 // or ranges), its line table (DW_AT_stmt_list), the base of its
 // addresses in the image's .debug_addr, and where the rest is: a .dwo
-// file that DW_AT_dwo_name names (relative to DW_AT_comp_dir), whose
+// file that DW_AT_dwo_name names (relative to DW_AT_comp_dir; else
+// looked for beside the image), whose
 // split compile unit (of the same DWO id) holds the functions, variables
 // and types, with strings and location and range lists of its own
 // (.debug_str.dwo, .debug_str_offsets.dwo, .debug_loclists.dwo,
@@ -76,15 +79,30 @@ func (t *Table) readSplit() map[uint64]bool {
 				continue
 			}
 		}
+		// Where it was built, then beside the image (a build tree
+		// moved or copied with its .dwo files), as gdb looks.
 		path := sk.dwoName
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(sk.u.compDir, path)
 		}
-		if err := j.addFile(sk, path); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (%v)", path, err))
-			continue
+		cands := []string{path}
+		if p := t.dimg.path; p != "" {
+			if beside := filepath.Join(filepath.Dir(p), filepath.Base(sk.dwoName)); beside != path {
+				cands = append(cands, beside)
+			}
 		}
-		joined[sk.u.off] = true
+		var errs []string
+		for _, c := range cands {
+			err := j.addFile(sk, c)
+			if err == nil {
+				joined[sk.u.off] = true
+				break
+			}
+			errs = append(errs, fmt.Sprintf("%s (%v)", c, unwrapPathErr(err)))
+		}
+		if !joined[sk.u.off] {
+			missing = append(missing, quoteList(errs))
+		}
 	}
 	if len(missing) > 0 {
 		t.note(fmt.Sprintf("the image's DWARF is split (-gsplit-dwarf): the .dwo files of %d of its %d units were not read: %s; their functions and variables are missing (their lines are not)",
@@ -414,4 +432,14 @@ func appendSLEB(out []byte, v int64) []byte {
 		}
 		out = append(out, c|0x80)
 	}
+}
+
+// unwrapPathErr is an *os.PathError's own error (the path is said
+// beside it).
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
