@@ -25,6 +25,10 @@ type LaunchConfig struct {
 	// Symbols is an optional separate file with the DWARF debug
 	// information (objcopy --only-keep-debug).
 	Symbols string `json:"symbols,omitempty"`
+	// DebugFileDirectories are where a stripped program's debug file is
+	// looked for by build ID and debug link, as gdb's
+	// debug-file-directory (default /usr/lib/debug).
+	DebugFileDirectories []string `json:"debugFileDirectories,omitempty"`
 	// VCPUs is the number of vCPUs (default 1).
 	VCPUs int `json:"vcpus,omitempty"`
 	// Memory is guest RAM in MiB (default 128).
@@ -67,6 +71,8 @@ type AttachConfig struct {
 	Program string `json:"program,omitempty"`
 	// Symbols is an optional separate debug file.
 	Symbols string `json:"symbols,omitempty"`
+	// DebugFileDirectories: as LaunchConfig's.
+	DebugFileDirectories []string `json:"debugFileDirectories,omitempty"`
 	// Stub names the stub's dialect: auto, qemu or bhyve.
 	Stub string `json:"stub,omitempty"`
 	// StopOnEntry stops at once after attaching (default true: the stub

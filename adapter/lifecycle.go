@@ -166,6 +166,7 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
 		sourceMap:   func() map[string]string { return cfg.SourceMap },
+		debugDirs:   func() []string { return cfg.DebugFileDirectories },
 		kernelOff:   func() string { return launchSlide(cfg) },
 		stopOnEntry: func() bool { return cfg.StopOnEntry },
 		open: func(ctx context.Context, serial io.Writer) (vmm.Target, error) {
@@ -185,6 +186,7 @@ func (c *conn) onAttach(j *job, m *dap.AttachRequest) {
 		kind: "attach", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errAttach,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
 		sourceMap:   func() map[string]string { return cfg.SourceMap },
+		debugDirs:   func() []string { return cfg.DebugFileDirectories },
 		kernelOff:   func() string { return cfg.KernelOffset },
 		stopOnEntry: func() bool { return cfg.StopOnEntry == nil || *cfg.StopOnEntry },
 		open: func(ctx context.Context, _ io.Writer) (vmm.Target, error) {
@@ -203,7 +205,8 @@ type beginArgs struct {
 	errID       int
 	program     func() (program, symbols string)
 	sourceMap   func() map[string]string
-	kernelOff   func() string // the kernelOffset setting
+	debugDirs   func() []string // the debugFileDirectories setting
+	kernelOff   func() string   // the kernelOffset setting
 	stopOnEntry func() bool
 	open        func(ctx context.Context, serial io.Writer) (vmm.Target, error)
 	openFailed  string
@@ -278,7 +281,7 @@ func (c *conn) begin(j *job, r *dap.Request, resp dap.Message, a beginArgs) {
 		}()
 		var o opened
 		prog, syms := a.program()
-		img, ierr := c.loadImage(lctx, r.Seq, prog, syms, a.sourceMap())
+		img, ierr := c.loadImage(lctx, r.Seq, prog, syms, a.sourceMap(), a.debugDirs())
 		badImage := ierr != nil && lctx.Err() == nil // the image's own fault
 		if badImage {
 			stopOpen()

@@ -101,7 +101,7 @@ func (p *progress) end(msg string) {
 
 // loadImage reads the guest image's symbols (none without a program),
 // maps its source paths, and shows progress when it takes a while.
-func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile string, sourceMap map[string]string) (*session.Image, error) {
+func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile string, sourceMap map[string]string, debugDirs []string) (*session.Image, error) {
 	program, debugFile = symbolFiles(program, debugFile)
 	if program == "" {
 		return nil, nil
@@ -112,7 +112,8 @@ func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile str
 	}
 	p := c.newProgress(reqSeq, "Loading symbols", name)
 	start := time.Now()
-	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx, IndexCache: c.srv.IndexCache})
+	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx, IndexCache: c.srv.IndexCache,
+		DebugDirs: debugDirs})
 	if err != nil {
 		p.end("failed")
 		return nil, err

@@ -83,6 +83,9 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 	if o.IndexCache != "" {
 		opts = append(opts, symbols.WithIndexCache(o.IndexCache))
 	}
+	if o.DebugDirs != nil {
+		opts = append(opts, symbols.WithDebugDirs(o.DebugDirs))
+	}
 	t, err := symbols.Load(program, debugFile, opts...)
 	if err != nil {
 		var fe *elf.FormatError

@@ -344,7 +344,11 @@ func readUnitHeader(r *rd) (unitHeader, error) {
 // gdb leaves it (its names and types are the file's), and the ELF
 // symbols name the functions.
 func (t *Table) readSup(name string, id []byte) {
-	path, looked := findSup(t.dimg.path, name, id, DefaultDebugDirs)
+	dirs := t.debugDirs
+	if dirs == nil {
+		dirs = DefaultDebugDirs
+	}
+	path, looked := findSup(t.dimg.path, name, id, dirs)
 	if path == "" {
 		t.sec.info = nil
 		t.note(fmt.Sprintf("the debug information is in part in dwz's supplementary file %s, which is not in %s: it is not read (the ELF symbols name the functions)", name, quoteList(looked)))

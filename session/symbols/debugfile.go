@@ -24,6 +24,13 @@ import (
 // (its --with-separate-debug-dir).
 var DefaultDebugDirs = []string{"/usr/lib/debug"}
 
+// WithDebugDirs sets the debug directories the table looks for dwz's
+// supplementary file in by build ID (nil: DefaultDebugDirs), as
+// FindDebugFile's dirs.
+func WithDebugDirs(dirs []string) Option {
+	return func(t *Table) { t.debugDirs = dirs }
+}
+
 // maxDebugLinkCRC bounds the files whose CRC-32 is computed to check a
 // debug link (the whole file is read): larger candidates are taken on
 // their build ID alone.

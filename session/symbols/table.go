@@ -119,7 +119,8 @@ type Table struct {
 	ctx        context.Context // see WithContext; nil: none
 	slide      uint64          // see SetSlide
 
-	notes []string // see Notes
+	notes     []string // see Notes
+	debugDirs []string // see WithDebugDirs
 	// skeletonsJoined: the skeleton units whose split units were joined
 	// (split.go), by offset.
 	skeletonsJoined map[uint64]bool
