@@ -857,6 +857,8 @@ func (t *Table) readUnitDIE(r *rd, a *abbrev, u *unit) {
 			u.rngBase = v.u
 		case atLoclistsBase:
 			u.locBase = v.u
+		case atGNUDWOName:
+			u.gnuSplit = true
 		}
 	}
 	// Indexed strings and addresses read before their base: again.

@@ -270,3 +270,30 @@ func TestSplitDWARFMissingDWO(t *testing.T) {
 		t.Errorf("kmain %+v, want its DWARF function (its .dwo beside the image)", fn)
 	}
 }
+
+// TestGNUSplitDWARFNote: an image split in DWARF 4's GNU form, which is
+// not read, says so rather than showing no variables silently.
+func TestGNUSplitDWARFNote(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds guests: not with -short")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	root, err := guests.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := guests.BuildWith(filepath.Join(root, "testdata", "guests", "corpus"),
+		guests.Options{Tag: "split4", Flags: []string{"-O2", "-gdwarf-4", "-gsplit-dwarf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := Load(g.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tb.Notes(); len(n) != 1 || !strings.Contains(n[0], "DWARF 4's GNU form") || !strings.Contains(n[0], "of 3 of its units") {
+		t.Errorf("notes %q, want one of the 3 GNU split units not read", n)
+	}
+}

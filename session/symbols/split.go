@@ -443,3 +443,17 @@ func unwrapPathErr(err error) error {
 	}
 	return err
 }
+
+// noteGNUSplit tells the user of DWARF 4 GNU split units, which are not
+// read: their lines are there, not their functions and variables.
+func (t *Table) noteGNUSplit() {
+	n := 0
+	for _, u := range t.units {
+		if u.gnuSplit {
+			n++
+		}
+	}
+	if n > 0 {
+		t.note(fmt.Sprintf("the image's DWARF is split in DWARF 4's GNU form (-gdwarf-4 -gsplit-dwarf), which vmdap does not read: the functions and variables of %d of its units are missing (their lines are not); build with DWARF 5", n))
+	}
+}

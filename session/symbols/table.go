@@ -435,6 +435,7 @@ func (t *Table) loadDWARF() {
 	}
 	t.tunits = append(t.tunits, walkTypes(s.types)...)
 	t.buildIndex()
+	t.noteGNUSplit()
 	t.buildUnitRanges()
 	t.noteRefs()
 	t.indexTypeUnitNames()

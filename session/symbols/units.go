@@ -30,6 +30,9 @@ type unit struct {
 	// allow (DW_FORM_ref_addr, DW_FORM_ref_sig8): such a unit is decoded
 	// with what it refers to (typeunits.go).
 	refs unitRefs
+	// gnuSplit: a DWARF 4 skeleton of GNU's split DWARF (its DIE names a
+	// .dwo by DW_AT_GNU_dwo_name), which is not read (split.go).
+	gnuSplit bool
 }
 
 // cval is an attribute value that is a number: an address, constant,
