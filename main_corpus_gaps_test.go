@@ -121,9 +121,10 @@ func (c *classifier) vmdapRight(d stopDiff) string {
 func benign(d stopDiff) string {
 	if d.kind == "var" && strings.HasPrefix(d.gdbVal, "<error: Dwarf Error: Cannot find DIE at 0x0") &&
 		d.vmdVal == "<a synthetic pointer to a variable vmdap cannot find>" {
-		// (the corpus's split build: GCC 12's DW_OP_implicit_pointer in
-		// a .dwo's location lists names no DIE of the unit)
-		return "a synthetic pointer whose DW_OP_implicit_pointer names no DIE (GCC's -gsplit-dwarf): gdb shows an error, vmdap says it cannot find the variable"
+		// (the corpus's split build, pair_sum's q: GCC 12 writes its
+		// DW_OP_implicit_pointer's DIE offset into the .dwo as 0, the
+		// unit's header, where the unsplit build names the variable)
+		return "a synthetic pointer GCC's -gsplit-dwarf writes with DIE offset 0: gdb shows an error, vmdap says it cannot find the variable"
 	}
 	if d.kind != "frames" {
 		return ""
