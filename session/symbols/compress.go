@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"debug/elf"
 	"encoding/binary"
-	"io"
 	"strings"
 	"sync"
 )
@@ -96,9 +95,5 @@ func (im *image) zdebugBytes(s *elf.Section) []byte {
 		return nil
 	}
 	defer zr.Close()
-	out := make([]byte, size)
-	if _, err := io.ReadFull(zr, out); err != nil {
-		return nil
-	}
-	return out
+	return readUpTo(zr, size, uint64(len(raw)))
 }

@@ -18,13 +18,14 @@ import (
 // checks. Crashers the fuzzer finds are kept under testdata/fuzz.
 
 // seedELFs returns small guests' ELF files: the corpus at -O0 (DWARF 5),
-// DWARF 2 with location lists, and -m32; and clang's -O2 build (DWARF 5's
+// DWARF 2 with location lists, and -m32, GNU-compressed (.zdebug_*) and
+// split (-gsplit-dwarf); and clang's -O2 build (DWARF 5's
 // indexed forms, location lists by index, typed operations) where clang
 // is installed.
 func seedELFs(f *testing.F) [][]byte {
 	f.Helper()
 	var out [][]byte
-	tags := []string{"O0", "dwarf2", "m32"}
+	tags := []string{"O0", "dwarf2", "m32", "gz-zlib-gnu", "split"} // (split: its .dwo files are read where the image names them)
 	if _, err := exec.LookPath("clang"); err == nil {
 		tags = append(tags, "clang-O2") // DWARF 5's indexed forms and operations
 	}

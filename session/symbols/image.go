@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"bytes"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -167,9 +168,27 @@ func (im *image) sectionBytes(s *elf.Section) ([]byte, int) {
 	if s.Size > maxImage {
 		return nil, -1
 	}
-	b, err := s.Data()
-	if err != nil {
-		return nil, -1
-	}
+	b := readUpTo(s.Open(), s.Size, s.FileSize)
 	return b, -1
+}
+
+// readUpTo reads exactly size bytes from r, or returns nil. The buffer
+// is made for what stored bytes of that length can hold (stored: their
+// length; compressed ones, 64 times as many, more than debug information
+// compresses by; at most 256 MB) and grows only as r gives more: a
+// damaged header (a compressed section's uncompressed size, a size past
+// the file's end) does not have a few bytes ask for gigabytes at once
+// (Data's way).
+func readUpTo(r io.Reader, size, stored uint64) []byte {
+	hint := size
+	if stored < size {
+		hint = min(size, 64*stored+1<<20)
+	}
+	hint = min(hint, 1<<28) // (a size past the end of a file not mapped)
+	var buf bytes.Buffer
+	buf.Grow(int(hint) + bytes.MinRead)
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(size))); err != nil || uint64(buf.Len()) != size {
+		return nil
+	}
+	return buf.Bytes()
 }
