@@ -184,10 +184,13 @@ func (r *printkRing) records(from uint64, max, maxBytes int) (recs []logRecord, 
 		if rec.seq < from {
 			continue
 		}
-		if rec.text, err = r.text(ring, d.uint("text_blk_lpos.begin"), d.uint("text_blk_lpos.next"), int(in.uint("text_len"))); err != nil {
+		var ok bool
+		if rec.text, ok, err = r.text(ring, d.uint("text_blk_lpos.begin"), d.uint("text_blk_lpos.next"), int(in.uint("text_len"))); err != nil {
 			return out, left, err
 		}
-		out = append(out, rec)
+		if ok {
+			out = append(out, rec)
+		}
 	}
 	return out, left, nil
 }
@@ -245,27 +248,36 @@ func (r *printkRing) span(base, sz, first, n uint64) ([]byte, error) {
 	return append(a, b...), err
 }
 
-// text reads a record's text from its data block's logical positions.
-func (r *printkRing) text(ring []byte, begin, next uint64, n int) (string, error) {
-	if begin&1 != 0 || n == 0 {
-		return "", nil // a record without data
+// The logical positions of a record without a data block
+// (kernel/printk/printk_ringbuffer.c): NO_LPOS for an empty line, which
+// is a record; FAILED_LPOS for one whose data was lost, which readers
+// skip.
+const noLPOS = 0x3
+
+// text reads a record's text from its data block's logical positions, as
+// the kernel's get_data and copy_data do; ok is false for a record the
+// kernel skips (prb_read_valid): its data lost (FAILED_LPOS) or a block
+// too short for its text.
+func (r *printkRing) text(ring []byte, begin, next uint64, n int) (text string, ok bool, err error) {
+	if begin&1 != 0 {
+		return "", begin == noLPOS && next == noLPOS, nil
+	}
+	if n == 0 {
+		return "", true, nil
 	}
 	b, e := begin%r.dataSize, next%r.dataSize
 	if b > e {
 		b = 0 // the block wrapped: it is at the start of the ring
 	}
 	start := b + uint64(r.textOff)
-	if e < start {
-		return "", nil
-	}
-	if uint64(n) > e-start {
-		n = int(e - start) // truncated
+	if e < start || uint64(n) > e-start {
+		return "", false, nil
 	}
 	if ring != nil {
-		return string(ring[start : start+uint64(n)]), nil
+		return string(ring[start : start+uint64(n)]), true, nil
 	}
 	t, err := r.k.read(r.data+start, n)
-	return string(t), err
+	return string(t), err == nil, err
 }
 
 // Dmesg returns the kernel log, or its last n records (n > 0), as dmesg

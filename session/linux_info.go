@@ -51,6 +51,10 @@ func (s *Session) cmdlineCommand(v int) (string, error) {
 	return b + "\n", nil
 }
 
+// maxIORESLevel is kernel/resource.c's MAX_IORES_LEVEL: /proc/iomem
+// indents no deeper.
+const maxIORESLevel = 5
+
 // resourcesCommand prints a resource tree (root: "iomem_resource" or
 // "ioport_resource") as /proc/iomem does: each range and its name,
 // indented by depth.
@@ -80,13 +84,14 @@ func (s *Session) resourcesCommand(v int, root string) (string, error) {
 			if err != nil {
 				return err
 			}
-			name := "<unnamed>"
+			name := "<BAD>" // what r_show prints for a resource with no name
 			if p := r.uint("name"); p != 0 {
 				if nm, err := k.str(p, 128); err == nil {
 					name = nm
 				}
 			}
-			fmt.Fprintf(&b, "%s%0*x-%0*x : %s\n", strings.Repeat("  ", depth), width, r.uint("start"), width, r.uint("end"), name)
+			// r_show indents by depth, no deeper than MAX_IORES_LEVEL.
+			fmt.Fprintf(&b, "%s%0*x-%0*x : %s\n", strings.Repeat("  ", min(depth, maxIORESLevel)), width, r.uint("start"), width, r.uint("end"), name)
 			if c := r.uint("child"); c != 0 {
 				if depth+1 >= maxResourceDepth {
 					return fmt.Errorf("deeper than %d levels", maxResourceDepth)

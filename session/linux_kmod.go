@@ -76,6 +76,10 @@ func (k *kview) module(t *ctype, addr uint64) (modInfo, error) {
 	if k.has(t, "refcnt.counter") {
 		fields = append(fields, "refcnt.counter")
 	}
+	unload := k.has(t, "init") && k.has(t, "exit") // CONFIG_MODULE_UNLOAD's exit
+	if unload {
+		fields = append(fields, "init", "exit")
+	}
 	o, err := k.object(addr, t, fields...)
 	if err != nil {
 		return modInfo{}, err
@@ -106,6 +110,11 @@ func (k *kview) module(t *ctype, addr uint64) (modInfo, error) {
 		mi.refs = int(int32(o.uint("refcnt.counter"))) - 1 // MODULE_REF_BASE
 	}
 	mi.users = k.moduleUsers(t, addr)
+	if unload && o.uint("init") != 0 && o.uint("exit") == 0 {
+		// An init function and no exit: it can never be unloaded, and
+		// /proc/modules says so among its users (print_unload_info).
+		mi.users = append(mi.users, "[permanent]")
+	}
 	return mi, nil
 }
 

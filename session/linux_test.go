@@ -79,3 +79,33 @@ func TestLocations(t *testing.T) {
 		t.Errorf("three places: %q", got)
 	}
 }
+
+// TestLogRecordText: a record's text is read from its data block as the
+// kernel's get_data and copy_data read it, and the records they reject
+// are left out as prb_read_valid leaves them out: data lost
+// (FAILED_LPOS), or a block too short for its text; an empty line
+// (NO_LPOS) is a record.
+func TestLogRecordText(t *testing.T) {
+	ring := make([]byte, 64)
+	copy(ring[8:], "0123456789abcdef")                        // a block at 0: an 8-byte id, then its text
+	copy(ring[48+8:], "wrapped")                              // unused
+	r := &printkRing{dataSize: uint64(len(ring)), textOff: 8} // (no kview: the ring's bytes are given)
+	for _, c := range []struct {
+		begin, next uint64
+		n           int
+		text        string
+		ok          bool
+	}{
+		{0, 24, 16, "0123456789abcdef", true},
+		{64, 64 + 24, 5, "01234", true},       // the ring's second wrap
+		{0x3, 0x3, 0, "", true},               // NO_LPOS: an empty line
+		{0x1, 0x1, 12, "", false},             // FAILED_LPOS: data lost
+		{0, 12, 16, "", false},                // the block holds 4 bytes of text, not 16
+		{40, 64 + 24, 10, "0123456789", true}, // wrapped to the ring's start
+	} {
+		text, ok, err := r.text(ring, c.begin, c.next, c.n)
+		if err != nil || text != c.text || ok != c.ok {
+			t.Errorf("lpos %#x-%#x, %d bytes: %q %v %v, want %q %v", c.begin, c.next, c.n, text, ok, err, c.text, c.ok)
+		}
+	}
+}

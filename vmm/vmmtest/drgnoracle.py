@@ -146,6 +146,10 @@ def modules(prog):
             text(u.source.name.string_())
             for u in list_for_each_entry("struct module_use", mod.source_list.address_of_(), "source_list")
         ]
+        # print_unload_info: a module with an init function and no exit
+        # one cannot be unloaded.
+        if mod.init.value_() != 0 and mod.exit.value_() == 0:
+            users.append("[permanent]")
         out.append(
             {
                 "addr": mod.value_(),
