@@ -114,16 +114,23 @@ function isELF(file: string): boolean {
   }
 }
 
+// TrackerFactory logs each session's adapter errors and exit to the
+// vmdap output channel, and with "vmdap.trace" all DAP traffic. The
+// channel is a LogOutputChannel, whose level is Info unless the user
+// changes it: the traffic is logged at info, where the setting's user
+// sees it (at trace level it would be dropped).
 class TrackerFactory implements vscode.DebugAdapterTrackerFactory {
   createDebugAdapterTracker(): vscode.ProviderResult<vscode.DebugAdapterTracker> {
-    if (!vscode.workspace.getConfiguration('vmdap').get<boolean>('trace')) {
-      return undefined;
-    }
+    const trace = vscode.workspace.getConfiguration('vmdap').get<boolean>('trace') === true;
     return {
-      onWillReceiveMessage: (m) => channel?.trace(`→ ${JSON.stringify(m)}`),
-      onDidSendMessage: (m) => channel?.trace(`← ${JSON.stringify(m)}`),
+      onWillReceiveMessage: trace ? (m) => channel?.info(`→ ${JSON.stringify(m)}`) : undefined,
+      onDidSendMessage: trace ? (m) => channel?.info(`← ${JSON.stringify(m)}`) : undefined,
       onError: (e) => channel?.error(`adapter error: ${e.message}`),
-      onExit: (code, signal) => channel?.info(`adapter exited: code ${code} signal ${signal}`),
+      onExit: (code, signal) => {
+        const msg = `adapter exited: code ${code} signal ${signal}`;
+        if (code) channel?.warn(msg);
+        else channel?.info(msg);
+      },
     };
   }
 }

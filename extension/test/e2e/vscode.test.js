@@ -2,7 +2,8 @@
 // Chromium, driven by playwright-core: open the example workspace with the
 // extension installed from the built .vsix, set a breakpoint with F9, start
 // with F5, check the call stack and the Variables view, step over, check
-// the line moved. Screenshots go to test-artifacts/vscode/.
+// the line moved; with "vmdap.trace" on, the DAP traffic is in the vmdap
+// output channel. Screenshots go to test-artifacts/vscode/.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
@@ -44,6 +45,17 @@ async function waitHealthy(port, ms) {
   throw new Error('code-server did not come up');
 }
 
+// findFiles returns the files named name under dir, recursively.
+function findFiles(dir, name) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...findFiles(p, name));
+    else if (e.name === name) out.push(p);
+  }
+  return out;
+}
+
 function lineOf(marker) {
   const i = fs.readFileSync(SRC, 'utf8').split('\n').findIndex((l) => l.includes(marker));
   assert.ok(i >= 0);
@@ -67,7 +79,7 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
     'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'telemetry.telemetryLevel': 'off',
     'update.mode': 'none', 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
     'window.restoreWindows': 'none', 'workbench.tips.enabled': false, 'chat.disableAIFeatures': true,
-    'git.enabled': false, 'git.openRepositoryInParentFolders': 'never',
+    'git.enabled': false, 'git.openRepositoryInParentFolders': 'never', 'vmdap.trace': true,
   }));
   execFileSync(CODE_SERVER, ['--user-data-dir', data, '--extensions-dir', ext, '--install-extension', VSIX], { stdio: 'pipe' });
   const port = await freePort();
@@ -147,6 +159,11 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
     await page.screenshot({ path: path.join(ART, 'hex.png') });
     await page.keyboard.press('Shift+F5');
     await page.waitForSelector('.debug-toolbar', { state: 'hidden', timeout: 30000 });
+    // "vmdap.trace": the DAP traffic is in the vmdap output channel's log
+    // (a LogOutputChannel keeps only what its level, Info, shows).
+    const traced = findFiles(path.join(data, 'logs'), 'vmdap.log').map((f) => fs.readFileSync(f, 'utf8')).join('');
+    assert.match(traced, /→ .*"command":"launch"/);
+    assert.match(traced, /← .*"event":"stopped"/);
   } catch (e) {
     if (ctx) {
       const p = ctx.pages()[0];
