@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/google/go-dap"
@@ -73,7 +74,11 @@ func initialCapabilities() capabilitiesExt {
 	d.SupportsStepInTargetsRequest = true
 	d.SupportsLoadedSourcesRequest = true
 	d.SupportsModulesRequest = true
-	for _, f := range session.ExceptionFilters {
+	// The Linux filters too: VS Code reads the filters of the initialize
+	// response alone (a capabilities event updates its copy of the
+	// capabilities, not the Breakpoints view), so they are offered here
+	// and withdrawn for an image that is not a Linux kernel.
+	for _, f := range append(slices.Clone(session.ExceptionFilters), session.LinuxExceptionFilters...) {
 		d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
 			Filter: f.ID, Label: f.Label, Description: f.Description, Default: f.Default})
 	}
@@ -97,11 +102,10 @@ func backendCapabilities(f session.Features) capabilitiesExt {
 		d.SupportsHitConditionalBreakpoints = false
 		d.SupportsLogPoints = false
 		d.ExceptionBreakpointFilters = nil // int3 on the IDT's handlers
-	} else if f.Linux {
-		for _, x := range session.LinuxExceptionFilters {
-			d.ExceptionBreakpointFilters = append(d.ExceptionBreakpointFilters, dap.ExceptionBreakpointsFilter{
-				Filter: x.ID, Label: x.Label, Description: x.Description, Default: x.Default})
-		}
+	} else if !f.Linux {
+		d.ExceptionBreakpointFilters = slices.DeleteFunc(d.ExceptionBreakpointFilters, func(x dap.ExceptionBreakpointsFilter) bool {
+			return slices.ContainsFunc(session.LinuxExceptionFilters, func(l session.ExceptionFilter) bool { return l.ID == x.Filter })
+		})
 	}
 	if !f.Step {
 		d.SupportsSteppingGranularity = false // instruction steps

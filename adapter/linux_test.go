@@ -49,3 +49,48 @@ func TestLinuxOptionsOnOtherImage(t *testing.T) {
 		t.Errorf("launch with a missing modules folder: %v", err)
 	}
 }
+
+// TestLinuxFiltersOfferedAtInitialize: the Linux exception filters are in
+// the initialize response, the only filters VS Code shows (it merges a
+// capabilities event into its copy of the capabilities but never puts
+// new filters in the Breakpoints view), and the capabilities event after
+// launching an image that is no Linux kernel withdraws them, the CPU's
+// exceptions staying. (For a Linux image, TestLinuxPanicFilterUnderQEMU
+// sees them in the event.)
+func TestLinuxFiltersOfferedAtInitialize(t *testing.T) {
+	c, _ := newClient(t)
+	init, err := c.Initialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := func(fs []dap.ExceptionBreakpointsFilter) map[string]bool {
+		m := map[string]bool{}
+		for _, f := range fs {
+			m[f.Filter] = true
+		}
+		return m
+	}
+	at := offered(init.Body.ExceptionBreakpointFilters)
+	for _, id := range []string{"linux-panic", "linux-oops", "linux-warn", "PF"} {
+		if !at[id] {
+			t.Errorf("initialize offers %v, not %s", at, id)
+		}
+	}
+	if err := c.Launch(map[string]any{"program": buildExample(t), "memory": 64}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.WaitEvent("capabilities")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := offered(ev.(*dap.CapabilitiesEvent).Body.Capabilities.ExceptionBreakpointFilters)
+	if after["linux-panic"] || after["linux-oops"] || after["linux-warn"] || !after["PF"] {
+		t.Errorf("filters after launching a non-Linux image: %v, want the CPU's alone", after)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+}

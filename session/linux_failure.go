@@ -24,8 +24,9 @@ import (
 // the panic's message, the Oops's kind and where it was raised, the
 // WARN's file and line, as the kernel is about to print them.
 
-// LinuxExceptionFilters are offered for a Linux kernel image (after the
-// launch or attach names one: a capabilities event adds them).
+// LinuxExceptionFilters are offered at initialize (VS Code shows only
+// the filters offered there) and withdrawn by the capabilities event
+// after a launch or attach of an image that is not a Linux kernel.
 var LinuxExceptionFilters = []ExceptionFilter{
 	{ID: "linux-panic", Label: "Linux: kernel panic", Description: "stop when the kernel panics (at panic(), with its message)", Funcs: []string{"panic"}, Default: true},
 	{ID: "linux-oops", Label: "Linux: Oops or BUG", Description: "stop when the kernel dies of an Oops or a BUG (as it prints its header, with where it was raised)", Funcs: []string{"__die_header", "__die"}, Default: true},
