@@ -376,7 +376,7 @@ func (t *Table) unitGlobals(ci int32) []*Var {
 			break
 		}
 		if e.Tag == dwarf.TagVariable && e.Val(dwarf.AttrDeclaration) == nil {
-			if v := t.varFromEntry(d, e, u, KindGlobal, 0); v != nil && v.Loc != nil {
+			if v := t.varFromEntry(d, e, u, KindGlobal, 0); v != nil && v.Loc != nil && !t.discarded(v, u.format.addrSize) {
 				out = append(out, v)
 			}
 		}
@@ -387,6 +387,29 @@ func (t *Table) unitGlobals(ci int32) []*Var {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	st.globals = out
 	return out
+}
+
+// discarded reports a global the linker dropped with its section
+// (.discard.*: Linux's __ADDRESSABLE() markers, one per initcall and
+// static call, __UNIQUE_ID___addressable_*): its DWARF address was
+// relocated to 0, and no ELF symbol of its name is there, where a
+// variable really at 0 (Linux's first per-CPU variable,
+// fixed_percpu_data) has one. An image without ELF symbols keeps them.
+func (t *Table) discarded(v *Var, addrSize int) bool {
+	if len(v.Loc) != 1+addrSize || v.Loc[0] != 0x03 || len(t.syms) == 0 {
+		return false
+	}
+	r := rd{b: v.Loc[1:]}
+	a := r.uN(addrSize)
+	if a != t.slide {
+		return false
+	}
+	for i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].value >= a }); i < len(t.syms) && t.syms[i].value == a; i++ {
+		if t.syms[i].name == v.Name {
+			return false
+		}
+	}
+	return true
 }
 
 // GlobalByName finds a global variable.
