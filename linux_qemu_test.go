@@ -161,6 +161,14 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	if r.Body.Result != "1" {
 		t.Fatalf("init_task.tasks.next != 0 = %q", r.Body.Result)
 	}
+	// A per-CPU variable read as it is (an offset from 0, unmapped) fails
+	// saying how to read it, and that way reads it.
+	if _, err := c.Evaluate(fid, "runqueues.nr_running"); err == nil || !strings.Contains(err.Error(), "per_cpu(var, cpu)") || !strings.Contains(err.Error(), "this_cpu(var)") {
+		t.Errorf("runqueues.nr_running: %v, want a failure naming per_cpu and this_cpu", err)
+	}
+	if _, err := c.Evaluate(fid, "per_cpu(runqueues, 0).nr_running"); err != nil {
+		t.Errorf("per_cpu(runqueues, 0).nr_running: %v", err)
+	}
 
 	// A line breakpoint a few lines further in start_kernel, picked from
 	// the line table.

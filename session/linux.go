@@ -452,3 +452,29 @@ func (k *kview) cpuOf(v int) (int, error) {
 	}
 	return 0, fmt.Errorf("vCPU %d: neither its GS base %#x nor its kernel GS base %#x is a CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, sr.KernelGSBase, n)
 }
+
+// perCPUHint adds to err, a failed read of a value at addr, that addr is
+// in the per-CPU area: per-CPU variables of x86-64 kernels before 6.15
+// are linked as offsets from 0, where nothing is mapped, so runqueues or
+// runqueues.nr_running cannot be read as they are (gdb says "Cannot
+// access memory at address 0x35e80"); per_cpu(var, cpu) and
+// this_cpu(var) read a CPU's copy, as crash's "p" of a per-CPU
+// variable says. Other errors, and other kernels, are left as they are.
+func (s *Session) perCPUHint(addr uint64, err error) error {
+	if err == nil || !s.inPerCPUArea(addr) {
+		return err
+	}
+	return fmt.Errorf("%w (%#x is an offset in the per-CPU areas: read a per-CPU variable as per_cpu(var, cpu) or this_cpu(var))", err, addr-s.sym.Slide())
+}
+
+// inPerCPUArea reports whether addr (as the symbols give it) is a
+// zero-based per-CPU offset of a Linux kernel.
+func (s *Session) inPerCPUArea(addr uint64) bool {
+	if s.sym == nil || !s.isLinux() {
+		return false
+	}
+	k := s.sym.Kernel()
+	start, ok1 := k.LinkSymbol("__per_cpu_start")
+	end, ok2 := k.LinkSymbol("__per_cpu_end")
+	return ok1 && ok2 && start == 0 && addr-s.sym.Slide() < end
+}

@@ -159,6 +159,12 @@ func (s *Session) varsOf(sc *frameScope, vars []*symbols.Var, hidden map[string]
 			out = append(out, Var{Name: name, EvaluateName: expr, Value: "<" + err.Error() + ">", Type: fromDWARF(sv.Type, sc.types).String()})
 			continue
 		}
+		if val.inMem && s.inPerCPUArea(val.addr) {
+			if err := readable(val, sc); err != nil {
+				out = append(out, Var{Name: name, EvaluateName: expr, Value: "<" + s.perCPUHint(val.addr, err).Error() + ">", Type: val.typ.String()})
+				continue
+			}
+		}
 		out = append(out, s.makeVar(sc, name, expr, val, s.hex))
 	}
 	// declaration order
@@ -334,7 +340,7 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 			return nil
 		}
 		if err := readable(val, sc); err != nil {
-			return err
+			return s.perCPUHint(val.addr, err)
 		}
 		out = s.makeVar(sc, name, expr, val, hex || s.hex)
 		return nil
