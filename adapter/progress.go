@@ -112,8 +112,9 @@ func (c *conn) loadImage(ctx context.Context, reqSeq int, program, debugFile str
 	}
 	p := c.newProgress(reqSeq, "Loading symbols", name)
 	start := time.Now()
+	wd, _ := os.Getwd() // relative compile directories are found from here, as gdb's $cwd
 	img, err := session.LoadImage(program, debugFile, session.ImageOptions{SourceMap: sourceMap, Progress: p.update, Context: ctx, IndexCache: c.srv.IndexCache,
-		DebugDirs: debugDirs})
+		DebugDirs: debugDirs, BaseDir: wd})
 	if err != nil {
 		p.end("failed")
 		return nil, err

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 
 	"vmdap/session/symbols"
 )
@@ -36,6 +39,11 @@ type ImageOptions struct {
 	Progress func(done, total int64)
 	// Context, when set, stops the load early when it is done.
 	Context context.Context
+	// BaseDir, when set, is where the source files of units compiled in
+	// a relative directory are looked for, as gdb looks from its working
+	// directory (the adapter's; VS Code's extension starts it in the
+	// workspace folder): see withRelativeDirs.
+	BaseDir string
 	// IndexCache, when set, is the folder the index of a large image
 	// (a kernel's) is kept in, by its build ID: the next load of the same
 	// image reads it there, a few times faster than building it.
@@ -95,8 +103,46 @@ func LoadImage(program, debugFile string, o ImageOptions) (*Image, error) {
 		}
 		return nil, fmt.Errorf("reading the guest's symbols: %w", err)
 	}
-	t.MapSources(o.SourceMap)
-	return &Image{t: t, srcMap: o.SourceMap, debugFile: found, debugLooked: looked}, nil
+	m := withRelativeDirs(o.SourceMap, t.RelativeCompDirs(), o.BaseDir)
+	t.MapSources(m)
+	return &Image{t: t, srcMap: m, debugFile: found, debugLooked: looked}, nil
+}
+
+// withRelativeDirs returns the user's sourceMap with a mapping added for
+// each relative compile directory it does not cover, as gdb finds such a
+// unit's files (its source path "$cdir:$cwd"): to base/dir where that
+// folder exists, else to base, where a kernel tree's files are when it
+// is the working directory (Debian's kernel, compiled in
+// debian/build/build_amd64_none_cloud-amd64, names init/main.c from the
+// tree's top). Without it a frame's source is a relative path no editor
+// can open. With no base, the map is the user's.
+func withRelativeDirs(user map[string]string, dirs []string, base string) map[string]string {
+	if base == "" || len(dirs) == 0 {
+		return user
+	}
+	m := make(map[string]string, len(user)+len(dirs))
+	for k, v := range user {
+		m[k] = v
+	}
+	for _, d := range dirs {
+		covered := false
+		for from := range user {
+			from = path.Clean(strings.ReplaceAll(strings.TrimSpace(from), `\`, "/"))
+			if d == from || strings.HasPrefix(d, from+"/") {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		to := base
+		if st, err := os.Stat(filepath.Join(base, d)); err == nil && st.IsDir() {
+			to = filepath.Join(base, d)
+		}
+		m[d] = to
+	}
+	return m
 }
 
 // DebugFound returns the separate debug file found for a program (or

@@ -76,8 +76,13 @@ class Factory implements vscode.DebugAdapterDescriptorFactory {
       });
       return undefined;
     }
-    channel?.info(`starting ${bin} dap`);
-    return new vscode.DebugAdapterExecutable(bin, ['dap']);
+    // In the workspace folder: the adapter looks for the sources of
+    // units compiled in a relative directory (Debian's kernel) from its
+    // working directory, as gdb does, so a kernel tree opened as the
+    // workspace needs no sourceMap.
+    const cwd = session.workspaceFolder?.uri.scheme === 'file' ? session.workspaceFolder.uri.fsPath : undefined;
+    channel?.info(`starting ${bin} dap${cwd ? ` in ${cwd}` : ''}`);
+    return new vscode.DebugAdapterExecutable(bin, ['dap'], cwd ? { cwd } : undefined);
   }
 }
 

@@ -73,3 +73,20 @@ func cutPathPrefix(p, prefix string) (string, bool) {
 	}
 	return rest[1:], true
 }
+
+// RelativeCompDirs returns the compile directories that are relative
+// paths, each once, sorted (Debian's kernel is compiled in
+// debian/build/build_amd64_none_cloud-amd64 and says so). gdb looks for
+// such a unit's files from its working directory.
+func (t *Table) RelativeCompDirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, u := range t.units {
+		if d := u.compDir; d != "" && !isAbs(d) && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
