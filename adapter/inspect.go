@@ -101,12 +101,27 @@ func (c *conn) onStackTrace(m *dap.StackTraceRequest, s *session.Session) {
 		end = start + a.Levels
 	}
 	resp.Body.StackFrames = []dap.StackFrame{}
+	// A frame whose source is not on this disk is deemphasized where
+	// some frame's source is (VS Code folds a run of them into "Show N
+	// More Stack Frames" between those it can show); where none is (a
+	// kernel without its tree), folding would hide the whole stack.
+	exists := map[string]bool{}
+	anyOnDisk := false
+	for _, f := range frames {
+		if f.File == "" || f.Line <= 0 {
+			continue
+		}
+		if _, ok := exists[f.File]; !ok {
+			exists[f.File] = fileExists(f.File)
+		}
+		anyOnDisk = anyOnDisk || exists[f.File]
+	}
 	for _, f := range frames[start:end] {
 		sf := dap.StackFrame{Id: c.handles.addFrame(frameRef{thread: a.ThreadId, index: f.Index}), Name: f.Name(),
 			InstructionPointerReference: memRef(f.PC)}
 		if f.File != "" && f.Line > 0 {
 			sf.Source = &dap.Source{Name: filepath.Base(f.File), Path: f.File}
-			if !fileExists(f.File) {
+			if !exists[f.File] && anyOnDisk {
 				sf.Source.PresentationHint = "deemphasize"
 			}
 			sf.Line, sf.Column = c.lineOut(f.Line), c.colOut(1)
