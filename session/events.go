@@ -38,8 +38,9 @@ type Stopped struct {
 	Text        string
 }
 
-// Continued says the guest runs again (sent for runs the client did not
-// start itself, and after steps).
+// Continued says every vCPU runs again: sent when a step first runs the
+// whole guest (over a call, out of a function), where the client,
+// told only that the stepped thread runs, would show the others paused.
 type Continued struct{ Thread int }
 
 // Output is text for the client's console.

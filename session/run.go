@@ -95,7 +95,7 @@ func (s *Session) Continue(thread int) error {
 		return nil
 	}
 	s.mu.Unlock()
-	return s.launch(thread, func(v int) result { return s.cont(nil) })
+	return s.launch(thread, false, func(v int) result { return s.cont(nil) })
 }
 
 // Step starts a step of a thread, by source lines or machine
@@ -124,7 +124,7 @@ func (s *Session) PrepareStep(thread int, kind StepKind, granularity Granularity
 		if err := s.stopped(func() (e error) { plan, e = s.planStepOut(v); return }); err != nil {
 			return nil, err
 		}
-		return func() error { return s.launch(thread, func(v int) result { return s.stepOut(v, plan) }) }, nil
+		return func() error { return s.launch(thread, true, func(v int) result { return s.stepOut(v, plan) }) }, nil
 	}
 	return func() error { return s.step(thread, kind, granularity) }, nil
 }
@@ -137,7 +137,7 @@ func (s *Session) step(thread int, kind StepKind, granularity Granularity) error
 		hidden = s.hiddenAt(v)
 		s.mu.Unlock()
 	}
-	return s.launch(thread, func(v int) result {
+	return s.launch(thread, true, func(v int) result {
 		switch {
 		case kind == StepOver && insn:
 			return s.nextInsn(v)
@@ -157,8 +157,10 @@ func (s *Session) step(thread int, kind StepKind, granularity Granularity) error
 
 // launch starts a run on its own goroutine; the outcome becomes events.
 // It fails, and nothing runs, for a thread that does not exist, while
-// the guest runs, and once it has exited.
-func (s *Session) launch(thread int, fn func(v int) result) error {
+// the guest runs, and once it has exited. A step's run says when it
+// first runs the whole guest (announce): the client, told only that the
+// stepped thread runs, shows the other vCPUs as paused though they run.
+func (s *Session) launch(thread int, step bool, fn func(v int) result) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
 		return err
@@ -174,6 +176,10 @@ func (s *Session) launch(thread int, fn func(v int) result) error {
 	s.state = StateRunning
 	s.userPause = false
 	s.pauseVCPU = -1
+	s.announce = 0
+	if step {
+		s.announce = thread
+	}
 	s.frames = map[int][]Frame{}
 	s.types = nil
 	s.excInfo = nil
@@ -279,6 +285,13 @@ func (s *Session) cont(want func(vmm.Stop) bool) result {
 			}
 			s.mu.Unlock()
 			return userStop(vmm.Stop{VCPU: v, Reason: vmm.ReasonPause, PCUnknown: true}, &Stopped{Reason: StopPause, Description: "paused"})
+		}
+		s.mu.Lock()
+		th := s.announce
+		s.announce = 0
+		s.mu.Unlock()
+		if th != 0 {
+			s.emit(Continued{Thread: th})
 		}
 		if err := s.t.Continue(); err != nil {
 			if errors.Is(err, vmm.ErrExited) {

@@ -86,7 +86,11 @@ type Session struct {
 	written   []MemoryChanged // guest memory written by expressions since the last take
 	runDone   chan struct{}   // closed when the current (or last) run goroutine ends
 	userPause bool
-	pauseVCPU int  // the vCPU the user's pause named (-1: none)
+	pauseVCPU int // the vCPU the user's pause named (-1: none)
+	// announce is the thread of a step that has not yet run the whole
+	// guest: the first time it does (over a call, out of a function),
+	// a Continued event says every vCPU runs (0: none to announce).
+	announce  int
 	attached  bool // Config.Attached
 	closed    bool
 	endDetail string        // how the target ended, when not by the guest's own exit

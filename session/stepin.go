@@ -73,7 +73,7 @@ func (s *Session) StepInTargets(thread, frame int) ([]StepInTarget, error) {
 // as a step in does). If the line ends without reaching that call (a
 // branch went around it) the step ends at the next line, as next does.
 func (s *Session) StepInto(thread int, call uint64) error {
-	return s.launch(thread, func(v int) result {
+	return s.launch(thread, true, func(v int) result {
 		if s.sym == nil || !s.sym.HasDWARF() {
 			return s.nextInsn(v)
 		}
