@@ -35,12 +35,14 @@ import (
 //     vmdap's is part of its attach);
 //   - vmdap: the built binary over stdio, timed from the initialize
 //     request to the disconnect response, with no index cache (a first
-//     session: gdb keeps none either), and each step's time logged.
+//     session: gdb keeps none either), and each step's time as a metric
+//     (a stop's time is the request's until the stopped event and the
+//     stackTrace that shows where; attach's is until initialized).
 //
 // Both outputs are checked step by step (gdb's text, vmdap's responses),
 // so that a failure cannot be timed as a fast session. Peak RSS is each
 // process's (wait4's ru_maxrss, VmHWM). VMDAP_BENCH_CPUPROFILE=file
-// profiles vmdap's side.
+// profiles vmdap's side, VMDAP_BENCH_LOG=file logs its traffic.
 //
 //	go test -run '^$' -bench LinuxSessionVsGDB -benchtime 3x .
 func BenchmarkLinuxSessionVsGDB(b *testing.B) {
@@ -50,18 +52,20 @@ func BenchmarkLinuxSessionVsGDB(b *testing.B) {
 		b.Skip("skipping: gdb is not installed (apt-get install gdb)")
 	}
 	line := callLine(b, k.Vmlinux, "start_kernel", "setup_arch")
-	var gdbTime, vmdapTime, vmdapProc time.Duration
+	var gdbTime, vmdapTime, vmdapProc, gdbCPU, vmdapCPU time.Duration
 	var gdbRSS, vmdapRSS int64
 	steps := map[string]time.Duration{}
 	var order []string
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d, rss := gdbKernelTutorial(b, k, line)
-		gdbTime += d
-		gdbRSS = max(gdbRSS, rss)
+		g := gdbKernelTutorial(b, k, line)
+		gdbTime += g.d
+		gdbCPU += g.cpu
+		gdbRSS = max(gdbRSS, g.rss)
 		r := vmdapKernelTutorial(b, k, line)
 		vmdapTime += r.total
 		vmdapProc += r.process
+		vmdapCPU += r.cpu
 		vmdapRSS = max(vmdapRSS, r.rss)
 		for _, s := range r.steps {
 			if _, ok := steps[s.name]; !ok {
@@ -75,13 +79,23 @@ func BenchmarkLinuxSessionVsGDB(b *testing.B) {
 	b.ReportMetric(float64(vmdapTime/n), "vmdap-ns/op")
 	b.ReportMetric(float64(gdbTime)/float64(vmdapTime), "gdb/vmdap")
 	b.ReportMetric(float64(vmdapProc/n), "vmdap-process-ns/op")
+	// CPU time (user + system) is what each tool costs the machine, and
+	// varies less than wall time on a shared one: the guest's boot (most
+	// of the wall time) is QEMU's.
+	b.ReportMetric(float64((gdbCPU / n).Milliseconds()), "gdb-cpu-ms")
+	b.ReportMetric(float64((vmdapCPU / n).Milliseconds()), "vmdap-cpu-ms")
+	b.ReportMetric(float64(gdbCPU)/float64(vmdapCPU), "gdb/vmdap-cpu")
 	b.ReportMetric(float64(gdbRSS>>20), "gdb-rss-MB")
 	b.ReportMetric(float64(vmdapRSS>>20), "vmdap-rss-MB")
+	for _, s := range order {
+		b.ReportMetric(float64((steps[s]/n).Microseconds())/1000, s+"-ms")
+	}
 	// A benchmark's log is cut after 10 lines: three steps a line.
 	var t strings.Builder
-	fmt.Fprintf(&t, "gdb %v, vmdap %v (initialize to disconnect; %v from exec to exit), gdb/vmdap %.2f; peak RSS gdb %d MB, vmdap %d MB (mean of %d)",
+	fmt.Fprintf(&t, "gdb %v, vmdap %v (initialize to disconnect; %v from exec to exit), gdb/vmdap %.2f; CPU gdb %v, vmdap %v; peak RSS gdb %d MB, vmdap %d MB (mean of %d)",
 		(gdbTime / n).Round(time.Millisecond), (vmdapTime / n).Round(time.Millisecond), (vmdapProc / n).Round(time.Millisecond),
-		float64(gdbTime)/float64(vmdapTime), gdbRSS>>20, vmdapRSS>>20, b.N)
+		float64(gdbTime)/float64(vmdapTime), (gdbCPU / n).Round(time.Millisecond), (vmdapCPU / n).Round(time.Millisecond),
+		gdbRSS>>20, vmdapRSS>>20, b.N)
 	for i, s := range order {
 		sep := " | "
 		if i%3 == 0 {
@@ -128,9 +142,15 @@ func callLine(b *testing.B, vmlinux, fn, callee string) int {
 	return n
 }
 
+// gdbRun is gdb's run: its wall time, CPU time and peak RSS.
+type gdbRun struct {
+	d, cpu time.Duration
+	rss    int64
+}
+
 // gdbKernelTutorial runs the session in gdb and checks, in order, that
-// each command did what it should; it returns gdb's run time and peak RSS.
-func gdbKernelTutorial(b *testing.B, k vmmtest.Linux, line int) (time.Duration, int64) {
+// each command did what it should.
+func gdbKernelTutorial(b *testing.B, k vmmtest.Linux, line int) gdbRun {
 	b.Helper()
 	addr := tutorialQEMU(b, k)
 	cmds := []string{"file " + k.Vmlinux, "target remote " + addr, "break start_kernel", "continue", "bt",
@@ -179,7 +199,7 @@ func gdbKernelTutorial(b *testing.B, k vmmtest.Linux, line int) (time.Duration, 
 		rest = rest[loc[1]:]
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return d, ru.Maxrss << 10
+	return gdbRun{d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), ru.Maxrss << 10}
 }
 
 type tutorialStep struct {
@@ -190,6 +210,7 @@ type tutorialStep struct {
 type tutorialRun struct {
 	total   time.Duration // initialize request to disconnect response
 	process time.Duration // exec to exit
+	cpu     time.Duration // user + system
 	rss     int64
 	steps   []tutorialStep
 }
@@ -203,6 +224,9 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 	args := []string{"--log-level", "error", "--index-cache", ""}
 	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" {
 		args = append(args, "--cpuprofile", p)
+	}
+	if p := os.Getenv("VMDAP_BENCH_LOG"); p != "" { // vmdap's debug log: its DAP and RSP traffic timed
+		args = append(args, "--log-level", "debug", "--log-output", "dap", "--log-file", p)
 	}
 	cmd := exec.Command(vmdapBin, append(args, "dap")...)
 	stdin, _ := cmd.StdinPipe()
@@ -264,14 +288,14 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 	}
 	start := time.Now()
 	step("initialize", func() error { _, err := c.Initialize(); return err })
-	step("attach (loads the vmlinux)", func() error {
+	step("attach", func() error {
 		_, err := c.Request("attach", map[string]any{"gdbServer": addr, "program": k.Vmlinux})
 		if err == nil {
 			_, err = c.WaitEvent("initialized")
 		}
 		return err
 	})
-	step("setFunctionBreakpoints start_kernel", func() error {
+	step("break-start_kernel", func() error {
 		m, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "start_kernel"}}})
 		if err != nil {
 			return err
@@ -281,14 +305,14 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return nil
 	})
-	step("configurationDone, stop at reset", func() error {
+	step("configurationDone", func() error {
 		if err := c.ConfigurationDone(); err != nil {
 			return err
 		}
 		_, err := c.Stopped()
 		return err
 	})
-	step("continue to start_kernel (+stackTrace)", func() error {
+	step("continue-start_kernel", func() error {
 		if err := c.Continue(1); err != nil {
 			return err
 		}
@@ -300,7 +324,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return nil
 	})
-	step("scopes, variables Locals and Arguments", func() error {
+	step("locals-args", func() error {
 		sc, err := c.Scopes(st.Body.StackFrames[0].Id)
 		if err != nil {
 			return err
@@ -324,14 +348,14 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		return nil
 	})
 	for i := 1; i <= 3; i++ {
-		step(fmt.Sprintf("next %d (+stackTrace)", i), func() error {
+		step(fmt.Sprintf("next%d", i), func() error {
 			if err := c.Step("next", thread, ""); err != nil {
 				return err
 			}
 			return stop("step", "start_kernel")
 		})
 	}
-	step("stepIn (+stackTrace)", func() error {
+	step("stepIn", func() error {
 		if err := c.Step("stepIn", thread, ""); err != nil {
 			return err
 		}
@@ -343,14 +367,14 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return nil
 	})
-	step("stepOut (+stackTrace)", func() error {
+	step("stepOut", func() error {
 		if err := c.Step("stepOut", thread, ""); err != nil {
 			return err
 		}
 		return stop("step", "start_kernel")
 	})
 	fid := st.Body.StackFrames[0].Id
-	step("evaluate init_task.comm", func() error {
+	step("eval-comm", func() error {
 		e, err := c.Evaluate(fid, "init_task.comm")
 		if err == nil && !strings.Contains(e.Body.Result, "swapper") {
 			err = fmt.Errorf("init_task.comm = %q", e.Body.Result)
@@ -359,7 +383,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 	})
 	// mm_struct's fields are in an anonymous struct (randomizable layout):
 	// the user opens it to see pgd, as gdb prints it whole.
-	step("evaluate *init_task.active_mm, open it and its anonymous struct", func() error {
+	step("eval-mm", func() error {
 		e, err := c.Evaluate(fid, "*init_task.active_mm")
 		if err != nil {
 			return err
@@ -386,7 +410,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return fmt.Errorf("*init_task.active_mm = %q: no pgd among its fields", e.Body.Result)
 	})
-	step(fmt.Sprintf("setBreakpoints init/main.c:%d", line), func() error {
+	step("break-main.c", func() error {
 		r, err := c.SetBreakpoints("init/main.c", daptest.Line(line))
 		if err != nil {
 			return err
@@ -396,7 +420,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return nil
 	})
-	step("continue to init/main.c (+stackTrace)", func() error {
+	step("continue-main.c", func() error {
 		if err := c.Continue(thread); err != nil {
 			return err
 		}
@@ -408,7 +432,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 		}
 		return nil
 	})
-	step("disconnect (detach)", func() error {
+	step("disconnect", func() error {
 		_, err := c.Request("disconnect", map[string]any{"terminateDebuggee": false})
 		return err
 	})
@@ -419,6 +443,7 @@ func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 	}
 	waited = true
 	r.process = time.Since(procStart)
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r.rss = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	return r
 }
