@@ -106,15 +106,17 @@ func BenchmarkLinuxSessionVsGDB(b *testing.B) {
 	b.Log(t.String())
 }
 
-// tutorialQEMU starts the QEMU both tools attach to, stopped at reset, and
-// waits until it runs: its start is neither tool's cost.
-func tutorialQEMU(b *testing.B, k vmmtest.Linux) string {
+// tutorialQEMU starts the QEMU a tool attaches to, stopped at reset, and
+// waits until it runs: its start is neither tool's cost. The returned
+// function ends it: a guest a tool detached from boots on to its panic
+// and spins there, and would take a processor from the next tool's QEMU.
+func tutorialQEMU(b *testing.B, k vmmtest.Linux) (string, func()) {
 	b.Helper()
 	qmp := filepath.Join(b.TempDir(), "qmp")
-	addr, _ := startQEMU(b, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
+	addr, q := startQEMU(b, "-machine", "pc", "-m", "512", "-smp", "1", "-serial", "null",
 		"-kernel", k.Vmlinuz, "-append", "console=ttyS0 nokaslr", "-qmp", "unix:"+qmp+",server=on,wait=off")
 	waitQMP(b, qmp)
-	return addr
+	return addr, func() { q.Process.Kill(); q.Wait() }
 }
 
 // callLine returns the line of init/main.c where fn calls callee (gdb's
@@ -152,7 +154,8 @@ type gdbRun struct {
 // each command did what it should.
 func gdbKernelTutorial(b *testing.B, k vmmtest.Linux, line int) gdbRun {
 	b.Helper()
-	addr := tutorialQEMU(b, k)
+	addr, stop := tutorialQEMU(b, k)
+	defer stop()
 	cmds := []string{"file " + k.Vmlinux, "target remote " + addr, "break start_kernel", "continue", "bt",
 		"info locals", "info args", "next", "next", "next", "step", "finish", "print init_task.comm",
 		"print *init_task.active_mm", fmt.Sprintf("break init/main.c:%d", line), "continue", "detach"}
@@ -220,8 +223,11 @@ type tutorialRun struct {
 // step, and the process's peak RSS.
 func vmdapKernelTutorial(b *testing.B, k vmmtest.Linux, line int) tutorialRun {
 	b.Helper()
-	addr := tutorialQEMU(b, k)
-	args := []string{"--log-level", "error", "--index-cache", ""}
+	addr, stopQEMU := tutorialQEMU(b, k)
+	defer stopQEMU()
+	// No index cache: a first session's, as gdb's every session is.
+	// VMDAP_BENCH_INDEX_CACHE=dir times a later one's instead.
+	args := []string{"--log-level", "error", "--index-cache", os.Getenv("VMDAP_BENCH_INDEX_CACHE")}
 	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" {
 		args = append(args, "--cpuprofile", p)
 	}
