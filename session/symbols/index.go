@@ -57,9 +57,7 @@ type indexPart struct {
 	// enumSeen, enumRefs and enumNames: the enumerators of the
 	// enumerations directly inside a unit, by name (the .debug_str
 	// offset of a DW_FORM_strp one's, marked in enumSeen), each with its
-	// enumeration's DIE; a kernel's headers repeat thousands of
-	// enumerations in every unit, passed over by their type name or
-	// their first enumerator's.
+	// enumeration's DIE, once a worker.
 	enumSeen  []uint64
 	enumRefs  []typeRef
 	enumNames map[string]nameRef
@@ -344,10 +342,10 @@ func (t *Table) scanUnit(p *indexPart, ci int32) []string {
 			t.skipDIE(&r, a, u, off, &stack)
 			continue
 		}
-		// (An anonymous enumeration is not passed over: its enumerators
-		// are indexed.)
-		anonEnum := a.tag == tagEnumerationType && a.children && a.typeName < 0
-		if parent.prefix == "" && !anonEnum && (a.decl || a.typeName >= 0) && passOver(p, &r, a, u, off, &stack) {
+		// (An enumeration is not passed over, named or not: its
+		// enumerators are indexed, see indexDIE.)
+		enum := a.tag == tagEnumerationType && a.children
+		if parent.prefix == "" && !enum && (a.decl || a.typeName >= 0) && passOver(p, &r, a, u, off, &stack) {
 			continue
 		}
 		t.indexDIE(p, &r, a, at, u, ci, off, parent.prefix, &stack)
@@ -681,43 +679,22 @@ func (t *Table) indexDIE(p *indexPart, r *rd, a *abbrev, at *abbrevTable, u *uni
 		// DIE: index them as the type's, as namespaces' are.
 		*stack = append(*stack, scanFrame{kind: kindTop, prefix: qualify()})
 	case a.tag == tagEnumerationType && prefix == "" && !d.declaration && !d.enumClass && u.lang != langRust:
-		if !t.enumsSeen(p, r, at, u) {
-			*stack = append(*stack, scanFrame{kind: kindEnum, die: off})
-		} else if sib := d.sibling; sib > off && sib <= u.end && sib >= uint64(r.pos) {
-			r.pos = int(sib)
-		} else {
-			*stack = append(*stack, scanFrame{kind: kindSkip})
-		}
+		// Every enumeration's enumerators are read, even where this
+		// worker read an enumeration of the same name, or of the same
+		// first enumerator, in another unit: C's enumerations local to a
+		// file share both (a kernel's many enum { Opt_uid, Opt_gid, ... }
+		// of mount options, its two enum energy_perf_value_index), and
+		// which of them a worker met first depended on the scheduling,
+		// so that each open of a kernel missed another 10 to 30 of its
+		// 16,950 enumerator names. Reading them all costs no time that
+		// shows in a kernel's open (each name is recorded once a
+		// worker, by its string's offset).
+		*stack = append(*stack, scanFrame{kind: kindEnum, die: off})
 	case d.sibling > off && d.sibling <= u.end && d.sibling >= uint64(r.pos):
 		r.pos = int(d.sibling)
 	default:
 		*stack = append(*stack, scanFrame{kind: kindSkip})
 	}
-}
-
-// enumsSeen reports whether this worker indexed the enumerators of an
-// enumeration like the one whose children r is at: one whose first
-// enumerator has the same name (a header's enumeration repeated in
-// another unit). It reads only that enumerator, and leaves r where it
-// was.
-func (t *Table) enumsSeen(p *indexPart, r *rd, at *abbrevTable, u *unit) bool {
-	pos := r.pos
-	defer func() { r.pos, r.bad = pos, false }()
-	a := at.get(r.uleb())
-	if a == nil || a.tag != tagEnumerator {
-		return false
-	}
-	var d dieAttrs
-	t.readDIE(r, a, u, &d)
-	if r.bad || !d.hasName {
-		return false
-	}
-	if d.nameForm == formStrp {
-		w := d.nameOff / 64
-		return w < uint64(len(p.enumSeen)) && p.enumSeen[w]&(1<<(d.nameOff%64)) != 0
-	}
-	_, seen := p.enumNames[string(d.name)]
-	return seen
 }
 
 // indexEnumerator records one child of an enumeration at the top of a
