@@ -41,8 +41,11 @@ import (
 //
 // Both outputs are checked step by step (gdb's text, vmdap's responses),
 // so that a failure cannot be timed as a fast session. Peak RSS is each
-// process's (wait4's ru_maxrss, VmHWM). VMDAP_BENCH_CPUPROFILE=file
-// profiles vmdap's side, VMDAP_BENCH_LOG=file logs its traffic.
+// process's (wait4's ru_maxrss, VmHWM), CPU time its user and system
+// time. ns/op is a whole iteration's (both tools and their QEMUs): read
+// gdb-ns/op, vmdap-ns/op and their ratio. VMDAP_BENCH_CPUPROFILE=file
+// profiles vmdap's side, VMDAP_BENCH_LOG=file logs its traffic,
+// VMDAP_BENCH_INDEX_CACHE=dir gives it an index cache.
 //
 //	go test -run '^$' -bench LinuxSessionVsGDB -benchtime 3x .
 func BenchmarkLinuxSessionVsGDB(b *testing.B) {
