@@ -19,7 +19,9 @@ func TestNamesWithPrefix(t *testing.T) {
 	}
 	want := map[string]NameKind{}
 	for n := range tb.names() {
-		want[n] |= NameFunc
+		if !isPadding(n) {
+			want[n] |= NameFunc
+		}
 	}
 	for n := range tb.globals {
 		want[n] |= NameGlobal
@@ -28,7 +30,9 @@ func TestNamesWithPrefix(t *testing.T) {
 		want[n] |= NameEnumerator
 	}
 	for _, s := range tb.syms {
-		want[s.name] |= NameSymbol
+		if !isPadding(s.name) {
+			want[s.name] |= NameSymbol
+		}
 	}
 	if want["kmain"]&NameFunc == 0 || want["counter"]&NameGlobal == 0 || want["GREEN"] != NameEnumerator {
 		t.Fatalf("the guest's names lack kmain, counter or GREEN: %v", want)
@@ -64,5 +68,25 @@ func TestNamesWithPrefix(t *testing.T) {
 	NewSet(tb).NamesWithPrefix("", 2, func(name string, _ NameKind) { got = append(got, name) })
 	if len(got) != 2 {
 		t.Errorf("set, limit 2: %v", got)
+	}
+}
+
+// TestNamesWithPrefixLeavesOutPadding: a kernel's function padding
+// symbols (__pfx_start_kernel beside start_kernel) are not offered.
+func TestNamesWithPrefixLeavesOutPadding(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	tb, err := Load(k.Vmlinux, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tb.SymbolAddr("__pfx_start_kernel"); !ok {
+		t.Skip("skipping: this kernel has no __pfx_ padding symbols")
+	}
+	pfx := 0
+	tb.NamesWithPrefix("__pfx_", func(string, NameKind) bool { pfx++; return true })
+	found := false
+	tb.NamesWithPrefix("start_kern", func(n string, k NameKind) bool { found = found || n == "start_kernel" && k&NameFunc != 0; return true })
+	if pfx != 0 || !found {
+		t.Errorf("%d __pfx_ names offered; start_kernel offered: %v", pfx, found)
 	}
 }
