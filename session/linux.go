@@ -433,24 +433,43 @@ func (k *kview) cpuOf(v int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	offs, err := k.read(base, 8*min(n, 8192))
-	if err == nil {
-		bases := []uint64{sr.GS.Base, sr.KernelGSBase}
-		if sr.CS.Selector&3 != 0 {
-			bases[0], bases[1] = bases[1], bases[0] // user mode: GS is the user's to set
+	bases := []uint64{sr.GS.Base, sr.KernelGSBase}
+	if sr.CS.Selector&3 != 0 {
+		bases[0], bases[1] = bases[1], bases[0] // user mode: GS is the user's to set
+	}
+	// __per_cpu_offset is read a piece at a time, a few CPUs first: until
+	// setup_per_cpu_areas, nr_cpu_ids is NR_CPUS (8,192 in distribution
+	// kernels), and the whole array, read for each vCPU at each stop, was
+	// 64 KB a vCPU over a GDB stub, half a second a stop at start_kernel.
+	var offs []byte
+	for have, want := 0, min(n, 64); have < min(n, 8192); have, want = want, min(want*8, n, 8192) {
+		more, err := k.read(base+8*uint64(have), 8*(want-have))
+		if err != nil {
+			break
 		}
-		for _, gs := range bases {
-			for i := 0; i < len(offs)/8; i++ {
-				if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == gs && o != 0 {
-					return i, nil
-				}
-			}
+		offs = append(offs, more...)
+		if i, ok := gsArea(offs, start, bases[0]); ok {
+			return i, nil
 		}
+	}
+	if i, ok := gsArea(offs, start, bases[1]); ok {
+		return i, nil
 	}
 	if sr.CS.Selector&3 != 0 && v < n {
 		return v, nil
 	}
 	return 0, fmt.Errorf("vCPU %d: neither its GS base %#x nor its kernel GS base %#x is a CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, sr.KernelGSBase, n)
+}
+
+// gsArea finds the CPU whose per-CPU area (offs: __per_cpu_offset's
+// first entries, from the per-CPU section's start) a GS base points at.
+func gsArea(offs []byte, start, gs uint64) (int, bool) {
+	for i := 0; i < len(offs)/8; i++ {
+		if o := binary.LittleEndian.Uint64(offs[8*i:]); o+start == gs && o != 0 {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // perCPUHint adds to err, a failed read of a value at addr, that addr is
