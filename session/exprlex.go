@@ -42,12 +42,11 @@ func lex(s string) ([]token, error) {
 				toks = append(toks, token{kind: "char", num: uint64(s[i+1])})
 				i += 3
 			} else if i+3 < len(s) && s[i+1] == '\\' && s[i+3] == '\'' {
-				m := map[byte]uint64{'n': '\n', 't': '\t', '0': 0, 'r': '\r', '\\': '\\', '\'': '\''}
-				v, ok := m[s[i+2]]
+				v, ok := cEscape(s[i+2])
 				if !ok {
 					return nil, fmt.Errorf("bad character literal")
 				}
-				toks = append(toks, token{kind: "char", num: v})
+				toks = append(toks, token{kind: "char", num: uint64(v)})
 				i += 4
 			} else {
 				return nil, fmt.Errorf("bad character literal")
@@ -109,7 +108,7 @@ func lexString(s string) (string, int, error) {
 				break
 			}
 			i++
-			e, ok := map[byte]byte{'n': '\n', 't': '\t', 'r': '\r', '0': 0, '\\': '\\', '"': '"', '\'': '\''}[s[i]]
+			e, ok := cEscape(s[i])
 			if !ok {
 				return "", 0, fmt.Errorf("bad escape \\%c in a string", s[i])
 			}
@@ -119,6 +118,13 @@ func lexString(s string) (string, int, error) {
 		}
 	}
 	return "", 0, fmt.Errorf("unterminated string")
+}
+
+// cEscape is the character a C escape \c stands for, of those the
+// expressions take.
+func cEscape(c byte) (byte, bool) {
+	e, ok := map[byte]byte{'n': '\n', 't': '\t', 'r': '\r', '0': 0, '\\': '\\', '"': '"', '\'': '\''}[c]
+	return e, ok
 }
 
 func isAlpha(c byte) bool { return c == '_' || unicode.IsLetter(rune(c)) }
