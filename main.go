@@ -25,6 +25,7 @@ import (
 
 	"vmdap/adapter"
 	"vmdap/vmm"
+	"vmdap/vmm/core"
 	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
@@ -268,6 +269,13 @@ func (backends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial io.
 }
 
 func (backends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
+	if cfg.CoreFile != "" {
+		t, err := core.Open(cfg.CoreFile, log)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return t, nil
+	}
 	return attachGDB(ctx, cfg, log)
 }
 

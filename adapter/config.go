@@ -66,7 +66,11 @@ type LaunchConfig struct {
 // AttachConfig is the "attach" request's arguments.
 type AttachConfig struct {
 	// GDBServer is the stub's "host:port" or a Unix socket path.
-	GDBServer string `json:"gdbServer"`
+	GDBServer string `json:"gdbServer,omitempty"`
+	// CoreFile is a core dump of the machine to open instead of a live
+	// stub (post-mortem): an ELF core (QEMU's dump-guest-memory, a
+	// kdump's vmcore) or a compressed kdump (makedumpfile -c).
+	CoreFile string `json:"coreFile,omitempty"`
 	// Program is the guest image with symbols (optional).
 	Program string `json:"program,omitempty"`
 	// Symbols is an optional separate debug file.
@@ -239,8 +243,13 @@ func (c *AttachConfig) validate() error {
 	if err := c.linuxConfig.validate(); err != nil {
 		return err
 	}
-	if c.GDBServer == "" {
-		return cfgErr(`attach configuration: "gdbServer" is required: "host:port" of the stub (QEMU -gdb, bhyve -G) or a Unix socket path`)
+	switch {
+	case c.GDBServer != "" && c.CoreFile != "":
+		return cfgErr(`attach configuration: give "gdbServer" (a live guest) or "coreFile" (a core dump), not both`)
+	case c.CoreFile != "":
+		return c.validateCore()
+	case c.GDBServer == "":
+		return cfgErr(`attach configuration: "gdbServer" is required: "host:port" of the stub (QEMU -gdb, bhyve -G) or a Unix socket path; or "coreFile": a core dump`)
 	}
 	if !strings.Contains(c.GDBServer, "/") {
 		if _, _, err := net.SplitHostPort(c.GDBServer); err != nil {
@@ -261,6 +270,25 @@ func (c *AttachConfig) validate() error {
 	case "", "auto", "qemu", "bhyve":
 	default:
 		return cfgErr(`attach configuration: "stub" must be auto, qemu or bhyve, got %q`, c.Stub)
+	}
+	return nil
+}
+
+// validateCore checks a post-mortem attach: a dump (which may be many
+// gigabytes: it is read as asked, never whole) and the image's symbols.
+func (c *AttachConfig) validateCore() error {
+	if c.Stub != "" {
+		return cfgErr(`attach configuration: "stub" is for "gdbServer", not a "coreFile"`)
+	}
+	if err := session.CheckDumpFile(c.CoreFile); err != nil {
+		return cfgErr("configuration: %v", err)
+	}
+	for _, f := range []struct{ path, what string }{{c.Program, "program"}, {c.Symbols, "symbols"}} {
+		if f.path != "" {
+			if err := fileReadable(f.path, f.what); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

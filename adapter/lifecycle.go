@@ -117,6 +117,12 @@ func backendCapabilities(f session.Features) capabilitiesExt {
 	if !f.RegisterWrite {
 		d.SupportsGotoTargetsRequest = false // a jump writes rip
 	}
+	if f.PostMortem {
+		d.SupportsSetVariable = false
+		d.SupportsSetExpression = false
+		d.SupportsWriteMemoryRequest = false
+		d.SupportsRestartRequest = false
+	}
 	var modes []breakpointMode
 	for _, m := range cp.BreakpointModes {
 		if m.Mode == session.ModeHardware && f.HWBreakpoints == 0 {

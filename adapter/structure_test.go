@@ -25,14 +25,15 @@ func TestImportRules(t *testing.T) {
 	rules := map[string][]string{
 		// The shipped binary: no test helper, no testing package.
 		"vmdap":                         {"vmdap/adapter/daptest", "vmdap/vmm/vmmtest", "testing"},
-		"vmdap/adapter":                 {"vmdap/vmm/kvm", "vmdap/vmm/gdbremote"},
-		"vmdap/session":                 {"github.com/google/go-dap", "vmdap/adapter", "vmdap/vmm/kvm", "vmdap/vmm/gdbremote"},
+		"vmdap/adapter":                 {"vmdap/vmm/kvm", "vmdap/vmm/gdbremote", "vmdap/vmm/core"},
+		"vmdap/session":                 {"github.com/google/go-dap", "vmdap/adapter", "vmdap/vmm/kvm", "vmdap/vmm/gdbremote", "vmdap/vmm/core"},
 		"vmdap/session/symbols":         {"vmdap/session", "vmdap/vmm", "vmdap/adapter", "github.com/sirupsen/logrus"},
 		"vmdap/vmm":                     {"vmdap/session", "vmdap/adapter", "golang.org/x/sys/unix"},
 		"vmdap/vmm/kvm":                 {"vmdap/session", "vmdap/adapter", "github.com/google/go-dap"},
 		"vmdap/vmm/kvm/internal/kvmsys": {"vmdap/vmm", "github.com/sirupsen/logrus"},
 		"vmdap/vmm/gdbremote":           {"vmdap/session", "vmdap/adapter", "github.com/google/go-dap", "vmdap/vmm/kvm"},
 		"vmdap/vmm/gdbremote/rsp":       {"vmdap/vmm", "vmdap/x86", "vmdap/session", "vmdap/adapter", "github.com/google/go-dap"},
+		"vmdap/vmm/core":                {"vmdap/session", "vmdap/adapter", "github.com/google/go-dap", "vmdap/vmm/kvm", "vmdap/vmm/gdbremote"},
 		"vmdap/vmm/vmmtest":             {"vmdap/session", "vmdap/adapter", "github.com/google/go-dap"},
 		"vmdap/x86":                     {"vmdap/vmm", "vmdap/session", "vmdap/adapter"},
 		"vmdap/x86/paging":              {"vmdap/vmm", "vmdap/session", "vmdap/adapter", "golang.org/x/arch"},
@@ -64,6 +65,7 @@ func TestImportRules(t *testing.T) {
 		"vmdap/session":           {"golang.org/x/arch/x86/x86asm", "golang.org/x/sys/unix"},
 		"vmdap/vmm/gdbremote":     {"golang.org/x/sys/unix"},
 		"vmdap/vmm/gdbremote/rsp": {"golang.org/x/sys/unix"},
+		"vmdap/vmm/core":          {"golang.org/x/sys/unix"},
 	}
 	for pkg, forbidden := range direct {
 		out, err := exec.Command("go", "list", "-f", "{{join .Imports \"\\n\"}}", pkg).Output()

@@ -188,6 +188,21 @@ func CheckImageFile(path, what string) error {
 	return nil
 }
 
+// CheckDumpFile refuses a core dump path that is missing or not a
+// regular file; a dump has no size limit (it is read as asked).
+func CheckDumpFile(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q (coreFile) cannot be read: %w", path, unwrapPath(err))
+	case st.IsDir():
+		return fmt.Errorf("%q (coreFile) is a directory, not a file", path)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%q (coreFile) is not a regular file (it is a %s)", path, fileKind(st.Mode()))
+	}
+	return nil
+}
+
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
@@ -235,6 +250,7 @@ type Features struct {
 	RegisterWrite bool // registers can change (setVariable on them, goto)
 	LineInfo      bool // the image has source lines
 	Linux         bool // the image is a Linux kernel (its exception filters: LinuxExceptionFilters)
+	PostMortem    bool // a core dump: nothing runs or changes
 }
 
 // Breakpoints says whether any breakpoint can be placed (software or in a
@@ -254,6 +270,7 @@ func (s *Session) Features() Features {
 	_, f.Watchpoints = s.t.Watchpoints()
 	_, f.RegisterWrite = s.t.RegisterWriter()
 	f.LineInfo = s.sym != nil && s.sym.HasDWARF()
+	f.PostMortem = s.dump != nil
 	s.mu.Lock()
 	f.Linux = s.isLinux()
 	s.mu.Unlock()

@@ -48,7 +48,7 @@ func (s *Session) Start(stopOnEntry bool) error {
 		go s.watchSlide()
 	}
 	s.mu.Unlock()
-	if stopOnEntry {
+	if stopOnEntry || s.dump != nil {
 		s.mu.Lock()
 		s.lastStop = vmm.Stop{Reason: vmm.ReasonPause}
 		s.checkSlide(s.curVCPU) // attached to a kernel that already relocated itself
@@ -66,6 +66,9 @@ func (s *Session) Start(stopOnEntry bool) error {
 // vector), else, attached to a guest that ran, a pause where it was.
 // Session.mu held.
 func (s *Session) firstStop() Stopped {
+	if s.dump != nil {
+		return s.dumpStop()
+	}
 	entry := Stopped{Reason: StopEntry, Thread: s.curVCPU + 1, Description: "stopped at the guest's entry point"}
 	if !s.attached {
 		return entry
@@ -164,6 +167,9 @@ func (s *Session) launch(thread int, step bool, fn func(v int) result) error {
 	v, err := s.vcpuOf(thread)
 	if err != nil {
 		return err
+	}
+	if s.dump != nil {
+		return ErrPostMortem
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -91,7 +91,8 @@ type Session struct {
 	// guest: the first time it does (over a call, out of a function),
 	// a Continued event says every vCPU runs (0: none to announce).
 	announce  int
-	attached  bool // Config.Attached
+	attached  bool          // Config.Attached
+	dump      *vmm.DumpInfo // a core dump's, when the target is one (postmortem.go); set at New
 	closed    bool
 	endDetail string        // how the target ended, when not by the guest's own exit
 	quit      chan struct{} // closed by End: stops watchEnd
@@ -142,6 +143,7 @@ func New(c Config) *Session {
 	if c.KernelOffset != nil {
 		s.forceSlide(*c.KernelOffset)
 	}
+	s.setDump(c.Target, c.KernelOffset != nil)
 	s.quit = make(chan struct{})
 	if e, ok := c.Target.(vmm.Ender); ok {
 		go s.watchEnd(e.Ended())

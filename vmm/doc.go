@@ -1,6 +1,7 @@
 // Package vmm owns the contract between vmdap's debug session and the
 // machines it debugs: the Target interface every backend implements (the
-// embedded KVM micro-VMM in vmm/kvm, GDB remote stubs in vmm/gdbremote),
+// embedded KVM micro-VMM in vmm/kvm, GDB remote stubs in vmm/gdbremote,
+// core dumps in vmm/core),
 // the optional capabilities a backend may offer, and the values a guest
 // stop is reported as.
 //

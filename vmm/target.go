@@ -259,3 +259,21 @@ type Detacher interface {
 	// Terminate ends the guest and its hypervisor.
 	Terminate() error
 }
+
+// PostMortem is a target that is a record of a machine, not a machine: a
+// core dump. It is stopped for good: Continue and every write fail, and it
+// offers no breakpoint, step or watchpoint mechanism.
+type PostMortem interface {
+	DumpInfo() DumpInfo
+}
+
+// DumpInfo describes a core dump.
+type DumpInfo struct {
+	Path   string
+	Format string // "QEMU dump-guest-memory ELF core", "kdump ELF core", …
+	// Kernel is what the dumped kernel recorded of itself (Linux's
+	// VMCOREINFO: OSRELEASE, CRASHTIME, PAGESIZE, …); nil when nothing.
+	Kernel map[string]string
+	// KernelOffset is the KASLR slide the kernel recorded, when it did.
+	KernelOffset *uint64
+}

@@ -1,0 +1,98 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"vmdap/vmm"
+)
+
+// ErrPostMortem refuses what would run or change a core dump's machine.
+var ErrPostMortem = errors.New("this is a core dump: the machine it recorded cannot run, step or change")
+
+// setDump notes a post-mortem target at New: its kernel's recorded KASLR
+// slide is the slide, unless the configuration forces one.
+func (s *Session) setDump(t vmm.Target, forced bool) {
+	pm, ok := t.(vmm.PostMortem)
+	if !ok {
+		return
+	}
+	di := pm.DumpInfo()
+	s.dump = &di
+	if !forced && di.KernelOffset != nil {
+		s.forceSlide(*di.KernelOffset)
+	}
+}
+
+// PostMortem reports whether the session shows a core dump.
+func (s *Session) PostMortem() bool { return s.dump != nil }
+
+// dumpStop is the stop a core dump's session starts at: on the CPU a
+// Linux kernel panicked on (its panic_cpu), else the first. Session.mu
+// held.
+func (s *Session) dumpStop() Stopped {
+	d := s.dump
+	what := fmt.Sprintf("core dump %s (%s)", d.Path, d.Format)
+	if rel := d.Kernel["OSRELEASE"]; rel != "" {
+		what += ", Linux " + rel
+	}
+	if v, cpu, ok := s.panicVCPU(); ok {
+		s.curVCPU = v
+		return Stopped{Reason: StopException, Thread: v + 1, Text: "kernel panic",
+			Description: fmt.Sprintf("%s: the kernel panicked on CPU %d (%s)", what, cpu, s.pcWhere(v))}
+	}
+	return Stopped{Reason: StopPause, Thread: s.curVCPU + 1, Description: what + ": " + s.pcWhere(s.curVCPU)}
+}
+
+// pcWhere names where a vCPU's PC is. Session.mu held.
+func (s *Session) pcWhere(v int) string {
+	_, pc, err := s.regsPC(v)
+	if err != nil {
+		return err.Error()
+	}
+	return s.where(pc)
+}
+
+// panicVCPU finds the vCPU whose Linux CPU is panic_cpu (set by panic()
+// and by a kdump's crash path; -1 while no CPU panicked). Session.mu held.
+func (s *Session) panicVCPU() (v, cpu int, ok bool) {
+	if !s.isLinux() {
+		return 0, 0, false
+	}
+	k := s.kview(s.curVCPU)
+	a, err := k.sym("panic_cpu")
+	if err != nil {
+		return 0, 0, false
+	}
+	b, err := k.read(a, 4)
+	if err != nil {
+		return 0, 0, false
+	}
+	cpu = int(int32(binary.LittleEndian.Uint32(b)))
+	if cpu < 0 {
+		return 0, 0, false
+	}
+	for v := 0; v < s.t.VCPUs(); v++ {
+		if c, err := k.cpuOf(v); err == nil && c == cpu {
+			return v, cpu, true
+		}
+	}
+	if cpu < s.t.VCPUs() {
+		return cpu, cpu, true // the dump's CPUs are in the kernel's order
+	}
+	return 0, 0, false
+}
+
+// dumpLines describe a core dump for the console's `info dump`.
+func (s *Session) dumpLines() []string {
+	d := s.dump
+	l := []string{"core dump: " + d.Path, "format: " + d.Format}
+	for _, k := range []string{"OSRELEASE", "BUILD-ID", "CRASHTIME", "KERNELOFFSET", "PAGESIZE"} {
+		if v := strings.TrimSpace(d.Kernel[k]); v != "" {
+			l = append(l, strings.ToLower(k)+": "+v)
+		}
+	}
+	return l
+}
