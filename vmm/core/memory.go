@@ -29,26 +29,35 @@ type extents struct {
 	run []extent
 }
 
+// newExtents sorts the runs and clips where they overlap (a paging dump
+// describes the memory its page tables map twice: all of it, and each
+// mapping), so that each address is in one run.
 func newExtents(r io.ReaderAt, run []extent) *extents {
-	sort.Slice(run, func(i, j int) bool { return run[i].pa < run[j].pa })
-	return &extents{r: r, run: run}
+	sort.SliceStable(run, func(i, j int) bool { return run[i].pa < run[j].pa })
+	var out []extent
+	var end uint64
+	for _, e := range run {
+		if len(out) > 0 && e.pa < end {
+			cut := end - e.pa
+			if cut >= e.memSize {
+				continue
+			}
+			e.pa, e.memSize, e.off = end, e.memSize-cut, e.off+cut
+			e.fileSize -= min(cut, e.fileSize)
+		}
+		out = append(out, e)
+		end = e.pa + e.memSize
+	}
+	return &extents{r: r, run: out}
 }
 
 // find returns the extent holding pa, or nil.
 func (x *extents) find(pa uint64) *extent {
 	i := sort.Search(len(x.run), func(i int) bool { return x.run[i].pa+x.run[i].memSize > pa })
-	// Extents may overlap (a paging dump describes some physical memory
-	// twice); the first that holds pa serves.
-	for ; i < len(x.run); i++ {
-		e := &x.run[i]
-		if e.pa > pa {
-			return nil
-		}
-		if pa < e.pa+e.memSize {
-			return e
-		}
+	if i == len(x.run) || x.run[i].pa > pa {
+		return nil
 	}
-	return nil
+	return &x.run[i]
 }
 
 // ReadAt reads guest-physical memory; it stops at the first byte the

@@ -73,6 +73,21 @@ func openDump(r io.ReaderAt) (*dump, error) {
 	case string(magic[:]) == diskdumpMagic:
 		return openDiskdump(r)
 	}
+	var head [16]byte
+	if _, err := r.ReadAt(head[:], 0); err == nil && string(head[:]) == flatMagic+"\x00\x00\x00\x00" {
+		f, err := openFlat(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != diskdumpMagic {
+			return nil, errors.New("a flattened dump that holds no compressed kdump")
+		}
+		d, err := openDiskdump(f)
+		if err == nil {
+			d.format = "flattened " + d.format
+		}
+		return d, err
+	}
 	return nil, errors.New("neither an ELF core nor a compressed kdump (makedumpfile's \"KDUMP   \" signature)")
 }
 
