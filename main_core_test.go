@@ -41,6 +41,7 @@ func TestCoreDumpOfLinuxPanic(t *testing.T) {
 	waitConsole(t, console, "---[ end Kernel panic", 4*time.Minute)
 
 	hmp := dialHMP(t, mon)
+	hmp("stop") // every dump of one moment (the panicked CPU spins in its delay loop)
 	formats := []struct{ name, flag string }{{"elf", ""}, {"elf-paging", "-p"}, {"kdump-zlib", "-z"}, {"kdump-lzo", "-l"}, {"kdump-snappy", "-s"}}
 	var first *coreView
 	for _, f := range formats {
@@ -85,6 +86,9 @@ func openCore(t *testing.T, core, vmlinux string) (v coreView) {
 	mustOK(t, err)
 	if ev.Body.Reason != "exception" || !strings.Contains(ev.Body.Description, "panicked on CPU") {
 		t.Fatalf("the dump's stop: %q (%s), want an exception: the kernel panicked", ev.Body.Reason, ev.Body.Description)
+	}
+	if out := c.Output("console"); !strings.Contains(out, "core dump "+core) {
+		t.Errorf("the debug console does not name the dump:\n%s", out)
 	}
 	st, err := c.StackTrace(ev.Body.ThreadId)
 	mustOK(t, err)

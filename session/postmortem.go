@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"vmdap/vmm"
 )
@@ -85,14 +87,21 @@ func (s *Session) panicVCPU() (v, cpu int, ok bool) {
 	return 0, 0, false
 }
 
-// dumpLines describe a core dump for the console's `info dump`.
+// dumpLines describe a core dump, for the console when the session starts.
 func (s *Session) dumpLines() []string {
 	d := s.dump
-	l := []string{"core dump: " + d.Path, "format: " + d.Format}
-	for _, k := range []string{"OSRELEASE", "BUILD-ID", "CRASHTIME", "KERNELOFFSET", "PAGESIZE"} {
-		if v := strings.TrimSpace(d.Kernel[k]); v != "" {
-			l = append(l, strings.ToLower(k)+": "+v)
+	l := []string{"core dump " + d.Path + " (" + d.Format + ")"}
+	for _, k := range []string{"OSRELEASE", "BUILD-ID", "CRASHTIME", "KERNELOFFSET"} {
+		v := strings.TrimSpace(d.Kernel[k])
+		if v == "" {
+			continue
 		}
+		if k == "CRASHTIME" { // seconds since the epoch
+			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+				v = time.Unix(sec, 0).UTC().Format(time.RFC3339) + " (" + v + ")"
+			}
+		}
+		l = append(l, "  "+strings.ToLower(k)+": "+v)
 	}
 	return l
 }

@@ -54,7 +54,14 @@ func (s *Session) Start(stopOnEntry bool) error {
 		s.checkSlide(s.curVCPU) // attached to a kernel that already relocated itself
 		s.linuxAtStop(s.curVCPU)
 		ev := s.firstStop()
+		var about []string
+		if s.dump != nil {
+			about = s.dumpLines()
+		}
 		s.mu.Unlock()
+		for _, l := range about {
+			s.emit(Output{Kind: OutNote, Text: "vmdap: " + l + "\n"})
+		}
 		s.emit(ev)
 		return nil
 	}
