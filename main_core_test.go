@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-dap"
+
 	"vmdap/vmm/vmmtest"
 )
 
@@ -86,6 +88,12 @@ func openCore(t *testing.T, core, vmlinux string) (v coreView) {
 	mustOK(t, err)
 	if ev.Body.Reason != "exception" || !strings.Contains(ev.Body.Description, "panicked on CPU") {
 		t.Fatalf("the dump's stop: %q (%s), want an exception: the kernel panicked", ev.Body.Reason, ev.Body.Description)
+	}
+	// What VS Code shows in the exception widget of an exception stop.
+	ei, err := c.Request("exceptionInfo", map[string]any{"threadId": ev.Body.ThreadId})
+	mustOK(t, err)
+	if e := ei.(*dap.ExceptionInfoResponse).Body; e.ExceptionId != "Kernel panic" || !strings.HasPrefix(e.Description, "Kernel panic - not syncing: VFS: Unable to mount root fs") {
+		t.Errorf("exceptionInfo: %+v, want the kernel's panic message", e)
 	}
 	if out := c.Output("console"); !strings.Contains(out, "core dump "+core) {
 		t.Errorf("the debug console does not name the dump:\n%s", out)

@@ -42,8 +42,13 @@ func (s *Session) dumpStop() Stopped {
 	}
 	if v, cpu, ok := s.panicVCPU(); ok {
 		s.curVCPU = v
-		return Stopped{Reason: StopException, Thread: v + 1, Text: "kernel panic",
-			Description: fmt.Sprintf("%s: the kernel panicked on CPU %d (%s)", what, cpu, s.pcWhere(v))}
+		desc := fmt.Sprintf("%s: the kernel panicked on CPU %d (%s)", what, cpu, s.pcWhere(v))
+		msg := s.panicMessage(v)
+		if msg == "" {
+			msg = "Kernel panic (its message is not in the log)"
+		}
+		s.excInfo = &ExceptionInfo{ID: "Kernel panic", Description: msg, Details: desc}
+		return Stopped{Reason: StopException, Thread: v + 1, Text: "Kernel panic", Description: desc}
 	}
 	return Stopped{Reason: StopPause, Thread: s.curVCPU + 1, Description: what + ": " + s.pcWhere(s.curVCPU)}
 }
@@ -104,4 +109,21 @@ func (s *Session) dumpLines() []string {
 		l = append(l, "  "+strings.ToLower(k)+": "+v)
 	}
 	return l
+}
+
+// panicMessage is the newest "Kernel panic - not syncing: …" line of the
+// kernel log, as panic() printed it ("" when the log has none).
+// Session.mu held.
+func (s *Session) panicMessage(v int) string {
+	r, err := s.kview(v).openLog()
+	if err != nil {
+		return ""
+	}
+	recs, _, _ := r.records(0, 64, 0)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if t := strings.TrimSpace(recs[i].text); strings.HasPrefix(t, "Kernel panic - not syncing") {
+			return t
+		}
+	}
+	return ""
 }
