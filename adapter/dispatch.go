@@ -101,7 +101,9 @@ func (c *conn) dispatch(j *job) {
 		ended := c.sentTerm
 		c.mu.Unlock()
 		if ended {
-			c.sendError(r.Seq, r.Command, errExited, fmt.Sprintf("%s: the debug session has ended", r.Command))
+			// A client's request that crossed the end (VS Code asks for
+			// scopes as it tears down): failed, not shown to the user.
+			c.sendErrorShown(r.Seq, r.Command, errExited, fmt.Sprintf("%s: the debug session has ended", r.Command), false)
 		} else {
 			c.sendError(r.Seq, r.Command, errNotLaunched, fmt.Sprintf("%s: no guest yet: send launch or attach first", r.Command))
 		}
@@ -309,9 +311,15 @@ func newEvent(name string) dap.Event {
 }
 
 func (c *conn) sendError(seq int, cmd string, id int, msg string) {
+	c.sendErrorShown(seq, cmd, id, msg, true)
+}
+
+// sendErrorShown is sendError, with the client told whether to show the
+// message to the user (VS Code pops up those it is to show).
+func (c *conn) sendErrorShown(seq int, cmd string, id int, msg string, show bool) {
 	er := &dap.ErrorResponse{Response: dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"},
 		Command: cmd, RequestSeq: seq, Success: false, Message: msg}}
-	er.Body.Error = &dap.ErrorMessage{Id: id, Format: escapeFormat(msg), ShowUser: true}
+	er.Body.Error = &dap.ErrorMessage{Id: id, Format: escapeFormat(msg), ShowUser: show}
 	c.send(er)
 }
 

@@ -163,7 +163,7 @@ func TestRequestsThatCannotRunFail(t *testing.T) {
 // TestExitedThenTerminatedOnce: every way a session ends sends exactly
 // one exited, then one terminated.
 func TestExitedThenTerminatedOnce(t *testing.T) {
-	once := func(t *testing.T, c *daptest.Client) {
+	once := func(t *testing.T, c *daptest.Client, terminated bool) {
 		t.Helper()
 		if _, err := c.WaitEvent("terminated"); err != nil {
 			t.Fatal(err)
@@ -176,6 +176,17 @@ func TestExitedThenTerminatedOnce(t *testing.T) {
 		_, err = c.Request("next", map[string]any{"threadId": 1})
 		if err == nil {
 			t.Fatal("next after the guest exited succeeded")
+		}
+		// A view's request that crosses the end of a session ended by
+		// terminate (VS Code asks for scopes as Shift+F5 tears it down)
+		// fails without a word to the user (VS Code pops up what it is
+		// to show).
+		_, raw, err := c.RequestRaw("scopes", map[string]any{"frameId": 1})
+		if err == nil || strings.Contains(string(raw), "the debug session has ended") && strings.Contains(string(raw), `"showUser":true`) {
+			t.Fatalf("scopes after the end: %v %s, want a failure, not shown to the user once the session is gone", err, raw)
+		}
+		if terminated && !strings.Contains(string(raw), "the debug session has ended") {
+			t.Fatalf("scopes after terminate: %s, want the session's end", raw)
 		}
 		must(t, c.Disconnect())
 		var ends []string
@@ -194,7 +205,7 @@ func TestExitedThenTerminatedOnce(t *testing.T) {
 		if _, err := e.c.WaitEvent("exited"); err != nil {
 			t.Fatal(err)
 		}
-		once(t, e.c)
+		once(t, e.c, false)
 	})
 	t.Run("terminate request", func(t *testing.T) {
 		e := launchExample(t, map[string]any{"stopOnEntry": true})
@@ -205,7 +216,7 @@ func TestExitedThenTerminatedOnce(t *testing.T) {
 		if _, err := e.c.WaitEvent("exited"); err != nil {
 			t.Fatalf("terminate: %v", err)
 		}
-		once(t, e.c)
+		once(t, e.c, true)
 	})
 	t.Run("triple fault, filter off", func(t *testing.T) {
 		vmmtestRequire(t)
@@ -230,7 +241,7 @@ func TestExitedThenTerminatedOnce(t *testing.T) {
 		if _, err := c.WaitEvent("exited"); err != nil {
 			t.Fatalf("triple fault: %v", err)
 		}
-		once(t, c)
+		once(t, c, false)
 	})
 }
 
