@@ -17,8 +17,16 @@ import (
 )
 
 // ErrPostMortem is what a dump answers to anything that would run or
-// change the guest.
-var ErrPostMortem = fmt.Errorf("the target is a core dump: it cannot run or change (%w)", vmm.ErrUnsupported)
+// change the guest; it is a vmm.ErrUnsupported.
+var ErrPostMortem error = postMortemError{}
+
+type postMortemError struct{}
+
+func (postMortemError) Error() string {
+	return "this is a core dump: the machine it recorded cannot run or change"
+}
+
+func (postMortemError) Is(target error) bool { return target == vmm.ErrUnsupported }
 
 // Target is a core dump as a vmm.Target: always stopped.
 type Target struct {
