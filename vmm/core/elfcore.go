@@ -29,6 +29,9 @@ func openELF(r io.ReaderAt) (*dump, error) {
 	for _, p := range f.Progs {
 		switch p.Type {
 		case elf.PT_LOAD:
+			if p.Paddr+p.Memsz < p.Paddr || p.Off+p.Filesz < p.Off {
+				return nil, fmt.Errorf("a PT_LOAD segment at physical %#x of %d bytes (%d at file offset %#x) runs past the end of the address space", p.Paddr, p.Memsz, p.Filesz, p.Off)
+			}
 			if p.Filesz > p.Memsz {
 				return nil, fmt.Errorf("a PT_LOAD segment at physical %#x stores %d bytes in %d", p.Paddr, p.Filesz, p.Memsz)
 			}
