@@ -44,7 +44,11 @@ const drgnLoaded = "VMDAP-DRGN-MODULES-LOADED"
 // containing symbol); where drgn 0.0.22 is wrong (a wrapped log record's
 // text, two newer task-state rules, ORC of 6.4+ kernels, QEMU's vCPU
 // numbers taken for pids), vmmtest's drgn script says so and reads as the
-// kernel does.
+// kernel does. Each core is also opened post-mortem, in a second vmdap
+// session (attach with coreFile), which must show what the live session
+// showed at that stop and what drgn read; at the second stop, so are
+// QEMU's core without paging and makedumpfile's ELF kdump of it
+// (compareCore, compareCoreFormats).
 func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	vmmtest.RequireDrgn(t)
@@ -110,6 +114,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args)
+	cfg := map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir}
 	c := attachDAP(t, addr, map[string]any{"program": k.Vmlinux, "modules": nls.DebugDir, "taskThreads": true, "kernelLog": true})
 	c.Timeout = 2 * time.Minute
 	console := func() string { b, _ := os.ReadFile(serial); return string(b) }
@@ -137,7 +142,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	if out, err := exec.Command("objcopy", "--remove-section=.orc_unwind", "--remove-section=.orc_unwind_ip", "--remove-section=.orc_header", k.Vmlinux, noORC).CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, out)
 	}
-	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, noORC, filepath.Join(dir, "init.core"), 2, false) })
+	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "init.core", 2, false) })
 
 	mustOK(t, c.Continue(1))
 	waitConsole(t, console, drgnLoaded, 2*time.Minute)
@@ -146,37 +151,47 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
 	}
-	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, noORC, filepath.Join(dir, "sleep.core"), 2, true) })
+	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "sleep.core", 2, true) })
 	mustOK(t, c.Disconnect())
 }
 
-// compareWithDrgn has QEMU dump the stopped guest to core, runs drgn on
-// it and compares what vmdap shows at this stop with drgn's reading;
-// settled says /init has started all it starts.
-func compareWithDrgn(t *testing.T, c *daptest.Client, vmlinux, core string, vcpus int, settled bool) {
+// compareWithDrgn has QEMU dump the stopped guest to a core in dir, runs
+// drgn on it and compares what vmdap shows at this stop with drgn's
+// reading; then it opens the core in a second vmdap session (attach with
+// coreFile, and cfg: the live session's program and modules), which must
+// show what the live one did (compareCore). settled says /init has
+// started all it starts: that stop also checks the other formats of the
+// dump (compareCoreFormats), at one stop of the two only because each
+// format costs a dump of the guest's memory and a session (makedumpfile's
+// kdump about 25 s more), and the settled stop has the most to compare
+// (all tasks, a vCPU in user mode).
+func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinux, dir, name string, vcpus int, settled bool) {
+	core := filepath.Join(dir, name)
+	// vmdap's answers first, then the dump: the guest stays stopped
+	// between them (the monitor command does not resume it).
+	live := viewOf(t, c, vcpus)
 	// A frame of each vCPU, for the expressions (current is the vCPU's).
 	frames := make([]int, vcpus)
 	for v := range frames {
 		st, err := c.StackTrace(v + 1)
 		mustOK(t, err)
-		if len(st.Body.StackFrames) == 0 {
-			t.Fatalf("vCPU %d has no frames", v)
-		}
 		frames[v] = st.Body.StackFrames[0].Id
 	}
 	eval := func(expr string) string { t.Helper(); return evalIn(t, c, frames[0], expr) }
-	// vmdap's answers first, then the dump: the guest stays stopped
-	// between them (the monitor command does not resume it).
-	tasks, dmesg, dmesg20, lsmod, mounts := eval("tasks"), eval("dmesg"), eval("dmesg 20"), eval("lsmod"), eval("mounts")
-	version, cmdline, iomem, ioports := eval("version"), eval("cmdline"), eval("iomem"), eval("ioports")
+	tasks, dmesg, dmesg20, lsmod, mounts := live.commands["tasks"], live.commands["dmesg"], live.commands["dmesg 20"], live.commands["lsmod"], live.commands["mounts"]
+	version, cmdline, iomem, ioports := live.commands["version"], live.commands["cmdline"], live.commands["iomem"], live.commands["ioports"]
 	start := time.Now()
 	out := eval("monitor dump-guest-memory -p " + core)
 	if st, err := os.Stat(core); err != nil || st.Size() == 0 {
 		t.Fatalf("monitor dump-guest-memory %s: %q, and no core (%v)", core, out, err)
 	}
 	d := vmmtest.DrgnRead(t, core, vmlinux)
-	os.Remove(core)
 	t.Logf("dump and drgn: %v", time.Since(start).Round(time.Millisecond))
+	t.Run("QEMU core", func(t *testing.T) { compareCore(t, core, cfg, live, d, vcpus, false) })
+	os.Remove(core)
+	if settled {
+		compareCoreFormats(t, c, dir, cfg, live, d, vcpus)
+	}
 	for part, why := range d.Errors {
 		t.Logf("drgn could not read %s (not compared): %s", part, why)
 	}
@@ -524,6 +539,13 @@ func compareKernelLog(t *testing.T, console string, recs []vmmtest.DrgnRecord) {
 // the first that differs.
 func compareLines(t *testing.T, what, out string, want []string) {
 	t.Helper()
+	compareText(t, what, "drgn", out, want)
+}
+
+// compareText compares a command's output with lines another reader
+// (oracle) shows, reporting the first that differs.
+func compareText(t *testing.T, what, oracle, out string, want []string) {
+	t.Helper()
 	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	for i := 0; i < max(len(got), len(want)); i++ {
 		var g, w string
@@ -534,8 +556,8 @@ func compareLines(t *testing.T, what, out string, want []string) {
 			w = want[i]
 		}
 		if g != w {
-			t.Errorf("%s line %d of %d (drgn: %d):\n  vmdap %q\n  drgn  %q\nvmdap's lines around it:\n%s",
-				what, i+1, len(got), len(want), g, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
+			t.Errorf("%s line %d of %d (%s: %d):\n  vmdap %q\n  %-5s %q\nvmdap's lines around it:\n%s",
+				what, i+1, len(got), oracle, len(want), g, oracle, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
 			return
 		}
 	}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// sessionView is what a session shows at a stop: a live one's, to be
+// compared with a session on a core dump of the same stop.
+type sessionView struct {
+	commands map[string]string // a console command's output
+	exprs    map[string]string // "vCPU v: expr" (v -1: the global scope)'s result
+	threads  map[int]string
+	stacks   map[int][]string // each vCPU's frames, name@pc
+	user     map[int]bool     // the vCPUs whose first frame is in user space
+}
+
+// The console commands and expressions a sessionView holds; perCPUExprs
+// are evaluated for each Linux CPU (%d), vcpuExprs in each vCPU's frame.
+var (
+	viewCommands = []string{"tasks", "dmesg", "dmesg 20", "lsmod", "mounts", "version", "cmdline", "iomem", "ioports"}
+	perCPUExprs  = []string{"per_cpu(runqueues, %d).nr_running", "per_cpu(runqueues, %d).curr->pid",
+		"per_cpu_ptr(&runqueues, %d)->nr_running", "(unsigned long)*per_cpu_ptr(system_wq->cpu_pwq, %d)"}
+	vcpuExprs = []string{"current->pid", "(unsigned long)current", "this_cpu(runqueues).cpu",
+		"this_cpu_ptr(&runqueues)->cpu", "this_cpu(runqueues).nr_running"}
+	globalExprs = []string{"jiffies", "nr_cpu_ids", "init_task.comm"}
+)
+
+// viewOf reads a stopped session's view: vcpus vCPUs, whose Linux CPUs
+// are 0 to vcpus-1.
+func viewOf(t *testing.T, c *daptest.Client, vcpus int) sessionView {
+	t.Helper()
+	v := sessionView{commands: map[string]string{}, exprs: map[string]string{}, threads: map[int]string{},
+		stacks: map[int][]string{}, user: map[int]bool{}}
+	frames := make([]int, vcpus)
+	for cpu := range frames {
+		st, err := c.StackTrace(cpu + 1)
+		mustOK(t, err)
+		if len(st.Body.StackFrames) == 0 {
+			t.Fatalf("vCPU %d has no frames", cpu)
+		}
+		frames[cpu] = st.Body.StackFrames[0].Id
+		for _, f := range st.Body.StackFrames {
+			v.stacks[cpu] = append(v.stacks[cpu], f.Name+"@"+f.InstructionPointerReference)
+		}
+		v.user[cpu] = parseU(st.Body.StackFrames[0].InstructionPointerReference) < 0xffff800000000000
+	}
+	for _, cmd := range viewCommands {
+		v.commands[cmd] = evalIn(t, c, frames[0], cmd)
+	}
+	for _, e := range globalExprs {
+		v.exprs["vCPU -1: "+e] = evalIn(t, c, frames[0], e)
+	}
+	for cpu := range frames {
+		for _, e := range perCPUExprs {
+			e = fmt.Sprintf(e, cpu)
+			v.exprs["vCPU -1: "+e] = evalIn(t, c, frames[0], e)
+		}
+		for _, e := range vcpuExprs {
+			v.exprs[fmt.Sprintf("vCPU %d: %s", cpu, e)] = evalIn(t, c, frames[cpu], e)
+		}
+	}
+	m, err := c.Request("threads", nil)
+	mustOK(t, err)
+	for _, th := range m.(*dap.ThreadsResponse).Body.Threads {
+		v.threads[th.Id] = th.Name
+	}
+	return v
+}
+
+// coreSession opens a core dump in a new vmdap session (attach with
+// coreFile) with the live session's program and modules, and returns it
+// at its first stop: a pause (no CPU panicked at the test's stops).
+func coreSession(t *testing.T, core string, cfg map[string]any) (*daptest.Client, time.Duration) {
+	t.Helper()
+	c := stdioClient(t)
+	c.Timeout = 2 * time.Minute
+	_, err := c.Initialize()
+	mustOK(t, err)
+	args := map[string]any{"coreFile": core, "taskThreads": true}
+	for k, v := range cfg {
+		args[k] = v
+	}
+	start := time.Now()
+	_, err = c.Request("attach", args)
+	mustOK(t, err)
+	opened := time.Since(start)
+	_, err = c.WaitEvent("initialized")
+	mustOK(t, err)
+	mustOK(t, c.ConfigurationDone())
+	ev, err := c.Stopped()
+	mustOK(t, err)
+	if ev.Body.Reason != "pause" || !strings.Contains(ev.Body.Description, "core dump") {
+		t.Errorf("the core dump's session stopped for %q (%s), want a pause at the core dump (no CPU panicked)", ev.Body.Reason, ev.Body.Description)
+	}
+	return c, opened
+}
+
+// compareCore opens core in a vmdap session and checks that it shows
+// what the live session showed at the stop the core was dumped at (live)
+// and what drgn read of it (d). filtered says makedumpfile left out user
+// pages (-d 31): a vCPU stopped in user mode then has its first frame
+// only, the user stack it would unwind by being gone, which is the one
+// difference allowed.
+func compareCore(t *testing.T, core string, cfg map[string]any, live sessionView, d vmmtest.DrgnLinux, vcpus int, filtered bool) {
+	t.Helper()
+	c, opened := coreSession(t, core, cfg)
+	defer func() {
+		if t.Failed() {
+			t.Logf("the core dump's debug console:\n%s", c.Output("console"))
+		}
+	}()
+	got := viewOf(t, c, vcpus)
+	lines, frames := 0, 0
+	for _, out := range live.commands {
+		lines += strings.Count(out, "\n") + 1
+	}
+	for _, f := range live.stacks {
+		frames += len(f)
+	}
+	t.Logf("core dump opened (attach response) in %v; compared: %d lines of %d commands, %d expressions, %d threads, %d vCPU frames",
+		opened.Round(time.Millisecond), lines, len(live.commands), len(live.exprs), len(live.threads), frames)
+	if len(live.threads) <= vcpus || frames < 2*vcpus {
+		t.Errorf("the live session showed %d threads and %d vCPU frames: want its tasks too, and the vCPUs' callers", len(live.threads), frames)
+	}
+	for _, cmd := range viewCommands {
+		compareText(t, cmd, "live", got.commands[cmd], strings.Split(strings.TrimRight(live.commands[cmd], "\n"), "\n"))
+	}
+	for _, e := range sortedKeys(live.exprs) {
+		if got.exprs[e] != live.exprs[e] {
+			t.Errorf("%s = %s, the live session showed %s", e, got.exprs[e], live.exprs[e])
+		}
+	}
+	for _, id := range sortedKeys(live.threads) {
+		if got.threads[id] != live.threads[id] {
+			t.Errorf("thread %d is %q, the live session showed %q", id, got.threads[id], live.threads[id])
+		}
+	}
+	for _, id := range sortedKeys(got.threads) {
+		if _, ok := live.threads[id]; !ok {
+			t.Errorf("thread %d (%s) was not in the live session's threads", id, got.threads[id])
+		}
+	}
+	for v := 0; v < vcpus; v++ {
+		want := live.stacks[v]
+		if filtered && live.user[v] {
+			want = want[:1] // makedumpfile -d 31 dropped the user stack
+		}
+		if g := strings.Join(got.stacks[v], " "); g != strings.Join(want, " ") {
+			t.Errorf("vCPU %d's stack:\n  core %s\n  live %s", v, g, strings.Join(want, " "))
+		}
+	}
+	// And against drgn's reading, with the checks the live session had:
+	// the task threads' stacks are the core session's own.
+	if _, bad := d.Errors["tasks"]; !bad {
+		compareTasks(t, got.commands["tasks"], d)
+		compareThreads(t, c, d, vcpus)
+	}
+	mustOK(t, c.Disconnect())
+}
+
+func sortedKeys[K string | int, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+// compareCoreFormats checks the other dumps of a stop the live session
+// shows: QEMU's without paging (no virtual segments: vmdap translates by
+// each CPU's CR3 from QEMU's notes), and makedumpfile's ELF kdump of it,
+// without QEMU's notes (NT_PRSTATUS and VMCOREINFO only, as a crashed
+// machine's kdump writes: vmdap translates by the kernel's init_top_pgt
+// and phys_base). c is the live session, stopped.
+func compareCoreFormats(t *testing.T, c *daptest.Client, dir string, cfg map[string]any, live sessionView, d vmmtest.DrgnLinux, vcpus int) {
+	t.Helper()
+	core := dir + "/nopaging.core"
+	defer os.Remove(core)
+	out := evalIn(t, c, 0, "monitor dump-guest-memory "+core)
+	if st, err := os.Stat(core); err != nil || st.Size() == 0 {
+		t.Fatalf("monitor dump-guest-memory %s: %q, and no core (%v)", core, out, err)
+	}
+	t.Run("QEMU core without paging", func(t *testing.T) { compareCore(t, core, cfg, live, d, vcpus, false) })
+	kdump := dir + "/kdump.elf"
+	defer os.Remove(kdump)
+	start := time.Now()
+	vmmtest.Makedumpfile(t, core, cfg["program"].(string), kdump, "-E")
+	n, err := vmmtest.DropQEMUNotes(kdump)
+	mustOK(t, err)
+	t.Logf("makedumpfile -E -d 31: %v; %d QEMU notes dropped", time.Since(start).Round(time.Millisecond), n)
+	if n != vcpus {
+		t.Errorf("makedumpfile's ELF kdump had %d QEMU notes, want one a vCPU (%d)", n, vcpus)
+	}
+	t.Run("makedumpfile ELF kdump", func(t *testing.T) { compareCore(t, kdump, cfg, live, d, vcpus, true) })
+}
