@@ -135,13 +135,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 		t.Fatalf("stopped for %q (%s), want the breakpoint on init_nls_ascii", ev.Body.Reason, ev.Body.Description)
 	}
 	dir := t.TempDir()
-	// drgn 0.0.22 decodes ORC entries by the numbering of kernels before
-	// 6.4 ("unknown ORC entry type 3" here): given the vmlinux without its
-	// ORC tables, it unwinds by the DWARF CFI.
-	noORC := filepath.Join(dir, "vmlinux")
-	if out, err := exec.Command("objcopy", "--remove-section=.orc_unwind", "--remove-section=.orc_unwind_ip", "--remove-section=.orc_header", k.Vmlinux, noORC).CombinedOutput(); err != nil {
-		t.Fatalf("objcopy: %v\n%s", err, out)
-	}
+	noORC := vmlinuxForDrgn(t, k.Vmlinux, dir)
 	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "init.core", 2, false) })
 
 	mustOK(t, c.Continue(1))
@@ -294,6 +288,19 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinu
 	if strings.TrimRight(cmdline, "\n") != d.Cmdline {
 		t.Errorf("cmdline = %q, drgn reads saved_command_line %q", cmdline, d.Cmdline)
 	}
+}
+
+// vmlinuxForDrgn writes the vmlinux without its ORC tables into dir:
+// drgn 0.0.22 decodes ORC entries by the numbering of kernels before 6.4
+// ("unknown ORC entry type 3" here); without them it unwinds by the
+// DWARF CFI.
+func vmlinuxForDrgn(t testing.TB, vmlinux, dir string) string {
+	t.Helper()
+	noORC := filepath.Join(dir, "vmlinux")
+	if out, err := exec.Command("objcopy", "--remove-section=.orc_unwind", "--remove-section=.orc_unwind_ip", "--remove-section=.orc_header", vmlinux, noORC).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, out)
+	}
+	return noORC
 }
 
 func parseU(s string) uint64 { n, _ := strconv.ParseUint(s, 0, 64); return n }

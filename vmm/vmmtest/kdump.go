@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 )
 
@@ -93,50 +92,114 @@ func DropQEMUNotes(path string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	ef, err := elf.NewFile(f)
+	segs, err := noteSegments(f)
 	if err != nil {
 		return 0, err
 	}
-	var h elf.Header64
-	if err := binary.Read(io.NewSectionReader(f, 0, 64), binary.LittleEndian, &h); err != nil {
-		return 0, err
-	}
 	dropped := 0
-	for i, p := range ef.Progs {
-		if p.Type != elf.PT_NOTE {
-			continue
-		}
-		b := make([]byte, p.Filesz)
-		if _, err := f.ReadAt(b, int64(p.Off)); err != nil {
-			return 0, err
-		}
+	for _, seg := range segs {
 		var kept []byte
-		for len(b) >= 12 {
-			namesz, descsz := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
-			size := 12 + int(align4(namesz)+align4(descsz))
-			if size > len(b) {
-				return 0, fmt.Errorf("a note of %d bytes in %d", size, len(b))
-			}
-			if name := string(bytes.TrimRight(b[12:12+namesz], "\x00")); strings.EqualFold(name, "QEMU") {
+		for _, n := range seg.notes {
+			if n.name == "QEMU" {
 				dropped++
 			} else {
-				kept = append(kept, b[:size]...)
+				kept = append(kept, n.raw...)
 			}
-			b = b[size:]
 		}
-		if _, err := f.WriteAt(kept, int64(p.Off)); err != nil {
+		if _, err := f.WriteAt(kept, seg.off); err != nil {
 			return 0, err
 		}
-		// The segment's new size: the program header's p_filesz and
+		// The segment's new size: its program header's p_filesz and
 		// p_memsz (at 32 and 40 in Elf64_Phdr).
 		var sz [16]byte
 		binary.LittleEndian.PutUint64(sz[:], uint64(len(kept)))
 		binary.LittleEndian.PutUint64(sz[8:], uint64(len(kept)))
-		if _, err := f.WriteAt(sz[:], int64(h.Phoff)+int64(i)*int64(h.Phentsize)+32); err != nil {
+		if _, err := f.WriteAt(sz[:], seg.phdr+32); err != nil {
 			return 0, err
 		}
 	}
 	return dropped, nil
+}
+
+// ClearPRStatusPIDs sets the pr_pid of an ELF core's NT_PRSTATUS notes
+// to 0 (at 32 in struct elf_prstatus), in place. QEMU writes each vCPU's
+// number + 1 there, where the kernel's own crash dumps write the pid of
+// the task running on the CPU: drgn and crash would take pids 1 and 2 for
+// running tasks and unwind them from the vCPUs' registers (pid 0 is the
+// idle tasks').
+func ClearPRStatusPIDs(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	segs, err := noteSegments(f)
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		for _, n := range seg.notes {
+			if n.name == "CORE" && n.typ == 1 && n.descSize >= 36 {
+				if _, err := f.WriteAt(make([]byte, 4), n.desc+32); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// noteSegment is an ELF core's PT_NOTE segment: where its program header
+// and its data are in the file, and its notes.
+type noteSegment struct {
+	phdr, off int64
+	notes     []fileNote
+}
+
+// fileNote is an ELF note: its bytes, its owner's name and type, and
+// where its descriptor is in the file.
+type fileNote struct {
+	raw      []byte
+	name     string
+	typ      uint32
+	desc     int64
+	descSize uint32
+}
+
+// noteSegments reads an ELF64 core's notes.
+func noteSegments(f *os.File) ([]noteSegment, error) {
+	var h elf.Header64
+	if err := binary.Read(io.NewSectionReader(f, 0, 64), binary.LittleEndian, &h); err != nil {
+		return nil, fmt.Errorf("reading the ELF header: %w", err)
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, err
+	}
+	var segs []noteSegment
+	for i, p := range ef.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		seg := noteSegment{phdr: int64(h.Phoff) + int64(i)*int64(h.Phentsize), off: int64(p.Off)}
+		b := make([]byte, p.Filesz)
+		if _, err := f.ReadAt(b, int64(p.Off)); err != nil {
+			return nil, err
+		}
+		at := int64(p.Off)
+		for len(b) >= 12 {
+			namesz, descsz := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:])
+			size := 12 + int(align4(namesz)+align4(descsz))
+			if size > len(b) {
+				return nil, fmt.Errorf("a note of %d bytes in the %d left of its segment", size, len(b))
+			}
+			seg.notes = append(seg.notes, fileNote{raw: b[:size], name: string(bytes.TrimRight(b[12:12+namesz], "\x00")),
+				typ: binary.LittleEndian.Uint32(b[8:]), desc: at + 12 + int64(align4(namesz)), descSize: descsz})
+			b, at = b[size:], at+int64(size)
+		}
+		segs = append(segs, seg)
+	}
+	return segs, nil
 }
 
 func align4(n uint32) uint32 { return (n + 3) &^ 3 }
