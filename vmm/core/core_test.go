@@ -136,6 +136,37 @@ func TestKdumpTranslatesByInitTopPgt(t *testing.T) {
 	}
 }
 
+// TestUserCR3FallsBackToKernelTables reads kernel memory through a CPU
+// whose CR3 maps none of it (a user page table under page table
+// isolation, stopped in user mode): by the kernel's own tables, which
+// VMCOREINFO names. Its user addresses stay the CPU's.
+func TestUserCR3FallsBackToKernelTables(t *testing.T) {
+	core := kdumpCore(0x5566)
+	d, err := openDump(bytes.NewReader(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// QEMU's view of the CPU: paging on, CR3 an empty page table (the
+	// dump's page at phys_base+0x6000), in user mode.
+	c := d.cpus[0]
+	c.sregs.CR3, c.sregs.CS.Selector = 0x106000, 0x33
+	for _, kernelOK := range []bool{true, false} {
+		d.kernelOK = kernelOK
+		tg := &Target{d: &dump{phys: d.phys, cpus: []cpu{c}, kernel: d.kernel, kernelOK: kernelOK}}
+		var b [2]byte
+		_, err := tg.ReadMemory(0, b[:], 0xffffffff81000010)
+		if kernelOK && (err != nil || binary.LittleEndian.Uint16(b[:]) != 0x5566) {
+			t.Errorf("kernel memory under a user CR3: %v, % x", err, b)
+		}
+		if !kernelOK && err == nil {
+			t.Errorf("kernel memory under a user CR3 with no kernel tables known: read % x", b)
+		}
+		if _, err := tg.ReadMemory(0, b[:], 0x400000); err == nil {
+			t.Errorf("user memory the CPU's tables do not map: read % x", b)
+		}
+	}
+}
+
 // TestMalformedNotes: a note that lies about its size, or a CPU's note
 // too short for its registers, is an error, never a panic or a read past
 // the segment.

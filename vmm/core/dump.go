@@ -18,6 +18,12 @@ type dump struct {
 	info   map[string]string // VMCOREINFO (nil without)
 	// pagingFrom says where the CPUs' paging state came from.
 	pagingFrom string
+	// kernel is the kernel's own paging state (init_top_pgt, from
+	// VMCOREINFO), when known: kernel addresses a CPU's page tables do
+	// not map (a user CR3 under page table isolation maps almost none)
+	// translate by it.
+	kernel   paging.State
+	kernelOK bool
 }
 
 // cpu is one CPU's registers at the dump. paging is false when nothing
@@ -28,14 +34,19 @@ type cpu struct {
 	paging bool
 }
 
-// kernelTextMap is __START_KERNEL_map, where x86-64 Linux maps its image.
-const kernelTextMap = 0xffffffff80000000
+// kernelTextMap is __START_KERNEL_map, where x86-64 Linux maps its image;
+// kernelHalf starts the kernel's half of the address space.
+const (
+	kernelTextMap = 0xffffffff80000000
+	kernelHalf    = 0xffff800000000000
+)
 
 // setCPUs takes each CPU's registers from its QEMU note when there is one
 // (all registers), else from its NT_PRSTATUS (the general ones; paging by
 // the kernel's own tables, named in VMCOREINFO).
 func (d *dump) setCPUs(n notes) error {
 	d.info = n.info
+	d.kernel, d.kernelOK = d.kernelPaging()
 	switch {
 	case len(n.qemu) > 0:
 		for i, q := range n.qemu {
@@ -47,7 +58,7 @@ func (d *dump) setCPUs(n notes) error {
 		}
 		d.pagingFrom = "each CPU's CR3"
 	case len(n.prstatus) > 0:
-		kp, ok := d.kernelPaging()
+		kp, ok := d.kernel, d.kernelOK
 		for _, pr := range n.prstatus {
 			r, s := prstatusRegs(pr)
 			// An x86-64 kernel runs in long mode with paging: without its
@@ -97,9 +108,15 @@ func (d *dump) kernelPaging() (paging.State, bool) {
 // and how many bytes from there share its page.
 func (d *dump) translate(c *cpu, va uint64) (pa, remain uint64, err error) {
 	if c.paging {
-		pa, remain, err = paging.Translate(d.phys, paging.FromSRegs(c.sregs), va)
+		st := paging.FromSRegs(c.sregs)
+		pa, remain, err = paging.Translate(d.phys, st, va)
 		if err == nil {
 			return pa, remain, nil
+		}
+		if d.kernelOK && va >= kernelHalf && st != d.kernel {
+			if pa, remain, err := paging.Translate(d.phys, d.kernel, va); err == nil {
+				return pa, remain, nil
+			}
 		}
 	}
 	if pa, remain, ok := d.virt.translate(va); ok {
