@@ -455,7 +455,13 @@ func (k *kview) cpuOf(v int) (int, error) {
 	if i, ok := gsArea(offs, start, bases[1]); ok {
 		return i, nil
 	}
-	if sr.CS.Selector&3 != 0 && v < n {
+	// A vCPU in user mode has its user's GS base and may have no kernel
+	// GS base (a dump's NT_PRSTATUS), and a kdump's NT_PRSTATUS has the
+	// user's GS base in the kernel too (ELF_CORE_COPY_REGS writes the
+	// inactive one, x86_gsbase_read_cpu_inactive): such a CPU is the
+	// one of its number, as the kernel writes its crash notes in CPU
+	// order (and QEMU numbers its vCPUs as Linux does).
+	if (sr.CS.Selector&3 != 0 || k.s.dump != nil) && v < n {
 		return v, nil
 	}
 	return 0, fmt.Errorf("vCPU %d: neither its GS base %#x nor its kernel GS base %#x is a CPU's per-CPU area (nr_cpu_ids %d)", v, sr.GS.Base, sr.KernelGSBase, n)

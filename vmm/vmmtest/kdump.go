@@ -27,8 +27,9 @@ func RequireMakedumpfile(t testing.TB) string {
 
 // Makedumpfile converts QEMU's ELF core in to out with makedumpfile's
 // format flag (-E: ELF, -c: compressed kdump) at dump level 31 (no zero,
-// cache, user or free pages). The kernel's VMCOREINFO comes from vmlinux
-// (-x), as the brief asks of a dump without its note. QEMU 7.2 writes its
+// cache, user or free pages). The kernel's layout comes from vmlinux's
+// DWARF (-x): makedumpfile 1.7.2 cannot take a 6.12 kernel's from its
+// VMCOREINFO alone ("The kernel version is not supported"). QEMU 7.2 writes its
 // program headers after section headers, where makedumpfile 1.7.2 does
 // not look ("Can't get the number of PT_LOAD": it reads them right after
 // the ELF header), so in is first rewritten in place with its program
@@ -81,12 +82,17 @@ func PhdrsAfterEhdr(path string) error {
 	return err
 }
 
-// DropQEMUNotes rewrites an ELF core's notes in place without QEMU's own
-// (QEMUCPUState: every register, CR3 too), as a kdump's vmcore has them:
-// NT_PRSTATUS and VMCOREINFO only. A reader must then find the kernel's
-// page tables from VMCOREINFO (init_top_pgt and phys_base). It returns
-// how many notes it dropped.
-func DropQEMUNotes(path string) (int, error) {
+// KdumpNotes rewrites an ELF core of QEMU's notes in place as a kdump's
+// vmcore has them: without QEMU's own notes (QEMUCPUState: every
+// register, CR3 too), NT_PRSTATUS and VMCOREINFO only, and with each
+// NT_PRSTATUS's gs_base the one the kernel's crash path writes there
+// (ELF_CORE_COPY_REGS: x86_gsbase_read_cpu_inactive(), in the kernel
+// after swapgs: the user's GS base, not the CPU's per-CPU area, which
+// QEMU writes). A reader must then find the kernel's page tables from
+// VMCOREINFO (init_top_pgt and phys_base), and each CPU's per-CPU area
+// by the notes' order (the kernel's CPU order). It returns how many
+// QEMU notes it dropped.
+func KdumpNotes(path string) (int, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
@@ -96,15 +102,32 @@ func DropQEMUNotes(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// QEMUCPUState (QEMU's target/i386/arch_dump.c): version and size
+	// (u32), 16 registers, rip, rflags, 10 segments of 24 bytes (cs, ds,
+	// es, fs, gs: the base at 16 in each), cr[5], kernel_gs_base.
+	const qemuGSBase, qemuKernelGSBase = 8 + 18*8 + 4*24 + 16, 8 + 18*8 + 10*24 + 5*8
+	// struct elf_prstatus: pr_reg at 112; cs and gs_base its 18th and
+	// 23rd registers.
+	const prCS, prGSBase = 112 + 17*8, 112 + 22*8
+	var userGS []uint64
+	var prstatus []fileNote
 	dropped := 0
 	for _, seg := range segs {
 		var kept []byte
 		for _, n := range seg.notes {
-			if n.name == "QEMU" {
+			switch {
+			case n.name == "QEMU":
 				dropped++
-			} else {
-				kept = append(kept, n.raw...)
+				if n.descSize < qemuKernelGSBase+8 {
+					return 0, fmt.Errorf("a QEMU note of %d bytes: no kernel_gs_base", n.descSize)
+				}
+				b := n.raw[len(n.raw)-int(align4(n.descSize)):]
+				userGS = append(userGS, binary.LittleEndian.Uint64(b[qemuKernelGSBase:]), binary.LittleEndian.Uint64(b[qemuGSBase:]))
+				continue
+			case n.name == "CORE" && n.typ == 1 && n.descSize >= prGSBase+8:
+				prstatus = append(prstatus, n)
 			}
+			kept = append(kept, n.raw...)
 		}
 		if _, err := f.WriteAt(kept, seg.off); err != nil {
 			return 0, err
@@ -116,6 +139,34 @@ func DropQEMUNotes(path string) (int, error) {
 		binary.LittleEndian.PutUint64(sz[8:], uint64(len(kept)))
 		if _, err := f.WriteAt(sz[:], seg.phdr+32); err != nil {
 			return 0, err
+		}
+	}
+	if len(userGS) != 2*len(prstatus) {
+		return 0, fmt.Errorf("%d QEMU notes and %d NT_PRSTATUS", len(userGS)/2, len(prstatus))
+	}
+	// The notes moved up as the QEMU notes went: find each NT_PRSTATUS
+	// again in the rewritten segments.
+	segs, err = noteSegments(f)
+	if err != nil {
+		return 0, err
+	}
+	i := 0
+	for _, seg := range segs {
+		for _, n := range seg.notes {
+			if n.name != "CORE" || n.typ != 1 || n.descSize < prGSBase+8 {
+				continue
+			}
+			b := n.raw[len(n.raw)-int(align4(n.descSize)):]
+			gs := userGS[2*i] // in the kernel: the user's is the inactive one
+			if binary.LittleEndian.Uint64(b[prCS:])&3 != 0 {
+				gs = userGS[2*i+1] // in user mode: the active one
+			}
+			var v [8]byte
+			binary.LittleEndian.PutUint64(v[:], gs)
+			if _, err := f.WriteAt(v[:], n.desc+prGSBase); err != nil {
+				return 0, err
+			}
+			i++
 		}
 	}
 	return dropped, nil
