@@ -180,10 +180,11 @@ func sortedKeys[K string | int, V any](m map[K]V) []K {
 // compareCoreFormats checks the other dumps of a stop the live session
 // shows: QEMU's without paging (no virtual segments: vmdap translates by
 // each CPU's CR3 from QEMU's notes), and makedumpfile's ELF kdump of it,
-// without QEMU's notes (NT_PRSTATUS and VMCOREINFO only, as a crashed
-// machine's kdump writes: vmdap translates by the kernel's init_top_pgt
-// and phys_base). c is the live session, stopped.
-func compareCoreFormats(t *testing.T, c *daptest.Client, dir string, cfg map[string]any, live sessionView, d vmmtest.DrgnLinux, vcpus int) {
+// with its notes as a crashed machine's kdump writes them (KdumpNotes:
+// NT_PRSTATUS and VMCOREINFO only, the user's GS base: vmdap translates
+// by the kernel's init_top_pgt and phys_base, and takes the notes' order
+// for the CPUs'), when kdump says. c is the live session, stopped.
+func compareCoreFormats(t *testing.T, c *daptest.Client, dir string, cfg map[string]any, live sessionView, d vmmtest.DrgnLinux, vcpus int, kdump bool) {
 	t.Helper()
 	core := dir + "/nopaging.core"
 	defer os.Remove(core)
@@ -192,15 +193,18 @@ func compareCoreFormats(t *testing.T, c *daptest.Client, dir string, cfg map[str
 		t.Fatalf("monitor dump-guest-memory %s: %q, and no core (%v)", core, out, err)
 	}
 	t.Run("QEMU core without paging", func(t *testing.T) { compareCore(t, core, cfg, live, d, vcpus, false) })
-	kdump := dir + "/kdump.elf"
-	defer os.Remove(kdump)
+	if !kdump {
+		return
+	}
+	kd := dir + "/kdump.elf"
+	defer os.Remove(kd)
 	start := time.Now()
-	vmmtest.Makedumpfile(t, core, cfg["program"].(string), kdump, "-E")
-	n, err := vmmtest.DropQEMUNotes(kdump)
+	vmmtest.Makedumpfile(t, core, cfg["program"].(string), kd, "-E")
+	n, err := vmmtest.KdumpNotes(kd)
 	mustOK(t, err)
-	t.Logf("makedumpfile -E -d 31: %v; %d QEMU notes dropped", time.Since(start).Round(time.Millisecond), n)
+	t.Logf("makedumpfile -E -d 31: %v; %d QEMU notes dropped, NT_PRSTATUS gs_base the kernel's crash path's", time.Since(start).Round(time.Millisecond), n)
 	if n != vcpus {
 		t.Errorf("makedumpfile's ELF kdump had %d QEMU notes, want one a vCPU (%d)", n, vcpus)
 	}
-	t.Run("makedumpfile ELF kdump", func(t *testing.T) { compareCore(t, kdump, cfg, live, d, vcpus, true) })
+	t.Run("makedumpfile ELF kdump", func(t *testing.T) { compareCore(t, kd, cfg, live, d, vcpus, true) })
 }

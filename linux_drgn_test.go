@@ -47,8 +47,8 @@ const drgnLoaded = "VMDAP-DRGN-MODULES-LOADED"
 // kernel does. Each core is also opened post-mortem, in a second vmdap
 // session (attach with coreFile), which must show what the live session
 // showed at that stop and what drgn read; at the second stop, so are
-// QEMU's core without paging and makedumpfile's ELF kdump of it
-// (compareCore, compareCoreFormats).
+// QEMU's core without paging and (with KASLR) makedumpfile's ELF kdump of
+// it (compareCore, compareCoreFormats).
 func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	vmmtest.RequireDrgn(t)
@@ -103,14 +103,15 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 		if kaslr {
 			name, args = "kaslr", "console=ttyS0 panic=-1 printk.devkmsg=on"
 		}
-		t.Run(name, func(t *testing.T) { drgnStops(t, k, nls, initrd, args) })
+		t.Run(name, func(t *testing.T) { drgnStops(t, k, nls, initrd, args, kaslr) })
 	}
 }
 
 // drgnStops boots the kernel with initrd and the command line args, and
 // compares vmdap with drgn at a breakpoint in nls_ascii's init and at a
-// pause once /init sleeps.
-func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, args string) {
+// pause once /init sleeps, where it also checks QEMU's core without
+// paging and, with KASLR (kdump), makedumpfile's ELF kdump.
+func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, args string, kdump bool) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
 		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args)
@@ -136,7 +137,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	}
 	dir := t.TempDir()
 	noORC := vmlinuxForDrgn(t, k.Vmlinux, dir)
-	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "init.core", 2, false) })
+	t.Run("init_nls_ascii", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "init.core", 2, false, false) })
 
 	mustOK(t, c.Continue(1))
 	waitConsole(t, console, drgnLoaded, 2*time.Minute)
@@ -145,7 +146,7 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "pause" {
 		t.Fatalf("pause: %+v %v", ev, err)
 	}
-	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "sleep.core", 2, true) })
+	t.Run("sleeping", func(t *testing.T) { compareWithDrgn(t, c, cfg, noORC, dir, "sleep.core", 2, true, kdump) })
 	mustOK(t, c.Disconnect())
 }
 
@@ -154,12 +155,16 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 // reading; then it opens the core in a second vmdap session (attach with
 // coreFile, and cfg: the live session's program and modules), which must
 // show what the live one did (compareCore). settled says /init has
-// started all it starts: that stop also checks the other formats of the
-// dump (compareCoreFormats), at one stop of the two only because each
-// format costs a dump of the guest's memory and a session (makedumpfile's
-// kdump about 25 s more), and the settled stop has the most to compare
-// (all tasks, a vCPU in user mode).
-func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinux, dir, name string, vcpus int, settled bool) {
+// started all it starts: that stop also checks QEMU's core without
+// paging and, with kdump, makedumpfile's ELF kdump of it
+// (compareCoreFormats). They are checked at one stop of the two only, and
+// the kdump in one boot of the two (the KASLR one: its init_top_pgt and
+// phys_base translation has the offset to get right), because each costs
+// a dump of the guest's memory and a session, and makedumpfile about 30 s
+// (its -x reads the vmlinux's DWARF: makedumpfile 1.7.2 cannot read a
+// 6.12 kernel's VMCOREINFO alone); the settled stop has the most to
+// compare (all tasks, a vCPU in user mode).
+func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinux, dir, name string, vcpus int, settled, kdump bool) {
 	core := filepath.Join(dir, name)
 	// vmdap's answers first, then the dump: the guest stays stopped
 	// between them (the monitor command does not resume it).
@@ -184,7 +189,7 @@ func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinu
 	t.Run("QEMU core", func(t *testing.T) { compareCore(t, core, cfg, live, d, vcpus, false) })
 	os.Remove(core)
 	if settled {
-		compareCoreFormats(t, c, dir, cfg, live, d, vcpus)
+		compareCoreFormats(t, c, dir, cfg, live, d, vcpus, kdump)
 	}
 	for part, why := range d.Errors {
 		t.Logf("drgn could not read %s (not compared): %s", part, why)
