@@ -216,6 +216,65 @@ func TestNotCores(t *testing.T) {
 	}
 }
 
+// diskdumpCore lays out a compressed kdump (makedumpfile's format, the
+// fields openDiskdump reads) of one uncompressed page of memory with the
+// given notes: header, sub-header, the two bitmaps, a page_desc, the
+// page.
+func diskdumpCore(notes, page []byte) []byte {
+	const bs = 4096
+	b := make([]byte, 5*bs)
+	le := binary.LittleEndian
+	copy(b, diskdumpMagic)
+	le.PutUint32(b[ddHeaderVersion:], 6)
+	le.PutUint32(b[ddBlockSize:], bs)
+	le.PutUint32(b[ddSubHdrSize:], 1)
+	le.PutUint32(b[ddBitmapBlocks:], 2)
+	le.PutUint32(b[ddMaxMapnr:], 1)
+	le.PutUint32(b[ddNrCPUs:], 1)
+	sub := b[bs:]
+	le.PutUint64(sub[subNoteOff:], uint64(len(b)))
+	le.PutUint64(sub[subNoteSize:], uint64(len(notes)))
+	le.PutUint64(sub[subMaxMapnr64:], 1)
+	b[2*bs], b[3*bs] = 1, 1 // frame 0 exists and is dumped
+	desc := b[4*bs:]
+	le.PutUint64(desc, uint64(len(b)+len(notes)))
+	le.PutUint32(desc[8:], bs) // stored whole: no compression flag
+	return append(append(b, notes...), page...)
+}
+
+// flattened wraps a dump in makedumpfile's flattened format: its header,
+// then one record of the whole dump, then the end record.
+func flattened(dump []byte) []byte {
+	b := make([]byte, flatHeaderLen, flatHeaderLen+16+len(dump)+16)
+	copy(b, flatMagic)
+	b = binary.BigEndian.AppendUint64(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(dump)))
+	b = append(b, dump...)
+	b = binary.BigEndian.AppendUint64(b, 1<<64-1)
+	return binary.BigEndian.AppendUint64(b, 0)
+}
+
+// TestDiskdumpSeed reads the page of the compressed kdump FuzzOpen
+// starts from, directly and flattened: the seed is a real dump.
+func TestDiskdumpSeed(t *testing.T) {
+	var regs [prRegs]uint64
+	page := bytes.Repeat([]byte{0x5a}, 4096)
+	for name, b := range map[string][]byte{"compressed kdump": diskdumpCore(prstatusNote(regs), page),
+		"flattened": flattened(diskdumpCore(prstatusNote(regs), page))} {
+		d, err := openDump(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		p := make([]byte, 16)
+		if n, err := d.phys.ReadAt(p, 0xff0); err != nil || n != 16 || !bytes.Equal(p, page[:16]) {
+			t.Errorf("%s: read %d, %v, % x", name, n, err, p)
+		}
+		if len(d.cpus) != 1 {
+			t.Errorf("%s: %d CPUs", name, len(d.cpus))
+		}
+	}
+}
+
 // FuzzOpen opens arbitrary bytes as a dump and, when they open, reads
 // each CPU's registers and some memory: errors, never a panic or a hang.
 func FuzzOpen(f *testing.F) {
@@ -225,7 +284,8 @@ func FuzzOpen(f *testing.F) {
 	qemu := make([]byte, qemuGSKOff+8)
 	binary.LittleEndian.PutUint32(qemu[4:], uint32(len(qemu)))
 	f.Add(elfCore(note("QEMU", 0, qemu), load{data: make([]byte, 4096)}))
-	f.Add([]byte(diskdumpMagic + "\x06\x00\x00\x00"))
+	f.Add(diskdumpCore(prstatusNote(regs), make([]byte, 4096)))
+	f.Add(flattened(diskdumpCore(note("QEMU", 0, qemu), make([]byte, 4096))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := openDump(bytes.NewReader(b))
 		if err != nil {
