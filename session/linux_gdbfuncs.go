@@ -227,14 +227,14 @@ func taskByPid(p *parser, k *kview, pidv value) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ts, err := k.tasks()
-	if err != nil {
-		return 0, err
-	}
+	ts, err := k.tasks() // a list cut short may still hold pid
 	for _, t := range ts {
 		if uint64(t.pid) == pid {
 			return t.addr, nil
 		}
+	}
+	if err != nil {
+		return 0, err
 	}
 	return 0, fmt.Errorf("no task of pid %d", int64(pid))
 }

@@ -147,9 +147,13 @@ func (k *kview) tasks() ([]task, error) {
 	if err != nil {
 		werr = err
 	}
+	// A task that cannot be read (a dump that lacks its page) ends the
+	// walk, but not the rest: those read still get their parents' ids
+	// and who runs where.
 	for _, p := range procs {
 		if err := add(p); err != nil {
-			return out, err
+			werr = err
+			break
 		}
 		if err := k.threadsOf(l, p, add); err != nil && werr == nil {
 			werr = err
