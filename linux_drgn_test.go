@@ -47,8 +47,8 @@ const drgnLoaded = "VMDAP-DRGN-MODULES-LOADED"
 // kernel does. Each core is also opened post-mortem, in a second vmdap
 // session (attach with coreFile), which must show what the live session
 // showed at that stop and what drgn read; at the second stop, so are
-// QEMU's core without paging and (with KASLR) makedumpfile's ELF kdump of
-// it (compareCore, compareCoreFormats).
+// QEMU's core without paging and its compressed kdump, and makedumpfile's
+// ELF and compressed kdumps of it (compareCore, compareCoreFormats).
 func TestLinuxAwareMatchesDrgn(t *testing.T) {
 	k := vmmtest.RequireLinux(t)
 	vmmtest.RequireDrgn(t)
@@ -109,8 +109,9 @@ func TestLinuxAwareMatchesDrgn(t *testing.T) {
 
 // drgnStops boots the kernel with initrd and the command line args, and
 // compares vmdap with drgn at a breakpoint in nls_ascii's init and at a
-// pause once /init sleeps, where it also checks QEMU's core without
-// paging and, with KASLR (kdump), makedumpfile's ELF kdump.
+// pause once /init sleeps, where it also checks the core's other
+// formats (compareCoreFormats: with KASLR, kdump, the ELF kdump; without,
+// the compressed ones).
 func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, args string, kdump bool) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	addr, _ := startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
@@ -155,15 +156,11 @@ func drgnStops(t *testing.T, k vmmtest.Linux, nls vmmtest.LinuxModule, initrd, a
 // reading; then it opens the core in a second vmdap session (attach with
 // coreFile, and cfg: the live session's program and modules), which must
 // show what the live one did (compareCore). settled says /init has
-// started all it starts: that stop also checks QEMU's core without
-// paging and, with kdump, makedumpfile's ELF kdump of it
-// (compareCoreFormats). They are checked at one stop of the two only, and
-// the kdump in one boot of the two (the KASLR one: its init_top_pgt and
-// phys_base translation has the offset to get right), because each costs
-// a dump of the guest's memory and a session, and makedumpfile about 30 s
-// (its -x reads the vmlinux's DWARF: makedumpfile 1.7.2 cannot read a
-// 6.12 kernel's VMCOREINFO alone); the settled stop has the most to
-// compare (all tasks, a vCPU in user mode).
+// started all it starts: that stop also checks the other formats of the
+// dump (compareCoreFormats). They are checked at one stop of the two
+// only, each costing a dump of the guest's memory and a session (and
+// makedumpfile about 30 s), and the settled stop has the most to compare
+// (all tasks, a vCPU in user mode).
 func compareWithDrgn(t *testing.T, c *daptest.Client, cfg map[string]any, vmlinux, dir, name string, vcpus int, settled, kdump bool) {
 	core := filepath.Join(dir, name)
 	// vmdap's answers first, then the dump: the guest stays stopped

@@ -26,23 +26,23 @@ func RequireMakedumpfile(t testing.TB) string {
 }
 
 // Makedumpfile converts QEMU's ELF core in to out with makedumpfile's
-// format flag (-E: ELF, -c: compressed kdump) at dump level 31 (no zero,
-// cache, user or free pages). The kernel's layout comes from vmlinux's
+// format flag (-E: ELF, -c: compressed kdump) at a dump level (-d: 1 no
+// zero pages; 31 no zero, cache, user or free pages either). The kernel's layout comes from vmlinux's
 // DWARF (-x): makedumpfile 1.7.2 cannot take a 6.12 kernel's from its
 // VMCOREINFO alone ("The kernel version is not supported"). QEMU 7.2 writes its
 // program headers after section headers, where makedumpfile 1.7.2 does
 // not look ("Can't get the number of PT_LOAD": it reads them right after
 // the ELF header), so in is first rewritten in place with its program
 // headers there (the same core to every other reader).
-func Makedumpfile(t testing.TB, in, vmlinux, out, format string) {
+func Makedumpfile(t testing.TB, in, vmlinux, out, format string, level int) {
 	t.Helper()
 	bin := RequireMakedumpfile(t)
 	if err := PhdrsAfterEhdr(in); err != nil {
 		t.Fatalf("core %s for makedumpfile: %v", in, err)
 	}
-	cmd := exec.Command(bin, format, "-d", "31", "-x", vmlinux, in, out)
+	cmd := exec.Command(bin, format, "-d", fmt.Sprint(level), "-x", vmlinux, in, out)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("makedumpfile %s -d 31 -x %s %s %s: %v\n%s", format, vmlinux, in, out, err, b)
+		t.Fatalf("makedumpfile %s -d %d -x %s %s %s: %v\n%s", format, level, vmlinux, in, out, err, b)
 	}
 }
 
