@@ -109,7 +109,7 @@ func BenchmarkLinuxCoreVsDrgnCrash(b *testing.B) {
 	} else {
 		b.Logf("crash: skipped: %s", crashWhy)
 	}
-	b.Logf("vmdap's requests (cold, each the slowest of %d runs): %s", b.N, vmdap.steps)
+	b.Logf("vmdap's requests (cold, its first run of %d): %s", b.N, vmdap.steps)
 }
 
 // toolRun is one tool's run on the core: wall time from its start to its
