@@ -21,7 +21,7 @@ import (
 	"vmdap/vmm/vmmtest"
 )
 
-// What the core benchmark's guest prints once it is set up.
+// What linuxCore's guest prints once it is set up.
 const coreBenchReady = "VMDAP-CORE-BENCH-READY"
 
 // BenchmarkLinuxCoreVsDrgnCrash times a post-mortem look at one core dump
@@ -133,41 +133,11 @@ func (r *toolRun) add(o toolRun) {
 	}
 }
 
-// benchCore boots the kernel under QEMU with qemu_fw_cfg (which hands
-// QEMU the kernel's VMCOREINFO), a few sleeping processes, and has QEMU
-// dump it with paging once it is set up (QMP's dump-guest-memory).
+// benchCore boots the kernel with a few sleeping processes and has QEMU
+// dump it with paging once it is set up (linuxCore).
 func benchCore(b *testing.B, k vmmtest.Linux) string {
 	b.Helper()
-	fw := vmmtest.RequireLinuxModule(b, k, "kernel/drivers/firmware/qemu_fw_cfg")
-	ko, err := os.ReadFile(fw.KO)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	initrd := filepath.Join(dir, "initrd.cpio")
-	extra := "$B insmod /fw.ko\n$B sleep 7200 &\n$B sleep 7201 &\n$B sleep 1\necho '<2>" + coreBenchReady + "' >/dev/kmsg\nwhile :; do $B sleep 3600; done"
-	if err := os.WriteFile(initrd, vmmtest.InitramfsWith(b, extra, map[string][]byte{"fw.ko": ko}), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	serial, qmp := filepath.Join(dir, "serial.log"), filepath.Join(dir, "qmp")
-	startQEMU(b, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
-		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 panic=-1",
-		"-qmp", "unix:"+qmp+",server=on,wait=off")
-	waitQMP(b, qmp)
-	qmpRun(b, qmp, `{"execute":"cont"}`)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		out, _ := os.ReadFile(serial)
-		if strings.Contains(string(out), coreBenchReady) {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the guest did not print %s in 2 minutes:\n%s", coreBenchReady, out)
-		}
-		time.Sleep(100 * time.Millisecond) // polling output the guest writes
-	}
-	core := filepath.Join(dir, "bench.core")
-	qmpRun(b, qmp, fmt.Sprintf(`{"execute":"dump-guest-memory","arguments":{"paging":true,"protocol":"file:%s"}}`, core))
+	core := linuxCore(b, k, "console=ttyS0 panic=-1", "$B sleep 7200 &\n$B sleep 7201 &\n$B sleep 1")(true)
 	// QEMU's notes give each vCPU's number + 1 as its pr_pid, where a
 	// kdump has the pid running there: drgn (and crash) would take pid
 	// 1's stack from vCPU 0's registers. As the drgn oracle does, the
@@ -178,12 +148,64 @@ func benchCore(b *testing.B, k vmmtest.Linux) string {
 	return core
 }
 
-// qmpRun runs one QMP command and fails the benchmark unless it returns.
-func qmpRun(b *testing.B, sock, cmd string) {
-	b.Helper()
-	c, err := net.Dial("unix", sock)
+// linuxCore boots the kernel under QEMU TCG with two CPUs, the command
+// line args and an initramfs that loads qemu_fw_cfg (which hands QEMU
+// the kernel's VMCOREINFO) and runs extra, stops the machine once extra
+// has run, and returns what has QEMU dump it (QMP's dump-guest-memory,
+// with paging or not) to a new file: dumps of the same moment.
+func linuxCore(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(paging bool) string) {
+	t.Helper()
+	fw := vmmtest.RequireLinuxModule(t, k, "kernel/drivers/firmware/qemu_fw_cfg")
+	ko, err := os.ReadFile(fw.KO)
 	if err != nil {
-		b.Fatalf("QMP: %v", err)
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initrd.cpio")
+	script := "$B insmod /fw.ko\n" + extra + "\necho '<2>" + coreBenchReady + "' >/dev/kmsg\nwhile :; do $B sleep 3600; done"
+	if err := os.WriteFile(initrd, vmmtest.InitramfsWith(t, script, map[string][]byte{"fw.ko": ko}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial, qmp := filepath.Join(dir, "serial.log"), filepath.Join(dir, "qmp")
+	startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args,
+		"-qmp", "unix:"+qmp+",server=on,wait=off")
+	qmpRun(t, qmp, `{"execute":"cont"}`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := os.ReadFile(serial)
+		if strings.Contains(string(out), coreBenchReady) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest did not print %s in 2 minutes:\n%s", coreBenchReady, out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling output the guest writes
+	}
+	qmpRun(t, qmp, `{"execute":"stop"}`)
+	n := 0
+	return func(paging bool) string {
+		t.Helper()
+		n++
+		core := filepath.Join(dir, fmt.Sprintf("linux%d.core", n))
+		qmpRun(t, qmp, fmt.Sprintf(`{"execute":"dump-guest-memory","arguments":{"paging":%v,"protocol":"file:%s"}}`, paging, core))
+		return core
+	}
+}
+
+// qmpRun runs one QMP command and fails the test unless it returns.
+func qmpRun(t testing.TB, sock, cmd string) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	for i := 0; i < 400; i++ {
+		if c, err = net.Dial("unix", sock); err == nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	if err != nil {
+		t.Fatalf("QMP: %v", err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
@@ -194,13 +216,13 @@ func qmpRun(b *testing.B, sock, cmd string) {
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				b.Fatalf("QMP %s: %v", cmd, err)
+				t.Fatalf("QMP %s: %v", cmd, err)
 			}
 			if strings.Contains(line, `"event"`) {
 				continue
 			}
 			if !strings.Contains(line, `"return"`) {
-				b.Fatalf("QMP %s: %s", cmd, line)
+				t.Fatalf("QMP %s: %s", cmd, line)
 			}
 			break
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,6 +123,16 @@ type DrgnMount struct {
 // DrgnRead runs drgn on a core dump with the kernel's vmlinux.
 func DrgnRead(t testing.TB, core, vmlinux string) DrgnLinux {
 	t.Helper()
+	d, err := DrgnTryRead(t, core, vmlinux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// DrgnTryRead is DrgnRead returning drgn's failure as an error.
+func DrgnTryRead(t testing.TB, core, vmlinux string) (DrgnLinux, error) {
+	t.Helper()
 	script := filepath.Join(t.TempDir(), "drgnoracle.py")
 	if err := os.WriteFile(script, []byte(drgnScript), 0o644); err != nil {
 		t.Fatal(err)
@@ -132,12 +143,12 @@ func DrgnRead(t testing.TB, core, vmlinux string) DrgnLinux {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("drgn on %s: %v\n%s", core, err, stderr.String())
-	}
 	var d DrgnLinux
-	if err := json.Unmarshal(out, &d); err != nil {
-		t.Fatalf("drgn's output: %v\n%.2000s\n%s", err, out, stderr.String())
+	if err != nil {
+		return d, fmt.Errorf("drgn on %s: %w\n%s", core, err, stderr.String())
 	}
-	return d
+	if err := json.Unmarshal(out, &d); err != nil {
+		return d, fmt.Errorf("drgn's output: %w\n%.2000s\n%s", err, out, stderr.String())
+	}
+	return d, nil
 }
