@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,17 +195,7 @@ func linuxCore(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(pag
 // qmpRun runs one QMP command and fails the test unless it returns.
 func qmpRun(t testing.TB, sock, cmd string) {
 	t.Helper()
-	var c net.Conn
-	var err error
-	for i := 0; i < 400; i++ {
-		if c, err = net.Dial("unix", sock); err == nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond) // QEMU is starting; polling its socket
-	}
-	if err != nil {
-		t.Fatalf("QMP: %v", err)
-	}
+	c := dialQMP(t, sock)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	r := bufio.NewReader(c)

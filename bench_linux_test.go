@@ -97,17 +97,7 @@ func BenchmarkLinuxSymbols(b *testing.B) {
 // waitQMP waits until QEMU answers on its QMP socket: its main loop runs.
 func waitQMP(b *testing.B, sock string) {
 	b.Helper()
-	var c net.Conn
-	var err error
-	for i := 0; i < 400; i++ {
-		if c, err = net.Dial("unix", sock); err == nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if err != nil {
-		b.Fatalf("QMP: %v", err)
-	}
+	c := dialQMP(b, sock)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(c)
@@ -123,6 +113,22 @@ func waitQMP(b *testing.B, sock string) {
 			b.Fatalf("QMP %s: %s", cmd, line)
 		}
 	}
+}
+
+// dialQMP connects to QEMU's QMP socket, which QEMU may not have made
+// yet.
+func dialQMP(t testing.TB, sock string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	for i := 0; i < 400; i++ {
+		if c, err = net.Dial("unix", sock); err == nil {
+			return c
+		}
+		time.Sleep(25 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	t.Fatalf("QMP: %v", err)
+	return nil
 }
 
 // gdbLoad times gdb reading the vmlinux's symbols and one line lookup.
