@@ -27,13 +27,14 @@ func RequireMakedumpfile(t testing.TB) string {
 
 // Makedumpfile converts QEMU's ELF core in to out with makedumpfile's
 // format flag (-E: ELF, -c: compressed kdump) at a dump level (-d: 1 no
-// zero pages; 31 no zero, cache, user or free pages either). The kernel's layout comes from vmlinux's
-// DWARF (-x): makedumpfile 1.7.2 cannot take a 6.12 kernel's from its
-// VMCOREINFO alone ("The kernel version is not supported"). QEMU 7.2 writes its
-// program headers after section headers, where makedumpfile 1.7.2 does
-// not look ("Can't get the number of PT_LOAD": it reads them right after
-// the ELF header), so in is first rewritten in place with its program
-// headers there (the same core to every other reader).
+// zero pages; 31 no zero, cache, user or free pages either). The
+// kernel's layout comes from vmlinux's DWARF (-x): makedumpfile 1.7.2
+// cannot take a 6.12 kernel's from its VMCOREINFO alone ("The kernel
+// version is not supported"). QEMU 7.2 writes its program headers after
+// section headers, where makedumpfile 1.7.2 does not look ("Can't get the
+// number of PT_LOAD": it reads them right after the ELF header), so in is
+// first rewritten in place with its program headers there (the same core
+// to every other reader).
 func Makedumpfile(t testing.TB, in, vmlinux, out, format string, level int) {
 	t.Helper()
 	bin := RequireMakedumpfile(t)
@@ -73,6 +74,11 @@ func PhdrsAfterEhdr(path string) error {
 	ph := make([]byte, int(h.Phnum)*int(h.Phentsize))
 	if _, err := f.ReadAt(ph, int64(h.Phoff)); err != nil {
 		return fmt.Errorf("reading the program headers: %w", err)
+	}
+	for i := 0; i < len(ph); i += 56 {
+		if off, size := binary.LittleEndian.Uint64(ph[i+8:]), binary.LittleEndian.Uint64(ph[i+32:]); size > 0 && off < ehdrSize+uint64(len(ph)) {
+			return fmt.Errorf("a segment at file offset %#x, where the program headers would go", off)
+		}
 	}
 	h.Phoff, h.Shoff, h.Shnum, h.Shstrndx = ehdrSize, 0, 0, 0
 	var b bytes.Buffer
