@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,22 +112,6 @@ func waitQMP(b *testing.B, sock string) {
 			b.Fatalf("QMP %s: %s", cmd, line)
 		}
 	}
-}
-
-// dialQMP connects to QEMU's QMP socket, which QEMU may not have made
-// yet.
-func dialQMP(t testing.TB, sock string) net.Conn {
-	t.Helper()
-	var c net.Conn
-	var err error
-	for i := 0; i < 400; i++ {
-		if c, err = net.Dial("unix", sock); err == nil {
-			return c
-		}
-		time.Sleep(25 * time.Millisecond) // QEMU is starting; polling its socket
-	}
-	t.Fatalf("QMP: %v", err)
-	return nil
 }
 
 // gdbLoad times gdb reading the vmlinux's symbols and one line lookup.

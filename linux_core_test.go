@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -302,4 +305,94 @@ func TestLinuxCorePTI(t *testing.T) {
 		compareTasks(t, evalIn(t, c, 0, "tasks"), d)
 	}
 	mustOK(t, c.Disconnect())
+}
+
+// What linuxCore's guest prints once it is set up.
+const coreBenchReady = "VMDAP-CORE-BENCH-READY"
+
+// linuxCore boots the kernel under QEMU TCG with two CPUs, the command
+// line args and an initramfs that loads qemu_fw_cfg (which hands QEMU
+// the kernel's VMCOREINFO) and runs extra, stops the machine once extra
+// has run, and returns what has QEMU dump it (QMP's dump-guest-memory,
+// with paging or not) to a new file: dumps of the same moment.
+func linuxCore(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(paging bool) string) {
+	t.Helper()
+	fw := vmmtest.RequireLinuxModule(t, k, "kernel/drivers/firmware/qemu_fw_cfg")
+	ko, err := os.ReadFile(fw.KO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initrd.cpio")
+	script := "$B insmod /fw.ko\n" + extra + "\necho '<2>" + coreBenchReady + "' >/dev/kmsg\nwhile :; do $B sleep 3600; done"
+	if err := os.WriteFile(initrd, vmmtest.InitramfsWith(t, script, map[string][]byte{"fw.ko": ko}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial, qmp := filepath.Join(dir, "serial.log"), filepath.Join(dir, "qmp")
+	startQEMU(t, "-machine", "pc", "-m", "256", "-smp", "2", "-serial", "file:"+serial, "-device", "vmcoreinfo",
+		"-kernel", k.Vmlinuz, "-initrd", initrd, "-append", args,
+		"-qmp", "unix:"+qmp+",server=on,wait=off")
+	qmpRun(t, qmp, `{"execute":"cont"}`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := os.ReadFile(serial)
+		if strings.Contains(string(out), coreBenchReady) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest did not print %s in 2 minutes:\n%s", coreBenchReady, out)
+		}
+		time.Sleep(100 * time.Millisecond) // polling output the guest writes
+	}
+	qmpRun(t, qmp, `{"execute":"stop"}`)
+	n := 0
+	return func(paging bool) string {
+		t.Helper()
+		n++
+		core := filepath.Join(dir, fmt.Sprintf("linux%d.core", n))
+		qmpRun(t, qmp, fmt.Sprintf(`{"execute":"dump-guest-memory","arguments":{"paging":%v,"protocol":"file:%s"}}`, paging, core))
+		return core
+	}
+}
+
+// qmpRun runs one QMP command and fails the test unless it returns.
+func qmpRun(t testing.TB, sock, cmd string) {
+	t.Helper()
+	c := dialQMP(t, sock)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	r.ReadString('\n') // the greeting
+	for _, cmd := range []string{`{"execute":"qmp_capabilities"}`, cmd} {
+		fmt.Fprintln(c, cmd)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("QMP %s: %v", cmd, err)
+			}
+			if strings.Contains(line, `"event"`) {
+				continue
+			}
+			if !strings.Contains(line, `"return"`) {
+				t.Fatalf("QMP %s: %s", cmd, line)
+			}
+			break
+		}
+	}
+}
+
+// dialQMP connects to QEMU's QMP socket, which QEMU may not have made
+// yet.
+func dialQMP(t testing.TB, sock string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	for i := 0; i < 400; i++ {
+		if c, err = net.Dial("unix", sock); err == nil {
+			return c
+		}
+		time.Sleep(25 * time.Millisecond) // QEMU is starting; polling its socket
+	}
+	t.Fatalf("QMP: %v", err)
+	return nil
 }
