@@ -59,6 +59,26 @@ func (s Segment) Attributes() uint32 {
 	return a
 }
 
+// DescriptorFlags packs the attribute bits where a segment descriptor's
+// high doubleword has them (SDM Vol. 3A §3.4.5, Figure 3-8): type in
+// bits 8-11, S 12, DPL 13-14, P 15, AVL 20, L 21, D/B 22, G 23 (the
+// base and limit bits left 0). QEMU keeps a segment's flags so (its
+// SegmentCache, and the QEMUCPUSegment of its dump-guest-memory notes).
+func (s Segment) DescriptorFlags() uint32 { return (s.Attributes() & 0xffff) << 8 }
+
+// SetDescriptorFlags sets the attribute bits from a descriptor's high
+// doubleword, as DescriptorFlags packs them.
+func (s *Segment) SetDescriptorFlags(f uint32) {
+	s.Type = uint8(f >> 8 & 0xf)
+	s.S = f&(1<<12) != 0
+	s.DPL = uint8(f >> 13 & 3)
+	s.Present = f&(1<<15) != 0
+	s.AVL = f&(1<<20) != 0
+	s.L = f&(1<<21) != 0
+	s.DB = f&(1<<22) != 0
+	s.G = f&(1<<23) != 0
+}
+
 // Table is a descriptor-table register (GDTR, IDTR).
 type Table struct {
 	Base  uint64

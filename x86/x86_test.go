@@ -116,3 +116,29 @@ func TestDecodeModeAndFlags(t *testing.T) {
 		t.Fatalf("iopl decode %q", s)
 	}
 }
+
+// TestDescriptorFlags: a descriptor's high doubleword from the GDT
+// entries of host-kvm.md's long-mode recipe decodes to the segment it
+// describes, and packs back to its attribute bits.
+func TestDescriptorFlags(t *testing.T) {
+	for _, c := range []struct {
+		desc uint64
+		want Segment
+	}{
+		{0x00af9b000000ffff, Segment{Type: 11, S: true, Present: true, L: true, G: true}},  // 64-bit code
+		{0x00cf93000000ffff, Segment{Type: 3, S: true, Present: true, DB: true, G: true}},  // data
+		{0x00cf9b000000ffff, Segment{Type: 11, S: true, Present: true, DB: true, G: true}}, // 32-bit code
+		{0x0000f3000000ffff, Segment{Type: 3, S: true, DPL: 3, Present: true}},             // user data, byte granular
+		{0x0010890000000067, Segment{Type: 9, Present: true, AVL: true}},                   // TSS, AVL set
+	} {
+		hi := uint32(c.desc >> 32)
+		var s Segment
+		s.SetDescriptorFlags(hi)
+		if s != c.want {
+			t.Errorf("%#x: got %+v, want %+v", c.desc, s, c.want)
+		}
+		if got, want := s.DescriptorFlags(), hi&0x00f0ff00; got != want {
+			t.Errorf("%#x: DescriptorFlags %#x, want %#x", c.desc, got, want)
+		}
+	}
+}

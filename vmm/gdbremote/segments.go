@@ -103,9 +103,11 @@ func parseInfoRegisters(out string, vcpu int, s *x86.SRegs) error {
 				return fmt.Errorf("bad segment line %q", line)
 			}
 			sg := segs[name]
-			*sg = x86.Segment{Selector: uint16(sel), Base: base, Limit: uint32(limit),
-				Type: uint8(flags >> 8 & 0xf), S: flags&(1<<12) != 0, DPL: uint8(flags >> 13 & 3), Present: flags&(1<<15) != 0,
-				AVL: flags&(1<<20) != 0, L: flags&(1<<21) != 0, DB: flags&(1<<22) != 0, G: flags&(1<<23) != 0}
+			*sg = x86.Segment{Selector: uint16(sel), Base: base, Limit: uint32(limit)}
+			sg.SetDescriptorFlags(uint32(flags))
+			// QEMU has no unusable bit: a segment without P is one
+			// (target/i386/kvm/kvm.c set_seg), as in its dumps' notes.
+			sg.Unusable = !sg.Present
 			found = found || name == "CS"
 		case name == "GDT" || name == "IDT":
 			base, ok1 := hexf(0)
