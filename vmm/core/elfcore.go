@@ -56,6 +56,13 @@ func openELF(r io.ReaderAt) (*dump, error) {
 	if len(run) == 0 {
 		return nil, fmt.Errorf("the core file has no memory (no PT_LOAD segment)")
 	}
+	if len(n.qemu) > 0 {
+		// QEMU stores every RAM block whole: a segment with less in the
+		// file than in memory is one its paging dump clamped, not zeros.
+		for i := range run {
+			run[i].unstoredTail = true
+		}
+	}
 	d.phys = newExtents(r, run)
 	if err := d.setCPUs(n); err != nil {
 		return nil, err

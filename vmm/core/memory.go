@@ -15,72 +15,101 @@ func (e *absentError) Error() string {
 }
 
 // extent is one run of guest-physical memory in a file: memSize bytes
-// at pa, of which the first fileSize are stored at off (the rest read as
-// zeros, as an ELF segment's p_memsz beyond p_filesz).
+// at pa, of which the first fileSize are stored at off. The rest read as
+// zeros, as an ELF segment's p_memsz beyond p_filesz (crash's reading of
+// a makedumpfile -E dump), unless unstoredTail: then they are not in the
+// dump (QEMU's paging dump, whose PT_LOAD for a mapping that spans
+// several RAM blocks stores the first block only).
 type extent struct {
 	pa, memSize   uint64
 	off, fileSize uint64
+	unstoredTail  bool
 }
 
 // extents is guest-physical memory stored as runs of a file (an ELF
-// core's PT_LOAD segments), sorted by address.
+// core's PT_LOAD segments), sorted by address. Runs may overlap (a
+// paging dump describes memory mapped twice twice); maxEnd[i] is the
+// highest end of run[0..i], for finding every run that holds an address.
 type extents struct {
-	r   io.ReaderAt
-	run []extent
+	r      io.ReaderAt
+	run    []extent
+	maxEnd []uint64
 }
 
-// newExtents sorts the runs and clips where they overlap (a paging dump
-// describes the memory its page tables map twice: all of it, and each
-// mapping), so that each address is in one run.
 func newExtents(r io.ReaderAt, run []extent) *extents {
 	sort.SliceStable(run, func(i, j int) bool { return run[i].pa < run[j].pa })
-	var out []extent
+	x := &extents{r: r, run: run, maxEnd: make([]uint64, len(run))}
 	var end uint64
-	for _, e := range run {
-		if len(out) > 0 && e.pa < end {
-			cut := end - e.pa
-			if cut >= e.memSize {
-				continue
-			}
-			e.pa, e.memSize, e.off = end, e.memSize-cut, e.off+cut
-			e.fileSize -= min(cut, e.fileSize)
-		}
-		out = append(out, e)
-		end = e.pa + e.memSize
+	for i, e := range run {
+		end = max(end, e.pa+e.memSize)
+		x.maxEnd[i] = end
 	}
-	return &extents{r: r, run: out}
+	return x
 }
 
-// find returns the extent holding pa, or nil.
-func (x *extents) find(pa uint64) *extent {
-	i := sort.Search(len(x.run), func(i int) bool { return x.run[i].pa+x.run[i].memSize > pa })
-	if i == len(x.run) || x.run[i].pa > pa {
-		return nil
+// unstoredError is guest-physical memory inside a segment the dump did
+// not store (unstoredTail).
+type unstoredError struct{ pa, start, stored uint64 }
+
+func (e *unstoredError) Error() string {
+	return fmt.Sprintf("physical address %#x is not in the dump: its segment at %#x stores its first %#x bytes only (QEMU's paging dump, -p, stores one RAM block of a mapping that spans several; dump without -p)",
+		e.pa, e.start, e.stored)
+}
+
+// find returns the extent that serves pa: one that stores it, else one
+// whose zero tail holds it.
+func (x *extents) find(pa uint64) (*extent, error) {
+	// The runs starting at or before pa, scanned back while one of them
+	// may still reach pa.
+	i := sort.Search(len(x.run), func(i int) bool { return x.run[i].pa > pa }) - 1
+	var tail *extent
+	for ; i >= 0 && x.maxEnd[i] > pa; i-- {
+		e := &x.run[i]
+		if pa >= e.pa+e.memSize {
+			continue
+		}
+		if pa-e.pa < e.fileSize {
+			return e, nil
+		}
+		if tail == nil || tail.unstoredTail && !e.unstoredTail {
+			tail = e
+		}
 	}
-	return &x.run[i]
+	switch {
+	case tail == nil:
+		return nil, &absentError{pa}
+	case tail.unstoredTail:
+		return nil, &unstoredError{pa: pa, start: tail.pa, stored: tail.fileSize}
+	}
+	return tail, nil
 }
 
 // ReadAt reads guest-physical memory; it stops at the first byte the
-// dump lacks, with an *absentError.
+// dump lacks, with an *absentError (or *unstoredError).
 func (x *extents) ReadAt(p []byte, off int64) (int, error) {
 	pa := uint64(off)
 	n := 0
 	for n < len(p) {
-		e := x.find(pa)
-		if e == nil {
-			return n, &absentError{pa}
+		e, err := x.find(pa)
+		if err != nil {
+			return n, err
 		}
 		in := pa - e.pa
-		chunk := min(uint64(len(p)-n), e.memSize-in)
-		q := p[n : n+int(chunk)]
+		var chunk uint64
 		if in < e.fileSize {
-			stored := min(chunk, e.fileSize-in)
-			if _, err := x.r.ReadAt(q[:stored], int64(e.off+in)); err != nil {
+			// Stored bytes; a later overlapping run may store what
+			// follows, so read no further than this one stores.
+			chunk = min(uint64(len(p)-n), e.fileSize-in)
+			if _, err := x.r.ReadAt(p[n:n+int(chunk)], int64(e.off+in)); err != nil {
 				return n, fmt.Errorf("reading the dump at file offset %#x: %w", e.off+in, err)
 			}
-			clear(q[stored:])
 		} else {
-			clear(q)
+			// Zeros, up to where another run starts (it may store some).
+			chunk = min(uint64(len(p)-n), e.memSize-in)
+			if j := sort.Search(len(x.run), func(i int) bool { return x.run[i].pa > pa }); j < len(x.run) {
+				chunk = min(chunk, x.run[j].pa-pa)
+			}
+			clear(p[n : n+int(chunk)])
 		}
 		n += int(chunk)
 		pa += chunk

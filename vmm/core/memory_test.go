@@ -3,8 +3,69 @@ package core
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
+
+// TestExtents: guest-physical reads over a dump's segments, as a paging
+// dump lays them out (overlapping: memory mapped twice is described
+// twice, a short segment inside a long one), with zero tails (an ELF
+// segment's p_memsz past p_filesz) and QEMU's unstored tails.
+func TestExtents(t *testing.T) {
+	file := make([]byte, 0x3000)
+	for i := range file {
+		file[i] = byte(i>>12) + 1 // the file page, never 0
+	}
+	// A: [0x0000, 0x8000) stores 0x1000 (file 0x0000); B: [0x2000,
+	// 0x2800) stores all (file 0x1000); C: [0x9000, 0xa000) stores 0x800
+	// (file 0x2000), its tail zeros.
+	run := []extent{
+		{pa: 0x9000, memSize: 0x1000, off: 0x2000, fileSize: 0x800},
+		{pa: 0, memSize: 0x8000, off: 0, fileSize: 0x1000},
+		{pa: 0x2000, memSize: 0x800, off: 0x1000, fileSize: 0x800},
+	}
+	x := newExtents(bytes.NewReader(file), run)
+	read := func(pa uint64, n int) ([]byte, error) {
+		p := make([]byte, n)
+		got, err := x.ReadAt(p, int64(pa))
+		return p[:got], err
+	}
+	for _, c := range []struct {
+		pa   uint64
+		n    int
+		want []byte
+	}{
+		{0x0ff0, 0x20, append(bytes.Repeat([]byte{1}, 0x10), make([]byte, 0x10)...)},         // A's stored end, then its zero tail
+		{0x1ff0, 0x20, append(make([]byte, 0x10), bytes.Repeat([]byte{2}, 0x10)...)},         // A's zeros up to B, then B
+		{0x27f0, 0x20, append(bytes.Repeat([]byte{2}, 0x10), make([]byte, 0x10)...)},         // B's end, back in A's zeros
+		{0x9000 + 0x7f0, 0x20, append(bytes.Repeat([]byte{3}, 0x10), make([]byte, 0x10)...)}, // C's stored end, its tail
+		{0x7ff0, 0x10, make([]byte, 0x10)},                                                   // A's last bytes
+	} {
+		got, err := read(c.pa, c.n)
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Errorf("read %#x+%#x: % x %v, want % x", c.pa, c.n, got, err, c.want)
+		}
+	}
+	// Between A and C nothing: a partial read, then an absentError.
+	got, err := read(0x7ff0, 0x20)
+	var ae *absentError
+	if len(got) != 0x10 || !errors.As(err, &ae) || ae.pa != 0x8000 {
+		t.Errorf("read across the gap: %d bytes, %v", len(got), err)
+	}
+	// QEMU's dump: the tails are not stored, B still is.
+	for i := range run {
+		run[i].unstoredTail = true
+	}
+	x = newExtents(bytes.NewReader(file), run)
+	if got, err := read(0x2100, 0x10); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{2}, 0x10)) {
+		t.Errorf("B in QEMU's dump: % x %v", got, err)
+	}
+	got, err = read(0x0ff0, 0x20)
+	var ue *unstoredError
+	if len(got) != 0x10 || !errors.As(err, &ue) || ue.pa != 0x1000 || !strings.Contains(err.Error(), "-p") {
+		t.Errorf("A's tail in QEMU's dump: %d bytes, %v", len(got), err)
+	}
+}
 
 // TestExtentsOverlap reads physical memory described by overlapping runs,
 // as a paging dump (QEMU's -p) has them: one run of all RAM and, inside

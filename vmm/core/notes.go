@@ -121,22 +121,19 @@ func prstatusRegs(r []uint64) (x86.Regs, x86.SRegs) {
 }
 
 // qemuSegment is one QEMUCPUSegment: selector, limit, flags (the
-// descriptor's high word, as QEMU keeps it), pad, base.
+// descriptor's high doubleword, as QEMU keeps it), pad, base.
 func qemuSegment(b []byte) x86.Segment {
-	flags := binary.LittleEndian.Uint32(b[8:])
-	return x86.Segment{
+	s := x86.Segment{
 		Selector: uint16(binary.LittleEndian.Uint32(b)),
 		Limit:    binary.LittleEndian.Uint32(b[4:]),
 		Base:     binary.LittleEndian.Uint64(b[16:]),
-		Type:     uint8(flags >> 8 & 0xf),
-		S:        flags&(1<<12) != 0,
-		DPL:      uint8(flags >> 13 & 3),
-		Present:  flags&(1<<15) != 0,
-		AVL:      flags&(1<<20) != 0,
-		L:        flags&(1<<21) != 0,
-		DB:       flags&(1<<22) != 0,
-		G:        flags&(1<<23) != 0,
 	}
+	s.SetDescriptorFlags(binary.LittleEndian.Uint32(b[8:]))
+	// QEMU has no unusable bit: a segment without P is one (its
+	// target/i386/kvm/kvm.c: get_seg writes flags 0 for it, set_seg
+	// reads unusable = !P).
+	s.Unusable = !s.Present
+	return s
 }
 
 // qemuState layout: version, size (u32 each), 16 general registers, rip,
