@@ -194,7 +194,7 @@ func TestConsoleHelp(t *testing.T) {
 	r, err := e.c.Request("evaluate", map[string]any{"expression": "help", "context": "repl"})
 	e.must(err)
 	out := r.(*dap.EvaluateResponse).Body.Result
-	if !strings.Contains(out, "x/NFU ADDR") || !strings.Contains(out, "ptype/o") || strings.Contains(out, "dmesg") {
+	if !strings.Contains(out, "x/NFU ADDR") || !strings.Contains(out, "ptype/o") || !strings.Contains(out, "dump FILE") || strings.Contains(out, "dmesg") {
 		t.Fatalf("help:\n%s", out)
 	}
 	// The type commands are commands in the console (session's tests

@@ -10,16 +10,17 @@ import (
 
 // Debug-console commands, for lines that are not expressions: gdb's
 // examine (x/NFU EXPR), QEMU's physical examine (xp/NFU EXPR) and
-// address translation (gva2gpa EXPR), and the hypervisor's monitor
-// (monitor CMD, monitor.go).
+// address translation (gva2gpa EXPR), the hypervisor's monitor
+// (monitor CMD, monitor.go), and the machine written to a core dump
+// (dump FILE, coredump.go).
 
 // IsConsoleCommand reports whether a debug-console line is a command. Only
-// "x/…", "xp/…", "gva2gpa …" and "monitor …" are: a variable named x
-// stays an expression. (Session.IsCommand adds the Linux commands.)
+// "x/…", "xp/…", "gva2gpa …", "monitor …", "dump FILE" and the type
+// commands are: a variable named x stays an expression. (Session.IsCommand adds the Linux commands.)
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
 	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ") ||
-		isMonitorCommand(l) || isTypeCommand(l)
+		isMonitorCommand(l) || isDumpCommand(l) || isTypeCommand(l)
 }
 
 // consoleHelp is what help says: the console's commands and the forms an
@@ -39,6 +40,8 @@ Commands:
   ptype EXPR|TYPE  the type spelled out (a struct's members, an enum's values)
   ptype/o TYPE     a struct's layout: offsets, sizes, holes, padding (as pahole shows it)
   monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
+  dump FILE        write the stopped machine to an ELF core (QEMU's dump-guest-memory layout, with a Linux
+                   kernel's VMCOREINFO): open it later with an attach of "coreFile", drgn -c or crash
   help             this text
 `
 
@@ -114,6 +117,8 @@ func (s *Session) console(thread, frame int, line string) (string, error) {
 		return s.linuxCommand(thread, l)
 	case isMonitorCommand(l):
 		return s.monitor(l)
+	case isDumpCommand(l):
+		return s.dumpCommand(l)
 	case strings.HasPrefix(l, "gva2gpa "):
 		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
 	case strings.HasPrefix(l, "xp/"):

@@ -94,7 +94,9 @@ func TestParseExamine(t *testing.T) {
 			t.Errorf("%q: %+v %q %v, want %+v %q", c.in, got, expr, err, c.want, c.expr)
 		}
 	}
-	for line, want := range map[string]bool{"x + 1": false, " x/4x &c": true, "xp/2g 0": true, "xp": false, "gva2gpa $rip": true, "gva2gpa": false} {
+	for line, want := range map[string]bool{"x + 1": false, " x/4x &c": true, "xp/2g 0": true, "xp": false, "gva2gpa $rip": true, "gva2gpa": false,
+		"dump /tmp/g.core": true, "dump g.core": true, `dump "a b.core"`: true, "dump ~/g.core": true, "dump ./g": true,
+		"dump": false, "dump + 1": false, "dump / 2": false, "dump /2": false, "dump * 3": false, "dumpster /x": false} {
 		if IsConsoleCommand(line) != want {
 			t.Errorf("IsConsoleCommand(%q) = %v", line, !want)
 		}

@@ -233,6 +233,19 @@ type PhysicalMemory interface {
 	WritePhysical(p []byte, addr uint64) (int, error)
 }
 
+// RAMLayout is a target that knows where its guest-physical RAM is
+// (vmdap's own VMM: its memslots), so that the machine can be written to
+// a core dump (the console's dump) through PhysicalMemory: every range
+// reads, nothing outside them is RAM.
+type RAMLayout interface {
+	RAM() []PhysRange
+}
+
+// PhysRange is a range of guest-physical addresses.
+type PhysRange struct {
+	Addr, Size uint64
+}
+
 // Ender is a target that can end on its own while its guest is stopped (a
 // remote stub, or its hypervisor, that dies). Ended is closed when that
 // happens; Wait then returns the final stop at once.

@@ -148,3 +148,11 @@ func (m *Machine) ReadPhysical(p []byte, addr uint64) (int, error) {
 func (m *Machine) WritePhysical(p []byte, addr uint64) (int, error) {
 	return m.physAccess(p, addr, true)
 }
+
+var _ vmm.RAMLayout = (*Machine)(nil)
+
+// RAM implements vmm.RAMLayout: guest RAM is one range from address 0
+// (the memslots page protection splits are all of it).
+func (m *Machine) RAM() []vmm.PhysRange {
+	return []vmm.PhysRange{{Addr: 0, Size: m.mem.size}}
+}

@@ -1,0 +1,445 @@
+package session
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"vmdap/vmm"
+	"vmdap/x86"
+)
+
+// The debug console's "dump FILE": the stopped machine written to an ELF
+// core, what gdb's gcore is for a process, for a whole machine. The file
+// has QEMU's dump-guest-memory layout (without paging), so vmdap (attach
+// with "coreFile"), drgn and crash all read it:
+//   - one PT_LOAD per range of guest-physical RAM (p_paddr; p_vaddr 0);
+//   - per vCPU an NT_PRSTATUS note ("CORE": the general registers as
+//     x86-64's struct elf_prstatus has them) and a "QEMU" note (its
+//     QEMUCPUState: general registers, segments with their bases,
+//     limits and descriptor flags, GDTR, IDTR, CR0-CR4, KERNEL_GS_BASE);
+//   - for a Linux kernel, a VMCOREINFO note: the text the kernel keeps
+//     for kdump at vmcoreinfo_data (drgn and crash find its page tables,
+//     KASLR offset and version there).
+//
+// vmdap's own VMM gives the RAM (vmm.RAMLayout) and reads it
+// (vmm.PhysicalMemory); over QEMU's GDB stub, which reads neither, QEMU
+// writes the file itself (its monitor's dump-guest-memory). The file is
+// written as it is read, a chunk at a time (guest RAM can be gigabytes),
+// pages of zeros left as holes, to a temporary name beside it that is
+// renamed once the dump is whole: a failed dump leaves no half file.
+
+// QEMU's note layouts (include/sysemu/dump.h, target/i386/arch_dump.c).
+const (
+	corePRStatusSize = 336 // struct x86_64_elf_prstatus
+	corePRPidOff     = 32  // its pr_pid: QEMU writes the CPU's index + 1
+	corePRRegOff     = 112 // its pr_reg (struct user_regs_struct)
+	coreQEMUVersion  = 1
+	coreQEMUSize     = 440 // QEMUCPUState with kernel_gs_base
+	coreMaxInfo      = 1 << 20
+	// coreChunk is how much guest RAM is read at a time.
+	coreChunk = 1 << 20
+	corePage  = 4096
+)
+
+// isDumpCommand reports whether a console line is "dump FILE". A file
+// name can start with what no expression has after a variable named dump
+// (a letter, a digit, _ . ~ ", or / then not a number): "dump / 2" stays
+// a division.
+func isDumpCommand(l string) bool {
+	rest, ok := strings.CutPrefix(l, "dump")
+	if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
+		return false
+	}
+	f := strings.TrimSpace(rest)
+	if f == "" {
+		return false
+	}
+	switch c := f[0]; {
+	case isAlpha(c), c >= '0' && c <= '9', strings.IndexByte("_.~\"", c) >= 0:
+		return true
+	case c == '/':
+		return len(f) > 1 && f[1] != ' ' && f[1] != '\t' && (f[1] < '0' || f[1] > '9')
+	}
+	return false
+}
+
+// dumpPath reads the file name of a "dump FILE" line: the rest of the
+// line, or a double-quoted string; ~/ is the home directory, as in gdb.
+// The name is made absolute (the dump is written there, and QEMU, whose
+// working directory is not vmdap's, is told that name).
+func dumpPath(line string) (string, error) {
+	f := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "dump"))
+	if strings.HasPrefix(f, `"`) {
+		u, err := strconv.Unquote(f)
+		if err != nil {
+			return "", fmt.Errorf("dump: the file name %s is not a well-formed quoted string", f)
+		}
+		f = u
+	}
+	if f == "" {
+		return "", errors.New("dump: a file name is needed, as in dump /tmp/guest.core")
+	}
+	for _, r := range f {
+		if r < ' ' || r == 0x7f {
+			return "", fmt.Errorf("dump: the file name %q has a control character", f)
+		}
+	}
+	if rest, ok := strings.CutPrefix(f, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("dump: %s: %w", f, err)
+		}
+		f = filepath.Join(home, rest)
+	}
+	abs, err := filepath.Abs(f)
+	if err != nil {
+		return "", fmt.Errorf("dump: %s: %w", f, err)
+	}
+	if st, err := os.Stat(abs); err == nil && st.IsDir() {
+		return "", fmt.Errorf("dump: %s is a directory", abs)
+	}
+	return abs, nil
+}
+
+// dumpCommand writes the stopped machine to an ELF core.
+func (s *Session) dumpCommand(line string) (string, error) {
+	path, err := dumpPath(line)
+	if err != nil {
+		return "", err
+	}
+	var out string
+	err = s.stopped(func() error {
+		t := s.t.(*taskTarget).unwrap()
+		pm, phys := t.PhysicalMemory()
+		layout, hasRAM := t.(vmm.RAMLayout)
+		mon, hasMonitor := t.(vmm.Monitor)
+		var err error
+		switch {
+		case phys && hasRAM:
+			out, err = s.writeCore(path, t, pm, layout.RAM())
+		case hasMonitor:
+			out, err = qemuDump(path, mon)
+		case s.dump != nil:
+			err = errors.New("this session shows a core dump already: copy its file")
+		default:
+			err = errors.New("this target can neither read its guest-physical RAM nor ask its hypervisor to dump it (vmdap's own VMM and QEMU can)")
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("dump %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// createBeside creates the temporary file a dump is written to, in the
+// directory of path (so that the rename is atomic).
+func createBeside(path string) (*os.File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("creating the file: %w", unwrapPath(err))
+	}
+	return f, nil
+}
+
+// writeCore writes the machine's RAM and vCPUs to path. Session.mu held,
+// the target stopped.
+func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange) (string, error) {
+	notes, err := coreNotes(t)
+	if err != nil {
+		return "", err
+	}
+	info, infoNote := s.vmcoreinfo()
+	if info != nil {
+		notes = appendNote(notes, "VMCOREINFO", 0, info)
+	}
+	if len(ram) == 0 {
+		return "", errors.New("the target reports no RAM")
+	}
+	if len(ram)+1 >= 0xffff {
+		return "", fmt.Errorf("%d RAM ranges: more than an ELF header counts without extended numbering", len(ram))
+	}
+	f, err := createBeside(path)
+	if err != nil {
+		return "", err
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	size, err := writeCoreFile(f, notes, ram, pm)
+	if err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("closing the file: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return "", fmt.Errorf("renaming the finished dump: %w", err)
+	}
+	done = true
+	var total uint64
+	for _, r := range ram {
+		total += r.Size
+	}
+	s.log.WithFields(logrus.Fields{"file": path, "vcpus": t.VCPUs(), "ram": total, "ranges": len(ram), "bytes": size, "vmcoreinfo": info != nil}).Info("core dump written")
+	return fmt.Sprintf("wrote %s: an ELF core of %d vCPU(s) and %d MiB of guest RAM in %d range(s)%s (open it with an attach of \"coreFile\", drgn -c or crash)",
+		path, t.VCPUs(), total>>20, len(ram), infoNote), nil
+}
+
+// writeCoreFile writes the ELF header, program headers, notes and RAM to
+// f and returns the file's size.
+func writeCoreFile(f *os.File, notes []byte, ram []vmm.PhysRange, pm vmm.PhysicalMemory) (int64, error) {
+	const ehsize, phentsize = 64, 56
+	phnum := 1 + len(ram)
+	noteOff := uint64(ehsize + phentsize*phnum)
+	memOff := (noteOff + uint64(len(notes)) + corePage - 1) &^ (corePage - 1)
+	var hdr bytes.Buffer
+	eh := elf.Header64{
+		Type: uint16(elf.ET_CORE), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
+		Phoff: ehsize, Ehsize: ehsize, Phentsize: phentsize, Phnum: uint16(phnum),
+	}
+	copy(eh.Ident[:], elf.ELFMAG)
+	eh.Ident[elf.EI_CLASS], eh.Ident[elf.EI_DATA], eh.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	binary.Write(&hdr, binary.LittleEndian, eh)
+	binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_NOTE), Off: noteOff, Filesz: uint64(len(notes)), Memsz: uint64(len(notes))})
+	off := memOff
+	for _, r := range ram {
+		binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_LOAD), Off: off, Paddr: r.Addr, Filesz: r.Size, Memsz: r.Size})
+		off += r.Size
+	}
+	hdr.Write(notes)
+	if _, err := f.WriteAt(hdr.Bytes(), 0); err != nil {
+		return 0, fmt.Errorf("writing the headers: %w", err)
+	}
+	buf := make([]byte, coreChunk)
+	off = memOff
+	for _, r := range ram {
+		for done := uint64(0); done < r.Size; {
+			n := min(uint64(len(buf)), r.Size-done)
+			pa := r.Addr + done
+			if got, err := pm.ReadPhysical(buf[:n], pa); err != nil {
+				return 0, fmt.Errorf("reading guest-physical %#x: %w", pa+uint64(got), err)
+			}
+			if err := writeSparse(f, buf[:n], int64(off+done)); err != nil {
+				return 0, err
+			}
+			done += n
+		}
+		off += r.Size
+	}
+	// The last pages may be holes: the file's size says where RAM ends.
+	if err := f.Truncate(int64(off)); err != nil {
+		return 0, fmt.Errorf("sizing the file: %w", err)
+	}
+	return int64(off), nil
+}
+
+// writeSparse writes b at off, leaving its pages of zeros as holes.
+func writeSparse(f *os.File, b []byte, off int64) error {
+	var zero [corePage]byte
+	start := -1 // of the run of pages being collected
+	flush := func(end int) error {
+		if start < 0 {
+			return nil
+		}
+		_, err := f.WriteAt(b[start:end], off+int64(start))
+		start = -1
+		if err != nil {
+			return fmt.Errorf("writing the file: %w", err)
+		}
+		return nil
+	}
+	for i := 0; i < len(b); i += corePage {
+		end := min(i+corePage, len(b))
+		if bytes.Equal(b[i:end], zero[:end-i]) {
+			if err := flush(i); err != nil {
+				return err
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	return flush(len(b))
+}
+
+// appendNote appends one ELF note, its name and data padded to 4 bytes.
+func appendNote(b []byte, name string, typ uint32, desc []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(name)+1))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(desc)))
+	b = binary.LittleEndian.AppendUint32(b, typ)
+	b = append(b, name...)
+	b = append(b, make([]byte, 4-len(name)%4)...) // the NUL, then padding
+	b = append(b, desc...)
+	return append(b, make([]byte, (4-len(desc)%4)%4)...)
+}
+
+// coreNotes returns every vCPU's NT_PRSTATUS notes, then every vCPU's
+// QEMU notes (QEMU's order).
+func coreNotes(t vmm.Target) ([]byte, error) {
+	n := t.VCPUs()
+	regs := make([]x86.Regs, n)
+	sregs := make([]x86.SRegs, n)
+	for v := range n {
+		var err error
+		if regs[v], err = t.Regs(v); err != nil {
+			return nil, fmt.Errorf("vCPU %d's registers: %w", v, err)
+		}
+		if sregs[v], err = t.SRegs(v); err != nil {
+			return nil, fmt.Errorf("vCPU %d's segment registers: %w", v, err)
+		}
+	}
+	var b []byte
+	for v := range n {
+		b = appendNote(b, "CORE", uint32(elf.NT_PRSTATUS), prstatus(v, regs[v], sregs[v]))
+	}
+	for v := range n {
+		b = appendNote(b, "QEMU", 0, qemuCPUState(regs[v], sregs[v]))
+	}
+	return b, nil
+}
+
+// prstatus is x86-64's struct elf_prstatus as QEMU fills it: pr_pid and
+// pr_reg (user_regs_struct: r15 … gs; orig_rax 0).
+func prstatus(v int, r x86.Regs, s x86.SRegs) []byte {
+	d := make([]byte, corePRStatusSize)
+	binary.LittleEndian.PutUint32(d[corePRPidOff:], uint32(v+1))
+	for i, x := range []uint64{r.R15, r.R14, r.R13, r.R12, r.RBP, r.RBX, r.R11, r.R10, r.R9, r.R8,
+		r.RAX, r.RCX, r.RDX, r.RSI, r.RDI, 0, r.RIP, uint64(s.CS.Selector), r.RFLAGS, r.RSP, uint64(s.SS.Selector),
+		s.FS.Base, s.GS.Base, uint64(s.DS.Selector), uint64(s.ES.Selector), uint64(s.FS.Selector), uint64(s.GS.Selector)} {
+		binary.LittleEndian.PutUint64(d[corePRRegOff+8*i:], x)
+	}
+	return d
+}
+
+// qemuCPUState is QEMU's QEMUCPUState: version, size, the general
+// registers, rip, rflags, cs ds es fs gs ss ldt tr gdt idt as {selector,
+// limit, flags, pad, base}, cr[5], kernel_gs_base.
+func qemuCPUState(r x86.Regs, s x86.SRegs) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, coreQEMUVersion)
+	b = binary.LittleEndian.AppendUint32(b, coreQEMUSize)
+	for _, x := range []uint64{r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RSP, r.RBP,
+		r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.RIP, r.RFLAGS} {
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
+	seg := func(sel uint16, limit, flags uint32, base uint64) {
+		b = binary.LittleEndian.AppendUint32(b, uint32(sel))
+		b = binary.LittleEndian.AppendUint32(b, limit)
+		b = binary.LittleEndian.AppendUint32(b, flags)
+		b = binary.LittleEndian.AppendUint32(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, base)
+	}
+	for _, g := range []x86.Segment{s.CS, s.DS, s.ES, s.FS, s.GS, s.SS, s.LDT, s.TR} {
+		flags := g.DescriptorFlags()
+		if g.Unusable {
+			flags &^= 1 << 15 // QEMU's unusable segment: no P (kvm.c set_seg)
+		}
+		seg(g.Selector, g.Limit, flags, g.Base)
+	}
+	seg(0, uint32(s.GDT.Limit), 0, s.GDT.Base)
+	seg(0, uint32(s.IDT.Limit), 0, s.IDT.Base)
+	for _, x := range []uint64{s.CR0, 0, s.CR2, s.CR3, s.CR4, s.KernelGSBase} {
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
+	return b
+}
+
+// vmcoreinfo returns a Linux kernel's VMCOREINFO text (vmcoreinfo_data,
+// vmcoreinfo_size), and what the dump's summary says of it. Session.mu
+// held.
+func (s *Session) vmcoreinfo() ([]byte, string) {
+	if !s.isLinux() {
+		return nil, ""
+	}
+	k := s.kview(s.curVCPU)
+	symU64 := func(name string) (uint64, error) {
+		a, err := k.sym(name)
+		if err != nil {
+			return 0, err
+		}
+		return k.u64(a)
+	}
+	b, err := func() ([]byte, error) {
+		data, err := symU64("vmcoreinfo_data")
+		if err != nil {
+			return nil, err
+		}
+		size, err := symU64("vmcoreinfo_size")
+		if err != nil {
+			return nil, err
+		}
+		if data == 0 || size == 0 {
+			return nil, errors.New("the kernel has not written it yet (crash_save_vmcoreinfo_init runs at subsys_initcall)")
+		}
+		if size > coreMaxInfo {
+			return nil, fmt.Errorf("vmcoreinfo_size is %d bytes", size)
+		}
+		return k.read(data, int(size))
+	}()
+	if err != nil {
+		s.log.WithError(err).Warn("core dump without VMCOREINFO")
+		return nil, "; no VMCOREINFO (" + err.Error() + "): drgn and crash need it"
+	}
+	rel := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "OSRELEASE="); ok {
+			rel = " of Linux " + v
+		}
+	}
+	return b, "; with the kernel's VMCOREINFO" + rel
+}
+
+// qemuDump has QEMU write the dump (its monitor's dump-guest-memory,
+// without paging) to a temporary name beside path, then renames it.
+func qemuDump(path string, m vmm.Monitor) (string, error) {
+	// The temporary name is made here and left for QEMU to open (QEMU
+	// creates or truncates it).
+	f, err := createBeside(path)
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	f.Close()
+	done := false
+	defer func() {
+		if !done {
+			os.Remove(tmp)
+		}
+	}()
+	// The monitor reads the name as a quoted string (its get_str): a
+	// backslash and a double quote are escaped, no shell is involved.
+	q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(tmp) + `"`
+	out, err := m.MonitorCommand("dump-guest-memory " + q)
+	if err != nil {
+		return "", fmt.Errorf("QEMU's dump-guest-memory: %w", err)
+	}
+	out = strings.TrimSpace(strings.ReplaceAll(out, "\r\n", "\n"))
+	if out != "" {
+		return "", fmt.Errorf("QEMU's dump-guest-memory: %s", out)
+	}
+	st, err := os.Stat(tmp)
+	if err != nil || st.Size() == 0 {
+		return "", errors.New("QEMU reported no error but wrote nothing here: is it running on another machine? (its dump would be there)")
+	}
+	// QEMU creates the file readable by its owner only (S_IRUSR).
+	os.Chmod(tmp, 0o600)
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("renaming the finished dump: %w", err)
+	}
+	done = true
+	return fmt.Sprintf("wrote %s: QEMU's dump-guest-memory, an ELF core of %d MiB (open it with an attach of \"coreFile\", drgn -c or crash)", path, st.Size()>>20), nil
+}
