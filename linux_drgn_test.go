@@ -556,8 +556,17 @@ func compareLines(t *testing.T, what, out string, want []string) {
 func compareText(t *testing.T, what, oracle, out string, want []string) {
 	t.Helper()
 	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	for i := 0; i < max(len(got), len(want)); i++ {
-		var g, w string
+	if i, g, w, differ := firstDiff(got, want, 0); differ {
+		t.Errorf("%s line %d of %d (%s: %d):\n  vmdap %q\n  %-5s %q\nvmdap's lines around it:\n%s",
+			what, i+1, len(got), oracle, len(want), g, oracle, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
+	}
+}
+
+// firstDiff finds the first line from index from on that differs
+// between got and want ("" past the end of either).
+func firstDiff(got, want []string, from int) (i int, g, w string, differ bool) {
+	for i = from; i < max(len(got), len(want)); i++ {
+		g, w = "", ""
 		if i < len(got) {
 			g = got[i]
 		}
@@ -565,11 +574,10 @@ func compareText(t *testing.T, what, oracle, out string, want []string) {
 			w = want[i]
 		}
 		if g != w {
-			t.Errorf("%s line %d of %d (%s: %d):\n  vmdap %q\n  %-5s %q\nvmdap's lines around it:\n%s",
-				what, i+1, len(got), oracle, len(want), g, oracle, w, strings.Join(got[max(0, i-3):min(len(got), i+4)], "\n"))
-			return
+			return i, g, w, true
 		}
 	}
+	return 0, "", "", false
 }
 
 // compareModules compares vmdap's lsmod with drgn's module list, in the
