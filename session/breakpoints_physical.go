@@ -135,6 +135,9 @@ func (b *bpTable) erase(k physKey) error {
 func (b *bpTable) useHW(mode string) (bool, error) {
 	_, sw := b.s.t.SWBreakpoints()
 	_, hw := b.s.t.HWBreakpoints()
+	if b.s.dump != nil {
+		return false, errors.New("this is a core dump: the machine it recorded never runs again, so no breakpoint can be hit")
+	}
 	switch mode {
 	case "", ModeSoftware:
 		if sw {
