@@ -18,6 +18,7 @@ import (
 	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm"
+	"vmdap/vmm/core"
 	"vmdap/vmm/gdbremote"
 	"vmdap/vmm/kvm"
 	"vmdap/vmm/kvm/boot"
@@ -38,6 +39,13 @@ func (kvmBackends) Launch(ctx context.Context, cfg adapter.LaunchConfig, serial 
 }
 
 func (kvmBackends) Attach(ctx context.Context, cfg adapter.AttachConfig, log logrus.FieldLogger) (vmm.Target, error) {
+	if cfg.CoreFile != "" {
+		t, err := core.Open(cfg.CoreFile, log)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
 	t, err := gdbremote.Attach(ctx, gdbremote.Config{Addr: cfg.GDBServer, Stub: cfg.Stub, Log: log})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,195 @@
+package adapter_test
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-dap"
+
+	"vmdap/adapter/daptest"
+	"vmdap/vmm/vmmtest"
+)
+
+// dumpExample runs the example guest on vmdap's VMM to square (called by
+// sum_squares from kmain), writes the machine to a core file with the
+// console's dump and ends the session.
+func dumpExample(t *testing.T) (core, program string) {
+	t.Helper()
+	e := launchExample(t, nil)
+	if _, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	core = filepath.Join(t.TempDir(), "example.core")
+	// Refusals first: no name, a directory, a folder that does not exist.
+	for line, want := range map[string]string{
+		`dump ""`:                      "a file name is needed",
+		"dump " + t.TempDir():          "is a directory",
+		"dump /nonexistent/dir/x.core": "creating the file",
+		`dump "unterminated`:           "well-formed quoted string",
+	} {
+		if _, err := e.c.Request("evaluate", map[string]any{"expression": line, "context": "repl"}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error about %q", line, err, want)
+		}
+	}
+	r, err := e.c.Request("evaluate", map[string]any{"expression": "dump " + core, "context": "repl"})
+	if err != nil || !strings.Contains(r.(*dap.EvaluateResponse).Body.Result, "wrote "+core) {
+		t.Fatalf("dump: %+v %v", r, err)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(core), ".*tmp"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left beside the dump: %v", leftovers)
+	}
+	// A dump while the guest runs is refused: busy_work made long, the
+	// guest runs in it until paused.
+	e.eval(0, "busy_iterations = 1000000000")
+	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{}})
+	e.must(err)
+	e.must(e.c.Continue(1))
+	if _, err := e.c.Request("evaluate", map[string]any{"expression": "dump " + core + ".running", "context": "repl"}); err == nil || !strings.Contains(err.Error(), "running") {
+		t.Errorf("dump of a running guest: %v", err)
+	}
+	if _, err := os.Stat(core + ".running"); err == nil {
+		t.Error("a dump of a running guest was written")
+	}
+	e.must(e.c.Disconnect())
+	return core, vmmtest.BuildExample(t, "kernel").Path
+}
+
+// openCoreSession attaches a session to a core file and waits for its
+// stop.
+func openCoreSession(t *testing.T, core, program string) (*daptest.Client, chan error) {
+	t.Helper()
+	c, done := newClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": program}); err != nil {
+		t.Fatalf("attach to the core: %v", err)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	return c, done
+}
+
+// TestCoreSessionRefusesToRun: a core dump's session answers what cannot
+// be done with a record (run, step, breakpoints, writes) with a clear
+// message and stays usable; it ends cleanly on disconnect and leaves no
+// goroutine or file descriptor behind.
+func TestCoreSessionRefusesToRun(t *testing.T) {
+	core, program := dumpExample(t)
+	c, done := openCoreSession(t, core, program)
+	st, err := c.StackTrace(1)
+	if err != nil || len(st.Body.StackFrames) < 3 || st.Body.StackFrames[0].Name != "square" {
+		t.Fatalf("the core's stack: %+v %v", st, err)
+	}
+	fid := st.Body.StackFrames[0].Id
+	usable := func(after string) {
+		t.Helper()
+		st, err := c.StackTrace(1)
+		if err != nil || st.Body.StackFrames[0].Name != "square" {
+			t.Fatalf("after %s the stack is %+v %v", after, st, err)
+		}
+		if r, err := c.Evaluate(st.Body.StackFrames[0].Id, "x"); err != nil || r.Body.Result == "" {
+			t.Fatalf("after %s x = %+v %v", after, r, err)
+		}
+	}
+	for _, req := range []struct {
+		cmd  string
+		args map[string]any
+	}{
+		{"continue", map[string]any{"threadId": 1}},
+		{"next", map[string]any{"threadId": 1}},
+		{"stepIn", map[string]any{"threadId": 1}},
+		{"stepOut", map[string]any{"threadId": 1}},
+		{"stepBack", map[string]any{"threadId": 1}},
+		{"setVariable", map[string]any{"variablesReference": 0, "name": "x", "value": "3"}},
+		{"setExpression", map[string]any{"expression": "x", "value": "3", "frameId": fid}},
+		{"writeMemory", map[string]any{"memoryReference": "0x100000", "data": "AQ=="}},
+		{"evaluate", map[string]any{"expression": "x = 3", "frameId": fid, "context": "repl"}},
+		{"evaluate", map[string]any{"expression": "dump " + core + ".again", "context": "repl"}},
+	} {
+		if req.cmd == "setVariable" {
+			sc, err := c.Scopes(fid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sc.Body.Scopes {
+				if s.Name == "Arguments" {
+					req.args["variablesReference"] = s.VariablesReference
+				}
+			}
+		}
+		_, err := c.Request(req.cmd, req.args)
+		switch {
+		case err == nil:
+			t.Errorf("%s %v on a core dump: no error", req.cmd, req.args)
+		case req.cmd == "stepBack": // refused whatever the target
+		case !strings.Contains(err.Error(), "core dump"):
+			t.Errorf("%s %v on a core dump: %v, want an error that says it is one", req.cmd, req.args, err)
+		}
+		usable(req.cmd)
+	}
+	if _, err := os.Stat(core + ".again"); err == nil {
+		t.Error("a core session wrote a dump of itself")
+	}
+	bps, err := c.SetBreakpoints(exampleSource(t), daptest.Line(50))
+	if err != nil || len(bps.Body.Breakpoints) != 1 || bps.Body.Breakpoints[0].Verified || !strings.Contains(bps.Body.Breakpoints[0].Message, "core dump") {
+		t.Errorf("setBreakpoints on a core dump: %+v %v", bps, err)
+	}
+	usable("setBreakpoints")
+	if err := c.Disconnect(); err != nil {
+		t.Fatalf("disconnect: %v", err)
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		t.Errorf("the session ended with %v", err)
+	}
+}
+
+// TestCoreSessionsLeaveNothingBehind: sessions over a core file, opened
+// and disconnected one after another, leave no goroutine or file
+// descriptor (the dump's file) behind.
+func TestCoreSessionsLeaveNothingBehind(t *testing.T) {
+	core, program := dumpExample(t)
+	runOne := func() {
+		c, done := openCoreSession(t, core, program)
+		if _, err := c.StackTrace(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Disconnect(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		<-done
+	}
+	runOne() // warm up
+	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
+	for range 3 {
+		runOne()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish; polling, not synchronisation
+	}
+	if g := runtime.NumGoroutine(); g > g0 {
+		buf := make([]byte, 1<<16)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("goroutines: %d before, %d after\n%s", g0, g, buf[:n])
+	}
+	if fd := countFDs(t); fd > fd0 {
+		t.Fatalf("file descriptors: %d before, %d after", fd0, fd)
+	}
+}
