@@ -231,7 +231,7 @@ func TestCoreDumpKVM(t *testing.T) {
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Launch(map[string]any{"program": cs.symbols, "memory": 64}); err != nil {
+	if err := c.Launch(map[string]any{"program": cs.symbols, "memory": 64, "vcpus": 2}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.WaitEvent("initialized"); err != nil {
