@@ -149,8 +149,8 @@ type corpusStop struct {
 	line    int
 }
 
-func newCorpusStop(t *testing.T) corpusStop {
-	g := vmmtest.BuildCorpus(t, "O0")
+func newCorpusStop(t *testing.T, tag string) corpusStop {
+	g := vmmtest.BuildCorpus(t, tag)
 	src := filepath.Join(g.Dir, "kernel.c")
 	line, err := daptest.LineOf(src, "bp:level3")
 	if err != nil {
@@ -226,7 +226,7 @@ func repl(c *daptest.Client, line string) (string, error) {
 // that a second session shows as the live one did.
 func TestCoreDumpKVM(t *testing.T) {
 	vmmtest.RequireKVM(t)
-	cs := newCorpusStop(t)
+	cs := newCorpusStop(t, "O0")
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
@@ -257,11 +257,24 @@ func TestCoreDumpKVM(t *testing.T) {
 // TestCoreDumpQEMU: under QEMU (launched by vmdap), the console's dump
 // (which has QEMU write it: a GDB stub reads no physical memory) and
 // QEMU's own dump-guest-memory, without and with paging (-p), write cores
-// that a second session shows as the live one did.
+// that a second session shows as the live one did: a 64-bit guest, and a
+// 32-bit one (qemu-system-i386, whose dumps are ELF32 cores).
 func TestCoreDumpQEMU(t *testing.T) {
-	qemu := vmmtest.RequireQEMU(t)
-	cs := newCorpusStop(t)
-	kernel := vmmtest.BuildCorpus(t, "O0", vmmtest.ELF32).Path // QEMU's -kernel: Multiboot
+	vmmtest.RequireQEMU(t)
+	t.Run("x86_64", func(t *testing.T) {
+		cs := newCorpusStop(t, "O0")
+		coreDumpQEMU(t, "qemu-system-x86_64", vmmtest.BuildCorpus(t, "O0", vmmtest.ELF32).Path, cs) // -kernel: Multiboot
+	})
+	t.Run("i386", func(t *testing.T) {
+		cs := newCorpusStop(t, "m32")
+		coreDumpQEMU(t, "qemu-system-i386", cs.symbols, cs)
+	})
+}
+
+func coreDumpQEMU(t *testing.T, qemu, kernel string, cs corpusStop) {
+	if _, err := exec.LookPath(qemu); err != nil {
+		t.Skipf("skipping: %s is not installed", qemu)
+	}
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)

@@ -60,10 +60,7 @@ func (d *dump) setCPUs(n notes) error {
 	case len(n.prstatus) > 0:
 		kp, ok := d.kernel, d.kernelOK
 		for _, pr := range n.prstatus {
-			r, s := prstatusRegs(pr)
-			// An x86-64 kernel runs in long mode with paging: without its
-			// page tables the CPU still decodes and unwinds as 64-bit code.
-			s.CR0, s.CR4, s.EFER = x86.CR0PE|x86.CR0PG, x86.CR4PAE, x86.EFERLME|x86.EFERLMA
+			r, s := prstatusRegs(pr, n.i386)
 			if ok {
 				s.CR0, s.CR3, s.CR4, s.EFER = kp.CR0, kp.CR3, kp.CR4, kp.EFER
 			}

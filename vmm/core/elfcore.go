@@ -19,8 +19,11 @@ func openELF(r io.ReaderAt) (*dump, error) {
 	if f.Type != elf.ET_CORE {
 		return nil, fmt.Errorf("an ELF file of type %s, not a core dump (ET_CORE)", f.Type)
 	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("an ELF core of %s %s: vmdap reads x86-64 dumps (ELFCLASS64, EM_X86_64)", f.Class, f.Machine)
+	// QEMU writes an i386 machine (qemu-system-i386, or a CPU not in
+	// long mode) as EM_386, in an ELF64 core when RAM or ROM reaches
+	// 4 GiB (the BIOS ends there), else in an ELF32 one.
+	if f.Machine != elf.EM_X86_64 && f.Machine != elf.EM_386 {
+		return nil, fmt.Errorf("an ELF core of %s %s: vmdap reads x86 dumps (EM_X86_64, EM_386)", f.Class, f.Machine)
 	}
 	d := &dump{format: "ELF core"}
 	var run []extent

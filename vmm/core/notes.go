@@ -14,6 +14,10 @@ import (
 // notes is what a dump's ELF notes say about the machine.
 type notes struct {
 	prstatus [][]uint64        // each CPU's pr_reg (user_regs_struct), in note order
+	// i386: the NT_PRSTATUS notes are i386's (a 32-bit kernel's, or
+	// QEMU's for a CPU not in long mode), their registers widened into
+	// prstatus in x86-64's order.
+	i386 bool
 	qemu     [][]byte          // each CPU's QEMUCPUState, in note order
 	info     map[string]string // VMCOREINFO
 }
@@ -24,6 +28,11 @@ const (
 	// prRegs its count of registers (struct user_regs_struct).
 	prRegOff = 112
 	prRegs   = 27
+	// i386's struct elf_prstatus (144 bytes): pr_reg at 72, 17 registers
+	// of 4 bytes (struct user_regs_struct: ebx, ecx, edx, esi, edi, ebp,
+	// eax, xds, xes, xfs, xgs, orig_eax, eip, xcs, eflags, esp, xss).
+	prRegOff32 = 72
+	prRegs32   = 17
 	maxCPUs  = 4096
 	// maxInfo bounds the VMCOREINFO text a dump may carry.
 	maxInfo = 1 << 20
@@ -50,14 +59,12 @@ func parseNotes(b []byte, n *notes) error {
 		desc := b[nameEnd:descEnd]
 		switch {
 		case name == "CORE" && typ == ntPRStatus:
-			if len(desc) < prRegOff+prRegs*8 {
-				return fmt.Errorf("NT_PRSTATUS note of %d bytes: an x86-64 one has at least %d", len(desc), prRegOff+prRegs*8)
-			}
-			r := make([]uint64, prRegs)
-			for i := range r {
-				r[i] = binary.LittleEndian.Uint64(desc[prRegOff+8*i:])
+			r, i386, err := prReg(desc)
+			if err != nil {
+				return err
 			}
 			n.prstatus = append(n.prstatus, r)
+			n.i386 = n.i386 || i386
 		case name == "QEMU" && typ == 0:
 			n.qemu = append(n.qemu, desc)
 		case name == "VMCOREINFO" && typ == 0 && len(desc) <= maxInfo:
@@ -72,6 +79,27 @@ func parseNotes(b []byte, n *notes) error {
 }
 
 func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+// prReg reads an NT_PRSTATUS note's pr_reg in x86-64's order: x86-64's
+// (336 bytes), or i386's (144 bytes; whatever the ELF class: QEMU writes
+// it into an ELF64 core when guest RAM or ROM reaches 4 GiB).
+func prReg(desc []byte) (r []uint64, i386 bool, err error) {
+	r = make([]uint64, prRegs)
+	switch {
+	case len(desc) >= prRegOff+prRegs*8:
+		for i := range r {
+			r[i] = binary.LittleEndian.Uint64(desc[prRegOff+8*i:])
+		}
+		return r, false, nil
+	case len(desc) >= prRegOff32+prRegs32*4:
+		// x86-64's index of each of i386's registers.
+		for i, j := range [prRegs32]int{5, 11, 12, 13, 14, 4, 10, 23, 24, 25, 26, 15, 16, 17, 18, 19, 20} {
+			r[j] = uint64(binary.LittleEndian.Uint32(desc[prRegOff32+4*i:]))
+		}
+		return r, true, nil
+	}
+	return nil, false, fmt.Errorf("NT_PRSTATUS note of %d bytes: an x86-64 one has %d, an i386 one %d", len(desc), prRegOff+prRegs*8+8, prRegOff32+prRegs32*4+4)
+}
 
 // parseInfo reads VMCOREINFO's KEY=VALUE lines.
 func parseInfo(b []byte) map[string]string {
@@ -105,7 +133,7 @@ func infoNumber(info map[string]string, key string, base int) (uint64, bool) {
 // prstatusRegs converts a pr_reg (r15, r14, r13, r12, rbp, rbx, r11, r10,
 // r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss,
 // fs_base, gs_base, ds, es, fs, gs).
-func prstatusRegs(r []uint64) (x86.Regs, x86.SRegs) {
+func prstatusRegs(r []uint64, i386 bool) (x86.Regs, x86.SRegs) {
 	g := x86.Regs{
 		R15: r[0], R14: r[1], R13: r[2], R12: r[3], RBP: r[4], RBX: r[5], R11: r[6], R10: r[7],
 		R9: r[8], R8: r[9], RAX: r[10], RCX: r[11], RDX: r[12], RSI: r[13], RDI: r[14],
@@ -115,7 +143,19 @@ func prstatusRegs(r []uint64) (x86.Regs, x86.SRegs) {
 		return x86.Segment{Selector: uint16(sel), Present: true, S: true, Type: 3, DPL: uint8(sel & 3), Limit: 0xffffffff, G: true}
 	}
 	s := x86.SRegs{CS: seg(r[17]), SS: seg(r[20]), DS: seg(r[23]), ES: seg(r[24]), FS: seg(r[25]), GS: seg(r[26])}
-	s.CS.Type, s.CS.L = 0xb, true // a 64-bit code segment: the dump is of an x86-64 kernel
+	// Protected mode, and for x86-64 long mode with a 64-bit code
+	// segment (the kernel's page tables, where VMCOREINFO names them,
+	// replace these): the registers say no more.
+	s.CR0 = x86.CR0PE
+	s.CS.Type = 0xb
+	if i386 {
+		for _, sg := range []*x86.Segment{&s.CS, &s.SS, &s.DS, &s.ES, &s.FS, &s.GS} {
+			sg.DB = true
+		}
+	} else {
+		s.CS.L = true
+		s.EFER = x86.EFERLMA | x86.EFERLME
+	}
 	s.FS.Base, s.GS.Base = r[21], r[22]
 	return g, s
 }
