@@ -13,13 +13,13 @@ import (
 
 // notes is what a dump's ELF notes say about the machine.
 type notes struct {
-	prstatus [][]uint64        // each CPU's pr_reg (user_regs_struct), in note order
+	prstatus [][]uint64 // each CPU's pr_reg (user_regs_struct), in note order
 	// i386: the NT_PRSTATUS notes are i386's (a 32-bit kernel's, or
 	// QEMU's for a CPU not in long mode), their registers widened into
 	// prstatus in x86-64's order.
 	i386 bool
-	qemu     [][]byte          // each CPU's QEMUCPUState, in note order
-	info     map[string]string // VMCOREINFO
+	qemu [][]byte          // each CPU's QEMUCPUState, in note order
+	info map[string]string // VMCOREINFO
 }
 
 const (
@@ -33,7 +33,7 @@ const (
 	// eax, xds, xes, xfs, xgs, orig_eax, eip, xcs, eflags, esp, xss).
 	prRegOff32 = 72
 	prRegs32   = 17
-	maxCPUs  = 4096
+	maxCPUs    = 4096
 	// maxInfo bounds the VMCOREINFO text a dump may carry.
 	maxInfo = 1 << 20
 )
