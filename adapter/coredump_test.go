@@ -41,6 +41,9 @@ func dumpExample(t *testing.T) (core, program string) {
 	if err != nil || !strings.Contains(r.(*dap.EvaluateResponse).Body.Result, "wrote "+core) {
 		t.Fatalf("dump: %+v %v", r, err)
 	}
+	if _, err := e.c.Request("evaluate", map[string]any{"expression": "info dump", "context": "repl"}); err == nil || !strings.Contains(err.Error(), "not a core dump") {
+		t.Errorf("info dump in a live session: %v", err)
+	}
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(core), ".*tmp"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary files left beside the dump: %v", leftovers)
@@ -144,6 +147,10 @@ func TestCoreSessionRefusesToRun(t *testing.T) {
 	}
 	if _, err := os.Stat(core + ".again"); err == nil {
 		t.Error("a core session wrote a dump of itself")
+	}
+	r, err := c.Request("evaluate", map[string]any{"expression": "info dump", "context": "repl"})
+	if err != nil || !strings.Contains(r.(*dap.EvaluateResponse).Body.Result, "core dump: "+core) || !strings.Contains(r.(*dap.EvaluateResponse).Body.Result, "format: QEMU dump-guest-memory ELF core") {
+		t.Errorf("info dump: %+v %v", r, err)
 	}
 	bps, err := c.SetBreakpoints(exampleSource(t), daptest.Line(50))
 	if err != nil || len(bps.Body.Breakpoints) != 1 || bps.Body.Breakpoints[0].Verified || !strings.Contains(bps.Body.Breakpoints[0].Message, "core dump") {

@@ -15,12 +15,12 @@ import (
 // (dump FILE, coredump.go).
 
 // IsConsoleCommand reports whether a debug-console line is a command. Only
-// "x/…", "xp/…", "gva2gpa …", "monitor …", "dump FILE" and the type
-// commands are: a variable named x stays an expression. (Session.IsCommand adds the Linux commands.)
+// "x/…", "xp/…", "gva2gpa …", "monitor …", "dump FILE", "info dump" and
+// the type commands are: a variable named x stays an expression. (Session.IsCommand adds the Linux commands.)
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
 	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ") ||
-		isMonitorCommand(l) || isDumpCommand(l) || isTypeCommand(l)
+		l == "info dump" || isMonitorCommand(l) || isDumpCommand(l) || isTypeCommand(l)
 }
 
 // consoleHelp is what help says: the console's commands and the forms an
@@ -42,6 +42,7 @@ Commands:
   monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
   dump FILE        write the stopped machine to an ELF core (QEMU's dump-guest-memory layout, with a Linux
                    kernel's VMCOREINFO): open it later with an attach of "coreFile", drgn -c or crash
+  info dump        the core dump a session shows: its file, format and what its kernel recorded
   help             this text
 `
 
@@ -119,6 +120,11 @@ func (s *Session) console(thread, frame int, line string) (string, error) {
 		return s.monitor(l)
 	case isDumpCommand(l):
 		return s.dumpCommand(l)
+	case l == "info dump":
+		if s.dump == nil {
+			return "", errors.New("info dump: this session shows a live machine, not a core dump (an attach of \"coreFile\" opens one)")
+		}
+		return strings.Join(s.dumpLines(), "\n"), nil
 	case strings.HasPrefix(l, "gva2gpa "):
 		return s.gva2gpa(thread, frame, strings.TrimSpace(strings.TrimPrefix(l, "gva2gpa ")))
 	case strings.HasPrefix(l, "xp/"):
