@@ -194,11 +194,19 @@ func (cs corpusStop) runToStop(t *testing.T, c *daptest.Client) machineView {
 // openCore opens a core file in a new session and describes it.
 func (cs corpusStop) openCore(t *testing.T, core string) (*daptest.Client, machineView) {
 	t.Helper()
+	c := openCore(t, core, cs.symbols)
+	return c, describeMachine(t, c, coreEvals, coreMem)
+}
+
+// openCore opens a core file with its program's symbols in a new
+// session, stopped.
+func openCore(t *testing.T, core, program string) *daptest.Client {
+	t.Helper()
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": cs.symbols}); err != nil {
+	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": program}); err != nil {
 		t.Fatalf("attach to the core: %v", err)
 	}
 	if _, err := c.WaitEvent("initialized"); err != nil {
@@ -210,7 +218,7 @@ func (cs corpusStop) openCore(t *testing.T, core string) (*daptest.Client, machi
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
-	return c, describeMachine(t, c, coreEvals, coreMem)
+	return c
 }
 
 // repl runs a debug-console line.
