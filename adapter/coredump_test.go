@@ -123,6 +123,7 @@ func TestCoreSessionRefusesToRun(t *testing.T) {
 		{"writeMemory", map[string]any{"memoryReference": "0x100000", "data": "AQ=="}},
 		{"evaluate", map[string]any{"expression": "x = 3", "frameId": fid, "context": "repl"}},
 		{"evaluate", map[string]any{"expression": "dump " + core + ".again", "context": "repl"}},
+		{"evaluate", map[string]any{"expression": "monitor info registers", "context": "repl"}},
 	} {
 		if req.cmd == "setVariable" {
 			sc, err := c.Scopes(fid)
@@ -157,6 +158,10 @@ func TestCoreSessionRefusesToRun(t *testing.T) {
 		t.Errorf("setBreakpoints on a core dump: %+v %v", bps, err)
 	}
 	usable("setBreakpoints")
+	di, err := c.Request("dataBreakpointInfo", map[string]any{"name": "x", "frameId": fid})
+	if err != nil || di.(*dap.DataBreakpointInfoResponse).Body.DataId != nil || !strings.Contains(di.(*dap.DataBreakpointInfoResponse).Body.Description, "core dump") {
+		t.Errorf("dataBreakpointInfo on a core dump: %+v %v", di, err)
+	}
 	if err := c.Disconnect(); err != nil {
 		t.Fatalf("disconnect: %v", err)
 	}

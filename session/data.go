@@ -81,7 +81,7 @@ func (s *Session) dataInfo(t *dataTarget) DataInfo {
 	}
 	acc := s.accessTypes(t.size)
 	if len(acc) == 0 {
-		return DataInfo{Description: "this target has no watchpoints"}
+		return DataInfo{Description: s.errNoWatchpoints().Error()}
 	}
 	if t.persist {
 		t.id = fmt.Sprintf("global:%s:%#x:%d", t.name, t.addr, t.size)
@@ -248,7 +248,7 @@ func (b *bpTable) placeData(l *logical) error {
 	dw := l.watch
 	wp, ok := b.s.t.Watchpoints()
 	if !ok {
-		return errors.New("this target has no watchpoints")
+		return b.s.errNoWatchpoints()
 	}
 	t := dw.target
 	var why []string

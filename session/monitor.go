@@ -40,6 +40,9 @@ func (s *Session) monitor(line string) (string, error) {
 		return "", fmt.Errorf("monitor %s is refused: %s", strings.Fields(cmd)[0], why)
 	}
 	m, ok := s.t.(*taskTarget).unwrap().(vmm.Monitor)
+	if !ok && s.dump != nil {
+		return "", errors.New("monitor: this session shows a core dump: no hypervisor runs it (info dump says what it is)")
+	}
 	if !ok {
 		return "", errors.New("monitor: this target has no monitor (vmdap's own VMM answers with the console's commands, help lists them, and the Registers view; QEMU's monitor is there when vmdap launches QEMU or attaches to its GDB stub)")
 	}

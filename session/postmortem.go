@@ -14,6 +14,15 @@ import (
 // ErrPostMortem refuses what would run or change a core dump's machine.
 var ErrPostMortem = errors.New("this is a core dump: the machine it recorded cannot run, step or change")
 
+// errNoWatchpoints is why a data breakpoint cannot be placed: a core
+// dump's machine never changes, another target has none.
+func (s *Session) errNoWatchpoints() error {
+	if s.dump != nil {
+		return errors.New("this is a core dump: nothing in it changes, so no data breakpoint can be hit")
+	}
+	return errors.New("this target has no watchpoints")
+}
+
 // setDump notes a post-mortem target at New: its kernel's recorded KASLR
 // slide is the slide, unless the configuration forces one.
 func (s *Session) setDump(t vmm.Target, forced bool) {
