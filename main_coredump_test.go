@@ -295,12 +295,14 @@ func coreDumpQEMU(t *testing.T, qemu, kernel string, cs corpusStop) {
 	}
 	live := cs.runToStop(t, c)
 	dir := t.TempDir()
-	for _, d := range []struct{ name, cmd string }{
-		{"vmdap's dump", "dump %q"},
-		{"dump-guest-memory", "monitor dump-guest-memory %s"},
-		{"dump-guest-memory -p", "monitor dump-guest-memory -p %s"},
+	for _, d := range []struct{ name, file, cmd string }{
+		// QEMU is given the name as its monitor's quoted string: spaces,
+		// quotes and backslashes reach it as they are.
+		{"vmdap's dump", `vmdap's "dump" \ core`, "dump %q"},
+		{"dump-guest-memory", "guest.core", "monitor dump-guest-memory %s"},
+		{"dump-guest-memory -p", "guest-paging.core", "monitor dump-guest-memory -p %s"},
 	} {
-		core := filepath.Join(dir, strings.NewReplacer(" ", "_", "'", "").Replace(d.name))
+		core := filepath.Join(dir, d.file)
 		out, err := repl(c, fmt.Sprintf(d.cmd, core))
 		if err != nil {
 			t.Fatalf("%s: %q %v", d.name, out, err)
