@@ -12,7 +12,6 @@ import (
 	"debug/elf"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -231,10 +230,17 @@ func repl(c *daptest.Client, line string) (string, error) {
 }
 
 // TestCoreDumpKVM: on vmdap's own VMM, the console's dump writes a core
-// that a second session shows as the live one did.
+// that a second session shows as the live one did: a 64-bit guest (an
+// x86-64 core) and a 32-bit one (an i386 core, as QEMU writes a machine
+// whose first CPU is not in long mode).
 func TestCoreDumpKVM(t *testing.T) {
 	vmmtest.RequireKVM(t)
-	cs := newCorpusStop(t, "O0")
+	for _, c := range []struct{ tag, machine string }{{"O0", "X86-64"}, {"m32", "Intel 80386"}} {
+		t.Run(c.tag, func(t *testing.T) { coreDumpKVM(t, newCorpusStop(t, c.tag), c.machine) })
+	}
+}
+
+func coreDumpKVM(t *testing.T, cs corpusStop, machine string) {
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
@@ -246,9 +252,6 @@ func TestCoreDumpKVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := cs.runToStop(t, c)
-	if os.Getenv("DBGVIEW") != "" {
-		t.Log(strings.Join(live, "\n"))
-	}
 	core := filepath.Join(t.TempDir(), "guest core") // a space: no shell sees the name
 	out, err := repl(c, fmt.Sprintf("dump %q", core))
 	if err != nil || !strings.Contains(out, "wrote "+core) {
@@ -257,7 +260,7 @@ func TestCoreDumpKVM(t *testing.T) {
 	t.Log(out)
 	// The live session goes on as before.
 	sameView(t, "live after the dump", live, describeMachine(t, c, coreEvals, coreMem))
-	checkCoreFile(t, core)
+	checkCoreFile(t, core, machine)
 	_, got := cs.openCore(t, core)
 	sameView(t, "vmdap's dump", live, got)
 }
@@ -309,7 +312,7 @@ func coreDumpQEMU(t *testing.T, qemu, kernel string, cs corpusStop) {
 		}
 		t.Logf("%s: %s", d.name, out)
 		sameView(t, "live after "+d.name, live, describeMachine(t, c, coreEvals, coreMem))
-		checkCoreFile(t, core)
+		checkCoreFile(t, core, "")
 		cc, got := cs.openCore(t, core)
 		if lossy := clampedLoads(t, core); lossy != "" {
 			// QEMU (7.2 here) clamps a paging dump's PT_LOAD for a
@@ -357,21 +360,25 @@ func clampedLoads(t *testing.T, core string) string {
 }
 
 // checkCoreFile has readelf check the file's ELF layout: one PT_NOTE,
-// PT_LOADs by physical address, the CORE and QEMU notes.
-func checkCoreFile(t *testing.T, core string) {
+// PT_LOADs by physical address, the CORE and QEMU notes, and the machine
+// readelf names (unless "").
+func checkCoreFile(t *testing.T, core, machine string) {
 	t.Helper()
 	if _, err := exec.LookPath("readelf"); err != nil {
 		t.Log("readelf is not installed: the ELF layout is checked by vmdap's reader only")
 		return
 	}
-	out, err := exec.Command("readelf", "-W", "-l", "-n", core).CombinedOutput()
+	out, err := exec.Command("readelf", "-W", "-h", "-l", "-n", core).CombinedOutput()
 	if err != nil {
 		t.Fatalf("readelf: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Elf file type is CORE", "NOTE", "LOAD", "NT_PRSTATUS", "QEMU"} {
+	for _, want := range []string{"CORE (Core file)", "NOTE", "LOAD", "NT_PRSTATUS", "QEMU"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("readelf shows no %q:\n%s", want, out)
 		}
+	}
+	if machine != "" && !regexp.MustCompile(`Machine:\s+.*`+regexp.QuoteMeta(machine)).Match(out) {
+		t.Errorf("readelf shows no machine %s:\n%s", machine, out)
 	}
 	if strings.Contains(string(out), "Warning") {
 		t.Errorf("readelf warns:\n%s", out)

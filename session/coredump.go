@@ -23,7 +23,9 @@ import (
 // with "coreFile"), drgn and crash all read it:
 //   - one PT_LOAD per range of guest-physical RAM (p_paddr; p_vaddr 0);
 //   - per vCPU an NT_PRSTATUS note ("CORE": the general registers as
-//     x86-64's struct elf_prstatus has them) and a "QEMU" note (its
+//     x86-64's struct elf_prstatus has them; i386's, in an EM_386 core,
+//     when the first vCPU is not in long mode, as QEMU writes it) and a
+//     "QEMU" note (its
 //     QEMUCPUState: general registers, segments with their bases,
 //     limits and descriptor flags, GDTR, IDTR, CR0-CR4, KERNEL_GS_BASE);
 //   - for a Linux kernel, a VMCOREINFO note: the text the kernel keeps
@@ -42,9 +44,13 @@ const (
 	corePRStatusSize = 336 // struct x86_64_elf_prstatus
 	corePRPidOff     = 32  // its pr_pid: QEMU writes the CPU's index + 1
 	corePRRegOff     = 112 // its pr_reg (struct user_regs_struct)
-	coreQEMUVersion  = 1
-	coreQEMUSize     = 440 // QEMUCPUState with kernel_gs_base
-	coreMaxInfo      = 1 << 20
+	// i386's (struct x86_elf_prstatus), for a machine not in long mode.
+	corePRStatus32Size = 144
+	corePRPid32Off     = 24
+	corePRReg32Off     = 72
+	coreQEMUVersion    = 1
+	coreQEMUSize       = 440 // QEMUCPUState with kernel_gs_base
+	coreMaxInfo        = 1 << 20
 	// coreChunk is how much guest RAM is read at a time.
 	coreChunk = 1 << 20
 	corePage  = 4096
@@ -154,7 +160,7 @@ func createBeside(path string) (*os.File, error) {
 // writeCore writes the machine's RAM and vCPUs to path. Session.mu held,
 // the target stopped.
 func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange) (string, error) {
-	notes, err := coreNotes(t)
+	notes, x8664, err := coreNotes(t)
 	if err != nil {
 		return "", err
 	}
@@ -179,7 +185,11 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 			os.Remove(f.Name())
 		}
 	}()
-	size, err := writeCoreFile(f, notes, ram, pm)
+	machine := elf.EM_386
+	if x8664 {
+		machine = elf.EM_X86_64
+	}
+	size, err := writeCoreFile(f, machine, notes, ram, pm)
 	if err != nil {
 		return "", err
 	}
@@ -201,14 +211,14 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 
 // writeCoreFile writes the ELF header, program headers, notes and RAM to
 // f and returns the file's size.
-func writeCoreFile(f *os.File, notes []byte, ram []vmm.PhysRange, pm vmm.PhysicalMemory) (int64, error) {
+func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, pm vmm.PhysicalMemory) (int64, error) {
 	const ehsize, phentsize = 64, 56
 	phnum := 1 + len(ram)
 	noteOff := uint64(ehsize + phentsize*phnum)
 	memOff := (noteOff + uint64(len(notes)) + corePage - 1) &^ (corePage - 1)
 	var hdr bytes.Buffer
 	eh := elf.Header64{
-		Type: uint16(elf.ET_CORE), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
+		Type: uint16(elf.ET_CORE), Machine: uint16(machine), Version: uint32(elf.EV_CURRENT),
 		Phoff: ehsize, Ehsize: ehsize, Phentsize: phentsize, Phnum: uint16(phnum),
 	}
 	copy(eh.Ident[:], elf.ELFMAG)
@@ -289,33 +299,52 @@ func appendNote(b []byte, name string, typ uint32, desc []byte) []byte {
 }
 
 // coreNotes returns every vCPU's NT_PRSTATUS notes, then every vCPU's
-// QEMU notes (QEMU's order).
-func coreNotes(t vmm.Target) ([]byte, error) {
+// QEMU notes (QEMU's order), and whether the machine is written as
+// x86-64 (longMode).
+func coreNotes(t vmm.Target) ([]byte, bool, error) {
 	n := t.VCPUs()
+	if n == 0 {
+		return nil, false, errors.New("the target has no vCPUs")
+	}
 	regs := make([]x86.Regs, n)
 	sregs := make([]x86.SRegs, n)
 	for v := range n {
 		var err error
 		if regs[v], err = t.Regs(v); err != nil {
-			return nil, fmt.Errorf("vCPU %d's registers: %w", v, err)
+			return nil, false, fmt.Errorf("vCPU %d's registers: %w", v, err)
 		}
 		if sregs[v], err = t.SRegs(v); err != nil {
-			return nil, fmt.Errorf("vCPU %d's segment registers: %w", v, err)
+			return nil, false, fmt.Errorf("vCPU %d's segment registers: %w", v, err)
 		}
 	}
 	var b []byte
 	for v := range n {
-		b = appendNote(b, "CORE", uint32(elf.NT_PRSTATUS), prstatus(v, regs[v], sregs[v]))
+		b = appendNote(b, "CORE", uint32(elf.NT_PRSTATUS), prstatus(v, regs[v], sregs[v], longMode(sregs)))
 	}
 	for v := range n {
 		b = appendNote(b, "QEMU", 0, qemuCPUState(regs[v], sregs[v]))
 	}
-	return b, nil
+	return b, longMode(sregs), nil
 }
 
-// prstatus is x86-64's struct elf_prstatus as QEMU fills it: pr_pid and
-// pr_reg (user_regs_struct: r15 … gs; orig_rax 0).
-func prstatus(v int, r x86.Regs, s x86.SRegs) []byte {
+// longMode says whether QEMU would write the machine as x86-64 (EM_X86_64,
+// NT_PRSTATUS notes of x86-64): its first CPU is in long mode. Else it is
+// EM_386, with i386's notes.
+func longMode(sregs []x86.SRegs) bool { return sregs[0].EFER&x86.EFERLMA != 0 }
+
+// prstatus is the struct elf_prstatus QEMU writes: pr_pid and pr_reg,
+// x86-64's (user_regs_struct: r15 … gs; orig_rax 0) or i386's (ebx …
+// ss, 32 bits each).
+func prstatus(v int, r x86.Regs, s x86.SRegs, x8664 bool) []byte {
+	if !x8664 {
+		d := make([]byte, corePRStatus32Size)
+		binary.LittleEndian.PutUint32(d[corePRPid32Off:], uint32(v+1))
+		for i, x := range []uint64{r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP, r.RAX, uint64(s.DS.Selector), uint64(s.ES.Selector),
+			uint64(s.FS.Selector), uint64(s.GS.Selector), 0, r.RIP, uint64(s.CS.Selector), r.RFLAGS, r.RSP, uint64(s.SS.Selector)} {
+			binary.LittleEndian.PutUint32(d[corePRReg32Off+4*i:], uint32(x))
+		}
+		return d
+	}
 	d := make([]byte, corePRStatusSize)
 	binary.LittleEndian.PutUint32(d[corePRPidOff:], uint32(v+1))
 	for i, x := range []uint64{r.R15, r.R14, r.R13, r.R12, r.RBP, r.RBX, r.R11, r.R10, r.R9, r.R8,

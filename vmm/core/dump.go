@@ -50,7 +50,7 @@ func (d *dump) setCPUs(n notes) error {
 	switch {
 	case len(n.qemu) > 0:
 		for i, q := range n.qemu {
-			r, s, err := qemuRegs(q)
+			r, s, err := qemuRegs(q, n.longMode)
 			if err != nil {
 				return fmt.Errorf("CPU %d: %w", i, err)
 			}

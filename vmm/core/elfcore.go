@@ -27,7 +27,7 @@ func openELF(r io.ReaderAt) (*dump, error) {
 	}
 	d := &dump{format: "ELF core"}
 	var run []extent
-	var n notes
+	n := notes{longMode: f.Machine == elf.EM_X86_64}
 	noteBytes := 0
 	for _, p := range f.Progs {
 		switch p.Type {

@@ -18,8 +18,11 @@ type notes struct {
 	// QEMU's for a CPU not in long mode), their registers widened into
 	// prstatus in x86-64's order.
 	i386 bool
-	qemu [][]byte          // each CPU's QEMUCPUState, in note order
-	info map[string]string // VMCOREINFO
+	// longMode: the ELF header says EM_X86_64, which QEMU writes when
+	// its first CPU is in long mode (EM_386 otherwise).
+	longMode bool
+	qemu     [][]byte          // each CPU's QEMUCPUState, in note order
+	info     map[string]string // VMCOREINFO
 }
 
 const (
@@ -187,7 +190,7 @@ const (
 )
 
 // qemuRegs converts a QEMUCPUState.
-func qemuRegs(b []byte) (x86.Regs, x86.SRegs, error) {
+func qemuRegs(b []byte, longMode bool) (x86.Regs, x86.SRegs, error) {
 	if len(b) < qemuCROff+5*8 {
 		return x86.Regs{}, x86.SRegs{}, fmt.Errorf("QEMU CPU state note of %d bytes: it has at least %d", len(b), qemuCROff+5*8)
 	}
@@ -211,9 +214,9 @@ func qemuRegs(b []byte) (x86.Regs, x86.SRegs, error) {
 		s.KernelGSBase = u(qemuGSKOff)
 	}
 	// The note has no EFER: long mode is active where paging with PAE
-	// runs 64-bit code (or code that was entered from it: a compatibility
-	// mode segment is rare in a kernel dump).
-	if s.CR0&x86.CR0PG != 0 && s.CR4&x86.CR4PAE != 0 && s.CS.L {
+	// runs 64-bit code, or any code in a machine QEMU wrote as EM_X86_64
+	// (its first CPU in long mode: this one, in compatibility mode, too).
+	if s.CR0&x86.CR0PG != 0 && s.CR4&x86.CR4PAE != 0 && (s.CS.L || longMode) {
 		s.EFER = x86.EFERLMA | x86.EFERLME
 	}
 	return r, s, nil
