@@ -15,6 +15,13 @@
 // kernel's (init_top_pgt, as crash and drgn do), else by the dump's own
 // virtual segments.
 //
+// QEMU's paging dump (-p) describes a virtual mapping that spans several
+// RAM blocks (the first megabyte's holes) by one PT_LOAD whose file part
+// QEMU clamps to the first block (QEMU 7.2's get_offset_range): the rest
+// of that memory is in the file but no header says where. Such memory
+// reads as absent, with that reason, not as zeros; a dump without -p
+// holds all of RAM.
+//
 // Nothing in a dump can run or change: Continue and writes fail with an
 // error that says so, and no breakpoint, step or watchpoint mechanism is
 // offered. Memory is read from the file as it is asked for (a dump of many
