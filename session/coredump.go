@@ -454,7 +454,8 @@ func qemuDump(path string, m vmm.Monitor) (string, error) {
 	q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(tmp) + `"`
 	out, err := m.MonitorCommand("dump-guest-memory " + q)
 	if err != nil {
-		return "", fmt.Errorf("QEMU's dump-guest-memory: %w", err)
+		// Not QEMU's, maybe: bhyve's stub has no monitor.
+		return "", fmt.Errorf("this target reads no guest-physical RAM, and its hypervisor's monitor did not take QEMU's dump-guest-memory: %w", err)
 	}
 	out = strings.TrimSpace(strings.ReplaceAll(out, "\r\n", "\n"))
 	if out != "" {
