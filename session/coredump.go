@@ -21,7 +21,9 @@ import (
 // core, what gdb's gcore is for a process, for a whole machine. The file
 // has QEMU's dump-guest-memory layout (without paging), so vmdap (attach
 // with "coreFile"), drgn and crash all read it:
-//   - one PT_LOAD per range of guest-physical RAM (p_paddr; p_vaddr 0);
+//   - one PT_LOAD per range of guest-physical RAM (p_paddr; p_vaddr 0,
+//     but for a Linux kernel its direct-map address, with one more
+//     PT_LOAD for the kernel image at its own, as a kdump has: coreVirt);
 //   - per vCPU an NT_PRSTATUS note ("CORE": the general registers as
 //     x86-64's struct elf_prstatus has them; i386's, in an EM_386 core,
 //     when the first vCPU is not in long mode, as QEMU writes it) and a
@@ -165,8 +167,10 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 		return "", err
 	}
 	info, infoNote := s.vmcoreinfo()
+	var virt coreVirt
 	if info != nil {
 		notes = appendNote(notes, "VMCOREINFO", 0, info)
+		virt = s.linuxVirtual(ram)
 	}
 	if len(ram) == 0 {
 		return "", errors.New("the target reports no RAM")
@@ -189,7 +193,10 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 	if x8664 {
 		machine = elf.EM_X86_64
 	}
-	size, err := writeCoreFile(f, machine, notes, ram, pm)
+	if virt.image.Size > 0 {
+		infoNote += fmt.Sprintf(", and PT_LOADs at its direct map (%#x) and image (%#x) as a kdump has", virt.direct, virt.imageVA)
+	}
+	size, err := writeCoreFile(f, machine, notes, ram, virt, pm)
 	if err != nil {
 		return "", err
 	}
@@ -211,9 +218,12 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 
 // writeCoreFile writes the ELF header, program headers, notes and RAM to
 // f and returns the file's size.
-func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, pm vmm.PhysicalMemory) (int64, error) {
+func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, virt coreVirt, pm vmm.PhysicalMemory) (int64, error) {
 	const ehsize, phentsize = 64, 56
 	phnum := 1 + len(ram)
+	if virt.image.Size > 0 {
+		phnum++
+	}
 	noteOff := uint64(ehsize + phentsize*phnum)
 	memOff := (noteOff + uint64(len(notes)) + corePage - 1) &^ (corePage - 1)
 	var hdr bytes.Buffer
@@ -226,8 +236,17 @@ func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.Phys
 	binary.Write(&hdr, binary.LittleEndian, eh)
 	binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_NOTE), Off: noteOff, Filesz: uint64(len(notes)), Memsz: uint64(len(notes))})
 	off := memOff
-	for _, r := range ram {
-		binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_LOAD), Off: off, Paddr: r.Addr, Filesz: r.Size, Memsz: r.Size})
+	for i, r := range ram {
+		var va uint64
+		if virt.direct != 0 {
+			va = virt.direct + r.Addr
+		}
+		binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_LOAD), Off: off, Vaddr: va, Paddr: r.Addr, Filesz: r.Size, Memsz: r.Size})
+		if im := virt.image; im.Size > 0 && i == virt.imageIn {
+			// The kernel image's bytes are this range's: no copy.
+			binary.Write(&hdr, binary.LittleEndian, elf.Prog64{Type: uint32(elf.PT_LOAD), Off: off + im.Addr - r.Addr, Vaddr: virt.imageVA,
+				Paddr: im.Addr, Filesz: im.Size, Memsz: im.Size})
+		}
 		off += r.Size
 	}
 	hdr.Write(notes)
@@ -255,6 +274,54 @@ func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.Phys
 		return 0, fmt.Errorf("sizing the file: %w", err)
 	}
 	return int64(off), nil
+}
+
+// coreVirt is what virtual addresses a Linux kernel's dump gives its
+// PT_LOADs, as a kdump's /proc/vmcore does: each RAM range at its
+// direct-map address, and one more PT_LOAD for the kernel image at its
+// text-mapping address over the same bytes. drgn before 0.0.23 finds the
+// kernel's top page table (swapper_pg_dir) by its virtual address only,
+// and reads physical addresses only where a p_paddr is not 0: a dump
+// without them cannot be read by it.
+type coreVirt struct {
+	direct  uint64        // page_offset_base (0: no virtual addresses)
+	image   vmm.PhysRange // the kernel image, physical (Size 0: none)
+	imageVA uint64        // its virtual address (_text)
+	imageIn int           // the RAM range that holds it
+}
+
+// kernelText is __START_KERNEL_map, where x86-64 Linux maps its image.
+const kernelText = 0xffffffff80000000
+
+// linuxVirtual finds a Linux kernel's direct map and image (page_offset_base,
+// phys_base, _text, _end). Session.mu held.
+func (s *Session) linuxVirtual(ram []vmm.PhysRange) coreVirt {
+	k := s.kview(s.curVCPU)
+	pob, err := k.sym("page_offset_base")
+	var v coreVirt
+	if err == nil {
+		v.direct, err = k.u64(pob)
+	}
+	if err != nil || v.direct < 1<<63 {
+		v.direct = 0
+	}
+	pb, err1 := k.sym("phys_base")
+	text, err2 := k.sym("_text")
+	end, err3 := k.sym("_end")
+	if err1 != nil || err2 != nil || err3 != nil || text < kernelText || end <= text {
+		return v
+	}
+	physBase, err := k.u64(pb)
+	if err != nil {
+		return v
+	}
+	im := vmm.PhysRange{Addr: text - kernelText + physBase, Size: end - text}
+	for i, r := range ram {
+		if im.Addr >= r.Addr && im.Addr+im.Size <= r.Addr+r.Size {
+			v.image, v.imageVA, v.imageIn = im, text, i
+		}
+	}
+	return v
 }
 
 // writeSparse writes b at off, leaving its pages of zeros as holes.
