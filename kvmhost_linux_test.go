@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -35,5 +36,19 @@ func requireRing0(t *testing.T, insn, why string) {
 		if g.Insn == insn {
 			t.Skipf("skipping: this host cannot run %s at guest ring 0 (%s), so %s", insn, g.Why, why)
 		}
+	}
+}
+
+// requireFastRing0 skips a test that runs a kernel for long on vmdap's
+// VMM where the host's KVM emulates guest ring 0 (minutes of boot), unless
+// VMDAP_LINUX_BOOT is set. why says what the test runs.
+func requireFastRing0(t *testing.T, why string) {
+	t.Helper()
+	h, err := kvm.Probe(logrus.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.EmulatesRing0() && os.Getenv("VMDAP_LINUX_BOOT") == "" {
+		t.Skipf("skipping: this host's KVM emulates guest ring 0, where %s takes many minutes; set VMDAP_LINUX_BOOT=1 to run it", why)
 	}
 }

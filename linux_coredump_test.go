@@ -24,6 +24,7 @@ func TestCoreDumpLinuxKVMMatchesDrgn(t *testing.T) {
 	vmmtest.RequireKVM(t)
 	k := vmmtest.RequireLinux(t)
 	vmmtest.RequireDrgn(t)
+	requireFastRing0(t, "booting Linux into its initcalls")
 	c := stdioClient(t)
 	c.Timeout = 30 * time.Minute
 	if _, err := c.Initialize(); err != nil {

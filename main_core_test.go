@@ -57,7 +57,7 @@ func TestCoreDumpOfLinuxPanic(t *testing.T) {
 			t.Fatalf("dump-guest-memory %s: %q, and no dump (%v)", f.flag, out, err)
 		}
 		t.Run(f.name, func(t *testing.T) {
-			v := openCore(t, core, k.Vmlinux)
+			v := openPanicCore(t, core, k.Vmlinux)
 			if first == nil {
 				first = &v
 				return
@@ -72,9 +72,9 @@ func TestCoreDumpOfLinuxPanic(t *testing.T) {
 	}
 }
 
-// openCore opens a dump of the panicked kernel in vmdap and checks what
+// openPanicCore opens a dump of the panicked kernel in vmdap and checks what
 // it shows; it returns the panicking CPU's stack, dmesg and tasks.
-func openCore(t *testing.T, core, vmlinux string) (v coreView) {
+func openPanicCore(t *testing.T, core, vmlinux string) (v coreView) {
 	c := stdioClient(t)
 	c.Timeout = 2 * time.Minute
 	_, err := c.Initialize()

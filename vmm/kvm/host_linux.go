@@ -143,6 +143,12 @@ type HostInfo struct {
 // Capabilities names the strategies the probe picked and what a user of
 // this host should know; which mechanisms a machine offers is its
 // accessors' answer (SWBreakpoints(), HWBreakpoints(), …).
+// EmulatesRing0 reports whether the probe found guest ring 0 run by
+// KVM's instruction emulator (an int3 there is an emulation failure, as
+// on KVM's PVM flavour): millions of instructions a second, where a
+// kernel's boot takes minutes.
+func (h *HostInfo) EmulatesRing0() bool { return h.SWBreakpoint == swbpEmulation }
+
 func (h *HostInfo) Capabilities() vmm.Capabilities {
 	c := vmm.Capabilities{
 		Backend:            "kvm",

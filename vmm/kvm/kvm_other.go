@@ -23,6 +23,9 @@ type HostInfo struct {
 // Lines reports that there is no KVM here.
 func (h *HostInfo) Lines() []string { return []string{"KVM: not available on this platform"} }
 
+// EmulatesRing0: no KVM here.
+func (h *HostInfo) EmulatesRing0() bool { return false }
+
 // Capabilities says there is no KVM here.
 func (h *HostInfo) Capabilities() vmm.Capabilities {
 	return vmm.Capabilities{Backend: "kvm", Notes: []string{"KVM needs Linux on amd64"}}
