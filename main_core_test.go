@@ -79,12 +79,7 @@ func openPanicCore(t *testing.T, core, vmlinux string) (v coreView) {
 	c.Timeout = 2 * time.Minute
 	_, err := c.Initialize()
 	mustOK(t, err)
-	_, err = c.Request("attach", map[string]any{"coreFile": core, "program": vmlinux})
-	mustOK(t, err)
-	_, err = c.WaitEvent("initialized")
-	mustOK(t, err)
-	mustOK(t, c.ConfigurationDone())
-	ev, err := c.Stopped()
+	ev, err := c.OpenCore(core, vmlinux)
 	mustOK(t, err)
 	if ev.Body.Reason != "exception" || !strings.Contains(ev.Body.Description, "panicked on CPU") {
 		t.Fatalf("the dump's stop: %q (%s), want an exception: the kernel panicked", ev.Body.Reason, ev.Body.Description)

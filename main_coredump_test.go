@@ -205,16 +205,7 @@ func openCore(t *testing.T, core, program string) *daptest.Client {
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": program}); err != nil {
-		t.Fatalf("attach to the core: %v", err)
-	}
-	if _, err := c.WaitEvent("initialized"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigurationDone(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stopped(); err != nil {
+	if _, err := c.OpenCore(core, program); err != nil {
 		t.Fatal(err)
 	}
 	return c

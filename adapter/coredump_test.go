@@ -3,10 +3,8 @@ package adapter_test
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-dap"
 
@@ -72,16 +70,7 @@ func openCoreSession(t *testing.T, core, program string) (*daptest.Client, chan 
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": program}); err != nil {
-		t.Fatalf("attach to the core: %v", err)
-	}
-	if _, err := c.WaitEvent("initialized"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigurationDone(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stopped(); err != nil {
+	if _, err := c.OpenCore(core, program); err != nil {
 		t.Fatal(err)
 	}
 	return c, done
@@ -187,21 +176,5 @@ func TestCoreSessionsLeaveNothingBehind(t *testing.T) {
 		c.Close()
 		<-done
 	}
-	runOne() // warm up
-	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
-	for range 3 {
-		runOne()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish; polling, not synchronisation
-	}
-	if g := runtime.NumGoroutine(); g > g0 {
-		buf := make([]byte, 1<<16)
-		n := runtime.Stack(buf, true)
-		t.Fatalf("goroutines: %d before, %d after\n%s", g0, g, buf[:n])
-	}
-	if fd := countFDs(t); fd > fd0 {
-		t.Fatalf("file descriptors: %d before, %d after", fd0, fd)
-	}
+	checkNoLeaks(t, runOne)
 }

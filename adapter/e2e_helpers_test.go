@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -259,3 +260,27 @@ func (e *env) runToExit() int {
 }
 
 func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }
+
+// checkNoLeaks runs a session (runOne) once to warm up (the host probe,
+// caches, the runtime's own threads), then three times, and fails if
+// goroutines or file descriptors are left behind.
+func checkNoLeaks(t *testing.T, runOne func()) {
+	t.Helper()
+	runOne()
+	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
+	for range 3 {
+		runOne()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish; polling, not synchronisation
+	}
+	if g := runtime.NumGoroutine(); g > g0 {
+		buf := make([]byte, 1<<16)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("goroutines: %d before, %d after\n%s", g0, g, buf[:n])
+	}
+	if fd := countFDs(t); fd > fd0 {
+		t.Fatalf("file descriptors: %d before, %d after", fd0, fd)
+	}
+}

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-dap"
 
@@ -704,23 +702,7 @@ func TestDisconnectLeavesNothingBehind(t *testing.T) {
 		c.Close()
 		<-done
 	}
-	runOne() // warm up: probe, caches, the runtime's own threads
-	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
-	for i := 0; i < 3; i++ {
-		runOne()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // let exiting goroutines finish; polling, not synchronisation
-	}
-	if g := runtime.NumGoroutine(); g > g0 {
-		buf := make([]byte, 1<<16)
-		n := runtime.Stack(buf, true)
-		t.Fatalf("goroutines: %d before, %d after\n%s", g0, g, buf[:n])
-	}
-	if fd := countFDs(t); fd > fd0 {
-		t.Fatalf("file descriptors: %d before, %d after", fd0, fd)
-	}
+	checkNoLeaks(t, runOne)
 }
 
 func countFDs(t *testing.T) int {

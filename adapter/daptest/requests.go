@@ -42,6 +42,21 @@ func (c *Client) Launch(cfg map[string]any) error {
 	return err
 }
 
+// OpenCore attaches to a core dump with program's symbols, ends the
+// configuration and returns the stop the session starts at.
+func (c *Client) OpenCore(core, program string) (*dap.StoppedEvent, error) {
+	if _, err := c.Request("attach", map[string]any{"coreFile": core, "program": program}); err != nil {
+		return nil, fmt.Errorf("attach to the core: %w", err)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		return nil, err
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		return nil, err
+	}
+	return c.Stopped()
+}
+
 func (c *Client) ConfigurationDone() error {
 	_, err := c.Request("configurationDone", nil)
 	return err
