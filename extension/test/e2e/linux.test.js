@@ -71,7 +71,7 @@ test('Debian\'s kernel in real VS Code', { timeout: 300000 }, async (t) => {
       await page.waitForSelector('.debug-breakpoints', { state: 'attached', timeout: 30000 });
       // A function breakpoint from the command palette.
       await runCommand(page, 'Debug: Add Function Breakpoint');
-      await page.waitForSelector('.debug-breakpoints input', { timeout: 10000 });
+      await page.waitForSelector('.debug-breakpoints input:focus', { timeout: 10000 }); // typed before it has focus, the first letters are lost
       await page.keyboard.type('start_kernel');
       await page.keyboard.press('Enter');
       await page.locator('.debug-breakpoints .monaco-list-row', { hasText: 'start_kernel' }).first().waitFor({ timeout: 10000 });
