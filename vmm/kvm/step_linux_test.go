@@ -285,6 +285,15 @@ func TestBreakpointWithIRQChip(t *testing.T) {
 		t.Fatalf("software breakpoints offered = %v with an irqchip on a host probed as %v, want %v", sw, probed.SWBreakpoint, want)
 	}
 	handler := f.sym("irq_handler")
+	// The MSI is sent only once the guest is in irq_loop: before it has
+	// software-enabled its local APIC the interrupt would be dropped (a
+	// fixed sleep was not enough under -race on a loaded machine).
+	f.at(0, "case_irq")
+	inLoop := func(pc uint64) bool { return pc >= f.sym("irq_loop") && pc < f.sym("irq_loop_end") }
+	f.runUntil("reaching irq_loop", func() bool { return inLoop(f.pc(0)) })
+	if pc := f.pc(0); !inLoop(pc) {
+		t.Fatalf("paused at %#x, not in irq_loop", pc)
+	}
 	want := vmm.ReasonBreakpoint
 	switch {
 	case sw:
@@ -298,11 +307,9 @@ func TestBreakpointWithIRQChip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.at(0, "case_irq")
 	if err := m.Continue(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // let it reach the loop; not synchronisation
 	if err := m.SignalMSI(0, 0x40); err != nil {
 		t.Fatal(err)
 	}
