@@ -41,18 +41,10 @@ import (
 // pages of zeros left as holes, to a temporary name beside it that is
 // renamed once the dump is whole: a failed dump leaves no half file.
 
-// QEMU's note layouts (include/sysemu/dump.h, target/i386/arch_dump.c).
+// The notes' register layouts are package x86's (x86.PRStatus,
+// x86.QEMUCPUState), which vmm/core reads.
 const (
-	corePRStatusSize = 336 // struct x86_64_elf_prstatus
-	corePRPidOff     = 32  // its pr_pid: QEMU writes the CPU's index + 1
-	corePRRegOff     = 112 // its pr_reg (struct user_regs_struct)
-	// i386's (struct x86_elf_prstatus), for a machine not in long mode.
-	corePRStatus32Size = 144
-	corePRPid32Off     = 24
-	corePRReg32Off     = 72
-	coreQEMUVersion    = 1
-	coreQEMUSize       = 440 // QEMUCPUState with kernel_gs_base
-	coreMaxInfo        = 1 << 20
+	coreMaxInfo = 1 << 20
 	// coreChunk is how much guest RAM is read at a time.
 	coreChunk = 1 << 20
 	corePage  = 4096
@@ -386,10 +378,11 @@ func coreNotes(t vmm.Target) ([]byte, bool, error) {
 	}
 	var b []byte
 	for v := range n {
-		b = appendNote(b, "CORE", uint32(elf.NT_PRSTATUS), prstatus(v, regs[v], sregs[v], longMode(sregs)))
+		// pr_pid: QEMU writes the CPU's index + 1.
+		b = appendNote(b, "CORE", uint32(elf.NT_PRSTATUS), x86.PRStatus(uint32(v+1), regs[v], sregs[v], !longMode(sregs)))
 	}
 	for v := range n {
-		b = appendNote(b, "QEMU", 0, qemuCPUState(regs[v], sregs[v]))
+		b = appendNote(b, "QEMU", 0, x86.QEMUCPUState(regs[v], sregs[v]))
 	}
 	return b, longMode(sregs), nil
 }
@@ -398,61 +391,6 @@ func coreNotes(t vmm.Target) ([]byte, bool, error) {
 // NT_PRSTATUS notes of x86-64): its first CPU is in long mode. Else it is
 // EM_386, with i386's notes.
 func longMode(sregs []x86.SRegs) bool { return sregs[0].EFER&x86.EFERLMA != 0 }
-
-// prstatus is the struct elf_prstatus QEMU writes: pr_pid and pr_reg,
-// x86-64's (user_regs_struct: r15 … gs; orig_rax 0) or i386's (ebx …
-// ss, 32 bits each).
-func prstatus(v int, r x86.Regs, s x86.SRegs, x8664 bool) []byte {
-	if !x8664 {
-		d := make([]byte, corePRStatus32Size)
-		binary.LittleEndian.PutUint32(d[corePRPid32Off:], uint32(v+1))
-		for i, x := range []uint64{r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP, r.RAX, uint64(s.DS.Selector), uint64(s.ES.Selector),
-			uint64(s.FS.Selector), uint64(s.GS.Selector), 0, r.RIP, uint64(s.CS.Selector), r.RFLAGS, r.RSP, uint64(s.SS.Selector)} {
-			binary.LittleEndian.PutUint32(d[corePRReg32Off+4*i:], uint32(x))
-		}
-		return d
-	}
-	d := make([]byte, corePRStatusSize)
-	binary.LittleEndian.PutUint32(d[corePRPidOff:], uint32(v+1))
-	for i, x := range []uint64{r.R15, r.R14, r.R13, r.R12, r.RBP, r.RBX, r.R11, r.R10, r.R9, r.R8,
-		r.RAX, r.RCX, r.RDX, r.RSI, r.RDI, 0, r.RIP, uint64(s.CS.Selector), r.RFLAGS, r.RSP, uint64(s.SS.Selector),
-		s.FS.Base, s.GS.Base, uint64(s.DS.Selector), uint64(s.ES.Selector), uint64(s.FS.Selector), uint64(s.GS.Selector)} {
-		binary.LittleEndian.PutUint64(d[corePRRegOff+8*i:], x)
-	}
-	return d
-}
-
-// qemuCPUState is QEMU's QEMUCPUState: version, size, the general
-// registers, rip, rflags, cs ds es fs gs ss ldt tr gdt idt as {selector,
-// limit, flags, pad, base}, cr[5], kernel_gs_base.
-func qemuCPUState(r x86.Regs, s x86.SRegs) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, coreQEMUVersion)
-	b = binary.LittleEndian.AppendUint32(b, coreQEMUSize)
-	for _, x := range []uint64{r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RSP, r.RBP,
-		r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15, r.RIP, r.RFLAGS} {
-		b = binary.LittleEndian.AppendUint64(b, x)
-	}
-	seg := func(sel uint16, limit, flags uint32, base uint64) {
-		b = binary.LittleEndian.AppendUint32(b, uint32(sel))
-		b = binary.LittleEndian.AppendUint32(b, limit)
-		b = binary.LittleEndian.AppendUint32(b, flags)
-		b = binary.LittleEndian.AppendUint32(b, 0)
-		b = binary.LittleEndian.AppendUint64(b, base)
-	}
-	for _, g := range []x86.Segment{s.CS, s.DS, s.ES, s.FS, s.GS, s.SS, s.LDT, s.TR} {
-		flags := g.DescriptorFlags()
-		if g.Unusable {
-			flags &^= 1 << 15 // QEMU's unusable segment: no P (kvm.c set_seg)
-		}
-		seg(g.Selector, g.Limit, flags, g.Base)
-	}
-	seg(0, uint32(s.GDT.Limit), 0, s.GDT.Base)
-	seg(0, uint32(s.IDT.Limit), 0, s.IDT.Base)
-	for _, x := range []uint64{s.CR0, 0, s.CR2, s.CR3, s.CR4, s.KernelGSBase} {
-		b = binary.LittleEndian.AppendUint64(b, x)
-	}
-	return b
-}
 
 // vmcoreinfo returns a Linux kernel's VMCOREINFO text (vmcoreinfo_data,
 // vmcoreinfo_size), and what the dump's summary says of it. Session.mu

@@ -3,8 +3,10 @@
 // x87 and SSE state in FXSAVE's layout), the bit layouts of RFLAGS, CR0,
 // CR4, EFER, DR6/DR7, MXCSR and the x87 control and status words,
 // exception vectors, the decoding mode of a CPU state, the three register
-// numberings that differ between KVM, GDB and DWARF, and the frame setups
-// gdb's prologue analysers recognise.
+// numberings that differ between KVM, GDB and DWARF, the register layouts
+// of an ELF core's notes (Linux's struct elf_prstatus, QEMU's
+// QEMUCPUState) that vmdap's dumps are written in and read from, and the
+// frame setups gdb's prologue analysers recognise.
 //
 // It has no dependency on any backend and is tested without hardware. Each
 // table cites where it comes from: the Intel SDM (Vol. 3A §2.3 control

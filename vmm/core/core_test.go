@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"vmdap/vmm"
+	"vmdap/x86"
 )
 
 // A small ELF core, written here by the layout the ELF spec and the
@@ -26,14 +27,10 @@ func note(name string, typ uint32, desc []byte) []byte {
 	return b.Bytes()
 }
 
-// prstatusNote is an x86-64 NT_PRSTATUS whose pr_reg holds regs (in
-// user_regs_struct's order).
-func prstatusNote(regs [prRegs]uint64) []byte {
-	desc := make([]byte, prRegOff+prRegs*8+8) // pr_reg, pr_fpvalid
-	for i, r := range regs {
-		binary.LittleEndian.PutUint64(desc[prRegOff+8*i:], r)
-	}
-	return note("CORE", ntPRStatus, desc)
+// prstatusNote is an x86-64 NT_PRSTATUS of a CPU running ring-0 code
+// (CS 0x10) with registers regs.
+func prstatusNote(regs x86.Regs) []byte {
+	return note("CORE", ntPRStatus, x86.PRStatus(1, regs, x86.SRegs{CS: x86.Segment{Selector: 0x10}}, false))
 }
 
 // load is a PT_LOAD segment of a test core.
@@ -102,8 +99,7 @@ func kdumpCore(marker uint64) []byte {
 	put(physBase+0x4000+8*(va>>12&511), physBase+0x5000|3)
 	put(physBase+0x5010, marker)
 	info := "OSRELEASE=6.12.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff80001000\nNUMBER(phys_base)=1048576\nKERNELOFFSET=0\n"
-	var regs [prRegs]uint64
-	regs[16], regs[17], regs[19] = va+0x10, 0x10, 0xffffc90000003f00 // rip, cs, rsp
+	regs := x86.Regs{RIP: va + 0x10, RSP: 0xffffc90000003f00}
 	notes := append(prstatusNote(regs), note("VMCOREINFO", 0, []byte(info))...)
 	return elfCore(notes, load{pa: physBase, data: mem})
 }
@@ -171,7 +167,7 @@ func TestUserCR3FallsBackToKernelTables(t *testing.T) {
 // too short for its registers, is an error, never a panic or a read past
 // the segment.
 func TestMalformedNotes(t *testing.T) {
-	var regs [prRegs]uint64
+	var regs x86.Regs
 	good := prstatusNote(regs)
 	for name, notes := range map[string][]byte{
 		"truncated header":           good[:8],
@@ -197,7 +193,7 @@ func TestNotCores(t *testing.T) {
 	core := kdumpCore(1)
 	exec := append([]byte{}, core...)
 	exec[16] = 2 // ET_EXEC
-	noLoad := elfCore(prstatusNote([prRegs]uint64{}))
+	noLoad := elfCore(prstatusNote(x86.Regs{}))
 	for name, c := range map[string]struct {
 		b    []byte
 		want string
@@ -257,7 +253,7 @@ func flattened(dump []byte) []byte {
 // TestDiskdumpSeed reads the page of the compressed kdump FuzzOpen
 // starts from, directly and flattened: the seed is a real dump.
 func TestDiskdumpSeed(t *testing.T) {
-	var regs [prRegs]uint64
+	var regs x86.Regs
 	page := bytes.Repeat([]byte{0x5a}, 4096)
 	for name, b := range map[string][]byte{"compressed kdump": diskdumpCore(prstatusNote(regs), page),
 		"flattened": flattened(diskdumpCore(prstatusNote(regs), page))} {
@@ -279,10 +275,9 @@ func TestDiskdumpSeed(t *testing.T) {
 // each CPU's registers and some memory: errors, never a panic or a hang.
 func FuzzOpen(f *testing.F) {
 	f.Add(kdumpCore(42))
-	var regs [prRegs]uint64
+	var regs x86.Regs
 	f.Add(elfCore(prstatusNote(regs), load{va: 0xffff888000000000, data: make([]byte, 8192)}, load{pa: 4096, data: make([]byte, 64), memsz: 8192}))
-	qemu := make([]byte, qemuGSKOff+8)
-	binary.LittleEndian.PutUint32(qemu[4:], uint32(len(qemu)))
+	qemu := x86.QEMUCPUState(x86.Regs{}, x86.SRegs{})
 	f.Add(elfCore(note("QEMU", 0, qemu), load{data: make([]byte, 4096)}))
 	f.Add(diskdumpCore(prstatusNote(regs), make([]byte, 4096)))
 	f.Add(flattened(diskdumpCore(note("QEMU", 0, qemu), make([]byte, 4096))))

@@ -50,7 +50,7 @@ func (d *dump) setCPUs(n notes) error {
 	switch {
 	case len(n.qemu) > 0:
 		for i, q := range n.qemu {
-			r, s, err := qemuRegs(q, n.longMode)
+			r, s, err := x86.ParseQEMUCPUState(q, n.longMode)
 			if err != nil {
 				return fmt.Errorf("CPU %d: %w", i, err)
 			}
@@ -60,7 +60,7 @@ func (d *dump) setCPUs(n notes) error {
 	case len(n.prstatus) > 0:
 		kp, ok := d.kernel, d.kernelOK
 		for _, pr := range n.prstatus {
-			r, s := prstatusRegs(pr, n.i386)
+			r, s := pr.regs, pr.sregs
 			if ok {
 				s.CR0, s.CR3, s.CR4, s.EFER = kp.CR0, kp.CR3, kp.CR4, kp.EFER
 			}
