@@ -779,7 +779,11 @@ func TestLinuxModuleKASLRUnderQEMU(t *testing.T) {
 	var ev *dap.StoppedEvent
 	for ev == nil {
 		m, err := c.WaitAnyEvent("breakpoint", "stopped")
-		must(err)
+		if err != nil {
+			// What the session said on the way (the slide, modules) tells
+			// where the chain broke.
+			t.Fatalf("%v; the debug console said:\n%s", err, c.Output("console"))
+		}
 		switch m := m.(type) {
 		case *dap.BreakpointEvent:
 			if b := m.Body.Breakpoint; m.Body.Reason == "changed" && !b.Verified && !strings.Contains(b.Message, "module") {
