@@ -103,7 +103,7 @@ async function withVSCode({ state, folder, art, settings = {} }, fn) {
 // ("Debug: Add Function Breakpoint"; the list shows the category apart).
 async function runCommand(page, title) {
   await page.keyboard.press('F1');
-  await page.waitForSelector('.quick-input-widget input');
+  await page.waitForSelector('.quick-input-widget input:focus', { timeout: 10000 }); // typed before it has focus, letters are lost
   await page.keyboard.type(title);
   const name = title.replace(/^[^:]+: /, '');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10000 });

@@ -45,7 +45,7 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
     await withVSCode({ state, folder: WS, art: ART, settings: { 'vmdap.trace': true } }, async (page, { data }) => {
       // Open kernel/main.c through Quick Open.
       await page.keyboard.press('Control+P');
-      await page.waitForSelector('.quick-input-widget input');
+      await page.waitForSelector('.quick-input-widget input:focus', { timeout: 10000 }); // typed before it has focus, letters are lost
       await page.keyboard.type('kernel/main.c');
       const result = page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.c' }).first();
       await result.waitFor({ timeout: 30000 });
@@ -55,7 +55,7 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
       const bpLine = lineOf('int total = sum_squares(5);');
       await page.click('.monaco-editor .view-lines');
       await page.keyboard.press('Control+G');
-      await page.waitForSelector('.quick-input-widget input');
+      await page.waitForSelector('.quick-input-widget input:focus', { timeout: 10000 }); // typed before it has focus, letters are lost
       await page.keyboard.type(String(bpLine));
       await page.keyboard.press('Enter');
       await page.waitForTimeout(500); // F9 right after the go-to-line box closes is lost
