@@ -95,12 +95,23 @@ func qemuSession(t *testing.T, c *daptest.Client, src string, wantExit int) {
 	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "1" {
 		t.Fatalf("hits after the step = %v %v", r, err)
 	}
-	// Physical memory is vmdap's VMM's: over a stub, a clear refusal.
-	if _, err := c.Evaluate(0, "xp/4xb 0x1000"); err == nil || !strings.Contains(err.Error(), "guest-physical") {
-		t.Fatalf("xp over a GDB stub: %v", err)
-	}
 	if r, err := c.Evaluate(0, "x/2xb &hits"); err != nil || !strings.Contains(r.Body.Result, "<hits>:\t0x01\t0x00") {
 		t.Fatalf("x over a GDB stub: %+v %v", r, err)
+	}
+	// Physical memory through QEMU's physical-memory mode: hits's page
+	// walked through the guest's tables, and read there; virtual reads
+	// stay virtual after it.
+	r, err = c.Evaluate(0, "gva2gpa &hits")
+	var gpa uint64
+	if err != nil || !strings.HasPrefix(r.Body.Result, "gpa: ") {
+		t.Fatalf("gva2gpa over QEMU's stub: %+v %v", r, err)
+	}
+	fmt.Sscanf(strings.TrimPrefix(r.Body.Result, "gpa: "), "%v", &gpa)
+	if r, err := c.Evaluate(0, fmt.Sprintf("xp/2xb %#x", gpa)); err != nil || r.Body.Result != fmt.Sprintf("%#x:\t0x01\t0x00", gpa) {
+		t.Fatalf("xp/2xb of hits's guest-physical address %#x: %+v %v", gpa, r, err)
+	}
+	if r, err := c.Evaluate(0, "hits"); err != nil || r.Body.Result != "1" {
+		t.Fatalf("hits after the physical read = %v %v", r, err)
 	}
 	// Jump to Cursor back to the increment (rip written through the stub)
 	// and run it again.

@@ -34,8 +34,8 @@ A ,x suffix or a /x prefix shows integers in hex (counter,x  /x counter).
 gdb's print works too: p counter, print/x counter.
 Commands:
   x/NFU ADDR       examine memory, as gdb's x (x/8xb &counter, x/4gx $rsp, x/s msg, x/5i $rip)
-  xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM)
-  gva2gpa ADDR     translate a virtual address through the page tables (vmdap's own VMM)
+  xp/NFU PADDR     examine guest-physical memory (vmdap's own VMM, QEMU)
+  gva2gpa ADDR     translate a virtual address through the page tables (vmdap's own VMM, QEMU)
   whatis EXPR|TYPE the type's name
   ptype EXPR|TYPE  the type spelled out (a struct's members, an enum's values)
   ptype/o TYPE     a struct's layout: offsets, sizes, holes, padding (as pahole shows it)
@@ -150,7 +150,7 @@ func (r physReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-var errNoPhysical = errors.New("this backend cannot read guest-physical memory (vmdap's own KVM VMM can)")
+var errNoPhysical = errors.New("this backend cannot read guest-physical memory (vmdap's own VMM and QEMU's GDB stub can)")
 
 // gva2gpa translates a guest-virtual address through the vCPU's page
 // tables.

@@ -110,7 +110,7 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		t.onExit, t.onClose, t.onRelease = l.exit, l.stop, l.release
 	}
 	t.log.WithFields(logrus.Fields{"stub": t.stubName, "threads": len(t.threads), "vCont": t.vCont, "G": t.gWrite,
-		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
+		"Z0": t.z[0], "Z0unmapped": t.z0Unmapped, "physical": t.phyMem, "Z1": t.z[1], "Z2": t.z[2], "Z3": t.z[3], "Z4": t.z[4],
 		"noack": t.noAck}).Info("attached to GDB stub")
 	go t.lifeline()
 	return t, nil
@@ -236,6 +236,18 @@ func (t *Target) probe() error {
 		t.pipeline = true
 		t.c.SkipAcks()
 		t.stPhysical = true
+	}
+	if err := alive(err); err != nil {
+		return err
+	}
+	// Physical memory: QEMU answers its current mode (0); others nothing.
+	// First, before anything reads memory: a client before vmdap may
+	// have left the mode on, and vmdap's reads are virtual.
+	r, err = t.x("probing physical memory", "qqemu.PhyMemMode")
+	t.phyMem = err == nil && (r == "0" || r == "1")
+	if t.phyMem && r == "1" {
+		_, err = t.x("probing physical memory", "Qqemu.PhyMemMode:0")
+		t.phyMem = err == nil
 	}
 	if err := alive(err); err != nil {
 		return err

@@ -109,12 +109,15 @@ type Target struct {
 	// checks breakpoints by address at translation time); z0Patches: Z0
 	// writes an int3 into guest memory (QEMU-KVM), which reads then show.
 	z0Unmapped, z0Patches bool
-	opCtx                 context.Context // bounds exchanges: the handshake while attaching, then none
-	onExit                func() exitInfo // the launched hypervisor's end (nil when attached: Config.launched)
-	onClose               func()          // stops a launched hypervisor
-	onRelease             func()          // a launched hypervisor let go by a detach
-	ended                 chan struct{}   // closed by lifeline once the connection has ended
-	closing               chan struct{}   // closed by end: a Wait in progress returns
+	// phyMem: 'm' and 'M' can be switched to guest-physical addresses
+	// (QEMU's Qqemu.PhyMemMode; physical.go).
+	phyMem    bool
+	opCtx     context.Context // bounds exchanges: the handshake while attaching, then none
+	onExit    func() exitInfo // the launched hypervisor's end (nil when attached: Config.launched)
+	onClose   func()          // stops a launched hypervisor
+	onRelease func()          // a launched hypervisor let go by a detach
+	ended     chan struct{}   // closed by lifeline once the connection has ended
+	closing   chan struct{}   // closed by end: a Wait in progress returns
 
 	// mu guards the run state and everything learnt at the current stop
 	// (registers, memory lines, selected threads), the breakpoint and
@@ -375,7 +378,6 @@ func (t *Target) RegisterWriter() (vmm.RegisterWriter, bool) {
 	return t, t.gWrite || t.pWrite
 }
 func (t *Target) DebugRegisters() (vmm.DebugRegisters, bool) { return nil, false }
-func (t *Target) PhysicalMemory() (vmm.PhysicalMemory, bool) { return nil, false }
 
 // Slots implements vmm.HWBreakpoints.
 func (t *Target) Slots() int { return 4 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmdap/vmm"
+	"vmdap/x86/paging"
 )
 
 // Factory makes a target for the Multiboot guest g, stopped at its entry.
@@ -19,7 +20,8 @@ type Factory func(t *testing.T, g *Guest) vmm.Target
 // steps on one target, each its own subtest (a step that fails ends the
 // scenario): entry state, a hardware (or software) breakpoint, memory that
 // matches the image, a step, register writes, a software breakpoint hit
-// and resume, a write watchpoint, pause, and the exit status.
+// and resume, guest-physical memory (where the backend offers it), a
+// write watchpoint, pause, and the exit status.
 func Conformance(t *testing.T, g *Guest, newTarget Factory) {
 	t.Helper()
 	tg := newTarget(t, g)
@@ -41,6 +43,7 @@ func Conformance(t *testing.T, g *Guest, newTarget Factory) {
 		{"step", (*conformance).step},
 		{"registers", (*conformance).registers},
 		{"software breakpoint", (*conformance).softwareBreakpoint},
+		{"physical memory", (*conformance).physicalMemory},
 		{"watchpoint", (*conformance).watchpoint},
 		{"pause", (*conformance).pause},
 		{"exit", (*conformance).exit},
@@ -195,6 +198,71 @@ func (c *conformance) softwareBreakpoint(t *testing.T) {
 	}
 	sw.RemoveBreakpoint(puts)
 }
+
+// physicalMemory, where the backend reads guest-physical memory: puts's
+// bytes are at the address vCPU 0's page tables translate it to (walked
+// through physical reads), a software breakpoint there reads as the
+// image's byte, as in a virtual read, and a physical write to hits is
+// what a virtual read sees.
+func (c *conformance) physicalMemory(t *testing.T) {
+	pm, ok := c.tg.PhysicalMemory()
+	if !ok {
+		t.Skip("this backend reads no guest-physical memory")
+	}
+	sr, err := c.tg.SRegs(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := paging.FromSRegs(sr)
+	pa := func(va uint64) uint64 {
+		t.Helper()
+		p, _, err := paging.Translate(physReader{pm}, st, va)
+		if err != nil {
+			t.Fatalf("translating %#x through the guest's page tables: %v", va, err)
+		}
+		return p
+	}
+	puts := c.sym(t, "puts")
+	want := make([]byte, 16)
+	c.imageBytes(want, puts)
+	read := func(what string) {
+		t.Helper()
+		got := make([]byte, 16)
+		if n, err := pm.ReadPhysical(got, pa(puts)); err != nil || n != 16 || !bytes.Equal(got, want) {
+			t.Fatalf("puts's bytes at guest-physical %#x%s: % x (%v), the image has % x", pa(puts), what, got[:n], err, want)
+		}
+	}
+	read("")
+	if sw, ok := c.tg.SWBreakpoints(); ok {
+		if err := sw.InsertBreakpoint(puts); err != nil {
+			t.Fatal(err)
+		}
+		read(", a software breakpoint there")
+		if err := sw.RemoveBreakpoint(puts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := c.sym(t, "hits")
+	var was [8]byte
+	if _, err := c.tg.ReadMemory(0, was[:], hits); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pm.WritePhysical([]byte{0x5a, 0xa5}, pa(hits)); err != nil || n != 2 {
+		t.Fatalf("writing hits at guest-physical %#x: %d %v", pa(hits), n, err)
+	}
+	got := make([]byte, 2)
+	if _, err := c.tg.ReadMemory(0, got, hits); err != nil || got[0] != 0x5a || got[1] != 0xa5 {
+		t.Fatalf("hits after a physical write reads % x (%v)", got, err)
+	}
+	if _, err := c.tg.WriteMemory(0, was[:], hits); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// physReader reads guest-physical memory for the page walker.
+type physReader struct{ pm vmm.PhysicalMemory }
+
+func (r physReader) ReadAt(p []byte, off int64) (int, error) { return r.pm.ReadPhysical(p, uint64(off)) }
 
 // watchpoint: a write watchpoint on `hits`, with the first kind that can
 // watch it.
