@@ -262,7 +262,9 @@ func (c *conformance) physicalMemory(t *testing.T) {
 // physReader reads guest-physical memory for the page walker.
 type physReader struct{ pm vmm.PhysicalMemory }
 
-func (r physReader) ReadAt(p []byte, off int64) (int, error) { return r.pm.ReadPhysical(p, uint64(off)) }
+func (r physReader) ReadAt(p []byte, off int64) (int, error) {
+	return r.pm.ReadPhysical(p, uint64(off))
+}
 
 // watchpoint: a write watchpoint on `hits`, with the first kind that can
 // watch it.
