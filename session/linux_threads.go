@@ -258,7 +258,20 @@ func (t *taskTarget) ReadMemory(v int, p []byte, addr uint64) (int, error) {
 	if _, ok := t.virtual(v); ok {
 		v = t.real()
 	}
-	return t.Target.ReadMemory(v, p, addr)
+	n, err := t.Target.ReadMemory(v, p, addr)
+	var fault *vmm.FaultError
+	if errors.As(err, &fault) && n < len(p) {
+		// A kernel address the user half of a PTI pair does not map
+		// (pti.go).
+		if m, ok := t.s.readKernelPTI(v, p[n:], addr+uint64(n)); ok && m > 0 {
+			if n += m; n == len(p) {
+				err = nil
+			} else {
+				err = &vmm.FaultError{Addr: addr + uint64(n), Reason: "not mapped by the kernel's page tables either (page-table isolation)"}
+			}
+		}
+	}
+	return n, err
 }
 
 func (t *taskTarget) WriteMemory(v int, p []byte, addr uint64) (int, error) {

@@ -194,6 +194,7 @@ func (s *Session) launch(thread int, step bool, fn func(v int) result) error {
 		s.announce = thread
 	}
 	s.frames = map[int][]Frame{}
+	s.forgetPTI()
 	s.types = nil
 	s.excInfo = nil
 	s.ret = nil
@@ -342,6 +343,7 @@ func (s *Session) judge(st vmm.Stop, err error, want func(vmm.Stop) bool) (resul
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = map[int][]Frame{}
+	s.forgetPTI()
 	s.bps.retry(nil) // pending breakpoints, at every stop
 	switch st.Reason {
 	case vmm.ReasonPause:

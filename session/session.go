@@ -68,6 +68,7 @@ type Session struct {
 	curVCPU  int // the vCPU the last stop was on
 	lastStop vmm.Stop
 	frames   map[int][]Frame // per-stop cache by vCPU
+	pti      ptiState        // per-stop: PTI kernel halves checked (pti.go)
 	// types converts DWARF types for every scope of a stop (see
 	// stopTypes); nil: none yet since the guest last ran.
 	types    *typeCache
@@ -341,6 +342,7 @@ func (s *Session) serveRequests() {
 // serveRequestsLocked runs the queued requests, or fails them once the
 // guest has exited (mu held).
 func (s *Session) serveRequestsLocked() {
+	s.forgetPTI() // the guest ran since the last stop
 	for {
 		select {
 		case r := <-s.reqs:
