@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -35,8 +37,10 @@ import (
 //     KASLR offset and version there).
 //
 // vmdap's own VMM gives the RAM (vmm.RAMLayout) and reads it
-// (vmm.PhysicalMemory); over QEMU's GDB stub, which reads neither, QEMU
-// writes the file itself (its monitor's dump-guest-memory). The file is
+// (vmm.PhysicalMemory); over QEMU's GDB stub, which knows no RAM layout,
+// QEMU writes the file itself (its monitor's dump-guest-memory), and for a
+// Linux kernel vmdap writes it again from that file, with the kernel's
+// VMCOREINFO and virtual addresses, which QEMU's lacks. The file is
 // written as it is read, a chunk at a time (guest RAM can be gigabytes),
 // pages of zeros left as holes, to a temporary name beside it that is
 // renamed once the dump is whole: a failed dump leaves no half file.
@@ -127,7 +131,7 @@ func (s *Session) dumpCommand(line string) (string, error) {
 		case phys && hasRAM:
 			out, err = s.writeCore(path, t, pm, layout.RAM())
 		case hasMonitor:
-			out, err = qemuDump(path, mon)
+			out, err = s.qemuDump(path, t, mon)
 		case s.dump != nil:
 			err = errors.New("this session shows a core dump already: copy its file")
 		default:
@@ -438,8 +442,13 @@ func (s *Session) vmcoreinfo() ([]byte, string) {
 }
 
 // qemuDump has QEMU write the dump (its monitor's dump-guest-memory,
-// without paging) to a temporary name beside path, then renames it.
-func qemuDump(path string, m vmm.Monitor) (string, error) {
+// without paging) to a temporary name beside path. For a Linux kernel
+// that has its VMCOREINFO the file is then written again, as on vmdap's
+// VMM, with QEMU's for the RAM (rewriteQEMUDump): QEMU's own has the
+// kernel's VMCOREINFO only with -device vmcoreinfo and the guest's
+// qemu_fw_cfg driver, and no virtual addresses, and drgn and crash need
+// those. Otherwise QEMU's file is renamed to path as it is.
+func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor) (string, error) {
 	// The temporary name is made here and left for QEMU to open (QEMU
 	// creates or truncates it).
 	f, err := createBeside(path)
@@ -448,12 +457,7 @@ func qemuDump(path string, m vmm.Monitor) (string, error) {
 	}
 	tmp := f.Name()
 	f.Close()
-	done := false
-	defer func() {
-		if !done {
-			os.Remove(tmp)
-		}
-	}()
+	defer os.Remove(tmp) // nothing once renamed
 	// The monitor reads the name as a quoted string (its get_str): a
 	// backslash and a double quote are escaped, no shell is involved.
 	q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(tmp) + `"`
@@ -470,11 +474,81 @@ func qemuDump(path string, m vmm.Monitor) (string, error) {
 	if err != nil || st.Size() == 0 {
 		return "", errors.New("QEMU reported no error but wrote nothing here: is it running on another machine? (its dump would be there)")
 	}
+	if s.isLinux() {
+		if info, _ := s.vmcoreinfo(); info != nil {
+			out, err := s.rewriteQEMUDump(path, tmp, t)
+			if err == nil {
+				return out, nil
+			}
+			s.log.WithError(err).Warn("QEMU's dump kept as QEMU wrote it")
+		}
+	}
 	// QEMU creates the file readable by its owner only (S_IRUSR).
 	os.Chmod(tmp, 0o600)
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("renaming the finished dump: %w", err)
 	}
-	done = true
 	return fmt.Sprintf("wrote %s: QEMU's dump-guest-memory, an ELF core of %d MiB (open it with an attach of \"coreFile\", drgn -c or crash)", path, st.Size()>>20), nil
+}
+
+// rewriteQEMUDump writes the dump to path as writeCore does, its RAM read
+// from QEMU's dump at tmp (an ELF core without paging: a PT_LOAD per RAM
+// block, at its guest-physical address) and its vCPUs from the live
+// target.
+func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target) (string, error) {
+	f, err := elf.Open(tmp)
+	if err != nil {
+		return "", fmt.Errorf("reading QEMU's dump: %w", err)
+	}
+	defer f.Close()
+	var r fileRAM
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Filesz > 0 {
+			r.segs = append(r.segs, fileSeg{PhysRange: vmm.PhysRange{Addr: p.Paddr, Size: min(p.Filesz, p.Memsz)}, r: p.ReaderAt})
+		}
+	}
+	sort.Slice(r.segs, func(i, j int) bool { return r.segs[i].Addr < r.segs[j].Addr })
+	var ram []vmm.PhysRange
+	for i, sg := range r.segs {
+		if i > 0 && sg.Addr < r.segs[i-1].Addr+r.segs[i-1].Size {
+			return "", fmt.Errorf("QEMU's dump has overlapping RAM at %#x", sg.Addr)
+		}
+		ram = append(ram, sg.PhysRange)
+	}
+	out, err := s.writeCore(path, t, r, ram)
+	if err != nil {
+		return "", err
+	}
+	return out + "; the RAM from QEMU's dump-guest-memory", nil
+}
+
+// fileRAM reads guest-physical memory from a dump's segments.
+type fileRAM struct{ segs []fileSeg }
+
+type fileSeg struct {
+	vmm.PhysRange
+	r io.ReaderAt
+}
+
+func (m fileRAM) ReadPhysical(p []byte, addr uint64) (int, error) {
+	n := 0
+	for n < len(p) {
+		a := addr + uint64(n)
+		i := sort.Search(len(m.segs), func(i int) bool { return m.segs[i].Addr+m.segs[i].Size > a })
+		if i == len(m.segs) || m.segs[i].Addr > a {
+			return n, fmt.Errorf("guest-physical %#x is not in QEMU's dump", a)
+		}
+		sg := m.segs[i]
+		c := int(min(uint64(len(p)-n), sg.Addr+sg.Size-a))
+		got, err := sg.r.ReadAt(p[n:n+c], int64(a-sg.Addr))
+		n += got
+		if got < c {
+			return n, fmt.Errorf("reading QEMU's dump at guest-physical %#x: %w", a+uint64(got), err)
+		}
+	}
+	return n, nil
+}
+
+func (fileRAM) WritePhysical([]byte, uint64) (int, error) {
+	return 0, errors.New("a dump being written is not written to")
 }
