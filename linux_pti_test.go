@@ -72,6 +72,14 @@ func TestLinuxPTIUserStopUnderQEMU(t *testing.T) {
 	if got := evalIn(t, c, fid, "current->pid"); got != m[1] {
 		t.Errorf("current->pid = %s, tasks says pid %s runs", got, m[1])
 	}
+	// A kernel variable written there (the debug console's C assignment)
+	// reads back.
+	was := evalIn(t, c, fid, "panic_timeout")
+	evalIn(t, c, fid, "panic_timeout = 7")
+	if got := evalIn(t, c, fid, "panic_timeout"); got != "7" {
+		t.Errorf("panic_timeout after writing 7 = %s", got)
+	}
+	evalIn(t, c, fid, "panic_timeout = "+was)
 	if out := evalIn(t, c, fid, "dmesg"); !strings.Contains(out, ready) {
 		t.Errorf("dmesg has no %s:\n%.2000s", ready, out)
 	}

@@ -259,26 +259,31 @@ func (t *taskTarget) ReadMemory(v int, p []byte, addr uint64) (int, error) {
 		v = t.real()
 	}
 	n, err := t.Target.ReadMemory(v, p, addr)
-	var fault *vmm.FaultError
-	if errors.As(err, &fault) && n < len(p) {
-		// A kernel address the user half of a PTI pair does not map
-		// (pti.go).
-		if m, ok := t.s.readKernelPTI(v, p[n:], addr+uint64(n)); ok && m > 0 {
-			if n += m; n == len(p) {
-				err = nil
-			} else {
-				err = &vmm.FaultError{Addr: addr + uint64(n), Reason: "not mapped by the kernel's page tables either (page-table isolation)"}
-			}
-		}
-	}
-	return n, err
+	return t.orPTI(v, p, addr, n, err, false)
 }
 
 func (t *taskTarget) WriteMemory(v int, p []byte, addr uint64) (int, error) {
 	if _, ok := t.virtual(v); ok {
 		v = t.real()
 	}
-	return t.Target.WriteMemory(v, p, addr)
+	n, err := t.Target.WriteMemory(v, p, addr)
+	return t.orPTI(v, p, addr, n, err, true)
+}
+
+// orPTI finishes an access that faulted at a kernel address the user half
+// of a PTI page-table pair does not map (pti.go).
+func (t *taskTarget) orPTI(v int, p []byte, addr uint64, n int, err error, write bool) (int, error) {
+	var fault *vmm.FaultError
+	if !errors.As(err, &fault) || n >= len(p) {
+		return n, err
+	}
+	if m, ok := t.s.kernelPTI(v, p[n:], addr+uint64(n), write); ok && m > 0 {
+		if n += m; n == len(p) {
+			return n, nil
+		}
+		return n, &vmm.FaultError{Addr: addr + uint64(n), Write: write, Reason: "not mapped by the kernel's page tables either (page-table isolation)"}
+	}
+	return n, err
 }
 
 var errTaskStep = errors.New("a task that is not running cannot be stepped: step or continue a vCPU thread (a task runs when the scheduler picks it)")

@@ -12,9 +12,9 @@ import (
 // first instructions of each kernel entry) under page tables that map
 // almost nothing of the kernel. Each PGD is an 8 KiB pair, the kernel's
 // first, and CR3 names the user half by bit 12 (the kernel's
-// kernel_to_user_pgdp). So at a stop there, a kernel read the vCPU's
-// tables fault on is done as the kernel would do it after its CR3
-// switch: through the pair's kernel half, walked and read in
+// kernel_to_user_pgdp). So at a stop there, a kernel read or write the
+// vCPU's tables fault on is done as the kernel would do it after its CR3
+// switch: through the pair's kernel half, walked and accessed in
 // guest-physical memory, where the backend reads that (vmdap's VMM,
 // QEMU's stub; a dump has its own fallback, the kernel's init_top_pgt).
 //
@@ -66,37 +66,42 @@ func (s *Session) mapsKernel(st paging.State, pm vmm.PhysicalMemory) bool {
 		return false
 	}
 	got := make([]byte, bannerProbe)
-	n, err := readThrough(pm, st, got, banner+s.sym.Slide())
+	n, err := through(pm, st, got, banner+s.sym.Slide(), false)
 	return err == nil && n == len(got) && bytes.Equal(got, want)
 }
 
-// readThrough reads virtual memory through page tables st, in guest-
-// physical memory, a page at a time.
-func readThrough(pm vmm.PhysicalMemory, st paging.State, p []byte, addr uint64) (int, error) {
+// through reads or writes virtual memory through page tables st, in
+// guest-physical memory, a page at a time.
+func through(pm vmm.PhysicalMemory, st paging.State, p []byte, addr uint64, write bool) (int, error) {
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
 		pa, remain, err := paging.Translate(physReader{pm}, st, a)
 		if err != nil {
-			return n, &vmm.FaultError{Addr: a, Reason: err.Error()}
+			return n, &vmm.FaultError{Addr: a, Write: write, Reason: err.Error()}
 		}
 		c := int(min(remain, uint64(len(p)-n)))
-		m, err := pm.ReadPhysical(p[n:n+c], pa)
+		var m int
+		if write {
+			m, err = pm.WritePhysical(p[n:n+c], pa)
+		} else {
+			m, err = pm.ReadPhysical(p[n:n+c], pa)
+		}
 		n += m
 		if err != nil {
 			return n, err
 		}
 		if m < c {
-			return n, &vmm.FaultError{Addr: a + uint64(m), Reason: "outside guest memory"}
+			return n, &vmm.FaultError{Addr: a + uint64(m), Write: write, Reason: "outside guest memory"}
 		}
 	}
 	return n, nil
 }
 
-// readKernelPTI finishes a read of kernel memory that vCPU v's page
+// kernelPTI finishes a read or write of kernel memory that vCPU v's page
 // tables faulted on, through the kernel half of its PTI pair; ok is
 // false when that does not apply. Session.mu held.
-func (s *Session) readKernelPTI(v int, p []byte, addr uint64) (int, bool) {
+func (s *Session) kernelPTI(v int, p []byte, addr uint64, write bool) (int, bool) {
 	if addr < kernelHalf {
 		return 0, false
 	}
@@ -108,6 +113,6 @@ func (s *Session) readKernelPTI(v int, p []byte, addr uint64) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	n, _ := readThrough(pm, st, p, addr)
+	n, _ := through(pm, st, p, addr, write)
 	return n, true
 }
