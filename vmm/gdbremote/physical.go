@@ -13,8 +13,8 @@ import (
 //
 // Software breakpoints the stub writes into guest memory (QEMU with KVM)
 // are hidden from physical reads too: each one's virtual address is
-// translated through vCPU 0's page tables (the vCPU the breakpoints were
-// read through when placed: vmdap places them through the first vCPU).
+// translated through vCPU 0's page tables (a kernel's code is mapped
+// alike on every vCPU).
 
 var _ vmm.PhysicalMemory = (*Target)(nil)
 
