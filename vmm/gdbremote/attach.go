@@ -240,17 +240,19 @@ func (t *Target) probe() error {
 	if err := alive(err); err != nil {
 		return err
 	}
-	// Physical memory: QEMU answers its current mode (0); others nothing.
-	// First, before anything reads memory: a client before vmdap may
-	// have left the mode on, and vmdap's reads are virtual.
-	r, err = t.x("probing physical memory", "qqemu.PhyMemMode")
-	t.phyMem = err == nil && (r == "0" || r == "1")
-	if t.phyMem && r == "1" {
-		_, err = t.x("probing physical memory", "Qqemu.PhyMemMode:0")
-		t.phyMem = err == nil
-	}
-	if err := alive(err); err != nil {
-		return err
+	// Physical memory: QEMU's stub answers its current mode (0; since
+	// QEMU 4.1). First, before anything reads memory: a client before
+	// vmdap may have left the mode on, and vmdap's reads are virtual.
+	if t.pipeline {
+		r, err = t.x("probing physical memory", "qqemu.PhyMemMode")
+		t.phyMem = err == nil && (r == "0" || r == "1")
+		if t.phyMem && r == "1" {
+			_, err = t.x("probing physical memory", "Qqemu.PhyMemMode:0")
+			t.phyMem = err == nil
+		}
+		if err := alive(err); err != nil {
+			return err
+		}
 	}
 	r, err = t.x("probing vCont", "vCont?")
 	if err == nil && strings.Contains(r, ";s") && strings.Contains(r, ";c") {
