@@ -9,9 +9,11 @@
 // back and says so in Capabilities' methods and notes: software
 // breakpoints written with M when Z0 is missing, watchpoints emulated by
 // single-stepping and comparing when Z2 is missing (bhyve), register
-// writes refused with a clear error when neither G nor P exists (bhyve). What a stub does that
-// no packet announces is learnt at run time: whether its step executes
-// the instruction under its own breakpoint (run.go).
+// writes refused with a clear error when neither G nor P exists (bhyve),
+// guest-physical memory where QEMU's physical-memory mode is (physical.go).
+// What a stub does that no packet announces is learnt at run time:
+// whether its step executes the instruction under its own breakpoint
+// (run.go).
 //
 // The attach handshake is bounded in time, and what a stub sends in it in
 // size (packets, target description, thread list): a broken or hostile
