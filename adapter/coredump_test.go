@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-dap"
 
+	"vmdap/adapter"
 	"vmdap/adapter/daptest"
 	"vmdap/vmm/vmmtest"
 )
@@ -177,4 +178,60 @@ func TestCoreSessionsLeaveNothingBehind(t *testing.T) {
 		<-done
 	}
 	checkNoLeaks(t, runOne)
+}
+
+// TestDumpProgress: the console's dump shows a progress bar (to a client
+// that announced supportsProgressReporting): progressStart titled for the
+// dump, with the file's name, updates up to 100 %, then progressEnd,
+// before the evaluate's response.
+func TestDumpProgress(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	defer adapter.SetProgressAfter(0)()
+	c, _ := newClient(t)
+	if _, err := c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": true,
+		"columnsStartAt1": true, "supportsProgressReporting": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "memory": 64}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	c.Events() // the launch's
+	core := filepath.Join(t.TempDir(), "progress.core")
+	if _, err := c.Request("evaluate", map[string]any{"expression": "dump " + core, "context": "repl"}); err != nil {
+		t.Fatal(err)
+	}
+	var seq []string
+	last := -1
+	for _, m := range c.Events() {
+		switch ev := m.(type) {
+		case *dap.ProgressStartEvent:
+			seq = append(seq, "start")
+			if ev.Body.Title != "Writing core dump" || ev.Body.Message != "progress.core" {
+				t.Errorf("progressStart %+v", ev.Body)
+			}
+		case *dap.ProgressUpdateEvent:
+			if ev.Body.Percentage < last {
+				t.Errorf("progress went back from %d to %d %%", last, ev.Body.Percentage)
+			}
+			last = ev.Body.Percentage
+		case *dap.ProgressEndEvent:
+			seq = append(seq, "end")
+		}
+	}
+	if strings.Join(seq, " ") != "start end" || last != 100 {
+		t.Errorf("progress events %v, last update at %d %%: want start, updates to 100 %%, end", seq, last)
+	}
+	c.Disconnect()
 }

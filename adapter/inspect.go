@@ -326,7 +326,18 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 		return
 	}
 	if a.Context == "repl" && s.IsCommand(a.Expression) { // x/, xp/, gva2gpa, Linux's dmesg, tasks, lsmod
-		text, err := s.Console(thread, frame, a.Expression)
+		// A long command (dump FILE) shows a progress bar, as a long
+		// symbol load does.
+		var p *progress
+		text, err := s.ConsoleProgress(thread, frame, a.Expression, func(title, object string, done, total int64) {
+			if p == nil {
+				p = c.newProgress(m.Seq, title, object)
+			}
+			p.update(done, total)
+		})
+		if p != nil {
+			p.end("")
+		}
 		if err != nil {
 			c.fail(&m.Request, errEvaluate, err)
 			return

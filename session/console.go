@@ -67,7 +67,21 @@ Module symbols load by themselves when the "modules" setting names their folder 
 
 // Console runs a debug-console command in a frame and returns its output.
 func (s *Session) Console(thread, frame int, line string) (string, error) {
-	out, err := s.console(thread, frame, line)
+	return s.ConsoleProgress(thread, frame, line, nil)
+}
+
+// Progress hears how far a long console command is: what it does (a
+// title, and its object: a file name), and done of total units (bytes of
+// a dump). It is called with Session.mu held: it must not call back.
+type Progress func(title, object string, done, total int64)
+
+// ConsoleProgress is Console for a command that may take long (dump
+// FILE), reporting how far it is to progress (nil: nobody listens).
+func (s *Session) ConsoleProgress(thread, frame int, line string, progress Progress) (string, error) {
+	if progress == nil {
+		progress = func(string, string, int64, int64) {}
+	}
+	out, err := s.console(thread, frame, line, progress)
 	return boundOutput(out, false, ""), err
 }
 
@@ -106,7 +120,7 @@ func boundOutput(text string, keepEnd bool, hint string) string {
 	return text[:cut] + fmt.Sprintf("(vmdap: %d more lines left out, the console shows at most %d bytes%s)\n", left, maxConsoleOutput, hint)
 }
 
-func (s *Session) console(thread, frame int, line string) (string, error) {
+func (s *Session) console(thread, frame int, line string, progress Progress) (string, error) {
 	l := strings.TrimSpace(line)
 	switch {
 	case l == "help":
@@ -119,7 +133,7 @@ func (s *Session) console(thread, frame int, line string) (string, error) {
 	case isMonitorCommand(l):
 		return s.monitor(l)
 	case isDumpCommand(l):
-		return s.dumpCommand(l)
+		return s.dumpCommand(l, progress)
 	case l == "info dump":
 		if s.dump == nil {
 			return "", errors.New("info dump: this session shows a live machine, not a core dump (an attach of \"coreFile\" opens one)")

@@ -115,7 +115,7 @@ func dumpPath(line string) (string, error) {
 }
 
 // dumpCommand writes the stopped machine to an ELF core.
-func (s *Session) dumpCommand(line string) (string, error) {
+func (s *Session) dumpCommand(line string, progress Progress) (string, error) {
 	path, err := dumpPath(line)
 	if err != nil {
 		return "", err
@@ -129,9 +129,9 @@ func (s *Session) dumpCommand(line string) (string, error) {
 		var err error
 		switch {
 		case phys && hasRAM:
-			out, err = s.writeCore(path, t, pm, layout.RAM())
+			out, err = s.writeCore(path, t, pm, layout.RAM(), progress)
 		case hasMonitor:
-			out, err = s.qemuDump(path, t, mon)
+			out, err = s.qemuDump(path, t, mon, progress)
 		case s.dump != nil:
 			err = errors.New("this session shows a core dump already: copy its file")
 		default:
@@ -157,7 +157,7 @@ func createBeside(path string) (*os.File, error) {
 
 // writeCore writes the machine's RAM and vCPUs to path. Session.mu held,
 // the target stopped.
-func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange) (string, error) {
+func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange, progress Progress) (string, error) {
 	notes, x8664, err := coreNotes(t)
 	if err != nil {
 		return "", err
@@ -192,7 +192,12 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 	if virt.image.Size > 0 {
 		infoNote += fmt.Sprintf(", and PT_LOADs at its direct map (%#x) and image (%#x) as a kdump has", virt.direct, virt.imageVA)
 	}
-	size, err := writeCoreFile(f, machine, notes, ram, virt, pm)
+	var total int64
+	for _, r := range ram {
+		total += int64(r.Size)
+	}
+	report := func(done int64) { progress("Writing core dump", filepath.Base(path), done, total) }
+	size, err := writeCoreFile(f, machine, notes, ram, virt, pm, report)
 	if err != nil {
 		return "", err
 	}
@@ -203,10 +208,6 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 		return "", fmt.Errorf("renaming the finished dump: %w", err)
 	}
 	done = true
-	var total uint64
-	for _, r := range ram {
-		total += r.Size
-	}
 	s.log.WithFields(logrus.Fields{"file": path, "vcpus": t.VCPUs(), "ram": total, "ranges": len(ram), "bytes": size, "vmcoreinfo": info != nil}).Info("core dump written")
 	return fmt.Sprintf("wrote %s: an ELF core of %d vCPU(s) and %d MiB of guest RAM in %d range(s)%s (open it with an attach of \"coreFile\", drgn -c or crash)",
 		path, t.VCPUs(), total>>20, len(ram), infoNote), nil
@@ -214,7 +215,7 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 
 // writeCoreFile writes the ELF header, program headers, notes and RAM to
 // f and returns the file's size.
-func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, virt coreVirt, pm vmm.PhysicalMemory) (int64, error) {
+func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, virt coreVirt, pm vmm.PhysicalMemory, report func(done int64)) (int64, error) {
 	const ehsize, phentsize = 64, 56
 	phnum := 1 + len(ram)
 	if virt.image.Size > 0 {
@@ -262,6 +263,7 @@ func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.Phys
 				return 0, err
 			}
 			done += n
+			report(int64(off + done - memOff))
 		}
 		off += r.Size
 	}
@@ -448,7 +450,7 @@ func (s *Session) vmcoreinfo() ([]byte, string) {
 // kernel's VMCOREINFO only with -device vmcoreinfo and the guest's
 // qemu_fw_cfg driver, and no virtual addresses, and drgn and crash need
 // those. Otherwise QEMU's file is renamed to path as it is.
-func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor) (string, error) {
+func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor, progress Progress) (string, error) {
 	// The temporary name is made here and left for QEMU to open (QEMU
 	// creates or truncates it).
 	f, err := createBeside(path)
@@ -476,7 +478,7 @@ func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor) (string, er
 	}
 	if s.isLinux() {
 		if info, _ := s.vmcoreinfo(); info != nil {
-			out, err := s.rewriteQEMUDump(path, tmp, t)
+			out, err := s.rewriteQEMUDump(path, tmp, t, progress)
 			if err == nil {
 				return out, nil
 			}
@@ -495,7 +497,7 @@ func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor) (string, er
 // from QEMU's dump at tmp (an ELF core without paging: a PT_LOAD per RAM
 // block, at its guest-physical address) and its vCPUs from the live
 // target.
-func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target) (string, error) {
+func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target, progress Progress) (string, error) {
 	f, err := elf.Open(tmp)
 	if err != nil {
 		return "", fmt.Errorf("reading QEMU's dump: %w", err)
@@ -515,7 +517,7 @@ func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target) (string, error
 		}
 		ram = append(ram, sg.PhysRange)
 	}
-	out, err := s.writeCore(path, t, r, ram)
+	out, err := s.writeCore(path, t, r, ram, progress)
 	if err != nil {
 		return "", err
 	}
