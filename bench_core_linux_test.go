@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -156,7 +157,11 @@ var taskLine = regexp.MustCompile(`(?m)^\s*\d+\s+\d+\s+\d+ \S\s+\d+\s+0x[0-9a-f]
 func vmdapCoreSession(b *testing.B, k vmmtest.Linux, core, cache string) toolRun {
 	b.Helper()
 	start := time.Now()
-	cmd := exec.Command(vmdapBin, "--log-level", "error", "--index-cache", cache, "dap")
+	args := []string{"--log-level", "error", "--index-cache", cache}
+	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" { // a profile of vmdap's side (the last session's)
+		args = append(args, "--cpuprofile", p)
+	}
+	cmd := exec.Command(vmdapBin, append(args, "dap")...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
