@@ -268,10 +268,11 @@ func (s *Session) withInlined(f Frame, hide int) []Frame {
 func (s *Session) tailFrames(f Frame, ra uint64, index int) []Frame {
 	callee := s.sym.FuncAt(f.look())
 	site, ok := s.sym.CallSiteAt(s.sym.FuncAt(ra-1), ra)
-	if !ok || callee == nil || site.Target == nil || site.Target == callee {
+	target := site.Callee()
+	if !ok || callee == nil || target == nil || target == callee {
 		return nil
 	}
-	chain := s.sym.TailCallsFrom(site.Target, callee)
+	chain := s.sym.TailCallsFrom(target, callee)
 	var out []Frame
 	for j := len(chain) - 1; j >= 0; j-- {
 		next := callee

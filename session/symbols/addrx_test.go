@@ -183,3 +183,49 @@ func TestCallValuesSlide(t *testing.T) {
 		}
 	}
 }
+
+// TestCallSiteCallee: every direct call site of the -O2 corpus names a
+// callee of that name, found by address where the site gives one, by
+// name otherwise (looked up when asked for), before and after the image
+// slides; a tail call's is resolved at once.
+func TestCallSiteCallee(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the corpus guests")
+	}
+	tb, err := Load(vmmtest.BuildCorpus(t, "O2").Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		n, byAddr := 0, 0
+		for _, fn := range tb.Funcs() {
+			for _, cs := range tb.CallSites(fn) {
+				if cs.tname == "" {
+					continue
+				}
+				n++
+				got := cs.Callee()
+				if got == nil || got.Name != cs.tname {
+					t.Errorf("%s: %s's call returning to %#x: callee %v, want %s", when, fn.Name, cs.ReturnPC, got, cs.tname)
+					continue
+				}
+				if cs.Tail && cs.Target != got {
+					t.Errorf("%s: %s's tail call to %s not resolved at once", when, fn.Name, cs.tname)
+				}
+				if cs.tlow != 0 {
+					byAddr++
+					if got.Low != cs.tlow+tb.Slide() {
+						t.Errorf("%s: %s's call to %s at link address %#x: callee at %#x (slide %#x)", when, fn.Name, cs.tname, cs.tlow, got.Low, tb.Slide())
+					}
+				}
+			}
+		}
+		if n == 0 || byAddr == 0 {
+			t.Fatalf("%s: %d direct call sites, %d with the callee's address: the corpus has both", when, n, byAddr)
+		}
+	}
+	check("at its link address")
+	tb.SetSlide(0x200000)
+	check("slid")
+}

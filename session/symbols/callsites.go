@@ -17,8 +17,30 @@ type CallSite struct {
 	ReturnPC uint64 // the address after the call (or the jump, for a tail call)
 	PC       uint64 // the call instruction itself, where known
 	Tail     bool   // a tail call (a jump): no return to this function
-	Target   *Func  // the function called, when the call is direct
-	Params   []CallParam
+	// Target is the function a direct tail call jumps to, and the one a
+	// direct call calls where the site gives its address; else Callee
+	// finds it by name.
+	Target *Func
+	Params []CallParam
+
+	// What Callee looks up: the callee's name, its address where the
+	// site gives it (link address), and the caller's unit.
+	tab   *Table
+	tname string
+	tlow  uint64
+	tcu   int32
+}
+
+// Callee returns the function a direct call calls (nil: an indirect one,
+// or one not known). A site's callee is looked up by name only when asked
+// for: a stack trace asks for one site of each caller, where resolving
+// every site of the caller would look up dozens of names, each a scan of
+// a kernel's functions until its name maps are built.
+func (cs CallSite) Callee() *Func {
+	if cs.Target != nil || cs.tab == nil || cs.tname == "" {
+		return cs.Target
+	}
+	return cs.tab.pickFunc(cs.tname, cs.tcu, cs.tlow)
 }
 
 // CallParam is what one argument held at a call.
@@ -83,7 +105,12 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 			cs.PC += slide
 		}
 		if rc.targetName != "" {
-			cs.Target = t.pickFunc(rc.targetName, fn.cu, rc.targetLow)
+			cs.tab, cs.tname, cs.tlow, cs.tcu = t, rc.targetName, rc.targetLow, fn.cu
+			if cs.Tail || rc.targetLow != 0 {
+				// Tail calls are followed through (TailCallsFrom); a
+				// callee at a known address costs no name lookup.
+				cs.Target = t.pickFunc(rc.targetName, fn.cu, rc.targetLow)
+			}
 		}
 		out = append(out, cs)
 	}
@@ -101,6 +128,14 @@ func (t *Table) CallSites(fn *Func) []CallSite {
 // known, else the one in the caller's unit (a static function), else the
 // first of that name.
 func (t *Table) pickFunc(name string, cu int32, low uint64) *Func {
+	if low != 0 {
+		// By address first (low is the link address; the functions
+		// move with the slide): no name lookup.
+		low += t.Slide()
+		if f := t.FuncAt(low); f != nil && f.Low == low && f.Name == name {
+			return f
+		}
+	}
 	fs := t.FuncsByName(name)
 	for _, f := range fs {
 		if low != 0 && f.Low == low {

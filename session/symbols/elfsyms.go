@@ -233,6 +233,7 @@ func (t *Table) names() map[string]*Func {
 			m[f.Name] = f
 		}
 		t.byName = m
+		t.funcNamesReady.Store(true)
 	})
 	return t.byName
 }
@@ -303,7 +304,7 @@ func (t *Table) FuncByName(name string) *Func {
 // FuncsByName returns every function of that name: a static function
 // defined in several units has one copy in each.
 func (t *Table) FuncsByName(name string) []*Func {
-	if !t.namesReady.Load() {
+	if !t.funcNamesReady.Load() && !t.namesReady.Load() {
 		return t.scanFuncs(name)
 	}
 	var out []*Func

@@ -78,12 +78,14 @@ type Table struct {
 	// a lookup by name meanwhile scans rather than waits (scan.go).
 	inlineScan atomic.Pointer[[]inlineRef]
 	namesReady atomic.Bool
-	inlineOnce sync.Once
-	inlined    map[string][]nameRef // built from inlineRefs on first use
-	globals    map[string]nameRef
-	types      map[string]nameRef
-	enums      map[string]nameRef // enumerator name → its unit (enums.go)
-	cuRanges   []cuRange          // sorted by low
+	// funcNamesReady: byName is built (the first of the name maps).
+	funcNamesReady atomic.Bool
+	inlineOnce     sync.Once
+	inlined        map[string][]nameRef // built from inlineRefs on first use
+	globals        map[string]nameRef
+	types          map[string]nameRef
+	enums          map[string]nameRef // enumerator name → its unit (enums.go)
+	cuRanges       []cuRange          // sorted by low
 
 	files     []string           // file id → path; id 0 is ""
 	fileUnits [][]int32          // file id → units whose line tables name it
@@ -280,10 +282,10 @@ func (t *Table) startNameMaps(writeCache func()) {
 	// independent builds, are made behind a large image's open: a lookup
 	// by name before they are done scans instead (scan.go).
 	build := func(procs int) {
-		sideBySide(procs,
-			func() { t.inlinedByName("") },
+		sideBySide(procs, // the functions' first: call sites and tail calls look up their callees by name
+			func() { t.names() },
 			func() { t.symIndex("") },
-			func() { t.names() })
+			func() { t.inlinedByName("") })
 		t.namesReady.Store(true)
 		t.inlineScan.Store(nil)
 	}
@@ -300,6 +302,11 @@ func (t *Table) startNameMaps(writeCache func()) {
 			if hold != nil {
 				<-hold
 			}
+			// The call-frame table first: the first stop's stack trace
+			// (a core's comes at once after the attach) would otherwise
+			// parse and sort a kernel's 200,000 FDEs, 20 ms, before it
+			// answers; a lookup by name scans meanwhile.
+			t.frameTab()
 			// Behind the open, one processor is left to the requests
 			// that come meanwhile (the first breakpoints, at once after
 			// the attach): on a machine of two, a request that waited
@@ -310,10 +317,7 @@ func (t *Table) startNameMaps(writeCache func()) {
 			if writeCache != nil {
 				writeCache()
 			}
-			// The call-frame table too: the first stop's stack trace
-			// would otherwise parse and sort a kernel's 200,000 FDEs;
-			// and the sorted names the debug console completes from.
-			t.frameTab()
+			// And the sorted names the debug console completes from.
 			t.prefixNames()
 		}()
 	}
