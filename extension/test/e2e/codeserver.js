@@ -110,4 +110,21 @@ async function runCommand(page, title) {
   await page.keyboard.press('Enter');
 }
 
-module.exports = { ROOT, missing, withVSCode, runCommand };
+// startDebugging presses F5 until a debug session has begun (its toolbar
+// shows): an F5 that lands while the workbench is still settling (a
+// breakpoint list just edited, a box just closed) is lost, and a second
+// one is only sent while no session runs, so it cannot mean continue.
+async function startDebugging(page) {
+  const toolbar = page.locator('.debug-toolbar');
+  for (let i = 0; ; i++) {
+    await page.keyboard.press('F5');
+    try {
+      await toolbar.waitFor({ timeout: 20000 });
+      return;
+    } catch (e) {
+      if (i === 3) throw e;
+    }
+  }
+}
+
+module.exports = { ROOT, missing, withVSCode, runCommand, startDebugging };

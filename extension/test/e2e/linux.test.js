@@ -19,7 +19,7 @@ const assert = require('node:assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { ROOT, missing, withVSCode, runCommand } = require('./codeserver');
+const { ROOT, missing, withVSCode, runCommand, startDebugging } = require('./codeserver');
 
 const ART = path.join(ROOT, 'test-artifacts', 'vscode-linux');
 const LINUX = process.env.VMDAP_LINUX_CACHE || path.join(os.homedir(), '.cache', 'vmdap', 'linux');
@@ -75,7 +75,7 @@ test('Debian\'s kernel in real VS Code', { timeout: 300000 }, async (t) => {
       await page.keyboard.type('start_kernel');
       await page.keyboard.press('Enter');
       await page.locator('.debug-breakpoints .monaco-list-row', { hasText: 'start_kernel' }).first().waitFor({ timeout: 10000 });
-      await page.keyboard.press('F5');
+      await startDebugging(page);
       const stack = page.locator('.debug-call-stack');
       const rows = () => stack.locator('.monaco-list-row').evaluateAll((es) => es.map((e) => e.getAttribute('aria-label') || ''));
       // start_kernel's frame in the tree's init/main.c, opened (its callers'

@@ -10,7 +10,7 @@ const assert = require('node:assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { ROOT, missing, withVSCode } = require('./codeserver');
+const { ROOT, missing, withVSCode, startDebugging } = require('./codeserver');
 
 const WS = path.join(ROOT, 'examples');
 const SRC = path.join(WS, 'kernel', 'main.c');
@@ -61,8 +61,7 @@ test('F9, F5 and F10 in real VS Code', { timeout: 240000 }, async (t) => {
       await page.waitForTimeout(500); // F9 right after the go-to-line box closes is lost
       await page.keyboard.press('F9');
       await page.waitForSelector('.codicon-debug-breakpoint', { timeout: 15000 });
-      await page.keyboard.press('F5');
-      await page.waitForSelector('.debug-toolbar', { timeout: 60000 });
+      await startDebugging(page);
       const callStack = page.locator('.debug-call-stack');
       await page.getByText(/Paused on breakpoint/i).first().waitFor({ timeout: 60000 });
       await callStack.getByText('kmain').first().waitFor({ timeout: 20000 });
