@@ -20,10 +20,12 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"vmdap/adapter"
+	"vmdap/session/symbols"
 	"vmdap/vmm"
 	"vmdap/vmm/core"
 	"vmdap/vmm/gdbremote"
@@ -94,13 +96,28 @@ func run(args []string) int {
 	// stdio: nothing but DAP may reach stdout.
 	stopReleased := keepReleasedQEMU(log)
 	defer stopReleased()
-	if err := srv.ServeConn(stdio{polledStdin()}); err != nil {
+	err = srv.ServeConn(stdio{polledStdin()})
+	flushIndexCaches(log)
+	if err != nil {
 		log.WithError(err).Error("DAP session failed")
 		return 1
 	}
 	waitReleasedQEMU(log)
 	return 0
 }
+
+// flushIndexCaches writes the symbol indexes still to be written before
+// vmdap exits: a short session (a core dump opened and looked at) ends
+// before its image's index is written behind the open.
+func flushIndexCaches(log logrus.FieldLogger) {
+	if !symbols.FlushIndexCaches(indexFlushWait) {
+		log.Warnf("vmdap: the symbol index cache was not written within %v; the next session builds the index again", indexFlushWait)
+	}
+}
+
+// indexFlushWait bounds flushIndexCaches (a kernel's index is written in
+// a few tens of milliseconds).
+const indexFlushWait = 3 * time.Second
 
 // defaultIndexCache is the user's cache folder's vmdap/index ("" when
 // there is none).
@@ -130,6 +147,7 @@ func keepReleasedQEMU(log logrus.FieldLogger) func() {
 					continue
 				}
 				signal.Stop(sig)
+				flushIndexCaches(log)
 				if p, err := os.FindProcess(os.Getpid()); err == nil {
 					p.Signal(s) // the default action, as without this handler
 				}
@@ -208,7 +226,9 @@ func serveTCP(srv *adapter.Server, addr string, log *logrus.Logger) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; l.Close() }()
-	if err := srv.Serve(l); err != nil {
+	err = srv.Serve(l)
+	flushIndexCaches(log)
+	if err != nil {
 		log.WithError(err).Error("serving")
 		return 1
 	}

@@ -126,6 +126,68 @@ func (t *Table) snapshot() *indexSnapshot {
 	return s
 }
 
+// pendingWrites are the cache writers that opens left to run behind them
+// (after the name maps), by the Once that runs each: a short session (a
+// core opened, a look, gone) ends before they start, and FlushIndexCaches
+// runs them then.
+var pendingWrites struct {
+	sync.Mutex
+	m map[*sync.Once]func()
+}
+
+// pendingCacheWrite registers write as pending and returns what runs it:
+// once, whoever calls it first (the open's background, or
+// FlushIndexCaches), the others waiting for it to finish.
+func pendingCacheWrite(write func()) func() {
+	once := new(sync.Once)
+	run := func() {
+		once.Do(write)
+		pendingWrites.Lock()
+		delete(pendingWrites.m, once)
+		pendingWrites.Unlock()
+	}
+	pendingWrites.Lock()
+	if pendingWrites.m == nil {
+		pendingWrites.m = map[*sync.Once]func(){}
+	}
+	pendingWrites.m[once] = run
+	pendingWrites.Unlock()
+	return run
+}
+
+// FlushIndexCaches writes the index caches that are still to be written,
+// starting those that wait for their image's name maps, and waits up to
+// d for them; it reports whether they all finished. The process calls it
+// before it exits, so that the index of an image opened for a short
+// session is kept too.
+func FlushIndexCaches(d time.Duration) bool {
+	pendingWrites.Lock()
+	runs := make([]func(), 0, len(pendingWrites.m))
+	for _, run := range pendingWrites.m {
+		runs = append(runs, run)
+	}
+	pendingWrites.Unlock()
+	if len(runs) == 0 {
+		return true
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, run := range runs {
+			wg.Add(1)
+			go func() { defer wg.Done(); run() }()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // writeIndexCache writes the index to path (through a temporary file
 // renamed into place: a reader never sees half of one).
 func (t *Table) writeIndexCache(path string, snap *indexSnapshot) error {

@@ -297,3 +297,46 @@ func TestIndexCacheKeepsTheRecent(t *testing.T) {
 		t.Error("a writer's leftover from an hour ago was kept")
 	}
 }
+
+// TestFlushIndexCaches: an image whose name maps are built behind its
+// open (held here, as a process that ends first never sees them done)
+// has its index written by FlushIndexCaches, which a second open reads.
+// Without it, a short session (a core opened and looked at) left no
+// index behind, and every session of the kind built it again.
+func TestFlushIndexCaches(t *testing.T) {
+	defer func(above, below int, hold chan struct{}) {
+		cacheAbove, namesAtOpenBelow, namesHold = above, below, hold
+	}(cacheAbove, namesAtOpenBelow, namesHold)
+	cacheAbove, namesAtOpenBelow, namesHold = 0, 0, make(chan struct{})
+	defer close(namesHold)
+	p := withBuildID(t, vmmtest.BuildCorpus(t, "O2").Path, 0x5a)
+	dir := t.TempDir()
+	tb, err := Load(p, "", WithIndexCache(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.fromCache || tb.cacheDone == nil {
+		t.Fatalf("first open: read from the cache %v, writes one %v", tb.fromCache, tb.cacheDone != nil)
+	}
+	if _, err := os.Stat(tb.cachePath()); err == nil {
+		t.Fatal("the index was written before its name maps were built: the test holds nothing")
+	}
+	if !FlushIndexCaches(time.Minute) {
+		t.Fatal("FlushIndexCaches timed out")
+	}
+	select {
+	case <-tb.cacheDone:
+	default:
+		t.Fatal("FlushIndexCaches returned before the writer finished")
+	}
+	again, err := Load(p, "", WithIndexCache(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.fromCache {
+		t.Fatal("the second open did not read the index the flush wrote")
+	}
+	if !FlushIndexCaches(time.Second) {
+		t.Fatal("nothing was pending, yet FlushIndexCaches timed out")
+	}
+}

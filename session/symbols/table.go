@@ -236,10 +236,10 @@ func newTable(path string, img, dimg *image, opts []Option) (*Table, error) {
 	if cachePath != "" && !t.symsOfProgram { // (the cache is the symbols file's alone)
 		snap := t.snapshot()
 		t.cacheDone = make(chan struct{})
-		writeCache = func() {
+		writeCache = pendingCacheWrite(func() {
 			defer close(t.cacheDone)
 			t.writeIndexCache(cachePath, snap) // (on failure, the next open builds the index again)
-		}
+		})
 	}
 	t.startNameMaps(writeCache)
 	return t, nil
