@@ -174,13 +174,17 @@ func (c *conn) work() {
 
 // onCancel answers cancel: a queued or running request is answered
 // "cancelled" at once and its work stopped (the work's own answer, when
-// it comes, is dropped).
+// it comes, is dropped). A progress bar's cancel (its progressId) is its
+// request's.
 func (c *conn) onCancel(m *dap.CancelRequest) {
-	id := 0
+	var ids []int
 	if m.Arguments != nil { // its arguments are optional
-		id = m.Arguments.RequestId
+		ids = append(ids, m.Arguments.RequestId, progressRequest(m.Arguments.ProgressId))
 	}
-	if id != 0 {
+	for _, id := range ids {
+		if id == 0 {
+			continue
+		}
 		c.qmu.Lock()
 		var hit *job
 		if c.current != nil && c.current.seq == id {

@@ -235,3 +235,70 @@ func TestDumpProgress(t *testing.T) {
 	}
 	c.Disconnect()
 }
+
+// TestDumpCancel: a dump's progress bar is cancellable, and cancelling it
+// (a cancel of its progressId, as VS Code's Cancel button sends) stops
+// the dump: the evaluate fails "cancelled", no file is left (not the
+// dump, nor its temporary), and the session goes on.
+func TestDumpCancel(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	defer adapter.SetProgressAfter(0)()
+	c, _ := newClient(t)
+	if _, err := c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": true,
+		"columnsStartAt1": true, "supportsProgressReporting": true}); err != nil {
+		t.Fatal(err)
+	}
+	// RAM the dump takes a while to go through (mostly never touched:
+	// it reads as zeros and costs the host nothing).
+	if err := c.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "memory": 1024}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitEvent("initialized"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationDone(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stopped(); err != nil {
+		t.Fatal(err)
+	}
+	c.Events()
+	dir := t.TempDir()
+	core := filepath.Join(dir, "cancelled.core")
+	_, ch, err := c.Send("evaluate", map[string]any{"expression": "dump " + core, "context": "repl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.WaitEvent("progressStart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := m.(*dap.ProgressStartEvent).Body
+	if !start.Cancellable {
+		t.Fatalf("progressStart %+v: not cancellable", start)
+	}
+	if _, err := c.Request("cancel", map[string]any{"progressId": start.ProgressId}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Wait("evaluate", ch)
+	if err == nil {
+		t.Fatalf("the cancelled dump answered %+v", resp)
+	}
+	if !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("the cancelled dump: %v", err)
+	}
+	if _, err := c.WaitEvent("progressEnd"); err != nil { // (sent once the dump has stopped)
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		t.Errorf("left behind by the cancelled dump: %s", e.Name())
+	}
+	if _, err := c.Evaluate(0, "counter"); err != nil {
+		t.Fatalf("after the cancelled dump: %v", err)
+	}
+	c.Disconnect()
+}

@@ -173,7 +173,7 @@ func (c *conn) dispatch(j *job) {
 	case *dap.SetVariableRequest: // Optional (supportsSetVariable)
 		c.onSetVariable(m, s)
 	case *dap.EvaluateRequest: // Required
-		c.onEvaluate(m, s)
+		c.onEvaluate(j, m, s)
 	case *dap.SetExpressionRequest: // Optional (supportsSetExpression)
 		c.onSetExpression(m, s)
 	case *dap.CompletionsRequest: // Optional (supportsCompletionsRequest)

@@ -318,7 +318,7 @@ func (c *conn) onSetVariable(m *dap.SetVariableRequest, s *session.Session) {
 	c.send(resp)
 }
 
-func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
+func (c *conn) onEvaluate(j *job, m *dap.EvaluateRequest, s *session.Session) {
 	a := m.Arguments
 	thread, frame, err := c.frameArg(a.FrameId)
 	if err != nil {
@@ -327,9 +327,9 @@ func (c *conn) onEvaluate(m *dap.EvaluateRequest, s *session.Session) {
 	}
 	if a.Context == "repl" && s.IsCommand(a.Expression) { // x/, xp/, gva2gpa, Linux's dmesg, tasks, lsmod
 		// A long command (dump FILE) shows a progress bar, as a long
-		// symbol load does.
+		// symbol load does, whose cancel stops it.
 		var p *progress
-		text, err := s.ConsoleProgress(thread, frame, a.Expression, func(title, object string, done, total int64) {
+		text, err := s.ConsoleProgress(j.ctx, thread, frame, a.Expression, func(title, object string, done, total int64) {
 			if p == nil {
 				p = c.newProgress(m.Seq, title, object)
 			}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ var progressAfter = 500 * time.Millisecond
 // progress reports one long piece of work to a client that announced
 // supportsProgressReporting: progressStart once it has run for
 // progressAfter, progressUpdate as it advances, progressEnd when done.
+// The work is a request's, which stops when the request is cancelled: the
+// bar is cancellable, and a cancel of its progressId cancels the request
+// (progressID, onCancel).
 type progress struct {
 	c     *conn
 	id    string
@@ -39,7 +44,7 @@ func (c *conn) newProgress(reqSeq int, title, msg string) *progress {
 	c.mu.Lock()
 	on := c.progressOn
 	c.mu.Unlock()
-	p := &progress{c: c, id: fmt.Sprintf("vmdap-%d", reqSeq), title: title, msg: msg}
+	p := &progress{c: c, id: progressID(reqSeq), title: title, msg: msg}
 	if on {
 		p.timer = time.AfterFunc(progressAfter, p.start)
 		if progressAfter <= 0 {
@@ -57,8 +62,20 @@ func (p *progress) start() {
 	}
 	p.started = true
 	ev := &dap.ProgressStartEvent{Event: newEvent("progressStart")}
-	ev.Body = dap.ProgressStartEventBody{ProgressId: p.id, Title: p.title, Message: p.msg, Percentage: p.pct}
+	ev.Body = dap.ProgressStartEventBody{ProgressId: p.id, Title: p.title, Message: p.msg, Percentage: p.pct, Cancellable: true}
 	p.c.send(ev)
+}
+
+// progressID names the progress of request seq; progressRequest reads the
+// request back from it (0: not one of vmdap's).
+func progressID(seq int) string { return fmt.Sprintf("vmdap-%d", seq) }
+
+func progressRequest(id string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, "vmdap-"))
+	if err != nil || n <= 0 || progressID(n) != id {
+		return 0
+	}
+	return n
 }
 
 // update records done of total; it sends an update when the percentage

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -67,7 +68,7 @@ Module symbols load by themselves when the "modules" setting names their folder 
 
 // Console runs a debug-console command in a frame and returns its output.
 func (s *Session) Console(thread, frame int, line string) (string, error) {
-	return s.ConsoleProgress(thread, frame, line, nil)
+	return s.ConsoleProgress(context.Background(), thread, frame, line, nil)
 }
 
 // Progress hears how far a long console command is: what it does (a
@@ -76,12 +77,14 @@ func (s *Session) Console(thread, frame int, line string) (string, error) {
 type Progress func(title, object string, done, total int64)
 
 // ConsoleProgress is Console for a command that may take long (dump
-// FILE), reporting how far it is to progress (nil: nobody listens).
-func (s *Session) ConsoleProgress(thread, frame int, line string, progress Progress) (string, error) {
+// FILE), reporting how far it is to progress (nil: nobody listens); when
+// ctx is done such a command stops, undoing what it did (a dump's file
+// is not left half-written).
+func (s *Session) ConsoleProgress(ctx context.Context, thread, frame int, line string, progress Progress) (string, error) {
 	if progress == nil {
 		progress = func(string, string, int64, int64) {}
 	}
-	out, err := s.console(thread, frame, line, progress)
+	out, err := s.console(ctx, thread, frame, line, progress)
 	return boundOutput(out, false, ""), err
 }
 
@@ -120,7 +123,7 @@ func boundOutput(text string, keepEnd bool, hint string) string {
 	return text[:cut] + fmt.Sprintf("(vmdap: %d more lines left out, the console shows at most %d bytes%s)\n", left, maxConsoleOutput, hint)
 }
 
-func (s *Session) console(thread, frame int, line string, progress Progress) (string, error) {
+func (s *Session) console(ctx context.Context, thread, frame int, line string, progress Progress) (string, error) {
 	l := strings.TrimSpace(line)
 	switch {
 	case l == "help":
@@ -133,7 +136,7 @@ func (s *Session) console(thread, frame int, line string, progress Progress) (st
 	case isMonitorCommand(l):
 		return s.monitor(l)
 	case isDumpCommand(l):
-		return s.dumpCommand(l, progress)
+		return s.dumpCommand(ctx, l, progress)
 	case l == "info dump":
 		if s.dump == nil {
 			return "", errors.New("info dump: this session shows a live machine, not a core dump (an attach of \"coreFile\" opens one)")

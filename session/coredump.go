@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -115,7 +116,7 @@ func dumpPath(line string) (string, error) {
 }
 
 // dumpCommand writes the stopped machine to an ELF core.
-func (s *Session) dumpCommand(line string, progress Progress) (string, error) {
+func (s *Session) dumpCommand(ctx context.Context, line string, progress Progress) (string, error) {
 	path, err := dumpPath(line)
 	if err != nil {
 		return "", err
@@ -129,9 +130,9 @@ func (s *Session) dumpCommand(line string, progress Progress) (string, error) {
 		var err error
 		switch {
 		case phys && hasRAM:
-			out, err = s.writeCore(path, t, pm, layout.RAM(), progress)
+			out, err = s.writeCore(ctx, path, t, pm, layout.RAM(), progress)
 		case hasMonitor:
-			out, err = s.qemuDump(path, t, mon, progress)
+			out, err = s.qemuDump(ctx, path, t, mon, progress)
 		case s.dump != nil:
 			err = errors.New("this session shows a core dump already: copy its file")
 		default:
@@ -156,8 +157,9 @@ func createBeside(path string) (*os.File, error) {
 }
 
 // writeCore writes the machine's RAM and vCPUs to path. Session.mu held,
-// the target stopped.
-func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange, progress Progress) (string, error) {
+// the target stopped. When ctx is done it stops and removes what it
+// wrote.
+func (s *Session) writeCore(ctx context.Context, path string, t vmm.Target, pm vmm.PhysicalMemory, ram []vmm.PhysRange, progress Progress) (string, error) {
 	notes, x8664, err := coreNotes(t)
 	if err != nil {
 		return "", err
@@ -196,7 +198,13 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 	for _, r := range ram {
 		total += int64(r.Size)
 	}
-	report := func(done int64) { progress("Writing core dump", filepath.Base(path), done, total) }
+	report := func(done int64) error {
+		progress("Writing core dump", filepath.Base(path), done, total)
+		if ctx.Err() != nil {
+			return fmt.Errorf("cancelled after %d of %d MiB: nothing was kept", done>>20, total>>20)
+		}
+		return nil
+	}
 	size, err := writeCoreFile(f, machine, notes, ram, virt, pm, report)
 	if err != nil {
 		return "", err
@@ -214,8 +222,9 @@ func (s *Session) writeCore(path string, t vmm.Target, pm vmm.PhysicalMemory, ra
 }
 
 // writeCoreFile writes the ELF header, program headers, notes and RAM to
-// f and returns the file's size.
-func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, virt coreVirt, pm vmm.PhysicalMemory, report func(done int64)) (int64, error) {
+// f and returns the file's size. It tells report how many bytes of RAM
+// are written after each chunk, and stops with report's error.
+func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.PhysRange, virt coreVirt, pm vmm.PhysicalMemory, report func(done int64) error) (int64, error) {
 	const ehsize, phentsize = 64, 56
 	phnum := 1 + len(ram)
 	if virt.image.Size > 0 {
@@ -263,7 +272,9 @@ func writeCoreFile(f *os.File, machine elf.Machine, notes []byte, ram []vmm.Phys
 				return 0, err
 			}
 			done += n
-			report(int64(off + done - memOff))
+			if err := report(int64(off + done - memOff)); err != nil {
+				return 0, err
+			}
 		}
 		off += r.Size
 	}
@@ -450,7 +461,7 @@ func (s *Session) vmcoreinfo() ([]byte, string) {
 // kernel's VMCOREINFO only with -device vmcoreinfo and the guest's
 // qemu_fw_cfg driver, and no virtual addresses, and drgn and crash need
 // those. Otherwise QEMU's file is renamed to path as it is.
-func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor, progress Progress) (string, error) {
+func (s *Session) qemuDump(ctx context.Context, path string, t vmm.Target, m vmm.Monitor, progress Progress) (string, error) {
 	// The temporary name is made here and left for QEMU to open (QEMU
 	// creates or truncates it).
 	f, err := createBeside(path)
@@ -476,11 +487,14 @@ func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor, progress Pr
 	if err != nil || st.Size() == 0 {
 		return "", errors.New("QEMU reported no error but wrote nothing here: is it running on another machine? (its dump would be there)")
 	}
+	if ctx.Err() != nil { // (QEMU's own writing cannot be stopped)
+		return "", errors.New("cancelled: QEMU's dump was written, and removed")
+	}
 	if s.isLinux() {
 		if info, _ := s.vmcoreinfo(); info != nil {
-			out, err := s.rewriteQEMUDump(path, tmp, t, progress)
-			if err == nil {
-				return out, nil
+			out, err := s.rewriteQEMUDump(ctx, path, tmp, t, progress)
+			if err == nil || ctx.Err() != nil {
+				return out, err
 			}
 			s.log.WithError(err).Warn("QEMU's dump kept as QEMU wrote it")
 		}
@@ -497,7 +511,7 @@ func (s *Session) qemuDump(path string, t vmm.Target, m vmm.Monitor, progress Pr
 // from QEMU's dump at tmp (an ELF core without paging: a PT_LOAD per RAM
 // block, at its guest-physical address) and its vCPUs from the live
 // target.
-func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target, progress Progress) (string, error) {
+func (s *Session) rewriteQEMUDump(ctx context.Context, path, tmp string, t vmm.Target, progress Progress) (string, error) {
 	f, err := elf.Open(tmp)
 	if err != nil {
 		return "", fmt.Errorf("reading QEMU's dump: %w", err)
@@ -517,7 +531,7 @@ func (s *Session) rewriteQEMUDump(path, tmp string, t vmm.Target, progress Progr
 		}
 		ram = append(ram, sg.PhysRange)
 	}
-	out, err := s.writeCore(path, t, r, ram, progress)
+	out, err := s.writeCore(ctx, path, t, r, ram, progress)
 	if err != nil {
 		return "", err
 	}
