@@ -24,11 +24,6 @@ func (t *Target) PhysicalMemory() (vmm.PhysicalMemory, bool) { return t, t.phyMe
 
 // ReadPhysical implements vmm.PhysicalMemory.
 func (t *Target) ReadPhysical(p []byte, addr uint64) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.physicalReady(); err != nil {
-		return 0, err
-	}
 	var n int
 	err := t.physically(func(shadows map[uint64]*swbp) error {
 		var err error
@@ -47,11 +42,6 @@ func (t *Target) ReadPhysical(p []byte, addr uint64) (int, error) {
 // breakpoint the stub wrote into memory update its saved original; the
 // int3 stays, as WriteMemory keeps it.
 func (t *Target) WritePhysical(p []byte, addr uint64) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.physicalReady(); err != nil {
-		return 0, err
-	}
 	var n int
 	err := t.physically(func(shadows map[uint64]*swbp) error {
 		data := append([]byte(nil), p...)
@@ -68,19 +58,19 @@ func (t *Target) WritePhysical(p []byte, addr uint64) (int, error) {
 	return n, err
 }
 
-// physicalReady says whether physical memory can be used now (t.mu held).
-func (t *Target) physicalReady() error {
+// physically runs fn, under t.mu with the guest stopped, with the stub's
+// memory packets on physical addresses, and gives it the guest-physical
+// address of each software breakpoint whose int3 is in guest memory. The
+// mode is switched back whatever fn did.
+func (t *Target) physically(fn func(shadows map[uint64]*swbp) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if !t.phyMem {
 		return vmm.ErrUnsupported
 	}
-	return t.stoppedLocked()
-}
-
-// physically runs fn with the stub's memory packets on physical
-// addresses, and gives it the guest-physical address of each software
-// breakpoint whose int3 is in guest memory. The mode is switched back
-// whatever fn did (t.mu held, stopped).
-func (t *Target) physically(fn func(shadows map[uint64]*swbp) error) error {
+	if err := t.stoppedLocked(); err != nil {
+		return err
+	}
 	var virt []uint64
 	for a, bp := range t.sw {
 		if bp.shadow {
