@@ -33,27 +33,10 @@ func TestCoreDumpLinuxKVMMatchesDrgn(t *testing.T) {
 	}
 	defer consolesOnFailure(t, c, func() string { return c.Output("stdout") })
 	start := time.Now()
-	mustOK(t, c.Launch(map[string]any{"program": k.Vmlinux, "boot": "pvh", "irqchip": true, "memory": 256, "vcpus": 1,
-		"args": "console=ttyS0 nokaslr panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp"}))
-	_, err := c.WaitEvent("initialized")
-	mustOK(t, err)
-	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "populate_rootfs"}}})
-	mustOK(t, err)
-	if bp := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(bp) != 1 || !bp[0].Verified {
-		t.Fatalf("function breakpoint on populate_rootfs: %+v", bp)
-	}
-	mustOK(t, c.ConfigurationDone())
-	ev, err := c.Stopped()
-	mustOK(t, err)
-	t.Logf("populate_rootfs reached after %v (%s)", time.Since(start).Round(time.Second), ev.Body.Description)
-	start = time.Now()
-	st, err := c.StackTrace(ev.Body.ThreadId)
-	mustOK(t, err)
-	top := st.Body.StackFrames[0]
-	if top.Name != "populate_rootfs" {
-		t.Fatalf("stopped at %+v, want populate_rootfs", top)
-	}
-	dumpMatchesDrgn(t, c, k, ev.Body.ThreadId, top, start)
+	thread, top := launchToPopulateRootfs(t, c, map[string]any{"program": k.Vmlinux, "boot": "pvh", "irqchip": true, "memory": 256, "vcpus": 1,
+		"args": "console=ttyS0 nokaslr panic=-1 mitigations=off init_on_alloc=0 pci=off cryptomgr.notests nowatchdog nosmp"})
+	t.Logf("populate_rootfs reached after %v", time.Since(start).Round(time.Second))
+	dumpMatchesDrgn(t, c, k, thread, top, time.Now())
 }
 
 // TestCoreDumpLinuxQEMUMatchesDrgn: Linux under QEMU (launched by vmdap),
@@ -71,8 +54,18 @@ func TestCoreDumpLinuxQEMUMatchesDrgn(t *testing.T) {
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	mustOK(t, c.Launch(map[string]any{"program": k.Vmlinuz, "symbols": k.Vmlinux, "hypervisor": "qemu", "memory": 256, "vcpus": 1,
-		"args": "console=ttyS0 nokaslr panic=-1"}))
+	thread, top := launchToPopulateRootfs(t, c, map[string]any{"program": k.Vmlinuz, "symbols": k.Vmlinux, "hypervisor": "qemu", "memory": 256, "vcpus": 1,
+		"args": "console=ttyS0 nokaslr panic=-1"})
+	dumpMatchesDrgn(t, c, k, thread, top, time.Now())
+	mustOK(t, c.Disconnect())
+}
+
+// launchToPopulateRootfs launches the kernel with a function breakpoint
+// on populate_rootfs and runs it there; it returns the stopped thread and
+// its top frame.
+func launchToPopulateRootfs(t *testing.T, c *daptest.Client, launch map[string]any) (int, dap.StackFrame) {
+	t.Helper()
+	mustOK(t, c.Launch(launch))
 	_, err := c.WaitEvent("initialized")
 	mustOK(t, err)
 	fb, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "populate_rootfs"}}})
@@ -87,10 +80,9 @@ func TestCoreDumpLinuxQEMUMatchesDrgn(t *testing.T) {
 	mustOK(t, err)
 	top := st.Body.StackFrames[0]
 	if top.Name != "populate_rootfs" {
-		t.Fatalf("stopped at %+v, want populate_rootfs", top)
+		t.Fatalf("stopped at %+v (%s), want populate_rootfs", top, ev.Body.Description)
 	}
-	dumpMatchesDrgn(t, c, k, ev.Body.ThreadId, top, time.Now())
-	mustOK(t, c.Disconnect())
+	return ev.Body.ThreadId, top
 }
 
 // dumpMatchesDrgn dumps the session, stopped at top on thread, with the
