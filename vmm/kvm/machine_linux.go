@@ -441,6 +441,17 @@ func (m *Machine) Step(i int) error {
 	if i < 0 || i >= len(m.vcpus) {
 		return fmt.Errorf("%w: %d", vmm.ErrNoVCPU, i)
 	}
+	// The guest's end, collected behind another vCPU's stop in the last
+	// all-stop (collect), comes before any step: a vCPU is not run past
+	// the exit the guest asked for. Another vCPU's pending breakpoint
+	// waits for the next Continue (this step runs vCPU i alone).
+	for _, p := range m.pending {
+		if p.Reason.Final() {
+			m.pending = nil
+			m.deliver(p)
+			return nil
+		}
+	}
 	v := m.vcpus[i]
 	v.halted = false
 	m.state = stateRunning

@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -61,4 +62,28 @@ func TestStepPlain(t *testing.T) {
 	f.at(0, "case_nops")
 	f.wantStop(f.step(0), vmm.ReasonStep, "case_nops_2", 0)
 	f.wantStop(f.step(0), vmm.ReasonStep, "case_nops_2", 1)
+}
+
+// TestStepAfterPendingExit: when one vCPU's stop is reported and the
+// guest's end, collected in the same all-stop, waits behind it (collect),
+// a step of any vCPU reports the end instead of running the guest past
+// the exit it asked for; the machine then runs no more. (The race itself,
+// a vCPU's breakpoint and another's exit in one all-stop, is the host
+// scheduler's: the pending end is put there as collect puts it.)
+func TestStepAfterPendingExit(t *testing.T) {
+	f := newMech(t, 2)
+	f.at(0, "case_nops")
+	before := f.pc(0)
+	f.m.mu.Lock()
+	f.m.pending = append(f.m.pending, vmm.Stop{Reason: vmm.ReasonExited, ExitCode: 3, VCPU: 1})
+	f.m.mu.Unlock()
+	if s := f.step(0); s.Reason != vmm.ReasonExited || s.ExitCode != 3 {
+		t.Fatalf("step with the guest's end pending: %v, want exited with status 3", s)
+	}
+	if pc := f.pc(0); pc != before {
+		t.Fatalf("the step ran vCPU 0 from %#x to %#x past the guest's end", before, pc)
+	}
+	if err := f.m.Step(0); !errors.Is(err, vmm.ErrExited) {
+		t.Fatalf("a step after the end: %v, want %v", err, vmm.ErrExited)
+	}
 }
