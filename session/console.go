@@ -27,7 +27,7 @@ func IsConsoleCommand(line string) bool {
 // consoleHelp is what help says: the console's commands and the forms an
 // expression can take.
 const consoleHelp = `The debug console evaluates C expressions in the selected frame
-(locals, globals, enumerators, functions, registers as $rip, casts,
+(locals, globals, enumerators, functions, registers as $rip, $pc, $sp, $fp, casts,
 sizeof, ->, [], &, *, and gdb's artificial arrays: *ptr@8), and
 assignments (counter = 3, $rax = 0).
 After a step out, $_retval is what the function returned.

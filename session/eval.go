@@ -750,8 +750,13 @@ func (p *parser) primary() (value, error) {
 			return p.gdbFunction(t.text)
 		}
 		name := strings.ToLower(t.text)
-		if name == "pc" {
+		switch name { // gdb's standard names: $sp is the stack pointer, not its low 16 bits
+		case "pc":
 			name = "rip"
+		case "sp":
+			name = "rsp"
+		case "fp":
+			name = "rbp"
 		}
 		if "$"+name == retvalName || isFPReg(name) { // $_retval, $xmm0, $st0: values, not integers
 			if v, ok, err := p.sc.lookupVar("$" + name); ok || err != nil {

@@ -22,7 +22,7 @@ type memScope struct {
 }
 
 func newMemScope() *memScope {
-	sc := &memScope{regs: map[string]uint64{"rax": 7, "rsp": 0x800, "rip": 0x100, "cs": 8}}
+	sc := &memScope{regs: map[string]uint64{"rax": 7, "rsp": 0x800, "rbp": 0x7f0, "rip": 0x100, "cs": 8}}
 	pt := &ctype{kind: tStruct, name: "struct point", size: 8, fields: []field{
 		{name: "x", off: 0, typ: typInt}, {name: "y", off: 4, typ: typInt},
 		{name: "b", off: 4, typ: typUInt, bitSize: 3, bitOff: 2}}}
@@ -84,7 +84,7 @@ func TestMemScopeEvaluates(t *testing.T) {
 	sc := newMemScope()
 	for expr, want := range map[string]string{
 		"origin.x * 10 + origin.y": "34", "p->y": "4", "(*p).x + sizeof(point)": "11", "squares[1] == 0": "1",
-		"r + 1": "8", "$rax": "7", "-(-(-1))": "-1", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
+		"r + 1": "8", "$rax": "7", "$sp": "2048", "$fp": "2032", "$pc": "256", "-(-(-1))": "-1", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
 		"sizeof origin": "8", "sizeof origin.x + 1": "5", "sizeof *p": "8", // without parentheses, as C (and gdb) take it
 		"origin.x@2": "{3, 4}", "sizeof(origin.x@2)": "8", "(origin.x@2)[1]": "4", // gdb's artificial arrays
 	} {
