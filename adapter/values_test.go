@@ -167,3 +167,43 @@ func TestAnonymousMembers(t *testing.T) {
 	}
 	e.must(e.c.Disconnect())
 }
+
+// TestSetBitfields: a bitfield member is assigned as gdb assigns it,
+// through the Variables view (setVariable), setExpression and an
+// assignment in the console, its neighbours in the same bytes kept:
+// late_bits is {…, c: 3 bits, d: 5 bits, e: signed 4 bits, f: 40 bits}.
+func TestSetBitfields(t *testing.T) {
+	g := vmmtest.BuildGuest(t, "values")
+	e := launchProgram(t, g.Path, nil)
+	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	fid := e.top().Id
+	r, err := e.c.Evaluate(fid, "late_bits")
+	e.must(err)
+	kids, err := e.c.Variables(r.Body.VariablesReference)
+	e.must(err)
+	set, err := e.c.Request("setVariable", map[string]any{"variablesReference": r.Body.VariablesReference, "name": "d", "value": "30"})
+	e.must(err)
+	if v := set.(*dap.SetVariableResponse).Body.Value; v != "30" {
+		t.Errorf("setVariable d = 30 answered %s (rows %v)", v, kids.Body.Variables)
+	}
+	_, err = e.c.Request("setExpression", map[string]any{"expression": "late_bits.e", "value": "-8", "frameId": fid})
+	e.must(err)
+	_, err = e.c.Request("evaluate", map[string]any{"expression": "late_bits.f = 0xfedcba9876", "frameId": fid, "context": "repl"})
+	e.must(err)
+	if got, want := e.eval(fid, "late_bits"), `{a: 1, b: 2, c: 5, d: 30, e: -8 '\370', f: 1094624909430}`; got != want {
+		t.Errorf("late_bits after the writes = %s, want %s", got, want)
+	}
+	if _, err := e.c.Request("setExpression", map[string]any{"expression": "late_bits.c", "value": "9", "frameId": fid}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.eval(fid, "late_bits.c"); got != "1" { // 9 in 3 bits, as C truncates it
+		t.Errorf("late_bits.c = 9 reads back %s, want 1", got)
+	}
+	if got := e.eval(fid, "late_bits.d"); got != "30" {
+		t.Errorf("late_bits.d = %s after c was set, want 30", got)
+	}
+	e.must(e.c.Disconnect())
+}

@@ -29,6 +29,46 @@ type value struct {
 	// to: a pointer the program never had (gdb's "<synthetic pointer>"),
 	// whose target may have no address.
 	synth *value
+	// bits, for a bitfield member of a struct in memory (an rvalue of
+	// its bits), is where they are: it can be assigned.
+	bits *bitLoc
+}
+
+// bitLoc is where a bitfield lives in memory: size bits from bit off of
+// the bytes at addr (off+size at most 64).
+type bitLoc struct {
+	addr      uint64
+	off, size uint
+}
+
+// reread returns the bitfield's value as memory now holds it.
+func (b *bitLoc) reread(v value, sc scope) (value, error) {
+	var buf [8]byte
+	n := (b.off + b.size + 7) / 8
+	if err := sc.readMem(buf[:n], b.addr); err != nil {
+		return v, err
+	}
+	u := bitfield(binary.LittleEndian.Uint64(buf[:]), field{bitOff: int64(b.off), bitSize: int64(b.size)}, v.typ.signed)
+	nv := rvalue(v.typ, u)
+	nv.name, nv.bits = v.name, b
+	return nv, nil
+}
+
+// store writes u into the bitfield (its low size bits), keeping the bits
+// around it: a read, the bits changed, a write of the same bytes.
+func (b *bitLoc) store(u uint64, sc scope) error {
+	var buf [8]byte
+	n := (b.off + b.size + 7) / 8
+	if err := sc.readMem(buf[:n], b.addr); err != nil {
+		return err
+	}
+	w := binary.LittleEndian.Uint64(buf[:])
+	mask := (uint64(1)<<b.size - 1) << b.off
+	if b.size >= 64 {
+		mask = ^uint64(0)
+	}
+	binary.LittleEndian.PutUint64(buf[:], w&^mask|u<<b.off&mask)
+	return sc.writeMem(buf[:n], b.addr)
 }
 
 // scope is what an expression sees: memory and registers of one frame.
@@ -429,6 +469,9 @@ func fieldValue(v value, f field, structBytes []byte) value {
 		}
 		u := bitfield(binary.LittleEndian.Uint64(buf[:]), f, f.typ.signed)
 		r := rvalue(f.typ, u)
+		if v.inMem && f.off >= 0 && f.bitOff >= 0 && f.bitOff+f.bitSize <= 64 {
+			r.bits = &bitLoc{addr: v.addr + uint64(f.off), off: uint(f.bitOff), size: uint(f.bitSize)}
+		}
 		if v.bitsGone(f) {
 			r.opt = make([]byte, len(r.raw))
 			for i := range r.opt {
@@ -497,6 +540,8 @@ func assign(v value, sc scope, src value) error {
 		return sc.writeMem(b, v.addr)
 	case v.reg != "":
 		return sc.regSet(v.reg, u)
+	case v.bits != nil:
+		return v.bits.store(u, sc)
 	}
 	return errors.New("this value cannot be changed (it is not in memory or a register)")
 }

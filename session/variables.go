@@ -253,7 +253,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			return s.locked(func() ([]Var, error) { return elems(start, count) })()
 		}
 	}
-	if t.isScalar() && (val.inMem || val.reg != "") {
+	if t.isScalar() && (val.inMem || val.reg != "" || val.bits != nil) {
 		v.set = func(text string) error {
 			src, err := evalExpr(text, sc)
 			if err != nil {
@@ -261,7 +261,16 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			}
 			return assign(val, sc, src)
 		}
-		v.refresh = func() (Var, error) { return s.makeVar(sc, name, expr, val, hex), nil }
+		v.refresh = func() (Var, error) {
+			now := val
+			if val.bits != nil { // an rvalue of the bits: read them again
+				var err error
+				if now, err = val.bits.reread(val, sc); err != nil {
+					return Var{}, err
+				}
+			}
+			return s.makeVar(sc, name, expr, now, hex), nil
+		}
 	}
 	return v
 }
@@ -396,7 +405,7 @@ func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex b
 		if err != nil {
 			return err
 		}
-		if !dst.typ.isScalar() || (!dst.inMem && dst.reg == "") {
+		if !dst.typ.isScalar() || (!dst.inMem && dst.reg == "" && dst.bits == nil) {
 			return fmt.Errorf("%s cannot be assigned: it is not a scalar in memory or a register", expr)
 		}
 		src, err := evalExpr(valueText, sc)
