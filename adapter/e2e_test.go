@@ -596,6 +596,21 @@ func TestMemoryAndDisassembly(t *testing.T) {
 	if len(b) != 16 || mem.Body.UnreadableBytes != 48 {
 		t.Fatalf("read across the end of RAM: %d bytes, %d unreadable", len(b), mem.Body.UnreadableBytes)
 	}
+	// A write across it writes nothing without allowPartial (the spec's
+	// all or nothing), and the part that fits with it.
+	end := fmt.Sprintf("%#x", top-2)
+	ff := base64.StdEncoding.EncodeToString([]byte{0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa})
+	if _, err := e.c.Request("writeMemory", map[string]any{"memoryReference": end, "data": ff}); err == nil || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("writeMemory across the end of RAM: %v, want a refusal that wrote nothing", err)
+	}
+	if mem, err = e.c.ReadMemory(end, 0, 2); err != nil || mem.Body.Data != "AAA=" {
+		t.Fatalf("the last two bytes of RAM after a refused write: %+v, %v: want them as they were (0 0)", mem, err)
+	}
+	w, err := e.c.Request("writeMemory", map[string]any{"memoryReference": end, "data": ff, "allowPartial": true})
+	e.must(err)
+	if n := w.(*dap.WriteMemoryResponse).Body.BytesWritten; n != 2 {
+		t.Fatalf("writeMemory with allowPartial across the end of RAM wrote %d bytes, want 2", n)
+	}
 	// Disassembly: exactly the count asked for, backward from a sync point.
 	kmain := e.eval(f.Id, "&kmain")
 	_ = kmain

@@ -71,10 +71,29 @@ func (s *Session) ReadMemory(addr uint64, count int) (data []byte, unreadable in
 func (s *Session) WriteMemory(addr uint64, data []byte, allowPartial bool) (int, error) {
 	var n int
 	err := s.stopped(func() error {
+		var orig []byte
+		if !allowPartial && len(data) > 0 {
+			// All or nothing: the range is read first, and a write that
+			// fails part-way is undone with what was there.
+			orig = make([]byte, len(data))
+			if got, err := s.t.ReadMemory(s.curVCPU, orig, addr); got < len(data) {
+				if err == nil {
+					err = errors.New("not mapped")
+				}
+				return fmt.Errorf("cannot write %d bytes at %#x: %#x is not writable (%v); nothing was written", len(data), addr, addr+uint64(got), err)
+			}
+		}
 		var err error
 		n, err = s.t.WriteMemory(s.curVCPU, data, addr)
 		s.frames = map[int][]Frame{}
-		if err != nil && (!allowPartial || n == 0) {
+		switch {
+		case err == nil:
+		case !allowPartial && n > 0:
+			if back, berr := s.t.WriteMemory(s.curVCPU, orig[:n], addr); back == n && berr == nil {
+				n = 0
+			}
+			return err
+		case !allowPartial || n == 0:
 			return err
 		}
 		return nil
