@@ -331,6 +331,15 @@ func TestRegistersScope(t *testing.T) {
 	if got := e.eval(f.Id, "$rax"); got != "0x0000000000001234" {
 		t.Fatalf("$rax = %s after setVariable", got)
 	}
+	// The same reference, asked again (as a client that takes no
+	// invalidated event does), shows the new value too.
+	gen, err = e.c.Variables(raxRef)
+	e.must(err)
+	for _, v := range gen.Body.Variables {
+		if v.Name == "rax" && mustHex(t, v.Value) != 0x1234 {
+			t.Fatalf("the General group's reference, asked again after setVariable rax: rax %s", v.Value)
+		}
+	}
 	th, err := e.c.Request("threads", nil)
 	e.must(err)
 	if ts := th.(*dap.ThreadsResponse).Body.Threads; len(ts) != 1 || ts[0].Id != 1 || ts[0].Name != "vCPU 0" {

@@ -61,6 +61,11 @@ func (c *conn) onEvent(e session.Event) {
 	case session.Terminated:
 		c.terminated(true)
 	case session.Invalidated:
+		// A write changed what the expanded variables show: their lists
+		// are made again when asked for, so that a client that does not
+		// take invalidated events reads the new values at the same
+		// references too.
+		c.handles.dropLists()
 		if invalEvents {
 			m := &dap.InvalidatedEvent{Event: newEvent("invalidated")}
 			m.Body.Areas = []dap.InvalidatedAreas{"variables"}

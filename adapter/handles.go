@@ -101,6 +101,18 @@ func (h *handles) setList(id int, l []session.Var) {
 	}
 }
 
+// dropLists forgets the variables' expanded lists (made again on demand).
+func (h *handles) dropLists() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, v := range h.vars {
+		if v.list != nil {
+			v.list = nil
+			h.vars[id] = v
+		}
+	}
+}
+
 func (h *handles) addGoto(t session.GotoTarget) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
