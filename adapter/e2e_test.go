@@ -331,6 +331,11 @@ func TestRegistersScope(t *testing.T) {
 	if got := e.eval(f.Id, "$rax"); got != "0x0000000000001234" {
 		t.Fatalf("$rax = %s after setVariable", got)
 	}
+	// A value the CPU refuses is refused with the rule it breaks.
+	// (CR4's bit 31 is reserved on every CPU: KVM checks CR4 on every host.)
+	if _, err := e.c.Request("setExpression", map[string]any{"expression": "$cr4", "value": "$cr4 | 0x80000000", "frameId": f.Id}); err == nil || !strings.Contains(err.Error(), "bits the CPU does not support cannot be set") {
+		t.Fatalf("$cr4 with a reserved bit: %v, want a refusal that says why", err)
+	}
 	// The same reference, asked again (as a client that takes no
 	// invalidated event does), shows the new value too.
 	gen, err = e.c.Variables(raxRef)

@@ -212,7 +212,7 @@ func (sc *frameScope) regSet(name string, v uint64) error {
 	sr := sc.sregs
 	if sr.Set(name, v) {
 		if err := w.SetSRegs(sc.vcpu, sr); err != nil {
-			return err
+			return fmt.Errorf("%s = %#x was refused (%w): %s", name, v, err, sregRule(name))
 		}
 		sc.sregs = sr
 		return nil
@@ -229,6 +229,22 @@ func (sc *frameScope) regSet(name string, v uint64) error {
 		}
 	}
 	return fmt.Errorf("no writable register %q", name)
+}
+
+// sregRule says what a value of a system register must respect for the
+// CPU (and so the hypervisor) to take it, for a refused write.
+func sregRule(name string) string {
+	switch name {
+	case "cr0":
+		return "PG needs PE, and clearing PG in long mode needs EFER.LME cleared first; CD, NW and the reserved bits have rules of their own"
+	case "cr3":
+		return "the bits above the CPU's physical address width, and the reserved ones, must be 0"
+	case "cr4":
+		return "PAE cannot be cleared in long mode, and bits the CPU does not support cannot be set"
+	case "efer":
+		return "LME cannot change while paging is on, and bits the CPU does not support cannot be set"
+	}
+	return "the CPU does not take that value in this mode"
 }
 
 // Reg, CFA and ReadMemory implement symbols.Context.
