@@ -241,6 +241,11 @@ func TestExitedThenTerminatedOnce(t *testing.T) {
 		if _, err := c.WaitEvent("exited"); err != nil {
 			t.Fatalf("triple fault: %v", err)
 		}
+		// The console says the session ends, and what would have kept it
+		// (not that registers stay readable: nothing is, once it ends).
+		if out := c.Output("important"); !strings.Contains(out, "triple-faulted") || strings.Contains(out, "stay readable") || !strings.Contains(out, `"Triple fault" exception breakpoint`) {
+			t.Fatalf("the console at a triple fault with its filter off: %q", out)
+		}
 		once(t, c, false)
 	})
 }

@@ -246,12 +246,14 @@ func (s *Session) finish(r result) {
 			}
 			evs = append(evs, Exited{Code: r.stop.ExitCode}, Terminated{})
 		case vmm.ReasonShutdown:
-			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s; its registers stay readable", r.stop.VCPU, s.where(r.stop.PC))
+			text := fmt.Sprintf("the guest triple-faulted on vCPU %d at %s", r.stop.VCPU, s.where(r.stop.PC))
 			if s.bps.exc.triple {
 				s.fatalStop = true
+				text += "; its registers stay readable"
 				s.excInfo = &ExceptionInfo{ID: "triple fault", Description: text, Details: r.stop.Detail}
 				evs = append(evs, Stopped{Reason: StopException, Thread: r.stop.VCPU + 1, Text: "Triple fault", Description: text})
 			} else {
+				text += " and the session ends (the \"Triple fault\" exception breakpoint, which is off, stops there instead, with its registers readable)"
 				evs = append(evs, Output{Kind: OutImportant, Text: text + "\n"}, Exited{Code: 255}, Terminated{})
 			}
 		default:
