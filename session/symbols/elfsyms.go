@@ -134,6 +134,32 @@ func (t *Table) symIndex(name string) (int32, bool) {
 	return i, ok
 }
 
+// codeSections returns what finds the end of the executable section an
+// address is in (0: none), in the file the symbols were read from.
+func (t *Table) codeSections() func(addr uint64) uint64 {
+	im := t.dimg
+	if t.symsOfProgram {
+		im = t.img
+	}
+	type span struct{ lo, hi uint64 }
+	var code []span
+	if im != nil && im.f != nil {
+		for _, sec := range im.f.Sections {
+			if sec.Flags&elf.SHF_EXECINSTR != 0 && sec.Flags&elf.SHF_ALLOC != 0 && sec.Size > 0 {
+				code = append(code, span{sec.Addr, sec.Addr + sec.Size})
+			}
+		}
+	}
+	return func(addr uint64) uint64 {
+		for _, c := range code { // (a handful of code sections)
+			if addr >= c.lo && addr < c.hi {
+				return c.hi
+			}
+		}
+		return 0
+	}
+}
+
 // addELFFuncs adds ELF function symbols that DWARF does not describe
 // (assembly routines), merged into the sorted functions and ranges.
 func (t *Table) addELFFuncs() {
@@ -153,6 +179,7 @@ func (t *Table) addELFFuncs() {
 			next[i] = next[i+1]
 		}
 	}
+	codeEnd := t.codeSections()
 	ri := 0 // the first range above the symbol
 	for i, s := range t.syms {
 		// Functions, and labels in code: a kernel's untyped symbols are
@@ -174,8 +201,16 @@ func (t *Table) addELFFuncs() {
 			continue
 		}
 		size := s.size
-		if size == 0 && next[i] > s.value {
-			size = next[i] - s.value // up to the next symbol
+		if size == 0 {
+			// Up to the next symbol, within its section: the last label
+			// of a section (an assembly _start with no .size) runs to the
+			// section's end, as gdb's minimal symbols do.
+			end := codeEnd(s.value)
+			if next[i] > s.value && (end == 0 || next[i] <= end) {
+				size = next[i] - s.value
+			} else if end > s.value {
+				size = end - s.value
+			}
 		}
 		if size == 0 || s.typ == elf.STT_NOTYPE && size > 1<<16 {
 			continue

@@ -43,7 +43,7 @@ var cacheAbove = 16 << 20
 // build knows its revision, and is read only by the same).
 const (
 	cacheMagic   = "vmdap-index\n"
-	cacheVersion = 6
+	cacheVersion = 7
 )
 
 // buildRevision is the version control revision vmdap was built from

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -173,4 +174,53 @@ func TestSectionEndIsNotAFunction(t *testing.T) {
 		t.Fatal("no symbol marks the end of a code section: want _etext, _einittext")
 	}
 	t.Logf("%d section-end symbols", n)
+}
+
+// TestLastLabelRunsToItsSectionEnd: an assembly _start with no .size and
+// no symbol after it names the code up to its section's end, as gdb's
+// minimal symbols do (frames showed a bare address), and not up to the
+// next symbol, a megabyte away in another section.
+func TestLastLabelRunsToItsSectionEnd(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is needed to build the image")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "start.S")
+	if err := os.WriteFile(src, []byte(`	.text
+	.globl _start
+_start:
+	nop
+	nop
+	cli
+	hlt
+	jmp _start
+	.section .othertext, "ax"
+other:
+	nop
+	ret
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "start.elf")
+	if out, err := exec.Command("gcc", "-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-Ttext=0x100000", "-Wl,--section-start=.othertext=0x200000", "-o", img, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	f, err := elf.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	text := f.Section(".text")
+	tb, err := Load(img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pc := text.Addr; pc < text.Addr+text.Size; pc++ {
+		if fn := tb.FuncAt(pc); fn == nil || fn.Name != "_start" {
+			t.Fatalf("FuncAt(%#x) in .text [%#x, %#x) = %+v, want _start", pc, text.Addr, text.Addr+text.Size, fn)
+		}
+	}
+	if fn := tb.FuncAt(text.Addr + text.Size); fn != nil && fn.Name == "_start" {
+		t.Errorf("_start runs past the end of .text: %+v", fn)
+	}
 }
