@@ -382,7 +382,7 @@ func TestLineFixupConditionsHitCountsLogpoints(t *testing.T) {
 	bps, err = e.c.SetBreakpoints(e.src,
 		map[string]any{"line": loop, "condition": "i == 3"},
 		map[string]any{"line": total, "hitCondition": ">=4"},
-		map[string]any{"line": e.line("counter++;"), "logMessage": "i={i} total={total} ({total,x})"})
+		map[string]any{"line": e.line("counter++;"), "logMessage": "i={i} total={total} ({total,x}) \\{i} {{i}}"})
 	e.must(err)
 	if bps.Body.Breakpoints[0].Id != b[1].Id {
 		t.Fatalf("unchanged breakpoint got a new id: %d vs %d", bps.Body.Breakpoints[0].Id, b[1].Id)
@@ -408,7 +408,7 @@ func TestLineFixupConditionsHitCountsLogpoints(t *testing.T) {
 		t.Fatalf("5th hit with i = %s", got)
 	}
 	out := e.c.Output("console")
-	if !strings.Contains(out, "i=0 total=0 (0x0)") || !strings.Contains(out, "i=2 total=5 (0x5)") {
+	if !strings.Contains(out, "i=0 total=0 (0x0) {i} {i}") || !strings.Contains(out, "i=2 total=5 (0x5)") {
 		t.Fatalf("logpoint output %q", out)
 	}
 	// remove all; run to the end

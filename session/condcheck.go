@@ -39,20 +39,14 @@ func (b *bpTable) vet(l *logical) error {
 			return fmt.Errorf("condition %q: %w", clipText(l.cond, 60), err)
 		}
 	}
-	for msg := l.logMsg; ; {
-		i := strings.IndexByte(msg, '{')
-		if i < 0 {
-			break
+	for _, p := range logParts(l.logMsg) {
+		if !p.expr {
+			continue
 		}
-		j := strings.IndexByte(msg[i:], '}')
-		if j < 0 {
-			break
-		}
-		e, _ := formatSpec(msg[i+1 : i+j])
+		e, _ := formatSpec(p.text)
 		if _, err := evalExpr(e, sc); err != nil {
-			return fmt.Errorf("log message: {%s}: %w", clipText(e, 60), err)
+			return fmt.Errorf("log message: {%s}: %w (a brace that is text is written \\{ or {{)", clipText(e, 60), err)
 		}
-		msg = msg[i+j+1:]
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -283,6 +284,32 @@ func TestStringLiterals(t *testing.T) {
 	for _, expr := range []string{`"abc`, `"a\q"`, `"\`, `$lx_current()`, `$lx_nope(1)`, `$lx_current(1, 2, 3, 4, 5)`} {
 		if v, err := evalExpr(expr, sc); err == nil {
 			t.Errorf("%s: %+v, want an error", expr, v)
+		}
+	}
+}
+
+// TestLogParts: a logpoint's message split into text and {expressions},
+// with braces that are text written \{ \} or {{ }}.
+func TestLogParts(t *testing.T) {
+	for msg, want := range map[string]string{
+		"i={i} total={total,x}": `"i=" {i} " total=" {total,x}`,
+		`set \{a} to {a}`:       `"set {a} to " {a}`,
+		"{{literal}} {x}":       `"{literal} " {x}`,
+		"open { brace":          `"open { brace"`,
+		"a}b":                   `"a}b"`,
+		`path C:\dir {p}`:       `"path C:\\dir " {p}`,
+		"":                      ``,
+	} {
+		var got []string
+		for _, p := range logParts(msg) {
+			if p.expr {
+				got = append(got, "{"+p.text+"}")
+			} else {
+				got = append(got, strconv.Quote(p.text))
+			}
+		}
+		if g := strings.Join(got, " "); g != want {
+			t.Errorf("logParts(%q) = %s, want %s", msg, g, want)
 		}
 	}
 }

@@ -87,19 +87,12 @@ func (s *Session) conditionMet(l *logical, vcpu int) bool {
 // interpolate expands {expression} in a logpoint message.
 func (s *Session) interpolate(msg string, vcpu int) string {
 	var out strings.Builder
-	for {
-		i := strings.IndexByte(msg, '{')
-		if i < 0 {
-			out.WriteString(msg)
-			return out.String()
+	for _, p := range logParts(msg) {
+		if !p.expr {
+			out.WriteString(p.text)
+			continue
 		}
-		j := strings.IndexByte(msg[i:], '}')
-		if j < 0 {
-			out.WriteString(msg)
-			return out.String()
-		}
-		out.WriteString(msg[:i])
-		expr := msg[i+1 : i+j]
+		expr := p.text
 		sc, err := s.newScope(vcpu, 0)
 		if err == nil {
 			var v value
@@ -111,8 +104,8 @@ func (s *Session) interpolate(msg string, vcpu int) string {
 		if err != nil {
 			fmt.Fprintf(&out, "<%s: %v>", expr, err)
 		}
-		msg = msg[i+j+1:]
 	}
+	return out.String()
 }
 
 // userBreakpointAt reports a user breakpoint at pc after an internal
