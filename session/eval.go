@@ -777,6 +777,9 @@ func (p *parser) primary() (value, error) {
 		if err != nil {
 			return value{}, err
 		}
+		if ok && p.isOp("(") && (v.typ.kind == tFunc || v.typ.kind == tPtr && v.typ.elem != nil && v.typ.elem.kind == tFunc) {
+			return value{}, fmt.Errorf("%s(…): calling the guest's functions is not supported (vmdap does not run guest code from an expression)", t.text)
+		}
 		if ok {
 			return v, nil
 		}
