@@ -669,7 +669,10 @@ func TestBadLaunchConfigs(t *testing.T) {
 		{map[string]any{"program": ex, "memory": 1 << 30}, `"memory" is in MiB`},
 		{map[string]any{"program": ex, "boot": "floppy"}, `"boot" must be`},
 		{map[string]any{"program": ex, "hypervisor": "qemu", "irqchip": true}, `"irqchip" is for`},
-		{map[string]any{"program": ex, "memory": "lots"}, "launch configuration"},
+		{map[string]any{"program": ex, "memory": "lots"}, `launch configuration: "memory" must be a whole number, not a string`},
+		{map[string]any{"program": ex, "memory": 1.5}, `"memory" must be a whole number, not 1.5`},
+		{map[string]any{"program": ex, "stopOnEntry": "yes"}, `"stopOnEntry" must be true or false, not a string`},
+		{map[string]any{"program": 7}, `"program" must be a string, not a number`},
 	} {
 		err := c.Launch(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -162,10 +163,38 @@ func capabilitiesChange(from, to capabilitiesExt) map[string]any {
 	return now
 }
 
+// configErr says what is wrong with a configuration JSON did not decode
+// into: a property of the wrong type by its name and the type it takes,
+// as launch.json spells them.
+func configErr(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		want := map[reflect.Kind]string{reflect.Bool: "true or false", reflect.String: "a string", reflect.Slice: "a list",
+			reflect.Map: "an object", reflect.Struct: "an object"}[te.Type.Kind()]
+		if want == "" {
+			want = "a number"
+		}
+		if k := te.Type.Kind(); k >= reflect.Int && k <= reflect.Uint64 {
+			want = "a whole number"
+		}
+		return fmt.Sprintf("%q must be %s, not %s", te.Field, want, jsonKind(te.Value))
+	}
+	return err.Error()
+}
+
+// jsonKind is a JSON value as a user reads it, from what encoding/json
+// reports ("string", "number", "number 1.5").
+func jsonKind(v string) string {
+	if k, ok := map[string]string{"object": "an object", "array": "a list", "string": "a string", "bool": "true or false", "number": "a number"}[v]; ok {
+		return k
+	}
+	return strings.TrimPrefix(v, "number ")
+}
+
 func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 	var cfg LaunchConfig
 	if err := json.Unmarshal(m.Arguments, &cfg); err != nil {
-		c.sendError(m.Seq, m.Command, errBadConfig, "launch configuration: "+err.Error())
+		c.sendError(m.Seq, m.Command, errBadConfig, "launch configuration: "+configErr(err))
 		return
 	}
 	if k := zeroGiven(m.Arguments, "vcpus", "memory"); k != "" {
@@ -189,7 +218,7 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 func (c *conn) onAttach(j *job, m *dap.AttachRequest) {
 	var cfg AttachConfig
 	if err := json.Unmarshal(m.Arguments, &cfg); err != nil {
-		c.sendError(m.Seq, m.Command, errBadConfig, "attach configuration: "+err.Error())
+		c.sendError(m.Seq, m.Command, errBadConfig, "attach configuration: "+configErr(err))
 		return
 	}
 	c.begin(j, &m.Request, &dap.AttachResponse{Response: newResponse(&m.Request)}, beginArgs{
