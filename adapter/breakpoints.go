@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -91,13 +92,14 @@ func (c *conn) onSetFunctionBreakpoints(m *dap.SetFunctionBreakpointsRequest, s 
 func (c *conn) onSetInstructionBreakpoints(m *dap.SetInstructionBreakpointsRequest, s *session.Session, raw []byte) {
 	var ext setInstructionBreakpointsArgsExt
 	_ = json.Unmarshal(raw, &ext)
+	// A reference that is no address is answered failed, and not
+	// given to the session (where it would be a breakpoint at 0).
 	var req []session.InstructionBP
-	var bad []int
+	bad := map[int]string{}
 	for i, b := range m.Arguments.Breakpoints {
 		base, err := parseMemRef(b.InstructionReference)
 		if err != nil {
-			bad = append(bad, i)
-			req = append(req, session.InstructionBP{})
+			bad[i] = fmt.Sprintf("instructionReference %s is not an address (0x…): %v", quote(b.InstructionReference), err)
 			continue
 		}
 		r := session.InstructionBP{Addr: base + uint64(int64(b.Offset)), Condition: b.Condition, HitCondition: b.HitCondition}
@@ -111,13 +113,15 @@ func (c *conn) onSetInstructionBreakpoints(m *dap.SetInstructionBreakpointsReque
 		c.fail(&m.Request, errBreakpoints, err)
 		return
 	}
-	for _, i := range bad {
-		infos[i].Verified, infos[i].Message = false, "bad instructionReference (want 0x… address)"
-	}
 	resp := &setBreakpointsResponseExt{Response: newResponse(&m.Request)}
-	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
-	for _, b := range infos {
-		resp.Body.Breakpoints = append(resp.Body.Breakpoints, c.toBreakpoint(b))
+	resp.Body.Breakpoints = make([]breakpointExt, 0, len(m.Arguments.Breakpoints))
+	for i := range m.Arguments.Breakpoints {
+		if msg, ok := bad[i]; ok {
+			resp.Body.Breakpoints = append(resp.Body.Breakpoints, breakpointExt{Breakpoint: dap.Breakpoint{Verified: false, Message: msg}, Reason: "failed"})
+			continue
+		}
+		resp.Body.Breakpoints = append(resp.Body.Breakpoints, c.toBreakpoint(infos[0]))
+		infos = infos[1:]
 	}
 	c.send(resp)
 }

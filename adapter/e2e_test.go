@@ -437,10 +437,14 @@ func TestFunctionInstructionAndHardwareBreakpoints(t *testing.T) {
 	}
 	target := mustHex(t, dis.Body.Instructions[2].Address)
 	off := int(target - mustHex(t, f.InstructionPointerReference))
-	r, err = e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"instructionReference": f.InstructionPointerReference, "offset": off}}})
+	// (With one whose reference is no address, answered failed in its
+	// place, and set nowhere.)
+	r, err = e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"instructionReference": "bogus"},
+		{"instructionReference": f.InstructionPointerReference, "offset": off}}})
 	e.must(err)
-	if ib := r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints; !ib[0].Verified {
-		t.Fatalf("instruction breakpoint %+v", ib)
+	if ib := r.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints; len(ib) != 2 || ib[0].Verified || !strings.Contains(ib[0].Message, "not an address") ||
+		ib[0].InstructionReference != "" || !ib[1].Verified || mustHex(t, ib[1].InstructionReference) != target {
+		t.Fatalf("instruction breakpoints %+v, want the bogus one failed and the other at %#x", ib, target)
 	}
 	_, err = e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{}})
 	e.must(err)
