@@ -152,6 +152,8 @@ func TestRequestsThatCannotRunFail(t *testing.T) {
 	e.must(e.c.Continue(1))
 	_, err = e.c.Request("next", map[string]any{"threadId": 1})
 	refused(t, "next while running", err, "running")
+	_, err = e.c.Request("gotoTargets", map[string]any{"source": map[string]any{"path": e.src}, "line": e.line("counter++;")})
+	refused(t, "gotoTargets while running", err, "running")
 	_, err = e.c.Request("pause", map[string]any{"threadId": 1})
 	e.must(err)
 	ev = e.stopped("pause")

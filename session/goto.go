@@ -22,22 +22,25 @@ type GotoTarget struct {
 // jump would move on to the next line; an editor's cursor means this
 // line).
 func (s *Session) GotoTargets(file string, line int) ([]GotoTarget, error) {
-	if s.sym == nil || !s.sym.HasDWARF() {
-		return nil, errors.New("the guest image has no line information: jump by setting rip in the Registers scope")
-	}
-	addrs, actual, ok := s.sym.LineAddrs(file, line)
-	if !ok || actual != line {
-		return nil, nil
-	}
-	out := make([]GotoTarget, 0, len(addrs))
-	for _, a := range addrs {
-		t := GotoTarget{Addr: a, Line: line}
-		if fn := s.sym.FuncAt(a); fn != nil {
-			t.Function = fn.Name
+	var out []GotoTarget
+	err := s.stopped(func() error { // (a jump is made from a stop, and its targets are valid until the guest runs)
+		if s.sym == nil || !s.sym.HasDWARF() {
+			return errors.New("the guest image has no line information: jump by setting rip in the Registers scope")
 		}
-		out = append(out, t)
-	}
-	return out, nil
+		addrs, actual, ok := s.sym.LineAddrs(file, line)
+		if !ok || actual != line {
+			return nil
+		}
+		for _, a := range addrs {
+			t := GotoTarget{Addr: a, Line: line}
+			if fn := s.sym.FuncAt(a); fn != nil {
+				t.Function = fn.Name
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Goto moves a stopped thread's vCPU to addr, which must lie in the
