@@ -97,6 +97,13 @@ func TestPendingBreakpointsHigherHalf(t *testing.T) {
 	}
 	e.must(e.c.ConfigurationDone())
 	e.stopped("entry")
+	// (The Multiboot entry is 32-bit code: the Registers view sums it up
+	// as gdb's i386 names it.)
+	regs, err := e.c.ScopeVars(e.top().Id, "Registers")
+	e.must(err)
+	if len(regs) == 0 || !strings.HasPrefix(regs[0].Value, fmt.Sprintf("eip=%#x esp=", mustHex(t, e.top().InstructionPointerReference))) {
+		t.Fatalf("the General row at the 32-bit entry: %+v, want eip=… esp=…", regs[:min(len(regs), 1)])
+	}
 
 	e.must(e.c.Continue(1))
 	// At the next stop the alias is mapped: the pending breakpoint is

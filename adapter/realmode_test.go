@@ -105,6 +105,13 @@ func TestRealModeFrame(t *testing.T) {
 	if r, err := c.Evaluate(f.Id, "$rip"); err != nil || r.Body.Result != "0x000000000000fff0" { // as the Registers view shows it
 		t.Fatalf("$rip = %+v %v, want IP 0xfff0", r, err)
 	}
+	regs, err := c.ScopeVars(f.Id, "Registers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) == 0 || regs[0].Name != "General" || !strings.HasPrefix(regs[0].Value, "cs:ip=0xf000:0xfff0 ") {
+		t.Fatalf("the Registers view's General row %+v, want it summed up as cs:ip=0xf000:0xfff0, as in real mode", regs[:min(len(regs), 1)])
+	}
 }
 
 // TestRealModeBreakpointAndStep (vmdap's VMM): in real mode an

@@ -444,8 +444,15 @@ func (s *Session) registerGroups(sc *frameScope) []Var {
 			Children: s.locked(func() ([]Var, error) { return kids(), nil })}
 	}
 	sr := sc.sregs
+	general := fmt.Sprintf("rip=%#x rsp=%#x", sc.regs.RIP, sc.regs.RSP)
+	switch x86.DecodeMode(sr) { // (as gdb names them in the code's mode)
+	case 32:
+		general = fmt.Sprintf("eip=%#x esp=%#x", uint32(sc.regs.RIP), uint32(sc.regs.RSP))
+	case 16:
+		general = fmt.Sprintf("cs:ip=%#x:%#x ss:sp=%#x:%#x", sr.CS.Selector, uint16(sc.regs.RIP), sr.SS.Selector, uint16(sc.regs.RSP))
+	}
 	groups := []Var{
-		mk("General", fmt.Sprintf("rip=%#x rsp=%#x", sc.regs.RIP, sc.regs.RSP), func() []Var { return s.generalRegs(sc) }),
+		mk("General", general, func() []Var { return s.generalRegs(sc) }),
 		mk("Segments", fmt.Sprintf("cs=%#x ds=%#x es=%#x fs=%#x gs=%#x ss=%#x", sr.CS.Selector, sr.DS.Selector, sr.ES.Selector,
 			sr.FS.Selector, sr.GS.Selector, sr.SS.Selector), func() []Var { return s.segmentRegs(sc) }),
 		mk("Control", fmt.Sprintf("cr0=%#x cr3=%#x cr4=%#x efer=%#x", sr.CR0, sr.CR3, sr.CR4, sr.EFER), func() []Var { return s.controlRegs(sc) }),
