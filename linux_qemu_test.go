@@ -279,6 +279,32 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	if !found {
 		t.Fatalf("completions of init_ta: %+v", cr.(*dap.CompletionsResponse).Body.Targets)
 	}
+
+	// A condition and a logpoint in the kernel's idioms (current, this_cpu,
+	// $lx_current) are checked when set as they will evaluate: verified,
+	// and the condition holds where pid 1 runs the rootfs initcall.
+	fb, err = c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{
+		{"name": "populate_rootfs", "mode": "hardware",
+			"condition": "current->pid == 1 && $lx_current().pid == 1 && this_cpu(runqueues).nr_running < 100 && per_cpu(runqueues, 0).cpu == 0"}}})
+	must(err)
+	if b := fb.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints[0]; !b.Verified {
+		t.Fatalf("a breakpoint whose condition names current: %+v", b)
+	}
+	setup, _ := sym.PCToLine(sym.FuncByName("kernel_init_freeable").Low) // (init/main.c, as start_kernel; pid 1 runs it once)
+	bps, err = c.SetBreakpoints(filepath.Join("linux", "init", "main.c"),
+		map[string]any{"line": setup.Line, "mode": "hardware", "logMessage": "pid {current->pid} runs {$lx_current().comm}"})
+	must(err)
+	if b := bps.Body.Breakpoints[0]; !b.Verified {
+		t.Fatalf("a logpoint that names current: %+v", b)
+	}
+	must(c.Continue(1))
+	stopped("function breakpoint")
+	if f := top()[0]; f.Name != "populate_rootfs" {
+		t.Fatalf("the conditional breakpoint stopped in %s", f.Name)
+	}
+	if out := c.Output("console"); !strings.Contains(out, `pid 1 runs "swapper/0"`) {
+		t.Errorf("the logpoint in do_basic_setup printed %q, want pid 1 and its comm", out)
+	}
 	must(c.Disconnect())
 }
 

@@ -54,6 +54,10 @@ func (p *parser) builtinName(name string) (value, bool, error) {
 	if name != "current" {
 		return value{}, false, nil
 	}
+	if p.staticLinux() {
+		t, err := p.staticObject("task_struct")
+		return value{typ: ptrTo(t.typ), raw: make([]byte, 8), name: "current"}, true, err
+	}
 	sc, k, err := p.linuxScope()
 	if err != nil {
 		return value{}, true, err
@@ -88,6 +92,23 @@ func (p *parser) builtinName(name string) (value, bool, error) {
 		return value{}, true, err
 	}
 	return value{typ: ptrTo(tt), inMem: true, addr: a + off, name: "current"}, true, nil
+}
+
+// staticLinux reports whether the expression is a Linux kernel's
+// breakpoint condition or logpoint being checked when it is set (no
+// guest state): the kernel's idioms are then values of their types, every
+// one of them zero, so that current->pid == 1 checks as it will evaluate.
+func (p *parser) staticLinux() bool {
+	sc, ok := p.sc.(*staticScope)
+	return ok && sc.s.sym != nil && sc.s.isLinux()
+}
+
+// staticObject is a kernel object of the named struct (at 0: it reads as
+// zeros) for a condition being checked.
+func (p *parser) staticObject(name string) (value, error) {
+	sc := p.sc.(*staticScope)
+	st, err := (&kview{s: sc.s, types: sc.types}).typ(name)
+	return value{typ: st, inMem: true, name: name}, err
 }
 
 // linuxScope returns the frame scope and a kernel view over its vCPU.
@@ -127,6 +148,17 @@ func (p *parser) perCPU(name string) (value, error) {
 // when cpu is nil.
 func (p *parser) perCPUOf(v value, cpuv *value, ptr bool) (value, error) {
 	name := "per_cpu"
+	if p.staticLinux() { // (its type: the variable's, or the pointer's)
+		switch {
+		case ptr && v.typ.kind != tPtr:
+			return value{}, fmt.Errorf("%s_ptr needs a pointer, not %s", name, v.typ)
+		case ptr:
+			return rvalue(v.typ, 0), nil
+		case !v.inMem:
+			return value{}, fmt.Errorf("%s needs a per-CPU variable (an object in memory); for a pointer use %s_ptr", name, name)
+		}
+		return value{typ: v.typ, inMem: true, name: v.name}, nil
+	}
 	sc, k, err := p.linuxScope()
 	if err != nil {
 		return value{}, err

@@ -55,6 +55,17 @@ func (p *parser) gdbFunction(name string) (value, error) {
 	if len(args) < f.min || len(args) > f.max {
 		return value{}, fmt.Errorf("$%s takes %s", name, f.usage)
 	}
+	if p.staticLinux() { // a condition being checked: values of their types
+		switch name {
+		case "lx_current", "lx_task_by_pid":
+			return p.staticObject("task_struct")
+		case "lx_thread_info_by_pid":
+			return p.staticObject("thread_info")
+		case "lx_module":
+			return p.staticObject("module")
+		}
+		return f.call(p, args, strs) // (the per-CPU ones check themselves; container_of and thread_info read nothing)
+	}
 	if _, _, err := p.linuxScope(); err != nil {
 		return value{}, fmt.Errorf("$%s: %w", name, err)
 	}
