@@ -169,6 +169,17 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	if r.Body.Result != "1" {
 		t.Fatalf("init_task.tasks.next != 0 = %q", r.Body.Result)
 	}
+	// Through a pointer to a struct init/main.c only declares (struct
+	// files_struct, struct sched_class): its definition, found by name,
+	// as gdb finds it.
+	r, err = c.Evaluate(fid, "init_task.files->fdt")
+	must(err)
+	if !strings.Contains(r.Body.Result, "<init_files+") || r.Body.Type != "struct fdtable *" {
+		t.Fatalf("init_task.files->fdt = %q (%s), want a pointer into init_files", r.Body.Result, r.Body.Type)
+	}
+	if r, err = c.Evaluate(fid, "sizeof(*init_task.sched_class) == sizeof(struct sched_class) && sizeof(*init_task.files) > 0"); err != nil || r.Body.Result != "1" {
+		t.Fatalf("the sizes of structs through pointers to declarations: %+v, %v", r, err)
+	}
 	// A per-CPU variable read as it is (an offset from 0, unmapped) fails
 	// saying how to read it, and that way reads it.
 	if _, err := c.Evaluate(fid, "runqueues.nr_running"); err == nil || !strings.Contains(err.Error(), "per_cpu(var, cpu)") || !strings.Contains(err.Error(), "this_cpu(var)") {

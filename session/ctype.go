@@ -82,6 +82,31 @@ type typeCopy struct {
 	fix      func(*ctype)
 }
 
+// completeStruct returns the definition of a struct or union that t only
+// declares, by its name, or nil (t is complete, has no name, or the
+// image defines none of its kind).
+func completeStruct(t *dwarf.StructType, cache *typeCache) *dwarf.StructType {
+	if !t.Incomplete || t.StructName == "" || cache.sym == nil {
+		return nil
+	}
+	dt, ok := cache.sym.TypeByName(t.StructName)
+	if !ok {
+		return nil
+	}
+	for i := 0; i < 8; i++ { // (a typedef of the same name: typedef struct x x)
+		td, ok := dt.(*dwarf.TypedefType)
+		if !ok {
+			break
+		}
+		dt = td.Type
+	}
+	full, ok := dt.(*dwarf.StructType)
+	if !ok || full.Incomplete || full.Kind != t.Kind || full.StructName != t.StructName {
+		return nil
+	}
+	return full
+}
+
 // copyType makes dst a copy of src changed by fix, now and again when
 // the conversion in progress ends.
 func (c *typeCache) copyType(dst, src *ctype, fix func(*ctype)) {
@@ -352,6 +377,13 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 			c.size = c.count * c.el().size
 		}
 	case *dwarf.StructType:
+		if full := completeStruct(t, cache); full != nil {
+			// A declaration (struct files_struct; in a unit that only
+			// points to it) is its definition, found by name, as gdb's
+			// check_typedef finds an opaque type's.
+			cache.copyType(c, fromDWARF(full, cache), func(*ctype) {})
+			break
+		}
 		c.kind = tStruct
 		c.union = t.Kind == "union"
 		c.incomplete = t.Incomplete
