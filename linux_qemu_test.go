@@ -188,6 +188,11 @@ func TestLinuxUnderQEMU(t *testing.T) {
 	if _, err := c.Evaluate(fid, "per_cpu(runqueues, 0).nr_running"); err != nil {
 		t.Errorf("per_cpu(runqueues, 0).nr_running: %v", err)
 	}
+	// A member of a null pointer is no per-CPU variable, though its
+	// address is as low.
+	if _, err := c.Evaluate(fid, "((struct task_struct *)0)->pid"); err == nil || strings.Contains(err.Error(), "per_cpu") {
+		t.Errorf("((struct task_struct *)0)->pid: %v, want a failure that says nothing of per-CPU variables", err)
+	}
 
 	// A line breakpoint a few lines further in start_kernel, picked from
 	// the line table.

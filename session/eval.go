@@ -664,7 +664,7 @@ func deref(v value, sc scope) (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		return value{typ: v.typ.el(), inMem: true, addr: u}, nil
+		return value{typ: v.typ.el(), inMem: true, addr: u, viaPtr: true}, nil
 	case tArray:
 		return index(v, 0), nil
 	}
@@ -699,7 +699,7 @@ func (p *parser) postfix() (value, error) {
 				if err != nil {
 					return value{}, err
 				}
-				v = value{typ: v.typ.el(), inMem: true, addr: base + n*uint64(elemSize(v.typ))}
+				v = value{typ: v.typ.el(), inMem: true, addr: base + n*uint64(elemSize(v.typ)), viaPtr: true}
 			default:
 				return value{}, fmt.Errorf("cannot index a value of type %s", v.typ)
 			}

@@ -32,6 +32,9 @@ type value struct {
 	// bits, for a bitfield member of a struct in memory (an rvalue of
 	// its bits), is where they are: it can be assigned.
 	bits *bitLoc
+	// viaPtr: the value's address came from a pointer (*p, p->x, p[i]),
+	// not from a variable's location.
+	viaPtr bool
 }
 
 // bitLoc is where a bitfield lives in memory: size bits from bit off of
@@ -481,7 +484,7 @@ func fieldValue(v value, f field, structBytes []byte) value {
 		return r
 	}
 	if v.inMem {
-		fv.inMem, fv.addr = true, v.addr+uint64(f.off)
+		fv.inMem, fv.addr, fv.viaPtr = true, v.addr+uint64(f.off), v.viaPtr
 		return fv
 	}
 	end := f.off + f.typ.size
@@ -495,7 +498,7 @@ func fieldValue(v value, f field, structBytes []byte) value {
 func index(v value, i int64) value {
 	el := v.typ.el()
 	if v.inMem {
-		return value{typ: el, inMem: true, addr: v.addr + uint64(i*el.size)}
+		return value{typ: el, inMem: true, addr: v.addr + uint64(i*el.size), viaPtr: v.viaPtr}
 	}
 	start := i * el.size
 	if start+el.size <= int64(len(v.raw)) {

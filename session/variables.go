@@ -349,6 +349,9 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 			return nil
 		}
 		if err := readable(val, sc); err != nil {
+			if val.viaPtr { // (a null pointer's member is no per-CPU variable)
+				return err
+			}
 			return s.perCPUHint(val.addr, err)
 		}
 		out = s.makeVar(sc, name, expr, val, hex || s.hex)
