@@ -316,3 +316,17 @@ func TestLogParts(t *testing.T) {
 		}
 	}
 }
+
+// TestCharArrayInHex: a char array shows its text, and in hex its bytes,
+// as gdb's p and p/x show them.
+func TestCharArrayInHex(t *testing.T) {
+	sc := newMemScope()
+	arr := &ctype{kind: tArray, elem: typChar, count: 4, size: 4}
+	v := value{typ: arr, raw: []byte("ab\x00\x00")}
+	if got := format(v, sc, false); got != `"ab\000\000"` && got != `"ab"` {
+		t.Errorf("char[4] %q: %s", "ab", got)
+	}
+	if got, want := format(v, sc, true), "{0x61, 0x62, 0x0, 0x0}"; got != want {
+		t.Errorf("char[4] %q in hex: %s, want %s", "ab", got, want)
+	}
+}

@@ -320,13 +320,17 @@ func format(v value, sc scope, hex bool) string {
 			}
 			return s
 		}
-		if t.el().kind == tChar && t.el().size == 1 && t.count >= 0 && v.opt == nil {
+		if t.el().kind == tChar && t.el().size == 1 && t.count >= 0 && v.opt == nil && !hex { // (in hex, its bytes: gdb's p/x)
 			return charArrayText(v, sc)
 		}
 		n := t.count
 		var parts []string
 		for i := int64(0); i < n && i < 8; i++ {
-			parts = append(parts, format(index(v, i), sc, hex))
+			el := format(index(v, i), sc, hex)
+			if hex && t.el().kind == tChar { // (gdb's p/x of a char array: the numbers alone)
+				el, _, _ = strings.Cut(el, " ")
+			}
+			parts = append(parts, el)
 		}
 		if n > 8 {
 			parts = append(parts, "...")
