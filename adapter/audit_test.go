@@ -2,6 +2,7 @@ package adapter_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -264,5 +265,56 @@ func TestReadMemoryBounded(t *testing.T) {
 	b := m.(*dap.ReadMemoryResponse).Body
 	if n := base64.StdEncoding.DecodedLen(len(b.Data)); n+b.UnreadableBytes < session.MaxReadMemory-2 || len(raw) >= 4<<20 {
 		t.Fatalf("1 MiB read: %d bytes and %d unreadable in a %d-byte response", n, b.UnreadableBytes, len(raw))
+	}
+}
+
+// TestConsoleBacktraceAndRegisters: gdb's bt and info registers in the
+// console print what the Call Stack and the Registers scope show, as gdb
+// prints them.
+func TestConsoleBacktraceAndRegisters(t *testing.T) {
+	e := launchExample(t, nil)
+	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	st, err := e.c.StackTrace(1)
+	e.must(err)
+	frames := st.Body.StackFrames
+	repl := func(expr string) string {
+		t.Helper()
+		r, err := e.c.Request("evaluate", map[string]any{"expression": expr, "context": "repl", "frameId": frames[0].Id})
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return r.(*dap.EvaluateResponse).Body.Result
+	}
+	bt := strings.Split(strings.TrimSpace(repl("bt")), "\n")
+	if len(bt) != len(frames) {
+		t.Fatalf("bt printed %d frames, the stack has %d:\n%s", len(bt), len(frames), strings.Join(bt, "\n"))
+	}
+	for i, f := range frames {
+		want := fmt.Sprintf("#%-2d ", i)
+		if i > 0 {
+			want += fmt.Sprintf("%#x in ", mustHex(t, f.InstructionPointerReference))
+		}
+		want += fmt.Sprintf("%s at %s:%d", f.Name, f.Source.Path, f.Line)
+		if bt[i] != want {
+			t.Errorf("bt's line %d: %q, want %q", i, bt[i], want)
+		}
+	}
+	if got := strings.Split(strings.TrimSpace(repl("bt 1")), "\n"); len(got) != 2 || got[0] != bt[0] || !strings.Contains(got[1], "More stack frames") {
+		t.Errorf("bt 1: %q", got)
+	}
+	regs := repl("info registers")
+	rip := fmt.Sprintf("rip            %#-19x%#x <square", mustHex(t, frames[0].InstructionPointerReference), mustHex(t, frames[0].InstructionPointerReference))
+	if !strings.Contains(regs, rip) || !strings.Contains(regs, "\nrflags ") || !strings.Contains(regs, "\ncr3 ") || !strings.Contains(regs, "\ncs ") {
+		t.Errorf("info registers:\n%s\nwant a line %q, rflags, cs and cr3", regs, rip)
+	}
+	rax := e.eval(frames[0].Id, "$rax")
+	if got, want := repl("i r rax $pc"), fmt.Sprintf("rax            %#-19x%d\nrip ", mustHex(t, rax), int64(mustHex(t, rax))); !strings.HasPrefix(got, want) {
+		t.Errorf("i r rax $pc:\n%s\nwant it to start %q", got, want)
+	}
+	if _, err := e.c.Request("evaluate", map[string]any{"expression": "info registers nosuch", "context": "repl", "frameId": frames[0].Id}); err == nil || !strings.Contains(err.Error(), `no register "nosuch"`) {
+		t.Errorf("info registers nosuch: %v", err)
 	}
 }

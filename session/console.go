@@ -21,7 +21,7 @@ import (
 func IsConsoleCommand(line string) bool {
 	l := strings.TrimSpace(line)
 	return l == "help" || strings.HasPrefix(l, "x/") || strings.HasPrefix(l, "xp/") || strings.HasPrefix(l, "gva2gpa ") ||
-		l == "info dump" || isMonitorCommand(l) || isDumpCommand(l) || isTypeCommand(l)
+		l == "info dump" || isMonitorCommand(l) || isDumpCommand(l) || isTypeCommand(l) || isGDBCommand(l)
 }
 
 // consoleHelp is what help says: the console's commands and the forms an
@@ -40,6 +40,8 @@ Commands:
   whatis EXPR|TYPE the type's name
   ptype EXPR|TYPE  the type spelled out (a struct's members, an enum's values)
   ptype/o TYPE     a struct's layout: offsets, sizes, holes, padding (as pahole shows it)
+  bt [N]           the selected thread's frames (also backtrace, where; p bt prints a variable bt)
+  info registers [NAME…]  the frame's registers, or those named (also i r)
   monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
   dump FILE        write the stopped machine to an ELF core (QEMU's dump-guest-memory layout, with a Linux
                    kernel's VMCOREINFO): open it later with an attach of "coreFile", drgn -c or crash
@@ -148,6 +150,8 @@ func (s *Session) console(ctx context.Context, thread, frame int, line string, p
 		return s.examine(thread, frame, "x/"+strings.TrimPrefix(l, "xp/"), true)
 	case isTypeCommand(l):
 		return s.typeCommand(thread, frame, l)
+	case isGDBCommand(l):
+		return s.gdbCommand(thread, frame, l)
 	}
 	return s.examine(thread, frame, l, false)
 }
