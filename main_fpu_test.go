@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,6 +129,44 @@ func TestFloatRegisters(t *testing.T) {
 			}
 			if _, err := c.Evaluate(fid, "$xmm16"); err == nil {
 				t.Errorf("$xmm16 evaluated")
+			}
+
+			// Each is written as gdb's set var writes it: a lane of an
+			// xmm (its others kept), MXCSR and st0 in the Registers view,
+			// an x87 word in the console.
+			if _, err := c.Request("setExpression", map[string]any{"expression": "$xmm7.v4_int32[1]", "value": "7", "frameId": fid}); err != nil {
+				t.Fatal(err)
+			}
+			if got := evalIn(t, c, fid, "$xmm7.v4_int32"); got != "{305419896, 7, 1, -2}" {
+				t.Errorf("$xmm7.v4_int32 after its lane 1 was set to 7: %s", got)
+			}
+			groups, err := c.ScopeVars(fid, "Registers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := map[string]int{}
+			for _, g := range groups {
+				ref[g.Name] = g.VariablesReference
+			}
+			for _, w := range []struct{ group, name, value, expr, want string }{
+				{"Vector", "mxcsr", "0x1fc0", "$mxcsr", "8128"},
+				{"Float", "st0", "2.5", "$st0", "2.5"},
+			} {
+				if h := registerGroup(t, c, fid, w.group)[w.name].PresentationHint; h != nil && slices.Contains(h.Attributes, "readOnly") {
+					t.Errorf("%s is shown read-only", w.name)
+				}
+				if _, err := c.Request("setVariable", map[string]any{"variablesReference": ref[w.group], "name": w.name, "value": w.value}); err != nil {
+					t.Fatalf("setVariable %s = %s: %v", w.name, w.value, err)
+				}
+				if got := evalIn(t, c, fid, w.expr); got != w.want {
+					t.Errorf("%s after setVariable %s = %s: %s, want %s", w.expr, w.name, w.value, got, w.want)
+				}
+			}
+			if _, err := c.Request("evaluate", map[string]any{"expression": "$fctrl = 0x27f", "context": "repl", "frameId": fid}); err != nil {
+				t.Fatal(err)
+			}
+			if v := registerGroup(t, c, fid, "Float")["fctrl"].Value; !strings.HasPrefix(v, "0x27f ") {
+				t.Errorf("fctrl after $fctrl = 0x27f: %q", v)
 			}
 			c.Disconnect()
 		})

@@ -739,6 +739,8 @@ func (p *parser) primary() (value, error) {
 	switch t.kind {
 	case "num":
 		return rvalue(literalType(t.text, t.num), t.num), nil
+	case "flt": // a double, as C types 2.5 (gdb too)
+		return rvalue(typDbl, t.num), nil
 	case "char":
 		return rvalue(typChar, t.num), nil
 	case "str":

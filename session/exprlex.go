@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -27,11 +28,22 @@ func lex(s string) ([]token, error) {
 			i++
 		case c >= '0' && c <= '9':
 			j := i
-			for j < len(s) && (isAlnum(s[j]) || s[j] == '.') {
+			hex := strings.HasPrefix(strings.ToLower(s[i:]), "0x")
+			for j < len(s) && (isAlnum(s[j]) || s[j] == '.' ||
+				!hex && (s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E')) { // 1e-3
 				j++
 			}
-			lit := strings.TrimRight(strings.ToLower(s[i:j]), "ul")
-			n, err := strconv.ParseUint(lit, 0, 64)
+			low := strings.ToLower(s[i:j])
+			if !hex && strings.ContainsAny(low, ".e") { // a floating constant: 2.5, 1e-3, 0.5f
+				f, err := strconv.ParseFloat(strings.TrimRight(low, "fl"), 64)
+				if err != nil {
+					return nil, fmt.Errorf("bad number %q", s[i:j])
+				}
+				toks = append(toks, token{kind: "flt", text: s[i:j], num: math.Float64bits(f)})
+				i = j
+				break
+			}
+			n, err := strconv.ParseUint(strings.TrimRight(low, "ul"), 0, 64)
 			if err != nil {
 				return nil, fmt.Errorf("bad number %q", s[i:j])
 			}

@@ -4,16 +4,18 @@ import (
 	"fmt"
 	"strings"
 
+	"vmdap/vmm"
 	"vmdap/x86"
 )
 
 // The x87 and SSE registers, as gdb shows them: st0-st7 as long doubles,
 // xmm0-xmm15 as its vec128 union of lanes, the control words as flags.
-// They are read-only here (KVM_SET_FPU and a stub's P packet exist, but
-// nothing a debugging user needs writes them), read once per scope, and
-// shown in the Registers scope's "Float" and "Vector" groups (gdb's
-// register groups), in expressions ($xmm0, $st0, $mxcsr), in variables
-// that DWARF places in them, and in a stepOut's returned float.
+// They are read once per scope, and shown in the Registers scope's
+// "Float" and "Vector" groups (gdb's register groups), in expressions
+// ($xmm0, $st0, $mxcsr), in variables that DWARF places in them, and in
+// a stepOut's returned float; on a target that writes them
+// (vmm.FPRegisterWriter) each, and each lane of an xmm, is assigned as
+// gdb's set var $xmm0.v4_int32[0] = 7 does, in the innermost frame.
 
 // fpRegs returns the frame's vCPU's x87 and SSE state, nil when the
 // target cannot read it. A caller's frame sees the innermost frame's:
@@ -90,7 +92,49 @@ func (sc *frameScope) fpRegValue(name string) (value, bool) {
 		return value{}, false
 	}
 	t := fpRegType(name)
-	return value{typ: t, raw: padTo(b, int(t.size)), name: "$" + name}, true
+	return value{typ: t, raw: padTo(b, int(t.size)), name: "$" + name, fpReg: name}, true
+}
+
+// fpSet writes b over the register's bytes from off, on a target that
+// writes them, in the innermost frame (as general registers are).
+func (sc *frameScope) fpSet(name string, off int64, b []byte) error {
+	if sc.f.phys != 0 {
+		return fmt.Errorf("registers can only be changed in the innermost frame")
+	}
+	cur, ok := sc.fpBytes(name)
+	if !ok || off < 0 || off+int64(len(b)) > int64(len(cur)) {
+		return fmt.Errorf("$%s cannot be written here", name)
+	}
+	fr, _ := sc.s.t.FPRegisters()
+	w, ok := fr.(vmm.FPRegisterWriter)
+	if !ok {
+		return fmt.Errorf("this target cannot write the x87 and SSE registers")
+	}
+	copy(cur[off:], b)
+	if err := w.SetFPReg(sc.vcpu, name, cur); err != nil {
+		return err
+	}
+	sc.fp.Set(name, cur)
+	return nil
+}
+
+// fpReread is v (a value of an x87 or SSE register's bytes) as the
+// register holds them now.
+func (sc *frameScope) fpReread(v value) value {
+	if b, ok := sc.fpBytes(v.fpReg); ok && v.fpOff+int64(len(v.raw)) <= int64(len(b)) {
+		v.raw = b[v.fpOff : v.fpOff+int64(len(v.raw))]
+	}
+	return v
+}
+
+// fpWritable returns the target's writer of x87 and SSE registers.
+func (s *Session) fpWritable() (vmm.FPRegisterWriter, bool) {
+	fr, ok := s.t.FPRegisters()
+	if !ok {
+		return nil, false
+	}
+	w, ok := fr.(vmm.FPRegisterWriter)
+	return w, ok
 }
 
 // fpBits are the control registers the Registers view decodes.
@@ -108,10 +152,21 @@ func (s *Session) fpRegVar(sc *frameScope, name string) Var {
 		if bits := fpBits[name]; bits != nil {
 			v.Value += " " + x86.Decode(u, bits)
 		}
+		v.set = func(text string) error {
+			src, err := evalExpr(text, sc)
+			if err != nil {
+				return err
+			}
+			return assign(val, sc, src)
+		}
+		v.refresh = func() (Var, error) { return s.fpRegVar(sc, name), nil }
 	} else {
 		v = s.makeVar(sc, name, "$"+name, val, false)
 	}
-	v.Presentation = "readOnly"
+	if _, ok := s.fpWritable(); !ok || sc.f.phys != 0 {
+		v.Presentation = "readOnly"
+		v.set = nil
+	}
 	return v
 }
 

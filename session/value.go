@@ -35,6 +35,16 @@ type value struct {
 	// viaPtr: the value's address came from a pointer (*p, p->x, p[i]),
 	// not from a variable's location.
 	viaPtr bool
+	// fpReg, for an rvalue of an x87 or SSE register's bytes ($xmm0, a
+	// lane of it, $st0, a float variable in xmm0), is that register, its
+	// bytes from fpOff: it can be assigned.
+	fpReg string
+	fpOff int64
+}
+
+// fpWriter is a scope that writes x87 and SSE registers (a frame's).
+type fpWriter interface {
+	fpSet(name string, off int64, b []byte) error
 }
 
 // bitLoc is where a bitfield lives in memory: size bits from bit off of
@@ -495,6 +505,9 @@ func fieldValue(v value, f field, structBytes []byte) value {
 	if int(end) <= len(structBytes) && f.off >= 0 {
 		fv.raw = structBytes[f.off:end]
 		fv.opt = v.optSlice(f.off, f.typ.size)
+		if v.fpReg != "" {
+			fv.fpReg, fv.fpOff = v.fpReg, v.fpOff+f.off
+		}
 	}
 	return fv
 }
@@ -506,7 +519,11 @@ func index(v value, i int64) value {
 	}
 	start := i * el.size
 	if start+el.size <= int64(len(v.raw)) {
-		return value{typ: el, raw: v.raw[start : start+el.size], opt: v.optSlice(start, el.size)}
+		ev := value{typ: el, raw: v.raw[start : start+el.size], opt: v.optSlice(start, el.size)}
+		if v.fpReg != "" {
+			ev.fpReg, ev.fpOff = v.fpReg, v.fpOff+start
+		}
+		return ev
 	}
 	return value{typ: el, raw: make([]byte, el.size)}
 }
@@ -549,6 +566,10 @@ func assign(v value, sc scope, src value) error {
 		return sc.regSet(v.reg, u)
 	case v.bits != nil:
 		return v.bits.store(u, sc)
+	case v.fpReg != "":
+		if w, ok := sc.(fpWriter); ok {
+			return w.fpSet(v.fpReg, v.fpOff, b)
+		}
 	}
 	return errors.New("this value cannot be changed (it is not in memory or a register)")
 }

@@ -253,7 +253,7 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 			return s.locked(func() ([]Var, error) { return elems(start, count) })()
 		}
 	}
-	if t.isScalar() && (val.inMem || val.reg != "" || val.bits != nil) {
+	if t.isScalar() && (val.inMem || val.reg != "" || val.bits != nil || val.fpReg != "") {
 		v.set = func(text string) error {
 			src, err := evalExpr(text, sc)
 			if err != nil {
@@ -268,6 +268,9 @@ func (s *Session) makeVar(sc *frameScope, name, expr string, val value, hex bool
 				if now, err = val.bits.reread(val, sc); err != nil {
 					return Var{}, err
 				}
+			}
+			if val.fpReg != "" {
+				now = sc.fpReread(val)
 			}
 			return s.makeVar(sc, name, expr, now, hex), nil
 		}
@@ -408,7 +411,7 @@ func (s *Session) SetExpression(thread, frame int, expr, valueText string, hex b
 		if err != nil {
 			return err
 		}
-		if !dst.typ.isScalar() || (!dst.inMem && dst.reg == "" && dst.bits == nil) {
+		if !dst.typ.isScalar() || (!dst.inMem && dst.reg == "" && dst.bits == nil && dst.fpReg == "") {
 			return fmt.Errorf("%s cannot be assigned: it is not a scalar in memory or a register", expr)
 		}
 		src, err := evalExpr(valueText, sc)

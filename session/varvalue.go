@@ -64,12 +64,12 @@ func (sc *frameScope) varValue(v *symbols.Var) (value, error) {
 		if !ok {
 			return value{typ: t, name: v.Name}, fmt.Errorf("variable in DWARF register %d", pl.Reg)
 		}
-		if isFPReg(name) { // a float or vector in xmm or st: its bytes, read-only
+		if isFPReg(name) { // a float or vector in xmm or st: its bytes (assigned through the register)
 			b, ok := sc.fpBytes(name)
 			if !ok {
 				return value{typ: t, name: v.Name}, fmt.Errorf("register %s unavailable (the target does not read x87 and SSE registers)", name)
 			}
-			return value{typ: t, raw: padTo(b, int(t.size)), name: v.Name}, nil
+			return value{typ: t, raw: padTo(b, int(t.size)), name: v.Name, fpReg: name}, nil
 		}
 		return value{typ: t, reg: name, name: v.Name}, nil
 	}

@@ -227,6 +227,14 @@ type FPRegisters interface {
 	FPRegs(vcpu int) (x86.FPRegs, error)
 }
 
+// FPRegisterWriter writes one x87 or SSE register of a stopped vCPU, by
+// its gdb name (x86.FPRegNames), with its bytes as FPRegs.Bytes gives
+// them (st in stack order). A backend's FPRegisters offers it where it
+// can write them (a type assertion finds out).
+type FPRegisterWriter interface {
+	SetFPReg(vcpu int, name string, b []byte) error
+}
+
 // PhysicalMemory reads and writes guest-physical memory.
 type PhysicalMemory interface {
 	ReadPhysical(p []byte, addr uint64) (int, error)

@@ -182,3 +182,43 @@ var FCWBits = []Flag{
 	{"IM", 0, 1}, {"DM", 1, 1}, {"ZM", 2, 1}, {"OM", 3, 1}, {"UM", 4, 1}, {"PM", 5, 1},
 	{"PC", 8, 2}, {"RC", 10, 2}, {"X", 12, 1},
 }
+
+// FXSAVEOffset returns where a register is in the FXSAVE area in its
+// 64-bit format (SDM Vol. 1 §10.5.1, Table 10-2) and how many bytes of
+// it are kept there; ok is false for the selectors, which that format
+// does not keep, and for ftag, kept there abridged (see AbridgedTag).
+func FXSAVEOffset(name string) (off, n int, ok bool) {
+	if i, ok := indexed(name, "st", 8); ok {
+		return 32 + 16*i, 10, true
+	}
+	if i, ok := indexed(name, "xmm", 16); ok {
+		return 160 + 16*i, 16, true
+	}
+	switch name {
+	case "fctrl":
+		return 0, 2, true
+	case "fstat":
+		return 2, 2, true
+	case "fop":
+		return 6, 2, true
+	case "fioff":
+		return 8, 4, true
+	case "fooff":
+		return 16, 4, true
+	case "mxcsr":
+		return 24, 4, true
+	}
+	return 0, 0, false
+}
+
+// AbridgedTag is FXSAVE's tag byte for a full tag word: a bit set for
+// each physical register that is not empty (tag 3).
+func AbridgedTag(ftw uint16) byte {
+	var b byte
+	for i := range 8 {
+		if (ftw>>(2*i))&3 != 3 {
+			b |= 1 << i
+		}
+	}
+	return b
+}

@@ -1,6 +1,7 @@
 package gdbremote
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -53,4 +54,58 @@ func (t *Target) FPRegs(vcpu int) (x86.FPRegs, error) {
 		}
 	}
 	return f, nil
+}
+
+// SetFPReg implements vmm.FPRegisterWriter: the register by its name in
+// the target description, written with P (else the whole block with G).
+func (t *Target) SetFPReg(vcpu int, name string, b []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.stoppedLocked(); err != nil {
+		return err
+	}
+	blk, err := t.readBlock(vcpu)
+	if err != nil {
+		return err
+	}
+	stub := name
+	if i, isST := strings.CutPrefix(name, "st"); isST && t.stPhysical {
+		// ST(i) is the stub's physical register R(TOP+i).
+		var n int
+		if _, err := fmt.Sscanf(i, "%d", &n); err != nil || n < 0 || n > 7 {
+			return fmt.Errorf("no register %s", name)
+		}
+		var top int
+		for _, r := range t.layout() {
+			if strings.ToLower(r.Name) == "fstat" {
+				v, _ := blk.get(r)
+				top = int(v>>11) & 7
+			}
+		}
+		stub = fmt.Sprintf("st%d", (top+n)&7)
+	}
+	reg, ok := t.regNamed(stub)
+	if !ok || reg.Bits <= 0 || reg.Offset+reg.Bits/8 > len(blk.raw) {
+		return fmt.Errorf("writing %s: the %s stub's registers have no %s: %w", name, t.stubName, stub, vmm.ErrUnsupported)
+	}
+	val := make([]byte, reg.Bits/8)
+	copy(val, b)
+	nb := &regBlock{raw: append([]byte(nil), blk.raw...)}
+	copy(nb.raw[reg.Offset:], val)
+	if err := t.selectThread('g', vcpu); err != nil {
+		return err
+	}
+	switch {
+	case t.pWrite:
+		_, err = t.x("writing a register", fmt.Sprintf("P%x=%s", reg.Num, hex.EncodeToString(val)))
+	case t.gWrite:
+		_, err = t.x("writing registers", "G"+hex.EncodeToString(nb.raw))
+	default:
+		err = fmt.Errorf("the %s stub cannot write registers (it has neither G nor P): %w", t.stubName, vmm.ErrUnsupported)
+	}
+	if err != nil {
+		return err
+	}
+	t.cache[vcpu] = nb
+	return nil
 }

@@ -5,6 +5,7 @@ package kvm
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"vmdap/vmm"
 	"vmdap/vmm/kvm/internal/kvmsys"
@@ -83,4 +84,55 @@ func fxsaveRegs(x *kvmsys.XSave) x86.FPRegs {
 	}
 	f.FTW = x86.FullTag(b[4], f.FSW, &f.ST)
 	return f
+}
+
+// SetFPReg implements vmm.FPRegisterWriter: the register is written in
+// KVM_GET_XSAVE's legacy area and the area given back (KVM_SET_FPU
+// keeps no MXCSR), on a host that has it.
+func (m *Machine) SetFPReg(i int, name string, b []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, err := m.stoppedVCPU(i)
+	if err != nil {
+		return err
+	}
+	var x kvmsys.XSave
+	if err := kvmsys.GetXSave(v.fd, &x); err != nil {
+		return fmt.Errorf("vcpu %d: writing %s needs KVM_GET_XSAVE: %w", i, name, err)
+	}
+	area := make([]byte, 512)
+	for n := range 128 {
+		binary.LittleEndian.PutUint32(area[4*n:], x.Region[n])
+	}
+	switch off, n, ok := x86.FXSAVEOffset(name); {
+	case ok:
+		copy(area[off:off+n], padBytes(b, n))
+	case name == "ftag":
+		area[4] = x86.AbridgedTag(binary.LittleEndian.Uint16(padBytes(b, 2)))
+	default:
+		return fmt.Errorf("%s cannot be written: the 64-bit FXSAVE state KVM keeps has no x87 selectors", name)
+	}
+	for n := range 128 {
+		x.Region[n] = binary.LittleEndian.Uint32(area[4*n:])
+	}
+	// XSTATE_BV (the header's first word, byte 512) says which
+	// components the area holds: one in its initial state (x87 after
+	// FNINIT, SSE never used) is restored as such, whatever the legacy
+	// area says. The component written is marked as held.
+	if strings.HasPrefix(name, "xmm") {
+		x.Region[128] |= 1 << 1
+	} else if name != "mxcsr" { // (MXCSR is restored with either)
+		x.Region[128] |= 1 << 0
+	}
+	if err := kvmsys.SetXSave(v.fd, &x); err != nil {
+		return fmt.Errorf("vcpu %d: %w", i, err)
+	}
+	return nil
+}
+
+// padBytes is b cut or padded with zeros to n bytes.
+func padBytes(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
 }
