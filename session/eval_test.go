@@ -173,7 +173,7 @@ func TestFunctionValues(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.expr, got, c.val)
 		}
 	}
-		if _, err := evalExpr("sum_squares(3)", sc); err == nil || !strings.Contains(err.Error(), "calling the guest's functions is not supported") {
+	if _, err := evalExpr("sum_squares(3)", sc); err == nil || !strings.Contains(err.Error(), "calling the guest's functions is not supported") {
 		t.Errorf("sum_squares(3): %v, want a refusal that says calls are not supported", err)
 	}
 	// The C spellings of function types and pointers to them, as gdb's
