@@ -709,7 +709,10 @@ func (p *parser) postfix() (value, error) {
 			if name.kind != "id" {
 				return value{}, fmt.Errorf("expected a field name")
 			}
-			if arrow {
+			// As gdb takes them: -> on a struct is its member, . on a
+			// pointer to one its target's (init_task.parent.comm,
+			// $lx_task_by_pid(1)->comm).
+			if arrow && v.typ.kind != tStruct || !arrow && v.typ.kind == tPtr && v.typ.el().kind == tStruct {
 				if v, err = deref(v, p.sc); err != nil {
 					return value{}, err
 				}
