@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"vmdap/vmm"
@@ -309,6 +310,7 @@ func (t *Target) start(p plan) {
 // off a breakpoint of a continue it puts the breakpoint back and goes on.
 func (t *Target) await(p plan) {
 	reply, err := t.c.Recv(context.Background())
+	t.awaitExit(reply, err)
 	var lost *vmm.Stop
 	if err != nil {
 		s := t.lostStop(err, false)
@@ -429,6 +431,7 @@ func (t *Target) softRun(vcpu int) {
 		t.batch("stepping", reqs, resume)
 		t.mu.Unlock()
 		reply, err := t.c.Recv(context.Background())
+		t.awaitExit(reply, err)
 		var lost *vmm.Stop
 		if err != nil {
 			s := t.lostStop(err, false)
@@ -488,6 +491,17 @@ func (t *Target) checkSoft(s vmm.Stop) vmm.Stop {
 		}
 	}
 	return s
+}
+
+// awaitExit waits, at a stop reply that says the guest ended (W, X), for
+// the QEMU vmdap launched to exit (a few seconds at most; t.mu not held):
+// the guest's last console output, written just before it powered off,
+// is copied from QEMU's standard output by then, and reaches the client
+// before the end it led to.
+func (t *Target) awaitExit(reply string, err error) {
+	if err == nil && t.onExit != nil && (strings.HasPrefix(reply, "W") || strings.HasPrefix(reply, "X")) {
+		t.onExit()
+	}
 }
 
 // classify turns a stop reply into a Stop (t.mu held). vcpu is the vCPU
