@@ -174,7 +174,8 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if c := complete("sum_sq"); c["sum_squares"].Type != "function" {
 		t.Fatalf("completions of sum_sq: %+v", c)
 	}
-	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil, "counter >": nil} {
+	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil, "counter >": nil,
+		"x/": nil, "x/8g": nil, "xp/4": nil, "x/8gx ori": {"origin"}, "x/2i $ri": {"rip"}} { // (no names in examine's format word)
 		c := complete(text)
 		if len(c) != len(want) {
 			t.Fatalf("completions of %q: %+v, want %v", text, c, want)

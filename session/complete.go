@@ -35,6 +35,17 @@ const maxCompletions = 200
 // Completions suggests how to finish the word before byte offset cursor
 // of an expression typed in a frame: locals, arguments, globals, symbols,
 // enumeration constants, registers after '$', and the members of a struct after '.' or '->'.
+// isFormatWord reports whether line is an examine command's first word
+// so far (x/, x/8g, xp/4x).
+func isFormatWord(line string) bool {
+	for _, c := range []string{"x/", "xp/"} {
+		if rest, ok := strings.CutPrefix(strings.TrimLeft(line, " "), c); ok && !strings.ContainsAny(rest, " \t") {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Completion, error) {
 	v, err := s.vcpuOrCurrent(thread)
 	if err != nil {
@@ -76,6 +87,9 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 			}
 		case prefix == "" && strings.HasSuffix(before, ">"):
 			// '>' triggers completion for "->"; after a comparison there is nothing to offer
+		case isFormatWord(text[:cursor]):
+			// x/8gx, xp/4i: examine's count, format and size, no names
+			// (the names come after them)
 		default:
 			sc, err := s.scopeOf(v, frame)
 			if err != nil {
