@@ -221,11 +221,23 @@ func (p *prober) enter() (uint32, kvmsys.Regs) { return p.enterFor(2 * time.Seco
 func (p *prober) enterFor(d time.Duration) (uint32, kvmsys.Regs) {
 	tid := unix.Gettid()
 	run := p.run // the watchdog must not read p.run: a later addVCPU replaces it
+	// The watchdog may fire as the run ends: once the run is over it
+	// touches nothing (the run page is unmapped when the prober closes,
+	// and a watchdog that outlived its run faulted on it).
+	var mu sync.Mutex
+	over := false
 	t := time.AfterFunc(d, func() {
-		run.SetImmediateExit(true)
-		_ = unix.Tgkill(unix.Getpid(), tid, kickSignal)
+		mu.Lock()
+		defer mu.Unlock()
+		if !over {
+			run.SetImmediateExit(true)
+			_ = unix.Tgkill(unix.Getpid(), tid, kickSignal)
+		}
 	})
 	err := kvmsys.Run(p.vcpu)
+	mu.Lock()
+	over = true
+	mu.Unlock()
 	t.Stop()
 	p.run.SetImmediateExit(false)
 	var r kvmsys.Regs
