@@ -273,10 +273,7 @@ func TestReadMemoryBounded(t *testing.T) {
 // prints them.
 func TestConsoleBacktraceAndRegisters(t *testing.T) {
 	e := launchExample(t, nil)
-	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}})
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("function breakpoint")
+	e.startAt("square")
 	st, err := e.c.StackTrace(1)
 	e.must(err)
 	frames := st.Body.StackFrames

@@ -180,19 +180,17 @@ func TestCoreSessionsLeaveNothingBehind(t *testing.T) {
 	checkNoLeaks(t, runOne)
 }
 
-// TestDumpProgress: the console's dump shows a progress bar (to a client
-// that announced supportsProgressReporting): progressStart titled for the
-// dump, with the file's name, updates up to 100 %, then progressEnd,
-// before the evaluate's response.
-func TestDumpProgress(t *testing.T) {
-	vmmtest.RequireKVM(t)
-	defer adapter.SetProgressAfter(0)()
+// progressClientAtSquare launches the example guest with memory MiB of
+// RAM for a client that announced supportsProgressReporting, and stops
+// it at square.
+func progressClientAtSquare(t *testing.T, memory int) *daptest.Client {
+	t.Helper()
 	c, _ := newClient(t)
 	if _, err := c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": true,
 		"columnsStartAt1": true, "supportsProgressReporting": true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "memory": 64}); err != nil {
+	if err := c.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "memory": memory}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.WaitEvent("initialized"); err != nil {
@@ -207,6 +205,17 @@ func TestDumpProgress(t *testing.T) {
 	if _, err := c.Stopped(); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestDumpProgress: the console's dump shows a progress bar (to a client
+// that announced supportsProgressReporting): progressStart titled for the
+// dump, with the file's name, updates up to 100 %, then progressEnd,
+// before the evaluate's response.
+func TestDumpProgress(t *testing.T) {
+	vmmtest.RequireKVM(t)
+	defer adapter.SetProgressAfter(0)()
+	c := progressClientAtSquare(t, 64)
 	c.Events() // the launch's
 	core := filepath.Join(t.TempDir(), "progress.core")
 	if _, err := c.Request("evaluate", map[string]any{"expression": "dump " + core, "context": "repl"}); err != nil {
@@ -243,28 +252,9 @@ func TestDumpProgress(t *testing.T) {
 func TestDumpCancel(t *testing.T) {
 	vmmtest.RequireKVM(t)
 	defer adapter.SetProgressAfter(0)()
-	c, _ := newClient(t)
-	if _, err := c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": true,
-		"columnsStartAt1": true, "supportsProgressReporting": true}); err != nil {
-		t.Fatal(err)
-	}
 	// RAM the dump takes a while to go through (mostly never touched:
 	// it reads as zeros and costs the host nothing).
-	if err := c.Launch(map[string]any{"program": vmmtest.BuildExample(t, "kernel").Path, "memory": 1024}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitEvent("initialized"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "square"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigurationDone(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Stopped(); err != nil {
-		t.Fatal(err)
-	}
+	c := progressClientAtSquare(t, 1024)
 	c.Events()
 	dir := t.TempDir()
 	core := filepath.Join(dir, "cancelled.core")

@@ -170,6 +170,17 @@ func (e *env) stopped(reason string) *dap.StoppedEvent {
 	return ev
 }
 
+// startAt ends the configuration with a function breakpoint on fn and
+// waits for the stop there: the id of the frame it stopped in.
+func (e *env) startAt(fn string) int {
+	e.t.Helper()
+	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": fn}}})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("function breakpoint")
+	return e.top().Id
+}
+
 func (e *env) top() dap.StackFrame {
 	e.t.Helper()
 	st, err := e.c.StackTrace(1)

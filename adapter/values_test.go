@@ -35,11 +35,7 @@ func TestValuesMatchGDBOverDAP(t *testing.T) {
 	}
 	want := vmmtest.GDBPrint(t, g.Path, exprs)
 	e := launchProgram(t, g.Path, nil)
-	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("function breakpoint")
-	fid := e.top().Id
+	fid := e.startAt("main64")
 	same := func(what, got, gotType string, w vmmtest.Shown) {
 		t.Helper()
 		if gotType != w.Type {
@@ -81,11 +77,7 @@ func TestValuesMatchGDBOverDAP(t *testing.T) {
 func TestLargeArrayPaging(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "values")
 	e := launchProgram(t, g.Path, nil)
-	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("function breakpoint")
-	fid := e.top().Id
+	fid := e.startAt("main64")
 	r, err := e.c.Evaluate(fid, "big_arr")
 	e.must(err)
 	if r.Body.IndexedVariables != 8192 || r.Body.NamedVariables != 0 || r.Body.VariablesReference == 0 {
@@ -139,11 +131,7 @@ func TestLargeArrayPaging(t *testing.T) {
 func TestAnonymousMembers(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "values")
 	e := launchProgram(t, g.Path, nil)
-	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("function breakpoint")
-	fid := e.top().Id
+	fid := e.startAt("main64")
 	r, err := e.c.Evaluate(fid, "anon_h")
 	e.must(err)
 	if r.Body.Result != `{kind: 3, {i: 16909060, b: "\004\003\002\001"}, {lo: -1, hi: 2}}` {
@@ -175,11 +163,7 @@ func TestAnonymousMembers(t *testing.T) {
 func TestSetBitfields(t *testing.T) {
 	g := vmmtest.BuildGuest(t, "values")
 	e := launchProgram(t, g.Path, nil)
-	_, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []map[string]any{{"name": "main64"}}})
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("function breakpoint")
-	fid := e.top().Id
+	fid := e.startAt("main64")
 	r, err := e.c.Evaluate(fid, "late_bits")
 	e.must(err)
 	kids, err := e.c.Variables(r.Body.VariablesReference)
