@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"slices"
 	"testing"
 
 	"vmdap/adapter/daptest"
@@ -15,20 +16,7 @@ import (
 // information), boot_cpu_init's inlined cpumask helpers, a loop over the
 // command line (parse_args), and finish out of nested calls.
 func linuxStepScenarios() []vmmtest.StepScenario {
-	n := func(k int, cmd string) []string {
-		var out []string
-		for range k {
-			out = append(out, cmd)
-		}
-		return out
-	}
-	cat := func(parts ...[]string) []string {
-		var out []string
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
+	n, cat := vmmtest.Times, slices.Concat[[]string]
 	return []vmmtest.StepScenario{
 		{Break: "start_kernel", Cmds: n(12, "next")},
 		{Break: "start_kernel", Cmds: n(25, "step")},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,20 +30,7 @@ import (
 // order kmain reaches their breakpoints.
 func stepScenarios(t *testing.T, dir string) []vmmtest.StepScenario {
 	kernel := func(marker string) string { return lineSpec(t, dir, "kernel.c", marker) }
-	n := func(k int, cmd string) []string {
-		var out []string
-		for range k {
-			out = append(out, cmd)
-		}
-		return out
-	}
-	cat := func(parts ...[]string) []string {
-		var out []string
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
+	n, cat := vmmtest.Times, slices.Concat[[]string]
 	return []vmmtest.StepScenario{
 		// Through kmain: step into everything it calls, and next over it.
 		{Break: "kmain", Cmds: n(40, "step")},

@@ -19,6 +19,15 @@ type StepScenario struct {
 	Cmds  []string `json:"cmds"`
 }
 
+// Times is cmd k times over: a run of one step command in a scenario.
+func Times(k int, cmd string) []string {
+	out := make([]string, k)
+	for i := range out {
+		out[i] = cmd
+	}
+	return out
+}
+
 // StepOracle says what to run: each scenario from a boot of its own.
 type StepOracle struct {
 	QEMU, Kernel, Symbols string // as in Oracle
