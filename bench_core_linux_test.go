@@ -158,7 +158,7 @@ func vmdapCoreSession(b *testing.B, k vmmtest.Linux, core, cache string) toolRun
 	b.Helper()
 	start := time.Now()
 	args := []string{"--log-level", "error", "--index-cache", cache}
-	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" { // a profile of vmdap's side (the last session's)
+	if p := os.Getenv("VMDAP_BENCH_CPUPROFILE"); p != "" && cache == "" { // a profile of vmdap's side (the last cold session's)
 		args = append(args, "--cpuprofile", p)
 	}
 	cmd := exec.Command(vmdapBin, append(args, "dap")...)
