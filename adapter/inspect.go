@@ -407,7 +407,21 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 		c.fail(&m.Request, errEvaluate, err)
 		return
 	}
-	cursor := byteOffset(a.Text, c.colIn(a.Column)-1)
+	// The column counts within the line the request names (the first
+	// when it names none): the debug console's input can span lines.
+	first := 0
+	for n := c.lineIn(a.Line) - 1; n > 0; n-- {
+		i := strings.IndexByte(a.Text[first:], '\n')
+		if i < 0 {
+			break
+		}
+		first += i + 1
+	}
+	last := len(a.Text)
+	if i := strings.IndexByte(a.Text[first:], '\n'); i >= 0 {
+		last = first + i
+	}
+	cursor := first + byteOffset(a.Text[first:last], c.colIn(a.Column)-1)
 	items, err := s.Completions(thread, frame, a.Text, cursor)
 	if err != nil {
 		c.fail(&m.Request, errEvaluate, err)

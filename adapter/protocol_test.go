@@ -683,3 +683,45 @@ func TestResyncFindsHeaderInAnyCase(t *testing.T) {
 		t.Fatal("the request after the skipped input was not answered")
 	}
 }
+
+// TestCompletionsOnALaterLine: the debug console's input can span lines
+// (VS Code sends the cursor's line and column); the column counts in the
+// line named, so completing "sq" on the second line offers square, not
+// every name as at the start of the first line.
+func TestCompletionsOnALaterLine(t *testing.T) {
+	e := launchExample(t, nil)
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	f := e.top()
+	for _, base := range []int{1, 0} {
+		if base == 0 {
+			// The same from a client that counts lines and columns from 0.
+			e = &env{t: t, src: e.src}
+			e.c, e.done = newClient(t)
+			_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
+			e.must(err)
+			e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
+			_, err = e.c.WaitEvent("initialized")
+			e.must(err)
+			_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
+			e.must(err)
+			e.must(e.c.ConfigurationDone())
+			e.stopped("breakpoint")
+			f = e.top()
+		}
+		r, err := e.c.Request("completions", map[string]any{"frameId": f.Id, "text": "1 +\nsq", "line": 1 + base, "column": 2 + base})
+		e.must(err)
+		var labels []string
+		for _, it := range r.(*dap.CompletionsResponse).Body.Targets {
+			labels = append(labels, it.Label)
+			if it.Start != 4+base || it.Length != 2 {
+				t.Errorf("base %d: %s at %d+%d, want at %d+2 (\"sq\" in the text)", base, it.Label, it.Start, it.Length, 4+base)
+			}
+		}
+		if !slices.Equal(labels, []string{"square", "squares"}) {
+			t.Fatalf("base %d: completions of \"sq\" on the second line: %v, want [square squares]", base, labels)
+		}
+	}
+}
