@@ -315,3 +315,27 @@ func TestConsoleBacktraceAndRegisters(t *testing.T) {
 		t.Errorf("info registers nosuch: %v", err)
 	}
 }
+
+// TestNoDebugSetsNoBreakpoints: a launch with noDebug (VS Code's Run
+// Without Debugging) runs the guest "without enabling debugging": no
+// entry stop, and the breakpoints the client still sends are answered
+// unverified, not set, so the guest runs to its end.
+func TestNoDebugSetsNoBreakpoints(t *testing.T) {
+	e := launchExample(t, map[string]any{"noDebug": true, "stopOnEntry": true})
+	r, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
+	e.must(err)
+	if b := r.Body.Breakpoints; len(b) != 1 || b[0].Verified || !strings.Contains(b[0].Message, "noDebug") {
+		t.Fatalf("setBreakpoints under noDebug: %+v, want one unverified breakpoint saying why", b)
+	}
+	m, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{map[string]any{"name": "square"}}})
+	e.must(err)
+	if b := m.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || b[0].Verified {
+		t.Fatalf("setFunctionBreakpoints under noDebug: %+v, want one unverified breakpoint", b)
+	}
+	e.must(e.c.ConfigurationDone())
+	ev, err := e.c.WaitAnyEvent("stopped", "exited")
+	e.must(err)
+	if x, ok := ev.(*dap.ExitedEvent); !ok || x.Body.ExitCode != 1 { // 1: the guest wrote 0, all went well
+		t.Fatalf("under noDebug the guest stopped or failed: %+v", ev)
+	}
+}

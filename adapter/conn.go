@@ -34,6 +34,7 @@ type conn struct {
 	sess        *session.Session
 	serial      *serialSink
 	stopOnEntry bool
+	noDebug     bool // launched with noDebug (Run Without Debugging): no breakpoints, no entry stop
 	initialized bool // initialize was answered (once per session)
 	configured  bool
 	memEvents   bool               // the client takes memory events

@@ -127,6 +127,9 @@ func (c *conn) dispatch(j *job) {
 			return
 		}
 	}
+	if c.onNoDebugBreakpoints(req) {
+		return
+	}
 	switch m := req.(type) {
 	case *dap.ConfigurationDoneRequest: // Optional (supportsConfigurationDoneRequest)
 		c.onConfigurationDone(m, s)
@@ -340,4 +343,44 @@ func (c *conn) fail(req *dap.Request, id int, err error) {
 		id = errExited
 	}
 	c.sendError(req.Seq, req.Command, id, err.Error())
+}
+
+// onNoDebugBreakpoints answers the breakpoint requests of a guest
+// launched with noDebug (the spec: launched "without enabling
+// debugging"), setting none: every breakpoint is unverified, saying why.
+// It reports whether req was one of them.
+func (c *conn) onNoDebugBreakpoints(req dap.RequestMessage) bool {
+	c.mu.Lock()
+	noDebug := c.noDebug
+	c.mu.Unlock()
+	if !noDebug {
+		return false
+	}
+	const why = "not set: the guest was launched without debugging (noDebug)"
+	r := req.GetRequest()
+	n := 0
+	switch m := req.(type) {
+	case *dap.SetBreakpointsRequest:
+		n = len(m.Arguments.Breakpoints)
+		if n == 0 {
+			n = len(m.Arguments.Lines)
+		}
+	case *dap.SetFunctionBreakpointsRequest:
+		n = len(m.Arguments.Breakpoints)
+	case *dap.SetInstructionBreakpointsRequest:
+		n = len(m.Arguments.Breakpoints)
+	case *dap.SetDataBreakpointsRequest:
+		n = len(m.Arguments.Breakpoints)
+	case *dap.SetExceptionBreakpointsRequest:
+		n = len(m.Arguments.Filters) + len(m.Arguments.FilterOptions)
+	default:
+		return false
+	}
+	resp := &setBreakpointsResponseExt{Response: newResponse(r)}
+	resp.Body.Breakpoints = make([]breakpointExt, n)
+	for i := range resp.Body.Breakpoints {
+		resp.Body.Breakpoints[i] = breakpointExt{Breakpoint: dap.Breakpoint{Verified: false, Message: why}, Reason: "failed"}
+	}
+	c.send(resp)
+	return true
 }

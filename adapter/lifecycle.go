@@ -201,13 +201,22 @@ func (c *conn) onLaunch(j *job, m *dap.LaunchRequest) {
 		c.sendError(m.Seq, m.Command, errBadConfig, fmt.Sprintf("launch configuration: %q is 0: leave it out for the default, or give a positive number", k))
 		return
 	}
+	// noDebug (VS Code's Run Without Debugging) runs the guest with no
+	// entry stop and no breakpoints (onNoDebugBreakpoints).
+	var nd struct {
+		NoDebug bool `json:"noDebug"`
+	}
+	_ = json.Unmarshal(m.Arguments, &nd)
+	c.mu.Lock()
+	c.noDebug = nd.NoDebug
+	c.mu.Unlock()
 	c.begin(j, &m.Request, &dap.LaunchResponse{Response: newResponse(&m.Request)}, beginArgs{
 		kind: "launch", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errLaunch,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
 		sourceMap:   func() map[string]string { return cfg.SourceMap },
 		debugDirs:   func() []string { return cfg.DebugFileDirectories },
 		kernelOff:   func() string { return launchSlide(cfg) },
-		stopOnEntry: func() bool { return cfg.StopOnEntry },
+		stopOnEntry: func() bool { return cfg.StopOnEntry && !nd.NoDebug },
 		open: func(ctx context.Context, serial io.Writer) (vmm.Target, error) {
 			return c.srv.Backends.Launch(ctx, cfg, serial, c.srv.Log)
 		},
@@ -221,6 +230,9 @@ func (c *conn) onAttach(j *job, m *dap.AttachRequest) {
 		c.sendError(m.Seq, m.Command, errBadConfig, "attach configuration: "+configErr(err))
 		return
 	}
+	c.mu.Lock()
+	c.noDebug = false // (a launch that failed may have set it)
+	c.mu.Unlock()
 	c.begin(j, &m.Request, &dap.AttachResponse{Response: newResponse(&m.Request)}, beginArgs{
 		kind: "attach", raw: m.Arguments, cfg: &cfg, validate: cfg.validate, errID: errAttach,
 		program:     func() (string, string) { return cfg.Program, cfg.Symbols },
