@@ -12,7 +12,7 @@ import (
 )
 
 func (c *conn) toBreakpoint(b session.BreakpointInfo) breakpointExt {
-	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message, Line: c.lineOut(b.Line)}}
+	bp := breakpointExt{Breakpoint: dap.Breakpoint{Id: b.ID, Verified: b.Verified, Message: b.Message}, Line: c.lineOutPtr(b.Line)}
 	if !b.Verified {
 		bp.Reason = "failed"
 		if b.State == session.BPPending {

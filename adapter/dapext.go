@@ -35,6 +35,9 @@ type capabilitiesEventExt struct {
 
 type breakpointExt struct {
 	dap.Breakpoint
+	// Line shadows go-dap's, which omits 0: the first line to a client
+	// that counts lines from 0 (lineOutPtr).
+	Line   *int   `json:"line,omitempty"`
 	Reason string `json:"reason,omitempty"` // "pending" | "failed"
 }
 
@@ -55,6 +58,7 @@ type breakpointEventExt struct {
 
 type disassembledInstructionExt struct {
 	dap.DisassembledInstruction
+	Line             *int   `json:"line,omitempty"`             // as breakpointExt's
 	PresentationHint string `json:"presentationHint,omitempty"` // "normal" | "invalid"
 }
 

@@ -54,6 +54,16 @@ func (c *conn) lineOut(l int) int {
 	return l - 1
 }
 
+// lineOutPtr is lineOut for an optional line field: nil for none (0),
+// so that a client counting from 0 gets its first line as 0, not left out.
+func (c *conn) lineOutPtr(l int) *int {
+	if l <= 0 {
+		return nil
+	}
+	o := c.lineOut(l)
+	return &o
+}
+
 func (c *conn) colIn(col int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -539,7 +549,7 @@ func (c *conn) onDisassemble(j *job, m *dap.DisassembleRequest, s *session.Sessi
 	lastFile := ""
 	for _, in := range insns {
 		di := disassembledInstructionExt{DisassembledInstruction: dap.DisassembledInstruction{
-			Address: memRef(in.Addr), Instruction: in.Text, Symbol: in.Symbol, Line: c.lineOut(in.Line)}}
+			Address: memRef(in.Addr), Instruction: in.Text, Symbol: in.Symbol}, Line: c.lineOutPtr(in.Line)}
 		if len(in.Bytes) > 0 {
 			di.InstructionBytes = fmt.Sprintf("% x", in.Bytes)
 		}

@@ -1,8 +1,12 @@
 package adapter_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 
 	"vmdap/adapter/daptest"
 	"vmdap/vmm/vmmtest"
+	"vmdap/vmm/vmmtest/guests"
 )
 
 // Protocol conformance: what the adapter answers to requests that cannot
@@ -723,5 +728,62 @@ func TestCompletionsOnALaterLine(t *testing.T) {
 		if !slices.Equal(labels, []string{"square", "squares"}) {
 			t.Fatalf("base %d: completions of \"sq\" on the second line: %v, want [square squares]", base, labels)
 		}
+	}
+}
+
+// TestZeroBasedFirstLine: to a client that counts lines from 0, a
+// breakpoint on a file's first line is at line 0, and says so: the
+// field is not left out (as go-dap's Breakpoint omits a 0 line), nor is
+// a disassembled instruction's.
+func TestZeroBasedFirstLine(t *testing.T) {
+	vmmtestRequire(t)
+	dir := filepath.Join(t.TempDir(), "kernel")
+	root, err := guests.RepoRoot()
+	must(t, err)
+	if b, err := exec.Command("cp", "-r", filepath.Join(root, "examples", "kernel"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, b)
+	}
+	src := filepath.Join(dir, "main.c")
+	b, err := os.ReadFile(src)
+	must(t, err)
+	must(t, os.WriteFile(src, append([]byte("int one(volatile int *p) { return *p + 1; }\n"), b...), 0o644))
+	g, err := guests.Build(dir, guests.ELF64)
+	must(t, err)
+	e := &env{t: t, src: src}
+	e.c, e.done = newClient(t)
+	_, err = e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
+	e.must(err)
+	e.must(e.c.Launch(map[string]any{"program": g.Path, "memory": 64}))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	var body struct {
+		Body struct {
+			Breakpoints []struct {
+				Verified bool
+				Line     *int
+			}
+			Instructions []struct {
+				Address string
+				Line    *int
+			}
+		}
+	}
+	_, raw, err := e.c.RequestRaw("setBreakpoints", map[string]any{"source": map[string]any{"path": src}, "breakpoints": []any{map[string]any{"line": 0}}})
+	e.must(err)
+	must(t, json.Unmarshal(raw, &body))
+	if bp := body.Body.Breakpoints; len(bp) != 1 || !bp[0].Verified || bp[0].Line == nil || *bp[0].Line != 0 {
+		t.Fatalf("breakpoint on the first line: %s, want verified at line 0", raw)
+	}
+	addr := "0x0"
+	m, err := e.c.Request("setFunctionBreakpoints", map[string]any{"breakpoints": []any{map[string]any{"name": "one"}}})
+	e.must(err)
+	if fb := m.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(fb) == 1 {
+		addr = fb[0].InstructionReference
+	}
+	_, raw, err = e.c.RequestRaw("disassemble", map[string]any{"memoryReference": addr, "instructionCount": 1})
+	e.must(err)
+	must(t, json.Unmarshal(raw, &body))
+	if in := body.Body.Instructions; len(in) != 1 || in[0].Line == nil || *in[0].Line != 0 {
+		t.Fatalf("disassembly of one: %s, want its instruction at line 0", raw)
 	}
 }
