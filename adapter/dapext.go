@@ -69,6 +69,21 @@ type disassembleResponseExt struct {
 	} `json:"body"`
 }
 
+// completionItemExt always carries start: go-dap omits a 0 start, which
+// to a client counting columns from 0 is the text's first column (and an
+// item without start is inserted at the cursor, overwriting nothing).
+type completionItemExt struct {
+	dap.CompletionItem
+	Start *int `json:"start,omitempty"`
+}
+
+type completionsResponseExt struct {
+	dap.Response
+	Body struct {
+		Targets []completionItemExt `json:"targets"`
+	} `json:"body"`
+}
+
 // Incoming extensions (decoded from the raw request).
 
 type dataBreakpointInfoArgsExt struct {

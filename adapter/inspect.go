@@ -437,11 +437,12 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 		c.fail(&m.Request, errEvaluate, err)
 		return
 	}
-	resp := &dap.CompletionsResponse{Response: newResponse(&m.Request)}
-	resp.Body.Targets = make([]dap.CompletionItem, 0, len(items))
+	resp := &completionsResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Targets = make([]completionItemExt, 0, len(items))
 	for _, it := range items {
-		resp.Body.Targets = append(resp.Body.Targets, dap.CompletionItem{Label: it.Label, Type: completionTypes[it.Kind],
-			Start: c.colOut(utf16Len(a.Text[:it.Start]) + 1), Length: utf16Len(a.Text[it.Start : it.Start+it.Length])})
+		start := c.colOut(utf16Len(a.Text[:it.Start]) + 1)
+		resp.Body.Targets = append(resp.Body.Targets, completionItemExt{CompletionItem: dap.CompletionItem{Label: it.Label, Type: completionTypes[it.Kind],
+			Length: utf16Len(a.Text[it.Start : it.Start+it.Length])}, Start: &start})
 	}
 	c.send(resp)
 }

@@ -787,3 +787,41 @@ func TestZeroBasedFirstLine(t *testing.T) {
 		t.Fatalf("disassembly of one: %s, want its instruction at line 0", raw)
 	}
 }
+
+// TestZeroBasedCompletionStart: to a client that counts columns from 0, a
+// completion that replaces the text from its first column starts at 0,
+// and says so (an item without start is inserted at the cursor).
+func TestZeroBasedCompletionStart(t *testing.T) {
+	vmmtestRequire(t)
+	e := &env{t: t, src: exampleSource(t)}
+	e.c, e.done = newClient(t)
+	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
+	e.must(err)
+	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	_, raw, err := e.c.RequestRaw("completions", map[string]any{"frameId": e.top().Id, "text": "sq", "column": 2})
+	e.must(err)
+	var body struct {
+		Body struct {
+			Targets []struct {
+				Label  string
+				Start  *int
+				Length int
+			}
+		}
+	}
+	must(t, json.Unmarshal(raw, &body))
+	if len(body.Body.Targets) == 0 {
+		t.Fatalf("no completions of \"sq\": %s", raw)
+	}
+	for _, it := range body.Body.Targets {
+		if it.Start == nil || *it.Start != 0 || it.Length != 2 {
+			t.Fatalf("completions of \"sq\": %s, want each to start at column 0 and replace 2", raw)
+		}
+	}
+}
