@@ -31,6 +31,7 @@ func (c *conn) checkArgs(body []byte) error {
 	if a, present := m["arguments"]; present && a == nil {
 		delete(m, "arguments") // "arguments": null reads as none (required ones are then missing)
 	}
+	dropNulls(m["arguments"])
 	err = s.ValidateAs(s.Definition(m), m)
 	var se *dapschema.Error
 	if errors.As(err, &se) {
@@ -41,6 +42,29 @@ func (c *conn) checkArgs(body []byte) error {
 		return fmt.Errorf("%s: %s %s (DAP %s)", cmd, se.Path, se.Msg, dapschema.Version)
 	}
 	return err
+}
+
+// dropNulls removes the members whose value is null from the objects in
+// v (a request's arguments), as if they were not given: an optional
+// argument sent as null (Emacs clients serialize nil so) is absent, as
+// go-dap decodes it, not a refusal of the whole request (a disconnect
+// with "restart": null left the guest running). A required one is then
+// missing, and refused as such.
+func dropNulls(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if x == nil {
+				delete(v, k)
+				continue
+			}
+			dropNulls(x)
+		}
+	case []any:
+		for _, x := range v {
+			dropNulls(x)
+		}
+	}
 }
 
 // run carries out one request (on the worker), turning a panic into an

@@ -825,3 +825,31 @@ func TestZeroBasedCompletionStart(t *testing.T) {
 		}
 	}
 }
+
+// TestNullArgumentsAreAbsent: an optional argument sent as null (Emacs
+// clients serialize nil so) reads as not given, as go-dap decodes it and
+// other adapters take it; it does not refuse the request (a disconnect
+// with "restart": null left the session and its guest running). A
+// required argument sent as null is missing.
+func TestNullArgumentsAreAbsent(t *testing.T) {
+	e := launchExample(t, nil)
+	_, err := e.c.Request("setBreakpoints", map[string]any{"source": map[string]any{"path": e.src, "sourceReference": nil},
+		"breakpoints": []any{map[string]any{"line": e.line("squares[i] = square(i);"), "condition": nil, "column": nil}}, "sourceModified": nil})
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	_, err = e.c.Request("stackTrace", map[string]any{"threadId": 1, "startFrame": nil, "levels": nil, "format": nil})
+	e.must(err)
+	_, err = e.c.Request("evaluate", map[string]any{"expression": "counter", "frameId": nil, "context": "repl", "format": nil})
+	e.must(err)
+	_, err = e.c.Request("next", map[string]any{"threadId": 1, "granularity": nil, "singleThread": nil})
+	e.must(err)
+	e.stopped("step")
+	_, err = e.c.Request("scopes", map[string]any{"frameId": nil})
+	refused(t, "scopes with frameId null", err, "frameId")
+	_, err = e.c.Request("disconnect", map[string]any{"restart": nil, "terminateDebuggee": nil, "suspendDebuggee": nil})
+	e.must(err)
+	if _, err := e.c.WaitEvent("terminated"); err != nil {
+		t.Fatalf("disconnect with null arguments: %v", err)
+	}
+}
