@@ -102,7 +102,12 @@ func (c *conn) onSetInstructionBreakpoints(m *dap.SetInstructionBreakpointsReque
 			bad[i] = fmt.Sprintf("instructionReference %s is not an address (0x…): %v", quote(b.InstructionReference), err)
 			continue
 		}
-		r := session.InstructionBP{Addr: base + uint64(int64(b.Offset)), Condition: b.Condition, HitCondition: b.HitCondition}
+		addr, err := offsetAddr(base, b.Offset) // as readMemory and disassemble move by offset
+		if err != nil {
+			bad[i] = err.Error()
+			continue
+		}
+		r := session.InstructionBP{Addr: addr, Condition: b.Condition, HitCondition: b.HitCondition}
 		if i < len(ext.Arguments.Breakpoints) {
 			r.Mode = ext.Arguments.Breakpoints[i].Mode
 		}

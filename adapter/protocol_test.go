@@ -853,3 +853,21 @@ func TestNullArgumentsAreAbsent(t *testing.T) {
 		t.Fatalf("disconnect with null arguments: %v", err)
 	}
 }
+
+// TestInstructionBreakpointOffsetStaysInTheAddressSpace: an instruction
+// breakpoint whose offset moves it past either end of the address space
+// is refused, as readMemory and disassemble refuse such an offset; it is
+// not placed at the wrapped-around address.
+func TestInstructionBreakpointOffsetStaysInTheAddressSpace(t *testing.T) {
+	e := launchExample(t, nil)
+	m, err := e.c.Request("setInstructionBreakpoints", map[string]any{"breakpoints": []any{
+		map[string]any{"instructionReference": "0x10", "offset": -32},
+		map[string]any{"instructionReference": "0x100400", "offset": 7},
+		map[string]any{"instructionReference": "0xffffffffffffffff", "offset": 2}}})
+	e.must(err)
+	b := m.(*dap.SetInstructionBreakpointsResponse).Body.Breakpoints
+	if len(b) != 3 || b[0].Verified || !strings.Contains(b[0].Message, "leaves the address space") ||
+		!b[1].Verified || b[1].InstructionReference != "0x100407" || b[2].Verified || !strings.Contains(b[2].Message, "leaves the address space") {
+		t.Fatalf("instruction breakpoints %+v, want the first and last refused as leaving the address space", b)
+	}
+}
