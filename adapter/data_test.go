@@ -121,6 +121,10 @@ func TestDataBreakpointInfoShapes(t *testing.T) {
 	if d.DataId == nil || !strings.Contains(d.Description, "32 bytes") {
 		t.Fatalf("asAddress: %+v", d)
 	}
+	// a range past the end of the address space: no id, and why
+	if d := e.dataInfo(map[string]any{"name": "0xfffffffffffffffc", "asAddress": true, "bytes": 8}); d.DataId != nil || !strings.Contains(d.Description, "past the end of the address space") {
+		t.Fatalf("asAddress, 8 bytes from 0xfffffffffffffffc: %+v", d)
+	}
 	// a register has no address: a clear refusal
 	if d := e.dataInfo(map[string]any{"name": "$rax", "frameId": f.Id}); d.DataId != nil || d.Description == "" {
 		t.Fatalf("register: %+v", d)

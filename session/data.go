@@ -152,6 +152,9 @@ func (s *Session) DataInfoForAddress(thread int, addr string, size int) (DataInf
 		return DataInfo{}, err
 	}
 	_ = v
+	if a+uint64(size-1) < a {
+		return DataInfo{}, fmt.Errorf("%d bytes from %#x run past the end of the address space", size, a)
+	}
 	t := &dataTarget{addr: a, size: int64(size), name: fmt.Sprintf("%#x", a)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
