@@ -69,6 +69,18 @@ type disassembleResponseExt struct {
 	} `json:"body"`
 }
 
+type stepInTargetExt struct {
+	dap.StepInTarget
+	Line *int `json:"line,omitempty"` // as breakpointExt's
+}
+
+type stepInTargetsResponseExt struct {
+	dap.Response
+	Body struct {
+		Targets []stepInTargetExt `json:"targets"`
+	} `json:"body"`
+}
+
 // completionItemExt always carries start: go-dap omits a 0 start, which
 // to a client counting columns from 0 is the text's first column (and an
 // item without start is inserted at the cursor, overwriting nothing).

@@ -56,10 +56,10 @@ func (c *conn) onStepInTargets(m *dap.StepInTargetsRequest, s *session.Session) 
 		c.fail(&m.Request, errStep, err)
 		return
 	}
-	resp := &dap.StepInTargetsResponse{Response: newResponse(&m.Request)}
-	resp.Body.Targets = make([]dap.StepInTarget, 0, len(ts))
+	resp := &stepInTargetsResponseExt{Response: newResponse(&m.Request)}
+	resp.Body.Targets = make([]stepInTargetExt, 0, len(ts))
 	for _, t := range ts {
-		resp.Body.Targets = append(resp.Body.Targets, dap.StepInTarget{Id: c.handles.addStepIn(t), Label: t.Label, Line: c.lineOut(t.Line)})
+		resp.Body.Targets = append(resp.Body.Targets, stepInTargetExt{StepInTarget: dap.StepInTarget{Id: c.handles.addStepIn(t), Label: t.Label}, Line: c.lineOutPtr(t.Line)})
 	}
 	c.send(resp)
 }
