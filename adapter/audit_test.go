@@ -332,6 +332,11 @@ func TestNoDebugSetsNoBreakpoints(t *testing.T) {
 	if b := m.(*dap.SetFunctionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || b[0].Verified {
 		t.Fatalf("setFunctionBreakpoints under noDebug: %+v, want one unverified breakpoint", b)
 	}
+	m, err = e.c.Request("setExceptionBreakpoints", map[string]any{"filters": []string{"triple"}})
+	e.must(err)
+	if b := m.(*dap.SetExceptionBreakpointsResponse).Body.Breakpoints; len(b) != 1 || b[0].Verified {
+		t.Fatalf("setExceptionBreakpoints under noDebug: %+v, want the filter unverified", b)
+	}
 	e.must(e.c.ConfigurationDone())
 	ev, err := e.c.WaitAnyEvent("stopped", "exited")
 	e.must(err)

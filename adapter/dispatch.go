@@ -151,7 +151,7 @@ func (c *conn) dispatch(j *job) {
 			return
 		}
 	}
-	if c.onNoDebugBreakpoints(req) {
+	if c.onNoDebugBreakpoints(req, s) {
 		return
 	}
 	switch m := req.(type) {
@@ -371,9 +371,10 @@ func (c *conn) fail(req *dap.Request, id int, err error) {
 
 // onNoDebugBreakpoints answers the breakpoint requests of a guest
 // launched with noDebug (the spec: launched "without enabling
-// debugging"), setting none: every breakpoint is unverified, saying why.
+// debugging"), setting none: every breakpoint is unverified, saying why,
+// and no exception stops.
 // It reports whether req was one of them.
-func (c *conn) onNoDebugBreakpoints(req dap.RequestMessage) bool {
+func (c *conn) onNoDebugBreakpoints(req dap.RequestMessage, s *session.Session) bool {
 	c.mu.Lock()
 	noDebug := c.noDebug
 	c.mu.Unlock()
@@ -397,6 +398,12 @@ func (c *conn) onNoDebugBreakpoints(req dap.RequestMessage) bool {
 		n = len(m.Arguments.Breakpoints)
 	case *dap.SetExceptionBreakpointsRequest:
 		n = len(m.Arguments.Filters) + len(m.Arguments.FilterOptions)
+		// No exception stops either, the default ones (a triple fault)
+		// included: the guest's end is its exit.
+		if _, err := s.SetExceptionFilters(nil); err != nil {
+			c.fail(r, errBreakpoints, err)
+			return true
+		}
 	default:
 		return false
 	}
