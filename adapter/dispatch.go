@@ -154,6 +154,15 @@ func (c *conn) dispatch(j *job) {
 	if c.onNoDebugBreakpoints(req, s) {
 		return
 	}
+	switch req.(type) {
+	case *dap.SetBreakpointsRequest, *dap.SetFunctionBreakpointsRequest, *dap.SetInstructionBreakpointsRequest,
+		*dap.SetExceptionBreakpointsRequest, *dap.SetDataBreakpointsRequest:
+		// Set while the guest runs, a breakpoint can be hit before its
+		// response is out: the stop (hitBreakpointIds) follows the
+		// response that tells the client the ids.
+		c.hold()
+		defer c.release()
+	}
 	switch m := req.(type) {
 	case *dap.ConfigurationDoneRequest: // Optional (supportsConfigurationDoneRequest)
 		c.onConfigurationDone(m, s)
