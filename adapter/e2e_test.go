@@ -678,6 +678,8 @@ func TestBadLaunchConfigs(t *testing.T) {
 		{map[string]any{"program": ex, "memory": 1.5}, `"memory" must be a whole number, not 1.5`},
 		{map[string]any{"program": ex, "stopOnEntry": "yes"}, `"stopOnEntry" must be true or false, not a string`},
 		{map[string]any{"program": 7}, `"program" must be a string, not a number`},
+		{map[string]any{"program": ex, "taskThreads": 1}, `launch configuration: "taskThreads" must be true or false, not a number`},
+		{map[string]any{"program": ex, "modules": []any{"/lib/modules"}}, `launch configuration: "modules" must be a string, not a list`},
 	} {
 		err := c.Launch(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

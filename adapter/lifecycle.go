@@ -177,7 +177,10 @@ func configErr(err error) string {
 		if k := te.Type.Kind(); k >= reflect.Int && k <= reflect.Uint64 {
 			want = "a whole number"
 		}
-		return fmt.Sprintf("%q must be %s, not %s", te.Field, want, jsonKind(te.Value))
+		// encoding/json names a property of an embedded struct by its Go
+		// path (linuxConfig.taskThreads); launch.json knows taskThreads.
+		field := strings.TrimPrefix(te.Field, "linuxConfig.")
+		return fmt.Sprintf("%q must be %s, not %s", field, want, jsonKind(te.Value))
 	}
 	return err.Error()
 }
