@@ -330,7 +330,7 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 	if err != nil {
 		return nil, err
 	}
-	entry, err := qemuEntry(img)
+	entry, err := qemuEntry(img, boot.Protocol(cfg.Boot))
 	release()
 	if err != nil {
 		return nil, err
@@ -353,11 +353,27 @@ func launchQEMU(ctx context.Context, cfg adapter.LaunchConfig, serial io.Writer,
 	return t, nil
 }
 
-// qemuEntry finds where QEMU's -kernel will enter the image.
-func qemuEntry(img []byte) (uint64, error) {
+// qemuEntry finds where QEMU's -kernel will enter the image, and
+// refuses a requested boot protocol (want) QEMU will not use for it.
+// QEMU picks the protocol itself: a bzImage boots as Linux; else it tries
+// Multiboot 1 before PVH (x86_load_linux: "we try multiboot first"), so
+// an image with both a Multiboot header and a PVH note is entered at its
+// Multiboot entry, where vmdap's own auto order would choose PVH.
+func qemuEntry(img []byte, want boot.Protocol) (uint64, error) {
 	im, err := boot.Parse(img, boot.ProtoAuto)
 	if err != nil {
 		return 0, err
+	}
+	if im.Protocol == boot.ProtoPVH {
+		if mb, err := boot.Parse(img, boot.ProtoMultiboot); err == nil {
+			im = mb
+		}
+	}
+	if want != "" && want != boot.ProtoAuto && want != im.Protocol {
+		if _, err := boot.Parse(img, want); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf(`"boot": %q cannot be chosen under QEMU: its -kernel boots this image through %s (it takes a bzImage as Linux, then tries Multiboot 1 before PVH); leave "boot" out, or use "hypervisor": "kvm", which boots it through %s`, want, im.Protocol, want)
 	}
 	switch im.Protocol {
 	case boot.ProtoELF64:

@@ -348,3 +348,49 @@ func TestMonitorOverDAP(t *testing.T) {
 	}
 	e.Disconnect()
 }
+
+// TestLaunchQEMUPicksQEMUsProtocol: QEMU's -kernel tries Multiboot 1
+// before PVH, so a kernel with both is run to its Multiboot entry (vmdap's
+// own auto order, PVH first, would wait at an entry QEMU never takes and
+// the launch would fail with the guest run to its end); a "boot" QEMU
+// will not use is refused, not ignored.
+func TestLaunchQEMUPicksQEMUsProtocol(t *testing.T) {
+	vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mbpvh", vmmtest.ELF32)
+	c := stdioClient(t)
+	if _, err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent("initialized")
+	c.ConfigurationDone()
+	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
+		t.Fatalf("entry: %+v %v", ev, err)
+	}
+	st, err := c.StackTrace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Body.StackFrames[0].Name; got != "entry32" {
+		t.Fatalf("entry at %s, want entry32 (QEMU boots it through Multiboot 1)", got)
+	}
+	if err := c.Continue(1); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := c.WaitEvent("exited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := ex.(*dap.ExitedEvent).Body.ExitCode; code != 0x21 {
+		t.Fatalf("exit status %#x, want 0x21 (booted through Multiboot 1)", code)
+	}
+	c.Disconnect()
+	c2 := stdioClient(t)
+	c2.Initialize()
+	err = c2.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "boot": "pvh"})
+	if err == nil || !strings.Contains(err.Error(), `"boot": "pvh" cannot be chosen under QEMU`) {
+		t.Fatalf(`"boot": "pvh" under QEMU: %v, want a refusal`, err)
+	}
+}
