@@ -50,6 +50,12 @@ func run(args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// Asked for (-h, --help): the usage on stdout, and success.
+			fs.SetOutput(os.Stdout)
+			fs.Usage()
+			return 0
+		}
 		return 2
 	}
 	log, closeLog, err := setupLog(*logLevel, *logFile, *logOutput)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -285,4 +286,26 @@ func TestListenWarnsOffLoopback(t *testing.T) {
 		}
 	}
 	t.Fatal("no warning for --listen 0.0.0.0:0")
+}
+
+// TestHelpSucceeds: --help and -h print the usage on stdout and exit 0,
+// as go's own flag handling and other command-line tools do; a bad flag
+// is an error (2) with the usage on stderr.
+func TestHelpSucceeds(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var stdout, stderr strings.Builder
+		cmd := exec.Command(vmdapBin, arg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Errorf("vmdap %s: %v (stderr %q)", arg, err, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "usage: vmdap") || !strings.Contains(stdout.String(), "-listen") {
+			t.Errorf("vmdap %s printed %q on stdout, want the usage", arg, stdout.String())
+		}
+	}
+	out, err := exec.Command(vmdapBin, "--no-such-flag").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "no-such-flag") {
+		t.Errorf("vmdap --no-such-flag: %v, %q; want exit status 2 naming the flag", err, out)
+	}
 }
