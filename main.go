@@ -77,8 +77,13 @@ func run(args []string) int {
 	}
 	traces := map[string]bool{}
 	for _, t := range strings.Split(*logOutput, ",") {
-		if t != "" {
-			traces[strings.TrimSpace(t)] = true
+		switch t = strings.TrimSpace(t); t {
+		case "":
+		case "dap", "kvm":
+			traces[t] = true
+		default:
+			fmt.Fprintf(os.Stderr, "vmdap: --log-output: unknown trace %q (the traces are dap and kvm)\n", t)
+			return 2
 		}
 	}
 	if traces["dap"] || traces["kvm"] {

@@ -309,3 +309,21 @@ func TestHelpSucceeds(t *testing.T) {
 		t.Errorf("vmdap --no-such-flag: %v, %q; want exit status 2 naming the flag", err, out)
 	}
 }
+
+// TestBadCommandLinesRefused: a misspelt --log-output trace was ignored
+// without a word (no trace logged); it is an error (2) that names it.
+func TestBadCommandLinesRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-output", "dpa", "check"}, `unknown trace "dpa"`},
+		{[]string{"--log-output", "dap,kvm,gdbwire", "check"}, `unknown trace "gdbwire"`},
+	} {
+		out, err := exec.Command(vmdapBin, tc.args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("vmdap %q: %v, %q; want exit status 2 and %q", tc.args, err, out, tc.want)
+		}
+	}
+}
