@@ -92,6 +92,11 @@ func run(args []string) int {
 	srv := &adapter.Server{Backends: backends{}, Log: log, Trace: traces["dap"], IndexCache: *indexCache}
 
 	cmd := fs.Arg(0)
+	if max := map[string]int{"": 0, "dap": 1, "check": 1, "demo": 2}[cmd]; fs.NArg() > max && max > 0 {
+		fmt.Fprintf(os.Stderr, "vmdap: %s: unexpected arguments %q\n", cmd, fs.Args()[max:])
+		fs.Usage()
+		return 2
+	}
 	switch {
 	case cmd == "check":
 		return check(os.Stdout)

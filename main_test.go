@@ -310,8 +310,9 @@ func TestHelpSucceeds(t *testing.T) {
 	}
 }
 
-// TestBadCommandLinesRefused: a misspelt --log-output trace was ignored
-// without a word (no trace logged); it is an error (2) that names it.
+// TestBadCommandLinesRefused: a misspelt --log-output trace and words
+// after a command were ignored without a word (no trace logged, the
+// words dropped); each is an error (2) that names it.
 func TestBadCommandLinesRefused(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -319,6 +320,9 @@ func TestBadCommandLinesRefused(t *testing.T) {
 	}{
 		{[]string{"--log-output", "dpa", "check"}, `unknown trace "dpa"`},
 		{[]string{"--log-output", "dap,kvm,gdbwire", "check"}, `unknown trace "gdbwire"`},
+		{[]string{"check", "--verbose"}, `check: unexpected arguments ["--verbose"]`},
+		{[]string{"dap", "kernel.elf"}, `dap: unexpected arguments ["kernel.elf"]`},
+		{[]string{"demo", "kernel", "extra"}, `demo: unexpected arguments ["extra"]`},
 	} {
 		out, err := exec.Command(vmdapBin, tc.args...).CombinedOutput()
 		var ee *exec.ExitError
