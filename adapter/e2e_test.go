@@ -669,6 +669,7 @@ func TestBadLaunchConfigs(t *testing.T) {
 		{map[string]any{"program": filepath.Join(dir, "missing")}, "cannot be read"},
 		{map[string]any{"program": notELF}, "not an ELF file"},
 		{map[string]any{"program": ex, "initrd": filepath.Join(dir, "missing")}, `(initrd) cannot be read`},
+		{map[string]any{"program": ex, "args": "console=ttyS0"}, `a kernel command line (args) needs a boot protocol that passes one`},
 		{map[string]any{"program": trunc}, "ELF"},
 		{map[string]any{"program": ex, "vcpus": 1000}, `"vcpus" must be between`},
 		{map[string]any{"program": ex, "memory": 1 << 30}, `"memory" is in MiB`},

@@ -86,6 +86,11 @@ func New(cfg Config) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if img.Protocol == boot.ProtoELF64 && cfg.Cmdline != "" {
+		// Refused as an initrd is (boot.Place): the entry gets the vCPU's
+		// index and count, and a command line would be dropped unseen.
+		return nil, fmt.Errorf("a kernel command line (args) needs a boot protocol that passes one (linux, pvh, multiboot or multiboot2); the 64-bit direct entry (elf64) has none")
+	}
 	if cfg.Memory < boot.MinRAM || cfg.Memory > boot.MaxRAM {
 		return nil, fmt.Errorf("guest memory of %d MiB is out of range (%d MiB to %d GiB)", cfg.Memory>>20, boot.MinRAM>>20, boot.MaxRAM>>30)
 	}
