@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -143,7 +144,9 @@ func zeroGiven(raw json.RawMessage, keys ...string) string {
 	}
 	for _, k := range keys {
 		var n float64
-		if v, ok := m[k]; ok && json.Unmarshal(v, &n) == nil && n == 0 {
+		// null is "not given", as for every other property (and as
+		// encoding/json reads it): only a number 0 is refused.
+		if v, ok := m[k]; ok && string(bytes.TrimSpace(v)) != "null" && json.Unmarshal(v, &n) == nil && n == 0 {
 			return k
 		}
 	}

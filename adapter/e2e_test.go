@@ -687,8 +687,9 @@ func TestBadLaunchConfigs(t *testing.T) {
 			t.Errorf("launch %v: %v, want an error containing %q", tc.cfg, err, tc.want)
 		}
 	}
-	// After all that, a good launch works.
-	if err := c.Launch(map[string]any{"program": ex, "memory": 64, "prgram": "typo"}); err != nil {
+	// After all that, a good launch works; null is "not given" (the
+	// default), as a client that writes out every property sends it.
+	if err := c.Launch(map[string]any{"program": ex, "memory": nil, "vcpus": nil, "prgram": "typo"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.WaitEvent("initialized"); err != nil {
