@@ -99,6 +99,18 @@ func exampleDir(name string) (string, error) {
 		if _, err := os.Stat(filepath.Join(ex, "link.ld")); err == nil {
 			return ex, nil
 		}
+		if ents, err := os.ReadDir(filepath.Join(dir, "examples")); err == nil && len(ents) > 0 {
+			// The source tree, without that example: say which it has.
+			var have []string
+			for _, e := range ents {
+				if _, err := os.Stat(filepath.Join(dir, "examples", e.Name(), "link.ld")); err == nil {
+					have = append(have, e.Name())
+				}
+			}
+			if len(have) > 0 {
+				return "", fmt.Errorf("no example guest %q in %s (there: %s)", name, filepath.Join(dir, "examples"), strings.Join(have, ", "))
+			}
+		}
 		up := filepath.Dir(dir)
 		if up == dir {
 			return "", fmt.Errorf("run it from the vmdap source tree: no examples/%s/link.ld above the working directory", name)

@@ -330,4 +330,9 @@ func TestBadCommandLinesRefused(t *testing.T) {
 			t.Errorf("vmdap %q: %v, %q; want exit status 2 and %q", tc.args, err, out, tc.want)
 		}
 	}
+	// An example the source tree has not: named, with the ones it has.
+	out, err := exec.Command(vmdapBin, "demo", "nosuch").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `no example guest "nosuch"`) || !strings.Contains(string(out), "kernel") {
+		t.Errorf("vmdap demo nosuch: %v, %q; want a failure naming the examples there are", err, out)
+	}
 }
