@@ -70,79 +70,97 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 	origin := start // the line the step began on
 	frame := s.stepFrameAt(pc)
 	moved := false
+	spinLo, spins := lo, 0 // single steps in the range from spinLo
 	for {
 		if s.pauseRequested() {
 			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
 		}
-		in, derr := s.decodeAt(v, pc)
+		if lo != spinLo {
+			spinLo, spins = lo, 0
+		}
 		var last result
-		switch {
-		case derr == nil && in.Kind == disasm.KindCall && s.inBranchThunk(pc):
-			// A retpoline's call to itself (the return address it
-			// pushes is replaced by the branch target, and its ret
-			// goes there): stepped through, never run over.
-			r, ok := s.stepOnce(v)
-			if !ok {
-				return r
-			}
-			last = r
-		case derr == nil && in.Kind == disasm.KindCall && (into == nil || !into(pc)):
-			r, ok := s.runTo(v, in.Next(), regs.RSP)
-			if !ok {
-				return r
-			}
-			last = r
-		case derr == nil && in.Kind == disasm.KindCall:
-			r, ok := s.stepOnce(v)
-			if !ok {
-				return r
-			}
-			cr, err := s.t.Regs(v)
-			if err != nil {
-				return result{err: err}
-			}
-			// A call through an indirect branch thunk enters the
-			// function the thunk branches to, as gdb's step does: it
-			// steps through the thunk, then sees the step into that
-			// function.
-			for s.inBranchThunk(cr.RIP) {
-				if s.pauseRequested() {
-					return userStop(vmm.Stop{VCPU: v, PC: cr.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
-				}
-				if r, ok = s.stepOnce(v); !ok {
+		ran := false
+		if spins++; spins == loopSteps && into == nil {
+			// A line that loops: the guest runs, every vCPU, to where
+			// the range is left (steploop.go).
+			r, ok, tried := s.runOutOfRange(v, lo, hi, regs.RSP)
+			if tried {
+				if !ok {
 					return r
 				}
-				if cr, err = s.t.Regs(v); err != nil {
+				last, ran = r, true
+			}
+		}
+		if !ran {
+			in, derr := s.decodeAt(v, pc)
+			switch {
+			case derr == nil && in.Kind == disasm.KindCall && s.inBranchThunk(pc):
+				// A retpoline's call to itself (the return address it
+				// pushes is replaced by the branch target, and its ret
+				// goes there): stepped through, never run over.
+				r, ok := s.stepOnce(v)
+				if !ok {
+					return r
+				}
+				last = r
+			case derr == nil && in.Kind == disasm.KindCall && (into == nil || !into(pc)):
+				r, ok := s.runTo(v, in.Next(), regs.RSP)
+				if !ok {
+					return r
+				}
+				last = r
+			case derr == nil && in.Kind == disasm.KindCall:
+				r, ok := s.stepOnce(v)
+				if !ok {
+					return r
+				}
+				cr, err := s.t.Regs(v)
+				if err != nil {
 					return result{err: err}
 				}
-			}
-			if fn := s.sym.FuncAt(cr.RIP); fn != nil && s.sym.HasLines(fn) {
-				target := s.stepInTarget(v, fn)
-				if cr.RIP != target {
-					r2, ok := s.runTo(v, target, 0)
-					if !ok {
-						return r2
+				// A call through an indirect branch thunk enters the
+				// function the thunk branches to, as gdb's step does: it
+				// steps through the thunk, then sees the step into that
+				// function.
+				for s.inBranchThunk(cr.RIP) {
+					if s.pauseRequested() {
+						return userStop(vmm.Stop{VCPU: v, PC: cr.RIP, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
 					}
-					r = r2
+					if r, ok = s.stepOnce(v); !ok {
+						return r
+					}
+					if cr, err = s.t.Regs(v); err != nil {
+						return result{err: err}
+					}
 				}
-				return userStop(r.stop, &Stopped{Reason: StopStep})
+				if fn := s.sym.FuncAt(cr.RIP); fn != nil && s.sym.HasLines(fn) {
+					target := s.stepInTarget(v, fn)
+					if cr.RIP != target {
+						r2, ok := s.runTo(v, target, 0)
+						if !ok {
+							return r2
+						}
+						r = r2
+					}
+					return userStop(r.stop, &Stopped{Reason: StopStep})
+				}
+				// No line information in the callee: run it to its return.
+				ra, err := s.readU64(v, cr.RSP)
+				if err != nil {
+					return result{err: err}
+				}
+				r2, ok := s.runTo(v, ra, cr.RSP+8)
+				if !ok {
+					return r2
+				}
+				last = r2
+			default:
+				r, ok := s.stepOnce(v)
+				if !ok {
+					return r
+				}
+				last = r
 			}
-			// No line information in the callee: run it to its return.
-			ra, err := s.readU64(v, cr.RSP)
-			if err != nil {
-				return result{err: err}
-			}
-			r2, ok := s.runTo(v, ra, cr.RSP+8)
-			if !ok {
-				return r2
-			}
-			last = r2
-		default:
-			r, ok := s.stepOnce(v)
-			if !ok {
-				return r
-			}
-			last = r
 		}
 		for {
 			if regs, pc, err = s.regsPC(v); err != nil {
