@@ -339,20 +339,23 @@ func TestWatchStackPushAndCondition(t *testing.T) {
 // TestNextOverAWaitForAnotherVCPU: a next over a line that waits for
 // another vCPU (kmain's while (ncpus > 1 && shared == 0);, which vCPU 1
 // ends once it sees go_ahead) ends at the next line, as gdb's next and
-// Delve's do: the other vCPUs run meanwhile. Single-stepping vCPU 0 alone
-// never left the line.
+// step and Delve's do: the other vCPUs run meanwhile. Single-stepping
+// vCPU 0 alone never left the line.
 func TestNextOverAWaitForAnotherVCPU(t *testing.T) {
-	e := launchWatch(t, map[string]any{"vcpus": 2, "stopOnEntry": true})
-	e.must(e.c.ConfigurationDone())
-	e.stopped("entry")
-	e.runToLine("W:go")
-	e.step("next")
-	wait := e.line("while (ncpus > 1 && shared == 0)")
-	e.at("kmain", wait)
-	e.step("next")
-	e.at("kmain", e.line("W:exit"))
-	if v := e.eval(e.top().Id, "shared"); v != "101" {
-		t.Fatalf("shared = %s after the wait, want 101 (vCPU 1's)", v)
+	for _, cmd := range []string{"next", "stepIn"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := launchWatch(t, map[string]any{"vcpus": 2, "stopOnEntry": true})
+			e.must(e.c.ConfigurationDone())
+			e.stopped("entry")
+			e.runToLine("W:go")
+			e.step("next")
+			e.at("kmain", e.line("while (ncpus > 1 && shared == 0)"))
+			e.step(cmd)
+			e.at("kmain", e.line("W:exit"))
+			if v := e.eval(e.top().Id, "shared"); v != "101" {
+				t.Fatalf("shared = %s after the wait, want 101 (vCPU 1's)", v)
+			}
+			e.runToExitOrStop(t)
+		})
 	}
-	e.runToExitOrStop(t)
 }

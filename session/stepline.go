@@ -80,10 +80,10 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 		}
 		var last result
 		ran := false
-		if spins++; spins == loopSteps && into == nil {
+		if spins++; spins == loopSteps {
 			// A line that loops: the guest runs, every vCPU, to where
 			// the range is left (steploop.go).
-			r, ok, tried := s.runOutOfRange(v, lo, hi, regs.RSP)
+			r, ok, tried := s.runOutOfRange(v, lo, hi, regs.RSP, into != nil)
 			if tried {
 				if !ok {
 					return r

@@ -7,7 +7,7 @@ import (
 	"vmdap/x86/disasm"
 )
 
-// loopSteps is how many single steps a next takes in one line's range
+// loopSteps is how many single steps a line step takes in one line's range
 // before it runs the guest to the range's exits instead: a line that
 // loops (a wait for another vCPU, while (!flag);, or a long one-line
 // loop) would otherwise be stepped forever with every other vCPU stopped,
@@ -19,20 +19,23 @@ const loopSteps = 256
 // after its last instruction. ok is false where they cannot all be known
 // by decoding (an indirect jump, a return, an interrupt or system call, an
 // undecodable byte) or where the range holds the entry of an inlined
-// call (a next stops at one made from another line).
-func (s *Session) rangeExits(v int, lo, hi uint64) (exits []uint64, ok bool) {
+// call (a next stops at one made from another line). calls says whether
+// the range calls out.
+func (s *Session) rangeExits(v int, lo, hi uint64) (exits []uint64, calls, ok bool) {
 	pc := lo
 	for pc < hi {
 		in, err := s.decodeAt(v, pc)
 		if err != nil || in.Len == 0 || s.inlineEntries(pc) > 0 && pc != lo {
-			return nil, false
+			return nil, false, false
 		}
 		switch in.Kind {
 		case disasm.KindRet, disasm.KindIret, disasm.KindSyscall, disasm.KindInt:
-			return nil, false
+			return nil, false, false
+		case disasm.KindCall:
+			calls = true
 		case disasm.KindJump, disasm.KindCondJump:
 			if !in.HasTarget {
-				return nil, false
+				return nil, false, false
 			}
 			if in.Target < lo || in.Target >= hi {
 				exits = append(exits, in.Target)
@@ -45,17 +48,18 @@ func (s *Session) rangeExits(v int, lo, hi uint64) (exits []uint64, ok bool) {
 		pc = next
 	}
 	slices.Sort(exits)
-	return slices.Compact(exits), len(exits) > 0
+	return slices.Compact(exits), calls, len(exits) > 0
 }
 
 // runOutOfRange runs the guest, every vCPU, until vCPU v leaves [lo, hi)
 // by one of its exits, with temporary breakpoints there, in the frame
 // whose stack pointer is sp or above. tried is false where it did not run
-// (the exits are not all known, or a breakpoint could not be placed): the
+// (the exits are not all known, a breakpoint could not be placed, or the
+// range calls out and the step is a step in, which enters the calls): the
 // caller single-steps on.
-func (s *Session) runOutOfRange(v int, lo, hi, sp uint64) (r result, ok, tried bool) {
-	exits, known := s.rangeExits(v, lo, hi)
-	if !known {
+func (s *Session) runOutOfRange(v int, lo, hi, sp uint64, stepIn bool) (r result, ok, tried bool) {
+	exits, calls, known := s.rangeExits(v, lo, hi)
+	if !known || calls && stepIn {
 		return result{}, false, false
 	}
 	s.mu.Lock()
