@@ -72,6 +72,7 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 	moved := false
 	spinLo, spins := lo, 0 // single steps in the range from spinLo
 	for {
+		before := pc // where this instruction (or call) began
 		if s.pauseRequested() {
 			return userStop(vmm.Stop{VCPU: v, PC: pc, Reason: vmm.ReasonPause}, &Stopped{Reason: StopPause})
 		}
@@ -180,7 +181,13 @@ func (s *Session) stepLineFrom(v int, into func(call uint64) bool, line *symbols
 				// a frame gdb never shows.
 				break
 			}
-			again := pc == lo && moved // back at the line's start: a loop
+			// Back at the line's start: a loop. Not a string
+			// instruction's next iteration (rep stos, whose step ends at
+			// the instruction itself until its count runs out): gdb's
+			// step keeps going while the PC is in the line's range, and
+			// a next over memset's inlined rep stos stopped again on the
+			// same line at every iteration.
+			again := pc == lo && moved && pc != before
 			moved = true
 			// Inlined calls that begin here are looked at before the
 			// line's range, as gdb's infrun does ("stepped into inlined
