@@ -586,6 +586,9 @@ func baseType(words []string, sc scope) *ctype {
 		case "float":
 			return typFlt
 		case "double":
+			if longs > 0 {
+				return typLDbl // not double: sizeof(long double) is 16, as gdb has it
+			}
 			return typDbl
 		case "_Bool":
 			return typBool

@@ -270,6 +270,8 @@ func TestStringLiterals(t *testing.T) {
 		{`""`, "char [1]", `""`},
 		{`"a\"b\\c\n"`, "char [7]", `"a\"b\\c\n"`},
 		{`sizeof("abc")`, "unsigned long", "4"},
+		{`sizeof(long double)`, "unsigned long", "16"},
+		{`sizeof(double)`, "unsigned long", "8"},
 		{`"xyz"[1]`, "char", "121 'y'"},
 	} {
 		v, err := evalExpr(c.expr, sc)
