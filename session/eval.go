@@ -68,25 +68,100 @@ func (p *parser) ternary() (value, error) {
 		return c, err
 	}
 	p.next()
-	a, err := p.ternary()
+	t, err := truthy(c, p.sc)
 	if err != nil {
+		return value{}, err
+	}
+	// Only the branch taken is evaluated, as in C and gdb (p ? p->pid :
+	// -1 with p null); a condition checked when it is set reads every
+	// value as 0, and checks both.
+	_, static := p.sc.(*staticScope)
+	var a, b value
+	if t || static {
+		if a, err = p.ternary(); err != nil {
+			return value{}, err
+		}
+	} else if err := p.skip(-1); err != nil {
 		return value{}, err
 	}
 	if err := p.expect(":"); err != nil {
 		return value{}, err
 	}
-	b, err := p.ternary()
-	if err != nil {
-		return value{}, err
-	}
-	t, err := truthy(c, p.sc)
-	if err != nil {
+	if !t || static {
+		if b, err = p.ternary(); err != nil {
+			return value{}, err
+		}
+	} else if err := p.skip(-1); err != nil {
 		return value{}, err
 	}
 	if t {
 		return a, nil
 	}
 	return b, nil
+}
+
+// skip moves past an operand that is not evaluated, as C leaves it: the
+// right operand of an && whose left is false or an || whose left is true
+// (an expression of operators binding tighter than min), or a ternary's
+// branch not taken (min < 0). The parse that follows checks what ends it.
+func (p *parser) skip(min int) error {
+	start := p.pos
+	end := func() error {
+		if p.pos == start {
+			if t := p.peek(); t.kind != "eof" {
+				return fmt.Errorf("unexpected %q", t.text)
+			}
+			return fmt.Errorf("unexpected end of expression")
+		}
+		return nil
+	}
+	depth, nested := 0, 0 // open brackets; ?: begun inside a branch
+	for ; ; p.next() {
+		t := p.peek()
+		if t.kind == "eof" {
+			if depth > 0 {
+				return fmt.Errorf("unexpected end of expression")
+			}
+			return end()
+		}
+		if t.kind != "op" {
+			continue
+		}
+		switch t.text {
+		case "(", "[":
+			depth++
+			continue
+		case ")", "]":
+			if depth == 0 {
+				return end()
+			}
+			depth--
+			continue
+		}
+		if depth > 0 {
+			continue
+		}
+		switch t.text {
+		case ",":
+			return end()
+		case "?":
+			if min >= 0 {
+				return end()
+			}
+			nested++
+		case ":":
+			if nested == 0 {
+				return end()
+			}
+			nested--
+		default:
+			// Only || and && bind as loosely as an && or || operand
+			// ends: never unary operators.
+			if prec, ok := precedence[t.text]; ok && min >= 0 && prec <= min {
+				return end()
+			}
+		}
+	}
 }
 
 var precedence = map[string]int{
@@ -131,6 +206,17 @@ func (p *parser) binary(min int) (value, error) {
 			lt, err := truthy(lhs, p.sc)
 			if err != nil {
 				return value{}, err
+			}
+			if _, static := p.sc.(*staticScope); !static && lt == (t.text == "||") {
+				// Decided by the left operand: the right one is not
+				// evaluated (p && p->pid == 1 with p null), as in C
+				// and gdb; a condition checked when it is set reads
+				// every value as 0, and checks both.
+				if err := p.skip(prec); err != nil {
+					return value{}, err
+				}
+				lhs = rvalue(typInt, b2u(lt))
+				continue
 			}
 			rhs, err := p.binary(prec)
 			if err != nil {

@@ -332,3 +332,40 @@ func TestCharArrayInHex(t *testing.T) {
 		t.Errorf("char[4] %q in hex: %s, want %s", "ab", got, want)
 	}
 }
+
+// TestShortCircuit: the right operand of && and || and a ternary's branch
+// not taken are not evaluated, as in C and gdb: p && p->pid == 1 with p
+// null is 0, not a failure to read memory at the member's address.
+func TestShortCircuit(t *testing.T) {
+	sc := newMemScope()
+	const bad = "*(int *)0x7fff0000"
+	for _, c := range []struct{ expr, want string }{
+		{"0 && " + bad, "0"},
+		{"1 || " + bad, "1"},
+		{"1 || 0 && " + bad, "1"},
+		{"0 && " + bad + " || 4", "1"},
+		{"(0 && " + bad + ") + 5", "5"},
+		{"0 && (" + bad + " ? " + bad + " : 1) || 0", "0"},
+		{"0 ? " + bad + " : 7", "7"},
+		{"1 ? 5 : " + bad, "5"},
+		{"1 ? 0 ? " + bad + " : 2 : " + bad, "2"},
+		{"0 ? 1 : 0 ? " + bad + " : 3", "3"},
+		{"origin.x == 3 && origin.y == 4", "1"},
+		{"1 && 2", "1"},
+		{"0 || 0", "0"},
+	} {
+		v, err := evalExpr(c.expr, sc)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		if got := format(v, sc, false); got != c.want {
+			t.Errorf("%s = %s, want %s", c.expr, got, c.want)
+		}
+	}
+	for _, expr := range []string{"1 && " + bad, "0 || " + bad, "0 &&", "0 && || 1", "1 ? 2", "0 ? : 1", "(0 && 1"} {
+		if v, err := evalExpr(expr, sc); err == nil {
+			t.Errorf("%s = %s, want an error", expr, format(v, sc, false))
+		}
+	}
+}
