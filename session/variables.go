@@ -331,6 +331,7 @@ func (s *Session) emitWritten(changed bool) {
 // hex; hex asks for that too (DAP's ValueFormat).
 func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error) {
 	name := expr
+	letter, expr := printLetter(expr)
 	expr, fmtHex := formatSpec(expr)
 	hex = hex || fmtHex
 	vc, err := s.vcpuOrCurrent(thread)
@@ -346,6 +347,16 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 		val, err := evalExpr(expr, sc)
 		if err != nil {
 			return err
+		}
+		if letter != 0 {
+			// gdb's p/d, p/t, …: the value in that form, with no
+			// members to expand.
+			text, err := formatLetter(val, sc, letter)
+			if err != nil {
+				return err
+			}
+			out = Var{Name: name, Value: text, Type: val.typ.String(), EvaluateName: expr}
+			return nil
 		}
 		if rv, ok := s.bareRegister(sc, expr, val); ok {
 			out = rv
