@@ -112,12 +112,13 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	// gdb's examine command in the debug console.
 	origin := mustHex(t, e.eval(f.Id, "/x &origin"))
 	rip := mustHex(t, f.InstructionPointerReference)
+	kmain := mustHex(t, e.eval(f.Id, "/x (unsigned long)&kmain"))
 	for cmd, want := range map[string]string{
 		"x/4xb &origin":      fmt.Sprintf("%#x <origin>:\t0x03\t0x00\t0x00\t0x00", origin),
 		"x/2dw &origin":      fmt.Sprintf("%#x <origin>:\t3\t4", origin),
 		"x/3uh &origin":      fmt.Sprintf("%#x <origin>:\t3\t0\t4", origin),
 		"x/s greeting":       `"hello from the vmdap example guest"`,
-		"x/2i $rip":          fmt.Sprintf("=> %#x <kmain+", rip),
+		"x/2i $rip":          fmt.Sprintf("=> %#x <kmain+%d>", rip, rip-kmain), // gdb's offset: decimal
 		"x/xg 0xdead0000000": "Cannot access memory at address 0xdead0000000",
 	} {
 		if got := e.eval(f.Id, cmd); !strings.Contains(got, want) {

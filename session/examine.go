@@ -95,11 +95,17 @@ func (s *Session) examine(thread, frame int, line string, phys bool) (string, er
 	return strings.TrimSuffix(out.String(), "\n"), err
 }
 
+// label is an address as gdb's x labels it: 0x… <sym+offset>, the
+// offset in decimal (the kernel's own sym+0x… is the frames' and the
+// disassembly's).
 func (s *Session) label(addr uint64) string {
 	l := fmt.Sprintf("%#x", addr)
 	if s.sym != nil {
-		if _, _, ok := s.sym.Symbol(addr); ok {
-			l += " <" + s.symbolize(addr) + ">"
+		if name, base, ok := s.sym.Symbol(addr); ok {
+			if addr == base {
+				return l + " <" + name + ">"
+			}
+			return fmt.Sprintf("%s <%s+%d>", l, name, addr-base)
 		}
 	}
 	return l
