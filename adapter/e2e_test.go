@@ -80,8 +80,15 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 	if got := e.eval(f.Id, "$rip"); mustHex(t, got) != mustHex(t, f.InstructionPointerReference) {
 		t.Errorf("$rip = %s, frame pc %s", got, f.InstructionPointerReference)
 	}
-	if got := e.eval(f.Id, "$rip + 0"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
-		t.Errorf("$rip + 0 = %s (an expression, in decimal), frame pc %s", got, f.InstructionPointerReference)
+	// gdb's types: $rip is code (void (*)()), $rsp data (void *).
+	if got := e.eval(f.Id, "$rip + 0"); !strings.HasPrefix(got, f.InstructionPointerReference+" <kmain+") {
+		t.Errorf("$rip + 0 = %s (a code pointer, as gdb shows it), frame pc %s", got, f.InstructionPointerReference)
+	}
+	if got := e.eval(f.Id, "(unsigned long)$pc"); got != fmt.Sprint(mustHex(t, f.InstructionPointerReference)) {
+		t.Errorf("(unsigned long)$pc = %s (in decimal), frame pc %s", got, f.InstructionPointerReference)
+	}
+	if r, err := e.c.Evaluate(f.Id, "$sp"); err != nil || r.Body.Type != "void *" {
+		t.Errorf("$sp: %+v %v, want a void *", r, err)
 	}
 	// A hex struct's members are hex too, and keep plain evaluate names.
 	hx, err := e.c.Evaluate(f.Id, "origin,x")

@@ -79,7 +79,7 @@ func TestIRQChipTimerInterrupts(t *testing.T) {
 	}
 	// The interrupted frame's stack pointer is the one the interrupt
 	// frame saved (isr_timer's pushes: 10 words, then RIP, CS, RFLAGS, RSP).
-	if got, want := e.eval(back.Id, "$rsp + 0"), e.eval(st.Body.StackFrames[1].Id, "*(unsigned long *)($rsp + 104)"); got != want {
+	if got, want := e.eval(back.Id, "(unsigned long)$rsp"), e.eval(st.Body.StackFrames[1].Id, "*(unsigned long *)($rsp + 104)"); got != want {
 		t.Fatalf("rsp of the interrupted frame: %s, the interrupt frame saved %s", got, want)
 	}
 	ibp := map[string]any{"breakpoints": []map[string]any{{"instructionReference": back.InstructionPointerReference}}}

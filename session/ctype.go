@@ -172,6 +172,13 @@ var (
 
 func ptrTo(t *ctype) *ctype { return &ctype{kind: tPtr, size: 8, elem: t} }
 
+// The types of the 64-bit instruction, stack and frame pointers, as gdb
+// gives them: void (*)() and void *.
+var (
+	typCodePtr = ptrTo(&ctype{kind: tFunc, size: 1, elem: typVoid})
+	typDataPtr = ptrTo(typVoid)
+)
+
 // lazyType is a DWARF type to convert when first needed, in the cache of
 // the conversion that met it.
 type lazyType struct {

@@ -603,6 +603,12 @@ func (v value) f64OrInt(sc scope) (float64, error) {
 func regType(name string) *ctype {
 	var r x86.Regs
 	n := strings.ToLower(name)
+	switch n { // as gdb types them on x86-64: $pc code, $sp and $fp data pointers
+	case "rip":
+		return typCodePtr
+	case "rsp", "rbp":
+		return typDataPtr
+	}
 	if _, ok := r.Get(n); ok {
 		switch {
 		case strings.HasPrefix(n, "e") || strings.HasSuffix(n, "d"):
