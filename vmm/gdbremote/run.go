@@ -326,6 +326,14 @@ func (t *Target) await(p plan) {
 		return
 	}
 	s := t.classify(reply, p.vcpu, p.step || p.off != nil)
+	if t.trapped && !p.step && p.off == nil {
+		// A step a pause cut short, still on in the stub, ended: the
+		// continue goes on.
+		t.log.Debugf("vCPU %d stopped at %#x for a step a pause had cut short: continuing", s.VCPU, s.PC)
+		t.batch("continuing", nil, t.continuePacket())
+		go t.await(p)
+		return
+	}
 	if p.off != nil && p.off.probe && s.Reason == vmm.ReasonStep && !t.interrupt {
 		pc := t.pcOf(p.vcpu)
 		if pc == p.off.addr && p.off.resteps == 0 {
@@ -531,6 +539,24 @@ func (t *Target) classify(reply string, vcpu int, stepping bool) vmm.Stop {
 	if v < 0 {
 		v = 0
 	}
+	// QEMU turns a vCPU's single-step off only when a stop names that
+	// vCPU, and it answers a ^C for its current thread: a step of another
+	// vCPU that a pause cut short (a halted vCPU's step waits for ever)
+	// stays on, and that vCPU's first instruction after a later resume
+	// stops the guest with a bare SIGTRAP. Such a vCPU is remembered until
+	// a stop names it; its bare trap is no stop (see await).
+	t.trapped = false
+	stale := false
+	if r.Thread != "" {
+		stale = t.staleStep[v]
+		delete(t.staleStep, v)
+	}
+	if stepping && t.interrupt && r.Signal != 5 && vcpu >= 0 && vcpu != v {
+		if t.staleStep == nil {
+			t.staleStep = map[int]bool{}
+		}
+		t.staleStep[vcpu] = true
+	}
 	// By the protocol's convention the thread that reports a stop becomes
 	// the stub's current thread: no Hg needed before reading it.
 	if r.Thread != "" || len(t.threads) == 1 {
@@ -573,6 +599,7 @@ func (t *Target) classify(reply string, vcpu int, stepping bool) vmm.Stop {
 	default:
 		s.Reason, s.Signal = vmm.ReasonSignal, r.Signal
 		s.Detail = fmt.Sprintf("stopped with signal %d", r.Signal)
+		t.trapped = stale && r.Signal == 5 && !stepping
 	}
 	return s
 }

@@ -142,10 +142,15 @@ type Target struct {
 	stepping    int  // vCPU being stepped, or -1
 	softRunning bool // softRun steps the run (emulated watchpoints)
 	interrupt   bool
-	intTimer    *time.Timer   // gives up on an unanswered ^C
-	delivered   chan struct{} // closed when the run's stop is delivered
-	lastVCPU    int
-	exitCode    int
+	// staleStep: vCPUs whose step a pause cut short while the stop named
+	// another vCPU (QEMU still single-steps them; see classify); trapped:
+	// the stop classify just made is such a vCPU's bare trap.
+	staleStep map[int]bool
+	trapped   bool
+	intTimer  *time.Timer   // gives up on an unanswered ^C
+	delivered chan struct{} // closed when the run's stop is delivered
+	lastVCPU  int
+	exitCode  int
 }
 
 var _ vmm.Target = (*Target)(nil)
