@@ -235,7 +235,7 @@ func (t *Target) Capabilities() vmm.Capabilities {
 		c.StepMethod = "vCont;s"
 	}
 	if kinds := t.WatchKinds(); kinds[0].Kind == vmm.WatchSoftware {
-		c.Notes = append(c.Notes, "the stub has no watchpoints: vmdap emulates write watchpoints by single-stepping and comparing (slow)")
+		c.Notes = append(c.Notes, "the stub has no watchpoints: vmdap emulates write watchpoints by single-stepping and comparing (slow; only the vCPU that last stopped runs meanwhile, the others are held)")
 	}
 	if !regs {
 		c.Notes = append(c.Notes, "the stub cannot write registers (no G or P packet)")
