@@ -77,6 +77,9 @@ func attachConn(ctx context.Context, c *rsp.Conn, cfg Config) (*Target, error) {
 		r, err = c.Recv(rctx)
 		cancel()
 	}
+	if errors.Is(err, rsp.ErrNoReply) {
+		return nil, fmt.Errorf("the stub did not answer qSupported: %w (is another debugger attached to it? QEMU's stub serves one at a time)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the stub did not answer qSupported: %w", err)
 	}

@@ -260,3 +260,47 @@ func TestStubSilent(t *testing.T) {
 		t.Fatalf("attach: %v", err)
 	}
 }
+
+// A port that is not a GDB stub: an HTTP server (its 400 to vmdap's first
+// packet), or a peer that sends nothing but malformed packets. The attach
+// says so as soon as it has seen enough, not after the reply's timeout
+// (a handshake of a minute: ending by it would say "no reply").
+func TestNotAStub(t *testing.T) {
+	for name, serve := range map[string]func(net.Conn){
+		"http": func(c net.Conn) {
+			// What an HTTP/1.1 server answers a request line it cannot parse.
+			bufio.NewReader(c).ReadString('#')
+			fmt.Fprint(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
+			time.Sleep(time.Minute)
+		},
+		"garbage packets": func(c net.Conn) {
+			for range 1000 {
+				if _, err := fmt.Fprint(c, "$x#00"); err != nil {
+					return
+				}
+			}
+			time.Sleep(time.Minute)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				serve(c)
+			}()
+			_, err = attachTo(t, l.Addr().String(), Config{HandshakeTimeout: time.Minute})
+			if !errors.Is(err, rsp.ErrNotStub) || errors.Is(err, errHandshake) {
+				t.Fatalf("attach to a %s peer: %v, want it named no GDB stub", name, err)
+			}
+			t.Log(err)
+		})
+	}
+}

@@ -52,6 +52,13 @@ var ErrHangup = errors.New("the stub closed the connection")
 // Conn accepts (MaxPacket).
 var ErrTooLong = errors.New("rsp: packet too long")
 
+// ErrNoReply is the error of a request the stub did not answer in time.
+var ErrNoReply = errors.New("no reply")
+
+// ErrNotStub is the error of a connection whose peer does not speak the
+// GDB remote protocol.
+var ErrNotStub = errors.New("not a GDB stub")
+
 // DefaultMaxPacket bounds one packet from the stub, as it travels (before
 // run-length expansion; after it, four times that). QEMU's and bhyve's
 // PacketSize is 4 KiB; vmdap never asks for more than that in one reply.
@@ -260,9 +267,20 @@ func (c *Conn) maxPacket() int {
 	return DefaultMaxPacket
 }
 
+// notStubAfter is how many malformed packets, and notStubBytes how many
+// bytes outside packets and acks, before any good packet, end the
+// connection: the peer is no GDB stub (a port of some other server).
+const (
+	notStubAfter = 16
+	notStubBytes = 64
+)
+
 func (c *Conn) read() {
 	defer close(c.done)
 	r := bufio.NewReaderSize(c.c, 16<<10)
+	good, bad := false, 0
+	var noise []byte // the first bytes of noise before a good packet
+	nNoise := 0
 	for {
 		b, err := r.ReadByte()
 		if err != nil {
@@ -271,8 +289,29 @@ func (c *Conn) read() {
 		}
 		switch b {
 		case '$', '%': // a packet, or a notification (skipped)
+		case '+', '-':
+			// Acks: vmdap never resends on a reliable transport (in
+			// noise already begun, shown with it).
+			if !good && len(noise) > 0 && len(noise) < 40 {
+				noise = append(noise, b)
+			}
+			continue
 		default:
-			continue // acks ('+', '-': vmdap never resends on a reliable transport) and noise
+			// Noise. Before any good packet, much of it is another
+			// protocol talking (an HTTP server's 400 to vmdap's first
+			// packet): the peer is said to be no stub at once, not after
+			// the reply's timeout.
+			if !good {
+				if len(noise) < 40 {
+					noise = append(noise, b)
+				}
+				if nNoise++; nNoise >= notStubBytes {
+					c.setErr(fmt.Errorf("%w: it sent %d bytes outside any packet, starting %q", ErrNotStub, nNoise, noise))
+					c.c.Close()
+					return
+				}
+			}
+			continue
 		}
 		raw, cs, err := readFrame(r, c.maxPacket())
 		if err != nil {
@@ -287,12 +326,21 @@ func (c *Conn) read() {
 			err = fmt.Errorf("%w: %d bytes once expanded", ErrTooLong, len(data))
 		}
 		if err != nil {
-			c.log.WithError(err).Warn("bad packet from the stub")
+			bad++
+			if !good && bad >= notStubAfter {
+				c.setErr(fmt.Errorf("%w: %d malformed packets and no good one (%v)", ErrNotStub, bad, err))
+				c.c.Close()
+				return
+			}
+			if bad <= 3 || bad%1000 == 0 { // a noisy line is said, not logged a thousand times a second
+				c.log.WithError(err).WithField("bad", bad).Warn("bad packet from the stub")
+			}
 			if !c.noAck.Load() {
 				c.writeRaw([]byte{'-'})
 			}
 			continue
 		}
+		good = true
 		if c.skipAcks.Load() > 0 {
 			c.skipAcks.Add(-1)
 		} else if !c.noAck.Load() {
@@ -491,7 +539,7 @@ func (c *Conn) reply(ctx context.Context, ctxName, pkt string) (string, error) {
 	r, err := c.Recv(tctx)
 	if err != nil {
 		if tctx.Err() != nil {
-			why := fmt.Errorf("%s: no reply to %q within %s", ctxName, trunc(pkt), c.Timeout)
+			why := fmt.Errorf("%s: %w to %q within %s", ctxName, ErrNoReply, trunc(pkt), c.Timeout)
 			if ctx.Err() != nil {
 				why = fmt.Errorf("%s: no reply to %q: %w", ctxName, trunc(pkt), context.Cause(ctx))
 			}
