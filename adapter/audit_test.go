@@ -11,6 +11,7 @@ import (
 
 	"vmdap/adapter/daptest"
 	"vmdap/session"
+	"vmdap/vmm/vmmtest"
 )
 
 // TestRunBeforeConfigurationDone: the guest starts at configurationDone;
@@ -342,5 +343,33 @@ func TestNoDebugSetsNoBreakpoints(t *testing.T) {
 	e.must(err)
 	if x, ok := ev.(*dap.ExitedEvent); !ok || x.Body.ExitCode != 1 { // 1: the guest wrote 0, all went well
 		t.Fatalf("under noDebug the guest stopped or failed: %+v", ev)
+	}
+}
+
+// TestConsoleInfoSymbolAddressLine: gdb's info symbol, info address and
+// info line in the console print what gdb prints on the same image.
+func TestConsoleInfoSymbolAddressLine(t *testing.T) {
+	e := launchExample(t, nil)
+	fid := e.startAt("square")
+	cmds := []string{"info symbol square", "info symbol (char *)square + 3", "info symbol &origin", "info symbol 0x10",
+		"info address square", "info address origin", "info line square", "info line *((char *)kmain + 20)",
+		fmt.Sprintf("info line main.c:%d", e.line("int total = sum_squares(5);"))}
+	want := vmmtest.GDBCommands(t, vmmtest.BuildExample(t, "kernel").Path, cmds)
+	for _, c := range cmds {
+		r, err := e.c.Request("evaluate", map[string]any{"expression": c, "context": "repl", "frameId": fid})
+		if err != nil {
+			t.Errorf("%s: %v", c, err)
+			continue
+		}
+		if got := r.(*dap.EvaluateResponse).Body.Result; got != want[c] {
+			t.Errorf("%s:\n vmdap %q\n gdb   %q", c, got, want[c])
+		}
+	}
+	// A parameter of the frame (gdb needs the running target for it).
+	if got := e.eval(fid, "info address x"); !strings.HasPrefix(got, `Symbol "x" is a variable `) {
+		t.Errorf("info address x: %q", got)
+	}
+	if _, err := e.c.Evaluate(fid, "info address nosuch"); err == nil || !strings.Contains(err.Error(), `no symbol "nosuch"`) {
+		t.Errorf("info address nosuch: %v", err)
 	}
 }

@@ -42,6 +42,9 @@ Commands:
   ptype/o TYPE     a struct's layout: offsets, sizes, holes, padding (as pahole shows it)
   bt [N]           the selected thread's frames (also backtrace, where; p bt prints a variable bt)
   info registers [NAME…]  the frame's registers, or those named (also i r)
+  info symbol ADDR  the symbol ADDR is in, and its section (info symbol $pc)
+  info address NAME where NAME lives: a register, static storage, a function
+  info line [LOC]   the code of a line: N, FILE:N, FUNCTION or *ADDR (default: the frame's)
   monitor CMD      QEMU's monitor, over its GDB stub (monitor info mem, info tlb, info mtree, system_reset)
   dump FILE        write the stopped machine to an ELF core (QEMU's dump-guest-memory layout, with a Linux
                    kernel's VMCOREINFO): open it later with an attach of "coreFile", drgn -c or crash
@@ -199,15 +202,7 @@ func (s *Session) gva2gpa(thread, frame int, expr string) (string, error) {
 // atAddress evaluates an address expression in a frame and runs fn with
 // the frame's scope and the address, the session stopped.
 func (s *Session) atAddress(thread, frame int, expr string, fn func(sc *frameScope, addr uint64) error) error {
-	v, err := s.vcpuOrCurrent(thread)
-	if err != nil {
-		return err
-	}
-	return s.stopped(func() error {
-		sc, err := s.scopeOf(v, frame)
-		if err != nil {
-			return err
-		}
+	return s.inFrame(thread, frame, func(sc *frameScope) error {
 		val, err := evalExpr(expr, sc)
 		if err != nil {
 			return err
@@ -217,5 +212,20 @@ func (s *Session) atAddress(thread, frame int, expr string, fn func(sc *frameSco
 			return err
 		}
 		return fn(sc, addr)
+	})
+}
+
+// inFrame calls fn with the scope of a thread's frame, the guest stopped.
+func (s *Session) inFrame(thread, frame int, fn func(sc *frameScope) error) error {
+	v, err := s.vcpuOrCurrent(thread)
+	if err != nil {
+		return err
+	}
+	return s.stopped(func() error {
+		sc, err := s.scopeOf(v, frame)
+		if err != nil {
+			return err
+		}
+		return fn(sc)
 	})
 }

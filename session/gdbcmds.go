@@ -14,6 +14,7 @@ import (
 //
 //	bt [N], backtrace [N], where [N]   the selected thread's frames (the first N)
 //	info registers [NAME…], i r …      the frame's registers, or the ones named
+//	info symbol, info address, info line (gdbinfo.go)
 
 // isGDBCommand reports whether l is one of them.
 func isGDBCommand(l string) bool {
@@ -23,7 +24,8 @@ func isGDBCommand(l string) bool {
 		return true
 	case "info", "i":
 		f := strings.Fields(l)
-		return len(f) >= 2 && (f[1] == "registers" || f[1] == "reg" || f[1] == "r" || f[1] == "all-registers")
+		return len(f) >= 2 && (f[1] == "registers" || f[1] == "reg" || f[1] == "r" || f[1] == "all-registers" ||
+			f[1] == "symbol" || f[1] == "address" || f[1] == "line") // gdbinfo.go
 	}
 	return false
 }
@@ -32,6 +34,15 @@ func (s *Session) gdbCommand(thread, frame int, l string) (string, error) {
 	f := strings.Fields(l)
 	if f[0] == "bt" || f[0] == "backtrace" || f[0] == "where" {
 		return s.backtrace(thread, f[1:])
+	}
+	rest := strings.TrimSpace(strings.Join(f[2:], " "))
+	switch f[1] {
+	case "symbol":
+		return s.infoSymbol(thread, frame, rest)
+	case "address":
+		return s.infoAddress(thread, frame, rest)
+	case "line":
+		return s.infoLine(thread, frame, rest)
 	}
 	return s.infoRegisters(thread, frame, f[2:])
 }
@@ -86,16 +97,8 @@ func (s *Session) backtrace(thread int, args []string) (string, error) {
 // symbol, flags by name), the general ones, segments and control
 // registers, or those named.
 func (s *Session) infoRegisters(thread, frame int, names []string) (string, error) {
-	v, err := s.vcpuOrCurrent(thread)
-	if err != nil {
-		return "", err
-	}
 	var b strings.Builder
-	err = s.stopped(func() error {
-		sc, err := s.scopeOf(v, frame)
-		if err != nil {
-			return err
-		}
+	err := s.inFrame(thread, frame, func(sc *frameScope) error {
 		if len(names) == 0 {
 			names = append(append(x86.GeneralNames(), x86.SegmentNames()[:6]...), x86.ControlNames()...)
 		}

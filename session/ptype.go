@@ -31,16 +31,9 @@ func (s *Session) typeCommand(thread, frame int, line string) (string, error) {
 	if arg == "" {
 		return "", fmt.Errorf("%s: a type or an expression is needed, as in %s struct task_struct", cmd, cmd)
 	}
-	v, err := s.vcpuOrCurrent(thread)
-	if err != nil {
-		return "", err
-	}
 	var out string
-	err = s.stopped(func() error {
-		sc, err := s.scopeOf(v, frame)
-		if err != nil {
-			return err
-		}
+	err := s.inFrame(thread, frame, func(sc *frameScope) error {
+		var err error
 		out, err = typeCommandIn(cmd, arg, sc)
 		return err
 	})

@@ -378,3 +378,22 @@ func (t *Table) SymbolAddr(name string) (uint64, bool) {
 
 // Units returns the number of compile units.
 func (t *Table) Units() int { return len(t.units) }
+
+// SectionAt names the allocated ELF section that holds addr ("" where
+// none does), as gdb's info symbol names it.
+func (t *Table) SectionAt(addr uint64) string {
+	im := t.dimg
+	if t.symsOfProgram || im == nil || im.f == nil {
+		im = t.img
+	}
+	if im == nil || im.f == nil {
+		return ""
+	}
+	a := addr - t.Slide()
+	for _, sec := range im.f.Sections {
+		if sec.Flags&elf.SHF_ALLOC != 0 && sec.Size > 0 && a >= sec.Addr && a-sec.Addr < sec.Size {
+			return sec.Name
+		}
+	}
+	return ""
+}

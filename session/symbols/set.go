@@ -212,6 +212,20 @@ func (s *Set) FuncAt(pc uint64) *Func { return s.at(pc).FuncAt(pc) }
 // Symbol is Table.Symbol in the image at addr.
 func (s *Set) Symbol(addr uint64) (string, uint64, bool) { return s.at(addr).Symbol(addr) }
 
+// SectionAt names the section that holds addr, and the module it is in
+// ("" for the kernel).
+func (s *Set) SectionAt(addr uint64) (section, module string) {
+	s.mu.RLock()
+	for _, m := range s.mods {
+		if m.has(addr) {
+			module = m.Name
+			break
+		}
+	}
+	s.mu.RUnlock()
+	return s.at(addr).SectionAt(addr), module
+}
+
 // PCToLine is Table.PCToLine in the image at pc.
 func (s *Set) PCToLine(pc uint64) (Location, bool) { return s.at(pc).PCToLine(pc) }
 

@@ -195,32 +195,72 @@ for e in json.loads(EXPRS):
         h = v.format_string(format="x")
     print("@@" + json.dumps({"Expr": e, "Type": str(v.type), "Text": str(v), "Hex": h}))
 `
-	list, _ := json.Marshal(exprs)
-	f := filepath.Join(t.TempDir(), "print.py")
+	shown := map[string]Shown{}
+	for _, j := range gdbScript(t, gdb, elfPath, "EXPRS", exprs, script) {
+		var s Shown
+		if err := json.Unmarshal([]byte(j), &s); err != nil {
+			t.Fatal(err)
+		}
+		shown[s.Expr] = s
+	}
+	for _, e := range exprs {
+		if _, ok := shown[e]; !ok {
+			t.Fatalf("gdb printed nothing of %s", e)
+		}
+	}
+	return shown
+}
+
+// gdbScript runs a Python script in gdb -batch on an ELF file, with no
+// target, with list in the global name, and returns the JSON the script
+// printed after "@@" on its lines.
+func gdbScript(t testing.TB, gdb, elfPath, name string, list []string, script string) []string {
+	t.Helper()
+	j, _ := json.Marshal(list)
+	f := filepath.Join(t.TempDir(), "script.py")
 	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gdb, "-batch", "-nx", "-ex", "file "+elfPath, "-ex", "python EXPRS = "+fmt.Sprintf("%q", list), "-x", f)
+	cmd := exec.Command(gdb, "-batch", "-nx", "-ex", "file "+elfPath, "-ex", "python "+name+" = "+fmt.Sprintf("%q", j), "-x", f)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("gdb: %v\n%s", err, stderr.String())
 	}
-	shown := map[string]Shown{}
+	var lines []string
 	for _, l := range strings.Split(string(out), "\n") {
 		if j, ok := strings.CutPrefix(l, "@@"); ok {
-			var s Shown
-			if err := json.Unmarshal([]byte(j), &s); err != nil {
-				t.Fatal(err)
-			}
-			shown[s.Expr] = s
+			lines = append(lines, j)
 		}
 	}
-	for _, e := range exprs {
-		if _, ok := shown[e]; !ok {
-			t.Fatalf("gdb printed nothing of %s:\n%s", e, stderr.String())
+	if len(lines) == 0 {
+		t.Fatalf("gdb printed nothing:\n%s", stderr.String())
+	}
+	return lines
+}
+
+// GDBCommands runs gdb commands with gdb -batch on an ELF file, with no
+// target, and returns what each printed.
+func GDBCommands(t testing.TB, elfPath string, cmds []string) map[string]string {
+	t.Helper()
+	gdb := RequireGDB(t)
+	script := `import gdb, json
+for c in json.loads(CMDS):
+    print("@@" + json.dumps({"Cmd": c, "Out": gdb.execute(c, to_string=True)}))
+`
+	got := map[string]string{}
+	for _, j := range gdbScript(t, gdb, elfPath, "CMDS", cmds, script) {
+		var r struct{ Cmd, Out string }
+		if err := json.Unmarshal([]byte(j), &r); err != nil {
+			t.Fatal(err)
+		}
+		got[r.Cmd] = strings.TrimSpace(r.Out)
+	}
+	for _, c := range cmds {
+		if _, ok := got[c]; !ok {
+			t.Fatalf("gdb printed nothing of %s", c)
 		}
 	}
-	return shown
+	return got
 }
