@@ -547,6 +547,28 @@ func (p *parser) unary() (value, error) {
 				}
 				return cast(v, ct, p.sc)
 			}
+		case "{":
+			// gdb's {type} addr: the object of that type at addr.
+			p.next()
+			ct, ok := p.typeName()
+			if !ok {
+				return value{}, fmt.Errorf("{type} addr: a type name is needed after {, as in {int} &x")
+			}
+			if err := p.expect("}"); err != nil {
+				return value{}, err
+			}
+			v, err := p.unary()
+			if err != nil {
+				return value{}, err
+			}
+			a, err := v.u64(p.sc)
+			if err != nil {
+				return value{}, err
+			}
+			if ct.kind == tVoid || ct.kind == tFunc {
+				return value{}, fmt.Errorf("{%s} addr: an object of that type has no value to read", ct)
+			}
+			return value{typ: ct, addr: a, inMem: true, viaPtr: true}, nil
 		}
 	}
 	if t.kind == "id" && t.text == "sizeof" {
@@ -641,6 +663,17 @@ func (p *parser) typeName() (*ctype, bool) {
 	for p.isOp("*") {
 		p.next()
 		ct = ptrTo(ct)
+	}
+	// Array declarators, as sizeof(int[10]) and {char[16]} addr take
+	// them: int[2][3] is two arrays of three.
+	var dims []int64
+	for p.isOp("[") && p.pos+2 < len(p.toks) && p.toks[p.pos+1].kind == "num" &&
+		p.toks[p.pos+2].kind == "op" && p.toks[p.pos+2].text == "]" && p.toks[p.pos+1].num < 1<<32 {
+		dims = append(dims, int64(p.toks[p.pos+1].num))
+		p.pos += 3
+	}
+	for i := len(dims) - 1; i >= 0; i-- {
+		ct = &ctype{kind: tArray, elem: ct, count: dims[i], size: dims[i] * ct.size}
 	}
 	return ct, true
 }
@@ -836,9 +869,14 @@ func (p *parser) primary() (value, error) {
 	case "char":
 		return rvalue(typChar, t.num), nil
 	case "str":
-		// "text": a char array of its bytes and a NUL, as gdb makes it.
-		n := int64(len(t.text)) + 1
-		return value{typ: &ctype{kind: tArray, elem: typChar, count: n, size: n}, raw: append([]byte(t.text), 0)}, nil
+		// "text": a char array of its bytes and a NUL, as gdb makes it;
+		// literals side by side are one ("a" "b"), as in C.
+		text := t.text
+		for p.peek().kind == "str" {
+			text += p.next().text
+		}
+		n := int64(len(text)) + 1
+		return value{typ: &ctype{kind: tArray, elem: typChar, count: n, size: n}, raw: append([]byte(text), 0)}, nil
 	case "reg":
 		if p.isOp("(") { // $lx_current(), $container_of(…): linux_gdbfuncs.go
 			return p.gdbFunction(t.text)

@@ -273,6 +273,10 @@ func TestStringLiterals(t *testing.T) {
 		{`sizeof(long double)`, "unsigned long", "16"},
 		{`sizeof(double)`, "unsigned long", "8"},
 		{`"xyz"[1]`, "char", "121 'y'"},
+		{`"a" "bc"`, "char [4]", `"abc"`}, // side by side: one literal, as in C
+		{`sizeof(int[10])`, "unsigned long", "40"},
+		{`sizeof(char *[4])`, "unsigned long", "32"},
+		{`sizeof(int[2][3])`, "unsigned long", "24"},
 	} {
 		v, err := evalExpr(c.expr, sc)
 		if err != nil {

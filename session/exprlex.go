@@ -95,7 +95,7 @@ func lex(s string) ([]token, error) {
 				}
 			}
 			if op == "" {
-				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,@", rune(c)) {
+				if !strings.ContainsRune("+-*/%<>&|^!~()[].?:,@{}", rune(c)) {
 					return nil, fmt.Errorf("unexpected character %q", c)
 				}
 				op = string(c)

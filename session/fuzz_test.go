@@ -87,6 +87,7 @@ func TestMemScopeEvaluates(t *testing.T) {
 		"r + 1": "8", "$rax": "7", "$sp": "0x800", "$fp": "0x7f0", "$pc": "0x100", "$sp + 8 == 0x808": "1", "$rsp == $sp": "1", "-(-(-1))": "-1",
 		"2.5": "2.5", "1.5 * 2 + 1": "4", "1e-3 * 1000": "1", "0.5f < 1": "1", "origin.x > 2.5": "1", "1e2": "100", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
 		"sizeof origin": "8", "sizeof origin.x + 1": "5", "sizeof *p": "8", // without parentheses, as C (and gdb) take it
+		"{int}&origin": "3", "{int}((char *)&origin + 4)": "4", "{point}p": "{x: 3, y: 4, b: 1}", // gdb's {type} addr
 		"origin.x@2": "{3, 4}", "sizeof(origin.x@2)": "8", "(origin.x@2)[1]": "4", // gdb's artificial arrays
 	} {
 		v, err := evalExpr(expr, sc)
