@@ -414,8 +414,15 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 			}
 			if f.BitSize > 0 {
 				fld.bitOff = f.DataBitOffset - 8*f.ByteOffset
-				if f.DataBitOffset == 0 && f.BitOffset != 0 && f.ByteSize > 0 {
-					// DWARF 2/3 big-endian-style bit offset.
+				if f.DataBitOffset == 0 && f.ByteSize > 0 {
+					// DWARF 2/3's big-endian-style DW_AT_bit_offset, which
+					// GCC writes up to DWARF 4 and clang 14 in every
+					// version, always with the storage unit's
+					// DW_AT_byte_size (a DW_AT_data_bit_offset comes
+					// without one). debug/dwarf gives an absent
+					// DW_AT_bit_offset and a DW_AT_bit_offset of 0 (a
+					// field that ends its storage unit: int hi : 11 after
+					// unsigned lo : 21) alike as 0: the byte size tells.
 					fld.bitOff = f.ByteSize*8 - f.BitOffset - f.BitSize
 				}
 				fld.off, fld.bitOff = storageUnit(8*fld.off+fld.bitOff, fld.typ.size, f.BitSize)

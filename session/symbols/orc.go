@@ -172,7 +172,7 @@ func (t *Table) orcLayoutFromDWARF() (orcLayout, bool) {
 			continue
 		}
 		pos := f.DataBitOffset
-		if pos == 0 && f.BitOffset != 0 && f.ByteSize > 0 { // DWARF 2/3 counts from the storage unit's top
+		if pos == 0 && f.ByteSize > 0 { // DWARF 2/3 counts from the storage unit's top (DW_AT_bit_offset 0 too)
 			pos = 8*f.ByteOffset + f.ByteSize*8 - f.BitOffset - f.BitSize
 		}
 		bf := bitField{uint(pos), uint(f.BitSize)}
