@@ -21,6 +21,9 @@ const (
 	tStruct
 	tEnum
 	tFunc
+	// tComplex: C's _Complex float, double and long double (elem: the
+	// floating type of each of its two parts).
+	tComplex
 )
 
 // ctype is the C type of a value, converted from DWARF (or made up for
@@ -363,6 +366,17 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		// extended format, both 16 bytes on x86-64.
 		c.kind, c.name = tFloat, t.Name
 		c.quad = t.Name == "_Float128" || t.Name == "__float128"
+	case *dwarf.ComplexType:
+		// Two floats, the real part first, as gdb prints them: 1.5 +
+		// -2.25i. (GCC's complex int is a base type of its own
+		// encoding, which debug/dwarf does not read.)
+		c.kind, c.name = tComplex, t.Name
+		part := &ctype{kind: tFloat, size: t.ByteSize / 2, name: strings.TrimPrefix(t.Name, "complex ")}
+		part.quad = strings.Contains(t.Name, "128")
+		if part.name == t.Name { // (clang names every one "complex")
+			part.name = map[int64]string{4: "float", 8: "double", 16: "long double"}[part.size]
+		}
+		c.elem = part
 	case *dwarf.AddrType:
 		c.kind, c.name = tInt, t.Name
 	case *dwarf.PtrType:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 )
 
 // C's floating types as gdb prints them: %g with as many significant
@@ -164,6 +165,29 @@ func formatFloat(v value, sc scope) string {
 		return "<" + err.Error() + ">"
 	}
 	return d.String()
+}
+
+// formatComplex shows a complex value as gdb prints it: its real and
+// imaginary parts, 1.5 + -2.25i.
+func formatComplex(v value, sc scope) string {
+	b, err := v.bytes(sc)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	part := v.typ.el()
+	n := int(part.size)
+	if n <= 0 || len(b) < 2*n {
+		return "<a complex value of " + strconv.Itoa(len(b)) + " bytes>"
+	}
+	var s [2]string
+	for i := range s {
+		d, err := decodeFloat(b[i*n:(i+1)*n], floatFormatOf(part))
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		s[i] = d.String()
+	}
+	return s[0] + " + " + s[1] + "i"
 }
 
 // floatBytes stores f in a floating type of format ff and size bytes

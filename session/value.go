@@ -364,6 +364,10 @@ func format(v value, sc scope, hex bool) string {
 		return formatWide(v, sc, hex)
 	case t.kind == tFloat:
 		return formatFloat(v, sc)
+	case t.kind == tComplex && hex:
+		return formatWide(v, sc, hex) // (gdb's p/x: its bytes as one number)
+	case t.kind == tComplex:
+		return formatComplex(v, sc)
 	}
 	u, err := v.u64(sc)
 	if err != nil {
