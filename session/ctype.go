@@ -461,10 +461,15 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 			}
 		}
 	case *dwarf.EnumType:
-		c.kind, c.signed = tEnum, true
+		// Signed when an enumerator is negative, else unsigned, as C
+		// picks its underlying type (GCC's and clang's DW_AT_type:
+		// unsigned int for enum { A = 1, HI = 0x80000000u }) and gdb
+		// reads it: (long)e of HI is 2147483648, not -2147483648.
+		c.kind = tEnum
 		c.name = "enum " + t.EnumName
 		for _, v := range t.Val {
 			c.enums = append(c.enums, enumVal{v.Name, v.Val})
+			c.signed = c.signed || v.Val < 0
 		}
 	case *dwarf.TypedefType:
 		// The typedef's name stands for the whole type (handler_t, not

@@ -403,7 +403,8 @@ func promote(t *ctype) *ctype {
 			return typLong
 		}
 		return typULong
-	case t.size == 4 && !t.signed && t.kind == tInt:
+	case t.size == 4 && !t.signed && (t.kind == tInt || t.kind == tEnum):
+		// (an enumeration whose underlying type is unsigned int)
 		return typUInt
 	}
 	return typInt
