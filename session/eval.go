@@ -257,6 +257,11 @@ func b2u(b bool) uint64 {
 }
 
 func binop(op string, a, b value, sc scope) (value, error) {
+	if isX87(a.typ) || isX87(b.typ) {
+		if v, ok, err := x87Op(op, a, b, sc); ok || err != nil {
+			return v, err
+		}
+	}
 	if a.typ.kind == tFloat || b.typ.kind == tFloat {
 		x, err := a.f64OrInt(sc)
 		if err != nil {
@@ -266,7 +271,17 @@ func binop(op string, a, b value, sc scope) (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		return floatOp(op, x, y)
+		r, err := floatOp(op, x, y)
+		if t := a.typ; err == nil && r.typ == typDbl && (isX87(t) || isX87(b.typ)) {
+			// A long double's infinities and NaNs (x87's NaN keeps its
+			// integer bit).
+			if !isX87(t) {
+				t = b.typ
+			}
+			f, _ := r.f64(sc)
+			r = value{typ: &ctype{kind: tFloat, name: "long double", size: t.size}, raw: floatBytes(f, fmtX87, t.size)}
+		}
+		return r, err
 	}
 	a, b = funcAddr(a), funcAddr(b)
 	ap := a.typ.kind == tPtr || a.typ.kind == tArray
@@ -496,6 +511,10 @@ func (p *parser) unary() (value, error) {
 			v, err := p.unary()
 			if err != nil {
 				return value{}, err
+			}
+			if isX87(v.typ) && (t.text == "-" || t.text == "+") {
+				// 0 - x in x87's precision, as gdb negates a float.
+				return binop(t.text, rvalue(typInt, 0), v, p.sc)
 			}
 			if v.typ.kind == tFloat && (t.text == "-" || t.text == "+") {
 				f, err := v.f64(p.sc)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+
+	"vmdap/session/symbols"
 )
 
 // C's floating types as gdb prints them: %g with as many significant
@@ -236,4 +238,114 @@ func extended(f float64, top uint, nanBit uint64) (uint64, uint16) {
 	}
 	fr, e := math.Frexp(math.Abs(f)) // |f| = fr·2^e, fr in [0.5, 1): exact in 53 bits
 	return uint64(math.Ldexp(fr, int(top)+1)), uint16(e - 1 + 16383)
+}
+
+// isX87 reports whether t is x87's extended long double (10, 12 or 16
+// bytes; not binary128).
+func isX87(t *ctype) bool { return t.kind == tFloat && floatFormatOf(t) == fmtX87 }
+
+// bigOf is a finite floating or integer operand exactly, or false for an
+// infinity or a NaN (computed in float64, where they mean the same).
+func (v value) bigOf(sc scope) (*big.Float, bool, error) {
+	if v.typ.kind != tFloat {
+		u, err := v.u64(sc)
+		if err != nil {
+			return nil, false, err
+		}
+		if v.typ.signed {
+			return new(big.Float).SetPrec(64).SetInt64(int64(u)), true, nil
+		}
+		return new(big.Float).SetPrec(64).SetUint64(u), true, nil
+	}
+	if v.gone(0, int64(len(v.opt)), false) {
+		return nil, false, symbols.ErrOptimizedOut
+	}
+	b, err := v.bytes(sc)
+	if err != nil {
+		return nil, false, err
+	}
+	d, err := decodeFloat(b, floatFormatOf(v.typ))
+	if err != nil || d.nan || d.f == nil {
+		return nil, false, err
+	}
+	return d.f, true, nil
+}
+
+// x87Value stores f, rounded to x87's 64-bit mantissa, as a long double
+// of type t; false when it is out of the normal range (left to float64).
+func x87Value(f *big.Float, t *ctype) (value, bool) {
+	r := new(big.Float).SetPrec(64).SetMode(big.ToNearestEven).Set(f)
+	b := make([]byte, max(t.size, 10))
+	if r.Sign() == 0 {
+		if r.Signbit() {
+			b[9] = 0x80
+		}
+		return value{typ: t, raw: b[:t.size]}, true
+	}
+	m := new(big.Float)
+	e := r.MantExp(m) // |m| in [0.5, 1)
+	exp := e - 1 + 16383
+	if exp <= 0 || exp >= 0x7fff {
+		return value{}, false
+	}
+	mant, _ := m.Abs(m).SetMantExp(m, 64).Uint64()
+	binary.LittleEndian.PutUint64(b, mant)
+	se := uint16(exp)
+	if r.Signbit() {
+		se |= 0x8000
+	}
+	binary.LittleEndian.PutUint16(b[8:], se)
+	return value{typ: t, raw: b[:t.size]}, true
+}
+
+// x87Op is a binary operation with a long double operand, in x87's
+// precision as gdb computes it (float64 would drop 11 of its 64 bits:
+// ld_g * 2 of 1/3.0L is 0.666666666666666666685, not
+// 0.66666666666666663); false when float64's arithmetic must do
+// (infinities, NaNs, a division by zero, the range beyond double's).
+func x87Op(op string, a, b value, sc scope) (value, bool, error) {
+	t := a.typ
+	if !isX87(t) {
+		t = b.typ
+	}
+	x, okx, err := a.bigOf(sc)
+	if err != nil || !okx {
+		return value{}, false, err
+	}
+	y, oky, err := b.bigOf(sc)
+	if err != nil || !oky {
+		return value{}, false, err
+	}
+	r := new(big.Float).SetPrec(64).SetMode(big.ToNearestEven)
+	cmp := func(ok bool) (value, bool, error) { return rvalue(typInt, b2u(ok)), true, nil }
+	switch op {
+	case "+":
+		r.Add(x, y)
+	case "-":
+		r.Sub(x, y)
+	case "*":
+		r.Mul(x, y)
+	case "/":
+		if y.Sign() == 0 {
+			return value{}, false, nil
+		}
+		r.Quo(x, y)
+	case "==":
+		return cmp(x.Cmp(y) == 0)
+	case "!=":
+		return cmp(x.Cmp(y) != 0)
+	case "<":
+		return cmp(x.Cmp(y) < 0)
+	case ">":
+		return cmp(x.Cmp(y) > 0)
+	case "<=":
+		return cmp(x.Cmp(y) <= 0)
+	case ">=":
+		return cmp(x.Cmp(y) >= 0)
+	default:
+		return value{}, false, nil
+	}
+	lt := &ctype{kind: tFloat, name: "long double", size: t.size}
+	v, ok := x87Value(r, lt)
+	return v, ok, nil
 }

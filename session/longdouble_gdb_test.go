@@ -1,0 +1,34 @@
+package session
+
+import (
+	"testing"
+
+	"vmdap/vmm/vmmtest"
+)
+
+// TestLongDoubleArithmeticMatchesGDB: expressions on the values guest's
+// long doubles compute in x87's 64-bit precision and give a long double,
+// as gdb's do (float64 dropped 11 bits: ld_g * 2 was 0.66666666666666663,
+// and ld_g > 0.3333333333333333 false), infinities and NaNs included.
+func TestLongDoubleArithmeticMatchesGDB(t *testing.T) {
+	path := vmmtest.BuildGuest(t, "values").Path
+	exprs := []string{"ld_g * 2", "2 * ld_g", "ld_g + ld_g", "ld_g / 3", "1 - ld_g", "-ld_g", "+ld_g",
+		"ld_g + 0.1", "ld_g * ld_big", "ld_g > 0.3333333333333333", "ld_g == ld_g", "ld_g < ld_big",
+		"ld_nan * 2", "-ld_nan", "ld_ninf + 1", "-ld_ninf", "ld_g / 0", "ld_g - ld_g"}
+	want := vmmtest.GDBPrint(t, path, exprs)
+	sc := newImageScope(t, path)
+	for _, e := range exprs {
+		w := want[e]
+		v, err := evalExpr(e, sc)
+		if err != nil {
+			t.Errorf("%s: %v", e, err)
+			continue
+		}
+		if got := v.typ.String(); got != w.Type {
+			t.Errorf("%s: type %q, gdb %q", e, got, w.Type)
+		}
+		if got := format(v, sc, false); got != w.Text {
+			t.Errorf("%s = %s, gdb %s", e, got, w.Text)
+		}
+	}
+}
