@@ -161,11 +161,11 @@ var (
 	typUShrt = &ctype{kind: tInt, name: "unsigned short", size: 2}
 	typChar  = &ctype{kind: tChar, name: "char", size: 1, signed: true}
 	typUChar = &ctype{kind: tChar, name: "unsigned char", size: 1}
+	typSChar = &ctype{kind: tChar, name: "signed char", size: 1, signed: true}
+	typLDbl  = &ctype{kind: tFloat, name: "long double", size: 16}
 	typBool  = &ctype{kind: tBool, name: "_Bool", size: 1}
 	typVoid  = &ctype{kind: tVoid, name: "void"}
 	typDbl   = &ctype{kind: tFloat, name: "double", size: 8}
-	// typLDbl is x86-64's long double: x87's 80 bits in 16 bytes.
-	typLDbl = &ctype{kind: tFloat, name: "long double", size: 16}
 	typFlt  = &ctype{kind: tFloat, name: "float", size: 4}
 	typDots = &ctype{kind: tVoid, name: "..."} // a function's further parameters
 	// typNoDebugFunc is a function known only by its ELF symbol, named

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -708,12 +709,14 @@ func baseType(words []string, sc scope) *ctype {
 		}
 		return t
 	}
-	unsigned := false
+	unsigned, signed := false, false
 	longs, short, char := 0, false, false
 	for _, w := range words {
 		switch w {
 		case "unsigned":
 			unsigned = true
+		case "signed":
+			signed = true
 		case "long":
 			longs++
 		case "short":
@@ -725,8 +728,13 @@ func baseType(words []string, sc scope) *ctype {
 		case "float":
 			return typFlt
 		case "double":
-			if longs > 0 {
-				return typLDbl // not double: sizeof(long double) is 16, as gdb has it
+			if slices.Contains(words, "long") {
+				// x87's extended format: 16 bytes, 12 in a 32-bit
+				// image (its DWARF's size when it has the type).
+				if t, ok := sc.lookupType("long double"); ok && t.kind == tFloat {
+					return t
+				}
+				return typLDbl
 			}
 			return typDbl
 		case "_Bool":
@@ -736,6 +744,8 @@ func baseType(words []string, sc scope) *ctype {
 	switch {
 	case char && unsigned:
 		return typUChar
+	case char && signed:
+		return typSChar
 	case char:
 		return typChar
 	case short && unsigned:
@@ -758,6 +768,20 @@ func cast(v value, t *ctype, sc scope) (value, error) {
 			return value{}, fmt.Errorf("cannot cast a value that is not in memory to %s", t)
 		}
 		return value{typ: t, inMem: true, addr: v.addr}, nil
+	}
+	if isX87(t) {
+		if f, ok, err := v.bigOf(sc); err != nil {
+			return value{}, err
+		} else if ok {
+			if r, ok := x87Value(f, t); ok {
+				return r, nil
+			}
+		}
+		f, err := v.f64OrInt(sc) // an infinity or a NaN
+		if err != nil {
+			return value{}, err
+		}
+		return value{typ: t, raw: floatBytes(f, fmtX87, t.size)}, nil
 	}
 	if t.kind == tFloat {
 		f, err := v.f64OrInt(sc)
