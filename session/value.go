@@ -322,7 +322,7 @@ func format(v value, sc scope, hex bool) string {
 			// markers): its address, as gdb shows it, with the data
 			// symbol it is in, and the string a char one holds.
 			s := fmt.Sprintf("%#x", v.addr)
-			if name, ok := sc.symbolName(v.addr); ok && t.count == 0 {
+			if name, ok := sc.symbolName(v.addr); ok {
 				s += " <" + name + ">"
 			}
 			if t.el().kind == tChar {
