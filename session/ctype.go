@@ -49,6 +49,12 @@ type ctype struct {
 	// ptype shows (ptype.go).
 	typedef bool
 	under   string
+	// underQual: the qualifiers of the type under the typedefs
+	// (typedef const volatile int cvint: const volatile), which ptype
+	// shows; alias: what the typedef names, one level down, as whatis
+	// shows it (typedef cvint cvint2: cvint).
+	underQual qual
+	alias     string
 	// incomplete: a struct or union only declared (no DW_AT_byte_size,
 	// no members): gdb's <incomplete type>.
 	incomplete bool
@@ -476,10 +482,13 @@ func fromDWARF(dt dwarf.Type, cache *typeCache) *ctype {
 		// int (*)(int)), qualifiers inside it included.
 		name := t.Name
 		cache.copyType(c, fromDWARF(t.Type, cache), func(c *ctype) {
+			alias := c.String() // (one level down: a typedef's name, or the type spelled)
 			if !c.typedef {
-				c.under = c.name
+				c.under, c.underQual = c.name, c.qual
+			} else {
+				c.underQual |= c.qual // typedef const cvint ccv;
 			}
-			c.name, c.qual, c.typedef = name, 0, true
+			c.name, c.qual, c.typedef, c.alias = name, 0, true, alias
 		})
 	case *dwarf.QualType:
 		q := qualNamed(t.Qual)

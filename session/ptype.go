@@ -47,8 +47,17 @@ func typeCommandIn(cmd, arg string, sc scope) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if cmd == "whatis" && named && t.typedef && t.alias != "" {
+		// whatis TYPEDEF: what it stands for, one level down (typedef
+		// cvint cvint2: cvint; u32 in Linux: __u32).
+		a := t.alias
+		if q := t.qual.String(); q != "" {
+			a = q + " " + a
+		}
+		return "type = " + a, nil
+	}
 	if cmd == "whatis" && named {
-		t = resolved(t) // whatis TYPEDEF: what it stands for, one level down
+		t = resolved(t)
 	}
 	return typeCommandText(cmd, t), nil
 }
@@ -102,6 +111,8 @@ func resolved(t *ctype) *ctype {
 	}
 	r := *t
 	r.name, r.typedef, r.under = t.under, false, ""
+	r.qual |= t.underQual
+	r.underQual, r.alias = 0, ""
 	return &r
 }
 
