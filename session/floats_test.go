@@ -97,4 +97,26 @@ func TestLongDoubleArithmetic(t *testing.T) {
 			}
 		}
 	}
+	// A long double stored from a long double keeps its 64-bit mantissa
+	// (and from an expression computed in it), as gdb's set var does.
+	for _, typ := range []*ctype{typLDbl64, typLDbl32} {
+		sc := &memBytes{base: 0x1000, mem: make([]byte, 16)}
+		dst := value{typ: typ, inMem: true, addr: 0x1000}
+		if err := assign(dst, sc, third); err != nil {
+			t.Fatal(err)
+		}
+		if got := formatFloat(dst, sc); got != "0.333333333333333333342" {
+			t.Errorf("%s = 1.0L/3 reads back %s", typ, got)
+		}
+		sum, err := binop("+", third, third, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := assign(dst, sc, sum); err != nil {
+			t.Fatal(err)
+		}
+		if got := formatFloat(dst, sc); got != "0.666666666666666666685" {
+			t.Errorf("%s = 1.0L/3 + 1.0L/3 reads back %s", typ, got)
+		}
+	}
 }

@@ -549,12 +549,27 @@ func assign(v value, sc scope, src value) error {
 	}
 	var u uint64
 	var b []byte
-	if v.typ.kind == tFloat {
+	if isX87(v.typ) {
+		// In x87's precision: set var ld = 1.0L/3 stores all 64 bits of
+		// its mantissa (through a double it kept 53).
+		f, ok, err := src.bigOf(sc)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if r, ok := x87Value(f, v.typ); ok {
+				b = r.raw
+			}
+		}
+	}
+	if v.typ.kind == tFloat && b == nil {
 		f, err := src.f64OrInt(sc)
 		if err != nil {
 			return err
 		}
 		b = floatBytes(f, floatFormatOf(v.typ), v.typ.size)
+		u = intFrom(b, false)
+	} else if v.typ.kind == tFloat {
 		u = intFrom(b, false)
 	} else {
 		var err error
