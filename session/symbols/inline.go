@@ -390,7 +390,7 @@ func (t *Table) ScopeOfInlined(pc uint64, call InlinedCall) (*Scope, bool) {
 	}
 	// clang writes an inlined call whose parameters have no location
 	// without children: they are still there, optimized out.
-	t.inherit(d, e, concrete, u, s, 0)
+	t.inheritAt(d, e, concrete, u, s, 0, 0)
 	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }

@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"slices"
 	"sort"
 )
 
@@ -94,7 +95,7 @@ func (t *Table) ScopeAt(pc uint64) (*Scope, bool) {
 	// A concrete instance without children (clang's, where nothing of
 	// the abstract instance has a location) still has its parameters
 	// and locals, optimized out, as gdb shows them.
-	t.inherit(d, e, concrete, u, s, 0)
+	t.inheritAt(d, e, concrete, u, s, 0, 0)
 	sort.SliceStable(s.Locals, func(i, j int) bool { return s.Locals[i].DeclLine < s.Locals[j].DeclLine })
 	return s, true
 }
@@ -163,7 +164,8 @@ func (t *Table) collect(d *dwarf.Data, r *dwarf.Reader, u *unit, pc uint64, s *S
 			}
 		case dwarf.TagLexDwarfBlock:
 			if blockContains(d, e, pc) && e.Children {
-				t.inherit(d, e, t.collect(d, r, u, pc, s, depth+1), u, s, depth+1)
+				n := len(s.Locals)
+				t.inheritAt(d, e, t.collect(d, r, u, pc, s, depth+1), u, s, depth+1, n)
 				continue
 			}
 		}
@@ -192,6 +194,20 @@ func (t *Table) inherit(d *dwarf.Data, e *dwarf.Entry, concrete map[dwarf.Offset
 		return
 	}
 	t.inheritChildren(d, r, concrete, u, s, depth == 0)
+}
+
+// inheritAt is inherit with the locals it adds put at index at of the
+// scope's, before those of the blocks inside the DIE's: the locals are
+// outermost first (varsOf shows an earlier one of a later one's name as
+// shadowed), and an abstract instance's variable that GCC's concrete
+// instance declares in a lexical block of its own (an inlined
+// function's w, in the block that wraps the inlined body) is inherited
+// at the function's level, outside that block, where gdb has it.
+func (t *Table) inheritAt(d *dwarf.Data, e *dwarf.Entry, concrete map[dwarf.Offset]bool, u *unit, s *Scope, depth, at int) {
+	tmp := &Scope{}
+	t.inherit(d, e, concrete, u, tmp, depth)
+	s.Params = append(s.Params, tmp.Params...)
+	s.Locals = slices.Insert(s.Locals, min(at, len(s.Locals)), tmp.Locals...)
 }
 
 func (t *Table) inheritChildren(d *dwarf.Data, r *dwarf.Reader, concrete map[dwarf.Offset]bool, u *unit, s *Scope, params bool) {
