@@ -172,8 +172,8 @@ var (
 	typBool  = &ctype{kind: tBool, name: "_Bool", size: 1}
 	typVoid  = &ctype{kind: tVoid, name: "void"}
 	typDbl   = &ctype{kind: tFloat, name: "double", size: 8}
-	typFlt  = &ctype{kind: tFloat, name: "float", size: 4}
-	typDots = &ctype{kind: tVoid, name: "..."} // a function's further parameters
+	typFlt   = &ctype{kind: tFloat, name: "float", size: 4}
+	typDots  = &ctype{kind: tVoid, name: "..."} // a function's further parameters
 	// typNoDebugFunc is a function known only by its ELF symbol, named
 	// as gdb names it.
 	typNoDebugFunc = &ctype{kind: tFunc, name: "<text variable, no debug info>", size: 1}
