@@ -205,6 +205,12 @@ func describeStop(t *testing.T, c *daptest.Client, globals []string) vmmtest.Ora
 			}
 			for _, v := range vs.Body.Variables {
 				*dst = append(*dst, dapVar(t, c, v.Name, v.Value, v.Type, v.VariablesReference))
+				if v.Value == "<optimized out>" && v.EvaluateName == v.Name {
+					// Evaluated, it shows the same, as gdb's print does.
+					if r, err := c.Evaluate(f.Id, v.Name); err != nil || r.Body.Result != v.Value {
+						t.Errorf("evaluate %s in %s, shown <optimized out> in %s: %+v %v", v.Name, f.Name, scope.Name, r, err)
+					}
+				}
 			}
 		}
 		s.Frames = append(s.Frames, of)

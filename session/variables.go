@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -345,6 +346,16 @@ func (s *Session) Evaluate(thread, frame int, expr string, hex bool) (Var, error
 			return err
 		}
 		val, err := evalExpr(expr, sc)
+		if errors.Is(err, symbols.ErrOptimizedOut) && isIdent(strings.TrimSpace(expr)) {
+			// A variable the optimizer left no value for is shown so,
+			// as gdb's print shows it (an expression using it fails).
+			typ := ""
+			if v, ok, _ := sc.lookupVar(strings.TrimSpace(expr)); ok && v.typ != nil {
+				typ = v.typ.String()
+			}
+			out = Var{Name: name, Value: "<optimized out>", Type: typ, EvaluateName: expr}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -627,4 +638,17 @@ func formatSpec(expr string) (string, bool) {
 		}
 	}
 	return expr, false
+}
+
+// isIdent reports whether s is a C identifier (a variable's name).
+func isIdent(s string) bool {
+	if s == "" || !isAlpha(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
 }
