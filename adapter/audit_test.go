@@ -291,11 +291,25 @@ func TestConsoleBacktraceAndRegisters(t *testing.T) {
 		t.Fatalf("bt printed %d frames, the stack has %d:\n%s", len(bt), len(frames), strings.Join(bt, "\n"))
 	}
 	for i, f := range frames {
+		// gdb's: the pc in full where the frame is mid-line (every
+		// caller's), the arguments as print shows them.
 		want := fmt.Sprintf("#%-2d ", i)
 		if i > 0 {
-			want += fmt.Sprintf("%#x in ", mustHex(t, f.InstructionPointerReference))
+			want += fmt.Sprintf("0x%016x in ", mustHex(t, f.InstructionPointerReference))
 		}
-		want += fmt.Sprintf("%s at %s:%d", f.Name, f.Source.Path, f.Line)
+		var args []string
+		sc, err := e.c.Scopes(f.Id)
+		e.must(err)
+		for _, scope := range sc.Body.Scopes {
+			if scope.Name == "Arguments" {
+				vs, err := e.c.Variables(scope.VariablesReference)
+				e.must(err)
+				for _, v := range vs.Body.Variables {
+					args = append(args, v.Name+"="+v.Value)
+				}
+			}
+		}
+		want += fmt.Sprintf("%s (%s) at %s:%d", f.Name, strings.Join(args, ", "), f.Source.Path, f.Line)
 		if bt[i] != want {
 			t.Errorf("bt's line %d: %q, want %q", i, bt[i], want)
 		}

@@ -1,10 +1,12 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"vmdap/session/symbols"
 	"vmdap/x86"
 )
 
@@ -69,16 +71,23 @@ func (s *Session) backtrace(thread int, args []string) (string, error) {
 		if err != nil {
 			return err
 		}
+		addrSize := 8
+		if s.sym != nil && s.sym.AddrSize == 4 {
+			addrSize = 4
+		}
 		for i, f := range fs {
 			if i == limit {
 				b.WriteString("(More stack frames follow...)\n")
 				break
 			}
 			fmt.Fprintf(&b, "#%-2d ", i)
-			if i > 0 && !f.Inlined {
-				fmt.Fprintf(&b, "%#x in ", f.PC)
+			if !f.Inlined && (i > 0 || s.sym == nil || !s.sym.IsStmtStart(f.PC)) {
+				// gdb's pc, full width, where the frame is not at the
+				// start of a line.
+				fmt.Fprintf(&b, "0x%0*x in ", 2*addrSize, f.PC)
 			}
 			b.WriteString(f.Name())
+			b.WriteString(s.frameArgs(v, i))
 			if f.File != "" {
 				fmt.Fprintf(&b, " at %s:%d", f.File, f.Line)
 			}
@@ -90,6 +99,33 @@ func (s *Session) backtrace(thread int, args []string) (string, error) {
 		return nil
 	})
 	return b.String(), err
+}
+
+// frameArgs prints a frame's arguments as gdb's bt does: (name=value,
+// …), a scalar's value as print shows it and anything larger as ...
+// (gdb's print frame-arguments scalars); () where the frame has no
+// debug information, as gdb prints it.
+func (s *Session) frameArgs(v, frame int) string {
+	sc, err := s.newScope(v, frame)
+	if err != nil || sc.sc == nil {
+		return " ()"
+	}
+	var args []string
+	for _, p := range sc.sc.Params {
+		text := "<optimized out>"
+		if val, err := sc.varValue(p); err == nil {
+			switch {
+			case !val.typ.isScalar():
+				text = "..."
+			default:
+				text = format(val, sc, false)
+			}
+		} else if !errors.Is(err, symbols.ErrOptimizedOut) {
+			text = "<error: " + err.Error() + ">"
+		}
+		args = append(args, p.Name+"="+text)
+	}
+	return " (" + strings.Join(args, ", ") + ")"
 }
 
 // infoRegisters prints the frame's registers as gdb's info registers
