@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -117,7 +118,31 @@ func (s *Session) dumpLines() []string {
 		}
 		l = append(l, "  "+strings.ToLower(k)+": "+v)
 	}
+	if w := s.buildIDMismatch(); w != "" {
+		l = append(l, w)
+	}
 	return l
+}
+
+// buildIDMismatch is a warning when the dumped kernel's build ID (its
+// VMCOREINFO's BUILD-ID) is not the program's: the symbols are another
+// kernel's, and what they show of the dump is wrong ("" when they match
+// or either is unknown). crash refuses such a pair ("vmlinux and vmcore
+// do not match"). Session.mu held.
+func (s *Session) buildIDMismatch() string {
+	dumped := strings.ToLower(strings.TrimSpace(s.dump.Kernel["BUILD-ID"]))
+	if dumped == "" || s.sym == nil || s.sym.Kernel() == nil {
+		return ""
+	}
+	id := s.sym.Kernel().BuildID()
+	if len(id) == 0 {
+		return ""
+	}
+	if prog := hex.EncodeToString(id); prog != dumped {
+		return "WARNING: the dump's kernel (build ID " + dumped + ") is not the program's (build ID " + prog +
+			"): its symbols, types and stacks do not describe this dump; point program at the dumped kernel's vmlinux"
+	}
+	return ""
 }
 
 // panicMessage is the newest "Kernel panic - not syncing: …" line of the

@@ -82,6 +82,9 @@ func (t *Table) cachePath() string {
 	return filepath.Join(t.cacheDir, fmt.Sprintf("%x-%x.idx", id, len(t.sec.info)))
 }
 
+// BuildID returns the image's GNU build ID, or nil when it has none.
+func (t *Table) BuildID() []byte { return buildID(t.dimg.f) }
+
 // buildID returns the image's GNU build ID, or nil: the NT_GNU_BUILD_ID
 // note of any note section (.note.gnu.build-id, or a kernel's .notes).
 func buildID(f *elf.File) []byte {
