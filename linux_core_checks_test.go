@@ -66,3 +66,63 @@ func TestLinuxCoreBuildIDMismatch(t *testing.T) {
 		mustOK(t, c.Disconnect())
 	}
 }
+
+// TestLinuxCoreSetVariableRefused changes variables and registers of a
+// Linux dump: each setVariable must be refused as the writeMemory and
+// setExpression of a core dump are, saying it is a core dump (it said
+// "this target cannot write registers", "registers can only be changed
+// in the innermost frame" or "upid cannot be changed", as if another
+// frame, or another variable, could be).
+func TestLinuxCoreSetVariableRefused(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	core := linuxCore(t, k, "console=ttyS0 panic=-1 nokaslr", "")(false)
+	defer os.Remove(core)
+	c, _ := coreSession(t, core, map[string]any{"program": k.Vmlinux})
+	const want = "this is a core dump"
+	tried := 0
+	try := func(what string, ref int, name string) {
+		t.Helper()
+		tried++
+		_, err := c.Request("setVariable", map[string]any{"variablesReference": ref, "name": name, "value": "1"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("setVariable %s: %v, want it refused with %q", what, err, want)
+		}
+	}
+	// pid 1's frames (asleep in wait4): the innermost's and outer ones'
+	// locals and arguments, in registers and in memory.
+	st, err := c.StackTrace(100001)
+	mustOK(t, err)
+	for _, f := range st.Body.StackFrames[:min(8, len(st.Body.StackFrames))] {
+		sc, err := c.Scopes(f.Id)
+		mustOK(t, err)
+		for _, s := range sc.Body.Scopes {
+			if s.Name != "Locals" && s.Name != "Arguments" {
+				continue
+			}
+			vs, err := c.Variables(s.VariablesReference)
+			mustOK(t, err)
+			for _, v := range vs.Body.Variables {
+				try(f.Name+" "+v.Name, s.VariablesReference, v.Name)
+			}
+		}
+	}
+	// A register of vCPU 0's innermost frame.
+	st, err = c.StackTrace(1)
+	mustOK(t, err)
+	sc, err := c.Scopes(st.Body.StackFrames[0].Id)
+	mustOK(t, err)
+	for _, s := range sc.Body.Scopes {
+		if s.Name != "Registers" {
+			continue
+		}
+		groups, err := c.Variables(s.VariablesReference)
+		mustOK(t, err)
+		regs, err := c.Variables(groups.Body.Variables[0].VariablesReference)
+		mustOK(t, err)
+		try("register "+regs.Body.Variables[0].Name, groups.Body.Variables[0].VariablesReference, regs.Body.Variables[0].Name)
+	}
+	if tried < 5 {
+		t.Errorf("tried %d variables, want pid 1's locals and arguments and a register", tried)
+	}
+	mustOK(t, c.Disconnect())
+}
