@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-dap"
 
 	"vmdap/vmm/vmmtest"
 )
@@ -125,4 +129,68 @@ func TestLinuxCoreSetVariableRefused(t *testing.T) {
 		t.Errorf("tried %d variables, want pid 1's locals and arguments and a register", tried)
 	}
 	mustOK(t, c.Disconnect())
+}
+
+// TestLinuxCoreTruncated opens dumps of Debian's kernel cut short, as a
+// copy or a write that did not finish leaves them: QEMU's ELF core (whose
+// section names come last), its flattened compressed kdump, and the
+// compressed kdump makedumpfile -R makes of it. Each must open, say at
+// the start that it is truncated, and answer a read of memory past the
+// file's end saying so (an ELF core said "not an ELF core file: EOF" and
+// did not open; a kdump opened as if whole, and its reads failed with
+// "EOF").
+func TestLinuxCoreTruncated(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	dump := linuxCoreAs(t, k, "console=ttyS0 panic=-1 nokaslr", "")
+	elfCore := dump(`"paging":false`)
+	flat := dump(`"paging":false,"format":"kdump-zlib"`)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.kdump")
+	if bin, err := exec.LookPath("makedumpfile"); err == nil {
+		in, err := os.Open(flat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-R", plain)
+		cmd.Stdin = in
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("makedumpfile -R: %v\n%s", err, out)
+		}
+		in.Close()
+	} else {
+		plain = ""
+	}
+	cut := func(core string) string {
+		t.Helper()
+		st, err := os.Stat(core)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, filepath.Base(core)+".cut")
+		if err := exec.Command("sh", "-c", fmt.Sprintf("head -c %d %s >%s", st.Size()/2, core, out)).Run(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, core := range []string{elfCore, flat, plain} {
+		if core == "" {
+			continue
+		}
+		short := cut(core)
+		c, _ := coreSession(t, short, map[string]any{"program": k.Vmlinux})
+		if out := c.Output("console"); !strings.Contains(out, "truncated") {
+			t.Errorf("%s cut in half: the debug console at the start:\n%s\nwant it said truncated", core, out)
+		}
+		// 240 MiB of RAM, past the end of each file, by the
+		// direct map.
+		m, err := c.Request("readMemory", map[string]any{"memoryReference": "0xffff88800f000000", "count": 16})
+		mustOK(t, err)
+		if r := m.(*dap.ReadMemoryResponse).Body; r.Data != "" || r.UnreadableBytes != 16 {
+			t.Errorf("%s cut in half: readMemory at the end of RAM: %+v, want 16 unreadable bytes", core, r)
+		}
+		if _, err := c.Request("evaluate", map[string]any{"expression": "*(long *)0xffff88800f000000", "context": "watch"}); err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("%s cut in half: a read at the end of RAM: %v, want an error that says the file is truncated", core, err)
+		}
+		mustOK(t, c.Disconnect())
+	}
 }

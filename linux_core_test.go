@@ -317,6 +317,14 @@ const coreBenchReady = "VMDAP-CORE-BENCH-READY"
 // with paging or not) to a new file: dumps of the same moment.
 func linuxCore(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(paging bool) string) {
 	t.Helper()
+	dumpAs := linuxCoreAs(t, k, args, extra)
+	return func(paging bool) string { t.Helper(); return dumpAs(fmt.Sprintf(`"paging":%v`, paging)) }
+}
+
+// linuxCoreAs is linuxCore whose dumps take QMP dump-guest-memory's
+// arguments ("paging":false,"format":"kdump-zlib").
+func linuxCoreAs(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(qmpArgs string) string) {
+	t.Helper()
 	fw := vmmtest.RequireLinuxModule(t, k, "kernel/drivers/firmware/qemu_fw_cfg")
 	ko, err := os.ReadFile(fw.KO)
 	if err != nil {
@@ -346,11 +354,11 @@ func linuxCore(t testing.TB, k vmmtest.Linux, args, extra string) (dump func(pag
 	}
 	qmpRun(t, qmp, `{"execute":"stop"}`)
 	n := 0
-	return func(paging bool) string {
+	return func(qmpArgs string) string {
 		t.Helper()
 		n++
 		core := filepath.Join(dir, fmt.Sprintf("linux%d.core", n))
-		qmpRun(t, qmp, fmt.Sprintf(`{"execute":"dump-guest-memory","arguments":{"paging":%v,"protocol":"file:%s"}}`, paging, core))
+		qmpRun(t, qmp, fmt.Sprintf(`{"execute":"dump-guest-memory","arguments":{%s,"protocol":"file:%s"}}`, qmpArgs, core))
 		return core
 	}
 }

@@ -62,6 +62,10 @@ type diskdump struct {
 	rank      []uint64 // dumped frames before each 4096-bit run of the bitmap
 	descs     int64    // file offset of the first page_desc
 
+	// truncated, when not 0, is the size of a file cut short before the
+	// end of its pages (need bytes).
+	truncated, need uint64
+
 	mu    sync.Mutex // guards cache and order
 	cache map[uint64][]byte
 	order []uint64 // frames in cache, oldest first
@@ -107,6 +111,9 @@ func openDiskdump(r io.ReaderAt) (*dump, error) {
 		return nil, fmt.Errorf("compressed kdump: reading its bitmap: %w", err)
 	}
 	dd.index()
+	if size, ok := fileSize(r); ok {
+		dd.truncatedAt(size)
+	}
 
 	d := &dump{format: "compressed kdump", phys: dd}
 	var n notes
@@ -142,6 +149,9 @@ func openDiskdump(r io.ReaderAt) (*dump, error) {
 	if uts := cstr(h[ddUtsname+2*65 : ddUtsname+3*65]); uts != "" && d.info == nil {
 		d.info = map[string]string{"OSRELEASE": uts}
 	}
+	if dd.truncated != 0 {
+		d.format += fmt.Sprintf(", truncated: the file has %d of the %d bytes its pages need; the pages past its end are not in the dump", dd.truncated, dd.need)
+	}
 	return d, nil
 }
 
@@ -150,6 +160,31 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// truncatedAt notes a file of size bytes that ends before its last
+// page: its page descriptors, and the last ones' pages, must be in it
+// (makedumpfile and QEMU write the pages in the descriptors' order).
+func (dd *diskdump) truncatedAt(size uint64) {
+	var total uint64
+	if n := len(dd.rank); n > 0 {
+		total = dd.rank[n-1] + popcount(dd.dumped[(n-1)*512:])
+	}
+	need := uint64(dd.descs) + total*pageDescSize
+	if total > 0 && need <= size {
+		// The last descriptors' pages (the last few: zero pages share
+		// one stored page, at the start).
+		k := min(total, 1024)
+		b := make([]byte, k*pageDescSize)
+		if _, err := dd.r.ReadAt(b, dd.descs+int64(total-k)*pageDescSize); err == nil {
+			for i := 0; i < len(b); i += pageDescSize {
+				need = max(need, binary.LittleEndian.Uint64(b[i:])+uint64(binary.LittleEndian.Uint32(b[i+8:])))
+			}
+		}
+	}
+	if need > size {
+		dd.truncated, dd.need = size, need
+	}
 }
 
 // index counts the dumped frames before each 4096-bit run of the
@@ -200,6 +235,9 @@ func (dd *diskdump) page(pfn uint64) ([]byte, error) {
 	}
 	var desc [pageDescSize]byte
 	if _, err := dd.r.ReadAt(desc[:], dd.descs+int64(i)*pageDescSize); err != nil {
+		if dd.truncated != 0 {
+			return nil, &truncatedError{pa: pfn * dd.blockSize, size: dd.truncated}
+		}
 		return nil, fmt.Errorf("reading the descriptor of page frame %#x: %w", pfn, err)
 	}
 	off := int64(binary.LittleEndian.Uint64(desc[:]))
@@ -210,6 +248,9 @@ func (dd *diskdump) page(pfn uint64) ([]byte, error) {
 	}
 	stored := make([]byte, size)
 	if _, err := dd.r.ReadAt(stored, off); err != nil {
+		if dd.truncated != 0 {
+			return nil, &truncatedError{pa: pfn * dd.blockSize, size: dd.truncated}
+		}
 		return nil, fmt.Errorf("reading page frame %#x: %w", pfn, err)
 	}
 	p, err := dd.decompress(stored, flags)

@@ -30,15 +30,26 @@ type flatRecord struct{ off, size, pos int64 }
 type flat struct {
 	r   io.ReaderAt
 	rec []flatRecord // sorted by off
+	// truncated, when not 0, is the size of a file cut short before its
+	// end record: the records it still holds whole are read.
+	truncated int64
 }
 
 // openFlat indexes a flattened file's records.
 func openFlat(r io.ReaderAt) (*flat, error) {
 	f := &flat{r: r}
 	pos := int64(flatHeaderLen)
+	fsize, sized := fileSize(r)
 	var h [16]byte
 	for {
 		if _, err := r.ReadAt(h[:], pos); err != nil {
+			if sized && (err == io.EOF || err == io.ErrUnexpectedEOF) && len(f.rec) > 0 {
+				f.truncated = int64(fsize) // cut short between records
+				break
+			}
+			if sized && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("flattened kdump: the file is truncated: it ends at %d bytes, before its first record", fsize)
+			}
 			return nil, fmt.Errorf("flattened kdump: reading the record header at %#x: %w", pos, err)
 		}
 		off, size := int64(binary.BigEndian.Uint64(h[:])), int64(binary.BigEndian.Uint64(h[8:]))
@@ -50,6 +61,10 @@ func openFlat(r io.ReaderAt) (*flat, error) {
 		}
 		if len(f.rec) >= maxFlatRecords {
 			return nil, fmt.Errorf("flattened kdump: more than %d records", maxFlatRecords)
+		}
+		if sized && uint64(pos+16+size) > fsize {
+			f.truncated = int64(fsize) // cut short inside this record
+			break
 		}
 		f.rec = append(f.rec, flatRecord{off: off, size: size, pos: pos + 16})
 		pos += 16 + size
@@ -78,6 +93,9 @@ func (f *flat) ReadAt(p []byte, off int64) (int, error) {
 			i--
 		}
 		if i < 0 {
+			if f.truncated != 0 {
+				return n, fmt.Errorf("flattened kdump: no record holds offset %#x: the file is truncated (it ends at %d bytes, before its end record)", at, f.truncated)
+			}
 			return n, fmt.Errorf("flattened kdump: no record holds offset %#x: %w", at, io.ErrUnexpectedEOF)
 		}
 		r := f.rec[i]

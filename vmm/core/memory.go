@@ -24,6 +24,10 @@ type extent struct {
 	pa, memSize   uint64
 	off, fileSize uint64
 	unstoredTail  bool
+	// truncatedAt, when not 0, is the size of a file cut short inside
+	// this run: past fileSize (what the file still holds) the run is not
+	// in the dump.
+	truncatedAt uint64
 }
 
 // extents is guest-physical memory stored as runs of a file (an ELF
@@ -56,6 +60,14 @@ func (e *unstoredError) Error() string {
 		e.pa, e.start, e.stored)
 }
 
+// truncatedError is guest-physical memory a dump stores past the end
+// of a file that was cut short.
+type truncatedError struct{ pa, size uint64 }
+
+func (e *truncatedError) Error() string {
+	return fmt.Sprintf("physical address %#x is not in the dump: the dump file is truncated (it ends at %d bytes, before this page's data)", e.pa, e.size)
+}
+
 // find returns the extent that serves pa: one that stores it, else one
 // whose zero tail holds it.
 func (x *extents) find(pa uint64) (*extent, error) {
@@ -71,13 +83,15 @@ func (x *extents) find(pa uint64) (*extent, error) {
 		if pa-e.pa < e.fileSize {
 			return e, nil
 		}
-		if tail == nil || tail.unstoredTail && !e.unstoredTail {
+		if tail == nil || (tail.unstoredTail || tail.truncatedAt != 0) && !e.unstoredTail && e.truncatedAt == 0 {
 			tail = e
 		}
 	}
 	switch {
 	case tail == nil:
 		return nil, &absentError{pa}
+	case tail.truncatedAt != 0:
+		return nil, &truncatedError{pa: pa, size: tail.truncatedAt}
 	case tail.unstoredTail:
 		return nil, &unstoredError{pa: pa, start: tail.pa, stored: tail.fileSize}
 	}

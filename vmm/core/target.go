@@ -93,6 +93,9 @@ func openDump(r io.ReaderAt) (*dump, error) {
 		d, err := openDiskdump(f)
 		if err == nil {
 			d.format = "flattened " + d.format
+			if f.truncated != 0 {
+				d.format += fmt.Sprintf(", truncated: the file ends at %d bytes, before its end record; the pages past it are not in the dump", f.truncated)
+			}
 		}
 		return d, err
 	}
