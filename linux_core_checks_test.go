@@ -194,3 +194,42 @@ func TestLinuxCoreTruncated(t *testing.T) {
 		mustOK(t, c.Disconnect())
 	}
 }
+
+// TestLinuxCoreNoPagingUnmapped reads, in a vCPU's user-mode frame, an
+// address below the end of RAM that its process does not map, in QEMU's
+// dumps with and without paging of the same moment: both must say it is
+// not mapped, as the page tables (and gva2gpa) say. The dump without
+// paging gives each segment its physical address as p_vaddr, which read
+// the physical memory there as if the process mapped it (drgn, which
+// does not walk the CPU's page tables for a read, reads it too).
+func TestLinuxCoreNoPagingUnmapped(t *testing.T) {
+	k := vmmtest.RequireLinux(t)
+	dump := linuxCore(t, k, "console=ttyS0 panic=-1 nokaslr", "$B awk 'BEGIN { while (1) {} }' &\n$B sleep 1")
+	for _, paging := range []bool{true, false} {
+		core := dump(paging)
+		c, _ := coreSession(t, core, map[string]any{"program": k.Vmlinux})
+		user := 0
+		for v := 1; v <= 2; v++ {
+			st, err := c.StackTrace(v)
+			mustOK(t, err)
+			f := st.Body.StackFrames[0]
+			if parseU(f.InstructionPointerReference) >= 0xffff800000000000 {
+				continue // in the kernel
+			}
+			user++
+			// 32 MiB: in RAM (the kernel's image), and far from a
+			// static busybox's code, data and heap and its stack.
+			for _, expr := range []string{"*(long *)0x2000000", "gva2gpa 0x2000000"} {
+				_, err := c.Request("evaluate", map[string]any{"expression": expr, "frameId": f.Id, "context": "repl"})
+				if err == nil || !strings.Contains(err.Error(), "not mapped") {
+					t.Errorf("paging %v, vCPU %d in user mode: %s: %v, want it not mapped", paging, v-1, expr, err)
+				}
+			}
+		}
+		mustOK(t, c.Disconnect())
+		os.Remove(core)
+		if user == 0 {
+			t.Skipf("skipping: paging %v: no vCPU in user mode at the dump (the spinner was in the kernel)", paging)
+		}
+	}
+}

@@ -116,7 +116,13 @@ func (d *dump) translate(c *cpu, va uint64) (pa, remain uint64, err error) {
 			}
 		}
 	}
-	if pa, remain, ok := d.virt.translate(va); ok {
+	// A segment whose virtual address is its physical one (QEMU's dump
+	// without paging, and makedumpfile's ELF of it, say p_vaddr =
+	// p_paddr) maps nothing: where the CPU's page tables say va is not
+	// mapped, it is not (a user address read through it would read
+	// whatever physical memory has that address).
+	var nm *paging.NotMappedError
+	if pa, remain, ok := d.virt.translate(va); ok && !(pa == va && errors.As(err, &nm)) {
 		return pa, remain, nil
 	}
 	if err != nil {
