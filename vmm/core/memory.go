@@ -56,7 +56,7 @@ func newExtents(r io.ReaderAt, run []extent) *extents {
 type unstoredError struct{ pa, start, stored uint64 }
 
 func (e *unstoredError) Error() string {
-	return fmt.Sprintf("physical address %#x is not in the dump: its segment at %#x stores its first %#x bytes only (QEMU's paging dump, -p, stores one RAM block of a mapping that spans several; dump without -p)",
+	return fmt.Sprintf("physical address %#x is not in the dump: its segment at %#x stores its first %#x bytes only (QEMU's paging dump, -p, stores one RAM block of a mapping that spans several: dump without -p; makedumpfile's ELF, -E, leaves out the pages its dump level filtered: use a lower -d)",
 		e.pa, e.start, e.stored)
 }
 
