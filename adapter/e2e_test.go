@@ -183,7 +183,8 @@ func TestBreakpointStepAndInspect(t *testing.T) {
 		t.Fatalf("completions of sum_sq: %+v", c)
 	}
 	for text, want := range map[string][]string{"origin.": {"x", "y"}, "(&origin)->": {"x", "y"}, "$ri": {"rip"}, "origin.q": nil, "counter >": nil,
-		"x/": nil, "x/8g": nil, "xp/4": nil, "x/8gx ori": {"origin"}, "x/2i $ri": {"rip"}} { // (no names in examine's format word)
+		"x/": nil, "x/8g": nil, "xp/4": nil, "x/8gx ori": {"origin"}, "x/2i $ri": {"rip"}, // (no names in examine's format word)
+		"origin.x": {"x"}, "$rip": {"rip"}} { // a name typed in full is offered too, as gdb's complete lists it
 		c := complete(text)
 		if len(c) != len(want) {
 			t.Fatalf("completions of %q: %+v, want %v", text, c, want)

@@ -59,7 +59,7 @@ func (s *Session) Completions(thread, frame int, text string, cursor int) ([]Com
 	prefix := text[start:cursor]
 	var out []Completion
 	add := func(label string, typ CompletionKind) {
-		if strings.HasPrefix(label, prefix) && label != prefix {
+		if strings.HasPrefix(label, prefix) { // the name typed in full too, as gdb's complete lists it
 			out = append(out, Completion{Label: label, Kind: typ, Start: start, Length: len(prefix)})
 		}
 	}
