@@ -90,8 +90,7 @@ class ConfigProvider implements vscode.DebugConfigurationProvider {
   resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, cfg: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
     // F5 with no launch.json: debug the active file if it is an ELF.
     if (!cfg.type && !cfg.request && !cfg.name) {
-      const doc = vscode.window.activeTextEditor?.document;
-      const file = doc?.uri.fsPath;
+      const file = activeFile();
       const program = file && isELF(file) ? file : undefined;
       if (!program) {
         void vscode.window.showInformationMessage('vmdap: open a guest kernel ELF file, or add a vmdap configuration to launch.json.');
@@ -105,6 +104,15 @@ class ConfigProvider implements vscode.DebugConfigurationProvider {
     }
     return cfg;
   }
+}
+
+// activeFile is the file of the active editor tab. An ELF is binary: VS
+// Code shows it in its binary placeholder (or a hex editor), which is no
+// text editor, so activeTextEditor is undefined for it: the tab knows it.
+function activeFile(): string | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  const uri = input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom ? input.uri : vscode.window.activeTextEditor?.document.uri;
+  return uri?.scheme === 'file' ? uri.fsPath : undefined;
 }
 
 function isELF(file: string): boolean {
