@@ -119,9 +119,10 @@ type setInstructionBreakpointsArgsExt setBreakpointsArgsExt
 
 type initializeArgsExt struct {
 	Arguments struct {
-		SupportsMemoryEvent      bool  `json:"supportsMemoryEvent"`
-		SupportsInvalidatedEvent bool  `json:"supportsInvalidatedEvent"`
-		LinesStartAt1            *bool `json:"linesStartAt1"` // absent means true
-		ColumnsStartAt1          *bool `json:"columnsStartAt1"`
+		SupportsMemoryEvent      bool   `json:"supportsMemoryEvent"`
+		SupportsInvalidatedEvent bool   `json:"supportsInvalidatedEvent"`
+		LinesStartAt1            *bool  `json:"linesStartAt1"` // absent means true
+		ColumnsStartAt1          *bool  `json:"columnsStartAt1"`
+		ClientID                 string `json:"clientID"`
 	} `json:"arguments"`
 }

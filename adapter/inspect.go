@@ -441,6 +441,14 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	resp.Body.Targets = make([]completionItemExt, 0, len(items))
 	for _, it := range items {
 		start := c.colOut(utf16Len(a.Text[:it.Start]) + 1)
+		if c.vscode {
+			// VS Code's debug console filters an item by
+			// text.substring(start, start+length) + label, reading start
+			// as a 0-based offset whatever columnsStartAt1 says
+			// (microsoft/vscode#101623): a 1-based start filtered every
+			// item out ("No suggestions"). It places the item by length.
+			start = utf16Len(a.Text[:it.Start])
+		}
 		resp.Body.Targets = append(resp.Body.Targets, completionItemExt{CompletionItem: dap.CompletionItem{Label: it.Label, Type: completionTypes[it.Kind],
 			Length: utf16Len(a.Text[it.Start : it.Start+it.Length])}, Start: &start})
 	}

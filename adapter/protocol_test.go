@@ -871,3 +871,46 @@ func TestInstructionBreakpointOffsetStaysInTheAddressSpace(t *testing.T) {
 		t.Fatalf("instruction breakpoints %+v, want the first and last refused as leaving the address space", b)
 	}
 }
+
+// TestCompletionsStartForVSCode: VS Code's debug console filters a
+// completion by text.substring(start, start+length) + label, reading start
+// as a 0-based offset although it counts columns from 1
+// (microsoft/vscode#101623): with a 1-based start ("1 + ori" → "ri" +
+// "origin") every item was filtered out and the console said "No
+// suggestions". VS Code gets the offset its console reads.
+func TestCompletionsStartForVSCode(t *testing.T) {
+	vmmtestRequire(t)
+	e := &env{t: t}
+	e.c, e.done = newClient(t)
+	e.src = exampleSource(t)
+	_, err := e.c.Request("initialize", map[string]any{"clientID": "vscode", "adapterID": "vmdap", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"})
+	e.must(err)
+	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	f := e.top()
+	for text, want := range map[string]string{"cou": "counter", "1 + ori": "origin", "p cou": "counter"} {
+		r, err := e.c.Request("completions", map[string]any{"frameId": f.Id, "text": text, "column": len(text) + 1, "line": 1})
+		e.must(err)
+		ok := false
+		for _, it := range r.(*dap.CompletionsResponse).Body.Targets {
+			// What VS Code's console filters the item by, as it does.
+			filter := it.Label
+			if it.Start != 0 && it.Length != 0 {
+				from, to := min(it.Start, len(text)), min(it.Start+it.Length, len(text)) // JavaScript's substring
+				filter = text[from:to] + it.Label
+			}
+			word := text[len(text)-it.Length:]
+			if it.Label == want && strings.HasPrefix(filter, word) {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("completions of %q: %+v: VS Code's console filters %q out", text, r.(*dap.CompletionsResponse).Body.Targets, want)
+		}
+	}
+}
