@@ -439,9 +439,12 @@ func (c *conn) onCompletions(m *dap.CompletionsRequest, s *session.Session) {
 	}
 	resp := &completionsResponseExt{Response: newResponse(&m.Request)}
 	resp.Body.Targets = make([]completionItemExt, 0, len(items))
+	c.mu.Lock()
+	vscode := c.vscode
+	c.mu.Unlock()
 	for _, it := range items {
 		start := c.colOut(utf16Len(a.Text[:it.Start]) + 1)
-		if c.vscode {
+		if vscode {
 			// VS Code's debug console filters an item by
 			// text.substring(start, start+length) + label, reading start
 			// as a 0-based offset whatever columnsStartAt1 says
