@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/google/go-dap"
 
@@ -20,7 +19,7 @@ func (c *conn) toBreakpoint(b session.BreakpointInfo) breakpointExt {
 		}
 	}
 	if b.File != "" {
-		bp.Source = &dap.Source{Name: filepath.Base(b.File), Path: b.File}
+		bp.Source = c.source(b.File)
 	}
 	if b.HasAddr {
 		bp.InstructionReference = memRef(b.Addr)
@@ -32,7 +31,7 @@ func (c *conn) onSetBreakpoints(m *dap.SetBreakpointsRequest, s *session.Session
 	var ext setBreakpointsArgsExt
 	_ = json.Unmarshal(raw, &ext)
 	args := m.Arguments
-	path := args.Source.Path
+	path := c.pathIn(args.Source.Path)
 	if path == "" {
 		c.sendError(m.Seq, m.Command, errBreakpoints, "setBreakpoints: source.path is required (vmdap reads sources from disk by path; it has no sourceReference sources)")
 		return
@@ -58,7 +57,7 @@ func (c *conn) onSetBreakpoints(m *dap.SetBreakpointsRequest, s *session.Session
 	resp.Body.Breakpoints = make([]breakpointExt, 0, len(infos))
 	for _, b := range infos {
 		bp := c.toBreakpoint(b)
-		bp.Source = &dap.Source{Name: filepath.Base(path), Path: path}
+		bp.Source = c.source(path)
 		resp.Body.Breakpoints = append(resp.Body.Breakpoints, bp)
 	}
 	c.send(resp)
@@ -218,7 +217,7 @@ func (c *conn) onBreakpointLocations(m *dap.BreakpointLocationsRequest, s *sessi
 	}
 	resp := &dap.BreakpointLocationsResponse{Response: newResponse(&m.Request)}
 	resp.Body.Breakpoints = []dap.BreakpointLocation{}
-	for _, l := range s.BreakpointLines(a.Source.Path, line, end) {
+	for _, l := range s.BreakpointLines(c.pathIn(a.Source.Path), line, end) {
 		resp.Body.Breakpoints = append(resp.Body.Breakpoints, dap.BreakpointLocation{Line: c.lineOut(l)})
 	}
 	c.send(resp)
@@ -228,7 +227,7 @@ func (c *conn) onLoadedSources(m *dap.LoadedSourcesRequest, s *session.Session) 
 	resp := &dap.LoadedSourcesResponse{Response: newResponse(&m.Request)}
 	resp.Body.Sources = []dap.Source{}
 	for _, f := range s.Sources() {
-		src := dap.Source{Name: filepath.Base(f), Path: f}
+		src := *c.source(f)
 		if _, err := os.Stat(f); err != nil {
 			src.PresentationHint = "deemphasize" // built elsewhere: not on this disk
 		}

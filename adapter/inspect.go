@@ -3,6 +3,7 @@ package adapter
 import (
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,6 +63,27 @@ func (c *conn) lineOutPtr(l int) *int {
 	}
 	o := c.lineOut(l)
 	return &o
+}
+
+// source is a file as the client names it: a path, or a file:// URI to
+// a client that asked for them (pathFormat "uri").
+func (c *conn) source(path string) *dap.Source {
+	c.mu.Lock()
+	uris := c.uris
+	c.mu.Unlock()
+	p := path
+	if uris && filepath.IsAbs(path) {
+		p = (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+	}
+	return &dap.Source{Name: filepath.Base(path), Path: p}
+}
+
+// pathIn is a client's path or file:// URI as a path.
+func (c *conn) pathIn(p string) string {
+	if u, err := url.Parse(p); err == nil && u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") {
+		return filepath.FromSlash(u.Path)
+	}
+	return p
 }
 
 func (c *conn) colIn(col int) int {
@@ -130,7 +152,7 @@ func (c *conn) onStackTrace(m *dap.StackTraceRequest, s *session.Session) {
 		sf := dap.StackFrame{Id: c.handles.addFrame(frameRef{thread: a.ThreadId, index: f.Index}), Name: f.Name(),
 			InstructionPointerReference: memRef(f.PC)}
 		if f.File != "" && f.Line > 0 {
-			sf.Source = &dap.Source{Name: filepath.Base(f.File), Path: f.File}
+			sf.Source = c.source(f.File)
 			if !exists[f.File] && anyOnDisk {
 				sf.Source.PresentationHint = "deemphasize"
 			}
@@ -574,7 +596,7 @@ func (c *conn) onDisassemble(j *job, m *dap.DisassembleRequest, s *session.Sessi
 			di.Address = "-1"
 		}
 		if in.File != "" && in.File != lastFile {
-			di.Location = &dap.Source{Name: filepath.Base(in.File), Path: in.File}
+			di.Location = c.source(in.File)
 			lastFile = in.File
 		}
 		resp.Body.Instructions = append(resp.Body.Instructions, di)

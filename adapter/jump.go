@@ -14,7 +14,7 @@ import (
 
 func (c *conn) onGotoTargets(m *dap.GotoTargetsRequest, s *session.Session) {
 	line := c.lineIn(m.Arguments.Line)
-	ts, err := s.GotoTargets(m.Arguments.Source.Path, line)
+	ts, err := s.GotoTargets(c.pathIn(m.Arguments.Source.Path), line)
 	if err != nil {
 		c.fail(&m.Request, errGoto, err)
 		return

@@ -38,6 +38,7 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	c.progressOn = m.Arguments.SupportsProgressReporting
 	c.lines1 = a.LinesStartAt1 == nil || *a.LinesStartAt1
 	c.cols1 = a.ColumnsStartAt1 == nil || *a.ColumnsStartAt1
+	c.uris = m.Arguments.PathFormat == "uri"
 	c.vscode = a.ClientID == "vscode"
 	c.mu.Unlock()
 	resp := &initializeResponseExt{Response: newResponse(&m.Request)}

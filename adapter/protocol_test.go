@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -912,5 +913,31 @@ func TestCompletionsStartForVSCode(t *testing.T) {
 		if !ok {
 			t.Errorf("completions of %q: %+v: VS Code's console filters %q out", text, r.(*dap.CompletionsResponse).Body.Targets, want)
 		}
+	}
+}
+
+// TestPathFormatURI: a client that asked for pathFormat "uri" names its
+// sources by file:// URIs, and gets them so: a breakpoint set by URI
+// binds, and the stack names the frame's file by URI.
+func TestPathFormatURI(t *testing.T) {
+	vmmtestRequire(t)
+	e := &env{t: t, src: exampleSource(t)}
+	e.c, e.done = newClient(t)
+	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "pathFormat": "uri"})
+	e.must(err)
+	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	uri := (&url.URL{Scheme: "file", Path: e.src}).String()
+	m, err := e.c.Request("setBreakpoints", map[string]any{"source": map[string]any{"path": uri},
+		"breakpoints": []any{map[string]any{"line": e.line("int total = sum_squares(5);")}}})
+	e.must(err)
+	if b := m.(*dap.SetBreakpointsResponse).Body.Breakpoints; len(b) != 1 || !b[0].Verified || b[0].Source == nil || b[0].Source.Path != uri {
+		t.Fatalf("breakpoint by URI: %+v, want verified in %s", b, uri)
+	}
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+	if f := e.top(); f.Source == nil || f.Source.Path != uri || f.Source.Name != "main.c" {
+		t.Fatalf("frame's source: %+v, want %s", f.Source, uri)
 	}
 }
