@@ -43,6 +43,7 @@ type conn struct {
 	lines1      bool               // the client counts lines from 1
 	cols1       bool               // the client counts columns from 1
 	uris        bool               // the client's paths are file:// URIs (pathFormat "uri")
+	varTypes    bool               // the client shows variables' types (supportsVariableType)
 	vscode      bool               // the client is VS Code (clientID "vscode")
 	ending      bool               // the session is over: nothing new starts
 	attached    bool               // the session attached to a running hypervisor (else launched it)

@@ -241,7 +241,12 @@ func (c *conn) childVar(ref int, name string) (session.Var, error) {
 func indexed(v session.Var) bool { return strings.HasSuffix(v.Type, "]") }
 
 func (c *conn) toVariable(v session.Var, vr varRef) dap.Variable {
-	dv := dap.Variable{Name: v.Name, Value: v.Value, Type: v.Type, EvaluateName: v.EvaluateName}
+	dv := dap.Variable{Name: v.Name, Value: v.Value, EvaluateName: v.EvaluateName}
+	c.mu.Lock()
+	if c.varTypes { // the spec: only to a client that announced supportsVariableType
+		dv.Type = v.Type
+	}
+	c.mu.Unlock()
 	if v.Children != nil {
 		dv.VariablesReference = c.handles.addVars(varRef{thread: vr.thread, frame: vr.frame, children: v.Children,
 			elements: v.Elements, count: v.NumChildren})

@@ -39,6 +39,7 @@ func (c *conn) onInitialize(m *dap.InitializeRequest, raw []byte) {
 	c.lines1 = a.LinesStartAt1 == nil || *a.LinesStartAt1
 	c.cols1 = a.ColumnsStartAt1 == nil || *a.ColumnsStartAt1
 	c.uris = m.Arguments.PathFormat == "uri"
+	c.varTypes = m.Arguments.SupportsVariableType
 	c.vscode = a.ClientID == "vscode"
 	c.mu.Unlock()
 	resp := &initializeResponseExt{Response: newResponse(&m.Request)}

@@ -941,3 +941,28 @@ func TestPathFormatURI(t *testing.T) {
 		t.Fatalf("frame's source: %+v, want %s", f.Source, uri)
 	}
 }
+
+// TestTypesOnlyWhenAsked: a variable's type goes to a client that
+// announced supportsVariableType, as the spec says, and to no other.
+func TestTypesOnlyWhenAsked(t *testing.T) {
+	vmmtestRequire(t)
+	for _, announce := range []bool{false, true} {
+		e := &env{t: t, src: exampleSource(t)}
+		e.c, e.done = newClient(t)
+		_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "supportsVariableType": announce})
+		e.must(err)
+		e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64, "stopOnEntry": true}))
+		_, err = e.c.WaitEvent("initialized")
+		e.must(err)
+		e.must(e.c.ConfigurationDone())
+		e.stopped("entry")
+		r, err := e.c.Evaluate(e.top().Id, "origin")
+		e.must(err)
+		vs, err := e.c.Variables(r.Body.VariablesReference)
+		e.must(err)
+		if typed := r.Body.Type != "" && vs.Body.Variables[0].Type != ""; typed != announce || (!announce && (r.Body.Type != "" || vs.Body.Variables[0].Type != "")) {
+			t.Errorf("supportsVariableType %v: evaluate's type %q, a member's %q", announce, r.Body.Type, vs.Body.Variables[0].Type)
+		}
+		e.c.Disconnect()
+	}
+}

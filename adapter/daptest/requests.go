@@ -30,7 +30,7 @@ func LineOf(path, s string) (int, error) {
 func (c *Client) Initialize() (*dap.InitializeResponse, error) {
 	m, err := c.Request("initialize", map[string]any{"clientID": "vmdap-daptest", "adapterID": "vmdap",
 		"linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path",
-		"supportsMemoryEvent": true, "supportsInvalidatedEvent": true})
+		"supportsMemoryEvent": true, "supportsInvalidatedEvent": true, "supportsVariableType": true})
 	if err != nil {
 		return nil, err
 	}
