@@ -528,7 +528,7 @@ func corpusRunOf(t *testing.T, tag string) corpusRun {
 	r.lines = append(r.lines, lineSpec(t, g.Dir, "entry.S", "bp:asm-line"))
 	r.funcs = []string{"outb", "square", "account", "asm_marker", "twice", "scale", "vla_sum", "nest", "init_scale"}
 	r.globals = []string{"ticks", "magic_seen", "small_global", "neg_global", "big_global", "init_task",
-		"counters", "run_queue", "*pkt", "current->comm", "file_ops"}
+		"counters", "run_queue", "*pkt", "current->comm", "file_ops", "kmain::idle"}
 	return r
 }
 

@@ -44,8 +44,35 @@ func (sc *frameScope) lookupVar(name string) (value, bool, error) {
 		if v, ok := sc.s.globalName(name, sc.f.look(), sc.types); ok {
 			return v, true, nil
 		}
+		if fn, v, ok := strings.Cut(name, "::"); ok && !strings.Contains(v, "::") {
+			return sc.functionStatic(fn, v)
+		}
 	}
 	return value{}, false, nil
+}
+
+// functionStatic is gdb's FUNCTION::VARIABLE: a static variable of a
+// function (one in its outermost block), wherever the frame is.
+func (sc *frameScope) functionStatic(fnName, name string) (value, bool, error) {
+	fn := sc.s.sym.FuncByName(fnName)
+	if fn == nil {
+		return value{}, false, nil
+	}
+	fs, ok := sc.s.sym.ScopeAt(fn.Low)
+	if !ok {
+		return value{}, false, nil
+	}
+	for _, v := range fs.Locals {
+		if v.Name != name {
+			continue
+		}
+		if len(v.Loc) > 0 && v.Loc[0] != 0x03 && v.Loc[0] != 0xa1 { // DW_OP_addr, DW_OP_addrx: static storage (none: optimized out)
+			return value{}, true, fmt.Errorf("%s::%s is not static: it has a value only in a frame of %s (select one)", fnName, name, fnName)
+		}
+		val, err := sc.varValue(v)
+		return val, true, err
+	}
+	return value{}, true, fmt.Errorf("%s has no static variable %q", fnName, name)
 }
 
 // unitEnumerator is an enumeration constant visible in the unit of the

@@ -643,14 +643,17 @@ func formatSpec(expr string) (string, bool) {
 	return expr, false
 }
 
-// isIdent reports whether s is a C identifier (a variable's name).
+// isIdent reports whether s names a variable: a C identifier, or a
+// path of them (gdb's function::static, Rust's module::STATIC).
 func isIdent(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if !isAlnum(s[i]) {
+	for _, part := range strings.Split(s, "::") {
+		if part == "" || !isAlpha(part[0]) {
 			return false
+		}
+		for i := 1; i < len(part); i++ {
+			if !isAlnum(part[i]) {
+				return false
+			}
 		}
 	}
 	return true
