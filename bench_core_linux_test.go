@@ -176,11 +176,12 @@ func vmdapCoreSession(b *testing.B, k vmmtest.Linux, core, cache string) toolRun
 		cmd.Wait()
 		b.Fatalf("vmdap on the core: %s: %v", what, err)
 	}
+	var r toolRun
+	var steps []string
 	if _, err := c.Initialize(); err != nil {
 		fail("initialize", err)
 	}
-	var r toolRun
-	var steps []string
+	steps = append(steps, fmt.Sprintf("start and initialize %.1f ms", float64((time.Since(start)).Microseconds())/1000))
 	step := func(name string, f func() error) {
 		b.Helper()
 		t := time.Now()
@@ -244,13 +245,13 @@ func vmdapCoreSession(b *testing.B, k vmmtest.Linux, core, cache string) toolRun
 		}
 		return inScheduler(m.(*dap.StackTraceResponse).Body.StackFrames)
 	})
-	if err := c.Disconnect(); err != nil {
-		fail("disconnect", err)
-	}
+	step("disconnect", c.Disconnect)
 	stdin.Close()
+	exiting := time.Now()
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("vmdap: %v", err)
 	}
+	steps = append(steps, fmt.Sprintf("exit %.1f ms", float64(time.Since(exiting).Microseconds())/1000))
 	r.total, r.rss, r.steps = time.Since(start), rusage(cmd), strings.Join(steps, ", ")
 	return r
 }
