@@ -19,20 +19,5 @@ func TestLongDoubleArithmeticMatchesGDB(t *testing.T) {
 		"ld_nan * 2", "-ld_nan", "ld_ninf + 1", "-ld_ninf", "ld_g / 0", "ld_g - ld_g",
 		"(long double)1/3", "(long double)ld_g", "(long double)0.1", "(long double)db_inf", "(double)ld_g",
 		"(signed char)200"}
-	want := vmmtest.GDBPrint(t, path, exprs)
-	sc := newImageScope(t, path)
-	for _, e := range exprs {
-		w := want[e]
-		v, err := evalExpr(e, sc)
-		if err != nil {
-			t.Errorf("%s: %v", e, err)
-			continue
-		}
-		if got := v.typ.String(); got != w.Type {
-			t.Errorf("%s: type %q, gdb %q", e, got, w.Type)
-		}
-		if got := format(v, sc, false); got != w.Text {
-			t.Errorf("%s = %s, gdb %s", e, got, w.Text)
-		}
-	}
+	matchGDB(t, path, exprs, gdbCheck{sameType: sameTypeName, exact: true})
 }

@@ -132,23 +132,5 @@ func TestValuesMatchGDB(t *testing.T) {
 		"grid", "grid[1]", "&grid[1]", "cv_int", "anon_h", "anon_h.b", "anon_h.hi",
 		"late_bits", "late_bits.d", "late_bits.e", "late_bits.f",
 	}
-	want := vmmtest.GDBPrint(t, path, exprs)
-	sc := newImageScope(t, path)
-	for _, e := range exprs {
-		w := want[e]
-		v, err := evalExpr(e, sc)
-		if err != nil {
-			t.Errorf("%s: %v", e, err)
-			continue
-		}
-		if got := v.typ.String(); got != w.Type {
-			t.Errorf("%s: type %q, gdb %q", e, got, w.Type)
-		}
-		if got := format(v, sc, false); comparable(got, v.typ) != comparable(w.Text, v.typ) {
-			t.Errorf("%s = %s, gdb %s", e, got, w.Text)
-		}
-		if got := format(v, sc, true); w.Hex != "" && v.typ.kind == tInt && got != w.Hex {
-			t.Errorf("%s in hex = %s, gdb %s", e, got, w.Hex)
-		}
-	}
+	matchGDB(t, path, exprs, gdbCheck{sameType: sameTypeName, hex: true})
 }
