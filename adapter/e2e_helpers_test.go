@@ -3,6 +3,7 @@ package adapter_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -98,6 +99,26 @@ func launchExample(t *testing.T, cfg map[string]any) *env {
 	t.Helper()
 	vmmtest.RequireKVM(t)
 	return launchProgram(t, vmmtest.BuildExample(t, "kernel").Path, cfg)
+}
+
+// launchAs starts a session on a guest image (src: its C file) for a
+// client unlike the test client, whose initialize says init (0-based
+// lines, URIs, …), with cfg added to the launch arguments.
+func launchAs(t *testing.T, program, src string, init, cfg map[string]any) *env {
+	t.Helper()
+	vmmtest.RequireKVM(t)
+	e := &env{t: t, src: src}
+	e.c, e.done = newClient(t)
+	args := map[string]any{"adapterID": "vmdap"}
+	maps.Copy(args, init)
+	_, err := e.c.Request("initialize", args)
+	e.must(err)
+	launch := map[string]any{"program": program, "memory": 64}
+	maps.Copy(launch, cfg)
+	e.must(e.c.Launch(launch))
+	_, err = e.c.WaitEvent("initialized")
+	e.must(err)
+	return e
 }
 
 // launchProgram starts a session on a guest image whose source is the

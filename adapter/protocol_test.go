@@ -283,14 +283,7 @@ func TestExceptionFiltersAnsweredPerFilter(t *testing.T) {
 // from 0 gets them so everywhere.
 func TestZeroBasedLinesAndColumns(t *testing.T) {
 	vmmtestRequire(t)
-	e := &env{t: t}
-	e.c, e.done = newClient(t)
-	e.src = exampleSource(t)
-	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
-	e.must(err)
-	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
-	_, err = e.c.WaitEvent("initialized")
-	e.must(err)
+	e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"linesStartAt1": false, "columnsStartAt1": false}, nil)
 	call := e.line("int total = sum_squares(5);") // 1-based
 	bps, err := e.c.SetBreakpoints(e.src, daptest.Line(call-1))
 	e.must(err)
@@ -704,13 +697,7 @@ func TestCompletionsOnALaterLine(t *testing.T) {
 	for _, base := range []int{1, 0} {
 		if base == 0 {
 			// The same from a client that counts lines and columns from 0.
-			e = &env{t: t, src: e.src}
-			e.c, e.done = newClient(t)
-			_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
-			e.must(err)
-			e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
-			_, err = e.c.WaitEvent("initialized")
-			e.must(err)
+			e = launchAs(t, buildExample(t), e.src, map[string]any{"linesStartAt1": false, "columnsStartAt1": false}, nil)
 			_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
 			e.must(err)
 			e.must(e.c.ConfigurationDone())
@@ -750,13 +737,7 @@ func TestZeroBasedFirstLine(t *testing.T) {
 	must(t, os.WriteFile(src, append([]byte("int one(volatile int *p) { return *p + 1; }\n"), b...), 0o644))
 	g, err := guests.Build(dir, guests.ELF64)
 	must(t, err)
-	e := &env{t: t, src: src}
-	e.c, e.done = newClient(t)
-	_, err = e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
-	e.must(err)
-	e.must(e.c.Launch(map[string]any{"program": g.Path, "memory": 64}))
-	_, err = e.c.WaitEvent("initialized")
-	e.must(err)
+	e := launchAs(t, g.Path, src, map[string]any{"linesStartAt1": false, "columnsStartAt1": false}, nil)
 	var body struct {
 		Body struct {
 			Breakpoints []struct {
@@ -794,14 +775,8 @@ func TestZeroBasedFirstLine(t *testing.T) {
 // and says so (an item without start is inserted at the cursor).
 func TestZeroBasedCompletionStart(t *testing.T) {
 	vmmtestRequire(t)
-	e := &env{t: t, src: exampleSource(t)}
-	e.c, e.done = newClient(t)
-	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "linesStartAt1": false, "columnsStartAt1": false})
-	e.must(err)
-	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
-	_, err = e.c.WaitEvent("initialized")
-	e.must(err)
-	_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
+	e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"linesStartAt1": false, "columnsStartAt1": false}, nil)
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
 	e.must(err)
 	e.must(e.c.ConfigurationDone())
 	e.stopped("breakpoint")
@@ -881,15 +856,8 @@ func TestInstructionBreakpointOffsetStaysInTheAddressSpace(t *testing.T) {
 // suggestions". VS Code gets the offset its console reads.
 func TestCompletionsStartForVSCode(t *testing.T) {
 	vmmtestRequire(t)
-	e := &env{t: t}
-	e.c, e.done = newClient(t)
-	e.src = exampleSource(t)
-	_, err := e.c.Request("initialize", map[string]any{"clientID": "vscode", "adapterID": "vmdap", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"})
-	e.must(err)
-	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
-	_, err = e.c.WaitEvent("initialized")
-	e.must(err)
-	_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
+	e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"clientID": "vscode", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"}, nil)
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
 	e.must(err)
 	e.must(e.c.ConfigurationDone())
 	e.stopped("breakpoint")
@@ -921,13 +889,7 @@ func TestCompletionsStartForVSCode(t *testing.T) {
 // binds, and the stack names the frame's file by URI.
 func TestPathFormatURI(t *testing.T) {
 	vmmtestRequire(t)
-	e := &env{t: t, src: exampleSource(t)}
-	e.c, e.done = newClient(t)
-	_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "pathFormat": "uri"})
-	e.must(err)
-	e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64}))
-	_, err = e.c.WaitEvent("initialized")
-	e.must(err)
+	e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"pathFormat": "uri"}, nil)
 	uri := (&url.URL{Scheme: "file", Path: e.src}).String()
 	m, err := e.c.Request("setBreakpoints", map[string]any{"source": map[string]any{"path": uri},
 		"breakpoints": []any{map[string]any{"line": e.line("int total = sum_squares(5);")}}})
@@ -947,13 +909,7 @@ func TestPathFormatURI(t *testing.T) {
 func TestTypesOnlyWhenAsked(t *testing.T) {
 	vmmtestRequire(t)
 	for _, announce := range []bool{false, true} {
-		e := &env{t: t, src: exampleSource(t)}
-		e.c, e.done = newClient(t)
-		_, err := e.c.Request("initialize", map[string]any{"adapterID": "vmdap", "supportsVariableType": announce})
-		e.must(err)
-		e.must(e.c.Launch(map[string]any{"program": buildExample(t), "memory": 64, "stopOnEntry": true}))
-		_, err = e.c.WaitEvent("initialized")
-		e.must(err)
+		e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"supportsVariableType": announce}, map[string]any{"stopOnEntry": true})
 		e.must(e.c.ConfigurationDone())
 		e.stopped("entry")
 		r, err := e.c.Evaluate(e.top().Id, "origin")
