@@ -154,14 +154,15 @@ func qemuSession(t *testing.T, c *daptest.Client, src string, wantExit int) {
 	}
 }
 
-func TestLaunchQEMUOverDAP(t *testing.T) {
-	vmmtest.RequireQEMU(t)
-	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+// qemuAtEntry launches program under QEMU through the vmdap binary and
+// waits for the stop at its entry.
+func qemuAtEntry(t *testing.T, program string) *daptest.Client {
+	t.Helper()
 	c := stdioClient(t)
 	if _, err := c.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
+	if err := c.Launch(map[string]any{"program": program, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
 		t.Fatal(err)
 	}
 	c.WaitEvent("initialized")
@@ -169,6 +170,13 @@ func TestLaunchQEMUOverDAP(t *testing.T) {
 	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
 		t.Fatalf("entry: %+v %v", ev, err)
 	}
+	return c
+}
+
+func TestLaunchQEMUOverDAP(t *testing.T) {
+	vmmtest.RequireQEMU(t)
+	g := vmmtest.BuildGuest(t, "mb", vmmtest.ELF32)
+	c := qemuAtEntry(t, g.Path)
 	st, _ := c.StackTrace(1)
 	if st.Body.StackFrames[0].Name != "entry32" {
 		t.Fatalf("entry at %s, want entry32", st.Body.StackFrames[0].Name)
@@ -357,18 +365,7 @@ func TestMonitorOverDAP(t *testing.T) {
 func TestLaunchQEMUPicksQEMUsProtocol(t *testing.T) {
 	vmmtest.RequireQEMU(t)
 	g := vmmtest.BuildGuest(t, "mbpvh", vmmtest.ELF32)
-	c := stdioClient(t)
-	if _, err := c.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Launch(map[string]any{"program": g.Path, "hypervisor": "qemu", "memory": 64, "stopOnEntry": true}); err != nil {
-		t.Fatal(err)
-	}
-	c.WaitEvent("initialized")
-	c.ConfigurationDone()
-	if ev, err := c.Stopped(); err != nil || ev.Body.Reason != "entry" {
-		t.Fatalf("entry: %+v %v", ev, err)
-	}
+	c := qemuAtEntry(t, g.Path)
 	st, err := c.StackTrace(1)
 	if err != nil {
 		t.Fatal(err)
