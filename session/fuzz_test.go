@@ -84,7 +84,7 @@ func TestMemScopeEvaluates(t *testing.T) {
 	sc := newMemScope()
 	for expr, want := range map[string]string{
 		"origin.x * 10 + origin.y": "34", "p->y": "4", "p.y": "4", "origin->x": "3", "(&origin).y + p.x": "7", "(*p).x + sizeof(point)": "11", "squares[1] == 0": "1",
-		"r + 1": "8", "$rax": "7", "$sp": "0x800", "$fp": "0x7f0", "$pc": "0x100", "$sp + 8 == 0x808": "1", "$rsp == $sp": "1", "-(-(-1))": "-1",
+		"r + 1": "8", "$rax": "7", "$sp": "0x800", "$fp": "0x7f0", "$pc": "0x100", "$sp + 8 == 0x808": "1", "$rsp == $sp": "1", "$pc == 0x100": "1", "$pc - 0x100": "0x0", "(unsigned long)$pc + 1": "257", "-(-(-1))": "-1",
 		"2.5": "2.5", "1.5 * 2 + 1": "4", "1e-3 * 1000": "1", "0.5f < 1": "1", "origin.x > 2.5": "1", "1e2": "100", "1 ? 2 : 3": "2", "(uint32_t)-1": "4294967295",
 		"sizeof origin": "8", "sizeof origin.x + 1": "5", "sizeof *p": "8", // without parentheses, as C (and gdb) take it
 		"{int}&origin": "3", "{int}((char *)&origin + 4)": "4", "{point}p": "{x: 3, y: 4, b: 1}", // gdb's {type} addr
