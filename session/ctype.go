@@ -83,6 +83,8 @@ type typeCache struct {
 	// fields it had then.
 	depth  int
 	copies []typeCopy
+	// evicted is sym's EvictedCost when the cache was made (stopTypes).
+	evicted uint64
 }
 
 // typeCopy is a type made as a copy of another, and what it changes.
@@ -125,21 +127,36 @@ func (c *typeCache) copyType(dst, src *ctype, fix func(*ctype)) {
 }
 
 func newTypeCache(sym *symbols.Set) *typeCache {
-	return &typeCache{m: map[dwarf.Type]*ctype{}, sym: sym}
+	c := &typeCache{m: map[dwarf.Type]*ctype{}, sym: sym}
+	if sym != nil {
+		c.evicted = sym.EvictedCost()
+	}
+	return c
 }
 
 // maxStopTypes bounds the types a stop's cache converts (a few hundred
 // bytes each): past it, the scopes made after start a new cache.
 const maxStopTypes = 100_000
 
+// stopTypesTurnover is how much of the unit caches may be let go
+// (symbols.Set.EvictedCost) while a stop's type cache lives: its keys
+// and their graphs are the units' debug/dwarf types, which it keeps
+// after the unit cache let their units go. Counting its own types alone,
+// a long stop (a core dump's session is one) that evaluated a few
+// thousand globals of as many units held 1.4 GB of evicted units' types
+// (the unit cache bounds them at about 64 MB).
+var stopTypesTurnover = uint64(symbols.CacheCost)
+
 // stopTypes returns the type cache that the scopes of a stop share
 // (session locked): each evaluate, hover and expansion would otherwise
 // convert its type's whole graph again (struct task_struct's: 0.7 MB,
 // kept until the guest runs). Its keys are the units' debug/dwarf types;
-// it goes when the guest runs again, or grows past maxStopTypes, so it
-// holds no unit's types long after the unit cache let them go.
+// it goes when the guest runs again, grows past maxStopTypes, or the
+// unit caches have let go of a cache's worth of units since it was made,
+// so it holds no unit's types long after the unit cache let them go.
 func (s *Session) stopTypes() *typeCache {
-	if s.types == nil || len(s.types.m) > maxStopTypes {
+	if s.types == nil || len(s.types.m) > maxStopTypes ||
+		(s.sym != nil && s.sym.EvictedCost()-s.types.evicted >= stopTypesTurnover) {
 		s.types = newTypeCache(s.sym)
 	}
 	return s.types

@@ -170,3 +170,47 @@ func TestElementsReadOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestStopTypesFollowUnitCache: a stop's type cache goes once the unit
+// cache has let go of a cache's worth of units since it was made. Its
+// keys are the units' debug/dwarf types: counting only its own types, a
+// long stop (a core dump's session) that evaluated thousands of globals
+// of as many units kept 1.4 GB of types the unit cache had let go.
+func TestStopTypesFollowUnitCache(t *testing.T) {
+	s, stops := valuesSession(t)
+	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	waitStop(t, stops, "main64")
+	if _, err := s.Evaluate(1, 0, "points", false); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	first := s.types
+	s.mu.Unlock()
+	// The table lets go of every unit it decoded (moving its symbols
+	// and back empties its cache): its evicted cost grows by the cost of
+	// the units "points" decoded.
+	k := s.sym.Kernel()
+	before := k.EvictedCost()
+	k.SetSlide(0x1000)
+	k.SetSlide(0)
+	evicted := k.EvictedCost() - before
+	if evicted == 0 {
+		t.Fatal("emptying the unit cache counted no cost let go")
+	}
+	defer func(old uint64) { stopTypesTurnover = old }(stopTypesTurnover)
+	stopTypesTurnover = evicted
+	if _, err := s.Evaluate(1, 0, "ppt", false); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	same := s.types == first
+	s.mu.Unlock()
+	if same {
+		t.Fatalf("the stop's type cache outlived %d of the unit cache's cost let go (its bound %d): it keeps the units' types", evicted, stopTypesTurnover)
+	}
+}

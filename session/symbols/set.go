@@ -114,6 +114,21 @@ func (s *Set) Version() int {
 	return s.version
 }
 
+// EvictedCost is what the unit caches of the kernel's table and the
+// modules' have let go (Table.EvictedCost). A module that leaves the set
+// takes its part with it (the value can go down: a caller subtracting an
+// earlier value from it sees a wrapped, huge difference, as if much had
+// gone, which is true of that module's units).
+func (s *Set) EvictedCost() uint64 {
+	n := s.kernel.EvictedCost()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.mods {
+		n += m.Table.EvictedCost()
+	}
+	return n
+}
+
 func (s *Set) changed() {
 	s.funcs = nil
 	s.version++

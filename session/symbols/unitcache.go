@@ -52,12 +52,21 @@ type unitCache struct {
 	m          map[int32]*unitState
 	head, tail *unitState // most recent first
 	cost       int
+	// dropped is the cost of every unit the cache has let go since the
+	// table was made (evicted, or emptied by init): what holders of a
+	// unit's types outside the cache compare to know when the cache has
+	// turned over (EvictedCost).
+	dropped uint64
 }
+
+// CacheCost is the unit cache's bound, in the units of EvictedCost.
+const CacheCost = maxCachedCost
 
 // init empties the cache (SetSlide: every decoded unit goes), its LRU
 // list and cost too: left, eviction would delete a new state of the same
 // unit through a stale one.
 func (c *unitCache) init() {
+	c.dropped += uint64(c.cost)
 	c.m, c.head, c.tail, c.cost = map[int32]*unitState{}, nil, nil, 0
 }
 
@@ -90,7 +99,18 @@ func (c *unitCache) evict(keep *unitState) {
 		c.unlink(old)
 		delete(c.m, old.ci)
 		c.cost -= old.cost
+		c.dropped += uint64(old.cost)
 	}
+}
+
+// EvictedCost is the cost of the units the table's cache has let go
+// since it was made (see CacheCost): a cache of things made from the
+// units' types (their debug/dwarf types) holds units the table no longer
+// does, and once this has grown by CacheCost, about a whole cache's worth.
+func (t *Table) EvictedCost() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cache.dropped
 }
 
 func (c *unitCache) unlink(st *unitState) {
