@@ -72,7 +72,7 @@ func findSup(imgPath, name string, id []byte, dirs []string) (string, []string) 
 	var looked []string
 	for _, c := range cands {
 		looked = append(looked, c)
-		f, err := elf.Open(c)
+		f, err := openELF(c)
 		if err != nil {
 			continue
 		}

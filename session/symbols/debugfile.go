@@ -43,7 +43,7 @@ const maxDebugLinkCRC = 4 << 30
 // "" when path has DWARF, names no debug file, or none of the candidates
 // (looked, in order) is there and matches it.
 func FindDebugFile(path string, dirs []string) (found string, looked []string) {
-	f, err := elf.Open(path)
+	f, err := openELF(path)
 	if err != nil {
 		return "", nil
 	}
@@ -123,10 +123,34 @@ func debugLink(f *elf.File) (name string, crc uint32, ok bool) {
 	return name, f.ByteOrder.Uint32(b[off:]), true
 }
 
+// openELF is elf.Open of a regular file only. A path found by searching
+// (a debug file by build ID or debug link, dwz's supplementary file, a
+// .dwo a unit names) can be a FIFO, whose open blocks until a writer
+// comes: the launch waited for ever; or a device, which never ends.
+func openELF(path string) (*elf.File, error) {
+	if err := regularFile(path); err != nil {
+		return nil, err
+	}
+	return elf.Open(path)
+}
+
+// regularFile refuses a path that is not a regular file, without
+// opening it.
+func regularFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	return nil
+}
+
 // matchesBuildID reports whether the file at path is an ELF file with
 // DWARF and the build ID id.
 func matchesBuildID(path string, id []byte) bool {
-	f, err := elf.Open(path)
+	f, err := openELF(path)
 	if err != nil {
 		return false
 	}
@@ -138,7 +162,7 @@ func matchesBuildID(path string, id []byte) bool {
 // link names: an ELF file with DWARF, of the image's build ID when both
 // have one, else of the link's CRC-32.
 func matchesLink(path string, crc uint32, id []byte) bool {
-	f, err := elf.Open(path)
+	f, err := openELF(path)
 	if err != nil {
 		return false
 	}

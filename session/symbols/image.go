@@ -36,6 +36,9 @@ func (img *image) release() {
 const maxImage = 4 << 30
 
 func openImage(path string) (*image, error) {
+	if err := regularFile(path); err != nil {
+		return nil, err // (a FIFO's open would wait for a writer)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

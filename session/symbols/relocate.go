@@ -34,6 +34,9 @@ func LoadRelocated(path string, sections map[string]uint64, opts ...Option) (*Ta
 	// A relocated image's index depends on where its sections are: it is
 	// not kept under its build ID.
 	opts = append(opts, WithIndexCache(""))
+	if err := regularFile(path); err != nil {
+		return nil, err // (a FIFO's open would wait for a writer)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
