@@ -15,7 +15,7 @@ import (
 //
 // A stop can last: a core dump's session is one stop, and an editor
 // evaluates and expands at every hover, watch and console line. Each
-// map keeps its newest ids only (maxHandles; an older one is refused as
+// map keeps its newest ids only (maxHandles, maxVarHandles; an older one is refused as
 // a stale one is), and the expanded lists of the newest maxVarLists
 // references (an older one is made again when asked for, as after
 // dropLists): 20,000 expansions of init_task on a core dump held 4.4 GB.
@@ -29,10 +29,14 @@ type handles struct {
 	lists   []int // the references whose list is kept, oldest first
 }
 
-// Bounds of the ids a stop keeps (see handles).
+// Bounds of the ids a stop keeps (see handles). A variable reference
+// holds its value's types, and through them its unit's decoded DWARF
+// types (a quarter of a megabyte each on Debian's vmlinux, measured): it
+// is the one kept fewest.
 const (
-	maxHandles  = 50_000
-	maxVarLists = 256
+	maxHandles    = 50_000
+	maxVarHandles = 5_000
+	maxVarLists   = 256
 )
 
 // idMap is a map of ids that keeps the newest max of them.
@@ -86,7 +90,7 @@ func (h *handles) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.frames = newIDMap[frameRef](maxHandles)
-	h.vars = newIDMap[varRef](maxHandles)
+	h.vars = newIDMap[varRef](maxVarHandles)
 	h.gotos = newIDMap[session.GotoTarget](maxHandles)
 	h.stepIns = newIDMap[session.StepInTarget](maxHandles)
 	h.lists = nil
