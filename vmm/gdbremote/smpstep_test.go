@@ -2,7 +2,6 @@ package gdbremote
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -31,31 +30,7 @@ func TestPausedStepOfAnotherVCPULeavesNoTrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	wait := func(what string, d time.Duration) vmm.Stop {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		s, err := tg.Wait(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return s
-	}
-	if err := tg.Step(1); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	s, err := tg.Wait(ctx)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a step of the halted vCPU 1 ended: %v %v", s, err)
-	}
-	if err := tg.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	if s := wait("pause during the step", 10*time.Second); s.Reason != vmm.ReasonPause {
-		t.Fatalf("pause during the step: %v", s)
-	}
+	stepEndsOnlyByPause(t, tg, 1, "a step of the halted vCPU 1")
 	apMain := vmmtest.Sym(t, g, "ap_main")
 	if err := tg.InsertBreakpoint(apMain); err != nil {
 		t.Fatal(err)
@@ -63,7 +38,7 @@ func TestPausedStepOfAnotherVCPULeavesNoTrap(t *testing.T) {
 	if err := tg.Continue(); err != nil {
 		t.Fatal(err)
 	}
-	if s := wait("continue to ap_main", 20*time.Second); s.Reason != vmm.ReasonBreakpoint || s.PC != apMain || s.VCPU != 1 {
+	if s := waitStop(t, tg, "continue to ap_main", 20*time.Second); s.Reason != vmm.ReasonBreakpoint || s.PC != apMain || s.VCPU != 1 {
 		t.Fatalf("continue after the paused step: %v, want vCPU 1's breakpoint at ap_main %#x", s, apMain)
 	}
 }

@@ -28,16 +28,7 @@ func testStepHaltPause(t *testing.T, accel string) {
 		t.Fatal("a GDB stub's step holds interrupts off, so a stepped hlt never ends; StepsHalt says otherwise")
 	}
 	sym := func(n string) uint64 { return vmmtest.Sym(t, g, n) }
-	wait := func(what string, d time.Duration) vmm.Stop {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		s, err := tg.Wait(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return s
-	}
+	wait := func(what string, d time.Duration) vmm.Stop { t.Helper(); return waitStop(t, tg, what, d) }
 	pc := func() uint64 {
 		t.Helper()
 		r, err := tg.Regs(0)
@@ -57,30 +48,49 @@ func testStepHaltPause(t *testing.T, accel string) {
 			t.Fatal(err)
 		}
 	}
-	step := func() error { return tg.Step(0) }
 
 	// cli; hlt: nothing can end the step but a pause.
 	park := sym("park")
 	setPC(park)
-	if err := step(); err != nil {
+	if err := tg.Step(0); err != nil {
 		t.Fatal(err)
 	}
 	if s := wait("step of the cli", 20*time.Second); s.Reason != vmm.ReasonStep || pc() != park+1 {
 		t.Fatalf("step of the cli: %v at %#x", s, pc())
 	}
-	if err := step(); err != nil {
+	stepEndsOnlyByPause(t, tg, 0, "a step of hlt with interrupts off")
+}
+
+// waitStop waits up to d for the target's next stop.
+func waitStop(t *testing.T, tg *Target, what string, d time.Duration) vmm.Stop {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s, err := tg.Wait(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return s
+}
+
+// stepEndsOnlyByPause steps vCPU v, which cannot get on (a hlt with
+// interrupts off, a halted vCPU), and checks that the step waits and a
+// pause ends it.
+func stepEndsOnlyByPause(t *testing.T, tg *Target, v int, what string) {
+	t.Helper()
+	if err := tg.Step(v); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	s, err := tg.Wait(ctx)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a step of hlt with interrupts off ended: %v %v", s, err)
+		t.Fatalf("%s ended: %v %v", what, s, err)
 	}
 	if err := tg.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	if s := wait("pause during the step", 10*time.Second); s.Reason != vmm.ReasonPause {
+	if s := waitStop(t, tg, "pause during the step", 10*time.Second); s.Reason != vmm.ReasonPause {
 		t.Fatalf("pause during the step: %v", s)
 	}
 }
