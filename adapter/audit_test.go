@@ -135,10 +135,7 @@ func TestPauseNamesItsThread(t *testing.T) {
 // in hex shows its code in hex.
 func TestRegisterRows(t *testing.T) {
 	e := launchExample(t, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("squares[i] = square(i);")
 	st, err := e.c.StackTrace(1)
 	e.must(err)
 	frames := st.Body.StackFrames

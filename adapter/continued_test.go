@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/google/go-dap"
-
-	"vmdap/adapter/daptest"
 )
 
 // TestStepThatRunsTheGuestSaysSo: a next over a call runs the whole guest
@@ -16,10 +14,7 @@ import (
 // instruction step runs no other vCPU and sends none.
 func TestStepThatRunsTheGuestSaysSo(t *testing.T) {
 	e := launchExample(t, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("int total = sum_squares(5);")
 	count := func(from int) int {
 		n := 0
 		for _, name := range e.c.EventNames()[from:] {
@@ -30,7 +25,7 @@ func TestStepThatRunsTheGuestSaysSo(t *testing.T) {
 		return n
 	}
 	before := len(e.c.EventNames())
-	_, err = e.c.Request("stepIn", map[string]any{"threadId": 1, "granularity": "instruction"})
+	_, err := e.c.Request("stepIn", map[string]any{"threadId": 1, "granularity": "instruction"})
 	e.must(err)
 	e.stopped("step")
 	if n := count(before); n != 0 {

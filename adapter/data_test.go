@@ -265,10 +265,7 @@ func TestManyWatchpointsStructReadAndRepMovs(t *testing.T) {
 
 func TestWatchLocalAndStackPush(t *testing.T) {
 	e := launchWatch(t, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("W:local_mul")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("W:local_mul")
 	f := e.top()
 	d := e.dataInfo(map[string]any{"name": "local", "frameId": f.Id})
 	if d.DataId == nil {
@@ -308,10 +305,7 @@ func TestWatchpointOnEveryVCPU(t *testing.T) {
 
 func TestWatchStackPushAndCondition(t *testing.T) {
 	e := launchWatch(t, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("W:calllocal")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("W:calllocal")
 	_, _ = e.c.SetBreakpoints(e.src)
 	f := e.top()
 	// The call to with_local pushes its return address just below RSP.

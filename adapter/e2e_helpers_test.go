@@ -202,6 +202,16 @@ func (e *env) startAt(fn string) int {
 	return e.top().Id
 }
 
+// startAtLine ends the configuration with a breakpoint on the line of
+// the source holding marker and waits for the stop there.
+func (e *env) startAtLine(marker string) {
+	e.t.Helper()
+	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line(marker)))
+	e.must(err)
+	e.must(e.c.ConfigurationDone())
+	e.stopped("breakpoint")
+}
+
 func (e *env) top() dap.StackFrame {
 	e.t.Helper()
 	st, err := e.c.StackTrace(1)

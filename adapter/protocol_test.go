@@ -689,16 +689,13 @@ func TestResyncFindsHeaderInAnyCase(t *testing.T) {
 // every name as at the start of the first line.
 func TestCompletionsOnALaterLine(t *testing.T) {
 	e := launchExample(t, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("squares[i] = square(i);")
 	f := e.top()
 	for _, base := range []int{1, 0} {
 		if base == 0 {
 			// The same from a client that counts lines and columns from 0.
 			e = launchAs(t, buildExample(t), e.src, map[string]any{"linesStartAt1": false, "columnsStartAt1": false}, nil)
-			_, err = e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
+			_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("squares[i] = square(i);")-1))
 			e.must(err)
 			e.must(e.c.ConfigurationDone())
 			e.stopped("breakpoint")
@@ -857,10 +854,7 @@ func TestInstructionBreakpointOffsetStaysInTheAddressSpace(t *testing.T) {
 func TestCompletionsStartForVSCode(t *testing.T) {
 	vmmtestRequire(t)
 	e := launchAs(t, buildExample(t), exampleSource(t), map[string]any{"clientID": "vscode", "linesStartAt1": true, "columnsStartAt1": true, "pathFormat": "path"}, nil)
-	_, err := e.c.SetBreakpoints(e.src, daptest.Line(e.line("int total = sum_squares(5);")))
-	e.must(err)
-	e.must(e.c.ConfigurationDone())
-	e.stopped("breakpoint")
+	e.startAtLine("int total = sum_squares(5);")
 	f := e.top()
 	for text, want := range map[string]string{"cou": "counter", "1 + ori": "origin", "p cou": "counter"} {
 		r, err := e.c.Request("completions", map[string]any{"frameId": f.Id, "text": text, "column": len(text) + 1, "line": 1})
