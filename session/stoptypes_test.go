@@ -18,13 +18,7 @@ import (
 // when the guest runs again.
 func TestStopSharesTypes(t *testing.T) {
 	s, stops := valuesSession(t)
-	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	waitStop(t, stops, "main64")
+	startAtMain64(t, s, stops)
 	a, err := s.Evaluate(1, 0, "points", false)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +43,19 @@ func TestStopSharesTypes(t *testing.T) {
 
 // valuesSession is a session on vmdap's VMM with the values guest loaded,
 // not started, and the channel of its stops.
+// startAtMain64 starts the values guest's session and waits for its stop
+// at main64.
+func startAtMain64(t *testing.T, s *Session, stops chan Stopped) {
+	t.Helper()
+	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(false); err != nil {
+		t.Fatal(err)
+	}
+	waitStop(t, stops, "main64")
+}
+
 func valuesSession(t *testing.T) (*Session, chan Stopped) {
 	t.Helper()
 	s, stops, _ := countedValuesSession(t)
@@ -112,13 +119,7 @@ func waitStop(t *testing.T, stops chan Stopped, where string) Stopped {
 // be read each element says so, without a read of its own.
 func TestElementsReadOnce(t *testing.T) {
 	s, stops, rc := countedValuesSession(t)
-	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	waitStop(t, stops, "main64")
+	startAtMain64(t, s, stops)
 	page := func(expr string, start, count int) []Var {
 		t.Helper()
 		v, err := s.Evaluate(1, 0, expr, false)
@@ -178,13 +179,7 @@ func TestElementsReadOnce(t *testing.T) {
 // of as many units kept 1.4 GB of types the unit cache had let go.
 func TestStopTypesFollowUnitCache(t *testing.T) {
 	s, stops := valuesSession(t)
-	if _, err := s.SetFunctionBreakpoints([]FunctionBP{{Name: "main64"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(false); err != nil {
-		t.Fatal(err)
-	}
-	waitStop(t, stops, "main64")
+	startAtMain64(t, s, stops)
 	if _, err := s.Evaluate(1, 0, "points", false); err != nil {
 		t.Fatal(err)
 	}
