@@ -66,7 +66,7 @@ func (sc *frameScope) functionStatic(fnName, name string) (value, bool, error) {
 		if v.Name != name {
 			continue
 		}
-		if len(v.Loc) > 0 && v.Loc[0] != 0x03 && v.Loc[0] != 0xa1 { // DW_OP_addr, DW_OP_addrx: static storage (none: optimized out)
+		if len(v.Loc) > 0 && !v.Static() { // (no location: optimized out, shown so)
 			return value{}, true, fmt.Errorf("%s::%s is not static: it has a value only in a frame of %s (select one)", fnName, name, fnName)
 		}
 		val, err := sc.varValue(v)

@@ -35,6 +35,11 @@ type Var struct {
 	typeAt typeDIE
 }
 
+// Static reports whether the variable lives in static storage: its
+// location is an address (DW_OP_addr; DWARF 5's DW_OP_addrx is read as
+// one), not a register or a frame's slot.
+func (v *Var) Static() bool { return len(v.Loc) > 0 && v.Loc[0] == opAddr }
+
 // typeDIE is a type DIE in a unit's view.
 type typeDIE struct {
 	d   *dwarf.Data
