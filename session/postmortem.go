@@ -15,10 +15,6 @@ import (
 // ErrPostMortem refuses what would run or change a core dump's machine.
 var ErrPostMortem = errors.New("this is a core dump: the machine it recorded cannot run, step or change")
 
-// errPostMortemWrite refuses a change to a core dump's variables and
-// registers, as its target refuses writes to its memory.
-var errPostMortemWrite = errors.New("this is a core dump: the machine it recorded cannot run or change")
-
 // errNoWatchpoints is why a data breakpoint cannot be placed: a core
 // dump's machine never changes, another target has none.
 func (s *Session) errNoWatchpoints() error {

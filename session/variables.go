@@ -296,7 +296,7 @@ func (s *Session) anonymousMember(sc *frameScope, parent string, val value, hex 
 // SetVar changes a variable or register and returns its new rendering.
 func (s *Session) SetVar(v Var, text string) (Var, error) {
 	if s.PostMortem() {
-		return Var{}, errPostMortemWrite
+		return Var{}, ErrPostMortem
 	}
 	if v.set == nil {
 		return Var{}, fmt.Errorf("%s cannot be changed", v.Name)
